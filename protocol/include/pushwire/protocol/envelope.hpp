@@ -1,0 +1,45 @@
+// The message envelope delivered to subscribers and its JSON codec:
+//   {"channel":"chat","seq":42,"data":<JSON>,"time":<ms since epoch>}
+// `data` is kept as JSON text so that a message is parsed once on publish and
+// serialized once per fan-out, never once per subscriber.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pushwire/protocol/result.hpp"
+
+namespace pushwire::protocol {
+
+struct Envelope {
+    std::string channel;
+    std::uint64_t seq = 0;
+    std::string dataJson;  // serialized JSON value
+    std::int64_t timeMs = 0;
+};
+
+// Serialized envelope, fields in the order above.
+std::string encodeEnvelope(const Envelope& envelope);
+
+// Parses an envelope (also accepts and ignores a "type" field, as on WebSocket).
+Result<Envelope> decodeEnvelope(std::string_view text);
+
+// A range of messages the server no longer holds. `to` is nullopt when unknown
+// (the server restarted: a new epoch).
+enum class GapReason { HistoryEvicted, EpochChanged };
+std::string_view gapReasonName(GapReason reason);
+
+struct Gap {
+    std::string channel;
+    std::uint64_t from = 0;
+    std::optional<std::uint64_t> to;
+    GapReason reason = GapReason::HistoryEvicted;
+};
+
+// {"channel":"chat","from":3,"to":9,"reason":"evicted"} (to: null when unknown)
+std::string encodeGap(const Gap& gap);
+Result<Gap> decodeGap(std::string_view text);
+
+}  // namespace pushwire::protocol

@@ -1,0 +1,45 @@
+#include "pushwire/protocol/errors.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace pushwire::protocol {
+
+std::string_view errorCodeName(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::BadRequest: return "bad_request";
+        case ErrorCode::BadJson: return "bad_json";
+        case ErrorCode::BadChannel: return "bad_channel";
+        case ErrorCode::BadCursor: return "bad_cursor";
+        case ErrorCode::UnknownField: return "unknown_field";
+        case ErrorCode::BadType: return "bad_type";
+        case ErrorCode::MissingField: return "missing_field";
+        case ErrorCode::TooLarge: return "too_large";
+        case ErrorCode::NotFound: return "not_found";
+        case ErrorCode::MethodNotAllowed: return "method_not_allowed";
+        case ErrorCode::TransportDisabled: return "transport_disabled";
+        case ErrorCode::RateLimited: return "rate_limited";
+        case ErrorCode::Overloaded: return "overloaded";
+        case ErrorCode::Internal: return "internal";
+    }
+    return "internal";
+}
+
+int httpStatus(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::TooLarge: return 413;
+        case ErrorCode::NotFound:
+        case ErrorCode::TransportDisabled: return 404;
+        case ErrorCode::MethodNotAllowed: return 405;
+        case ErrorCode::RateLimited: return 429;
+        case ErrorCode::Overloaded: return 503;
+        case ErrorCode::Internal: return 500;
+        default: return 400;
+    }
+}
+
+std::string errorBody(ErrorCode code, std::string_view message) {
+    nlohmann::json body = {{"error", {{"code", errorCodeName(code)}, {"message", message}}}};
+    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace pushwire::protocol

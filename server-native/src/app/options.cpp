@@ -1,0 +1,138 @@
+#include "app/options.hpp"
+
+#include <charconv>
+
+namespace pushwire::server {
+namespace {
+
+bool toNumber(const std::string& text, long long min, long long max, long long& out) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && ptr == text.data() + text.size() && out >= min && out <= max;
+}
+
+}  // namespace
+
+std::string usage() {
+    return R"(pushwire-server: real-time push over WebSocket, SSE, long polling and polling
+
+Usage: pushwire-server [options]
+
+  --host HOST                 address to listen on (default 127.0.0.1)
+  --port PORT                 HTTP port (default 8080; 0 picks a free one)
+  --ws-port PORT              WebSocket port (default PORT+1)
+  --web-root DIR              serve static files from DIR at /
+  --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll (default all)
+  --public-ws-url URL         WebSocket URL announced by /pushwire/negotiate (behind a proxy)
+  --history N                 messages kept per channel for resume (default 1000)
+  --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
+  --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
+  --max-message-bytes N       largest message data, request body or frame (default 65536)
+  --max-connections N         HTTP connections held at once (default 19000)
+  --help                      this text
+  --version                   print the version
+
+Endpoints: GET /pushwire/negotiate, POST /pushwire/publish, GET /pushwire/poll,
+GET /pushwire/longpoll, GET /pushwire/sse, ws://HOST:WS_PORT/pushwire/ws,
+GET /pushwire/healthz, GET /pushwire/metrics. See docs/protocol.md.
+)";
+}
+
+ParsedOptions parseOptions(const std::vector<std::string>& args) {
+    ParsedOptions parsed;
+    Options& o = parsed.options;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string name = args[i];
+        std::string value;
+        bool hasValue = false;
+        if (auto eq = name.find('='); eq != std::string::npos && name.rfind("--", 0) == 0) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            hasValue = true;
+        }
+        if (name == "--help" || name == "-h") {
+            parsed.help = true;
+            continue;
+        }
+        if (name == "--version") {
+            parsed.version = true;
+            continue;
+        }
+        if (!hasValue) {
+            if (i + 1 >= args.size()) {
+                parsed.error = "option " + name + " needs a value (see --help)";
+                return parsed;
+            }
+            value = args[++i];
+        }
+        long long n = 0;
+        auto number = [&](long long min, long long max) {
+            if (toNumber(value, min, max, n)) return true;
+            parsed.error = "option " + name + " expects a whole number from " +
+                           std::to_string(min) + " to " + std::to_string(max) + ", got '" +
+                           value + "'";
+            return false;
+        };
+        if (name == "--host") {
+            o.host = value;
+        } else if (name == "--port") {
+            if (!number(0, 65535)) return parsed;
+            o.port = static_cast<int>(n);
+        } else if (name == "--ws-port") {
+            if (!number(0, 65535)) return parsed;
+            o.wsPort = static_cast<int>(n);
+        } else if (name == "--web-root") {
+            o.webRoot = value;
+        } else if (name == "--public-ws-url") {
+            o.publicWsUrl = value;
+        } else if (name == "--history") {
+            if (!number(1, 10000000)) return parsed;
+            o.history = static_cast<std::size_t>(n);
+        } else if (name == "--heartbeat-ms") {
+            if (!number(100, 600000)) return parsed;
+            o.settings.heartbeat = std::chrono::milliseconds(n);
+        } else if (name == "--longpoll-timeout-ms") {
+            if (!number(0, 600000)) return parsed;
+            o.settings.longPollTimeout = std::chrono::milliseconds(n);
+            o.settings.longPollMaxTimeout =
+                std::max(o.settings.longPollMaxTimeout, o.settings.longPollTimeout);
+        } else if (name == "--max-message-bytes") {
+            if (!number(16, 64 * 1024 * 1024)) return parsed;
+            o.settings.maxMessageBytes = static_cast<std::size_t>(n);
+        } else if (name == "--max-connections") {
+            if (!number(1, 1000000)) return parsed;
+            o.maxConnections = static_cast<std::size_t>(n);
+        } else if (name == "--transports") {
+            o.settings.enabled = {false, false, false, false};
+            std::size_t start = 0;
+            while (start <= value.size()) {
+                std::size_t comma = value.find(',', start);
+                if (comma == std::string::npos) comma = value.size();
+                std::string item = value.substr(start, comma - start);
+                bool known = false;
+                for (TransportKind kind : kAllTransports) {
+                    if (item == transportName(kind)) {
+                        o.settings.enabled[static_cast<std::size_t>(kind)] = true;
+                        known = true;
+                    }
+                }
+                if (!known) {
+                    parsed.error = "--transports: unknown transport '" + item +
+                                   "'; expected a comma-separated subset of websocket,sse,longpoll,poll";
+                    return parsed;
+                }
+                start = comma + 1;
+            }
+        } else {
+            parsed.error = "unknown option " + name + " (see --help)";
+            return parsed;
+        }
+    }
+    if (o.wsPort < 0) o.wsPort = o.port == 0 ? 0 : o.port + 1;
+    if (o.wsPort > 65535) {
+        parsed.error = "--port 65535 leaves no room for the default --ws-port; give --ws-port";
+    }
+    if (o.port != 0 && o.port == o.wsPort) parsed.error = "--port and --ws-port must differ";
+    return parsed;
+}
+
+}  // namespace pushwire::server

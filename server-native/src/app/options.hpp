@@ -1,0 +1,35 @@
+// Command-line options of pushwire-server.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "transports/context.hpp"
+
+namespace pushwire::server {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Options {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    int wsPort = -1;  // -1: port + 1 (or 0 when port is 0)
+    std::string webRoot;
+    std::string publicWsUrl;
+    std::size_t history = 1000;
+    std::size_t maxConnections = 19000;
+    Settings settings;
+};
+
+struct ParsedOptions {
+    Options options;
+    bool help = false;
+    bool version = false;
+    std::string error;  // non-empty: print it and exit 2
+};
+
+ParsedOptions parseOptions(const std::vector<std::string>& args);
+std::string usage();
+
+}  // namespace pushwire::server

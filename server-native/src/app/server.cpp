@@ -1,0 +1,209 @@
+#include "app/server.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#include <asio.hpp>
+
+#include "app/static_files.hpp"
+#include "front/http_server.hpp"
+#include "hub/hub.hpp"
+#include "pushwire/protocol/frames.hpp"
+#include "transports/http_transports.hpp"
+#include "transports/websocket.hpp"
+
+namespace pushwire::server {
+
+using protocol::ErrorCode;
+
+const char* transportName(TransportKind kind) {
+    switch (kind) {
+        case TransportKind::WebSocket: return "websocket";
+        case TransportKind::Sse: return "sse";
+        case TransportKind::LongPoll: return "longpoll";
+        case TransportKind::Poll: return "poll";
+    }
+    return "?";
+}
+
+struct Server::Impl {
+    explicit Impl(Options o)
+        : options(std::move(o)),
+          hub(Hub::Options{options.history, "", nullptr}),
+          context{io, hub, metrics, options.settings},
+          http(io, HttpLimits{options.settings.maxMessageBytes + 1024,
+                              options.settings.maxQueuedBytes, options.maxConnections,
+                              std::chrono::milliseconds(15000), std::chrono::milliseconds(60000)}),
+          sse(context),
+          ws(context),
+          signals(io, SIGINT, SIGTERM) {}
+
+    void routes();
+    void negotiate(HttpRequest& request, const HttpConnectionPtr& connection);
+    void publish(HttpRequest& request, const HttpConnectionPtr& connection);
+    std::string renderMetrics() const;
+    std::string websocketUrl(const HttpRequest& request) const;
+
+    Options options;
+    asio::io_context io{1};
+    Metrics metrics;
+    Hub hub;
+    Context context;
+    HttpServer http;
+    SseTransport sse;
+    WebSocketTransport ws;
+    asio::signal_set signals;
+};
+
+void Server::Impl::routes() {
+    http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
+    http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publish(r, c); });
+    http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
+    http.route("/pushwire/longpoll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
+    http.route("/pushwire/sse", [this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); });
+    http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) {
+        c->respondJson("{\"status\":\"ok\",\"epoch\":\"" + hub.epoch() + "\"}");
+    });
+    http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
+        c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
+    });
+    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(options.webRoot, r, c); });
+}
+
+std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
+    if (!options.publicWsUrl.empty()) return options.publicWsUrl;
+    // The host the client reached us by, so that a page on localhost gets localhost.
+    std::string host(request.header("Host"));
+    if (host.empty()) host = options.host;
+    if (!host.empty() && host[0] == '[') {
+        host = host.substr(0, host.find(']') + 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+        host = host.substr(0, colon);
+    }
+    return "ws://" + host + ":" + std::to_string(ws.port()) + "/pushwire/ws";
+}
+
+void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& connection) {
+    std::string transports;
+    for (TransportKind kind : kAllTransports) {
+        if (!options.settings.isEnabled(kind)) continue;
+        if (!transports.empty()) transports += ',';
+        transports += std::string("\"") + transportName(kind) + "\"";
+    }
+    connection->respondJson(
+        "{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" +
+        kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":\"" +
+        websocketUrl(request) + "\",\"heartbeat_ms\":" +
+        std::to_string(options.settings.heartbeat.count()) + ",\"epoch\":\"" + hub.epoch() +
+        "\",\"history\":" + std::to_string(options.history) + ",\"max_message_bytes\":" +
+        std::to_string(options.settings.maxMessageBytes) + ",\"longpoll_timeout_ms\":" +
+        std::to_string(options.settings.longPollTimeout.count()) + "}");
+}
+
+void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connection) {
+    if (request.method != "POST") {
+        ++metrics.errors;
+        connection->respondError(ErrorCode::MethodNotAllowed,
+                                 "expected POST with {\"channel\": ..., \"data\": ...}, got " +
+                                     request.method);
+        return;
+    }
+    auto parsed = protocol::decodePublishRequest(request.body);
+    if (!parsed) {
+        ++metrics.errors;
+        ++metrics.publishRejected;
+        connection->respondError(parsed.error().code, parsed.error().message);
+        return;
+    }
+    if (parsed->dataJson.size() > options.settings.maxMessageBytes) {
+        ++metrics.publishRejected;
+        connection->respondError(ErrorCode::TooLarge,
+                                 "data is " + std::to_string(parsed->dataJson.size()) +
+                                     " bytes; at most " +
+                                     std::to_string(options.settings.maxMessageBytes));
+        return;
+    }
+    auto message = hub.publish(parsed->channel, std::move(parsed->dataJson));
+    if (!message) {
+        connection->respondError(message.error().code, message.error().message);
+        return;
+    }
+    ++metrics.published;
+    connection->respondJson("{\"channel\":\"" + (*message)->channel + "\",\"seq\":" +
+                            std::to_string((*message)->seq) + ",\"time\":" +
+                            std::to_string((*message)->timeMs) + "}");
+}
+
+std::string Server::Impl::renderMetrics() const {
+    std::string out;
+    auto family = [&out](const char* name, const char* type, const char* help) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    auto perTransport = [&](const char* name, const char* type, const char* help, auto values) {
+        family(name, type, help);
+        for (TransportKind kind : kAllTransports) {
+            out += std::string(name) + "{transport=\"" + transportName(kind) + "\"} " +
+                   std::to_string(values[static_cast<std::size_t>(kind)]) + "\n";
+        }
+    };
+    perTransport("pushwire_connections", "gauge", "Subscribers connected now.", metrics.connections);
+    perTransport("pushwire_connections_total", "counter", "Subscriber connections opened.",
+                 metrics.connectionsTotal);
+    perTransport("pushwire_deliveries_total", "counter", "Messages handed to subscribers.",
+                 metrics.deliveries);
+    perTransport("pushwire_slow_disconnects_total", "counter",
+                 "Subscribers disconnected for reading too slowly.", metrics.disconnectedSlow);
+    auto single = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
+        family(name, type, help);
+        out += std::string(name) + " " + std::to_string(value) + "\n";
+    };
+    single("pushwire_messages_published_total", "counter", "Messages published.", metrics.published);
+    single("pushwire_publish_rejected_total", "counter", "Publishes refused.", metrics.publishRejected);
+    single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
+    single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
+    single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
+    single("pushwire_http_connections", "gauge", "HTTP connections open.", http.connectionCount());
+    single("pushwire_http_requests_total", "counter", "HTTP requests parsed.", http.requestCount());
+    return out;
+}
+
+Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Server::~Server() = default;
+
+void Server::start() {
+    impl_->routes();
+    const Options& o = impl_->options;
+    try {
+        impl_->http.listen(o.host, static_cast<unsigned short>(o.port));
+    } catch (const std::exception& e) {
+        throw std::runtime_error("cannot listen on http://" + o.host + ":" + std::to_string(o.port) +
+                                 ": " + e.what());
+    }
+    try {
+        impl_->ws.listen(o.host, static_cast<unsigned short>(o.wsPort));
+    } catch (const std::exception& e) {
+        throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) +
+                                 ": " + e.what());
+    }
+    impl_->signals.async_wait([this](const std::error_code& ec, int) {
+        if (!ec) stop();
+    });
+}
+
+void Server::run() { impl_->io.run(); }
+
+void Server::stop() {
+    asio::post(impl_->io, [this] {
+        impl_->http.stop();
+        impl_->ws.stop();
+        impl_->signals.cancel();
+        // Give the close frames and final writes a moment, then end the loop.
+        auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::milliseconds(200));
+        timer->async_wait([this, timer](const std::error_code&) { impl_->io.stop(); });
+    });
+}
+
+unsigned short Server::httpPort() const { return impl_->http.port(); }
+unsigned short Server::wsPort() const { return impl_->ws.port(); }
+
+}  // namespace pushwire::server

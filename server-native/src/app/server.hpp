@@ -1,0 +1,32 @@
+// Wires the hub, the HTTP front and the transports on one asio loop.
+// Threading: construct, start() and run() on one thread; stop() from any thread.
+#pragma once
+
+#include <memory>
+
+#include <asio/io_context.hpp>
+
+#include "app/options.hpp"
+
+namespace pushwire::server {
+
+class Server {
+public:
+    explicit Server(Options options);
+    ~Server();
+
+    // Binds both ports; throws std::exception with a readable message on failure.
+    void start();
+    // Runs the loop until stop() or SIGINT/SIGTERM.
+    void run();
+    void stop();
+
+    unsigned short httpPort() const;
+    unsigned short wsPort() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pushwire::server

@@ -1,0 +1,429 @@
+#include "front/http_server.hpp"
+
+#include <strings.h>
+
+#include <websocketpp/http/request.hpp>
+
+namespace pushwire::server {
+
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr std::size_t kMaxHeldInbox = 64 * 1024;  // pipelined bytes kept behind a parked request
+constexpr std::size_t kMaxGather = 64;            // buffers per writev
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+std::string_view statusText(int status) {
+    switch (status) {
+        case 100: return "Continue";
+        case 200: return "OK";
+        case 204: return "No Content";
+        case 304: return "Not Modified";
+        case 400: return "Bad Request";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 411: return "Length Required";
+        case 413: return "Payload Too Large";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "Unknown";
+    }
+}
+
+std::string statusLine(int status) {
+    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
+}
+
+// ---------------------------------------------------------------- HttpConnection
+
+HttpConnection::HttpConnection(asio::ip::tcp::socket socket, HttpServer& server)
+    : socket_(std::move(socket)), timer_(server.io()), server_(server) {}
+
+HttpConnection::~HttpConnection() {
+    if (attachment_) attachment_->onClose();
+    server_.forget(this);
+}
+
+void HttpConnection::start() {
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    armTimer(server_.limits().requestTimeout);
+    waitReadable();
+}
+
+std::string HttpConnection::remoteAddress() const {
+    std::error_code ec;
+    auto endpoint = socket_.remote_endpoint(ec);
+    return ec ? std::string("?") : endpoint.address().to_string();
+}
+
+// Waits for readability instead of reading into a per-connection buffer: an idle parked
+// connection then holds no read buffer at all.
+void HttpConnection::waitReadable() {
+    if (waiting_ || closing_) return;
+    waiting_ = true;
+    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                       [self = shared_from_this()](const std::error_code& ec) {
+                           self->waiting_ = false;
+                           self->onReadable(ec);
+                       });
+}
+
+void HttpConnection::onReadable(const std::error_code& ec) {
+    if (closing_) return;
+    if (ec) {
+        close();
+        return;
+    }
+    thread_local char buffer[16 * 1024];
+    std::error_code readError;
+    std::size_t n = socket_.read_some(asio::buffer(buffer), readError);
+    if (readError == asio::error::would_block || readError == asio::error::try_again) {
+        waitReadable();
+        return;
+    }
+    if (readError) {  // EOF: the peer went away (or half-closed; we treat both as gone)
+        close();
+        return;
+    }
+    if (state_ == State::Streaming) {
+        // An event stream is one-way: whatever the client sends is ignored.
+    } else if (state_ == State::Held && inbox_.size() + n > kMaxHeldInbox) {
+        close();
+        return;
+    } else {
+        inbox_.append(buffer, n);
+        if (state_ == State::Reading) processInbox();
+    }
+    waitReadable();
+}
+
+void HttpConnection::processInbox() {
+    while (state_ == State::Reading && !inbox_.empty() && !closing_) {
+        if (!parser_) {
+            parser_ = std::make_unique<websocketpp::http::parser::request>();
+            parser_->set_max_body_size(server_.limits().maxBodyBytes);
+            sentContinue_ = false;
+            armTimer(server_.limits().requestTimeout);
+        }
+        std::size_t used = 0;
+        try {
+            used = parser_->consume(inbox_.data(), inbox_.size());
+        } catch (const websocketpp::http::exception& e) {
+            parser_.reset();
+            inbox_.clear();
+            keepAlive_ = false;
+            int status = static_cast<int>(e.m_error_code);
+            ErrorCode code = status == 413   ? ErrorCode::TooLarge
+                             : status == 431 ? ErrorCode::TooLarge
+                                             : ErrorCode::BadRequest;
+            state_ = State::Dispatching;
+            respond(status == 413 || status == 431 ? status : 400, "application/json",
+                    protocol::errorBody(code, "malformed HTTP request: " + e.m_msg));
+            return;
+        }
+        inbox_.erase(0, used);
+        if (!parser_->ready()) {
+            if (!sentContinue_ && equalsIgnoreCase(parser_->get_header("Expect"), "100-continue")) {
+                sentContinue_ = true;
+                write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+            }
+            return;
+        }
+        dispatch();
+    }
+}
+
+void HttpConnection::dispatch() {
+    HttpRequest request;
+    request.method = parser_->get_method();
+    request.target = parser_->get_uri();
+    const std::string& version = parser_->get_version();
+    std::string_view connection = parser_->get_header("Connection");
+    request.keepAlive = version == "HTTP/1.1" ? !equalsIgnoreCase(connection, "close")
+                                              : equalsIgnoreCase(connection, "keep-alive");
+    for (const auto& [name, value] : parser_->get_headers()) request.headers.emplace_back(name, value);
+    const bool chunked = !parser_->get_header("Transfer-Encoding").empty();
+    request.body = parser_->get_body();
+    parser_.reset();
+    keepAlive_ = request.keepAlive;
+    state_ = State::Dispatching;
+    timer_.cancel();
+    ++server_.requests_;
+
+    if (chunked) {
+        keepAlive_ = false;  // the body bytes would otherwise be read as the next request
+        respond(411, "application/json",
+                protocol::errorBody(ErrorCode::BadRequest,
+                                    "chunked request bodies are not supported; send Content-Length"));
+        return;
+    }
+    if (!splitTarget(request.target, request.path, request.query)) {
+        respondError(ErrorCode::BadRequest, "the URL has a malformed %-escape");
+        return;
+    }
+    auto self = shared_from_this();
+    try {
+        server_.dispatch(request, self);
+    } catch (const std::exception& e) {
+        if (state_ == State::Dispatching) {
+            respondError(ErrorCode::Internal, std::string("internal error: ") + e.what());
+        }
+        return;
+    }
+    if (state_ == State::Dispatching) {
+        respondError(ErrorCode::Internal, "the handler gave no response");
+    }
+}
+
+void HttpConnection::respond(int status, std::string_view contentType, std::string body,
+                             std::string_view extraHeaders) {
+    if (closing_ || (state_ != State::Dispatching && state_ != State::Held)) return;
+    std::string head = statusLine(status);
+    head += "Content-Type: ";
+    head += contentType;
+    head += "\r\nContent-Length: ";
+    head += std::to_string(body.size());
+    head += "\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n";
+    head += keepAlive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    head += extraHeaders;
+    head += "\r\n";
+    head += body;
+    write(std::move(head));
+    afterResponse();
+}
+
+void HttpConnection::respondError(ErrorCode code, std::string_view message) {
+    respond(protocol::httpStatus(code), "application/json", protocol::errorBody(code, message));
+}
+
+void HttpConnection::afterResponse() {
+    const bool wasHeld = state_ == State::Held;
+    if (attachment_) {
+        // The attachment may be the caller: destroy it on the loop, not under its feet.
+        std::shared_ptr<Attachment> finished(std::move(attachment_));
+        finished->onClose();
+        asio::post(server_.io(), [finished] {});
+    }
+    if (!keepAlive_) {
+        state_ = State::Done;
+        closeAfterWrite_ = true;
+        if (!writing_ && queue_.empty()) close();
+        return;
+    }
+    state_ = State::Reading;
+    armTimer(server_.limits().idleTimeout);
+    if (wasHeld && !inbox_.empty()) {
+        asio::post(server_.io(), [self = shared_from_this()] { self->processInbox(); });
+    }
+}
+
+void HttpConnection::hold(std::unique_ptr<Attachment> attachment, std::chrono::milliseconds timeout) {
+    if (state_ != State::Dispatching) return;
+    state_ = State::Held;
+    attachment_ = std::move(attachment);
+    if (timeout.count() > 0) armTimer(timeout);
+}
+
+void HttpConnection::beginStream(std::string head, std::unique_ptr<Attachment> attachment) {
+    if (state_ != State::Dispatching) return;
+    state_ = State::Streaming;
+    keepAlive_ = false;
+    inbox_.clear();
+    inbox_.shrink_to_fit();
+    attachment_ = std::move(attachment);
+    write(std::move(head));
+}
+
+bool HttpConnection::write(asio::const_buffer bytes, std::shared_ptr<const void> owner) {
+    if (closing_) return false;
+    queue_.push_back(Chunk{bytes, std::move(owner)});
+    queuedBytes_ += bytes.size();
+    if (queuedBytes_ > server_.limits().maxQueuedBytes) {
+        close();
+        return false;
+    }
+    flush();
+    return true;
+}
+
+bool HttpConnection::write(std::string bytes) {
+    auto owned = std::make_shared<const std::string>(std::move(bytes));
+    asio::const_buffer view(owned->data(), owned->size());
+    return write(view, std::move(owned));
+}
+
+void HttpConnection::flush() {
+    if (writing_ || queue_.empty() || closing_) return;
+    writing_ = true;
+    inflight_.clear();
+    for (std::size_t i = 0; i < queue_.size() && i < kMaxGather; ++i) {
+        inflight_.push_back(queue_[i].bytes);
+    }
+    asio::async_write(socket_, inflight_,
+                      [self = shared_from_this()](const std::error_code& ec, std::size_t written) {
+                          self->writing_ = false;
+                          std::size_t count = self->inflight_.size();
+                          for (std::size_t i = 0; i < count && !self->queue_.empty(); ++i) {
+                              self->queue_.pop_front();
+                          }
+                          self->queuedBytes_ -= std::min(self->queuedBytes_, written);
+                          if (ec) {
+                              self->close();
+                              return;
+                          }
+                          if (self->queue_.empty() && self->closeAfterWrite_) {
+                              std::error_code ignored;
+                              self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+                              self->close();
+                              return;
+                          }
+                          self->flush();
+                      });
+}
+
+void HttpConnection::armTimer(std::chrono::milliseconds after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+        if (!ec) self->onTimer();
+    });
+}
+
+void HttpConnection::onTimer() {
+    if (closing_) return;
+    if (state_ == State::Held && attachment_) {
+        attachment_->onTimeout();
+    } else if (state_ == State::Reading) {
+        if (parser_ || !inbox_.empty()) {
+            keepAlive_ = false;
+            state_ = State::Dispatching;
+            parser_.reset();
+            respond(408, "application/json",
+                    protocol::errorBody(ErrorCode::BadRequest,
+                                        "the request was not completed in time"));
+        } else {
+            close();  // idle keep-alive connection
+        }
+    }
+}
+
+void HttpConnection::close() {
+    if (closing_) return;
+    closing_ = true;
+    asio::post(server_.io(), [self = shared_from_this()] { self->finishClose(); });
+}
+
+void HttpConnection::finishClose() {
+    std::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+    state_ = State::Done;
+    if (attachment_) {
+        auto finished = std::move(attachment_);
+        finished->onClose();
+    }
+    queue_.clear();
+    queuedBytes_ = 0;
+}
+
+// ---------------------------------------------------------------- HttpServer
+
+HttpServer::HttpServer(asio::io_context& io, HttpLimits limits)
+    : io_(io), limits_(limits), acceptor_(io), acceptRetry_(io) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(const std::string& path, Handler handler) {
+    routes_[path] = std::move(handler);
+}
+
+void HttpServer::fallback(Handler handler) { fallback_ = std::move(handler); }
+
+void HttpServer::listen(const std::string& host, unsigned short port) {
+    asio::ip::tcp::resolver resolver(io_);
+    auto endpoints = resolver.resolve(host, std::to_string(port));
+    asio::ip::tcp::endpoint endpoint = endpoints.begin()->endpoint();
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(4096);
+    accept();
+}
+
+unsigned short HttpServer::port() const {
+    std::error_code ec;
+    return acceptor_.local_endpoint(ec).port();
+}
+
+void HttpServer::accept() {
+    acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+        if (stopped_) return;
+        if (ec) {
+            // Out of file descriptors (or a transient error): try again shortly rather than
+            // spinning or giving up on accepting forever.
+            acceptRetry_.expires_after(std::chrono::milliseconds(50));
+            acceptRetry_.async_wait([this](const std::error_code& e) {
+                if (!e && !stopped_) accept();
+            });
+            return;
+        }
+        if (connections_.size() >= limits_.maxConnections) {
+            std::string body = protocol::errorBody(ErrorCode::Overloaded,
+                                                   "the server holds its maximum of connections");
+            std::string reply = statusLine(503) +
+                                "Content-Type: application/json\r\nConnection: close\r\n"
+                                "Content-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
+            std::error_code ignored;
+            socket.non_blocking(true, ignored);
+            socket.write_some(asio::buffer(reply), ignored);
+            socket.close(ignored);
+        } else {
+            auto connection = std::make_shared<HttpConnection>(std::move(socket), *this);
+            connections_.insert(connection.get());
+            connection->start();
+        }
+        accept();
+    });
+}
+
+void HttpServer::dispatch(HttpRequest& request, const HttpConnectionPtr& connection) {
+    if (request.method == "OPTIONS") {
+        connection->respond(204, "text/plain", "",
+                            "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                            "Access-Control-Allow-Headers: Content-Type, Last-Event-ID\r\n"
+                            "Access-Control-Max-Age: 86400\r\n");
+        return;
+    }
+    auto it = routes_.find(request.path);
+    if (it != routes_.end()) {
+        it->second(request, connection);
+    } else if (fallback_) {
+        fallback_(request, connection);
+    } else {
+        connection->respondError(ErrorCode::NotFound, "no such URL: " + request.path);
+    }
+}
+
+void HttpServer::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    acceptRetry_.cancel();
+    std::vector<HttpConnection*> open(connections_.begin(), connections_.end());
+    for (HttpConnection* connection : open) connection->close();
+}
+
+}  // namespace pushwire::server

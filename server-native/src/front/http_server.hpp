@@ -1,0 +1,158 @@
+// The HTTP front: an event-driven HTTP/1.1 server on asio. Requests are parsed by
+// websocketpp's HTTP parser; each connection is a small object with no thread of its
+// own, so thousands of parked long-polls and SSE streams cost a socket and a few
+// hundred bytes each.
+//
+// Threading: everything here runs on the one thread that runs the io_context.
+// Lifetimes: a connection lives while an asynchronous operation holds it; close() is
+// deferred to the loop, so it is safe to call from inside a hub fan-out. An Attachment
+// (what a transport parks on a connection) is owned by the connection and told
+// onClose() exactly once before it is destroyed.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "front/http_request.hpp"
+#include "pushwire/protocol/errors.hpp"
+
+namespace websocketpp::http::parser {
+class request;
+}
+
+namespace pushwire::server {
+
+class HttpServer;
+
+class Attachment {
+public:
+    virtual ~Attachment() = default;
+    virtual void onClose() = 0;
+    virtual void onTimeout() {}
+};
+
+struct HttpLimits {
+    std::size_t maxBodyBytes = 64 * 1024;
+    std::size_t maxQueuedBytes = 4 * 1024 * 1024;  // a slower reader is disconnected
+    std::size_t maxConnections = 19000;
+    std::chrono::milliseconds requestTimeout{15000};  // to send a whole request
+    std::chrono::milliseconds idleTimeout{60000};     // between keep-alive requests
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+public:
+    HttpConnection(asio::ip::tcp::socket socket, HttpServer& server);
+    ~HttpConnection();
+    HttpConnection(const HttpConnection&) = delete;
+    HttpConnection& operator=(const HttpConnection&) = delete;
+
+    void start();
+
+    // Completes the current request. Common headers (length, CORS, connection) are added.
+    void respond(int status, std::string_view contentType, std::string body,
+                 std::string_view extraHeaders = {});
+    void respondJson(std::string body) { respond(200, "application/json", std::move(body)); }
+    void respondError(protocol::ErrorCode code, std::string_view message);
+
+    // Parks the current request until the attachment responds; `timeout` (if > 0) calls
+    // its onTimeout().
+    void hold(std::unique_ptr<Attachment> attachment, std::chrono::milliseconds timeout);
+    // Turns the response into a close-delimited stream (SSE); `head` is the whole head.
+    void beginStream(std::string head, std::unique_ptr<Attachment> attachment);
+
+    // Queues bytes that `owner` keeps alive. Returns false, and closes, when the queue
+    // passes maxQueuedBytes (a reader too slow to keep up).
+    bool write(asio::const_buffer bytes, std::shared_ptr<const void> owner);
+    bool write(std::string bytes);
+
+    void close();
+    bool closing() const { return closing_; }
+    std::size_t queuedBytes() const { return queuedBytes_; }
+    std::string remoteAddress() const;
+
+private:
+    enum class State { Reading, Dispatching, Held, Streaming, Done };
+    struct Chunk {
+        asio::const_buffer bytes;
+        std::shared_ptr<const void> owner;
+    };
+
+    void waitReadable();
+    void onReadable(const std::error_code& ec);
+    void processInbox();
+    void dispatch();
+    void armTimer(std::chrono::milliseconds after);
+    void onTimer();
+    void flush();
+    void finishClose();
+    void afterResponse();
+
+    asio::ip::tcp::socket socket_;
+    asio::steady_timer timer_;
+    HttpServer& server_;
+    State state_ = State::Reading;
+    bool keepAlive_ = true;
+    bool waiting_ = false;
+    bool writing_ = false;
+    bool closing_ = false;
+    bool closeAfterWrite_ = false;
+    bool sentContinue_ = false;
+    std::string inbox_;
+    std::unique_ptr<websocketpp::http::parser::request> parser_;
+    std::unique_ptr<Attachment> attachment_;
+    std::deque<Chunk> queue_;
+    std::vector<asio::const_buffer> inflight_;
+    std::size_t queuedBytes_ = 0;
+};
+
+using HttpConnectionPtr = std::shared_ptr<HttpConnection>;
+
+class HttpServer {
+public:
+    using Handler = std::function<void(HttpRequest&, const HttpConnectionPtr&)>;
+
+    HttpServer(asio::io_context& io, HttpLimits limits);
+    ~HttpServer();
+
+    void route(const std::string& path, Handler handler);
+    void fallback(Handler handler);
+    // Binds and listens (backlog 4096). Throws std::system_error when the port is taken.
+    void listen(const std::string& host, unsigned short port);
+    unsigned short port() const;
+    void stop();
+
+    const HttpLimits& limits() const { return limits_; }
+    std::size_t connectionCount() const { return connections_.size(); }
+    std::uint64_t requestCount() const { return requests_; }
+    asio::io_context& io() { return io_; }
+
+private:
+    friend class HttpConnection;
+    void accept();
+    void dispatch(HttpRequest& request, const HttpConnectionPtr& connection);
+    void forget(HttpConnection* connection) { connections_.erase(connection); }
+
+    asio::io_context& io_;
+    HttpLimits limits_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer acceptRetry_;
+    std::map<std::string, Handler, std::less<>> routes_;
+    Handler fallback_;
+    std::unordered_set<HttpConnection*> connections_;
+    std::uint64_t requests_ = 0;
+    bool stopped_ = false;
+};
+
+// "HTTP/1.1 200 OK\r\n" and the headers every pushwire response carries.
+std::string statusLine(int status);
+std::string_view statusText(int status);
+
+}  // namespace pushwire::server

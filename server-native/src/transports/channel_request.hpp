@@ -1,0 +1,44 @@
+// Reading "which channels, from where" out of an HTTP request, and building the answer
+// of the two polling transports. Shared by poll, long-poll and SSE.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "front/http_request.hpp"
+#include "hub/hub.hpp"
+#include "pushwire/protocol/cursor.hpp"
+#include "pushwire/protocol/result.hpp"
+#include "transports/context.hpp"
+
+namespace pushwire::server {
+
+struct ChannelRequest {
+    std::vector<std::string> channels;
+    std::optional<protocol::Cursor> cursor;
+};
+
+// channel=NAME (repeatable) and channels=A,B; since=CURSOR. With `lastEventId`, the
+// Last-Event-ID header or the last_event_id parameter wins over since (it is newer:
+// EventSource sends it when it reconnects to the same URL).
+protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request,
+                                                    const Settings& settings, bool lastEventId);
+
+// Messages and gaps after each start point, up to `limit` messages, and the positions
+// reached. Moves each start point forward past what it collected.
+struct Batch {
+    std::vector<MessagePtr> messages;
+    std::vector<protocol::Gap> gaps;
+    bool more = false;  // limit reached; ask again at once
+    bool empty() const { return messages.empty() && gaps.empty(); }
+};
+Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit);
+
+// epoch~a@1,b@2
+std::string cursorText(const std::string& epoch, const std::vector<StartPoint>& points);
+
+// {"messages":[...],"gaps":[...],"cursor":"...","more":false}
+std::string encodeBatch(const Batch& batch, const std::string& cursor);
+
+}  // namespace pushwire::server

@@ -1,0 +1,36 @@
+// What every transport needs: the hub, the metrics, the settings and the loop.
+// One instance per server, owned by Server, used on the loop thread only.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <string>
+
+#include <asio/io_context.hpp>
+
+#include "hub/hub.hpp"
+#include "transports/metrics.hpp"
+
+namespace pushwire::server {
+
+struct Settings {
+    std::array<bool, kTransportCount> enabled{true, true, true, true};
+    std::chrono::milliseconds heartbeat{10000};
+    std::chrono::milliseconds longPollTimeout{25000};
+    std::chrono::milliseconds longPollMaxTimeout{120000};
+    std::size_t maxMessageBytes = 64 * 1024;
+    std::size_t maxQueuedBytes = 4 * 1024 * 1024;
+    std::size_t maxChannelsPerRequest = 256;
+    std::size_t maxBatch = 1000;  // messages per poll/long-poll answer
+
+    bool isEnabled(TransportKind kind) const { return enabled[static_cast<std::size_t>(kind)]; }
+};
+
+struct Context {
+    asio::io_context& io;
+    Hub& hub;
+    Metrics& metrics;
+    Settings settings;
+};
+
+}  // namespace pushwire::server

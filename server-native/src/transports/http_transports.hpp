@@ -1,0 +1,43 @@
+// The three HTTP transports. Each translates between an HTTP request and the hub:
+//  - poll:     answers at once with what follows the client's position;
+//  - longpoll: parks the request until something follows it, or a timeout;
+//  - sse:      a text/event-stream of id:/data: events, resumable with Last-Event-ID.
+// Handlers run on the loop thread; what they park is owned by the connection.
+#pragma once
+
+#include <memory>
+#include <unordered_set>
+
+#include "front/http_server.hpp"
+#include "transports/context.hpp"
+
+namespace pushwire::server {
+
+void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection);
+void handleLongPoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection);
+
+class SseStream;
+
+// Owns the heartbeat of every open event stream.
+class SseTransport {
+public:
+    explicit SseTransport(Context& context);
+    ~SseTransport();
+    void handle(HttpRequest& request, const HttpConnectionPtr& connection);
+    void add(SseStream* stream) { streams_.insert(stream); }
+    void remove(SseStream* stream) { streams_.erase(stream); }
+    std::size_t streamCount() const { return streams_.size(); }
+    Context& context() { return context_; }
+
+private:
+    void scheduleHeartbeat();
+    Context& context_;
+    asio::steady_timer heartbeat_;
+    std::unordered_set<SseStream*> streams_;
+};
+
+// True (after answering 405/404) when the request may not go on.
+bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& request,
+                   const HttpConnectionPtr& connection);
+
+}  // namespace pushwire::server

@@ -1,0 +1,95 @@
+// Long polling: the request is parked on the connection (no thread) until a message
+// follows the client's position or the timeout passes; the client then asks again with
+// the cursor of the answer.
+#include <charconv>
+
+#include "transports/channel_request.hpp"
+#include "transports/http_transports.hpp"
+
+namespace pushwire::server {
+namespace {
+
+class LongPollWait final : public Attachment, public Subscriber {
+public:
+    LongPollWait(Context& context, HttpConnection& connection, std::vector<StartPoint> points)
+        : context_(context), connection_(connection), points_(std::move(points)) {
+        for (const StartPoint& point : points_) context_.hub.subscribe(point.channel, this);
+        context_.metrics.opened(TransportKind::LongPoll);
+    }
+    ~LongPollWait() override { detach(); }
+
+    void deliver(const MessagePtr&) override {
+        // Answer on the next turn of the loop: never under the hub's fan-out, and the
+        // messages published in the same turn go out in one answer.
+        if (answerPosted_) return;
+        answerPosted_ = true;
+        asio::post(context_.io, [alive = alive_, this] {
+            if (*alive) answer();
+        });
+    }
+    void onTimeout() override { answer(); }
+    void onClose() override { detach(); }
+
+private:
+    void answer() {
+        if (detached_) return;
+        Batch batch = collectBatch(context_.hub, points_, context_.settings.maxBatch);
+        context_.metrics.delivered(TransportKind::LongPoll, batch.messages.size());
+        context_.metrics.gaps += batch.gaps.size();
+        // respond() calls onClose() on us, which detaches from the hub.
+        connection_.respondJson(encodeBatch(batch, cursorText(context_.hub.epoch(), points_)));
+    }
+    void detach() {
+        if (detached_) return;
+        detached_ = true;
+        *alive_ = false;
+        for (const StartPoint& point : points_) context_.hub.unsubscribe(point.channel, this);
+        context_.metrics.closed(TransportKind::LongPoll);
+    }
+
+    Context& context_;
+    HttpConnection& connection_;
+    std::vector<StartPoint> points_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    bool answerPosted_ = false;
+    bool detached_ = false;
+};
+
+}  // namespace
+
+void handleLongPoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
+    if (rejectRequest(context, TransportKind::LongPoll, request, connection)) return;
+    auto parsed = readChannelRequest(request, context.settings, false);
+    if (!parsed) {
+        ++context.metrics.errors;
+        connection->respondError(parsed.error().code, parsed.error().message);
+        return;
+    }
+    std::chrono::milliseconds timeout = context.settings.longPollTimeout;
+    if (const std::string* text = request.param("timeout_ms")) {
+        long long value = -1;
+        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+        if (ec != std::errc() || ptr != text->data() + text->size() || value < 0) {
+            ++context.metrics.errors;
+            connection->respondError(protocol::ErrorCode::BadRequest,
+                                     "timeout_ms must be a whole number of milliseconds, got '" +
+                                         *text + "'");
+            return;
+        }
+        timeout = std::min(std::chrono::milliseconds(value), context.settings.longPollMaxTimeout);
+    }
+    auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
+    Batch batch = collectBatch(context.hub, points, context.settings.maxBatch);
+    if (!batch.empty() || timeout.count() == 0) {
+        context.metrics.opened(TransportKind::LongPoll);
+        context.metrics.closed(TransportKind::LongPoll);
+        context.metrics.delivered(TransportKind::LongPoll, batch.messages.size());
+        context.metrics.gaps += batch.gaps.size();
+        connection->respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
+        return;
+    }
+    connection->hold(std::make_unique<LongPollWait>(context, *connection, std::move(points)),
+                     timeout);
+}
+
+}  // namespace pushwire::server

@@ -1,0 +1,39 @@
+// Counters the server exposes at /pushwire/metrics (Prometheus text format).
+// Owned by the loop thread; plain integers, no atomics.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace pushwire::server {
+
+enum class TransportKind { WebSocket, Sse, LongPoll, Poll };
+constexpr std::size_t kTransportCount = 4;
+constexpr std::array<TransportKind, kTransportCount> kAllTransports = {
+    TransportKind::WebSocket, TransportKind::Sse, TransportKind::LongPoll, TransportKind::Poll};
+
+// Names as in --transports and negotiate: websocket, sse, longpoll, poll.
+const char* transportName(TransportKind kind);
+
+struct Metrics {
+    std::array<std::int64_t, kTransportCount> connections{};   // open now
+    std::array<std::uint64_t, kTransportCount> connectionsTotal{};
+    std::array<std::uint64_t, kTransportCount> deliveries{};   // messages handed to a client
+    std::array<std::uint64_t, kTransportCount> disconnectedSlow{};
+    std::uint64_t published = 0;
+    std::uint64_t publishRejected = 0;
+    std::uint64_t errors = 0;  // requests and frames answered with an error
+    std::uint64_t gaps = 0;
+
+    void opened(TransportKind kind) {
+        ++connections[static_cast<std::size_t>(kind)];
+        ++connectionsTotal[static_cast<std::size_t>(kind)];
+    }
+    void closed(TransportKind kind) { --connections[static_cast<std::size_t>(kind)]; }
+    void delivered(TransportKind kind, std::uint64_t count = 1) {
+        deliveries[static_cast<std::size_t>(kind)] += count;
+    }
+};
+
+}  // namespace pushwire::server

@@ -1,0 +1,42 @@
+// Short polling: one request, one answer, nothing held.
+#include "transports/channel_request.hpp"
+#include "transports/http_transports.hpp"
+
+namespace pushwire::server {
+
+bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& request,
+                   const HttpConnectionPtr& connection) {
+    if (!context.settings.isEnabled(kind)) {
+        ++context.metrics.errors;
+        connection->respondError(protocol::ErrorCode::TransportDisabled,
+                                 std::string("the ") + transportName(kind) +
+                                     " transport is disabled on this server (--transports)");
+        return true;
+    }
+    if (request.method != "GET" && request.method != "HEAD") {
+        ++context.metrics.errors;
+        connection->respondError(protocol::ErrorCode::MethodNotAllowed,
+                                 "expected GET, got " + request.method);
+        return true;
+    }
+    return false;
+}
+
+void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
+    if (rejectRequest(context, TransportKind::Poll, request, connection)) return;
+    auto parsed = readChannelRequest(request, context.settings, false);
+    if (!parsed) {
+        ++context.metrics.errors;
+        connection->respondError(parsed.error().code, parsed.error().message);
+        return;
+    }
+    auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
+    Batch batch = collectBatch(context.hub, points, context.settings.maxBatch);
+    context.metrics.opened(TransportKind::Poll);
+    context.metrics.closed(TransportKind::Poll);
+    context.metrics.delivered(TransportKind::Poll, batch.messages.size());
+    context.metrics.gaps += batch.gaps.size();
+    connection->respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
+}
+
+}  // namespace pushwire::server
