@@ -1,1 +1,286 @@
+// The four endpoints against the real server: publish, then read through each; resume
+// after a position; gaps when history is overrun or the epoch differs.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <future>
+
+#include "server_process.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+json getJson(const ServerProcess& server, const std::string& target, int expectStatus = 200) {
+    auto c = server.client();
+    auto res = c.Get(target.c_str());
+    REQUIRE(res);
+    INFO(target << " -> " << res->body);
+    REQUIRE(res->status == expectStatus);
+    CHECK(res->get_header_value("Content-Type").find("application/json") == 0);
+    return json::parse(res->body);
+}
+
+std::vector<std::uint64_t> seqs(const json& batch) {
+    std::vector<std::uint64_t> out;
+    for (const auto& m : batch["messages"]) out.push_back(m["seq"].get<std::uint64_t>());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("negotiate announces protocol, transports, websocket url, heartbeat and epoch") {
+    ServerProcess server({"--heartbeat-ms", "5000"});
+    json n = getJson(server, "/pushwire/negotiate");
+    CHECK(n["protocol"] == 1);
+    CHECK(n["transports"] == json::array({"websocket", "sse", "longpoll", "poll"}));
+    CHECK(n["websocket_url"] == "ws://127.0.0.1:" + std::to_string(server.wsPort()) + "/pushwire/ws");
+    CHECK(n["heartbeat_ms"] == 5000);
+    CHECK(n["epoch"].get<std::string>().size() == 16);
+}
+
+TEST_CASE("the transports and public-ws-url flags shape what negotiate offers") {
+    ServerProcess server({"--transports", "sse,poll", "--public-ws-url", "wss://push.example/ws"});
+    json n = getJson(server, "/pushwire/negotiate");
+    CHECK(n["transports"] == json::array({"sse", "poll"}));
+    CHECK(n["websocket_url"] == "wss://push.example/ws");
+    json off = getJson(server, "/pushwire/longpoll?channel=a", 404);
+    CHECK(off["error"]["code"] == "transport_disabled");
+    WsClient ws(server.wsUrl());
+    CHECK_FALSE(ws.connected());
+    CHECK(ws.failStatus() == 404);
+}
+
+TEST_CASE("publish assigns consecutive seqs per channel") {
+    ServerProcess server;
+    CHECK(publish(server, "a", "1") == 1);
+    CHECK(publish(server, "a", R"({"x":"y"})") == 2);
+    CHECK(publish(server, "b", "null") == 1);
+    auto c = server.client();
+    auto res = c.Post("/pushwire/publish", R"({"channel":"a","data":[1]})", "application/x-www-form-urlencoded");
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(json::parse(res->body)["seq"] == 3);
+    CHECK(json::parse(res->body)["channel"] == "a");
+}
+
+TEST_CASE("poll answers at once with what follows the position, and a cursor to continue") {
+    ServerProcess server;
+    SECTION("without since it starts at now") {
+        publish(server, "p", "1");
+        json first = getJson(server, "/pushwire/poll?channel=p");
+        CHECK(first["messages"].empty());
+        publish(server, "p", "2");
+        json next = getJson(server, "/pushwire/poll?channel=p&since=" + first["cursor"].get<std::string>());
+        CHECK(seqs(next) == std::vector<std::uint64_t>{2});
+    }
+    SECTION("since=0 returns the held history, then the cursor continues exactly") {
+        for (int i = 0; i < 3; ++i) publish(server, "p", std::to_string(i));
+        json all = getJson(server, "/pushwire/poll?channel=p&since=0");
+        CHECK(seqs(all) == std::vector<std::uint64_t>{1, 2, 3});
+        CHECK(all["messages"][0]["data"] == 0);
+        CHECK(all["messages"][0]["channel"] == "p");
+        CHECK(all["messages"][0]["time"].is_number());
+        std::string cursor = all["cursor"];
+        CHECK(getJson(server, "/pushwire/poll?channel=p&since=" + cursor)["messages"].empty());
+        publish(server, "p", "9");
+        CHECK(seqs(getJson(server, "/pushwire/poll?channel=p&since=" + cursor)) == std::vector<std::uint64_t>{4});
+    }
+    SECTION("several channels in one request, by channel= and channels=") {
+        publish(server, "x", "1");
+        publish(server, "y", "1");
+        publish(server, "y", "2");
+        json both = getJson(server, "/pushwire/poll?channel=x&channels=y&since=0");
+        CHECK(both["messages"].size() == 3);
+        json again = getJson(server, "/pushwire/poll?channels=x,y&since=" + both["cursor"].get<std::string>());
+        CHECK(again["messages"].empty());
+        json fromY = getJson(server, "/pushwire/poll?channels=x,y&since=x@1,y@1");
+        CHECK(seqs(fromY) == std::vector<std::uint64_t>{2});
+    }
+}
+
+TEST_CASE("long-poll returns as soon as a message is published") {
+    ServerProcess server;
+    publish(server, "lp", "0");
+    auto pending = std::async(std::launch::async, [&] {
+        return getJson(server, "/pushwire/longpoll?channel=lp&since=1&timeout_ms=20000");
+    });
+    CHECK(pending.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+    publish(server, "lp", R"({"n":1})");
+    REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    json answer = pending.get();
+    CHECK(seqs(answer) == std::vector<std::uint64_t>{2});
+    CHECK(answer["cursor"].get<std::string>().find("lp@2") != std::string::npos);
+}
+
+TEST_CASE("long-poll answers empty after its timeout, and at once when behind") {
+    ServerProcess server;
+    publish(server, "lp", "0");
+    json empty = getJson(server, "/pushwire/longpoll?channel=lp&timeout_ms=200");
+    CHECK(empty["messages"].empty());
+    CHECK(empty["cursor"].get<std::string>().find("lp@1") != std::string::npos);
+    json behind = getJson(server, "/pushwire/longpoll?channel=lp&since=0&timeout_ms=20000");
+    CHECK(seqs(behind) == std::vector<std::uint64_t>{1});
+}
+
+TEST_CASE("long-poll on several channels wakes for any of them") {
+    ServerProcess server;
+    auto pending = std::async(std::launch::async, [&] {
+        return getJson(server, "/pushwire/longpoll?channels=a,b&timeout_ms=20000");
+    });
+    std::this_thread::sleep_for(200ms);
+    publish(server, "b", "1");
+    REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    json answer = pending.get();
+    REQUIRE(answer["messages"].size() == 1);
+    CHECK(answer["messages"][0]["channel"] == "b");
+}
+
+TEST_CASE("SSE streams id: and data: events, live and from a position") {
+    ServerProcess server;
+    publish(server, "s", R"({"n":1})");
+    publish(server, "s", R"({"n":2})");
+    SseClient sse(server.httpPort(), "/pushwire/sse?channel=s&since=0");
+    CHECK(sse.status() == 200);
+    CHECK(sse.head().find("text/event-stream") != std::string::npos);
+    auto open = sse.waitFor(1, "open");
+    REQUIRE(open.size() == 1);
+    auto events = sse.waitFor(2);
+    REQUIRE(events.size() == 2);
+    CHECK(json::parse(events[0].data)["seq"] == 1);
+    CHECK(json::parse(events[1].data)["data"]["n"] == 2);
+    CHECK(events[1].id.find("~s@2") != std::string::npos);
+    publish(server, "s", R"("live")");
+    events = sse.waitFor(3);
+    REQUIRE(events.size() == 3);
+    CHECK(json::parse(events[2].data)["data"] == "live");
+}
+
+TEST_CASE("SSE resumes right after Last-Event-ID, from the header or the query") {
+    ServerProcess server;
+    for (int i = 1; i <= 4; ++i) publish(server, "r", std::to_string(i));
+    std::string id;
+    {
+        SseClient first(server.httpPort(), "/pushwire/sse?channel=r&since=0");
+        auto events = first.waitFor(4);
+        REQUIRE(events.size() == 4);
+        id = events[1].id;  // after seq 2
+    }
+    SECTION("header") {
+        SseClient again(server.httpPort(), "/pushwire/sse?channel=r&since=0", "Last-Event-ID: " + id + "\r\n");
+        auto events = again.waitFor(2);
+        REQUIRE(events.size() >= 2);
+        CHECK(json::parse(events[0].data)["seq"] == 3);
+        CHECK(json::parse(events[1].data)["seq"] == 4);
+    }
+    SECTION("query parameter") {
+        SseClient again(server.httpPort(), "/pushwire/sse?channel=r&last_event_id=" + id);
+        auto events = again.waitFor(2);
+        REQUIRE(events.size() >= 2);
+        CHECK(json::parse(events[0].data)["seq"] == 3);
+    }
+}
+
+TEST_CASE("SSE on several channels resumes every one of them from one id") {
+    ServerProcess server;
+    publish(server, "m1", "1");
+    publish(server, "m2", "1");
+    std::string id;
+    {
+        SseClient sse(server.httpPort(), "/pushwire/sse?channels=m1,m2&since=0");
+        auto events = sse.waitFor(2);
+        REQUIRE(events.size() == 2);
+        id = events[1].id;
+        CHECK(id.find("m1@1") != std::string::npos);
+        CHECK(id.find("m2@1") != std::string::npos);
+    }
+    publish(server, "m2", "2");
+    publish(server, "m1", "2");
+    SseClient again(server.httpPort(), "/pushwire/sse?channels=m1,m2", "Last-Event-ID: " + id + "\r\n");
+    auto events = again.waitFor(2);
+    REQUIRE(events.size() == 2);
+    for (const auto& e : events) CHECK(json::parse(e.data)["seq"] == 2);
+}
+
+TEST_CASE("a resume older than the history gets an explicit gap on every endpoint") {
+    ServerProcess server({"--history", "3"});
+    for (int i = 1; i <= 10; ++i) publish(server, "g", std::to_string(i));
+    SECTION("poll") {
+        json batch = getJson(server, "/pushwire/poll?channel=g&since=2");
+        REQUIRE(batch["gaps"].size() == 1);
+        CHECK(batch["gaps"][0]["from"] == 3);
+        CHECK(batch["gaps"][0]["to"] == 7);
+        CHECK(batch["gaps"][0]["reason"] == "evicted");
+        CHECK(seqs(batch) == std::vector<std::uint64_t>{8, 9, 10});
+    }
+    SECTION("long-poll") {
+        json batch = getJson(server, "/pushwire/longpoll?channel=g&since=2");
+        REQUIRE(batch["gaps"].size() == 1);
+        CHECK(batch["gaps"][0]["to"] == 7);
+    }
+    SECTION("sse") {
+        SseClient sse(server.httpPort(), "/pushwire/sse?channel=g&since=2");
+        auto gaps = sse.waitFor(1, "gap");
+        REQUIRE(gaps.size() == 1);
+        CHECK(json::parse(gaps[0].data)["from"] == 3);
+        CHECK(json::parse(gaps[0].data)["to"] == 7);
+        CHECK(sse.waitFor(3).size() == 3);
+    }
+    SECTION("websocket") {
+        WsClient ws(server.wsUrl("?channel=g&since=2"));
+        std::string gap = ws.waitFor([](const std::string& f) { return field(f, "type") == "gap"; });
+        REQUIRE_FALSE(gap.empty());
+        CHECK(field(gap, "from") == "3");
+        CHECK(field(gap, "to") == "7");
+    }
+}
+
+TEST_CASE("a cursor from another server life reports an unknown-range gap, then this life's messages") {
+    ServerProcess server;
+    publish(server, "e", "1");
+    json batch = getJson(server, "/pushwire/poll?channel=e&since=0123abcd~e@40");
+    REQUIRE(batch["gaps"].size() == 1);
+    CHECK(batch["gaps"][0]["from"] == 41);
+    CHECK(batch["gaps"][0]["to"].is_null());
+    CHECK(batch["gaps"][0]["reason"] == "epoch_changed");
+    CHECK(seqs(batch) == std::vector<std::uint64_t>{1});
+}
+
+TEST_CASE("healthz, metrics and static files with the right content types") {
+    char dir[] = "/tmp/pushwire-web-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    std::ofstream(std::string(dir) + "/index.html") << "<h1>hi</h1>";
+    std::ofstream(std::string(dir) + "/m.wasm") << "\0asm";
+    ServerProcess server({"--web-root", dir});
+    auto c = server.client();
+    CHECK(getJson(server, "/pushwire/healthz")["status"] == "ok");
+    publish(server, "m", "1");
+    auto metrics = c.Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find("pushwire_messages_published_total 1") != std::string::npos);
+    CHECK(metrics->body.find("pushwire_connections{transport=\"sse\"}") != std::string::npos);
+    CHECK(metrics->body.find("pushwire_deliveries_total{transport=\"websocket\"}") != std::string::npos);
+    auto index = c.Get("/");
+    REQUIRE(index);
+    CHECK(index->status == 200);
+    CHECK(index->body == "<h1>hi</h1>");
+    CHECK(index->get_header_value("Content-Type").find("text/html") == 0);
+    auto wasm = c.Get("/m.wasm");
+    REQUIRE(wasm);
+    CHECK(wasm->get_header_value("Content-Type") == "application/wasm");
+    auto escape = c.Get("/../../etc/passwd");
+    REQUIRE(escape);
+    CHECK(escape->status == 404);
+    auto missing = c.Get("/nope.js");
+    REQUIRE(missing);
+    CHECK(missing->status == 404);
+    CHECK(json::parse(missing->body)["error"]["code"] == "not_found");
+}
+
+TEST_CASE("the server stops cleanly on SIGTERM") {
+    ServerProcess server;
+    SseClient held(server.httpPort(), "/pushwire/sse?channel=x");
+    CHECK(server.terminate() == 0);
+}

@@ -1,1 +1,353 @@
-#include <catch2/catch.hpp>
+#include "server_process.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regex>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+#include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
+
+namespace pushwire::test {
+
+ServerProcess::ServerProcess(std::vector<std::string> args) {
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    std::vector<std::string> argv = {PUSHWIRE_SERVER_BIN, "--port", "0", "--ws-port", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        std::vector<char*> raw;
+        for (auto& a : argv) raw.push_back(a.data());
+        raw.push_back(nullptr);
+        execv(raw[0], raw.data());
+        _exit(127);
+    }
+    close(out[1]);
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{out[0], POLLIN, 0};
+        if (poll(&p, 1, 100) > 0) {
+            char buf[512];
+            ssize_t n = read(out[0], buf, sizeof buf);
+            if (n <= 0) break;
+            line.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    close(out[0]);
+    std::smatch m;
+    if (!std::regex_search(line, m, std::regex("http://[^:]+:(\\d+) ws://[^:]+:(\\d+)"))) {
+        terminate();
+        throw std::runtime_error("server did not start: '" + line + "'");
+    }
+    httpPort_ = std::stoi(m[1]);
+    wsPort_ = std::stoi(m[2]);
+}
+
+ServerProcess::~ServerProcess() { terminate(); }
+
+std::string ServerProcess::wsUrl(const std::string& query) const {
+    return "ws://127.0.0.1:" + std::to_string(wsPort_) + "/pushwire/ws" + query;
+}
+
+httplib::Client ServerProcess::client() const {
+    httplib::Client c("127.0.0.1", httpPort_);
+    c.set_read_timeout(30, 0);
+    return c;
+}
+
+bool ServerProcess::alive() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    return waitpid(pid_, &status, WNOHANG) == 0;
+}
+
+int ServerProcess::terminate() {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return -1;
+}
+
+std::uint64_t publish(const ServerProcess& server, const std::string& channel,
+                      const std::string& dataJson) {
+    auto c = server.client();
+    nlohmann::json body = {{"channel", channel}, {"data", nlohmann::json::parse(dataJson)}};
+    auto res = c.Post("/pushwire/publish", body.dump(), "application/json");
+    if (!res || res->status != 200) {
+        throw std::runtime_error("publish failed: " + (res ? res->body : std::string("no response")));
+    }
+    return nlohmann::json::parse(res->body)["seq"].get<std::uint64_t>();
+}
+
+std::string field(const std::string& json, const std::string& name) {
+    auto value = nlohmann::json::parse(json, nullptr, false);
+    if (value.is_discarded() || !value.is_object() || !value.contains(name)) return "";
+    const auto& f = value[name];
+    return f.is_string() ? f.get<std::string>() : f.dump();
+}
+
+// ---------------------------------------------------------------- RawSocket
+
+RawSocket::RawSocket(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        throw std::runtime_error("connect failed");
+    }
+}
+
+RawSocket::~RawSocket() {
+    if (fd_ >= 0) close(fd_);
+}
+
+void RawSocket::send(const std::string& bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) return;
+        sent += static_cast<std::size_t>(n);
+    }
+}
+
+void RawSocket::shutdownWrite() { shutdown(fd_, SHUT_WR); }
+
+std::string RawSocket::readUntil(const std::function<bool(const std::string&)>& done,
+                                 std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done(buffer_)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+        char buf[8192];
+        ssize_t n = recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+    return buffer_;
+}
+
+bool RawSocket::closedByPeer(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0) {
+            char buf[4096];
+            ssize_t n = recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return true;
+            buffer_.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------- SseClient
+
+SseClient::SseClient(int port, const std::string& target, const std::string& extraHeaders)
+    : socket_(port) {
+    socket_.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
+                 extraHeaders + "\r\n");
+    std::string data = socket_.readUntil(
+        [](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
+    auto end = data.find("\r\n\r\n");
+    if (end == std::string::npos) throw std::runtime_error("no SSE response head: " + data);
+    head_ = data.substr(0, end);
+    status_ = std::stoi(head_.substr(9, 3));
+    pending_ = data.substr(end + 4);
+    consumed_ = data.size();
+}
+
+void SseClient::pump(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto parse = [&] {
+        for (;;) {
+            auto end = pending_.find("\n\n");
+            if (end == std::string::npos) return;
+            std::string block = pending_.substr(0, end);
+            pending_.erase(0, end + 2);
+            SseEvent event;
+            bool hasData = false;
+            std::size_t start = 0;
+            while (start <= block.size()) {
+                auto nl = block.find('\n', start);
+                std::string line = block.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+                start = nl == std::string::npos ? block.size() + 1 : nl + 1;
+                if (line.empty() || line[0] == ':') continue;
+                auto colon = line.find(':');
+                std::string name = line.substr(0, colon);
+                std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+                if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+                if (name == "event") event.event = value;
+                if (name == "id") event.id = value;
+                if (name == "data") {
+                    if (hasData) event.data += "\n";
+                    event.data += value;
+                    hasData = true;
+                }
+            }
+            if (hasData) events_.push_back(event);
+        }
+    };
+    parse();
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        // RawSocket keeps everything it read: take the part not seen yet.
+        std::string all = socket_.readUntil([&](const std::string& b) { return b.size() > consumed_; }, left);
+        pending_ += all.substr(consumed_);
+        consumed_ = all.size();
+        parse();
+    }
+}
+
+std::vector<SseEvent> SseClient::waitFor(std::size_t count, const std::string& event,
+                                         std::chrono::milliseconds timeout) {
+    auto matching = [&] {
+        std::vector<SseEvent> out;
+        for (const SseEvent& e : events_) {
+            if (event == "*" || e.event == event) out.push_back(e);
+        }
+        return out;
+    };
+    pump(timeout, [&] { return matching().size() >= count; });
+    return matching();
+}
+
+// ---------------------------------------------------------------- WsClient
+
+using WsppClient = websocketpp::client<websocketpp::config::asio_client>;
+
+struct WsClient::Impl {
+    WsppClient client;
+    WsppClient::connection_ptr con;
+    std::thread thread;
+    mutable std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::string> frames;
+    std::size_t consumed = 0;
+    bool open = false;
+    int closeCode = 0;
+    int failStatus = 0;
+};
+
+WsClient::WsClient(const std::string& url) : impl_(std::make_unique<Impl>()) {
+    Impl& d = *impl_;
+    d.client.clear_access_channels(websocketpp::log::alevel::all);
+    d.client.clear_error_channels(websocketpp::log::elevel::all);
+    d.client.init_asio();
+    d.client.set_open_handler([&d](websocketpp::connection_hdl) {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.open = true;
+        d.changed.notify_all();
+    });
+    d.client.set_message_handler([&d](websocketpp::connection_hdl, WsppClient::message_ptr msg) {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.frames.push_back(msg->get_payload());
+        d.changed.notify_all();
+    });
+    d.client.set_close_handler([&d](websocketpp::connection_hdl hdl) {
+        auto con = d.client.get_con_from_hdl(hdl);
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.open = false;
+        d.closeCode = con->get_remote_close_code();
+        if (d.closeCode == 0) d.closeCode = con->get_local_close_code();
+        d.changed.notify_all();
+    });
+    d.client.set_fail_handler([&d](websocketpp::connection_hdl hdl) {
+        auto con = d.client.get_con_from_hdl(hdl);
+        std::lock_guard<std::mutex> lock(d.mutex);
+        d.failStatus = con->get_response_code();
+        d.closeCode = -1;
+        d.changed.notify_all();
+    });
+    std::error_code ec;
+    d.con = d.client.get_connection(url, ec);
+    if (ec) throw std::runtime_error("bad ws url: " + ec.message());
+    d.client.connect(d.con);
+    d.thread = std::thread([&d] { d.client.run(); });
+    std::unique_lock<std::mutex> lock(d.mutex);
+    d.changed.wait_for(lock, 5s, [&d] { return d.open || d.closeCode != 0; });
+}
+
+WsClient::~WsClient() {
+    std::error_code ec;
+    if (connected()) impl_->con->close(websocketpp::close::status::normal, "", ec);
+    impl_->client.stop();
+    if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+bool WsClient::connected() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->open;
+}
+
+void WsClient::send(const std::string& text) {
+    std::error_code ec;
+    ec = impl_->con->send(text, websocketpp::frame::opcode::text);
+}
+
+void WsClient::sendBinary(const std::string& bytes) {
+    std::error_code ec;
+    ec = impl_->con->send(bytes, websocketpp::frame::opcode::binary);
+}
+
+std::string WsClient::waitFor(const std::function<bool(const std::string&)>& match,
+                              std::chrono::milliseconds timeout) {
+    Impl& d = *impl_;
+    std::unique_lock<std::mutex> lock(d.mutex);
+    std::string found;
+    d.changed.wait_for(lock, timeout, [&] {
+        for (; d.consumed < d.frames.size(); ++d.consumed) {
+            if (match(d.frames[d.consumed])) {
+                found = d.frames[d.consumed++];
+                return true;
+            }
+        }
+        return false;
+    });
+    return found;
+}
+
+std::vector<std::string> WsClient::frames() {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->frames;
+}
+
+int WsClient::waitClosed(std::chrono::milliseconds timeout) {
+    Impl& d = *impl_;
+    std::unique_lock<std::mutex> lock(d.mutex);
+    d.changed.wait_for(lock, timeout, [&d] { return d.closeCode != 0; });
+    return d.closeCode;
+}
+
+int WsClient::failStatus() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->failStatus;
+}
+
+}  // namespace pushwire::test

@@ -1,6 +1,8 @@
 #include "app/options.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 
 namespace pushwire::server {
 namespace {
@@ -28,6 +30,7 @@ Usage: pushwire-server [options]
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --max-message-bytes N       largest message data, request body or frame (default 65536)
   --max-connections N         HTTP connections held at once (default 19000)
+  --request-timeout-ms MS     time a client has to send a whole request (default 15000)
   --help                      this text
   --version                   print the version
 
@@ -56,6 +59,15 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         if (name == "--version") {
             parsed.version = true;
             continue;
+        }
+        static const char* kValued[] = {"--host", "--port", "--ws-port", "--web-root",
+                                        "--public-ws-url", "--history", "--heartbeat-ms",
+                                        "--longpoll-timeout-ms", "--max-message-bytes",
+                                        "--max-connections", "--transports",
+                                        "--request-timeout-ms"};
+        if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
+            parsed.error = "unknown option " + name + " (see --help)";
+            return parsed;
         }
         if (!hasValue) {
             if (i + 1 >= args.size()) {
@@ -101,6 +113,9 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--max-connections") {
             if (!number(1, 1000000)) return parsed;
             o.maxConnections = static_cast<std::size_t>(n);
+        } else if (name == "--request-timeout-ms") {
+            if (!number(100, 600000)) return parsed;
+            o.requestTimeoutMs = static_cast<int>(n);
         } else if (name == "--transports") {
             o.settings.enabled = {false, false, false, false};
             std::size_t start = 0;
@@ -122,9 +137,6 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                 }
                 start = comma + 1;
             }
-        } else {
-            parsed.error = "unknown option " + name + " (see --help)";
-            return parsed;
         }
     }
     if (o.wsPort < 0) o.wsPort = o.port == 0 ? 0 : o.port + 1;

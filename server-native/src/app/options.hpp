@@ -19,6 +19,7 @@ struct Options {
     std::string publicWsUrl;
     std::size_t history = 1000;
     std::size_t maxConnections = 19000;
+    int requestTimeoutMs = 15000;  // a client must send a whole request within this
     Settings settings;
 };
 

@@ -33,7 +33,8 @@ struct Server::Impl {
           context{io, hub, metrics, options.settings},
           http(io, HttpLimits{options.settings.maxMessageBytes + 1024,
                               options.settings.maxQueuedBytes, options.maxConnections,
-                              std::chrono::milliseconds(15000), std::chrono::milliseconds(60000)}),
+                              std::chrono::milliseconds(options.requestTimeoutMs),
+                              std::chrono::milliseconds(60000)}),
           sse(context),
           ws(context),
           signals(io, SIGINT, SIGTERM) {}

@@ -1,1 +1,35 @@
 #include <catch2/catch.hpp>
+
+#include "app/options.hpp"
+
+using namespace pushwire::server;
+
+TEST_CASE("defaults follow the spec") {
+    auto parsed = parseOptions({});
+    CHECK(parsed.error.empty());
+    CHECK(parsed.options.host == "127.0.0.1");
+    CHECK(parsed.options.port == 8080);
+    CHECK(parsed.options.wsPort == 8081);
+    CHECK(parsed.options.history == 1000);
+    CHECK(parsed.options.settings.heartbeat.count() <= 10000);
+    for (TransportKind kind : kAllTransports) CHECK(parsed.options.settings.isEnabled(kind));
+}
+
+TEST_CASE("flags take a separate or an = value") {
+    auto parsed = parseOptions({"--port", "9000", "--history=5", "--transports", "sse,poll"});
+    REQUIRE(parsed.error.empty());
+    CHECK(parsed.options.port == 9000);
+    CHECK(parsed.options.wsPort == 9001);
+    CHECK(parsed.options.history == 5);
+    CHECK(parsed.options.settings.isEnabled(TransportKind::Sse));
+    CHECK_FALSE(parsed.options.settings.isEnabled(TransportKind::WebSocket));
+}
+
+TEST_CASE("bad flags explain themselves") {
+    CHECK_THAT(parseOptions({"--port", "x"}).error, Catch::Contains("--port"));
+    CHECK_THAT(parseOptions({"--transports", "carrier-pigeon"}).error, Catch::Contains("carrier-pigeon"));
+    CHECK_THAT(parseOptions({"--nope"}).error, Catch::Contains("unknown option"));
+    CHECK_THAT(parseOptions({"--history"}).error, Catch::Contains("needs a value"));
+    CHECK(parseOptions({"--help"}).help);
+    CHECK(parseOptions({"--version"}).version);
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# pushwire build entry point. On a fresh Debian 12 machine, as root:
+#   ./build.sh run     install what is missing, build, serve the demo on http://127.0.0.1:8080
+#   ./build.sh test    install what is missing, build, run every test through ctest
+# Other commands: deps, build, bench, clean. Extra arguments after `run` go to the server.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD="$ROOT/build"
+DIST="$ROOT/dist"
+JOBS="${JOBS:-$(nproc)}"
+# Debian's emscripten loads Debian's acorn from here; the installed Node does not look there.
+export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
+
+APT_PACKAGES=(
+  build-essential cmake pkg-config
+  emscripten
+  libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2
+  nodejs npm chromium
+)
+BENCH_PACKAGES=(nginx libnginx-mod-nchan)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+install_packages() {
+  local missing
+  missing=$(missing_packages "$@")
+  # node and npm may come from outside Debian (a preinstalled Node): accept them.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=$(echo "$missing" | grep -vx -e nodejs -e npm || true)
+  fi
+  [[ -z "$missing" ]] && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages: $missing" >&2
+    echo "run as root, or install them: apt-get install $missing" >&2
+    exit 1
+  fi
+  log "installing: $(echo $missing)"
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+cmd_deps() {
+  install_packages "${APT_PACKAGES[@]}"
+  if [[ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]]; then
+    log "installing npm test tools (playwright-core)"
+    (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+cmd_build() {
+  log "native build (server, tests, bench)"
+  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD/native" -j "$JOBS"
+  log "wasm build (browser module)"
+  emcmake cmake -S "$ROOT" -B "$BUILD/wasm" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD/wasm" -j "$JOBS"
+  log "assembling dist/"
+  mkdir -p "$DIST/bin" "$DIST/web"
+  cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
+  [[ -f "$BUILD/native/bin/pushwire-bench" ]] && cp "$BUILD/native/bin/pushwire-bench" "$DIST/bin/"
+  cp -r "$ROOT/web/." "$DIST/web/"
+  cp "$BUILD/wasm/client-wasm/pushwire.js" "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/web/"
+  for extra in "$BUILD"/wasm/client-wasm/example-*.{js,wasm}; do
+    [[ -f "$extra" ]] && cp "$extra" "$DIST/web/"
+  done
+  log "built: dist/bin/pushwire-server, dist/web/"
+}
+
+cmd_run() {
+  cmd_deps
+  cmd_build
+  log "serving the demo at http://127.0.0.1:8080 (Ctrl-C stops)"
+  exec "$DIST/bin/pushwire-server" --web-root "$DIST/web" "$@"
+}
+
+cmd_test() {
+  cmd_deps
+  cmd_build
+  log "running every test (ctest)"
+  ctest --test-dir "$BUILD/native" --output-on-failure --schedule-random -j 2 "$@"
+}
+
+cmd_bench() {
+  cmd_deps
+  install_packages "${BENCH_PACKAGES[@]}"
+  cmd_build
+  "$ROOT/bench/run.sh" "$@"
+}
+
+cmd_clean() { rm -rf "$BUILD" "$DIST"; }
+
+case "${1:-}" in
+  deps) cmd_deps ;;
+  build) cmd_deps; cmd_build ;;
+  run) shift; cmd_run "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  bench) shift; cmd_bench "$@" ;;
+  clean) cmd_clean ;;
+  *)
+    echo "usage: ./build.sh {run|test|build|deps|bench|clean}" >&2
+    exit 2
+    ;;
+esac
