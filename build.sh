@@ -69,7 +69,7 @@ cmd_build() {
   [[ -f "$BUILD/native/bin/pushwire-bench" ]] && cp "$BUILD/native/bin/pushwire-bench" "$DIST/bin/"
   cp -r "$ROOT/web/." "$DIST/web/"
   cp "$BUILD/wasm/client-wasm/pushwire.js" "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/web/"
-  for extra in "$BUILD"/wasm/client-wasm/example-*.{js,wasm}; do
+  for extra in "$BUILD"/wasm/client-wasm/example-*.js "$BUILD"/wasm/client-wasm/example-*.wasm; do
     [[ -f "$extra" ]] && cp "$extra" "$DIST/web/"
   done
   log "built: dist/bin/pushwire-server, dist/web/"

@@ -286,6 +286,8 @@ Result<PollResponse> decodePollResponse(std::string_view text) {
         }
     }
     response.cursor = std::move(*cursor);
+    const json* more = field(value, "more");
+    response.more = more != nullptr && more->is_boolean() && more->get<bool>();
     return response;
 }
 
@@ -316,6 +318,26 @@ Result<PublishAck> decodePublishAck(std::string_view text) {
     auto seq = asSeq(field(value, "seq"));
     if (!seq) return err(ErrorCode::MissingField, "publish response has no 'seq'");
     return PublishAck{asString(field(value, "channel")).value_or(""), *seq};
+}
+
+Result<NegotiateInfo> decodeNegotiate(std::string_view text) {
+    json value = detail::parseJson(text);
+    if (value.is_discarded() || !value.is_object()) {
+        return err(ErrorCode::BadJson, "negotiate answer is not a JSON object");
+    }
+    NegotiateInfo info;
+    info.protocol = static_cast<int>(asSeq(field(value, "protocol")).value_or(0));
+    info.websocketUrl = asString(field(value, "websocket_url")).value_or("");
+    info.heartbeatMs = static_cast<int>(asSeq(field(value, "heartbeat_ms")).value_or(0));
+    info.epoch = asString(field(value, "epoch")).value_or("");
+    const json* transports = field(value, "transports");
+    if (transports == nullptr || !transports->is_array()) {
+        return err(ErrorCode::MissingField, "negotiate answer has no 'transports' list");
+    }
+    for (const json& item : *transports) {
+        if (item.is_string()) info.transports.push_back(item.get<std::string>());
+    }
+    return info;
 }
 
 std::optional<Error> decodeErrorBody(std::string_view text) {

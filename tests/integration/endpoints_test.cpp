@@ -145,7 +145,7 @@ TEST_CASE("SSE streams id: and data: events, live and from a position") {
     SseClient sse(server.httpPort(), "/pushwire/sse?channel=s&since=0");
     CHECK(sse.status() == 200);
     CHECK(sse.head().find("text/event-stream") != std::string::npos);
-    auto open = sse.waitFor(1, "open");
+    auto open = sse.waitFor(1, "welcome");
     REQUIRE(open.size() == 1);
     auto events = sse.waitFor(2);
     REQUIRE(events.size() == 2);

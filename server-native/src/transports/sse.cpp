@@ -28,7 +28,7 @@ public:
     std::string start() {
         std::string out = protocol::sseRetry(2000);
         const std::string& epoch = context_.hub.epoch();
-        appendSseEvent(out, "open", cursorText(epoch, points_),
+        appendSseEvent(out, "welcome", cursorText(epoch, points_),
                        "{\"epoch\":\"" + epoch + "\",\"heartbeat_ms\":" +
                            std::to_string(context_.settings.heartbeat.count()) + "}");
         for (;;) {

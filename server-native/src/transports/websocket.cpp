@@ -304,6 +304,12 @@ WebSocketTransport::WebSocketTransport(Context& context) : impl_(std::make_uniqu
     server.clear_access_channels(websocketpp::log::alevel::all);
     server.clear_error_channels(websocketpp::log::elevel::all);
 
+    // Frames are small and latency matters: no Nagle delay behind an unacknowledged one.
+    server.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& socket) {
+        std::error_code ignored;
+        socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    });
+
     Impl* impl = impl_.get();
     server.set_validate_handler([impl](websocketpp::connection_hdl hdl) {
         auto con = impl->server.get_con_from_hdl(hdl);

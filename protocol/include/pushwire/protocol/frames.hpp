@@ -73,6 +73,7 @@ struct PollResponse {
     std::vector<Envelope> messages;
     std::vector<Gap> gaps;
     std::string cursor;
+    bool more = false;  // the server capped the answer: ask again at once
 };
 Result<PollResponse> decodePollResponse(std::string_view text);
 
@@ -89,6 +90,16 @@ struct PublishAck {
     std::uint64_t seq = 0;
 };
 Result<PublishAck> decodePublishAck(std::string_view text);
+
+// GET /pushwire/negotiate answer.
+struct NegotiateInfo {
+    int protocol = 0;
+    std::vector<std::string> transports;
+    std::string websocketUrl;
+    int heartbeatMs = 0;
+    std::string epoch;
+};
+Result<NegotiateInfo> decodeNegotiate(std::string_view text);
 
 // Error body {"error":{"code","message"}} -> Error; nullopt if the text is not one.
 std::optional<Error> decodeErrorBody(std::string_view text);

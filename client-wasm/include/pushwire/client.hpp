@@ -1,0 +1,64 @@
+// pushwire's C++ client API, for C++ programs compiled with Emscripten. The browser JS
+// API (PushWire.Client) is a binding of this class.
+//
+//   pushwire::Client client("http://127.0.0.1:8080");
+//   auto sub = client.subscribe("chat", [](const pushwire::Message& m) { ... },
+//                               {.onGap = [](const pushwire::Gap& g) { ... }});
+//   client.publish("chat", R"({"text":"hi"})", [](auto seq, const pushwire::Error* e) {});
+//
+// Threading: the browser main thread; callbacks run there, never inside the call that
+// registered them. A Client may be destroyed at any time, also from its callbacks'
+// caller; a Subscription outliving its Client is harmless.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "pushwire/types.hpp"
+
+namespace pushwire {
+
+namespace client {
+class ClientCore;
+}
+
+class Subscription {
+public:
+    Subscription() = default;
+    void unsubscribe();
+    bool active() const;
+    const std::string& channel() const { return channel_; }
+
+private:
+    friend class Client;
+    std::weak_ptr<client::ClientCore> core_;
+    int id_ = 0;
+    std::string channel_;
+};
+
+class Client {
+public:
+    explicit Client(const std::string& url, ClientOptions options = {});
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    // Delivers every message of `channel` published from now on, in seq order, exactly
+    // once, across reconnects and transport changes. An invalid channel name returns an
+    // inactive Subscription and calls options.onError.
+    Subscription subscribe(const std::string& channel, MessageHandler onMessage,
+                           SubscribeOptions options = {});
+    // `dataJson` is any JSON value, serialized. `done` gets the assigned seq or an error.
+    void publish(const std::string& channel, const std::string& dataJson, PublishCallback done = {});
+    void onStateChange(StateHandler handler);
+
+    State state() const;
+    std::string stateReason() const;
+    Transport transport() const;  // Transport::Auto while none is connected
+    void close();
+
+private:
+    std::shared_ptr<client::ClientCore> core_;
+};
+
+}  // namespace pushwire

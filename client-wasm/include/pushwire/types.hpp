@@ -1,0 +1,60 @@
+// Value types of the pushwire client API, shared by the C++ API, the JS binding and the
+// core. No behaviour here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace pushwire {
+
+enum class Transport { Auto, WebSocket, Sse, LongPoll, Poll };
+enum class State { Connecting, Connected, Reconnecting, Closed };
+
+const char* toString(Transport transport);  // "auto", "websocket", "sse", "longpoll", "poll"
+const char* toString(State state);          // "connecting", "connected", ...
+std::optional<Transport> transportFromString(const std::string& name);
+
+struct Message {
+    std::string channel;
+    std::uint64_t seq = 0;
+    std::string data;  // the message's JSON value, serialized
+    std::int64_t time = 0;  // ms since the Unix epoch, server clock
+};
+
+// A range of messages that will never be delivered. `to` is empty when unknown (the
+// server restarted without durable storage).
+struct Gap {
+    std::string channel;
+    std::uint64_t from = 0;
+    std::optional<std::uint64_t> to;
+    std::string reason;  // "evicted", "epoch_changed", "missing"
+};
+
+struct Error {
+    std::string code;  // "bad_channel", "too_large", "network", ...
+    std::string message;
+};
+
+struct ClientOptions {
+    Transport transport = Transport::Auto;
+    int pollIntervalMs = 1000;
+    int reconnectInitialMs = 500;   // backoff: full jitter, doubling up to the maximum
+    int reconnectMaxMs = 15000;
+    int connectTimeoutMs = 4000;    // a transport that has not opened by then is given up
+};
+
+using MessageHandler = std::function<void(const Message&)>;
+using GapHandler = std::function<void(const Gap&)>;
+using ErrorHandler = std::function<void(const Error&)>;
+using StateHandler = std::function<void(State, const std::string& reason)>;
+// Exactly one of seq and error is set.
+using PublishCallback = std::function<void(std::optional<std::uint64_t> seq, const Error* error)>;
+
+struct SubscribeOptions {
+    GapHandler onGap;
+    ErrorHandler onError;  // the server refused the subscription
+};
+
+}  // namespace pushwire

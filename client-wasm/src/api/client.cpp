@@ -1,0 +1,76 @@
+// pushwire::Client on top of ClientCore, the browser platform and the transport table.
+#include "pushwire/client.hpp"
+
+#include <emscripten.h>
+
+#include <set>
+
+#include "browser/browser_platform.hpp"
+#include "core/client_core.hpp"
+#include "transports/registry.hpp"
+
+namespace pushwire {
+namespace {
+
+// Live cores, for page hints (online again, page visible again).
+std::set<client::ClientCore*>& liveCores() {
+    static std::set<client::ClientCore*> cores;
+    return cores;
+}
+
+}  // namespace
+
+void Subscription::unsubscribe() {
+    if (auto core = core_.lock()) core->unsubscribe(id_);
+    core_.reset();
+}
+
+bool Subscription::active() const { return !core_.expired() && id_ != 0; }
+
+Client::Client(const std::string& url, ClientOptions options)
+    : core_(std::make_shared<client::ClientCore>(client::BrowserPlatform::instance(),
+                                                 client::defaultTransports(), url, options)) {
+    liveCores().insert(core_.get());
+    core_->start();
+}
+
+Client::~Client() {
+    liveCores().erase(core_.get());
+    core_->close();
+}
+
+Subscription Client::subscribe(const std::string& channel, MessageHandler onMessage,
+                               SubscribeOptions options) {
+    Subscription subscription;
+    subscription.channel_ = channel;
+    Error error;
+    ErrorHandler onError = options.onError;
+    int id = core_->subscribe(channel, std::move(onMessage), std::move(options), &error);
+    if (id == 0) {
+        if (onError) onError(error);
+        return subscription;
+    }
+    subscription.core_ = core_;
+    subscription.id_ = id;
+    return subscription;
+}
+
+void Client::publish(const std::string& channel, const std::string& dataJson, PublishCallback done) {
+    if (!done) done = [](std::optional<std::uint64_t>, const Error*) {};
+    core_->publish(channel, dataJson, std::move(done));
+}
+
+void Client::onStateChange(StateHandler handler) { core_->onStateChange(std::move(handler)); }
+State Client::state() const { return core_->state(); }
+std::string Client::stateReason() const { return core_->stateReason(); }
+Transport Client::transport() const { return core_->transport(); }
+void Client::close() { core_->close(); }
+
+}  // namespace pushwire
+
+extern "C" EMSCRIPTEN_KEEPALIVE void pw_page_hint() {
+    auto cores = pushwire::liveCores();
+    for (auto* core : cores) {
+        if (pushwire::liveCores().count(core)) core->reconnectNowHint();
+    }
+}

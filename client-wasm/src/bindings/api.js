@@ -1,0 +1,119 @@
+// PushWire.Client (post-js): the JS API of the spec over the embind NativeClient.
+// Data crosses as JSON text and arrives as real JS values; user callbacks are isolated
+// so that an exception in page code never unwinds through the wasm module; close()
+// frees the native object, so page authors never call .delete().
+(function () {
+  var TRANSPORTS = ['auto', 'websocket', 'sse', 'longpoll', 'poll'];
+  var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
+
+  function pushwireError(code, message) {
+    var error = new Error(message);
+    error.name = 'PushWireError';
+    error.code = code;
+    return error;
+  }
+
+  function isolate(fn) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    try { fn.apply(null, args); } catch (e) { setTimeout(function () { throw e; }, 0); }
+  }
+
+  function Client(url, options) {
+    if (!(this instanceof Client)) throw new TypeError('use new PushWire.Client(url, options)');
+    var opts = Object.assign({ transport: 'auto', pollIntervalMs: 1000 }, options || {});
+    if (TRANSPORTS.indexOf(opts.transport) < 0) {
+      throw new TypeError('transport must be one of ' + TRANSPORTS.join(', ') + ', got ' + opts.transport);
+    }
+    var self = this;
+    this._closed = false;
+    this._lastTransport = 'auto';
+    this._listeners = [];
+    this._native = new Module['NativeClient'](String(url), JSON.stringify(opts));
+    this._native.setStateListener(function (state, reason) {
+      self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
+    });
+  }
+
+  Client.prototype.subscribe = function (channel, onMessage, options) {
+    if (this._closed) throw pushwireError('closed', 'the client is closed');
+    if (typeof onMessage !== 'function') throw new TypeError('subscribe(channel, onMessage): onMessage must be a function');
+    channel = String(channel);
+    if (!CHANNEL.test(channel)) {
+      throw pushwireError('bad_channel', 'channel name "' + channel + '" is invalid: expected 1-200 characters of A-Z a-z 0-9 _ - . :');
+    }
+    var opts = options || {};
+    var native = this._native;
+    var id = native.subscribe(channel,
+      function (ch, seq, data, time) {
+        isolate(onMessage, { channel: ch, seq: seq, data: JSON.parse(data), time: time });
+      },
+      function (ch, from, to, reason) {
+        if (opts.onGap) isolate(opts.onGap, { channel: ch, from: from, to: to < 0 ? null : to, reason: reason });
+      },
+      function (code, message) {
+        if (opts.onError) isolate(opts.onError, pushwireError(code, message));
+        else console.warn('pushwire: subscription to "' + channel + '" refused: ' + message);
+      });
+    if (id === 0) throw pushwireError('bad_channel', native.lastError());
+    var self = this;
+    var active = true;
+    return {
+      channel: channel,
+      unsubscribe: function () {
+        if (!active || self._closed) return;
+        active = false;
+        native.unsubscribe(id);
+      }
+    };
+  };
+
+  Client.prototype.publish = function (channel, data) {
+    var native = this._native;
+    var closed = this._closed;
+    return new Promise(function (resolve, reject) {
+      if (closed) { reject(pushwireError('closed', 'the client is closed')); return; }
+      var json;
+      try { json = JSON.stringify(data === undefined ? null : data); } catch (e) {
+        reject(pushwireError('bad_json', 'data cannot be serialized to JSON: ' + e.message));
+        return;
+      }
+      native.publish(String(channel), json, function (ok, seq, code, message) {
+        if (ok) resolve(seq); else reject(pushwireError(code, message));
+      });
+    });
+  };
+
+  Client.prototype.onStateChange = function (listener) {
+    var listeners = this._listeners;
+    listeners.push(listener);
+    return function () {
+      var i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
+  };
+
+  Object.defineProperty(Client.prototype, 'transport', {
+    get: function () {
+      if (!this._closed) this._lastTransport = this._native.transport();
+      return this._lastTransport;
+    }
+  });
+  Object.defineProperty(Client.prototype, 'state', {
+    get: function () { return this._closed ? 'closed' : this._native.state(); }
+  });
+  Object.defineProperty(Client.prototype, 'stateReason', {
+    get: function () { return this._closed ? 'closed by the application' : this._native.stateReason(); }
+  });
+
+  Client.prototype.close = function () {
+    if (this._closed) return;
+    this._lastTransport = this._native.transport();
+    this._native.close();
+    this._closed = true;
+    var native = this._native;
+    // Free on a later turn: close() may run inside one of this client's callbacks.
+    setTimeout(function () { native.delete(); }, 0);
+  };
+
+  Module['Client'] = Client;
+})();

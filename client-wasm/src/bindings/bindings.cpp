@@ -1,0 +1,113 @@
+// The embind surface behind the JS API. Only this file holds EMSCRIPTEN_BINDINGS; the
+// page-facing class (PushWire.Client: Promises, JS values, no .delete()) is api.js.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pushwire/client.hpp"
+
+namespace {
+
+using emscripten::val;
+
+pushwire::ClientOptions parseOptions(const std::string& text) {
+    pushwire::ClientOptions options;
+    auto json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) return options;
+    auto integer = [&json](const char* name, int& out) {
+        auto it = json.find(name);
+        if (it != json.end() && it->is_number()) out = it->get<int>();
+    };
+    auto transport = json.find("transport");
+    if (transport != json.end() && transport->is_string()) {
+        options.transport = pushwire::transportFromString(transport->get<std::string>())
+                                .value_or(pushwire::Transport::Auto);
+    }
+    integer("pollIntervalMs", options.pollIntervalMs);
+    integer("reconnectInitialMs", options.reconnectInitialMs);
+    integer("reconnectMaxMs", options.reconnectMaxMs);
+    integer("connectTimeoutMs", options.connectTimeoutMs);
+    return options;
+}
+
+class NativeClient {
+public:
+    NativeClient(const std::string& url, const std::string& optionsJson)
+        : client_(url, parseOptions(optionsJson)) {}
+
+    int subscribe(const std::string& channel, val onMessage, val onGap, val onError) {
+        pushwire::SubscribeOptions options;
+        options.onGap = [onGap](const pushwire::Gap& gap) {
+            onGap(gap.channel, static_cast<double>(gap.from),
+                  gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason);
+        };
+        options.onError = [onError](const pushwire::Error& error) { onError(error.code, error.message); };
+        lastError_.clear();
+        auto subscription = client_.subscribe(
+            channel,
+            [onMessage](const pushwire::Message& m) {
+                onMessage(m.channel, static_cast<double>(m.seq), m.data, static_cast<double>(m.time));
+            },
+            options);
+        if (!subscription.active()) {
+            lastError_ = "invalid channel name";
+            return 0;
+        }
+        int id = nextId_++;
+        subscriptions_.emplace(id, subscription);
+        return id;
+    }
+
+    void unsubscribe(int id) {
+        auto it = subscriptions_.find(id);
+        if (it == subscriptions_.end()) return;
+        it->second.unsubscribe();
+        subscriptions_.erase(it);
+    }
+
+    void publish(const std::string& channel, const std::string& dataJson, val done) {
+        client_.publish(channel, dataJson, [done](std::optional<std::uint64_t> seq, const pushwire::Error* error) {
+            if (seq) {
+                done(true, static_cast<double>(*seq), std::string(), std::string());
+            } else {
+                done(false, 0.0, error ? error->code : std::string("internal"),
+                     error ? error->message : std::string("publish failed"));
+            }
+        });
+    }
+
+    void setStateListener(val listener) {
+        client_.onStateChange([listener](pushwire::State state, const std::string& reason) {
+            listener(std::string(pushwire::toString(state)), reason);
+        });
+    }
+
+    std::string state() const { return pushwire::toString(client_.state()); }
+    std::string stateReason() const { return client_.stateReason(); }
+    std::string transport() const { return pushwire::toString(client_.transport()); }
+    std::string lastError() const { return lastError_; }
+    void close() { client_.close(); }
+
+private:
+    pushwire::Client client_;
+    std::map<int, pushwire::Subscription> subscriptions_;
+    int nextId_ = 1;
+    std::string lastError_;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(pushwire) {
+    emscripten::class_<NativeClient>("NativeClient")
+        .constructor<std::string, std::string>()
+        .function("subscribe", &NativeClient::subscribe)
+        .function("unsubscribe", &NativeClient::unsubscribe)
+        .function("publish", &NativeClient::publish)
+        .function("setStateListener", &NativeClient::setStateListener)
+        .function("state", &NativeClient::state)
+        .function("stateReason", &NativeClient::stateReason)
+        .function("transport", &NativeClient::transport)
+        .function("lastError", &NativeClient::lastError)
+        .function("close", &NativeClient::close);
+}

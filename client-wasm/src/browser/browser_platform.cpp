@@ -1,0 +1,78 @@
+#include "browser/browser_platform.hpp"
+
+#include <emscripten.h>
+#include <emscripten/eventloop.h>
+
+// Defined in glue.js (pre-js): XMLHttpRequest with an id, answered via pw_xhr_done.
+EM_JS(void, pw_xhr_start, (int id, const char* method, const char* url, const char* body, int timeoutMs), {
+    pwXhrStart(id, UTF8ToString(method), UTF8ToString(url), UTF8ToString(body), timeoutMs);
+});
+EM_JS(void, pw_xhr_abort, (int id), { pwXhrAbort(id); });
+EM_JS(double, pw_date_now, (), { return Date.now(); });
+
+namespace pushwire::client {
+namespace {
+
+void onTimeout(void* userData) {
+    BrowserPlatform::instance().timerFired(static_cast<TimerId>(reinterpret_cast<intptr_t>(userData)));
+}
+
+}  // namespace
+
+BrowserPlatform& BrowserPlatform::instance() {
+    static BrowserPlatform platform;
+    return platform;
+}
+
+std::int64_t BrowserPlatform::nowMs() { return static_cast<std::int64_t>(pw_date_now()); }
+
+double BrowserPlatform::random01() { return emscripten_random(); }
+
+TimerId BrowserPlatform::setTimer(int delayMs, std::function<void()> callback) {
+    TimerId id = nextId_++;
+    long jsId = emscripten_set_timeout(onTimeout, delayMs, reinterpret_cast<void*>(static_cast<intptr_t>(id)));
+    timers_[id] = Timer{jsId, std::move(callback)};
+    return id;
+}
+
+void BrowserPlatform::cancelTimer(TimerId id) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return;
+    emscripten_clear_timeout(it->second.jsId);
+    timers_.erase(it);
+}
+
+void BrowserPlatform::timerFired(TimerId id) {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return;
+    auto callback = std::move(it->second.callback);
+    timers_.erase(it);
+    callback();
+}
+
+RequestId BrowserPlatform::httpRequest(const std::string& method, const std::string& url,
+                                       const std::string& body, int timeoutMs,
+                                       std::function<void(const HttpResponse&)> done) {
+    RequestId id = nextId_++;
+    requests_[id] = std::move(done);
+    pw_xhr_start(id, method.c_str(), url.c_str(), body.c_str(), timeoutMs);
+    return id;
+}
+
+void BrowserPlatform::abortRequest(RequestId id) {
+    if (requests_.erase(id)) pw_xhr_abort(id);
+}
+
+void BrowserPlatform::requestDone(RequestId id, int status, const char* body) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) return;
+    auto done = std::move(it->second);
+    requests_.erase(it);
+    done(HttpResponse{status, body ? body : ""});
+}
+
+}  // namespace pushwire::client
+
+extern "C" EMSCRIPTEN_KEEPALIVE void pw_xhr_done(int id, int status, const char* body) {
+    pushwire::client::BrowserPlatform::instance().requestDone(id, status, body);
+}

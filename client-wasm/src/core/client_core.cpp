@@ -1,0 +1,531 @@
+#include "core/client_core.hpp"
+
+#include <algorithm>
+
+#include "pushwire/protocol/channel_name.hpp"
+#include "pushwire/protocol/cursor.hpp"
+#include "pushwire/protocol/frames.hpp"
+
+namespace pushwire::client {
+
+using protocol::ErrorCode;
+
+namespace {
+
+pushwire::Transport publicKind(TransportKind kind) {
+    switch (kind) {
+        case TransportKind::WebSocket: return pushwire::Transport::WebSocket;
+        case TransportKind::Sse: return pushwire::Transport::Sse;
+        case TransportKind::LongPoll: return pushwire::Transport::LongPoll;
+        case TransportKind::Poll: return pushwire::Transport::Poll;
+    }
+    return pushwire::Transport::Auto;
+}
+
+Error toError(const protocol::Error& error) {
+    return Error{std::string(protocol::errorCodeName(error.code)), error.message};
+}
+
+std::string trimSlash(std::string url) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+}
+
+bool validBaseUrl(const std::string& url) {
+    auto schemeEnd = url.find("://");
+    if (schemeEnd == std::string::npos) return false;
+    std::string scheme = url.substr(0, schemeEnd);
+    return (scheme == "http" || scheme == "https") && url.size() > schemeEnd + 3;
+}
+
+}  // namespace
+
+ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url,
+                       ClientOptions options)
+    : platform_(platform),
+      registry_(std::move(registry)),
+      baseUrl_(trimSlash(std::move(url))),
+      options_(options),
+      backoff_(options.reconnectInitialMs, options.reconnectMaxMs) {}
+
+ClientCore::~ClientCore() {
+    *alive_ = false;
+    closed_ = true;
+    if (transport_) transport_->close();
+    for (auto& t : retired_) t->close();
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_}) cancelTimer(*t);
+    if (negotiateRequest_) platform_.abortRequest(negotiateRequest_);
+}
+
+void ClientCore::cancelTimer(TimerId& id) {
+    if (id) platform_.cancelTimer(id);
+    id = 0;
+}
+
+pushwire::Transport ClientCore::transport() const {
+    const TransportInfo* info = currentInfo();
+    return info && opened_ ? publicKind(info->kind) : pushwire::Transport::Auto;
+}
+
+const TransportInfo* ClientCore::currentInfo() const {
+    if (!transport_ || candidate_ >= candidates_.size()) return nullptr;
+    return &registry_[candidates_[candidate_]];
+}
+
+void ClientCore::setState(State state, const std::string& reason) {
+    if (state == state_ && reason == stateReason_) return;
+    const bool changed = state != state_;
+    state_ = state;
+    stateReason_ = reason;
+    if (!changed) return;
+    // Copy: a handler may add or remove handlers.
+    auto handlers = stateHandlers_;
+    for (auto& [id, handler] : handlers) {
+        if (stateHandlers_.count(id)) handler(state, reason);
+    }
+}
+
+int ClientCore::onStateChange(StateHandler handler) {
+    int id = nextStateHandler_++;
+    stateHandlers_[id] = std::move(handler);
+    return id;
+}
+
+void ClientCore::removeStateHandler(int id) { stateHandlers_.erase(id); }
+
+// ---------------------------------------------------------------- connecting
+
+void ClientCore::start() {
+    if (!validBaseUrl(baseUrl_)) {
+        closed_ = true;
+        state_ = State::Connecting;
+        setState(State::Closed, "invalid server URL '" + baseUrl_ +
+                                    "': expected http://host:port or https://host");
+        return;
+    }
+    negotiate();
+}
+
+void ClientCore::negotiate() {
+    if (closed_) return;
+    auto alive = alive_;
+    negotiateRequest_ = platform_.httpRequest(
+        "GET", baseUrl_ + "/pushwire/negotiate", "", 5000, [this, alive](const HttpResponse& r) {
+            if (!*alive) return;
+            negotiateRequest_ = 0;
+            onNegotiated(r);
+        });
+}
+
+void ClientCore::onNegotiated(const HttpResponse& response) {
+    if (closed_) return;
+    if (response.status != 200) {
+        std::string reason = response.status == 0
+                                 ? "server unreachable at " + baseUrl_
+                                 : "negotiate answered HTTP " + std::to_string(response.status);
+        if (auto error = protocol::decodeErrorBody(response.body)) reason += ": " + error->message;
+        scheduleReconnect(reason);
+        return;
+    }
+    auto value = protocol::decodeNegotiate(response.body);
+    if (!value) {
+        scheduleReconnect("negotiate answer not understood: " + value.error().message);
+        return;
+    }
+    negotiated_ = true;
+    websocketUrl_ = value->websocketUrl;
+    heartbeatMs_ = value->heartbeatMs > 0 ? value->heartbeatMs : 10000;
+    candidates_.clear();
+    for (std::size_t i = 0; i < registry_.size(); ++i) {
+        const TransportInfo& info = registry_[i];
+        const bool offered = std::find(value->transports.begin(), value->transports.end(),
+                                       info.name) != value->transports.end();
+        const bool wanted = options_.transport == pushwire::Transport::Auto ||
+                            publicKind(info.kind) == options_.transport;
+        if (offered && wanted) candidates_.push_back(i);
+    }
+    if (candidates_.empty()) {
+        closed_ = true;
+        setState(State::Closed, std::string("the server does not offer the ") +
+                                    toString(options_.transport) + " transport");
+        return;
+    }
+    applyEpoch(value->epoch);
+    if (settled_) {
+        auto it = std::find(candidates_.begin(), candidates_.end(), *settled_);
+        candidate_ = it == candidates_.end() ? 0 : static_cast<std::size_t>(it - candidates_.begin());
+    } else {
+        candidate_ = 0;
+        fallbackLog_.clear();
+    }
+    connectCandidate();
+}
+
+void ClientCore::connectCandidate() {
+    if (closed_) return;
+    const TransportInfo& info = registry_[candidates_[candidate_]];
+    TransportConfig config;
+    config.baseUrl = baseUrl_;
+    config.websocketUrl = websocketUrl_;
+    config.heartbeatMs = heartbeatMs_;
+    config.pollIntervalMs = std::max(50, options_.pollIntervalMs);
+    config.longPollTimeoutMs = heartbeatMs_;
+    opened_ = false;
+    ++generation_;
+    transport_ = info.create(*this, platform_, config, generation_);
+    cancelTimer(connectTimer_);
+    auto alive = alive_;
+    const int generation = generation_;
+    connectTimer_ = platform_.setTimer(options_.connectTimeoutMs, [this, alive, generation] {
+        if (!*alive) return;
+        connectTimer_ = 0;
+        if (isCurrent(generation) && !opened_) {
+            failTransport("did not open within " + std::to_string(options_.connectTimeoutMs) + " ms");
+        }
+    });
+    transport_->open();
+}
+
+void ClientCore::transportOpened(int generation) {
+    if (!isCurrent(generation) || opened_) return;
+    opened_ = true;
+    cancelTimer(connectTimer_);
+    settled_ = candidates_[candidate_];
+    backoff_.reset();
+    armDeadLinkTimer();
+    setState(State::Connected, "");
+}
+
+void ClientCore::transportClosed(int generation, const protocol::Error& reason) {
+    if (!isCurrent(generation)) return;
+    failTransport(reason.message.empty() ? std::string(protocol::errorCodeName(reason.code))
+                                         : reason.message);
+}
+
+void ClientCore::failTransport(const std::string& reason) {
+    if (!transport_) return;
+    const TransportInfo& info = registry_[candidates_[candidate_]];
+    const bool wasOpen = opened_;
+    retire(std::move(transport_));
+    opened_ = false;
+    cancelTimer(connectTimer_);
+    cancelTimer(deadLinkTimer_);
+    failPendingPublishes("the connection closed before the server acknowledged the publish");
+    std::string why = std::string(info.name) + ": " + reason;
+    if (!wasOpen && !settled_ && candidate_ + 1 < candidates_.size()) {
+        // "auto": this transport cannot connect here; try the next one at once.
+        fallbackLog_ += (fallbackLog_.empty() ? "" : "; ") + why;
+        ++candidate_;
+        connectCandidate();
+        return;
+    }
+    if (!wasOpen && !settled_) fallbackLog_ += (fallbackLog_.empty() ? "" : "; ") + why;
+    scheduleReconnect(!wasOpen && !settled_ && candidates_.size() > 1
+                          ? "no transport could connect (" + fallbackLog_ + ")"
+                          : why);
+}
+
+void ClientCore::scheduleReconnect(const std::string& reason) {
+    if (closed_) return;
+    setState(State::Reconnecting, reason);
+    cancelTimer(reconnectTimer_);
+    auto alive = alive_;
+    int delay = backoff_.nextDelayMs(platform_.random01());
+    reconnectTimer_ = platform_.setTimer(delay, [this, alive] {
+        if (!*alive) return;
+        reconnectTimer_ = 0;
+        negotiate();
+    });
+}
+
+void ClientCore::reconnectNowHint() {
+    if (closed_ || !reconnectTimer_) return;
+    cancelTimer(reconnectTimer_);
+    negotiate();
+}
+
+void ClientCore::retire(std::unique_ptr<Transport> transport) {
+    transport->close();
+    retired_.push_back(std::move(transport));
+    if (reapTimer_) return;
+    auto alive = alive_;
+    reapTimer_ = platform_.setTimer(0, [this, alive] {
+        if (!*alive) return;
+        reapTimer_ = 0;
+        retired_.clear();
+    });
+}
+
+void ClientCore::armDeadLinkTimer() {
+    cancelTimer(deadLinkTimer_);
+    const TransportInfo* info = currentInfo();
+    if (!info || !info->capabilities.heartbeats || !opened_) return;
+    // Two heartbeat intervals of silence: the link is dead even if the socket says not.
+    const int limit = 2 * heartbeatMs_;
+    auto alive = alive_;
+    const int generation = generation_;
+    deadLinkTimer_ = platform_.setTimer(limit, [this, alive, generation, limit] {
+        if (!*alive) return;
+        deadLinkTimer_ = 0;
+        if (isCurrent(generation)) failTransport("no data or heartbeat for " + std::to_string(limit) + " ms");
+    });
+}
+
+void ClientCore::transportActivity(int generation) {
+    if (isCurrent(generation) && opened_) armDeadLinkTimer();
+}
+
+void ClientCore::close() {
+    if (closed_ && state_ == State::Closed) return;
+    closed_ = true;
+    if (transport_) retire(std::move(transport_));
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_}) cancelTimer(*t);
+    if (negotiateRequest_) {
+        platform_.abortRequest(negotiateRequest_);
+        negotiateRequest_ = 0;
+    }
+    failPendingPublishes("the client was closed");
+    setState(State::Closed, "closed by the application");
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage,
+                          SubscribeOptions options, Error* error) {
+    if (auto problem = protocol::channelNameProblem(channel)) {
+        if (error) *error = Error{"bad_channel", *problem};
+        return 0;
+    }
+    int id = nextSubscription_++;
+    subscriptions_[id] = SubscriptionEntry{channel, std::move(onMessage), std::move(options)};
+    auto [it, added] = channels_.try_emplace(channel);
+    it->second.subscriptions.push_back(id);
+    if (added && transport_) transport_->channelsChanged({channel}, {});
+    return id;
+}
+
+void ClientCore::unsubscribe(int subscriptionId) {
+    auto sub = subscriptions_.find(subscriptionId);
+    if (sub == subscriptions_.end()) return;
+    std::string channel = sub->second.channel;
+    subscriptions_.erase(sub);
+    auto ch = channels_.find(channel);
+    if (ch == channels_.end()) return;
+    auto& ids = ch->second.subscriptions;
+    ids.erase(std::remove(ids.begin(), ids.end(), subscriptionId), ids.end());
+    if (ids.empty()) {
+        channels_.erase(ch);
+        if (transport_) transport_->channelsChanged({}, {channel});
+    }
+}
+
+std::vector<std::string> ClientCore::channels() const {
+    std::vector<std::string> out;
+    out.reserve(channels_.size());
+    for (const auto& [name, state] : channels_) out.push_back(name);
+    return out;
+}
+
+std::string ClientCore::resumeCursor(const std::vector<std::string>& wanted) const {
+    protocol::Cursor cursor;
+    cursor.epoch = epoch_;
+    for (const std::string& name : wanted) {
+        auto it = channels_.find(name);
+        if (it != channels_.end() && it->second.position) {
+            cursor.positions.emplace_back(name, *it->second.position);
+        }
+    }
+    if (cursor.positions.empty()) return "";
+    return protocol::formatCursor(cursor);
+}
+
+// ---------------------------------------------------------------- delivery
+
+void ClientCore::applyEpoch(const std::string& epoch) {
+    if (epoch.empty() || epoch == epoch_) return;
+    epoch_ = epoch;
+    // Positions numbered by an earlier server life mean nothing in this one: tell the
+    // application what it may have missed, then take this life's messages from 1.
+    std::vector<std::pair<std::string, std::uint64_t>> lost;
+    for (auto& [name, state] : channels_) {
+        if (!state.position) continue;
+        if (!state.positionEpoch.empty() && state.positionEpoch != epoch) {
+            lost.emplace_back(name, *state.position);
+            state.position = 0;
+        }
+        state.positionEpoch = epoch;
+    }
+    for (const auto& [name, position] : lost) {
+        emitGap(name, Gap{name, position + 1, std::nullopt, "epoch_changed"});
+    }
+}
+
+void ClientCore::transportEpoch(int generation, const std::string& epoch) {
+    if (isCurrent(generation)) applyEpoch(epoch);
+}
+
+void ClientCore::transportCursor(int generation, const std::string& text) {
+    if (!isCurrent(generation)) return;
+    auto cursor = protocol::parseCursor(text);
+    if (!cursor) return;
+    if (!cursor->epoch.empty()) applyEpoch(cursor->epoch);
+    // Only "from now" channels learn their position here; known positions move only
+    // with delivered messages and gaps, which is what makes delivery exactly-once.
+    for (const auto& [name, seq] : cursor->positions) {
+        auto it = channels_.find(name);
+        if (it != channels_.end() && !it->second.position) {
+            it->second.position = seq;
+            it->second.positionEpoch = epoch_;
+        }
+    }
+}
+
+void ClientCore::transportMessage(int generation, const protocol::Envelope& envelope) {
+    if (!isCurrent(generation)) return;
+    auto it = channels_.find(envelope.channel);
+    if (it == channels_.end()) return;  // unsubscribed meanwhile
+    ChannelState& state = it->second;
+    if (state.position && envelope.seq <= *state.position) return;  // already delivered
+    if (state.position && envelope.seq > *state.position + 1) {
+        // The server reports every gap it knows of; a hole without one is still never
+        // silent.
+        emitGap(envelope.channel, Gap{envelope.channel, *state.position + 1, envelope.seq - 1, "missing"});
+        it = channels_.find(envelope.channel);
+        if (it == channels_.end()) return;
+    }
+    it->second.position = envelope.seq;
+    it->second.positionEpoch = epoch_;
+    Message message{envelope.channel, envelope.seq, envelope.dataJson, envelope.timeMs};
+    std::vector<int> ids = it->second.subscriptions;
+    for (int id : ids) {
+        auto sub = subscriptions_.find(id);
+        if (sub == subscriptions_.end() || !sub->second.onMessage) continue;
+        MessageHandler handler = sub->second.onMessage;  // may unsubscribe itself
+        handler(message);
+        if (closed_) return;
+    }
+}
+
+void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
+    if (!isCurrent(generation)) return;
+    auto it = channels_.find(gap.channel);
+    if (it == channels_.end()) return;
+    ChannelState& state = it->second;
+    if (gap.reason == protocol::GapReason::EpochChanged) {
+        // Already reported when the transport told us the new epoch.
+        if (state.position == 0u && state.positionEpoch == epoch_) return;
+        std::uint64_t from = state.position ? *state.position + 1 : gap.from;
+        state.position = 0;
+        state.positionEpoch = epoch_;
+        emitGap(gap.channel, Gap{gap.channel, from, std::nullopt, "epoch_changed"});
+        return;
+    }
+    if (!gap.to) return;
+    if (state.position && *gap.to <= *state.position) return;  // reported before
+    std::uint64_t from = state.position ? std::max(gap.from, *state.position + 1) : gap.from;
+    state.position = *gap.to;
+    state.positionEpoch = epoch_;
+    emitGap(gap.channel, Gap{gap.channel, from, gap.to, "evicted"});
+}
+
+void ClientCore::emitGap(const std::string& channel, const Gap& gap) {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return;
+    std::vector<int> ids = it->second.subscriptions;
+    for (int id : ids) {
+        auto sub = subscriptions_.find(id);
+        if (sub == subscriptions_.end() || !sub->second.options.onGap) continue;
+        GapHandler handler = sub->second.options.onGap;
+        handler(gap);
+        if (closed_) return;
+    }
+}
+
+// ---------------------------------------------------------------- publishing
+
+void ClientCore::publish(const std::string& channel, const std::string& dataJson, PublishCallback done) {
+    if (closed_) {
+        Error error{"closed", "the client is closed"};
+        done(std::nullopt, &error);
+        return;
+    }
+    if (auto problem = protocol::channelNameProblem(channel)) {
+        Error error{"bad_channel", *problem};
+        done(std::nullopt, &error);
+        return;
+    }
+    const TransportInfo* info = currentInfo();
+    if (info && opened_ && info->capabilities.bidirectional) {
+        std::string id = std::to_string(nextPublishId_++);
+        if (transport_->send(protocol::encodePublishFrame(channel, dataJson, id))) {
+            pendingPublishes_[id] = std::move(done);
+            return;
+        }
+    }
+    publishOverHttp(channel, dataJson, std::move(done));
+}
+
+void ClientCore::publishOverHttp(const std::string& channel, const std::string& dataJson,
+                                 PublishCallback done) {
+    std::string body = "{\"channel\":\"" + channel + "\",\"data\":" + dataJson + "}";
+    auto alive = alive_;
+    platform_.httpRequest("POST", baseUrl_ + "/pushwire/publish", body, 15000,
+                          [alive, done = std::move(done)](const HttpResponse& r) {
+                              if (!*alive) return;
+                              if (r.status == 0) {
+                                  Error error{"network", "the publish request failed: server unreachable"};
+                                  done(std::nullopt, &error);
+                                  return;
+                              }
+                              auto ack = protocol::decodePublishAck(r.body);
+                              if (r.status == 200 && ack) {
+                                  done(ack->seq, nullptr);
+                                  return;
+                              }
+                              Error error = ack ? Error{"internal", "unexpected answer"}
+                                                : toError(ack.error());
+                              if (error.code == "internal" || error.code == "bad_json") {
+                                  error.message = "HTTP " + std::to_string(r.status) + ": " + error.message;
+                              }
+                              done(std::nullopt, &error);
+                          });
+}
+
+void ClientCore::transportAck(int generation, const std::string& idJson, std::uint64_t seq) {
+    (void)generation;  // acks are keyed by id; a stale transport's were failed already
+    auto it = pendingPublishes_.find(idJson);
+    if (it == pendingPublishes_.end()) return;
+    PublishCallback done = std::move(it->second);
+    pendingPublishes_.erase(it);
+    done(seq, nullptr);
+}
+
+void ClientCore::transportRequestError(int generation, const std::string& idJson,
+                                       const protocol::Error& error) {
+    (void)generation;
+    auto it = pendingPublishes_.find(idJson);
+    if (it != pendingPublishes_.end()) {
+        PublishCallback done = std::move(it->second);
+        pendingPublishes_.erase(it);
+        Error e = toError(error);
+        done(std::nullopt, &e);
+        return;
+    }
+    // Not a publish: a refused subscription. Tell every subscription's onError.
+    Error e = toError(error);
+    auto subs = subscriptions_;
+    for (auto& [id, sub] : subs) {
+        if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(e);
+    }
+}
+
+void ClientCore::failPendingPublishes(const std::string& message) {
+    auto pending = std::move(pendingPublishes_);
+    pendingPublishes_.clear();
+    for (auto& [id, done] : pending) {
+        Error error{"network", message};
+        done(std::nullopt, &error);
+    }
+}
+
+}  // namespace pushwire::client

@@ -1,0 +1,138 @@
+// The client's brain: connection state machine, transport choice and fallback,
+// subscriptions and each channel's last delivered seq, exactly-once in-order delivery,
+// explicit gaps, publishing, reconnect with backoff and dead-link detection.
+//
+// It runs the same natively (Catch2, fake platform, fake transports) and in the browser.
+// Threading: single-threaded. Every user callback may call back into the core
+// (subscribe, unsubscribe, publish, close): the core never holds an iterator across one.
+// Lifetimes: transports are owned here and destroyed on a later turn, never inside
+// their own callbacks.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/backoff.hpp"
+#include "core/platform.hpp"
+#include "core/transport.hpp"
+#include "pushwire/types.hpp"
+
+namespace pushwire::client {
+
+class ClientCore final : public TransportListener {
+public:
+    ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url,
+               ClientOptions options);
+    ~ClientCore();
+    ClientCore(const ClientCore&) = delete;
+    ClientCore& operator=(const ClientCore&) = delete;
+
+    void start();
+
+    // Returns the subscription id, or 0 with `error` filled when the name is invalid.
+    int subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options,
+                  Error* error);
+    void unsubscribe(int subscriptionId);
+    void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
+    int onStateChange(StateHandler handler);
+    void removeStateHandler(int id);
+    void close();
+
+    // Hints from the page: the network is back / the page is visible again. A waiting
+    // reconnect happens now instead of after its backoff.
+    void reconnectNowHint();
+
+    State state() const { return state_; }
+    std::string stateReason() const { return stateReason_; }
+    // The transport in use now (Auto while none is).
+    pushwire::Transport transport() const;
+    // What each candidate said when "auto" tried it, for error messages.
+    const std::string& fallbackLog() const { return fallbackLog_; }
+
+    // TransportListener
+    void transportOpened(int generation) override;
+    void transportEpoch(int generation, const std::string& epoch) override;
+    void transportCursor(int generation, const std::string& cursor) override;
+    void transportMessage(int generation, const protocol::Envelope& message) override;
+    void transportGap(int generation, const protocol::Gap& gap) override;
+    void transportAck(int generation, const std::string& idJson, std::uint64_t seq) override;
+    void transportRequestError(int generation, const std::string& idJson,
+                               const protocol::Error& error) override;
+    void transportActivity(int generation) override;
+    void transportClosed(int generation, const protocol::Error& reason) override;
+    std::vector<std::string> channels() const override;
+    std::string resumeCursor(const std::vector<std::string>& channels) const override;
+
+private:
+    struct ChannelState {
+        std::optional<std::uint64_t> position;  // last delivered seq; empty: "from now"
+        std::string positionEpoch;              // the server life that numbered it
+        std::vector<int> subscriptions;
+    };
+    struct SubscriptionEntry {
+        std::string channel;
+        MessageHandler onMessage;
+        SubscribeOptions options;
+    };
+
+    void setState(State state, const std::string& reason);
+    void negotiate();
+    void onNegotiated(const HttpResponse& response);
+    void connectCandidate();
+    void failTransport(const std::string& reason);
+    void scheduleReconnect(const std::string& reason);
+    void retire(std::unique_ptr<Transport> transport);
+    void armDeadLinkTimer();
+    void applyEpoch(const std::string& epoch);
+    void emitGap(const std::string& channel, const Gap& gap);
+    void failPendingPublishes(const std::string& message);
+    void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done);
+    bool isCurrent(int generation) const { return transport_ && generation == generation_; }
+    const TransportInfo* currentInfo() const;
+    void cancelTimer(TimerId& id);
+
+    Platform& platform_;
+    std::vector<TransportInfo> registry_;
+    std::string baseUrl_;
+    ClientOptions options_;
+    Backoff backoff_;
+
+    State state_ = State::Connecting;
+    std::string stateReason_;
+    std::map<int, StateHandler> stateHandlers_;
+    int nextStateHandler_ = 1;
+
+    std::map<std::string, ChannelState> channels_;
+    std::map<int, SubscriptionEntry> subscriptions_;
+    int nextSubscription_ = 1;
+
+    // From negotiate.
+    bool negotiated_ = false;
+    std::string websocketUrl_;
+    int heartbeatMs_ = 10000;
+    std::string epoch_;
+    std::vector<std::size_t> candidates_;  // indexes into registry_, in fallback order
+    std::size_t candidate_ = 0;
+    std::optional<std::size_t> settled_;   // the candidate that delivered
+    std::string fallbackLog_;
+
+    std::unique_ptr<Transport> transport_;
+    std::vector<std::unique_ptr<Transport>> retired_;
+    int generation_ = 0;
+    bool opened_ = false;
+    RequestId negotiateRequest_ = 0;
+    TimerId reconnectTimer_ = 0;
+    TimerId connectTimer_ = 0;
+    TimerId deadLinkTimer_ = 0;
+    TimerId reapTimer_ = 0;
+
+    std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
+    int nextPublishId_ = 1;
+    bool closed_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pushwire::client

@@ -1,0 +1,37 @@
+// What the client core needs from its surroundings: time, timers, HTTP requests and
+// randomness. The browser build implements it with setTimeout and XMLHttpRequest; unit
+// tests implement it with a fake clock and scripted responses.
+//
+// Threading: single-threaded (the browser main thread). Callbacks never run inside the
+// call that registered them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace pushwire::client {
+
+using TimerId = int;
+using RequestId = int;
+
+struct HttpResponse {
+    int status = 0;  // 0: network error, aborted or timed out
+    std::string body;
+};
+
+class Platform {
+public:
+    virtual ~Platform() = default;
+    virtual std::int64_t nowMs() = 0;
+    virtual TimerId setTimer(int delayMs, std::function<void()> callback) = 0;
+    virtual void cancelTimer(TimerId id) = 0;
+    // timeoutMs 0: no timeout of its own.
+    virtual RequestId httpRequest(const std::string& method, const std::string& url,
+                                  const std::string& body, int timeoutMs,
+                                  std::function<void(const HttpResponse&)> done) = 0;
+    virtual void abortRequest(RequestId id) = 0;
+    virtual double random01() = 0;
+};
+
+}  // namespace pushwire::client

@@ -1,0 +1,95 @@
+// The one small interface every client transport implements, and what a transport
+// reports back to the core. A transport only moves bytes: it never decides what was
+// delivered (the core does, from seqs), so a replaced transport cannot cause a loss or
+// a duplicate.
+//
+// Every report carries the transport's generation; the core ignores reports from a
+// transport it already replaced (late callbacks).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/platform.hpp"
+#include "pushwire/protocol/envelope.hpp"
+#include "pushwire/protocol/errors.hpp"
+
+namespace pushwire::client {
+
+enum class TransportKind { WebSocket, Sse, LongPoll, Poll };
+
+struct TransportCapabilities {
+    bool bidirectional = false;      // publishes and subscription changes go in-band
+    bool needsUpstreamPost = true;   // publishes go by a separate HTTP POST
+    bool heartbeats = false;         // the server sends heartbeats on it (dead-link timing)
+};
+
+struct TransportConfig {
+    std::string baseUrl;       // http(s)://host:port, no trailing slash
+    std::string websocketUrl;  // from negotiate
+    int heartbeatMs = 10000;
+    int pollIntervalMs = 1000;
+    int longPollTimeoutMs = 10000;
+};
+
+// Implemented by the core.
+class TransportListener {
+public:
+    virtual void transportOpened(int generation) = 0;
+    // Epoch first: a transport reports the server's epoch before the gaps and messages
+    // that were numbered in it.
+    virtual void transportEpoch(int generation, const std::string& epoch) = 0;
+    virtual void transportCursor(int generation, const std::string& cursor) = 0;
+    virtual void transportMessage(int generation, const protocol::Envelope& message) = 0;
+    virtual void transportGap(int generation, const protocol::Gap& gap) = 0;
+    virtual void transportAck(int generation, const std::string& idJson, std::uint64_t seq) = 0;
+    virtual void transportRequestError(int generation, const std::string& idJson,
+                                       const protocol::Error& error) = 0;
+    virtual void transportActivity(int generation) = 0;  // bytes arrived: the link is alive
+    virtual void transportClosed(int generation, const protocol::Error& reason) = 0;
+
+    // Asked whenever a transport (re)issues a request: what to read and from where.
+    virtual std::vector<std::string> channels() const = 0;
+    virtual std::string resumeCursor(const std::vector<std::string>& channels) const = 0;
+
+protected:
+    ~TransportListener() = default;
+};
+
+class Transport {
+public:
+    Transport(TransportListener& listener, Platform& platform, TransportConfig config, int generation)
+        : listener_(listener), platform_(platform), config_(std::move(config)), generation_(generation) {}
+    virtual ~Transport() = default;
+
+    virtual void open() = 0;
+    // The set of channels changed; read listener.channels() for the new set.
+    virtual void channelsChanged(const std::vector<std::string>& added,
+                                 const std::vector<std::string>& removed) = 0;
+    // In-band frame (bidirectional transports only). False when it cannot be sent now.
+    virtual bool send(const std::string&) { return false; }
+    // Stops for good; reports nothing afterwards.
+    virtual void close() = 0;
+
+    int generation() const { return generation_; }
+
+protected:
+    TransportListener& listener_;
+    Platform& platform_;
+    TransportConfig config_;
+    int generation_;
+};
+
+using TransportFactory = std::unique_ptr<Transport> (*)(TransportListener&, Platform&,
+                                                        TransportConfig, int generation);
+
+// One row per transport; the order of the table is the fallback order of "auto".
+struct TransportInfo {
+    TransportKind kind;
+    const char* name;  // as in negotiate and --transports
+    TransportCapabilities capabilities;
+    TransportFactory create;
+};
+
+}  // namespace pushwire::client

@@ -1,0 +1,120 @@
+// SSE: the browser's EventSource. Subscription changes reopen the stream with the
+// core's cursor, so the channels that stay subscribed resume exactly where they were.
+#include <emscripten.h>
+
+#include <map>
+
+#include "core/transport.hpp"
+#include "pushwire/protocol/envelope.hpp"
+#include "transports/registry.hpp"
+
+EM_JS(void, pw_sse_open, (int handle, const char* url), { pwSseOpen(handle, UTF8ToString(url)); });
+EM_JS(void, pw_sse_close, (int handle), { pwSseClose(handle); });
+
+namespace pushwire::client {
+namespace {
+
+class SseTransport;
+std::map<int, SseTransport*>& liveStreams() {
+    static std::map<int, SseTransport*> streams;
+    return streams;
+}
+int nextHandle = 1;
+
+enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5 };
+
+class SseTransport final : public Transport {
+public:
+    using Transport::Transport;
+    ~SseTransport() override { close(); }
+
+    void open() override { connect(); }
+
+    void channelsChanged(const std::vector<std::string>&, const std::vector<std::string>&) override {
+        if (closed_) return;
+        connect();
+    }
+
+    void close() override {
+        if (closed_) return;
+        closed_ = true;
+        disconnect();
+    }
+
+    void event(int kind, const char* data, const char* id) {
+        const int generation = generation_;
+        listener_.transportActivity(generation);
+        switch (kind) {
+            case kWelcome: {
+                // id is the stream's starting cursor, epoch first.
+                std::string cursor = id ? id : "";
+                if (auto tilde = cursor.find('~'); tilde != std::string::npos) {
+                    listener_.transportEpoch(generation, cursor.substr(0, tilde));
+                }
+                listener_.transportCursor(generation, cursor);
+                listener_.transportOpened(generation);
+                break;
+            }
+            case kMessage: {
+                auto envelope = protocol::decodeEnvelope(data);
+                if (envelope) listener_.transportMessage(generation, *envelope);
+                break;
+            }
+            case kGap: {
+                auto gap = protocol::decodeGap(data);
+                if (gap) listener_.transportGap(generation, *gap);
+                break;
+            }
+            case kPing:
+                break;
+            case kFailed:
+                handle_ = 0;
+                if (!closed_) {
+                    closed_ = true;
+                    listener_.transportClosed(generation, {protocol::ErrorCode::Internal,
+                                                           "the event stream failed or was refused"});
+                }
+                break;
+        }
+    }
+
+private:
+    void connect() {
+        disconnect();
+        std::vector<std::string> channels = listener_.channels();
+        if (channels.empty()) {
+            listener_.transportOpened(generation_);  // nothing to stream yet
+            return;
+        }
+        std::string url = config_.baseUrl + "/pushwire/sse?channels=";
+        for (std::size_t i = 0; i < channels.size(); ++i) url += (i ? "," : "") + channels[i];
+        std::string cursor = listener_.resumeCursor(channels);
+        if (!cursor.empty()) url += "&since=" + cursor;
+        handle_ = nextHandle++;
+        liveStreams()[handle_] = this;
+        pw_sse_open(handle_, url.c_str());
+    }
+    void disconnect() {
+        if (!handle_) return;
+        liveStreams().erase(handle_);
+        pw_sse_close(handle_);
+        handle_ = 0;
+    }
+
+    int handle_ = 0;
+    bool closed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> createSseTransport(TransportListener& l, Platform& p, TransportConfig c, int g) {
+    return std::make_unique<SseTransport>(l, p, std::move(c), g);
+}
+
+}  // namespace pushwire::client
+
+extern "C" EMSCRIPTEN_KEEPALIVE void pw_sse_event(int handle, int kind, const char* data, const char* id) {
+    auto& streams = pushwire::client::liveStreams();
+    auto it = streams.find(handle);
+    if (it != streams.end()) it->second->event(kind, data, id);
+}

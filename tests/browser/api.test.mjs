@@ -1,0 +1,107 @@
+// The JS API's contract: errors a developer can act on, state reporting, the demo page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openPage, waitFor } from './harness.mjs';
+
+let browser;
+let server;
+before(async () => { browser = await launchBrowser(); server = await startServer(['--max-message-bytes', '256']); });
+after(async () => { await browser?.close(); await server?.stop(); });
+
+test('the demo page loads without console errors and connects', async () => {
+  const page = await openPage(browser, server, '/');
+  await waitFor(() => page.evaluate(() => window.pushwireDemo?.client?.state === 'connected'), { what: 'demo connected' });
+  await page.fill('#message', 'from the test');
+  await page.click('button[type=submit]');
+  await waitFor(() => page.evaluate(() => document.querySelectorAll('#messages li').length === 1), { what: 'row' });
+  const row = await page.textContent('#messages li');
+  assert.match(row, /#1/);
+  assert.match(row, /from the test/);
+  assert.equal(await page.textContent('#active-transport'), 'websocket');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('an invalid channel name throws a PushWireError with code bad_channel', async () => {
+  const page = await openPage(browser, server);
+  const result = await page.evaluate((url) => {
+    const c = new PushWire.Client(url);
+    try { c.subscribe('no spaces allowed', () => {}); return 'no error'; } catch (e) { return { code: e.code, message: e.message }; }
+    finally { c.close(); }
+  }, server.url);
+  assert.equal(result.code, 'bad_channel');
+  assert.match(result.message, /invalid/);
+  await page.close();
+});
+
+test('a refused publish rejects its Promise with the server code and sentence', async () => {
+  for (const transport of ['websocket', 'sse']) {
+    const page = await openPage(browser, server);
+    const result = await page.evaluate(async ({ url, transport }) => {
+      const c = new PushWire.Client(url, { transport });
+      await new Promise((r) => c.onStateChange((s) => s === 'connected' && r()));
+      try { await c.publish('big', 'x'.repeat(1000)); return 'resolved'; } catch (e) { return { code: e.code, message: e.message }; }
+      finally { c.close(); }
+    }, { url: server.url, transport });
+    assert.equal(result.code, 'too_large', transport);
+    assert.match(result.message, /at most 256/);
+    await page.close();
+  }
+});
+
+test('a bad URL closes the client with a reason; an unreachable server reports reconnecting', async () => {
+  const page = await openPage(browser, server);
+  const bad = await page.evaluate(() => {
+    const c = new PushWire.Client('not a url');
+    return { state: c.state, reason: c.stateReason };
+  });
+  assert.equal(bad.state, 'closed');
+  assert.match(bad.reason, /invalid server URL/);
+  const unreachable = await page.evaluate(async () => {
+    const c = new PushWire.Client('http://127.0.0.1:9', { reconnectInitialMs: 50 });
+    const seen = await new Promise((r) => c.onStateChange((s, reason) => r({ s, reason })));
+    c.close();
+    return seen;
+  });
+  assert.equal(unreachable.s, 'reconnecting');
+  assert.match(unreachable.reason, /unreachable/);
+  await page.close();
+});
+
+test('an unknown transport option is a TypeError; a forced transport the server lacks closes the client', async () => {
+  const limited = await startServer(['--transports', 'sse,poll']);
+  const page = await openPage(browser, limited);
+  const result = await page.evaluate(async (url) => {
+    let typeError = null;
+    try { new PushWire.Client(url, { transport: 'carrier-pigeon' }); } catch (e) { typeError = e instanceof TypeError; }
+    const c = new PushWire.Client(url, { transport: 'websocket' });
+    const closed = await new Promise((r) => c.onStateChange((s, reason) => s === 'closed' && r(reason)));
+    const auto = new PushWire.Client(url);
+    await new Promise((r) => auto.onStateChange((s) => s === 'connected' && r()));
+    const chosen = auto.transport;
+    auto.close();
+    return { typeError, closed, chosen };
+  }, limited.url);
+  assert.equal(result.typeError, true);
+  assert.match(result.closed, /does not offer the websocket transport/);
+  assert.equal(result.chosen, 'sse');
+  await page.close();
+  await limited.stop();
+});
+
+test('an exception thrown by page code in a callback does not break delivery', async () => {
+  const page = await openPage(browser, server);
+  const seqs = await page.evaluate(async (url) => {
+    const c = new PushWire.Client(url, { transport: 'websocket' });
+    const got = [];
+    c.subscribe('throwing', (m) => { got.push(m.seq); throw new Error('page bug'); });
+    await new Promise((r) => c.onStateChange((s) => s === 'connected' && r()));
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 3; i++) await c.publish('throwing', i);
+    await new Promise((r) => setTimeout(r, 300));
+    c.close();
+    return got;
+  }, server.url);
+  assert.deepEqual(seqs, [1, 2, 3]);
+  await page.close();
+});

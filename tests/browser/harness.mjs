@@ -1,0 +1,85 @@
+// Browser test harness: the real pushwire-server (from dist/) on free loopback ports,
+// and Debian's headless chromium driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const DIST = process.env.PUSHWIRE_DIST || path.resolve(here, '../../dist');
+export const TRANSPORTS = ['websocket', 'sse', 'longpoll', 'poll'];
+
+export async function startServer(args = []) {
+  const bin = path.join(DIST, 'bin/pushwire-server');
+  if (!existsSync(bin)) throw new Error(`${bin} missing: run ./build.sh build first`);
+  const child = spawn(bin, ['--port', '0', '--ws-port', '0', '--web-root', path.join(DIST, 'web'), ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 10000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('\n')) { clearTimeout(timer); resolve(out); }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  const m = /http:\/\/[^:]+:(\d+) ws:\/\/[^:]+:(\d+)/.exec(line);
+  const server = {
+    httpPort: Number(m[1]),
+    wsPort: Number(m[2]),
+    url: `http://127.0.0.1:${m[1]}`,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  return server;
+}
+
+export async function publish(server, channel, data) {
+  const res = await fetch(`${server.url}/pushwire/publish`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ channel, data }),
+  });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`publish failed: ${JSON.stringify(body)}`);
+  return body.seq;
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+// A page on the server's origin with pushwire.js loaded; console errors are collected.
+export async function openPage(browser, server, pathName = '/pushwire/healthz') {
+  const page = await browser.newPage();
+  page.errors = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') page.errors.push(msg.text()); });
+  page.on('pageerror', (err) => page.errors.push(String(err)));
+  await page.goto(server.url + pathName);
+  if (pathName === '/pushwire/healthz') {
+    await page.addScriptTag({ url: '/pushwire.js' });
+    await page.evaluate(async () => { window.PushWire = await createPushWire(); });
+  }
+  return page;
+}
+
+export async function waitFor(fn, { timeout = 15000, interval = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}

@@ -1,0 +1,350 @@
+// The client core with a fake clock, fake HTTP and fake transports: the test plays the
+// server's side through the TransportListener interface.
+#include <catch2/catch.hpp>
+
+#include "fake_platform.hpp"
+#include "pushwire/protocol/frames.hpp"
+
+using namespace pushwire;
+using namespace pushwire::test;
+using protocol::Envelope;
+
+namespace {
+
+struct Fixture {
+    FakePlatform platform;
+    ClientOptions options;
+    std::unique_ptr<client::ClientCore> core;
+    std::vector<std::pair<State, std::string>> states;
+
+    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1") {
+        FakeRegistry::made().clear();
+        options.transport = transport;
+        options.reconnectInitialMs = 100;
+        options.reconnectMaxMs = 1600;
+        core = std::make_unique<client::ClientCore>(platform, FakeRegistry::table(), url, options);
+        core->onStateChange([this](State s, const std::string& r) { states.emplace_back(s, r); });
+        core->start();
+    }
+    FakeTransport& current() { return *FakeRegistry::made().back(); }
+    void negotiate(const std::string& transports = R"(["websocket","sse","longpoll","poll"])",
+                   const std::string& epoch = "e1") {
+        REQUIRE(platform.respond("/pushwire/negotiate", 200, negotiateBody(transports, epoch)));
+    }
+    FakeTransport& connect(const std::string& epoch = "e1") {
+        negotiate(R"(["websocket","sse","longpoll","poll"])", epoch);
+        FakeTransport& t = current();
+        t.listener().transportEpoch(t.gen(), epoch);
+        t.listener().transportOpened(t.gen());
+        return t;
+    }
+    static void send(FakeTransport& t, const std::string& channel, std::uint64_t seq,
+                     const std::string& data = "1") {
+        t.listener().transportMessage(t.gen(), Envelope{channel, seq, data, 0});
+    }
+};
+
+std::vector<std::uint64_t> seqsOf(const std::vector<Message>& messages) {
+    std::vector<std::uint64_t> out;
+    for (const auto& m : messages) out.push_back(m.seq);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the client negotiates, then connects with the first transport offered") {
+    Fixture f;
+    CHECK(f.core->state() == State::Connecting);
+    REQUIRE(f.platform.open("/pushwire/negotiate").size() == 1);
+    f.negotiate(R"(["sse","poll"])");
+    REQUIRE(FakeRegistry::made().size() == 1);
+    FakeTransport& t = f.current();
+    CHECK(t.opened);
+    CHECK(t.config().websocketUrl == "ws://h:2/pushwire/ws");
+    CHECK(t.config().heartbeatMs == 1000);
+    CHECK(f.core->transport() == Transport::Auto);  // not open yet
+    t.listener().transportOpened(t.gen());
+    CHECK(f.core->state() == State::Connected);
+    CHECK(f.core->transport() == Transport::Sse);
+    REQUIRE(f.states.size() == 1);
+    CHECK(f.states[0].first == State::Connected);
+}
+
+TEST_CASE("auto falls back in the order of the table, skipping what negotiate does not offer") {
+    Fixture f;
+    f.negotiate(R"(["websocket","longpoll","poll"])");
+    FakeTransport* ws = &f.current();
+    ws->listener().transportClosed(ws->gen(), {protocol::ErrorCode::Internal, "refused"});
+    CHECK(ws->closed);
+    REQUIRE(FakeRegistry::made().size() == 2);
+    FakeTransport* lp = &f.current();
+    CHECK(lp->config().longPollTimeoutMs == 1000);
+    f.platform.advance(f.options.connectTimeoutMs);  // long-poll never opens either
+    REQUIRE(FakeRegistry::made().size() == 3);
+    FakeTransport& poll = f.current();
+    poll.listener().transportOpened(poll.gen());
+    CHECK(f.core->transport() == Transport::Poll);
+    CHECK(f.core->state() == State::Connected);
+    CHECK_THAT(f.core->fallbackLog(), Catch::Contains("websocket: refused") && Catch::Contains("longpoll: did not open"));
+}
+
+TEST_CASE("when no transport can connect the state says why each failed") {
+    Fixture f;
+    f.negotiate(R"(["websocket","sse"])");
+    for (int i = 0; i < 2; ++i) {
+        FakeTransport& t = f.current();
+        t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "blocked"});
+    }
+    CHECK(f.core->state() == State::Reconnecting);
+    CHECK_THAT(f.core->stateReason(), Catch::Contains("websocket: blocked") && Catch::Contains("sse: blocked"));
+}
+
+TEST_CASE("a forced transport is used alone") {
+    Fixture f(Transport::LongPoll);
+    f.negotiate();
+    REQUIRE(FakeRegistry::made().size() == 1);
+    FakeTransport& t = f.current();
+    t.listener().transportOpened(t.gen());
+    CHECK(f.core->transport() == Transport::LongPoll);
+    SECTION("and a forced transport the server lacks closes the client with a reason") {
+        Fixture g(Transport::WebSocket);
+        g.negotiate(R"(["sse"])");
+        CHECK(g.core->state() == State::Closed);
+        CHECK_THAT(g.core->stateReason(), Catch::Contains("does not offer the websocket"));
+    }
+}
+
+TEST_CASE("messages are delivered in seq order exactly once, whatever the transport redelivers") {
+    Fixture f;
+    std::vector<Message> got;
+    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
+    FakeTransport& t = f.connect();
+    t.listener().transportCursor(t.gen(), "e1~c@0");
+    for (std::uint64_t seq : {1, 2, 2, 1, 3, 3, 4}) Fixture::send(t, "c", seq, std::to_string(seq));
+    CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 2, 3, 4});
+    CHECK(got[2].data == "3");
+    CHECK(got[0].channel == "c");
+}
+
+TEST_CASE("gaps are explicit: from the server once, and for a hole the server did not announce") {
+    Fixture f;
+    std::vector<Message> got;
+    std::vector<Gap> gaps;
+    SubscribeOptions options;
+    options.onGap = [&](const Gap& g) { gaps.push_back(g); };
+    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
+    FakeTransport& t = f.connect();
+    t.listener().transportCursor(t.gen(), "e1~c@0");
+    Fixture::send(t, "c", 1);
+    t.listener().transportGap(t.gen(), protocol::Gap{"c", 2, 5, protocol::GapReason::HistoryEvicted});
+    t.listener().transportGap(t.gen(), protocol::Gap{"c", 2, 5, protocol::GapReason::HistoryEvicted});
+    Fixture::send(t, "c", 6);
+    Fixture::send(t, "c", 9);
+    REQUIRE(gaps.size() == 2);
+    CHECK(gaps[0].from == 2);
+    CHECK(gaps[0].to == 5u);
+    CHECK(gaps[0].reason == "evicted");
+    CHECK(gaps[1].from == 7);
+    CHECK(gaps[1].to == 8u);
+    CHECK(gaps[1].reason == "missing");
+    CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 6, 9});
+}
+
+TEST_CASE("a new server epoch reports the unknown loss once, then delivers the new life from seq 1") {
+    Fixture f;
+    std::vector<Message> got;
+    std::vector<Gap> gaps;
+    SubscribeOptions options;
+    options.onGap = [&](const Gap& g) { gaps.push_back(g); };
+    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
+    FakeTransport& t = f.connect("e1");
+    t.listener().transportCursor(t.gen(), "e1~c@0");
+    Fixture::send(t, "c", 1);
+    Fixture::send(t, "c", 2);
+    t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "server went away"});
+    f.platform.advance(2000);
+    f.negotiate(R"(["websocket"])", "e2");  // the restarted server
+    REQUIRE(gaps.size() == 1);
+    CHECK(gaps[0].from == 3);
+    CHECK_FALSE(gaps[0].to);
+    CHECK(gaps[0].reason == "epoch_changed");
+    FakeTransport& t2 = f.current();
+    CHECK(f.core->resumeCursor({"c"}) == "e2~c@0");
+    t2.listener().transportEpoch(t2.gen(), "e2");
+    t2.listener().transportGap(t2.gen(), protocol::Gap{"c", 3, std::nullopt, protocol::GapReason::EpochChanged});
+    t2.listener().transportOpened(t2.gen());
+    Fixture::send(t2, "c", 1);
+    CHECK(gaps.size() == 1);  // the server's own epoch gap is not reported twice
+    CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 2, 1});
+}
+
+TEST_CASE("the resume cursor carries the epoch and each channel's last delivered seq") {
+    Fixture f;
+    f.core->subscribe("a", [](const Message&) {}, {}, nullptr);
+    f.core->subscribe("b", [](const Message&) {}, {}, nullptr);
+    FakeTransport& t = f.connect();
+    CHECK(f.core->resumeCursor({"a", "b"}).empty());  // both "from now", unknown yet
+    t.listener().transportCursor(t.gen(), "e1~a@4,b@9");
+    Fixture::send(t, "a", 5);
+    t.listener().transportCursor(t.gen(), "e1~a@100,b@100");  // known positions stay
+    CHECK(f.core->resumeCursor({"a", "b"}) == "e1~a@5,b@9");
+    CHECK(f.core->resumeCursor({"b"}) == "e1~b@9");
+}
+
+TEST_CASE("subscribe and unsubscribe from inside a delivery are safe") {
+    Fixture f;
+    std::vector<std::string> log;
+    int selfId = 0;
+    selfId = f.core->subscribe("c", [&](const Message& m) {
+        log.push_back("self " + std::to_string(m.seq));
+        f.core->unsubscribe(selfId);
+        f.core->subscribe("d", [&](const Message& d) { log.push_back("d " + std::to_string(d.seq)); }, {}, nullptr);
+    }, {}, nullptr);
+    f.core->subscribe("c", [&](const Message& m) { log.push_back("other " + std::to_string(m.seq)); }, {}, nullptr);
+    FakeTransport& t = f.connect();
+    t.listener().transportCursor(t.gen(), "e1~c@0");
+    Fixture::send(t, "c", 1);
+    Fixture::send(t, "c", 2);
+    t.listener().transportCursor(t.gen(), "e1~d@0");
+    Fixture::send(t, "d", 1);
+    CHECK(log == std::vector<std::string>{"self 1", "other 1", "other 2", "d 1"});
+    CHECK(std::find(t.added.begin(), t.added.end(), "d") != t.added.end());
+    SECTION("the last unsubscribe of a channel tells the transport") {
+        f.core->unsubscribe(2);
+        CHECK(std::find(t.removed.begin(), t.removed.end(), "c") != t.removed.end());
+    }
+}
+
+TEST_CASE("invalid channel names are refused locally") {
+    Fixture f;
+    Error error;
+    CHECK(f.core->subscribe("bad name", [](const Message&) {}, {}, &error) == 0);
+    CHECK(error.code == "bad_channel");
+    bool called = false;
+    f.core->publish("bad/name", "1", [&](std::optional<std::uint64_t> seq, const Error* e) {
+        called = true;
+        CHECK_FALSE(seq);
+        CHECK(e->code == "bad_channel");
+    });
+    CHECK(called);
+}
+
+TEST_CASE("reconnect uses backoff with full jitter, resets after success, and keeps the settled transport") {
+    Fixture f;
+    f.platform.random_ = 0.999;
+    f.negotiate(R"(["websocket","sse"])");
+    FakeTransport& ws = f.current();
+    ws.listener().transportOpened(ws.gen());
+    ws.listener().transportClosed(ws.gen(), {protocol::ErrorCode::Internal, "cut"});
+    CHECK(f.core->state() == State::Reconnecting);
+    CHECK_THAT(f.core->stateReason(), Catch::Contains("cut"));
+    f.platform.advance(98);
+    CHECK(f.platform.open("/pushwire/negotiate").empty());  // 0.999 * 100 ms not yet passed
+    f.platform.advance(2);
+    REQUIRE(f.platform.respond("/pushwire/negotiate", 0, ""));  // unreachable: back off more
+    f.platform.advance(198);
+    CHECK(f.platform.open("/pushwire/negotiate").empty());
+    f.platform.advance(2);
+    f.negotiate(R"(["websocket","sse"])");
+    FakeTransport& again = f.current();
+    CHECK(FakeRegistry::made().size() == 2);
+    again.listener().transportOpened(again.gen());
+    CHECK(f.core->transport() == Transport::WebSocket);
+    CHECK(f.core->state() == State::Connected);
+    again.listener().transportClosed(again.gen(), {protocol::ErrorCode::Internal, "cut"});
+    f.platform.advance(100);  // reset: the first delay again
+    CHECK(f.platform.open("/pushwire/negotiate").size() == 1);
+}
+
+TEST_CASE("a page hint reconnects at once instead of waiting out the backoff") {
+    Fixture f;
+    FakeTransport& t = f.connect();
+    t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "offline"});
+    CHECK(f.platform.open("/pushwire/negotiate").empty());
+    f.core->reconnectNowHint();
+    CHECK(f.platform.open("/pushwire/negotiate").size() == 1);
+}
+
+TEST_CASE("late callbacks from a replaced transport are ignored") {
+    Fixture f;
+    std::vector<Message> got;
+    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
+    FakeTransport& old = f.connect();
+    old.listener().transportCursor(old.gen(), "e1~c@0");
+    client::TransportListener& listener = old.listener();
+    int oldGen = old.gen();
+    old.listener().transportClosed(oldGen, {protocol::ErrorCode::Internal, "cut"});
+    listener.transportMessage(oldGen, Envelope{"c", 1, "1", 0});
+    listener.transportOpened(oldGen);
+    CHECK(got.empty());
+    CHECK(f.core->state() == State::Reconnecting);
+}
+
+TEST_CASE("a silent link is declared dead after two heartbeat intervals") {
+    Fixture f;
+    FakeTransport& t = f.connect();  // websocket, heartbeat 1000 ms
+    f.platform.advance(1500);
+    t.listener().transportActivity(t.gen());
+    f.platform.advance(1999);
+    CHECK(f.core->state() == State::Connected);
+    f.platform.advance(1);
+    CHECK(f.core->state() == State::Reconnecting);
+    CHECK_THAT(f.core->stateReason(), Catch::Contains("no data or heartbeat for 2000 ms"));
+}
+
+TEST_CASE("publishing goes in-band on a bidirectional transport and by HTTP otherwise") {
+    Fixture f;
+    FakeTransport& ws = f.connect();
+    std::vector<std::string> results;
+    auto record = [&](std::optional<std::uint64_t> seq, const Error* e) {
+        results.push_back(seq ? "seq " + std::to_string(*seq) : e->code + ": " + e->message);
+    };
+    f.core->publish("c", R"({"x":1})", record);
+    REQUIRE(ws.sent.size() == 1);
+    CHECK_THAT(ws.sent[0], Catch::Contains(R"("type":"publish")") && Catch::Contains(R"("id":1)"));
+    ws.listener().transportAck(ws.gen(), "1", 7);
+    f.core->publish("c", "2", record);
+    ws.listener().transportRequestError(ws.gen(), "2", {protocol::ErrorCode::TooLarge, "too big"});
+    f.core->publish("c", "3", record);
+    ws.listener().transportClosed(ws.gen(), {protocol::ErrorCode::Internal, "cut"});
+    REQUIRE(results.size() == 3);
+    CHECK(results[0] == "seq 7");
+    CHECK(results[1] == "too_large: too big");
+    CHECK_THAT(results[2], Catch::StartsWith("network:"));
+
+    f.core->publish("c", "4", record);  // not connected: HTTP
+    auto open = f.platform.open("/pushwire/publish");
+    REQUIRE(open.size() == 1);
+    CHECK(open[0]->method == "POST");
+    CHECK(open[0]->body == R"({"channel":"c","data":4})");
+    f.platform.respond("/pushwire/publish", 200, R"({"channel":"c","seq":9})");
+    f.core->publish("c", "5", record);
+    f.platform.respond("/pushwire/publish", 413, R"({"error":{"code":"too_large","message":"at most 10"}})");
+    CHECK(results[3] == "seq 9");
+    CHECK(results[4] == "too_large: at most 10");
+}
+
+TEST_CASE("close stops everything and is reported once") {
+    Fixture f;
+    FakeTransport& t = f.connect();
+    f.core->close();
+    CHECK(t.closed);
+    CHECK(f.core->state() == State::Closed);
+    f.core->close();
+    CHECK(f.states.back().first == State::Closed);
+    CHECK(std::count_if(f.states.begin(), f.states.end(), [](auto& s) { return s.first == State::Closed; }) == 1);
+    bool rejected = false;
+    f.core->publish("c", "1", [&](std::optional<std::uint64_t> seq, const Error* e) {
+        rejected = !seq && e->code == "closed";
+    });
+    CHECK(rejected);
+    f.platform.advance(100000);
+    CHECK(FakeRegistry::made().size() == 1);
+}
+
+TEST_CASE("a malformed server URL closes the client with a reason") {
+    Fixture f(Transport::Auto, "ftp:/nope");
+    CHECK(f.core->state() == State::Closed);
+    CHECK_THAT(f.core->stateReason(), Catch::Contains("invalid server URL"));
+    CHECK(f.platform.open().empty());
+}
