@@ -27,9 +27,9 @@ std::optional<std::string> channelNameProblem(std::string_view name) {
     for (char c : name) {
         if (!isChannelChar(c)) {
             unsigned code = static_cast<unsigned char>(c);
-            std::string seen = (code >= 0x21 && code < 0x7f)
-                                   ? "'" + std::string(1, c) + "'"
-                                   : "byte " + std::to_string(code);
+            std::string seen = code == 0x20                     ? std::string("a space")
+                               : (code > 0x20 && code < 0x7f) ? "'" + std::string(1, c) + "'"
+                                                              : "byte " + std::to_string(code);
             return "channel name contains " + seen +
                    "; expected only A-Z a-z 0-9 _ - . :";
         }
