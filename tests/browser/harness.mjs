@@ -2,6 +2,7 @@
 // and Debian's headless chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -10,10 +11,20 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const DIST = process.env.PUSHWIRE_DIST || path.resolve(here, '../../dist');
 export const TRANSPORTS = ['websocket', 'sse', 'longpoll', 'poll'];
 
-export async function startServer(args = []) {
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+// ports: { port, wsPort } to pin them (a restart on the same ports); default: free ones.
+export async function startServer(args = [], ports = { port: 0, wsPort: 0 }) {
   const bin = path.join(DIST, 'bin/pushwire-server');
   if (!existsSync(bin)) throw new Error(`${bin} missing: run ./build.sh build first`);
-  const child = spawn(bin, ['--port', '0', '--ws-port', '0', '--web-root', path.join(DIST, 'web'), ...args],
+  const child = spawn(bin, ['--port', String(ports.port), '--ws-port', String(ports.wsPort),
+    '--web-root', path.join(DIST, 'web'), ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise((resolve, reject) => {
     let out = '';

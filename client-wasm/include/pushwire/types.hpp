@@ -42,7 +42,10 @@ struct ClientOptions {
     int pollIntervalMs = 1000;
     int reconnectInitialMs = 500;   // backoff: full jitter, doubling up to the maximum
     int reconnectMaxMs = 15000;
-    int connectTimeoutMs = 4000;    // a transport that has not opened by then is given up
+    int connectTimeoutMs = 0;       // a transport not open by then is given up (0: its own default)
+    // "auto" settled below the best transport: try the better ones again this often,
+    // in the background, and switch when one opens (0: never).
+    int upgradeIntervalMs = 20000;
 };
 
 using MessageHandler = std::function<void(const Message&)>;

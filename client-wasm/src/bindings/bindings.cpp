@@ -28,6 +28,7 @@ pushwire::ClientOptions parseOptions(const std::string& text) {
     integer("reconnectInitialMs", options.reconnectInitialMs);
     integer("reconnectMaxMs", options.reconnectMaxMs);
     integer("connectTimeoutMs", options.connectTimeoutMs);
+    integer("upgradeIntervalMs", options.upgradeIntervalMs);
     return options;
 }
 

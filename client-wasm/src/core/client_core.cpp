@@ -53,7 +53,10 @@ ClientCore::~ClientCore() {
     closed_ = true;
     if (transport_) transport_->close();
     for (auto& t : retired_) t->close();
-    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_}) cancelTimer(*t);
+    if (probe_) probe_->close();
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_, &upgradeTimer_, &probeTimer_}) {
+        cancelTimer(*t);
+    }
     if (negotiateRequest_) platform_.abortRequest(negotiateRequest_);
 }
 
@@ -151,6 +154,17 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
         return;
     }
     applyEpoch(value->epoch);
+    if (!settled_ && options_.transport == pushwire::Transport::Auto) {
+        // The transport that worked for this server earlier in the page's life: start
+        // there instead of probing the list again.
+        auto& memory = platform_.pageMemory();
+        auto remembered = memory.find("transport " + baseUrl_);
+        if (remembered != memory.end()) {
+            for (std::size_t index : candidates_) {
+                if (remembered->second == registry_[index].name) settled_ = index;
+            }
+        }
+    }
     if (settled_) {
         auto it = std::find(candidates_.begin(), candidates_.end(), *settled_);
         candidate_ = it == candidates_.end() ? 0 : static_cast<std::size_t>(it - candidates_.begin());
@@ -161,45 +175,133 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
     connectCandidate();
 }
 
-void ClientCore::connectCandidate() {
-    if (closed_) return;
-    const TransportInfo& info = registry_[candidates_[candidate_]];
+std::unique_ptr<Transport> ClientCore::createTransport(std::size_t candidate, int generation) {
     TransportConfig config;
     config.baseUrl = baseUrl_;
     config.websocketUrl = websocketUrl_;
     config.heartbeatMs = heartbeatMs_;
     config.pollIntervalMs = std::max(50, options_.pollIntervalMs);
     config.longPollTimeoutMs = heartbeatMs_;
+    return registry_[candidates_[candidate]].create(*this, platform_, config, generation);
+}
+
+int ClientCore::openTimeoutMs(std::size_t candidate) const {
+    return options_.connectTimeoutMs > 0 ? options_.connectTimeoutMs
+                                         : registry_[candidates_[candidate]].openTimeoutMs;
+}
+
+void ClientCore::connectCandidate() {
+    if (closed_) return;
     opened_ = false;
-    ++generation_;
-    transport_ = info.create(*this, platform_, config, generation_);
+    activityAfterOpen_ = 0;
+    generation_ = ++nextGeneration_;
+    transport_ = createTransport(candidate_, generation_);
     cancelTimer(connectTimer_);
     auto alive = alive_;
     const int generation = generation_;
-    connectTimer_ = platform_.setTimer(options_.connectTimeoutMs, [this, alive, generation] {
+    const int timeout = openTimeoutMs(candidate_);
+    connectTimer_ = platform_.setTimer(timeout, [this, alive, generation, timeout] {
         if (!*alive) return;
         connectTimer_ = 0;
         if (isCurrent(generation) && !opened_) {
-            failTransport("did not open within " + std::to_string(options_.connectTimeoutMs) + " ms");
+            failTransport("did not open within " + std::to_string(timeout) + " ms");
         }
     });
     transport_->open();
 }
 
 void ClientCore::transportOpened(int generation) {
+    if (isProbe(generation)) {
+        promoteProbe();
+        return;
+    }
     if (!isCurrent(generation) || opened_) return;
     opened_ = true;
     cancelTimer(connectTimer_);
-    settled_ = candidates_[candidate_];
-    backoff_.reset();
-    armDeadLinkTimer();
+    settle();
     setState(State::Connected, "");
 }
 
+void ClientCore::settle() {
+    settled_ = candidates_[candidate_];
+    platform_.pageMemory()["transport " + baseUrl_] = registry_[*settled_].name;
+    backoff_.reset();
+    armDeadLinkTimer();
+    scheduleUpgrade();
+}
+
 void ClientCore::transportClosed(int generation, const protocol::Error& reason) {
+    if (isProbe(generation)) {
+        probeFailed();
+        return;
+    }
     if (!isCurrent(generation)) return;
     failTransport(reason.message.empty() ? std::string(protocol::errorCodeName(reason.code))
                                          : reason.message);
+}
+
+// ---------------------------------------------------------------- upgrades
+
+void ClientCore::scheduleUpgrade() {
+    cancelTimer(upgradeTimer_);
+    if (options_.transport != pushwire::Transport::Auto || options_.upgradeIntervalMs <= 0 ||
+        candidate_ == 0 || probe_ || closed_) {
+        return;
+    }
+    auto alive = alive_;
+    upgradeTimer_ = platform_.setTimer(options_.upgradeIntervalMs, [this, alive] {
+        if (!*alive) return;
+        upgradeTimer_ = 0;
+        if (opened_ && !closed_) startProbe(0);
+    });
+}
+
+void ClientCore::startProbe(std::size_t candidate) {
+    probeCandidate_ = candidate;
+    probeGeneration_ = ++nextGeneration_;
+    probe_ = createTransport(candidate, probeGeneration_);
+    auto alive = alive_;
+    const int generation = probeGeneration_;
+    probeTimer_ = platform_.setTimer(openTimeoutMs(candidate), [this, alive, generation] {
+        if (!*alive) return;
+        probeTimer_ = 0;
+        if (isProbe(generation)) probeFailed();
+    });
+    probe_->open();
+}
+
+void ClientCore::probeFailed() {
+    cancelTimer(probeTimer_);
+    retire(std::move(probe_));
+    // Try the next better one at once, else wait for the next round.
+    if (probeCandidate_ + 1 < candidate_) {
+        startProbe(probeCandidate_ + 1);
+    } else {
+        scheduleUpgrade();
+    }
+}
+
+// The probe opened: it becomes the transport. It has delivered nothing yet (transports
+// report "opened" before any message), and it reads the cursor after this switch, so
+// the change of transport loses and repeats nothing.
+void ClientCore::promoteProbe() {
+    cancelTimer(probeTimer_);
+    cancelTimer(connectTimer_);
+    retire(std::move(transport_));
+    failPendingPublishes("the client switched transport before the server acknowledged the publish");
+    transport_ = std::move(probe_);
+    generation_ = probeGeneration_;
+    candidate_ = probeCandidate_;
+    opened_ = true;
+    activityAfterOpen_ = 0;
+    strikes_ = 0;
+    settle();
+}
+
+void ClientCore::stopProbing() {
+    cancelTimer(upgradeTimer_);
+    cancelTimer(probeTimer_);
+    if (probe_) retire(std::move(probe_));
 }
 
 void ClientCore::failTransport(const std::string& reason) {
@@ -212,6 +314,30 @@ void ClientCore::failTransport(const std::string& reason) {
     cancelTimer(deadLinkTimer_);
     failPendingPublishes("the connection closed before the server acknowledged the publish");
     std::string why = std::string(info.name) + ": " + reason;
+    stopProbing();
+    const bool automatic = options_.transport == pushwire::Transport::Auto;
+    if (wasOpen && automatic) {
+        // A transport that opens and then dies before any traffic, twice running, is
+        // as unusable as one that cannot open (a proxy killing held requests or
+        // upgraded connections): move down the list.
+        strikes_ = activityAfterOpen_ == 0 ? strikes_ + 1 : 0;
+        if (strikes_ >= 2 && candidate_ + 1 < candidates_.size()) {
+            strikes_ = 0;
+            fallbackLog_ += (fallbackLog_.empty() ? "" : "; ") + why + " (twice, before any traffic)";
+            settled_ = candidates_[candidate_ + 1];
+            scheduleReconnect(why + "; trying " + registry_[*settled_].name);
+            return;
+        }
+    }
+    if (!wasOpen && settled_) {
+        // The transport that used to work no longer opens: ask the server again and
+        // start from the top of the list.
+        negotiated_ = false;
+        settled_.reset();
+        platform_.pageMemory().erase("transport " + baseUrl_);
+        candidate_ = 0;
+        fallbackLog_.clear();
+    }
     if (!wasOpen && !settled_ && candidate_ + 1 < candidates_.size()) {
         // "auto": this transport cannot connect here; try the next one at once.
         fallbackLog_ += (fallbackLog_.empty() ? "" : "; ") + why;
@@ -234,14 +360,30 @@ void ClientCore::scheduleReconnect(const std::string& reason) {
     reconnectTimer_ = platform_.setTimer(delay, [this, alive] {
         if (!*alive) return;
         reconnectTimer_ = 0;
-        negotiate();
+        reconnect();
     });
+}
+
+// Straight back to the transport that worked: it opens a fresh connection and reports
+// the server's epoch itself. A negotiate first would cost a round trip, and could sit on
+// a pooled keep-alive connection that died with the link. Negotiate again only when that
+// transport no longer opens.
+void ClientCore::reconnect() {
+    if (negotiated_ && settled_) {
+        auto it = std::find(candidates_.begin(), candidates_.end(), *settled_);
+        if (it != candidates_.end()) {
+            candidate_ = static_cast<std::size_t>(it - candidates_.begin());
+            connectCandidate();
+            return;
+        }
+    }
+    negotiate();
 }
 
 void ClientCore::reconnectNowHint() {
     if (closed_ || !reconnectTimer_) return;
     cancelTimer(reconnectTimer_);
-    negotiate();
+    reconnect();
 }
 
 void ClientCore::retire(std::unique_ptr<Transport> transport) {
@@ -272,12 +414,16 @@ void ClientCore::armDeadLinkTimer() {
 }
 
 void ClientCore::transportActivity(int generation) {
-    if (isCurrent(generation) && opened_) armDeadLinkTimer();
+    if (isCurrent(generation) && opened_) {
+        ++activityAfterOpen_;
+        armDeadLinkTimer();
+    }
 }
 
 void ClientCore::close() {
     if (closed_ && state_ == State::Closed) return;
     closed_ = true;
+    stopProbing();
     if (transport_) retire(std::move(transport_));
     for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_}) cancelTimer(*t);
     if (negotiateRequest_) {
@@ -361,7 +507,7 @@ void ClientCore::applyEpoch(const std::string& epoch) {
 }
 
 void ClientCore::transportEpoch(int generation, const std::string& epoch) {
-    if (isCurrent(generation)) applyEpoch(epoch);
+    if (isCurrent(generation) || isProbe(generation)) applyEpoch(epoch);
 }
 
 void ClientCore::transportCursor(int generation, const std::string& text) {

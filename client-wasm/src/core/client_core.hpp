@@ -84,6 +84,7 @@ private:
     void connectCandidate();
     void failTransport(const std::string& reason);
     void scheduleReconnect(const std::string& reason);
+    void reconnect();
     void retire(std::unique_ptr<Transport> transport);
     void armDeadLinkTimer();
     void applyEpoch(const std::string& epoch);
@@ -91,6 +92,15 @@ private:
     void failPendingPublishes(const std::string& message);
     void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done);
     bool isCurrent(int generation) const { return transport_ && generation == generation_; }
+    bool isProbe(int generation) const { return probe_ && generation == probeGeneration_; }
+    std::unique_ptr<Transport> createTransport(std::size_t candidate, int generation);
+    int openTimeoutMs(std::size_t candidate) const;
+    void settle();
+    void scheduleUpgrade();
+    void startProbe(std::size_t candidate);
+    void probeFailed();
+    void promoteProbe();
+    void stopProbing();
     const TransportInfo* currentInfo() const;
     void cancelTimer(TimerId& id);
 
@@ -121,8 +131,18 @@ private:
 
     std::unique_ptr<Transport> transport_;
     std::vector<std::unique_ptr<Transport>> retired_;
-    int generation_ = 0;
+    int generation_ = 0;      // the current transport's
+    int nextGeneration_ = 0;
     bool opened_ = false;
+    int activityAfterOpen_ = 0;
+    int strikes_ = 0;  // opened, then failed with no traffic at all: twice and "auto" moves on
+
+    // Background upgrade: a better transport tried while the current one works.
+    std::unique_ptr<Transport> probe_;
+    int probeGeneration_ = 0;
+    std::size_t probeCandidate_ = 0;
+    TimerId upgradeTimer_ = 0;
+    TimerId probeTimer_ = 0;
     RequestId negotiateRequest_ = 0;
     TimerId reconnectTimer_ = 0;
     TimerId connectTimer_ = 0;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 namespace pushwire::client {
@@ -32,6 +33,11 @@ public:
                                   std::function<void(const HttpResponse&)> done) = 0;
     virtual void abortRequest(RequestId id) = 0;
     virtual double random01() = 0;
+    // Values kept for the life of the page (the transport that worked, per server).
+    std::map<std::string, std::string>& pageMemory() { return pageMemory_; }
+
+private:
+    std::map<std::string, std::string> pageMemory_;
 };
 
 }  // namespace pushwire::client

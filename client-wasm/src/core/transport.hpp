@@ -90,6 +90,9 @@ struct TransportInfo {
     const char* name;  // as in negotiate and --transports
     TransportCapabilities capabilities;
     TransportFactory create;
+    // Given up when not open by then. Short for SSE: a buffering proxy shows as a stream
+    // that opens but delivers nothing, and "auto" must move on to long polling quickly.
+    int openTimeoutMs = 4000;
 };
 
 }  // namespace pushwire::client

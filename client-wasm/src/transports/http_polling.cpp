@@ -1,5 +1,7 @@
 #include "transports/http_polling.hpp"
 
+#include <algorithm>
+
 #include "pushwire/protocol/frames.hpp"
 
 namespace pushwire::client {
@@ -123,7 +125,8 @@ public:
 
 protected:
     std::string path(bool) const override { return "/pushwire/poll?" + query(); }
-    int requestTimeoutMs(bool) const override { return 10000; }
+    // An answer that takes two heartbeat intervals is a dead link.
+    int requestTimeoutMs(bool) const override { return std::max(2000, 2 * config_.heartbeatMs); }
     int nextDelayMs() const override { return config_.pollIntervalMs; }
     bool interruptOnChange() const override { return false; }
 };
@@ -139,9 +142,10 @@ protected:
         return "/pushwire/longpoll?" + query() +
                "&timeout_ms=" + std::to_string(first ? 0 : config_.longPollTimeoutMs);
     }
-    // A held request that outlives its timeout by this much is a dead link.
+    // A held request that outlives its timeout by a heartbeat interval is a dead link.
     int requestTimeoutMs(bool first) const override {
-        return first ? 10000 : config_.longPollTimeoutMs + 5000;
+        return first ? std::max(2000, 2 * config_.heartbeatMs)
+                     : config_.longPollTimeoutMs + std::max(1000, config_.heartbeatMs);
     }
     int nextDelayMs() const override { return 0; }
     bool interruptOnChange() const override { return true; }

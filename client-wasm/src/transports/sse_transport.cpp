@@ -51,8 +51,9 @@ public:
                 if (auto tilde = cursor.find('~'); tilde != std::string::npos) {
                     listener_.transportEpoch(generation, cursor.substr(0, tilde));
                 }
-                listener_.transportCursor(generation, cursor);
+                // Opened before anything is delivered: a background upgrade switches here.
                 listener_.transportOpened(generation);
+                listener_.transportCursor(generation, cursor);
                 break;
             }
             case kMessage: {

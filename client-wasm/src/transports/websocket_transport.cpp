@@ -97,12 +97,14 @@ private:
             case protocol::ServerFrameType::Welcome: {
                 welcomed_ = true;
                 listener_.transportEpoch(generation, f.epoch);
+                // Opened first: when this is a background upgrade, the core switches to us
+                // here, so the cursor read just below is final and nothing is lost or doubled.
+                listener_.transportOpened(generation);
                 if (closed_) return;
                 std::vector<std::string> channels = listener_.channels();
                 if (!channels.empty()) {
                     send(protocol::encodeSubscribeFrame(channels, listener_.resumeCursor(channels), ""));
                 }
-                listener_.transportOpened(generation);
                 break;
             }
             case protocol::ServerFrameType::Subscribed:

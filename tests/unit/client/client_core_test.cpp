@@ -17,11 +17,13 @@ struct Fixture {
     std::unique_ptr<client::ClientCore> core;
     std::vector<std::pair<State, std::string>> states;
 
-    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1") {
+    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1",
+                     int upgradeMs = 0) {
         FakeRegistry::made().clear();
         options.transport = transport;
         options.reconnectInitialMs = 100;
         options.reconnectMaxMs = 1600;
+        options.upgradeIntervalMs = upgradeMs;
         core = std::make_unique<client::ClientCore>(platform, FakeRegistry::table(), url, options);
         core->onStateChange([this](State s, const std::string& r) { states.emplace_back(s, r); });
         core->start();
@@ -79,7 +81,7 @@ TEST_CASE("auto falls back in the order of the table, skipping what negotiate do
     REQUIRE(FakeRegistry::made().size() == 2);
     FakeTransport* lp = &f.current();
     CHECK(lp->config().longPollTimeoutMs == 1000);
-    f.platform.advance(f.options.connectTimeoutMs);  // long-poll never opens either
+    f.platform.advance(4000);  // long-poll never opens either (its open timeout)
     REQUIRE(FakeRegistry::made().size() == 3);
     FakeTransport& poll = f.current();
     poll.listener().transportOpened(poll.gen());
@@ -163,14 +165,14 @@ TEST_CASE("a new server epoch reports the unknown loss once, then delivers the n
     Fixture::send(t, "c", 2);
     t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "server went away"});
     f.platform.advance(2000);
-    f.negotiate(R"(["websocket"])", "e2");  // the restarted server
+    FakeTransport& t2 = f.current();  // straight back to the transport that worked
+    CHECK(f.platform.open("/pushwire/negotiate").empty());
+    t2.listener().transportEpoch(t2.gen(), "e2");  // the restarted server
     REQUIRE(gaps.size() == 1);
     CHECK(gaps[0].from == 3);
     CHECK_FALSE(gaps[0].to);
     CHECK(gaps[0].reason == "epoch_changed");
-    FakeTransport& t2 = f.current();
     CHECK(f.core->resumeCursor({"c"}) == "e2~c@0");
-    t2.listener().transportEpoch(t2.gen(), "e2");
     t2.listener().transportGap(t2.gen(), protocol::Gap{"c", 3, std::nullopt, protocol::GapReason::EpochChanged});
     t2.listener().transportOpened(t2.gen());
     Fixture::send(t2, "c", 1);
@@ -239,30 +241,36 @@ TEST_CASE("reconnect uses backoff with full jitter, resets after success, and ke
     CHECK(f.core->state() == State::Reconnecting);
     CHECK_THAT(f.core->stateReason(), Catch::Contains("cut"));
     f.platform.advance(98);
-    CHECK(f.platform.open("/pushwire/negotiate").empty());  // 0.999 * 100 ms not yet passed
+    CHECK(FakeRegistry::made().size() == 1);  // 0.999 * 100 ms not yet passed
     f.platform.advance(2);
-    REQUIRE(f.platform.respond("/pushwire/negotiate", 0, ""));  // unreachable: back off more
-    f.platform.advance(198);
+    REQUIRE(FakeRegistry::made().size() == 2);  // the settled transport, without negotiate
+    CHECK(f.platform.open("/pushwire/negotiate").empty());
+    FakeTransport& refused = f.current();
+    refused.listener().transportClosed(refused.gen(), {protocol::ErrorCode::Internal, "refused"});
+    REQUIRE(FakeRegistry::made().size() == 3);  // it no longer opens: down the list at once
+    FakeTransport& sse = f.current();
+    sse.listener().transportClosed(sse.gen(), {protocol::ErrorCode::Internal, "refused"});
+    f.platform.advance(198);  // nothing opens: back off more, then negotiate again
     CHECK(f.platform.open("/pushwire/negotiate").empty());
     f.platform.advance(2);
     f.negotiate(R"(["websocket","sse"])");
     FakeTransport& again = f.current();
-    CHECK(FakeRegistry::made().size() == 2);
+    CHECK(FakeRegistry::made().size() == 4);
     again.listener().transportOpened(again.gen());
     CHECK(f.core->transport() == Transport::WebSocket);
     CHECK(f.core->state() == State::Connected);
     again.listener().transportClosed(again.gen(), {protocol::ErrorCode::Internal, "cut"});
     f.platform.advance(100);  // reset: the first delay again
-    CHECK(f.platform.open("/pushwire/negotiate").size() == 1);
+    CHECK(FakeRegistry::made().size() == 5);
 }
 
 TEST_CASE("a page hint reconnects at once instead of waiting out the backoff") {
     Fixture f;
     FakeTransport& t = f.connect();
     t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "offline"});
-    CHECK(f.platform.open("/pushwire/negotiate").empty());
+    CHECK(FakeRegistry::made().size() == 1);
     f.core->reconnectNowHint();
-    CHECK(f.platform.open("/pushwire/negotiate").size() == 1);
+    CHECK(FakeRegistry::made().size() == 2);
 }
 
 TEST_CASE("late callbacks from a replaced transport are ignored") {
@@ -347,4 +355,99 @@ TEST_CASE("a malformed server URL closes the client with a reason") {
     CHECK(f.core->state() == State::Closed);
     CHECK_THAT(f.core->stateReason(), Catch::Contains("invalid server URL"));
     CHECK(f.platform.open().empty());
+}
+
+TEST_CASE("a transport that opens but dies before any traffic twice running is dropped for the next") {
+    Fixture f;
+    f.negotiate(R"(["longpoll","poll"])");
+    for (int round = 0; round < 2; ++round) {
+        FakeTransport& lp = f.current();
+        lp.listener().transportOpened(lp.gen());
+        CHECK(f.core->transport() == Transport::LongPoll);
+        lp.listener().transportClosed(lp.gen(), {protocol::ErrorCode::Internal, "held request killed"});
+        f.platform.advance(2000);
+    }
+    FakeTransport& poll = f.current();
+    poll.listener().transportOpened(poll.gen());
+    CHECK(f.core->transport() == Transport::Poll);
+    SECTION("but traffic after opening resets the count") {
+        Fixture g;
+        g.negotiate(R"(["longpoll","poll"])");
+        for (int round = 0; round < 3; ++round) {
+            FakeTransport& lp = g.current();
+            lp.listener().transportOpened(lp.gen());
+            lp.listener().transportActivity(lp.gen());
+            lp.listener().transportClosed(lp.gen(), {protocol::ErrorCode::Internal, "cut"});
+            g.platform.advance(2000);
+        }
+        CHECK(g.current().config().longPollTimeoutMs == 1000);
+        g.current().listener().transportOpened(g.current().gen());
+        CHECK(g.core->transport() == Transport::LongPoll);
+    }
+}
+
+TEST_CASE("the transport that worked is remembered for later clients of the same server") {
+    Fixture f;
+    f.negotiate(R"(["websocket","sse"])");
+    FakeTransport& ws = f.current();
+    ws.listener().transportClosed(ws.gen(), {protocol::ErrorCode::Internal, "refused"});
+    FakeTransport& sse = f.current();
+    sse.listener().transportOpened(sse.gen());
+    CHECK(f.core->transport() == Transport::Sse);
+
+    // A second client on the same page (same platform) starts with SSE.
+    client::ClientCore again(f.platform, FakeRegistry::table(), "http://h:1", f.options);
+    again.start();
+    f.platform.respond("/pushwire/negotiate", 200, negotiateBody(R"(["websocket","sse"])"));
+    FakeTransport& second = f.current();
+    second.listener().transportOpened(second.gen());
+    CHECK(again.transport() == Transport::Sse);
+    SECTION("another server is probed from the top") {
+        client::ClientCore other(f.platform, FakeRegistry::table(), "http://elsewhere:1", f.options);
+        other.start();
+        f.platform.respond("/pushwire/negotiate", 200, negotiateBody(R"(["websocket","sse"])"));
+        f.current().listener().transportOpened(f.current().gen());
+        CHECK(other.transport() == Transport::WebSocket);
+    }
+}
+
+TEST_CASE("a better transport is tried in the background and taken without loss or repeat") {
+    Fixture f(Transport::Auto, "http://h:1", 5000);
+    std::vector<std::uint64_t> seqs;
+    f.core->subscribe("c", [&](const Message& m) { seqs.push_back(m.seq); }, {}, nullptr);
+    f.negotiate(R"(["websocket","sse"])");
+    FakeTransport* ws = &f.current();
+    ws->listener().transportClosed(ws->gen(), {protocol::ErrorCode::Internal, "refused"});
+    FakeTransport* sse = &f.current();
+    sse->listener().transportEpoch(sse->gen(), "e1");
+    sse->listener().transportOpened(sse->gen());
+    sse->listener().transportCursor(sse->gen(), "e1~c@0");
+    Fixture::send(*sse, "c", 1);
+
+    auto live = [&](FakeTransport& t, int ms) {  // heartbeats keep the dead-link timer quiet
+        for (int i = 0; i < ms / 500; ++i) {
+            f.platform.advance(500);
+            t.listener().transportActivity(t.gen());
+        }
+    };
+    live(*sse, 5000);  // first upgrade round: the WebSocket still refuses
+    REQUIRE(FakeRegistry::made().size() == 3);
+    FakeTransport* probe = &f.current();
+    probe->listener().transportClosed(probe->gen(), {protocol::ErrorCode::Internal, "refused"});
+    CHECK(f.core->transport() == Transport::Sse);
+    Fixture::send(*sse, "c", 2);
+
+    live(*sse, 5000);  // second round: it opens
+    probe = &f.current();
+    FakeTransport* old = sse;
+    Fixture::send(*probe, "c", 3);  // nothing counts before the probe opens
+    probe->listener().transportOpened(probe->gen());
+    CHECK(f.core->transport() == Transport::WebSocket);
+    CHECK(old->closed);
+    CHECK(f.core->resumeCursor({"c"}) == "e1~c@2");
+    Fixture::send(*probe, "c", 2);  // the new transport resumes from the cursor: 2 is a repeat
+    Fixture::send(*probe, "c", 3);
+    CHECK(seqs == std::vector<std::uint64_t>{1, 2, 3});
+    live(*probe, 60000);
+    CHECK(FakeRegistry::made().size() == 4);  // at the top: no more probes
 }

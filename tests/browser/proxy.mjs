@@ -1,0 +1,83 @@
+// A fault-injecting TCP proxy between the browser and the server: it forwards one HTTP
+// port and one WebSocket port, and on command cuts every live connection, refuses new
+// ones, refuses only WebSocket, holds back the bytes of event streams (a buffering
+// proxy), kills held long-polls, or silently stops forwarding (a dead link).
+import net from 'node:net';
+
+export class FaultProxy {
+  constructor() {
+    this.target = null;  // { httpPort, wsPort }
+    this.refuseAll = false;
+    this.refuseWs = false;
+    this.holdSse = false;
+    this.killHeldLongPolls = false;
+    this.connections = new Set();
+    this.cuts = 0;  // live connections closed by cutAll
+  }
+
+  async start() {
+    this.httpServer = await this._listen(false);
+    this.wsServer = await this._listen(true);
+    this.httpPort = this.httpServer.address().port;
+    this.wsPort = this.wsServer.address().port;
+    this.url = `http://127.0.0.1:${this.httpPort}`;
+    this.wsUrl = `ws://127.0.0.1:${this.wsPort}/pushwire/ws`;
+    return this;
+  }
+
+  _listen(isWs) {
+    const server = net.createServer((client) => this._accept(client, isWs));
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+  }
+
+  _accept(client, isWs) {
+    if (this.refuseAll || (isWs && this.refuseWs) || !this.target) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = net.connect(isWs ? this.target.wsPort : this.target.httpPort, '127.0.0.1');
+    const conn = { client, upstream, held: false, dead: false, isWs };
+    this.connections.add(conn);
+    const end = () => {
+      this.connections.delete(conn);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.on('data', (chunk) => {
+      if (conn.dead) return;
+      const head = chunk.toString('latin1', 0, Math.min(chunk.length, 200));
+      if (this.holdSse && head.startsWith('GET /pushwire/sse')) conn.held = true;
+      if (this.killHeldLongPolls && head.startsWith('GET /pushwire/longpoll') && !/timeout_ms=0(&|\s)/.test(head)) {
+        end();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (conn.dead || conn.held) return;  // held: buffered forever, as a buffering proxy would
+      client.write(chunk);
+    });
+  }
+
+  // Closes every live connection (both sides).
+  cutAll() {
+    this.cuts += this.connections.size;
+    for (const conn of [...this.connections]) {
+      conn.client.destroy();
+      conn.upstream.destroy();
+    }
+    this.connections.clear();
+  }
+
+  // Live connections stop carrying bytes but stay open: a dead link nobody reports.
+  blackholeAll() {
+    for (const conn of this.connections) conn.dead = true;
+  }
+
+  async stop() {
+    this.cutAll();
+    await Promise.all([this.httpServer, this.wsServer].map((s) => new Promise((r) => s.close(r))));
+  }
+}
