@@ -11,7 +11,8 @@
 
 namespace pushwire::protocol::detail {
 
-using nlohmann::json;
+// ordered_json: a message's data keeps the key order its publisher gave it.
+using json = nlohmann::ordered_json;
 
 inline json parseJson(std::string_view text) {
     return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

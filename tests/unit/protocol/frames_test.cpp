@@ -99,3 +99,12 @@ TEST_CASE("poll responses and error bodies decode") {
     CHECK(error.error().code == ErrorCode::BadCursor);
     CHECK(errorCodeFromName("too_large") == ErrorCode::TooLarge);
 }
+
+TEST_CASE("published data keeps its key order") {
+    auto request = decodePublishRequest(R"({"channel":"c","data":{"z":1,"a":2,"m":{"y":1,"b":2}}})");
+    REQUIRE(request.ok());
+    CHECK(request->dataJson == R"({"z":1,"a":2,"m":{"y":1,"b":2}})");
+    auto frame = decodeClientFrame(R"({"type":"publish","channel":"c","data":{"z":1,"a":2}})");
+    REQUIRE(frame.ok());
+    CHECK(frame->dataJson == R"({"z":1,"a":2})");
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw results into docs/benchmarks.md, bench/results/latest.json
+and SVG bar charts (no plotting library needed)."""
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+raw, results_dir, markdown_path, knobs = sys.argv[1:5]
+rows = [json.loads(line) for line in open(raw) if line.strip()]
+TRANSPORTS = ["websocket", "sse", "longpoll", "poll"]
+
+
+def find(target, transport, label):
+    for r in rows:
+        if r["target"] == target and r["transport"] == transport and r["label"] == label:
+            return r
+    return None
+
+
+def get(r, *path):
+    for key in path:
+        if r is None:
+            return None
+        r = r.get(key)
+    return r
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "–"
+
+
+def num(v, fmt="{:.2f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def commit():
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+    except Exception:
+        return "?"
+
+
+lines = []
+add = lines.append
+now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+add("# Benchmarks: pushwire vs Nchan")
+add("")
+add(f"Measured {now} on this machine ({os.cpu_count()} cores, {platform.machine()}), commit `{commit()}`, "
+    "both servers started fresh for every run, one after the other, by")
+add("")
+add("```sh\n./build.sh bench        # bench/run.sh: " + knobs + "\n```")
+add("")
+add("The load generator is `pushwire-bench` (bench/src): one asio event loop, every subscriber a real "
+    "connection of the transport in question; Nchan runs in nginx with one worker (`bench/nchan.conf.in`), "
+    "pushwire runs its one event loop. Server CPU is utime+stime from /proc of the server's processes "
+    "(nginx master and worker) over the run; latency is publish-to-receipt on the generator's clock.")
+add("")
+add("## Fan-out at 100 msg/s (latency)")
+add("")
+add("| transport | server | delivered | lost | dup | server CPU µs/delivery | ratio | latency p50 ms | p99 ms | max ms | p99 ratio |")
+add("|---|---|---|---|---|---|---|---|---|---|---|")
+for t in TRANSPORTS:
+    pw, nc = find("pushwire", t, "latency"), find("nchan", t, "latency")
+    for name, r in (("pushwire", pw), ("nchan", nc)):
+        if r is None:
+            continue
+        mine = name == "pushwire"
+        add(f"| {t} | {name} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+            f"{num(r['server_cpu_us_per_delivery'])} | {ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
+            f"{num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} | {num(get(r,'latency_ms','max'))} | "
+            f"{ratio(get(pw,'latency_ms','p99'), get(nc,'latency_ms','p99')) if mine else ''} |")
+add("")
+add("## Fan-out as fast as accepted (CPU per delivery under load)")
+add("")
+add("The publisher keeps 16 publishes in flight. Messages queued behind a connection's write in progress "
+    "leave in one write: this is where CPU per delivery is decided.")
+add("")
+add("| transport | server | delivered | lost | dup | deliveries/s | server CPU µs/delivery | ratio | generator CPU µs/delivery | latency p99 ms |")
+add("|---|---|---|---|---|---|---|---|---|---|")
+for t in TRANSPORTS:
+    pw, nc = find("pushwire", t, "throughput"), find("nchan", t, "throughput")
+    for name, r in (("pushwire", pw), ("nchan", nc)):
+        if r is None:
+            continue
+        mine = name == "pushwire"
+        add(f"| {t} | {name} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+            f"{num(r['deliveries_per_s'], '{:,.0f}')} | {num(r['server_cpu_us_per_delivery'])} | "
+            f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
+            f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r,'latency_ms','p99'))} |")
+add("")
+add("## Idle subscribers held, and publishing while they are")
+add("")
+add("| transport | server | held | failed | time to connect all s | RSS per subscriber | ratio | publish p50 ms | publish p99 ms |")
+add("|---|---|---|---|---|---|---|---|---|")
+for t in TRANSPORTS:
+    pw, nc = find("pushwire", t, "idle"), find("nchan", t, "idle")
+    for name, r in (("pushwire", pw), ("nchan", nc)):
+        if r is None:
+            continue
+        mine = name == "pushwire"
+        add(f"| {t} | {name} | {r['established']}/{r['subscribers']} | {r['failed_subscribers']} | {num(r['connect_s'])} | "
+            f"{num(r['rss_per_subscriber_bytes'] / 1024, '{:.2f} KB')} | "
+            f"{ratio(get(pw,'rss_per_subscriber_bytes'), get(nc,'rss_per_subscriber_bytes')) if mine else ''} | "
+            f"{num(get(r,'publish_ms','p50'))} | {num(get(r,'publish_ms','p99'))} |")
+add("")
+errors = [f"- {r['target']} {r['transport']} {r['label']}: {r['error']}" for r in rows if r.get("error")]
+if errors:
+    add("## Errors reported by the generator")
+    add("")
+    lines.extend(errors)
+    add("")
+add("![server CPU per delivery](../bench/results/cpu.svg)")
+add("")
+add("![p99 latency at 100 msg/s](../bench/results/latency.svg)")
+add("")
+add("Raw results: `bench/results/latest.json`. Ratios are pushwire ÷ Nchan from the same run (lower is better).")
+
+
+def bars(title, unit, label, key_path, path):
+    width, height, left, top, bottom = 640, 300, 60, 40, 40
+    values = [(t, get(find("pushwire", t, label), *key_path), get(find("nchan", t, label), *key_path)) for t in TRANSPORTS]
+    peak = max([v for _, a, b in values for v in (a, b) if v] or [1])
+    group = (width - left - 20) / len(values)
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width/2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+           f'<text x="12" y="{top - 8}" fill="#555">{unit}</text>']
+    for i, (t, a, b) in enumerate(values):
+        x = left + i * group
+        for j, (v, color, name) in enumerate(((a, "#5b6cf0", "pushwire"), (b, "#e8833a", "nchan"))):
+            if v is None:
+                continue
+            h = (height - top - bottom) * v / peak
+            bx = x + 10 + j * (group / 2 - 10)
+            svg.append(f'<rect x="{bx:.1f}" y="{height - bottom - h:.1f}" width="{group/2 - 14:.1f}" height="{h:.1f}" fill="{color}"/>')
+            svg.append(f'<text x="{bx + (group/2 - 14)/2:.1f}" y="{height - bottom - h - 4:.1f}" text-anchor="middle">{v:.2f}</text>')
+        svg.append(f'<text x="{x + group/2:.1f}" y="{height - 18}" text-anchor="middle">{t}</text>')
+    svg.append(f'<rect x="{width-170}" y="30" width="12" height="12" fill="#5b6cf0"/><text x="{width-152}" y="41">pushwire</text>')
+    svg.append(f'<rect x="{width-90}" y="30" width="12" height="12" fill="#e8833a"/><text x="{width-72}" y="41">Nchan</text>')
+    svg.append("</svg>")
+    open(path, "w").write("\n".join(svg))
+
+
+bars("Server CPU per delivery, as fast as accepted (lower is better)", "µs", "throughput",
+     ("server_cpu_us_per_delivery",), os.path.join(results_dir, "cpu.svg"))
+bars("p99 publish-to-receipt latency at 100 msg/s (lower is better)", "ms", "latency",
+     ("latency_ms", "p99"), os.path.join(results_dir, "latency.svg"))
+json.dump({"generated": now, "knobs": knobs, "results": rows}, open(os.path.join(results_dir, "latest.json"), "w"), indent=1)
+open(markdown_path, "w").write("\n".join(lines) + "\n")

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs every scenario against pushwire and Nchan, each transport, each server fresh, on
+# this machine in one go, and writes docs/benchmarks.md, bench/results/latest.json and
+# the plots. Called by ./build.sh bench. Knobs (environment):
+#   SUBSCRIBERS (1000)  LATENCY_MESSAGES (300) at RATE (100 msg/s)
+#   THROUGHPUT_MESSAGES (1000, 300 for the polling transports)  IDLE (10000)  BYTES (100)
+#   TRANSPORTS ("websocket sse longpoll poll")
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/dist/bin"
+RESULTS="$ROOT/bench/results"
+SUBSCRIBERS="${SUBSCRIBERS:-1000}"
+LATENCY_MESSAGES="${LATENCY_MESSAGES:-300}"
+RATE="${RATE:-100}"
+THROUGHPUT_MESSAGES="${THROUGHPUT_MESSAGES:-1000}"
+IDLE="${IDLE:-10000}"
+BYTES="${BYTES:-100}"
+TRANSPORTS="${TRANSPORTS:-websocket sse longpoll poll}"
+WORK="$(mktemp -d /tmp/pushwire-bench.XXXXXX)"
+RAW="$WORK/results.jsonl"
+trap 'stop_servers; rm -rf "$WORK"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+
+PW_PID=""; NGINX_PID=""
+start_pushwire() {
+  PW_PORT=$(free_port); PW_WS=$(free_port)
+  "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 >"$WORK/pushwire.log" 2>&1 &
+  PW_PID=$!
+  wait_port "$PW_PORT"
+}
+start_nchan() {
+  NCHAN_PORT=$(free_port)
+  mkdir -p "$WORK/nginx"
+  sed -e "s|@PORT@|$NCHAN_PORT|g" -e "s|@PREFIX@|$WORK/nginx|g" "$ROOT/bench/nchan.conf.in" >"$WORK/nginx/nginx.conf"
+  nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" >"$WORK/nginx/out.log" 2>&1 &
+  NGINX_PID=$!
+  wait_port "$NCHAN_PORT"
+  NCHAN_PIDS="--pid $NGINX_PID $(for p in $(pgrep -P "$NGINX_PID"); do printf -- '--pid %s ' "$p"; done)"
+}
+stop_servers() {
+  [[ -n "$PW_PID" ]] && kill "$PW_PID" 2>/dev/null && wait "$PW_PID" 2>/dev/null || true
+  [[ -n "$NGINX_PID" ]] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
+  PW_PID=""; NGINX_PID=""
+}
+
+run() {  # target transport label bench-args...
+  local target=$1 transport=$2 label=$3; shift 3
+  local args
+  stop_servers
+  if [[ $target == pushwire ]]; then
+    start_pushwire
+    args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID")
+  else
+    start_nchan
+    # shellcheck disable=SC2206
+    args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS)
+  fi
+  local line
+  line=$("$BIN/pushwire-bench" "${args[@]}" --transport "$transport" --channel "b${RANDOM}" "$@" || true)
+  [[ -n "$line" ]] && echo "${line%\}},\"label\":\"$label\"}" >>"$RAW"
+}
+
+echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
+for transport in $TRANSPORTS; do
+  messages=$THROUGHPUT_MESSAGES
+  [[ $transport == longpoll || $transport == poll ]] && messages=$(( THROUGHPUT_MESSAGES < 300 ? THROUGHPUT_MESSAGES : 300 ))
+  for target in pushwire nchan; do
+    run "$target" "$transport" latency --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
+    run "$target" "$transport" throughput --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$messages" --rate 0 --bytes "$BYTES"
+    run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
+  done
+done
+stop_servers
+
+mkdir -p "$RESULTS"
+python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$ROOT/docs/benchmarks.md" \
+  "SUBSCRIBERS=$SUBSCRIBERS LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
+echo "wrote docs/benchmarks.md and bench/results/" >&2

@@ -1,0 +1,121 @@
+// pushwire-bench: a load generator for pushwire and Nchan. One asio event loop holds
+// every connection, so the generator stays cheaper than the server it measures.
+//
+// Every published message carries {"i":<index>,"t":<send time, ns>} in its data; the
+// subscribers find those two numbers in whatever framing the server uses, which gives
+// loss, duplicates and publish-to-receipt latency without parsing each envelope.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio.hpp>
+
+namespace pushwire::bench {
+
+enum class Target { Pushwire, Nchan };
+enum class Mode { WebSocket, Sse, LongPoll, Poll };
+
+struct Config {
+    Target target = Target::Pushwire;
+    Mode mode = Mode::WebSocket;
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    int wsPort = 8081;              // pushwire only; Nchan serves WebSocket on `port`
+    std::vector<pid_t> serverPids;  // whose CPU and RSS are measured
+    std::string scenario = "fanout";
+    int subscribers = 100;
+    int messages = 100;
+    int messageBytes = 100;
+    double rate = 100;              // messages per second; 0: as fast as accepted
+    int pollIntervalMs = 1000;
+    int durationMs = 5000;          // publish-under-load phase of "idle"
+    std::string channel = "bench";
+    int connectConcurrency = 256;   // connections being opened at once
+};
+
+const char* modeName(Mode mode);
+const char* targetName(Target target);
+
+using Clock = std::chrono::steady_clock;
+std::int64_t nowNs();
+
+// What all subscribers of a run add up to.
+struct Tally {
+    std::uint64_t received = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t missing = 0;   // holes in a subscriber's sequence
+    std::uint64_t established = 0;
+    std::uint64_t failed = 0;
+    std::vector<std::uint32_t> latencyUs;
+    std::string firstError;
+};
+
+// Scans `text` for every {"i":N,"t":T} and reports them; returns the offset after the
+// last complete match (for stream framings, where text may end mid-message).
+void scanMessages(std::string_view text, const std::function<void(std::int64_t, std::int64_t)>& found);
+
+// Per-subscriber ordering check shared by every client kind.
+struct Sequence {
+    std::int64_t last = -1;
+    void seen(std::int64_t index, std::int64_t sentNs, Tally& tally);
+};
+
+std::string payload(std::int64_t index, int bytes);
+
+// /proc readings for a set of processes.
+struct ProcSample {
+    double cpuSeconds = 0;  // utime + stime
+    std::int64_t rssBytes = 0;
+};
+ProcSample sample(const std::vector<pid_t>& pids);
+double selfCpuSeconds();
+
+// Subscribers -----------------------------------------------------------------------
+
+class Subscriber {
+public:
+    virtual ~Subscriber() = default;
+    virtual void start() = 0;
+    virtual void stop() = 0;
+};
+
+std::shared_ptr<Subscriber> makeHttpSubscriber(asio::io_context& io, const Config& config,
+                                               const std::string& channel, Tally& tally);
+
+class WsClientPool;  // websocketpp endpoint shared by all WebSocket subscribers
+std::shared_ptr<WsClientPool> makeWsPool(asio::io_context& io);
+std::shared_ptr<Subscriber> makeWsSubscriber(WsClientPool& pool, const Config& config,
+                                             const std::string& channel, Tally& tally);
+
+// Publisher -------------------------------------------------------------------------
+
+// Publishes over one keep-alive HTTP connection, one request at a time.
+class Publisher {
+public:
+    Publisher(asio::io_context& io, const Config& config);
+    ~Publisher();
+    // Sends `count` messages to `channel` at config.rate; `done` when all are answered.
+    void run(const std::string& channel, int count, std::function<void()> done);
+    std::vector<std::uint32_t>& latencyUs();
+    int errors() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+struct Percentiles {
+    double p50 = 0, p99 = 0, max = 0;
+};
+Percentiles percentiles(std::vector<std::uint32_t> values);
+
+}  // namespace pushwire::bench

@@ -1,0 +1,123 @@
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "bench.hpp"
+
+namespace pushwire::bench {
+
+const char* modeName(Mode mode) {
+    switch (mode) {
+        case Mode::WebSocket: return "websocket";
+        case Mode::Sse: return "sse";
+        case Mode::LongPoll: return "longpoll";
+        case Mode::Poll: return "poll";
+    }
+    return "?";
+}
+
+const char* targetName(Target target) { return target == Target::Pushwire ? "pushwire" : "nchan"; }
+
+std::int64_t nowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+bool readNumber(std::string_view text, std::size_t& pos, std::int64_t& out) {
+    const char* begin = text.data() + pos;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(begin, end, out);
+    if (ec != std::errc() || ptr == end) return false;  // a number at the very end may be cut
+    pos = static_cast<std::size_t>(ptr - text.data());
+    return true;
+}
+
+}  // namespace
+
+void scanMessages(std::string_view text, const std::function<void(std::int64_t, std::int64_t)>& found) {
+    std::size_t pos = 0;
+    while ((pos = text.find("{\"i\":", pos)) != std::string_view::npos) {
+        std::size_t cursor = pos + 5;
+        std::int64_t index = 0;
+        std::int64_t sent = 0;
+        if (!readNumber(text, cursor, index)) return;
+        if (text.compare(cursor, 5, ",\"t\":") != 0) {
+            pos = cursor;
+            continue;
+        }
+        cursor += 5;
+        if (!readNumber(text, cursor, sent)) return;
+        found(index, sent);
+        pos = cursor;
+    }
+}
+
+void Sequence::seen(std::int64_t index, std::int64_t sentNs, Tally& tally) {
+    if (index <= last) {
+        ++tally.duplicates;
+        return;
+    }
+    if (last >= 0 && index > last + 1) tally.missing += static_cast<std::uint64_t>(index - last - 1);
+    last = index;
+    ++tally.received;
+    std::int64_t latency = (nowNs() - sentNs) / 1000;
+    tally.latencyUs.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(latency, 0, UINT32_MAX)));
+}
+
+std::string payload(std::int64_t index, int bytes) {
+    std::string out = "{\"i\":" + std::to_string(index) + ",\"t\":" + std::to_string(nowNs()) + ",\"p\":\"";
+    int pad = bytes - static_cast<int>(out.size()) - 2;
+    out.append(static_cast<std::size_t>(std::max(0, pad)), 'x');
+    out += "\"}";
+    return out;
+}
+
+ProcSample sample(const std::vector<pid_t>& pids) {
+    ProcSample s;
+    static const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    static const long page = sysconf(_SC_PAGESIZE);
+    for (pid_t pid : pids) {
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        auto close = content.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream fields(content.substr(close + 2));
+        std::string field;
+        std::vector<std::string> values;
+        while (fields >> field) values.push_back(field);
+        // After "pid (comm) ": state is field 3, utime 14, stime 15, rss 24.
+        if (values.size() > 21) {
+            s.cpuSeconds += (std::stod(values[11]) + std::stod(values[12])) / tick;
+            s.rssBytes += std::stoll(values[21]) * page;
+        }
+    }
+    return s;
+}
+
+double selfCpuSeconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+Percentiles percentiles(std::vector<std::uint32_t> values) {
+    Percentiles p;
+    if (values.empty()) return p;
+    std::sort(values.begin(), values.end());
+    auto at = [&](double q) {
+        std::size_t index = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1));
+        return static_cast<double>(values[index]) / 1000.0;  // ms
+    };
+    p.p50 = at(0.50);
+    p.p99 = at(0.99);
+    p.max = static_cast<double>(values.back()) / 1000.0;
+    return p;
+}
+
+}  // namespace pushwire::bench

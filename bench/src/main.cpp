@@ -1,0 +1,251 @@
+// pushwire-bench scenarios:
+//   fanout  S subscribers on one channel; M messages of B bytes at rate R; loss,
+//           duplicates, deliveries/s, server CPU µs per delivery, latency percentiles.
+//   idle    N subscribers held; time to connect them all, server RSS per subscriber,
+//           then publish latency (to another channel) while they are held.
+// Prints one JSON object on stdout and a readable line on stderr.
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+
+#include "bench.hpp"
+
+using namespace pushwire::bench;
+
+namespace {
+
+const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
+
+  --target pushwire|nchan     server kind (URL scheme)          [pushwire]
+  --transport websocket|sse|longpoll|poll                       [websocket]
+  --scenario fanout|idle                                        [fanout]
+  --host H --port P           HTTP port (Nchan: everything)     [127.0.0.1 8080]
+  --ws-port P                 pushwire's WebSocket port         [port+1]
+  --pid PID                   server process to measure (repeatable)
+  --subscribers N  --messages M  --bytes B  --rate R (msg/s, 0 = as fast as accepted)
+  --poll-interval-ms MS       poll subscribers' interval        [1000]
+  --duration-ms MS            idle: publish-under-load phase    [5000]
+  --channel NAME                                                [bench]
+  --expect-no-loss            exit 1 unless every message arrived exactly once
+)";
+
+struct Args {
+    Config config;
+    bool expectNoLoss = false;
+    bool wsPortGiven = false;
+};
+
+bool parse(int argc, char** argv, Args& args) {
+    Config& c = args.config;
+    for (int i = 1; i < argc; ++i) {
+        std::string name = argv[i];
+        if (name == "--help") return false;
+        if (name == "--expect-no-loss") {
+            args.expectNoLoss = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            std::cerr << "pushwire-bench: " << name << " needs a value\n";
+            return false;
+        }
+        std::string value = argv[++i];
+        try {
+            if (name == "--target") {
+                if (value != "pushwire" && value != "nchan") throw std::invalid_argument(value);
+                c.target = value == "nchan" ? Target::Nchan : Target::Pushwire;
+            } else if (name == "--transport") {
+                if (value == "websocket") c.mode = Mode::WebSocket;
+                else if (value == "sse") c.mode = Mode::Sse;
+                else if (value == "longpoll") c.mode = Mode::LongPoll;
+                else if (value == "poll") c.mode = Mode::Poll;
+                else throw std::invalid_argument(value);
+            } else if (name == "--scenario") {
+                if (value != "fanout" && value != "idle") throw std::invalid_argument(value);
+                c.scenario = value;
+            } else if (name == "--host") c.host = value;
+            else if (name == "--port") c.port = std::stoi(value);
+            else if (name == "--ws-port") { c.wsPort = std::stoi(value); args.wsPortGiven = true; }
+            else if (name == "--pid") c.serverPids.push_back(static_cast<pid_t>(std::stoi(value)));
+            else if (name == "--subscribers") c.subscribers = std::stoi(value);
+            else if (name == "--messages") c.messages = std::stoi(value);
+            else if (name == "--bytes") c.messageBytes = std::stoi(value);
+            else if (name == "--rate") c.rate = std::stod(value);
+            else if (name == "--poll-interval-ms") c.pollIntervalMs = std::stoi(value);
+            else if (name == "--duration-ms") c.durationMs = std::stoi(value);
+            else if (name == "--channel") c.channel = value;
+            else {
+                std::cerr << "pushwire-bench: unknown option " << name << "\n";
+                return false;
+            }
+        } catch (const std::exception&) {
+            std::cerr << "pushwire-bench: bad value for " << name << ": " << value << "\n";
+            return false;
+        }
+    }
+    if (!args.wsPortGiven) c.wsPort = c.port + 1;
+    return true;
+}
+
+// Runs the loop until `done()` or `timeout`; checks every 5 ms.
+bool runUntil(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!done() && Clock::now() < deadline) {
+        io.run_for(std::chrono::milliseconds(5));
+        if (io.stopped()) io.restart();
+    }
+    return done();
+}
+
+struct Fleet {
+    std::vector<std::shared_ptr<Subscriber>> members;
+    std::shared_ptr<WsClientPool> pool;
+
+    // Starts `count` subscribers, at most `concurrency` connecting at once; returns the
+    // seconds until all are established (or failed).
+    double connect(asio::io_context& io, const Config& config, const std::string& channel, int count, Tally& tally) {
+        if (config.mode == Mode::WebSocket && !pool) pool = makeWsPool(io);
+        const auto begin = Clock::now();
+        int started = 0;
+        auto settled = [&] { return static_cast<int>(tally.established + tally.failed); };
+        while (started < count) {
+            while (started < count && started - settled() < config.connectConcurrency) {
+                auto s = config.mode == Mode::WebSocket ? makeWsSubscriber(*pool, config, channel, tally)
+                                                        : makeHttpSubscriber(io, config, channel, tally);
+                s->start();
+                members.push_back(s);
+                ++started;
+            }
+            io.run_for(std::chrono::milliseconds(2));
+            if (io.stopped()) io.restart();
+            if (Clock::now() - begin > std::chrono::seconds(120)) break;
+        }
+        runUntil(io, [&] { return settled() >= count; }, std::chrono::seconds(60));
+        return std::chrono::duration<double>(Clock::now() - begin).count();
+    }
+
+    void stop(asio::io_context& io) {
+        for (auto& s : members) s->stop();
+        runUntil(io, [] { return false; }, std::chrono::milliseconds(200));
+        members.clear();
+    }
+};
+
+void printJsonString(const std::string& s) {
+    std::cout << '"';
+    for (char ch : s) {
+        if (ch == '"' || ch == '\\') std::cout << '\\' << ch;
+        else if (static_cast<unsigned char>(ch) < 0x20) std::cout << ' ';
+        else std::cout << ch;
+    }
+    std::cout << '"';
+}
+
+int fanout(const Args& args) {
+    const Config& c = args.config;
+    asio::io_context io(1);
+    Tally tally;
+    Fleet fleet;
+    double connectSeconds = fleet.connect(io, c, c.channel, c.subscribers, tally);
+    // Let parked requests reach the server before the first publish.
+    runUntil(io, [] { return false; }, std::chrono::milliseconds(c.mode == Mode::Poll ? c.pollIntervalMs + 200 : 500));
+
+    const std::uint64_t expected = static_cast<std::uint64_t>(c.subscribers - static_cast<int>(tally.failed)) *
+                                   static_cast<std::uint64_t>(c.messages);
+    ProcSample before = sample(c.serverPids);
+    double selfBefore = selfCpuSeconds();
+    auto begin = Clock::now();
+    Publisher publisher(io, c);
+    bool published = false;
+    publisher.run(c.channel, c.messages, [&] { published = true; });
+    const auto publishTime = std::chrono::milliseconds(c.rate > 0 ? static_cast<int>(c.messages * 1000 / c.rate) : 0);
+    std::uint64_t lastReceived = 0;
+    auto lastProgress = Clock::now();
+    runUntil(io, [&] {
+        if (tally.received != lastReceived) {
+            lastReceived = tally.received;
+            lastProgress = Clock::now();
+        }
+        bool stalled = published && Clock::now() - lastProgress > std::chrono::seconds(5);
+        return (published && tally.received >= expected) || stalled;
+    }, publishTime + std::chrono::seconds(120));
+    double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    ProcSample after = sample(c.serverPids);
+    double selfCpu = selfCpuSeconds() - selfBefore;
+    Percentiles latency = percentiles(tally.latencyUs);
+    Percentiles publish = percentiles(publisher.latencyUs());
+    fleet.stop(io);
+
+    const double deliveries = static_cast<double>(tally.received);
+    const double serverCpuUs = deliveries > 0 ? (after.cpuSeconds - before.cpuSeconds) * 1e6 / deliveries : 0;
+    const double benchCpuUs = deliveries > 0 ? selfCpu * 1e6 / deliveries : 0;
+    const std::uint64_t lost = expected > tally.received ? expected - tally.received : 0;
+    std::cout << "{\"scenario\":\"fanout\",\"target\":\"" << targetName(c.target) << "\",\"transport\":\""
+              << modeName(c.mode) << "\",\"subscribers\":" << c.subscribers << ",\"messages\":" << c.messages
+              << ",\"bytes\":" << c.messageBytes << ",\"rate\":" << c.rate << ",\"expected\":" << expected
+              << ",\"received\":" << tally.received << ",\"lost\":" << lost << ",\"duplicates\":" << tally.duplicates
+              << ",\"failed_subscribers\":" << tally.failed << ",\"connect_s\":" << connectSeconds
+              << ",\"deliveries_per_s\":" << deliveries / seconds << ",\"server_cpu_us_per_delivery\":" << serverCpuUs
+              << ",\"bench_cpu_us_per_delivery\":" << benchCpuUs << ",\"latency_ms\":{\"p50\":" << latency.p50
+              << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max << "},\"publish_ms\":{\"p50\":" << publish.p50
+              << ",\"p99\":" << publish.p99 << "},\"publish_errors\":" << publisher.errors() << ",\"error\":";
+    printJsonString(tally.firstError);
+    std::cout << "}" << std::endl;
+    std::fprintf(stderr,
+                 "%s %s fanout: %d subs x %d msgs: received %llu/%llu, dup %llu, server %.2f us/delivery "
+                 "(bench %.2f), latency p50 %.2f p99 %.2f max %.2f ms%s%s\n",
+                 targetName(c.target), modeName(c.mode), c.subscribers, c.messages,
+                 static_cast<unsigned long long>(tally.received), static_cast<unsigned long long>(expected),
+                 static_cast<unsigned long long>(tally.duplicates), serverCpuUs, benchCpuUs, latency.p50, latency.p99,
+                 latency.max, tally.firstError.empty() ? "" : " | ", tally.firstError.c_str());
+    const bool clean = lost == 0 && tally.duplicates == 0 && tally.failed == 0 && publisher.errors() == 0;
+    return args.expectNoLoss && !clean ? 1 : 0;
+}
+
+int idle(const Args& args) {
+    const Config& c = args.config;
+    asio::io_context io(1);
+    Tally tally;
+    Fleet fleet;
+    ProcSample before = sample(c.serverPids);
+    double connectSeconds = fleet.connect(io, c, c.channel + "-idle", c.subscribers, tally);
+    runUntil(io, [] { return false; }, std::chrono::milliseconds(2000));
+    ProcSample held = sample(c.serverPids);
+    const double rssPerSub = tally.established > 0
+                                 ? static_cast<double>(held.rssBytes - before.rssBytes) / static_cast<double>(tally.established)
+                                 : 0;
+    Config pubConfig = c;
+    pubConfig.rate = 100;
+    int count = std::max(1, c.durationMs / 10);
+    Publisher publisher(io, pubConfig);
+    bool published = false;
+    publisher.run(c.channel + "-pub", count, [&] { published = true; });
+    runUntil(io, [&] { return published; }, std::chrono::milliseconds(c.durationMs + 30000));
+    Percentiles publish = percentiles(publisher.latencyUs());
+    const std::uint64_t stillHeld = tally.established;
+    fleet.stop(io);
+    std::cout << "{\"scenario\":\"idle\",\"target\":\"" << targetName(c.target) << "\",\"transport\":\""
+              << modeName(c.mode) << "\",\"subscribers\":" << c.subscribers << ",\"established\":" << stillHeld
+              << ",\"failed_subscribers\":" << tally.failed << ",\"connect_s\":" << connectSeconds
+              << ",\"rss_per_subscriber_bytes\":" << rssPerSub << ",\"publish_ms\":{\"p50\":" << publish.p50
+              << ",\"p99\":" << publish.p99 << ",\"max\":" << publish.max << "},\"publish_errors\":" << publisher.errors()
+              << ",\"error\":";
+    printJsonString(tally.firstError);
+    std::cout << "}" << std::endl;
+    std::fprintf(stderr,
+                 "%s %s idle: %llu/%d held in %.2f s, %.0f B RSS per subscriber, publish p50 %.2f p99 %.2f ms%s%s\n",
+                 targetName(c.target), modeName(c.mode), static_cast<unsigned long long>(stillHeld), c.subscribers,
+                 connectSeconds, rssPerSub, publish.p50, publish.p99, tally.firstError.empty() ? "" : " | ",
+                 tally.firstError.c_str());
+    return args.expectNoLoss && (tally.failed > 0 || publisher.errors() > 0) ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Args args;
+    if (!parse(argc, argv, args)) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    return args.config.scenario == "idle" ? idle(args) : fanout(args);
+}
