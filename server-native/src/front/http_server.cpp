@@ -265,21 +265,51 @@ bool HttpConnection::write(std::string bytes) {
 }
 
 void HttpConnection::flush() {
+    if (writing_ || queue_.empty() || closing_ || flushScheduled_) return;
+    flushScheduled_ = true;
+    server_.scheduleFlush(shared_from_this());
+}
+
+// Writes what is queued now, directly: a non-blocking writev needs no asio operation,
+// allocation or completion when the socket takes it all, which is the common case.
+// Whatever it does not take goes out asynchronously, and later writes queue behind it.
+void HttpConnection::flushNow() {
+    flushScheduled_ = false;
     if (writing_ || queue_.empty() || closing_) return;
+    inflight_.clear();
+    for (std::size_t i = 0; i < queue_.size() && i < kMaxGather; ++i) inflight_.push_back(queue_[i].bytes);
+    std::error_code ec;
+    std::size_t written = socket_.write_some(inflight_, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        close();
+        return;
+    }
+    queuedBytes_ -= std::min(queuedBytes_, written);
+    while (!queue_.empty() && written >= queue_.front().bytes.size()) {
+        written -= queue_.front().bytes.size();
+        queue_.pop_front();
+    }
+    if (!queue_.empty() && written > 0) queue_.front().bytes += written;
+    if (queue_.empty()) {
+        if (closeAfterWrite_) {
+            std::error_code ignored;
+            socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+            close();
+        }
+        return;
+    }
     writing_ = true;
     inflight_.clear();
-    for (std::size_t i = 0; i < queue_.size() && i < kMaxGather; ++i) {
-        inflight_.push_back(queue_[i].bytes);
-    }
+    for (std::size_t i = 0; i < queue_.size() && i < kMaxGather; ++i) inflight_.push_back(queue_[i].bytes);
     asio::async_write(socket_, inflight_,
-                      [self = shared_from_this()](const std::error_code& ec, std::size_t written) {
+                      [self = shared_from_this()](const std::error_code& error, std::size_t sent) {
                           self->writing_ = false;
                           std::size_t count = self->inflight_.size();
                           for (std::size_t i = 0; i < count && !self->queue_.empty(); ++i) {
                               self->queue_.pop_front();
                           }
-                          self->queuedBytes_ -= std::min(self->queuedBytes_, written);
-                          if (ec) {
+                          self->queuedBytes_ -= std::min(self->queuedBytes_, sent);
+                          if (error) {
                               self->close();
                               return;
                           }
@@ -396,6 +426,20 @@ void HttpServer::accept() {
         }
         accept();
     });
+}
+
+void HttpServer::scheduleFlush(std::shared_ptr<HttpConnection> connection) {
+    dirty_.push_back(std::move(connection));
+    if (flushPosted_) return;
+    flushPosted_ = true;
+    asio::post(io_, [this] { flushAll(); });
+}
+
+void HttpServer::flushAll() {
+    flushPosted_ = false;
+    std::vector<std::shared_ptr<HttpConnection>> dirty;
+    dirty.swap(dirty_);
+    for (auto& connection : dirty) connection->flushNow();
 }
 
 void HttpServer::dispatch(HttpRequest& request, const HttpConnectionPtr& connection) {

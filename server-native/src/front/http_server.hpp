@@ -85,8 +85,10 @@ private:
         std::shared_ptr<const void> owner;
     };
 
+    friend class HttpServer;
     void waitReadable();
     void onReadable(const std::error_code& ec);
+    void flushNow();
     void processInbox();
     void dispatch();
     void armTimer(std::chrono::milliseconds after);
@@ -105,6 +107,7 @@ private:
     bool closing_ = false;
     bool closeAfterWrite_ = false;
     bool sentContinue_ = false;
+    bool flushScheduled_ = false;
     std::string inbox_;
     std::unique_ptr<websocketpp::http::parser::request> parser_;
     std::unique_ptr<Attachment> attachment_;
@@ -139,6 +142,10 @@ private:
     void accept();
     void dispatch(HttpRequest& request, const HttpConnectionPtr& connection);
     void forget(HttpConnection* connection) { connections_.erase(connection); }
+    // Connections with queued bytes are flushed once per turn of the loop: one writev
+    // each, however many messages the turn queued for them.
+    void scheduleFlush(std::shared_ptr<HttpConnection> connection);
+    void flushAll();
 
     asio::io_context& io_;
     HttpLimits limits_;
@@ -149,6 +156,8 @@ private:
     std::unordered_set<HttpConnection*> connections_;
     std::uint64_t requests_ = 0;
     bool stopped_ = false;
+    std::vector<std::shared_ptr<HttpConnection>> dirty_;
+    bool flushPosted_ = false;
 };
 
 // "HTTP/1.1 200 OK\r\n" and the headers every pushwire response carries.
