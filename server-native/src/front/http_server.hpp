@@ -91,14 +91,18 @@ private:
     void flushNow();
     void processInbox();
     void dispatch();
+    // Deadlines are checked by the server's sweep, not by a timer per connection: no
+    // timer operation per request, and a held connection carries no timer at all.
     void armTimer(std::chrono::milliseconds after);
+    void cancelTimer() { hasDeadline_ = false; }
     void onTimer();
     void flush();
     void finishClose();
     void afterResponse();
 
     asio::ip::tcp::socket socket_;
-    asio::steady_timer timer_;
+    std::chrono::steady_clock::time_point deadline_{};
+    bool hasDeadline_ = false;
     HttpServer& server_;
     State state_ = State::Reading;
     bool keepAlive_ = true;
@@ -146,11 +150,13 @@ private:
     // each, however many messages the turn queued for them.
     void scheduleFlush(std::shared_ptr<HttpConnection> connection);
     void flushAll();
+    void sweep();
 
     asio::io_context& io_;
     HttpLimits limits_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer acceptRetry_;
+    asio::steady_timer sweep_;
     std::map<std::string, Handler, std::less<>> routes_;
     Handler fallback_;
     std::unordered_set<HttpConnection*> connections_;
