@@ -35,6 +35,9 @@ struct Server::Impl {
                               options.settings.maxQueuedBytes, options.maxConnections,
                               std::chrono::milliseconds(options.requestTimeoutMs),
                               std::chrono::milliseconds(60000)}),
+          wsHttp(io, HttpLimits{options.settings.maxMessageBytes + 4096, options.settings.maxQueuedBytes,
+                                options.maxConnections, std::chrono::milliseconds(options.requestTimeoutMs),
+                                std::chrono::milliseconds(60000)}),
           sse(context),
           ws(context),
           signals(io, SIGINT, SIGTERM) {}
@@ -51,6 +54,7 @@ struct Server::Impl {
     Hub hub;
     Context context;
     HttpServer http;
+    HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
     SseTransport sse;
     WebSocketTransport ws;
     asio::signal_set signals;
@@ -68,7 +72,12 @@ void Server::Impl::routes() {
     http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
+    http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
     http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(options.webRoot, r, c); });
+    wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
+    wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
+        c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
+    });
 }
 
 std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
@@ -81,7 +90,7 @@ std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
     } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
         host = host.substr(0, colon);
     }
-    return "ws://" + host + ":" + std::to_string(ws.port()) + "/pushwire/ws";
+    return "ws://" + host + ":" + std::to_string(wsHttp.port()) + "/pushwire/ws";
 }
 
 void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -181,7 +190,7 @@ void Server::start() {
                                  ": " + e.what());
     }
     try {
-        impl_->ws.listen(o.host, static_cast<unsigned short>(o.wsPort));
+        impl_->wsHttp.listen(o.host, static_cast<unsigned short>(o.wsPort));
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) +
                                  ": " + e.what());
@@ -195,8 +204,9 @@ void Server::run() { impl_->io.run(); }
 
 void Server::stop() {
     asio::post(impl_->io, [this] {
-        impl_->http.stop();
         impl_->ws.stop();
+        impl_->http.stop();
+        impl_->wsHttp.stop();
         impl_->signals.cancel();
         // Give the close frames and final writes a moment, then end the loop.
         auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::milliseconds(200));
@@ -205,6 +215,6 @@ void Server::stop() {
 }
 
 unsigned short Server::httpPort() const { return impl_->http.port(); }
-unsigned short Server::wsPort() const { return impl_->ws.port(); }
+unsigned short Server::wsPort() const { return impl_->wsHttp.port(); }
 
 }  // namespace pushwire::server

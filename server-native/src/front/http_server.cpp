@@ -2,7 +2,7 @@
 
 #include <strings.h>
 
-#include <websocketpp/http/request.hpp>
+#include "front/websocket_framing.hpp"
 
 namespace pushwire::server {
 
@@ -99,6 +99,10 @@ void HttpConnection::onReadable(const std::error_code& ec) {
     }
     if (state_ == State::Streaming) {
         // An event stream is one-way: whatever the client sends is ignored.
+    } else if (state_ == State::WebSocket) {
+        readWebSocket(buffer, n);
+    } else if (state_ == State::Done) {
+        // Closing: drain and ignore.
     } else if (state_ == State::Held && inbox_.size() + n > kMaxHeldInbox) {
         close();
         return;
@@ -156,6 +160,9 @@ void HttpConnection::dispatch() {
     for (const auto& [name, value] : parser_->get_headers()) request.headers.emplace_back(name, value);
     const bool chunked = !parser_->get_header("Transfer-Encoding").empty();
     request.body = parser_->get_body();
+    if (equalsIgnoreCase(parser_->get_header("Upgrade"), "websocket")) {
+        upgradeRequest_ = std::move(parser_);  // the handshake needs the parsed request
+    }
     parser_.reset();
     keepAlive_ = request.keepAlive;
     state_ = State::Dispatching;
@@ -185,6 +192,7 @@ void HttpConnection::dispatch() {
     if (state_ == State::Dispatching) {
         respondError(ErrorCode::Internal, "the handler gave no response");
     }
+    upgradeRequest_.reset();
 }
 
 void HttpConnection::respond(int status, std::string_view contentType, std::string body,
@@ -334,7 +342,10 @@ void HttpConnection::armTimer(std::chrono::milliseconds after) {
 
 void HttpConnection::onTimer() {
     if (closing_) return;
-    if (state_ == State::Held && attachment_) {
+    if (state_ == State::WebSocket) {
+        closeWebSocket(protocol::kCloseGoingAway, "no pong: connection considered dead");
+        close();  // the close frame cannot be expected to get through a dead link
+    } else if (state_ == State::Held && attachment_) {
         attachment_->onTimeout();
     } else if (state_ == State::Reading) {
         if (parser_ || !inbox_.empty()) {

@@ -39,6 +39,16 @@ public:
     virtual void onTimeout() {}
 };
 
+// What a WebSocket session parked on a connection is told. Frames are parsed, unmasked
+// and checked (size, UTF-8, control frames) by websocketpp's RFC 6455 processor.
+class WebSocketHandler : public Attachment {
+public:
+    virtual void onText(const std::string& text) = 0;
+    virtual void onBinary() = 0;
+};
+
+class WebSocketFraming;  // websocketpp's processor, private to the front
+
 struct HttpLimits {
     std::size_t maxBodyBytes = 64 * 1024;
     std::size_t maxQueuedBytes = 4 * 1024 * 1024;  // a slower reader is disconnected
@@ -68,6 +78,21 @@ public:
     // Turns the response into a close-delimited stream (SSE); `head` is the whole head.
     void beginStream(std::string head, std::unique_ptr<Attachment> attachment);
 
+    // True when the current request asks to upgrade to WebSocket.
+    bool wantsWebSocket() const { return upgradeRequest_ != nullptr; }
+    // Answers the handshake (101) and hands the connection to `handler`. False (after
+    // answering 400) when the handshake is invalid.
+    // A peer silent for `idleLimit` (pings unanswered) is closed as dead.
+    bool acceptWebSocket(std::unique_ptr<WebSocketHandler> handler, std::size_t maxMessageBytes,
+                         std::chrono::milliseconds idleLimit);
+    // A text frame; `frame` from frameWebSocketText may be shared by many connections.
+    bool sendFrame(const std::shared_ptr<const std::string>& frame);
+    bool sendText(const std::string& text);
+    void sendPing();
+    // Sends a close frame, then closes once it is written.
+    void closeWebSocket(int code, const std::string& reason);
+    bool isWebSocket() const { return framing_ != nullptr; }
+
     // Queues bytes that `owner` keeps alive. Returns false, and closes, when the queue
     // passes maxQueuedBytes (a reader too slow to keep up).
     bool write(asio::const_buffer bytes, std::shared_ptr<const void> owner);
@@ -79,7 +104,7 @@ public:
     std::string remoteAddress() const;
 
 private:
-    enum class State { Reading, Dispatching, Held, Streaming, Done };
+    enum class State { Reading, Dispatching, Held, Streaming, WebSocket, Done };
     struct Chunk {
         asio::const_buffer bytes;
         std::shared_ptr<const void> owner;
@@ -89,6 +114,7 @@ private:
     void waitReadable();
     void onReadable(const std::error_code& ec);
     void flushNow();
+    void readWebSocket(const char* data, std::size_t size);
     void processInbox();
     void dispatch();
     // Deadlines are checked by the server's sweep, not by a timer per connection: no
@@ -114,6 +140,9 @@ private:
     bool flushScheduled_ = false;
     std::string inbox_;
     std::unique_ptr<websocketpp::http::parser::request> parser_;
+    std::unique_ptr<websocketpp::http::parser::request> upgradeRequest_;
+    std::unique_ptr<WebSocketFraming> framing_;
+    std::chrono::milliseconds webSocketIdleLimit_{0};
     std::unique_ptr<Attachment> attachment_;
     std::deque<Chunk> queue_;
     std::vector<asio::const_buffer> inflight_;
@@ -148,6 +177,7 @@ private:
     void forget(HttpConnection* connection) { connections_.erase(connection); }
     // Connections with queued bytes are flushed once per turn of the loop: one writev
     // each, however many messages the turn queued for them.
+    friend class WebSocketFraming;
     void scheduleFlush(std::shared_ptr<HttpConnection> connection);
     void flushAll();
     void sweep();
@@ -165,6 +195,10 @@ private:
     std::vector<std::shared_ptr<HttpConnection>> dirty_;
     bool flushPosted_ = false;
 };
+
+// A complete WebSocket text frame (unmasked, as servers send), built once and shared by
+// every connection of a fan-out.
+std::shared_ptr<const std::string> frameWebSocketText(const std::string& text);
 
 // "HTTP/1.1 200 OK\r\n" and the headers every pushwire response carries.
 std::string statusLine(int status);

@@ -34,7 +34,7 @@ struct Message {
     // Per-transport encodings, built by the first subscriber that needs them and shared
     // by the rest of the fan-out (single-threaded, hence mutable without a lock).
     mutable std::string sseFrame;
-    mutable std::shared_ptr<void> wsFrame;
+    mutable std::shared_ptr<const std::string> wsFrame;  // a complete WebSocket frame
 };
 using MessagePtr = std::shared_ptr<const Message>;
 

@@ -1,14 +1,15 @@
-// The WebSocket transport: websocketpp's asio server on the shared loop, speaking the
-// JSON frames of protocol/frames.hpp. Messages are framed once per fan-out (a prepared
-// websocketpp message shared by every connection), never once per subscriber.
+// The WebSocket transport: sessions on the HTTP front's own connections (handshake and
+// frames by websocketpp's RFC 6455 processor), speaking the JSON frames of
+// protocol/frames.hpp. Messages are framed once per fan-out and the frame is shared by
+// every connection; writes go through the front's batched direct-write path.
 //
-// Threading: the loop thread only (websocketpp built with concurrency::none).
+// Threading: the loop thread only.
 #pragma once
 
 #include <memory>
-#include <string>
 #include <unordered_set>
 
+#include "front/http_server.hpp"
 #include "transports/context.hpp"
 
 namespace pushwire::server {
@@ -20,16 +21,20 @@ public:
     explicit WebSocketTransport(Context& context);
     ~WebSocketTransport();
 
-    // Binds and listens on host:port (0 = any free port). Throws std::exception on failure.
-    void listen(const std::string& host, unsigned short port);
-    unsigned short port() const;
+    // GET /pushwire/ws with an upgrade; served on both the HTTP and the WebSocket port.
+    void handle(HttpRequest& request, const HttpConnectionPtr& connection);
     void stop();
-    std::size_t sessionCount() const;
+    std::size_t sessionCount() const { return sessions_.size(); }
 
-    struct Impl;  // websocketpp lives only in websocket.cpp
+    void add(WsSession* session) { sessions_.insert(session); }
+    void remove(WsSession* session) { sessions_.erase(session); }
+    Context& context() { return context_; }
 
 private:
-    std::unique_ptr<Impl> impl_;
+    void scheduleHeartbeat();
+    Context& context_;
+    asio::steady_timer heartbeat_;
+    std::unordered_set<WsSession*> sessions_;
 };
 
 }  // namespace pushwire::server
