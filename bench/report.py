@@ -11,6 +11,7 @@ import sys
 raw, results_dir, markdown_path, knobs = sys.argv[1:5]
 rows = [json.loads(line) for line in open(raw) if line.strip()]
 TRANSPORTS = ["websocket", "sse", "longpoll", "poll"]
+IDLE_TARGET = next((r["subscribers"] for r in rows if r["label"] == "idle"), 10000)
 
 
 def find(target, transport, label):
@@ -106,6 +107,49 @@ for t in TRANSPORTS:
             f"{ratio(get(pw,'rss_per_subscriber_bytes'), get(nc,'rss_per_subscriber_bytes')) if mine else ''} | "
             f"{num(get(r,'publish_ms','p50'))} | {num(get(r,'publish_ms','p99'))} |")
 add("")
+add("## Against the targets")
+add("")
+add("| target | measured (pushwire ÷ Nchan, this run) | met |")
+add("|---|---|---|")
+
+
+def target_row(name, values, limit, absolute=False):
+    shown, met = [], True
+    for t, v in values:
+        if v is None:
+            shown.append(f"{t} –")
+            met = False
+            continue
+        shown.append(f"{t} {v:.2f}" + ("" if absolute else "×"))
+        met = met and v <= limit
+    add(f"| {name} | {', '.join(shown)} | {'yes' if met else 'no'} |")
+
+
+def r_of(label, key_path, t):
+    a, b = get(find("pushwire", t, label), *key_path), get(find("nchan", t, label), *key_path)
+    return a / b if a is not None and b else None
+
+
+target_row("CPU per delivery, WebSocket and SSE, 100 msg/s ≤ 0.67×",
+           [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
+target_row("CPU per delivery, WebSocket and SSE, as fast as accepted ≤ 0.67×",
+           [(t, r_of("throughput", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
+target_row("CPU per delivery, long-poll and poll, 100 msg/s ≤ 1.0×",
+           [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("longpoll", "poll")], 1.0)
+target_row("CPU per delivery, long-poll and poll, as fast as accepted ≤ 1.0×",
+           [(t, r_of("throughput", ("server_cpu_us_per_delivery",), t)) for t in ("longpoll", "poll")], 1.0)
+target_row("p99 latency, 1000 subscribers, 100 msg/s ≤ 1.0×",
+           [(t, r_of("latency", ("latency_ms", "p99"), t)) for t in TRANSPORTS], 1.0)
+target_row("RSS per idle subscriber ≤ 1.0×",
+           [(t, r_of("idle", ("rss_per_subscriber_bytes",), t)) for t in TRANSPORTS], 1.0)
+target_row("publish p99 while the idle subscribers are held < 10 ms (absolute, pushwire)",
+           [(t, get(find("pushwire", t, "idle"), "publish_ms", "p99")) for t in TRANSPORTS], 10.0, absolute=True)
+held = [(t, get(find("pushwire", t, "idle"), "established")) for t in TRANSPORTS]
+add(f"| idle subscribers held by one process: {IDLE_TARGET} per transport | "
+    + ", ".join(f"{t} {h}" for t, h in held) + f" | {'yes' if all(h == IDLE_TARGET for _, h in held) else 'no'} |")
+lost = sum(r.get("lost", 0) + r.get("duplicates", 0) for r in rows if r["target"] == "pushwire")
+add(f"| messages lost or repeated: 0 | {lost} | {'yes' if lost == 0 else 'no'} |")
+add("")
 errors = [f"- {r['target']} {r['transport']} {r['label']}: {r['error']}" for r in rows if r.get("error")]
 if errors:
     add("## Errors reported by the generator")
@@ -116,7 +160,12 @@ add("![server CPU per delivery](../bench/results/cpu.svg)")
 add("")
 add("![p99 latency at 100 msg/s](../bench/results/latency.svg)")
 add("")
-add("Raw results: `bench/results/latest.json`. Ratios are pushwire ÷ Nchan from the same run (lower is better).")
+add("Raw results: `bench/results/latest.json` (`python3 bench/report.py bench/results/latest.jsonl bench/results "
+    "docs/benchmarks.md KNOBS` re-renders this page). Ratios are pushwire ÷ Nchan from the same run (lower is better).")
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+if os.path.exists(notes):
+    add("")
+    lines.extend(open(notes).read().rstrip("\n").split("\n"))
 
 
 def bars(title, unit, label, key_path, path):

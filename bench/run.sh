@@ -75,6 +75,7 @@ done
 stop_servers
 
 mkdir -p "$RESULTS"
+cp "$RAW" "$RESULTS/latest.jsonl"
 python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$ROOT/docs/benchmarks.md" \
   "SUBSCRIBERS=$SUBSCRIBERS LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
 echo "wrote docs/benchmarks.md and bench/results/" >&2
