@@ -2,7 +2,8 @@
 # pushwire build entry point. On a fresh Debian 12 machine, as root:
 #   ./build.sh run     install what is missing, build, serve the demo on http://127.0.0.1:8080
 #   ./build.sh test    install what is missing, build, run every test through ctest
-# Other commands: deps, build, bench, clean. Extra arguments after `run` go to the server.
+# Other commands: deps, build, bench, sanitize, clean. Extra arguments after `run` go to
+# the server.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -87,6 +88,17 @@ cmd_test() {
   cmd_build
   log "running every test (ctest)"
   ctest --test-dir "$BUILD/native" --output-on-failure --schedule-random -j 2 "$@"
+  cmd_sanitize
+}
+
+# The native unit and integration tests again, built with ASan and UBSan (the server
+# they start is the sanitized one too).
+cmd_sanitize() {
+  log "sanitizer build (ASan + UBSan) of the native tests"
+  cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON >/dev/null
+  cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests integration_tests pushwire-server
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir "$BUILD/asan" --output-on-failure -j 2 -R '^(unit|client|integration)'
 }
 
 cmd_bench() {
@@ -103,10 +115,11 @@ case "${1:-}" in
   build) cmd_deps; cmd_build ;;
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
+  sanitize) cmd_deps; cmd_sanitize ;;
   bench) shift; cmd_bench "$@" ;;
   clean) cmd_clean ;;
   *)
-    echo "usage: ./build.sh {run|test|build|deps|bench|clean}" >&2
+    echo "usage: ./build.sh {run|test|build|deps|bench|sanitize|clean}" >&2
     exit 2
     ;;
 esac

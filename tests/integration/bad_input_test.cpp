@@ -83,7 +83,8 @@ TEST_CASE("garbage bytes on the HTTP port get a 400 and a closed connection") {
     Bystander bystander(server);
     {
         RawSocket raw(server.httpPort());
-        raw.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 garbage\r\n\r\n", 30));
+        static const char kTlsHello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 garbage\r\n\r\n";
+        raw.send(std::string(kTlsHello, sizeof kTlsHello - 1));  // embedded NULs: length by sizeof
         std::string reply = raw.readUntil([](const std::string& b) { return b.find('}') != std::string::npos; });
         CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
         CHECK(reply.find("\"code\":\"bad_request\"") != std::string::npos);
