@@ -138,6 +138,7 @@ void HttpConnection::processInbox() {
             return;
         }
         inbox_.erase(0, used);
+        if (inbox_.empty()) std::string().swap(inbox_);  // an idle connection keeps no buffer
         if (!parser_->ready()) {
             if (!sentContinue_ && equalsIgnoreCase(parser_->get_header("Expect"), "100-continue")) {
                 sentContinue_ = true;
@@ -297,10 +298,9 @@ void HttpConnection::flushNow() {
         return;
     }
     queuedBytes_ -= std::min(queuedBytes_, written);
-    while (!queue_.empty() && written >= queue_.front().bytes.size()) {
-        written -= queue_.front().bytes.size();
-        queue_.pop_front();
-    }
+    std::size_t done = 0;
+    while (done < queue_.size() && written >= queue_[done].bytes.size()) written -= queue_[done++].bytes.size();
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
     if (!queue_.empty() && written > 0) queue_.front().bytes += written;
     if (queue_.empty()) {
         if (closeAfterWrite_) {
@@ -316,10 +316,9 @@ void HttpConnection::flushNow() {
     asio::async_write(socket_, inflight_,
                       [self = shared_from_this()](const std::error_code& error, std::size_t sent) {
                           self->writing_ = false;
-                          std::size_t count = self->inflight_.size();
-                          for (std::size_t i = 0; i < count && !self->queue_.empty(); ++i) {
-                              self->queue_.pop_front();
-                          }
+                          std::size_t count = std::min(self->inflight_.size(), self->queue_.size());
+                          self->queue_.erase(self->queue_.begin(),
+                                             self->queue_.begin() + static_cast<std::ptrdiff_t>(count));
                           self->queuedBytes_ -= std::min(self->queuedBytes_, sent);
                           if (error) {
                               self->close();

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -144,7 +143,10 @@ private:
     std::unique_ptr<WebSocketFraming> framing_;
     std::chrono::milliseconds webSocketIdleLimit_{0};
     std::unique_ptr<Attachment> attachment_;
-    std::deque<Chunk> queue_;
+    // A vector, not a deque: libstdc++'s deque allocates ~600 bytes on construction,
+    // which every idle connection would carry. Queues hold a chunk or two, except under
+    // load, where the front's erase is still cheap next to the write.
+    std::vector<Chunk> queue_;
     std::vector<asio::const_buffer> inflight_;
     std::size_t queuedBytes_ = 0;
 };
