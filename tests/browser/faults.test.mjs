@@ -10,7 +10,7 @@ import { FaultProxy } from './proxy.mjs';
 const only = process.env.PUSHWIRE_TRANSPORT;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const HEARTBEAT_MS = 1000;
+const HEARTBEAT_MS = Number(process.env.PUSHWIRE_HEARTBEAT_MS || 1000);  // faster than the 10 s default, to keep tests short
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
