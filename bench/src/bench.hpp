@@ -87,6 +87,30 @@ public:
     virtual void stop() = 0;
 };
 
+// What every subscriber kind shares: its ordering check, and counting itself
+// established or failed, once each.
+class SubscriberBase : public Subscriber {
+protected:
+    SubscriberBase(Mode mode, Tally& tally) : mode_(mode), tally_(tally) {}
+    void establish() {
+        if (established_) return;
+        established_ = true;
+        ++tally_.established;
+    }
+    void fail(const std::string& why) {
+        if (stopped_) return;
+        stopped_ = true;
+        ++tally_.failed;
+        if (tally_.firstError.empty()) tally_.firstError = std::string(modeName(mode_)) + " subscriber: " + why;
+    }
+
+    Mode mode_;
+    Tally& tally_;
+    Sequence sequence_;
+    bool established_ = false;
+    bool stopped_ = false;
+};
+
 std::shared_ptr<Subscriber> makeHttpSubscriber(asio::io_context& io, const Config& config,
                                                const std::string& channel, Tally& tally);
 

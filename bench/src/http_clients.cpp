@@ -20,10 +20,10 @@ bool complete(const Response& r) {
     return r.ready() || (r.headers_ready() && r.get_header("Content-Length") == "0");
 }
 
-class HttpSubscriber final : public Subscriber, public std::enable_shared_from_this<HttpSubscriber> {
+class HttpSubscriber final : public SubscriberBase, public std::enable_shared_from_this<HttpSubscriber> {
 public:
     HttpSubscriber(asio::io_context& io, const Config& config, std::string channel, Tally& tally)
-        : io_(io), socket_(io), timer_(io), config_(config), channel_(std::move(channel)), tally_(tally) {}
+        : SubscriberBase(config.mode, tally), socket_(io), timer_(io), config_(config), channel_(std::move(channel)) {}
 
     void start() override {
         auto self = shared_from_this();
@@ -165,31 +165,14 @@ private:
         }
     }
 
-    void establish() {
-        established_ = true;
-        ++tally_.established;
-    }
-
-    void fail(const std::string& why) {
-        if (stopped_) return;
-        stopped_ = true;
-        ++tally_.failed;
-        if (tally_.firstError.empty()) tally_.firstError = std::string(modeName(config_.mode)) + " subscriber: " + why;
-    }
-
-    asio::io_context& io_;
     tcp::socket socket_;
     asio::steady_timer timer_;
     const Config& config_;
     std::string channel_;
-    Tally& tally_;
     std::array<char, 8192> buffer_{};
     std::unique_ptr<Response> parser_;
     std::string out_, pending_, cursor_, lastModified_, etag_;
-    Sequence sequence_;
     bool streaming_ = false;
-    bool established_ = false;
-    bool stopped_ = false;
 };
 
 }  // namespace

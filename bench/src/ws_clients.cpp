@@ -60,10 +60,10 @@ public:
 
 namespace {
 
-class WsSubscriber final : public Subscriber, public std::enable_shared_from_this<WsSubscriber> {
+class WsSubscriber final : public SubscriberBase, public std::enable_shared_from_this<WsSubscriber> {
 public:
     WsSubscriber(WsClientPool& pool, const Config& config, std::string channel, Tally& tally)
-        : pool_(pool), config_(config), channel_(std::move(channel)), tally_(tally) {}
+        : SubscriberBase(Mode::WebSocket, tally), pool_(pool), config_(config), channel_(std::move(channel)) {}
 
     void start() override {
         std::string url = config_.target == Target::Pushwire
@@ -105,25 +105,10 @@ public:
     }
 
 private:
-    void establish() {
-        established_ = true;
-        ++tally_.established;
-    }
-    void fail(const std::string& why) {
-        if (stopped_) return;
-        stopped_ = true;
-        ++tally_.failed;
-        if (tally_.firstError.empty()) tally_.firstError = "websocket subscriber: " + why;
-    }
-
     WsClientPool& pool_;
     const Config& config_;
     std::string channel_;
-    Tally& tally_;
     WsppClient::connection_ptr con_;
-    Sequence sequence_;
-    bool established_ = false;
-    bool stopped_ = false;
 };
 
 }  // namespace

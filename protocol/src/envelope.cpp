@@ -25,17 +25,14 @@ std::string encodeEnvelope(const Envelope& envelope) {
     return out;
 }
 
-Result<Envelope> decodeEnvelope(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) {
-        return Error{ErrorCode::BadJson, "message is not a JSON object"};
-    }
-    Envelope envelope;
+Result<Envelope> detail::envelopeFromJson(const json& value) {
+    if (!value.is_object()) return Error{ErrorCode::BadType, "message is not a JSON object"};
     auto channel = asString(field(value, "channel"));
     auto seq = asSeq(field(value, "seq"));
     if (!channel || !seq) {
         return Error{ErrorCode::MissingField, "message needs a string channel and a seq"};
     }
+    Envelope envelope;
     envelope.channel = std::move(*channel);
     envelope.seq = *seq;
     const json* data = field(value, "data");
@@ -43,6 +40,12 @@ Result<Envelope> decodeEnvelope(std::string_view text) {
     const json* time = field(value, "time");
     if (time && time->is_number()) envelope.timeMs = time->get<std::int64_t>();
     return envelope;
+}
+
+Result<Envelope> decodeEnvelope(std::string_view text) {
+    json value = detail::parseJson(text);
+    if (value.is_discarded()) return Error{ErrorCode::BadJson, "message is not valid JSON"};
+    return detail::envelopeFromJson(value);
 }
 
 std::string_view gapReasonName(GapReason reason) {
@@ -56,15 +59,12 @@ std::string encodeGap(const Gap& gap) {
     return out;
 }
 
-Result<Gap> decodeGap(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) {
-        return Error{ErrorCode::BadJson, "gap is not a JSON object"};
-    }
-    Gap gap;
+Result<Gap> detail::gapFromJson(const json& value) {
+    if (!value.is_object()) return Error{ErrorCode::BadType, "gap is not a JSON object"};
     auto channel = asString(field(value, "channel"));
     auto from = asSeq(field(value, "from"));
     if (!channel || !from) return Error{ErrorCode::MissingField, "gap needs channel and from"};
+    Gap gap;
     gap.channel = std::move(*channel);
     gap.from = *from;
     gap.to = asSeq(field(value, "to"));
@@ -72,6 +72,12 @@ Result<Gap> decodeGap(std::string_view text) {
     gap.reason = (reason && *reason == "epoch_changed") ? GapReason::EpochChanged
                                                          : GapReason::HistoryEvicted;
     return gap;
+}
+
+Result<Gap> decodeGap(std::string_view text) {
+    json value = detail::parseJson(text);
+    if (value.is_discarded()) return Error{ErrorCode::BadJson, "gap is not valid JSON"};
+    return detail::gapFromJson(value);
 }
 
 }  // namespace pushwire::protocol

@@ -199,28 +199,6 @@ std::optional<Error> errorFrom(const json& value) {
                  message.value_or(*code)};
 }
 
-Envelope envelopeFrom(const json& value) {
-    Envelope envelope;
-    envelope.channel = asString(field(value, "channel")).value_or("");
-    envelope.seq = asSeq(field(value, "seq")).value_or(0);
-    const json* data = field(value, "data");
-    envelope.dataJson = data ? dumpJson(*data) : "null";
-    const json* time = field(value, "time");
-    if (time && time->is_number()) envelope.timeMs = time->get<std::int64_t>();
-    return envelope;
-}
-
-Gap gapFrom(const json& value) {
-    Gap gap;
-    gap.channel = asString(field(value, "channel")).value_or("");
-    gap.from = asSeq(field(value, "from")).value_or(0);
-    gap.to = asSeq(field(value, "to"));
-    auto reason = asString(field(value, "reason"));
-    gap.reason = (reason && *reason == "epoch_changed") ? GapReason::EpochChanged
-                                                         : GapReason::HistoryEvicted;
-    return gap;
-}
-
 }  // namespace
 
 Result<ServerFrame> decodeServerFrame(std::string_view text) {
@@ -234,10 +212,14 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
     if (const json* id = field(value, "id")) frame.idJson = dumpJson(*id);
     if (*type == "message") {
         frame.type = ServerFrameType::Message;
-        frame.message = envelopeFrom(value);
+        auto message = detail::envelopeFromJson(value);
+        if (!message) return message.error();
+        frame.message = std::move(message.value());
     } else if (*type == "gap") {
         frame.type = ServerFrameType::Gap;
-        frame.gap = gapFrom(value);
+        auto gap = detail::gapFromJson(value);
+        if (!gap) return gap.error();
+        frame.gap = std::move(gap.value());
     } else if (*type == "ack") {
         frame.type = ServerFrameType::Ack;
         frame.channel = asString(field(value, "channel")).value_or("");
@@ -277,12 +259,17 @@ Result<PollResponse> decodePollResponse(std::string_view text) {
     if (messages == nullptr || !messages->is_array() || !cursor) {
         return err(ErrorCode::MissingField, "poll response needs 'messages' and 'cursor'");
     }
+    // A malformed entry fails the whole answer: skipping it would be a silent loss.
     for (const json& item : *messages) {
-        if (item.is_object()) response.messages.push_back(envelopeFrom(item));
+        auto message = detail::envelopeFromJson(item);
+        if (!message) return message.error();
+        response.messages.push_back(std::move(message.value()));
     }
     if (gaps != nullptr && gaps->is_array()) {
         for (const json& item : *gaps) {
-            if (item.is_object()) response.gaps.push_back(gapFrom(item));
+            auto gap = detail::gapFromJson(item);
+            if (!gap) return gap.error();
+            response.gaps.push_back(std::move(gap.value()));
         }
     }
     response.cursor = std::move(*cursor);

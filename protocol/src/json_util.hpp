@@ -45,3 +45,13 @@ inline std::optional<std::string> asString(const json* value) {
 inline std::string quote(std::string_view text) { return dumpJson(json(std::string(text))); }
 
 }  // namespace pushwire::protocol::detail
+
+#include "pushwire/protocol/envelope.hpp"
+
+namespace pushwire::protocol::detail {
+
+// The one decoder of each object, whether it arrives alone, in a frame or in a batch.
+Result<Envelope> envelopeFromJson(const json& value);
+Result<Gap> gapFromJson(const json& value);
+
+}  // namespace pushwire::protocol::detail

@@ -161,8 +161,6 @@ std::string Server::Impl::renderMetrics() const {
                  metrics.connectionsTotal);
     perTransport("pushwire_deliveries_total", "counter", "Messages handed to subscribers.",
                  metrics.deliveries);
-    perTransport("pushwire_slow_disconnects_total", "counter",
-                 "Subscribers disconnected for reading too slowly.", metrics.disconnectedSlow);
     auto single = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
         family(name, type, help);
         out += std::string(name) + " " + std::to_string(value) + "\n";
@@ -172,8 +170,13 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
     single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
     single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
-    single("pushwire_http_connections", "gauge", "HTTP connections open.", http.connectionCount());
-    single("pushwire_http_requests_total", "counter", "HTTP requests parsed.", http.requestCount());
+    single("pushwire_http_connections", "gauge", "Connections open (both ports).",
+           http.connectionCount() + wsHttp.connectionCount());
+    single("pushwire_http_requests_total", "counter", "HTTP requests parsed.",
+           http.requestCount() + wsHttp.requestCount());
+    single("pushwire_slow_disconnects_total", "counter",
+           "Connections closed because their reader fell too far behind.",
+           http.slowDisconnects() + wsHttp.slowDisconnects());
     return out;
 }
 

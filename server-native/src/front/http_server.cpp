@@ -264,6 +264,7 @@ bool HttpConnection::write(asio::const_buffer bytes, std::shared_ptr<const void>
     queue_.push_back(Chunk{bytes, std::move(owner)});
     queuedBytes_ += bytes.size();
     if (queuedBytes_ > server_.limits().maxQueuedBytes) {
+        ++server_.slowDisconnects_;
         close();
         return false;
     }

@@ -170,6 +170,7 @@ public:
     const HttpLimits& limits() const { return limits_; }
     std::size_t connectionCount() const { return connections_.size(); }
     std::uint64_t requestCount() const { return requests_; }
+    std::uint64_t slowDisconnects() const { return slowDisconnects_; }
     asio::io_context& io() { return io_; }
 
 private:
@@ -193,6 +194,7 @@ private:
     Handler fallback_;
     std::unordered_set<HttpConnection*> connections_;
     std::uint64_t requests_ = 0;
+    std::uint64_t slowDisconnects_ = 0;  // readers that fell maxQueuedBytes behind
     bool stopped_ = false;
     std::vector<std::shared_ptr<HttpConnection>> dirty_;
     bool flushPosted_ = false;

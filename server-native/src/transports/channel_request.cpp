@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "front/http_server.hpp"
 #include "pushwire/protocol/channel_name.hpp"
 
 namespace pushwire::server {
@@ -66,6 +67,31 @@ protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request,
         out.cursor = std::move(cursor.value());
     }
     return out;
+}
+
+std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const HttpRequest& request,
+                                                         HttpConnection& connection, bool lastEventId) {
+    auto parsed = readChannelRequest(request, context.settings, lastEventId);
+    if (!parsed) {
+        ++context.metrics.errors;
+        connection.respondError(parsed.error().code, parsed.error().message);
+        return std::nullopt;
+    }
+    return std::move(parsed.value());
+}
+
+void respondBatch(Context& context, TransportKind kind, const Batch& batch,
+                  const std::vector<StartPoint>& points, HttpConnection& connection) {
+    context.metrics.delivered(kind, batch.messages.size());
+    context.metrics.gaps += batch.gaps.size();
+    connection.respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
+}
+
+void answerBatch(Context& context, TransportKind kind, const Batch& batch,
+                 const std::vector<StartPoint>& points, HttpConnection& connection) {
+    context.metrics.opened(kind);
+    context.metrics.closed(kind);
+    respondBatch(context, kind, batch, points, connection);
 }
 
 Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit) {

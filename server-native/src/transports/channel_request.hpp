@@ -25,6 +25,12 @@ struct ChannelRequest {
 protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request,
                                                     const Settings& settings, bool lastEventId);
 
+class HttpConnection;
+
+// readChannelRequest, answering the client's error (and counting it) when it fails.
+std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const HttpRequest& request,
+                                                         HttpConnection& connection, bool lastEventId);
+
 // Messages and gaps after each start point, up to `limit` messages, and the positions
 // reached. Moves each start point forward past what it collected.
 struct Batch {
@@ -40,5 +46,12 @@ std::string cursorText(const std::string& epoch, const std::vector<StartPoint>& 
 
 // {"messages":[...],"gaps":[...],"cursor":"...","more":false}
 std::string encodeBatch(const Batch& batch, const std::string& cursor);
+
+// Answers a poll or long-poll with `batch`, counting its deliveries and gaps.
+void respondBatch(Context& context, TransportKind kind, const Batch& batch,
+                  const std::vector<StartPoint>& points, HttpConnection& connection);
+// The same for a request answered at once: also one short-lived subscriber of `kind`.
+void answerBatch(Context& context, TransportKind kind, const Batch& batch,
+                 const std::vector<StartPoint>& points, HttpConnection& connection);
 
 }  // namespace pushwire::server

@@ -10,6 +10,7 @@
 
 #include "front/http_server.hpp"
 #include "transports/context.hpp"
+#include "transports/heartbeat.hpp"
 
 namespace pushwire::server {
 
@@ -30,10 +31,10 @@ public:
     Context& context() { return context_; }
 
 private:
-    void scheduleHeartbeat();
+    void beat(std::int64_t nowMs);
     Context& context_;
-    asio::steady_timer heartbeat_;
     std::unordered_set<SseStream*> streams_;
+    Heartbeat heartbeat_;
 };
 
 // True (after answering 405/404) when the request may not go on.

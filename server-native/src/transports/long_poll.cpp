@@ -33,11 +33,9 @@ public:
 private:
     void answer() {
         if (detached_) return;
-        Batch batch = collectBatch(context_.hub, points_, context_.settings.maxBatch);
-        context_.metrics.delivered(TransportKind::LongPoll, batch.messages.size());
-        context_.metrics.gaps += batch.gaps.size();
         // respond() calls onClose() on us, which detaches from the hub.
-        connection_.respondJson(encodeBatch(batch, cursorText(context_.hub.epoch(), points_)));
+        respondBatch(context_, TransportKind::LongPoll,
+                     collectBatch(context_.hub, points_, context_.settings.maxBatch), points_, connection_);
     }
     void detach() {
         if (detached_) return;
@@ -59,12 +57,8 @@ private:
 
 void handleLongPoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context, TransportKind::LongPoll, request, connection)) return;
-    auto parsed = readChannelRequest(request, context.settings, false);
-    if (!parsed) {
-        ++context.metrics.errors;
-        connection->respondError(parsed.error().code, parsed.error().message);
-        return;
-    }
+    auto parsed = readChannelRequestOrAnswer(context, request, *connection, false);
+    if (!parsed) return;
     std::chrono::milliseconds timeout = context.settings.longPollTimeout;
     if (const std::string* text = request.param("timeout_ms")) {
         long long value = -1;
@@ -81,11 +75,7 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
     auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
     Batch batch = collectBatch(context.hub, points, context.settings.maxBatch);
     if (!batch.empty() || timeout.count() == 0) {
-        context.metrics.opened(TransportKind::LongPoll);
-        context.metrics.closed(TransportKind::LongPoll);
-        context.metrics.delivered(TransportKind::LongPoll, batch.messages.size());
-        context.metrics.gaps += batch.gaps.size();
-        connection->respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
+        answerBatch(context, TransportKind::LongPoll, batch, points, *connection);
         return;
     }
     connection->hold(std::make_unique<LongPollWait>(context, *connection, std::move(points)),

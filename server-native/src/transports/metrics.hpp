@@ -20,7 +20,6 @@ struct Metrics {
     std::array<std::int64_t, kTransportCount> connections{};   // open now
     std::array<std::uint64_t, kTransportCount> connectionsTotal{};
     std::array<std::uint64_t, kTransportCount> deliveries{};   // messages handed to a client
-    std::array<std::uint64_t, kTransportCount> disconnectedSlow{};
     std::uint64_t published = 0;
     std::uint64_t publishRejected = 0;
     std::uint64_t errors = 0;  // requests and frames answered with an error

@@ -24,19 +24,11 @@ bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& requ
 
 void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context, TransportKind::Poll, request, connection)) return;
-    auto parsed = readChannelRequest(request, context.settings, false);
-    if (!parsed) {
-        ++context.metrics.errors;
-        connection->respondError(parsed.error().code, parsed.error().message);
-        return;
-    }
+    auto parsed = readChannelRequestOrAnswer(context, request, *connection, false);
+    if (!parsed) return;
     auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
-    Batch batch = collectBatch(context.hub, points, context.settings.maxBatch);
-    context.metrics.opened(TransportKind::Poll);
-    context.metrics.closed(TransportKind::Poll);
-    context.metrics.delivered(TransportKind::Poll, batch.messages.size());
-    context.metrics.gaps += batch.gaps.size();
-    connection->respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
+    answerBatch(context, TransportKind::Poll, collectBatch(context.hub, points, context.settings.maxBatch),
+                points, *connection);
 }
 
 }  // namespace pushwire::server

@@ -101,41 +101,27 @@ private:
     bool detached_ = false;
 };
 
-SseTransport::SseTransport(Context& context) : context_(context), heartbeat_(context.io) {
-    scheduleHeartbeat();
-}
+SseTransport::SseTransport(Context& context)
+    : context_(context), heartbeat_(context.io, context.settings.heartbeat, [this](std::int64_t now) { beat(now); }) {}
 
-SseTransport::~SseTransport() { heartbeat_.cancel(); }
+SseTransport::~SseTransport() { heartbeat_.stop(); }
 
-void SseTransport::scheduleHeartbeat() {
-    heartbeat_.expires_after(context_.settings.heartbeat);
-    heartbeat_.async_wait([this](const std::error_code& ec) {
-        if (ec) return;
-        if (!streams_.empty()) {
-            auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-            // A named event, not a comment: proxies see traffic and so does the page's
-            // EventSource, which lets a client notice a dead link.
-            auto frame = std::make_shared<const std::string>(
-                protocol::sseEvent("ping", "", "{\"time\":" + std::to_string(now) + "}"));
-            std::vector<SseStream*> streams(streams_.begin(), streams_.end());
-            for (SseStream* stream : streams) {
-                if (streams_.count(stream)) stream->heartbeat(frame);
-            }
-        }
-        scheduleHeartbeat();
-    });
+// A named event, not a comment: proxies see traffic and so does the page's EventSource,
+// which lets a client notice a dead link.
+void SseTransport::beat(std::int64_t nowMs) {
+    if (streams_.empty()) return;
+    auto frame = std::make_shared<const std::string>(
+        protocol::sseEvent("ping", "", "{\"time\":" + std::to_string(nowMs) + "}"));
+    std::vector<SseStream*> streams(streams_.begin(), streams_.end());
+    for (SseStream* stream : streams) {
+        if (streams_.count(stream)) stream->heartbeat(frame);
+    }
 }
 
 void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
-    auto parsed = readChannelRequest(request, context_.settings, true);
-    if (!parsed) {
-        ++context_.metrics.errors;
-        connection->respondError(parsed.error().code, parsed.error().message);
-        return;
-    }
+    auto parsed = readChannelRequestOrAnswer(context_, request, *connection, true);
+    if (!parsed) return;
     auto points = context_.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
     auto stream = std::make_unique<SseStream>(*this, *connection, std::move(points));
     std::string body = stream->start();

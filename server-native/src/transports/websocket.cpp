@@ -23,7 +23,7 @@ public:
                                           static_cast<int>(context_.settings.heartbeat.count())));
         if (!request.param("channel") && !request.param("channels")) return;
         auto parsed = readChannelRequest(request, context_.settings, false);
-        if (!parsed) {
+        if (!parsed) {  // the handshake is answered already: the error goes in a frame
             sendError("", parsed.error().code, parsed.error().message);
             return;
         }
@@ -169,11 +169,10 @@ private:
     bool detached_ = false;
 };
 
-WebSocketTransport::WebSocketTransport(Context& context) : context_(context), heartbeat_(context.io) {
-    scheduleHeartbeat();
-}
+WebSocketTransport::WebSocketTransport(Context& context)
+    : context_(context), heartbeat_(context.io, context.settings.heartbeat, [this](std::int64_t now) { beat(now); }) {}
 
-WebSocketTransport::~WebSocketTransport() { heartbeat_.cancel(); }
+WebSocketTransport::~WebSocketTransport() { heartbeat_.stop(); }
 
 void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (!context_.settings.isEnabled(TransportKind::WebSocket)) {
@@ -199,26 +198,17 @@ void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& c
     }
 }
 
-void WebSocketTransport::scheduleHeartbeat() {
-    heartbeat_.expires_after(context_.settings.heartbeat);
-    heartbeat_.async_wait([this](const std::error_code& ec) {
-        if (ec) return;
-        if (!sessions_.empty()) {
-            auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-            auto frame = frameWebSocketText(protocol::encodePingFrame(now));
-            std::vector<WsSession*> sessions(sessions_.begin(), sessions_.end());
-            for (WsSession* session : sessions) {
-                if (sessions_.count(session)) session->heartbeat(frame);
-            }
-        }
-        scheduleHeartbeat();
-    });
+void WebSocketTransport::beat(std::int64_t nowMs) {
+    if (sessions_.empty()) return;
+    auto frame = frameWebSocketText(protocol::encodePingFrame(nowMs));
+    std::vector<WsSession*> sessions(sessions_.begin(), sessions_.end());
+    for (WsSession* session : sessions) {
+        if (sessions_.count(session)) session->heartbeat(frame);
+    }
 }
 
 void WebSocketTransport::stop() {
-    heartbeat_.cancel();
+    heartbeat_.stop();
     std::vector<WsSession*> sessions(sessions_.begin(), sessions_.end());
     for (WsSession* session : sessions) session->shutdown();
 }

@@ -11,6 +11,7 @@
 
 #include "front/http_server.hpp"
 #include "transports/context.hpp"
+#include "transports/heartbeat.hpp"
 
 namespace pushwire::server {
 
@@ -31,10 +32,10 @@ public:
     Context& context() { return context_; }
 
 private:
-    void scheduleHeartbeat();
+    void beat(std::int64_t nowMs);
     Context& context_;
-    asio::steady_timer heartbeat_;
     std::unordered_set<WsSession*> sessions_;
+    Heartbeat heartbeat_;
 };
 
 }  // namespace pushwire::server
