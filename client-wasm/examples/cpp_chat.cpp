@@ -13,7 +13,7 @@ EM_JS(void, show_line, (const char* text), {
     line.textContent = UTF8ToString(text);
     document.getElementById('log').appendChild(line);
 });
-EM_JS(char*, page_origin, (), { return stringToNewUTF8(location.origin); });
+EM_JS(void, page_origin, (char* buffer, int size), { stringToUTF8(location.origin, buffer, size); });
 
 namespace {
 std::unique_ptr<pushwire::Client> client;
@@ -21,9 +21,9 @@ pushwire::Subscription subscription;
 }  // namespace
 
 int main() {
-    char* origin = page_origin();
+    char origin[512];
+    page_origin(origin, sizeof origin);
     client = std::make_unique<pushwire::Client>(origin);
-    free(origin);
     client->onStateChange([](pushwire::State state, const std::string& reason) {
         std::string line = std::string("state: ") + pushwire::toString(state);
         if (!reason.empty()) line += " (" + reason + ")";

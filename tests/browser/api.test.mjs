@@ -105,3 +105,16 @@ test('an exception thrown by page code in a callback does not break delivery', a
   assert.deepEqual(seqs, [1, 2, 3]);
   await page.close();
 });
+
+test('the C++ example program (C++ API built to wasm) subscribes, publishes and receives', async () => {
+  const page = await openPage(browser, server, '/example-cpp.html');
+  await waitFor(() => page.evaluate(() => /published as seq \d+/.test(document.getElementById('log').textContent)),
+    { what: 'the C++ program publishing' });
+  await waitFor(() => page.evaluate(() => /#\d+ \{"from":"C\+\+"/.test(document.getElementById('log').textContent)),
+    { what: 'the C++ program receiving its message' });
+  const log = await page.textContent('#log');
+  assert.match(log, /state: connected/);
+  assert.match(log, /transport: websocket/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -57,6 +57,10 @@ public:
 
     bool send(const std::string& frame) override {
         if (!welcomed_ || closed_ || !socket_) return false;
+        if (opening_) {
+            heldWhileOpening_.push_back(frame);
+            return true;
+        }
         return emscripten_websocket_send_utf8_text(socket_, frame.c_str()) == EMSCRIPTEN_RESULT_SUCCESS;
     }
 
@@ -99,12 +103,18 @@ private:
                 listener_.transportEpoch(generation, f.epoch);
                 // Opened first: when this is a background upgrade, the core switches to us
                 // here, so the cursor read just below is final and nothing is lost or doubled.
+                // Frames sent meanwhile (a publish from a "connected" callback) wait until
+                // the subscribe has gone, so they cannot overtake it.
+                opening_ = true;
                 listener_.transportOpened(generation);
+                opening_ = false;
                 if (closed_) return;
                 std::vector<std::string> channels = listener_.channels();
                 if (!channels.empty()) {
                     send(protocol::encodeSubscribeFrame(channels, listener_.resumeCursor(channels), ""));
                 }
+                for (const std::string& held : heldWhileOpening_) send(held);
+                heldWhileOpening_.clear();
                 break;
             }
             case protocol::ServerFrameType::Subscribed:
@@ -147,6 +157,8 @@ private:
     EMSCRIPTEN_WEBSOCKET_T socket_ = 0;
     int handle_ = 0;
     bool welcomed_ = false;
+    bool opening_ = false;
+    std::vector<std::string> heldWhileOpening_;
     bool closed_ = false;
 };
 
