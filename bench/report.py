@@ -37,6 +37,15 @@ def num(v, fmt="{:.2f}"):
     return "–" if v is None else fmt.format(v)
 
 
+def each_row(label):
+    """Every (transport, server name, row, pushwire row, nchan row, is pushwire) of a scenario."""
+    for t in TRANSPORTS:
+        pw, nc = find("pushwire", t, label), find("nchan", t, label)
+        for name, r in (("pushwire", pw), ("nchan", nc)):
+            if r is not None:
+                yield t, name, r, pw, nc, name == "pushwire"
+
+
 def commit():
     try:
         return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
@@ -63,12 +72,7 @@ add("## Fan-out at 100 msg/s (latency)")
 add("")
 add("| transport | server | delivered | lost | dup | server CPU µs/delivery | ratio | latency p50 ms | p99 ms | max ms | p99 ratio |")
 add("|---|---|---|---|---|---|---|---|---|---|---|")
-for t in TRANSPORTS:
-    pw, nc = find("pushwire", t, "latency"), find("nchan", t, "latency")
-    for name, r in (("pushwire", pw), ("nchan", nc)):
-        if r is None:
-            continue
-        mine = name == "pushwire"
+for t, name, r, pw, nc, mine in each_row("latency"):
         add(f"| {t} | {name} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
             f"{num(r['server_cpu_us_per_delivery'])} | {ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
             f"{num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} | {num(get(r,'latency_ms','max'))} | "
@@ -81,12 +85,7 @@ add("The publisher keeps 16 publishes in flight. Messages queued behind a connec
 add("")
 add("| transport | server | delivered | lost | dup | deliveries/s | server CPU µs/delivery | ratio | generator CPU µs/delivery | latency p99 ms |")
 add("|---|---|---|---|---|---|---|---|---|---|")
-for t in TRANSPORTS:
-    pw, nc = find("pushwire", t, "throughput"), find("nchan", t, "throughput")
-    for name, r in (("pushwire", pw), ("nchan", nc)):
-        if r is None:
-            continue
-        mine = name == "pushwire"
+for t, name, r, pw, nc, mine in each_row("throughput"):
         add(f"| {t} | {name} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
             f"{num(r['deliveries_per_s'], '{:,.0f}')} | {num(r['server_cpu_us_per_delivery'])} | "
             f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
@@ -96,12 +95,7 @@ add("## Idle subscribers held, and publishing while they are")
 add("")
 add("| transport | server | held | failed | time to connect all s | RSS per subscriber | ratio | publish p50 ms | publish p99 ms |")
 add("|---|---|---|---|---|---|---|---|---|")
-for t in TRANSPORTS:
-    pw, nc = find("pushwire", t, "idle"), find("nchan", t, "idle")
-    for name, r in (("pushwire", pw), ("nchan", nc)):
-        if r is None:
-            continue
-        mine = name == "pushwire"
+for t, name, r, pw, nc, mine in each_row("idle"):
         add(f"| {t} | {name} | {r['established']}/{r['subscribers']} | {r['failed_subscribers']} | {num(r['connect_s'])} | "
             f"{num(r['rss_per_subscriber_bytes'] / 1024, '{:.2f} KB')} | "
             f"{ratio(get(pw,'rss_per_subscriber_bytes'), get(nc,'rss_per_subscriber_bytes')) if mine else ''} | "

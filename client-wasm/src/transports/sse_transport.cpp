@@ -2,10 +2,10 @@
 // core's cursor, so the channels that stay subscribed resume exactly where they were.
 #include <emscripten.h>
 
-#include <map>
 
 #include "core/transport.hpp"
 #include "pushwire/protocol/envelope.hpp"
+#include "transports/live_handles.hpp"
 #include "transports/registry.hpp"
 
 EM_JS(void, pw_sse_open, (int handle, const char* url), { pwSseOpen(handle, UTF8ToString(url)); });
@@ -15,11 +15,10 @@ namespace pushwire::client {
 namespace {
 
 class SseTransport;
-std::map<int, SseTransport*>& liveStreams() {
-    static std::map<int, SseTransport*> streams;
+LiveHandles<SseTransport>& liveStreams() {
+    static LiveHandles<SseTransport> streams;
     return streams;
 }
-int nextHandle = 1;
 
 enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5 };
 
@@ -91,13 +90,12 @@ private:
         for (std::size_t i = 0; i < channels.size(); ++i) url += (i ? "," : "") + channels[i];
         std::string cursor = listener_.resumeCursor(channels);
         if (!cursor.empty()) url += "&since=" + cursor;
-        handle_ = nextHandle++;
-        liveStreams()[handle_] = this;
+        handle_ = liveStreams().add(this);
         pw_sse_open(handle_, url.c_str());
     }
     void disconnect() {
         if (!handle_) return;
-        liveStreams().erase(handle_);
+        liveStreams().remove(handle_);
         pw_sse_close(handle_);
         handle_ = 0;
     }
@@ -115,7 +113,5 @@ std::unique_ptr<Transport> createSseTransport(TransportListener& l, Platform& p,
 }  // namespace pushwire::client
 
 extern "C" EMSCRIPTEN_KEEPALIVE void pw_sse_event(int handle, int kind, const char* data, const char* id) {
-    auto& streams = pushwire::client::liveStreams();
-    auto it = streams.find(handle);
-    if (it != streams.end()) it->second->event(kind, data, id);
+    if (auto* stream = pushwire::client::liveStreams().find(handle)) stream->event(kind, data, id);
 }

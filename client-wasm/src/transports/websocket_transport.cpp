@@ -2,25 +2,23 @@
 // in-band as JSON frames; each subscribe carries the core's cursor for its channels.
 #include <emscripten/websocket.h>
 
-#include <map>
 
 #include "core/transport.hpp"
 #include "pushwire/protocol/frames.hpp"
+#include "transports/live_handles.hpp"
 #include "transports/registry.hpp"
 
 namespace pushwire::client {
 namespace {
 
 class WebSocketTransport;
-std::map<int, WebSocketTransport*>& liveSockets() {
-    static std::map<int, WebSocketTransport*> sockets;
+LiveHandles<WebSocketTransport>& liveSockets() {
+    static LiveHandles<WebSocketTransport> sockets;
     return sockets;
 }
-int nextHandle = 1;
 
 WebSocketTransport* lookup(void* userData) {
-    auto it = liveSockets().find(static_cast<int>(reinterpret_cast<intptr_t>(userData)));
-    return it == liveSockets().end() ? nullptr : it->second;
+    return liveSockets().find(static_cast<int>(reinterpret_cast<intptr_t>(userData)));
 }
 
 class WebSocketTransport final : public Transport {
@@ -40,8 +38,7 @@ public:
             fail("cannot create a WebSocket to " + config_.websocketUrl);
             return;
         }
-        handle_ = nextHandle++;
-        liveSockets()[handle_] = this;
+        handle_ = liveSockets().add(this);
         void* user = reinterpret_cast<void*>(static_cast<intptr_t>(handle_));
         emscripten_websocket_set_onmessage_callback(socket_, user, onMessage);
         emscripten_websocket_set_onclose_callback(socket_, user, onClose);
@@ -145,7 +142,7 @@ private:
     }
 
     void release() {
-        if (handle_) liveSockets().erase(handle_);
+        if (handle_) liveSockets().remove(handle_);
         handle_ = 0;
         if (socket_) {
             emscripten_websocket_close(socket_, 1000, "");
