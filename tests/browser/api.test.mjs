@@ -1,7 +1,7 @@
 // The JS API's contract: errors a developer can act on, state reporting, the demo page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, waitFor } from './harness.mjs';
+import { startServer, publish, launchBrowser, openPage, waitFor } from './harness.mjs';
 
 let browser;
 let server;
@@ -115,6 +115,42 @@ test('the C++ example program (C++ API built to wasm) subscribes, publishes and 
   const log = await page.textContent('#log');
   assert.match(log, /state: connected/);
   assert.match(log, /transport: websocket/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a plain EventSource and a plain WebSocket work without the SDK, as docs/protocol.md says', async () => {
+  const page = await openPage(browser, server);
+  const wsUrl = (await (await fetch(`${server.url}/pushwire/negotiate`)).json()).websocket_url;
+  await page.evaluate((url) => {
+    window.plain = { sse: [], ws: [], gaps: 0, lastId: '' };
+    const es = new EventSource('/pushwire/sse?channel=plain');
+    es.onmessage = (e) => { window.plain.sse.push(JSON.parse(e.data)); window.plain.lastId = e.lastEventId; };
+    es.addEventListener('gap', () => { window.plain.gaps += 1; });
+    window.plainEs = es;
+    const ws = new WebSocket(url + '?channel=plain');
+    ws.onmessage = (e) => { const f = JSON.parse(e.data); if (f.type === 'message') window.plain.ws.push(f); };
+    window.plainWs = ws;
+    return new Promise((r) => { let n = 0; const both = () => { if (++n === 2) r(); };
+      es.addEventListener('welcome', both); ws.addEventListener('open', both); });
+  }, wsUrl);
+  await new Promise((r) => setTimeout(r, 200));
+  for (let i = 1; i <= 3; i++) await publish(server, 'plain', { n: i });
+  await waitFor(() => page.evaluate(() => window.plain.sse.length === 3 && window.plain.ws.length === 3), { what: 'plain clients' });
+  const got = await page.evaluate(() => window.plain);
+  assert.deepEqual(got.sse.map((m) => m.data.n), [1, 2, 3]);
+  assert.deepEqual(got.ws.map((m) => [m.channel, m.seq, m.data.n]), [['plain', 1, 1], ['plain', 2, 2], ['plain', 3, 3]]);
+  assert.match(got.lastId, /~plain@3$/);
+  // Resume from the id the page saw, as a reconnecting EventSource would (query form).
+  await page.evaluate(() => { window.plainEs.close(); window.plainWs.close(); });
+  await publish(server, 'plain', { n: 4 });
+  const resumed = await page.evaluate((id) => new Promise((r) => {
+    const es = new EventSource('/pushwire/sse?channel=plain&last_event_id=' + encodeURIComponent(id));
+    es.onmessage = (e) => { es.close(); r(JSON.parse(e.data)); };
+  }), got.lastId);
+  assert.equal(resumed.seq, 4);
+  assert.deepEqual(resumed.data, { n: 4 });
+  assert.equal(got.gaps, 0);
   assert.deepEqual(page.errors, []);
   await page.close();
 });
