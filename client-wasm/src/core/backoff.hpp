@@ -23,7 +23,6 @@ public:
         return delay;
     }
     void reset() { attempt_ = 0; }
-    int attempt() const { return attempt_; }
 
 private:
     int initialMs_;

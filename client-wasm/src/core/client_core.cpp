@@ -77,20 +77,12 @@ void ClientCore::setState(State state, const std::string& reason) {
     state_ = state;
     stateReason_ = reason;
     if (!changed) return;
-    // Copy: a handler may add or remove handlers.
+    // Copy: a handler may add handlers.
     auto handlers = stateHandlers_;
-    for (auto& [id, handler] : handlers) {
-        if (stateHandlers_.count(id)) handler(state, reason);
-    }
+    for (auto& handler : handlers) handler(state, reason);
 }
 
-int ClientCore::onStateChange(StateHandler handler) {
-    int id = nextStateHandler_++;
-    stateHandlers_[id] = std::move(handler);
-    return id;
-}
-
-void ClientCore::removeStateHandler(int id) { stateHandlers_.erase(id); }
+void ClientCore::onStateChange(StateHandler handler) { stateHandlers_.push_back(std::move(handler)); }
 
 // ---------------------------------------------------------------- connecting
 

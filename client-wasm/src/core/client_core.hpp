@@ -37,8 +37,7 @@ public:
                   Error* error);
     void unsubscribe(int subscriptionId);
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
-    int onStateChange(StateHandler handler);
-    void removeStateHandler(int id);
+    void onStateChange(StateHandler handler);
     void close();
 
     // Hints from the page: the network is back / the page is visible again. A waiting
@@ -112,8 +111,7 @@ private:
 
     State state_ = State::Connecting;
     std::string stateReason_;
-    std::map<int, StateHandler> stateHandlers_;
-    int nextStateHandler_ = 1;
+    std::vector<StateHandler> stateHandlers_;
 
     std::map<std::string, ChannelState> channels_;
     std::map<int, SubscriptionEntry> subscriptions_;

@@ -62,12 +62,6 @@ void HttpConnection::start() {
     waitReadable();
 }
 
-std::string HttpConnection::remoteAddress() const {
-    std::error_code ec;
-    auto endpoint = socket_.remote_endpoint(ec);
-    return ec ? std::string("?") : endpoint.address().to_string();
-}
-
 // Waits for readability instead of reading into a per-connection buffer: an idle parked
 // connection then holds no read buffer at all.
 void HttpConnection::waitReadable() {

@@ -90,7 +90,6 @@ public:
     void sendPing();
     // Sends a close frame, then closes once it is written.
     void closeWebSocket(int code, const std::string& reason);
-    bool isWebSocket() const { return framing_ != nullptr; }
 
     // Queues bytes that `owner` keeps alive. Returns false, and closes, when the queue
     // passes maxQueuedBytes (a reader too slow to keep up).
@@ -99,8 +98,6 @@ public:
 
     void close();
     bool closing() const { return closing_; }
-    std::size_t queuedBytes() const { return queuedBytes_; }
-    std::string remoteAddress() const;
 
 private:
     enum class State { Reading, Dispatching, Held, Streaming, WebSocket, Done };

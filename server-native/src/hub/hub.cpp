@@ -68,10 +68,7 @@ protocol::Result<MessagePtr> Hub::publish(std::string_view name, std::string dat
     ++ch.fanningOut;
     const std::size_t count = ch.subscribers.size();
     for (std::size_t i = 0; i < count; ++i) {
-        if (Subscriber* subscriber = ch.subscribers[i]) {
-            ++fanouts_;
-            subscriber->deliver(shared);
-        }
+        if (Subscriber* subscriber = ch.subscribers[i]) subscriber->deliver(shared);
     }
     if (--ch.fanningOut == 0 && ch.hasHoles) {
         ch.subscribers.erase(std::remove(ch.subscribers.begin(), ch.subscribers.end(), nullptr),

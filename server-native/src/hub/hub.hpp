@@ -90,7 +90,6 @@ public:
 
     std::size_t channelCount() const { return channels_.size(); }
     std::uint64_t publishedCount() const { return published_; }
-    std::uint64_t fanoutCount() const { return fanouts_; }
 
 private:
     struct Channel {
@@ -110,7 +109,6 @@ private:
     std::function<std::int64_t()> clock_;
     std::map<std::string, Channel, std::less<>> channels_;
     std::uint64_t published_ = 0;
-    std::uint64_t fanouts_ = 0;
 };
 
 // A fresh random epoch: 16 lowercase hex digits.

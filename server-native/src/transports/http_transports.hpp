@@ -27,7 +27,6 @@ public:
     void handle(HttpRequest& request, const HttpConnectionPtr& connection);
     void add(SseStream* stream) { streams_.insert(stream); }
     void remove(SseStream* stream) { streams_.erase(stream); }
-    std::size_t streamCount() const { return streams_.size(); }
     Context& context() { return context_; }
 
 private:

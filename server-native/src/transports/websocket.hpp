@@ -25,7 +25,6 @@ public:
     // GET /pushwire/ws with an upgrade; served on both the HTTP and the WebSocket port.
     void handle(HttpRequest& request, const HttpConnectionPtr& connection);
     void stop();
-    std::size_t sessionCount() const { return sessions_.size(); }
 
     void add(WsSession* session) { sessions_.insert(session); }
     void remove(WsSession* session) { sessions_.erase(session); }
