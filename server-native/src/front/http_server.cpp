@@ -1,6 +1,14 @@
 #include "front/http_server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "front/websocket_framing.hpp"
 
@@ -11,7 +19,8 @@ using protocol::ErrorCode;
 namespace {
 
 constexpr std::size_t kMaxHeldInbox = 64 * 1024;  // pipelined bytes kept behind a parked request
-constexpr std::size_t kMaxGather = 64;            // buffers per writev
+constexpr std::size_t kMaxGather = 64;            // buffers per sendmsg
+constexpr int kMaxAcceptsPerWake = 256;           // then other work gets a turn
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
     return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -46,51 +55,37 @@ std::string statusLine(int status) {
 
 // ---------------------------------------------------------------- HttpConnection
 
-HttpConnection::HttpConnection(asio::ip::tcp::socket socket, HttpServer& server)
-    : socket_(std::move(socket)), server_(server) {}
+// `fd` is a connected, non-blocking socket; the server's Poller watches it.
+HttpConnection::HttpConnection(int fd, HttpServer& server) : fd_(fd), server_(server) {}
 
 HttpConnection::~HttpConnection() {
     if (attachment_) attachment_->onClose();
-    server_.forget(this);
+    if (fd_ >= 0) ::close(fd_);
 }
 
 void HttpConnection::start() {
-    std::error_code ec;
-    socket_.non_blocking(true, ec);
-    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    int on = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     armTimer(server_.limits().requestTimeout);
-    waitReadable();
 }
 
-// Waits for readability instead of reading into a per-connection buffer: an idle parked
-// connection then holds no read buffer at all.
-void HttpConnection::waitReadable() {
-    if (waiting_ || closing_) return;
-    waiting_ = true;
-    socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                       [self = shared_from_this()](const std::error_code& ec) {
-                           self->waiting_ = false;
-                           self->onReadable(ec);
-                       });
+void HttpConnection::onReady(std::uint32_t events) {
+    if (events & EPOLLOUT) writeQueued();
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) onReadable((events & (EPOLLHUP | EPOLLERR)) != 0);
 }
 
-void HttpConnection::onReadable(const std::error_code& ec) {
+// Reads into one buffer shared by the loop, not one per connection: an idle parked
+// connection holds no read buffer at all.
+void HttpConnection::onReadable(bool hangUp) {
     if (closing_) return;
-    if (ec) {
-        close();
-        return;
-    }
     thread_local char buffer[16 * 1024];
-    std::error_code readError;
-    std::size_t n = socket_.read_some(asio::buffer(buffer), readError);
-    if (readError == asio::error::would_block || readError == asio::error::try_again) {
-        waitReadable();
-        return;
-    }
-    if (readError) {  // EOF: the peer went away (or half-closed; we treat both as gone)
+    const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && !hangUp) return;
+    if (got <= 0) {  // EOF: the peer went away (or half-closed; we treat both as gone)
         close();
         return;
     }
+    const auto n = static_cast<std::size_t>(got);
     if (state_ == State::Streaming) {
         // An event stream is one-way: whatever the client sends is ignored.
     } else if (state_ == State::WebSocket) {
@@ -104,7 +99,6 @@ void HttpConnection::onReadable(const std::error_code& ec) {
         inbox_.append(buffer, n);
         if (state_ == State::Reading) processInbox();
     }
-    waitReadable();
 }
 
 void HttpConnection::processInbox() {
@@ -278,55 +272,54 @@ void HttpConnection::flush() {
     server_.scheduleFlush(shared_from_this());
 }
 
-// Writes what is queued now, directly: a non-blocking writev needs no asio operation,
-// allocation or completion when the socket takes it all, which is the common case.
-// Whatever it does not take goes out asynchronously, and later writes queue behind it.
+// Writes what is queued now, directly: one sendmsg of everything queued when the socket
+// takes it all, which is the common case.
 void HttpConnection::flushNow() {
     flushScheduled_ = false;
     if (writing_ || queue_.empty() || closing_) return;
-    inflight_.clear();
-    for (std::size_t i = 0; i < queue_.size() && i < kMaxGather; ++i) inflight_.push_back(queue_[i].bytes);
-    std::error_code ec;
-    std::size_t written = socket_.write_some(inflight_, ec);
-    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-        close();
-        return;
-    }
-    queuedBytes_ -= std::min(queuedBytes_, written);
-    std::size_t done = 0;
-    while (done < queue_.size() && written >= queue_[done].bytes.size()) written -= queue_[done++].bytes.size();
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
-    if (!queue_.empty() && written > 0) queue_.front().bytes += written;
-    if (queue_.empty()) {
-        if (closeAfterWrite_) {
-            std::error_code ignored;
-            socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-            close();
+    writeQueued();
+}
+
+// Sends until the queue is empty or the socket is full; a full socket is watched for
+// writability (writing_), and later writes queue behind it until then.
+void HttpConnection::writeQueued() {
+    if (closing_) return;
+    while (!queue_.empty()) {
+        iovec parts[kMaxGather];
+        std::size_t count = 0;
+        for (; count < queue_.size() && count < kMaxGather; ++count) {
+            parts[count].iov_base = const_cast<void*>(queue_[count].bytes.data());
+            parts[count].iov_len = queue_[count].bytes.size();
         }
-        return;
+        msghdr message{};
+        message.msg_iov = parts;
+        message.msg_iovlen = count;
+        const ssize_t sent = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                close();
+                return;
+            }
+            if (!writing_) server_.poller_.wantWrite(fd_, true);
+            writing_ = true;
+            return;
+        }
+        auto written = static_cast<std::size_t>(sent);
+        queuedBytes_ -= std::min(queuedBytes_, written);
+        std::size_t done = 0;
+        while (done < queue_.size() && written >= queue_[done].bytes.size()) written -= queue_[done++].bytes.size();
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
+        if (!queue_.empty() && written > 0) queue_.front().bytes += written;
     }
-    writing_ = true;
-    inflight_.clear();
-    for (std::size_t i = 0; i < queue_.size() && i < kMaxGather; ++i) inflight_.push_back(queue_[i].bytes);
-    asio::async_write(socket_, inflight_,
-                      [self = shared_from_this()](const std::error_code& error, std::size_t sent) {
-                          self->writing_ = false;
-                          std::size_t count = std::min(self->inflight_.size(), self->queue_.size());
-                          self->queue_.erase(self->queue_.begin(),
-                                             self->queue_.begin() + static_cast<std::ptrdiff_t>(count));
-                          self->queuedBytes_ -= std::min(self->queuedBytes_, sent);
-                          if (error) {
-                              self->close();
-                              return;
-                          }
-                          if (self->queue_.empty() && self->closeAfterWrite_) {
-                              std::error_code ignored;
-                              self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-                              self->close();
-                              return;
-                          }
-                          self->flush();
-                      });
+    if (writing_) {
+        writing_ = false;
+        server_.poller_.wantWrite(fd_, false);
+    }
+    if (closeAfterWrite_) {
+        ::shutdown(fd_, SHUT_WR);
+        close();
+    }
 }
 
 void HttpConnection::armTimer(std::chrono::milliseconds after) {
@@ -362,9 +355,11 @@ void HttpConnection::close() {
 }
 
 void HttpConnection::finishClose() {
-    std::error_code ignored;
     cancelTimer();
-    socket_.close(ignored);
+    // The poller owned this connection; `self` (the caller's) keeps it to the end.
+    auto owner = server_.poller_.remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
     state_ = State::Done;
     if (attachment_) {
         auto finished = std::move(attachment_);
@@ -377,7 +372,7 @@ void HttpConnection::finishClose() {
 // ---------------------------------------------------------------- HttpServer
 
 HttpServer::HttpServer(asio::io_context& io, HttpLimits limits)
-    : io_(io), limits_(limits), acceptor_(io), acceptRetry_(io), sweep_(io) {}
+    : io_(io), limits_(limits), acceptor_(io), acceptRetry_(io), sweep_(io), poller_(io) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -395,6 +390,7 @@ void HttpServer::listen(const std::string& host, unsigned short port) {
     acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(4096);
+    acceptor_.non_blocking(true);
     accept();
     sweep();
 }
@@ -407,12 +403,12 @@ void HttpServer::sweep() {
         if (ec || stopped_) return;
         const auto now = std::chrono::steady_clock::now();
         std::vector<std::shared_ptr<HttpConnection>> expired;
-        for (HttpConnection* connection : connections_) {
-            if (connection->hasDeadline_ && connection->deadline_ <= now && !connection->closing_) {
-                connection->hasDeadline_ = false;
-                expired.push_back(connection->shared_from_this());
+        poller_.forEach([&](HttpConnection& connection) {
+            if (connection.hasDeadline_ && connection.deadline_ <= now && !connection.closing_) {
+                connection.hasDeadline_ = false;
+                expired.push_back(connection.shared_from_this());
             }
-        }
+        });
         for (auto& connection : expired) connection->onTimer();
         sweep();
     });
@@ -423,10 +419,21 @@ unsigned short HttpServer::port() const {
     return acceptor_.local_endpoint(ec).port();
 }
 
+// Waits for the listening socket, then accepts what is pending with accept4 (already
+// non-blocking): the new socket never passes through asio's reactor.
 void HttpServer::accept() {
-    acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
-        if (stopped_) return;
-        if (ec) {
+    acceptor_.async_wait(asio::ip::tcp::acceptor::wait_read, [this](const std::error_code& ec) {
+        if (stopped_ || ec) return;
+        acceptReady();
+    });
+}
+
+void HttpServer::acceptReady() {
+    for (int i = 0; i < kMaxAcceptsPerWake; ++i) {
+        const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
             // Out of file descriptors (or a transient error): try again shortly rather than
             // spinning or giving up on accepting forever.
             acceptRetry_.expires_after(std::chrono::milliseconds(50));
@@ -435,24 +442,22 @@ void HttpServer::accept() {
             });
             return;
         }
-        if (connections_.size() >= limits_.maxConnections) {
+        if (poller_.size() >= limits_.maxConnections) {
             std::string body = protocol::errorBody(ErrorCode::Overloaded,
                                                    "the server holds its maximum of connections");
             std::string reply = statusLine(503) +
                                 "Content-Type: application/json\r\nConnection: close\r\n"
                                 "Content-Length: " +
                                 std::to_string(body.size()) + "\r\n\r\n" + body;
-            std::error_code ignored;
-            socket.non_blocking(true, ignored);
-            socket.write_some(asio::buffer(reply), ignored);
-            socket.close(ignored);
-        } else {
-            auto connection = std::make_shared<HttpConnection>(std::move(socket), *this);
-            connections_.insert(connection.get());
-            connection->start();
+            [[maybe_unused]] ssize_t ignored = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+            ::close(fd);
+            continue;
         }
-        accept();
-    });
+        auto connection = std::make_shared<HttpConnection>(fd, *this);
+        if (!poller_.add(fd, connection)) continue;  // its destructor closes fd
+        connection->start();
+    }
+    accept();
 }
 
 void HttpServer::scheduleFlush(std::shared_ptr<HttpConnection> connection) {
@@ -494,8 +499,7 @@ void HttpServer::stop() {
     acceptor_.close(ignored);
     acceptRetry_.cancel();
     sweep_.cancel();
-    std::vector<HttpConnection*> open(connections_.begin(), connections_.end());
-    for (HttpConnection* connection : open) connection->close();
+    poller_.forEach([](HttpConnection& connection) { connection.close(); });
 }
 
 }  // namespace pushwire::server

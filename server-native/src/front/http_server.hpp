@@ -4,23 +4,25 @@
 // hundred bytes each.
 //
 // Threading: everything here runs on the one thread that runs the io_context.
-// Lifetimes: a connection lives while an asynchronous operation holds it; close() is
-// deferred to the loop, so it is safe to call from inside a hub fan-out. An Attachment
+// Lifetimes: a connection lives while its server's Poller watches it (from accept to
+// the end of close()); close() is deferred to the loop, so it is safe to call from inside
+// a hub fan-out. An Attachment
 // (what a transport parks on a connection) is owned by the connection and told
 // onClose() exactly once before it is destroyed.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include <asio.hpp>
 
 #include "front/http_request.hpp"
+#include "front/poller.hpp"
 #include "pushwire/protocol/errors.hpp"
 
 namespace websocketpp::http::parser {
@@ -58,7 +60,7 @@ struct HttpLimits {
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 public:
-    HttpConnection(asio::ip::tcp::socket socket, HttpServer& server);
+    HttpConnection(int fd, HttpServer& server);
     ~HttpConnection();
     HttpConnection(const HttpConnection&) = delete;
     HttpConnection& operator=(const HttpConnection&) = delete;
@@ -107,9 +109,11 @@ private:
     };
 
     friend class HttpServer;
-    void waitReadable();
-    void onReadable(const std::error_code& ec);
+    friend class Poller;
+    void onReady(std::uint32_t events);  // epoll events
+    void onReadable(bool hangUp);
     void flushNow();
+    void writeQueued();
     void readWebSocket(const char* data, std::size_t size);
     void processInbox();
     void dispatch();
@@ -122,14 +126,13 @@ private:
     void finishClose();
     void afterResponse();
 
-    asio::ip::tcp::socket socket_;
+    int fd_;
     std::chrono::steady_clock::time_point deadline_{};
     bool hasDeadline_ = false;
     HttpServer& server_;
     State state_ = State::Reading;
     bool keepAlive_ = true;
-    bool waiting_ = false;
-    bool writing_ = false;
+    bool writing_ = false;  // the socket took less than queued: waiting until writable
     bool closing_ = false;
     bool closeAfterWrite_ = false;
     bool sentContinue_ = false;
@@ -144,7 +147,6 @@ private:
     // which every idle connection would carry. Queues hold a chunk or two, except under
     // load, where the front's erase is still cheap next to the write.
     std::vector<Chunk> queue_;
-    std::vector<asio::const_buffer> inflight_;
     std::size_t queuedBytes_ = 0;
 };
 
@@ -165,7 +167,7 @@ public:
     void stop();
 
     const HttpLimits& limits() const { return limits_; }
-    std::size_t connectionCount() const { return connections_.size(); }
+    std::size_t connectionCount() const { return poller_.size(); }
     std::uint64_t requestCount() const { return requests_; }
     std::uint64_t slowDisconnects() const { return slowDisconnects_; }
     asio::io_context& io() { return io_; }
@@ -173,8 +175,8 @@ public:
 private:
     friend class HttpConnection;
     void accept();
+    void acceptReady();
     void dispatch(HttpRequest& request, const HttpConnectionPtr& connection);
-    void forget(HttpConnection* connection) { connections_.erase(connection); }
     // Connections with queued bytes are flushed once per turn of the loop: one writev
     // each, however many messages the turn queued for them.
     friend class WebSocketFraming;
@@ -189,12 +191,12 @@ private:
     asio::steady_timer sweep_;
     std::map<std::string, Handler, std::less<>> routes_;
     Handler fallback_;
-    std::unordered_set<HttpConnection*> connections_;
     std::uint64_t requests_ = 0;
     std::uint64_t slowDisconnects_ = 0;  // readers that fell maxQueuedBytes behind
     bool stopped_ = false;
     std::vector<std::shared_ptr<HttpConnection>> dirty_;
     bool flushPosted_ = false;
+    Poller poller_;  // last: its connections go before the rest of the server
 };
 
 // A complete WebSocket text frame (unmasked, as servers send), built once and shared by
