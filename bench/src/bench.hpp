@@ -37,6 +37,7 @@ struct Config {
     double rate = 100;              // messages per second; 0: as fast as accepted
     int pollIntervalMs = 1000;
     int durationMs = 5000;          // publish-under-load phase of "idle"
+    int warmup = 20;                // fanout: messages before the measured ones
     std::string channel = "bench";
     int connectConcurrency = 256;   // connections being opened at once
 };
@@ -54,6 +55,7 @@ struct Tally {
     std::uint64_t missing = 0;   // holes in a subscriber's sequence
     std::uint64_t established = 0;
     std::uint64_t failed = 0;
+    std::int64_t measureFrom = 0;  // latency is kept for message indexes from here on
     std::vector<std::uint32_t> latencyUs;
     std::string firstError;
 };
@@ -111,12 +113,10 @@ protected:
     bool stopped_ = false;
 };
 
-std::shared_ptr<Subscriber> makeHttpSubscriber(asio::io_context& io, const Config& config,
+class Receiver;  // reads every subscriber socket (receiver.hpp)
+std::shared_ptr<Subscriber> makeHttpSubscriber(asio::io_context& io, Receiver& receiver, const Config& config,
                                                const std::string& channel, Tally& tally);
-
-class WsClientPool;  // websocketpp endpoint shared by all WebSocket subscribers
-std::shared_ptr<WsClientPool> makeWsPool(asio::io_context& io);
-std::shared_ptr<Subscriber> makeWsSubscriber(WsClientPool& pool, const Config& config,
+std::shared_ptr<Subscriber> makeWsSubscriber(asio::io_context& io, Receiver& receiver, const Config& config,
                                              const std::string& channel, Tally& tally);
 
 // Publisher -------------------------------------------------------------------------
@@ -126,10 +126,13 @@ class Publisher {
 public:
     Publisher(asio::io_context& io, const Config& config);
     ~Publisher();
-    // Sends `count` messages to `channel` at config.rate; `done` when all are answered.
-    void run(const std::string& channel, int count, std::function<void()> done);
+    // Sends messages first .. first+count-1 to `channel` at config.rate; `done` when all
+    // are answered.
+    void run(const std::string& channel, std::int64_t first, int count, std::function<void()> done);
     std::vector<std::uint32_t>& latencyUs();
     int errors() const;
+    // Publishes per second of the last run (first to last send).
+    double achievedRate() const;
 
     struct Impl;
 

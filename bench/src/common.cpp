@@ -65,6 +65,7 @@ void Sequence::seen(std::int64_t index, std::int64_t sentNs, Tally& tally) {
     if (last >= 0 && index > last + 1) tally.missing += static_cast<std::uint64_t>(index - last - 1);
     last = index;
     ++tally.received;
+    if (index < tally.measureFrom) return;
     std::int64_t latency = (nowNs() - sentNs) / 1000;
     tally.latencyUs.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(latency, 0, UINT32_MAX)));
 }

@@ -1,10 +1,12 @@
-// HTTP subscribers (SSE, long-poll, poll) and the publisher, on raw asio sockets with
-// websocketpp's HTTP response parser. Event streams are requested as HTTP/1.0 so that
-// neither server chunks them; polling requests use HTTP/1.1 keep-alive.
+// HTTP subscribers (SSE, long-poll, poll) and the publisher, with websocketpp's HTTP
+// response parser. Subscribers connect with asio, then read through the Receiver. Event
+// streams are requested as HTTP/1.0 so that neither server chunks them; polling requests
+// use HTTP/1.1 keep-alive.
 #include <websocketpp/common/memory.hpp>
 #include <websocketpp/http/response.hpp>
 
 #include "bench.hpp"
+#include "receiver.hpp"
 
 namespace pushwire::bench {
 namespace {
@@ -20,10 +22,17 @@ bool complete(const Response& r) {
     return r.ready() || (r.headers_ready() && r.get_header("Content-Length") == "0");
 }
 
-class HttpSubscriber final : public SubscriberBase, public std::enable_shared_from_this<HttpSubscriber> {
+class HttpSubscriber final : public SubscriberBase,
+                             public Sink,
+                             public std::enable_shared_from_this<HttpSubscriber> {
 public:
-    HttpSubscriber(asio::io_context& io, const Config& config, std::string channel, Tally& tally)
-        : SubscriberBase(config.mode, tally), socket_(io), timer_(io), config_(config), channel_(std::move(channel)) {}
+    HttpSubscriber(asio::io_context& io, Receiver& receiver, const Config& config, std::string channel, Tally& tally)
+        : SubscriberBase(config.mode, tally),
+          socket_(io),
+          timer_(io),
+          receiver_(receiver),
+          config_(config),
+          channel_(std::move(channel)) {}
 
     void start() override {
         auto self = shared_from_this();
@@ -32,17 +41,21 @@ public:
             if (ec) return self->fail("connect: " + ec.message());
             std::error_code ignored;
             self->socket_.set_option(tcp::no_delay(true), ignored);
+            if (!self->receiver_.adopt(self->socket_, *self)) return self->fail("cannot watch the socket");
             self->request();
         });
     }
 
     void stop() override {
         stopped_ = true;
-        std::error_code ignored;
         timer_.cancel();
-        socket_.set_option(asio::socket_base::linger(true, 0), ignored);  // no TIME_WAIT pile-up
-        socket_.close(ignored);
+        std::error_code ignored;
+        socket_.close(ignored);  // still connecting
+        receiver_.drop(*this);
     }
+
+    void onBytes(const char* data, std::size_t size) override { onData(data, size); }
+    void onClosed(const std::string& why) override { fail(why); }
 
 private:
     std::string requestText() {
@@ -77,44 +90,27 @@ private:
     void request() {
         if (stopped_) return;
         parser_ = std::make_unique<Response>();
-        out_ = requestText();
-        auto self = shared_from_this();
-        asio::async_write(socket_, asio::buffer(out_), [self](const std::error_code& ec, std::size_t) {
-            if (ec) return self->fail("write: " + ec.message());
-            if (!self->established_ && self->config_.mode == Mode::LongPoll) self->establish();
-        });
-        read();
-    }
-
-    void read() {
-        auto self = shared_from_this();
-        socket_.async_read_some(asio::buffer(buffer_), [self](const std::error_code& ec, std::size_t n) {
-            if (ec) return self->fail(ec == asio::error::eof ? "closed by server" : "read: " + ec.message());
-            self->onData(self->buffer_.data(), n);
-        });
+        if (!Receiver::send(*this, requestText())) return fail("write failed");
+        if (!established_ && config_.mode == Mode::LongPoll) establish();
     }
 
     void onData(const char* data, std::size_t size) {
         if (stopped_) return;
-        if (streaming_) {
-            stream(data, size);
-            return read();
-        }
+        if (streaming_) return stream(data, size);
         std::size_t used = 0;
         try {
             used = parser_->consume(data, size);
         } catch (const std::exception& e) {
             return fail(std::string("bad response: ") + e.what());
         }
-        if (!parser_->headers_ready()) return read();
+        if (!parser_->headers_ready()) return;
         if (config_.mode == Mode::Sse) {
             if (parser_->get_status_code() != 200) return fail("SSE status " + std::to_string(parser_->get_status_code()));
             streaming_ = true;
             if (config_.target == Target::Nchan) establish();  // pushwire: on its welcome event
-            stream(data + used, size - used);
-            return read();
+            return stream(data + used, size - used);
         }
-        if (!complete(*parser_)) return read();
+        if (!complete(*parser_)) return;
         if (!headerValue(*parser_, "Transfer-Encoding").empty()) return fail("chunked response not supported");
         answer();
     }
@@ -165,21 +161,21 @@ private:
         }
     }
 
-    tcp::socket socket_;
+    tcp::socket socket_;  // until connected; then the Receiver has it
     asio::steady_timer timer_;
+    Receiver& receiver_;
     const Config& config_;
     std::string channel_;
-    std::array<char, 8192> buffer_{};
     std::unique_ptr<Response> parser_;
-    std::string out_, pending_, cursor_, lastModified_, etag_;
+    std::string pending_, cursor_, lastModified_, etag_;
     bool streaming_ = false;
 };
 
 }  // namespace
 
-std::shared_ptr<Subscriber> makeHttpSubscriber(asio::io_context& io, const Config& config,
+std::shared_ptr<Subscriber> makeHttpSubscriber(asio::io_context& io, Receiver& receiver, const Config& config,
                                                const std::string& channel, Tally& tally) {
-    return std::make_shared<HttpSubscriber>(io, config, channel, tally);
+    return std::make_shared<HttpSubscriber>(io, receiver, config, channel, tally);
 }
 
 // ---------------------------------------------------------------- Publisher
@@ -201,8 +197,10 @@ struct Publisher::Impl {
         });
     }
 
-    // Paced (rate > 0): one request at a time, against the schedule so the rate holds on
-    // average. As fast as accepted (rate 0): up to kWindow pipelined requests in flight.
+    // Paced (rate > 0): each request leaves at its time on the schedule, whether or not
+    // earlier ones are answered yet (pipelined, up to kWindow in flight), so a server
+    // that answers publishes slowly still gets the rate asked for. As fast as accepted
+    // (rate 0): kWindow pipelined requests in flight.
     static constexpr int kWindow = 16;
 
     void next() {
@@ -211,16 +209,20 @@ struct Publisher::Impl {
             while (sent < count && sent - answered < kWindow) send();
             return;
         }
-        if (sent >= count || sent > answered) return;
+        if (sent >= count || sent - answered >= kWindow || timerArmed) return;
         auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(sent * 1e9 / config.rate));
+        timerArmed = true;
         timer.expires_at(due);
         timer.async_wait([this](const std::error_code& ec) {
-            if (!ec) send();
+            timerArmed = false;
+            if (ec) return;
+            send();
+            next();
         });
     }
 
     void send() {
-        std::string data = payload(sent, config.messageBytes);
+        std::string data = payload(first + sent, config.messageBytes);
         std::string target, body;
         if (config.target == Target::Pushwire) {
             target = "/pushwire/publish";
@@ -283,18 +285,21 @@ struct Publisher::Impl {
     std::vector<std::uint32_t> latency;
     Clock::time_point start;
     std::vector<std::int64_t> sentAt;
+    std::int64_t first = 0;
     int count = 0, sent = 0, answered = 0, errors = 0;
     bool connected = false;
     bool reading = false;
+    bool timerArmed = false;
     std::function<void()> done;
 };
 
 Publisher::Publisher(asio::io_context& io, const Config& config) : impl_(std::make_unique<Impl>(io, config)) {}
 Publisher::~Publisher() = default;
 
-void Publisher::run(const std::string& channel, int count, std::function<void()> done) {
+void Publisher::run(const std::string& channel, std::int64_t first, int count, std::function<void()> done) {
     Impl& d = *impl_;
     d.channel = channel;
+    d.first = first;
     d.count = count;
     d.sent = 0;
     d.answered = 0;
@@ -309,5 +314,11 @@ void Publisher::run(const std::string& channel, int count, std::function<void()>
 
 std::vector<std::uint32_t>& Publisher::latencyUs() { return impl_->latency; }
 int Publisher::errors() const { return impl_->errors; }
+
+double Publisher::achievedRate() const {
+    const auto& at = impl_->sentAt;
+    if (at.size() < 2 || at.back() == at.front()) return 0;
+    return static_cast<double>(at.size() - 1) * 1e9 / static_cast<double>(at.back() - at.front());
+}
 
 }  // namespace pushwire::bench

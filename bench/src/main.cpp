@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "bench.hpp"
+#include "receiver.hpp"
 
 using namespace pushwire::bench;
 
@@ -23,6 +24,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
   --ws-port P                 pushwire's WebSocket port         [port+1]
   --pid PID                   server process to measure (repeatable)
   --subscribers N  --messages M  --bytes B  --rate R (msg/s, 0 = as fast as accepted)
+  --warmup W                  fanout: W messages first, checked, not measured [20]
   --poll-interval-ms MS       poll subscribers' interval        [1000]
   --duration-ms MS            idle: publish-under-load phase    [5000]
   --channel NAME                                                [bench]
@@ -72,6 +74,7 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--rate") c.rate = std::stod(value);
             else if (name == "--poll-interval-ms") c.pollIntervalMs = std::stoi(value);
             else if (name == "--duration-ms") c.durationMs = std::stoi(value);
+            else if (name == "--warmup") c.warmup = std::stoi(value);
             else if (name == "--channel") c.channel = value;
             else {
                 std::cerr << "pushwire-bench: unknown option " << name << "\n";
@@ -97,20 +100,21 @@ bool runUntil(asio::io_context& io, const std::function<bool()>& done, std::chro
 }
 
 struct Fleet {
+    explicit Fleet(asio::io_context& io) : receiver(io) {}
+
+    Receiver receiver;
     std::vector<std::shared_ptr<Subscriber>> members;
-    std::shared_ptr<WsClientPool> pool;
 
     // Starts `count` subscribers, at most `concurrency` connecting at once; returns the
     // seconds until all are established (or failed).
     double connect(asio::io_context& io, const Config& config, const std::string& channel, int count, Tally& tally) {
-        if (config.mode == Mode::WebSocket && !pool) pool = makeWsPool(io);
         const auto begin = Clock::now();
         int started = 0;
         auto settled = [&] { return static_cast<int>(tally.established + tally.failed); };
         while (started < count) {
             while (started < count && started - settled() < config.connectConcurrency) {
-                auto s = config.mode == Mode::WebSocket ? makeWsSubscriber(*pool, config, channel, tally)
-                                                        : makeHttpSubscriber(io, config, channel, tally);
+                auto s = config.mode == Mode::WebSocket ? makeWsSubscriber(io, receiver, config, channel, tally)
+                                                        : makeHttpSubscriber(io, receiver, config, channel, tally);
                 s->start();
                 members.push_back(s);
                 ++started;
@@ -144,59 +148,78 @@ int fanout(const Args& args) {
     const Config& c = args.config;
     asio::io_context io(1);
     Tally tally;
-    Fleet fleet;
+    Fleet fleet(io);
     double connectSeconds = fleet.connect(io, c, c.channel, c.subscribers, tally);
     // Let parked requests reach the server before the first publish.
     runUntil(io, [] { return false; }, std::chrono::milliseconds(c.mode == Mode::Poll ? c.pollIntervalMs + 200 : 500));
 
-    const std::uint64_t expected = static_cast<std::uint64_t>(c.subscribers - static_cast<int>(tally.failed)) *
-                                   static_cast<std::uint64_t>(c.messages);
+    const std::uint64_t subscribed = static_cast<std::uint64_t>(c.subscribers - static_cast<int>(tally.failed));
+    Publisher publisher(io, c);
+    // Publishes messages [first, first + count) and runs until every subscriber has all
+    // of them (or nothing arrives for 5 s after the last publish).
+    auto publishAndWait = [&](std::int64_t first, int count) {
+        const std::uint64_t expected = subscribed * static_cast<std::uint64_t>(first + count);
+        bool published = false;
+        publisher.run(c.channel, first, count, [&] { published = true; });
+        const auto publishTime = std::chrono::milliseconds(c.rate > 0 ? static_cast<int>(count * 1000 / c.rate) : 0);
+        std::uint64_t lastReceived = tally.received;
+        auto lastProgress = Clock::now();
+        runUntil(io, [&] {
+            if (tally.received != lastReceived) {
+                lastReceived = tally.received;
+                lastProgress = Clock::now();
+            }
+            bool stalled = published && Clock::now() - lastProgress > std::chrono::seconds(5);
+            return (published && tally.received >= expected) || stalled;
+        }, publishTime + std::chrono::seconds(120));
+    };
+    // Warm-up: the first messages on fresh connections cost both servers more (the
+    // kernel acknowledges every segment of a new TCP connection at once, allocations
+    // happen for the first time); they are checked for loss but not measured.
+    if (c.warmup > 0) {
+        publishAndWait(0, c.warmup);
+        tally.latencyUs.clear();
+        publisher.latencyUs().clear();
+    }
+    tally.measureFrom = c.warmup;
+    const std::uint64_t expected = subscribed * static_cast<std::uint64_t>(c.warmup + c.messages);
+    const std::uint64_t receivedBefore = tally.received;
     ProcSample before = sample(c.serverPids);
     double selfBefore = selfCpuSeconds();
     auto begin = Clock::now();
-    Publisher publisher(io, c);
-    bool published = false;
-    publisher.run(c.channel, c.messages, [&] { published = true; });
-    const auto publishTime = std::chrono::milliseconds(c.rate > 0 ? static_cast<int>(c.messages * 1000 / c.rate) : 0);
-    std::uint64_t lastReceived = 0;
-    auto lastProgress = Clock::now();
-    runUntil(io, [&] {
-        if (tally.received != lastReceived) {
-            lastReceived = tally.received;
-            lastProgress = Clock::now();
-        }
-        bool stalled = published && Clock::now() - lastProgress > std::chrono::seconds(5);
-        return (published && tally.received >= expected) || stalled;
-    }, publishTime + std::chrono::seconds(120));
+    publishAndWait(c.warmup, c.messages);
     double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
     ProcSample after = sample(c.serverPids);
     double selfCpu = selfCpuSeconds() - selfBefore;
     Percentiles latency = percentiles(tally.latencyUs);
     Percentiles publish = percentiles(publisher.latencyUs());
+    const double publishRate = publisher.achievedRate();
     fleet.stop(io);
 
-    const double deliveries = static_cast<double>(tally.received);
+    const double deliveries = static_cast<double>(tally.received - receivedBefore);
     const double serverCpuUs = deliveries > 0 ? (after.cpuSeconds - before.cpuSeconds) * 1e6 / deliveries : 0;
     const double benchCpuUs = deliveries > 0 ? selfCpu * 1e6 / deliveries : 0;
     const std::uint64_t lost = expected > tally.received ? expected - tally.received : 0;
     std::cout << "{\"scenario\":\"fanout\",\"target\":\"" << targetName(c.target) << "\",\"transport\":\""
               << modeName(c.mode) << "\",\"subscribers\":" << c.subscribers << ",\"messages\":" << c.messages
-              << ",\"bytes\":" << c.messageBytes << ",\"rate\":" << c.rate << ",\"expected\":" << expected
+              << ",\"bytes\":" << c.messageBytes << ",\"rate\":" << c.rate << ",\"warmup\":" << c.warmup
+              << ",\"expected\":" << expected
               << ",\"received\":" << tally.received << ",\"lost\":" << lost << ",\"duplicates\":" << tally.duplicates
               << ",\"failed_subscribers\":" << tally.failed << ",\"connect_s\":" << connectSeconds
               << ",\"deliveries_per_s\":" << deliveries / seconds << ",\"server_cpu_us_per_delivery\":" << serverCpuUs
               << ",\"bench_cpu_us_per_delivery\":" << benchCpuUs << ",\"latency_ms\":{\"p50\":" << latency.p50
               << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max << "},\"publish_ms\":{\"p50\":" << publish.p50
-              << ",\"p99\":" << publish.p99 << "},\"publish_errors\":" << publisher.errors() << ",\"error\":";
+              << ",\"p99\":" << publish.p99 << "},\"publish_rate\":" << publishRate
+              << ",\"publish_errors\":" << publisher.errors() << ",\"error\":";
     printJsonString(tally.firstError);
     std::cout << "}" << std::endl;
     std::fprintf(stderr,
                  "%s %s fanout: %d subs x %d msgs: received %llu/%llu, dup %llu, server %.2f us/delivery "
-                 "(bench %.2f), latency p50 %.2f p99 %.2f max %.2f ms%s%s\n",
+                 "(bench %.2f), latency p50 %.2f p99 %.2f max %.2f ms, %.0f msg/s published%s%s\n",
                  targetName(c.target), modeName(c.mode), c.subscribers, c.messages,
                  static_cast<unsigned long long>(tally.received), static_cast<unsigned long long>(expected),
                  static_cast<unsigned long long>(tally.duplicates), serverCpuUs, benchCpuUs, latency.p50, latency.p99,
-                 latency.max, tally.firstError.empty() ? "" : " | ", tally.firstError.c_str());
+                 latency.max, publishRate, tally.firstError.empty() ? "" : " | ", tally.firstError.c_str());
     const bool clean = lost == 0 && tally.duplicates == 0 && tally.failed == 0 && publisher.errors() == 0;
     return args.expectNoLoss && !clean ? 1 : 0;
 }
@@ -205,7 +228,7 @@ int idle(const Args& args) {
     const Config& c = args.config;
     asio::io_context io(1);
     Tally tally;
-    Fleet fleet;
+    Fleet fleet(io);
     ProcSample before = sample(c.serverPids);
     double connectSeconds = fleet.connect(io, c, c.channel + "-idle", c.subscribers, tally);
     runUntil(io, [] { return false; }, std::chrono::milliseconds(2000));
@@ -218,7 +241,7 @@ int idle(const Args& args) {
     int count = std::max(1, c.durationMs / 10);
     Publisher publisher(io, pubConfig);
     bool published = false;
-    publisher.run(c.channel + "-pub", count, [&] { published = true; });
+    publisher.run(c.channel + "-pub", 0, count, [&] { published = true; });
     runUntil(io, [&] { return published; }, std::chrono::milliseconds(c.durationMs + 30000));
     Percentiles publish = percentiles(publisher.latencyUs());
     const std::uint64_t stillHeld = tally.established;

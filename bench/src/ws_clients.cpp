@@ -1,123 +1,133 @@
-// WebSocket subscribers: one websocketpp client endpoint on the shared loop, one
-// connection per subscriber. pushwire: /pushwire/ws?channel=C on its WebSocket port,
-// established on "subscribed"; Nchan: /sub/C on its one port, established on open.
-#include <websocketpp/client.hpp>
+// WebSocket subscribers: websocketpp's RFC 6455 processor (hybi13, client side) builds
+// the handshake, checks the server's answer and parses the frames; the bytes move on a
+// socket connected by asio and read through the Receiver. pushwire:
+// /pushwire/ws?channel=C on its WebSocket port, established on "subscribed"; Nchan:
+// /sub/C on its one port, established on the 101.
+#include <websocketpp/common/memory.hpp>
 #include <websocketpp/concurrency/none.hpp>
-#include <websocketpp/config/asio_no_tls_client.hpp>
+#include <websocketpp/extensions/permessage_deflate/disabled.hpp>
+#include <websocketpp/http/request.hpp>
+#include <websocketpp/http/response.hpp>
+#include <websocketpp/message_buffer/alloc.hpp>
+#include <websocketpp/message_buffer/message.hpp>
+#include <websocketpp/processors/hybi13.hpp>
+#include <websocketpp/random/random_device.hpp>
+#include <websocketpp/uri.hpp>
 
 #include "bench.hpp"
+#include "receiver.hpp"
 
 namespace pushwire::bench {
 namespace {
 
-struct ClientConfig : public websocketpp::config::asio_client {
-    typedef ClientConfig type;
-    typedef websocketpp::config::asio_client base;
-    typedef websocketpp::concurrency::none concurrency_type;
-    typedef base::request_type request_type;
-    typedef base::response_type response_type;
-    typedef base::message_type message_type;
-    typedef base::con_msg_manager_type con_msg_manager_type;
-    typedef base::endpoint_msg_manager_type endpoint_msg_manager_type;
-    typedef websocketpp::log::basic<concurrency_type, websocketpp::log::elevel> elog_type;
-    typedef websocketpp::log::basic<concurrency_type, websocketpp::log::alevel> alog_type;
-    typedef base::rng_type rng_type;
-    static bool const enable_multithreading = false;
-    struct transport_config : public base::transport_config {
-        typedef type::concurrency_type concurrency_type;
-        typedef type::alog_type alog_type;
-        typedef type::elog_type elog_type;
-        typedef type::request_type request_type;
-        typedef type::response_type response_type;
-        typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
-        static bool const enable_multithreading = false;
-    };
-    typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
-    static const std::size_t connection_read_buffer_size = 4096;
-    static const long timeout_open_handshake = 30000;
-    static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
-    static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
+using asio::ip::tcp;
+
+struct ClientFraming {
+    typedef websocketpp::http::parser::request request_type;
+    typedef websocketpp::http::parser::response response_type;
+    typedef websocketpp::message_buffer::message<websocketpp::message_buffer::alloc::con_msg_manager> message_type;
+    typedef websocketpp::message_buffer::alloc::con_msg_manager<message_type> con_msg_manager_type;
+    typedef websocketpp::random::random_device::int_generator<uint32_t, websocketpp::concurrency::none> rng_type;
+    struct permessage_deflate_config {};
+    typedef websocketpp::extensions::permessage_deflate::disabled<permessage_deflate_config> permessage_deflate_type;
+    static const std::size_t max_message_size = 16 * 1024 * 1024;
+    static const bool enable_extensions = false;
 };
 
-using WsppClient = websocketpp::client<ClientConfig>;
+using Processor = websocketpp::processor::hybi13<ClientFraming>;
 
-}  // namespace
-
-class WsClientPool {
+class WsSubscriber final : public SubscriberBase, public Sink, public std::enable_shared_from_this<WsSubscriber> {
 public:
-    explicit WsClientPool(asio::io_context& io) {
-        client.clear_access_channels(websocketpp::log::alevel::all);
-        client.clear_error_channels(websocketpp::log::elevel::all);
-        client.init_asio(&io);
-        client.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
-            std::error_code ignored;
-            s.set_option(asio::ip::tcp::no_delay(true), ignored);
-            s.set_option(asio::socket_base::linger(true, 0), ignored);  // no TIME_WAIT pile-up
-        });
-    }
-    WsppClient client;
-};
-
-namespace {
-
-class WsSubscriber final : public SubscriberBase, public std::enable_shared_from_this<WsSubscriber> {
-public:
-    WsSubscriber(WsClientPool& pool, const Config& config, std::string channel, Tally& tally)
-        : SubscriberBase(Mode::WebSocket, tally), pool_(pool), config_(config), channel_(std::move(channel)) {}
+    WsSubscriber(asio::io_context& io, Receiver& receiver, const Config& config, std::string channel, Tally& tally)
+        : SubscriberBase(Mode::WebSocket, tally),
+          socket_(io),
+          receiver_(receiver),
+          config_(config),
+          channel_(std::move(channel)),
+          manager_(std::make_shared<ClientFraming::con_msg_manager_type>()),
+          processor_(false, false, manager_, rng_) {}
 
     void start() override {
-        std::string url = config_.target == Target::Pushwire
-                              ? "ws://" + config_.host + ":" + std::to_string(config_.wsPort) +
-                                    "/pushwire/ws?channel=" + channel_
-                              : "ws://" + config_.host + ":" + std::to_string(config_.port) + "/sub/" + channel_;
-        std::error_code ec;
-        con_ = pool_.client.get_connection(url, ec);
-        if (ec) return fail("bad url: " + ec.message());
+        const bool pushwire = config_.target == Target::Pushwire;
+        const int port = pushwire ? config_.wsPort : config_.port;
+        auto uri = std::make_shared<websocketpp::uri>(
+            "ws://" + config_.host + ":" + std::to_string(port) +
+            (pushwire ? "/pushwire/ws?channel=" + channel_ : "/sub/" + channel_));
+        if (!uri->get_valid()) return fail("bad url");
+        if (auto ec = processor_.client_handshake_request(request_, uri, {})) return fail(ec.message());
         auto self = shared_from_this();
-        con_->set_open_handler([self](websocketpp::connection_hdl) {
-            if (self->config_.target == Target::Nchan) self->establish();
+        tcp::endpoint endpoint(asio::ip::make_address(config_.host), static_cast<unsigned short>(port));
+        socket_.async_connect(endpoint, [self](const std::error_code& ec) {
+            if (ec) return self->fail("connect: " + ec.message());
+            std::error_code ignored;
+            self->socket_.set_option(tcp::no_delay(true), ignored);
+            if (!self->receiver_.adopt(self->socket_, *self)) return self->fail("cannot watch the socket");
+            if (!Receiver::send(*self, self->request_.raw())) self->fail("write failed");
         });
-        con_->set_message_handler([self](websocketpp::connection_hdl, WsppClient::message_ptr msg) {
-            const std::string& text = msg->get_payload();
-            if (!self->established_ && text.find("\"type\":\"subscribed\"") != std::string::npos) self->establish();
-            scanMessages(text, [&](std::int64_t i, std::int64_t t) { self->sequence_.seen(i, t, self->tally_); });
-        });
-        con_->set_fail_handler([self](websocketpp::connection_hdl) {
-            self->fail("handshake failed: " + self->con_->get_ec().message());
-        });
-        con_->set_close_handler([self](websocketpp::connection_hdl) {
-            if (!self->stopped_) self->fail("closed by server");
-        });
-        pool_.client.connect(con_);
     }
 
     void stop() override {
         stopped_ = true;
-        if (con_) {
-            std::error_code ignored;
-            con_->get_raw_socket().close(ignored);
-            con_->set_message_handler(nullptr);
-            con_->set_close_handler(nullptr);
-            con_->set_fail_handler(nullptr);
-            con_->set_open_handler(nullptr);
+        std::error_code ignored;
+        socket_.close(ignored);  // still connecting
+        receiver_.drop(*this);
+    }
+
+    void onClosed(const std::string& why) override { fail(why); }
+
+    void onBytes(const char* data, std::size_t size) override {
+        if (stopped_) return;
+        if (!open_) {
+            std::size_t used = 0;
+            try {
+                used = response_.consume(data, size);
+            } catch (const std::exception& e) {
+                return fail(std::string("bad handshake response: ") + e.what());
+            }
+            if (!response_.headers_ready()) return;
+            if (auto ec = processor_.validate_server_handshake_response(request_, response_)) {
+                return fail("handshake: " + ec.message());
+            }
+            open_ = true;
+            if (config_.target == Target::Nchan) establish();
+            data += used;
+            size -= used;
         }
-        con_.reset();
+        while (size > 0) {
+            std::error_code ec;
+            const std::size_t used = processor_.consume(reinterpret_cast<uint8_t*>(const_cast<char*>(data)), size, ec);
+            if (ec) return fail("bad frame: " + ec.message());
+            data += used;
+            size -= used;
+            if (!processor_.ready()) continue;
+            auto message = processor_.get_message();
+            if (!message) continue;
+            if (message->get_opcode() == websocketpp::frame::opcode::close) return fail("closed by server");
+            if (message->get_opcode() != websocketpp::frame::opcode::text) continue;  // pings need no answer here
+            const std::string& text = message->get_payload();
+            if (!established_ && text.find("\"type\":\"subscribed\"") != std::string::npos) establish();
+            scanMessages(text, [this](std::int64_t i, std::int64_t t) { sequence_.seen(i, t, tally_); });
+        }
     }
 
 private:
-    WsClientPool& pool_;
+    tcp::socket socket_;  // until connected; then the Receiver has it
+    Receiver& receiver_;
     const Config& config_;
     std::string channel_;
-    WsppClient::connection_ptr con_;
+    std::shared_ptr<ClientFraming::con_msg_manager_type> manager_;
+    ClientFraming::rng_type rng_;
+    Processor processor_;
+    ClientFraming::request_type request_;
+    ClientFraming::response_type response_;
+    bool open_ = false;
 };
 
 }  // namespace
 
-std::shared_ptr<WsClientPool> makeWsPool(asio::io_context& io) { return std::make_shared<WsClientPool>(io); }
-
-std::shared_ptr<Subscriber> makeWsSubscriber(WsClientPool& pool, const Config& config,
+std::shared_ptr<Subscriber> makeWsSubscriber(asio::io_context& io, Receiver& receiver, const Config& config,
                                              const std::string& channel, Tally& tally) {
-    return std::make_shared<WsSubscriber>(pool, config, channel, tally);
+    return std::make_shared<WsSubscriber>(io, receiver, config, channel, tally);
 }
 
 }  // namespace pushwire::bench
