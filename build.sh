@@ -16,7 +16,7 @@ export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 APT_PACKAGES=(
   build-essential cmake pkg-config
   emscripten
-  libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2
+  libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2 liburing-dev
   nodejs npm chromium
 )
 BENCH_PACKAGES=(nginx libnginx-mod-nchan)

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <fstream>
 #include <future>
 
@@ -262,6 +263,11 @@ TEST_CASE("healthz, metrics and static files with the right content types") {
     CHECK(metrics->body.find("pushwire_messages_published_total 1") != std::string::npos);
     CHECK(metrics->body.find("pushwire_connections{transport=\"sse\"}") != std::string::npos);
     CHECK(metrics->body.find("pushwire_deliveries_total{transport=\"websocket\"}") != std::string::npos);
+    const bool uring = metrics->body.find("pushwire_write_path{path=\"io_uring\"} 1") != std::string::npos;
+    const bool sendmsg = metrics->body.find("pushwire_write_path{path=\"sendmsg\"} 1") != std::string::npos;
+    CHECK(uring != sendmsg);
+    const char* extra = std::getenv("PUSHWIRE_SERVER_EXTRA_ARGS");
+    if (extra && std::string(extra).find("--io-uring=off") != std::string::npos) CHECK(sendmsg);
     auto index = c.Get("/");
     REQUIRE(index);
     CHECK(index->status == 200);

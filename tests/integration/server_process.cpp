@@ -12,6 +12,9 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
+#include <sstream>
+
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
 
@@ -22,6 +25,12 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     std::vector<std::string> argv = {PUSHWIRE_SERVER_BIN, "--port", "0", "--ws-port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
+    // The suite runs twice: as is, and with PUSHWIRE_SERVER_EXTRA_ARGS=--io-uring=off so
+    // that both of the front's write paths are exercised.
+    if (const char* extra = std::getenv("PUSHWIRE_SERVER_EXTRA_ARGS")) {
+        std::istringstream words(extra);
+        for (std::string word; words >> word;) argv.push_back(word);
+    }
     pid_ = fork();
     if (pid_ == 0) {
         dup2(out[1], 1);

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
                   << server.httpPort() << " ws://" << o.host << ":" << server.wsPort()
                   << "/pushwire/ws" << (o.webRoot.empty() ? "" : " web-root " + o.webRoot)
                   << std::endl;
+        std::cout << "pushwire-server writes with " << server.writePath() << std::endl;
         server.run();
         std::cout << "pushwire-server stopped" << std::endl;
     } catch (const std::exception& e) {

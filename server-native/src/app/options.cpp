@@ -31,6 +31,8 @@ Usage: pushwire-server [options]
   --max-message-bytes N       largest message data, request body or frame (default 65536)
   --max-connections N         HTTP connections held at once (default 19000)
   --request-timeout-ms MS     time a client has to send a whole request (default 15000)
+  --io-uring auto|off         batch socket writes through io_uring when the kernel allows
+                              (default auto; off: one sendmsg per connection)
   --help                      this text
   --version                   print the version
 
@@ -64,7 +66,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--public-ws-url", "--history", "--heartbeat-ms",
                                         "--longpoll-timeout-ms", "--max-message-bytes",
                                         "--max-connections", "--transports",
-                                        "--request-timeout-ms"};
+                                        "--request-timeout-ms", "--io-uring"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
             return parsed;
@@ -116,6 +118,12 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--request-timeout-ms") {
             if (!number(100, 600000)) return parsed;
             o.requestTimeoutMs = static_cast<int>(n);
+        } else if (name == "--io-uring") {
+            if (value != "auto" && value != "off") {
+                parsed.error = "--io-uring: expected auto or off, got '" + value + "'";
+                return parsed;
+            }
+            o.ioUring = value == "auto";
         } else if (name == "--transports") {
             o.settings.enabled = {false, false, false, false};
             std::size_t start = 0;

@@ -20,6 +20,7 @@ struct Options {
     std::size_t history = 1000;
     std::size_t maxConnections = 19000;
     int requestTimeoutMs = 15000;  // a client must send a whole request within this
+    bool ioUring = true;           // --io-uring auto|off
     Settings settings;
 };
 

@@ -34,10 +34,10 @@ struct Server::Impl {
           http(io, HttpLimits{options.settings.maxMessageBytes + 1024,
                               options.settings.maxQueuedBytes, options.maxConnections,
                               std::chrono::milliseconds(options.requestTimeoutMs),
-                              std::chrono::milliseconds(60000)}),
+                              std::chrono::milliseconds(60000), options.ioUring}),
           wsHttp(io, HttpLimits{options.settings.maxMessageBytes + 4096, options.settings.maxQueuedBytes,
                                 options.maxConnections, std::chrono::milliseconds(options.requestTimeoutMs),
-                                std::chrono::milliseconds(60000)}),
+                                std::chrono::milliseconds(60000), options.ioUring}),
           sse(context),
           ws(context),
           signals(io, SIGINT, SIGTERM) {}
@@ -174,6 +174,9 @@ std::string Server::Impl::renderMetrics() const {
            http.connectionCount() + wsHttp.connectionCount());
     single("pushwire_http_requests_total", "counter", "HTTP requests parsed.",
            http.requestCount() + wsHttp.requestCount());
+    family("pushwire_write_path", "gauge", "How the server writes to sockets (1 for the one in use).");
+    out += std::string("pushwire_write_path{path=\"io_uring\"} ") + (http.writePath() == "io_uring" ? "1" : "0") + "\n";
+    out += std::string("pushwire_write_path{path=\"sendmsg\"} ") + (http.writePath() == "io_uring" ? "0" : "1") + "\n";
     single("pushwire_slow_disconnects_total", "counter",
            "Connections closed because their reader fell too far behind.",
            http.slowDisconnects() + wsHttp.slowDisconnects());
@@ -218,6 +221,7 @@ void Server::stop() {
 }
 
 unsigned short Server::httpPort() const { return impl_->http.port(); }
+const std::string& Server::writePath() const { return impl_->http.writePath(); }
 unsigned short Server::wsPort() const { return impl_->wsHttp.port(); }
 
 }  // namespace pushwire::server

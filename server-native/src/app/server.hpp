@@ -22,6 +22,8 @@ public:
     void stop();
 
     unsigned short httpPort() const;
+    // "io_uring", or "sendmsg (why io_uring is not used)".
+    const std::string& writePath() const;
     unsigned short wsPort() const;
 
 private:

@@ -19,8 +19,8 @@ using protocol::ErrorCode;
 namespace {
 
 constexpr std::size_t kMaxHeldInbox = 64 * 1024;  // pipelined bytes kept behind a parked request
-constexpr std::size_t kMaxGather = 64;            // buffers per sendmsg
 constexpr int kMaxAcceptsPerWake = 256;           // then other work gets a turn
+constexpr unsigned kSendBatch = 256;              // sends per io_uring submission
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
     return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -282,15 +282,38 @@ void HttpConnection::flushNow() {
 
 // Sends until the queue is empty or the socket is full; a full socket is watched for
 // writability (writing_), and later writes queue behind it until then.
+std::size_t HttpConnection::gather(iovec* parts, std::size_t max) const {
+    std::size_t count = 0;
+    for (; count < queue_.size() && count < max; ++count) {
+        parts[count].iov_base = const_cast<void*>(queue_[count].bytes.data());
+        parts[count].iov_len = queue_[count].bytes.size();
+    }
+    return count;
+}
+
+void HttpConnection::consumed(std::size_t written) {
+    queuedBytes_ -= std::min(queuedBytes_, written);
+    std::size_t done = 0;
+    while (done < queue_.size() && written >= queue_[done].bytes.size()) written -= queue_[done++].bytes.size();
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
+    if (!queue_.empty() && written > 0) queue_.front().bytes += written;
+}
+
+void HttpConnection::sent(int result) {
+    if (closing_) return;
+    if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK && result != -EINTR) {
+        close();
+        return;
+    }
+    if (result > 0) consumed(static_cast<std::size_t>(result));
+    writeQueued();  // the rest, if the socket took only part; or the close after the last byte
+}
+
 void HttpConnection::writeQueued() {
     if (closing_) return;
     while (!queue_.empty()) {
-        iovec parts[kMaxGather];
-        std::size_t count = 0;
-        for (; count < queue_.size() && count < kMaxGather; ++count) {
-            parts[count].iov_base = const_cast<void*>(queue_[count].bytes.data());
-            parts[count].iov_len = queue_[count].bytes.size();
-        }
+        iovec parts[Sender::kMaxGather];
+        const std::size_t count = gather(parts, Sender::kMaxGather);
         msghdr message{};
         message.msg_iov = parts;
         message.msg_iovlen = count;
@@ -305,12 +328,7 @@ void HttpConnection::writeQueued() {
             writing_ = true;
             return;
         }
-        auto written = static_cast<std::size_t>(sent);
-        queuedBytes_ -= std::min(queuedBytes_, written);
-        std::size_t done = 0;
-        while (done < queue_.size() && written >= queue_[done].bytes.size()) written -= queue_[done++].bytes.size();
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
-        if (!queue_.empty() && written > 0) queue_.front().bytes += written;
+        consumed(static_cast<std::size_t>(sent));
     }
     if (writing_) {
         writing_ = false;
@@ -372,7 +390,11 @@ void HttpConnection::finishClose() {
 // ---------------------------------------------------------------- HttpServer
 
 HttpServer::HttpServer(asio::io_context& io, HttpLimits limits)
-    : io_(io), limits_(limits), acceptor_(io), acceptRetry_(io), sweep_(io), poller_(io) {}
+    : io_(io), limits_(limits), acceptor_(io), acceptRetry_(io), sweep_(io), poller_(io) {
+    std::string why = "turned off";
+    if (limits_.ioUring) sender_ = Sender::create(kSendBatch, why);
+    writePath_ = sender_ ? "io_uring" : "sendmsg (io_uring: " + why + ")";
+}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -471,6 +493,16 @@ void HttpServer::flushAll() {
     flushPosted_ = false;
     std::vector<std::shared_ptr<HttpConnection>> dirty;
     dirty.swap(dirty_);
+    if (sender_ && !sender_->broken()) {
+        for (auto& connection : dirty) {
+            connection->flushScheduled_ = false;
+            if (!connection->writing_ && !connection->queue_.empty() && !connection->closing_) {
+                sender_->add(std::move(connection));
+            }
+        }
+        sender_->submit();
+        return;
+    }
     for (auto& connection : dirty) connection->flushNow();
 }
 

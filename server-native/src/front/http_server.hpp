@@ -23,6 +23,7 @@
 
 #include "front/http_request.hpp"
 #include "front/poller.hpp"
+#include "front/sender.hpp"
 #include "pushwire/protocol/errors.hpp"
 
 namespace websocketpp::http::parser {
@@ -56,6 +57,7 @@ struct HttpLimits {
     std::size_t maxConnections = 19000;
     std::chrono::milliseconds requestTimeout{15000};  // to send a whole request
     std::chrono::milliseconds idleTimeout{60000};     // between keep-alive requests
+    bool ioUring = true;  // batch each turn's writes through io_uring when the kernel allows
 };
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
@@ -110,6 +112,13 @@ private:
 
     friend class HttpServer;
     friend class Poller;
+    friend class Sender;
+    int fd() const { return fd_; }
+    // The queued bytes as iovecs (at most `max`); returns how many.
+    std::size_t gather(iovec* parts, std::size_t max) const;
+    // The result of a send of gather()'s buffers: bytes taken, or -errno.
+    void sent(int result);
+    void consumed(std::size_t written);
     void onReady(std::uint32_t events);  // epoll events
     void onReadable(bool hangUp);
     void flushNow();
@@ -170,6 +179,8 @@ public:
     std::size_t connectionCount() const { return poller_.size(); }
     std::uint64_t requestCount() const { return requests_; }
     std::uint64_t slowDisconnects() const { return slowDisconnects_; }
+    // How writes leave: "io_uring", or "sendmsg (why io_uring is not used)".
+    const std::string& writePath() const { return writePath_; }
     asio::io_context& io() { return io_; }
 
 private:
@@ -196,6 +207,8 @@ private:
     bool stopped_ = false;
     std::vector<std::shared_ptr<HttpConnection>> dirty_;
     bool flushPosted_ = false;
+    std::unique_ptr<Sender> sender_;  // null: sendmsg per connection
+    std::string writePath_;
     Poller poller_;  // last: its connections go before the rest of the server
 };
 

@@ -1,0 +1,76 @@
+#include "front/sender.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "front/http_server.hpp"
+
+namespace pushwire::server {
+
+std::unique_ptr<Sender> Sender::create(unsigned entries, std::string& why) {
+    std::unique_ptr<Sender> sender(new Sender(entries));
+    const int error = io_uring_queue_init(entries, &sender->ring_, 0);
+    if (error < 0) {
+        why = std::strerror(-error);
+        sender->slots_.clear();  // the destructor must not touch a ring that never was
+        return nullptr;
+    }
+    return sender;
+}
+
+Sender::Sender(unsigned entries) : slots_(entries) {}
+
+Sender::~Sender() {
+    if (!slots_.empty()) io_uring_queue_exit(&ring_);
+}
+
+void Sender::add(std::shared_ptr<HttpConnection> connection) {
+    if (used_ == slots_.size()) submit();
+    Slot& slot = slots_[used_];
+    const std::size_t count = connection->gather(slot.parts, kMaxGather);
+    slot.message = msghdr{};
+    slot.message.msg_iov = slot.parts;
+    slot.message.msg_iovlen = count;
+    io_uring_sqe* entry = io_uring_get_sqe(&ring_);
+    io_uring_prep_sendmsg(entry, connection->fd(), &slot.message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    io_uring_sqe_set_data64(entry, used_);
+    slot.connection = std::move(connection);
+    ++used_;
+}
+
+void Sender::submit() {
+    if (used_ == 0) return;
+    const std::size_t count = used_;
+    used_ = 0;
+    int submitted;
+    do {
+        submitted = io_uring_submit_and_wait(&ring_, static_cast<unsigned>(count));
+    } while (submitted == -EINTR);
+    if (submitted < 0) broken_ = true;
+    for (std::size_t done = 0; done < count; ++done) {
+        io_uring_cqe* completion = nullptr;
+        // Sends never wait (MSG_DONTWAIT): all completions are there once submitted.
+        if (io_uring_peek_cqe(&ring_, &completion) != 0 &&
+            (broken_ || io_uring_wait_cqe(&ring_, &completion) != 0)) {
+            broken_ = true;
+            break;
+        }
+        const std::uint64_t index = io_uring_cqe_get_data64(completion);
+        const int result = completion->res;
+        io_uring_cqe_seen(&ring_, completion);
+        if (index < count && slots_[index].connection) {
+            std::shared_ptr<HttpConnection> connection = std::move(slots_[index].connection);
+            connection->sent(result);
+        }
+    }
+    // A ring that failed: whoever did not hear back writes the ordinary way, and the
+    // front stops using the ring.
+    for (std::size_t i = 0; i < count; ++i) {
+        if (slots_[i].connection) {
+            std::shared_ptr<HttpConnection> connection = std::move(slots_[i].connection);
+            connection->sent(-EAGAIN);
+        }
+    }
+}
+
+}  // namespace pushwire::server

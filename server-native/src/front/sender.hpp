@@ -1,0 +1,63 @@
+// Batched socket writes through io_uring: the connections written in one turn of the
+// loop (a fan-out: one message to every subscriber) go to the kernel in one
+// io_uring_enter instead of one sendmsg each.
+//
+// Why: at one message per connection per write (100 msg/s to 1000 WebSocket
+// subscribers), 86% of the server's CPU is the kernel's, and each sendmsg pays the
+// system call around the TCP work. Measured here with a bare sender (1000 loopback
+// sockets, 100-byte messages, rounds 10 ms apart): 6.4-7.0 µs of sender CPU per message
+// with sendmsg, 3.4-4.5 µs with one io_uring submission per round.
+//
+// Every send is MSG_DONTWAIT, so it completes (or fails with EAGAIN) during the
+// submission: no request outlives submit(), and the iovecs can point into the
+// connections' queues. When io_uring is not available (an old kernel, a container that
+// forbids it) create() returns null and the front writes with sendmsg.
+//
+// Threading: the loop thread.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <liburing.h>
+
+namespace pushwire::server {
+
+class HttpConnection;
+
+class Sender {
+public:
+    static constexpr std::size_t kMaxGather = 64;  // buffers per send
+
+    // Null, with `why` set, when the kernel refuses io_uring.
+    static std::unique_ptr<Sender> create(unsigned entries, std::string& why);
+    ~Sender();
+    Sender(const Sender&) = delete;
+    Sender& operator=(const Sender&) = delete;
+
+    // Queues a send of what `connection` has queued; submits when the ring is full.
+    void add(std::shared_ptr<HttpConnection> connection);
+    // Submits what is queued and hands each result to its connection.
+    void submit();
+    // The ring failed; the front writes with sendmsg from now on.
+    bool broken() const { return broken_; }
+
+private:
+    explicit Sender(unsigned entries);
+    struct Slot {
+        std::shared_ptr<HttpConnection> connection;
+        msghdr message{};
+        iovec parts[kMaxGather];
+    };
+
+    io_uring ring_{};
+    std::vector<Slot> slots_;
+    std::size_t used_ = 0;
+    bool broken_ = false;
+};
+
+}  // namespace pushwire::server
