@@ -9,9 +9,40 @@ import subprocess
 import sys
 
 raw, results_dir, markdown_path, knobs = sys.argv[1:5]
-rows = [json.loads(line) for line in open(raw) if line.strip()]
+runs = [json.loads(line) for line in open(raw) if line.strip()]
 TRANSPORTS = ["websocket", "sse", "longpoll", "poll"]
-IDLE_TARGET = next((r["subscribers"] for r in rows if r["label"] == "idle"), 10000)
+IDLE_TARGET = next((r["subscribers"] for r in runs if r["label"] == "idle"), 10000)
+# Counts add up over repeated runs (a message lost in any run is lost); every other
+# number is the median of the runs.
+SUMMED = {"expected", "received", "lost", "duplicates", "failed_subscribers", "publish_errors"}
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def merge(group):
+    out = {"runs": len(group)}
+    for key, first in group[0].items():
+        values = [g[key] for g in group if key in g]
+        if isinstance(first, dict):
+            out[key] = merge(values)
+            out[key].pop("runs")
+        elif isinstance(first, bool) or not isinstance(first, (int, float)):
+            out[key] = "; ".join(dict.fromkeys(str(v) for v in values if v)) if key == "error" else first
+        elif key in SUMMED:
+            out[key] = sum(values)
+        else:
+            out[key] = median(values)
+    return out
+
+
+groups = {}
+for r in runs:
+    groups.setdefault((r["target"], r["transport"], r["label"]), []).append(r)
+rows = [merge(g) for g in groups.values()]
 
 
 def find(target, transport, label):
@@ -63,18 +94,21 @@ add(f"Measured {now} on this machine ({os.cpu_count()} cores, {platform.machine(
 add("")
 add("```sh\n./build.sh bench        # bench/run.sh: " + knobs + "\n```")
 add("")
-add("The load generator is `pushwire-bench` (bench/src): one asio event loop, every subscriber a real "
+add("The load generator is `pushwire-bench` (bench/src): one event loop, every subscriber a real "
     "connection of the transport in question; Nchan runs in nginx with one worker (`bench/nchan.conf.in`), "
     "pushwire runs its one event loop. Server CPU is utime+stime from /proc of the server's processes "
-    "(nginx master and worker) over the run; latency is publish-to-receipt on the generator's clock.")
+    "(nginx master and worker) over the measured messages; latency is publish-to-receipt on the generator's "
+    "clock. Each fan-out scenario ran " + str(max(r["runs"] for r in rows)) + " times per server, alternating "
+    "servers; the tables show the median of each number (counts are summed over the runs).")
 add("")
 add("## Fan-out at 100 msg/s (latency)")
 add("")
-add("| transport | server | delivered | lost | dup | server CPU µs/delivery | ratio | latency p50 ms | p99 ms | max ms | p99 ratio |")
-add("|---|---|---|---|---|---|---|---|---|---|---|")
+add("| transport | server | published msg/s | delivered | lost | dup | server CPU µs/delivery | ratio | generator CPU µs/delivery | latency p50 ms | p99 ms | max ms | p99 ratio |")
+add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for t, name, r, pw, nc, mine in each_row("latency"):
-        add(f"| {t} | {name} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+        add(f"| {t} | {name} | {num(r.get('publish_rate'), '{:.0f}')} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
             f"{num(r['server_cpu_us_per_delivery'])} | {ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
+            f"{num(r['bench_cpu_us_per_delivery'])} | "
             f"{num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} | {num(get(r,'latency_ms','max'))} | "
             f"{ratio(get(pw,'latency_ms','p99'), get(nc,'latency_ms','p99')) if mine else ''} |")
 add("")
@@ -141,10 +175,11 @@ target_row("publish p99 while the idle subscribers are held < 10 ms (absolute, p
 held = [(t, get(find("pushwire", t, "idle"), "established")) for t in TRANSPORTS]
 add(f"| idle subscribers held by one process: {IDLE_TARGET} per transport | "
     + ", ".join(f"{t} {h}" for t, h in held) + f" | {'yes' if all(h == IDLE_TARGET for _, h in held) else 'no'} |")
-lost = sum(r.get("lost", 0) + r.get("duplicates", 0) for r in rows if r["target"] == "pushwire")
-add(f"| messages lost or repeated: 0 | {lost} | {'yes' if lost == 0 else 'no'} |")
+lost = sum(r.get("lost", 0) + r.get("duplicates", 0) for r in runs if r["target"] == "pushwire")
+delivered = sum(r.get("received", 0) for r in runs if r["target"] == "pushwire")
+add(f"| messages lost or repeated: 0 | {lost} of {delivered:,} pushwire deliveries | {'yes' if lost == 0 else 'no'} |")
 add("")
-errors = [f"- {r['target']} {r['transport']} {r['label']}: {r['error']}" for r in rows if r.get("error")]
+errors = [f"- {r['target']} {r['transport']} {r['label']}: {r['error']}" for r in runs if r.get("error")]
 if errors:
     add("## Errors reported by the generator")
     add("")
@@ -191,5 +226,5 @@ bars("Server CPU per delivery, as fast as accepted (lower is better)", "µs", "t
      ("server_cpu_us_per_delivery",), os.path.join(results_dir, "cpu.svg"))
 bars("p99 publish-to-receipt latency at 100 msg/s (lower is better)", "ms", "latency",
      ("latency_ms", "p99"), os.path.join(results_dir, "latency.svg"))
-json.dump({"generated": now, "knobs": knobs, "results": rows}, open(os.path.join(results_dir, "latest.json"), "w"), indent=1)
+json.dump({"generated": now, "knobs": knobs, "results": rows, "runs": runs}, open(os.path.join(results_dir, "latest.json"), "w"), indent=1)
 open(markdown_path, "w").write("\n".join(lines) + "\n")

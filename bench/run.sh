@@ -4,7 +4,8 @@
 # the plots. Called by ./build.sh bench. Knobs (environment):
 #   SUBSCRIBERS (1000)  LATENCY_MESSAGES (300) at RATE (100 msg/s)
 #   THROUGHPUT_MESSAGES (1000, 300 for the polling transports)  IDLE (10000)  BYTES (100)
-#   TRANSPORTS ("websocket sse longpoll poll")
+#   TRANSPORTS ("websocket sse longpoll poll")  REPEAT (3): runs of each fan-out scenario,
+#   alternating servers; the report takes the median of each number
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/dist/bin"
@@ -16,6 +17,7 @@ THROUGHPUT_MESSAGES="${THROUGHPUT_MESSAGES:-1000}"
 IDLE="${IDLE:-10000}"
 BYTES="${BYTES:-100}"
 TRANSPORTS="${TRANSPORTS:-websocket sse longpoll poll}"
+REPEAT="${REPEAT:-3}"
 WORK="$(mktemp -d /tmp/pushwire-bench.XXXXXX)"
 RAW="$WORK/results.jsonl"
 trap 'stop_servers; rm -rf "$WORK"' EXIT
@@ -66,9 +68,13 @@ echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
 for transport in $TRANSPORTS; do
   messages=$THROUGHPUT_MESSAGES
   [[ $transport == longpoll || $transport == poll ]] && messages=$(( THROUGHPUT_MESSAGES < 300 ? THROUGHPUT_MESSAGES : 300 ))
+  for _ in $(seq "$REPEAT"); do
+    for target in pushwire nchan; do
+      run "$target" "$transport" latency --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
+      run "$target" "$transport" throughput --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$messages" --rate 0 --bytes "$BYTES"
+    done
+  done
   for target in pushwire nchan; do
-    run "$target" "$transport" latency --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
-    run "$target" "$transport" throughput --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$messages" --rate 0 --bytes "$BYTES"
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
   done
 done
@@ -77,5 +83,5 @@ stop_servers
 mkdir -p "$RESULTS"
 cp "$RAW" "$RESULTS/latest.jsonl"
 python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$ROOT/docs/benchmarks.md" \
-  "SUBSCRIBERS=$SUBSCRIBERS LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
+  "REPEAT=$REPEAT SUBSCRIBERS=$SUBSCRIBERS LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
 echo "wrote docs/benchmarks.md and bench/results/" >&2

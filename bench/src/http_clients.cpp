@@ -198,10 +198,11 @@ struct Publisher::Impl {
     }
 
     // Paced (rate > 0): each request leaves at its time on the schedule, whether or not
-    // earlier ones are answered yet (pipelined, up to kWindow in flight), so a server
+    // earlier ones are answered yet (pipelined, up to kPacedWindow in flight), so a server
     // that answers publishes slowly still gets the rate asked for. As fast as accepted
     // (rate 0): kWindow pipelined requests in flight.
     static constexpr int kWindow = 16;
+    static constexpr int kPacedWindow = 1000;
 
     void next() {
         if (answered >= count) return done();
@@ -209,7 +210,7 @@ struct Publisher::Impl {
             while (sent < count && sent - answered < kWindow) send();
             return;
         }
-        if (sent >= count || sent - answered >= kWindow || timerArmed) return;
+        if (sent >= count || sent - answered >= kPacedWindow || timerArmed) return;
         auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(sent * 1e9 / config.rate));
         timerArmed = true;
         timer.expires_at(due);
