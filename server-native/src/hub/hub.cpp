@@ -91,7 +91,9 @@ std::vector<StartPoint> Hub::resolve(const std::vector<std::string>& channels,
             // new to it, and what it missed from the old one is unknown.
             point.after = 0;
             if (*position > 0) {
-                point.epochGap = Gap{name, *position + 1, std::nullopt, GapReason::EpochChanged};
+                // Saturating: a cursor may carry the largest seq there is.
+                const std::uint64_t from = *position == UINT64_MAX ? *position : *position + 1;
+                point.epochGap = Gap{name, from, std::nullopt, GapReason::EpochChanged};
             }
         } else if (position) {
             point.after = std::min(*position, point.after);

@@ -125,6 +125,12 @@ TEST_CASE("resolve starts at now, at the cursor, or reports another epoch") {
         CHECK_FALSE(points[0].epochGap->to);
         CHECK(points[0].epochGap->reason == GapReason::EpochChanged);
     }
+    SECTION("the largest seq in an old cursor does not wrap the gap around to 0") {
+        Cursor cursor{"0ld", std::nullopt, {{"c", UINT64_MAX}}};
+        auto points = hub.resolve({"c"}, &cursor);
+        REQUIRE(points[0].epochGap);
+        CHECK(points[0].epochGap->from == UINT64_MAX);
+    }
 }
 
 TEST_CASE("a subscriber may unsubscribe itself and others during fan-out") {
