@@ -38,7 +38,9 @@ Result<Envelope> detail::envelopeFromJson(const json& value) {
     const json* data = field(value, "data");
     envelope.dataJson = data ? detail::dumpJson(*data) : "null";
     const json* time = field(value, "time");
-    if (time && time->is_number()) envelope.timeMs = time->get<std::int64_t>();
+    // An integer only: converting a float such as 1e21 to int64 is undefined (the fuzz
+    // target found it).
+    if (time && time->is_number_integer()) envelope.timeMs = time->get<std::int64_t>();
     return envelope;
 }
 

@@ -1,5 +1,7 @@
 #include "pushwire/protocol/frames.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <initializer_list>
 
 #include "json_util.hpp"
@@ -230,7 +232,7 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
     } else if (*type == "welcome") {
         frame.type = ServerFrameType::Welcome;
         frame.epoch = asString(field(value, "epoch")).value_or("");
-        frame.heartbeatMs = static_cast<int>(asSeq(field(value, "heartbeat_ms")).value_or(0));
+        frame.heartbeatMs = static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
     } else if (*type == "subscribed") {
         frame.type = ServerFrameType::Subscribed;
         frame.cursor = asString(field(value, "cursor")).value_or("");
@@ -315,7 +317,7 @@ Result<NegotiateInfo> decodeNegotiate(std::string_view text) {
     NegotiateInfo info;
     info.protocol = static_cast<int>(asSeq(field(value, "protocol")).value_or(0));
     info.websocketUrl = asString(field(value, "websocket_url")).value_or("");
-    info.heartbeatMs = static_cast<int>(asSeq(field(value, "heartbeat_ms")).value_or(0));
+    info.heartbeatMs = static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
     info.epoch = asString(field(value, "epoch")).value_or("");
     const json* transports = field(value, "transports");
     if (transports == nullptr || !transports->is_array()) {

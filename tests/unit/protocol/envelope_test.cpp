@@ -29,6 +29,13 @@ TEST_CASE("a broken envelope is an error, not a crash") {
     CHECK_FALSE(decodeEnvelope(R"({"channel":"a","seq":-1})").ok());
 }
 
+TEST_CASE("a time that is not an integer is ignored, however large") {
+    // Found by the fuzz target: converting 1.8e21 to int64 was undefined behaviour.
+    auto envelope = decodeEnvelope(R"({"channel":"c","seq":1,"data":1,"time":1.79568e+21})");
+    REQUIRE(envelope.ok());
+    CHECK(envelope->timeMs == 0);
+}
+
 TEST_CASE("gaps encode an unknown end as null") {
     CHECK(encodeGap(Gap{"c", 5, 9, GapReason::HistoryEvicted}) ==
           R"({"channel":"c","from":5,"to":9,"reason":"evicted"})");
