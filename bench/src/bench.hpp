@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <asio.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,8 +16,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <asio.hpp>
 
 namespace pushwire::bench {
 
@@ -34,12 +33,12 @@ struct Config {
     int subscribers = 100;
     int messages = 100;
     int messageBytes = 100;
-    double rate = 100;              // messages per second; 0: as fast as accepted
+    double rate = 100;  // messages per second; 0: as fast as accepted
     int pollIntervalMs = 1000;
-    int durationMs = 5000;          // publish-under-load phase of "idle"
-    int warmup = 20;                // fanout: messages before the measured ones
+    int durationMs = 5000;  // publish-under-load phase of "idle"
+    int warmup = 20;        // fanout: messages before the measured ones
     std::string channel = "bench";
-    int connectConcurrency = 256;   // connections being opened at once
+    int connectConcurrency = 256;  // connections being opened at once
 };
 
 const char* modeName(Mode mode);
@@ -52,7 +51,7 @@ std::int64_t nowNs();
 struct Tally {
     std::uint64_t received = 0;
     std::uint64_t duplicates = 0;
-    std::uint64_t missing = 0;   // holes in a subscriber's sequence
+    std::uint64_t missing = 0;  // holes in a subscriber's sequence
     std::uint64_t established = 0;
     std::uint64_t failed = 0;
     std::int64_t measureFrom = 0;  // latency is kept for message indexes from here on

@@ -18,13 +18,9 @@ std::string_view headerValue(const Response& r, const char* name) { return r.get
 
 // websocketpp's parser only finishes a body when bytes follow the head, so an empty body
 // (Nchan's 304) never reads as ready on its own.
-bool complete(const Response& r) {
-    return r.ready() || (r.headers_ready() && r.get_header("Content-Length") == "0");
-}
+bool complete(const Response& r) { return r.ready() || (r.headers_ready() && r.get_header("Content-Length") == "0"); }
 
-class HttpSubscriber final : public SubscriberBase,
-                             public Sink,
-                             public std::enable_shared_from_this<HttpSubscriber> {
+class HttpSubscriber final : public SubscriberBase, public Sink, public std::enable_shared_from_this<HttpSubscriber> {
 public:
     HttpSubscriber(asio::io_context& io, Receiver& receiver, const Config& config, std::string channel, Tally& tally)
         : SubscriberBase(config.mode, tally),
@@ -78,8 +74,7 @@ private:
                 target = pushwire ? "/pushwire/poll?channel=" + channel_ + (cursor_.empty() ? "" : "&since=" + cursor_)
                                   : "/poll/" + channel_;
                 break;
-            case Mode::WebSocket:
-                break;
+            case Mode::WebSocket: break;
         }
         if (!pushwire && !lastModified_.empty()) {
             extra += "If-Modified-Since: " + lastModified_ + "\r\nIf-None-Match: " + etag_ + "\r\n";
@@ -105,7 +100,8 @@ private:
         }
         if (!parser_->headers_ready()) return;
         if (config_.mode == Mode::Sse) {
-            if (parser_->get_status_code() != 200) return fail("SSE status " + std::to_string(parser_->get_status_code()));
+            if (parser_->get_status_code() != 200)
+                return fail("SSE status " + std::to_string(parser_->get_status_code()));
             streaming_ = true;
             if (config_.target == Target::Nchan) establish();  // pushwire: on its welcome event
             return stream(data + used, size - used);
@@ -266,7 +262,8 @@ struct Publisher::Impl {
                 inbox.erase(0, used);
                 if (!complete(*parser)) break;
                 if (parser->get_status_code() >= 300) ++errors;
-                latency.push_back(static_cast<std::uint32_t>((nowNs() - sentAt[static_cast<std::size_t>(answered)]) / 1000));
+                latency.push_back(
+                    static_cast<std::uint32_t>((nowNs() - sentAt[static_cast<std::size_t>(answered)]) / 1000));
                 ++answered;
                 parser.reset();
             }
@@ -310,7 +307,8 @@ void Publisher::run(const std::string& channel, std::int64_t first, int count, s
         d.start = Clock::now();
         d.next();
     };
-    if (d.connected) begin(); else d.connect(begin);
+    if (d.connected) begin();
+    else d.connect(begin);
 }
 
 std::vector<std::uint32_t>& Publisher::latencyUs() { return impl_->latency; }

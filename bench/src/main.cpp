@@ -66,8 +66,10 @@ bool parse(int argc, char** argv, Args& args) {
                 c.scenario = value;
             } else if (name == "--host") c.host = value;
             else if (name == "--port") c.port = std::stoi(value);
-            else if (name == "--ws-port") { c.wsPort = std::stoi(value); args.wsPortGiven = true; }
-            else if (name == "--pid") c.serverPids.push_back(static_cast<pid_t>(std::stoi(value)));
+            else if (name == "--ws-port") {
+                c.wsPort = std::stoi(value);
+                args.wsPortGiven = true;
+            } else if (name == "--pid") c.serverPids.push_back(static_cast<pid_t>(std::stoi(value)));
             else if (name == "--subscribers") c.subscribers = std::stoi(value);
             else if (name == "--messages") c.messages = std::stoi(value);
             else if (name == "--bytes") c.messageBytes = std::stoi(value);
@@ -123,13 +125,15 @@ struct Fleet {
             if (io.stopped()) io.restart();
             if (Clock::now() - begin > std::chrono::seconds(120)) break;
         }
-        runUntil(io, [&] { return settled() >= count; }, std::chrono::seconds(60));
+        runUntil(
+            io, [&] { return settled() >= count; }, std::chrono::seconds(60));
         return std::chrono::duration<double>(Clock::now() - begin).count();
     }
 
     void stop(asio::io_context& io) {
         for (auto& s : members) s->stop();
-        runUntil(io, [] { return false; }, std::chrono::milliseconds(200));
+        runUntil(
+            io, [] { return false; }, std::chrono::milliseconds(200));
         members.clear();
     }
 };
@@ -151,7 +155,8 @@ int fanout(const Args& args) {
     Fleet fleet(io);
     double connectSeconds = fleet.connect(io, c, c.channel, c.subscribers, tally);
     // Let parked requests reach the server before the first publish.
-    runUntil(io, [] { return false; }, std::chrono::milliseconds(c.mode == Mode::Poll ? c.pollIntervalMs + 200 : 500));
+    runUntil(
+        io, [] { return false; }, std::chrono::milliseconds(c.mode == Mode::Poll ? c.pollIntervalMs + 200 : 500));
 
     const std::uint64_t subscribed = static_cast<std::uint64_t>(c.subscribers - static_cast<int>(tally.failed));
     Publisher publisher(io, c);
@@ -164,14 +169,17 @@ int fanout(const Args& args) {
         const auto publishTime = std::chrono::milliseconds(c.rate > 0 ? static_cast<int>(count * 1000 / c.rate) : 0);
         std::uint64_t lastReceived = tally.received;
         auto lastProgress = Clock::now();
-        runUntil(io, [&] {
-            if (tally.received != lastReceived) {
-                lastReceived = tally.received;
-                lastProgress = Clock::now();
-            }
-            bool stalled = published && Clock::now() - lastProgress > std::chrono::seconds(5);
-            return (published && tally.received >= expected) || stalled;
-        }, publishTime + std::chrono::seconds(120));
+        runUntil(
+            io,
+            [&] {
+                if (tally.received != lastReceived) {
+                    lastReceived = tally.received;
+                    lastProgress = Clock::now();
+                }
+                bool stalled = published && Clock::now() - lastProgress > std::chrono::seconds(5);
+                return (published && tally.received >= expected) || stalled;
+            },
+            publishTime + std::chrono::seconds(120));
     };
     // Warm-up: the first messages on fresh connections cost both servers more (the
     // kernel acknowledges every segment of a new TCP connection at once, allocations
@@ -203,14 +211,13 @@ int fanout(const Args& args) {
     std::cout << "{\"scenario\":\"fanout\",\"target\":\"" << targetName(c.target) << "\",\"transport\":\""
               << modeName(c.mode) << "\",\"subscribers\":" << c.subscribers << ",\"messages\":" << c.messages
               << ",\"bytes\":" << c.messageBytes << ",\"rate\":" << c.rate << ",\"warmup\":" << c.warmup
-              << ",\"expected\":" << expected
-              << ",\"received\":" << tally.received << ",\"lost\":" << lost << ",\"duplicates\":" << tally.duplicates
-              << ",\"failed_subscribers\":" << tally.failed << ",\"connect_s\":" << connectSeconds
-              << ",\"deliveries_per_s\":" << deliveries / seconds << ",\"server_cpu_us_per_delivery\":" << serverCpuUs
-              << ",\"bench_cpu_us_per_delivery\":" << benchCpuUs << ",\"latency_ms\":{\"p50\":" << latency.p50
-              << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max << "},\"publish_ms\":{\"p50\":" << publish.p50
-              << ",\"p99\":" << publish.p99 << "},\"publish_rate\":" << publishRate
-              << ",\"publish_errors\":" << publisher.errors() << ",\"error\":";
+              << ",\"expected\":" << expected << ",\"received\":" << tally.received << ",\"lost\":" << lost
+              << ",\"duplicates\":" << tally.duplicates << ",\"failed_subscribers\":" << tally.failed
+              << ",\"connect_s\":" << connectSeconds << ",\"deliveries_per_s\":" << deliveries / seconds
+              << ",\"server_cpu_us_per_delivery\":" << serverCpuUs << ",\"bench_cpu_us_per_delivery\":" << benchCpuUs
+              << ",\"latency_ms\":{\"p50\":" << latency.p50 << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max
+              << "},\"publish_ms\":{\"p50\":" << publish.p50 << ",\"p99\":" << publish.p99
+              << "},\"publish_rate\":" << publishRate << ",\"publish_errors\":" << publisher.errors() << ",\"error\":";
     printJsonString(tally.firstError);
     std::cout << "}" << std::endl;
     std::fprintf(stderr,
@@ -231,18 +238,20 @@ int idle(const Args& args) {
     Fleet fleet(io);
     ProcSample before = sample(c.serverPids);
     double connectSeconds = fleet.connect(io, c, c.channel + "-idle", c.subscribers, tally);
-    runUntil(io, [] { return false; }, std::chrono::milliseconds(2000));
+    runUntil(
+        io, [] { return false; }, std::chrono::milliseconds(2000));
     ProcSample held = sample(c.serverPids);
-    const double rssPerSub = tally.established > 0
-                                 ? static_cast<double>(held.rssBytes - before.rssBytes) / static_cast<double>(tally.established)
-                                 : 0;
+    const double rssPerSub = tally.established > 0 ? static_cast<double>(held.rssBytes - before.rssBytes) /
+                                                         static_cast<double>(tally.established)
+                                                   : 0;
     Config pubConfig = c;
     pubConfig.rate = 100;
     int count = std::max(1, c.durationMs / 10);
     Publisher publisher(io, pubConfig);
     bool published = false;
     publisher.run(c.channel + "-pub", 0, count, [&] { published = true; });
-    runUntil(io, [&] { return published; }, std::chrono::milliseconds(c.durationMs + 30000));
+    runUntil(
+        io, [&] { return published; }, std::chrono::milliseconds(c.durationMs + 30000));
     Percentiles publish = percentiles(publisher.latencyUs());
     const std::uint64_t stillHeld = tally.established;
     fleet.stop(io);
@@ -250,8 +259,8 @@ int idle(const Args& args) {
               << modeName(c.mode) << "\",\"subscribers\":" << c.subscribers << ",\"established\":" << stillHeld
               << ",\"failed_subscribers\":" << tally.failed << ",\"connect_s\":" << connectSeconds
               << ",\"rss_per_subscriber_bytes\":" << rssPerSub << ",\"publish_ms\":{\"p50\":" << publish.p50
-              << ",\"p99\":" << publish.p99 << ",\"max\":" << publish.max << "},\"publish_errors\":" << publisher.errors()
-              << ",\"error\":";
+              << ",\"p99\":" << publish.p99 << ",\"max\":" << publish.max
+              << "},\"publish_errors\":" << publisher.errors() << ",\"error\":";
     printJsonString(tally.firstError);
     std::cout << "}" << std::endl;
     std::fprintf(stderr,

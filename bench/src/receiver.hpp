@@ -10,13 +10,13 @@
 // to the Receiver and written with send().
 #pragma once
 
+#include <liburing.h>
+
 #include <array>
+#include <asio.hpp>
 #include <cstddef>
 #include <string>
 #include <string_view>
-
-#include <asio.hpp>
-#include <liburing.h>
 
 namespace pushwire::bench {
 
@@ -52,7 +52,7 @@ public:
     static bool send(const Sink& sink, std::string_view bytes);
 
 private:
-    static constexpr int kBatch = 256;            // sockets read per wake-up
+    static constexpr int kBatch = 256;               // sockets read per wake-up
     static constexpr std::size_t kSlot = 16 * 1024;  // bytes read per socket per wake-up
 
     void wait();

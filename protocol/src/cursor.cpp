@@ -36,8 +36,8 @@ bool isValidEpoch(std::string_view epoch) {
 
 Result<Cursor> parseCursor(std::string_view text) {
     if (text.size() > kMaxCursorLength) {
-        return cursorError("resume position is " + std::to_string(text.size()) +
-                           " bytes; expected at most " + std::to_string(kMaxCursorLength));
+        return cursorError("resume position is " + std::to_string(text.size()) + " bytes; expected at most " +
+                           std::to_string(kMaxCursorLength));
     }
     Cursor cursor;
     if (auto tilde = text.find('~'); tilde != std::string_view::npos) {
@@ -66,8 +66,7 @@ Result<Cursor> parseCursor(std::string_view text) {
         std::string_view entry = text.substr(0, comma);
         std::size_t at = entry.rfind('@');
         if (at == std::string_view::npos) {
-            return cursorError("resume entry '" + std::string(entry) +
-                               "' has no '@'; expected channel@seq");
+            return cursorError("resume entry '" + std::string(entry) + "' has no '@'; expected channel@seq");
         }
         std::string_view channel = entry.substr(0, at);
         if (auto problem = channelNameProblem(channel)) {

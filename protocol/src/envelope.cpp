@@ -56,8 +56,8 @@ std::string_view gapReasonName(GapReason reason) {
 
 std::string encodeGap(const Gap& gap) {
     std::string out = "{\"channel\":" + quote(gap.channel) + ",\"from\":" + std::to_string(gap.from) +
-                      ",\"to\":" + (gap.to ? std::to_string(*gap.to) : std::string("null")) +
-                      ",\"reason\":\"" + std::string(gapReasonName(gap.reason)) + "\"}";
+                      ",\"to\":" + (gap.to ? std::to_string(*gap.to) : std::string("null")) + ",\"reason\":\"" +
+                      std::string(gapReasonName(gap.reason)) + "\"}";
     return out;
 }
 
@@ -71,8 +71,7 @@ Result<Gap> detail::gapFromJson(const json& value) {
     gap.from = *from;
     gap.to = asSeq(field(value, "to"));
     auto reason = asString(field(value, "reason"));
-    gap.reason = (reason && *reason == "epoch_changed") ? GapReason::EpochChanged
-                                                         : GapReason::HistoryEvicted;
+    gap.reason = (reason && *reason == "epoch_changed") ? GapReason::EpochChanged : GapReason::HistoryEvicted;
     return gap;
 }
 

@@ -20,14 +20,13 @@ namespace {
 
 Error err(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
 
-std::optional<Error> onlyFields(const json& object, std::string_view type,
-                                std::initializer_list<const char*> allowed) {
+std::optional<Error> onlyFields(const json& object, std::string_view type, std::initializer_list<const char*> allowed) {
     for (auto it = object.begin(); it != object.end(); ++it) {
         bool known = false;
         for (const char* name : allowed) known = known || it.key() == name;
         if (!known) {
-            return err(ErrorCode::UnknownField, "unknown field '" + it.key() + "' in a " +
-                                                    std::string(type) + " frame");
+            return err(ErrorCode::UnknownField,
+                       "unknown field '" + it.key() + "' in a " + std::string(type) + " frame");
         }
     }
     return std::nullopt;
@@ -115,8 +114,7 @@ Result<ClientFrame> decodeClientFrame(std::string_view text) {
         if (auto e = onlyFields(value, *type, {"type", "id", "time"})) return *e;
     } else {
         return err(ErrorCode::BadRequest,
-                   "unknown frame type '" + *type +
-                       "'; expected subscribe, unsubscribe, publish, ping or pong");
+                   "unknown frame type '" + *type + "'; expected subscribe, unsubscribe, publish, ping or pong");
     }
     return frame;
 }
@@ -132,21 +130,20 @@ std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels) {
     return "{\"type\":\"unsubscribe\",\"channels\":" + channelList(channels) + "}";
 }
 
-std::string encodePublishFrame(std::string_view channel, std::string_view dataJson,
-                               std::string_view idJson) {
-    return "{\"type\":\"publish\",\"channel\":" + quote(channel) + ",\"data\":" +
-           std::string(dataJson) + idField(idJson) + "}";
+std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson) {
+    return "{\"type\":\"publish\",\"channel\":" + quote(channel) + ",\"data\":" + std::string(dataJson) +
+           idField(idJson) + "}";
 }
 
 std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs) {
-    return "{\"type\":\"welcome\",\"protocol\":" + std::to_string(kProtocolVersion) +
-           ",\"epoch\":" + quote(epoch) + ",\"heartbeat_ms\":" + std::to_string(heartbeatMs) + "}";
+    return "{\"type\":\"welcome\",\"protocol\":" + std::to_string(kProtocolVersion) + ",\"epoch\":" + quote(epoch) +
+           ",\"heartbeat_ms\":" + std::to_string(heartbeatMs) + "}";
 }
 
 std::string encodeSubscribedFrame(std::string_view idJson, const std::vector<std::string>& channels,
                                   std::string_view cursor) {
-    return "{\"type\":\"subscribed\",\"channels\":" + channelList(channels) +
-           ",\"cursor\":" + quote(cursor) + idField(idJson) + "}";
+    return "{\"type\":\"subscribed\",\"channels\":" + channelList(channels) + ",\"cursor\":" + quote(cursor) +
+           idField(idJson) + "}";
 }
 
 std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels) {
@@ -166,8 +163,8 @@ std::string encodeGapFrame(const Gap& gap) {
 }
 
 std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq) {
-    return "{\"type\":\"ack\",\"channel\":" + quote(channel) + ",\"seq\":" + std::to_string(seq) +
-           idField(idJson) + "}";
+    return "{\"type\":\"ack\",\"channel\":" + quote(channel) + ",\"seq\":" + std::to_string(seq) + idField(idJson) +
+           "}";
 }
 
 std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message) {
@@ -197,8 +194,7 @@ std::optional<Error> errorFrom(const json& value) {
     auto code = asString(field(*error, "code"));
     auto message = asString(field(*error, "message"));
     if (!code) return std::nullopt;
-    return Error{errorCodeFromName(*code).value_or(ErrorCode::Internal),
-                 message.value_or(*code)};
+    return Error{errorCodeFromName(*code).value_or(ErrorCode::Internal), message.value_or(*code)};
 }
 
 }  // namespace
@@ -232,7 +228,8 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
     } else if (*type == "welcome") {
         frame.type = ServerFrameType::Welcome;
         frame.epoch = asString(field(value, "epoch")).value_or("");
-        frame.heartbeatMs = static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
+        frame.heartbeatMs =
+            static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
     } else if (*type == "subscribed") {
         frame.type = ServerFrameType::Subscribed;
         frame.cursor = asString(field(value, "cursor")).value_or("");
@@ -317,7 +314,8 @@ Result<NegotiateInfo> decodeNegotiate(std::string_view text) {
     NegotiateInfo info;
     info.protocol = static_cast<int>(asSeq(field(value, "protocol")).value_or(0));
     info.websocketUrl = asString(field(value, "websocket_url")).value_or("");
-    info.heartbeatMs = static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
+    info.heartbeatMs =
+        static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
     info.epoch = asString(field(value, "epoch")).value_or("");
     const json* transports = field(value, "transports");
     if (transports == nullptr || !transports->is_array()) {

@@ -3,11 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace pushwire::protocol::detail {
 
@@ -18,9 +17,7 @@ inline json parseJson(std::string_view text) {
     return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 
-inline std::string dumpJson(const json& value) {
-    return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+inline std::string dumpJson(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 inline const json* field(const json& object, const char* name) {
     auto it = object.find(name);

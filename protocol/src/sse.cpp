@@ -2,8 +2,7 @@
 
 namespace pushwire::protocol {
 
-void appendSseEvent(std::string& out, std::string_view event, std::string_view id,
-                    std::string_view data) {
+void appendSseEvent(std::string& out, std::string_view event, std::string_view id, std::string_view data) {
     if (!event.empty()) {
         out += "event: ";
         out += event;

@@ -18,9 +18,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 namespace {
 
-const char* const kTokens[] = {"{", "}", "[", "]", "\"", ":", ",", "@", "~", "%", "%2", "%zz", "+", "&", "=",
-                               "?", "\\u0000", "\\ud800", "null", "true", "-1", "1e999", "18446744073709551616",
-                               "\xff", "\xc3\x28", "\n", "channel=", "since=", "\"seq\":", "\"data\":"};
+const char* const kTokens[] = {"{",
+                               "}",
+                               "[",
+                               "]",
+                               "\"",
+                               ":",
+                               ",",
+                               "@",
+                               "~",
+                               "%",
+                               "%2",
+                               "%zz",
+                               "+",
+                               "&",
+                               "=",
+                               "?",
+                               "\\u0000",
+                               "\\ud800",
+                               "null",
+                               "true",
+                               "-1",
+                               "1e999",
+                               "18446744073709551616",
+                               "\xff",
+                               "\xc3\x28",
+                               "\n",
+                               "channel=",
+                               "since=",
+                               "\"seq\":",
+                               "\"data\":"};
 
 std::string mutate(std::string input, const std::vector<std::string>& corpus, std::mt19937_64& random) {
     const int steps = 1 + static_cast<int>(random() % 4);

@@ -42,7 +42,8 @@ TEST_CASE("bad publish requests get JSON errors with codes") {
     expectError(c.Post("/pushwire/publish", "[1,2]", "application/json"), 400, "bad_type");
     expectError(c.Post("/pushwire/publish", R"({"channel":"a b","data":1})", "application/json"), 400, "bad_channel");
     expectError(c.Post("/pushwire/publish", R"({"channel":"","data":1})", "application/json"), 400, "bad_channel");
-    expectError(c.Post("/pushwire/publish", R"({"channel":"a","data":1,"extra":true})", "application/json"), 400, "unknown_field");
+    expectError(c.Post("/pushwire/publish", R"({"channel":"a","data":1,"extra":true})", "application/json"), 400,
+                "unknown_field");
     expectError(c.Post("/pushwire/publish", R"({"channel":"a"})", "application/json"), 400, "missing_field");
     expectError(c.Post("/pushwire/publish", R"({"channel":7,"data":1})", "application/json"), 400, "bad_type");
     expectError(c.Post("/pushwire/publish", "\xff\xfe\xfd", "application/json"), 400, "bad_json");
@@ -98,7 +99,8 @@ TEST_CASE("garbage bytes on the HTTP port get a 400 and a closed connection") {
     }
     {
         RawSocket raw(server.httpPort());
-        raw.send("POST /pushwire/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        raw.send(
+            "POST /pushwire/publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
         std::string reply = raw.readUntil([](const std::string& b) { return b.find('}') != std::string::npos; });
         CHECK(reply.rfind("HTTP/1.1 411", 0) == 0);
     }
@@ -125,7 +127,7 @@ TEST_CASE("half-open and idle connections are dropped without disturbing others"
     Bystander bystander(server);
     RawSocket slow(server.httpPort());
     slow.send("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\n");  // never finished
-    RawSocket silent(server.httpPort());                          // never sends a byte
+    RawSocket silent(server.httpPort());                         // never sends a byte
     bystander.stillWorks();
     std::string reply = slow.readUntil([](const std::string& b) { return b.find('}') != std::string::npos; });
     CHECK(reply.rfind("HTTP/1.1 408", 0) == 0);

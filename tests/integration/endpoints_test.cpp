@@ -1,11 +1,10 @@
 // The four endpoints against the real server: publish, then read through each; resume
 // after a position; gaps when history is overrun or the epoch differs.
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 
 #include "server_process.hpp"
 
@@ -105,9 +104,8 @@ TEST_CASE("poll answers at once with what follows the position, and a cursor to 
 TEST_CASE("long-poll returns as soon as a message is published") {
     ServerProcess server;
     publish(server, "lp", "0");
-    auto pending = std::async(std::launch::async, [&] {
-        return getJson(server, "/pushwire/longpoll?channel=lp&since=1&timeout_ms=20000");
-    });
+    auto pending = std::async(
+        std::launch::async, [&] { return getJson(server, "/pushwire/longpoll?channel=lp&since=1&timeout_ms=20000"); });
     CHECK(pending.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
     publish(server, "lp", R"({"n":1})");
     REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
@@ -128,9 +126,8 @@ TEST_CASE("long-poll answers empty after its timeout, and at once when behind") 
 
 TEST_CASE("long-poll on several channels wakes for any of them") {
     ServerProcess server;
-    auto pending = std::async(std::launch::async, [&] {
-        return getJson(server, "/pushwire/longpoll?channels=a,b&timeout_ms=20000");
-    });
+    auto pending = std::async(std::launch::async,
+                              [&] { return getJson(server, "/pushwire/longpoll?channels=a,b&timeout_ms=20000"); });
     std::this_thread::sleep_for(200ms);
     publish(server, "b", "1");
     REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);

@@ -8,13 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <regex>
-#include <stdexcept>
-
-#include <nlohmann/json.hpp>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
-
+#include <stdexcept>
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
 
@@ -99,8 +97,7 @@ int ServerProcess::terminate() {
     return -1;
 }
 
-std::uint64_t publish(const ServerProcess& server, const std::string& channel,
-                      const std::string& dataJson) {
+std::uint64_t publish(const ServerProcess& server, const std::string& channel, const std::string& dataJson) {
     auto c = server.client();
     nlohmann::json body = {{"channel", channel}, {"data", nlohmann::json::parse(dataJson)}};
     auto res = c.Post("/pushwire/publish", body.dump(), "application/json");
@@ -149,8 +146,7 @@ std::string RawSocket::readUntil(const std::function<bool(const std::string&)>& 
                                  std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!done(buffer_)) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) break;
         pollfd p{fd_, POLLIN, 0};
         if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
@@ -178,12 +174,10 @@ bool RawSocket::closedByPeer(std::chrono::milliseconds timeout) {
 
 // ---------------------------------------------------------------- SseClient
 
-SseClient::SseClient(int port, const std::string& target, const std::string& extraHeaders)
-    : socket_(port) {
-    socket_.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
-                 extraHeaders + "\r\n");
-    std::string data = socket_.readUntil(
-        [](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
+SseClient::SseClient(int port, const std::string& target, const std::string& extraHeaders) : socket_(port) {
+    socket_.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" + extraHeaders +
+                 "\r\n");
+    std::string data = socket_.readUntil([](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
     auto end = data.find("\r\n\r\n");
     if (end == std::string::npos) throw std::runtime_error("no SSE response head: " + data);
     head_ = data.substr(0, end);
@@ -325,8 +319,7 @@ void WsClient::sendBinary(const std::string& bytes) {
     ec = impl_->con->send(bytes, websocketpp::frame::opcode::binary);
 }
 
-std::string WsClient::waitFor(const std::function<bool(const std::string&)>& match,
-                              std::chrono::milliseconds timeout) {
+std::string WsClient::waitFor(const std::function<bool(const std::string&)>& match, std::chrono::milliseconds timeout) {
     Impl& d = *impl_;
     std::unique_lock<std::mutex> lock(d.mutex);
     std::string found;

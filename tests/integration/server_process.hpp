@@ -2,6 +2,7 @@
 // SSE and WebSocket clients that no part of the server shares code with.
 #pragma once
 
+#include <httplib.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -13,8 +14,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <httplib.h>
 
 namespace pushwire::test {
 

@@ -46,8 +46,7 @@ public:
     // Delivers every message of `channel` published from now on, in seq order, exactly
     // once, across reconnects and transport changes. An invalid channel name returns an
     // inactive Subscription and calls options.onError.
-    Subscription subscribe(const std::string& channel, MessageHandler onMessage,
-                           SubscribeOptions options = {});
+    Subscription subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options = {});
     // `dataJson` is any JSON value, serialized. `done` gets the assigned seq or an error.
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done = {});
     void onStateChange(StateHandler handler);

@@ -19,7 +19,7 @@ std::optional<Transport> transportFromString(const std::string& name);
 struct Message {
     std::string channel;
     std::uint64_t seq = 0;
-    std::string data;  // the message's JSON value, serialized
+    std::string data;       // the message's JSON value, serialized
     std::int64_t time = 0;  // ms since the Unix epoch, server clock
 };
 
@@ -40,9 +40,9 @@ struct Error {
 struct ClientOptions {
     Transport transport = Transport::Auto;
     int pollIntervalMs = 1000;
-    int reconnectInitialMs = 500;   // backoff: full jitter, doubling up to the maximum
+    int reconnectInitialMs = 500;  // backoff: full jitter, doubling up to the maximum
     int reconnectMaxMs = 15000;
-    int connectTimeoutMs = 0;       // a transport not open by then is given up (0: its own default)
+    int connectTimeoutMs = 0;  // a transport not open by then is given up (0: its own default)
     // "auto" settled below the best transport: try the better ones again this often,
     // in the background, and switch when one opens (0: never).
     int upgradeIntervalMs = 20000;

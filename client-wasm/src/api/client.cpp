@@ -28,8 +28,8 @@ void Subscription::unsubscribe() {
 bool Subscription::active() const { return !core_.expired() && id_ != 0; }
 
 Client::Client(const std::string& url, ClientOptions options)
-    : core_(std::make_shared<client::ClientCore>(client::BrowserPlatform::instance(),
-                                                 client::defaultTransports(), url, options)) {
+    : core_(std::make_shared<client::ClientCore>(client::BrowserPlatform::instance(), client::defaultTransports(), url,
+                                                 options)) {
     liveCores().insert(core_.get());
     core_->start();
 }
@@ -39,8 +39,7 @@ Client::~Client() {
     core_->close();
 }
 
-Subscription Client::subscribe(const std::string& channel, MessageHandler onMessage,
-                               SubscribeOptions options) {
+Subscription Client::subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options) {
     Subscription subscription;
     subscription.channel_ = channel;
     Error error;

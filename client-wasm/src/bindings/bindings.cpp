@@ -21,8 +21,8 @@ pushwire::ClientOptions parseOptions(const std::string& text) {
     };
     auto transport = json.find("transport");
     if (transport != json.end() && transport->is_string()) {
-        options.transport = pushwire::transportFromString(transport->get<std::string>())
-                                .value_or(pushwire::Transport::Auto);
+        options.transport =
+            pushwire::transportFromString(transport->get<std::string>()).value_or(pushwire::Transport::Auto);
     }
     integer("pollIntervalMs", options.pollIntervalMs);
     integer("reconnectInitialMs", options.reconnectInitialMs);
@@ -34,14 +34,12 @@ pushwire::ClientOptions parseOptions(const std::string& text) {
 
 class NativeClient {
 public:
-    NativeClient(const std::string& url, const std::string& optionsJson)
-        : client_(url, parseOptions(optionsJson)) {}
+    NativeClient(const std::string& url, const std::string& optionsJson) : client_(url, parseOptions(optionsJson)) {}
 
     int subscribe(const std::string& channel, val onMessage, val onGap, val onError) {
         pushwire::SubscribeOptions options;
         options.onGap = [onGap](const pushwire::Gap& gap) {
-            onGap(gap.channel, static_cast<double>(gap.from),
-                  gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason);
+            onGap(gap.channel, static_cast<double>(gap.from), gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason);
         };
         options.onError = [onError](const pushwire::Error& error) { onError(error.code, error.message); };
         lastError_.clear();

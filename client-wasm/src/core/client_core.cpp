@@ -36,8 +36,7 @@ bool validBaseUrl(const std::string& url) {
 
 }  // namespace
 
-ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url,
-                       ClientOptions options)
+ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url, ClientOptions options)
     : platform_(platform),
       registry_(std::move(registry)),
       baseUrl_(trimSlash(std::move(url))),
@@ -90,8 +89,7 @@ void ClientCore::start() {
     if (!validBaseUrl(baseUrl_)) {
         closed_ = true;
         state_ = State::Connecting;
-        setState(State::Closed, "invalid server URL '" + baseUrl_ +
-                                    "': expected http://host:port or https://host");
+        setState(State::Closed, "invalid server URL '" + baseUrl_ + "': expected http://host:port or https://host");
         return;
     }
     negotiate();
@@ -100,8 +98,8 @@ void ClientCore::start() {
 void ClientCore::negotiate() {
     if (closed_) return;
     auto alive = alive_;
-    negotiateRequest_ = platform_.httpRequest(
-        "GET", baseUrl_ + "/pushwire/negotiate", "", 5000, [this, alive](const HttpResponse& r) {
+    negotiateRequest_ =
+        platform_.httpRequest("GET", baseUrl_ + "/pushwire/negotiate", "", 5000, [this, alive](const HttpResponse& r) {
             if (!*alive) return;
             negotiateRequest_ = 0;
             onNegotiated(r);
@@ -111,9 +109,8 @@ void ClientCore::negotiate() {
 void ClientCore::onNegotiated(const HttpResponse& response) {
     if (closed_) return;
     if (response.status != 200) {
-        std::string reason = response.status == 0
-                                 ? "server unreachable at " + baseUrl_
-                                 : "negotiate answered HTTP " + std::to_string(response.status);
+        std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
+                                                  : "negotiate answered HTTP " + std::to_string(response.status);
         if (auto error = protocol::decodeErrorBody(response.body)) reason += ": " + error->message;
         scheduleReconnect(reason);
         return;
@@ -129,16 +126,16 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
     candidates_.clear();
     for (std::size_t i = 0; i < registry_.size(); ++i) {
         const TransportInfo& info = registry_[i];
-        const bool offered = std::find(value->transports.begin(), value->transports.end(),
-                                       info.name) != value->transports.end();
-        const bool wanted = options_.transport == pushwire::Transport::Auto ||
-                            publicKind(info.kind) == options_.transport;
+        const bool offered =
+            std::find(value->transports.begin(), value->transports.end(), info.name) != value->transports.end();
+        const bool wanted =
+            options_.transport == pushwire::Transport::Auto || publicKind(info.kind) == options_.transport;
         if (offered && wanted) candidates_.push_back(i);
     }
     if (candidates_.empty()) {
         closed_ = true;
-        setState(State::Closed, std::string("the server does not offer the ") +
-                                    toString(options_.transport) + " transport");
+        setState(State::Closed,
+                 std::string("the server does not offer the ") + toString(options_.transport) + " transport");
         return;
     }
     applyEpoch(value->epoch);
@@ -174,8 +171,7 @@ std::unique_ptr<Transport> ClientCore::createTransport(std::size_t candidate, in
 }
 
 int ClientCore::openTimeoutMs(std::size_t candidate) const {
-    return options_.connectTimeoutMs > 0 ? options_.connectTimeoutMs
-                                         : registry_[candidates_[candidate]].openTimeoutMs;
+    return options_.connectTimeoutMs > 0 ? options_.connectTimeoutMs : registry_[candidates_[candidate]].openTimeoutMs;
 }
 
 void ClientCore::connectCandidate() {
@@ -224,16 +220,15 @@ void ClientCore::transportClosed(int generation, const protocol::Error& reason) 
         return;
     }
     if (!isCurrent(generation)) return;
-    failTransport(reason.message.empty() ? std::string(protocol::errorCodeName(reason.code))
-                                         : reason.message);
+    failTransport(reason.message.empty() ? std::string(protocol::errorCodeName(reason.code)) : reason.message);
 }
 
 // ---------------------------------------------------------------- upgrades
 
 void ClientCore::scheduleUpgrade() {
     cancelTimer(upgradeTimer_);
-    if (options_.transport != pushwire::Transport::Auto || options_.upgradeIntervalMs <= 0 ||
-        candidate_ == 0 || probe_ || closed_) {
+    if (options_.transport != pushwire::Transport::Auto || options_.upgradeIntervalMs <= 0 || candidate_ == 0 ||
+        probe_ || closed_) {
         return;
     }
     auto alive = alive_;
@@ -334,9 +329,8 @@ void ClientCore::failTransport(const std::string& reason) {
         return;
     }
     if (!wasOpen && !settled_) fallbackLog_ += (fallbackLog_.empty() ? "" : "; ") + why;
-    scheduleReconnect(!wasOpen && !settled_ && candidates_.size() > 1
-                          ? "no transport could connect (" + fallbackLog_ + ")"
-                          : why);
+    scheduleReconnect(
+        !wasOpen && !settled_ && candidates_.size() > 1 ? "no transport could connect (" + fallbackLog_ + ")" : why);
 }
 
 void ClientCore::scheduleReconnect(const std::string& reason) {

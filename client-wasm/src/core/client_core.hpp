@@ -24,8 +24,7 @@ namespace pushwire::client {
 
 class ClientCore final : public TransportListener {
 public:
-    ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url,
-               ClientOptions options);
+    ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url, ClientOptions options);
     ~ClientCore();
     ClientCore(const ClientCore&) = delete;
     ClientCore& operator=(const ClientCore&) = delete;
@@ -33,8 +32,7 @@ public:
     void start();
 
     // Returns the subscription id, or 0 with `error` filled when the name is invalid.
-    int subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options,
-                  Error* error);
+    int subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options, Error* error);
     void unsubscribe(int subscriptionId);
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
     void onStateChange(StateHandler handler);
@@ -58,8 +56,7 @@ public:
     void transportMessage(int generation, const protocol::Envelope& message) override;
     void transportGap(int generation, const protocol::Gap& gap) override;
     void transportAck(int generation, const std::string& idJson, std::uint64_t seq) override;
-    void transportRequestError(int generation, const std::string& idJson,
-                               const protocol::Error& error) override;
+    void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error) override;
     void transportActivity(int generation) override;
     void transportClosed(int generation, const protocol::Error& reason) override;
     std::vector<std::string> channels() const override;
@@ -124,12 +121,12 @@ private:
     std::string epoch_;
     std::vector<std::size_t> candidates_;  // indexes into registry_, in fallback order
     std::size_t candidate_ = 0;
-    std::optional<std::size_t> settled_;   // the candidate that delivered
+    std::optional<std::size_t> settled_;  // the candidate that delivered
     std::string fallbackLog_;
 
     std::unique_ptr<Transport> transport_;
     std::vector<std::unique_ptr<Transport>> retired_;
-    int generation_ = 0;      // the current transport's
+    int generation_ = 0;  // the current transport's
     int nextGeneration_ = 0;
     bool opened_ = false;
     int activityAfterOpen_ = 0;

@@ -20,8 +20,8 @@ Error toError(const protocol::Error& error) {
 
 // ---------------------------------------------------------------- subscriptions
 
-int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage,
-                          SubscribeOptions options, Error* error) {
+int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options,
+                          Error* error) {
     if (auto problem = protocol::channelNameProblem(channel)) {
         if (error) *error = Error{"bad_channel", *problem};
         return 0;
@@ -195,8 +195,7 @@ void ClientCore::publish(const std::string& channel, const std::string& dataJson
     publishOverHttp(channel, dataJson, std::move(done));
 }
 
-void ClientCore::publishOverHttp(const std::string& channel, const std::string& dataJson,
-                                 PublishCallback done) {
+void ClientCore::publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done) {
     std::string body = "{\"channel\":\"" + channel + "\",\"data\":" + dataJson + "}";
     auto alive = alive_;
     platform_.httpRequest("POST", baseUrl_ + "/pushwire/publish", body, 15000,
@@ -212,8 +211,7 @@ void ClientCore::publishOverHttp(const std::string& channel, const std::string& 
                                   done(ack->seq, nullptr);
                                   return;
                               }
-                              Error error = ack ? Error{"internal", "unexpected answer"}
-                                                : toError(ack.error());
+                              Error error = ack ? Error{"internal", "unexpected answer"} : toError(ack.error());
                               if (error.code == "internal" || error.code == "bad_json") {
                                   error.message = "HTTP " + std::to_string(r.status) + ": " + error.message;
                               }
@@ -230,8 +228,7 @@ void ClientCore::transportAck(int generation, const std::string& idJson, std::ui
     done(seq, nullptr);
 }
 
-void ClientCore::transportRequestError(int generation, const std::string& idJson,
-                                       const protocol::Error& error) {
+void ClientCore::transportRequestError(int generation, const std::string& idJson, const protocol::Error& error) {
     (void)generation;
     auto it = pendingPublishes_.find(idJson);
     if (it != pendingPublishes_.end()) {

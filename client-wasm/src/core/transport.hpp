@@ -20,9 +20,9 @@ namespace pushwire::client {
 enum class TransportKind { WebSocket, Sse, LongPoll, Poll };
 
 struct TransportCapabilities {
-    bool bidirectional = false;      // publishes and subscription changes go in-band
-    bool needsUpstreamPost = true;   // publishes go by a separate HTTP POST
-    bool heartbeats = false;         // the server sends heartbeats on it (dead-link timing)
+    bool bidirectional = false;     // publishes and subscription changes go in-band
+    bool needsUpstreamPost = true;  // publishes go by a separate HTTP POST
+    bool heartbeats = false;        // the server sends heartbeats on it (dead-link timing)
 };
 
 struct TransportConfig {
@@ -44,8 +44,7 @@ public:
     virtual void transportMessage(int generation, const protocol::Envelope& message) = 0;
     virtual void transportGap(int generation, const protocol::Gap& gap) = 0;
     virtual void transportAck(int generation, const std::string& idJson, std::uint64_t seq) = 0;
-    virtual void transportRequestError(int generation, const std::string& idJson,
-                                       const protocol::Error& error) = 0;
+    virtual void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error) = 0;
     virtual void transportActivity(int generation) = 0;  // bytes arrived: the link is alive
     virtual void transportClosed(int generation, const protocol::Error& reason) = 0;
 
@@ -65,8 +64,7 @@ public:
 
     virtual void open() = 0;
     // The set of channels changed; read listener.channels() for the new set.
-    virtual void channelsChanged(const std::vector<std::string>& added,
-                                 const std::vector<std::string>& removed) = 0;
+    virtual void channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>& removed) = 0;
     // In-band frame (bidirectional transports only). False when it cannot be sent now.
     virtual bool send(const std::string&) { return false; }
     // Stops for good; reports nothing afterwards.
@@ -81,8 +79,7 @@ protected:
     int generation_;
 };
 
-using TransportFactory = std::unique_ptr<Transport> (*)(TransportListener&, Platform&,
-                                                        TransportConfig, int generation);
+using TransportFactory = std::unique_ptr<Transport> (*)(TransportListener&, Platform&, TransportConfig, int generation);
 
 // One row per transport; the order of the table is the fallback order of "auto".
 struct TransportInfo {

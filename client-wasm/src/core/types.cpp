@@ -25,8 +25,7 @@ const char* toString(State state) {
 }
 
 std::optional<Transport> transportFromString(const std::string& name) {
-    for (Transport t : {Transport::Auto, Transport::WebSocket, Transport::Sse, Transport::LongPoll,
-                        Transport::Poll}) {
+    for (Transport t : {Transport::Auto, Transport::WebSocket, Transport::Sse, Transport::LongPoll, Transport::Poll}) {
         if (name == toString(t)) return t;
     }
     return std::nullopt;

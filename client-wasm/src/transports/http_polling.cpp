@@ -53,9 +53,9 @@ void HttpPollingTransport::request() {
 void HttpPollingTransport::onResponse(const HttpResponse& response) {
     if (closed_) return;
     if (response.status != 200) {
-        protocol::Error reason{protocol::ErrorCode::Internal,
-                               response.status == 0 ? std::string("request failed (network or timeout)")
-                                                    : "HTTP " + std::to_string(response.status)};
+        protocol::Error reason{protocol::ErrorCode::Internal, response.status == 0
+                                                                  ? std::string("request failed (network or timeout)")
+                                                                  : "HTTP " + std::to_string(response.status)};
         if (auto error = protocol::decodeErrorBody(response.body)) reason = *error;
         listener_.transportClosed(generation_, reason);
         return;
@@ -98,8 +98,7 @@ void HttpPollingTransport::schedule(int delayMs) {
     });
 }
 
-void HttpPollingTransport::channelsChanged(const std::vector<std::string>& added,
-                                           const std::vector<std::string>&) {
+void HttpPollingTransport::channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>&) {
     if (closed_ || !opened_) return;
     if (inFlight_) {
         if (interruptOnChange() && !added.empty()) {
@@ -139,8 +138,7 @@ protected:
     // The opening request answers at once (timeout 0): the client is connected, and
     // learns the positions, without waiting for the first message.
     std::string path(bool first) const override {
-        return "/pushwire/longpoll?" + query() +
-               "&timeout_ms=" + std::to_string(first ? 0 : config_.longPollTimeoutMs);
+        return "/pushwire/longpoll?" + query() + "&timeout_ms=" + std::to_string(first ? 0 : config_.longPollTimeoutMs);
     }
     // A held request that outlives its timeout by a heartbeat interval is a dead link.
     int requestTimeoutMs(bool first) const override {
@@ -157,8 +155,7 @@ std::unique_ptr<Transport> createPollTransport(TransportListener& l, Platform& p
     return std::make_unique<PollTransport>(l, p, std::move(c), g);
 }
 
-std::unique_ptr<Transport> createLongPollTransport(TransportListener& l, Platform& p, TransportConfig c,
-                                                   int g) {
+std::unique_ptr<Transport> createLongPollTransport(TransportListener& l, Platform& p, TransportConfig c, int g) {
     return std::make_unique<LongPollTransport>(l, p, std::move(c), g);
 }
 

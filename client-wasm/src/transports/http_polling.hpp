@@ -13,8 +13,7 @@ public:
     ~HttpPollingTransport() override;
 
     void open() override;
-    void channelsChanged(const std::vector<std::string>& added,
-                         const std::vector<std::string>& removed) override;
+    void channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>& removed) override;
     void close() override;
 
 protected:

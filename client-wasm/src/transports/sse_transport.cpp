@@ -2,7 +2,6 @@
 // core's cursor, so the channels that stay subscribed resume exactly where they were.
 #include <emscripten.h>
 
-
 #include "core/transport.hpp"
 #include "pushwire/protocol/envelope.hpp"
 #include "transports/live_handles.hpp"
@@ -65,14 +64,13 @@ public:
                 if (gap) listener_.transportGap(generation, *gap);
                 break;
             }
-            case kPing:
-                break;
+            case kPing: break;
             case kFailed:
                 handle_ = 0;
                 if (!closed_) {
                     closed_ = true;
-                    listener_.transportClosed(generation, {protocol::ErrorCode::Internal,
-                                                           "the event stream failed or was refused"});
+                    listener_.transportClosed(
+                        generation, {protocol::ErrorCode::Internal, "the event stream failed or was refused"});
                 }
                 break;
         }

@@ -2,7 +2,6 @@
 // in-band as JSON frames; each subscribe carries the core's cursor for its channels.
 #include <emscripten/websocket.h>
 
-
 #include "core/transport.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/live_handles.hpp"
@@ -45,8 +44,7 @@ public:
         emscripten_websocket_set_onerror_callback(socket_, user, onError);
     }
 
-    void channelsChanged(const std::vector<std::string>& added,
-                         const std::vector<std::string>& removed) override {
+    void channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>& removed) override {
         if (!welcomed_ || closed_) return;
         if (!removed.empty()) send(protocol::encodeUnsubscribeFrame(removed));
         if (!added.empty()) send(protocol::encodeSubscribeFrame(added, listener_.resumeCursor(added), ""));
@@ -114,23 +112,14 @@ private:
                 heldWhileOpening_.clear();
                 break;
             }
-            case protocol::ServerFrameType::Subscribed:
-                listener_.transportCursor(generation, f.cursor);
-                break;
-            case protocol::ServerFrameType::Message:
-                listener_.transportMessage(generation, f.message);
-                break;
-            case protocol::ServerFrameType::Gap:
-                listener_.transportGap(generation, f.gap);
-                break;
-            case protocol::ServerFrameType::Ack:
-                listener_.transportAck(generation, f.idJson, f.seq);
-                break;
+            case protocol::ServerFrameType::Subscribed: listener_.transportCursor(generation, f.cursor); break;
+            case protocol::ServerFrameType::Message: listener_.transportMessage(generation, f.message); break;
+            case protocol::ServerFrameType::Gap: listener_.transportGap(generation, f.gap); break;
+            case protocol::ServerFrameType::Ack: listener_.transportAck(generation, f.idJson, f.seq); break;
             case protocol::ServerFrameType::Error:
                 listener_.transportRequestError(generation, f.idJson, f.error);
                 break;
-            default:
-                break;
+            default: break;
         }
     }
 
@@ -161,8 +150,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Transport> createWebSocketTransport(TransportListener& l, Platform& p, TransportConfig c,
-                                                    int g) {
+std::unique_ptr<Transport> createWebSocketTransport(TransportListener& l, Platform& p, TransportConfig c, int g) {
     return std::make_unique<WebSocketTransport>(l, p, std::move(c), g);
 }
 

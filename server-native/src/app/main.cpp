@@ -34,10 +34,9 @@ int main(int argc, char** argv) {
         server.start();
         const Options& o = parsed.options;
         // Tests and scripts read this line to learn the ports (with --port 0).
-        std::cout << "pushwire-server " << kVersion << " listening http://" << o.host << ":"
-                  << server.httpPort() << " ws://" << o.host << ":" << server.wsPort()
-                  << "/pushwire/ws" << (o.webRoot.empty() ? "" : " web-root " + o.webRoot)
-                  << std::endl;
+        std::cout << "pushwire-server " << kVersion << " listening http://" << o.host << ":" << server.httpPort()
+                  << " ws://" << o.host << ":" << server.wsPort() << "/pushwire/ws"
+                  << (o.webRoot.empty() ? "" : " web-root " + o.webRoot) << std::endl;
         std::cout << "pushwire-server writes with " << server.writePath() << std::endl;
         server.run();
         std::cout << "pushwire-server stopped" << std::endl;

@@ -62,11 +62,19 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             parsed.version = true;
             continue;
         }
-        static const char* kValued[] = {"--host", "--port", "--ws-port", "--web-root",
-                                        "--public-ws-url", "--history", "--heartbeat-ms",
-                                        "--longpoll-timeout-ms", "--max-message-bytes",
-                                        "--max-connections", "--transports",
-                                        "--request-timeout-ms", "--io-uring"};
+        static const char* kValued[] = {"--host",
+                                        "--port",
+                                        "--ws-port",
+                                        "--web-root",
+                                        "--public-ws-url",
+                                        "--history",
+                                        "--heartbeat-ms",
+                                        "--longpoll-timeout-ms",
+                                        "--max-message-bytes",
+                                        "--max-connections",
+                                        "--transports",
+                                        "--request-timeout-ms",
+                                        "--io-uring"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
             return parsed;
@@ -81,9 +89,8 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         long long n = 0;
         auto number = [&](long long min, long long max) {
             if (toNumber(value, min, max, n)) return true;
-            parsed.error = "option " + name + " expects a whole number from " +
-                           std::to_string(min) + " to " + std::to_string(max) + ", got '" +
-                           value + "'";
+            parsed.error = "option " + name + " expects a whole number from " + std::to_string(min) + " to " +
+                           std::to_string(max) + ", got '" + value + "'";
             return false;
         };
         if (name == "--host") {
@@ -107,8 +114,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--longpoll-timeout-ms") {
             if (!number(0, 600000)) return parsed;
             o.settings.longPollTimeout = std::chrono::milliseconds(n);
-            o.settings.longPollMaxTimeout =
-                std::max(o.settings.longPollMaxTimeout, o.settings.longPollTimeout);
+            o.settings.longPollMaxTimeout = std::max(o.settings.longPollMaxTimeout, o.settings.longPollTimeout);
         } else if (name == "--max-message-bytes") {
             if (!number(16, 64 * 1024 * 1024)) return parsed;
             o.settings.maxMessageBytes = static_cast<std::size_t>(n);

@@ -1,9 +1,8 @@
 #include "app/server.hpp"
 
+#include <asio.hpp>
 #include <csignal>
 #include <iostream>
-
-#include <asio.hpp>
 
 #include "app/static_files.hpp"
 #include "front/http_server.hpp"
@@ -31,9 +30,8 @@ struct Server::Impl {
         : options(std::move(o)),
           hub(Hub::Options{options.history, "", nullptr}),
           context{io, hub, metrics, options.settings},
-          http(io, HttpLimits{options.settings.maxMessageBytes + 1024,
-                              options.settings.maxQueuedBytes, options.maxConnections,
-                              std::chrono::milliseconds(options.requestTimeoutMs),
+          http(io, HttpLimits{options.settings.maxMessageBytes + 1024, options.settings.maxQueuedBytes,
+                              options.maxConnections, std::chrono::milliseconds(options.requestTimeoutMs),
                               std::chrono::milliseconds(60000), options.ioUring}),
           wsHttp(io, HttpLimits{options.settings.maxMessageBytes + 4096, options.settings.maxQueuedBytes,
                                 options.maxConnections, std::chrono::milliseconds(options.requestTimeoutMs),
@@ -64,7 +62,8 @@ void Server::Impl::routes() {
     http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
     http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publish(r, c); });
     http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
-    http.route("/pushwire/longpoll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
+    http.route("/pushwire/longpoll",
+               [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
     http.route("/pushwire/sse", [this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); });
     http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) {
         c->respondJson("{\"status\":\"ok\",\"epoch\":\"" + hub.epoch() + "\"}");
@@ -101,21 +100,19 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
         transports += std::string("\"") + transportName(kind) + "\"";
     }
     connection->respondJson(
-        "{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" +
-        kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":\"" +
-        websocketUrl(request) + "\",\"heartbeat_ms\":" +
-        std::to_string(options.settings.heartbeat.count()) + ",\"epoch\":\"" + hub.epoch() +
-        "\",\"history\":" + std::to_string(options.history) + ",\"max_message_bytes\":" +
-        std::to_string(options.settings.maxMessageBytes) + ",\"longpoll_timeout_ms\":" +
-        std::to_string(options.settings.longPollTimeout.count()) + "}");
+        "{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" + kVersion +
+        "\",\"transports\":[" + transports + "],\"websocket_url\":\"" + websocketUrl(request) +
+        "\",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) + ",\"epoch\":\"" + hub.epoch() +
+        "\",\"history\":" + std::to_string(options.history) +
+        ",\"max_message_bytes\":" + std::to_string(options.settings.maxMessageBytes) +
+        ",\"longpoll_timeout_ms\":" + std::to_string(options.settings.longPollTimeout.count()) + "}");
 }
 
 void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (request.method != "POST") {
         ++metrics.errors;
         connection->respondError(ErrorCode::MethodNotAllowed,
-                                 "expected POST with {\"channel\": ..., \"data\": ...}, got " +
-                                     request.method);
+                                 "expected POST with {\"channel\": ..., \"data\": ...}, got " + request.method);
         return;
     }
     auto parsed = protocol::decodePublishRequest(request.body);
@@ -127,10 +124,9 @@ void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connec
     }
     if (parsed->dataJson.size() > options.settings.maxMessageBytes) {
         ++metrics.publishRejected;
-        connection->respondError(ErrorCode::TooLarge,
-                                 "data is " + std::to_string(parsed->dataJson.size()) +
-                                     " bytes; at most " +
-                                     std::to_string(options.settings.maxMessageBytes));
+        connection->respondError(ErrorCode::TooLarge, "data is " + std::to_string(parsed->dataJson.size()) +
+                                                          " bytes; at most " +
+                                                          std::to_string(options.settings.maxMessageBytes));
         return;
     }
     auto message = hub.publish(parsed->channel, std::move(parsed->dataJson));
@@ -139,9 +135,8 @@ void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connec
         return;
     }
     ++metrics.published;
-    connection->respondJson("{\"channel\":\"" + (*message)->channel + "\",\"seq\":" +
-                            std::to_string((*message)->seq) + ",\"time\":" +
-                            std::to_string((*message)->timeMs) + "}");
+    connection->respondJson("{\"channel\":\"" + (*message)->channel + "\",\"seq\":" + std::to_string((*message)->seq) +
+                            ",\"time\":" + std::to_string((*message)->timeMs) + "}");
 }
 
 std::string Server::Impl::renderMetrics() const {
@@ -157,10 +152,8 @@ std::string Server::Impl::renderMetrics() const {
         }
     };
     perTransport("pushwire_connections", "gauge", "Subscribers connected now.", metrics.connections);
-    perTransport("pushwire_connections_total", "counter", "Subscriber connections opened.",
-                 metrics.connectionsTotal);
-    perTransport("pushwire_deliveries_total", "counter", "Messages handed to subscribers.",
-                 metrics.deliveries);
+    perTransport("pushwire_connections_total", "counter", "Subscriber connections opened.", metrics.connectionsTotal);
+    perTransport("pushwire_deliveries_total", "counter", "Messages handed to subscribers.", metrics.deliveries);
     auto single = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
         family(name, type, help);
         out += std::string(name) + " " + std::to_string(value) + "\n";
@@ -177,8 +170,7 @@ std::string Server::Impl::renderMetrics() const {
     family("pushwire_write_path", "gauge", "How the server writes to sockets (1 for the one in use).");
     out += std::string("pushwire_write_path{path=\"io_uring\"} ") + (http.writePath() == "io_uring" ? "1" : "0") + "\n";
     out += std::string("pushwire_write_path{path=\"sendmsg\"} ") + (http.writePath() == "io_uring" ? "0" : "1") + "\n";
-    single("pushwire_slow_disconnects_total", "counter",
-           "Connections closed because their reader fell too far behind.",
+    single("pushwire_slow_disconnects_total", "counter", "Connections closed because their reader fell too far behind.",
            http.slowDisconnects() + wsHttp.slowDisconnects());
     return out;
 }
@@ -192,14 +184,12 @@ void Server::start() {
     try {
         impl_->http.listen(o.host, static_cast<unsigned short>(o.port));
     } catch (const std::exception& e) {
-        throw std::runtime_error("cannot listen on http://" + o.host + ":" + std::to_string(o.port) +
-                                 ": " + e.what());
+        throw std::runtime_error("cannot listen on http://" + o.host + ":" + std::to_string(o.port) + ": " + e.what());
     }
     try {
         impl_->wsHttp.listen(o.host, static_cast<unsigned short>(o.wsPort));
     } catch (const std::exception& e) {
-        throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) +
-                                 ": " + e.what());
+        throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) + ": " + e.what());
     }
     impl_->signals.async_wait([this](const std::error_code& ec, int) {
         if (!ec) stop();

@@ -2,9 +2,8 @@
 // Threading: construct, start() and run() on one thread; stop() from any thread.
 #pragma once
 
-#include <memory>
-
 #include <asio/io_context.hpp>
+#include <memory>
 
 #include "app/options.hpp"
 

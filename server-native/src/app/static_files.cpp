@@ -24,8 +24,7 @@ std::string contentTypeFor(const std::string& path) {
     return "application/octet-stream";
 }
 
-void serveStatic(const std::string& webRoot, HttpRequest& request,
-                 const HttpConnectionPtr& connection) {
+void serveStatic(const std::string& webRoot, HttpRequest& request, const HttpConnectionPtr& connection) {
     if (webRoot.empty() || request.path.rfind("/pushwire/", 0) == 0) {
         connection->respondError(ErrorCode::NotFound, "no such URL: " + request.path);
         return;

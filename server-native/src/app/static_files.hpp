@@ -8,8 +8,7 @@
 
 namespace pushwire::server {
 
-void serveStatic(const std::string& webRoot, HttpRequest& request,
-                 const HttpConnectionPtr& connection);
+void serveStatic(const std::string& webRoot, HttpRequest& request, const HttpConnectionPtr& connection);
 
 std::string contentTypeFor(const std::string& path);
 

@@ -59,8 +59,7 @@ std::vector<std::string> HttpRequest::params(std::string_view key) const {
     return values;
 }
 
-bool splitTarget(std::string_view target, std::string& path,
-                 std::vector<std::pair<std::string, std::string>>& query) {
+bool splitTarget(std::string_view target, std::string& path, std::vector<std::pair<std::string, std::string>>& query) {
     std::size_t mark = target.find('?');
     if (!decode(target.substr(0, mark), false, path)) return false;
     if (mark == std::string_view::npos) return true;

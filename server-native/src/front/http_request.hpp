@@ -10,8 +10,8 @@ namespace pushwire::server {
 
 struct HttpRequest {
     std::string method;
-    std::string target;  // as sent: path?query
-    std::string path;    // percent-decoded path
+    std::string target;                                        // as sent: path?query
+    std::string path;                                          // percent-decoded path
     std::vector<std::pair<std::string, std::string>> query;    // decoded, in order
     std::vector<std::pair<std::string, std::string>> headers;  // names as sent
     std::string body;
@@ -27,7 +27,6 @@ struct HttpRequest {
 
 // Splits a target into path and query pairs, percent-decoding both ('+' is a space in
 // the query). Returns false when an escape is malformed.
-bool splitTarget(std::string_view target, std::string& path,
-                 std::vector<std::pair<std::string, std::string>>& query);
+bool splitTarget(std::string_view target, std::string& path, std::vector<std::pair<std::string, std::string>>& query);
 
 }  // namespace pushwire::server

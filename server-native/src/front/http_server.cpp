@@ -144,8 +144,8 @@ void HttpConnection::dispatch() {
     request.target = parser_->get_uri();
     const std::string& version = parser_->get_version();
     std::string_view connection = parser_->get_header("Connection");
-    request.keepAlive = version == "HTTP/1.1" ? !equalsIgnoreCase(connection, "close")
-                                              : equalsIgnoreCase(connection, "keep-alive");
+    request.keepAlive =
+        version == "HTTP/1.1" ? !equalsIgnoreCase(connection, "close") : equalsIgnoreCase(connection, "keep-alive");
     for (const auto& [name, value] : parser_->get_headers()) request.headers.emplace_back(name, value);
     const bool chunked = !parser_->get_header("Transfer-Encoding").empty();
     request.body = parser_->get_body();
@@ -358,8 +358,7 @@ void HttpConnection::onTimer() {
             state_ = State::Dispatching;
             parser_.reset();
             respond(408, "application/json",
-                    protocol::errorBody(ErrorCode::BadRequest,
-                                        "the request was not completed in time"));
+                    protocol::errorBody(ErrorCode::BadRequest, "the request was not completed in time"));
         } else {
             close();  // idle keep-alive connection
         }
@@ -398,9 +397,7 @@ HttpServer::HttpServer(asio::io_context& io, HttpLimits limits)
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::route(const std::string& path, Handler handler) {
-    routes_[path] = std::move(handler);
-}
+void HttpServer::route(const std::string& path, Handler handler) { routes_[path] = std::move(handler); }
 
 void HttpServer::fallback(Handler handler) { fallback_ = std::move(handler); }
 
@@ -465,8 +462,8 @@ void HttpServer::acceptReady() {
             return;
         }
         if (poller_.size() >= limits_.maxConnections) {
-            std::string body = protocol::errorBody(ErrorCode::Overloaded,
-                                                   "the server holds its maximum of connections");
+            std::string body =
+                protocol::errorBody(ErrorCode::Overloaded, "the server holds its maximum of connections");
             std::string reply = statusLine(503) +
                                 "Content-Type: application/json\r\nConnection: close\r\n"
                                 "Content-Length: " +

@@ -11,6 +11,7 @@
 // onClose() exactly once before it is destroyed.
 #pragma once
 
+#include <asio.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,8 +19,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <asio.hpp>
 
 #include "front/http_request.hpp"
 #include "front/poller.hpp"
@@ -70,8 +69,7 @@ public:
     void start();
 
     // Completes the current request. Common headers (length, CORS, connection) are added.
-    void respond(int status, std::string_view contentType, std::string body,
-                 std::string_view extraHeaders = {});
+    void respond(int status, std::string_view contentType, std::string body, std::string_view extraHeaders = {});
     void respondJson(std::string body) { respond(200, "application/json", std::move(body)); }
     void respondError(protocol::ErrorCode code, std::string_view message);
 

@@ -68,7 +68,7 @@ void Poller::drain() {
     const int count = ::epoll_wait(epoll_.native_handle(), events, kBatch, 0);
     for (int i = 0; i < count; ++i) {
         const auto slot = static_cast<std::size_t>(events[i].data.fd);
-        if (slot >= byFd_.size() || !byFd_[slot]) continue;  // removed by an earlier event
+        if (slot >= byFd_.size() || !byFd_[slot]) continue;        // removed by an earlier event
         std::shared_ptr<HttpConnection> connection = byFd_[slot];  // alive through the call
         connection->onReady(events[i].events);
     }

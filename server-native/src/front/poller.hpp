@@ -11,12 +11,11 @@
 // Threading: the loop thread.
 #pragma once
 
+#include <asio.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
-
-#include <asio.hpp>
 
 namespace pushwire::server {
 

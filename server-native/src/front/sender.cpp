@@ -50,8 +50,7 @@ void Sender::submit() {
     for (std::size_t done = 0; done < count; ++done) {
         io_uring_cqe* completion = nullptr;
         // Sends never wait (MSG_DONTWAIT): all completions are there once submitted.
-        if (io_uring_peek_cqe(&ring_, &completion) != 0 &&
-            (broken_ || io_uring_wait_cqe(&ring_, &completion) != 0)) {
+        if (io_uring_peek_cqe(&ring_, &completion) != 0 && (broken_ || io_uring_wait_cqe(&ring_, &completion) != 0)) {
             broken_ = true;
             break;
         }

@@ -16,14 +16,13 @@
 // Threading: the loop thread.
 #pragma once
 
+#include <liburing.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <liburing.h>
 
 namespace pushwire::server {
 

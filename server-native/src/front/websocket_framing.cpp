@@ -8,14 +8,11 @@
 namespace pushwire::server {
 
 WebSocketFraming::WebSocketFraming(std::size_t maxMessageBytes)
-    : manager_(std::make_shared<FramingConfig::con_msg_manager_type>()),
-      processor_(false, true, manager_, rng_) {
+    : manager_(std::make_shared<FramingConfig::con_msg_manager_type>()), processor_(false, true, manager_, rng_) {
     processor_.set_max_message_size(maxMessageBytes);
 }
 
-std::string WebSocketFraming::flatten(const MessagePtr& frame) {
-    return frame->get_header() + frame->get_payload();
-}
+std::string WebSocketFraming::flatten(const MessagePtr& frame) { return frame->get_header() + frame->get_payload(); }
 
 std::string WebSocketFraming::text(const std::string& payload) {
     MessagePtr in = manager_->get_message(websocketpp::frame::opcode::text, payload.size());
@@ -108,15 +105,12 @@ void HttpConnection::readWebSocket(const char* data, std::size_t size) {
             case websocketpp::frame::opcode::binary:
                 if (handler) handler->onBinary();
                 break;
-            case websocketpp::frame::opcode::ping:
-                write(framing_->pong(message->get_payload()));
-                break;
+            case websocketpp::frame::opcode::ping: write(framing_->pong(message->get_payload())); break;
             case websocketpp::frame::opcode::close: {
                 std::error_code closeError;
                 auto code = websocketpp::close::extract_code(message->get_payload(), closeError);
-                closeWebSocket(closeError || code == websocketpp::close::status::no_status
-                                   ? protocol::kCloseNormal
-                                   : static_cast<int>(code),
+                closeWebSocket(closeError || code == websocketpp::close::status::no_status ? protocol::kCloseNormal
+                                                                                           : static_cast<int>(code),
                                "");
                 return;
             }

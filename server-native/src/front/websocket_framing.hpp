@@ -9,7 +9,6 @@
 
 #include <memory>
 #include <string>
-
 #include <websocketpp/common/memory.hpp>
 #include <websocketpp/extensions/permessage_deflate/disabled.hpp>
 #include <websocketpp/http/request.hpp>

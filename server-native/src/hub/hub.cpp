@@ -16,8 +16,7 @@ using protocol::GapReason;
 std::string randomEpoch() {
     std::random_device device;
     std::uint64_t bits = (static_cast<std::uint64_t>(device()) << 32) ^ device() ^
-                         static_cast<std::uint64_t>(
-                             std::chrono::steady_clock::now().time_since_epoch().count());
+                         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     static const char* kHex = "0123456789abcdef";
     std::string out(16, '0');
     for (int i = 15; i >= 0; --i, bits >>= 4) out[static_cast<std::size_t>(i)] = kHex[bits & 15];
@@ -31,8 +30,7 @@ Hub::Hub(Options options)
 
 std::int64_t Hub::now() const {
     if (clock_) return clock_();
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -71,15 +69,13 @@ protocol::Result<MessagePtr> Hub::publish(std::string_view name, std::string dat
         if (Subscriber* subscriber = ch.subscribers[i]) subscriber->deliver(shared);
     }
     if (--ch.fanningOut == 0 && ch.hasHoles) {
-        ch.subscribers.erase(std::remove(ch.subscribers.begin(), ch.subscribers.end(), nullptr),
-                             ch.subscribers.end());
+        ch.subscribers.erase(std::remove(ch.subscribers.begin(), ch.subscribers.end(), nullptr), ch.subscribers.end());
         ch.hasHoles = false;
     }
     return shared;
 }
 
-std::vector<StartPoint> Hub::resolve(const std::vector<std::string>& channels,
-                                     const protocol::Cursor* cursor) const {
+std::vector<StartPoint> Hub::resolve(const std::vector<std::string>& channels, const protocol::Cursor* cursor) const {
     const bool otherEpoch = cursor && !cursor->epoch.empty() && cursor->epoch != epoch_;
     std::vector<StartPoint> points;
     points.reserve(channels.size());
@@ -125,9 +121,7 @@ std::uint64_t Hub::head(std::string_view name) const {
     return ch ? ch->lastSeq : 0;
 }
 
-void Hub::subscribe(std::string_view name, Subscriber* subscriber) {
-    channel(name).subscribers.push_back(subscriber);
-}
+void Hub::subscribe(std::string_view name, Subscriber* subscriber) { channel(name).subscribers.push_back(subscriber); }
 
 void Hub::unsubscribe(std::string_view name, Subscriber* subscriber) {
     auto it = channels_.find(name);

@@ -63,7 +63,7 @@ class Hub {
 public:
     struct Options {
         std::size_t historySize = 1000;
-        std::string epoch;  // empty: a random one
+        std::string epoch;                    // empty: a random one
         std::function<std::int64_t()> clock;  // ms since the Unix epoch; empty: system clock
     };
 
@@ -76,8 +76,7 @@ public:
     protocol::Result<MessagePtr> publish(std::string_view channel, std::string dataJson);
 
     // Resolves where each channel of a request starts, given an optional client cursor.
-    std::vector<StartPoint> resolve(const std::vector<std::string>& channels,
-                                    const protocol::Cursor* cursor) const;
+    std::vector<StartPoint> resolve(const std::vector<std::string>& channels, const protocol::Cursor* cursor) const;
 
     // Messages after `after` still held (at most `limit`), and the gap if some were evicted.
     Backlog readAfter(std::string_view channel, std::uint64_t after, std::size_t limit) const;

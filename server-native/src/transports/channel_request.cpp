@@ -10,8 +10,8 @@ namespace pushwire::server {
 using protocol::Error;
 using protocol::ErrorCode;
 
-protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request,
-                                                    const Settings& settings, bool lastEventId) {
+protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request, const Settings& settings,
+                                                    bool lastEventId) {
     ChannelRequest out;
     auto add = [&out](std::string name) {
         if (std::find(out.channels.begin(), out.channels.end(), name) == out.channels.end()) {
@@ -29,13 +29,11 @@ protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request,
         }
     }
     if (out.channels.empty()) {
-        return Error{ErrorCode::MissingField,
-                     "no channel given; expected channel=NAME (repeatable) or channels=A,B"};
+        return Error{ErrorCode::MissingField, "no channel given; expected channel=NAME (repeatable) or channels=A,B"};
     }
     if (out.channels.size() > settings.maxChannelsPerRequest) {
-        return Error{ErrorCode::BadRequest,
-                     std::to_string(out.channels.size()) + " channels requested; at most " +
-                         std::to_string(settings.maxChannelsPerRequest) + " per request"};
+        return Error{ErrorCode::BadRequest, std::to_string(out.channels.size()) + " channels requested; at most " +
+                                                std::to_string(settings.maxChannelsPerRequest) + " per request"};
     }
     for (const std::string& name : out.channels) {
         if (auto problem = protocol::channelNameProblem(name)) {
@@ -80,15 +78,15 @@ std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const
     return std::move(parsed.value());
 }
 
-void respondBatch(Context& context, TransportKind kind, const Batch& batch,
-                  const std::vector<StartPoint>& points, HttpConnection& connection) {
+void respondBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
+                  HttpConnection& connection) {
     context.metrics.delivered(kind, batch.messages.size());
     context.metrics.gaps += batch.gaps.size();
     connection.respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
 }
 
-void answerBatch(Context& context, TransportKind kind, const Batch& batch,
-                 const std::vector<StartPoint>& points, HttpConnection& connection) {
+void answerBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
+                 HttpConnection& connection) {
     context.metrics.opened(kind);
     context.metrics.closed(kind);
     respondBatch(context, kind, batch, points, connection);

@@ -22,8 +22,8 @@ struct ChannelRequest {
 // channel=NAME (repeatable) and channels=A,B; since=CURSOR. With `lastEventId`, the
 // Last-Event-ID header or the last_event_id parameter wins over since (it is newer:
 // EventSource sends it when it reconnects to the same URL).
-protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request,
-                                                    const Settings& settings, bool lastEventId);
+protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request, const Settings& settings,
+                                                    bool lastEventId);
 
 class HttpConnection;
 
@@ -48,10 +48,10 @@ std::string cursorText(const std::string& epoch, const std::vector<StartPoint>& 
 std::string encodeBatch(const Batch& batch, const std::string& cursor);
 
 // Answers a poll or long-poll with `batch`, counting its deliveries and gaps.
-void respondBatch(Context& context, TransportKind kind, const Batch& batch,
-                  const std::vector<StartPoint>& points, HttpConnection& connection);
+void respondBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
+                  HttpConnection& connection);
 // The same for a request answered at once: also one short-lived subscriber of `kind`.
-void answerBatch(Context& context, TransportKind kind, const Batch& batch,
-                 const std::vector<StartPoint>& points, HttpConnection& connection);
+void answerBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
+                 HttpConnection& connection);
 
 }  // namespace pushwire::server

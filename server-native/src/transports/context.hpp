@@ -3,10 +3,9 @@
 #pragma once
 
 #include <array>
+#include <asio/io_context.hpp>
 #include <chrono>
 #include <string>
-
-#include <asio/io_context.hpp>
 
 #include "hub/hub.hpp"
 #include "transports/metrics.hpp"

@@ -2,11 +2,10 @@
 // the wall-clock time in ms. Loop thread only; stops when destroyed or stopped.
 #pragma once
 
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-
-#include <asio/steady_timer.hpp>
 
 namespace pushwire::server {
 

@@ -34,8 +34,8 @@ private:
     void answer() {
         if (detached_) return;
         // respond() calls onClose() on us, which detaches from the hub.
-        respondBatch(context_, TransportKind::LongPoll,
-                     collectBatch(context_.hub, points_, context_.settings.maxBatch), points_, connection_);
+        respondBatch(context_, TransportKind::LongPoll, collectBatch(context_.hub, points_, context_.settings.maxBatch),
+                     points_, connection_);
     }
     void detach() {
         if (detached_) return;
@@ -66,8 +66,7 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
         if (ec != std::errc() || ptr != text->data() + text->size() || value < 0) {
             ++context.metrics.errors;
             connection->respondError(protocol::ErrorCode::BadRequest,
-                                     "timeout_ms must be a whole number of milliseconds, got '" +
-                                         *text + "'");
+                                     "timeout_ms must be a whole number of milliseconds, got '" + *text + "'");
             return;
         }
         timeout = std::min(std::chrono::milliseconds(value), context.settings.longPollMaxTimeout);
@@ -78,8 +77,7 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
         answerBatch(context, TransportKind::LongPoll, batch, points, *connection);
         return;
     }
-    connection->hold(std::make_unique<LongPollWait>(context, *connection, std::move(points)),
-                     timeout);
+    connection->hold(std::make_unique<LongPollWait>(context, *connection, std::move(points)), timeout);
 }
 
 }  // namespace pushwire::server

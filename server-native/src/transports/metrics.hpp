@@ -10,16 +10,16 @@ namespace pushwire::server {
 
 enum class TransportKind { WebSocket, Sse, LongPoll, Poll };
 constexpr std::size_t kTransportCount = 4;
-constexpr std::array<TransportKind, kTransportCount> kAllTransports = {
-    TransportKind::WebSocket, TransportKind::Sse, TransportKind::LongPoll, TransportKind::Poll};
+constexpr std::array<TransportKind, kTransportCount> kAllTransports = {TransportKind::WebSocket, TransportKind::Sse,
+                                                                       TransportKind::LongPoll, TransportKind::Poll};
 
 // Names as in --transports and negotiate: websocket, sse, longpoll, poll.
 const char* transportName(TransportKind kind);
 
 struct Metrics {
-    std::array<std::int64_t, kTransportCount> connections{};   // open now
+    std::array<std::int64_t, kTransportCount> connections{};  // open now
     std::array<std::uint64_t, kTransportCount> connectionsTotal{};
-    std::array<std::uint64_t, kTransportCount> deliveries{};   // messages handed to a client
+    std::array<std::uint64_t, kTransportCount> deliveries{};  // messages handed to a client
     std::uint64_t published = 0;
     std::uint64_t publishRejected = 0;
     std::uint64_t errors = 0;  // requests and frames answered with an error
@@ -30,9 +30,7 @@ struct Metrics {
         ++connectionsTotal[static_cast<std::size_t>(kind)];
     }
     void closed(TransportKind kind) { --connections[static_cast<std::size_t>(kind)]; }
-    void delivered(TransportKind kind, std::uint64_t count = 1) {
-        deliveries[static_cast<std::size_t>(kind)] += count;
-    }
+    void delivered(TransportKind kind, std::uint64_t count = 1) { deliveries[static_cast<std::size_t>(kind)] += count; }
 };
 
 }  // namespace pushwire::server

@@ -8,15 +8,14 @@ bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& requ
                    const HttpConnectionPtr& connection) {
     if (!context.settings.isEnabled(kind)) {
         ++context.metrics.errors;
-        connection->respondError(protocol::ErrorCode::TransportDisabled,
-                                 std::string("the ") + transportName(kind) +
-                                     " transport is disabled on this server (--transports)");
+        connection->respondError(
+            protocol::ErrorCode::TransportDisabled,
+            std::string("the ") + transportName(kind) + " transport is disabled on this server (--transports)");
         return true;
     }
     if (request.method != "GET" && request.method != "HEAD") {
         ++context.metrics.errors;
-        connection->respondError(protocol::ErrorCode::MethodNotAllowed,
-                                 "expected GET, got " + request.method);
+        connection->respondError(protocol::ErrorCode::MethodNotAllowed, "expected GET, got " + request.method);
         return true;
     }
     return false;
@@ -27,8 +26,8 @@ void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr&
     auto parsed = readChannelRequestOrAnswer(context, request, *connection, false);
     if (!parsed) return;
     auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
-    answerBatch(context, TransportKind::Poll, collectBatch(context.hub, points, context.settings.maxBatch),
-                points, *connection);
+    answerBatch(context, TransportKind::Poll, collectBatch(context.hub, points, context.settings.maxBatch), points,
+                *connection);
 }
 
 }  // namespace pushwire::server

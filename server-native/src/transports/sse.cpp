@@ -1,9 +1,10 @@
 // Server-Sent Events: one close-delimited text/event-stream per request. Every event
 // that moves the stream's position carries `id: <cursor>`, so a plain EventSource that
 // reconnects with Last-Event-ID resumes every channel of the stream exactly after it.
+#include "pushwire/protocol/sse.hpp"
+
 #include <chrono>
 
-#include "pushwire/protocol/sse.hpp"
 #include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
 
@@ -14,10 +15,7 @@ using protocol::appendSseEvent;
 class SseStream final : public Attachment, public Subscriber {
 public:
     SseStream(SseTransport& transport, HttpConnection& connection, std::vector<StartPoint> points)
-        : transport_(transport),
-          context_(transport.context()),
-          connection_(connection),
-          points_(std::move(points)) {
+        : transport_(transport), context_(transport.context()), connection_(connection), points_(std::move(points)) {
         transport_.add(this);
         context_.metrics.opened(TransportKind::Sse);
     }
@@ -29,8 +27,8 @@ public:
         std::string out = protocol::sseRetry(2000);
         const std::string& epoch = context_.hub.epoch();
         appendSseEvent(out, "welcome", cursorText(epoch, points_),
-                       "{\"epoch\":\"" + epoch + "\",\"heartbeat_ms\":" +
-                           std::to_string(context_.settings.heartbeat.count()) + "}");
+                       "{\"epoch\":\"" + epoch +
+                           "\",\"heartbeat_ms\":" + std::to_string(context_.settings.heartbeat.count()) + "}");
         for (;;) {
             Batch batch = collectBatch(context_.hub, points_, context_.settings.maxBatch);
             for (const protocol::Gap& gap : batch.gaps) {
@@ -70,8 +68,7 @@ public:
             for (StartPoint& point : points_) {
                 if (point.channel == message->channel) point.after = message->seq;
             }
-            connection_.write(protocol::sseEvent("", cursorText(context_.hub.epoch(), points_),
-                                                 message->envelope));
+            connection_.write(protocol::sseEvent("", cursorText(context_.hub.epoch(), points_), message->envelope));
         }
         context_.metrics.delivered(TransportKind::Sse);
     }
@@ -110,8 +107,8 @@ SseTransport::~SseTransport() { heartbeat_.stop(); }
 // which lets a client notice a dead link.
 void SseTransport::beat(std::int64_t nowMs) {
     if (streams_.empty()) return;
-    auto frame = std::make_shared<const std::string>(
-        protocol::sseEvent("ping", "", "{\"time\":" + std::to_string(nowMs) + "}"));
+    auto frame =
+        std::make_shared<const std::string>(protocol::sseEvent("ping", "", "{\"time\":" + std::to_string(nowMs) + "}"));
     std::vector<SseStream*> streams(streams_.begin(), streams_.end());
     for (SseStream* stream : streams) {
         if (streams_.count(stream)) stream->heartbeat(frame);

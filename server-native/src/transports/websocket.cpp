@@ -19,8 +19,7 @@ public:
 
     // After the handshake: welcome, then the subscription the URL asked for, if any.
     void start(const HttpRequest& request) {
-        send(protocol::encodeWelcomeFrame(context_.hub.epoch(),
-                                          static_cast<int>(context_.settings.heartbeat.count())));
+        send(protocol::encodeWelcomeFrame(context_.hub.epoch(), static_cast<int>(context_.settings.heartbeat.count())));
         if (!request.param("channel") && !request.param("channels")) return;
         auto parsed = readChannelRequest(request, context_.settings, false);
         if (!parsed) {  // the handshake is answered already: the error goes in a frame
@@ -39,21 +38,14 @@ public:
             return;
         }
         switch (frame->type) {
-            case protocol::ClientFrameType::Subscribe:
-                subscribe(frame->channels, frame->since, frame->idJson);
-                break;
+            case protocol::ClientFrameType::Subscribe: subscribe(frame->channels, frame->since, frame->idJson); break;
             case protocol::ClientFrameType::Unsubscribe:
                 unsubscribe(frame->channels);
                 send(protocol::encodeUnsubscribedFrame(frame->channels));
                 break;
-            case protocol::ClientFrameType::Publish:
-                publish(*frame);
-                break;
-            case protocol::ClientFrameType::Ping:
-                send(protocol::encodePongFrame());
-                break;
-            case protocol::ClientFrameType::Pong:
-                break;
+            case protocol::ClientFrameType::Publish: publish(*frame); break;
+            case protocol::ClientFrameType::Ping: send(protocol::encodePongFrame()); break;
+            case protocol::ClientFrameType::Pong: break;
         }
     }
 
@@ -192,8 +184,8 @@ void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& c
     WsSession* raw = session.get();
     // A whole message may be as large as the data limit plus the frame's own fields.
     const std::size_t maxFrame = context_.settings.maxMessageBytes + 4096;
-    if (connection->acceptWebSocket(std::move(session), maxFrame, 2 * context_.settings.heartbeat +
-                                                                       std::chrono::milliseconds(2000))) {
+    if (connection->acceptWebSocket(std::move(session), maxFrame,
+                                    2 * context_.settings.heartbeat + std::chrono::milliseconds(2000))) {
         raw->start(request);
     }
 }

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/backoff.hpp"
+
+#include <catch2/catch.hpp>
 
 using pushwire::client::Backoff;
 

@@ -17,8 +17,7 @@ struct Fixture {
     std::unique_ptr<client::ClientCore> core;
     std::vector<std::pair<State, std::string>> states;
 
-    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1",
-                     int upgradeMs = 0) {
+    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1", int upgradeMs = 0) {
         FakeRegistry::made().clear();
         options.transport = transport;
         options.reconnectInitialMs = 100;
@@ -40,8 +39,7 @@ struct Fixture {
         t.listener().transportOpened(t.gen());
         return t;
     }
-    static void send(FakeTransport& t, const std::string& channel, std::uint64_t seq,
-                     const std::string& data = "1") {
+    static void send(FakeTransport& t, const std::string& channel, std::uint64_t seq, const std::string& data = "1") {
         t.listener().transportMessage(t.gen(), Envelope{channel, seq, data, 0});
     }
 };
@@ -87,7 +85,8 @@ TEST_CASE("auto falls back in the order of the table, skipping what negotiate do
     poll.listener().transportOpened(poll.gen());
     CHECK(f.core->transport() == Transport::Poll);
     CHECK(f.core->state() == State::Connected);
-    CHECK_THAT(f.core->fallbackLog(), Catch::Contains("websocket: refused") && Catch::Contains("longpoll: did not open"));
+    CHECK_THAT(f.core->fallbackLog(),
+               Catch::Contains("websocket: refused") && Catch::Contains("longpoll: did not open"));
 }
 
 TEST_CASE("when no transport can connect the state says why each failed") {
@@ -119,7 +118,8 @@ TEST_CASE("a forced transport is used alone") {
 TEST_CASE("messages are delivered in seq order exactly once, whatever the transport redelivers") {
     Fixture f;
     std::vector<Message> got;
-    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
+    f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
     FakeTransport& t = f.connect();
     t.listener().transportCursor(t.gen(), "e1~c@0");
     for (std::uint64_t seq : {1, 2, 2, 1, 3, 3, 4}) Fixture::send(t, "c", seq, std::to_string(seq));
@@ -134,7 +134,8 @@ TEST_CASE("gaps are explicit: from the server once, and for a hole the server di
     std::vector<Gap> gaps;
     SubscribeOptions options;
     options.onGap = [&](const Gap& g) { gaps.push_back(g); };
-    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
+    f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
     FakeTransport& t = f.connect();
     t.listener().transportCursor(t.gen(), "e1~c@0");
     Fixture::send(t, "c", 1);
@@ -158,7 +159,8 @@ TEST_CASE("a new server epoch reports the unknown loss once, then delivers the n
     std::vector<Gap> gaps;
     SubscribeOptions options;
     options.onGap = [&](const Gap& g) { gaps.push_back(g); };
-    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
+    f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
     FakeTransport& t = f.connect("e1");
     t.listener().transportCursor(t.gen(), "e1~c@0");
     Fixture::send(t, "c", 1);
@@ -182,8 +184,10 @@ TEST_CASE("a new server epoch reports the unknown loss once, then delivers the n
 
 TEST_CASE("the resume cursor carries the epoch and each channel's last delivered seq") {
     Fixture f;
-    f.core->subscribe("a", [](const Message&) {}, {}, nullptr);
-    f.core->subscribe("b", [](const Message&) {}, {}, nullptr);
+    f.core->subscribe(
+        "a", [](const Message&) {}, {}, nullptr);
+    f.core->subscribe(
+        "b", [](const Message&) {}, {}, nullptr);
     FakeTransport& t = f.connect();
     CHECK(f.core->resumeCursor({"a", "b"}).empty());  // both "from now", unknown yet
     t.listener().transportCursor(t.gen(), "e1~a@4,b@9");
@@ -197,12 +201,17 @@ TEST_CASE("subscribe and unsubscribe from inside a delivery are safe") {
     Fixture f;
     std::vector<std::string> log;
     int selfId = 0;
-    selfId = f.core->subscribe("c", [&](const Message& m) {
-        log.push_back("self " + std::to_string(m.seq));
-        f.core->unsubscribe(selfId);
-        f.core->subscribe("d", [&](const Message& d) { log.push_back("d " + std::to_string(d.seq)); }, {}, nullptr);
-    }, {}, nullptr);
-    f.core->subscribe("c", [&](const Message& m) { log.push_back("other " + std::to_string(m.seq)); }, {}, nullptr);
+    selfId = f.core->subscribe(
+        "c",
+        [&](const Message& m) {
+            log.push_back("self " + std::to_string(m.seq));
+            f.core->unsubscribe(selfId);
+            f.core->subscribe(
+                "d", [&](const Message& d) { log.push_back("d " + std::to_string(d.seq)); }, {}, nullptr);
+        },
+        {}, nullptr);
+    f.core->subscribe(
+        "c", [&](const Message& m) { log.push_back("other " + std::to_string(m.seq)); }, {}, nullptr);
     FakeTransport& t = f.connect();
     t.listener().transportCursor(t.gen(), "e1~c@0");
     Fixture::send(t, "c", 1);
@@ -220,7 +229,8 @@ TEST_CASE("subscribe and unsubscribe from inside a delivery are safe") {
 TEST_CASE("invalid channel names are refused locally") {
     Fixture f;
     Error error;
-    CHECK(f.core->subscribe("bad name", [](const Message&) {}, {}, &error) == 0);
+    CHECK(f.core->subscribe(
+              "bad name", [](const Message&) {}, {}, &error) == 0);
     CHECK(error.code == "bad_channel");
     bool called = false;
     f.core->publish("bad/name", "1", [&](std::optional<std::uint64_t> seq, const Error* e) {
@@ -276,7 +286,8 @@ TEST_CASE("a page hint reconnects at once instead of waiting out the backoff") {
 TEST_CASE("late callbacks from a replaced transport are ignored") {
     Fixture f;
     std::vector<Message> got;
-    f.core->subscribe("c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
+    f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
     FakeTransport& old = f.connect();
     old.listener().transportCursor(old.gen(), "e1~c@0");
     client::TransportListener& listener = old.listener();
@@ -342,9 +353,8 @@ TEST_CASE("close stops everything and is reported once") {
     CHECK(f.states.back().first == State::Closed);
     CHECK(std::count_if(f.states.begin(), f.states.end(), [](auto& s) { return s.first == State::Closed; }) == 1);
     bool rejected = false;
-    f.core->publish("c", "1", [&](std::optional<std::uint64_t> seq, const Error* e) {
-        rejected = !seq && e->code == "closed";
-    });
+    f.core->publish("c", "1",
+                    [&](std::optional<std::uint64_t> seq, const Error* e) { rejected = !seq && e->code == "closed"; });
     CHECK(rejected);
     f.platform.advance(100000);
     CHECK(FakeRegistry::made().size() == 1);
@@ -414,7 +424,8 @@ TEST_CASE("the transport that worked is remembered for later clients of the same
 TEST_CASE("a better transport is tried in the background and taken without loss or repeat") {
     Fixture f(Transport::Auto, "http://h:1", 5000);
     std::vector<std::uint64_t> seqs;
-    f.core->subscribe("c", [&](const Message& m) { seqs.push_back(m.seq); }, {}, nullptr);
+    f.core->subscribe(
+        "c", [&](const Message& m) { seqs.push_back(m.seq); }, {}, nullptr);
     f.negotiate(R"(["websocket","sse"])");
     FakeTransport* ws = &f.current();
     ws->listener().transportClosed(ws->gen(), {protocol::ErrorCode::Internal, "refused"});

@@ -10,9 +10,8 @@ TimerId FakePlatform::setTimer(int delayMs, std::function<void()> callback) {
     return id;
 }
 
-RequestId FakePlatform::httpRequest(const std::string& method, const std::string& url,
-                                    const std::string& body, int timeoutMs,
-                                    std::function<void(const HttpResponse&)> done) {
+RequestId FakePlatform::httpRequest(const std::string& method, const std::string& url, const std::string& body,
+                                    int timeoutMs, std::function<void(const HttpResponse&)> done) {
     RequestId id = nextId_++;
     requests_[id] = Request{id, method, url, body, timeoutMs, std::move(done)};
     return id;

@@ -29,8 +29,8 @@ public:
     std::int64_t nowMs() override { return now_; }
     TimerId setTimer(int delayMs, std::function<void()> callback) override;
     void cancelTimer(TimerId id) override { timers_.erase(id); }
-    RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
-                          int timeoutMs, std::function<void(const HttpResponse&)> done) override;
+    RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body, int timeoutMs,
+                          std::function<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override { requests_.erase(id); }
     double random01() override { return random_; }
 

@@ -24,7 +24,8 @@ struct PollFixture {
         core->start();
         SubscribeOptions sub;
         sub.onGap = [this](const Gap& g) { gaps.push_back(g); };
-        core->subscribe("c", [this](const Message& m) { seqs.push_back(m.seq); }, sub, nullptr);
+        core->subscribe(
+            "c", [this](const Message& m) { seqs.push_back(m.seq); }, sub, nullptr);
         platform.respond("/pushwire/negotiate", 200, negotiateBody(R"(["longpoll","poll"])", "e1"));
     }
 };
@@ -84,7 +85,8 @@ TEST_CASE("long-poll opens with an immediate request, then holds with the heartb
     CHECK(held[0]->timeoutMs == 2000);  // the 1000 ms hold plus one heartbeat interval
 
     SECTION("a new subscription cuts the held request and asks again with both channels") {
-        f.core->subscribe("d", [](const Message&) {}, {}, nullptr);
+        f.core->subscribe(
+            "d", [](const Message&) {}, {}, nullptr);
         f.platform.advance(0);
         auto again = f.platform.open("/pushwire/longpoll");
         REQUIRE(again.size() == 1);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "hub/hub.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace pushwire::server;
 using pushwire::protocol::Cursor;
@@ -91,9 +91,7 @@ TEST_CASE("history is bounded and resume after S returns what follows S") {
         CHECK(hub.readAfter("c", 5, 100).messages.empty());
         CHECK(hub.readAfter("unknown", 0, 100).messages.empty());
     }
-    SECTION("a limit caps the backlog") {
-        CHECK(hub.readAfter("c", 2, 2).messages.size() == 2);
-    }
+    SECTION("a limit caps the backlog") { CHECK(hub.readAfter("c", 2, 2).messages.size() == 2); }
 }
 
 TEST_CASE("resolve starts at now, at the cursor, or reports another epoch") {

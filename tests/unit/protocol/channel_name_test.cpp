@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "pushwire/protocol/channel_name.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace pushwire::protocol;
 

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "pushwire/protocol/cursor.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace pushwire::protocol;
 
@@ -26,9 +26,8 @@ TEST_CASE("a bare seq applies to every channel") {
 }
 
 TEST_CASE("malformed cursors are refused with bad_cursor and a reason") {
-    for (const char* text : {"", "abc", "-1", "chat@", "chat@x", "@5", "a b@1", "XYZ~chat@1",
-                             "~chat@1", "chat@1,", "chat@99999999999999999999999", "1.5",
-                             "chat@1,,b@2"}) {
+    for (const char* text : {"", "abc", "-1", "chat@", "chat@x", "@5", "a b@1", "XYZ~chat@1", "~chat@1", "chat@1,",
+                             "chat@99999999999999999999999", "1.5", "chat@1,,b@2"}) {
         INFO(text);
         auto parsed = parseCursor(text);
         REQUIRE_FALSE(parsed.ok());

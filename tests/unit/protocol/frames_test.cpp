@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "pushwire/protocol/frames.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace pushwire::protocol;
 
@@ -32,17 +32,17 @@ TEST_CASE("bad client frames name what is wrong") {
         const char* text;
         ErrorCode code;
     };
-    for (Case c : {Case{"not json", ErrorCode::BadJson}, Case{"[1]", ErrorCode::BadType},
-                   Case{R"({"channel":"a"})", ErrorCode::MissingField},
-                   Case{R"({"type":"dance"})", ErrorCode::BadRequest},
-                   Case{R"({"type":"subscribe"})", ErrorCode::MissingField},
-                   Case{R"({"type":"subscribe","channel":"a b"})", ErrorCode::BadChannel},
-                   Case{R"({"type":"subscribe","channel":"a","extra":1})", ErrorCode::UnknownField},
-                   Case{R"({"type":"subscribe","channels":"a"})", ErrorCode::BadType},
-                   Case{R"({"type":"subscribe","channel":"a","since":{}})", ErrorCode::BadType},
-                   Case{R"({"type":"publish","channel":"a"})", ErrorCode::MissingField},
-                   Case{R"({"type":"publish","data":1})", ErrorCode::MissingField},
-                   Case{R"({"type":"publish","channel":"a","data":1,"id":[1]})", ErrorCode::BadType}}) {
+    for (Case c :
+         {Case{"not json", ErrorCode::BadJson}, Case{"[1]", ErrorCode::BadType},
+          Case{R"({"channel":"a"})", ErrorCode::MissingField}, Case{R"({"type":"dance"})", ErrorCode::BadRequest},
+          Case{R"({"type":"subscribe"})", ErrorCode::MissingField},
+          Case{R"({"type":"subscribe","channel":"a b"})", ErrorCode::BadChannel},
+          Case{R"({"type":"subscribe","channel":"a","extra":1})", ErrorCode::UnknownField},
+          Case{R"({"type":"subscribe","channels":"a"})", ErrorCode::BadType},
+          Case{R"({"type":"subscribe","channel":"a","since":{}})", ErrorCode::BadType},
+          Case{R"({"type":"publish","channel":"a"})", ErrorCode::MissingField},
+          Case{R"({"type":"publish","data":1})", ErrorCode::MissingField},
+          Case{R"({"type":"publish","channel":"a","data":1,"id":[1]})", ErrorCode::BadType}}) {
         INFO(c.text);
         auto frame = decodeClientFrame(c.text);
         REQUIRE_FALSE(frame.ok());

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "pushwire/protocol/sse.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace pushwire::protocol;
 

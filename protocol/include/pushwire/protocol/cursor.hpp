@@ -22,7 +22,7 @@
 namespace pushwire::protocol {
 
 struct Cursor {
-    std::string epoch;  // empty: the client did not say (trusted as current)
+    std::string epoch;                 // empty: the client did not say (trusted as current)
     std::optional<std::uint64_t> all;  // bare seq form
     std::vector<std::pair<std::string, std::uint64_t>> positions;
 

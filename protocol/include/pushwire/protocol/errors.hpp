@@ -8,20 +8,20 @@
 namespace pushwire::protocol {
 
 enum class ErrorCode {
-    BadRequest,        // malformed request line, query or frame
-    BadJson,           // body or frame is not valid JSON
-    BadChannel,        // channel name outside the allowed alphabet or length
-    BadCursor,         // resume position (since / Last-Event-ID) malformed
-    UnknownField,      // a JSON object carried a field we do not know
-    BadType,           // a JSON field had the wrong type
-    MissingField,      // a required JSON field is absent
-    TooLarge,          // body, frame or message above --max-message-bytes
-    NotFound,          // unknown URL
-    MethodNotAllowed,  // known URL, wrong method
-    TransportDisabled, // the transport is switched off by --transports
-    RateLimited,       // too many requests
-    Overloaded,        // server cannot take more work now
-    Internal,          // a bug: never expected
+    BadRequest,         // malformed request line, query or frame
+    BadJson,            // body or frame is not valid JSON
+    BadChannel,         // channel name outside the allowed alphabet or length
+    BadCursor,          // resume position (since / Last-Event-ID) malformed
+    UnknownField,       // a JSON object carried a field we do not know
+    BadType,            // a JSON field had the wrong type
+    MissingField,       // a required JSON field is absent
+    TooLarge,           // body, frame or message above --max-message-bytes
+    NotFound,           // unknown URL
+    MethodNotAllowed,   // known URL, wrong method
+    TransportDisabled,  // the transport is switched off by --transports
+    RateLimited,        // too many requests
+    Overloaded,         // server cannot take more work now
+    Internal,           // a bug: never expected
 };
 
 // Stable snake_case name, used on the wire ("bad_channel").
@@ -33,8 +33,8 @@ int httpStatus(ErrorCode code);
 // WebSocket close codes used by the server.
 constexpr int kCloseNormal = 1000;
 constexpr int kCloseGoingAway = 1001;
-constexpr int kClosePolicy = 1008;   // bad input the connection cannot recover from
-constexpr int kCloseTooBig = 1009;   // frame above the size limit
+constexpr int kClosePolicy = 1008;      // bad input the connection cannot recover from
+constexpr int kCloseTooBig = 1009;      // frame above the size limit
 constexpr int kCloseOverloaded = 1013;  // "try again later": slow consumer, server busy
 
 // {"error":{"code":"...","message":"..."}}

@@ -30,34 +30,30 @@ struct ClientFrame {
 
 Result<ClientFrame> decodeClientFrame(std::string_view text);
 
-std::string encodeSubscribeFrame(const std::vector<std::string>& channels,
-                                 std::string_view since, std::string_view idJson);
+std::string encodeSubscribeFrame(const std::vector<std::string>& channels, std::string_view since,
+                                 std::string_view idJson);
 std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels);
-std::string encodePublishFrame(std::string_view channel, std::string_view dataJson,
-                               std::string_view idJson);
+std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson);
 
-enum class ServerFrameType {
-    Welcome, Subscribed, Unsubscribed, Message, Gap, Ack, Error, Ping, Pong
-};
+enum class ServerFrameType { Welcome, Subscribed, Unsubscribed, Message, Gap, Ack, Error, Ping, Pong };
 
 struct ServerFrame {
     ServerFrameType type = ServerFrameType::Ping;
-    Envelope message;   // Message
-    Gap gap;            // Gap
-    std::string idJson; // Ack, Error, Subscribed
+    Envelope message;    // Message
+    Gap gap;             // Gap
+    std::string idJson;  // Ack, Error, Subscribed
     std::string channel;
-    std::uint64_t seq = 0;  // Ack
-    std::string cursor;     // Subscribed
-    std::string epoch;      // Welcome
-    int heartbeatMs = 0;    // Welcome
+    std::uint64_t seq = 0;                 // Ack
+    std::string cursor;                    // Subscribed
+    std::string epoch;                     // Welcome
+    int heartbeatMs = 0;                   // Welcome
     Error error{ErrorCode::Internal, ""};  // Error
 };
 
 Result<ServerFrame> decodeServerFrame(std::string_view text);
 
 std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs);
-std::string encodeSubscribedFrame(std::string_view idJson,
-                                  const std::vector<std::string>& channels,
+std::string encodeSubscribedFrame(std::string_view idJson, const std::vector<std::string>& channels,
                                   std::string_view cursor);
 std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels);
 // {"type":"message", ...envelope fields}; takes the serialized envelope.

@@ -8,8 +8,7 @@ namespace pushwire::protocol {
 
 // Appends one event. Empty `event` or `id` omit those fields. Data with line breaks is
 // split into several data: lines, so any string round-trips through an EventSource.
-void appendSseEvent(std::string& out, std::string_view event, std::string_view id,
-                    std::string_view data);
+void appendSseEvent(std::string& out, std::string_view event, std::string_view id, std::string_view data);
 std::string sseEvent(std::string_view event, std::string_view id, std::string_view data);
 
 // ": text\n\n" - a comment; keeps proxies from timing out an idle stream.
