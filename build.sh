@@ -14,7 +14,7 @@ JOBS="${JOBS:-$(nproc)}"
 export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 
 APT_PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-format
   emscripten
   libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2 liburing-dev
   nodejs npm chromium
