@@ -6,9 +6,8 @@
 // Threading: everything here runs on the one thread that runs the io_context.
 // Lifetimes: a connection lives while its server's Poller watches it (from accept to
 // the end of close()); close() is deferred to the loop, so it is safe to call from inside
-// a hub fan-out. An Attachment
-// (what a transport parks on a connection) is owned by the connection and told
-// onClose() exactly once before it is destroyed.
+// a hub fan-out. An Attachment (what a transport parks on a connection) is owned by the
+// connection and told onClose() exactly once before it is destroyed.
 #pragma once
 
 #include <asio.hpp>
@@ -186,8 +185,9 @@ private:
     void accept();
     void acceptReady();
     void dispatch(HttpRequest& request, const HttpConnectionPtr& connection);
-    // Connections with queued bytes are flushed once per turn of the loop: one writev
-    // each, however many messages the turn queued for them.
+    // Connections with queued bytes are flushed once per turn of the loop: one send of
+    // everything queued for each, all of the turn's sends in one io_uring submission (or
+    // one sendmsg each without io_uring).
     friend class WebSocketFraming;
     void scheduleFlush(std::shared_ptr<HttpConnection> connection);
     void flushAll();
