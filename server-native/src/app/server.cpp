@@ -168,8 +168,9 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_http_requests_total", "counter", "HTTP requests parsed.",
            http.requestCount() + wsHttp.requestCount());
     family("pushwire_write_path", "gauge", "How the server writes to sockets (1 for the one in use).");
-    out += std::string("pushwire_write_path{path=\"io_uring\"} ") + (http.writePath() == "io_uring" ? "1" : "0") + "\n";
-    out += std::string("pushwire_write_path{path=\"sendmsg\"} ") + (http.writePath() == "io_uring" ? "0" : "1") + "\n";
+    const bool uring = http.writesWithIoUring();
+    out += std::string("pushwire_write_path{path=\"io_uring\"} ") + (uring ? "1" : "0") + "\n";
+    out += std::string("pushwire_write_path{path=\"sendmsg\"} ") + (uring ? "0" : "1") + "\n";
     single("pushwire_slow_disconnects_total", "counter", "Connections closed because their reader fell too far behind.",
            http.slowDisconnects() + wsHttp.slowDisconnects());
     return out;

@@ -267,21 +267,22 @@ bool HttpConnection::write(std::string bytes) {
 }
 
 void HttpConnection::flush() {
-    if (writing_ || queue_.empty() || closing_ || flushScheduled_) return;
+    if (flushScheduled_ || !canSend()) return;
     flushScheduled_ = true;
     server_.scheduleFlush(shared_from_this());
+}
+
+bool HttpConnection::takeScheduled() {
+    flushScheduled_ = false;
+    return canSend();
 }
 
 // Writes what is queued now, directly: one sendmsg of everything queued when the socket
 // takes it all, which is the common case.
 void HttpConnection::flushNow() {
-    flushScheduled_ = false;
-    if (writing_ || queue_.empty() || closing_) return;
-    writeQueued();
+    if (takeScheduled()) writeQueued();
 }
 
-// Sends until the queue is empty or the socket is full; a full socket is watched for
-// writability (writing_), and later writes queue behind it until then.
 std::size_t HttpConnection::gather(iovec* parts, std::size_t max) const {
     std::size_t count = 0;
     for (; count < queue_.size() && count < max; ++count) {
@@ -309,6 +310,8 @@ void HttpConnection::sent(int result) {
     writeQueued();  // the rest, if the socket took only part; or the close after the last byte
 }
 
+// Sends until the queue is empty or the socket is full; a full socket is watched for
+// writability (writing_), and later writes queue behind it until then.
 void HttpConnection::writeQueued() {
     if (closing_) return;
     while (!queue_.empty()) {
@@ -490,12 +493,9 @@ void HttpServer::flushAll() {
     flushPosted_ = false;
     std::vector<std::shared_ptr<HttpConnection>> dirty;
     dirty.swap(dirty_);
-    if (sender_ && !sender_->broken()) {
+    if (writesWithIoUring()) {
         for (auto& connection : dirty) {
-            connection->flushScheduled_ = false;
-            if (!connection->writing_ && !connection->queue_.empty() && !connection->closing_) {
-                sender_->add(std::move(connection));
-            }
+            if (connection->takeScheduled()) sender_->add(std::move(connection));
         }
         sender_->submit();
         return;

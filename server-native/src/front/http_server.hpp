@@ -118,6 +118,10 @@ private:
     void consumed(std::size_t written);
     void onReady(std::uint32_t events);  // epoll events
     void onReadable(bool hangUp);
+    // Queued bytes, no write blocked, not closing.
+    bool canSend() const { return !writing_ && !queue_.empty() && !closing_; }
+    // Clears the scheduled flag; true when there is something to send now.
+    bool takeScheduled();
     void flushNow();
     void writeQueued();
     void readWebSocket(const char* data, std::size_t size);
@@ -178,6 +182,8 @@ public:
     std::uint64_t slowDisconnects() const { return slowDisconnects_; }
     // How writes leave: "io_uring", or "sendmsg (why io_uring is not used)".
     const std::string& writePath() const { return writePath_; }
+    // True while writes go through io_uring (false without it, or once the ring failed).
+    bool writesWithIoUring() const { return sender_ && !sender_->broken(); }
     asio::io_context& io() { return io_; }
 
 private:
