@@ -161,7 +161,8 @@ int fanout(const Args& args) {
     const std::uint64_t subscribed = static_cast<std::uint64_t>(c.subscribers - static_cast<int>(tally.failed));
     Publisher publisher(io, c);
     // Publishes messages [first, first + count) and runs until every subscriber has all
-    // of them (or nothing arrives for 5 s after the last publish).
+    // of them (or nothing arrives for 5 s after the last publish). Returns how many
+    // deliveries that is since the first message of the run.
     auto publishAndWait = [&](std::int64_t first, int count) {
         const std::uint64_t expected = subscribed * static_cast<std::uint64_t>(first + count);
         bool published = false;
@@ -180,6 +181,7 @@ int fanout(const Args& args) {
                 return (published && tally.received >= expected) || stalled;
             },
             publishTime + std::chrono::seconds(120));
+        return expected;
     };
     // Warm-up: the first messages on fresh connections cost both servers more (the
     // kernel acknowledges every segment of a new TCP connection at once, allocations
@@ -190,12 +192,11 @@ int fanout(const Args& args) {
         publisher.latencyUs().clear();
     }
     tally.measureFrom = c.warmup;
-    const std::uint64_t expected = subscribed * static_cast<std::uint64_t>(c.warmup + c.messages);
     const std::uint64_t receivedBefore = tally.received;
     ProcSample before = sample(c.serverPids);
     double selfBefore = selfCpuSeconds();
     auto begin = Clock::now();
-    publishAndWait(c.warmup, c.messages);
+    const std::uint64_t expected = publishAndWait(c.warmup, c.messages);
     double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
     ProcSample after = sample(c.serverPids);
     double selfCpu = selfCpuSeconds() - selfBefore;

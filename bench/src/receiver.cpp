@@ -67,7 +67,8 @@ void Receiver::drain() {
         for (int i = 0; i < count; ++i) {
             Sink& sink = sinkAt(i);
             if (sink.fd_ < 0) continue;  // dropped by an earlier callback of this batch
-            deliver(sink, ::recv(sink.fd_, slot(0), kSlot, 0), slot(0));
+            const ssize_t n = ::recv(sink.fd_, slot(0), kSlot, 0);
+            deliver(sink, n < 0 ? -errno : n, slot(0));
         }
         return;
     }
@@ -90,17 +91,16 @@ void Receiver::drain() {
     for (int i = 0; i < count; ++i) {
         Sink& sink = sinkAt(i);
         if (sink.fd_ < 0) continue;
-        const int result = results[static_cast<std::size_t>(i)];
-        if (result < 0) errno = -result;
-        deliver(sink, result < 0 ? -1 : result, slot(i));
+        deliver(sink, results[static_cast<std::size_t>(i)], slot(i));
     }
 }
 
 void Receiver::deliver(Sink& sink, ssize_t result, const char* data) {
     if (result > 0) {
         sink.onBytes(data, static_cast<std::size_t>(result));
-    } else if (result == 0 || (errno != EAGAIN && errno != EINTR)) {
-        std::string why = result == 0 ? "closed by server" : std::string("read: ") + std::strerror(errno);
+    } else if (result == 0 || (result != -EAGAIN && result != -EINTR)) {
+        std::string why =
+            result == 0 ? "closed by server" : std::string("read: ") + std::strerror(static_cast<int>(-result));
         drop(sink);
         sink.onClosed(why);
     }

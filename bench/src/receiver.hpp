@@ -57,6 +57,7 @@ private:
 
     void wait();
     void drain();
+    // `result`: bytes read, 0 at end of stream, or -errno.
     void deliver(Sink& sink, ssize_t result, const char* data);
 
     asio::posix::stream_descriptor epoll_;
