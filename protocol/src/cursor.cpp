@@ -1,6 +1,7 @@
 #include "pushwire/protocol/cursor.hpp"
 
 #include <charconv>
+#include <unordered_map>
 
 #include "pushwire/protocol/channel_name.hpp"
 
@@ -17,14 +18,36 @@ std::optional<std::uint64_t> parseSeq(std::string_view text) {
 
 Error cursorError(std::string message) { return Error{ErrorCode::BadCursor, std::move(message)}; }
 
-}  // namespace
-
-std::optional<std::uint64_t> Cursor::positionOf(std::string_view channel) const {
-    for (const auto& [name, seq] : positions) {
-        if (name == channel) return seq;
-    }
-    return all;
+void appendSeq(std::string& out, std::uint64_t seq) {
+    char buf[24];
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, seq);
+    (void)ec;
+    out.append(buf, ptr);
 }
+
+// seq [ "." epoch ]
+std::optional<StreamPosition> parsePosition(std::string_view text) {
+    StreamPosition position;
+    if (auto dot = text.find('.'); dot != std::string_view::npos) {
+        if (!isValidEpoch(text.substr(dot + 1))) return std::nullopt;
+        position.epoch = std::string(text.substr(dot + 1));
+        text = text.substr(0, dot);
+    }
+    auto seq = parseSeq(text);
+    if (!seq) return std::nullopt;
+    position.seq = *seq;
+    return position;
+}
+
+void appendPosition(std::string& out, std::uint64_t seq, std::string_view epoch, std::string_view leading) {
+    appendSeq(out, seq);
+    if (!epoch.empty() && epoch != leading) {
+        out.push_back('.');
+        out.append(epoch);
+    }
+}
+
+}  // namespace
 
 bool isValidEpoch(std::string_view epoch) {
     if (epoch.empty() || epoch.size() > 32) return false;
@@ -69,15 +92,27 @@ Result<Cursor> parseCursor(std::string_view text) {
             return cursorError("resume entry '" + std::string(entry) + "' has no '@'; expected channel@seq");
         }
         std::string_view channel = entry.substr(0, at);
-        if (auto problem = channelNameProblem(channel)) {
-            return cursorError("resume entry '" + std::string(entry) + "': " + *problem);
-        }
-        auto seq = parseSeq(entry.substr(at + 1));
-        if (!seq) {
+        auto position = parsePosition(entry.substr(at + 1));
+        if (!position) {
             return cursorError("resume entry '" + std::string(entry) +
-                               "' has no valid seq after '@'; expected a whole number");
+                               "' has no valid position after '@'; expected a whole number, optionally .epoch");
         }
-        cursor.positions.emplace_back(std::string(channel), *seq);
+        if (channel.empty()) {
+            if (!cursor.named.empty()) {
+                return cursorError("resume entry '" + std::string(entry) +
+                                   "' has no channel while others do; name every entry or none");
+            }
+            cursor.byIndex.push_back(std::move(*position));
+        } else {
+            if (!cursor.byIndex.empty()) {
+                return cursorError("resume entry '" + std::string(entry) +
+                                   "' names a channel while others do not; name every entry or none");
+            }
+            if (auto problem = channelNameProblem(channel)) {
+                return cursorError("resume entry '" + std::string(entry) + "': " + *problem);
+            }
+            cursor.named.emplace_back(std::string(channel), std::move(*position));
+        }
         if (comma == std::string_view::npos) break;
         text.remove_prefix(comma + 1);
         if (text.empty()) return cursorError("resume position ends with ','");
@@ -85,13 +120,76 @@ Result<Cursor> parseCursor(std::string_view text) {
     return cursor;
 }
 
-void appendCursorEntry(std::string& out, std::string_view channel, std::uint64_t seq) {
+Result<std::vector<std::optional<StreamPosition>>> positionsFor(const Cursor& cursor,
+                                                                const std::vector<std::string>& channels) {
+    std::vector<std::optional<StreamPosition>> out(channels.size());
+    auto withEpoch = [&cursor](StreamPosition position) {
+        if (position.epoch.empty()) position.epoch = cursor.epoch;
+        return position;
+    };
+    if (cursor.all) {
+        for (auto& slot : out) slot = StreamPosition{*cursor.all, cursor.epoch};
+    } else if (!cursor.byIndex.empty()) {
+        if (cursor.byIndex.size() != channels.size()) {
+            return cursorError("resume position has " + std::to_string(cursor.byIndex.size()) +
+                               " unnamed entries for " + std::to_string(channels.size()) +
+                               " channels; an unnamed entry stands for the request's channel at its place");
+        }
+        for (std::size_t i = 0; i < channels.size(); ++i) out[i] = withEpoch(cursor.byIndex[i]);
+    } else if (cursor.named.size() <= 4) {
+        for (std::size_t i = 0; i < channels.size(); ++i) {
+            for (const auto& [name, position] : cursor.named) {
+                if (name == channels[i]) out[i] = withEpoch(position);
+            }
+        }
+    } else {
+        std::unordered_map<std::string_view, const StreamPosition*> byName;
+        byName.reserve(cursor.named.size());
+        for (const auto& [name, position] : cursor.named) byName[name] = &position;
+        for (std::size_t i = 0; i < channels.size(); ++i) {
+            auto it = byName.find(channels[i]);
+            if (it != byName.end()) out[i] = withEpoch(*it->second);
+        }
+    }
+    return out;
+}
+
+std::string encodeCursor(const std::vector<ChannelPosition>& positions) {
+    std::string out;
+    std::string_view leading = positions.empty() ? std::string_view() : positions.front().epoch;
+    if (!leading.empty()) {
+        out.append(leading);
+        out.push_back('~');
+    }
+    if (positions.empty()) {
+        out.push_back('0');
+        return out;
+    }
+    const std::size_t start = out.size();
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+        if (i) out.push_back(',');
+        out.append(positions[i].channel);
+        out.push_back('@');
+        appendPosition(out, positions[i].seq, positions[i].epoch, leading);
+        if (out.size() > kNamedCursorLimit) break;
+    }
+    if (out.size() <= kNamedCursorLimit || positions.size() == 1) return out;
+    out.resize(start);
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+        out.append(i ? ",@" : "@");
+        appendPosition(out, positions[i].seq, positions[i].epoch, leading);
+    }
+    return out;
+}
+
+void appendSingleCursor(std::string& out, std::string_view epoch, std::string_view channel, std::uint64_t seq) {
+    if (!epoch.empty()) {
+        out.append(epoch);
+        out.push_back('~');
+    }
     out.append(channel);
     out.push_back('@');
-    char buf[24];
-    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, seq);
-    (void)ec;
-    out.append(buf, ptr);
+    appendSeq(out, seq);
 }
 
 std::string formatCursor(const Cursor& cursor) {
@@ -100,15 +198,23 @@ std::string formatCursor(const Cursor& cursor) {
         out += cursor.epoch;
         out.push_back('~');
     }
-    if (cursor.positions.empty()) {
-        out += std::to_string(cursor.all.value_or(0));
+    if (cursor.named.empty() && cursor.byIndex.empty()) {
+        appendSeq(out, cursor.all.value_or(0));
         return out;
     }
     bool first = true;
-    for (const auto& [channel, seq] : cursor.positions) {
+    for (const auto& [channel, position] : cursor.named) {
         if (!first) out.push_back(',');
         first = false;
-        appendCursorEntry(out, channel, seq);
+        out.append(channel);
+        out.push_back('@');
+        appendPosition(out, position.seq, position.epoch, cursor.epoch);
+    }
+    for (const StreamPosition& position : cursor.byIndex) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.push_back('@');
+        appendPosition(out, position.seq, position.epoch, cursor.epoch);
     }
     return out;
 }

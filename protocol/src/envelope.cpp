@@ -1,13 +1,11 @@
 #include "pushwire/protocol/envelope.hpp"
 
 #include "json_util.hpp"
+#include "pushwire/protocol/cursor.hpp"
 
 namespace pushwire::protocol {
 
-using detail::asSeq;
-using detail::asString;
-using detail::field;
-using detail::json;
+using detail::Fields;
 using detail::quote;
 
 std::string encodeEnvelope(const Envelope& envelope) {
@@ -25,29 +23,29 @@ std::string encodeEnvelope(const Envelope& envelope) {
     return out;
 }
 
-Result<Envelope> detail::envelopeFromJson(const json& value) {
-    if (!value.is_object()) return Error{ErrorCode::BadType, "message is not a JSON object"};
-    auto channel = asString(field(value, "channel"));
-    auto seq = asSeq(field(value, "seq"));
+Result<Envelope> detail::envelopeFromJson(std::string_view object) {
+    if (!isObject(object)) return Error{ErrorCode::BadType, "message is not a JSON object"};
+    Fields fields(object);
+    auto channelText = fields.find("channel");
+    auto seqText = fields.find("seq");
+    auto channel = channelText ? stringValue(*channelText) : std::nullopt;
+    auto seq = seqText ? unsignedValue(*seqText) : std::nullopt;
     if (!channel || !seq) {
         return Error{ErrorCode::MissingField, "message needs a string channel and a seq"};
     }
     Envelope envelope;
     envelope.channel = std::move(*channel);
     envelope.seq = *seq;
-    const json* data = field(value, "data");
-    envelope.dataJson = data ? detail::dumpJson(*data) : "null";
-    const json* time = field(value, "time");
-    // An integer only: converting a float such as 1e21 to int64 is undefined (the fuzz
-    // target found it).
-    if (time && time->is_number_integer()) envelope.timeMs = time->get<std::int64_t>();
+    auto data = fields.find("data");
+    envelope.dataJson = data ? std::string(*data) : "null";
+    // An integer only: a float such as 1e21 has no int64 value.
+    if (auto time = fields.find("time")) envelope.timeMs = integerValue(*time).value_or(0);
     return envelope;
 }
 
 Result<Envelope> decodeEnvelope(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded()) return Error{ErrorCode::BadJson, "message is not valid JSON"};
-    return detail::envelopeFromJson(value);
+    if (auto error = detail::validateJson(text, detail::kAnyDepth, "message")) return *error;
+    return detail::envelopeFromJson(text);
 }
 
 std::string_view gapReasonName(GapReason reason) {
@@ -57,28 +55,36 @@ std::string_view gapReasonName(GapReason reason) {
 std::string encodeGap(const Gap& gap) {
     std::string out = "{\"channel\":" + quote(gap.channel) + ",\"from\":" + std::to_string(gap.from) +
                       ",\"to\":" + (gap.to ? std::to_string(*gap.to) : std::string("null")) + ",\"reason\":\"" +
-                      std::string(gapReasonName(gap.reason)) + "\"}";
-    return out;
+                      std::string(gapReasonName(gap.reason)) + "\"";
+    if (!gap.epoch.empty()) out += ",\"epoch\":\"" + gap.epoch + "\"";
+    return out + "}";
 }
 
-Result<Gap> detail::gapFromJson(const json& value) {
-    if (!value.is_object()) return Error{ErrorCode::BadType, "gap is not a JSON object"};
-    auto channel = asString(field(value, "channel"));
-    auto from = asSeq(field(value, "from"));
+Result<Gap> detail::gapFromJson(std::string_view object) {
+    if (!isObject(object)) return Error{ErrorCode::BadType, "gap is not a JSON object"};
+    Fields fields(object);
+    auto channelText = fields.find("channel");
+    auto fromText = fields.find("from");
+    auto channel = channelText ? stringValue(*channelText) : std::nullopt;
+    auto from = fromText ? unsignedValue(*fromText) : std::nullopt;
     if (!channel || !from) return Error{ErrorCode::MissingField, "gap needs channel and from"};
     Gap gap;
     gap.channel = std::move(*channel);
     gap.from = *from;
-    gap.to = asSeq(field(value, "to"));
-    auto reason = asString(field(value, "reason"));
+    if (auto to = fields.find("to")) gap.to = unsignedValue(*to);
+    auto reasonText = fields.find("reason");
+    auto reason = reasonText ? stringValue(*reasonText) : std::nullopt;
     gap.reason = (reason && *reason == "epoch_changed") ? GapReason::EpochChanged : GapReason::HistoryEvicted;
+    if (auto epochText = fields.find("epoch")) {
+        auto epoch = stringValue(*epochText);
+        if (epoch && isValidEpoch(*epoch)) gap.epoch = std::move(*epoch);
+    }
     return gap;
 }
 
 Result<Gap> decodeGap(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded()) return Error{ErrorCode::BadJson, "gap is not valid JSON"};
-    return detail::gapFromJson(value);
+    if (auto error = detail::validateJson(text, detail::kAnyDepth, "gap")) return *error;
+    return detail::gapFromJson(text);
 }
 
 }  // namespace pushwire::protocol

@@ -14,6 +14,7 @@ std::string_view errorCodeName(ErrorCode code) {
         case ErrorCode::BadType: return "bad_type";
         case ErrorCode::MissingField: return "missing_field";
         case ErrorCode::TooLarge: return "too_large";
+        case ErrorCode::TooDeep: return "too_deep";
         case ErrorCode::NotFound: return "not_found";
         case ErrorCode::MethodNotAllowed: return "method_not_allowed";
         case ErrorCode::TransportDisabled: return "transport_disabled";

@@ -3,53 +3,49 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <unordered_set>
 
 #include "json_util.hpp"
 #include "pushwire/protocol/channel_name.hpp"
 
 namespace pushwire::protocol {
 
-using detail::asSeq;
-using detail::asString;
-using detail::dumpJson;
-using detail::field;
-using detail::json;
+using detail::Fields;
 using detail::quote;
 
 namespace {
 
 Error err(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
 
-std::optional<Error> onlyFields(const json& object, std::string_view type, std::initializer_list<const char*> allowed) {
-    for (auto it = object.begin(); it != object.end(); ++it) {
-        bool known = false;
-        for (const char* name : allowed) known = known || it.key() == name;
-        if (!known) {
-            return err(ErrorCode::UnknownField,
-                       "unknown field '" + it.key() + "' in a " + std::string(type) + " frame");
-        }
+// "channel": "a" or "channels": ["a", "b"], each validated; a name given twice counts once.
+std::optional<Error> readChannels(const Fields& fields, std::vector<std::string>& out) {
+    auto one = fields.find("channel");
+    auto many = fields.find("channels");
+    if (one) {
+        auto name = detail::stringValue(*one);
+        if (!name) return err(ErrorCode::BadType, "'channel' must be a string");
+        out.push_back(std::move(*name));
     }
-    return std::nullopt;
-}
-
-// "channel": "a" or "channels": ["a", "b"], each validated.
-std::optional<Error> readChannels(const json& object, std::vector<std::string>& out) {
-    const json* one = field(object, "channel");
-    const json* many = field(object, "channels");
-    if (one != nullptr) {
-        if (!one->is_string()) return err(ErrorCode::BadType, "'channel' must be a string");
-        out.push_back(one->get<std::string>());
-    }
-    if (many != nullptr) {
-        if (!many->is_array()) return err(ErrorCode::BadType, "'channels' must be an array of strings");
-        for (const json& item : *many) {
-            if (!item.is_string()) return err(ErrorCode::BadType, "'channels' must be an array of strings");
-            out.push_back(item.get<std::string>());
+    if (many) {
+        if (!detail::isArray(*many)) return err(ErrorCode::BadType, "'channels' must be an array of strings");
+        for (std::string_view item : detail::arrayElements(*many)) {
+            auto name = detail::stringValue(item);
+            if (!name) return err(ErrorCode::BadType, "'channels' must be an array of strings");
+            out.push_back(std::move(*name));
         }
     }
     if (out.empty()) return err(ErrorCode::MissingField, "expected 'channel' or 'channels'");
     for (const std::string& name : out) {
         if (auto problem = channelNameProblem(name)) return err(ErrorCode::BadChannel, *problem);
+    }
+    if (out.size() > 1) {
+        std::unordered_set<std::string_view> seen;
+        std::vector<std::string> unique;
+        unique.reserve(out.size());
+        for (std::string& name : out) {
+            if (seen.insert(name).second) unique.push_back(name);
+        }
+        out = std::move(unique);
     }
     return std::nullopt;
 }
@@ -69,49 +65,58 @@ std::string channelList(const std::vector<std::string>& channels) {
 
 }  // namespace
 
-Result<ClientFrame> decodeClientFrame(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded()) return err(ErrorCode::BadJson, "frame is not valid JSON");
-    if (!value.is_object()) return err(ErrorCode::BadType, "frame must be a JSON object");
-    auto type = asString(field(value, "type"));
-    if (!type) return err(ErrorCode::MissingField, "frame needs a string 'type'");
+Result<ClientFrame> decodeClientFrame(std::string_view text, std::string* idJson) {
+    // Validated at any depth (the parser is iterative), so that even a frame refused for
+    // its depth is answered with its own id.
+    std::size_t depth = 0;
+    if (auto error = detail::validateJson(text, detail::kAnyDepth, "frame", &depth)) return *error;
+    if (!detail::isObject(text)) return err(ErrorCode::BadType, "frame must be a JSON object");
+    Fields fields(text);
     ClientFrame frame;
-    if (const json* id = field(value, "id")) {
-        if (!(id->is_string() || id->is_number())) {
-            return err(ErrorCode::BadType, "'id' must be a string or a number");
+    if (auto id = fields.find("id")) {
+        if (!detail::isString(*id) && !detail::integerValue(*id) && !detail::unsignedValue(*id)) {
+            return err(ErrorCode::BadType, "'id' must be a string or a whole number");
         }
-        frame.idJson = dumpJson(*id);
+        frame.idJson = std::string(*id);
+        if (idJson) *idJson = frame.idJson;
     }
+    // The frame object around the data: one level more than data may have.
+    if (depth > kMaxDataDepth + 1) return detail::tooDeep("frame", kMaxDataDepth + 1);
+    auto typeText = fields.find("type");
+    auto type = typeText ? detail::stringValue(*typeText) : std::nullopt;
+    if (!type) return err(ErrorCode::MissingField, "frame needs a string 'type'");
+    const std::string where = "a " + *type + " frame";
     if (*type == "subscribe") {
         frame.type = ClientFrameType::Subscribe;
-        if (auto e = onlyFields(value, *type, {"type", "id", "channel", "channels", "since"})) return *e;
-        if (auto e = readChannels(value, frame.channels)) return *e;
-        if (const json* since = field(value, "since")) {
-            if (since->is_string()) {
-                frame.since = since->get<std::string>();
-            } else if (auto seq = asSeq(since)) {
+        if (auto e = fields.only({"type", "id", "channel", "channels", "since"}, where)) return *e;
+        if (auto e = readChannels(fields, frame.channels)) return *e;
+        if (auto since = fields.find("since")) {
+            if (auto cursor = detail::stringValue(*since)) {
+                frame.since = std::move(*cursor);
+            } else if (auto seq = detail::unsignedValue(*since)) {
                 frame.since = std::to_string(*seq);
-            } else if (!since->is_null()) {
+            } else if (!detail::isNull(*since)) {
                 return err(ErrorCode::BadType, "'since' must be a cursor string or a seq");
             }
         }
     } else if (*type == "unsubscribe") {
         frame.type = ClientFrameType::Unsubscribe;
-        if (auto e = onlyFields(value, *type, {"type", "id", "channel", "channels"})) return *e;
-        if (auto e = readChannels(value, frame.channels)) return *e;
+        if (auto e = fields.only({"type", "id", "channel", "channels"}, where)) return *e;
+        if (auto e = readChannels(fields, frame.channels)) return *e;
     } else if (*type == "publish") {
         frame.type = ClientFrameType::Publish;
-        if (auto e = onlyFields(value, *type, {"type", "id", "channel", "data"})) return *e;
-        auto channel = asString(field(value, "channel"));
+        if (auto e = fields.only({"type", "id", "channel", "data"}, where)) return *e;
+        auto channelText = fields.find("channel");
+        auto channel = channelText ? detail::stringValue(*channelText) : std::nullopt;
         if (!channel) return err(ErrorCode::MissingField, "publish needs a string 'channel'");
         if (auto problem = channelNameProblem(*channel)) return err(ErrorCode::BadChannel, *problem);
-        const json* data = field(value, "data");
-        if (data == nullptr) return err(ErrorCode::MissingField, "publish needs 'data'");
+        auto data = fields.find("data");
+        if (!data) return err(ErrorCode::MissingField, "publish needs 'data'");
         frame.channel = std::move(*channel);
-        frame.dataJson = dumpJson(*data);
+        frame.dataJson = std::string(*data);
     } else if (*type == "ping" || *type == "pong") {
         frame.type = *type == "ping" ? ClientFrameType::Ping : ClientFrameType::Pong;
-        if (auto e = onlyFields(value, *type, {"type", "id", "time"})) return *e;
+        if (auto e = fields.only({"type", "id", "time"}, where)) return *e;
     } else {
         return err(ErrorCode::BadRequest,
                    "unknown frame type '" + *type + "'; expected subscribe, unsubscribe, publish, ping or pong");
@@ -188,51 +193,79 @@ std::optional<ErrorCode> errorCodeFromName(std::string_view name) {
 
 namespace {
 
-std::optional<Error> errorFrom(const json& value) {
-    const json* error = field(value, "error");
-    if (error == nullptr || !error->is_object()) return std::nullopt;
-    auto code = asString(field(*error, "code"));
-    auto message = asString(field(*error, "message"));
+std::optional<Error> errorFrom(const Fields& fields) {
+    auto error = fields.find("error");
+    if (!error || !detail::isObject(*error)) return std::nullopt;
+    Fields inner(*error);
+    auto codeText = inner.find("code");
+    auto code = codeText ? detail::stringValue(*codeText) : std::nullopt;
     if (!code) return std::nullopt;
+    auto messageText = inner.find("message");
+    auto message = messageText ? detail::stringValue(*messageText) : std::nullopt;
     return Error{errorCodeFromName(*code).value_or(ErrorCode::Internal), message.value_or(*code)};
+}
+
+std::string stringField(const Fields& fields, std::string_view name) {
+    auto value = fields.find(name);
+    return value ? detail::stringValue(*value).value_or("") : std::string();
+}
+
+std::uint64_t unsignedField(const Fields& fields, std::string_view name) {
+    auto value = fields.find(name);
+    return value ? detail::unsignedValue(*value).value_or(0) : 0;
+}
+
+int intField(const Fields& fields, std::string_view name) {
+    return static_cast<int>(std::min<std::uint64_t>(unsignedField(fields, name), INT32_MAX));
+}
+
+// A document from the server, validated (however it nests, within the client's bound).
+std::optional<Error> readServerDocument(std::string_view text, const char* what) {
+    if (auto error = detail::validateJson(text, detail::kAnyDepth, what)) return error;
+    if (!detail::isObject(text)) return err(ErrorCode::BadJson, std::string(what) + " is not a JSON object");
+    return std::nullopt;
 }
 
 }  // namespace
 
 Result<ServerFrame> decodeServerFrame(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) {
-        return err(ErrorCode::BadJson, "server frame is not a JSON object");
-    }
-    auto type = asString(field(value, "type"));
+    if (auto error = readServerDocument(text, "server frame")) return *error;
+    Fields fields(text);
+    auto typeText = fields.find("type");
+    auto type = typeText ? detail::stringValue(*typeText) : std::nullopt;
     if (!type) return err(ErrorCode::MissingField, "server frame has no 'type'");
     ServerFrame frame;
-    if (const json* id = field(value, "id")) frame.idJson = dumpJson(*id);
+    if (auto id = fields.find("id")) frame.idJson = std::string(*id);
     if (*type == "message") {
         frame.type = ServerFrameType::Message;
-        auto message = detail::envelopeFromJson(value);
+        auto message = detail::envelopeFromJson(text);
         if (!message) return message.error();
         frame.message = std::move(message.value());
     } else if (*type == "gap") {
         frame.type = ServerFrameType::Gap;
-        auto gap = detail::gapFromJson(value);
+        auto gap = detail::gapFromJson(text);
         if (!gap) return gap.error();
         frame.gap = std::move(gap.value());
     } else if (*type == "ack") {
         frame.type = ServerFrameType::Ack;
-        frame.channel = asString(field(value, "channel")).value_or("");
-        frame.seq = asSeq(field(value, "seq")).value_or(0);
+        frame.channel = stringField(fields, "channel");
+        frame.seq = unsignedField(fields, "seq");
     } else if (*type == "error") {
         frame.type = ServerFrameType::Error;
-        frame.error = errorFrom(value).value_or(Error{ErrorCode::Internal, "unknown error"});
+        frame.error = errorFrom(fields).value_or(Error{ErrorCode::Internal, "unknown error"});
+        frame.channel = stringField(fields, "channel");
     } else if (*type == "welcome") {
         frame.type = ServerFrameType::Welcome;
-        frame.epoch = asString(field(value, "epoch")).value_or("");
-        frame.heartbeatMs =
-            static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
+        frame.epoch = stringField(fields, "epoch");
+        frame.heartbeatMs = intField(fields, "heartbeat_ms");
     } else if (*type == "subscribed") {
         frame.type = ServerFrameType::Subscribed;
-        frame.cursor = asString(field(value, "cursor")).value_or("");
+        frame.cursor = stringField(fields, "cursor");
+        if (auto channels = fields.find("channels"); channels && detail::isArray(*channels)) {
+            for (std::string_view item : detail::arrayElements(*channels)) {
+                if (auto name = detail::stringValue(item)) frame.channels.push_back(std::move(*name));
+            }
+        }
     } else if (*type == "unsubscribed") {
         frame.type = ServerFrameType::Unsubscribed;
     } else if (*type == "ping") {
@@ -246,91 +279,87 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
 }
 
 Result<PollResponse> decodePollResponse(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) {
-        return err(ErrorCode::BadJson, "poll response is not a JSON object");
-    }
-    if (auto error = errorFrom(value)) return *error;
+    if (auto error = readServerDocument(text, "poll response")) return *error;
+    Fields fields(text);
+    if (auto error = errorFrom(fields)) return *error;
     PollResponse response;
-    const json* messages = field(value, "messages");
-    const json* gaps = field(value, "gaps");
-    auto cursor = asString(field(value, "cursor"));
-    if (messages == nullptr || !messages->is_array() || !cursor) {
+    auto messages = fields.find("messages");
+    auto cursorText = fields.find("cursor");
+    auto cursor = cursorText ? detail::stringValue(*cursorText) : std::nullopt;
+    if (!messages || !detail::isArray(*messages) || !cursor) {
         return err(ErrorCode::MissingField, "poll response needs 'messages' and 'cursor'");
     }
     // A malformed entry fails the whole answer: skipping it would be a silent loss.
-    for (const json& item : *messages) {
+    for (std::string_view item : detail::arrayElements(*messages)) {
         auto message = detail::envelopeFromJson(item);
         if (!message) return message.error();
         response.messages.push_back(std::move(message.value()));
     }
-    if (gaps != nullptr && gaps->is_array()) {
-        for (const json& item : *gaps) {
+    if (auto gaps = fields.find("gaps"); gaps && detail::isArray(*gaps)) {
+        for (std::string_view item : detail::arrayElements(*gaps)) {
             auto gap = detail::gapFromJson(item);
             if (!gap) return gap.error();
             response.gaps.push_back(std::move(gap.value()));
         }
     }
     response.cursor = std::move(*cursor);
-    const json* more = field(value, "more");
-    response.more = more != nullptr && more->is_boolean() && more->get<bool>();
+    auto more = fields.find("more");
+    response.more = more && detail::boolValue(*more).value_or(false);
     return response;
 }
 
 Result<PublishRequest> decodePublishRequest(std::string_view body) {
-    json value = detail::parseJson(body);
-    if (value.is_discarded()) return err(ErrorCode::BadJson, "body is not valid JSON");
-    if (!value.is_object()) {
+    // The body object around the data: one level more than data may have.
+    if (auto error = detail::validateJson(body, kMaxDataDepth + 1, "body")) return *error;
+    if (!detail::isObject(body)) {
         return err(ErrorCode::BadType, "body must be a JSON object {\"channel\": ..., \"data\": ...}");
     }
-    if (auto e = onlyFields(value, "publish", {"channel", "data"})) return *e;
-    const json* channel = field(value, "channel");
-    if (channel == nullptr) return err(ErrorCode::MissingField, "body needs a 'channel'");
-    if (!channel->is_string()) return err(ErrorCode::BadType, "'channel' must be a string");
-    PublishRequest request{channel->get<std::string>(), ""};
+    Fields fields(body);
+    if (auto e = fields.only({"channel", "data"}, "a publish body")) return *e;
+    auto channelText = fields.find("channel");
+    if (!channelText) return err(ErrorCode::MissingField, "body needs a 'channel'");
+    auto channel = detail::stringValue(*channelText);
+    if (!channel) return err(ErrorCode::BadType, "'channel' must be a string");
+    PublishRequest request{std::move(*channel), ""};
     if (auto problem = channelNameProblem(request.channel)) return err(ErrorCode::BadChannel, *problem);
-    const json* data = field(value, "data");
-    if (data == nullptr) return err(ErrorCode::MissingField, "body needs 'data' (any JSON value)");
-    request.dataJson = dumpJson(*data);
+    auto data = fields.find("data");
+    if (!data) return err(ErrorCode::MissingField, "body needs 'data' (any JSON value)");
+    request.dataJson = std::string(*data);
     return request;
 }
 
 Result<PublishAck> decodePublishAck(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) {
-        return err(ErrorCode::BadJson, "publish response is not a JSON object");
-    }
-    if (auto error = errorFrom(value)) return *error;
-    auto seq = asSeq(field(value, "seq"));
+    if (auto error = readServerDocument(text, "publish response")) return *error;
+    Fields fields(text);
+    if (auto error = errorFrom(fields)) return *error;
+    auto seqText = fields.find("seq");
+    auto seq = seqText ? detail::unsignedValue(*seqText) : std::nullopt;
     if (!seq) return err(ErrorCode::MissingField, "publish response has no 'seq'");
-    return PublishAck{asString(field(value, "channel")).value_or(""), *seq};
+    return PublishAck{stringField(fields, "channel"), *seq};
 }
 
 Result<NegotiateInfo> decodeNegotiate(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) {
-        return err(ErrorCode::BadJson, "negotiate answer is not a JSON object");
-    }
+    if (auto error = readServerDocument(text, "negotiate answer")) return *error;
+    Fields fields(text);
     NegotiateInfo info;
-    info.protocol = static_cast<int>(asSeq(field(value, "protocol")).value_or(0));
-    info.websocketUrl = asString(field(value, "websocket_url")).value_or("");
-    info.heartbeatMs =
-        static_cast<int>(std::min<std::uint64_t>(asSeq(field(value, "heartbeat_ms")).value_or(0), INT32_MAX));
-    info.epoch = asString(field(value, "epoch")).value_or("");
-    const json* transports = field(value, "transports");
-    if (transports == nullptr || !transports->is_array()) {
+    info.protocol = intField(fields, "protocol");
+    info.websocketUrl = stringField(fields, "websocket_url");
+    info.heartbeatMs = intField(fields, "heartbeat_ms");
+    info.epoch = stringField(fields, "epoch");
+    info.maxMessageBytes = unsignedField(fields, "max_message_bytes");
+    auto transports = fields.find("transports");
+    if (!transports || !detail::isArray(*transports)) {
         return err(ErrorCode::MissingField, "negotiate answer has no 'transports' list");
     }
-    for (const json& item : *transports) {
-        if (item.is_string()) info.transports.push_back(item.get<std::string>());
+    for (std::string_view item : detail::arrayElements(*transports)) {
+        if (auto name = detail::stringValue(item)) info.transports.push_back(std::move(*name));
     }
     return info;
 }
 
 std::optional<Error> decodeErrorBody(std::string_view text) {
-    json value = detail::parseJson(text);
-    if (value.is_discarded() || !value.is_object()) return std::nullopt;
-    return errorFrom(value);
+    if (readServerDocument(text, "error body")) return std::nullopt;
+    return errorFrom(Fields(text));
 }
 
 }  // namespace pushwire::protocol

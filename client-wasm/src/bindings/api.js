@@ -43,17 +43,25 @@
     }
     var opts = options || {};
     var native = this._native;
+    var reportError = function (error) {
+      if (opts.onError) isolate(opts.onError, error);
+      else console.warn('pushwire: ' + channel + ': ' + error.message);
+    };
     var id = native.subscribe(channel,
       function (ch, seq, data, time) {
-        isolate(onMessage, { channel: ch, seq: seq, data: JSON.parse(data), time: time });
+        // A message this page cannot parse (nested past what its JSON.parse takes) is
+        // reported and passed over: it never stops the delivery of the next ones.
+        var value;
+        try { value = JSON.parse(data); } catch (e) {
+          reportError(pushwireError('bad_data', 'message ' + seq + ' of "' + ch + '" could not be parsed: ' + e.message));
+          return;
+        }
+        isolate(onMessage, { channel: ch, seq: seq, data: value, time: time });
       },
       function (ch, from, to, reason) {
         if (opts.onGap) isolate(opts.onGap, { channel: ch, from: from, to: to < 0 ? null : to, reason: reason });
       },
-      function (code, message) {
-        if (opts.onError) isolate(opts.onError, pushwireError(code, message));
-        else console.warn('pushwire: subscription to "' + channel + '" refused: ' + message);
-      });
+      function (code, message) { reportError(pushwireError(code, message)); });
     if (id === 0) throw pushwireError('bad_channel', native.lastError());
     var self = this;
     var active = true;

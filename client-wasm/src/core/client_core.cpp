@@ -49,7 +49,8 @@ ClientCore::~ClientCore() {
     if (transport_) transport_->close();
     for (auto& t : retired_) t->close();
     if (probe_) probe_->close();
-    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_, &upgradeTimer_, &probeTimer_}) {
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_, &upgradeTimer_, &probeTimer_,
+                       &stableTimer_}) {
         cancelTimer(*t);
     }
     if (negotiateRequest_) platform_.abortRequest(negotiateRequest_);
@@ -123,6 +124,7 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
     negotiated_ = true;
     websocketUrl_ = value->websocketUrl;
     heartbeatMs_ = value->heartbeatMs > 0 ? value->heartbeatMs : 10000;
+    maxMessageBytes_ = value->maxMessageBytes;
     candidates_.clear();
     for (std::size_t i = 0; i < registry_.size(); ++i) {
         const TransportInfo& info = registry_[i];
@@ -138,7 +140,6 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
                  std::string("the server does not offer the ") + toString(options_.transport) + " transport");
         return;
     }
-    applyEpoch(value->epoch);
     if (!settled_ && options_.transport == pushwire::Transport::Auto) {
         // The transport that worked for this server earlier in the page's life: start
         // there instead of probing the list again.
@@ -209,7 +210,17 @@ void ClientCore::transportOpened(int generation) {
 void ClientCore::settle() {
     settled_ = candidates_[candidate_];
     platform_.pageMemory()["transport " + baseUrl_] = registry_[*settled_].name;
-    backoff_.reset();
+    // The backoff starts over only once the transport has stayed up a while: one that
+    // opens and is closed again at once (a server refusing it, a proxy) must not be
+    // retried in a tight loop.
+    cancelTimer(stableTimer_);
+    auto alive = alive_;
+    const int generation = generation_;
+    stableTimer_ = platform_.setTimer(std::max(options_.reconnectMaxMs, heartbeatMs_), [this, alive, generation] {
+        if (!*alive) return;
+        stableTimer_ = 0;
+        if (isCurrent(generation)) backoff_.reset();
+    });
     armDeadLinkTimer();
     scheduleUpgrade();
 }
@@ -295,6 +306,7 @@ void ClientCore::failTransport(const std::string& reason) {
     opened_ = false;
     cancelTimer(connectTimer_);
     cancelTimer(deadLinkTimer_);
+    cancelTimer(stableTimer_);
     failPendingPublishes("the connection closed before the server acknowledged the publish");
     std::string why = std::string(info.name) + ": " + reason;
     stopProbing();
@@ -407,7 +419,7 @@ void ClientCore::close() {
     closed_ = true;
     stopProbing();
     if (transport_) retire(std::move(transport_));
-    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_}) cancelTimer(*t);
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &stableTimer_}) cancelTimer(*t);
     if (negotiateRequest_) {
         platform_.abortRequest(negotiateRequest_);
         negotiateRequest_ = 0;

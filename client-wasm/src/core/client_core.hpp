@@ -51,8 +51,7 @@ public:
 
     // TransportListener
     void transportOpened(int generation) override;
-    void transportEpoch(int generation, const std::string& epoch) override;
-    void transportCursor(int generation, const std::string& cursor) override;
+    void transportCursor(int generation, const std::string& cursor, const std::vector<std::string>& channels) override;
     void transportMessage(int generation, const protocol::Envelope& message) override;
     void transportGap(int generation, const protocol::Gap& gap) override;
     void transportAck(int generation, const std::string& idJson, std::uint64_t seq) override;
@@ -65,7 +64,7 @@ public:
 private:
     struct ChannelState {
         std::optional<std::uint64_t> position;  // last delivered seq; empty: "from now"
-        std::string positionEpoch;              // the server life that numbered it
+        std::string epoch;                      // the life of the channel's stream; empty: unknown
         std::vector<int> subscriptions;
     };
     struct SubscriptionEntry {
@@ -83,7 +82,6 @@ private:
     void reconnect();
     void retire(std::unique_ptr<Transport> transport);
     void armDeadLinkTimer();
-    void applyEpoch(const std::string& epoch);
     void emitGap(const std::string& channel, const Gap& gap);
     void failPendingPublishes(const std::string& message);
     void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done);
@@ -118,7 +116,7 @@ private:
     bool negotiated_ = false;
     std::string websocketUrl_;
     int heartbeatMs_ = 10000;
-    std::string epoch_;
+    std::uint64_t maxMessageBytes_ = 0;    // 0: not known yet
     std::vector<std::size_t> candidates_;  // indexes into registry_, in fallback order
     std::size_t candidate_ = 0;
     std::optional<std::size_t> settled_;  // the candidate that delivered
@@ -143,6 +141,7 @@ private:
     TimerId connectTimer_ = 0;
     TimerId deadLinkTimer_ = 0;
     TimerId reapTimer_ = 0;
+    TimerId stableTimer_ = 0;  // the backoff starts over once a transport stays up this long
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
     int nextPublishId_ = 1;

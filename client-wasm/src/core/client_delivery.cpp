@@ -56,56 +56,49 @@ std::vector<std::string> ClientCore::channels() const {
     return out;
 }
 
+// Named entries for the channels with a known position; when every channel has one,
+// the encoder may go by place instead, which keeps the URL short for many channels.
 std::string ClientCore::resumeCursor(const std::vector<std::string>& wanted) const {
-    protocol::Cursor cursor;
-    cursor.epoch = epoch_;
+    std::vector<protocol::ChannelPosition> positions;
+    positions.reserve(wanted.size());
     for (const std::string& name : wanted) {
         auto it = channels_.find(name);
         if (it != channels_.end() && it->second.position) {
-            cursor.positions.emplace_back(name, *it->second.position);
+            positions.push_back({name, *it->second.position, it->second.epoch});
         }
     }
-    if (cursor.positions.empty()) return "";
+    if (positions.empty()) return "";
+    if (positions.size() == wanted.size()) return protocol::encodeCursor(positions);
+    protocol::Cursor cursor;
+    for (const auto& position : positions) {
+        cursor.named.emplace_back(std::string(position.channel),
+                                  protocol::StreamPosition{position.seq, std::string(position.epoch)});
+    }
     return protocol::formatCursor(cursor);
 }
 
 // ---------------------------------------------------------------- delivery
 
-void ClientCore::applyEpoch(const std::string& epoch) {
-    if (epoch.empty() || epoch == epoch_) return;
-    epoch_ = epoch;
-    // Positions numbered by an earlier server life mean nothing in this one: tell the
-    // application what it may have missed, then take this life's messages from 1.
-    std::vector<std::pair<std::string, std::uint64_t>> lost;
-    for (auto& [name, state] : channels_) {
-        if (!state.position) continue;
-        if (!state.positionEpoch.empty() && state.positionEpoch != epoch) {
-            lost.emplace_back(name, *state.position);
-            state.position = 0;
-        }
-        state.positionEpoch = epoch;
-    }
-    for (const auto& [name, position] : lost) {
-        emitGap(name, Gap{name, position + 1, std::nullopt, "epoch_changed"});
-    }
-}
-
-void ClientCore::transportEpoch(int generation, const std::string& epoch) {
-    if (isCurrent(generation) || isProbe(generation)) applyEpoch(epoch);
-}
-
-void ClientCore::transportCursor(int generation, const std::string& text) {
+void ClientCore::transportCursor(int generation, const std::string& text, const std::vector<std::string>& channels) {
     if (!isCurrent(generation)) return;
     auto cursor = protocol::parseCursor(text);
     if (!cursor) return;
-    if (!cursor->epoch.empty()) applyEpoch(cursor->epoch);
+    auto positions = protocol::positionsFor(*cursor, channels);
+    if (!positions) return;
     // Only "from now" channels learn their position here; known positions move only
-    // with delivered messages and gaps, which is what makes delivery exactly-once.
-    for (const auto& [name, seq] : cursor->positions) {
-        auto it = channels_.find(name);
-        if (it != channels_.end() && !it->second.position) {
-            it->second.position = seq;
-            it->second.positionEpoch = epoch_;
+    // with delivered messages and gaps, which is what makes delivery exactly-once. A
+    // position whose stream life was not known yet learns it.
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        const auto& position = (*positions)[i];
+        if (!position) continue;
+        auto it = channels_.find(channels[i]);
+        if (it == channels_.end()) continue;
+        ChannelState& state = it->second;
+        if (!state.position) {
+            state.position = position->seq;
+            state.epoch = position->epoch;
+        } else if (state.epoch.empty()) {
+            state.epoch = position->epoch;
         }
     }
 }
@@ -124,7 +117,6 @@ void ClientCore::transportMessage(int generation, const protocol::Envelope& enve
         if (it == channels_.end()) return;
     }
     it->second.position = envelope.seq;
-    it->second.positionEpoch = epoch_;
     Message message{envelope.channel, envelope.seq, envelope.dataJson, envelope.timeMs};
     std::vector<int> ids = it->second.subscriptions;
     for (int id : ids) {
@@ -142,11 +134,11 @@ void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
     if (it == channels_.end()) return;
     ChannelState& state = it->second;
     if (gap.reason == protocol::GapReason::EpochChanged) {
-        // Already reported when the transport told us the new epoch.
-        if (state.position == 0u && state.positionEpoch == epoch_) return;
+        // The stream began a new life: its seqs start again from 1.
+        if (!gap.epoch.empty() && state.epoch == gap.epoch && state.position == 0u) return;  // told already
         std::uint64_t from = state.position ? *state.position + 1 : gap.from;
         state.position = 0;
-        state.positionEpoch = epoch_;
+        state.epoch = gap.epoch;
         emitGap(gap.channel, Gap{gap.channel, from, std::nullopt, "epoch_changed"});
         return;
     }
@@ -154,7 +146,6 @@ void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
     if (state.position && *gap.to <= *state.position) return;  // reported before
     std::uint64_t from = state.position ? std::max(gap.from, *state.position + 1) : gap.from;
     state.position = *gap.to;
-    state.positionEpoch = epoch_;
     emitGap(gap.channel, Gap{gap.channel, from, gap.to, "evicted"});
 }
 
@@ -181,6 +172,14 @@ void ClientCore::publish(const std::string& channel, const std::string& dataJson
     }
     if (auto problem = protocol::channelNameProblem(channel)) {
         Error error{"bad_channel", *problem};
+        done(std::nullopt, &error);
+        return;
+    }
+    // The server's limit, known from negotiate: a publish above it is refused here, not
+    // by a connection the server has to close.
+    if (maxMessageBytes_ > 0 && dataJson.size() > maxMessageBytes_) {
+        Error error{"too_large", "data is " + std::to_string(dataJson.size()) + " bytes; the server takes at most " +
+                                     std::to_string(maxMessageBytes_)};
         done(std::nullopt, &error);
         return;
     }

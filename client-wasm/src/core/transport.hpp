@@ -37,10 +37,10 @@ struct TransportConfig {
 class TransportListener {
 public:
     virtual void transportOpened(int generation) = 0;
-    // Epoch first: a transport reports the server's epoch before the gaps and messages
-    // that were numbered in it.
-    virtual void transportEpoch(int generation, const std::string& epoch) = 0;
-    virtual void transportCursor(int generation, const std::string& cursor) = 0;
+    // A position the server reports (poll answers, SSE ids, WebSocket `subscribed`);
+    // `channels` are the request's, in order, for a cursor whose entries go by place.
+    virtual void transportCursor(int generation, const std::string& cursor,
+                                 const std::vector<std::string>& channels) = 0;
     virtual void transportMessage(int generation, const protocol::Envelope& message) = 0;
     virtual void transportGap(int generation, const protocol::Gap& gap) = 0;
     virtual void transportAck(int generation, const std::string& idJson, std::uint64_t seq) = 0;

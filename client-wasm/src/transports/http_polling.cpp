@@ -19,8 +19,9 @@ void HttpPollingTransport::close() {
     timer_ = 0;
 }
 
-std::string HttpPollingTransport::query() const {
-    std::vector<std::string> channels = listener_.channels();
+std::string HttpPollingTransport::query() {
+    requestChannels_ = listener_.channels();
+    const std::vector<std::string>& channels = requestChannels_;
     std::string out = "channels=";
     for (std::size_t i = 0; i < channels.size(); ++i) {
         if (i) out += ',';
@@ -67,9 +68,6 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
     }
     const int generation = generation_;
     listener_.transportActivity(generation);
-    if (auto tilde = batch->cursor.find('~'); tilde != std::string::npos) {
-        listener_.transportEpoch(generation, batch->cursor.substr(0, tilde));
-    }
     if (!opened_) {
         opened_ = true;
         listener_.transportOpened(generation);
@@ -84,7 +82,7 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
         listener_.transportMessage(generation, message);
     }
     if (closed_) return;
-    listener_.transportCursor(generation, batch->cursor);
+    listener_.transportCursor(generation, batch->cursor, requestChannels_);
     if (closed_) return;
     schedule(batch->more || changedWhileInFlight_ ? 0 : nextDelayMs());
 }
@@ -123,7 +121,7 @@ public:
     using HttpPollingTransport::HttpPollingTransport;
 
 protected:
-    std::string path(bool) const override { return "/pushwire/poll?" + query(); }
+    std::string path(bool) override { return "/pushwire/poll?" + query(); }
     // An answer that takes two heartbeat intervals is a dead link.
     int requestTimeoutMs(bool) const override { return std::max(2000, 2 * config_.heartbeatMs); }
     int nextDelayMs() const override { return config_.pollIntervalMs; }
@@ -137,7 +135,7 @@ public:
 protected:
     // The opening request answers at once (timeout 0): the client is connected, and
     // learns the positions, without waiting for the first message.
-    std::string path(bool first) const override {
+    std::string path(bool first) override {
         return "/pushwire/longpoll?" + query() + "&timeout_ms=" + std::to_string(first ? 0 : config_.longPollTimeoutMs);
     }
     // A held request that outlives its timeout by a heartbeat interval is a dead link.

@@ -18,20 +18,23 @@ public:
 
 protected:
     // "/pushwire/poll?..." for this request; `first` is the opening request.
-    virtual std::string path(bool first) const = 0;
+    virtual std::string path(bool first) = 0;
     virtual int requestTimeoutMs(bool first) const = 0;
     // Delay before the next request after an answer with nothing more to fetch.
     virtual int nextDelayMs() const = 0;
     // Whether a subscription change should cut the request in flight (a held one).
     virtual bool interruptOnChange() const = 0;
 
-    std::string query() const;
+    // channels=...&since=... for the core's channels now (remembered: the answer's cursor
+    // may go by place).
+    std::string query();
 
 private:
     void request();
     void onResponse(const HttpResponse& response);
     void schedule(int delayMs);
 
+    std::vector<std::string> requestChannels_;
     RequestId inFlight_ = 0;
     TimerId timer_ = 0;
     bool opened_ = false;

@@ -44,14 +44,11 @@ public:
         listener_.transportActivity(generation);
         switch (kind) {
             case kWelcome: {
-                // id is the stream's starting cursor, epoch first.
+                // id is the stream's starting cursor.
                 std::string cursor = id ? id : "";
-                if (auto tilde = cursor.find('~'); tilde != std::string::npos) {
-                    listener_.transportEpoch(generation, cursor.substr(0, tilde));
-                }
                 // Opened before anything is delivered: a background upgrade switches here.
                 listener_.transportOpened(generation);
-                listener_.transportCursor(generation, cursor);
+                listener_.transportCursor(generation, cursor, streamChannels_);
                 break;
             }
             case kMessage: {
@@ -84,6 +81,7 @@ private:
             listener_.transportOpened(generation_);  // nothing to stream yet
             return;
         }
+        streamChannels_ = channels;
         std::string url = config_.baseUrl + "/pushwire/sse?channels=";
         for (std::size_t i = 0; i < channels.size(); ++i) url += (i ? "," : "") + channels[i];
         std::string cursor = listener_.resumeCursor(channels);
@@ -100,6 +98,7 @@ private:
 
     int handle_ = 0;
     bool closed_ = false;
+    std::vector<std::string> streamChannels_;
 };
 
 }  // namespace

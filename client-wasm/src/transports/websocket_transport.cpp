@@ -95,7 +95,6 @@ private:
         switch (f.type) {
             case protocol::ServerFrameType::Welcome: {
                 welcomed_ = true;
-                listener_.transportEpoch(generation, f.epoch);
                 // Opened first: when this is a background upgrade, the core switches to us
                 // here, so the cursor read just below is final and nothing is lost or doubled.
                 // Frames sent meanwhile (a publish from a "connected" callback) wait until
@@ -112,7 +111,9 @@ private:
                 heldWhileOpening_.clear();
                 break;
             }
-            case protocol::ServerFrameType::Subscribed: listener_.transportCursor(generation, f.cursor); break;
+            case protocol::ServerFrameType::Subscribed:
+                listener_.transportCursor(generation, f.cursor, f.channels);
+                break;
             case protocol::ServerFrameType::Message: listener_.transportMessage(generation, f.message); break;
             case protocol::ServerFrameType::Gap: listener_.transportGap(generation, f.gap); break;
             case protocol::ServerFrameType::Ack: listener_.transportAck(generation, f.idJson, f.seq); break;

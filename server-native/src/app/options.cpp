@@ -22,7 +22,10 @@ Usage: pushwire-server [options]
   --host HOST                 address to listen on (default 127.0.0.1)
   --port PORT                 HTTP port (default 8080; 0 picks a free one)
   --ws-port PORT              WebSocket port (default PORT+1)
-  --web-root DIR              serve static files from DIR at /
+  --web-root DIR              serve the regular files below DIR at / (GET and HEAD;
+                              nothing under /pushwire/; a symbolic link is followed
+                              only while its target stays inside DIR)
+  --web-follow-symlinks       also follow links that lead out of --web-root
   --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll (default all)
   --public-ws-url URL         WebSocket URL announced by /pushwire/negotiate (behind a proxy)
   --history N                 messages kept per channel for resume (default 1000)
@@ -31,6 +34,10 @@ Usage: pushwire-server [options]
   --max-message-bytes N       largest message data, request body or frame (default 65536)
   --max-connections N         HTTP connections held at once (default 19000)
   --request-timeout-ms MS     time a client has to send a whole request (default 15000)
+  --send-timeout-ms MS        a client that reads nothing of what is sent to it for this
+                              long is disconnected (default 60000); one that reads slowly
+                              is paced instead, whatever it is behind
+  --socket-send-buffer BYTES  SO_SNDBUF of client sockets (default: the kernel's)
   --io-uring auto|off         batch socket writes through io_uring when the kernel allows
                               (default auto; off: one sendmsg per connection)
   --help                      this text
@@ -62,6 +69,10 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             parsed.version = true;
             continue;
         }
+        if (name == "--web-follow-symlinks") {
+            o.followSymlinks = true;
+            continue;
+        }
         static const char* kValued[] = {"--host",
                                         "--port",
                                         "--ws-port",
@@ -74,6 +85,8 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--max-connections",
                                         "--transports",
                                         "--request-timeout-ms",
+                                        "--send-timeout-ms",
+                                        "--socket-send-buffer",
                                         "--io-uring"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
@@ -124,6 +137,12 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--request-timeout-ms") {
             if (!number(100, 600000)) return parsed;
             o.requestTimeoutMs = static_cast<int>(n);
+        } else if (name == "--send-timeout-ms") {
+            if (!number(100, 3600000)) return parsed;
+            o.sendTimeoutMs = static_cast<int>(n);
+        } else if (name == "--socket-send-buffer") {
+            if (!number(0, 64 * 1024 * 1024)) return parsed;
+            o.socketSendBuffer = static_cast<int>(n);
         } else if (name == "--io-uring") {
             if (value != "auto" && value != "off") {
                 parsed.error = "--io-uring: expected auto or off, got '" + value + "'";

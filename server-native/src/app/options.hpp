@@ -20,6 +20,9 @@ struct Options {
     std::size_t history = 1000;
     std::size_t maxConnections = 19000;
     int requestTimeoutMs = 15000;  // a client must send a whole request within this
+    int sendTimeoutMs = 60000;     // a reader that takes nothing for this long is closed
+    int socketSendBuffer = 0;      // SO_SNDBUF of accepted sockets (0: the kernel's)
+    bool followSymlinks = false;   // static files: follow links that leave --web-root
     bool ioUring = true;           // --io-uring auto|off
     Settings settings;
 };

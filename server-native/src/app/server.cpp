@@ -25,17 +25,31 @@ const char* transportName(TransportKind kind) {
     return "?";
 }
 
+namespace {
+
+HttpLimits limitsFor(const Options& options) {
+    HttpLimits limits;
+    limits.maxBodyBytes = options.settings.maxMessageBytes + 1024;
+    // Room for the largest message twice over: one message alone never closes a reader.
+    limits.maxQueuedBytes = std::max(options.settings.maxQueuedBytes, 2 * options.settings.maxMessageBytes + 65536);
+    limits.drainBelowBytes = options.settings.feedRoomBytes;
+    limits.requestTimeout = std::chrono::milliseconds(options.requestTimeoutMs);
+    limits.sendTimeout = std::chrono::milliseconds(options.sendTimeoutMs);
+    limits.socketSendBuffer = options.socketSendBuffer;
+    limits.ioUring = options.ioUring;
+    return limits;
+}
+
+}  // namespace
+
 struct Server::Impl {
     explicit Impl(Options o)
         : options(std::move(o)),
           hub(Hub::Options{options.history, "", nullptr}),
           context{io, hub, metrics, options.settings},
-          http(io, HttpLimits{options.settings.maxMessageBytes + 1024, options.settings.maxQueuedBytes,
-                              options.maxConnections, std::chrono::milliseconds(options.requestTimeoutMs),
-                              std::chrono::milliseconds(60000), options.ioUring}),
-          wsHttp(io, HttpLimits{options.settings.maxMessageBytes + 4096, options.settings.maxQueuedBytes,
-                                options.maxConnections, std::chrono::milliseconds(options.requestTimeoutMs),
-                                std::chrono::milliseconds(60000), options.ioUring}),
+          budget{options.maxConnections},
+          http(io, limitsFor(options), budget),
+          wsHttp(io, limitsFor(options), budget),
           sse(context),
           ws(context),
           signals(io, SIGINT, SIGTERM) {}
@@ -51,6 +65,7 @@ struct Server::Impl {
     Metrics metrics;
     Hub hub;
     Context context;
+    ConnectionBudget budget;  // --max-connections, over both ports
     HttpServer http;
     HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
     SseTransport sse;
@@ -72,7 +87,9 @@ void Server::Impl::routes() {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
-    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(options.webRoot, r, c); });
+    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) {
+        serveStatic(options.webRoot, options.followSymlinks, r, c);
+    });
     wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
@@ -171,8 +188,10 @@ std::string Server::Impl::renderMetrics() const {
     const bool uring = http.writesWithIoUring();
     out += std::string("pushwire_write_path{path=\"io_uring\"} ") + (uring ? "1" : "0") + "\n";
     out += std::string("pushwire_write_path{path=\"sendmsg\"} ") + (uring ? "0" : "1") + "\n";
-    single("pushwire_slow_disconnects_total", "counter", "Connections closed because their reader fell too far behind.",
+    single("pushwire_slow_disconnects_total", "counter", "Connections closed because their reader stopped reading.",
            http.slowDisconnects() + wsHttp.slowDisconnects());
+    single("pushwire_refused_connections_total", "counter", "Connections refused at --max-connections.",
+           http.refusedConnections() + wsHttp.refusedConnections());
     return out;
 }
 

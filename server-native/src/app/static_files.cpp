@@ -1,5 +1,7 @@
 #include "app/static_files.hpp"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -24,7 +26,25 @@ std::string contentTypeFor(const std::string& path) {
     return "application/octet-stream";
 }
 
-void serveStatic(const std::string& webRoot, HttpRequest& request, const HttpConnectionPtr& connection) {
+namespace {
+
+std::optional<std::string> realPath(const std::string& path) {
+    char resolved[PATH_MAX];
+    if (::realpath(path.c_str(), resolved) == nullptr) return std::nullopt;
+    return std::string(resolved);
+}
+
+// `path` (resolved) is `root` (resolved) or below it.
+bool inside(const std::string& path, const std::string& root) {
+    if (root == "/") return true;
+    return path == root ||
+           (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/');
+}
+
+}  // namespace
+
+void serveStatic(const std::string& webRoot, bool followSymlinks, HttpRequest& request,
+                 const HttpConnectionPtr& connection) {
     if (webRoot.empty() || request.path.rfind("/pushwire/", 0) == 0) {
         connection->respondError(ErrorCode::NotFound, "no such URL: " + request.path);
         return;
@@ -45,15 +65,22 @@ void serveStatic(const std::string& webRoot, HttpRequest& request, const HttpCon
         if (file.back() != '/') file += '/';
         file += "index.html";
     }
-    std::ifstream in(file, std::ios::binary);
-    if (!in || ::stat(file.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    // Where the name really leads, links resolved: it must stay below the root (a link
+    // inside the root to /etc would otherwise serve /etc/shadow).
+    auto resolved = realPath(file);
+    auto root = realPath(webRoot);
+    if (!resolved || !root || (!followSymlinks && !inside(*resolved, *root))) {
+        connection->respondError(ErrorCode::NotFound, "no such file: " + path);
+        return;
+    }
+    std::ifstream in(*resolved, std::ios::binary);
+    if (!in || ::stat(resolved->c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
         connection->respondError(ErrorCode::NotFound, "no such file: " + path);
         return;
     }
     std::ostringstream body;
     body << in.rdbuf();
-    std::string content = request.method == "HEAD" ? std::string() : body.str();
-    connection->respond(200, contentTypeFor(file), std::move(content));
+    connection->respond(200, contentTypeFor(*resolved), body.str());
 }
 
 }  // namespace pushwire::server

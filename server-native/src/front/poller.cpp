@@ -2,7 +2,7 @@
 
 #include <sys/epoll.h>
 
-#include "front/http_server.hpp"
+#include "front/http_connection.hpp"
 
 namespace pushwire::server {
 
@@ -27,9 +27,9 @@ bool Poller::add(int fd, std::shared_ptr<HttpConnection> connection) {
     return true;
 }
 
-void Poller::wantWrite(int fd, bool want) {
+void Poller::watch(int fd, bool readable, bool writable) {
     epoll_event event{};
-    event.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
+    event.events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
     event.data.fd = fd;
     ::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_MOD, fd, &event);
 }

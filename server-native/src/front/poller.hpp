@@ -31,8 +31,9 @@ public:
     // Watches `fd` for reading on behalf of `connection`, which the poller keeps alive
     // until remove(fd). False if the descriptor cannot be watched.
     bool add(int fd, std::shared_ptr<HttpConnection> connection);
-    // Also watches for writability (while a write is blocked), or stops.
-    void wantWrite(int fd, bool want);
+    // What to wait for on `fd`: readability (until the peer's EOF was read), and
+    // writability while a write is blocked.
+    void watch(int fd, bool readable, bool writable);
     // Stops watching; returns the connection, which dies when the caller lets go of it.
     std::shared_ptr<HttpConnection> remove(int fd);
 

@@ -3,8 +3,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "front/http_server.hpp"
-
 namespace pushwire::server {
 
 std::unique_ptr<Sender> Sender::create(unsigned entries, std::string& why) {
@@ -24,17 +22,18 @@ Sender::~Sender() {
     if (!slots_.empty()) io_uring_queue_exit(&ring_);
 }
 
-void Sender::add(std::shared_ptr<HttpConnection> connection) {
+void Sender::add(std::shared_ptr<SendTarget> target) {
     if (used_ == slots_.size()) submit();
     Slot& slot = slots_[used_];
-    const std::size_t count = connection->gather(slot.parts, kMaxGather);
+    const std::size_t count = target->gather(slot.parts, kMaxGather);
     slot.message = msghdr{};
     slot.message.msg_iov = slot.parts;
     slot.message.msg_iovlen = count;
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);
-    io_uring_prep_sendmsg(entry, connection->fd(), &slot.message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    io_uring_prep_sendmsg(entry, target->fd(), &slot.message, MSG_NOSIGNAL | MSG_DONTWAIT);
     io_uring_sqe_set_data64(entry, used_);
-    slot.connection = std::move(connection);
+    target->sendSubmitted();
+    slot.target = std::move(target);
     ++used_;
 }
 
@@ -57,17 +56,17 @@ void Sender::submit() {
         const std::uint64_t index = io_uring_cqe_get_data64(completion);
         const int result = completion->res;
         io_uring_cqe_seen(&ring_, completion);
-        if (index < count && slots_[index].connection) {
-            std::shared_ptr<HttpConnection> connection = std::move(slots_[index].connection);
-            connection->sent(result);
+        if (index < count && slots_[index].target) {
+            std::shared_ptr<SendTarget> target = std::move(slots_[index].target);
+            target->sent(result);
         }
     }
     // A ring that failed: whoever did not hear back writes the ordinary way, and the
     // front stops using the ring.
     for (std::size_t i = 0; i < count; ++i) {
-        if (slots_[i].connection) {
-            std::shared_ptr<HttpConnection> connection = std::move(slots_[i].connection);
-            connection->sent(-EAGAIN);
+        if (slots_[i].target) {
+            std::shared_ptr<SendTarget> target = std::move(slots_[i].target);
+            target->sent(-EAGAIN);
         }
     }
 }

@@ -21,13 +21,28 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace pushwire::server {
 
-class HttpConnection;
+// What the Sender sends for: a socket and the bytes queued for it.
+class SendTarget {
+public:
+    virtual int fd() const = 0;
+    // The queued bytes as iovecs, at most `max`; returns how many. They stay valid, and
+    // nothing else sends them, until sent().
+    virtual std::size_t gather(iovec* parts, std::size_t max) const = 0;
+    // Its bytes are in a submission now.
+    virtual void sendSubmitted() = 0;
+    // The result of the send: bytes taken, or -errno.
+    virtual void sent(int result) = 0;
+
+protected:
+    ~SendTarget() = default;
+};
 
 class Sender {
 public:
@@ -39,8 +54,8 @@ public:
     Sender(const Sender&) = delete;
     Sender& operator=(const Sender&) = delete;
 
-    // Queues a send of what `connection` has queued; submits when the ring is full.
-    void add(std::shared_ptr<HttpConnection> connection);
+    // Queues a send of what `target` has queued; submits when the ring is full.
+    void add(std::shared_ptr<SendTarget> target);
     // Submits what is queued and hands each result to its connection.
     void submit();
     // The ring failed; the front writes with sendmsg from now on.
@@ -49,7 +64,7 @@ public:
 private:
     explicit Sender(unsigned entries);
     struct Slot {
-        std::shared_ptr<HttpConnection> connection;
+        std::shared_ptr<SendTarget> target;
         msghdr message{};
         iovec parts[kMaxGather];
     };

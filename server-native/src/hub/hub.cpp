@@ -75,44 +75,56 @@ protocol::Result<MessagePtr> Hub::publish(std::string_view name, std::string dat
     return shared;
 }
 
-std::vector<StartPoint> Hub::resolve(const std::vector<std::string>& channels, const protocol::Cursor* cursor) const {
-    const bool otherEpoch = cursor && !cursor->epoch.empty() && cursor->epoch != epoch_;
+protocol::Result<std::vector<StartPoint>> Hub::resolve(const std::vector<std::string>& channels,
+                                                       const protocol::Cursor* cursor) const {
+    std::vector<std::optional<protocol::StreamPosition>> positions(channels.size());
+    if (cursor) {
+        auto found = protocol::positionsFor(*cursor, channels);
+        if (!found) return found.error();
+        positions = std::move(found.value());
+    }
     std::vector<StartPoint> points;
     points.reserve(channels.size());
-    for (const std::string& name : channels) {
-        StartPoint point{name, head(name), std::nullopt};
-        std::optional<std::uint64_t> position = cursor ? cursor->positionOf(name) : std::nullopt;
-        if (position && otherEpoch) {
-            // The client's seqs number another server life: everything this life holds is
-            // new to it, and what it missed from the old one is unknown.
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        const std::string& name = channels[i];
+        StartPoint point{name, head(name), epoch_, std::nullopt};
+        const auto& position = positions[i];
+        if (position && !position->epoch.empty() && position->epoch != epoch_) {
+            // The client's seqs number another life of the stream: everything this life
+            // holds is new to it, and what it missed from the old one is unknown.
             point.after = 0;
-            if (*position > 0) {
+            if (position->seq > 0) {
                 // Saturating: a cursor may carry the largest seq there is.
-                const std::uint64_t from = *position == UINT64_MAX ? *position : *position + 1;
-                point.epochGap = Gap{name, from, std::nullopt, GapReason::EpochChanged};
+                const std::uint64_t from = position->seq == UINT64_MAX ? position->seq : position->seq + 1;
+                point.epochGap = Gap{name, from, std::nullopt, GapReason::EpochChanged, epoch_};
             }
         } else if (position) {
-            point.after = std::min(*position, point.after);
+            point.after = std::min(position->seq, point.after);
         }
         points.push_back(std::move(point));
     }
     return points;
 }
 
-Backlog Hub::readAfter(std::string_view name, std::uint64_t after, std::size_t limit) const {
+Backlog Hub::readAfter(std::string_view name, std::uint64_t after, std::size_t limit, std::size_t maxBytes) const {
     Backlog backlog;
     const Channel* ch = find(name);
     if (ch == nullptr || ch->history.empty() || after >= ch->lastSeq) return backlog;
     const std::uint64_t firstHeld = ch->history.front()->seq;
     if (after + 1 < firstHeld) {
-        backlog.gap = Gap{std::string(name), after + 1, firstHeld - 1, GapReason::HistoryEvicted};
+        backlog.gap = Gap{std::string(name), after + 1, firstHeld - 1, GapReason::HistoryEvicted, ""};
         after = firstHeld - 1;
     }
     // History is contiguous: the message after `after` sits at a known index.
     std::size_t index = static_cast<std::size_t>(after + 1 - firstHeld);
+    std::size_t bytes = 0;
     for (; index < ch->history.size() && backlog.messages.size() < limit; ++index) {
-        backlog.messages.push_back(ch->history[index]);
+        const MessagePtr& message = ch->history[index];
+        if (!backlog.messages.empty() && bytes + message->envelope.size() > maxBytes) break;
+        bytes += message->envelope.size();
+        backlog.messages.push_back(message);
     }
+    backlog.more = index < ch->history.size();
     return backlog;
 }
 

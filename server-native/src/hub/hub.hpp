@@ -30,11 +30,6 @@ struct Message {
     std::uint64_t seq = 0;
     std::int64_t timeMs = 0;
     std::string envelope;  // the serialized envelope, built once on publish
-
-    // Per-transport encodings, built by the first subscriber that needs them and shared
-    // by the rest of the fan-out (single-threaded, hence mutable without a lock).
-    mutable std::string sseFrame;
-    mutable std::shared_ptr<const std::string> wsFrame;  // a complete WebSocket frame
 };
 using MessagePtr = std::shared_ptr<const Message>;
 
@@ -46,17 +41,20 @@ protected:
     ~Subscriber() = default;
 };
 
-// Where a subscription starts on one channel: deliver everything after `after`;
-// `epochGap` is set when the client's cursor came from an earlier server life.
+// Where a subscription stands on one channel: everything after `after` in the stream
+// whose life is `epoch` is still to be delivered. `epochGap` is set when the client's
+// cursor came from an earlier life of the stream.
 struct StartPoint {
     std::string channel;
     std::uint64_t after = 0;
+    std::string epoch;
     std::optional<protocol::Gap> epochGap;
 };
 
 struct Backlog {
     std::vector<MessagePtr> messages;
     std::optional<protocol::Gap> gap;  // history no longer held between `after` and messages
+    bool more = false;                 // a limit stopped the read before the channel's head
 };
 
 class Hub {
@@ -75,11 +73,15 @@ public:
     // Assigns the next seq of `channel`, stores the message and fans it out.
     protocol::Result<MessagePtr> publish(std::string_view channel, std::string dataJson);
 
-    // Resolves where each channel of a request starts, given an optional client cursor.
-    std::vector<StartPoint> resolve(const std::vector<std::string>& channels, const protocol::Cursor* cursor) const;
+    // Resolves where each channel of a request starts, given an optional client cursor
+    // (bad_cursor when a positional cursor does not fit the channels). Linear.
+    protocol::Result<std::vector<StartPoint>> resolve(const std::vector<std::string>& channels,
+                                                      const protocol::Cursor* cursor) const;
 
-    // Messages after `after` still held (at most `limit`), and the gap if some were evicted.
-    Backlog readAfter(std::string_view channel, std::uint64_t after, std::size_t limit) const;
+    // Messages after `after` still held, at most `limit` of them and about `maxBytes` of
+    // envelopes (always at least one), and the gap if some were evicted.
+    Backlog readAfter(std::string_view channel, std::uint64_t after, std::size_t limit,
+                      std::size_t maxBytes = SIZE_MAX) const;
 
     // Highest seq assigned on `channel` (0 if none).
     std::uint64_t head(std::string_view channel) const;

@@ -1,8 +1,9 @@
 #include "transports/channel_request.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
-#include "front/http_server.hpp"
+#include "front/http_connection.hpp"
 #include "pushwire/protocol/channel_name.hpp"
 
 namespace pushwire::server {
@@ -13,32 +14,42 @@ using protocol::ErrorCode;
 protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request, const Settings& settings,
                                                     bool lastEventId) {
     ChannelRequest out;
-    auto add = [&out](std::string name) {
-        if (std::find(out.channels.begin(), out.channels.end(), name) == out.channels.end()) {
-            out.channels.push_back(std::move(name));
+    // Linear, and it stops at the first name past the limit: a request naming thousands
+    // of channels costs no more than one naming the most allowed.
+    std::unordered_set<std::string> seen;
+    std::optional<Error> problem;
+    auto add = [&](std::string_view name) {
+        if (problem) return;
+        if (auto bad = protocol::channelNameProblem(name)) {
+            problem = Error{ErrorCode::BadChannel, *bad};
+            return;
         }
+        if (!seen.emplace(name).second) return;
+        if (seen.size() > settings.maxChannelsPerRequest) {
+            problem = Error{ErrorCode::BadRequest, "more than " + std::to_string(settings.maxChannelsPerRequest) +
+                                                       " channels requested; at most " +
+                                                       std::to_string(settings.maxChannelsPerRequest) + " per request"};
+            return;
+        }
+        out.channels.emplace_back(name);
     };
-    for (std::string& name : request.params("channel")) add(std::move(name));
-    for (const std::string& list : request.params("channels")) {
-        std::size_t start = 0;
-        while (start <= list.size()) {
-            std::size_t comma = list.find(',', start);
-            if (comma == std::string::npos) comma = list.size();
-            add(list.substr(start, comma - start));
-            start = comma + 1;
+    for (const auto& [key, value] : request.query) {
+        if (key == "channel") {
+            add(value);
+        } else if (key == "channels") {
+            std::string_view list = value;
+            std::size_t start = 0;
+            while (start <= list.size() && !problem) {
+                std::size_t comma = list.find(',', start);
+                if (comma == std::string_view::npos) comma = list.size();
+                add(list.substr(start, comma - start));
+                start = comma + 1;
+            }
         }
+        if (problem) return *problem;
     }
     if (out.channels.empty()) {
         return Error{ErrorCode::MissingField, "no channel given; expected channel=NAME (repeatable) or channels=A,B"};
-    }
-    if (out.channels.size() > settings.maxChannelsPerRequest) {
-        return Error{ErrorCode::BadRequest, std::to_string(out.channels.size()) + " channels requested; at most " +
-                                                std::to_string(settings.maxChannelsPerRequest) + " per request"};
-    }
-    for (const std::string& name : out.channels) {
-        if (auto problem = protocol::channelNameProblem(name)) {
-            return Error{ErrorCode::BadChannel, *problem};
-        }
     }
     std::string_view position;
     const char* source = "since";
@@ -78,11 +89,22 @@ std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const
     return std::move(parsed.value());
 }
 
+std::optional<std::vector<StartPoint>> resolveOrAnswer(Context& context, const ChannelRequest& request,
+                                                       HttpConnection& connection) {
+    auto points = context.hub.resolve(request.channels, request.cursor ? &*request.cursor : nullptr);
+    if (!points) {
+        ++context.metrics.errors;
+        connection.respondError(points.error().code, points.error().message);
+        return std::nullopt;
+    }
+    return std::move(points.value());
+}
+
 void respondBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
                   HttpConnection& connection) {
     context.metrics.delivered(kind, batch.messages.size());
     context.metrics.gaps += batch.gaps.size();
-    connection.respondJson(encodeBatch(batch, cursorText(context.hub.epoch(), points)));
+    connection.respondJson(encodeBatch(batch, cursorText(points)));
 }
 
 void answerBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
@@ -92,40 +114,47 @@ void answerBatch(Context& context, TransportKind kind, const Batch& batch, const
     respondBatch(context, kind, batch, points, connection);
 }
 
-Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit) {
+Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit, std::size_t maxBytes) {
     Batch batch;
+    std::size_t bytes = 0;
     for (StartPoint& point : points) {
         if (point.epochGap) {
             batch.gaps.push_back(*point.epochGap);
             point.epochGap.reset();
         }
-        std::size_t room = limit > batch.messages.size() ? limit - batch.messages.size() : 0;
-        if (room == 0) {
+        const std::size_t room = limit > batch.messages.size() ? limit - batch.messages.size() : 0;
+        const std::size_t roomBytes = maxBytes > bytes ? maxBytes - bytes : 0;
+        if (room == 0 || (roomBytes == 0 && !batch.messages.empty())) {
             batch.more = batch.more || hub.head(point.channel) > point.after;
             continue;
         }
-        Backlog backlog = hub.readAfter(point.channel, point.after, room);
+        // The first message of an answer is always taken, however large: every message
+        // can be delivered.
+        Backlog backlog =
+            hub.readAfter(point.channel, point.after, room, batch.messages.empty() ? maxBytes : roomBytes);
         if (backlog.gap) {
             batch.gaps.push_back(*backlog.gap);
             point.after = *backlog.gap->to;
         }
         for (MessagePtr& message : backlog.messages) {
+            if (!batch.messages.empty() && bytes + message->envelope.size() > maxBytes) {
+                backlog.more = true;
+                break;
+            }
             point.after = message->seq;
+            bytes += message->envelope.size();
             batch.messages.push_back(std::move(message));
         }
-        batch.more = batch.more || hub.head(point.channel) > point.after;
+        batch.more = batch.more || backlog.more;
     }
     return batch;
 }
 
-std::string cursorText(const std::string& epoch, const std::vector<StartPoint>& points) {
-    std::string out = epoch;
-    out.push_back('~');
-    for (std::size_t i = 0; i < points.size(); ++i) {
-        if (i) out.push_back(',');
-        protocol::appendCursorEntry(out, points[i].channel, points[i].after);
-    }
-    return out;
+std::string cursorText(const std::vector<StartPoint>& points) {
+    std::vector<protocol::ChannelPosition> positions;
+    positions.reserve(points.size());
+    for (const StartPoint& point : points) positions.push_back({point.channel, point.after, point.epoch});
+    return protocol::encodeCursor(positions);
 }
 
 std::string encodeBatch(const Batch& batch, const std::string& cursor) {

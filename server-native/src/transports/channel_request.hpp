@@ -31,18 +31,24 @@ class HttpConnection;
 std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const HttpRequest& request,
                                                          HttpConnection& connection, bool lastEventId);
 
-// Messages and gaps after each start point, up to `limit` messages, and the positions
-// reached. Moves each start point forward past what it collected.
+// Messages and gaps after each start point, up to `limit` messages and about `maxBytes`
+// of them (at least one), and the positions reached. Moves each start point forward past
+// what it collected.
 struct Batch {
     std::vector<MessagePtr> messages;
     std::vector<protocol::Gap> gaps;
-    bool more = false;  // limit reached; ask again at once
+    bool more = false;  // a limit was reached; ask again at once
     bool empty() const { return messages.empty() && gaps.empty(); }
 };
-Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit);
+Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit, std::size_t maxBytes);
 
-// epoch~a@1,b@2
-std::string cursorText(const std::string& epoch, const std::vector<StartPoint>& points);
+// The cursor of these positions (protocol::encodeCursor).
+std::string cursorText(const std::vector<StartPoint>& points);
+
+// Start points for a request, answering bad_cursor (and counting it) when the cursor does
+// not fit the channels.
+std::optional<std::vector<StartPoint>> resolveOrAnswer(Context& context, const ChannelRequest& request,
+                                                       HttpConnection& connection);
 
 // {"messages":[...],"gaps":[...],"cursor":"...","more":false}
 std::string encodeBatch(const Batch& batch, const std::string& cursor);

@@ -20,7 +20,12 @@ struct Settings {
     std::size_t maxMessageBytes = 64 * 1024;
     std::size_t maxQueuedBytes = 4 * 1024 * 1024;
     std::size_t maxChannelsPerRequest = 256;
-    std::size_t maxBatch = 1000;  // messages per poll/long-poll answer
+    std::size_t maxBatch = 1000;              // messages per poll/long-poll answer
+    std::size_t maxBatchBytes = 1024 * 1024;  // and their bytes (at least one message)
+    // A feed replays while its connection holds less than this, and a live reader with
+    // more than kFeedOverfullBytes queued drops back to replaying.
+    std::size_t feedRoomBytes = 64 * 1024;
+    std::size_t feedOverfullBytes = 1024 * 1024;
 
     bool isEnabled(TransportKind kind) const { return enabled[static_cast<std::size_t>(kind)]; }
 };

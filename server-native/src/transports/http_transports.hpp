@@ -8,7 +8,7 @@
 #include <memory>
 #include <unordered_set>
 
-#include "front/http_server.hpp"
+#include "front/http_connection.hpp"
 #include "transports/context.hpp"
 #include "transports/heartbeat.hpp"
 
@@ -28,12 +28,18 @@ public:
     void add(SseStream* stream) { streams_.insert(stream); }
     void remove(SseStream* stream) { streams_.erase(stream); }
     Context& context() { return context_; }
+    // The event for `message` on a stream of its channel alone (id: epoch~channel@seq):
+    // the same bytes for every such stream, so one fan-out builds it once. The cache of
+    // this encoding lives here, with the transport that encodes it, not in the hub.
+    std::shared_ptr<const std::string> singleChannelEvent(const MessagePtr& message, const std::string& epoch);
 
 private:
     void beat(std::int64_t nowMs);
     Context& context_;
     std::unordered_set<SseStream*> streams_;
     Heartbeat heartbeat_;
+    MessagePtr lastMessage_;
+    std::shared_ptr<const std::string> lastEvent_;
 };
 
 // True (after answering 405/404) when the request may not go on.

@@ -1,6 +1,7 @@
 // Long polling: the request is parked on the connection (no thread) until a message
 // follows the client's position or the timeout passes; the client then asks again with
 // the cursor of the answer.
+#include <asio/post.hpp>
 #include <charconv>
 
 #include "transports/channel_request.hpp"
@@ -34,7 +35,8 @@ private:
     void answer() {
         if (detached_) return;
         // respond() calls onClose() on us, which detaches from the hub.
-        respondBatch(context_, TransportKind::LongPoll, collectBatch(context_.hub, points_, context_.settings.maxBatch),
+        respondBatch(context_, TransportKind::LongPoll,
+                     collectBatch(context_.hub, points_, context_.settings.maxBatch, context_.settings.maxBatchBytes),
                      points_, connection_);
     }
     void detach() {
@@ -71,13 +73,14 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
         }
         timeout = std::min(std::chrono::milliseconds(value), context.settings.longPollMaxTimeout);
     }
-    auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
-    Batch batch = collectBatch(context.hub, points, context.settings.maxBatch);
+    auto points = resolveOrAnswer(context, *parsed, *connection);
+    if (!points) return;
+    Batch batch = collectBatch(context.hub, *points, context.settings.maxBatch, context.settings.maxBatchBytes);
     if (!batch.empty() || timeout.count() == 0) {
-        answerBatch(context, TransportKind::LongPoll, batch, points, *connection);
+        answerBatch(context, TransportKind::LongPoll, batch, *points, *connection);
         return;
     }
-    connection->hold(std::make_unique<LongPollWait>(context, *connection, std::move(points)), timeout);
+    connection->hold(std::make_unique<LongPollWait>(context, *connection, std::move(*points)), timeout);
 }
 
 }  // namespace pushwire::server

@@ -25,8 +25,10 @@ void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr&
     if (rejectRequest(context, TransportKind::Poll, request, connection)) return;
     auto parsed = readChannelRequestOrAnswer(context, request, *connection, false);
     if (!parsed) return;
-    auto points = context.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
-    answerBatch(context, TransportKind::Poll, collectBatch(context.hub, points, context.settings.maxBatch), points,
+    auto points = resolveOrAnswer(context, *parsed, *connection);
+    if (!points) return;
+    answerBatch(context, TransportKind::Poll,
+                collectBatch(context.hub, *points, context.settings.maxBatch, context.settings.maxBatchBytes), *points,
                 *connection);
 }
 

@@ -5,96 +5,66 @@
 
 #include <chrono>
 
+#include "pushwire/protocol/cursor.hpp"
 #include "transports/channel_request.hpp"
+#include "transports/feed.hpp"
 #include "transports/http_transports.hpp"
 
 namespace pushwire::server {
 
 using protocol::appendSseEvent;
 
-class SseStream final : public Attachment, public Subscriber {
+class SseStream final : public Attachment, public FeedSink {
 public:
-    SseStream(SseTransport& transport, HttpConnection& connection, std::vector<StartPoint> points)
-        : transport_(transport), context_(transport.context()), connection_(connection), points_(std::move(points)) {
+    SseStream(SseTransport& transport, HttpConnection& connection)
+        : transport_(transport), context_(transport.context()), connection_(connection), feed_(context_, *this) {
         transport_.add(this);
         context_.metrics.opened(TransportKind::Sse);
     }
     ~SseStream() override { detach(); }
 
-    // Writes the opening events and the backlog, then subscribes for live messages.
-    // Single-threaded: nothing can be published between the backlog read and subscribe.
-    std::string start() {
-        std::string out = protocol::sseRetry(2000);
-        const std::string& epoch = context_.hub.epoch();
-        appendSseEvent(out, "welcome", cursorText(epoch, points_),
-                       "{\"epoch\":\"" + epoch +
-                           "\",\"heartbeat_ms\":" + std::to_string(context_.settings.heartbeat.count()) + "}");
-        for (;;) {
-            Batch batch = collectBatch(context_.hub, points_, context_.settings.maxBatch);
-            for (const protocol::Gap& gap : batch.gaps) {
-                appendSseEvent(out, "gap", cursorText(epoch, points_), protocol::encodeGap(gap));
-            }
-            // Ids of backlog events reflect each message in turn, so a cut mid-backlog
-            // resumes exactly where the client stopped reading.
-            std::vector<StartPoint> running = points_;
-            for (const MessagePtr& message : batch.messages) {
-                for (StartPoint& point : running) {
-                    if (point.channel == message->channel) point.after = message->seq;
-                }
-                appendSseEvent(out, "", cursorText(epoch, running), message->envelope);
-            }
-            context_.metrics.delivered(TransportKind::Sse, batch.messages.size());
-            context_.metrics.gaps += batch.gaps.size();
-            if (!batch.more) break;
-        }
-        for (const StartPoint& point : points_) context_.hub.subscribe(point.channel, this);
-        subscribed_ = true;
-        return out;
-    }
+    // After the head: the backlog and then live messages, paced by the reader.
+    void start(std::vector<StartPoint> points) { feed_.add(std::move(points)); }
 
-    void deliver(const MessagePtr& message) override {
-        if (points_.size() == 1) {
-            // The common case: the frame depends on the message alone, so it is built
-            // once and shared by every single-channel stream of this fan-out.
-            points_[0].after = message->seq;
-            if (message->sseFrame.empty()) {
-                std::string id = context_.hub.epoch() + "~";
-                protocol::appendCursorEntry(id, message->channel, message->seq);
-                appendSseEvent(message->sseFrame, "", id, message->envelope);
-            }
-            const std::string& frame = message->sseFrame;
-            connection_.write(asio::const_buffer(frame.data(), frame.size()), message);
+    // FeedSink
+    bool hasRoom() const override { return connection_.queuedBytes() < context_.settings.feedRoomBytes; }
+    bool overfull() const override { return connection_.queuedBytes() > context_.settings.feedOverfullBytes; }
+    void waitForRoom() override { connection_.notifyWhenDrained(); }
+    void feedGap(const protocol::Gap& gap) override {
+        connection_.write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
+    }
+    void feedMessage(const MessagePtr& message) override {
+        if (feed_.size() == 1) {
+            // The common case: the event depends on the message alone, so it is built once
+            // and shared by every single-channel stream of this fan-out.
+            auto frame = transport_.singleChannelEvent(message, feed_.points()[0].epoch);
+            connection_.write(frame->data(), frame->size(), frame);
         } else {
-            for (StartPoint& point : points_) {
-                if (point.channel == message->channel) point.after = message->seq;
-            }
-            connection_.write(protocol::sseEvent("", cursorText(context_.hub.epoch(), points_), message->envelope));
+            connection_.write(protocol::sseEvent("", feed_.cursor(), message->envelope));
         }
         context_.metrics.delivered(TransportKind::Sse);
     }
 
     void heartbeat(const std::shared_ptr<const std::string>& frame) {
-        connection_.write(asio::const_buffer(frame->data(), frame->size()), frame);
+        connection_.write(frame->data(), frame->size(), frame);
     }
 
+    void onDrained() override { feed_.pump(); }
     void onClose() override { detach(); }
 
 private:
     void detach() {
         if (detached_) return;
         detached_ = true;
+        feed_.stop();
         transport_.remove(this);
-        if (subscribed_) {
-            for (const StartPoint& point : points_) context_.hub.unsubscribe(point.channel, this);
-        }
         context_.metrics.closed(TransportKind::Sse);
     }
 
     SseTransport& transport_;
     Context& context_;
     HttpConnection& connection_;
-    std::vector<StartPoint> points_;
-    bool subscribed_ = false;
+    Feed feed_;
     bool detached_ = false;
 };
 
@@ -115,21 +85,38 @@ void SseTransport::beat(std::int64_t nowMs) {
     }
 }
 
+std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const MessagePtr& message,
+                                                                    const std::string& epoch) {
+    if (lastMessage_ != message) {
+        std::string id;
+        protocol::appendSingleCursor(id, epoch, message->channel, message->seq);
+        lastMessage_ = message;
+        lastEvent_ = std::make_shared<const std::string>(protocol::sseEvent("", id, message->envelope));
+    }
+    return lastEvent_;
+}
+
 void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
     auto parsed = readChannelRequestOrAnswer(context_, request, *connection, true);
     if (!parsed) return;
-    auto points = context_.hub.resolve(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
-    auto stream = std::make_unique<SseStream>(*this, *connection, std::move(points));
-    std::string body = stream->start();
+    auto points = resolveOrAnswer(context_, *parsed, *connection);
+    if (!points) return;
     std::string head = statusLine(200) +
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-cache, no-transform\r\n"
                        "X-Accel-Buffering: no\r\n"
                        "Access-Control-Allow-Origin: *\r\n"
                        "Connection: close\r\n\r\n";
-    head += body;
+    head += protocol::sseRetry(2000);
+    const std::string& epoch = context_.hub.epoch();
+    protocol::appendSseEvent(
+        head, "welcome", cursorText(*points),
+        "{\"epoch\":\"" + epoch + "\",\"heartbeat_ms\":" + std::to_string(context_.settings.heartbeat.count()) + "}");
+    auto stream = std::make_unique<SseStream>(*this, *connection);
+    SseStream* raw = stream.get();
     connection->beginStream(std::move(head), std::move(stream));
+    raw->start(std::move(*points));
 }
 
 }  // namespace pushwire::server

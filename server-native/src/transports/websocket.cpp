@@ -3,22 +3,24 @@
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
+#include "transports/feed.hpp"
 
 namespace pushwire::server {
 
 using protocol::ErrorCode;
 
-class WsSession final : public WebSocketHandler, public Subscriber {
+class WsSession final : public WebSocketHandler, public FeedSink {
 public:
-    WsSession(WebSocketTransport& transport, HttpConnection& connection)
-        : transport_(transport), context_(transport.context()), connection_(connection) {
+    explicit WsSession(WebSocketTransport& transport)
+        : transport_(transport), context_(transport.context()), feed_(context_, *this) {
         transport_.add(this);
         context_.metrics.opened(TransportKind::WebSocket);
     }
     ~WsSession() override { detach(); }
 
     // After the handshake: welcome, then the subscription the URL asked for, if any.
-    void start(const HttpRequest& request) {
+    void start(WebSocketLink& link, const HttpRequest& request) {
+        link_ = &link;
         send(protocol::encodeWelcomeFrame(context_.hub.epoch(), static_cast<int>(context_.settings.heartbeat.count())));
         if (!request.param("channel") && !request.param("channels")) return;
         auto parsed = readChannelRequest(request, context_.settings, false);
@@ -31,16 +33,17 @@ public:
     }
 
     void onText(const std::string& text) override {
-        if (detached_) return;
-        auto frame = protocol::decodeClientFrame(text);
+        if (detached_ || !link_) return;
+        std::string id;
+        auto frame = protocol::decodeClientFrame(text, &id);
         if (!frame) {
-            sendError("", frame.error().code, frame.error().message);
+            sendError(id, frame.error().code, frame.error().message);
             return;
         }
         switch (frame->type) {
             case protocol::ClientFrameType::Subscribe: subscribe(frame->channels, frame->since, frame->idJson); break;
             case protocol::ClientFrameType::Unsubscribe:
-                unsubscribe(frame->channels);
+                feed_.remove(frame->channels);
                 send(protocol::encodeUnsubscribedFrame(frame->channels));
                 break;
             case protocol::ClientFrameType::Publish: publish(*frame); break;
@@ -53,31 +56,33 @@ public:
         sendError("", ErrorCode::BadRequest, "binary frames are not supported; send JSON text");
     }
 
-    void deliver(const MessagePtr& message) override {
-        if (detached_) return;
-        for (StartPoint& point : subscriptions_) {
-            if (point.channel == message->channel) point.after = message->seq;
-        }
-        if (!message->wsFrame) {
-            message->wsFrame = frameWebSocketText(protocol::encodeMessageFrame(message->envelope));
-        }
-        // False when the reader fell too far behind: the connection closes and the
-        // client resumes with its cursor.
-        if (!connection_.sendFrame(message->wsFrame)) return;
-        context_.metrics.delivered(TransportKind::WebSocket);
+    // FeedSink
+    bool hasRoom() const override { return link_->queuedBytes() < context_.settings.feedRoomBytes; }
+    bool overfull() const override { return link_->queuedBytes() > context_.settings.feedOverfullBytes; }
+    void waitForRoom() override { link_->notifyWhenDrained(); }
+    void feedGap(const protocol::Gap& gap) override { send(protocol::encodeGapFrame(gap)); }
+    void feedMessage(const MessagePtr& message) override {
+        // False when the connection is closing: the client resumes with its cursor.
+        if (link_->sendFrame(transport_.messageFrame(message))) context_.metrics.delivered(TransportKind::WebSocket);
     }
 
     void heartbeat(const std::shared_ptr<const std::string>& frame) {
-        connection_.sendFrame(frame);
-        connection_.sendPing();  // browsers answer it: a vanished client is found by its silence
+        if (!link_) return;
+        link_->sendFrame(frame);
+        link_->sendPing();  // browsers answer it: a vanished client is found by its silence
     }
 
-    void shutdown() { connection_.closeWebSocket(protocol::kCloseGoingAway, "server shutting down"); }
+    void shutdown() {
+        if (link_) link_->close(protocol::kCloseGoingAway, "server shutting down");
+    }
 
+    void onDrained() override { feed_.pump(); }
     void onClose() override { detach(); }
 
 private:
-    void send(const std::string& text) { connection_.sendText(text); }
+    void send(const std::string& text) {
+        if (link_) link_->sendText(text);
+    }
 
     void sendError(const std::string& idJson, ErrorCode code, const std::string& message) {
         ++context_.metrics.errors;
@@ -95,37 +100,28 @@ private:
             }
             cursor = std::move(parsed.value());
         }
-        if (subscriptions_.size() + channels.size() > 4 * context_.settings.maxChannelsPerRequest) {
-            sendError(idJson, ErrorCode::BadRequest, "too many channels on one connection");
+        if (channels.size() > context_.settings.maxChannelsPerRequest) {
+            sendError(idJson, ErrorCode::BadRequest,
+                      std::to_string(channels.size()) + " channels in one subscribe; at most " +
+                          std::to_string(context_.settings.maxChannelsPerRequest));
             return;
         }
-        unsubscribe(channels);  // a re-subscribe restarts from the new position
+        std::size_t added = 0;
+        for (const std::string& channel : channels) added += feed_.has(channel) ? 0 : 1;
+        if (feed_.size() + added > 4 * context_.settings.maxChannelsPerRequest) {
+            sendError(idJson, ErrorCode::BadRequest,
+                      "too many channels on one connection; at most " +
+                          std::to_string(4 * context_.settings.maxChannelsPerRequest));
+            return;
+        }
         auto points = context_.hub.resolve(channels, cursor ? &*cursor : nullptr);
-        send(protocol::encodeSubscribedFrame(idJson, channels, cursorText(context_.hub.epoch(), points)));
-        for (;;) {
-            Batch batch = collectBatch(context_.hub, points, context_.settings.maxBatch);
-            for (const protocol::Gap& gap : batch.gaps) send(protocol::encodeGapFrame(gap));
-            for (const MessagePtr& message : batch.messages) deliver(message);
-            context_.metrics.gaps += batch.gaps.size();
-            if (!batch.more || detached_) break;
+        if (!points) {
+            sendError(idJson, points.error().code, "since: " + points.error().message);
+            return;
         }
-        if (detached_) return;
-        for (StartPoint& point : points) {
-            context_.hub.subscribe(point.channel, this);
-            subscriptions_.push_back(std::move(point));
-        }
-    }
-
-    void unsubscribe(const std::vector<std::string>& channels) {
-        for (const std::string& channel : channels) {
-            for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it) {
-                if (it->channel == channel) {
-                    context_.hub.unsubscribe(channel, this);
-                    subscriptions_.erase(it);
-                    break;
-                }
-            }
-        }
+        feed_.remove(channels);  // a re-subscribe restarts from the new position
+        send(protocol::encodeSubscribedFrame(idJson, channels, cursorText(*points)));
+        feed_.add(std::move(*points));
     }
 
     void publish(const protocol::ClientFrame& frame) {
@@ -148,16 +144,15 @@ private:
     void detach() {
         if (detached_) return;
         detached_ = true;
-        for (const StartPoint& point : subscriptions_) context_.hub.unsubscribe(point.channel, this);
-        subscriptions_.clear();
+        feed_.stop();
         transport_.remove(this);
         context_.metrics.closed(TransportKind::WebSocket);
     }
 
     WebSocketTransport& transport_;
     Context& context_;
-    HttpConnection& connection_;
-    std::vector<StartPoint> subscriptions_;  // channel and last seq sent
+    WebSocketLink* link_ = nullptr;
+    Feed feed_;
     bool detached_ = false;
 };
 
@@ -180,14 +175,22 @@ void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& c
                             "Upgrade: websocket\r\n");
         return;
     }
-    auto session = std::make_unique<WsSession>(*this, *connection);
+    auto session = std::make_unique<WsSession>(*this);
     WsSession* raw = session.get();
     // A whole message may be as large as the data limit plus the frame's own fields.
     const std::size_t maxFrame = context_.settings.maxMessageBytes + 4096;
-    if (connection->acceptWebSocket(std::move(session), maxFrame,
-                                    2 * context_.settings.heartbeat + std::chrono::milliseconds(2000))) {
-        raw->start(request);
+    if (WebSocketLink* link = connection->acceptWebSocket(
+            std::move(session), maxFrame, 2 * context_.settings.heartbeat + std::chrono::milliseconds(2000))) {
+        raw->start(*link, request);
     }
+}
+
+std::shared_ptr<const std::string> WebSocketTransport::messageFrame(const MessagePtr& message) {
+    if (lastMessage_ != message) {
+        lastMessage_ = message;
+        lastFrame_ = frameWebSocketText(protocol::encodeMessageFrame(message->envelope));
+    }
+    return lastFrame_;
 }
 
 void WebSocketTransport::beat(std::int64_t nowMs) {

@@ -9,7 +9,8 @@
 #include <memory>
 #include <unordered_set>
 
-#include "front/http_server.hpp"
+#include "front/http_connection.hpp"
+#include "front/websocket_link.hpp"
 #include "transports/context.hpp"
 #include "transports/heartbeat.hpp"
 
@@ -29,12 +30,16 @@ public:
     void add(WsSession* session) { sessions_.insert(session); }
     void remove(WsSession* session) { sessions_.erase(session); }
     Context& context() { return context_; }
+    // The frame of `message`, the same bytes for every session: one fan-out builds it once.
+    std::shared_ptr<const std::string> messageFrame(const MessagePtr& message);
 
 private:
     void beat(std::int64_t nowMs);
     Context& context_;
     std::unordered_set<WsSession*> sessions_;
     Heartbeat heartbeat_;
+    MessagePtr lastMessage_;
+    std::shared_ptr<const std::string> lastFrame_;
 };
 
 }  // namespace pushwire::server

@@ -13,6 +13,11 @@
 
 namespace pushwire::protocol {
 
+// How deep a message's data may nest (arrays and objects). The server refuses deeper
+// data with `too_deep`. Neither side builds a tree of data: it travels as the publisher's
+// JSON text, validated by an iterative parser, so no nesting can exhaust a stack.
+constexpr std::size_t kMaxDataDepth = 64;
+
 struct Envelope {
     std::string channel;
     std::uint64_t seq = 0;
@@ -36,9 +41,13 @@ struct Gap {
     std::uint64_t from = 0;
     std::optional<std::uint64_t> to;
     GapReason reason = GapReason::HistoryEvicted;
+    // epoch_changed: the life of the channel's stream that delivery continues in (from
+    // seq 1); empty when the server did not say.
+    std::string epoch;
 };
 
-// {"channel":"chat","from":3,"to":9,"reason":"evicted"} (to: null when unknown)
+// {"channel":"chat","from":3,"to":9,"reason":"evicted"} (to: null when unknown;
+// epoch_changed gaps also carry "epoch")
 std::string encodeGap(const Gap& gap);
 Result<Gap> decodeGap(std::string_view text);
 

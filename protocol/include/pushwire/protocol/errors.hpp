@@ -16,6 +16,7 @@ enum class ErrorCode {
     BadType,            // a JSON field had the wrong type
     MissingField,       // a required JSON field is absent
     TooLarge,           // body, frame or message above --max-message-bytes
+    TooDeep,            // JSON nested deeper than kMaxDataDepth
     NotFound,           // unknown URL
     MethodNotAllowed,   // known URL, wrong method
     TransportDisabled,  // the transport is switched off by --transports

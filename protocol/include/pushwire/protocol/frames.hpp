@@ -28,7 +28,9 @@ struct ClientFrame {
     std::string idJson;                 // the request id echoed in replies; empty if none
 };
 
-Result<ClientFrame> decodeClientFrame(std::string_view text);
+// `idJson`, when given, gets the frame's id whenever it can be read, also for a frame
+// that is refused (so the refusal can name the request).
+Result<ClientFrame> decodeClientFrame(std::string_view text, std::string* idJson = nullptr);
 
 std::string encodeSubscribeFrame(const std::vector<std::string>& channels, std::string_view since,
                                  std::string_view idJson);
@@ -39,10 +41,11 @@ enum class ServerFrameType { Welcome, Subscribed, Unsubscribed, Message, Gap, Ac
 
 struct ServerFrame {
     ServerFrameType type = ServerFrameType::Ping;
-    Envelope message;    // Message
-    Gap gap;             // Gap
-    std::string idJson;  // Ack, Error, Subscribed
-    std::string channel;
+    Envelope message;                      // Message
+    Gap gap;                               // Gap
+    std::string idJson;                    // Ack, Error, Subscribed
+    std::string channel;                   // Ack; Error: the channel refused, if one
+    std::vector<std::string> channels;     // Subscribed
     std::uint64_t seq = 0;                 // Ack
     std::string cursor;                    // Subscribed
     std::string epoch;                     // Welcome
@@ -94,6 +97,7 @@ struct NegotiateInfo {
     std::string websocketUrl;
     int heartbeatMs = 0;
     std::string epoch;
+    std::uint64_t maxMessageBytes = 0;  // 0: not said
 };
 Result<NegotiateInfo> decodeNegotiate(std::string_view text);
 

@@ -1,0 +1,487 @@
+#include "front/http_connection.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <cerrno>
+#include <websocketpp/http/request.hpp>
+
+#include "front/websocket_link.hpp"
+
+namespace pushwire::server {
+
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr std::size_t kMaxHeldInbox = 64 * 1024;  // pipelined bytes kept behind a parked request
+
+}  // namespace
+
+std::string_view statusText(int status) {
+    switch (status) {
+        case 100: return "Continue";
+        case 200: return "OK";
+        case 204: return "No Content";
+        case 304: return "Not Modified";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 411: return "Length Required";
+        case 413: return "Payload Too Large";
+        case 426: return "Upgrade Required";
+        case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "Unknown";
+    }
+}
+
+std::string statusLine(int status) {
+    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
+}
+
+HttpConnection::HttpConnection(int fd, ConnectionHost& host) : fd_(fd), host_(host) {}
+
+HttpConnection::~HttpConnection() {
+    if (attachment_) attachment_->onClose();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void HttpConnection::start() {
+    int on = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (int size = host_.limits().socketSendBuffer; size > 0) {
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    }
+    armDeadline(host_.limits().requestTimeout);
+}
+
+void HttpConnection::refuseOverloaded() {
+    state_ = State::Dispatching;
+    keepAlive_ = false;
+    respondError(ErrorCode::Overloaded, "the server holds its maximum of connections; try again later");
+}
+
+// ---------------------------------------------------------------- reading
+
+void HttpConnection::onReady(std::uint32_t events) {
+    if (events & EPOLLOUT) writeQueued();
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) onReadable((events & (EPOLLHUP | EPOLLERR)) != 0);
+}
+
+// Reads into one buffer shared by the loop, not one per connection: an idle parked
+// connection holds no read buffer at all.
+void HttpConnection::onReadable(bool hangUp) {
+    if (state_ == State::Closed) return;
+    thread_local char buffer[16 * 1024];
+    const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && !hangUp) return;
+    if (got <= 0) {
+        // EOF or an error: the peer is gone (or has half-closed, which no client of ours
+        // does before reading its answer). What is still being written may finish.
+        if (state_ == State::Finishing && got == 0) {
+            peerDone_ = true;                       // nothing more to read: close as soon as the bytes are out
+            host_.watch(fd_, false, sendBlocked_);  // EOF stays readable: stop watching it
+            return;
+        }
+        close();
+        return;
+    }
+    const auto n = static_cast<std::size_t>(got);
+    switch (state_) {
+        case State::Streaming:  // an event stream is one-way: what the client sends is ignored
+        case State::Finishing: break;
+        case State::Lingering:
+            lingered_ += n;
+            if (lingered_ > host_.limits().lingerBytes) close();
+            break;
+        case State::WebSocket:
+            if (link_) link_->read(buffer, n, static_cast<WebSocketHandler*>(attachment_.get()));
+            break;
+        case State::Held:
+        case State::Dispatching:
+            if (inbox_.size() + n > kMaxHeldInbox) {
+                close();
+                return;
+            }
+            inbox_.append(buffer, n);
+            break;
+        case State::Reading:
+            if (inbox_.empty() && !pending_) armDeadline(host_.limits().requestTimeout);
+            inbox_.append(buffer, n);
+            processInbox();
+            break;
+        case State::Closed: break;
+    }
+}
+
+void HttpConnection::processInbox() {
+    while (state_ == State::Reading && !inbox_.empty()) {
+        if (!pending_) {
+            auto end = headScan_.find(inbox_);
+            if (!end) {
+                if (inbox_.size() > kMaxHeadBytes) answerBadHead({431, "the request head is larger than 16000 bytes"});
+                return;
+            }
+            if (*end > kMaxHeadBytes) {
+                answerBadHead({431, "the request head is larger than 16000 bytes"});
+                return;
+            }
+            auto parsed = parseRequestHead(std::string_view(inbox_).substr(0, *end), host_.limits().maxBodyBytes);
+            if (auto* error = std::get_if<HeadError>(&parsed)) {
+                answerBadHead(*error);
+                return;
+            }
+            pending_ = std::make_unique<RequestHead>(std::move(std::get<RequestHead>(parsed)));
+            pendingHeadBytes_ = *end;
+            sentContinue_ = false;
+        }
+        const std::size_t whole = pendingHeadBytes_ + pending_->contentLength;
+        if (inbox_.size() < whole) {
+            if (pending_->expectContinue && !sentContinue_) {
+                sentContinue_ = true;
+                write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+                flushNow();
+            }
+            return;
+        }
+        std::string body = inbox_.substr(pendingHeadBytes_, pending_->contentLength);
+        inbox_.erase(0, whole);
+        if (inbox_.empty()) std::string().swap(inbox_);  // an idle connection keeps no buffer
+        std::unique_ptr<RequestHead> head = std::move(pending_);
+        dispatch(*head, std::move(body));
+    }
+}
+
+void HttpConnection::answerBadHead(const HeadError& error) {
+    inbox_.clear();
+    pending_.reset();
+    keepAlive_ = false;
+    headRequest_ = false;
+    state_ = State::Dispatching;
+    const ErrorCode code = error.status == 413 || error.status == 431 ? ErrorCode::TooLarge : ErrorCode::BadRequest;
+    respond(error.status, "application/json", protocol::errorBody(code, error.message));
+}
+
+void HttpConnection::dispatch(RequestHead& head, std::string body) {
+    HttpRequest request;
+    websocketpp::http::parser::request& parsed = *head.parsed;
+    request.method = parsed.get_method();
+    request.target = parsed.get_uri();
+    request.keepAlive = head.keepAlive;
+    for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
+    request.body = std::move(body);
+    if (head.upgradeWebSocket) upgradeRequest_ = std::move(head.parsed);  // the handshake needs it
+    keepAlive_ = head.keepAlive;
+    headRequest_ = head.head;
+    state_ = State::Dispatching;
+    hasDeadline_ = false;
+    host_.countRequest();
+
+    if (!splitTarget(request.target, request.path, request.query)) {
+        respondError(ErrorCode::BadRequest, "the URL has a malformed %-escape");
+        upgradeRequest_.reset();
+        return;
+    }
+    auto self = shared_from_this();
+    try {
+        host_.dispatch(request, self);
+    } catch (const std::exception& e) {
+        if (state_ == State::Dispatching) {
+            respondError(ErrorCode::Internal, std::string("internal error: ") + e.what());
+        }
+    }
+    if (state_ == State::Dispatching) respondError(ErrorCode::Internal, "the handler gave no response");
+    upgradeRequest_.reset();
+}
+
+// ---------------------------------------------------------------- answering
+
+void HttpConnection::respond(int status, std::string_view contentType, std::string body,
+                             std::string_view extraHeaders) {
+    if (state_ != State::Dispatching && state_ != State::Held) return;
+    std::string head = statusLine(status);
+    head += "Content-Type: ";
+    head += contentType;
+    head += "\r\nContent-Length: ";
+    head += std::to_string(body.size());
+    head += "\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n";
+    head += keepAlive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    head += extraHeaders;
+    head += "\r\n";
+    if (!headRequest_) head += body;
+    write(std::move(head));
+    // One answer per request: nothing to coalesce with, so it leaves now rather than at
+    // the end of the turn (a fan-out waking 1000 long-polls would otherwise hold the
+    // first answer until the last is encoded). Streams keep the per-turn flush.
+    flushNow();
+    afterResponse();
+}
+
+void HttpConnection::respondError(ErrorCode code, std::string_view message) {
+    respond(protocol::httpStatus(code), "application/json", protocol::errorBody(code, message));
+}
+
+void HttpConnection::afterResponse() {
+    const bool wasHeld = state_ == State::Held;
+    detachAttachment();
+    if (!keepAlive_) {
+        finish();
+        return;
+    }
+    state_ = State::Reading;
+    headRequest_ = false;
+    armDeadline(host_.limits().idleTimeout);
+    if (wasHeld && !inbox_.empty()) {
+        asio::post(host_.io(), [self = shared_from_this()] {
+            if (self->state_ == State::Reading) {
+                self->armDeadline(self->host_.limits().requestTimeout);
+                self->processInbox();
+            }
+        });
+    }
+}
+
+// The attachment may be the caller: it is told now and destroyed on a later turn.
+void HttpConnection::detachAttachment() {
+    if (!attachment_) return;
+    std::shared_ptr<Attachment> finished(std::move(attachment_));
+    finished->onClose();
+    asio::post(host_.io(), [finished] {});
+}
+
+void HttpConnection::hold(std::unique_ptr<Attachment> attachment, std::chrono::milliseconds timeout) {
+    if (state_ != State::Dispatching) return;
+    state_ = State::Held;
+    attachment_ = std::move(attachment);
+    if (timeout.count() > 0) armDeadline(timeout);
+}
+
+void HttpConnection::beginStream(std::string head, std::unique_ptr<Attachment> attachment) {
+    if (state_ != State::Dispatching) return;
+    state_ = State::Streaming;
+    keepAlive_ = false;
+    std::string().swap(inbox_);
+    attachment_ = std::move(attachment);
+    write(std::move(head));
+}
+
+WebSocketLink* HttpConnection::acceptWebSocket(std::unique_ptr<WebSocketHandler> handler, std::size_t maxMessageBytes,
+                                               std::chrono::milliseconds idleLimit) {
+    if (state_ != State::Dispatching || !upgradeRequest_) return nullptr;
+    auto link = std::make_unique<WebSocketLink>(*this, maxMessageBytes, idleLimit);
+    auto response = link->handshake(*upgradeRequest_);
+    upgradeRequest_.reset();
+    if (!response) {
+        keepAlive_ = false;
+        respondError(ErrorCode::BadRequest, "invalid WebSocket handshake: " + link->handshakeError());
+        return nullptr;
+    }
+    link_ = std::move(link);
+    state_ = State::WebSocket;
+    keepAlive_ = false;
+    armDeadline(idleLimit);
+    attachment_ = std::move(handler);
+    write(std::move(*response));
+    flushNow();
+    // Frames that came with the handshake.
+    if (!inbox_.empty()) {
+        std::string early;
+        early.swap(inbox_);
+        link_->read(early.data(), early.size(), static_cast<WebSocketHandler*>(attachment_.get()));
+    }
+    return link_.get();
+}
+
+// ---------------------------------------------------------------- writing
+
+bool HttpConnection::write(const char* bytes, std::size_t size, std::shared_ptr<const void> owner) {
+    if (state_ == State::Closed || state_ == State::Lingering) return false;
+    queue_.push(bytes, size, std::move(owner));
+    if (queue_.bytes() > host_.limits().maxQueuedBytes) {
+        host_.countSlowDisconnect();
+        close();
+        return false;
+    }
+    if (canSend()) host_.scheduleFlush(shared_from_this());
+    return true;
+}
+
+bool HttpConnection::write(std::string bytes) {
+    auto owned = std::make_shared<const std::string>(std::move(bytes));
+    const char* data = owned->data();
+    const std::size_t size = owned->size();
+    return write(data, size, std::move(owned));
+}
+
+void HttpConnection::notifyWhenDrained() {
+    wantDrain_ = true;
+    if (queue_.bytes() < host_.limits().drainBelowBytes) written(0);
+}
+
+void HttpConnection::flushNow() {
+    if (canSend()) writeQueued();
+}
+
+// Sends until the queue is empty or the socket is full; a full socket is watched for
+// writability (sendBlocked_), and later writes queue behind it until then.
+void HttpConnection::writeQueued() {
+    if (state_ == State::Closed || sendInFlight_) return;
+    while (!queue_.empty()) {
+        iovec parts[Sender::kMaxGather];
+        const std::size_t count = queue_.gather(parts, Sender::kMaxGather);
+        msghdr message{};
+        message.msg_iov = parts;
+        message.msg_iovlen = count;
+        const ssize_t sent = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                close();
+                return;
+            }
+            if (!sendBlocked_) host_.watch(fd_, !peerDone_, true);
+            sendBlocked_ = true;
+            return;
+        }
+        written(static_cast<std::size_t>(sent));
+    }
+    if (sendBlocked_) {
+        sendBlocked_ = false;
+        host_.watch(fd_, !peerDone_, false);
+    }
+    allWritten();
+}
+
+// The result of an io_uring send of gather()'s buffers: bytes taken, or -errno.
+void HttpConnection::sent(int result) {
+    sendInFlight_ = false;
+    if (state_ == State::Closed) return;
+    if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK && result != -EINTR) {
+        close();
+        return;
+    }
+    if (result > 0) written(static_cast<std::size_t>(result));
+    writeQueued();  // the rest, if the socket took only part; or the close after the last byte
+}
+
+void HttpConnection::written(std::size_t bytes) {
+    queue_.consume(bytes);
+    if (!wantDrain_ || queue_.bytes() >= host_.limits().drainBelowBytes) return;
+    wantDrain_ = false;
+    asio::post(host_.io(), [self = shared_from_this()] {
+        if (self->attachment_ && self->state_ != State::Closed) self->attachment_->onDrained();
+    });
+}
+
+void HttpConnection::allWritten() {
+    if (state_ != State::Finishing) return;
+    if (peerDone_) {
+        close();
+    } else {
+        startLinger();
+    }
+}
+
+// ---------------------------------------------------------------- closing
+
+void HttpConnection::finish() {
+    if (state_ == State::Closed || state_ == State::Finishing || state_ == State::Lingering) return;
+    state_ = State::Finishing;
+    hasDeadline_ = false;
+    if (queue_.empty() && !sendInFlight_) allWritten();
+}
+
+// Our side is done: tell the peer (FIN), and read on for a while so that what it still
+// sends does not turn our close into a reset that destroys the answer in flight.
+void HttpConnection::startLinger() {
+    ::shutdown(fd_, SHUT_WR);
+    state_ = State::Lingering;
+    lingered_ = 0;
+    armDeadline(host_.limits().lingerTime);
+}
+
+void HttpConnection::armDeadline(std::chrono::milliseconds after) {
+    deadline_ = Clock::now() + after;
+    hasDeadline_ = true;
+}
+
+// Deadlines are checked by the server's sweep, not by a timer per connection: no timer
+// operation per request, and a held connection carries no timer at all.
+void HttpConnection::checkDeadlines(Clock::time_point now) {
+    if (state_ == State::Closed) return;
+    if (!queue_.empty() && state_ != State::Lingering) {
+        // A reader that takes nothing for sendTimeout is not reading.
+        if (queue_.consumedTotal() != progressSeen_ || stalledSince_ == Clock::time_point{}) {
+            progressSeen_ = queue_.consumedTotal();
+            stalledSince_ = now;
+        } else if (now - stalledSince_ >= host_.limits().sendTimeout) {
+            host_.countSlowDisconnect();
+            close();
+            return;
+        }
+    } else {
+        stalledSince_ = Clock::time_point{};
+    }
+    if (hasDeadline_ && deadline_ <= now) {
+        hasDeadline_ = false;
+        onDeadline();
+    }
+}
+
+void HttpConnection::onDeadline() {
+    switch (state_) {
+        case State::WebSocket:
+            if (link_) link_->closeDead();
+            close();  // the close frame cannot be expected to get through a dead link
+            break;
+        case State::Held:
+            if (attachment_) attachment_->onTimeout();
+            break;
+        case State::Reading:
+            if (pending_ || !inbox_.empty()) {
+                inbox_.clear();
+                pending_.reset();
+                keepAlive_ = false;
+                headRequest_ = false;
+                state_ = State::Dispatching;
+                respond(408, "application/json",
+                        protocol::errorBody(ErrorCode::BadRequest, "the request was not completed in time"));
+            } else {
+                close();  // idle keep-alive connection
+            }
+            break;
+        case State::Lingering: close(); break;
+        default: break;
+    }
+}
+
+void HttpConnection::close() {
+    if (state_ == State::Closed) return;
+    state_ = State::Closed;
+    asio::post(host_.io(), [self = shared_from_this()] { self->finishClose(); });
+}
+
+void HttpConnection::finishClose() {
+    hasDeadline_ = false;
+    // The host owned this connection; `self` (the caller's) keeps it to the end.
+    auto owner = host_.release(fd_);
+    ::close(fd_);
+    fd_ = -1;
+    if (attachment_) {
+        auto finished = std::move(attachment_);
+        finished->onClose();
+    }
+    queue_.clear();
+}
+
+}  // namespace pushwire::server
