@@ -46,10 +46,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!channelRequest) return 0;
     if (channelRequest->channels.size() > settings.maxChannelsPerRequest) std::abort();
     const pushwire::protocol::Cursor* cursor = channelRequest->cursor ? &*channelRequest->cursor : nullptr;
-    std::vector<StartPoint> points = hub().resolve(channelRequest->channels, cursor);
+    auto resolved = hub().resolve(channelRequest->channels, cursor);
+    if (!resolved) return 0;
+    std::vector<StartPoint>& points = *resolved;
     if (points.size() != channelRequest->channels.size()) std::abort();
-    Batch batch = collectBatch(hub(), points, 5);
+    Batch batch = collectBatch(hub(), points, 5, 200);
     if (batch.messages.size() > 5) std::abort();
-    (void)encodeBatch(batch, cursorText(hub().epoch(), points));
+    std::size_t bytes = 0;
+    for (const MessagePtr& message : batch.messages) bytes += message->envelope.size();
+    if (batch.messages.size() > 1 && bytes > 200) std::abort();
+    std::string text = cursorText(points);
+    // The cursor of an answer reads back to the same positions.
+    auto again = pushwire::protocol::parseCursor(text);
+    if (!again) std::abort();
+    auto positions = pushwire::protocol::positionsFor(*again, channelRequest->channels);
+    if (!positions) std::abort();
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        if (!(*positions)[i] || (*positions)[i]->seq != points[i].after) std::abort();
+    }
+    (void)encodeBatch(batch, text);
     return 0;
 }

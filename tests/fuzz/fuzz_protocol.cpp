@@ -27,7 +27,14 @@ void cursorRoundTrip(std::string_view text) {
     if (!cursor) return;
     auto again = parseCursor(formatCursor(*cursor));
     require(again.ok());
-    require(again->epoch == cursor->epoch && again->all == cursor->all && again->positions == cursor->positions);
+    require(again->epoch == cursor->epoch && again->all == cursor->all && again->named.size() == cursor->named.size() &&
+            again->byIndex.size() == cursor->byIndex.size());
+    for (std::size_t i = 0; i < cursor->named.size(); ++i) {
+        require(again->named[i].first == cursor->named[i].first);
+        require(again->named[i].second.seq == cursor->named[i].second.seq);
+        require(again->named[i].second.epoch == cursor->named[i].second.epoch ||
+                cursor->named[i].second.epoch == cursor->epoch);
+    }
 }
 
 void envelopeRoundTrip(std::string_view text) {

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -116,8 +118,9 @@ std::string field(const std::string& json, const std::string& name) {
 
 // ---------------------------------------------------------------- RawSocket
 
-RawSocket::RawSocket(int port) {
+RawSocket::RawSocket(int port, int receiveBuffer) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (receiveBuffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -170,6 +173,146 @@ bool RawSocket::closedByPeer(std::chrono::milliseconds timeout) {
         }
     }
     return false;
+}
+
+bool RawSocket::closedCleanly(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0) {
+            char buf[65536];
+            ssize_t n = recv(fd_, buf, sizeof buf, 0);
+            if (n == 0) return true;
+            if (n < 0) return false;  // ECONNRESET: the answer may have been destroyed
+            buffer_.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    return false;
+}
+
+std::string RawSocket::readSome(std::size_t max, std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return "";
+    std::string chunk(max, '\0');
+    ssize_t n = recv(fd_, chunk.data(), max, 0);
+    if (n <= 0) return "";
+    chunk.resize(static_cast<std::size_t>(n));
+    buffer_ += chunk;
+    return chunk;
+}
+
+long RawSocket::trySend(const std::string& bytes) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    return static_cast<long>(n);
+}
+
+long residentKb(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+
+// ---------------------------------------------------------------- RawWebSocket
+
+RawWebSocket::RawWebSocket(int port, const std::string& target, int receiveBuffer) : socket_(port, receiveBuffer) {
+    socket_.send("GET " + target +
+                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    std::string data = socket_.readUntil([](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
+    auto end = data.find("\r\n\r\n");
+    if (end == std::string::npos) throw std::runtime_error("no WebSocket handshake answer: " + data);
+    head_ = data.substr(0, end);
+    headSize_ = end + 4;
+    parsed_ = headSize_;
+    upgraded_ = head_.rfind("HTTP/1.1 101", 0) == 0;
+}
+
+std::string RawWebSocket::frame(int opcode, const std::string& payload, bool fin, int lengthBytes,
+                                std::optional<std::uint64_t> length) {
+    std::string out;
+    out.push_back(static_cast<char>((fin ? 0x80 : 0) | (opcode & 0x0f)));
+    const std::uint64_t declared = length.value_or(payload.size());
+    if (lengthBytes == 0) lengthBytes = declared < 126 ? 0 : declared <= 0xffff ? 2 : 8;
+    if (lengthBytes == 0) {
+        out.push_back(static_cast<char>(0x80 | declared));
+    } else if (lengthBytes == 2) {
+        out.push_back(static_cast<char>(0x80 | 126));
+        out.push_back(static_cast<char>((declared >> 8) & 0xff));
+        out.push_back(static_cast<char>(declared & 0xff));
+    } else {
+        out.push_back(static_cast<char>(0x80 | 127));
+        for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((declared >> shift) & 0xff));
+    }
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    out.append(mask, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+    return out;
+}
+
+int RawWebSocket::Frame::closeCode() const {
+    if (opcode != 8 || payload.size() < 2) return opcode == 8 ? 1005 : 0;
+    return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+}
+
+// Server frames are unmasked.
+void RawWebSocket::parse() {
+    const std::string& all = socket_.received();
+    for (;;) {
+        if (all.size() < parsed_ + 2) return;
+        const auto b0 = static_cast<unsigned char>(all[parsed_]);
+        const auto b1 = static_cast<unsigned char>(all[parsed_ + 1]);
+        std::size_t header = 2;
+        std::uint64_t length = b1 & 0x7f;
+        if (length == 126) {
+            if (all.size() < parsed_ + 4) return;
+            length = (static_cast<unsigned char>(all[parsed_ + 2]) << 8) | static_cast<unsigned char>(all[parsed_ + 3]);
+            header = 4;
+        } else if (length == 127) {
+            if (all.size() < parsed_ + 10) return;
+            length = 0;
+            for (int i = 0; i < 8; ++i) length = (length << 8) | static_cast<unsigned char>(all[parsed_ + 2 + i]);
+            header = 10;
+        }
+        if (all.size() < parsed_ + header + length) return;
+        frames_.push_back(Frame{b0 & 0x0f, all.substr(parsed_ + header, static_cast<std::size_t>(length))});
+        parsed_ += header + static_cast<std::size_t>(length);
+    }
+}
+
+const std::vector<RawWebSocket::Frame>& RawWebSocket::waitFor(
+    const std::function<bool(const std::vector<Frame>&)>& done, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    parse();
+    while (!done(frames_)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        if (socket_.readSome(1 << 16, std::min(left, std::chrono::milliseconds(100))).empty() &&
+            socket_.closedByPeer(1ms)) {
+            parse();
+            break;
+        }
+        parse();
+    }
+    return frames_;
+}
+
+int RawWebSocket::waitClose(std::chrono::milliseconds timeout) {
+    auto frames = waitFor(
+        [](const std::vector<Frame>& all) {
+            for (const Frame& f : all) {
+                if (f.opcode == 8) return true;
+            }
+            return false;
+        },
+        timeout);
+    for (const Frame& f : frames) {
+        if (f.opcode == 8) return f.closeCode();
+    }
+    return 0;
 }
 
 // ---------------------------------------------------------------- SseClient

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@ public:
     ServerProcess& operator=(const ServerProcess&) = delete;
 
     int httpPort() const { return httpPort_; }
+    int pid() const { return pid_; }
     int wsPort() const { return wsPort_; }
     std::string wsUrl(const std::string& query = "") const;
     httplib::Client client() const;
@@ -46,14 +48,24 @@ std::uint64_t publish(const ServerProcess& server, const std::string& channel, c
 // A plain TCP connection, for malformed bytes and hand-checked framing.
 class RawSocket {
 public:
-    explicit RawSocket(int port);
+    // `receiveBuffer` > 0 sets SO_RCVBUF before connecting (a slow, small-window reader).
+    explicit RawSocket(int port, int receiveBuffer = 0);
     ~RawSocket();
     void send(const std::string& bytes);
     // Reads until `done(buffer)` or timeout; returns everything read so far.
     std::string readUntil(const std::function<bool(const std::string&)>& done,
                           std::chrono::milliseconds timeout = 5000ms);
     bool closedByPeer(std::chrono::milliseconds timeout = 5000ms);
+    // Like closedByPeer, but only an orderly close (FIN) counts: false on a reset.
+    bool closedCleanly(std::chrono::milliseconds timeout = 5000ms);
     void shutdownWrite();
+    // Reads at most `max` bytes, waiting up to `timeout`; "" when nothing came.
+    std::string readSome(std::size_t max, std::chrono::milliseconds timeout);
+    // Sends what it can without blocking; returns how many bytes went (-1: an error).
+    long trySend(const std::string& bytes);
+    const std::string& received() const { return buffer_; }
+    void clearReceived() { buffer_.clear(); }
+    int fd() const { return fd_; }
 
 private:
     int fd_ = -1;
@@ -109,6 +121,45 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// A WebSocket client over a raw socket, frames built by hand: for malformed frames and
+// for the exact bytes a server sends.
+class RawWebSocket {
+public:
+    RawWebSocket(int port, const std::string& target, int receiveBuffer = 0);
+    bool upgraded() const { return upgraded_; }
+    const std::string& head() const { return head_; }
+    // A masked frame; `length` overrides the declared payload length, `lengthBytes`
+    // forces the length encoding (0: minimal, 2 or 8).
+    static std::string frame(int opcode, const std::string& payload, bool fin = true, int lengthBytes = 0,
+                             std::optional<std::uint64_t> length = std::nullopt);
+    void send(const std::string& bytes) { socket_.send(bytes); }
+    void sendText(const std::string& text) { socket_.send(frame(1, text)); }
+    struct Frame {
+        int opcode;
+        std::string payload;
+        int closeCode() const;
+    };
+    // Frames received so far, after waiting until `done(frames)` or the timeout.
+    const std::vector<Frame>& waitFor(const std::function<bool(const std::vector<Frame>&)>& done,
+                                      std::chrono::milliseconds timeout = 5000ms);
+    // The close code the server sent (0 if none came within the timeout).
+    int waitClose(std::chrono::milliseconds timeout = 5000ms);
+    // Every byte received after the handshake.
+    std::string rawBytes() const { return socket_.received().substr(headSize_); }
+    RawSocket& socket() { return socket_; }
+
+private:
+    void parse();
+    RawSocket socket_;
+    std::string head_;
+    std::size_t headSize_ = 0;
+    std::size_t parsed_ = 0;
+    bool upgraded_ = false;
+    std::vector<Frame> frames_;
+};
+
 std::string field(const std::string& json, const std::string& name);  // crude scalar lookup for tests
+// The server's resident memory, from /proc (kB).
+long residentKb(int pid);
 
 }  // namespace pushwire::test

@@ -35,7 +35,6 @@ struct Fixture {
     FakeTransport& connect(const std::string& epoch = "e1") {
         negotiate(R"(["websocket","sse","longpoll","poll"])", epoch);
         FakeTransport& t = current();
-        t.listener().transportEpoch(t.gen(), epoch);
         t.listener().transportOpened(t.gen());
         return t;
     }
@@ -121,7 +120,7 @@ TEST_CASE("messages are delivered in seq order exactly once, whatever the transp
     f.core->subscribe(
         "c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
     FakeTransport& t = f.connect();
-    t.listener().transportCursor(t.gen(), "e1~c@0");
+    t.listener().transportCursor(t.gen(), "e1~c@0", {"c"});
     for (std::uint64_t seq : {1, 2, 2, 1, 3, 3, 4}) Fixture::send(t, "c", seq, std::to_string(seq));
     CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 2, 3, 4});
     CHECK(got[2].data == "3");
@@ -137,10 +136,10 @@ TEST_CASE("gaps are explicit: from the server once, and for a hole the server di
     f.core->subscribe(
         "c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
     FakeTransport& t = f.connect();
-    t.listener().transportCursor(t.gen(), "e1~c@0");
+    t.listener().transportCursor(t.gen(), "e1~c@0", {"c"});
     Fixture::send(t, "c", 1);
-    t.listener().transportGap(t.gen(), protocol::Gap{"c", 2, 5, protocol::GapReason::HistoryEvicted});
-    t.listener().transportGap(t.gen(), protocol::Gap{"c", 2, 5, protocol::GapReason::HistoryEvicted});
+    t.listener().transportGap(t.gen(), protocol::Gap{"c", 2, 5, protocol::GapReason::HistoryEvicted, ""});
+    t.listener().transportGap(t.gen(), protocol::Gap{"c", 2, 5, protocol::GapReason::HistoryEvicted, ""});
     Fixture::send(t, "c", 6);
     Fixture::send(t, "c", 9);
     REQUIRE(gaps.size() == 2);
@@ -153,7 +152,7 @@ TEST_CASE("gaps are explicit: from the server once, and for a hole the server di
     CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 6, 9});
 }
 
-TEST_CASE("a new server epoch reports the unknown loss once, then delivers the new life from seq 1") {
+TEST_CASE("a new life of a channel's stream is reported once, then delivered from seq 1") {
     Fixture f;
     std::vector<Message> got;
     std::vector<Gap> gaps;
@@ -162,24 +161,29 @@ TEST_CASE("a new server epoch reports the unknown loss once, then delivers the n
     f.core->subscribe(
         "c", [&](const Message& m) { got.push_back(m); }, options, nullptr);
     FakeTransport& t = f.connect("e1");
-    t.listener().transportCursor(t.gen(), "e1~c@0");
+    t.listener().transportCursor(t.gen(), "e1~c@0", {"c"});
     Fixture::send(t, "c", 1);
     Fixture::send(t, "c", 2);
+    CHECK(f.core->resumeCursor({"c"}) == "e1~c@2");
     t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "server went away"});
     f.platform.advance(2000);
     FakeTransport& t2 = f.current();  // straight back to the transport that worked
     CHECK(f.platform.open("/pushwire/negotiate").empty());
-    t2.listener().transportEpoch(t2.gen(), "e2");  // the restarted server
+    t2.listener().transportOpened(t2.gen());
+    // The restarted server sees the old epoch in the cursor and says so, with the new one.
+    protocol::Gap restart{"c", 3, std::nullopt, protocol::GapReason::EpochChanged, "e2"};
+    t2.listener().transportGap(t2.gen(), restart);
     REQUIRE(gaps.size() == 1);
     CHECK(gaps[0].from == 3);
     CHECK_FALSE(gaps[0].to);
     CHECK(gaps[0].reason == "epoch_changed");
     CHECK(f.core->resumeCursor({"c"}) == "e2~c@0");
-    t2.listener().transportGap(t2.gen(), protocol::Gap{"c", 3, std::nullopt, protocol::GapReason::EpochChanged});
-    t2.listener().transportOpened(t2.gen());
+    t2.listener().transportGap(t2.gen(), restart);  // said twice (a reconnect in between)
+    t2.listener().transportCursor(t2.gen(), "e2~c@0", {"c"});
     Fixture::send(t2, "c", 1);
-    CHECK(gaps.size() == 1);  // the server's own epoch gap is not reported twice
+    CHECK(gaps.size() == 1);
     CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 2, 1});
+    CHECK(f.core->resumeCursor({"c"}) == "e2~c@1");
 }
 
 TEST_CASE("the resume cursor carries the epoch and each channel's last delivered seq") {
@@ -190,9 +194,9 @@ TEST_CASE("the resume cursor carries the epoch and each channel's last delivered
         "b", [](const Message&) {}, {}, nullptr);
     FakeTransport& t = f.connect();
     CHECK(f.core->resumeCursor({"a", "b"}).empty());  // both "from now", unknown yet
-    t.listener().transportCursor(t.gen(), "e1~a@4,b@9");
+    t.listener().transportCursor(t.gen(), "e1~a@4,b@9", {"a", "b"});
     Fixture::send(t, "a", 5);
-    t.listener().transportCursor(t.gen(), "e1~a@100,b@100");  // known positions stay
+    t.listener().transportCursor(t.gen(), "e1~a@100,b@100", {"a", "b"});  // known positions stay
     CHECK(f.core->resumeCursor({"a", "b"}) == "e1~a@5,b@9");
     CHECK(f.core->resumeCursor({"b"}) == "e1~b@9");
 }
@@ -213,10 +217,10 @@ TEST_CASE("subscribe and unsubscribe from inside a delivery are safe") {
     f.core->subscribe(
         "c", [&](const Message& m) { log.push_back("other " + std::to_string(m.seq)); }, {}, nullptr);
     FakeTransport& t = f.connect();
-    t.listener().transportCursor(t.gen(), "e1~c@0");
+    t.listener().transportCursor(t.gen(), "e1~c@0", {"c"});
     Fixture::send(t, "c", 1);
     Fixture::send(t, "c", 2);
-    t.listener().transportCursor(t.gen(), "e1~d@0");
+    t.listener().transportCursor(t.gen(), "e1~d@0", {"d"});
     Fixture::send(t, "d", 1);
     CHECK(log == std::vector<std::string>{"self 1", "other 1", "other 2", "d 1"});
     CHECK(std::find(t.added.begin(), t.added.end(), "d") != t.added.end());
@@ -241,7 +245,8 @@ TEST_CASE("invalid channel names are refused locally") {
     CHECK(called);
 }
 
-TEST_CASE("reconnect uses backoff with full jitter, resets after success, and keeps the settled transport") {
+TEST_CASE(
+    "reconnect uses backoff with full jitter, resets once a transport stays up, and keeps the settled transport") {
     Fixture f;
     f.platform.random_ = 0.999;
     f.negotiate(R"(["websocket","sse"])");
@@ -269,9 +274,36 @@ TEST_CASE("reconnect uses backoff with full jitter, resets after success, and ke
     again.listener().transportOpened(again.gen());
     CHECK(f.core->transport() == Transport::WebSocket);
     CHECK(f.core->state() == State::Connected);
+    for (int i = 0; i < 4; ++i) {  // up past the stable time (the backoff's cap here), with traffic
+        f.platform.advance(500);
+        again.listener().transportActivity(again.gen());
+    }
     again.listener().transportClosed(again.gen(), {protocol::ErrorCode::Internal, "cut"});
     f.platform.advance(100);  // reset: the first delay again
     CHECK(FakeRegistry::made().size() == 5);
+}
+
+TEST_CASE("a transport that opens and is closed at once is retried with growing delays, never in a loop") {
+    Fixture f(Transport::WebSocket);
+    f.platform.random_ = 0.999;
+    f.negotiate();
+    std::vector<std::int64_t> opens;
+    for (int round = 0; round < 8; ++round) {
+        FakeTransport& t = f.current();
+        opens.push_back(f.platform.nowMs());
+        t.listener().transportOpened(t.gen());
+        t.listener().transportClosed(t.gen(), {protocol::ErrorCode::Internal, "closed with code 1013"});
+        const std::size_t made = FakeRegistry::made().size();
+        for (int waited = 0; FakeRegistry::made().size() == made && waited < 20000; waited += 10) {
+            f.platform.advance(10);
+        }
+    }
+    // 100, 200, 400, 800, 1600 ms, then the cap: full jitter at 0.999 of each ceiling.
+    for (std::size_t i = 1; i < opens.size(); ++i) {
+        const std::int64_t ceiling = std::min<std::int64_t>(100LL << std::min<std::size_t>(i - 1, 20), 1600);
+        INFO("attempt " << i);
+        CHECK(opens[i] - opens[i - 1] >= ceiling * 99 / 100);
+    }
 }
 
 TEST_CASE("a page hint reconnects at once instead of waiting out the backoff") {
@@ -289,7 +321,7 @@ TEST_CASE("late callbacks from a replaced transport are ignored") {
     f.core->subscribe(
         "c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
     FakeTransport& old = f.connect();
-    old.listener().transportCursor(old.gen(), "e1~c@0");
+    old.listener().transportCursor(old.gen(), "e1~c@0", {"c"});
     client::TransportListener& listener = old.listener();
     int oldGen = old.gen();
     old.listener().transportClosed(oldGen, {protocol::ErrorCode::Internal, "cut"});
@@ -430,9 +462,8 @@ TEST_CASE("a better transport is tried in the background and taken without loss 
     FakeTransport* ws = &f.current();
     ws->listener().transportClosed(ws->gen(), {protocol::ErrorCode::Internal, "refused"});
     FakeTransport* sse = &f.current();
-    sse->listener().transportEpoch(sse->gen(), "e1");
     sse->listener().transportOpened(sse->gen());
-    sse->listener().transportCursor(sse->gen(), "e1~c@0");
+    sse->listener().transportCursor(sse->gen(), "e1~c@0", {"c"});
     Fixture::send(*sse, "c", 1);
 
     auto live = [&](FakeTransport& t, int ms) {  // heartbeats keep the dead-link timer quiet

@@ -97,38 +97,69 @@ TEST_CASE("history is bounded and resume after S returns what follows S") {
 TEST_CASE("resolve starts at now, at the cursor, or reports another epoch") {
     Hub hub = makeHub();
     for (int i = 0; i < 4; ++i) hub.publish("c", "1");
+    auto named = [](std::string epoch, std::string channel, std::uint64_t seq) {
+        Cursor cursor;
+        cursor.epoch = std::move(epoch);
+        cursor.named.emplace_back(std::move(channel), pushwire::protocol::StreamPosition{seq, ""});
+        return cursor;
+    };
 
-    SECTION("no cursor: start at the head") {
+    SECTION("no cursor: start at the head, in the hub's epoch") {
         auto points = hub.resolve({"c", "fresh"}, nullptr);
-        CHECK(points[0].after == 4);
-        CHECK(points[1].after == 0);
+        REQUIRE(points.ok());
+        CHECK(points->at(0).after == 4);
+        CHECK(points->at(0).epoch == "e1");
+        CHECK(points->at(1).after == 0);
     }
     SECTION("a cursor of this epoch: start at its positions; absent channels at now") {
-        Cursor cursor{"e1", std::nullopt, {{"c", 2}}};
+        Cursor cursor = named("e1", "c", 2);
         auto points = hub.resolve({"c", "d"}, &cursor);
-        CHECK(points[0].after == 2);
-        CHECK_FALSE(points[0].epochGap);
-        CHECK(points[1].after == 0);
+        REQUIRE(points.ok());
+        CHECK(points->at(0).after == 2);
+        CHECK_FALSE(points->at(0).epochGap);
+        CHECK(points->at(1).after == 0);
     }
     SECTION("a cursor ahead of the channel is clamped to the head") {
-        Cursor cursor{"", 99, {}};
-        CHECK(hub.resolve({"c"}, &cursor)[0].after == 4);
+        Cursor cursor;
+        cursor.all = 99;
+        CHECK(hub.resolve({"c"}, &cursor)->at(0).after == 4);
     }
-    SECTION("a cursor from another epoch starts at 0 with an unknown-range gap") {
-        Cursor cursor{"0ld", std::nullopt, {{"c", 10}}};
+    SECTION("a cursor from another epoch starts at 0 with an unknown-range gap naming the new epoch") {
+        Cursor cursor = named("0ld", "c", 10);
         auto points = hub.resolve({"c"}, &cursor);
-        CHECK(points[0].after == 0);
-        REQUIRE(points[0].epochGap);
-        CHECK(points[0].epochGap->from == 11);
-        CHECK_FALSE(points[0].epochGap->to);
-        CHECK(points[0].epochGap->reason == GapReason::EpochChanged);
+        REQUIRE(points.ok());
+        CHECK(points->at(0).after == 0);
+        REQUIRE(points->at(0).epochGap);
+        CHECK(points->at(0).epochGap->from == 11);
+        CHECK_FALSE(points->at(0).epochGap->to);
+        CHECK(points->at(0).epochGap->reason == GapReason::EpochChanged);
+        CHECK(points->at(0).epochGap->epoch == "e1");
     }
     SECTION("the largest seq in an old cursor does not wrap the gap around to 0") {
-        Cursor cursor{"0ld", std::nullopt, {{"c", UINT64_MAX}}};
+        Cursor cursor = named("0ld", "c", UINT64_MAX);
         auto points = hub.resolve({"c"}, &cursor);
-        REQUIRE(points[0].epochGap);
-        CHECK(points[0].epochGap->from == UINT64_MAX);
+        REQUIRE(points->at(0).epochGap);
+        CHECK(points->at(0).epochGap->from == UINT64_MAX);
     }
+    SECTION("a positional cursor must have one entry per channel") {
+        Cursor cursor;
+        cursor.byIndex = {{1, ""}, {2, ""}};
+        CHECK_FALSE(hub.resolve({"c"}, &cursor).ok());
+        CHECK(hub.resolve({"c", "d"}, &cursor)->at(0).after == 1);
+    }
+}
+
+TEST_CASE("a read is capped by bytes as well as by count, and says when there is more") {
+    Hub hub = makeHub(100);
+    for (int i = 0; i < 10; ++i) hub.publish("c", "\"" + std::string(1000, 'x') + "\"");
+    Backlog first = hub.readAfter("c", 0, 100, 3500);
+    CHECK(first.messages.size() == 3);
+    CHECK(first.more);
+    Backlog one = hub.readAfter("c", 0, 100, 10);  // at least one, however large
+    CHECK(one.messages.size() == 1);
+    Backlog rest = hub.readAfter("c", 3, 100);
+    CHECK(rest.messages.size() == 7);
+    CHECK_FALSE(rest.more);
 }
 
 TEST_CASE("a subscriber may unsubscribe itself and others during fan-out") {

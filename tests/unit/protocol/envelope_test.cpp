@@ -15,11 +15,19 @@ TEST_CASE("an envelope serializes with channel, seq, data and time") {
     CHECK(back->timeMs == 1700000000000);
 }
 
-TEST_CASE("envelope data keeps non-ASCII and escapes intact") {
-    std::string data = R"({"s":"h\u00e9llo \"q\" \\ \n 日本 😀"})";
+TEST_CASE("envelope data is carried as the publisher wrote it: non-ASCII, escapes and spacing intact") {
+    std::string data = R"({"s": "h\u00e9llo \"q\" \\ \n 日本 😀", "n" : [1, 2.50]})";
     auto back = decodeEnvelope(encodeEnvelope(Envelope{"c", 1, data, 0}));
     REQUIRE(back.ok());
-    CHECK(back->dataJson == R"({"s":"héllo \"q\" \\ \n 日本 😀"})");
+    CHECK(back->dataJson == data);
+}
+
+TEST_CASE("data nested far deeper than any stack reads without recursion") {
+    std::string deep = std::string(200000, '[') + std::string(200000, ']');
+    auto back = decodeEnvelope(R"({"channel":"c","seq":3,"data":)" + deep + R"(,"time":5})");
+    REQUIRE(back.ok());
+    CHECK(back->seq == 3);
+    CHECK(back->dataJson.size() == deep.size());
 }
 
 TEST_CASE("a broken envelope is an error, not a crash") {
@@ -37,12 +45,13 @@ TEST_CASE("a time that is not an integer is ignored, however large") {
 }
 
 TEST_CASE("gaps encode an unknown end as null") {
-    CHECK(encodeGap(Gap{"c", 5, 9, GapReason::HistoryEvicted}) ==
+    CHECK(encodeGap(Gap{"c", 5, 9, GapReason::HistoryEvicted, ""}) ==
           R"({"channel":"c","from":5,"to":9,"reason":"evicted"})");
-    std::string unknown = encodeGap(Gap{"c", 5, std::nullopt, GapReason::EpochChanged});
-    CHECK(unknown == R"({"channel":"c","from":5,"to":null,"reason":"epoch_changed"})");
+    std::string unknown = encodeGap(Gap{"c", 5, std::nullopt, GapReason::EpochChanged, "0badc0de"});
+    CHECK(unknown == R"({"channel":"c","from":5,"to":null,"reason":"epoch_changed","epoch":"0badc0de"})");
     auto back = decodeGap(unknown);
     REQUIRE(back.ok());
     CHECK_FALSE(back->to);
     CHECK(back->reason == GapReason::EpochChanged);
+    CHECK(back->epoch == "0badc0de");
 }

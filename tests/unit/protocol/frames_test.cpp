@@ -67,7 +67,7 @@ TEST_CASE("server frames round-trip through the client decoder") {
     CHECK(msg->message.seq == 3);
     CHECK(msg->message.dataJson == "[1]");
 
-    auto gap = decodeServerFrame(encodeGapFrame(Gap{"c", 2, 5, GapReason::HistoryEvicted}));
+    auto gap = decodeServerFrame(encodeGapFrame(Gap{"c", 2, 5, GapReason::HistoryEvicted, ""}));
     REQUIRE(gap.ok());
     CHECK(gap->gap.to == 5u);
 

@@ -1,0 +1,186 @@
+// What a lagging client, a hostile server and a too-large publish did to the SDK, each on
+// every transport it concerns: a reader megabytes behind catches up without a reconnect
+// loop; a message the page cannot parse is reported and passed over; a publish above the
+// server's limit is refused by the SDK itself. And clients no one here wrote (Chromium's
+// own WebSocket, Node's fetch) read the server's refusals instead of a reset.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startServer, publish, launchBrowser, openPage, waitFor, TRANSPORTS, DIST } from './harness.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+for (const transport of TRANSPORTS) {
+  test(`${transport}: 102 messages of 60 KB in a burst all arrive, with no reconnect loop`, async () => {
+    const server = await startServer(['--max-message-bytes', '70000']);
+    const page = await openPage(browser, server);
+    try {
+      await page.evaluate(({ url, transport }) => {
+        window.got = [];
+        window.states = [];
+        window.client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
+        window.client.onStateChange((s) => window.states.push(s));
+        window.client.subscribe('fat', (m) => window.got.push(m.seq));
+      }, { url: server.url, transport });
+      await waitFor(() => page.evaluate(() => window.client.state === 'connected'), { what: 'connected' });
+      await sleep(400);
+      const big = 'x'.repeat(60000);
+      await Promise.all(Array.from({ length: 102 }, () => publish(server, 'fat', big)));
+      await waitFor(() => page.evaluate(() => window.got.length >= 102), { what: 'all 102', timeout: 60000 });
+      await sleep(300);
+      const { got, states } = await page.evaluate(() => ({ got: window.got, states: window.states }));
+      assert.deepEqual(got, Array.from({ length: 102 }, (_, i) => i + 1));
+      assert.ok(states.filter((s) => s === 'reconnecting').length <= 1, `states: ${states.join(' ')}`);
+    } finally {
+      await page.evaluate(() => window.client?.close()).catch(() => {});
+      await page.close();
+      await server.stop();
+    }
+  });
+}
+
+// A server that is not pushwire's (pushwire refuses data nested deeper than 64): its
+// second message is nested 100,000 deep. The SDK once threw RangeError on it (the wasm
+// rebuilt the data recursively) and its polling stopped while it said "connected". Now
+// data never becomes a tree in the wasm: the page gets it (Chromium's JSON.parse takes
+// any depth) or, where the page's parser cannot, an onError — and the next messages.
+async function hostileServer() {
+  const deep = '['.repeat(100000) + ']'.repeat(100000);
+  const envelope = (seq, data) => `{"channel":"c","seq":${seq},"data":${data},"time":1}`;
+  const messages = [envelope(1, '"one"'), envelope(2, deep), envelope(3, '"three"'), envelope(4, '"four"')];
+  const cors = { 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store' };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/pushwire/negotiate') {
+      res.writeHead(200, { ...cors, 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ protocol: 1, transports: ['sse', 'longpoll', 'poll'], websocket_url: '',
+        heartbeat_ms: 10000, epoch: 'e1', max_message_bytes: 4194304 }));
+      return;
+    }
+    const since = url.searchParams.get('since');
+    const after = since ? Number(since.split('@').pop()) : 0;
+    const rest = messages.slice(after);
+    if (url.pathname === '/pushwire/sse') {
+      res.writeHead(200, { ...cors, 'Content-Type': 'text/event-stream' });
+      res.write(`event: welcome\nid: e1~c@${after}\ndata: {}\n\n`);
+      rest.forEach((m, i) => res.write(`id: e1~c@${after + i + 1}\ndata: ${m}\n\n`));
+      return;  // held open
+    }
+    if (url.pathname === '/pushwire/poll' || url.pathname === '/pushwire/longpoll') {
+      const send = () => {
+        res.writeHead(200, { ...cors, 'Content-Type': 'application/json' });
+        res.end(`{"messages":[${rest.join(',')}],"gaps":[],"cursor":"e1~c@${after + rest.length}","more":false}`);
+      };
+      if (rest.length === 0 && url.pathname === '/pushwire/longpoll') setTimeout(send, 500); else send();
+      return;
+    }
+    const file = path.join(DIST, 'web', url.pathname);
+    try {
+      res.writeHead(200, { 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
+      res.end(readFileSync(file));
+    } catch { res.writeHead(404); res.end(); }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+for (const transport of ['sse', 'longpoll', 'poll']) {
+  test(`${transport}: a message nested 100,000 deep does not stop delivery`, async () => {
+    const hostile = await hostileServer();
+    const page = await browser.newPage();
+    try {
+      await page.goto(hostile.url + '/pushwire.js');
+      await page.addScriptTag({ url: '/pushwire.js' });
+      await page.evaluate(async ({ url, transport }) => {
+        window.PushWire = await createPushWire();
+        window.got = [];
+        window.errors = [];
+        window.client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
+        const summary = (data) => {
+          let depth = 0;
+          for (let v = data; Array.isArray(v); v = v[0]) depth++;
+          return depth ? `depth ${depth}` : data;
+        };
+        window.client.subscribe('c', (m) => window.got.push(summary(m.data)),
+          { onError: (e) => window.errors.push(e.code) });
+      }, { url: hostile.url, transport });
+      const result = await waitFor(async () => {
+        const r = await page.evaluate(() => ({ got: window.got, errors: window.errors, state: window.client.state }));
+        return r.got.length + r.errors.length >= 4 ? r : null;
+      }, { what: 'delivery past the deep message', timeout: 20000 });
+      assert.deepEqual(result.got, ['one', 'depth 100000', 'three', 'four']);
+      assert.deepEqual(result.errors, []);
+      assert.equal(result.state, 'connected');
+    } finally {
+      await page.close();
+      hostile.server.closeAllConnections();
+      hostile.server.close();
+    }
+  });
+}
+
+test('a publish above the server limit is refused by the SDK with too_large, on every transport', async () => {
+  const server = await startServer(['--max-message-bytes', '65536']);
+  const page = await openPage(browser, server);
+  try {
+    for (const transport of TRANSPORTS) {
+      const result = await page.evaluate(async ({ url, transport }) => {
+        const client = new PushWire.Client(url, { transport });
+        const states = [];
+        client.onStateChange((s) => states.push(s));
+        await new Promise((r) => { const t = setInterval(() => { if (client.state === 'connected') { clearInterval(t); r(); } }, 20); });
+        let code;
+        try { await client.publish('big', 'x'.repeat(100000)); code = 'accepted'; } catch (e) { code = e.code; }
+        const after = await client.publish('big', 'small');
+        client.close();
+        return { code, after, states };
+      }, { url: server.url, transport });
+      assert.equal(result.code, 'too_large', transport);
+      assert.equal(typeof result.after, 'number', `${transport}: the client goes on`);
+      assert.ok(!result.states.includes('reconnecting'), `${transport}: no reconnect`);
+    }
+  } finally {
+    await page.close();
+    await server.stop();
+  }
+});
+
+test("the browser's own WebSocket reads close code 1009 for a frame over the limit, not 1006", async () => {
+  const server = await startServer(['--max-message-bytes', '1024']);
+  const page = await openPage(browser, server);
+  try {
+    const code = await page.evaluate((url) => new Promise((resolve) => {
+      const ws = new WebSocket(url.replace('http', 'ws') + '/pushwire/ws');
+      ws.onopen = () => ws.send('x'.repeat(100000));
+      ws.onclose = (e) => resolve(e.code);
+    }), server.url);
+    assert.equal(code, 1009);
+  } finally {
+    await page.close();
+    await server.stop();
+  }
+});
+
+test("Node's fetch reads the 413 for bodies of 1 MB and 10 MiB, every time", async () => {
+  const server = await startServer(['--max-message-bytes', '1024']);
+  try {
+    for (const size of [1_000_000, 10 * 1024 * 1024]) {
+      const body = JSON.stringify({ channel: 'x', data: 'y'.repeat(size) });
+      let read = 0;
+      const failures = [];
+      for (let i = 0; i < 30; i++) {
+        try {
+          const res = await fetch(`${server.url}/pushwire/publish`, { method: 'POST', body });
+          const answer = await res.json();
+          if (res.status === 413 && answer.error.code === 'too_large') read++;
+        } catch (e) { failures.push(e.cause?.code || e.message); }
+      }
+      assert.equal(read, 30, `${size} bytes: ${failures.join(', ')}`);
+    }
+  } finally { await server.stop(); }
+});
