@@ -40,6 +40,12 @@ std::string answerTo(int port, const std::string& request) {
 
 std::string statusOf(const std::string& answer) { return answer.substr(0, 12); }
 
+// A literal with a NUL inside, whole.
+template <std::size_t N>
+std::string withNul(const char (&text)[N]) {
+    return std::string(text, N - 1);
+}
+
 // A temporary web root, removed with the test.
 struct TempDir {
     TempDir() {
@@ -71,7 +77,7 @@ TEST_CASE("Content-Length that is not one plain number, bad versions and control
          {std::string("GET /pushwire/healthz HTTP/2.0\r\nHost: x\r\n\r\n"),
           std::string("GET /pushwire/healthz HTTQ/1.1\r\nHost: x\r\n\r\n"),
           std::string("GET /pushwire/healthz banana\r\nHost: x\r\n\r\n"),
-          std::string("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 57),
+          withNul("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"),
           std::string("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"),
           std::string("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\nX-A: a\nX-B: b\r\n\r\n"),
           std::string("GET /push\x01wire/healthz HTTP/1.1\r\nHost: x\r\n\r\n")}) {
@@ -138,7 +144,7 @@ TEST_CASE("a channels= list of 3500 names is refused at the first name past the 
     bystander.stillWorks();
 }
 
-TEST_CASE("--max-connections holds over both ports, and the refused read a 503") {
+TEST_CASE("the connection limit holds over both ports together, and the refused read a 503") {
     ServerProcess server({"--max-connections", "60"});
     std::vector<std::unique_ptr<RawSocket>> held;
     for (int i = 0; i < 40; ++i) {
@@ -168,7 +174,7 @@ TEST_CASE("--max-connections holds over both ports, and the refused read a 503")
     CHECK(ok->status == 200);
 }
 
-TEST_CASE("static files stay inside --web-root; links out of it are followed only when asked") {
+TEST_CASE("static files stay inside --web-root, and links out of it are followed only when asked") {
     TempDir root;
     TempDir outside;
     std::ofstream(root.path + "/inside.txt") << "inside";

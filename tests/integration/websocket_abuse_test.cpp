@@ -82,7 +82,7 @@ TEST_CASE("every split of an oversized message into fragments is refused with 10
     bystander.stillWorks();
 }
 
-TEST_CASE("length encodings that are not minimal close with 1002; a 64-bit length with its top bit set with 1009") {
+TEST_CASE("length encodings that are not minimal close with 1002, and a 64-bit length with its top bit set with 1009") {
     ServerProcess server;
     Bystander bystander(server);
     struct Case {
@@ -107,7 +107,7 @@ TEST_CASE("length encodings that are not minimal close with 1002; a 64-bit lengt
     bystander.stillWorks();
 }
 
-TEST_CASE("close frames with a 1-byte payload or an invalid code are answered with 1002; valid ones are echoed") {
+TEST_CASE("close frames with a 1-byte payload or an invalid code are answered with 1002, and valid ones are echoed") {
     ServerProcess server;
     Bystander bystander(server);
     auto closeWith = [&](const std::string& payload) {

@@ -33,7 +33,8 @@ TEST_CASE("heads RFC 9112 refuses are refused") {
     CHECK(statusOf(start + "Transfer-Encoding: chunked\r\n\r\n") == 411);
     CHECK(statusOf("GET /x HTTP/2.0\r\nHost: x\r\n\r\n") == 400);
     CHECK(statusOf("GET /x HTTP/1.1\r\nHost: x\r\nA: b\rc\r\n\r\n") == 400);
-    CHECK(statusOf(std::string("GET /x HTTP/1.1\r\nHost: x\r\nA: b\0c\r\n\r\n", 37)) == 400);
+    static const char kNul[] = "GET /x HTTP/1.1\r\nHost: x\r\nA: b\0c\r\n\r\n";
+    CHECK(statusOf(std::string(kNul, sizeof kNul - 1)) == 400);
     CHECK(statusOf("GET /x HTTP/1.1\r\n\r\n") == 400);  // no Host
 }
 
