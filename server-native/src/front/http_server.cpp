@@ -96,6 +96,7 @@ void HttpServer::acceptReady() {
         }
         auto connection = std::make_shared<HttpConnection>(fd, *this);
         if (!poller_.add(fd, connection)) continue;  // its destructor closes fd
+        if (sender_) sender_->registerSocket(fd);
         connection->start();
         if (overLimit) {
             ++refused_;
@@ -112,6 +113,7 @@ void HttpServer::acceptReady() {
 std::shared_ptr<HttpConnection> HttpServer::release(int fd) {
     auto connection = poller_.remove(fd);
     if (!connection) return connection;
+    if (sender_) sender_->unregisterSocket(fd);
     auto refusing = std::find(refusingFds_.begin(), refusingFds_.end(), fd);
     if (refusing != refusingFds_.end()) {
         *refusing = refusingFds_.back();

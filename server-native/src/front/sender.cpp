@@ -1,5 +1,8 @@
 #include "front/sender.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +16,12 @@ std::unique_ptr<Sender> Sender::create(unsigned entries, std::string& why) {
         sender->slots_.clear();  // the destructor must not touch a ring that never was
         return nullptr;
     }
+    // A table with a slot per possible descriptor; sockets are registered at their own
+    // number. Without it (an old kernel) sends name the descriptor, as before.
+    rlimit files{};
+    unsigned table = 0;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0) table = static_cast<unsigned>(std::min<rlim_t>(files.rlim_cur, 65536));
+    if (table > 0 && io_uring_register_files_sparse(&sender->ring_, table) == 0) sender->tableSize_ = table;
     return sender;
 }
 
@@ -30,11 +39,38 @@ void Sender::add(std::shared_ptr<SendTarget> target) {
     slot.message.msg_iov = slot.parts;
     slot.message.msg_iovlen = count;
     io_uring_sqe* entry = io_uring_get_sqe(&ring_);
-    io_uring_prep_sendmsg(entry, target->fd(), &slot.message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const int fd = target->fd();
+    // One buffer (a fan-out frame, most of the time): a plain send, with no msghdr for
+    // the kernel to copy in.
+    if (count == 1) {
+        io_uring_prep_send(entry, fd, slot.parts[0].iov_base, slot.parts[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+        io_uring_prep_sendmsg(entry, fd, &slot.message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    // A registered socket skips the kernel's file lookup and reference count per send.
+    if (isRegistered(fd)) io_uring_sqe_set_flags(entry, IOSQE_FIXED_FILE);
     io_uring_sqe_set_data64(entry, used_);
     target->sendSubmitted();
     slot.target = std::move(target);
     ++used_;
+}
+
+bool Sender::isRegistered(int fd) const {
+    return fd >= 0 && static_cast<std::size_t>(fd) < registered_.size() && registered_[static_cast<std::size_t>(fd)];
+}
+
+void Sender::registerSocket(int fd) {
+    if (fd < 0 || static_cast<unsigned>(fd) >= tableSize_) return;
+    if (io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &fd, 1) != 1) return;
+    if (registered_.size() <= static_cast<std::size_t>(fd)) registered_.resize(static_cast<std::size_t>(fd) + 1);
+    registered_[static_cast<std::size_t>(fd)] = true;
+}
+
+void Sender::unregisterSocket(int fd) {
+    if (!isRegistered(fd)) return;
+    int none = -1;
+    io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &none, 1);
+    registered_[static_cast<std::size_t>(fd)] = false;
 }
 
 void Sender::submit() {

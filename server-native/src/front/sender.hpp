@@ -61,6 +61,12 @@ public:
     // The ring failed; the front writes with sendmsg from now on.
     bool broken() const { return broken_; }
 
+    // Registers a socket with the ring, at its own number (a file lookup and reference
+    // count less per send), or forgets it; a socket must be forgotten before it is
+    // closed, or the ring's reference keeps it open.
+    void registerSocket(int fd);
+    void unregisterSocket(int fd);
+
 private:
     explicit Sender(unsigned entries);
     struct Slot {
@@ -69,8 +75,12 @@ private:
         iovec parts[kMaxGather];
     };
 
+    bool isRegistered(int fd) const;
+
     io_uring ring_{};
     std::vector<Slot> slots_;
+    unsigned tableSize_ = 0;  // registered-file slots (0: none)
+    std::vector<bool> registered_;
     std::size_t used_ = 0;
     bool broken_ = false;
 };
