@@ -55,6 +55,10 @@ cmd_deps() {
     log "installing npm test tools (playwright-core)"
     (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  if [[ ! -d "$ROOT/bench/node_modules/ws" ]]; then
+    log "installing npm bench clients (ws)"
+    (cd "$ROOT/bench" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 }
 
 cmd_build() {

@@ -125,6 +125,25 @@ for t, name, r, pw, nc, mine in each_row("throughput"):
             f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
             f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r,'latency_ms','p99'))} |")
 add("")
+node = [(name, find(name, "websocket", "node-ws")) for name in ("pushwire", "nchan")]
+if any(r for _, r in node):
+    add("## WebSocket fan-out with Node's `ws` library as the subscriber")
+    add("")
+    add("The same fan-out with subscribers no one here wrote: 1000 `ws` (npm) clients in one Node process, "
+        "`bench/node_ws.mjs`, publishing over HTTP at the rate shown. ws reads each socket when libuv reports it, "
+        "one read per socket and wake-up, and Node itself takes most of the other core.")
+    add("")
+    add("| server | msg/s | delivered | lost | dup | server CPU µs/delivery | ratio | client CPU µs/delivery | latency p50 ms | p99 ms |")
+    add("|---|---|---|---|---|---|---|---|---|---|")
+    pw, nc = node[0][1], node[1][1]
+    for name, r in node:
+        if r is None:
+            continue
+        add(f"| {name} | {num(r.get('rate'), '{:.0f}')} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+            f"{num(r['server_cpu_us_per_delivery'])} | "
+            f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if name == 'pushwire' else ''} | "
+            f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} |")
+    add("")
 add("## Idle subscribers held, and publishing while they are")
 add("")
 add("| transport | server | held | failed | time to connect all s | RSS per subscriber | ratio | publish p50 ms | publish p99 ms |")
@@ -162,6 +181,9 @@ target_row("CPU per delivery, WebSocket and SSE, 100 msg/s ≤ 0.67×",
            [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
 target_row("CPU per delivery, WebSocket and SSE, as fast as accepted ≤ 0.67×",
            [(t, r_of("throughput", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
+if any(r for _, r in node):
+    target_row("CPU per delivery, WebSocket with Node's ws as the subscriber ≤ 0.67×",
+               [("node-ws", r_of("node-ws", ("server_cpu_us_per_delivery",), "websocket"))], 0.67)
 target_row("CPU per delivery, long-poll and poll, 100 msg/s ≤ 1.0×",
            [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("longpoll", "poll")], 1.0)
 target_row("CPU per delivery, long-poll and poll, as fast as accepted ≤ 1.0×",

@@ -6,6 +6,8 @@
 #   THROUGHPUT_MESSAGES (1000, 300 for the polling transports)  IDLE (10000)  BYTES (100)
 #   TRANSPORTS ("websocket sse longpoll poll")  REPEAT (3): runs of each fan-out scenario,
 #   alternating servers; the report takes the median of each number
+#   NODE_WS_RATE (20)  NODE_WS_MESSAGES (300): the WebSocket fan-out again with Node's ws
+#   library as the subscriber (bench/node_ws.mjs)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/dist/bin"
@@ -60,7 +62,11 @@ run() {  # target transport label bench-args...
     args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS)
   fi
   local line
-  line=$("$BIN/pushwire-bench" "${args[@]}" --transport "$transport" --channel "b${RANDOM}" "$@" || true)
+  if [[ $transport == node-ws ]]; then
+    line=$(node "$ROOT/bench/node_ws.mjs" "${args[@]}" --channel "n${RANDOM}" "$@" || true)
+  else
+    line=$("$BIN/pushwire-bench" "${args[@]}" --transport "$transport" --channel "b${RANDOM}" "$@" || true)
+  fi
   [[ -n "$line" ]] && echo "${line%\}},\"label\":\"$label\"}" >>"$RAW"
 }
 
@@ -76,6 +82,13 @@ for transport in $TRANSPORTS; do
   done
   for target in pushwire nchan; do
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
+  done
+done
+# WebSocket subscribers that are not ours: Node's ws library (bench/node_ws.mjs).
+for _ in $(seq "$REPEAT"); do
+  for target in pushwire nchan; do
+    run "$target" node-ws node-ws --subscribers "$SUBSCRIBERS" --messages "${NODE_WS_MESSAGES:-300}" \
+      --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
   done
 done
 stop_servers

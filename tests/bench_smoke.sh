@@ -15,4 +15,11 @@ for transport in websocket sse longpoll poll; do
   "$BENCH" --transport "$transport" --scenario idle --port "$HTTP" --ws-port "$WS" --pid "$PID" \
     --subscribers 50 --duration-ms 300 --poll-interval-ms 1000 --channel "idle-$transport" --expect-no-loss >/dev/null
 done
+# The Node ws client of ./build.sh bench (bench/node_ws.mjs), when its npm package is in.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -d "$ROOT/bench/node_modules/ws" ]]; then
+  line=$(node "$ROOT/bench/node_ws.mjs" --target pushwire --port "$HTTP" --ws-port "$WS" --pid "$PID" \
+    --subscribers 20 --messages 30 --rate 100 --channel smoke-node 2>/dev/null)
+  grep -q '"lost":0,"duplicates":0' <<<"$line" || { echo "node-ws smoke: $line"; exit 1; }
+fi
 echo "bench smoke: 4 passed, 0 failed"
