@@ -17,6 +17,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config clang-format
   emscripten
   libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2 liburing-dev
+  libhiredis-dev redis-server
   nodejs npm chromium
 )
 BENCH_PACKAGES=(nginx libnginx-mod-nchan)

@@ -20,6 +20,7 @@ std::string_view errorCodeName(ErrorCode code) {
         case ErrorCode::TransportDisabled: return "transport_disabled";
         case ErrorCode::RateLimited: return "rate_limited";
         case ErrorCode::Overloaded: return "overloaded";
+        case ErrorCode::BrokerUnavailable: return "broker_unavailable";
         case ErrorCode::Internal: return "internal";
     }
     return "internal";
@@ -32,7 +33,8 @@ int httpStatus(ErrorCode code) {
         case ErrorCode::TransportDisabled: return 404;
         case ErrorCode::MethodNotAllowed: return 405;
         case ErrorCode::RateLimited: return 429;
-        case ErrorCode::Overloaded: return 503;
+        case ErrorCode::Overloaded:
+        case ErrorCode::BrokerUnavailable: return 503;
         case ErrorCode::Internal: return 500;
         default: return 400;
     }

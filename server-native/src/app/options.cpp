@@ -14,6 +14,39 @@ bool toNumber(const std::string& text, long long min, long long max, long long& 
 
 }  // namespace
 
+std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
+    if (text == "memory") {
+        out.kind = BrokerOptions::Kind::Memory;
+        return std::nullopt;
+    }
+    const std::string scheme = "redis://";
+    const std::string expected = "expected memory or redis://[:password@]host:port[/db], got '" + text + "'";
+    if (text.rfind(scheme, 0) != 0) return "--broker: " + expected;
+    std::string rest = text.substr(scheme.size());
+    out.kind = BrokerOptions::Kind::Redis;
+    if (auto at = rest.rfind('@'); at != std::string::npos) {
+        std::string auth = rest.substr(0, at);
+        rest = rest.substr(at + 1);
+        out.password = auth.rfind(':', 0) == 0 ? auth.substr(1) : auth;
+    }
+    if (auto slash = rest.find('/'); slash != std::string::npos) {
+        long long db = 0;
+        if (!toNumber(rest.substr(slash + 1), 0, 1000, db)) return "--broker: bad database number; " + expected;
+        out.db = static_cast<int>(db);
+        rest = rest.substr(0, slash);
+    }
+    const auto colon = rest.rfind(':');
+    long long port = 6379;
+    if (colon != std::string::npos) {
+        if (!toNumber(rest.substr(colon + 1), 1, 65535, port)) return "--broker: bad port; " + expected;
+        rest = rest.substr(0, colon);
+    }
+    if (rest.empty()) return "--broker: no host; " + expected;
+    out.host = rest;
+    out.port = static_cast<int>(port);
+    return std::nullopt;
+}
+
 std::string usage() {
     return R"(pushwire-server: real-time push over WebSocket, SSE, long polling and polling
 
@@ -29,6 +62,12 @@ Usage: pushwire-server [options]
   --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll (default all)
   --public-ws-url URL         WebSocket URL announced by /pushwire/negotiate (behind a proxy)
   --history N                 messages kept per channel for resume (default 1000)
+  --broker memory|redis://[:password@]host:port[/db]
+                              where channels, seqs and history live (default memory:
+                              this process; redis: shared by every server on that Redis)
+  --broker-prefix P           Redis keys start with "P:" (default pushwire)
+  --reuse-port                let several processes listen on the same port
+                              (SO_REUSEPORT; with a Redis broker they serve as one)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --max-message-bytes N       largest message data, request body or frame (default 65536)
@@ -73,6 +112,10 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.followSymlinks = true;
             continue;
         }
+        if (name == "--reuse-port") {
+            o.reusePort = true;
+            continue;
+        }
         static const char* kValued[] = {"--host",
                                         "--port",
                                         "--ws-port",
@@ -87,6 +130,8 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--request-timeout-ms",
                                         "--send-timeout-ms",
                                         "--socket-send-buffer",
+                                        "--broker",
+                                        "--broker-prefix",
                                         "--io-uring"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
@@ -143,6 +188,17 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--socket-send-buffer") {
             if (!number(0, 64 * 1024 * 1024)) return parsed;
             o.socketSendBuffer = static_cast<int>(n);
+        } else if (name == "--broker") {
+            if (auto problem = parseBrokerUrl(value, o.broker)) {
+                parsed.error = *problem;
+                return parsed;
+            }
+        } else if (name == "--broker-prefix") {
+            if (value.empty() || value.size() > 64 || value.find_first_of(" \t\r\n") != std::string::npos) {
+                parsed.error = "--broker-prefix: expected 1-64 characters without spaces, got '" + value + "'";
+                return parsed;
+            }
+            o.broker.prefix = value;
         } else if (name == "--io-uring") {
             if (value != "auto" && value != "off") {
                 parsed.error = "--io-uring: expected auto or off, got '" + value + "'";

@@ -11,6 +11,20 @@ namespace pushwire::server {
 
 constexpr const char* kVersion = "0.1.0";
 
+// --broker memory | redis://[:password@]host:port[/db], --broker-prefix P
+struct BrokerOptions {
+    enum class Kind { Memory, Redis };
+    Kind kind = Kind::Memory;
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    std::string password;
+    int db = 0;
+    std::string prefix = "pushwire";  // every Redis key starts with "<prefix>:"
+};
+
+// Parses the --broker value; an error sentence when it is not one.
+std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out);
+
 struct Options {
     std::string host = "127.0.0.1";
     int port = 8080;
@@ -24,6 +38,8 @@ struct Options {
     int socketSendBuffer = 0;      // SO_SNDBUF of accepted sockets (0: the kernel's)
     bool followSymlinks = false;   // static files: follow links that leave --web-root
     bool ioUring = true;           // --io-uring auto|off
+    bool reusePort = false;        // --reuse-port: several processes on one port (SO_REUSEPORT)
+    BrokerOptions broker;
     Settings settings;
 };
 

@@ -3,8 +3,11 @@
 #include <asio.hpp>
 #include <csignal>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "app/static_files.hpp"
+#include "broker/memory_broker.hpp"
+#include "broker/redis_broker.hpp"
 #include "front/http_server.hpp"
 #include "hub/hub.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -40,29 +43,60 @@ HttpLimits limitsFor(const Options& options) {
     return limits;
 }
 
+std::unique_ptr<Broker> makeBroker(const Options& options, asio::io_context& io) {
+    if (options.broker.kind == BrokerOptions::Kind::Redis) return makeRedisBroker(io, options.broker, options.history);
+    return std::make_unique<MemoryBroker>(MemoryBroker::Options{options.history, ""});
+}
+
+Hub::Options hubOptions(const Options& options, Broker& broker) {
+    Hub::Options out;
+    // A remote broker's history is a round trip away: the hub keeps the last messages it
+    // saw go by, so that readers close behind (most of them) never ask the broker.
+    out.recentWindow = broker.historyIsLocal() ? 0 : std::min<std::size_t>(options.history, 1000);
+    // And goes on following a channel for a while after its last listener left, so that a
+    // poller's next request neither subscribes again nor reads from Redis.
+    out.followLingerMs = broker.historyIsLocal() ? 0 : 10000;
+    auto* memory = dynamic_cast<MemoryBroker*>(&broker);
+    out.epoch = memory ? memory->epoch() : randomEpoch();
+    return out;
+}
+
 }  // namespace
 
 struct Server::Impl {
     explicit Impl(Options o)
         : options(std::move(o)),
-          hub(Hub::Options{options.history, "", nullptr}),
+          broker(makeBroker(options, io)),
+          hub(*broker, hubOptions(options, *broker)),
           context{io, hub, metrics, options.settings},
           budget{options.maxConnections},
           http(io, limitsFor(options), budget),
           wsHttp(io, limitsFor(options), budget),
           sse(context),
           ws(context),
-          signals(io, SIGINT, SIGTERM) {}
+          signals(io, SIGINT, SIGTERM),
+          hubSweep(io) {}
+
+    void sweepHub() {
+        hubSweep.expires_after(std::chrono::seconds(1));
+        hubSweep.async_wait([this](const std::error_code& ec) {
+            if (ec) return;
+            hub.sweep();
+            sweepHub();
+        });
+    }
 
     void routes();
     void negotiate(HttpRequest& request, const HttpConnectionPtr& connection);
     void publish(HttpRequest& request, const HttpConnectionPtr& connection);
+    void health(HttpConnection& connection);
     std::string renderMetrics() const;
     std::string websocketUrl(const HttpRequest& request) const;
 
     Options options;
     asio::io_context io{1};
     Metrics metrics;
+    std::unique_ptr<Broker> broker;
     Hub hub;
     Context context;
     ConnectionBudget budget;  // --max-connections, over both ports
@@ -71,6 +105,7 @@ struct Server::Impl {
     SseTransport sse;
     WebSocketTransport ws;
     asio::signal_set signals;
+    asio::steady_timer hubSweep;
 };
 
 void Server::Impl::routes() {
@@ -80,9 +115,7 @@ void Server::Impl::routes() {
     http.route("/pushwire/longpoll",
                [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
     http.route("/pushwire/sse", [this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); });
-    http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) {
-        c->respondJson("{\"status\":\"ok\",\"epoch\":\"" + hub.epoch() + "\"}");
-    });
+    http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) { health(*c); });
     http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
@@ -146,14 +179,33 @@ void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connec
                                                           std::to_string(options.settings.maxMessageBytes));
         return;
     }
-    auto message = hub.publish(parsed->channel, std::move(parsed->dataJson));
-    if (!message) {
-        connection->respondError(message.error().code, message.error().message);
-        return;
-    }
-    ++metrics.published;
-    connection->respondJson("{\"channel\":\"" + (*message)->channel + "\",\"seq\":" + std::to_string((*message)->seq) +
-                            ",\"time\":" + std::to_string((*message)->timeMs) + "}");
+    // The answer may come later (a remote broker): the request stays parked until then.
+    struct Parked : Attachment {
+        void onClose() override {}
+    };
+    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    hub.publish(parsed->channel, std::move(parsed->dataJson), [this, connection](protocol::Result<MessagePtr> message) {
+        if (!message) {
+            ++metrics.publishRejected;
+            connection->respondError(message.error().code, message.error().message);
+            return;
+        }
+        ++metrics.published;
+        connection->respondJson("{\"channel\":\"" + (*message)->channel +
+                                "\",\"seq\":" + std::to_string((*message)->seq) +
+                                ",\"time\":" + std::to_string((*message)->timeMs) + "}");
+    });
+}
+
+// 200 while the broker is reachable, 503 (with what is wrong) while it is not: a load
+// balancer takes the node out of rotation until it can deliver again.
+void Server::Impl::health(HttpConnection& connection) {
+    const bool up = broker->available();
+    nlohmann::json body = {{"status", up ? "ok" : "unavailable"},
+                           {"epoch", hub.epoch()},
+                           {"broker", {{"kind", broker->describe()}, {"state", broker->state()}}}};
+    connection.respond(up ? 200 : 503, "application/json",
+                       body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::string Server::Impl::renderMetrics() const {
@@ -200,14 +252,16 @@ Server::~Server() = default;
 
 void Server::start() {
     impl_->routes();
+    impl_->broker->start();
+    impl_->sweepHub();
     const Options& o = impl_->options;
     try {
-        impl_->http.listen(o.host, static_cast<unsigned short>(o.port));
+        impl_->http.listen(o.host, static_cast<unsigned short>(o.port), o.reusePort);
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot listen on http://" + o.host + ":" + std::to_string(o.port) + ": " + e.what());
     }
     try {
-        impl_->wsHttp.listen(o.host, static_cast<unsigned short>(o.wsPort));
+        impl_->wsHttp.listen(o.host, static_cast<unsigned short>(o.wsPort), o.reusePort);
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) + ": " + e.what());
     }
@@ -221,6 +275,8 @@ void Server::run() { impl_->io.run(); }
 void Server::stop() {
     asio::post(impl_->io, [this] {
         impl_->ws.stop();
+        impl_->hubSweep.cancel();
+        impl_->broker->stop();
         impl_->http.stop();
         impl_->wsHttp.stop();
         impl_->signals.cancel();

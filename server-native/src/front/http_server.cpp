@@ -30,12 +30,13 @@ void HttpServer::route(const std::string& path, Handler handler) { routes_[path]
 
 void HttpServer::fallback(Handler handler) { fallback_ = std::move(handler); }
 
-void HttpServer::listen(const std::string& host, unsigned short port) {
+void HttpServer::listen(const std::string& host, unsigned short port, bool reusePort) {
     asio::ip::tcp::resolver resolver(io_);
     auto endpoints = resolver.resolve(host, std::to_string(port));
     asio::ip::tcp::endpoint endpoint = endpoints.begin()->endpoint();
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+    if (reusePort) acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(4096);
     acceptor_.non_blocking(true);

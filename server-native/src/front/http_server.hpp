@@ -46,7 +46,9 @@ public:
     void route(const std::string& path, Handler handler);
     void fallback(Handler handler);
     // Binds and listens (backlog 4096). Throws std::system_error when the port is taken.
-    void listen(const std::string& host, unsigned short port);
+    // `reusePort`: SO_REUSEPORT, so that several processes share the port (the kernel
+    // spreads the connections over them).
+    void listen(const std::string& host, unsigned short port, bool reusePort = false);
     unsigned short port() const;
     void stop();
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 
 #include "pushwire/protocol/channel_name.hpp"
 
@@ -10,23 +9,17 @@ namespace pushwire::server {
 
 using protocol::Error;
 using protocol::ErrorCode;
-using protocol::Gap;
-using protocol::GapReason;
 
-std::string randomEpoch() {
-    std::random_device device;
-    std::uint64_t bits = (static_cast<std::uint64_t>(device()) << 32) ^ device() ^
-                         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    static const char* kHex = "0123456789abcdef";
-    std::string out(16, '0');
-    for (int i = 15; i >= 0; --i, bits >>= 4) out[static_cast<std::size_t>(i)] = kHex[bits & 15];
-    return out;
+Hub::Hub(Broker& broker, Options options)
+    : broker_(broker),
+      recentWindow_(options.recentWindow),
+      epoch_(std::move(options.epoch)),
+      clock_(std::move(options.clock)),
+      followLingerMs_(options.followLingerMs) {
+    broker_.setHandler(this);
 }
 
-Hub::Hub(Options options)
-    : historySize_(std::max<std::size_t>(1, options.historySize)),
-      epoch_(options.epoch.empty() ? randomEpoch() : std::move(options.epoch)),
-      clock_(std::move(options.clock)) {}
+Hub::~Hub() { broker_.setHandler(nullptr); }
 
 std::int64_t Hub::now() const {
     if (clock_) return clock_();
@@ -34,10 +27,9 @@ std::int64_t Hub::now() const {
         .count();
 }
 
-Hub::Channel& Hub::channel(std::string_view name) {
+Hub::Channel* Hub::find(std::string_view name) {
     auto it = channels_.find(name);
-    if (it == channels_.end()) it = channels_.emplace(std::string(name), Channel{}).first;
-    return it->second;
+    return it == channels_.end() ? nullptr : &it->second;
 }
 
 const Hub::Channel* Hub::find(std::string_view name) const {
@@ -45,109 +37,152 @@ const Hub::Channel* Hub::find(std::string_view name) const {
     return it == channels_.end() ? nullptr : &it->second;
 }
 
-protocol::Result<MessagePtr> Hub::publish(std::string_view name, std::string dataJson) {
-    if (auto problem = protocol::channelNameProblem(name)) {
-        return Error{ErrorCode::BadChannel, *problem};
+void Hub::publish(std::string_view channel, std::string dataJson, Broker::PublishDone done) {
+    if (auto problem = protocol::channelNameProblem(channel)) {
+        done(Error{ErrorCode::BadChannel, *problem});
+        return;
     }
-    Channel& ch = channel(name);
-    auto message = std::make_shared<Message>();
-    message->channel = std::string(name);
-    message->seq = ++ch.lastSeq;
-    message->timeMs = now();
-    message->envelope = protocol::encodeEnvelope(
-        protocol::Envelope{message->channel, message->seq, std::move(dataJson), message->timeMs});
-    MessagePtr shared = message;
-    ch.history.push_back(shared);
-    if (ch.history.size() > historySize_) ch.history.pop_front();
-    ++published_;
-
-    // Index-based: a subscriber may unsubscribe (leaving a hole) while we iterate, and
-    // subscribers added during the loop start after this message anyway.
-    ++ch.fanningOut;
-    const std::size_t count = ch.subscribers.size();
-    for (std::size_t i = 0; i < count; ++i) {
-        if (Subscriber* subscriber = ch.subscribers[i]) subscriber->deliver(shared);
-    }
-    if (--ch.fanningOut == 0 && ch.hasHoles) {
-        ch.subscribers.erase(std::remove(ch.subscribers.begin(), ch.subscribers.end(), nullptr), ch.subscribers.end());
-        ch.hasHoles = false;
-    }
-    return shared;
+    broker_.publish(std::string(channel), std::move(dataJson), now(),
+                    [this, done = std::move(done)](protocol::Result<MessagePtr> result) {
+                        if (result) ++published_;
+                        done(std::move(result));
+                    });
 }
 
-protocol::Result<std::vector<StartPoint>> Hub::resolve(const std::vector<std::string>& channels,
-                                                       const protocol::Cursor* cursor) const {
-    std::vector<std::optional<protocol::StreamPosition>> positions(channels.size());
-    if (cursor) {
-        auto found = protocol::positionsFor(*cursor, channels);
-        if (!found) return found.error();
-        positions = std::move(found.value());
+void Hub::join(std::string_view name, Listener* listener) {
+    auto it = channels_.find(name);
+    if (it == channels_.end()) it = channels_.try_emplace(std::string(name)).first;
+    Channel& channel = it->second;
+    channel.listeners.push_back(listener);
+    channel.idleSinceMs = -1;
+    if (channel.listeners.size() == 1 && !channel.synced) {
+        // The broker may answer before follow() returns: that first onFollow is the
+        // joiner's to read with head(), not a notification.
+        joining_ = it->first;
+        broker_.follow(it->first);
+        joining_.clear();
     }
-    std::vector<StartPoint> points;
-    points.reserve(channels.size());
-    for (std::size_t i = 0; i < channels.size(); ++i) {
-        const std::string& name = channels[i];
-        StartPoint point{name, head(name), epoch_, std::nullopt};
-        const auto& position = positions[i];
-        if (position && !position->epoch.empty() && position->epoch != epoch_) {
-            // The client's seqs number another life of the stream: everything this life
-            // holds is new to it, and what it missed from the old one is unknown.
-            point.after = 0;
-            if (position->seq > 0) {
-                // Saturating: a cursor may carry the largest seq there is.
-                const std::uint64_t from = position->seq == UINT64_MAX ? position->seq : position->seq + 1;
-                point.epochGap = Gap{name, from, std::nullopt, GapReason::EpochChanged, epoch_};
-            }
-        } else if (position) {
-            point.after = std::min(position->seq, point.after);
-        }
-        points.push_back(std::move(point));
-    }
-    return points;
 }
 
-Backlog Hub::readAfter(std::string_view name, std::uint64_t after, std::size_t limit, std::size_t maxBytes) const {
-    Backlog backlog;
-    const Channel* ch = find(name);
-    if (ch == nullptr || ch->history.empty() || after >= ch->lastSeq) return backlog;
-    const std::uint64_t firstHeld = ch->history.front()->seq;
-    if (after + 1 < firstHeld) {
-        backlog.gap = Gap{std::string(name), after + 1, firstHeld - 1, GapReason::HistoryEvicted, ""};
-        after = firstHeld - 1;
-    }
-    // History is contiguous: the message after `after` sits at a known index.
-    std::size_t index = static_cast<std::size_t>(after + 1 - firstHeld);
-    std::size_t bytes = 0;
-    for (; index < ch->history.size() && backlog.messages.size() < limit; ++index) {
-        const MessagePtr& message = ch->history[index];
-        if (!backlog.messages.empty() && bytes + message->envelope.size() > maxBytes) break;
-        bytes += message->envelope.size();
-        backlog.messages.push_back(message);
-    }
-    backlog.more = index < ch->history.size();
-    return backlog;
-}
-
-std::uint64_t Hub::head(std::string_view name) const {
-    const Channel* ch = find(name);
-    return ch ? ch->lastSeq : 0;
-}
-
-void Hub::subscribe(std::string_view name, Subscriber* subscriber) { channel(name).subscribers.push_back(subscriber); }
-
-void Hub::unsubscribe(std::string_view name, Subscriber* subscriber) {
+void Hub::leave(std::string_view name, Listener* listener) {
     auto it = channels_.find(name);
     if (it == channels_.end()) return;
-    Channel& ch = it->second;
-    auto pos = std::find(ch.subscribers.begin(), ch.subscribers.end(), subscriber);
-    if (pos == ch.subscribers.end()) return;
-    if (ch.fanningOut > 0) {
+    Channel& channel = it->second;
+    auto pos = std::find(channel.listeners.begin(), channel.listeners.end(), listener);
+    if (pos == channel.listeners.end()) return;
+    if (channel.fanningOut > 0) {
         *pos = nullptr;
-        ch.hasHoles = true;
-    } else {
-        *pos = ch.subscribers.back();
-        ch.subscribers.pop_back();
+        channel.hasHoles = true;
+        return;  // the fan-out compacts, and lets the channel go if it is empty
+    }
+    *pos = channel.listeners.back();
+    channel.listeners.pop_back();
+    if (channel.listeners.empty()) released(it);
+}
+
+void Hub::released(std::map<std::string, Channel, std::less<>>::iterator it) {
+    if (followLingerMs_ > 0 && it->second.synced) {
+        it->second.idleSinceMs = now();
+        return;
+    }
+    broker_.unfollow(it->first);
+    channels_.erase(it);
+}
+
+void Hub::sweep() {
+    const std::int64_t cutoff = now() - followLingerMs_;
+    for (auto it = channels_.begin(); it != channels_.end();) {
+        Channel& channel = it->second;
+        if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs >= 0 &&
+            channel.idleSinceMs <= cutoff) {
+            broker_.unfollow(it->first);
+            it = channels_.erase(it);
+        } else {
+            ++it;
+        }
     }
 }
+
+const StreamHead* Hub::head(std::string_view name) const {
+    const Channel* channel = find(name);
+    return channel && channel->synced ? &channel->head : nullptr;
+}
+
+void Hub::read(const HistoryQuery& query, Broker::HistoryDone done) {
+    const Channel* channel = find(query.channel);
+    const bool sameLife = channel && channel->synced && (query.epoch.empty() || query.epoch == channel->head.epoch);
+    const bool covered = sameLife && recentWindow_ > 0 &&
+                         (query.after >= channel->head.seq ||
+                          (!channel->recent.empty() && query.after + 1 >= channel->recent.front()->seq));
+    if (!covered) {
+        broker_.history(query, std::move(done));
+        return;
+    }
+    HistoryPage page;
+    page.head = channel->head;
+    const std::uint64_t after = std::min(query.after, channel->head.seq);
+    if (after < channel->head.seq) {
+        std::size_t index = static_cast<std::size_t>(after + 1 - channel->recent.front()->seq);
+        std::size_t bytes = 0;
+        for (; index < channel->recent.size() && page.messages.size() < query.limit; ++index) {
+            const MessagePtr& message = channel->recent[index];
+            if (!page.messages.empty() && bytes + message->envelope.size() > query.maxBytes) break;
+            bytes += message->envelope.size();
+            page.messages.push_back(message);
+        }
+        page.more = index < channel->recent.size();
+    }
+    done(std::move(page));
+}
+
+template <typename Visit>
+void Hub::forEachListener(Channel& channel, Visit visit) {
+    // Index-based: a listener may leave (leaving a hole) while we iterate, and listeners
+    // that join during the loop start after this event anyway.
+    ++channel.fanningOut;
+    const std::size_t count = channel.listeners.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        if (Listener* listener = channel.listeners[i]) visit(*listener);
+    }
+    if (--channel.fanningOut == 0 && channel.hasHoles) {
+        channel.listeners.erase(std::remove(channel.listeners.begin(), channel.listeners.end(), nullptr),
+                                channel.listeners.end());
+        channel.hasHoles = false;
+    }
+}
+
+void Hub::onFollow(const std::string& name, const StreamHead& head) {
+    auto it = channels_.find(name);
+    if (it == channels_.end()) return;  // no longer followed
+    Channel& channel = it->second;
+    if (channel.synced && channel.head.epoch == head.epoch && channel.head.seq == head.seq) return;
+    const bool sameRun = channel.synced && channel.head.epoch == head.epoch && !channel.recent.empty() &&
+                         channel.recent.back()->seq == head.seq;
+    if (!sameRun) channel.recent.clear();
+    channel.synced = true;
+    channel.head = head;
+    if (name == joining_) return;
+    forEachListener(channel, [&](Listener& listener) { listener.onFollow(name, head); });
+    if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs < 0) released(it);
+}
+
+void Hub::onPublication(const MessagePtr& message) {
+    auto it = channels_.find(message->channel);
+    if (it == channels_.end()) return;
+    Channel& channel = it->second;
+    if (!channel.synced || message->epoch != channel.head.epoch || message->seq <= channel.head.seq) return;
+    // The broker delivers without holes after onFollow; should one appear, the window
+    // starts over, and listeners read the rest from the broker.
+    if (message->seq != channel.head.seq + 1) channel.recent.clear();
+    channel.head.seq = message->seq;
+    if (recentWindow_ > 0) {
+        channel.recent.push_back(message);
+        if (channel.recent.size() > recentWindow_) channel.recent.pop_front();
+    }
+    forEachListener(channel, [&](Listener& listener) { listener.onMessage(message); });
+    if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs < 0) released(it);
+}
+
+void Hub::onAvailability(bool, const std::string&) {}
 
 }  // namespace pushwire::server

@@ -1,12 +1,15 @@
-// The hub: channels, their sequence numbers, bounded history, fan-out and resume.
+// The hub: this process's side of every channel. It publishes through the broker, follows
+// the channels that have local listeners, and fans each publication out to them; it
+// answers history reads from the messages it saw go by when they cover the read, else
+// from the broker. It knows no transport: listeners are plain interfaces, and tests drive
+// it with strings.
 //
-// Threading: a Hub belongs to one thread (the server's event loop) and is not locked.
-// It knows nothing of HTTP or WebSocket: transports reach it through Subscriber and
-// plain values, and tests drive it with strings.
+// One path each: every transport publishes with publish() and subscribes through a Feed
+// (transports/feed.hpp) that joins the hub.
 //
-// Re-entrancy contract: Subscriber::deliver is called during publish(); it may
-// unsubscribe itself or others (the hub tolerates removal while fanning out), but it
-// must not publish.
+// Threading: a Hub belongs to the loop thread and is not locked. Re-entrancy contract:
+// Listener::onMessage is called during a fan-out; it may leave (itself or others) and
+// join, but it must not publish.
 #pragma once
 
 #include <cstdint>
@@ -19,100 +22,95 @@
 #include <string_view>
 #include <vector>
 
-#include "pushwire/protocol/cursor.hpp"
-#include "pushwire/protocol/envelope.hpp"
+#include "broker/broker.hpp"
 #include "pushwire/protocol/result.hpp"
 
 namespace pushwire::server {
 
-struct Message {
-    std::string channel;
-    std::uint64_t seq = 0;
-    std::int64_t timeMs = 0;
-    std::string envelope;  // the serialized envelope, built once on publish
-};
-using MessagePtr = std::shared_ptr<const Message>;
-
-class Subscriber {
-public:
-    virtual void deliver(const MessagePtr& message) = 0;
-
-protected:
-    ~Subscriber() = default;
-};
-
-// Where a subscription stands on one channel: everything after `after` in the stream
-// whose life is `epoch` is still to be delivered. `epochGap` is set when the client's
-// cursor came from an earlier life of the stream.
-struct StartPoint {
-    std::string channel;
-    std::uint64_t after = 0;
-    std::string epoch;
-    std::optional<protocol::Gap> epochGap;
-};
-
-struct Backlog {
-    std::vector<MessagePtr> messages;
-    std::optional<protocol::Gap> gap;  // history no longer held between `after` and messages
-    bool more = false;                 // a limit stopped the read before the channel's head
-};
-
-class Hub {
+class Hub final : public BrokerEventHandler {
 public:
     struct Options {
-        std::size_t historySize = 1000;
-        std::string epoch;                    // empty: a random one
+        // Messages kept per followed channel to answer reads without the broker (0 when
+        // the broker's own history is local).
+        std::size_t recentWindow = 0;
+        std::string epoch;                    // this process's life (negotiate, welcome)
         std::function<std::int64_t()> clock;  // ms since the Unix epoch; empty: system clock
+        // A channel whose last listener left stays followed this long (sweep() lets it
+        // go): a poller's next request finds it followed and its messages at hand.
+        std::int64_t followLingerMs = 0;
     };
 
-    explicit Hub(Options options);
+    class Listener {
+    public:
+        // The node follows `channel` again from `head` (a new life of the stream, or the
+        // broker lost track of it). Not called during join(): after joining, look at
+        // head().
+        virtual void onFollow(const std::string& channel, const StreamHead& head) = 0;
+        // A live message, each once, in seq order per channel.
+        virtual void onMessage(const MessagePtr& message) = 0;
+
+    protected:
+        ~Listener() = default;
+    };
+
+    Hub(Broker& broker, Options options);
+    ~Hub();
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    // Validates the channel name and publishes; `done` gets the stored message or the
+    // error (bad_channel, broker_unavailable).
+    void publish(std::string_view channel, std::string dataJson, Broker::PublishDone done);
+
+    // The hub follows a channel while it has listeners.
+    void join(std::string_view channel, Listener* listener);
+    void leave(std::string_view channel, Listener* listener);
+    // Where the channel stands, once the node follows it; null until then.
+    const StreamHead* head(std::string_view channel) const;
+    // Stops following the channels without listeners for longer than the linger.
+    void sweep();
+
+    // What follows a position: from the messages this node saw go by when they cover it
+    // (`done` then runs before read() returns), else from the broker.
+    void read(const HistoryQuery& query, Broker::HistoryDone done);
+
+    // BrokerEventHandler
+    void onFollow(const std::string& channel, const StreamHead& head) override;
+    void onPublication(const MessagePtr& message) override;
+    void onAvailability(bool available, const std::string& why) override;
 
     const std::string& epoch() const { return epoch_; }
-    std::size_t historySize() const { return historySize_; }
-
-    // Assigns the next seq of `channel`, stores the message and fans it out.
-    protocol::Result<MessagePtr> publish(std::string_view channel, std::string dataJson);
-
-    // Resolves where each channel of a request starts, given an optional client cursor
-    // (bad_cursor when a positional cursor does not fit the channels). Linear.
-    protocol::Result<std::vector<StartPoint>> resolve(const std::vector<std::string>& channels,
-                                                      const protocol::Cursor* cursor) const;
-
-    // Messages after `after` still held, at most `limit` of them and about `maxBytes` of
-    // envelopes (always at least one), and the gap if some were evicted.
-    Backlog readAfter(std::string_view channel, std::uint64_t after, std::size_t limit,
-                      std::size_t maxBytes = SIZE_MAX) const;
-
-    // Highest seq assigned on `channel` (0 if none).
-    std::uint64_t head(std::string_view channel) const;
-
-    void subscribe(std::string_view channel, Subscriber* subscriber);
-    void unsubscribe(std::string_view channel, Subscriber* subscriber);
-
+    Broker& broker() { return broker_; }
     std::size_t channelCount() const { return channels_.size(); }
     std::uint64_t publishedCount() const { return published_; }
 
 private:
     struct Channel {
-        std::uint64_t lastSeq = 0;
-        std::deque<MessagePtr> history;
-        std::vector<Subscriber*> subscribers;
+        std::vector<Listener*> listeners;
         int fanningOut = 0;
-        bool hasHoles = false;  // unsubscribed during fan-out: compact afterwards
+        bool hasHoles = false;  // listeners left during a fan-out: compact afterwards
+        bool synced = false;    // the broker said where the stream stands
+        StreamHead head;
+        std::deque<MessagePtr> recent;  // contiguous, ending at head.seq
+        std::int64_t idleSinceMs = -1;  // when the last listener left (-1: has listeners)
     };
 
-    Channel& channel(std::string_view name);
+    Channel* find(std::string_view name);
     const Channel* find(std::string_view name) const;
     std::int64_t now() const;
+    template <typename Visit>
+    void forEachListener(Channel& channel, Visit visit);
+    // The channel has no listeners left: let it go now, or after the linger.
+    void released(std::map<std::string, Channel, std::less<>>::iterator it);
 
-    std::size_t historySize_;
+    Broker& broker_;
+    std::size_t recentWindow_;
     std::string epoch_;
     std::function<std::int64_t()> clock_;
-    std::map<std::string, Channel, std::less<>> channels_;
+    std::int64_t followLingerMs_;
+    std::map<std::string, Channel, std::less<>> channels_;  // the followed ones
     std::uint64_t published_ = 0;
+    std::string joining_;  // the channel being joined: its first onFollow notifies nobody
 };
-
-// A fresh random epoch: 16 lowercase hex digits.
-std::string randomEpoch();
 
 }  // namespace pushwire::server

@@ -78,7 +78,7 @@ protocol::Result<ChannelRequest> readChannelRequest(const HttpRequest& request, 
     return out;
 }
 
-std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const HttpRequest& request,
+std::optional<std::vector<FeedStart>> readStartsOrAnswer(Context& context, const HttpRequest& request,
                                                          HttpConnection& connection, bool lastEventId) {
     auto parsed = readChannelRequest(request, context.settings, lastEventId);
     if (!parsed) {
@@ -86,96 +86,13 @@ std::optional<ChannelRequest> readChannelRequestOrAnswer(Context& context, const
         connection.respondError(parsed.error().code, parsed.error().message);
         return std::nullopt;
     }
-    return std::move(parsed.value());
-}
-
-std::optional<std::vector<StartPoint>> resolveOrAnswer(Context& context, const ChannelRequest& request,
-                                                       HttpConnection& connection) {
-    auto points = context.hub.resolve(request.channels, request.cursor ? &*request.cursor : nullptr);
-    if (!points) {
+    auto starts = feedStarts(parsed->channels, parsed->cursor ? &*parsed->cursor : nullptr);
+    if (!starts) {
         ++context.metrics.errors;
-        connection.respondError(points.error().code, points.error().message);
+        connection.respondError(starts.error().code, starts.error().message);
         return std::nullopt;
     }
-    return std::move(points.value());
-}
-
-void respondBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
-                  HttpConnection& connection) {
-    context.metrics.delivered(kind, batch.messages.size());
-    context.metrics.gaps += batch.gaps.size();
-    connection.respondJson(encodeBatch(batch, cursorText(points)));
-}
-
-void answerBatch(Context& context, TransportKind kind, const Batch& batch, const std::vector<StartPoint>& points,
-                 HttpConnection& connection) {
-    context.metrics.opened(kind);
-    context.metrics.closed(kind);
-    respondBatch(context, kind, batch, points, connection);
-}
-
-Batch collectBatch(const Hub& hub, std::vector<StartPoint>& points, std::size_t limit, std::size_t maxBytes) {
-    Batch batch;
-    std::size_t bytes = 0;
-    for (StartPoint& point : points) {
-        if (point.epochGap) {
-            batch.gaps.push_back(*point.epochGap);
-            point.epochGap.reset();
-        }
-        const std::size_t room = limit > batch.messages.size() ? limit - batch.messages.size() : 0;
-        const std::size_t roomBytes = maxBytes > bytes ? maxBytes - bytes : 0;
-        if (room == 0 || (roomBytes == 0 && !batch.messages.empty())) {
-            batch.more = batch.more || hub.head(point.channel) > point.after;
-            continue;
-        }
-        // The first message of an answer is always taken, however large: every message
-        // can be delivered.
-        Backlog backlog =
-            hub.readAfter(point.channel, point.after, room, batch.messages.empty() ? maxBytes : roomBytes);
-        if (backlog.gap) {
-            batch.gaps.push_back(*backlog.gap);
-            point.after = *backlog.gap->to;
-        }
-        for (MessagePtr& message : backlog.messages) {
-            if (!batch.messages.empty() && bytes + message->envelope.size() > maxBytes) {
-                backlog.more = true;
-                break;
-            }
-            point.after = message->seq;
-            bytes += message->envelope.size();
-            batch.messages.push_back(std::move(message));
-        }
-        batch.more = batch.more || backlog.more;
-    }
-    return batch;
-}
-
-std::string cursorText(const std::vector<StartPoint>& points) {
-    std::vector<protocol::ChannelPosition> positions;
-    positions.reserve(points.size());
-    for (const StartPoint& point : points) positions.push_back({point.channel, point.after, point.epoch});
-    return protocol::encodeCursor(positions);
-}
-
-std::string encodeBatch(const Batch& batch, const std::string& cursor) {
-    std::size_t size = 64 + cursor.size();
-    for (const MessagePtr& message : batch.messages) size += message->envelope.size() + 1;
-    std::string out;
-    out.reserve(size);
-    out += "{\"messages\":[";
-    for (std::size_t i = 0; i < batch.messages.size(); ++i) {
-        if (i) out.push_back(',');
-        out += batch.messages[i]->envelope;
-    }
-    out += "],\"gaps\":[";
-    for (std::size_t i = 0; i < batch.gaps.size(); ++i) {
-        if (i) out.push_back(',');
-        out += protocol::encodeGap(batch.gaps[i]);
-    }
-    out += "],\"cursor\":\"";
-    out += cursor;  // cursor characters never need JSON escaping
-    out += batch.more ? "\",\"more\":true}" : "\",\"more\":false}";
-    return out;
+    return std::move(starts.value());
 }
 
 }  // namespace pushwire::server

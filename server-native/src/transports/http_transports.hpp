@@ -1,4 +1,4 @@
-// The three HTTP transports. Each translates between an HTTP request and the hub:
+// The three HTTP transports. Each translates between an HTTP request and a Feed:
 //  - poll:     answers at once with what follows the client's position;
 //  - longpoll: parks the request until something follows it, or a timeout;
 //  - sse:      a text/event-stream of id:/data: events, resumable with Last-Event-ID.
@@ -31,7 +31,7 @@ public:
     // The event for `message` on a stream of its channel alone (id: epoch~channel@seq):
     // the same bytes for every such stream, so one fan-out builds it once. The cache of
     // this encoding lives here, with the transport that encodes it, not in the hub.
-    std::shared_ptr<const std::string> singleChannelEvent(const MessagePtr& message, const std::string& epoch);
+    std::shared_ptr<const std::string> singleChannelEvent(const MessagePtr& message);
 
 private:
     void beat(std::int64_t nowMs);

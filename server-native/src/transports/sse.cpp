@@ -23,13 +23,19 @@ public:
     }
     ~SseStream() override { detach(); }
 
-    // After the head: the backlog and then live messages, paced by the reader.
-    void start(std::vector<StartPoint> points) { feed_.add(std::move(points)); }
+    // After the head: the welcome, the backlog and then live messages, paced by the reader.
+    void start(std::vector<FeedStart> starts) { feed_.add(std::move(starts)); }
 
     // FeedSink
     bool hasRoom() const override { return connection_.queuedBytes() < context_.settings.feedRoomBytes; }
     bool overfull() const override { return connection_.queuedBytes() > context_.settings.feedOverfullBytes; }
     void waitForRoom() override { connection_.notifyWhenDrained(); }
+    void feedReady(int) override {
+        // The welcome carries the stream's starting position.
+        connection_.write(protocol::sseEvent("welcome", feed_.cursor(),
+                                             "{\"epoch\":\"" + context_.hub.epoch() + "\",\"heartbeat_ms\":" +
+                                                 std::to_string(context_.settings.heartbeat.count()) + "}"));
+    }
     void feedGap(const protocol::Gap& gap) override {
         connection_.write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
     }
@@ -37,12 +43,17 @@ public:
         if (feed_.size() == 1) {
             // The common case: the event depends on the message alone, so it is built once
             // and shared by every single-channel stream of this fan-out.
-            auto frame = transport_.singleChannelEvent(message, feed_.points()[0].epoch);
+            auto frame = transport_.singleChannelEvent(message);
             connection_.write(frame->data(), frame->size(), frame);
         } else {
             connection_.write(protocol::sseEvent("", feed_.cursor(), message->envelope));
         }
         context_.metrics.delivered(TransportKind::Sse);
+    }
+    void feedFailed(const protocol::Error& error) override {
+        ++context_.metrics.errors;
+        connection_.write(protocol::sseEvent("error", "", protocol::errorBody(error.code, error.message)));
+        connection_.finish();  // the client reconnects with Last-Event-ID
     }
 
     void heartbeat(const std::shared_ptr<const std::string>& frame) {
@@ -85,11 +96,10 @@ void SseTransport::beat(std::int64_t nowMs) {
     }
 }
 
-std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const MessagePtr& message,
-                                                                    const std::string& epoch) {
+std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const MessagePtr& message) {
     if (lastMessage_ != message) {
         std::string id;
-        protocol::appendSingleCursor(id, epoch, message->channel, message->seq);
+        protocol::appendSingleCursor(id, message->epoch, message->channel, message->seq);
         lastMessage_ = message;
         lastEvent_ = std::make_shared<const std::string>(protocol::sseEvent("", id, message->envelope));
     }
@@ -98,10 +108,8 @@ std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const Messag
 
 void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
-    auto parsed = readChannelRequestOrAnswer(context_, request, *connection, true);
-    if (!parsed) return;
-    auto points = resolveOrAnswer(context_, *parsed, *connection);
-    if (!points) return;
+    auto starts = readStartsOrAnswer(context_, request, *connection, true);
+    if (!starts) return;
     std::string head = statusLine(200) +
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-cache, no-transform\r\n"
@@ -109,14 +117,10 @@ void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connect
                        "Access-Control-Allow-Origin: *\r\n"
                        "Connection: close\r\n\r\n";
     head += protocol::sseRetry(2000);
-    const std::string& epoch = context_.hub.epoch();
-    protocol::appendSseEvent(
-        head, "welcome", cursorText(*points),
-        "{\"epoch\":\"" + epoch + "\",\"heartbeat_ms\":" + std::to_string(context_.settings.heartbeat.count()) + "}");
     auto stream = std::make_unique<SseStream>(*this, *connection);
     SseStream* raw = stream.get();
     connection->beginStream(std::move(head), std::move(stream));
-    raw->start(std::move(*points));
+    raw->start(std::move(*starts));
 }
 
 }  // namespace pushwire::server

@@ -1,5 +1,7 @@
 #include "transports/websocket.hpp"
 
+#include <map>
+
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
@@ -60,10 +62,21 @@ public:
     bool hasRoom() const override { return link_->queuedBytes() < context_.settings.feedRoomBytes; }
     bool overfull() const override { return link_->queuedBytes() > context_.settings.feedOverfullBytes; }
     void waitForRoom() override { link_->notifyWhenDrained(); }
+    void feedReady(int batch) override {
+        auto it = pending_.find(batch);
+        if (it == pending_.end()) return;
+        send(protocol::encodeSubscribedFrame(it->second.idJson, it->second.channels,
+                                             feed_.cursorOf(it->second.channels)));
+        pending_.erase(it);
+    }
     void feedGap(const protocol::Gap& gap) override { send(protocol::encodeGapFrame(gap)); }
     void feedMessage(const MessagePtr& message) override {
         // False when the connection is closing: the client resumes with its cursor.
         if (link_->sendFrame(transport_.messageFrame(message))) context_.metrics.delivered(TransportKind::WebSocket);
+    }
+    void feedFailed(const protocol::Error& error) override {
+        sendError("", error.code, error.message);
+        if (link_) link_->close(protocol::kCloseOverloaded, "the broker is unavailable; resume later");
     }
 
     void heartbeat(const std::shared_ptr<const std::string>& frame) {
@@ -80,6 +93,11 @@ public:
     void onClose() override { detach(); }
 
 private:
+    struct PendingSubscribe {
+        std::string idJson;
+        std::vector<std::string> channels;
+    };
+
     void send(const std::string& text) {
         if (link_) link_->sendText(text);
     }
@@ -114,14 +132,15 @@ private:
                           std::to_string(4 * context_.settings.maxChannelsPerRequest));
             return;
         }
-        auto points = context_.hub.resolve(channels, cursor ? &*cursor : nullptr);
-        if (!points) {
-            sendError(idJson, points.error().code, "since: " + points.error().message);
+        auto starts = feedStarts(channels, cursor ? &*cursor : nullptr);
+        if (!starts) {
+            sendError(idJson, starts.error().code, "since: " + starts.error().message);
             return;
         }
-        feed_.remove(channels);  // a re-subscribe restarts from the new position
-        send(protocol::encodeSubscribedFrame(idJson, channels, cursorText(*points)));
-        feed_.add(std::move(*points));
+        // The subscribed frame goes when every position is known (feedReady), which may
+        // be during add().
+        pending_[feed_.nextBatch()] = PendingSubscribe{idJson, channels};
+        feed_.add(std::move(*starts));
     }
 
     void publish(const protocol::ClientFrame& frame) {
@@ -132,18 +151,26 @@ private:
                           std::to_string(context_.settings.maxMessageBytes));
             return;
         }
-        auto published = context_.hub.publish(frame.channel, frame.dataJson);
-        if (!published) {
-            sendError(frame.idJson, published.error().code, published.error().message);
-            return;
-        }
-        ++context_.metrics.published;
-        if (!detached_) send(protocol::encodeAckFrame(frame.idJson, frame.channel, (*published)->seq));
+        auto alive = alive_;
+        std::string idJson = frame.idJson;
+        std::string channel = frame.channel;
+        context_.hub.publish(frame.channel, frame.dataJson,
+                             [this, alive, idJson, channel](protocol::Result<MessagePtr> published) {
+                                 if (!*alive) return;
+                                 if (!published) {
+                                     ++context_.metrics.publishRejected;
+                                     sendError(idJson, published.error().code, published.error().message);
+                                     return;
+                                 }
+                                 ++context_.metrics.published;
+                                 send(protocol::encodeAckFrame(idJson, channel, (*published)->seq));
+                             });
     }
 
     void detach() {
         if (detached_) return;
         detached_ = true;
+        *alive_ = false;
         feed_.stop();
         transport_.remove(this);
         context_.metrics.closed(TransportKind::WebSocket);
@@ -153,7 +180,9 @@ private:
     Context& context_;
     WebSocketLink* link_ = nullptr;
     Feed feed_;
+    std::map<int, PendingSubscribe> pending_;
     bool detached_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 WebSocketTransport::WebSocketTransport(Context& context)

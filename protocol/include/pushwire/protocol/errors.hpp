@@ -22,6 +22,7 @@ enum class ErrorCode {
     TransportDisabled,  // the transport is switched off by --transports
     RateLimited,        // too many requests
     Overloaded,         // server cannot take more work now
+    BrokerUnavailable,  // the broker (Redis) cannot be reached: nothing was stored
     Internal,           // a bug: never expected
 };
 

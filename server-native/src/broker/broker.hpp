@@ -1,0 +1,118 @@
+// The broker seam: where a channel's seq, history and cross-node fan-out come from.
+//
+// A channel is a stream of messages numbered 1, 2, 3... within one life of the stream,
+// named by its epoch. The broker assigns seqs (atomically with storing the message),
+// keeps the last messages of each channel as history, and tells this node what is
+// published on the channels it follows, wherever it was published. Delivering to this
+// process's connections is not its business: that is the Hub's (hub/hub.hpp), which
+// follows the channels that have local subscribers.
+//
+// Implementations: MemoryBroker (embedded, one process, the default) and RedisBroker
+// (several servers on one Redis share channels, seqs and history).
+//
+// Threading: every call and every callback happens on the loop thread. Asynchronous
+// contract: an answer (publish's `done`, history's `done`) and an event may come later,
+// or before the call returns (the memory broker answers at once): callers must not hold
+// iterators across a call. Callbacks are never dropped: each `done` runs exactly once,
+// also when the broker is unavailable (then with broker_unavailable) or destroyed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pushwire/protocol/envelope.hpp"
+#include "pushwire/protocol/result.hpp"
+
+namespace pushwire::server {
+
+// One published message, immutable once made and shared by everyone who delivers it.
+struct Message {
+    std::string channel;
+    std::uint64_t seq = 0;
+    std::string epoch;  // the life of the channel's stream that numbered it
+    std::int64_t timeMs = 0;
+    std::string envelope;  // the serialized envelope, built once
+};
+using MessagePtr = std::shared_ptr<const Message>;
+
+// Where a channel's stream stands: its life and its last seq (0: nothing published in
+// this life yet).
+struct StreamHead {
+    std::string epoch;
+    std::uint64_t seq = 0;
+};
+
+// What a history read returns.
+struct HistoryPage {
+    StreamHead head;                   // the stream now
+    std::vector<MessagePtr> messages;  // after the position asked for, in seq order
+    std::optional<protocol::Gap> gap;  // messages no longer held between it and these
+    bool more = false;                 // a limit stopped the page before the head
+    bool epochChanged = false;         // the position's life is gone: `head` is a new one
+};
+
+struct HistoryQuery {
+    std::string channel;
+    std::uint64_t after = 0;  // deliver what follows this seq...
+    std::string epoch;        // ...of this life (empty: the current one)
+    std::size_t limit = 1000;
+    std::size_t maxBytes = SIZE_MAX;  // of envelopes; at least one message whatever its size
+};
+
+// Events from the broker about the channels this node follows.
+class BrokerEventHandler {
+public:
+    // The node follows `channel` from `head` on: every later publication comes through
+    // onPublication. Called once after follow() takes effect, and again whenever the
+    // stream starts a new life (flushed, evicted: a new epoch) or the broker lost track
+    // of it (after a reconnect it could not fill from history).
+    virtual void onFollow(const std::string& channel, const StreamHead& head) = 0;
+    // A message of a followed channel, in seq order per channel, each once and without
+    // holes after the head given by onFollow. May be called during publish().
+    virtual void onPublication(const MessagePtr& message) = 0;
+    // The broker became reachable or not (`why` says what failed).
+    virtual void onAvailability(bool available, const std::string& why) = 0;
+
+protected:
+    ~BrokerEventHandler() = default;
+};
+
+class Broker {
+public:
+    virtual ~Broker() = default;
+
+    // Set once, before anything else; it outlives the broker's calls into it.
+    virtual void setHandler(BrokerEventHandler* handler) = 0;
+    virtual void start() = 0;
+    virtual void stop() = 0;
+
+    // Appends a message to `channel`, assigning the next seq atomically with the append
+    // (two nodes never assign the same seq), and answers with the message as stored.
+    // Fails with broker_unavailable when it cannot be stored: a message is never
+    // answered as stored and then lost.
+    using PublishDone = std::function<void(protocol::Result<MessagePtr>)>;
+    virtual void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) = 0;
+
+    // What history holds after a position (and where the stream is now).
+    using HistoryDone = std::function<void(protocol::Result<HistoryPage>)>;
+    virtual void history(const HistoryQuery& query, HistoryDone done) = 0;
+
+    // This node wants (or no longer wants) the publications of `channel`: it has local
+    // subscribers. onFollow answers a follow().
+    virtual void follow(const std::string& channel) = 0;
+    virtual void unfollow(const std::string& channel) = 0;
+
+    // For /pushwire/healthz and the metrics.
+    virtual bool available() const = 0;
+    virtual std::string describe() const = 0;  // "memory", "redis://host:port/db"
+    virtual std::string state() const = 0;     // "ok", or what is wrong
+    // Whether history reads are cheap and local (the hub then keeps no copy of its own).
+    virtual bool historyIsLocal() const = 0;
+};
+
+}  // namespace pushwire::server

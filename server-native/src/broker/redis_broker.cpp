@@ -1,0 +1,664 @@
+#include "broker/redis_broker.hpp"
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <random>
+
+#include "broker/memory_broker.hpp"
+
+namespace pushwire::server {
+
+using protocol::Error;
+using protocol::ErrorCode;
+using protocol::Gap;
+using protocol::GapReason;
+
+namespace {
+
+constexpr std::chrono::milliseconds kCommandTimeout{2000};
+constexpr std::chrono::milliseconds kProbeEvery{1000};
+constexpr std::chrono::milliseconds kProbeSilence{3000};
+constexpr std::chrono::milliseconds kCheckEvery{2000};
+constexpr std::size_t kChecksPerRound = 200;
+constexpr std::size_t kFillPage = 1000;
+constexpr std::size_t kMaxWaiting = 10000;
+// Seqs cross into Lua as doubles: exact up to 2^53.
+constexpr std::uint64_t kLuaExact = 1ull << 53;
+
+// Appends a message: the epoch is created when absent (a channel never published, or
+// flushed), the seq assigned, the stream trimmed and the publication announced, in one
+// atomic step. A history lost while its position survived (one key evicted) is a new
+// life too: its seqs could not be resumed.
+const char* kPublishScript = R"lua(
+local meta, stream, topic = KEYS[1], KEYS[2], KEYS[3]
+local epoch = redis.call('HGET', meta, 'e')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', epoch, 's', 0)
+end
+local seq = redis.call('HINCRBY', meta, 's', 1)
+if seq > 1 and redis.call('EXISTS', stream) == 0 then
+  epoch = ARGV[4]
+  seq = 1
+  redis.call('HSET', meta, 'e', epoch, 's', 1)
+end
+local s = string.format('%d', seq)
+local envelope = '{"channel":' .. ARGV[1] .. ',"seq":' .. s .. ',"data":' .. ARGV[2] .. ',"time":' .. ARGV[3] .. '}'
+redis.call('XADD', stream, 'MAXLEN', ARGV[5], s .. '-0', 'd', envelope)
+redis.call(ARGV[6], topic, epoch .. ' ' .. s .. ' ' .. ARGV[3] .. '\n' .. envelope)
+return {epoch, seq}
+)lua";
+
+// Where a stream stands (created when absent), and what it holds after a seq:
+// {epoch, head, first held, id1, envelope1, id2, envelope2, ...}.
+const char* kReadScript = R"lua(
+local meta, stream = KEYS[1], KEYS[2]
+local epoch = redis.call('HGET', meta, 'e')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', epoch, 's', 0)
+end
+local head = tonumber(redis.call('HGET', meta, 's'))
+local first = 0
+local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+if #oldest > 0 then
+  first = tonumber(string.match(oldest[1][1], '^(%d+)'))
+elseif head > 0 then
+  epoch = ARGV[4]
+  head = 0
+  redis.call('HSET', meta, 'e', epoch, 's', 0)
+end
+local out = {epoch, head, first}
+local after = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+if count > 0 and head > after then
+  local entries = redis.call('XRANGE', stream, string.format('%d', after + 1) .. '-0', '+', 'COUNT', count)
+  local bytes, limit = 0, tonumber(ARGV[3])
+  for _, entry in ipairs(entries) do
+    local envelope = entry[2][2]
+    if #out > 3 and bytes + #envelope > limit then break end
+    bytes = bytes + #envelope
+    out[#out + 1] = entry[1]
+    out[#out + 1] = envelope
+  end
+end
+return out
+)lua";
+
+Error unavailable(const std::string& why) {
+    return Error{ErrorCode::BrokerUnavailable, "the broker is unavailable: " + why};
+}
+
+std::uint64_t seqOfId(const std::string& id) {
+    std::uint64_t seq = 0;
+    for (char c : id) {
+        if (c < '0' || c > '9') break;
+        seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return seq;
+}
+
+}  // namespace
+
+std::unique_ptr<Broker> makeRedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize) {
+    return std::make_unique<RedisBroker>(io, options, historySize);
+}
+
+RedisBroker::RedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize)
+    : io_(io),
+      options_(options),
+      historySize_(std::max<std::size_t>(1, historySize)),
+      endpoint_{options.host, options.port, options.password, options.db},
+      nodeId_(randomEpoch()),
+      probeTimer_(io),
+      checkTimer_(io),
+      commandsRetry_(io),
+      subscriberRetry_(io) {}
+
+RedisBroker::~RedisBroker() {
+    *alive_ = false;
+    stopped_ = true;
+}
+
+std::string RedisBroker::describe() const {
+    return "redis://" + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db);
+}
+
+std::string RedisBroker::key(const std::string& channel, char kind) const {
+    return options_.prefix + ":{" + channel + "}:" + kind;
+}
+
+std::string RedisBroker::channelOf(const std::string& topic) const {
+    // P:{channel}:p
+    const std::size_t open = options_.prefix.size() + 2;
+    if (topic.size() < open + 3) return "";
+    return topic.substr(open, topic.size() - open - 3);
+}
+
+std::string RedisBroker::newEpoch() { return randomEpoch(); }
+
+void RedisBroker::start() {
+    connectCommands();
+    connectSubscriber();
+    probe();
+    checkHeads();
+}
+
+void RedisBroker::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    probeTimer_.cancel();
+    checkTimer_.cancel();
+    commandsRetry_.cancel();
+    subscriberRetry_.cancel();
+    if (commands_) commands_->close("stopping");
+    if (subscriber_) subscriber_->close("stopping");
+}
+
+// ---------------------------------------------------------------- connections
+
+void RedisBroker::connectCommands() {
+    if (stopped_) return;
+    commands_ = std::make_unique<RedisConnection>(io_, endpoint_, kCommandTimeout);
+    RedisConnection* connection = commands_.get();
+    auto alive = alive_;
+    connection->onClosed([this, alive](const std::string& why) {
+        if (*alive) onCommandsLost(why);
+    });
+    connection->connect([this, alive, connection](std::optional<std::string> error) {
+        if (!*alive || connection != commands_.get()) return;
+        if (error) {
+            state_ = *error;
+            ++stats_.errors;
+            retryLater(true);
+            return;
+        }
+        connection->command({"INFO", "server"}, [this, alive, connection](const RedisValue* reply) {
+            if (!*alive || connection != commands_.get()) return;
+            if (reply && reply->isString()) {
+                auto at = reply->text.find("redis_version:");
+                sharded_ = at != std::string::npos && std::atoi(reply->text.c_str() + at + 14) >= 7;
+            }
+            loadScripts([this, alive, connection](bool ok) {
+                if (!*alive || connection != commands_.get()) return;
+                if (!ok) {
+                    connection->close("script load failed");
+                    onCommandsLost("could not load the broker's scripts");
+                    return;
+                }
+                commandsAttempts_ = 0;
+                commandsReady_ = true;
+                updateAvailability();
+                // Channels whose sync waited on commands, and the subscriptions made meanwhile.
+                for (auto& [channel, followed] : followed_) {
+                    if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
+                }
+            });
+        });
+    });
+}
+
+void RedisBroker::connectSubscriber() {
+    if (stopped_) return;
+    subscriber_ = std::make_unique<RedisConnection>(io_, endpoint_, kCommandTimeout);
+    RedisConnection* connection = subscriber_.get();
+    auto alive = alive_;
+    connection->onPush([this, alive](const RedisValue& push) {
+        if (*alive) onPush(push);
+    });
+    connection->onClosed([this, alive](const std::string& why) {
+        if (*alive) onSubscriberLost(why);
+    });
+    connection->connect([this, alive, connection](std::optional<std::string> error) {
+        if (!*alive || connection != subscriber_.get()) return;
+        if (error) {
+            state_ = *error;
+            ++stats_.errors;
+            retryLater(false);
+            return;
+        }
+        // Subscribing is what tells the server about sharded pub/sub: wait for commands to
+        // have read the version (they connect at the same time).
+        auto begin = [this, alive, connection] {
+            if (!*alive || connection != subscriber_.get()) return;
+            subscriberAttempts_ = 0;
+            subscriberReady_ = true;
+            lastProbeSeen_ = std::chrono::steady_clock::now();
+            subscriber_->send({"SUBSCRIBE", options_.prefix + ":node:" + nodeId_});
+            subscribeAll();
+            updateAvailability();
+        };
+        if (commandsReady_) {
+            begin();
+        } else {
+            // At most a few seconds; then subscribe in the classic way.
+            auto waitForCommands = std::make_shared<std::function<void(int)>>();
+            *waitForCommands = [this, alive, begin, waitForCommands](int left) {
+                if (!*alive) return;
+                if (commandsReady_ || left == 0) {
+                    begin();
+                    return;
+                }
+                auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+                timer->async_wait(
+                    [timer, waitForCommands, left](const std::error_code&) { (*waitForCommands)(left - 1); });
+            };
+            (*waitForCommands)(60);
+        }
+    });
+}
+
+void RedisBroker::loadScripts(std::function<void(bool)> done) {
+    auto remaining = std::make_shared<int>(2);
+    auto ok = std::make_shared<bool>(true);
+    for (auto [name, text] : {std::pair<const char*, const char*>{"publish", kPublishScript}, {"read", kReadScript}}) {
+        commands_->command({"SCRIPT", "LOAD", text},
+                           [this, name = std::string(name), remaining, ok, done](const RedisValue* reply) {
+                               if (reply && reply->isString()) {
+                                   scripts_[name] = reply->text;
+                               } else {
+                                   *ok = false;
+                               }
+                               if (--*remaining == 0) done(*ok);
+                           });
+    }
+}
+
+void RedisBroker::onCommandsLost(const std::string& why) {
+    if (stopped_) return;
+    commandsReady_ = false;
+    state_ = "commands connection lost: " + why;
+    ++stats_.errors;
+    updateAvailability();
+    retryLater(true);
+}
+
+void RedisBroker::onSubscriberLost(const std::string& why) {
+    if (stopped_) return;
+    subscriberReady_ = false;
+    state_ = "subscriber connection lost: " + why;
+    ++stats_.errors;
+    // Every followed channel is read forward from what was delivered once subscribed again.
+    for (auto& [channel, followed] : followed_) {
+        followed.stage = Followed::Stage::Subscribing;
+        followed.waiting.clear();
+    }
+    toSubscribe_.clear();
+    toUnsubscribe_.clear();
+    updateAvailability();
+    retryLater(false);
+}
+
+// Reconnects with backoff: 100 ms doubling to 2 s, with jitter.
+void RedisBroker::retryLater(bool commands) {
+    if (stopped_) return;
+    int& attempts = commands ? commandsAttempts_ : subscriberAttempts_;
+    asio::steady_timer& timer = commands ? commandsRetry_ : subscriberRetry_;
+    const int ceiling = std::min(2000, 100 << std::min(attempts, 5));
+    ++attempts;
+    ++stats_.reconnects;
+    static thread_local std::mt19937 random{std::random_device{}()};
+    const int delay = ceiling / 2 + static_cast<int>(random() % static_cast<unsigned>(ceiling / 2 + 1));
+    timer.expires_after(std::chrono::milliseconds(delay));
+    auto alive = alive_;
+    timer.async_wait([this, alive, commands](const std::error_code& ec) {
+        if (!*alive || ec || stopped_) return;
+        if (commands) {
+            connectCommands();
+        } else {
+            connectSubscriber();
+        }
+    });
+}
+
+void RedisBroker::updateAvailability() {
+    const bool available = commandsReady_ && subscriberReady_;
+    if (available) state_ = "ok";
+    if (available == available_) return;
+    available_ = available;
+    if (handler_) handler_->onAvailability(available_, state_);
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+void RedisBroker::follow(const std::string& channel) {
+    auto [it, added] = followed_.try_emplace(channel);
+    if (!added) return;
+    toUnsubscribe_.erase(channel);
+    toSubscribe_.insert(channel);
+    flushSubscriptions();
+}
+
+void RedisBroker::unfollow(const std::string& channel) {
+    if (followed_.erase(channel) == 0) return;
+    toSubscribe_.erase(channel);
+    toUnsubscribe_.insert(channel);
+    flushSubscriptions();
+}
+
+void RedisBroker::subscribeAll() {
+    for (auto& [channel, followed] : followed_) toSubscribe_.insert(channel);
+    flushSubscriptions();
+}
+
+// Subscription changes of one turn go in one command each way.
+void RedisBroker::flushSubscriptions() {
+    if (subscriptionsPosted_) return;
+    subscriptionsPosted_ = true;
+    auto alive = alive_;
+    asio::post(io_, [this, alive] {
+        if (!*alive) return;
+        subscriptionsPosted_ = false;
+        if (!subscriberReady_ || !subscriber_) return;  // subscribeAll() runs once connected
+        auto sendAll = [this](const char* verb, std::set<std::string>& channels) {
+            std::vector<std::string> args{verb};
+            for (const std::string& channel : channels) {
+                args.push_back(key(channel, 'p'));
+                if (args.size() > 256) {
+                    subscriber_->send(args);
+                    args.resize(1);
+                }
+            }
+            if (args.size() > 1) subscriber_->send(args);
+            channels.clear();
+        };
+        sendAll(sharded_ ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", toUnsubscribe_);
+        sendAll(sharded_ ? "SSUBSCRIBE" : "SUBSCRIBE", toSubscribe_);
+    });
+}
+
+void RedisBroker::onPush(const RedisValue& push) {
+    if (push.type != RedisValue::Type::Array || push.elements.size() < 3) return;
+    const std::string& kind = push.elements[0].text;
+    const std::string& topic = push.elements[1].text;
+    if (kind == "subscribe" || kind == "ssubscribe") {
+        if (topic.rfind(options_.prefix + ":node:", 0) == 0) return;
+        auto it = followed_.find(channelOf(topic));
+        if (it != followed_.end() && it->second.stage == Followed::Stage::Subscribing) sync(it->first);
+    } else if (kind == "message" || kind == "smessage") {
+        if (topic == options_.prefix + ":node:" + nodeId_) {
+            lastProbeSeen_ = std::chrono::steady_clock::now();
+            return;
+        }
+        onPublished(topic, push.elements[2].text);
+    }
+}
+
+// ---------------------------------------------------------------- delivery
+
+void RedisBroker::sync(const std::string& channel) {
+    auto it = followed_.find(channel);
+    if (it == followed_.end()) return;
+    Followed& followed = it->second;
+    followed.stage = Followed::Stage::Syncing;
+    if (!commandsReady_) return;  // resumed when commands are back
+    followed.filling = true;
+    const std::uint64_t after = followed.known ? followed.head.seq : 0;
+    const std::size_t count = followed.known ? kFillPage : 0;
+    auto alive = alive_;
+    readStream(channel, after, count, SIZE_MAX, [this, alive, channel](protocol::Result<HistoryPage> result) {
+        if (!*alive) return;
+        auto entry = followed_.find(channel);
+        if (entry == followed_.end()) return;
+        entry->second.filling = false;
+        if (!result) return;  // commands lost: synced again once they are back
+        HistoryPage& page = *result;
+        Followed& state = entry->second;
+        if (!state.known || page.head.epoch != state.head.epoch || page.gap) {
+            // First sight, a new life, or more missed than history holds: the node follows
+            // from the stream's head, and its listeners read what they lack from history.
+            state.known = true;
+            state.head = page.head;
+            state.stage = Followed::Stage::Live;
+            if (handler_) handler_->onFollow(channel, page.head);
+            drainWaiting(channel);
+            return;
+        }
+        for (const MessagePtr& message : page.messages) {
+            auto again = followed_.find(channel);
+            if (again == followed_.end()) return;
+            if (message->seq == again->second.head.seq + 1) deliver(channel, again->second, message);
+        }
+        auto again = followed_.find(channel);
+        if (again == followed_.end()) return;
+        if (page.more) {
+            sync(channel);
+            return;
+        }
+        again->second.stage = Followed::Stage::Live;
+        drainWaiting(channel);
+    });
+}
+
+void RedisBroker::onPublished(const std::string& topic, const std::string& payload) {
+    // "epoch seq time\n" + envelope
+    const std::size_t space1 = payload.find(' ');
+    const std::size_t space2 = payload.find(' ', space1 + 1);
+    const std::size_t newline = payload.find('\n', space2 + 1);
+    if (space1 == std::string::npos || space2 == std::string::npos || newline == std::string::npos) return;
+    const std::string channel = channelOf(topic);
+    auto it = followed_.find(channel);
+    if (it == followed_.end()) return;
+    auto message = std::make_shared<Message>();
+    message->channel = channel;
+    message->epoch = payload.substr(0, space1);
+    message->seq = seqOfId(payload.substr(space1 + 1, space2 - space1 - 1));
+    message->timeMs = static_cast<std::int64_t>(seqOfId(payload.substr(space2 + 1, newline - space2 - 1)));
+    message->envelope = payload.substr(newline + 1);
+    Followed& followed = it->second;
+    if (followed.waiting.size() >= kMaxWaiting) followed.waiting.clear();  // the stream has them all
+    followed.waiting[message->seq] = std::move(message);
+    if (followed.stage == Followed::Stage::Live && !followed.filling) drainWaiting(channel);
+}
+
+void RedisBroker::deliver(const std::string&, Followed& followed, const MessagePtr& message) {
+    followed.head.seq = message->seq;
+    if (handler_) handler_->onPublication(message);
+}
+
+// Delivers what waits, in seq order; a hole is read from the stream first.
+void RedisBroker::drainWaiting(const std::string& channel) {
+    for (;;) {
+        auto it = followed_.find(channel);
+        if (it == followed_.end()) return;
+        Followed& followed = it->second;
+        if (followed.stage != Followed::Stage::Live || followed.filling || followed.waiting.empty()) return;
+        // A publication of another life: the stream was flushed or evicted and began anew.
+        auto newer = std::find_if(followed.waiting.begin(), followed.waiting.end(),
+                                  [&](const auto& entry) { return entry.second->epoch != followed.head.epoch; });
+        if (newer != followed.waiting.end()) {
+            const MessagePtr first = newer->second;
+            for (auto entry = followed.waiting.begin(); entry != followed.waiting.end();) {
+                entry = entry->second->epoch == first->epoch ? std::next(entry) : followed.waiting.erase(entry);
+            }
+            const std::uint64_t lowest = followed.waiting.begin()->first;
+            followed.head = StreamHead{first->epoch, lowest - 1};
+            if (handler_) handler_->onFollow(channel, followed.head);
+            continue;
+        }
+        auto first = followed.waiting.begin();
+        if (first->first <= followed.head.seq) {
+            followed.waiting.erase(first);
+            continue;
+        }
+        if (first->first == followed.head.seq + 1) {
+            MessagePtr message = first->second;
+            followed.waiting.erase(first);
+            deliver(channel, followed, message);
+            continue;
+        }
+        // A hole: pub/sub lost what lies between. Read it from the stream.
+        ++stats_.filled;
+        sync(channel);
+        return;
+    }
+}
+
+// Every second, a publication to this node's own topic: the subscriber connection must
+// hear it back. Silence for kProbeSilence means the connection is deaf though open.
+void RedisBroker::probe() {
+    if (stopped_) return;
+    probeTimer_.expires_after(kProbeEvery);
+    auto alive = alive_;
+    probeTimer_.async_wait([this, alive](const std::error_code& ec) {
+        if (!*alive || ec || stopped_) return;
+        if (commandsReady_ && subscriberReady_) {
+            if (std::chrono::steady_clock::now() - lastProbeSeen_ > kProbeSilence) {
+                const std::string why = "no pub/sub probe heard back in 3 s";
+                subscriber_->close(why);
+                onSubscriberLost(why);
+            } else {
+                commands_->command({"PUBLISH", options_.prefix + ":node:" + nodeId_, std::to_string(++probesSent_)},
+                                   [](const RedisValue*) {});
+            }
+        }
+        probe();
+    });
+}
+
+// Every two seconds a round of followed channels is checked against the stream's head:
+// a publication pub/sub lost while nothing followed it is found here, and so is a
+// flushed channel (its head read creates its new epoch).
+void RedisBroker::checkHeads() {
+    if (stopped_) return;
+    checkTimer_.expires_after(kCheckEvery);
+    auto alive = alive_;
+    checkTimer_.async_wait([this, alive](const std::error_code& ec) {
+        if (!*alive || ec || stopped_) return;
+        if (commandsReady_ && !followed_.empty()) {
+            std::vector<std::string> round;
+            if (checkCursor_ >= followed_.size()) checkCursor_ = 0;
+            auto start = std::next(followed_.begin(), static_cast<std::ptrdiff_t>(checkCursor_));
+            for (auto at = start; at != followed_.end() && round.size() < kChecksPerRound; ++at)
+                round.push_back(at->first);
+            checkCursor_ += round.size();
+            for (const std::string& channel : round) {
+                auto found = followed_.find(channel);
+                if (found == followed_.end() || found->second.stage != Followed::Stage::Live || found->second.filling) {
+                    continue;
+                }
+                readStream(channel, 0, 0, 0, [this, alive, channel](protocol::Result<HistoryPage> result) {
+                    if (!*alive || !result) return;
+                    auto current = followed_.find(channel);
+                    if (current == followed_.end() || current->second.stage != Followed::Stage::Live ||
+                        current->second.filling) {
+                        return;
+                    }
+                    const StreamHead& now = result->head;
+                    const StreamHead& known = current->second.head;
+                    if (now.epoch != known.epoch || now.seq > known.seq) {
+                        ++stats_.filled;
+                        sync(channel);
+                    }
+                });
+            }
+        }
+        checkHeads();
+    });
+}
+
+// ---------------------------------------------------------------- commands
+
+void RedisBroker::runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
+                            RedisConnection::Callback done) {
+    if (!commandsReady_ || !commands_) {
+        done(nullptr);
+        return;
+    }
+    std::vector<std::string> command{"EVALSHA", scripts_[name], std::to_string(keys.size())};
+    command.insert(command.end(), keys.begin(), keys.end());
+    command.insert(command.end(), args.begin(), args.end());
+    const auto started = std::chrono::steady_clock::now();
+    auto alive = alive_;
+    commands_->command(command, [this, alive, name, command, started, done](const RedisValue* reply) mutable {
+        if (!*alive) return;
+        ++stats_.commands;
+        stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        if (reply && reply->isError() && reply->text.rfind("NOSCRIPT", 0) == 0 && commands_) {
+            // Redis restarted without its script cache: send the script itself.
+            command[0] = "EVAL";
+            command[1] = name == "publish" ? kPublishScript : kReadScript;
+            commands_->command(command, done);
+            return;
+        }
+        if (!reply || reply->isError()) ++stats_.errors;
+        done(reply);
+    });
+}
+
+void RedisBroker::readStream(const std::string& channel, std::uint64_t after, std::size_t limit, std::size_t maxBytes,
+                             std::function<void(protocol::Result<HistoryPage>)> done) {
+    after = std::min(after, kLuaExact);
+    runScript("read", {key(channel, 'm'), key(channel, 's')},
+              {std::to_string(after), std::to_string(limit), std::to_string(std::min<std::size_t>(maxBytes, kLuaExact)),
+               newEpoch()},
+              [this, channel, after, limit, done](const RedisValue* reply) {
+                  if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() < 3) {
+                      done(unavailable(reply && reply->isError() ? reply->text : state_));
+                      return;
+                  }
+                  HistoryPage page;
+                  page.head.epoch = reply->elements[0].text;
+                  page.head.seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
+                  const auto first = static_cast<std::uint64_t>(std::max(0LL, reply->elements[2].integer));
+                  std::uint64_t last = std::min(after, page.head.seq);
+                  for (std::size_t i = 3; i + 1 < reply->elements.size(); i += 2) {
+                      auto message = std::make_shared<Message>();
+                      message->channel = channel;
+                      message->seq = seqOfId(reply->elements[i].text);
+                      message->epoch = page.head.epoch;
+                      message->envelope = reply->elements[i + 1].text;
+                      last = message->seq;
+                      page.messages.push_back(std::move(message));
+                  }
+                  const std::uint64_t from = std::min(after, page.head.seq) + 1;
+                  if (limit > 0 && first > from && from <= page.head.seq) {
+                      page.gap = Gap{channel, from, first - 1, GapReason::HistoryEvicted, ""};
+                  }
+                  page.more = limit > 0 && last < page.head.seq;
+                  done(std::move(page));
+              });
+}
+
+void RedisBroker::publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) {
+    if (!commandsReady_) {
+        done(unavailable(state_));
+        return;
+    }
+    const std::string time = std::to_string(timeMs);
+    auto data = std::make_shared<std::string>(std::move(dataJson));
+    runScript("publish", {key(channel, 'm'), key(channel, 's'), key(channel, 'p')},
+              {"\"" + channel + "\"", *data, time, newEpoch(), std::to_string(historySize_),
+               sharded_ ? "SPUBLISH" : "PUBLISH"},
+              [this, channel, data, timeMs, done](const RedisValue* reply) {
+                  if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
+                      done(unavailable(reply && reply->isError() ? reply->text : state_));
+                      return;
+                  }
+                  auto message = std::make_shared<Message>();
+                  message->channel = channel;
+                  message->epoch = reply->elements[0].text;
+                  message->seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
+                  message->timeMs = timeMs;
+                  message->envelope =
+                      protocol::encodeEnvelope(protocol::Envelope{channel, message->seq, std::move(*data), timeMs});
+                  done(MessagePtr(std::move(message)));
+              });
+}
+
+void RedisBroker::history(const HistoryQuery& query, HistoryDone done) {
+    readStream(query.channel, query.after, query.limit, query.maxBytes,
+               [epoch = query.epoch, done](protocol::Result<HistoryPage> result) {
+                   if (result && !epoch.empty() && epoch != result->head.epoch) {
+                       result->epochChanged = true;
+                       result->messages.clear();
+                       result->gap.reset();
+                       result->more = false;
+                   }
+                   done(std::move(result));
+               });
+}
+
+}  // namespace pushwire::server

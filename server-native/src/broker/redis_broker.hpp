@@ -1,0 +1,131 @@
+// The Redis broker: several pushwire servers on one Redis share every channel's seqs,
+// history and fan-out (--broker redis://...). Docs: docs/scaling.md.
+//
+// Per channel, two keys and a pub/sub channel (P: --broker-prefix; {c}: the channel, a
+// hash tag so a cluster keeps the three together):
+//   P:{c}:m   hash: e = the stream's epoch, s = its last seq
+//   P:{c}:s   stream of envelopes, entry ids "seq-0", trimmed to --history
+//   P:{c}:p   (sharded) pub/sub: "epoch seq time\n" + envelope, for every publication
+// One Lua script appends (epoch created when absent, seq assigned, stream trimmed and the
+// publication announced in one step, so two nodes never assign one seq); another reads
+// the position and history. A flushed or evicted channel gets a new epoch: subscribers
+// are told with one epoch_changed gap, then delivery goes on.
+//
+// Pub/sub is at most once. A node that sees seq N+2 after N, or whose periodic check of a
+// followed channel's head finds it moved on without a publication, reads the hole from
+// the stream before delivering on. A node whose subscriber connection goes silently
+// deaf (a probe it publishes to itself every second does not come back within 3 s)
+// reconnects; until then it reports itself unavailable. After any reconnect it reads
+// every followed channel forward from what it last delivered.
+//
+// Threading: the loop thread. Two connections: commands, and the subscriber.
+#pragma once
+
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "app/options.hpp"
+#include "broker/broker.hpp"
+#include "broker/redis_connection.hpp"
+
+namespace pushwire::server {
+
+struct BrokerStats {
+    std::uint64_t errors = 0;  // commands failed, connections lost
+    std::uint64_t reconnects = 0;
+    std::uint64_t filled = 0;  // messages read from a stream to fill a pub/sub hole
+    std::uint64_t commands = 0;
+    double commandSecondsTotal = 0;  // for the mean command latency
+};
+
+class RedisBroker final : public Broker {
+public:
+    RedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
+    ~RedisBroker() override;
+
+    void setHandler(BrokerEventHandler* handler) override { handler_ = handler; }
+    void start() override;
+    void stop() override;
+    void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) override;
+    void history(const HistoryQuery& query, HistoryDone done) override;
+    void follow(const std::string& channel) override;
+    void unfollow(const std::string& channel) override;
+    bool available() const override { return available_; }
+    std::string describe() const override;
+    std::string state() const override { return state_; }
+    bool historyIsLocal() const override { return false; }
+
+    const BrokerStats& stats() const { return stats_; }
+
+private:
+    struct Followed {
+        enum class Stage { Subscribing, Syncing, Live } stage = Stage::Subscribing;
+        bool known = false;  // epoch/seq below are what this node delivered last
+        StreamHead head;
+        bool filling = false;                         // a read of the stream is in flight
+        std::map<std::uint64_t, MessagePtr> waiting;  // publications heard while filling
+    };
+
+    void connectCommands();
+    void connectSubscriber();
+    void loadScripts(std::function<void(bool)> done);
+    void onCommandsLost(const std::string& why);
+    void onSubscriberLost(const std::string& why);
+    void retryLater(bool commands);
+    void updateAvailability();
+    void subscribeAll();
+    void flushSubscriptions();
+    void onPush(const RedisValue& push);
+    void onPublished(const std::string& pubsubChannel, const std::string& payload);
+    void sync(const std::string& channel);
+    void deliver(const std::string& channel, Followed& followed, const MessagePtr& message);
+    void drainWaiting(const std::string& channel);
+    void probe();
+    void checkHeads();
+    void runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
+                   RedisConnection::Callback done);
+    void readStream(const std::string& channel, std::uint64_t after, std::size_t limit, std::size_t maxBytes,
+                    std::function<void(protocol::Result<HistoryPage>)> done);
+
+    std::string key(const std::string& channel, char kind) const;
+    std::string channelOf(const std::string& pubsubChannel) const;
+    std::string newEpoch();
+
+    asio::io_context& io_;
+    BrokerOptions options_;
+    std::size_t historySize_;
+    RedisEndpoint endpoint_;
+    BrokerEventHandler* handler_ = nullptr;
+    std::unique_ptr<RedisConnection> commands_;
+    std::unique_ptr<RedisConnection> subscriber_;
+    bool commandsReady_ = false;
+    bool subscriberReady_ = false;
+    bool sharded_ = false;                        // Redis 7: SSUBSCRIBE / SPUBLISH
+    std::map<std::string, std::string> scripts_;  // name -> sha1
+    std::map<std::string, Followed> followed_;
+    std::set<std::string> toSubscribe_;
+    std::set<std::string> toUnsubscribe_;
+    bool subscriptionsPosted_ = false;
+    std::string nodeId_;
+    std::uint64_t probesSent_ = 0;
+    std::chrono::steady_clock::time_point lastProbeSeen_;
+    asio::steady_timer probeTimer_;
+    asio::steady_timer checkTimer_;
+    asio::steady_timer commandsRetry_;
+    asio::steady_timer subscriberRetry_;
+    int commandsAttempts_ = 0;
+    int subscriberAttempts_ = 0;
+    std::size_t checkCursor_ = 0;
+    bool available_ = false;
+    bool stopped_ = false;
+    std::string state_ = "connecting";
+    BrokerStats stats_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+std::unique_ptr<Broker> makeRedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
+
+}  // namespace pushwire::server

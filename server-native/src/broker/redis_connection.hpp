@@ -1,0 +1,101 @@
+// One connection to Redis on the server's own event loop: commands are pipelined and
+// answered in order; nothing blocks the loop. Commands are formatted and replies parsed by
+// hiredis (its formatter and reader: the protocol code); the socket, the pipelining and
+// the deadlines are this class's.
+//
+// Why not hiredis's own async layer: Debian's hiredis 0.14 routes only the classic
+// pub/sub replies ("message"), not the sharded ones Redis 7 sends ("smessage"), and has
+// no command timeouts; a silent Redis would hold publishes forever instead of failing
+// them with broker_unavailable.
+//
+// Threading: the loop thread. Every callback runs once, on the loop thread: with the
+// reply, or with null when the connection failed, timed out or closed first.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct redisReader;
+
+namespace pushwire::server {
+
+// A reply, copied out of hiredis's reply tree.
+struct RedisValue {
+    enum class Type { Nil, Integer, String, Status, Error, Array };
+    Type type = Type::Nil;
+    long long integer = 0;
+    std::string text;  // String, Status, Error
+    std::vector<RedisValue> elements;
+
+    bool isError() const { return type == Type::Error; }
+    bool isString() const { return type == Type::String || type == Type::Status; }
+};
+
+struct RedisEndpoint {
+    std::string host = "127.0.0.1";
+    int port = 6379;
+    std::string password;
+    int db = 0;
+};
+
+class RedisConnection {
+public:
+    using Callback = std::function<void(const RedisValue* reply)>;  // null: no answer
+    using PushHandler = std::function<void(const RedisValue& push)>;
+
+    RedisConnection(asio::io_context& io, RedisEndpoint endpoint, std::chrono::milliseconds timeout);
+    ~RedisConnection();
+    RedisConnection(const RedisConnection&) = delete;
+    RedisConnection& operator=(const RedisConnection&) = delete;
+
+    // Connects, authenticates and selects the database; `done` gets nullopt or what failed.
+    void connect(std::function<void(std::optional<std::string> error)> done);
+    // Queues a command; `done` gets its reply.
+    void command(const std::vector<std::string>& args, Callback done);
+    // Sends a command whose replies come as pushes (SUBSCRIBE and the like).
+    void send(const std::vector<std::string>& args);
+    // Replies that answer no command (pub/sub messages and confirmations) go here.
+    void onPush(PushHandler handler) { pushHandler_ = std::move(handler); }
+    // Told once when an open connection fails or is closed (not for close()).
+    void onClosed(std::function<void(const std::string& why)> handler) { closedHandler_ = std::move(handler); }
+    void close(const std::string& why);
+
+    bool connected() const { return state_ == State::Open; }
+    std::size_t pending() const { return pending_.size(); }
+
+private:
+    enum class State { Idle, Connecting, Open, Closed };
+    struct Pending {
+        Callback done;
+        std::chrono::steady_clock::time_point deadline;
+    };
+
+    void startRead();
+    void onBytes(std::size_t size);
+    void writeMore();
+    void armTimer();
+    void fail(const std::string& why);
+
+    asio::io_context& io_;
+    RedisEndpoint endpoint_;
+    std::chrono::milliseconds timeout_;
+    asio::ip::tcp::socket socket_;
+    asio::steady_timer timer_;
+    redisReader* reader_ = nullptr;
+    State state_ = State::Idle;
+    std::deque<Pending> pending_;
+    std::deque<std::string> outbox_;
+    bool writing_ = false;
+    std::vector<char> buffer_;
+    PushHandler pushHandler_;
+    std::function<void(const std::string&)> closedHandler_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pushwire::server

@@ -1,0 +1,80 @@
+#include "transports/poll_answer.hpp"
+
+#include <asio/post.hpp>
+
+namespace pushwire::server {
+
+PollAnswer::PollAnswer(Context& context, TransportKind kind, HttpConnection& connection, bool wait)
+    : context_(context), kind_(kind), connection_(connection), wait_(wait), feed_(context, *this) {
+    context_.metrics.opened(kind_);
+}
+
+PollAnswer::~PollAnswer() { detach(); }
+
+bool PollAnswer::hasRoom() const {
+    return !answered_ && messages_.size() < context_.settings.maxBatch && bytes_ < context_.settings.maxBatchBytes;
+}
+
+void PollAnswer::feedMessage(const MessagePtr& message) {
+    messages_.push_back(message);
+    bytes_ += message->envelope.size();
+    // A live message: answer on the next turn, with whatever else this turn publishes.
+    if (feed_.caughtUp() && !answerPosted_) {
+        answerPosted_ = true;
+        asio::post(context_.io, [this, alive = alive_] {
+            if (*alive) answer(false);
+        });
+    }
+}
+
+void PollAnswer::feedCaughtUp() {
+    if (!wait_ || !messages_.empty() || !gaps_.empty()) answer(false);
+}
+
+void PollAnswer::feedFailed(const protocol::Error& error) {
+    if (answered_) return;
+    answered_ = true;
+    ++context_.metrics.errors;
+    connection_.respondError(error.code, error.message);
+}
+
+void PollAnswer::answer(bool more) {
+    if (answered_) return;
+    answered_ = true;
+    context_.metrics.delivered(kind_, messages_.size());
+    // respond() tells us onClose() (we are the connection's attachment), which stops the
+    // feed: nothing is fed after the answer.
+    connection_.respondJson(encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp()));
+}
+
+void PollAnswer::detach() {
+    if (detached_) return;
+    detached_ = true;
+    *alive_ = false;
+    feed_.stop();
+    context_.metrics.closed(kind_);
+}
+
+std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
+                        const std::string& cursor, bool more) {
+    std::size_t size = 64 + cursor.size();
+    for (const MessagePtr& message : messages) size += message->envelope.size() + 1;
+    std::string out;
+    out.reserve(size);
+    out += "{\"messages\":[";
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        if (i) out.push_back(',');
+        out += messages[i]->envelope;
+    }
+    out += "],\"gaps\":[";
+    for (std::size_t i = 0; i < gaps.size(); ++i) {
+        if (i) out.push_back(',');
+        out += protocol::encodeGap(gaps[i]);
+    }
+    out += "],\"cursor\":\"";
+    out += cursor;  // cursor characters never need JSON escaping
+    out += more ? "\",\"more\":true}" : "\",\"more\":false}";
+    return out;
+}
+
+}  // namespace pushwire::server
