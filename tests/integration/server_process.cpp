@@ -103,6 +103,13 @@ int ServerProcess::terminate() {
     return -1;
 }
 
+void ServerProcess::kill9() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+}
+
 std::uint64_t publish(const ServerProcess& server, const std::string& channel, const std::string& dataJson) {
     auto c = server.client();
     nlohmann::json body = {{"channel", channel}, {"data", nlohmann::json::parse(dataJson)}};

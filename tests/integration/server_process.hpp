@@ -35,6 +35,8 @@ public:
     bool alive();
     // SIGTERM and wait; returns the exit status (-1 if it had to be killed).
     int terminate();
+    // SIGKILL: the node dies as in a crash.
+    void kill9();
 
 private:
     pid_t pid_ = -1;

@@ -1,197 +1,186 @@
+// The hub over a broker: fan-out to this process's listeners, following the channels that
+// have listeners, and reads answered from what it saw go by. A scripted broker plays the
+// asynchronous side; the memory broker the synchronous one.
 #include "hub/hub.hpp"
 
 #include <catch2/catch.hpp>
 
+#include "broker/memory_broker.hpp"
+
 using namespace pushwire::server;
-using pushwire::protocol::Cursor;
-using pushwire::protocol::GapReason;
+using pushwire::protocol::Result;
 
 namespace {
 
-struct Recorder final : Subscriber {
-    std::vector<std::pair<std::string, std::uint64_t>> got;
+struct Recorder final : Hub::Listener {
+    std::vector<MessagePtr> got;
+    std::vector<StreamHead> follows;
     std::function<void(const MessagePtr&)> onDeliver;
-    void deliver(const MessagePtr& message) override {
-        got.emplace_back(message->channel, message->seq);
+    void onFollow(const std::string&, const StreamHead& head) override { follows.push_back(head); }
+    void onMessage(const MessagePtr& message) override {
+        got.push_back(message);
         if (onDeliver) onDeliver(message);
     }
 };
 
-Hub makeHub(std::size_t history = 1000) {
-    return Hub(Hub::Options{history, "e1", [] { return std::int64_t{1234}; }});
+// A broker that answers only when the test says so.
+struct ScriptedBroker final : Broker {
+    BrokerEventHandler* handler = nullptr;
+    std::vector<std::string> follows, unfollows;
+    std::vector<HistoryQuery> reads;
+    std::vector<HistoryDone> readAnswers;
+    void setHandler(BrokerEventHandler* h) override { handler = h; }
+    void start() override {}
+    void stop() override {}
+    void publish(const std::string&, std::string, std::int64_t, PublishDone) override {}
+    void history(const HistoryQuery& query, HistoryDone done) override {
+        reads.push_back(query);
+        readAnswers.push_back(std::move(done));
+    }
+    void follow(const std::string& channel) override { follows.push_back(channel); }
+    void unfollow(const std::string& channel) override { unfollows.push_back(channel); }
+    bool available() const override { return true; }
+    std::string describe() const override { return "scripted"; }
+    std::string state() const override { return "ok"; }
+    bool historyIsLocal() const override { return false; }
+
+    MessagePtr message(const std::string& channel, std::uint64_t seq, const std::string& epoch = "e1") {
+        auto m = std::make_shared<Message>();
+        m->channel = channel;
+        m->seq = seq;
+        m->epoch = epoch;
+        m->envelope = "{\"seq\":" + std::to_string(seq) + "}";
+        return m;
+    }
+};
+
+MessagePtr publishNow(Hub& hub, const std::string& channel, const std::string& data) {
+    MessagePtr out;
+    hub.publish(channel, data, [&](Result<MessagePtr> r) { out = r ? r.value() : nullptr; });
+    return out;
 }
 
 }  // namespace
 
-TEST_CASE("each channel numbers its messages from 1 without gaps") {
-    Hub hub = makeHub();
-    CHECK(hub.publish("a", "1")->get()->seq == 1);
-    CHECK(hub.publish("a", "2")->get()->seq == 2);
-    CHECK(hub.publish("b", "3")->get()->seq == 1);
-    CHECK(hub.publish("a", "4")->get()->seq == 3);
-    CHECK(hub.head("a") == 3);
-    CHECK(hub.head("b") == 1);
-    CHECK(hub.head("never") == 0);
-    auto m = hub.publish("a", R"({"k":"v"})");
-    CHECK(m->get()->envelope == R"({"channel":"a","seq":4,"data":{"k":"v"},"time":1234})");
+TEST_CASE("a publish reaches every listener of its channel once, in order, and no other") {
+    MemoryBroker broker({100, "e1"});
+    Hub hub(broker, {0, "e1", [] { return std::int64_t{7}; }});
+    Recorder a, b, other;
+    hub.join("c", &a);
+    hub.join("c", &b);
+    hub.join("d", &other);
+    REQUIRE(hub.head("c"));
+    CHECK(hub.head("c")->epoch == "e1");
+    for (int i = 0; i < 3; ++i) publishNow(hub, "c", std::to_string(i));
+    for (Recorder* r : {&a, &b}) {
+        REQUIRE(r->got.size() == 3);
+        CHECK(r->got[0]->seq == 1);
+        CHECK(r->got[2]->seq == 3);
+        CHECK(r->got[2]->envelope == R"({"channel":"c","seq":3,"data":2,"time":7})");
+    }
+    CHECK(other.got.empty());
+    CHECK(hub.head("c")->seq == 3);
+    CHECK(hub.publishedCount() == 3);
 }
 
-TEST_CASE("publishing to an invalid channel name is refused") {
-    Hub hub = makeHub();
-    auto result = hub.publish("bad name", "1");
-    REQUIRE_FALSE(result.ok());
-    CHECK(result.error().code == pushwire::protocol::ErrorCode::BadChannel);
-    CHECK(hub.channelCount() == 0);
+TEST_CASE("an invalid channel name is refused before the broker hears of it") {
+    MemoryBroker broker({100, "e1"});
+    Hub hub(broker, {0, "e1", nullptr});
+    std::optional<Result<MessagePtr>> result;
+    hub.publish("no spaces", "1", [&](Result<MessagePtr> r) { result = std::move(r); });
+    REQUIRE(result);
+    REQUIRE_FALSE(result->ok());
+    CHECK(result->error().code == pushwire::protocol::ErrorCode::BadChannel);
+    CHECK(broker.channelCount() == 0);
 }
 
-TEST_CASE("subscribers receive every message of their channel in order") {
-    Hub hub = makeHub();
-    Recorder a, b;
-    hub.subscribe("x", &a);
-    hub.subscribe("y", &b);
-    for (int i = 0; i < 5; ++i) {
-        hub.publish("x", "1");
-        hub.publish("y", "1");
-    }
-    REQUIRE(a.got.size() == 5);
-    for (std::size_t i = 0; i < 5; ++i) CHECK(a.got[i] == std::make_pair(std::string("x"), i + 1));
-    CHECK(b.got.size() == 5);
-    hub.unsubscribe("x", &a);
-    hub.publish("x", "1");
-    CHECK(a.got.size() == 5);
-}
-
-TEST_CASE("history is bounded and resume after S returns what follows S") {
-    Hub hub = makeHub(3);
-    for (int i = 0; i < 5; ++i) hub.publish("c", std::to_string(i));
-
-    SECTION("resume inside the history returns the rest, no gap") {
-        Backlog backlog = hub.readAfter("c", 3, 100);
-        CHECK_FALSE(backlog.gap);
-        REQUIRE(backlog.messages.size() == 2);
-        CHECK(backlog.messages[0]->seq == 4);
-        CHECK(backlog.messages[1]->seq == 5);
-    }
-    SECTION("resume older than the history reports the evicted range explicitly") {
-        Backlog backlog = hub.readAfter("c", 0, 100);
-        REQUIRE(backlog.gap);
-        CHECK(backlog.gap->channel == "c");
-        CHECK(backlog.gap->from == 1);
-        CHECK(backlog.gap->to == 2u);
-        CHECK(backlog.gap->reason == GapReason::HistoryEvicted);
-        REQUIRE(backlog.messages.size() == 3);
-        CHECK(backlog.messages.front()->seq == 3);
-    }
-    SECTION("resume exactly at the oldest held boundary has no gap") {
-        Backlog backlog = hub.readAfter("c", 2, 100);
-        CHECK_FALSE(backlog.gap);
-        CHECK(backlog.messages.size() == 3);
-    }
-    SECTION("resume at the head returns nothing") {
-        CHECK(hub.readAfter("c", 5, 100).messages.empty());
-        CHECK(hub.readAfter("unknown", 0, 100).messages.empty());
-    }
-    SECTION("a limit caps the backlog") { CHECK(hub.readAfter("c", 2, 2).messages.size() == 2); }
-}
-
-TEST_CASE("resolve starts at now, at the cursor, or reports another epoch") {
-    Hub hub = makeHub();
-    for (int i = 0; i < 4; ++i) hub.publish("c", "1");
-    auto named = [](std::string epoch, std::string channel, std::uint64_t seq) {
-        Cursor cursor;
-        cursor.epoch = std::move(epoch);
-        cursor.named.emplace_back(std::move(channel), pushwire::protocol::StreamPosition{seq, ""});
-        return cursor;
-    };
-
-    SECTION("no cursor: start at the head, in the hub's epoch") {
-        auto points = hub.resolve({"c", "fresh"}, nullptr);
-        REQUIRE(points.ok());
-        CHECK(points->at(0).after == 4);
-        CHECK(points->at(0).epoch == "e1");
-        CHECK(points->at(1).after == 0);
-    }
-    SECTION("a cursor of this epoch: start at its positions; absent channels at now") {
-        Cursor cursor = named("e1", "c", 2);
-        auto points = hub.resolve({"c", "d"}, &cursor);
-        REQUIRE(points.ok());
-        CHECK(points->at(0).after == 2);
-        CHECK_FALSE(points->at(0).epochGap);
-        CHECK(points->at(1).after == 0);
-    }
-    SECTION("a cursor ahead of the channel is clamped to the head") {
-        Cursor cursor;
-        cursor.all = 99;
-        CHECK(hub.resolve({"c"}, &cursor)->at(0).after == 4);
-    }
-    SECTION("a cursor from another epoch starts at 0 with an unknown-range gap naming the new epoch") {
-        Cursor cursor = named("0ld", "c", 10);
-        auto points = hub.resolve({"c"}, &cursor);
-        REQUIRE(points.ok());
-        CHECK(points->at(0).after == 0);
-        REQUIRE(points->at(0).epochGap);
-        CHECK(points->at(0).epochGap->from == 11);
-        CHECK_FALSE(points->at(0).epochGap->to);
-        CHECK(points->at(0).epochGap->reason == GapReason::EpochChanged);
-        CHECK(points->at(0).epochGap->epoch == "e1");
-    }
-    SECTION("the largest seq in an old cursor does not wrap the gap around to 0") {
-        Cursor cursor = named("0ld", "c", UINT64_MAX);
-        auto points = hub.resolve({"c"}, &cursor);
-        REQUIRE(points->at(0).epochGap);
-        CHECK(points->at(0).epochGap->from == UINT64_MAX);
-    }
-    SECTION("a positional cursor must have one entry per channel") {
-        Cursor cursor;
-        cursor.byIndex = {{1, ""}, {2, ""}};
-        CHECK_FALSE(hub.resolve({"c"}, &cursor).ok());
-        CHECK(hub.resolve({"c", "d"}, &cursor)->at(0).after == 1);
-    }
-}
-
-TEST_CASE("a read is capped by bytes as well as by count, and says when there is more") {
-    Hub hub = makeHub(100);
-    for (int i = 0; i < 10; ++i) hub.publish("c", "\"" + std::string(1000, 'x') + "\"");
-    Backlog first = hub.readAfter("c", 0, 100, 3500);
-    CHECK(first.messages.size() == 3);
-    CHECK(first.more);
-    Backlog one = hub.readAfter("c", 0, 100, 10);  // at least one, however large
-    CHECK(one.messages.size() == 1);
-    Backlog rest = hub.readAfter("c", 3, 100);
-    CHECK(rest.messages.size() == 7);
-    CHECK_FALSE(rest.more);
-}
-
-TEST_CASE("a subscriber may unsubscribe itself and others during fan-out") {
-    Hub hub = makeHub();
+TEST_CASE("a listener may leave itself and others during a fan-out") {
+    MemoryBroker broker({100, "e1"});
+    Hub hub(broker, {0, "e1", nullptr});
     Recorder a, b, c;
     a.onDeliver = [&](const MessagePtr&) {
-        hub.unsubscribe("x", &a);
-        hub.unsubscribe("x", &b);
+        hub.leave("x", &a);
+        hub.leave("x", &b);
     };
-    hub.subscribe("x", &a);
-    hub.subscribe("x", &b);
-    hub.subscribe("x", &c);
-    hub.publish("x", "1");
-    hub.publish("x", "2");
+    hub.join("x", &a);
+    hub.join("x", &b);
+    hub.join("x", &c);
+    publishNow(hub, "x", "1");
+    publishNow(hub, "x", "2");
     CHECK(a.got.size() == 1);
     CHECK(b.got.empty());
     CHECK(c.got.size() == 2);
 }
 
-TEST_CASE("many channels stay independent") {
-    Hub hub = makeHub(10);
-    for (int round = 0; round < 20; ++round) {
-        for (int ch = 0; ch < 500; ++ch) hub.publish("ch" + std::to_string(ch), "0");
+TEST_CASE("the hub follows a channel from its first listener to its last, and tells later listeners nothing twice") {
+    ScriptedBroker broker;
+    Hub hub(broker, {16, "node", nullptr});
+    Recorder a, b;
+    hub.join("c", &a);
+    hub.join("c", &b);
+    CHECK(broker.follows == std::vector<std::string>{"c"});
+    CHECK_FALSE(hub.head("c"));  // not until the broker says where the stream stands
+    broker.handler->onFollow("c", {"e1", 4});
+    REQUIRE(hub.head("c"));
+    CHECK(a.follows.size() == 1);  // an answer that came later is a notification
+    CHECK(b.follows.size() == 1);
+    broker.handler->onPublication(broker.message("c", 5));
+    broker.handler->onPublication(broker.message("c", 5));  // again: ignored
+    broker.handler->onPublication(broker.message("c", 3));  // old: ignored
+    CHECK(a.got.size() == 1);
+    hub.leave("c", &a);
+    CHECK(broker.unfollows.empty());
+    hub.leave("c", &b);
+    CHECK(broker.unfollows == std::vector<std::string>{"c"});
+    CHECK_FALSE(hub.head("c"));
+}
+
+TEST_CASE("reads covered by what the hub saw go by are answered at once; others ask the broker") {
+    ScriptedBroker broker;
+    Hub hub(broker, {3, "node", nullptr});
+    Recorder listener;
+    hub.join("c", &listener);
+    broker.handler->onFollow("c", {"e1", 10});
+    for (std::uint64_t seq = 11; seq <= 15; ++seq) broker.handler->onPublication(broker.message("c", seq));
+    auto readAt = [&](std::uint64_t after, const std::string& epoch = "") {
+        std::optional<HistoryPage> page;
+        hub.read({"c", after, epoch, 100, SIZE_MAX}, [&](Result<HistoryPage> r) { page = std::move(r.value()); });
+        return page;
+    };
+    auto local = readAt(12);  // the window holds 13..15
+    REQUIRE(local);
+    REQUIRE(local->messages.size() == 3);
+    CHECK(local->messages[0]->seq == 13);
+    CHECK(local->head.seq == 15);
+    CHECK(broker.reads.empty());
+    CHECK(readAt(15)->messages.empty());
+    CHECK_FALSE(readAt(11));  // older than the window: the broker's
+    CHECK_FALSE(readAt(14, "other-life"));
+    CHECK(broker.reads.size() == 2);
+    SECTION("a new life of the stream empties the window") {
+        broker.handler->onFollow("c", {"e2", 0});
+        CHECK(listener.follows.back().epoch == "e2");
+        CHECK(readAt(0)->messages.empty());
     }
-    CHECK(hub.channelCount() == 500);
-    CHECK(hub.publishedCount() == 10000);
-    for (int ch = 0; ch < 500; ch += 97) {
-        std::string name = "ch" + std::to_string(ch);
-        CHECK(hub.head(name) == 20);
-        Backlog backlog = hub.readAfter(name, 0, 100);
-        REQUIRE(backlog.gap);
-        CHECK(backlog.gap->to == 10u);
-        CHECK(backlog.messages.size() == 10);
-    }
+}
+
+TEST_CASE("a channel left by its last listener stays followed for the linger, then is let go") {
+    ScriptedBroker broker;
+    std::int64_t now = 1000;
+    Hub hub(broker, {16, "node", [&] { return now; }, 10000});
+    Recorder a, b;
+    hub.join("c", &a);
+    broker.handler->onFollow("c", {"e1", 0});
+    hub.leave("c", &a);
+    CHECK(broker.unfollows.empty());
+    now += 5000;
+    hub.sweep();
+    CHECK(broker.unfollows.empty());
+    hub.join("c", &b);  // the next poller: no follow again, and the head is at hand
+    CHECK(broker.follows.size() == 1);
+    CHECK(hub.head("c"));
+    hub.leave("c", &b);
+    now += 10001;
+    hub.sweep();
+    CHECK(broker.unfollows == std::vector<std::string>{"c"});
 }

@@ -1,0 +1,263 @@
+// Several servers on one real Redis (started by the test): what one node publishes, every
+// node delivers, in order, once, on every transport; and through the faults a deployment
+// meets: Redis stopped during a publish storm, Redis frozen, Redis flushed, every node
+// restarted.
+#include <catch2/catch.hpp>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "../support/redis_server.hpp"
+#include "server_process.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> nodeArgs(const RedisServer& redis, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--broker", redis.url(), "--broker-prefix", "t"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+// A node answers publishes once its broker is connected: until then its health is 503.
+void waitHealthy(const ServerProcess& node) {
+    for (int i = 0; i < 100; ++i) {
+        auto health = node.client().Get("/pushwire/healthz");
+        if (health && health->status == 200) return;
+        std::this_thread::sleep_for(50ms);
+    }
+    FAIL("the node never became healthy");
+}
+
+template <typename... Nodes>
+void waitHealthy(const ServerProcess& first, const Nodes&... rest) {
+    waitHealthy(first);
+    (waitHealthy(rest), ...);
+}
+
+// Publishes once; returns the seq (0: refused, `status` says how).
+std::uint64_t publishOnce(const ServerProcess& node, const std::string& channel, const std::string& data,
+                          int* status = nullptr) {
+    auto c = node.client();
+    c.set_read_timeout(10, 0);
+    json body = {{"channel", channel}, {"data", json::parse(data)}};
+    auto res = c.Post("/pushwire/publish", body.dump(), "application/json");
+    if (status) *status = res ? res->status : 0;
+    if (!res || res->status != 200) return 0;
+    return json::parse(res->body)["seq"].get<std::uint64_t>();
+}
+
+// What a subscriber on `node` receives of `channel`, from its start, until `count`
+// messages came: (seq, data) in the order received. Gap events are recorded as seq 0.
+struct Received {
+    std::vector<std::pair<std::uint64_t, std::string>> messages;
+    std::vector<json> gaps;
+};
+
+Received pollUntil(const ServerProcess& node, const std::string& endpoint, const std::string& channel,
+                   std::size_t count, std::string since = "0") {
+    Received got;
+    auto c = node.client();
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (got.messages.size() < count && std::chrono::steady_clock::now() < deadline) {
+        auto res = c.Get((endpoint + "?channel=" + channel + "&timeout_ms=2000&since=" + since).c_str());
+        if (!res || res->status != 200) {
+            std::this_thread::sleep_for(100ms);
+            continue;
+        }
+        json answer = json::parse(res->body);
+        for (const auto& gap : answer["gaps"]) got.gaps.push_back(gap);
+        for (const auto& m : answer["messages"]) got.messages.emplace_back(m["seq"], m["data"].dump());
+        since = answer["cursor"].get<std::string>();
+        if (endpoint == "/pushwire/poll" && answer["messages"].empty()) std::this_thread::sleep_for(50ms);
+    }
+    return got;
+}
+
+void expectInOrderOnce(const Received& got, const std::vector<std::string>& published) {
+    REQUIRE(got.messages.size() == published.size());
+    for (std::size_t i = 0; i < published.size(); ++i) {
+        CHECK(got.messages[i].first == i + 1);
+        CHECK(got.messages[i].second == published[i]);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("what nodes B and C publish, node A delivers in order and once, on every transport") {
+    RedisServer redis;
+    ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis)), c(nodeArgs(redis));
+    waitHealthy(a, b, c);
+    for (std::string transport : {"websocket", "sse", "longpoll", "poll"}) {
+        INFO(transport);
+        const std::string channel = "x-" + transport;
+        std::vector<std::string> published;
+        // Live subscribers first (from now), then a storm from two other nodes.
+        std::unique_ptr<SseClient> sse;
+        std::unique_ptr<RawWebSocket> ws;
+        if (transport == "sse") sse = std::make_unique<SseClient>(a.httpPort(), "/pushwire/sse?channel=" + channel);
+        if (transport == "websocket") {
+            ws = std::make_unique<RawWebSocket>(a.httpPort(), "/pushwire/ws?channel=" + channel);
+            ws->waitFor([](const auto& frames) { return frames.size() >= 2; });
+        }
+        if (sse) sse->waitFor(1, "welcome");
+        for (int i = 0; i < 40; ++i) {
+            std::string data = "{\"i\":" + std::to_string(i) + ",\"from\":\"" + (i % 2 ? "b" : "c") + "\"}";
+            REQUIRE(publishOnce(i % 2 ? b : c, channel, data) == static_cast<std::uint64_t>(i + 1));
+            published.push_back(json::parse(data).dump());
+        }
+        Received got;
+        if (sse) {
+            for (const SseEvent& event : sse->waitFor(40, "", 10s)) {
+                json envelope = json::parse(event.data);
+                got.messages.emplace_back(envelope["seq"], envelope["data"].dump());
+            }
+        } else if (ws) {
+            auto frames = ws->waitFor(
+                [](const auto& all) {
+                    std::size_t n = 0;
+                    for (const auto& f : all) n += f.payload.find("\"message\"") != std::string::npos;
+                    return n >= 40;
+                },
+                10s);
+            for (const auto& frame : frames) {
+                json parsed = json::parse(frame.payload);
+                if (parsed["type"] == "message") got.messages.emplace_back(parsed["seq"], parsed["data"].dump());
+            }
+        } else {
+            got = pollUntil(a, "/pushwire/" + transport, channel, 40);
+        }
+        expectInOrderOnce(got, published);
+    }
+    auto health = a.client().Get("/pushwire/healthz");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    CHECK(health->body.find("redis://") != std::string::npos);
+}
+
+TEST_CASE("Redis stopped for 5 s in a publish storm: each publish got a seq or a 503, and every seq is delivered") {
+    RedisServer redis(/*aof=*/true);
+    ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis));
+    waitHealthy(a, b);
+    SseClient subscriber(a.httpPort(), "/pushwire/sse?channel=storm");
+    subscriber.waitFor(1, "welcome");
+    std::set<std::uint64_t> accepted;
+    int refused = 0;
+    std::atomic<bool> stopping{false};
+    std::thread outage([&] {
+        std::this_thread::sleep_for(500ms);
+        redis.stop();
+        std::this_thread::sleep_for(5s);
+        redis.start();
+        stopping = true;
+    });
+    auto until = std::chrono::steady_clock::now() + 9s;
+    for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
+        int status = 0;
+        std::uint64_t seq = publishOnce(b, "storm", std::to_string(i), &status);
+        if (seq) {
+            CHECK(accepted.insert(seq).second);
+        } else {
+            CHECK(status == 503);
+            ++refused;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    outage.join();
+    CHECK(refused > 0);
+    REQUIRE(!accepted.empty());
+    // Everything that got a seq arrives, once, in order, with no gap.
+    auto events = subscriber.waitFor(accepted.size(), "", 20s);
+    std::vector<std::uint64_t> seqs;
+    for (const SseEvent& event : events) seqs.push_back(json::parse(event.data)["seq"]);
+    CHECK(seqs == std::vector<std::uint64_t>(accepted.begin(), accepted.end()));
+    CHECK(subscriber.waitFor(1, "gap", 100ms).empty());
+}
+
+TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes when it wakes") {
+    RedisServer redis;
+    ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis));
+    waitHealthy(a, b);
+    SseClient subscriber(a.httpPort(), "/pushwire/sse?channel=frozen");
+    subscriber.waitFor(1, "welcome");
+    REQUIRE(publishOnce(b, "frozen", "1") == 1);
+    redis.pause();
+    int status = 0;
+    for (int i = 0; i < 80 && status != 503; ++i) {
+        std::this_thread::sleep_for(100ms);
+        auto health = a.client().Get("/pushwire/healthz");
+        status = health ? health->status : 0;
+    }
+    CHECK(status == 503);
+    int publishStatus = 0;
+    CHECK(publishOnce(b, "frozen", "2", &publishStatus) == 0);
+    CHECK(publishStatus == 503);
+    redis.resume();
+    for (int i = 0; i < 100 && status != 200; ++i) {
+        std::this_thread::sleep_for(100ms);
+        auto health = a.client().Get("/pushwire/healthz");
+        status = health ? health->status : 0;
+    }
+    CHECK(status == 200);
+    std::uint64_t seq = 0;
+    for (int i = 0; i < 50 && seq == 0; ++i) {
+        seq = publishOnce(b, "frozen", "3");
+        if (!seq) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(seq >= 2);
+    auto events = subscriber.waitFor(seq, "", 10s);
+    CHECK(events.size() == seq);
+}
+
+TEST_CASE("a flushed Redis gives each channel exactly one gap, and delivery goes on") {
+    RedisServer redis;
+    ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis));
+    waitHealthy(a, b);
+    SseClient subscriber(a.httpPort(), "/pushwire/sse?channels=f1,f2,f3");
+    subscriber.waitFor(1, "welcome");
+    for (int i = 0; i < 3; ++i) {
+        for (std::string ch : {"f1", "f2", "f3"}) publishOnce(b, ch, std::to_string(i));
+    }
+    subscriber.waitFor(9);
+    redis.cli({"FLUSHALL"});
+    std::this_thread::sleep_for(3s);  // the nodes' head checks find the new lives
+    for (std::string ch : {"f1", "f2", "f3"}) CHECK(publishOnce(b, ch, "\"after\"") == 1);
+    auto messages = subscriber.waitFor(12, "", 10s);
+    auto gaps = subscriber.waitFor(3, "gap", 5s);
+    REQUIRE(gaps.size() == 3);
+    std::set<std::string> channels;
+    for (const SseEvent& gap : gaps) {
+        json parsed = json::parse(gap.data);
+        CHECK(parsed["reason"] == "epoch_changed");
+        CHECK(parsed["from"] == 4);
+        channels.insert(parsed["channel"]);
+    }
+    CHECK(channels.size() == 3);
+    REQUIRE(messages.size() == 12);
+    for (std::size_t i = 9; i < 12; ++i) CHECK(json::parse(messages[i].data)["seq"] == 1);
+}
+
+TEST_CASE("every node restarted: a client resumes from its cursor on a new node with no gap and no repeat") {
+    RedisServer redis;
+    std::string cursor;
+    {
+        ServerProcess a(nodeArgs(redis));
+        waitHealthy(a);
+        for (int i = 1; i <= 10; ++i) REQUIRE(publishOnce(a, "r", std::to_string(i)) == static_cast<std::uint64_t>(i));
+        // A cursor after seq 6, as a client that read six would hold.
+        SseClient partial(a.httpPort(), "/pushwire/sse?channel=r&since=0");
+        auto events = partial.waitFor(10);
+        cursor = events[5].id;
+        a.kill9();
+    }
+    ServerProcess b(nodeArgs(redis));
+    waitHealthy(b);
+    for (int i = 11; i <= 12; ++i) REQUIRE(publishOnce(b, "r", std::to_string(i)) == static_cast<std::uint64_t>(i));
+    SseClient resumed(b.httpPort(), "/pushwire/sse?channel=r", "Last-Event-ID: " + cursor + "\r\n");
+    auto events = resumed.waitFor(6, "", 10s);
+    REQUIRE(events.size() == 6);
+    for (std::size_t i = 0; i < 6; ++i) CHECK(json::parse(events[i].data)["seq"] == i + 7);
+    CHECK(resumed.waitFor(1, "gap", 200ms).empty());
+}

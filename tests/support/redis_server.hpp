@@ -1,0 +1,42 @@
+// A real redis-server for a test: its own free loopback port and temporary directory,
+// started in the constructor (ready to answer when it returns) and stopped with the
+// object. Nothing depends on a Redis that happens to be running.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace pushwire::test {
+
+class RedisServer {
+public:
+    // `aof`: append-only persistence (fsync always), to survive restart().
+    explicit RedisServer(bool aof = false, int port = 0);
+    ~RedisServer();
+    RedisServer(const RedisServer&) = delete;
+    RedisServer& operator=(const RedisServer&) = delete;
+
+    int port() const { return port_; }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+    // Runs redis-cli with these arguments; returns its output.
+    std::string cli(const std::vector<std::string>& args) const;
+    void stop();   // SIGTERM and wait (AOF is written)
+    void kill();   // SIGKILL
+    void start();  // again, on the same port and directory
+    // SIGSTOP / SIGCONT: a Redis that holds its connections open and answers nothing.
+    void pause();
+    void resume();
+    bool running() const { return pid_ > 0; }
+
+private:
+    bool aof_;
+    int port_;
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+int freeTcpPort();
+
+}  // namespace pushwire::test
