@@ -1,7 +1,8 @@
 // Browser test harness: the real pushwire-server (from dist/) on free loopback ports,
 // and Debian's headless chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +43,7 @@ export async function startServer(args = [], ports = { port: 0, wsPort: 0 }) {
     url: `http://127.0.0.1:${m[1]}`,
     child,
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;  // exited, or killed
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
@@ -93,4 +94,39 @@ export async function waitFor(fn, { timeout = 15000, interval = 25, what = 'cond
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, interval));
   }
+}
+
+// A real redis-server on a free port in a temporary directory, stopped by stop().
+export async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pushwire-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Waits until the server's health is 200 (its broker connected).
+export async function healthy(server) {
+  await waitFor(async () => {
+    try { return (await fetch(`${server.url}/pushwire/healthz`)).status === 200; } catch { return false; }
+  }, { what: `${server.url} healthy` });
 }

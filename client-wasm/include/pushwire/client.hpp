@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pushwire/types.hpp"
 
@@ -39,6 +40,9 @@ private:
 class Client {
 public:
     explicit Client(const std::string& url, ClientOptions options = {});
+    // Several servers sharing channels (a Redis broker): on one that is unreachable, the
+    // client moves to the next and resumes there from its positions, losing nothing.
+    explicit Client(const std::vector<std::string>& urls, ClientOptions options = {});
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
@@ -54,6 +58,7 @@ public:
     State state() const;
     std::string stateReason() const;
     Transport transport() const;  // Transport::Auto while none is connected
+    std::string server() const;   // the URL in use now
     void close();
 
 private:

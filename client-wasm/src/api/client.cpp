@@ -27,8 +27,10 @@ void Subscription::unsubscribe() {
 
 bool Subscription::active() const { return !core_.expired() && id_ != 0; }
 
-Client::Client(const std::string& url, ClientOptions options)
-    : core_(std::make_shared<client::ClientCore>(client::BrowserPlatform::instance(), client::defaultTransports(), url,
+Client::Client(const std::string& url, ClientOptions options) : Client(std::vector<std::string>{url}, options) {}
+
+Client::Client(const std::vector<std::string>& urls, ClientOptions options)
+    : core_(std::make_shared<client::ClientCore>(client::BrowserPlatform::instance(), client::defaultTransports(), urls,
                                                  options)) {
     liveCores().insert(core_.get());
     core_->start();
@@ -63,6 +65,7 @@ void Client::onStateChange(StateHandler handler) { core_->onStateChange(std::mov
 State Client::state() const { return core_->state(); }
 std::string Client::stateReason() const { return core_->stateReason(); }
 Transport Client::transport() const { return core_->transport(); }
+std::string Client::server() const { return core_->server(); }
 void Client::close() { core_->close(); }
 
 }  // namespace pushwire

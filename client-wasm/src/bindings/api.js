@@ -28,7 +28,10 @@
     this._closed = false;
     this._lastTransport = 'auto';
     this._listeners = [];
-    this._native = new Module['NativeClient'](String(url), JSON.stringify(opts));
+    // One URL, or several servers sharing channels (failover between them).
+    var urls = Array.isArray(url) ? url.map(String) : [String(url)];
+    if (urls.length === 0) throw new TypeError('new PushWire.Client(urls): at least one server URL is needed');
+    this._native = new Module['NativeClient'](urls.join('\n'), JSON.stringify(opts));
     this._native.setStateListener(function (state, reason) {
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });
@@ -105,6 +108,9 @@
       if (!this._closed) this._lastTransport = this._native.transport();
       return this._lastTransport;
     }
+  });
+  Object.defineProperty(Client.prototype, 'server', {
+    get: function () { return this._closed ? '' : this._native.server(); }
   });
   Object.defineProperty(Client.prototype, 'state', {
     get: function () { return this._closed ? 'closed' : this._native.state(); }

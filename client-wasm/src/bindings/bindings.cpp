@@ -32,9 +32,23 @@ pushwire::ClientOptions parseOptions(const std::string& text) {
     return options;
 }
 
+std::vector<std::string> splitLines(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        if (end > start) out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
 class NativeClient {
 public:
-    NativeClient(const std::string& url, const std::string& optionsJson) : client_(url, parseOptions(optionsJson)) {}
+    // `urls`: one or more server URLs, one per line.
+    NativeClient(const std::string& urls, const std::string& optionsJson)
+        : client_(splitLines(urls), parseOptions(optionsJson)) {}
 
     int subscribe(const std::string& channel, val onMessage, val onGap, val onError) {
         pushwire::SubscribeOptions options;
@@ -85,6 +99,7 @@ public:
     std::string state() const { return pushwire::toString(client_.state()); }
     std::string stateReason() const { return client_.stateReason(); }
     std::string transport() const { return pushwire::toString(client_.transport()); }
+    std::string server() const { return client_.server(); }
     std::string lastError() const { return lastError_; }
     void close() { client_.close(); }
 
@@ -107,6 +122,7 @@ EMSCRIPTEN_BINDINGS(pushwire) {
         .function("state", &NativeClient::state)
         .function("stateReason", &NativeClient::stateReason)
         .function("transport", &NativeClient::transport)
+        .function("server", &NativeClient::server)
         .function("lastError", &NativeClient::lastError)
         .function("close", &NativeClient::close);
 }

@@ -36,10 +36,12 @@ bool validBaseUrl(const std::string& url) {
 
 }  // namespace
 
-ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url, ClientOptions options)
+ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::vector<std::string> urls,
+                       ClientOptions options)
     : platform_(platform),
       registry_(std::move(registry)),
-      baseUrl_(trimSlash(std::move(url))),
+      urls_(std::move(urls)),
+      baseUrl_(urls_.empty() ? std::string() : trimSlash(urls_.front())),
       options_(options),
       backoff_(options.reconnectInitialMs, options.reconnectMaxMs) {}
 
@@ -87,13 +89,34 @@ void ClientCore::onStateChange(StateHandler handler) { stateHandlers_.push_back(
 // ---------------------------------------------------------------- connecting
 
 void ClientCore::start() {
-    if (!validBaseUrl(baseUrl_)) {
+    for (std::string& url : urls_) {
+        url = trimSlash(url);
+        if (!validBaseUrl(url)) {
+            closed_ = true;
+            state_ = State::Connecting;
+            setState(State::Closed, "invalid server URL '" + url + "': expected http://host:port or https://host");
+            return;
+        }
+    }
+    if (urls_.empty()) {
         closed_ = true;
-        state_ = State::Connecting;
-        setState(State::Closed, "invalid server URL '" + baseUrl_ + "': expected http://host:port or https://host");
+        setState(State::Closed, "no server URL given");
         return;
     }
     negotiate();
+}
+
+bool ClientCore::nextServer() {
+    if (urls_.size() < 2 || serversTried_ >= urls_.size()) return false;
+    ++serversTried_;
+    server_ = (server_ + 1) % urls_.size();
+    baseUrl_ = urls_[server_];
+    negotiated_ = false;
+    settled_.reset();
+    candidate_ = 0;
+    fallbackLog_.clear();
+    strikes_ = 0;
+    return true;
 }
 
 void ClientCore::negotiate() {
@@ -113,6 +136,11 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
         std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
         if (auto error = protocol::decodeErrorBody(response.body)) reason += ": " + error->message;
+        // Unreachable or unable to serve (its broker down): the next server, at once.
+        if ((response.status == 0 || response.status >= 500) && nextServer()) {
+            negotiate();
+            return;
+        }
         scheduleReconnect(reason);
         return;
     }
@@ -208,6 +236,7 @@ void ClientCore::transportOpened(int generation) {
 }
 
 void ClientCore::settle() {
+    serversTried_ = 1;
     settled_ = candidates_[candidate_];
     platform_.pageMemory()["transport " + baseUrl_] = registry_[*settled_].name;
     // The backoff starts over only once the transport has stayed up a while: one that
@@ -323,6 +352,13 @@ void ClientCore::failTransport(const std::string& reason) {
             scheduleReconnect(why + "; trying " + registry_[*settled_].name);
             return;
         }
+    }
+    if (!wasOpen && settled_ && nextServer()) {
+        // The transport that used to work no longer opens here: this server may be gone.
+        // The next one, asked afresh; positions carry over, so delivery resumes there.
+        setState(State::Reconnecting, why + "; trying " + baseUrl_);
+        negotiate();
+        return;
     }
     if (!wasOpen && settled_) {
         // The transport that used to work no longer opens: ask the server again and

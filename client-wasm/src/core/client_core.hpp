@@ -24,7 +24,10 @@ namespace pushwire::client {
 
 class ClientCore final : public TransportListener {
 public:
-    ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::string url, ClientOptions options);
+    // `urls`: the servers to use, in order of preference; on one that is unreachable (or
+    // whose transport no longer opens) the client moves to the next and resumes there.
+    ClientCore(Platform& platform, std::vector<TransportInfo> registry, std::vector<std::string> urls,
+               ClientOptions options);
     ~ClientCore();
     ClientCore(const ClientCore&) = delete;
     ClientCore& operator=(const ClientCore&) = delete;
@@ -46,6 +49,8 @@ public:
     std::string stateReason() const { return stateReason_; }
     // The transport in use now (Auto while none is).
     pushwire::Transport transport() const;
+    // The server in use now.
+    const std::string& server() const { return baseUrl_; }
     // What each candidate said when "auto" tried it, for error messages.
     const std::string& fallbackLog() const { return fallbackLog_; }
 
@@ -74,6 +79,9 @@ private:
     };
 
     void setState(State state, const std::string& reason);
+    // Moves to the next server of the list (forgetting what worked on this one); false
+    // when every server was tried since the last success.
+    bool nextServer();
     void negotiate();
     void onNegotiated(const HttpResponse& response);
     void connectCandidate();
@@ -100,6 +108,9 @@ private:
 
     Platform& platform_;
     std::vector<TransportInfo> registry_;
+    std::vector<std::string> urls_;
+    std::size_t server_ = 0;        // urls_[server_] is in use
+    std::size_t serversTried_ = 1;  // since the last transport that opened
     std::string baseUrl_;
     ClientOptions options_;
     Backoff backoff_;

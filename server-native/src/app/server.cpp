@@ -143,6 +143,14 @@ std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
 }
 
 void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& connection) {
+    if (!broker->available()) {
+        // A node that cannot reach its broker could deliver nothing: clients with another
+        // server to go to go there.
+        ++metrics.errors;
+        connection->respondError(ErrorCode::BrokerUnavailable,
+                                 "this server cannot reach its broker (" + broker->state() + ")");
+        return;
+    }
     std::string transports;
     for (TransportKind kind : kAllTransports) {
         if (!options.settings.isEnabled(kind)) continue;

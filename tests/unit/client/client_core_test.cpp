@@ -17,13 +17,16 @@ struct Fixture {
     std::unique_ptr<client::ClientCore> core;
     std::vector<std::pair<State, std::string>> states;
 
-    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1", int upgradeMs = 0) {
+    explicit Fixture(Transport transport = Transport::Auto, std::string url = "http://h:1", int upgradeMs = 0,
+                     std::vector<std::string> more = {}) {
         FakeRegistry::made().clear();
         options.transport = transport;
         options.reconnectInitialMs = 100;
         options.reconnectMaxMs = 1600;
         options.upgradeIntervalMs = upgradeMs;
-        core = std::make_unique<client::ClientCore>(platform, FakeRegistry::table(), url, options);
+        std::vector<std::string> urls{url};
+        urls.insert(urls.end(), more.begin(), more.end());
+        core = std::make_unique<client::ClientCore>(platform, FakeRegistry::table(), urls, options);
         core->onStateChange([this](State s, const std::string& r) { states.emplace_back(s, r); });
         core->start();
     }
@@ -438,14 +441,14 @@ TEST_CASE("the transport that worked is remembered for later clients of the same
     CHECK(f.core->transport() == Transport::Sse);
 
     // A second client on the same page (same platform) starts with SSE.
-    client::ClientCore again(f.platform, FakeRegistry::table(), "http://h:1", f.options);
+    client::ClientCore again(f.platform, FakeRegistry::table(), {"http://h:1"}, f.options);
     again.start();
     f.platform.respond("/pushwire/negotiate", 200, negotiateBody(R"(["websocket","sse"])"));
     FakeTransport& second = f.current();
     second.listener().transportOpened(second.gen());
     CHECK(again.transport() == Transport::Sse);
     SECTION("another server is probed from the top") {
-        client::ClientCore other(f.platform, FakeRegistry::table(), "http://elsewhere:1", f.options);
+        client::ClientCore other(f.platform, FakeRegistry::table(), {"http://elsewhere:1"}, f.options);
         other.start();
         f.platform.respond("/pushwire/negotiate", 200, negotiateBody(R"(["websocket","sse"])"));
         f.current().listener().transportOpened(f.current().gen());
@@ -492,4 +495,40 @@ TEST_CASE("a better transport is tried in the background and taken without loss 
     CHECK(seqs == std::vector<std::uint64_t>{1, 2, 3});
     live(*probe, 60000);
     CHECK(FakeRegistry::made().size() == 4);  // at the top: no more probes
+}
+
+TEST_CASE("on a dead server the client moves to the next one and resumes there from its positions") {
+    Fixture f(Transport::Sse, "http://a:1", 0, {"http://b:2"});
+    std::vector<std::uint64_t> seqs;
+    std::vector<Gap> gaps;
+    SubscribeOptions options;
+    options.onGap = [&](const Gap& g) { gaps.push_back(g); };
+    f.core->subscribe(
+        "c", [&](const Message& m) { seqs.push_back(m.seq); }, options, nullptr);
+    f.negotiate();
+    FakeTransport& onA = f.current();
+    CHECK(onA.config().baseUrl == "http://a:1");
+    onA.listener().transportOpened(onA.gen());
+    onA.listener().transportCursor(onA.gen(), "e1~c@4", {"c"});
+    Fixture::send(onA, "c", 5);
+    onA.listener().transportClosed(onA.gen(), {protocol::ErrorCode::Internal, "the connection was cut"});
+    // The reconnect to a fails to open (a is gone): straight to b, which is asked afresh.
+    f.platform.advance(2000);
+    FakeTransport& again = f.current();
+    again.listener().transportClosed(again.gen(), {protocol::ErrorCode::Internal, "refused"});
+    REQUIRE(f.platform.respond("b:2/pushwire/negotiate", 200, negotiateBody(R"(["sse"])")));
+    FakeTransport& onB = f.current();
+    CHECK(onB.config().baseUrl == "http://b:2");
+    CHECK(f.core->server() == "http://b:2");
+    CHECK(f.core->resumeCursor({"c"}) == "e1~c@5");  // b continues after 5
+    onB.listener().transportOpened(onB.gen());
+    Fixture::send(onB, "c", 6);
+    CHECK(seqs == std::vector<std::uint64_t>{5, 6});
+    CHECK(gaps.empty());
+    SECTION("and an unreachable first server at start is skipped at once") {
+        Fixture g(Transport::Sse, "http://down:1", 0, {"http://up:2"});
+        REQUIRE(g.platform.respond("down:1/pushwire/negotiate", 0, ""));
+        REQUIRE(g.platform.respond("up:2/pushwire/negotiate", 200, negotiateBody(R"(["sse"])")));
+        CHECK(g.current().config().baseUrl == "http://up:2");
+    }
 }

@@ -20,7 +20,8 @@ struct PollFixture {
         ClientOptions options;
         options.transport = transport;
         options.pollIntervalMs = 500;
-        core = std::make_unique<client::ClientCore>(platform, client::defaultTransports(), "http://h:1", options);
+        core = std::make_unique<client::ClientCore>(platform, client::defaultTransports(),
+                                                    std::vector<std::string>{"http://h:1"}, options);
         core->start();
         SubscribeOptions sub;
         sub.onGap = [this](const Gap& g) { gaps.push_back(g); };
