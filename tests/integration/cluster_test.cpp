@@ -135,6 +135,10 @@ TEST_CASE("what nodes B and C publish, node A delivers in order and once, on eve
     REQUIRE(health);
     CHECK(health->status == 200);
     CHECK(health->body.find("redis://") != std::string::npos);
+    auto metrics = a.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find("pushwire_broker_up{broker=\"redis://") != std::string::npos);
+    CHECK(metrics->body.find("pushwire_broker_command_seconds_count 0\n") == std::string::npos);
 }
 
 TEST_CASE("Redis stopped for 5 s in a publish storm: each publish got a seq or a 503, and every seq is delivered") {
@@ -191,6 +195,14 @@ TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes 
         status = health ? health->status : 0;
     }
     CHECK(status == 503);
+    auto negotiate = a.client().Get("/pushwire/negotiate");  // clients with another node go there
+    REQUIRE(negotiate);
+    CHECK(negotiate->status == 503);
+    auto metrics = a.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find("pushwire_broker_up{broker=\"redis://127.0.0.1:" + std::to_string(redis.port()) + "/0\"} 0") !=
+          std::string::npos);
+    CHECK(metrics->body.find("pushwire_broker_errors_total 0\n") == std::string::npos);
     int publishStatus = 0;
     CHECK(publishOnce(b, "frozen", "2", &publishStatus) == 0);
     CHECK(publishStatus == 503);

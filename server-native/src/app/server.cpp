@@ -252,6 +252,18 @@ std::string Server::Impl::renderMetrics() const {
            http.slowDisconnects() + wsHttp.slowDisconnects());
     single("pushwire_refused_connections_total", "counter", "Connections refused at --max-connections.",
            http.refusedConnections() + wsHttp.refusedConnections());
+    const BrokerStats brokerStats = broker->stats();
+    family("pushwire_broker_up", "gauge", "1 while the broker is reachable.");
+    out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " + (broker->available() ? "1" : "0") +
+           "\n";
+    single("pushwire_broker_errors_total", "counter", "Broker commands failed and connections lost.",
+           brokerStats.errors);
+    single("pushwire_broker_reconnects_total", "counter", "Broker connections made again.", brokerStats.reconnects);
+    single("pushwire_broker_filled_total", "counter", "Publications read from history to fill a pub/sub hole.",
+           brokerStats.filled);
+    family("pushwire_broker_command_seconds", "summary", "Broker round trips (count and total seconds).");
+    out += "pushwire_broker_command_seconds_count " + std::to_string(brokerStats.commands) + "\n";
+    out += "pushwire_broker_command_seconds_sum " + std::to_string(brokerStats.commandSecondsTotal) + "\n";
     return out;
 }
 

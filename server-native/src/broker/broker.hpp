@@ -64,6 +64,15 @@ struct HistoryQuery {
     std::size_t maxBytes = SIZE_MAX;  // of envelopes; at least one message whatever its size
 };
 
+// What a broker counts, for /pushwire/metrics.
+struct BrokerStats {
+    std::uint64_t errors = 0;      // commands failed, connections lost
+    std::uint64_t reconnects = 0;
+    std::uint64_t filled = 0;      // publications read from history to fill a pub/sub hole
+    std::uint64_t commands = 0;    // round trips answered
+    double commandSecondsTotal = 0;
+};
+
 // Events from the broker about the channels this node follows.
 class BrokerEventHandler {
 public:
@@ -111,6 +120,7 @@ public:
     virtual bool available() const = 0;
     virtual std::string describe() const = 0;  // "memory", "redis://host:port/db"
     virtual std::string state() const = 0;     // "ok", or what is wrong
+    virtual BrokerStats stats() const { return {}; }
     // Whether history reads are cheap and local (the hub then keeps no copy of its own).
     virtual bool historyIsLocal() const = 0;
 };

@@ -33,14 +33,6 @@
 
 namespace pushwire::server {
 
-struct BrokerStats {
-    std::uint64_t errors = 0;  // commands failed, connections lost
-    std::uint64_t reconnects = 0;
-    std::uint64_t filled = 0;  // messages read from a stream to fill a pub/sub hole
-    std::uint64_t commands = 0;
-    double commandSecondsTotal = 0;  // for the mean command latency
-};
-
 class RedisBroker final : public Broker {
 public:
     RedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
@@ -58,7 +50,7 @@ public:
     std::string state() const override { return state_; }
     bool historyIsLocal() const override { return false; }
 
-    const BrokerStats& stats() const { return stats_; }
+    BrokerStats stats() const override { return stats_; }
 
 private:
     struct Followed {
