@@ -18,7 +18,14 @@ constexpr unsigned kSendBatch = 256;     // sends per io_uring submission
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, HttpLimits limits, ConnectionBudget& budget)
-    : io_(io), limits_(limits), budget_(budget), acceptor_(io), acceptRetry_(io), sweep_(io), poller_(io) {
+    : io_(io),
+      limits_(limits),
+      budget_(budget),
+      acceptor_(io),
+      acceptRetry_(io),
+      sweep_(io),
+      flushDelay_(io),
+      poller_(io) {
     std::string why = "turned off";
     if (limits_.ioUring) sender_ = Sender::create(kSendBatch, why);
     writePath_ = sender_ ? "io_uring" : "sendmsg (io_uring: " + why + ")";
@@ -127,19 +134,34 @@ std::shared_ptr<HttpConnection> HttpServer::release(int fd) {
 }
 
 void HttpServer::scheduleFlush(const HttpConnectionPtr& connection) {
-    if (flushList_.add(connection)) asio::post(io_, [this] { flushAll(); });
+    if (!flushList_.add(connection)) return;
+    using namespace std::chrono;
+    const auto now = steady_clock::now();
+    // Back to back with a flush that took a while: let the next one gather more.
+    if (lastFlushTook_ > microseconds(500) && now - lastFlushEnd_ < microseconds(200)) {
+        flushDelay_.expires_after(std::min<steady_clock::duration>(lastFlushTook_, milliseconds(5)));
+        flushDelay_.async_wait([this](const std::error_code& ec) {
+            if (!ec) flushAll();
+        });
+        return;
+    }
+    asio::post(io_, [this] { flushAll(); });
 }
 
 void HttpServer::flushAll() {
+    const auto started = std::chrono::steady_clock::now();
     std::vector<HttpConnectionPtr> connections = flushList_.take();
+    if (connections.empty()) return;
     if (writesWithIoUring()) {
         for (auto& connection : connections) {
             if (connection->canSend()) sender_->add(std::move(connection));
         }
         sender_->submit();
-        return;
+    } else {
+        for (auto& connection : connections) connection->flushNow();
     }
-    for (auto& connection : connections) connection->flushNow();
+    lastFlushEnd_ = std::chrono::steady_clock::now();
+    lastFlushTook_ = lastFlushEnd_ - started;
 }
 
 void HttpServer::dispatch(HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -167,6 +189,7 @@ void HttpServer::stop() {
     acceptor_.close(ignored);
     acceptRetry_.cancel();
     sweep_.cancel();
+    flushDelay_.cancel();
     poller_.forEach([](HttpConnection& connection) { connection.close(); });
 }
 

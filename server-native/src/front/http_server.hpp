@@ -93,6 +93,13 @@ private:
     std::vector<int> refusingFds_;       // which of ours count in budget_.refusing
     bool stopped_ = false;
     FlushList<HttpConnection> flushList_;
+    // Adaptive coalescing: when flushes run back to back (the loop is saturated: a
+    // fan-out per publication arriving one at a time, as from a remote broker), the
+    // next flush waits about as long as the last one took, so that each connection's
+    // send carries several messages. Idle or paced, every flush runs at the end of its turn.
+    asio::steady_timer flushDelay_;
+    std::chrono::steady_clock::time_point lastFlushEnd_{};
+    std::chrono::steady_clock::duration lastFlushTook_{};
     std::unique_ptr<Sender> sender_;  // null: sendmsg per connection
     std::string writePath_;
     Poller poller_;  // last: its connections go before the rest of the server
