@@ -144,6 +144,32 @@ if any(r for _, r in node):
             f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if name == 'pushwire' else ''} | "
             f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} |")
     add("")
+REDIS_TRANSPORTS = [t for t in TRANSPORTS if find("pushwire", t, "redis-latency") or find("nchan", t, "redis-latency")]
+if REDIS_TRANSPORTS:
+    add("## With a Redis broker")
+    add("")
+    add("pushwire with `--broker redis://…` on one node, and on two nodes (subscribers split over both, "
+        "publishing on the first, so half the deliveries cross nodes), against Nchan with its Redis storage "
+        "(`nchan_redis_url`, `nchan_use_redis on`). Server CPU counts every process of each side: the pushwire "
+        "nodes and redis-server, or nginx and redis-server. Each Redis is fresh, without persistence.")
+    add("")
+    add("| transport | server | rate | delivered | lost | dup | server CPU µs/delivery | ratio | publish p99 ms | latency p50 ms | p99 ms |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|")
+    setups = (("pushwire, 1 node", "pushwire", "redis"), ("pushwire, 2 nodes", "pushwire", "redis2"),
+              ("Nchan", "nchan", "redis"))
+    for t in REDIS_TRANSPORTS:
+        for scenario, rate in (("latency", "100 msg/s"), ("throughput", "as accepted")):
+            nc = find("nchan", t, f"redis-{scenario}")
+            for name, target, prefix in setups:
+                r = find(target, t, f"{prefix}-{scenario}")
+                if r is None:
+                    continue
+                mine = target == "pushwire"
+                add(f"| {t} | {name} | {rate} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+                    f"{num(r['server_cpu_us_per_delivery'])} | "
+                    f"{ratio(r['server_cpu_us_per_delivery'], get(nc, 'server_cpu_us_per_delivery')) if mine else ''} | "
+                    f"{num(get(r, 'publish_ms', 'p99'))} | {num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
+    add("")
 add("## Idle subscribers held, and publishing while they are")
 add("")
 add("| transport | server | held | failed | time to connect all s | RSS per subscriber | ratio | publish p50 ms | publish p99 ms |")
@@ -184,6 +210,27 @@ target_row("CPU per delivery, WebSocket and SSE, as fast as accepted ≤ 0.67×"
 if any(r for _, r in node):
     target_row("CPU per delivery, WebSocket with Node's ws as the subscriber ≤ 0.67×",
                [("node-ws", r_of("node-ws", ("server_cpu_us_per_delivery",), "websocket"))], 0.67)
+if REDIS_TRANSPORTS:
+    def redis_ratio(prefix, scenario, t):
+        a = get(find("pushwire", t, f"{prefix}-{scenario}"), "server_cpu_us_per_delivery")
+        b = get(find("nchan", t, f"redis-{scenario}"), "server_cpu_us_per_delivery")
+        return a / b if a is not None and b else None
+    target_row("With Redis: CPU per delivery, 1 node, 100 msg/s and as fast as accepted ≤ 0.67× Nchan+Redis",
+               [(f"{t} {s}", redis_ratio("redis", s, t)) for t in REDIS_TRANSPORTS for s in ("latency", "throughput")],
+               0.67)
+    target_row("With Redis: CPU per delivery, 2 nodes, 100 msg/s and as fast as accepted ≤ 0.67× Nchan+Redis",
+               [(f"{t} {s}", redis_ratio("redis2", s, t)) for t in REDIS_TRANSPORTS for s in ("latency", "throughput")],
+               0.67)
+    target_row("With Redis: publish p99 at 100 msg/s < 5 ms (absolute, pushwire, 1 and 2 nodes)",
+               [(f"{t} {p}", get(find("pushwire", t, f"{p}-latency"), "publish_ms", "p99"))
+                for t in REDIS_TRANSPORTS for p in ("redis", "redis2")], 5.0, absolute=True)
+
+    def cross_node(t):
+        a = get(find("pushwire", t, "redis2-latency"), "latency_ms", "p99")
+        b = get(find("pushwire", t, "latency"), "latency_ms", "p99")
+        return a / b if a is not None and b else None
+    target_row("With Redis: delivery p99 at 100 msg/s, 2 nodes ≤ 2× the memory broker's on one node",
+               [(t, cross_node(t)) for t in REDIS_TRANSPORTS], 2.0)
 target_row("CPU per delivery, long-poll and poll, 100 msg/s ≤ 1.0×",
            [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("longpoll", "poll")], 1.0)
 target_row("CPU per delivery, long-poll and poll, as fast as accepted ≤ 1.0×",

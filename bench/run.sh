@@ -8,6 +8,9 @@
 #   alternating servers; the report takes the median of each number
 #   NODE_WS_RATE (20)  NODE_WS_MESSAGES (300): the WebSocket fan-out again with Node's ws
 #   library as the subscriber (bench/node_ws.mjs)
+#   REDIS_TRANSPORTS ("websocket sse"): the fan-out with a Redis broker: pushwire on one
+#   node and on two (subscribers split over both, publishing on the first) against Nchan
+#   with its Redis storage; every process of each side is measured, Redis included
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/dist/bin"
@@ -25,9 +28,42 @@ RAW="$WORK/results.jsonl"
 trap 'stop_servers; rm -rf "$WORK"' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+healthy() {  # the node answers /pushwire/healthz with 200 (its broker connected)
+  (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /pushwire/healthz HTTP/1.0\r\nHost: x\r\n\r\n' >&3 &&
+    head -c 12 <&3 | grep -q ' 200') 2>/dev/null
+}
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 
-PW_PID=""; NGINX_PID=""
+PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""
+start_redis() {
+  REDIS_PORT=$(free_port)
+  mkdir -p "$WORK/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" \
+    --protected-mode no --logfile "$WORK/redis/redis.log" &
+  REDIS_PID=$!
+  wait_port "$REDIS_PORT"
+}
+# pushwire on one Redis: BROKER_NODES processes, the first one published to.
+start_pushwire_redis() {
+  start_redis
+  PW_PORT=$(free_port); PW_WS=$(free_port)
+  "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 \
+    --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire.log" 2>&1 &
+  PW_PID=$!
+  wait_port "$PW_PORT"
+  NODE_ARGS=(); PW2_PORT=""
+  if [[ $1 == 2 ]]; then
+    PW2_PORT=$(free_port); PW2_WS=$(free_port)
+    "$BIN/pushwire-server" --port "$PW2_PORT" --ws-port "$PW2_WS" --history 2000 \
+      --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire2.log" 2>&1 &
+    PW2_PID=$!
+    wait_port "$PW2_PORT"
+    NODE_ARGS=(--subscribe-node "$PW_PORT:$PW_WS" --subscribe-node "$PW2_PORT:$PW2_WS" --pid "$PW2_PID")
+  fi
+  for port in "$PW_PORT" ${PW2_PORT:+"$PW2_PORT"}; do
+    for _ in $(seq 100); do healthy "$port" && break; sleep 0.05; done
+  done
+}
 start_pushwire() {
   PW_PORT=$(free_port); PW_WS=$(free_port)
   "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 >"$WORK/pushwire.log" 2>&1 &
@@ -37,7 +73,10 @@ start_pushwire() {
 start_nchan() {
   NCHAN_PORT=$(free_port)
   mkdir -p "$WORK/nginx"
-  sed -e "s|@PORT@|$NCHAN_PORT|g" -e "s|@PREFIX@|$WORK/nginx|g" "$ROOT/bench/nchan.conf.in" >"$WORK/nginx/nginx.conf"
+  local redis=""
+  [[ ${1:-} == redis ]] && redis="nchan_redis_url \"redis://127.0.0.1:$REDIS_PORT\"; nchan_use_redis on;"
+  sed -e "s|@PORT@|$NCHAN_PORT|g" -e "s|@PREFIX@|$WORK/nginx|g" -e "s|@REDIS@|$redis|" \
+    "$ROOT/bench/nchan.conf.in" >"$WORK/nginx/nginx.conf"
   nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" >"$WORK/nginx/out.log" 2>&1 &
   NGINX_PID=$!
   wait_port "$NCHAN_PORT"
@@ -46,21 +85,59 @@ start_nchan() {
 stop_servers() {
   [[ -n "$PW_PID" ]] && kill "$PW_PID" 2>/dev/null && wait "$PW_PID" 2>/dev/null || true
   [[ -n "$NGINX_PID" ]] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
-  PW_PID=""; NGINX_PID=""
+  PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""
+start_redis() {
+  REDIS_PORT=$(free_port)
+  mkdir -p "$WORK/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" \
+    --protected-mode no --logfile "$WORK/redis/redis.log" &
+  REDIS_PID=$!
+  wait_port "$REDIS_PORT"
+}
+# pushwire on one Redis: BROKER_NODES processes, the first one published to.
+start_pushwire_redis() {
+  start_redis
+  PW_PORT=$(free_port); PW_WS=$(free_port)
+  "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 \
+    --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire.log" 2>&1 &
+  PW_PID=$!
+  wait_port "$PW_PORT"
+  NODE_ARGS=(); PW2_PORT=""
+  if [[ $1 == 2 ]]; then
+    PW2_PORT=$(free_port); PW2_WS=$(free_port)
+    "$BIN/pushwire-server" --port "$PW2_PORT" --ws-port "$PW2_WS" --history 2000 \
+      --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire2.log" 2>&1 &
+    PW2_PID=$!
+    wait_port "$PW2_PORT"
+    NODE_ARGS=(--subscribe-node "$PW_PORT:$PW_WS" --subscribe-node "$PW2_PORT:$PW2_WS" --pid "$PW2_PID")
+  fi
+  for port in "$PW_PORT" ${PW2_PORT:+"$PW2_PORT"}; do
+    for _ in $(seq 100); do healthy "$port" && break; sleep 0.05; done
+  done
+}
 }
 
 run() {  # target transport label bench-args...
   local target=$1 transport=$2 label=$3; shift 3
   local args
   stop_servers
-  if [[ $target == pushwire ]]; then
-    start_pushwire
-    args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID")
-  else
-    start_nchan
-    # shellcheck disable=SC2206
-    args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS)
-  fi
+  case $target in
+    pushwire)
+      start_pushwire
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID") ;;
+    pushwire-redis|pushwire-redis2)
+      start_pushwire_redis "${target#pushwire-redis}"
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --pid "$REDIS_PID" "${NODE_ARGS[@]}") ;;
+    nchan-redis)
+      start_redis
+      start_nchan redis
+      # shellcheck disable=SC2206
+      args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS --pid "$REDIS_PID") ;;
+    *)
+      start_nchan
+      # shellcheck disable=SC2206
+      args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS) ;;
+  esac
   local line
   if [[ $transport == node-ws ]]; then
     line=$(node "$ROOT/bench/node_ws.mjs" "${args[@]}" --channel "n${RANDOM}" "$@" || true)
@@ -82,6 +159,18 @@ for transport in $TRANSPORTS; do
   done
   for target in pushwire nchan; do
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
+  done
+done
+# With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
+for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
+  for _ in $(seq "$REPEAT"); do
+    for target in pushwire-redis pushwire-redis2 nchan-redis; do
+      label=redis; [[ $target == pushwire-redis2 ]] && label=redis2
+      run "$target" "$transport" "$label-latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
+        --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
+      run "$target" "$transport" "$label-throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
+        --messages "$THROUGHPUT_MESSAGES" --rate 0 --bytes "$BYTES"
+    done
   done
 done
 # WebSocket subscribers that are not ours: Node's ws library (bench/node_ws.mjs).

@@ -39,6 +39,9 @@ struct Config {
     int warmup = 20;        // fanout: messages before the measured ones
     std::string channel = "bench";
     int connectConcurrency = 256;  // connections being opened at once
+    // Subscribers spread over these nodes ({http port, WebSocket port}), round-robin;
+    // empty: all on `port`/`wsPort`. Publishing goes to `port`.
+    std::vector<std::pair<int, int>> subscribeNodes;
 };
 
 const char* modeName(Mode mode);

@@ -28,6 +28,9 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
   --poll-interval-ms MS       poll subscribers' interval        [1000]
   --duration-ms MS            idle: publish-under-load phase    [5000]
   --channel NAME                                                [bench]
+  --subscribe-node P:W        subscribers on this node too (HTTP port P, WebSocket port W),
+                              round-robin over every one given (repeatable); publishes
+                              still go to --port
   --expect-no-loss            exit 1 unless every message arrived exactly once
 )";
 
@@ -78,7 +81,11 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--duration-ms") c.durationMs = std::stoi(value);
             else if (name == "--warmup") c.warmup = std::stoi(value);
             else if (name == "--channel") c.channel = value;
-            else {
+            else if (name == "--subscribe-node") {
+                auto colon = value.find(':');
+                if (colon == std::string::npos) throw std::invalid_argument(value);
+                c.subscribeNodes.emplace_back(std::stoi(value.substr(0, colon)), std::stoi(value.substr(colon + 1)));
+            } else {
                 std::cerr << "pushwire-bench: unknown option " << name << "\n";
                 return false;
             }
@@ -106,17 +113,26 @@ struct Fleet {
 
     Receiver receiver;
     std::vector<std::shared_ptr<Subscriber>> members;
+    std::vector<std::unique_ptr<Config>> nodes;  // one config per node; subscribers keep a reference
 
     // Starts `count` subscribers, at most `concurrency` connecting at once; returns the
     // seconds until all are established (or failed).
     double connect(asio::io_context& io, const Config& config, const std::string& channel, int count, Tally& tally) {
         const auto begin = Clock::now();
+        if (nodes.empty()) {
+            for (const auto& [port, wsPort] : config.subscribeNodes) {
+                nodes.push_back(std::make_unique<Config>(config));
+                nodes.back()->port = port;
+                nodes.back()->wsPort = wsPort;
+            }
+        }
         int started = 0;
         auto settled = [&] { return static_cast<int>(tally.established + tally.failed); };
         while (started < count) {
             while (started < count && started - settled() < config.connectConcurrency) {
-                auto s = config.mode == Mode::WebSocket ? makeWsSubscriber(io, receiver, config, channel, tally)
-                                                        : makeHttpSubscriber(io, receiver, config, channel, tally);
+                const Config& node = nodes.empty() ? config : *nodes[static_cast<std::size_t>(started) % nodes.size()];
+                auto s = config.mode == Mode::WebSocket ? makeWsSubscriber(io, receiver, node, channel, tally)
+                                                        : makeHttpSubscriber(io, receiver, node, channel, tally);
                 s->start();
                 members.push_back(s);
                 ++started;
