@@ -12,6 +12,15 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const DIST = process.env.PUSHWIRE_DIST || path.resolve(here, '../../dist');
 export const TRANSPORTS = ['websocket', 'sse', 'longpoll', 'poll'];
 
+// Servers this process started die with it, even when a test is cut short.
+const children = new Set();
+process.on('exit', () => { for (const child of children) child.kill('SIGKILL'); });
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 export async function freePort() {
   const server = net.createServer();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -24,9 +33,9 @@ export async function freePort() {
 export async function startServer(args = [], ports = { port: 0, wsPort: 0 }) {
   const bin = path.join(DIST, 'bin/pushwire-server');
   if (!existsSync(bin)) throw new Error(`${bin} missing: run ./build.sh build first`);
-  const child = spawn(bin, ['--port', String(ports.port), '--ws-port', String(ports.wsPort),
+  const child = track(spawn(bin, ['--port', String(ports.port), '--ws-port', String(ports.wsPort),
     '--web-root', path.join(DIST, 'web'), ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+    { stdio: ['ignore', 'pipe', 'inherit'] }));
   const line = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 10000);
@@ -100,8 +109,8 @@ export async function waitFor(fn, { timeout = 15000, interval = 25, what = 'cond
 export async function startRedis() {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pushwire-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'], { stdio: 'ignore' });
+  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'], { stdio: 'ignore' }));
   for (let i = 0; i < 200; i++) {
     const up = await new Promise((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
