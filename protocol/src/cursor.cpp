@@ -154,7 +154,7 @@ Result<std::vector<std::optional<StreamPosition>>> positionsFor(const Cursor& cu
     return out;
 }
 
-std::string encodeCursor(const std::vector<ChannelPosition>& positions) {
+std::string encodeCursor(const std::vector<ChannelPosition>& positions, bool byPlace) {
     std::string out;
     std::string_view leading = positions.empty() ? std::string_view() : positions.front().epoch;
     if (!leading.empty()) {
@@ -171,9 +171,9 @@ std::string encodeCursor(const std::vector<ChannelPosition>& positions) {
         out.append(positions[i].channel);
         out.push_back('@');
         appendPosition(out, positions[i].seq, positions[i].epoch, leading);
-        if (out.size() > kNamedCursorLimit) break;
+        if (byPlace && out.size() > kNamedCursorLimit) break;
     }
-    if (out.size() <= kNamedCursorLimit || positions.size() == 1) return out;
+    if (!byPlace || out.size() <= kNamedCursorLimit || positions.size() == 1) return out;
     out.resize(start);
     for (std::size_t i = 0; i < positions.size(); ++i) {
         out.append(i ? ",@" : "@");

@@ -19,6 +19,9 @@ std::string_view errorCodeName(ErrorCode code) {
         case ErrorCode::MethodNotAllowed: return "method_not_allowed";
         case ErrorCode::TransportDisabled: return "transport_disabled";
         case ErrorCode::RateLimited: return "rate_limited";
+        case ErrorCode::Unauthorized: return "unauthorized";
+        case ErrorCode::Forbidden: return "forbidden";
+        case ErrorCode::TokenExpired: return "token_expired";
         case ErrorCode::Overloaded: return "overloaded";
         case ErrorCode::BrokerUnavailable: return "broker_unavailable";
         case ErrorCode::Internal: return "internal";
@@ -33,6 +36,9 @@ int httpStatus(ErrorCode code) {
         case ErrorCode::TransportDisabled: return 404;
         case ErrorCode::MethodNotAllowed: return 405;
         case ErrorCode::RateLimited: return 429;
+        case ErrorCode::Unauthorized:
+        case ErrorCode::TokenExpired: return 401;
+        case ErrorCode::Forbidden: return 403;
         case ErrorCode::Overloaded:
         case ErrorCode::BrokerUnavailable: return 503;
         case ErrorCode::Internal: return 500;

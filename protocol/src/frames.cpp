@@ -117,9 +117,16 @@ Result<ClientFrame> decodeClientFrame(std::string_view text, std::string* idJson
     } else if (*type == "ping" || *type == "pong") {
         frame.type = *type == "ping" ? ClientFrameType::Ping : ClientFrameType::Pong;
         if (auto e = fields.only({"type", "id", "time"}, where)) return *e;
+    } else if (*type == "auth") {
+        frame.type = ClientFrameType::Auth;
+        if (auto e = fields.only({"type", "id", "token"}, where)) return *e;
+        auto tokenText = fields.find("token");
+        auto token = tokenText ? detail::stringValue(*tokenText) : std::nullopt;
+        if (!token) return err(ErrorCode::MissingField, "auth needs a string 'token'");
+        frame.token = std::move(*token);
     } else {
         return err(ErrorCode::BadRequest,
-                   "unknown frame type '" + *type + "'; expected subscribe, unsubscribe, publish, ping or pong");
+                   "unknown frame type '" + *type + "'; expected subscribe, unsubscribe, publish, auth, ping or pong");
     }
     return frame;
 }
@@ -137,6 +144,15 @@ std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels) {
 
 std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson) {
     return "{\"type\":\"publish\",\"channel\":" + quote(channel) + ",\"data\":" + std::string(dataJson) +
+           idField(idJson) + "}";
+}
+
+std::string encodeAuthFrame(std::string_view token, std::string_view idJson) {
+    return "{\"type\":\"auth\",\"token\":" + quote(token) + idField(idJson) + "}";
+}
+
+std::string encodeAuthorizedFrame(std::string_view idJson, std::string_view subject, std::int64_t expiresAt) {
+    return "{\"type\":\"authorized\",\"sub\":" + quote(subject) + ",\"exp\":" + std::to_string(expiresAt) +
            idField(idJson) + "}";
 }
 
@@ -172,9 +188,12 @@ std::string encodeAckFrame(std::string_view idJson, std::string_view channel, st
            "}";
 }
 
-std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message) {
+std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message,
+                             std::string_view channel) {
     std::string body = errorBody(code, message);
-    return "{\"type\":\"error\"," + body.substr(1, body.size() - 2) + idField(idJson) + "}";
+    std::string out = "{\"type\":\"error\"," + body.substr(1, body.size() - 2) + idField(idJson);
+    if (!channel.empty()) out += ",\"channel\":" + quote(channel);
+    return out + "}";
 }
 
 std::string encodePingFrame(std::int64_t timeMs) {
@@ -268,6 +287,9 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
         }
     } else if (*type == "unsubscribed") {
         frame.type = ServerFrameType::Unsubscribed;
+    } else if (*type == "authorized") {
+        frame.type = ServerFrameType::Authorized;
+        if (auto exp = fields.find("exp")) frame.expiresAt = detail::integerValue(*exp).value_or(0);
     } else if (*type == "ping") {
         frame.type = ServerFrameType::Ping;
     } else if (*type == "pong") {
@@ -302,6 +324,15 @@ Result<PollResponse> decodePollResponse(std::string_view text) {
             response.gaps.push_back(std::move(gap.value()));
         }
     }
+    if (auto refused = fields.find("refused"); refused && detail::isArray(*refused)) {
+        for (std::string_view item : detail::arrayElements(*refused)) {
+            if (!detail::isObject(item)) continue;
+            Fields entry(item);
+            auto error = errorFrom(entry);
+            std::string channel = stringField(entry, "channel");
+            if (error && !channel.empty()) response.refused.push_back(Refusal{std::move(channel), std::move(*error)});
+        }
+    }
     response.cursor = std::move(*cursor);
     auto more = fields.find("more");
     response.more = more && detail::boolValue(*more).value_or(false);
@@ -315,13 +346,20 @@ Result<PublishRequest> decodePublishRequest(std::string_view body) {
         return err(ErrorCode::BadType, "body must be a JSON object {\"channel\": ..., \"data\": ...}");
     }
     Fields fields(body);
-    if (auto e = fields.only({"channel", "data"}, "a publish body")) return *e;
+    if (auto e = fields.only({"channel", "channels", "data"}, "a publish body")) return *e;
+    PublishRequest request;
     auto channelText = fields.find("channel");
-    if (!channelText) return err(ErrorCode::MissingField, "body needs a 'channel'");
-    auto channel = detail::stringValue(*channelText);
-    if (!channel) return err(ErrorCode::BadType, "'channel' must be a string");
-    PublishRequest request{std::move(*channel), ""};
-    if (auto problem = channelNameProblem(request.channel)) return err(ErrorCode::BadChannel, *problem);
+    auto channelsText = fields.find("channels");
+    if (channelText && channelsText) return err(ErrorCode::BadRequest, "give 'channel' or 'channels', not both");
+    if (channelsText) {
+        if (auto e = readChannels(fields, request.channels)) return *e;
+    } else {
+        if (!channelText) return err(ErrorCode::MissingField, "body needs a 'channel' (or a 'channels' list)");
+        auto channel = detail::stringValue(*channelText);
+        if (!channel) return err(ErrorCode::BadType, "'channel' must be a string");
+        request.channel = std::move(*channel);
+        if (auto problem = channelNameProblem(request.channel)) return err(ErrorCode::BadChannel, *problem);
+    }
     auto data = fields.find("data");
     if (!data) return err(ErrorCode::MissingField, "body needs 'data' (any JSON value)");
     request.dataJson = std::string(*data);
@@ -347,6 +385,7 @@ Result<NegotiateInfo> decodeNegotiate(std::string_view text) {
     info.heartbeatMs = intField(fields, "heartbeat_ms");
     info.epoch = stringField(fields, "epoch");
     info.maxMessageBytes = unsignedField(fields, "max_message_bytes");
+    if (auto tokens = fields.find("tokens")) info.tokens = detail::boolValue(*tokens).value_or(false);
     auto transports = fields.find("transports");
     if (!transports || !detail::isArray(*transports)) {
         return err(ErrorCode::MissingField, "negotiate answer has no 'transports' list");
@@ -360,6 +399,40 @@ Result<NegotiateInfo> decodeNegotiate(std::string_view text) {
 std::optional<Error> decodeErrorBody(std::string_view text) {
     if (readServerDocument(text, "error body")) return std::nullopt;
     return errorFrom(Fields(text));
+}
+
+}  // namespace pushwire::protocol
+
+namespace pushwire::protocol {
+
+std::optional<std::int64_t> tokenExpiry(std::string_view jwt) {
+    const std::size_t dot1 = jwt.find('.');
+    const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : jwt.find('.', dot1 + 1);
+    if (dot2 == std::string_view::npos) return std::nullopt;
+    std::string_view part = jwt.substr(dot1 + 1, dot2 - dot1 - 1);
+    std::string payload;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (char c : part) {
+        int value = c >= 'A' && c <= 'Z'   ? c - 'A'
+                    : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                    : c >= '0' && c <= '9' ? c - '0' + 52
+                    : c == '-'             ? 62
+                    : c == '_'             ? 63
+                                           : -1;
+        if (value < 0) return std::nullopt;
+        buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            payload.push_back(static_cast<char>((buffer >> bits) & 0xff));
+        }
+    }
+    if (detail::validateJson(payload, kMaxDataDepth, "token payload") || !detail::isObject(payload))
+        return std::nullopt;
+    auto exp = detail::Fields(payload).find("exp");
+    if (!exp) return std::nullopt;
+    return detail::integerValue(*exp);
 }
 
 }  // namespace pushwire::protocol

@@ -27,7 +27,9 @@ struct World {
     MemoryBroker broker{{8, "0123456789abcdef"}};
     Hub hub{broker, {0, "0123456789abcdef", [] { return std::int64_t{1700000000000}; }}};
     Metrics metrics;
-    Context context{io, hub, metrics, Settings{}};
+    AccessPolicy access{AccessOptions{}};
+    RateLimiter publishRate{0, 1};
+    Context context{io, hub, metrics, Settings{}, access, publishRate};
     World() {
         for (int i = 0; i < 12; ++i) hub.publish("chat", "{\"i\":" + std::to_string(i) + "}", [](auto) {});
         for (int i = 0; i < 3; ++i) hub.publish("news", "\"n\"", [](auto) {});

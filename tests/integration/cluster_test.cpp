@@ -200,8 +200,8 @@ TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes 
     CHECK(negotiate->status == 503);
     auto metrics = a.client().Get("/pushwire/metrics");
     REQUIRE(metrics);
-    CHECK(metrics->body.find("pushwire_broker_up{broker=\"redis://127.0.0.1:" + std::to_string(redis.port()) + "/0\"} 0") !=
-          std::string::npos);
+    CHECK(metrics->body.find("pushwire_broker_up{broker=\"redis://127.0.0.1:" + std::to_string(redis.port()) +
+                             "/0\"} 0") != std::string::npos);
     CHECK(metrics->body.find("pushwire_broker_errors_total 0\n") == std::string::npos);
     int publishStatus = 0;
     CHECK(publishOnce(b, "frozen", "2", &publishStatus) == 0);

@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
                   << " ws://" << o.host << ":" << server.wsPort() << "/pushwire/ws"
                   << (o.webRoot.empty() ? "" : " web-root " + o.webRoot) << std::endl;
         std::cout << "pushwire-server writes with " << server.writePath() << std::endl;
+        if (server.open()) {
+            std::cout << "pushwire-server WARNING: " << server.accessSummary() << std::endl;
+        } else {
+            std::cout << "pushwire-server access: " << server.accessSummary() << std::endl;
+        }
         server.run();
         std::cout << "pushwire-server stopped" << std::endl;
     } catch (const std::exception& e) {

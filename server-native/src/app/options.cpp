@@ -68,6 +68,36 @@ Usage: pushwire-server [options]
   --broker-prefix P           Redis keys start with "P:" (default pushwire)
   --reuse-port                let several processes listen on the same port
                               (SO_REUSEPORT; with a Redis broker they serve as one)
+
+Who may do what (docs/security.md). With none of the key files the server is OPEN:
+anyone who reaches it reads and writes every channel (it says so at start).
+  --token-secret-file FILE    verify JWTs signed with this HS256 secret
+  --token-public-key-file FILE
+                              verify JWTs signed with this key's RS256 (RSA) or ES256 (P-256)
+  --token-cookie NAME         also read the token from this cookie (EventSource sends cookies)
+  --api-key-file FILE         the backend publishes with Authorization: ApiKey <the file's key>
+                              (never accepted from a browser origin)
+  --public-subscribe PATTERNS channels anyone may read without a token, e.g. news:*,status
+                              (default: none with a token key; * with only an API key)
+  --public-publish PATTERNS   channels anyone may publish on without a token (default: none)
+  --allowed-origins LIST      pages of these origins may use the server (CORS, credentials
+                              allowed) and open WebSockets; others get no CORS and 403 on
+                              upgrade (default: any origin, CORS *)
+  --tls-cert FILE --tls-key FILE
+                              HTTPS and WSS on the same ports (PEM)
+
+Limits (0: none), each answered with a JSON error and counted in /pushwire/metrics:
+  --max-connections-per-ip N  connections one address may hold (default 1000)
+  --max-channels-per-connection N
+                              channels one connection may subscribe (default 1024)
+  --publish-rate N            publishes per second per caller: the token's user, else the
+                              address; 429 with Retry-After (default 1000; the backend: none)
+  --max-channels N            channels held; past it the longest-idle channel without
+                              subscribers is dropped (default 100000)
+  --max-history-bytes N       history held in all channels; the oldest goes first and its
+                              readers get the gap (default 268435456)
+  --channel-ttl SECONDS       a channel with no subscriber and no message for this long is
+                              dropped (default 3600)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --max-message-bytes N       largest message data, request body or frame (default 65536)
@@ -132,6 +162,21 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--socket-send-buffer",
                                         "--broker",
                                         "--broker-prefix",
+                                        "--token-secret-file",
+                                        "--token-public-key-file",
+                                        "--token-cookie",
+                                        "--api-key-file",
+                                        "--public-subscribe",
+                                        "--public-publish",
+                                        "--allowed-origins",
+                                        "--tls-cert",
+                                        "--tls-key",
+                                        "--max-connections-per-ip",
+                                        "--publish-rate",
+                                        "--max-channels",
+                                        "--max-history-bytes",
+                                        "--channel-ttl",
+                                        "--max-channels-per-connection",
                                         "--io-uring"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
@@ -199,6 +244,55 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                 return parsed;
             }
             o.broker.prefix = value;
+        } else if (name == "--token-secret-file") {
+            o.tokenSecretFile = value;
+        } else if (name == "--token-public-key-file") {
+            o.tokenPublicKeyFile = value;
+        } else if (name == "--token-cookie") {
+            o.tokenCookie = value;
+        } else if (name == "--api-key-file") {
+            o.apiKeyFile = value;
+        } else if (name == "--public-subscribe") {
+            o.publicSubscribe = value;
+        } else if (name == "--public-publish") {
+            o.publicPublish = value;
+        } else if (name == "--allowed-origins") {
+            o.allowedOrigins.clear();
+            std::size_t start = 0;
+            while (start < value.size()) {
+                std::size_t comma = value.find(',', start);
+                if (comma == std::string::npos) comma = value.size();
+                std::string origin = value.substr(start, comma - start);
+                if (!origin.empty() && origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) {
+                    parsed.error = "--allowed-origins: '" + origin + "' is not an origin like https://app.example.com";
+                    return parsed;
+                }
+                while (!origin.empty() && origin.back() == '/') origin.pop_back();
+                if (!origin.empty()) o.allowedOrigins.push_back(origin);
+                start = comma + 1;
+            }
+        } else if (name == "--tls-cert") {
+            o.tlsCert = value;
+        } else if (name == "--tls-key") {
+            o.tlsKey = value;
+        } else if (name == "--max-connections-per-ip") {
+            if (!number(0, 1000000)) return parsed;
+            o.maxConnectionsPerIp = static_cast<std::size_t>(n);
+        } else if (name == "--publish-rate") {
+            if (!number(0, 10000000)) return parsed;
+            o.publishRate = static_cast<double>(n);
+        } else if (name == "--max-channels") {
+            if (!number(0, 100000000)) return parsed;
+            o.maxChannels = static_cast<std::size_t>(n);
+        } else if (name == "--max-history-bytes") {
+            if (!number(0, 1LL << 40)) return parsed;
+            o.maxHistoryBytes = static_cast<std::size_t>(n);
+        } else if (name == "--channel-ttl") {
+            if (!number(0, 365 * 24 * 3600)) return parsed;
+            o.channelTtlSeconds = static_cast<int>(n);
+        } else if (name == "--max-channels-per-connection") {
+            if (!number(1, 100000)) return parsed;
+            o.settings.maxChannelsPerConnection = static_cast<std::size_t>(n);
         } else if (name == "--io-uring") {
             if (value != "auto" && value != "off") {
                 parsed.error = "--io-uring: expected auto or off, got '" + value + "'";
@@ -233,6 +327,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         parsed.error = "--port 65535 leaves no room for the default --ws-port; give --ws-port";
     }
     if (o.port != 0 && o.port == o.wsPort) parsed.error = "--port and --ws-port must differ";
+    if (o.tlsCert.empty() != o.tlsKey.empty()) parsed.error = "--tls-cert and --tls-key go together";
     return parsed;
 }
 

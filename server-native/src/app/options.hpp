@@ -20,6 +20,9 @@ struct BrokerOptions {
     std::string password;
     int db = 0;
     std::string prefix = "pushwire";  // every Redis key starts with "<prefix>:"
+    // A channel's keys expire this long after its last publish or read (--channel-ttl;
+    // 0: never). A channel's node reads it while it has subscribers, so it stays.
+    std::int64_t channelTtlMs = 0;
 };
 
 // Parses the --broker value; an error sentence when it is not one.
@@ -41,6 +44,24 @@ struct Options {
     bool reusePort = false;        // --reuse-port: several processes on one port (SO_REUSEPORT)
     BrokerOptions broker;
     Settings settings;
+
+    // Who may do what (docs/security.md). Files are read at start.
+    std::string tokenSecretFile;
+    std::string tokenPublicKeyFile;
+    std::string tokenCookie;
+    std::string apiKeyFile;
+    std::optional<std::string> publicSubscribe;  // comma-separated patterns
+    std::optional<std::string> publicPublish;
+    std::vector<std::string> allowedOrigins;
+    std::string tlsCert;
+    std::string tlsKey;
+
+    // Limits that protect the server and the other clients (0: none).
+    std::size_t maxConnectionsPerIp = 1000;
+    double publishRate = 1000;  // publishes per second per caller (the backend is not limited)
+    std::size_t maxChannels = 100000;
+    std::size_t maxHistoryBytes = 256 * 1024 * 1024;
+    int channelTtlSeconds = 3600;
 };
 
 struct ParsedOptions {

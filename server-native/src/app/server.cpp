@@ -1,9 +1,12 @@
 #include "app/server.hpp"
 
 #include <asio.hpp>
+#include <cmath>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
@@ -11,6 +14,7 @@
 #include "front/http_server.hpp"
 #include "hub/hub.hpp"
 #include "pushwire/protocol/frames.hpp"
+#include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
 #include "transports/websocket.hpp"
 
@@ -24,6 +28,18 @@ const char* transportName(TransportKind kind) {
         case TransportKind::Sse: return "sse";
         case TransportKind::LongPoll: return "longpoll";
         case TransportKind::Poll: return "poll";
+    }
+    return "?";
+}
+
+const char* limitName(Limit limit) {
+    switch (limit) {
+        case Limit::ConnectionsPerIp: return "connections_per_ip";
+        case Limit::ChannelsPerConnection: return "channels_per_connection";
+        case Limit::PublishRate: return "publish_rate";
+        case Limit::Channels: return "channels";
+        case Limit::HistoryBytes: return "history_bytes";
+        case Limit::ChannelTtl: return "channel_ttl";
     }
     return "?";
 }
@@ -44,8 +60,72 @@ HttpLimits limitsFor(const Options& options) {
 }
 
 std::unique_ptr<Broker> makeBroker(const Options& options, asio::io_context& io) {
-    if (options.broker.kind == BrokerOptions::Kind::Redis) return makeRedisBroker(io, options.broker, options.history);
-    return std::make_unique<MemoryBroker>(MemoryBroker::Options{options.history, ""});
+    if (options.broker.kind == BrokerOptions::Kind::Redis) {
+        BrokerOptions redis = options.broker;
+        redis.channelTtlMs = static_cast<std::int64_t>(options.channelTtlSeconds) * 1000;
+        return makeRedisBroker(io, redis, options.history);
+    }
+    MemoryBroker::Options memory;
+    memory.historySize = options.history;
+    memory.maxChannels = options.maxChannels;
+    memory.maxHistoryBytes = options.maxHistoryBytes;
+    memory.channelTtlMs = static_cast<std::int64_t>(options.channelTtlSeconds) * 1000;
+    return std::make_unique<MemoryBroker>(memory);
+}
+
+ConnectionBudget budgetFor(const Options& options) {
+    ConnectionBudget budget;
+    budget.max = options.maxConnections;
+    budget.maxPerPeer = options.maxConnectionsPerIp;
+    return budget;
+}
+
+std::string readKeyFile(const std::string& path, const char* flag, bool trimLine) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw std::runtime_error(std::string(flag) + ": cannot read " + path);
+    std::ostringstream text;
+    text << file.rdbuf();
+    std::string out = text.str();
+    // `echo secret > file` leaves a newline that is not part of the secret.
+    if (trimLine) {
+        while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    }
+    if (out.empty()) throw std::runtime_error(std::string(flag) + ": " + path + " is empty");
+    return out;
+}
+
+std::optional<ChannelPatterns> patternsOf(const std::optional<std::string>& text, const char* flag) {
+    if (!text) return std::nullopt;
+    std::string problem;
+    auto patterns = ChannelPatterns::parse(*text, &problem);
+    if (!patterns) throw std::runtime_error(std::string(flag) + ": " + problem);
+    return patterns;
+}
+
+AccessOptions accessOptions(const Options& options) {
+    AccessOptions out;
+    if (!options.tokenSecretFile.empty()) {
+        out.tokenSecret = readKeyFile(options.tokenSecretFile, "--token-secret-file", true);
+        if (out.tokenSecret.size() < 32) {
+            throw std::runtime_error("--token-secret-file: the secret is " + std::to_string(out.tokenSecret.size()) +
+                                     " bytes; use at least 32 (openssl rand -hex 32)");
+        }
+    }
+    if (!options.tokenPublicKeyFile.empty()) {
+        out.tokenPublicKeyPem = readKeyFile(options.tokenPublicKeyFile, "--token-public-key-file", false);
+    }
+    if (!options.apiKeyFile.empty()) {
+        out.apiKey = readKeyFile(options.apiKeyFile, "--api-key-file", true);
+        if (out.apiKey.size() < 16) {
+            throw std::runtime_error("--api-key-file: the key is " + std::to_string(out.apiKey.size()) +
+                                     " bytes; use at least 16 (openssl rand -hex 32)");
+        }
+    }
+    out.tokenCookie = options.tokenCookie;
+    out.publicSubscribe = patternsOf(options.publicSubscribe, "--public-subscribe");
+    out.publicPublish = patternsOf(options.publicPublish, "--public-publish");
+    out.allowedOrigins = options.allowedOrigins;
+    return out;
 }
 
 Hub::Options hubOptions(const Options& options, Broker& broker) {
@@ -68,8 +148,10 @@ struct Server::Impl {
         : options(std::move(o)),
           broker(makeBroker(options, io)),
           hub(*broker, hubOptions(options, *broker)),
-          context{io, hub, metrics, options.settings},
-          budget{options.maxConnections},
+          access(accessOptions(options)),
+          publishRate(options.publishRate, std::max(1.0, options.publishRate)),
+          context{io, hub, metrics, options.settings, access, publishRate},
+          budget(budgetFor(options)),
           http(io, limitsFor(options), budget),
           wsHttp(io, limitsFor(options), budget),
           sse(context),
@@ -82,6 +164,8 @@ struct Server::Impl {
         hubSweep.async_wait([this](const std::error_code& ec) {
             if (ec) return;
             hub.sweep();
+            if (auto* memory = dynamic_cast<MemoryBroker*>(broker.get())) memory->sweep(context.nowMs());
+            publishRate.sweep(context.nowMs());
             sweepHub();
         });
     }
@@ -89,6 +173,7 @@ struct Server::Impl {
     void routes();
     void negotiate(HttpRequest& request, const HttpConnectionPtr& connection);
     void publish(HttpRequest& request, const HttpConnectionPtr& connection);
+    void publishBatch(std::vector<std::string> channels, std::string dataJson, const HttpConnectionPtr& connection);
     void health(HttpConnection& connection);
     std::string renderMetrics() const;
     std::string websocketUrl(const HttpRequest& request) const;
@@ -98,6 +183,8 @@ struct Server::Impl {
     Metrics metrics;
     std::unique_ptr<Broker> broker;
     Hub hub;
+    AccessPolicy access;
+    RateLimiter publishRate;
     Context context;
     ConnectionBudget budget;  // --max-connections, over both ports
     HttpServer http;
@@ -109,6 +196,9 @@ struct Server::Impl {
 };
 
 void Server::Impl::routes() {
+    auto cors = [this](std::string_view origin) { return access.corsHeaders(origin); };
+    http.cors(cors);
+    wsHttp.cors(cors);
     http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
     http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publish(r, c); });
     http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
@@ -117,6 +207,7 @@ void Server::Impl::routes() {
     http.route("/pushwire/sse", [this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); });
     http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) { health(*c); });
     http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
+        c->noCors();  // for Prometheus, not for web pages
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
@@ -157,13 +248,14 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
         if (!transports.empty()) transports += ',';
         transports += std::string("\"") + transportName(kind) + "\"";
     }
-    connection->respondJson(
-        "{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" + kVersion +
-        "\",\"transports\":[" + transports + "],\"websocket_url\":\"" + websocketUrl(request) +
-        "\",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) + ",\"epoch\":\"" + hub.epoch() +
-        "\",\"history\":" + std::to_string(options.history) +
-        ",\"max_message_bytes\":" + std::to_string(options.settings.maxMessageBytes) +
-        ",\"longpoll_timeout_ms\":" + std::to_string(options.settings.longPollTimeout.count()) + "}");
+    connection->respondJson("{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" +
+                            kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":\"" +
+                            websocketUrl(request) +
+                            "\",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) +
+                            ",\"epoch\":\"" + hub.epoch() + "\",\"history\":" + std::to_string(options.history) +
+                            ",\"max_message_bytes\":" + std::to_string(options.settings.maxMessageBytes) +
+                            ",\"longpoll_timeout_ms\":" + std::to_string(options.settings.longPollTimeout.count()) +
+                            ",\"tokens\":" + (access.tokens() ? "true" : "false") + "}");
 }
 
 void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -187,6 +279,54 @@ void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connec
                                                           std::to_string(options.settings.maxMessageBytes));
         return;
     }
+    if (parsed->channels.size() > options.settings.maxChannelsPerRequest) {
+        ++metrics.publishRejected;
+        connection->respondError(ErrorCode::BadRequest, std::to_string(parsed->channels.size()) +
+                                                            " channels in one publish; at most " +
+                                                            std::to_string(options.settings.maxChannelsPerRequest));
+        return;
+    }
+    auto caller = identifyOrAnswer(context, request, *connection);
+    if (!caller) {
+        ++metrics.publishRejected;
+        return;
+    }
+    const bool batch = !parsed->channels.empty();
+    if (!batch) parsed->channels.push_back(parsed->channel);
+    // Every channel is checked before anything is published: a batch goes out whole or
+    // not at all.
+    for (const std::string& channel : parsed->channels) {
+        if (auto refusal = access.checkPublish(*caller, channel)) {
+            ++metrics.publishRejected;
+            metrics.refused(refusal->code);
+            connection->respondError(refusal->code, refusal->message);
+            return;
+        }
+    }
+    if (caller->kind != Caller::Kind::Backend &&
+        !(caller->kind == Caller::Kind::Anonymous && isLoopbackPeer(request.peer))) {
+        std::string key = caller->kind == Caller::Kind::User && caller->identity ? "sub:" + caller->identity->subject
+                                                                                 : "ip:" + request.peer;
+        std::int64_t retryAfterMs = 0;
+        for (std::size_t i = 0; i < parsed->channels.size(); ++i) {
+            if (publishRate.take(key, context.nowMs(), &retryAfterMs)) continue;
+            ++metrics.publishRejected;
+            metrics.hit(Limit::PublishRate);
+            const auto seconds = std::max<std::int64_t>(1, (retryAfterMs + 999) / 1000);
+            connection->respond(
+                429, "application/json",
+                protocol::errorBody(ErrorCode::RateLimited,
+                                    "more than " + std::to_string(static_cast<long long>(publishRate.rate())) +
+                                        " publishes a second (--publish-rate); retry after " +
+                                        std::to_string(retryAfterMs) + " ms"),
+                "Retry-After: " + std::to_string(seconds) + "\r\n");
+            return;
+        }
+    }
+    if (batch) {
+        publishBatch(std::move(parsed->channels), std::move(parsed->dataJson), connection);
+        return;
+    }
     // The answer may come later (a remote broker): the request stays parked until then.
     struct Parked : Attachment {
         void onClose() override {}
@@ -203,6 +343,43 @@ void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connec
                                 "\",\"seq\":" + std::to_string((*message)->seq) +
                                 ",\"time\":" + std::to_string((*message)->timeMs) + "}");
     });
+}
+
+// {"channels":[...],"data":...}: one message on each, answered once all are stored:
+// {"results":[{"channel":"a","seq":3,"time":...},{"channel":"b","error":{...}}]}.
+void Server::Impl::publishBatch(std::vector<std::string> channels, std::string dataJson,
+                                const HttpConnectionPtr& connection) {
+    struct Parked : Attachment {
+        void onClose() override {}
+    };
+    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    struct Batch {
+        std::vector<std::string> results;
+        std::size_t left;
+    };
+    auto batch = std::make_shared<Batch>(Batch{std::vector<std::string>(channels.size()), channels.size()});
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+        hub.publish(channels[i], dataJson,
+                    [this, connection, batch, i, channel = channels[i]](protocol::Result<MessagePtr> message) {
+                        if (message) {
+                            ++metrics.published;
+                            batch->results[i] = "{\"channel\":\"" + channel +
+                                                "\",\"seq\":" + std::to_string((*message)->seq) +
+                                                ",\"time\":" + std::to_string((*message)->timeMs) + "}";
+                        } else {
+                            ++metrics.publishRejected;
+                            std::string error = protocol::errorBody(message.error().code, message.error().message);
+                            batch->results[i] = "{\"channel\":\"" + channel + "\"," + error.substr(1);
+                        }
+                        if (--batch->left > 0) return;
+                        std::string body = "{\"results\":[";
+                        for (std::size_t k = 0; k < batch->results.size(); ++k) {
+                            if (k) body += ',';
+                            body += batch->results[k];
+                        }
+                        connection->respondJson(body + "]}");
+                    });
+    }
 }
 
 // 200 while the broker is reachable, 503 (with what is wrong) while it is not: a load
@@ -252,10 +429,34 @@ std::string Server::Impl::renderMetrics() const {
            http.slowDisconnects() + wsHttp.slowDisconnects());
     single("pushwire_refused_connections_total", "counter", "Connections refused at --max-connections.",
            http.refusedConnections() + wsHttp.refusedConnections());
+    single("pushwire_unauthorized_total", "counter", "Requests, frames and streams refused with 401.",
+           metrics.unauthorized);
+    single("pushwire_forbidden_total", "counter", "Requests, frames and subscriptions refused with 403.",
+           metrics.forbidden);
+    single("pushwire_token_expired_total", "counter", "Streams and long-polls closed at their token's exp.",
+           metrics.expired);
+    std::array<std::uint64_t, kLimitCount> hits = metrics.limitHits;
+    hits[static_cast<std::size_t>(Limit::ConnectionsPerIp)] += http.refusedPerPeer() + wsHttp.refusedPerPeer();
+    if (auto* memory = dynamic_cast<const MemoryBroker*>(broker.get())) {
+        const auto& limits = memory->limitStats();
+        hits[static_cast<std::size_t>(Limit::Channels)] += limits.channelsEvicted + limits.channelsRefused;
+        hits[static_cast<std::size_t>(Limit::HistoryBytes)] += limits.messagesEvicted;
+        hits[static_cast<std::size_t>(Limit::ChannelTtl)] += limits.channelsExpired;
+        single("pushwire_history_bytes", "gauge", "Bytes of history held (--max-history-bytes).",
+               memory->historyBytes());
+        single("pushwire_broker_channels", "gauge", "Channels the broker holds (--max-channels).",
+               memory->channelCount());
+    }
+    family("pushwire_limit_hits_total", "counter",
+           "Times a limit acted: refused a connection, subscribe or publish, or dropped a channel or message.");
+    for (std::size_t i = 0; i < kLimitCount; ++i) {
+        out += std::string("pushwire_limit_hits_total{limit=\"") + limitName(static_cast<Limit>(i)) + "\"} " +
+               std::to_string(hits[i]) + "\n";
+    }
     const BrokerStats brokerStats = broker->stats();
     family("pushwire_broker_up", "gauge", "1 while the broker is reachable.");
-    out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " + (broker->available() ? "1" : "0") +
-           "\n";
+    out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " +
+           (broker->available() ? "1" : "0") + "\n";
     single("pushwire_broker_errors_total", "counter", "Broker commands failed and connections lost.",
            brokerStats.errors);
     single("pushwire_broker_reconnects_total", "counter", "Broker connections made again.", brokerStats.reconnects);
@@ -305,6 +506,9 @@ void Server::stop() {
         timer->async_wait([this, timer](const std::error_code&) { impl_->io.stop(); });
     });
 }
+
+std::string Server::accessSummary() const { return impl_->access.summary(); }
+bool Server::open() const { return impl_->access.open(); }
 
 unsigned short Server::httpPort() const { return impl_->http.port(); }
 const std::string& Server::writePath() const { return impl_->http.writePath(); }

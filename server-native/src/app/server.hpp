@@ -24,6 +24,9 @@ public:
     // "io_uring", or "sendmsg (why io_uring is not used)".
     const std::string& writePath() const;
     unsigned short wsPort() const;
+    // Who may do what, in one line for the start-up log; open(): nobody is checked.
+    std::string accessSummary() const;
+    bool open() const;
 
 private:
     struct Impl;

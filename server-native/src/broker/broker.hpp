@@ -66,10 +66,10 @@ struct HistoryQuery {
 
 // What a broker counts, for /pushwire/metrics.
 struct BrokerStats {
-    std::uint64_t errors = 0;      // commands failed, connections lost
+    std::uint64_t errors = 0;  // commands failed, connections lost
     std::uint64_t reconnects = 0;
-    std::uint64_t filled = 0;      // publications read from history to fill a pub/sub hole
-    std::uint64_t commands = 0;    // round trips answered
+    std::uint64_t filled = 0;    // publications read from history to fill a pub/sub hole
+    std::uint64_t commands = 0;  // round trips answered
     double commandSecondsTotal = 0;
 };
 

@@ -1,12 +1,24 @@
 // The embedded broker: seqs, history and fan-out in this process's memory, answered at
-// once. One epoch for every stream, made at start: a restart is a new life of every
-// channel. The default (--broker memory).
+// once. The default (--broker memory).
+//
+// Memory stays bounded whatever clients do:
+//   - at most `maxChannels` channels: a new one evicts the channel idle (no follower)
+//     the longest; when every channel is followed, publishing to a new one is refused;
+//   - at most `maxHistoryBytes` of history in all: past it the oldest message of any
+//     channel goes first (a reader behind it gets a history_evicted gap);
+//   - a channel with no follower and no message for `channelTtlMs` is dropped.
+// A dropped channel that comes back starts a new life under a new epoch (the process's
+// epoch plus a generation), so a client holding a position in the old life is told of
+// it (epoch_changed) instead of silently skipping seqs it never got.
 //
 // Threading: the loop thread.
 #pragma once
 
+#include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
+#include <set>
 #include <string>
 
 #include "broker/broker.hpp"
@@ -17,8 +29,21 @@ class MemoryBroker final : public Broker {
 public:
     struct Options {
         std::size_t historySize = 1000;
-        std::string epoch;  // empty: a random one
+        std::string epoch;                // empty: a random one
+        std::size_t maxChannels = 0;      // 0: no limit
+        std::size_t maxHistoryBytes = 0;  // 0: no limit
+        std::int64_t channelTtlMs = 0;    // 0: channels are never dropped for idleness
     };
+    // What the limits did, for the metrics.
+    struct LimitStats {
+        std::uint64_t channelsEvicted = 0;  // at maxChannels
+        std::uint64_t channelsRefused = 0;  // publishes to a new channel with every channel followed
+        std::uint64_t messagesEvicted = 0;  // at maxHistoryBytes
+        std::uint64_t channelsExpired = 0;  // by the TTL
+    };
+    // Counted per held message on top of its envelope: the message, its pointer, its slot.
+    static constexpr std::size_t kMessageOverhead = 128;
+
     explicit MemoryBroker(Options options);
 
     void setHandler(BrokerEventHandler* handler) override { handler_ = handler; }
@@ -33,20 +58,54 @@ public:
     std::string state() const override { return "ok"; }
     bool historyIsLocal() const override { return true; }
 
+    // Drops the channels idle for longer than the TTL. Called about once a second.
+    void sweep(std::int64_t nowMs);
+
     const std::string& epoch() const { return epoch_; }
     std::size_t channelCount() const { return channels_.size(); }
+    std::size_t historyBytes() const { return historyBytes_; }
+    const LimitStats& limitStats() const { return limitStats_; }
 
 private:
+    struct Held {
+        MessagePtr message;
+        std::uint64_t order;  // publish order over all channels
+    };
+    struct Channel;
+    using Channels = std::map<std::string, Channel, std::less<>>;
     struct Channel {
+        std::string epoch;
         std::uint64_t lastSeq = 0;
-        std::deque<MessagePtr> history;
+        std::deque<Held> history;
+        std::size_t bytes = 0;
+        std::int64_t activeMs = 0;  // last publish, or when its last follower left
         bool followed = false;
+        std::list<Channels::iterator>::iterator idle;  // its place in idle_ (unfollowed only)
     };
 
+    // The channel, made if need be (evicting an idle one at maxChannels); end() when it
+    // cannot be made (`mayRefuse` and every channel followed).
+    Channels::iterator channel(const std::string& name, std::int64_t nowMs, bool mayRefuse);
+    void drop(Channels::iterator it);
+    void popOldest(Channel& channel);
+    void trimHistoryBytes();
+    void markIdle(Channels::iterator it, std::int64_t nowMs);
+    std::string currentEpoch() const;
+
     std::size_t historySize_;
+    std::size_t maxChannels_;
+    std::size_t maxHistoryBytes_;
+    std::int64_t channelTtlMs_;
     std::string epoch_;
+    std::uint64_t generation_ = 0;  // channels dropped so far: the epoch of channels made now
+    std::uint64_t order_ = 0;
+    std::size_t historyBytes_ = 0;
     BrokerEventHandler* handler_ = nullptr;
-    std::map<std::string, Channel, std::less<>> channels_;
+    Channels channels_;
+    std::list<Channels::iterator> idle_;  // unfollowed channels, least recently active first
+    // (order of its oldest held message, channel): the global oldest, when bytes are limited.
+    std::set<std::pair<std::uint64_t, Channel*>> oldest_;
+    LimitStats limitStats_;
 };
 
 // A fresh random epoch: 16 lowercase hex digits.

@@ -47,6 +47,10 @@ local s = string.format('%d', seq)
 local envelope = '{"channel":' .. ARGV[1] .. ',"seq":' .. s .. ',"data":' .. ARGV[2] .. ',"time":' .. ARGV[3] .. '}'
 redis.call('XADD', stream, 'MAXLEN', ARGV[5], s .. '-0', 'd', envelope)
 redis.call(ARGV[6], topic, epoch .. ' ' .. s .. ' ' .. ARGV[3] .. '\n' .. envelope)
+if tonumber(ARGV[7]) > 0 then
+  redis.call('PEXPIRE', meta, ARGV[7])
+  redis.call('PEXPIRE', stream, ARGV[7])
+end
 return {epoch, seq}
 )lua";
 
@@ -69,6 +73,10 @@ elseif head > 0 then
   epoch = ARGV[4]
   head = 0
   redis.call('HSET', meta, 'e', epoch, 's', 0)
+end
+if tonumber(ARGV[5]) > 0 then
+  redis.call('PEXPIRE', meta, ARGV[5])
+  redis.call('PEXPIRE', stream, ARGV[5])
 end
 local out = {epoch, head, first}
 local after = tonumber(ARGV[1])
@@ -593,7 +601,7 @@ void RedisBroker::readStream(const std::string& channel, std::uint64_t after, st
     after = std::min(after, kLuaExact);
     runScript("read", {key(channel, 'm'), key(channel, 's')},
               {std::to_string(after), std::to_string(limit), std::to_string(std::min<std::size_t>(maxBytes, kLuaExact)),
-               newEpoch()},
+               newEpoch(), std::to_string(options_.channelTtlMs)},
               [this, channel, after, limit, done](const RedisValue* reply) {
                   if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() < 3) {
                       done(unavailable(reply && reply->isError() ? reply->text : state_));
@@ -631,7 +639,7 @@ void RedisBroker::publish(const std::string& channel, std::string dataJson, std:
     auto data = std::make_shared<std::string>(std::move(dataJson));
     runScript("publish", {key(channel, 'm'), key(channel, 's'), key(channel, 'p')},
               {"\"" + channel + "\"", *data, time, newEpoch(), std::to_string(historySize_),
-               sharded_ ? "SPUBLISH" : "PUBLISH"},
+               sharded_ ? "SPUBLISH" : "PUBLISH", std::to_string(options_.channelTtlMs)},
               [this, channel, data, timeMs, done](const RedisValue* reply) {
                   if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
                       done(unavailable(reply && reply->isError() ? reply->text : state_));

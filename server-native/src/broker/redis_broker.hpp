@@ -9,7 +9,9 @@
 // One Lua script appends (epoch created when absent, seq assigned, stream trimmed and the
 // publication announced in one step, so two nodes never assign one seq); another reads
 // the position and history. A flushed or evicted channel gets a new epoch: subscribers
-// are told with one epoch_changed gap, then delivery goes on.
+// are told with one epoch_changed gap, then delivery goes on. Both keys expire
+// --channel-ttl after the channel's last publish or read (a followed channel is read by
+// the periodic head check, so it stays while it has subscribers).
 //
 // Pub/sub is at most once. A node that sees seq N+2 after N, or whose periodic check of a
 // followed channel's head finds it moved on without a publication, reads the hole from

@@ -49,7 +49,8 @@ std::string statusLine(int status) {
     return "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
 }
 
-HttpConnection::HttpConnection(int fd, ConnectionHost& host) : fd_(fd), host_(host) {}
+HttpConnection::HttpConnection(int fd, ConnectionHost& host, std::string peer)
+    : fd_(fd), host_(host), peer_(std::move(peer)) {}
 
 HttpConnection::~HttpConnection() {
     if (attachment_) attachment_->onClose();
@@ -65,10 +66,15 @@ void HttpConnection::start() {
     armDeadline(host_.limits().requestTimeout);
 }
 
-void HttpConnection::refuseOverloaded() {
+void HttpConnection::refuse(ErrorCode code, std::string_view message) {
     state_ = State::Dispatching;
     keepAlive_ = false;
-    respondError(ErrorCode::Overloaded, "the server holds its maximum of connections; try again later");
+    respondError(code, message);
+}
+
+void HttpConnection::expireAt(Clock::time_point when) {
+    expiry_ = when;
+    hasExpiry_ = true;
 }
 
 // ---------------------------------------------------------------- reading
@@ -180,6 +186,8 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
     request.keepAlive = head.keepAlive;
     for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
     request.body = std::move(body);
+    request.peer = peer_;
+    cors_ = host_.corsHeaders(request.header("Origin"));
     if (head.upgradeWebSocket) upgradeRequest_ = std::move(head.parsed);  // the handshake needs it
     keepAlive_ = head.keepAlive;
     headRequest_ = head.head;
@@ -214,7 +222,8 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
     head += contentType;
     head += "\r\nContent-Length: ";
     head += std::to_string(body.size());
-    head += "\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n";
+    head += "\r\nCache-Control: no-store\r\n";
+    head += cors_;
     head += keepAlive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     head += extraHeaders;
     head += "\r\n";
@@ -435,6 +444,10 @@ void HttpConnection::checkDeadlines(Clock::time_point now) {
     if (hasDeadline_ && deadline_ <= now) {
         hasDeadline_ = false;
         onDeadline();
+    }
+    if (hasExpiry_ && expiry_ <= now && state_ != State::Closed) {
+        hasExpiry_ = false;
+        if (attachment_) attachment_->onExpired();
     }
 }
 

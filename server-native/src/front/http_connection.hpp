@@ -47,6 +47,8 @@ public:
     // HttpLimits::drainBelowBytes (the reader took what was written). Called on a later
     // turn, never from inside a write.
     virtual void onDrained() {}
+    // The time given to expireAt() came (a token's exp): tell the client and close.
+    virtual void onExpired() {}
 };
 
 // What a WebSocket session parked on a connection is told.
@@ -87,6 +89,8 @@ public:
     virtual std::shared_ptr<HttpConnection> release(int fd) = 0;
     virtual void countRequest() = 0;
     virtual void countSlowDisconnect() = 0;
+    // The CORS lines of an answer to a request from `origin`.
+    virtual std::string corsHeaders(std::string_view origin) = 0;
 
 protected:
     ~ConnectionHost() = default;
@@ -96,16 +100,25 @@ class HttpConnection final : public std::enable_shared_from_this<HttpConnection>
 public:
     using Clock = std::chrono::steady_clock;
 
-    // `fd`: a connected, non-blocking socket, watched by the host for reading.
-    HttpConnection(int fd, ConnectionHost& host);
+    // `fd`: a connected, non-blocking socket, watched by the host for reading; `peer`: the
+    // client's address.
+    HttpConnection(int fd, ConnectionHost& host, std::string peer = {});
     ~HttpConnection();
     HttpConnection(const HttpConnection&) = delete;
     HttpConnection& operator=(const HttpConnection&) = delete;
 
     void start();
-    // Accepted past the connection limit: answers 503 at once, then closes as any answer
-    // with Connection: close does (lingering), without reading a request.
-    void refuseOverloaded();
+    // Accepted past a connection limit: answers at once (503 overloaded, or 429 for too
+    // many from one address), then closes as any answer with Connection: close does
+    // (lingering), without reading a request.
+    void refuse(protocol::ErrorCode code, std::string_view message);
+    const std::string& peer() const { return peer_; }
+    // The CORS lines of the current request's answer (set from its Origin).
+    const std::string& corsHeaders() const { return cors_; }
+    // This answer is for no web page: no CORS lines (the metrics).
+    void noCors() { cors_.clear(); }
+    // At `when`, the attachment's onExpired() (checked by the sweep).
+    void expireAt(Clock::time_point when);
 
     // Completes the current request. Common headers (length, CORS, connection) are added;
     // a HEAD request gets the head alone, with the length the body would have had.
@@ -148,7 +161,8 @@ public:
     void checkDeadlines(Clock::time_point now);
     // Whether checkDeadlines(now) has anything to do (a cheap test for the sweep).
     bool dueForSweep(Clock::time_point now) const {
-        return (hasDeadline_ && deadline_ <= now) || !queue_.empty() || stalledSince_ != Clock::time_point{};
+        return (hasDeadline_ && deadline_ <= now) || !queue_.empty() || stalledSince_ != Clock::time_point{} ||
+               (hasExpiry_ && expiry_ <= now);
     }
     // For the flush list.
     bool flushListed() const { return flushListed_; }
@@ -183,6 +197,10 @@ private:
 
     int fd_;
     ConnectionHost& host_;
+    std::string peer_;
+    std::string cors_ = "Access-Control-Allow-Origin: *\r\n";
+    bool hasExpiry_ = false;
+    Clock::time_point expiry_{};
     State state_ = State::Reading;
     bool keepAlive_ = true;
     bool headRequest_ = false;

@@ -15,6 +15,7 @@ struct HttpRequest {
     std::vector<std::pair<std::string, std::string>> query;    // decoded, in order
     std::vector<std::pair<std::string, std::string>> headers;  // names as sent
     std::string body;
+    std::string peer;  // the client's address ("127.0.0.1", "::1")
     bool keepAlive = true;
 
     // First header with this name (case-insensitive), or "".

@@ -1,16 +1,30 @@
 #include "front/http_server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
+#include "auth/access_policy.hpp"
+
 namespace pushwire::server {
 
 using protocol::ErrorCode;
 
 namespace {
+
+std::string peerName(const sockaddr_storage& address) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (address.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(address).sin_addr, text, sizeof text);
+    } else if (address.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(address).sin6_addr, text, sizeof text);
+    }
+    return text;
+}
 
 constexpr int kMaxAcceptsPerWake = 256;  // then other work gets a turn
 constexpr unsigned kSendBatch = 256;     // sends per io_uring submission
@@ -84,7 +98,10 @@ void HttpServer::accept() {
 
 void HttpServer::acceptReady() {
     for (int i = 0; i < kMaxAcceptsPerWake; ++i) {
-        const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_storage address{};
+        socklen_t addressLength = sizeof address;
+        const int fd = ::accept4(acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&address), &addressLength,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -96,23 +113,34 @@ void HttpServer::acceptReady() {
             });
             return;
         }
+        std::string peer = peerName(address);
         const bool overLimit = budget_.open >= budget_.max;
-        if (overLimit && budget_.refusing >= budget_.maxRefusing) {
-            ++refused_;
+        const bool overPeer = !overLimit && budget_.maxPerPeer > 0 && !isLoopbackPeer(peer) &&
+                              budget_.perPeer[peer] >= budget_.maxPerPeer;
+        if ((overLimit || overPeer) && budget_.refusing >= budget_.maxRefusing) {
+            ++(overLimit ? refused_ : refusedPerPeer_);
             ::close(fd);  // a flood: no answer, and no state kept for it
             continue;
         }
-        auto connection = std::make_shared<HttpConnection>(fd, *this);
+        auto connection = std::make_shared<HttpConnection>(fd, *this, peer);
         if (!poller_.add(fd, connection)) continue;  // its destructor closes fd
         if (sender_) sender_->registerSocket(fd);
         connection->start();
-        if (overLimit) {
-            ++refused_;
+        if (overLimit || overPeer) {
+            ++(overLimit ? refused_ : refusedPerPeer_);
             ++budget_.refusing;
             refusingFds_.push_back(fd);
-            connection->refuseOverloaded();
+            if (overLimit) {
+                connection->refuse(ErrorCode::Overloaded,
+                                   "the server holds its maximum of connections; try again later");
+            } else {
+                connection->refuse(ErrorCode::RateLimited, "your address holds its maximum of " +
+                                                               std::to_string(budget_.maxPerPeer) + " connections");
+            }
         } else {
             ++budget_.open;
+            ++budget_.perPeer[peer];
+            peerOf_[fd] = std::move(peer);
         }
     }
     accept();
@@ -129,6 +157,12 @@ std::shared_ptr<HttpConnection> HttpServer::release(int fd) {
         --budget_.refusing;
     } else {
         --budget_.open;
+        auto peer = peerOf_.find(fd);
+        if (peer != peerOf_.end()) {
+            auto count = budget_.perPeer.find(peer->second);
+            if (count != budget_.perPeer.end() && --count->second == 0) budget_.perPeer.erase(count);
+            peerOf_.erase(peer);
+        }
     }
     return connection;
 }
@@ -168,7 +202,7 @@ void HttpServer::dispatch(HttpRequest& request, const HttpConnectionPtr& connect
     if (request.method == "OPTIONS") {
         connection->respond(204, "text/plain", "",
                             "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
-                            "Access-Control-Allow-Headers: Content-Type, Last-Event-ID\r\n"
+                            "Access-Control-Allow-Headers: Content-Type, Last-Event-ID, Authorization\r\n"
                             "Access-Control-Max-Age: 86400\r\n");
         return;
     }

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "front/flush_list.hpp"
@@ -30,6 +31,8 @@ namespace pushwire::server {
 struct ConnectionBudget {
     std::size_t max = 19000;
     std::size_t open = 0;
+    std::size_t maxPerPeer = 0;  // connections one address may hold (0: no limit)
+    std::unordered_map<std::string, std::size_t> perPeer;
     // Accepted past the limit only to be told 503 and closed after a linger; beyond this
     // many at once a refused connection is closed without an answer.
     std::size_t maxRefusing = 256;
@@ -44,6 +47,8 @@ public:
     ~HttpServer();
 
     void route(const std::string& path, Handler handler);
+    // The CORS lines of answers to requests from an origin (default: CORS * for all).
+    void cors(std::function<std::string(std::string_view origin)> policy) { cors_ = std::move(policy); }
     void fallback(Handler handler);
     // Binds and listens (backlog 4096). Throws std::system_error when the port is taken.
     // `reusePort`: SO_REUSEPORT, so that several processes share the port (the kernel
@@ -56,6 +61,7 @@ public:
     std::uint64_t requestCount() const { return requests_; }
     std::uint64_t slowDisconnects() const { return slowDisconnects_; }
     std::uint64_t refusedConnections() const { return refused_; }
+    std::uint64_t refusedPerPeer() const { return refusedPerPeer_; }
     // How writes leave: "io_uring", or "sendmsg (why io_uring is not used)".
     const std::string& writePath() const { return writePath_; }
     // True while writes go through io_uring (false without it, or once the ring failed).
@@ -70,6 +76,9 @@ public:
     std::shared_ptr<HttpConnection> release(int fd) override;
     void countRequest() override { ++requests_; }
     void countSlowDisconnect() override { ++slowDisconnects_; }
+    std::string corsHeaders(std::string_view origin) override {
+        return cors_ ? cors_(origin) : std::string("Access-Control-Allow-Origin: *\r\n");
+    }
 
 private:
     void accept();
@@ -90,7 +99,10 @@ private:
     std::uint64_t requests_ = 0;
     std::uint64_t slowDisconnects_ = 0;  // readers that fell behind or stopped reading
     std::uint64_t refused_ = 0;          // accepted past --max-connections
-    std::vector<int> refusingFds_;       // which of ours count in budget_.refusing
+    std::uint64_t refusedPerPeer_ = 0;   // past --max-connections-per-ip
+    std::function<std::string(std::string_view)> cors_;
+    std::unordered_map<int, std::string> peerOf_;  // fd -> address, for the per-address count
+    std::vector<int> refusingFds_;                 // which of ours count in budget_.refusing
     bool stopped_ = false;
     FlushList<HttpConnection> flushList_;
     // Adaptive coalescing: when flushes run back to back (the loop is saturated: a

@@ -95,4 +95,44 @@ std::optional<std::vector<FeedStart>> readStartsOrAnswer(Context& context, const
     return std::move(starts.value());
 }
 
+std::optional<Caller> identifyOrAnswer(Context& context, const HttpRequest& request, HttpConnection& connection) {
+    auto caller = context.access.identify(request, context.nowMs());
+    if (!caller) {
+        context.metrics.refused(caller.error().code);
+        connection.respondError(caller.error().code, caller.error().message);
+        return std::nullopt;
+    }
+    return std::move(caller.value());
+}
+
+std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& caller, std::vector<FeedStart> starts,
+                                             HttpConnection& connection) {
+    AllowedStarts out;
+    for (FeedStart& start : starts) {
+        if (auto refusal = context.access.checkSubscribe(caller, start.channel)) {
+            context.metrics.refused(refusal->code);
+            out.refused.push_back(protocol::Refusal{start.channel, std::move(*refusal)});
+        } else {
+            out.starts.push_back(std::move(start));
+        }
+    }
+    if (out.starts.empty()) {
+        const protocol::Error& first = out.refused.front().error;
+        connection.respondError(first.code, first.message);
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,
+                                                      HttpConnection& connection, bool lastEventId) {
+    auto starts = readStartsOrAnswer(context, request, connection, lastEventId);
+    if (!starts) return std::nullopt;
+    auto caller = identifyOrAnswer(context, request, connection);
+    if (!caller) return std::nullopt;
+    auto allowed = allowedOrAnswer(context, *caller, std::move(*starts), connection);
+    if (!allowed) return std::nullopt;
+    return SubscribeRequest{std::move(*caller), std::move(*allowed)};
+}
+
 }  // namespace pushwire::server

@@ -7,6 +7,7 @@
 
 #include "front/http_request.hpp"
 #include "pushwire/protocol/cursor.hpp"
+#include "pushwire/protocol/frames.hpp"
 #include "pushwire/protocol/result.hpp"
 #include "transports/context.hpp"
 #include "transports/feed.hpp"
@@ -30,5 +31,26 @@ class HttpConnection;
 // request is malformed.
 std::optional<std::vector<FeedStart>> readStartsOrAnswer(Context& context, const HttpRequest& request,
                                                          HttpConnection& connection, bool lastEventId);
+
+// Who sent the request; answers 401/403 (and counts it) when its token or key is bad.
+std::optional<Caller> identifyOrAnswer(Context& context, const HttpRequest& request, HttpConnection& connection);
+
+// The starts the caller may read, and a refusal for each of the others. When none is
+// allowed, answers the first refusal (401 or 403) and returns nullopt.
+struct AllowedStarts {
+    std::vector<FeedStart> starts;
+    std::vector<protocol::Refusal> refused;
+};
+std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& caller, std::vector<FeedStart> starts,
+                                             HttpConnection& connection);
+
+// The whole preamble of a subscribing HTTP request: malformed -> 400, bad credentials ->
+// 401/403, no channel allowed -> 401/403.
+struct SubscribeRequest {
+    Caller caller;
+    AllowedStarts allowed;
+};
+std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,
+                                                      HttpConnection& connection, bool lastEventId);
 
 }  // namespace pushwire::server

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <string>
 
+#include "auth/access_policy.hpp"
+#include "auth/rate_limiter.hpp"
 #include "hub/hub.hpp"
 #include "transports/metrics.hpp"
 
@@ -20,8 +22,9 @@ struct Settings {
     std::size_t maxMessageBytes = 64 * 1024;
     std::size_t maxQueuedBytes = 4 * 1024 * 1024;
     std::size_t maxChannelsPerRequest = 256;
-    std::size_t maxBatch = 1000;              // messages per poll/long-poll answer
-    std::size_t maxBatchBytes = 1024 * 1024;  // and their bytes (at least one message)
+    std::size_t maxChannelsPerConnection = 1024;  // WebSocket: over all its subscribes
+    std::size_t maxBatch = 1000;                  // messages per poll/long-poll answer
+    std::size_t maxBatchBytes = 1024 * 1024;      // and their bytes (at least one message)
     // A feed replays while its connection holds less than this, and a live reader with
     // more than kFeedOverfullBytes queued drops back to replaying.
     std::size_t feedRoomBytes = 64 * 1024;
@@ -35,6 +38,14 @@ struct Context {
     Hub& hub;
     Metrics& metrics;
     Settings settings;
+    const AccessPolicy& access;
+    RateLimiter& publishRate;
+
+    std::int64_t nowMs() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
 };
 
 }  // namespace pushwire::server

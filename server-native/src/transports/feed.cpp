@@ -300,7 +300,7 @@ std::string Feed::cursor() const {
     std::vector<protocol::ChannelPosition> positions;
     positions.reserve(entries_.size());
     for (const Entry& entry : entries_) positions.push_back({entry.channel, entry.after, entry.epoch});
-    return protocol::encodeCursor(positions);
+    return protocol::encodeCursor(positions, byPlace_);
 }
 
 std::string Feed::cursorOf(const std::vector<std::string>& channels) const {

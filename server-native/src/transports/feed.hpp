@@ -84,10 +84,18 @@ public:
 
     bool has(std::string_view channel) const { return indexOf(channel) != kNone; }
     std::size_t size() const { return entries_.size(); }
+    std::vector<std::string> channels() const {
+        std::vector<std::string> out;
+        for (const Entry& entry : entries_) out.push_back(entry.channel);
+        return out;
+    }
     // Every channel is live.
     bool caughtUp() const { return replaying_ == 0 && waiting_ == 0; }
     // The position of every channel, or of these, as a cursor.
     std::string cursor() const;
+    // Cursors name every channel: the feed's channels are not the request's (some were
+    // refused), so a cursor by place would not fit it.
+    void nameChannels() { byPlace_ = false; }
     std::string cursorOf(const std::vector<std::string>& channels) const;
     // For a single-channel feed: its channel's epoch.
     const std::string& firstEpoch() const { return entries_.front().epoch; }
@@ -135,6 +143,7 @@ private:
     bool pumping_ = false;
     bool stopped_ = false;
     bool reportedCaughtUp_ = false;
+    bool byPlace_ = true;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

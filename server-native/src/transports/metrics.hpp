@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "pushwire/protocol/errors.hpp"
+
 namespace pushwire::server {
 
 enum class TransportKind { WebSocket, Sse, LongPoll, Poll };
@@ -16,6 +18,11 @@ constexpr std::array<TransportKind, kTransportCount> kAllTransports = {Transport
 // Names as in --transports and negotiate: websocket, sse, longpoll, poll.
 const char* transportName(TransportKind kind);
 
+// Limits that refused something (/pushwire/metrics: pushwire_limit_hits_total{limit=...}).
+enum class Limit { ConnectionsPerIp, ChannelsPerConnection, PublishRate, Channels, HistoryBytes, ChannelTtl };
+constexpr std::size_t kLimitCount = 6;
+const char* limitName(Limit limit);
+
 struct Metrics {
     std::array<std::int64_t, kTransportCount> connections{};  // open now
     std::array<std::uint64_t, kTransportCount> connectionsTotal{};
@@ -24,6 +31,16 @@ struct Metrics {
     std::uint64_t publishRejected = 0;
     std::uint64_t errors = 0;  // requests and frames answered with an error
     std::uint64_t gaps = 0;
+    std::uint64_t unauthorized = 0;  // 401: no token where one is needed, or a bad one
+    std::uint64_t forbidden = 0;     // 403: outside the caller's rights, or an origin not allowed
+    std::uint64_t expired = 0;       // streams closed at their token's exp
+    std::array<std::uint64_t, kLimitCount> limitHits{};
+
+    void refused(protocol::ErrorCode code) {
+        if (code == protocol::ErrorCode::Forbidden) ++forbidden;
+        if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired) ++unauthorized;
+    }
+    void hit(Limit limit) { ++limitHits[static_cast<std::size_t>(limit)]; }
 
     void opened(TransportKind kind) {
         ++connections[static_cast<std::size_t>(kind)];

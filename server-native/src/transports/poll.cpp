@@ -1,6 +1,7 @@
 // Short polling and long polling: one request, one answer (transports/poll_answer.hpp).
 // A poll answers at once with what follows the client's position; a long-poll is parked
 // on its connection (no thread) until something follows it, or its timeout.
+#include <algorithm>
 #include <charconv>
 
 #include "transports/channel_request.hpp"
@@ -28,29 +29,35 @@ bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& requ
 
 namespace {
 
-void answerPoll(Context& context, TransportKind kind, std::vector<FeedStart> starts,
-                const HttpConnectionPtr& connection, std::chrono::milliseconds timeout) {
-    const bool wait = kind == TransportKind::LongPoll && timeout.count() > 0;
+void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe, const HttpConnectionPtr& connection,
+                std::chrono::milliseconds timeout) {
+    bool wait = kind == TransportKind::LongPoll && timeout.count() > 0;
+    // A long-poll does not outlive its token: it answers token_expired at exp.
+    if (wait && subscribe.caller.expiresAtMs > 0) {
+        const std::int64_t left = subscribe.caller.expiresAtMs - context.nowMs();
+        if (left < timeout.count()) timeout = std::chrono::milliseconds(std::max<std::int64_t>(left, 1));
+    }
     auto answer = std::make_unique<PollAnswer>(context, kind, *connection, wait);
     PollAnswer* raw = answer.get();
+    raw->expiresAt(subscribe.caller.expiresAtMs);
     // Parked first: the answer may come at once (a local broker), or later.
     connection->hold(std::move(answer), wait ? timeout : std::chrono::milliseconds(0));
-    raw->start(std::move(starts));
+    raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused));
 }
 
 }  // namespace
 
 void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context, TransportKind::Poll, request, connection)) return;
-    auto starts = readStartsOrAnswer(context, request, *connection, false);
-    if (!starts) return;
-    answerPoll(context, TransportKind::Poll, std::move(*starts), connection, std::chrono::milliseconds(0));
+    auto subscribe = readSubscribeOrAnswer(context, request, *connection, false);
+    if (!subscribe) return;
+    answerPoll(context, TransportKind::Poll, std::move(*subscribe), connection, std::chrono::milliseconds(0));
 }
 
 void handleLongPoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context, TransportKind::LongPoll, request, connection)) return;
-    auto starts = readStartsOrAnswer(context, request, *connection, false);
-    if (!starts) return;
+    auto subscribe = readSubscribeOrAnswer(context, request, *connection, false);
+    if (!subscribe) return;
     std::chrono::milliseconds timeout = context.settings.longPollTimeout;
     if (const std::string* text = request.param("timeout_ms")) {
         long long value = -1;
@@ -63,7 +70,7 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
         }
         timeout = std::min(std::chrono::milliseconds(value), context.settings.longPollMaxTimeout);
     }
-    answerPoll(context, TransportKind::LongPoll, std::move(*starts), connection, timeout);
+    answerPoll(context, TransportKind::LongPoll, std::move(*subscribe), connection, timeout);
 }
 
 }  // namespace pushwire::server

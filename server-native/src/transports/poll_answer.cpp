@@ -11,6 +11,12 @@ PollAnswer::PollAnswer(Context& context, TransportKind kind, HttpConnection& con
 
 PollAnswer::~PollAnswer() { detach(); }
 
+void PollAnswer::start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused) {
+    refused_ = std::move(refused);
+    if (!refused_.empty()) feed_.nameChannels();
+    feed_.add(std::move(starts));
+}
+
 bool PollAnswer::hasRoom() const {
     return !answered_ && messages_.size() < context_.settings.maxBatch && bytes_ < context_.settings.maxBatchBytes;
 }
@@ -31,6 +37,16 @@ void PollAnswer::feedCaughtUp() {
     if (!wait_ || !messages_.empty() || !gaps_.empty()) answer(false);
 }
 
+void PollAnswer::onTimeout() {
+    if (expiresAtMs_ > 0 && context_.nowMs() >= expiresAtMs_ && messages_.empty() && gaps_.empty()) {
+        ++context_.metrics.expired;
+        feedFailed(protocol::Error{protocol::ErrorCode::TokenExpired,
+                                   "the token expired; ask again with a new one (the cursor is unchanged)"});
+        return;
+    }
+    answer(false);
+}
+
 void PollAnswer::feedFailed(const protocol::Error& error) {
     if (answered_) return;
     answered_ = true;
@@ -44,7 +60,7 @@ void PollAnswer::answer(bool more) {
     context_.metrics.delivered(kind_, messages_.size());
     // respond() tells us onClose() (we are the connection's attachment), which stops the
     // feed: nothing is fed after the answer.
-    connection_.respondJson(encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp()));
+    connection_.respondJson(encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_));
 }
 
 void PollAnswer::detach() {
@@ -56,7 +72,7 @@ void PollAnswer::detach() {
 }
 
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
-                        const std::string& cursor, bool more) {
+                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused) {
     std::size_t size = 64 + cursor.size();
     for (const MessagePtr& message : messages) size += message->envelope.size() + 1;
     std::string out;
@@ -73,7 +89,18 @@ std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vect
     }
     out += "],\"cursor\":\"";
     out += cursor;  // cursor characters never need JSON escaping
-    out += more ? "\",\"more\":true}" : "\",\"more\":false}";
+    out += more ? "\",\"more\":true" : "\",\"more\":false";
+    if (!refused.empty()) {
+        out += ",\"refused\":[";
+        for (std::size_t i = 0; i < refused.size(); ++i) {
+            if (i) out.push_back(',');
+            // {"channel":"x","error":{...}}: channel names need no escaping.
+            std::string error = protocol::errorBody(refused[i].error.code, refused[i].error.message);
+            out += "{\"channel\":\"" + refused[i].channel + "\"," + error.substr(1);
+        }
+        out += "]";
+    }
+    out += "}";
     return out;
 }
 

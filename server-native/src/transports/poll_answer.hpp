@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "front/http_connection.hpp"
+#include "pushwire/protocol/frames.hpp"
 #include "transports/context.hpp"
 #include "transports/feed.hpp"
 
@@ -25,7 +26,8 @@ public:
     PollAnswer(Context& context, TransportKind kind, HttpConnection& connection, bool wait);
     ~PollAnswer() override;
 
-    void start(std::vector<FeedStart> starts) { feed_.add(std::move(starts)); }
+    // `refused`: channels of the request the caller may not read, reported in the answer.
+    void start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused);
 
     // FeedSink
     bool hasRoom() const override;
@@ -38,7 +40,8 @@ public:
     void feedFailed(const protocol::Error& error) override;
 
     // Attachment
-    void onTimeout() override { answer(false); }
+    void onTimeout() override;
+    void expiresAt(std::int64_t ms) { expiresAtMs_ = ms; }
     void onClose() override { detach(); }
 
 private:
@@ -52,15 +55,17 @@ private:
     Feed feed_;
     std::vector<MessagePtr> messages_;
     std::vector<protocol::Gap> gaps_;
+    std::vector<protocol::Refusal> refused_;
     std::size_t bytes_ = 0;
+    std::int64_t expiresAtMs_ = 0;
     bool answered_ = false;
     bool answerPosted_ = false;
     bool detached_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// {"messages":[...],"gaps":[...],"cursor":"...","more":false}
+// {"messages":[...],"gaps":[...],"cursor":"...","more":false,"refused":[...]}
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
-                        const std::string& cursor, bool more);
+                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused = {});
 
 }  // namespace pushwire::server

@@ -23,8 +23,13 @@ public:
     }
     ~SseStream() override { detach(); }
 
-    // After the head: the welcome, the backlog and then live messages, paced by the reader.
-    void start(std::vector<FeedStart> starts) { feed_.add(std::move(starts)); }
+    // After the head: the welcome, the refusals, the backlog and then live messages, paced
+    // by the reader.
+    void start(SubscribeRequest subscribe) {
+        refused_ = std::move(subscribe.allowed.refused);
+        if (!refused_.empty()) feed_.nameChannels();
+        feed_.add(std::move(subscribe.allowed.starts));
+    }
 
     // FeedSink
     bool hasRoom() const override { return connection_.queuedBytes() < context_.settings.feedRoomBytes; }
@@ -35,6 +40,14 @@ public:
         connection_.write(protocol::sseEvent("welcome", feed_.cursor(),
                                              "{\"epoch\":\"" + context_.hub.epoch() + "\",\"heartbeat_ms\":" +
                                                  std::to_string(context_.settings.heartbeat.count()) + "}"));
+        // Channels of the request this caller may not read: one error event each (with
+        // no id: they do not move the position); the stream goes on with the others.
+        for (const protocol::Refusal& refusal : refused_) {
+            std::string body = protocol::errorBody(refusal.error.code, refusal.error.message);
+            body.insert(1, "\"channel\":\"" + refusal.channel + "\",");
+            connection_.write(protocol::sseEvent("error", "", body));
+        }
+        refused_.clear();
     }
     void feedGap(const protocol::Gap& gap) override {
         connection_.write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
@@ -62,6 +75,14 @@ public:
 
     void onDrained() override { feed_.pump(); }
     void onClose() override { detach(); }
+    // The token's exp: an EventSource reconnects on its own, with the same URL (and the
+    // same old token), so the page must close it and open one with a new token; the
+    // SDK does that on this event.
+    void onExpired() override {
+        ++context_.metrics.expired;
+        feedFailed(protocol::Error{protocol::ErrorCode::TokenExpired,
+                                   "the token expired; reconnect with a new one (Last-Event-ID resumes the stream)"});
+    }
 
 private:
     void detach() {
@@ -76,6 +97,7 @@ private:
     Context& context_;
     HttpConnection& connection_;
     Feed feed_;
+    std::vector<protocol::Refusal> refused_;
     bool detached_ = false;
 };
 
@@ -108,19 +130,22 @@ std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const Messag
 
 void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
-    auto starts = readStartsOrAnswer(context_, request, *connection, true);
-    if (!starts) return;
+    auto subscribe = readSubscribeOrAnswer(context_, request, *connection, true);
+    if (!subscribe) return;
     std::string head = statusLine(200) +
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-cache, no-transform\r\n"
-                       "X-Accel-Buffering: no\r\n"
-                       "Access-Control-Allow-Origin: *\r\n"
-                       "Connection: close\r\n\r\n";
+                       "X-Accel-Buffering: no\r\n" +
+                       connection->corsHeaders() + "Connection: close\r\n\r\n";
     head += protocol::sseRetry(2000);
     auto stream = std::make_unique<SseStream>(*this, *connection);
     SseStream* raw = stream.get();
+    if (subscribe->caller.expiresAtMs > 0) {
+        connection->expireAt(HttpConnection::Clock::now() +
+                             std::chrono::milliseconds(subscribe->caller.expiresAtMs - context_.nowMs()));
+    }
     connection->beginStream(std::move(head), std::move(stream));
-    raw->start(std::move(*starts));
+    raw->start(std::move(*subscribe));
 }
 
 }  // namespace pushwire::server

@@ -21,8 +21,13 @@ public:
     ~WsSession() override { detach(); }
 
     // After the handshake: welcome, then the subscription the URL asked for, if any.
-    void start(WebSocketLink& link, const HttpRequest& request) {
+    // `caller`: who the upgrade request identified (a token in the query, a cookie or an
+    // Authorization header); an `auth` frame may change it later.
+    void start(WebSocketLink& link, HttpConnection& connection, const HttpRequest& request, Caller caller) {
         link_ = &link;
+        connection_ = &connection;
+        peer_ = request.peer;
+        setCaller(std::move(caller));
         send(protocol::encodeWelcomeFrame(context_.hub.epoch(), static_cast<int>(context_.settings.heartbeat.count())));
         if (!request.param("channel") && !request.param("channels")) return;
         auto parsed = readChannelRequest(request, context_.settings, false);
@@ -51,6 +56,7 @@ public:
             case protocol::ClientFrameType::Publish: publish(*frame); break;
             case protocol::ClientFrameType::Ping: send(protocol::encodePongFrame()); break;
             case protocol::ClientFrameType::Pong: break;
+            case protocol::ClientFrameType::Auth: authenticate(frame->token, frame->idJson); break;
         }
     }
 
@@ -91,6 +97,14 @@ public:
 
     void onDrained() override { feed_.pump(); }
     void onClose() override { detach(); }
+    // The token's exp came without an `auth` frame carrying a newer one.
+    void onExpired() override {
+        if (!link_) return;
+        ++context_.metrics.expired;
+        sendError("", ErrorCode::TokenExpired,
+                  "the token expired; reconnect with a new one and resume from your cursor");
+        link_->close(protocol::kCloseTokenExpired, "token_expired");
+    }
 
 private:
     struct PendingSubscribe {
@@ -102,9 +116,48 @@ private:
         if (link_) link_->sendText(text);
     }
 
-    void sendError(const std::string& idJson, ErrorCode code, const std::string& message) {
+    void sendError(const std::string& idJson, ErrorCode code, const std::string& message,
+                   const std::string& channel = {}) {
         ++context_.metrics.errors;
-        send(protocol::encodeErrorFrame(idJson, code, message));
+        context_.metrics.refused(code);
+        send(protocol::encodeErrorFrame(idJson, code, message, channel));
+    }
+
+    void setCaller(Caller caller) {
+        caller_ = std::move(caller);
+        if (caller_.expiresAtMs > 0 && connection_) {
+            connection_->expireAt(HttpConnection::Clock::now() +
+                                  std::chrono::milliseconds(caller_.expiresAtMs - context_.nowMs()));
+        }
+    }
+
+    // {"type":"auth","token":...}: the connection is this token's from now on. A token
+    // that does not verify closes the connection (4001); channels the new token does not
+    // cover are dropped, each with its error frame.
+    void authenticate(const std::string& token, const std::string& idJson) {
+        auto caller = context_.access.identifyToken(token, context_.nowMs());
+        if (!caller) {
+            sendError(idJson, caller.error().code, caller.error().message);
+            link_->close(protocol::kCloseTokenExpired, std::string(protocol::errorCodeName(caller.error().code)));
+            return;
+        }
+        setCaller(std::move(caller.value()));
+        std::vector<std::string> dropped;
+        for (const std::string& channel : feed_.channels()) {
+            if (auto refusal = context_.access.checkSubscribe(caller_, channel)) {
+                sendError("", refusal->code, refusal->message, channel);
+                dropped.push_back(channel);
+            }
+        }
+        if (!dropped.empty()) feed_.remove(dropped);
+        send(protocol::encodeAuthorizedFrame(idJson, caller_.identity ? caller_.identity->subject : "",
+                                             caller_.expiresAtMs / 1000));
+    }
+
+    // Publishes are counted per token subject, else per address.
+    std::string rateKey() const {
+        if (caller_.kind == Caller::Kind::User && caller_.identity) return "sub:" + caller_.identity->subject;
+        return "ip:" + peer_;
     }
 
     void subscribe(const std::vector<std::string>& channels, const std::optional<std::string>& since,
@@ -126,10 +179,11 @@ private:
         }
         std::size_t added = 0;
         for (const std::string& channel : channels) added += feed_.has(channel) ? 0 : 1;
-        if (feed_.size() + added > 4 * context_.settings.maxChannelsPerRequest) {
+        if (feed_.size() + added > context_.settings.maxChannelsPerConnection) {
+            context_.metrics.hit(Limit::ChannelsPerConnection);
             sendError(idJson, ErrorCode::BadRequest,
                       "too many channels on one connection; at most " +
-                          std::to_string(4 * context_.settings.maxChannelsPerRequest));
+                          std::to_string(context_.settings.maxChannelsPerConnection));
             return;
         }
         auto starts = feedStarts(channels, cursor ? &*cursor : nullptr);
@@ -137,10 +191,23 @@ private:
             sendError(idJson, starts.error().code, "since: " + starts.error().message);
             return;
         }
+        // A channel outside the caller's rights is refused alone, with the subscribe's id
+        // and its name; the others go on.
+        std::vector<FeedStart> allowed;
+        std::vector<std::string> allowedChannels;
+        for (FeedStart& start : *starts) {
+            if (auto refusal = context_.access.checkSubscribe(caller_, start.channel)) {
+                sendError(idJson, refusal->code, refusal->message, start.channel);
+                continue;
+            }
+            allowedChannels.push_back(start.channel);
+            allowed.push_back(std::move(start));
+        }
+        if (allowed.empty()) return;
         // The subscribed frame goes when every position is known (feedReady), which may
         // be during add().
-        pending_[feed_.nextBatch()] = PendingSubscribe{idJson, channels};
-        feed_.add(std::move(*starts));
+        pending_[feed_.nextBatch()] = PendingSubscribe{idJson, std::move(allowedChannels)};
+        feed_.add(std::move(allowed));
     }
 
     void publish(const protocol::ClientFrame& frame) {
@@ -149,6 +216,23 @@ private:
             sendError(frame.idJson, ErrorCode::TooLarge,
                       "data is " + std::to_string(frame.dataJson.size()) + " bytes; at most " +
                           std::to_string(context_.settings.maxMessageBytes));
+            return;
+        }
+        if (auto refusal = context_.access.checkPublish(caller_, frame.channel)) {
+            ++context_.metrics.publishRejected;
+            sendError(frame.idJson, refusal->code, refusal->message, frame.channel);
+            return;
+        }
+        std::int64_t retryAfterMs = 0;
+        const bool limited =
+            caller_.kind == Caller::Kind::User || (caller_.kind == Caller::Kind::Anonymous && !isLoopbackPeer(peer_));
+        if (limited && !context_.publishRate.take(rateKey(), context_.nowMs(), &retryAfterMs)) {
+            ++context_.metrics.publishRejected;
+            context_.metrics.hit(Limit::PublishRate);
+            sendError(frame.idJson, ErrorCode::RateLimited,
+                      "more than " + std::to_string(static_cast<long long>(context_.publishRate.rate())) +
+                          " publishes a second; retry after " + std::to_string(retryAfterMs) + " ms",
+                      frame.channel);
             return;
         }
         auto alive = alive_;
@@ -179,6 +263,9 @@ private:
     WebSocketTransport& transport_;
     Context& context_;
     WebSocketLink* link_ = nullptr;
+    HttpConnection* connection_ = nullptr;
+    std::string peer_;
+    Caller caller_;
     Feed feed_;
     std::map<int, PendingSubscribe> pending_;
     bool detached_ = false;
@@ -204,13 +291,33 @@ void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& c
                             "Upgrade: websocket\r\n");
         return;
     }
+    // Cross-site WebSocket hijacking: a browser sends its page's Origin, and a page from
+    // an origin not allowed (--allowed-origins) gets no socket.
+    if (!context_.access.originAllowed(request.header("Origin"))) {
+        ++context_.metrics.forbidden;
+        connection->respondError(ErrorCode::Forbidden, "origin '" + std::string(request.header("Origin")) +
+                                                           "' is not allowed (--allowed-origins)");
+        return;
+    }
+    // A bad token in the query, cookie or header: the socket opens and closes at once
+    // with 4001 and an error frame, which a browser can read (a refused handshake it
+    // cannot tell from a network failure).
+    auto caller = context_.access.identify(request, context_.nowMs());
     auto session = std::make_unique<WsSession>(*this);
     WsSession* raw = session.get();
     // A whole message may be as large as the data limit plus the frame's own fields.
     const std::size_t maxFrame = context_.settings.maxMessageBytes + 4096;
     if (WebSocketLink* link = connection->acceptWebSocket(
             std::move(session), maxFrame, 2 * context_.settings.heartbeat + std::chrono::milliseconds(2000))) {
-        raw->start(*link, request);
+        if (!caller) {
+            context_.metrics.refused(caller.error().code);
+            link->sendText(protocol::encodeErrorFrame("", caller.error().code, caller.error().message));
+            link->close(
+                caller.error().code == ErrorCode::Forbidden ? protocol::kCloseForbidden : protocol::kCloseTokenExpired,
+                std::string(protocol::errorCodeName(caller.error().code)));
+            return;
+        }
+        raw->start(*link, *connection, request, std::move(caller.value()));
     }
 }
 

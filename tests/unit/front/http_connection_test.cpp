@@ -68,6 +68,7 @@ public:
     }
     void countRequest() override {}
     void countSlowDisconnect() override { ++slow; }
+    std::string corsHeaders(std::string_view) override { return "Access-Control-Allow-Origin: *\r\n"; }
 
     // Runs the loop, with the connection's readiness as the poller would report it.
     void turn(int times = 3) {

@@ -59,9 +59,10 @@ struct ChannelPosition {
     std::uint64_t seq = 0;
     std::string_view epoch;
 };
-// Named when that fits kNamedCursorLimit, positional otherwise; the first entry's epoch
-// leads and the others carry theirs only where it differs.
-std::string encodeCursor(const std::vector<ChannelPosition>& positions);
+// Named when that fits kNamedCursorLimit (or always, when `byPlace` is false: the
+// positions are not the request's channels in order), positional otherwise; the first
+// entry's epoch leads and the others carry theirs only where it differs.
+std::string encodeCursor(const std::vector<ChannelPosition>& positions, bool byPlace = true);
 // The same for one channel, on hot paths: epoch~channel@seq.
 void appendSingleCursor(std::string& out, std::string_view epoch, std::string_view channel, std::uint64_t seq);
 

@@ -20,7 +20,10 @@ enum class ErrorCode {
     NotFound,           // unknown URL
     MethodNotAllowed,   // known URL, wrong method
     TransportDisabled,  // the transport is switched off by --transports
-    RateLimited,        // too many requests
+    RateLimited,        // too many requests (429, with Retry-After)
+    Unauthorized,       // a token is needed, or the one given is not good (401)
+    Forbidden,          // the caller's rights do not cover this (403)
+    TokenExpired,       // the token expired: get a new one and resume (401)
     Overloaded,         // server cannot take more work now
     BrokerUnavailable,  // the broker (Redis) cannot be reached: nothing was stored
     Internal,           // a bug: never expected
@@ -38,6 +41,9 @@ constexpr int kCloseGoingAway = 1001;
 constexpr int kClosePolicy = 1008;      // bad input the connection cannot recover from
 constexpr int kCloseTooBig = 1009;      // frame above the size limit
 constexpr int kCloseOverloaded = 1013;  // "try again later": slow consumer, server busy
+// unauthorized or token_expired: get a (new) token, reconnect and resume from the cursor
+constexpr int kCloseTokenExpired = 4001;
+constexpr int kCloseForbidden = 4003;  // the credentials given are refused (an API key from a browser)
 
 // {"error":{"code":"...","message":"..."}}
 std::string errorBody(ErrorCode code, std::string_view message);

@@ -17,7 +17,7 @@ namespace pushwire::protocol {
 
 constexpr int kProtocolVersion = 1;
 
-enum class ClientFrameType { Subscribe, Unsubscribe, Publish, Ping, Pong };
+enum class ClientFrameType { Subscribe, Unsubscribe, Publish, Ping, Pong, Auth };
 
 struct ClientFrame {
     ClientFrameType type = ClientFrameType::Ping;
@@ -25,6 +25,7 @@ struct ClientFrame {
     std::optional<std::string> since;   // subscribe: cursor text
     std::string channel;                // publish
     std::string dataJson;               // publish
+    std::string token;                  // auth
     std::string idJson;                 // the request id echoed in replies; empty if none
 };
 
@@ -36,8 +37,9 @@ std::string encodeSubscribeFrame(const std::vector<std::string>& channels, std::
                                  std::string_view idJson);
 std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels);
 std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson);
+std::string encodeAuthFrame(std::string_view token, std::string_view idJson);
 
-enum class ServerFrameType { Welcome, Subscribed, Unsubscribed, Message, Gap, Ack, Error, Ping, Pong };
+enum class ServerFrameType { Welcome, Subscribed, Unsubscribed, Message, Gap, Ack, Error, Ping, Pong, Authorized };
 
 struct ServerFrame {
     ServerFrameType type = ServerFrameType::Ping;
@@ -49,6 +51,7 @@ struct ServerFrame {
     std::uint64_t seq = 0;                 // Ack
     std::string cursor;                    // Subscribed
     std::string epoch;                     // Welcome
+    std::int64_t expiresAt = 0;            // Authorized: the token's exp (seconds)
     int heartbeatMs = 0;                   // Welcome
     Error error{ErrorCode::Internal, ""};  // Error
 };
@@ -63,23 +66,37 @@ std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels);
 std::string encodeMessageFrame(std::string_view envelopeJson);
 std::string encodeGapFrame(const Gap& gap);
 std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq);
-std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message);
+// `channel`: the channel a subscribe or publish was refused for ("" when none).
+std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message,
+                             std::string_view channel = {});
+// {"type":"authorized","sub":"...","exp":...,"id":...}: an auth frame was accepted.
+std::string encodeAuthorizedFrame(std::string_view idJson, std::string_view subject, std::int64_t expiresAt);
 std::string encodePingFrame(std::int64_t timeMs);
 std::string encodePongFrame();
+
+// A poll or long-poll answer's refusals: {"refused":[{"channel":"x","error":{...}}]}.
+struct Refusal {
+    std::string channel;
+    Error error;
+};
 
 // Poll and long-poll answer: {"messages":[envelopes],"gaps":[gaps],"cursor":"..."}
 struct PollResponse {
     std::vector<Envelope> messages;
     std::vector<Gap> gaps;
+    std::vector<Refusal> refused;  // channels of the request the caller may not read
     std::string cursor;
     bool more = false;  // the server capped the answer: ask again at once
 };
 Result<PollResponse> decodePollResponse(std::string_view text);
 
 // Publish request body (HTTP POST /pushwire/publish): {"channel":"chat","data":<any JSON>}
+// Publish body: {"channel":"chat","data":...}, or the batch form {"channels":[...],
+// "data":...} (one message to each; `channels` is then set and `channel` empty).
 struct PublishRequest {
     std::string channel;
     std::string dataJson;
+    std::vector<std::string> channels;
 };
 Result<PublishRequest> decodePublishRequest(std::string_view body);
 
@@ -98,8 +115,13 @@ struct NegotiateInfo {
     int heartbeatMs = 0;
     std::string epoch;
     std::uint64_t maxMessageBytes = 0;  // 0: not said
+    bool tokens = false;                // the server verifies tokens
 };
 Result<NegotiateInfo> decodeNegotiate(std::string_view text);
+
+// The `exp` claim of a JWT, read without verifying it (the client schedules its refresh
+// with it); nullopt when the token is not one.
+std::optional<std::int64_t> tokenExpiry(std::string_view jwt);
 
 // Error body {"error":{"code","message"}} -> Error; nullopt if the text is not one.
 std::optional<Error> decodeErrorBody(std::string_view text);

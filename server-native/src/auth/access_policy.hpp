@@ -1,0 +1,99 @@
+// Who may read and write what: the caller of a request is identified once, where the
+// request (or WebSocket) arrives, and every subscribe and publish asks this policy.
+//
+//   no token key, no API key    open: anyone subscribes and publishes anywhere (the
+//                               server says so at start, loudly)
+//   a token key (--token-*)     callers with a valid token get its rights; everyone gets
+//                               --public-subscribe / --public-publish (default: nothing)
+//   an API key only             anyone subscribes (--public-subscribe, default *); the
+//                               backend publishes with Authorization: ApiKey
+//
+// A token travels as Authorization: Bearer, a `token` query parameter (EventSource and
+// WebSocket cannot set headers), a cookie (--token-cookie), or a WebSocket `auth` frame.
+// An API key is never accepted from a browser: a request carrying an Origin header is
+// refused with it. Without a token where one is needed: 401 unauthorized; with a token
+// that does not cover the channel: 403 forbidden.
+//
+// Threading: immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/channel_patterns.hpp"
+#include "auth/token_verifier.hpp"
+#include "front/http_request.hpp"
+#include "pushwire/protocol/errors.hpp"
+#include "pushwire/protocol/result.hpp"
+
+namespace pushwire::server {
+
+// Per-address limits (connections, publishes without a token) spare the two addresses a
+// proxy on this machine connects from: every client behind it would share one address.
+// Limit per address at the proxy. (127.0.0.2 and the rest of 127/8 are limited.)
+inline bool isLoopbackPeer(std::string_view peer) {
+    return peer == "127.0.0.1" || peer == "::1" || peer == "::ffff:127.0.0.1";
+}
+
+struct Caller {
+    enum class Kind { Anonymous, User, Backend };
+    Kind kind = Kind::Anonymous;
+    std::shared_ptr<const Identity> identity;  // User
+    std::int64_t expiresAtMs = 0;              // User: when the token expires
+
+    std::string describe() const;  // for error messages: "anonymous", "user alice", "the backend"
+};
+
+struct AccessOptions {
+    std::string tokenSecret;        // HS256
+    std::string tokenPublicKeyPem;  // RS256 / ES256
+    std::string apiKey;
+    std::string tokenCookie;
+    std::optional<ChannelPatterns> publicSubscribe;  // nullopt: the default of the mode
+    std::optional<ChannelPatterns> publicPublish;
+    std::vector<std::string> allowedOrigins;  // empty: any origin (CORS *)
+};
+
+class AccessPolicy {
+public:
+    // Throws std::runtime_error when a key cannot be read.
+    explicit AccessPolicy(AccessOptions options);
+
+    bool open() const { return open_; }
+    bool tokens() const { return verifier_ != nullptr; }
+    // A sentence for the start-up log: what is open to whom.
+    std::string summary() const;
+
+    // Who sent this request. Errors: unauthorized or token_expired (a token or key was
+    // given and is not good), forbidden (an API key from a browser origin).
+    protocol::Result<Caller> identify(const HttpRequest& request, std::int64_t nowMs) const;
+    // A token alone (the WebSocket `auth` frame). Without a token key: anonymous.
+    protocol::Result<Caller> identifyToken(std::string_view token, std::int64_t nowMs) const;
+
+    // Nullopt when allowed; else unauthorized (a token would be needed) or forbidden
+    // (the caller's rights do not cover the channel).
+    std::optional<protocol::Error> checkSubscribe(const Caller& caller, std::string_view channel) const;
+    std::optional<protocol::Error> checkPublish(const Caller& caller, std::string_view channel) const;
+
+    // Origins: a request without Origin (not a browser) is always let through.
+    bool originAllowed(std::string_view origin) const;
+    // The CORS lines of an answer to a request from `origin` ("" for an origin not
+    // allowed: the browser then keeps the answer from the page).
+    std::string corsHeaders(std::string_view origin) const;
+
+private:
+    bool cookieOriginTrusted(const HttpRequest& request) const;
+    std::optional<protocol::Error> check(const Caller& caller, std::string_view channel, bool publish) const;
+
+    AccessOptions options_;
+    std::unique_ptr<TokenVerifier> verifier_;
+    ChannelPatterns publicSubscribe_;
+    ChannelPatterns publicPublish_;
+    bool open_ = false;
+};
+
+}  // namespace pushwire::server
