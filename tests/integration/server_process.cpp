@@ -129,9 +129,15 @@ std::string field(const std::string& json, const std::string& name) {
 
 // ---------------------------------------------------------------- RawSocket
 
-RawSocket::RawSocket(int port, int receiveBuffer) {
+RawSocket::RawSocket(int port, int receiveBuffer, const std::string& from) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     if (receiveBuffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    if (!from.empty()) {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        inet_pton(AF_INET, from.c_str(), &local.sin_addr);
+        if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) throw std::runtime_error("bind failed");
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -229,10 +235,12 @@ long residentKb(int pid) {
 
 // ---------------------------------------------------------------- RawWebSocket
 
-RawWebSocket::RawWebSocket(int port, const std::string& target, int receiveBuffer) : socket_(port, receiveBuffer) {
+RawWebSocket::RawWebSocket(int port, const std::string& target, int receiveBuffer, const std::string& extraHeaders)
+    : socket_(port, receiveBuffer) {
     socket_.send("GET " + target +
                  " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                 extraHeaders + "\r\n");
     std::string data = socket_.readUntil([](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
     auto end = data.find("\r\n\r\n");
     if (end == std::string::npos) throw std::runtime_error("no WebSocket handshake answer: " + data);

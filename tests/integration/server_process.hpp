@@ -50,8 +50,9 @@ std::uint64_t publish(const ServerProcess& server, const std::string& channel, c
 // A plain TCP connection, for malformed bytes and hand-checked framing.
 class RawSocket {
 public:
-    // `receiveBuffer` > 0 sets SO_RCVBUF before connecting (a slow, small-window reader).
-    explicit RawSocket(int port, int receiveBuffer = 0);
+    // `receiveBuffer` > 0 sets SO_RCVBUF before connecting (a slow, small-window reader);
+    // `from`: the local address to connect from (127.0.0.2: another client address).
+    explicit RawSocket(int port, int receiveBuffer = 0, const std::string& from = "");
     ~RawSocket();
     void send(const std::string& bytes);
     // Reads until `done(buffer)` or timeout; returns everything read so far.
@@ -127,7 +128,8 @@ private:
 // for the exact bytes a server sends.
 class RawWebSocket {
 public:
-    RawWebSocket(int port, const std::string& target, int receiveBuffer = 0);
+    // `extraHeaders`: more handshake lines, each ending in \r\n (Origin, Cookie...).
+    RawWebSocket(int port, const std::string& target, int receiveBuffer = 0, const std::string& extraHeaders = "");
     bool upgraded() const { return upgraded_; }
     const std::string& head() const { return head_; }
     // A masked frame; `length` overrides the declared payload length, `lengthBytes`
