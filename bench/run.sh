@@ -85,7 +85,10 @@ start_nchan() {
 stop_servers() {
   [[ -n "$PW_PID" ]] && kill "$PW_PID" 2>/dev/null && wait "$PW_PID" 2>/dev/null || true
   [[ -n "$NGINX_PID" ]] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
+  [[ -n "$PW2_PID" ]] && kill "$PW2_PID" 2>/dev/null && wait "$PW2_PID" 2>/dev/null || true
+  [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
   PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""
+}
 start_redis() {
   REDIS_PORT=$(free_port)
   mkdir -p "$WORK/redis"
@@ -114,7 +117,6 @@ start_pushwire_redis() {
   for port in "$PW_PORT" ${PW2_PORT:+"$PW2_PORT"}; do
     for _ in $(seq 100); do healthy "$port" && break; sleep 0.05; done
   done
-}
 }
 
 run() {  # target transport label bench-args...
