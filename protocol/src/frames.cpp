@@ -300,6 +300,34 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
     return frame;
 }
 
+namespace {
+
+std::vector<Refusal> refusalsFrom(const Fields& fields) {
+    std::vector<Refusal> out;
+    auto refused = fields.find("refused");
+    if (!refused || !detail::isArray(*refused)) return out;
+    for (std::string_view item : detail::arrayElements(*refused)) {
+        if (!detail::isObject(item)) continue;
+        Fields entry(item);
+        auto error = errorFrom(entry);
+        std::string channel = stringField(entry, "channel");
+        if (error && !channel.empty()) out.push_back(Refusal{std::move(channel), std::move(*error)});
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string errorChannel(std::string_view text) {
+    if (detail::validateJson(text, kMaxDataDepth, "answer") || !detail::isObject(text)) return {};
+    return stringField(Fields(text), "channel");
+}
+
+std::vector<Refusal> decodeRefusals(std::string_view text) {
+    if (detail::validateJson(text, kMaxDataDepth, "answer") || !detail::isObject(text)) return {};
+    return refusalsFrom(Fields(text));
+}
+
 Result<PollResponse> decodePollResponse(std::string_view text) {
     if (auto error = readServerDocument(text, "poll response")) return *error;
     Fields fields(text);
@@ -324,15 +352,7 @@ Result<PollResponse> decodePollResponse(std::string_view text) {
             response.gaps.push_back(std::move(gap.value()));
         }
     }
-    if (auto refused = fields.find("refused"); refused && detail::isArray(*refused)) {
-        for (std::string_view item : detail::arrayElements(*refused)) {
-            if (!detail::isObject(item)) continue;
-            Fields entry(item);
-            auto error = errorFrom(entry);
-            std::string channel = stringField(entry, "channel");
-            if (error && !channel.empty()) response.refused.push_back(Refusal{std::move(channel), std::move(*error)});
-        }
-    }
+    response.refused = refusalsFrom(fields);
     response.cursor = std::move(*cursor);
     auto more = fields.find("more");
     response.more = more && detail::boolValue(*more).value_or(false);

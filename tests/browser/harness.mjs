@@ -45,11 +45,11 @@ export async function startServer(args = [], ports = { port: 0, wsPort: 0 }) {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
-  const m = /http:\/\/[^:]+:(\d+) ws:\/\/[^:]+:(\d+)/.exec(line);
+  const m = /(https?):\/\/[^:]+:(\d+) wss?:\/\/[^:]+:(\d+)/.exec(line);
   const server = {
-    httpPort: Number(m[1]),
-    wsPort: Number(m[2]),
-    url: `http://127.0.0.1:${m[1]}`,
+    httpPort: Number(m[2]),
+    wsPort: Number(m[3]),
+    url: `${m[1]}://127.0.0.1:${m[2]}`,
     child,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;  // exited, or killed
@@ -61,10 +61,10 @@ export async function startServer(args = [], ports = { port: 0, wsPort: 0 }) {
   return server;
 }
 
-export async function publish(server, channel, data) {
+export async function publish(server, channel, data, headers = {}) {
   const res = await fetch(`${server.url}/pushwire/publish`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...headers },
     body: JSON.stringify({ channel, data }),
   });
   const body = await res.json();

@@ -175,7 +175,7 @@ TEST_CASE("a server with only a public key refuses HS256 tokens, whatever they a
     CHECK(good->status == 200);
 }
 
-TEST_CASE("SSE: bad tokens are refused before the stream; a good one streams, by query, header or cookie") {
+TEST_CASE("SSE: bad tokens are refused before the stream, and a good one streams, by query, header or cookie") {
     ServerProcess server(secured({"--token-cookie", "pw"}));
     SseClient none(server.httpPort(), "/pushwire/sse?channel=chat:a");
     none.waitFor(1, "*", 1000ms);
@@ -206,7 +206,7 @@ TEST_CASE("SSE: bad tokens are refused before the stream; a good one streams, by
     CHECK(byHeader.waitFor(1).size() == 1);
 }
 
-TEST_CASE("WebSocket: a bad token in the URL closes with 4001 and an error frame; a good one subscribes") {
+TEST_CASE("WebSocket: a bad token in the URL closes with 4001 and an error frame, a good one subscribes") {
     ServerProcess server(secured());
     for (const BadToken& bad : badTokens()) {
         INFO(bad.name);
@@ -232,7 +232,7 @@ TEST_CASE("WebSocket: a bad token in the URL closes with 4001 and an error frame
     CHECK_FALSE(own.waitFor(ofType("message")).empty());
 }
 
-TEST_CASE("WebSocket: the auth frame gives the connection its rights; a bad one closes it with 4001") {
+TEST_CASE("WebSocket: the auth frame gives the connection its rights, a bad one closes it with 4001") {
     ServerProcess server(secured());
     WsClient ws(server.wsUrl());
     ws.waitFor(ofType("welcome"));
@@ -374,7 +374,7 @@ TEST_CASE("publish: tokens, rights, the API key (never from a browser), the batc
     CHECK(json::parse(after->body)["messages"].empty());
 }
 
-TEST_CASE("--public-subscribe and --public-publish open channels to callers without a token") {
+TEST_CASE("the public-subscribe and public-publish flags open channels to callers without a token") {
     ServerProcess server(secured({"--public-subscribe", "news:*", "--public-publish", "guestbook"}));
     auto client = server.client();
     CHECK(client.Get("/pushwire/poll?channel=news:x")->status == 200);
@@ -414,7 +414,7 @@ TEST_CASE("allowed origins: CORS for those only, WebSocket upgrades from others 
     CHECK_FALSE(openMetrics->has_header("Access-Control-Allow-Origin"));
 }
 
-TEST_CASE("limit: connections per address, answered 429 and counted; other addresses and a bystander go on") {
+TEST_CASE("limit: connections per address, answered 429 and counted, other addresses and a bystander go on") {
     ServerProcess server({"--max-connections-per-ip", "5"});
     Bystander bystander(server, false);  // from 127.0.0.1, the proxy address: not limited
     std::vector<std::unique_ptr<RawSocket>> held;

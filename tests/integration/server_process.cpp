@@ -60,7 +60,7 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
     }
     close(out[0]);
     std::smatch m;
-    if (!std::regex_search(line, m, std::regex("http://[^:]+:(\\d+) ws://[^:]+:(\\d+)"))) {
+    if (!std::regex_search(line, m, std::regex("https?://[^:]+:(\\d+) wss?://[^:]+:(\\d+)"))) {
         terminate();
         throw std::runtime_error("server did not start: '" + line + "'");
     }

@@ -37,6 +37,11 @@ struct Error {
     std::string message;
 };
 
+// A token for the server (a JWT from your backend), given through `done`; an empty string
+// when none could be had (the client asks again later, with its backoff).
+using TokenCallback = std::function<void(const std::string& token)>;
+using TokenProvider = std::function<void(TokenCallback done)>;
+
 struct ClientOptions {
     Transport transport = Transport::Auto;
     int pollIntervalMs = 1000;
@@ -46,6 +51,10 @@ struct ClientOptions {
     // "auto" settled below the best transport: try the better ones again this often,
     // in the background, and switch when one opens (0: never).
     int upgradeIntervalMs = 20000;
+    // Called before connecting, ahead of the token's exp (so streams never lapse), and
+    // when the server refuses the token (401); the client then resumes from its cursor
+    // with the new one: nothing lost, no gap. Unset: no token is sent.
+    TokenProvider getToken;
 };
 
 using MessageHandler = std::function<void(const Message&)>;
@@ -57,7 +66,9 @@ using PublishCallback = std::function<void(std::optional<std::uint64_t> seq, con
 
 struct SubscribeOptions {
     GapHandler onGap;
-    ErrorHandler onError;  // the server refused the subscription
+    // The server refused the subscription (forbidden: outside the token's rights;
+    // unauthorized: a token is needed). The subscription ends; the others go on.
+    ErrorHandler onError;
 };
 
 }  // namespace pushwire

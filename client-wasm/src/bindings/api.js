@@ -31,7 +31,24 @@
     // One URL, or several servers sharing channels (failover between them).
     var urls = Array.isArray(url) ? url.map(String) : [String(url)];
     if (urls.length === 0) throw new TypeError('new PushWire.Client(urls): at least one server URL is needed');
-    this._native = new Module['NativeClient'](urls.join('\n'), JSON.stringify(opts));
+    if (opts.getToken !== undefined && typeof opts.getToken !== 'function') {
+      throw new TypeError('getToken must be a function returning a token (or a Promise of one)');
+    }
+    // getToken: async () => token. Asked before connecting, ahead of exp and on a 401;
+    // a rejection or a non-string is "no token now" (the client retries with backoff).
+    var requester;
+    if (opts.getToken) {
+      var getToken = opts.getToken;
+      requester = function (id) {
+        Promise.resolve().then(function () { return getToken(); }).then(function (token) {
+          if (!self._closed) self._native.tokenReady(id, typeof token === 'string' ? token : '');
+        }, function (e) {
+          console.warn('pushwire: getToken failed: ' + (e && e.message ? e.message : e));
+          if (!self._closed) self._native.tokenReady(id, '');
+        });
+      };
+    }
+    this._native = new Module['NativeClient'](urls.join('\n'), JSON.stringify(opts), requester);
     this._native.setStateListener(function (state, reason) {
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });

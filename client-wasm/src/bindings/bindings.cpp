@@ -44,11 +44,33 @@ std::vector<std::string> splitLines(const std::string& text) {
     return out;
 }
 
+pushwire::ClientOptions withTokens(pushwire::ClientOptions options, std::function<void(pushwire::TokenCallback)> get) {
+    options.getToken = std::move(get);
+    return options;
+}
+
 class NativeClient {
 public:
-    // `urls`: one or more server URLs, one per line.
-    NativeClient(const std::string& urls, const std::string& optionsJson)
-        : client_(splitLines(urls), parseOptions(optionsJson)) {}
+    // `urls`: one or more server URLs, one per line. `tokenRequester`: a JS function
+    // (id) that calls tokenReady(id, token) when the page's getToken settles; undefined
+    // without getToken.
+    NativeClient(const std::string& urls, const std::string& optionsJson, val tokenRequester)
+        : tokenRequester_(tokenRequester),
+          client_(splitLines(urls), tokenRequester.isUndefined() || tokenRequester.isNull()
+                                        ? parseOptions(optionsJson)
+                                        : withTokens(parseOptions(optionsJson), [this](pushwire::TokenCallback done) {
+                                              const int id = nextToken_++;
+                                              tokenWaiters_[id] = std::move(done);
+                                              tokenRequester_(id);
+                                          })) {}
+
+    void tokenReady(int id, const std::string& token) {
+        auto it = tokenWaiters_.find(id);
+        if (it == tokenWaiters_.end()) return;
+        auto done = std::move(it->second);
+        tokenWaiters_.erase(it);
+        done(token);
+    }
 
     int subscribe(const std::string& channel, val onMessage, val onGap, val onError) {
         pushwire::SubscribeOptions options;
@@ -104,6 +126,9 @@ public:
     void close() { client_.close(); }
 
 private:
+    val tokenRequester_;
+    std::map<int, pushwire::TokenCallback> tokenWaiters_;
+    int nextToken_ = 1;
     pushwire::Client client_;
     std::map<int, pushwire::Subscription> subscriptions_;
     int nextId_ = 1;
@@ -114,7 +139,8 @@ private:
 
 EMSCRIPTEN_BINDINGS(pushwire) {
     emscripten::class_<NativeClient>("NativeClient")
-        .constructor<std::string, std::string>()
+        .constructor<std::string, std::string, val>()
+        .function("tokenReady", &NativeClient::tokenReady)
         .function("subscribe", &NativeClient::subscribe)
         .function("unsubscribe", &NativeClient::unsubscribe)
         .function("publish", &NativeClient::publish)

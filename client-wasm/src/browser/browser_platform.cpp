@@ -4,8 +4,10 @@
 #include <emscripten/eventloop.h>
 
 // Defined in glue.js (pre-js): XMLHttpRequest with an id, answered via pw_xhr_done.
-EM_JS(void, pw_xhr_start, (int id, const char* method, const char* url, const char* body, int timeoutMs),
-      { pwXhrStart(id, UTF8ToString(method), UTF8ToString(url), UTF8ToString(body), timeoutMs); });
+EM_JS(void, pw_xhr_start,
+      (int id, const char* method, const char* url, const char* body, const char* bearer, int timeoutMs), {
+          pwXhrStart(id, UTF8ToString(method), UTF8ToString(url), UTF8ToString(body), UTF8ToString(bearer), timeoutMs);
+      });
 EM_JS(void, pw_xhr_abort, (int id), { pwXhrAbort(id); });
 EM_JS(double, pw_date_now, (), { return Date.now(); });
 
@@ -50,10 +52,11 @@ void BrowserPlatform::timerFired(TimerId id) {
 }
 
 RequestId BrowserPlatform::httpRequest(const std::string& method, const std::string& url, const std::string& body,
-                                       int timeoutMs, std::function<void(const HttpResponse&)> done) {
+                                       const std::string& bearer, int timeoutMs,
+                                       std::function<void(const HttpResponse&)> done) {
     RequestId id = nextId_++;
     requests_[id] = std::move(done);
-    pw_xhr_start(id, method.c_str(), url.c_str(), body.c_str(), timeoutMs);
+    pw_xhr_start(id, method.c_str(), url.c_str(), body.c_str(), bearer.c_str(), timeoutMs);
     return id;
 }
 

@@ -15,7 +15,8 @@ public:
     std::int64_t nowMs() override;
     TimerId setTimer(int delayMs, std::function<void()> callback) override;
     void cancelTimer(TimerId id) override;
-    RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body, int timeoutMs,
+    RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
+                          const std::string& bearer, int timeoutMs,
                           std::function<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override;
     double random01() override;

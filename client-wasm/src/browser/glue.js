@@ -10,7 +10,7 @@ function pwWithString(text, use) {
   try { use(ptr); } finally { _free(ptr); }
 }
 
-function pwXhrStart(id, method, url, body, timeoutMs) {
+function pwXhrStart(id, method, url, body, bearer, timeoutMs) {
   var xhr = new XMLHttpRequest();
   pwXhrs.set(id, xhr);
   var done = function (status, text) {
@@ -25,6 +25,7 @@ function pwXhrStart(id, method, url, body, timeoutMs) {
     xhr.open(method, url, true);
     if (timeoutMs > 0) xhr.timeout = timeoutMs;
     if (method === 'POST') xhr.setRequestHeader('Content-Type', 'application/json');
+    if (bearer) xhr.setRequestHeader('Authorization', 'Bearer ' + bearer);
     xhr.send(method === 'POST' ? body : null);
   } catch (e) {
     setTimeout(function () { done(0, ''); }, 0);
@@ -38,7 +39,8 @@ function pwXhrAbort(id) {
   xhr.abort();
 }
 
-// Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed.
+// Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed,
+// 6 the server's own `event: error` (a refused channel, an expired token).
 function pwSseOpen(handle, url) {
   var source;
   try { source = new EventSource(url); } catch (e) {
@@ -60,8 +62,10 @@ function pwSseOpen(handle, url) {
   source.addEventListener('ping', forward(4));
   // The client core owns reconnection (backoff, resume cursor, fallback), so the
   // browser's own automatic reconnect is switched off by closing on the first error.
-  source.onerror = function () {
+  source.onerror = function (event) {
     if (pwSources.get(handle) !== source) return;
+    // The server's `event: error` arrives here too, as a MessageEvent with data.
+    if (typeof event.data === 'string') { forward(6)(event); return; }
     pwSources.delete(handle);
     source.close();
     _pw_sse_event(handle, 5, 0, 0);

@@ -52,7 +52,7 @@ ClientCore::~ClientCore() {
     for (auto& t : retired_) t->close();
     if (probe_) probe_->close();
     for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_, &upgradeTimer_, &probeTimer_,
-                       &stableTimer_}) {
+                       &stableTimer_, &tokenTimer_}) {
         cancelTimer(*t);
     }
     if (negotiateRequest_) platform_.abortRequest(negotiateRequest_);
@@ -122,12 +122,12 @@ bool ClientCore::nextServer() {
 void ClientCore::negotiate() {
     if (closed_) return;
     auto alive = alive_;
-    negotiateRequest_ =
-        platform_.httpRequest("GET", baseUrl_ + "/pushwire/negotiate", "", 5000, [this, alive](const HttpResponse& r) {
-            if (!*alive) return;
-            negotiateRequest_ = 0;
-            onNegotiated(r);
-        });
+    negotiateRequest_ = platform_.httpRequest("GET", baseUrl_ + "/pushwire/negotiate", "", "", 5000,
+                                              [this, alive](const HttpResponse& r) {
+                                                  if (!*alive) return;
+                                                  negotiateRequest_ = 0;
+                                                  onNegotiated(r);
+                                              });
 }
 
 void ClientCore::onNegotiated(const HttpResponse& response) {
@@ -196,6 +196,8 @@ std::unique_ptr<Transport> ClientCore::createTransport(std::size_t candidate, in
     config.heartbeatMs = heartbeatMs_;
     config.pollIntervalMs = std::max(50, options_.pollIntervalMs);
     config.longPollTimeoutMs = heartbeatMs_;
+    auto alive = alive_;
+    config.token = [this, alive] { return *alive ? token_ : std::string(); };
     return registry_[candidates_[candidate]].create(*this, platform_, config, generation);
 }
 
@@ -205,6 +207,10 @@ int ClientCore::openTimeoutMs(std::size_t candidate) const {
 
 void ClientCore::connectCandidate() {
     if (closed_) return;
+    if (options_.getToken && (token_.empty() || (tokenExpiresMs_ > 0 && platform_.nowMs() >= tokenExpiresMs_ - 1000))) {
+        withToken(false, [this] { connectCandidate(); });
+        return;
+    }
     opened_ = false;
     activityAfterOpen_ = 0;
     generation_ = ++nextGeneration_;
@@ -260,7 +266,114 @@ void ClientCore::transportClosed(int generation, const protocol::Error& reason) 
         return;
     }
     if (!isCurrent(generation)) return;
+    if (recoverFromAuthFailure(reason)) return;
     failTransport(reason.message.empty() ? std::string(protocol::errorCodeName(reason.code)) : reason.message);
+}
+
+// ---------------------------------------------------------------- tokens
+
+void ClientCore::withToken(bool force, std::function<void()> then) {
+    if (!options_.getToken) {
+        then();
+        return;
+    }
+    const bool good = !token_.empty() && !(tokenExpiresMs_ > 0 && platform_.nowMs() >= tokenExpiresMs_ - 1000);
+    if (good && !force) {
+        then();
+        return;
+    }
+    afterToken_.push_back(std::move(then));
+    if (fetchingToken_ && !force) return;
+    fetchingToken_ = true;
+    const int request = ++tokenRequest_;
+    auto alive = alive_;
+    options_.getToken([this, alive, request](const std::string& token) {
+        if (!*alive || closed_ || request != tokenRequest_) return;
+        tokenArrived(token);
+    });
+}
+
+void ClientCore::tokenArrived(const std::string& token) {
+    fetchingToken_ = false;
+    auto waiting = std::move(afterToken_);
+    afterToken_.clear();
+    if (token.empty()) {
+        if (!waiting.empty()) {
+            scheduleReconnect("getToken gave no token");  // the reconnect asks again
+        } else {
+            // A refresh ahead of exp failed: try again shortly, while the token lasts.
+            cancelTimer(tokenTimer_);
+            auto alive = alive_;
+            tokenTimer_ = platform_.setTimer(2000, [this, alive] {
+                if (!*alive) return;
+                tokenTimer_ = 0;
+                withToken(true, [] {});
+            });
+        }
+        return;
+    }
+    token_ = token;
+    auto exp = protocol::tokenExpiry(token);
+    tokenExpiresMs_ = exp && *exp > 0 ? *exp * 1000 : 0;
+    scheduleTokenRefresh();
+    // A refresh while connected: the open transport takes the new token. WebSocket in
+    // band (an auth frame); an event stream is reopened from its cursor (EventSource
+    // cannot change its URL); polls send it with their next request.
+    if (transport_ && opened_) {
+        const TransportInfo* info = currentInfo();
+        if (info && info->kind == TransportKind::WebSocket) {
+            transport_->send(protocol::encodeAuthFrame(token_, ""));
+        } else if (info && info->kind == TransportKind::Sse) {
+            retire(std::move(transport_));
+            cancelTimer(deadLinkTimer_);
+            connectCandidate();
+        }
+    }
+    for (auto& then : waiting) {
+        if (closed_) return;
+        then();
+    }
+}
+
+void ClientCore::scheduleTokenRefresh() {
+    cancelTimer(tokenTimer_);
+    if (!options_.getToken || tokenExpiresMs_ <= 0) return;
+    const std::int64_t left = tokenExpiresMs_ - platform_.nowMs();
+    if (left <= 0) return;  // refused at the next request, which gets a new one
+    // Ahead of exp by a fifth of the lifetime, between 1 s and 60 s.
+    const std::int64_t margin = std::min<std::int64_t>(60000, std::max<std::int64_t>(1000, left / 5));
+    const std::int64_t delay = std::max(left - margin, left / 2);
+    auto alive = alive_;
+    tokenTimer_ = platform_.setTimer(static_cast<int>(std::min<std::int64_t>(delay, INT32_MAX)), [this, alive] {
+        if (!*alive) return;
+        tokenTimer_ = 0;
+        withToken(true, [] {});
+    });
+}
+
+bool ClientCore::recoverFromAuthFailure(const protocol::Error& reason) {
+    if (reason.code != ErrorCode::Unauthorized && reason.code != ErrorCode::TokenExpired) return false;
+    if (!options_.getToken) {
+        // No way to get a token: the subscriptions hear why nothing comes.
+        Error e = toError(reason);
+        auto subs = subscriptions_;
+        for (auto& [id, sub] : subs) {
+            if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(e);
+        }
+        return false;
+    }
+    if (authFailures_ >= 2) return false;  // a new token did not help: back off
+    ++authFailures_;
+    retire(std::move(transport_));
+    opened_ = false;
+    cancelTimer(connectTimer_);
+    cancelTimer(deadLinkTimer_);
+    cancelTimer(stableTimer_);
+    failPendingPublishes("the connection closed before the server acknowledged the publish");
+    stopProbing();
+    setState(State::Reconnecting, "the server refused the token (" + reason.message + "); getting a new one");
+    withToken(true, [this] { reconnect(); });
+    return true;
 }
 
 // ---------------------------------------------------------------- upgrades
@@ -455,7 +568,7 @@ void ClientCore::close() {
     closed_ = true;
     stopProbing();
     if (transport_) retire(std::move(transport_));
-    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &stableTimer_}) cancelTimer(*t);
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &stableTimer_, &tokenTimer_}) cancelTimer(*t);
     if (negotiateRequest_) {
         platform_.abortRequest(negotiateRequest_);
         negotiateRequest_ = 0;

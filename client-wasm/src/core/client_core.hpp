@@ -9,6 +9,7 @@
 // their own callbacks.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +22,9 @@
 #include "pushwire/types.hpp"
 
 namespace pushwire::client {
+
+// A protocol error as the API's Error ({code name, message}).
+Error toError(const protocol::Error& error);
 
 class ClientCore final : public TransportListener {
 public:
@@ -60,7 +64,8 @@ public:
     void transportMessage(int generation, const protocol::Envelope& message) override;
     void transportGap(int generation, const protocol::Gap& gap) override;
     void transportAck(int generation, const std::string& idJson, std::uint64_t seq) override;
-    void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error) override;
+    void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error,
+                               const std::string& channel) override;
     void transportActivity(int generation) override;
     void transportClosed(int generation, const protocol::Error& reason) override;
     std::vector<std::string> channels() const override;
@@ -79,6 +84,16 @@ private:
     };
 
     void setState(State state, const std::string& reason);
+    // Runs `then` once a token is in hand (at once without getToken, or with a token
+    // still good); `force`: a new one even so (the server refused the one we have).
+    void withToken(bool force, std::function<void()> then);
+    void tokenArrived(const std::string& token);
+    void scheduleTokenRefresh();
+    // The server refused the token: get a new one and reconnect at once, twice; then
+    // back off like any failure.
+    bool recoverFromAuthFailure(const protocol::Error& reason);
+    // The server refused this channel: its subscriptions are told and end.
+    void refuseChannel(const std::string& channel, const protocol::Error& error);
     // Moves to the next server of the list (forgetting what worked on this one); false
     // when every server was tried since the last success.
     bool nextServer();
@@ -92,7 +107,8 @@ private:
     void armDeadLinkTimer();
     void emitGap(const std::string& channel, const Gap& gap);
     void failPendingPublishes(const std::string& message);
-    void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done);
+    void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done,
+                         bool retried = false);
     bool isCurrent(int generation) const { return transport_ && generation == generation_; }
     bool isProbe(int generation) const { return probe_ && generation == probeGeneration_; }
     std::unique_ptr<Transport> createTransport(std::size_t candidate, int generation);
@@ -153,6 +169,15 @@ private:
     TimerId deadLinkTimer_ = 0;
     TimerId reapTimer_ = 0;
     TimerId stableTimer_ = 0;  // the backoff starts over once a transport stays up this long
+
+    // Tokens (options_.getToken).
+    std::string token_;
+    std::int64_t tokenExpiresMs_ = 0;  // 0: unknown (not a JWT with exp)
+    bool fetchingToken_ = false;
+    int tokenRequest_ = 0;  // answers to older requests are dropped
+    std::vector<std::function<void()>> afterToken_;
+    TimerId tokenTimer_ = 0;
+    int authFailures_ = 0;  // in a row, since the last answer the server gave with data
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
     int nextPublishId_ = 1;

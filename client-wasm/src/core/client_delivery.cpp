@@ -10,13 +10,9 @@
 
 namespace pushwire::client {
 
-namespace {
-
 Error toError(const protocol::Error& error) {
     return Error{std::string(protocol::errorCodeName(error.code)), error.message};
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------- subscriptions
 
@@ -81,6 +77,7 @@ std::string ClientCore::resumeCursor(const std::vector<std::string>& wanted) con
 
 void ClientCore::transportCursor(int generation, const std::string& text, const std::vector<std::string>& channels) {
     if (!isCurrent(generation)) return;
+    authFailures_ = 0;  // the server answered with data: the token is good
     auto cursor = protocol::parseCursor(text);
     if (!cursor) return;
     auto positions = protocol::positionsFor(*cursor, channels);
@@ -194,28 +191,41 @@ void ClientCore::publish(const std::string& channel, const std::string& dataJson
     publishOverHttp(channel, dataJson, std::move(done));
 }
 
-void ClientCore::publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done) {
+void ClientCore::publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done,
+                                 bool retried) {
     std::string body = "{\"channel\":\"" + channel + "\",\"data\":" + dataJson + "}";
     auto alive = alive_;
-    platform_.httpRequest("POST", baseUrl_ + "/pushwire/publish", body, 15000,
-                          [alive, done = std::move(done)](const HttpResponse& r) {
-                              if (!*alive) return;
-                              if (r.status == 0) {
-                                  Error error{"network", "the publish request failed: server unreachable"};
-                                  done(std::nullopt, &error);
-                                  return;
-                              }
-                              auto ack = protocol::decodePublishAck(r.body);
-                              if (r.status == 200 && ack) {
-                                  done(ack->seq, nullptr);
-                                  return;
-                              }
-                              Error error = ack ? Error{"internal", "unexpected answer"} : toError(ack.error());
-                              if (error.code == "internal" || error.code == "bad_json") {
-                                  error.message = "HTTP " + std::to_string(r.status) + ": " + error.message;
-                              }
-                              done(std::nullopt, &error);
-                          });
+    const std::string usedToken = token_;
+    platform_.httpRequest(
+        "POST", baseUrl_ + "/pushwire/publish", body, token_, 15000,
+        [this, alive, usedToken, channel, dataJson, retried, done = std::move(done)](const HttpResponse& r) {
+            if (!*alive) return;
+            // Refused for its token: once more, with a new one.
+            if (r.status == 401 && options_.getToken && !closed_ && !retried) {
+                auto again = [this, channel, dataJson, done] { publishOverHttp(channel, dataJson, done, true); };
+                if (usedToken == token_) {
+                    withToken(true, again);
+                } else {
+                    again();
+                }
+                return;
+            }
+            if (r.status == 0) {
+                Error error{"network", "the publish request failed: server unreachable"};
+                done(std::nullopt, &error);
+                return;
+            }
+            auto ack = protocol::decodePublishAck(r.body);
+            if (r.status == 200 && ack) {
+                done(ack->seq, nullptr);
+                return;
+            }
+            Error error = ack ? Error{"internal", "unexpected answer"} : toError(ack.error());
+            if (error.code == "internal" || error.code == "bad_json") {
+                error.message = "HTTP " + std::to_string(r.status) + ": " + error.message;
+            }
+            done(std::nullopt, &error);
+        });
 }
 
 void ClientCore::transportAck(int generation, const std::string& idJson, std::uint64_t seq) {
@@ -227,9 +237,9 @@ void ClientCore::transportAck(int generation, const std::string& idJson, std::ui
     done(seq, nullptr);
 }
 
-void ClientCore::transportRequestError(int generation, const std::string& idJson, const protocol::Error& error) {
-    (void)generation;
-    auto it = pendingPublishes_.find(idJson);
+void ClientCore::transportRequestError(int generation, const std::string& idJson, const protocol::Error& error,
+                                       const std::string& channel) {
+    auto it = idJson.empty() ? pendingPublishes_.end() : pendingPublishes_.find(idJson);
     if (it != pendingPublishes_.end()) {
         PublishCallback done = std::move(it->second);
         pendingPublishes_.erase(it);
@@ -237,11 +247,33 @@ void ClientCore::transportRequestError(int generation, const std::string& idJson
         done(std::nullopt, &e);
         return;
     }
-    // Not a publish: a refused subscription. Tell every subscription's onError.
+    if (!channel.empty()) {
+        if (isCurrent(generation)) refuseChannel(channel, error);
+        return;
+    }
+    // Neither a publish nor a channel: tell every subscription's onError.
     Error e = toError(error);
     auto subs = subscriptions_;
     for (auto& [id, sub] : subs) {
         if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(e);
+    }
+}
+
+void ClientCore::refuseChannel(const std::string& channel, const protocol::Error& error) {
+    auto state = channels_.find(channel);
+    if (state == channels_.end()) return;
+    std::vector<SubscriptionEntry> ended;
+    for (int id : state->second.subscriptions) {
+        auto sub = subscriptions_.find(id);
+        if (sub == subscriptions_.end()) continue;
+        ended.push_back(std::move(sub->second));
+        subscriptions_.erase(sub);
+    }
+    channels_.erase(state);
+    if (transport_) transport_->channelsChanged({}, {channel});
+    Error e = toError(error);
+    for (SubscriptionEntry& sub : ended) {
+        if (sub.options.onError) sub.options.onError(e);
     }
 }
 

@@ -27,9 +27,11 @@ public:
     virtual std::int64_t nowMs() = 0;
     virtual TimerId setTimer(int delayMs, std::function<void()> callback) = 0;
     virtual void cancelTimer(TimerId id) = 0;
-    // timeoutMs 0: no timeout of its own.
+    // timeoutMs 0: no timeout of its own. `bearer`: sent as Authorization: Bearer (none
+    // when empty).
     virtual RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
-                                  int timeoutMs, std::function<void(const HttpResponse&)> done) = 0;
+                                  const std::string& bearer, int timeoutMs,
+                                  std::function<void(const HttpResponse&)> done) = 0;
     virtual void abortRequest(RequestId id) = 0;
     virtual double random01() = 0;
     // Values kept for the life of the page (the transport that worked, per server).

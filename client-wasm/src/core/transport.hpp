@@ -7,6 +7,7 @@
 // transport it already replaced (late callbacks).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct TransportConfig {
     int heartbeatMs = 10000;
     int pollIntervalMs = 1000;
     int longPollTimeoutMs = 10000;
+    // The token to send now ("" without one); asked at every request and connection, so
+    // a refreshed token is used from the next one on.
+    std::function<std::string()> token;
+    std::string currentToken() const { return token ? token() : std::string(); }
 };
 
 // Implemented by the core.
@@ -44,7 +49,10 @@ public:
     virtual void transportMessage(int generation, const protocol::Envelope& message) = 0;
     virtual void transportGap(int generation, const protocol::Gap& gap) = 0;
     virtual void transportAck(int generation, const std::string& idJson, std::uint64_t seq) = 0;
-    virtual void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error) = 0;
+    // An error for one request (a publish, by id) or one channel (refused: `channel`), or
+    // for every subscription when it names neither.
+    virtual void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error,
+                                       const std::string& channel = {}) = 0;
     virtual void transportActivity(int generation) = 0;  // bytes arrived: the link is alive
     virtual void transportClosed(int generation, const protocol::Error& reason) = 0;
 

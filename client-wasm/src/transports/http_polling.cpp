@@ -44,7 +44,8 @@ void HttpPollingTransport::request() {
     }
     const bool first = !opened_;
     changedWhileInFlight_ = false;
-    inFlight_ = platform_.httpRequest("GET", config_.baseUrl + path(first), "", requestTimeoutMs(first),
+    usedToken_ = config_.currentToken();
+    inFlight_ = platform_.httpRequest("GET", config_.baseUrl + path(first), "", usedToken_, requestTimeoutMs(first),
                                       [this](const HttpResponse& r) {
                                           inFlight_ = 0;
                                           onResponse(r);
@@ -58,6 +59,24 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
                                                                   ? std::string("request failed (network or timeout)")
                                                                   : "HTTP " + std::to_string(response.status)};
         if (auto error = protocol::decodeErrorBody(response.body)) reason = *error;
+        const bool auth =
+            reason.code == protocol::ErrorCode::Unauthorized || reason.code == protocol::ErrorCode::TokenExpired;
+        if (auth && config_.currentToken() != usedToken_) {
+            schedule(0);  // asked with the token before the refresh: again with the new one
+            return;
+        }
+        // Every channel of the request refused: each is reported to its subscriptions,
+        // which end; the request goes on with what is left (nothing, often).
+        auto refused = protocol::decodeRefusals(response.body);
+        if (!refused.empty() && (auth || reason.code == protocol::ErrorCode::Forbidden)) {
+            const int generation = generation_;
+            for (const protocol::Refusal& refusal : refused) {
+                if (closed_) return;
+                listener_.transportRequestError(generation, "", refusal.error, refusal.channel);
+            }
+            if (!closed_) schedule(0);
+            return;
+        }
         listener_.transportClosed(generation_, reason);
         return;
     }
@@ -73,6 +92,10 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
         listener_.transportOpened(generation);
     }
     // Each call may close us (a callback may close the client): check after each.
+    for (const protocol::Refusal& refusal : batch->refused) {
+        if (closed_) return;
+        listener_.transportRequestError(generation, "", refusal.error, refusal.channel);
+    }
     for (const protocol::Gap& gap : batch->gaps) {
         if (closed_) return;
         listener_.transportGap(generation, gap);

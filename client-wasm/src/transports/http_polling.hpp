@@ -35,6 +35,7 @@ private:
     void schedule(int delayMs);
 
     std::vector<std::string> requestChannels_;
+    std::string usedToken_;  // the token the request in flight carries
     RequestId inFlight_ = 0;
     TimerId timer_ = 0;
     bool opened_ = false;

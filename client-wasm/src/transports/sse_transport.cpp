@@ -4,6 +4,7 @@
 
 #include "core/transport.hpp"
 #include "pushwire/protocol/envelope.hpp"
+#include "pushwire/protocol/frames.hpp"
 #include "transports/live_handles.hpp"
 #include "transports/registry.hpp"
 
@@ -19,7 +20,7 @@ LiveHandles<SseTransport>& liveStreams() {
     return streams;
 }
 
-enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5 };
+enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5, kError = 6 };
 
 class SseTransport final : public Transport {
 public:
@@ -62,6 +63,21 @@ public:
                 break;
             }
             case kPing: break;
+            case kError: {
+                // A channel refused: its subscriptions end, the stream goes on. Anything
+                // else (an expired token, the broker gone) ends the stream.
+                auto error = protocol::decodeErrorBody(data ? data : "");
+                const std::string channel = protocol::errorChannel(data ? data : "");
+                protocol::Error reason = error.value_or(protocol::Error{protocol::ErrorCode::Internal, "stream error"});
+                if (!channel.empty()) {
+                    listener_.transportRequestError(generation, "", reason, channel);
+                } else if (!closed_) {
+                    closed_ = true;
+                    disconnect();
+                    listener_.transportClosed(generation, reason);
+                }
+                break;
+            }
             case kFailed:
                 handle_ = 0;
                 if (!closed_) {
@@ -86,6 +102,9 @@ private:
         for (std::size_t i = 0; i < channels.size(); ++i) url += (i ? "," : "") + channels[i];
         std::string cursor = listener_.resumeCursor(channels);
         if (!cursor.empty()) url += "&since=" + cursor;
+        // EventSource sets no headers: the token goes in the query (the server never logs it).
+        std::string token = config_.currentToken();
+        if (!token.empty()) url += "&token=" + token;  // base64url and dots: no escaping
         handle_ = liveStreams().add(this);
         pw_sse_open(handle_, url.c_str());
     }

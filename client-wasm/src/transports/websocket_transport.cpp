@@ -76,8 +76,14 @@ private:
     }
     static EM_BOOL onClose(int, const EmscriptenWebSocketCloseEvent* event, void* user) {
         if (WebSocketTransport* self = lookup(user)) {
+            // 4001: the token is not (or no longer) good; 4003: refused credentials.
+            const protocol::ErrorCode code = event->code == protocol::kCloseTokenExpired
+                                                 ? protocol::ErrorCode::TokenExpired
+                                             : event->code == protocol::kCloseForbidden ? protocol::ErrorCode::Forbidden
+                                                                                        : protocol::ErrorCode::Internal;
             self->fail("closed with code " + std::to_string(event->code) +
-                       (event->reason[0] ? std::string(": ") + event->reason : std::string()));
+                           (event->reason[0] ? std::string(": ") + event->reason : std::string()),
+                       code);
         }
         return EM_TRUE;
     }
@@ -103,6 +109,11 @@ private:
                 listener_.transportOpened(generation);
                 opening_ = false;
                 if (closed_) return;
+                // The token first, in a frame (not in the URL, which servers log): the
+                // subscribe after it is checked against its rights.
+                if (std::string token = config_.currentToken(); !token.empty()) {
+                    send(protocol::encodeAuthFrame(token, ""));
+                }
                 std::vector<std::string> channels = listener_.channels();
                 if (!channels.empty()) {
                     send(protocol::encodeSubscribeFrame(channels, listener_.resumeCursor(channels), ""));
@@ -118,17 +129,17 @@ private:
             case protocol::ServerFrameType::Gap: listener_.transportGap(generation, f.gap); break;
             case protocol::ServerFrameType::Ack: listener_.transportAck(generation, f.idJson, f.seq); break;
             case protocol::ServerFrameType::Error:
-                listener_.transportRequestError(generation, f.idJson, f.error);
+                listener_.transportRequestError(generation, f.idJson, f.error, f.channel);
                 break;
             default: break;
         }
     }
 
-    void fail(const std::string& reason) {
+    void fail(const std::string& reason, protocol::ErrorCode code = protocol::ErrorCode::Internal) {
         if (closed_) return;
         closed_ = true;
         release();
-        listener_.transportClosed(generation_, {protocol::ErrorCode::Internal, reason});
+        listener_.transportClosed(generation_, {code, reason});
     }
 
     void release() {

@@ -34,9 +34,10 @@ int main(int argc, char** argv) {
         server.start();
         const Options& o = parsed.options;
         // Tests and scripts read this line to learn the ports (with --port 0).
-        std::cout << "pushwire-server " << kVersion << " listening http://" << o.host << ":" << server.httpPort()
-                  << " ws://" << o.host << ":" << server.wsPort() << "/pushwire/ws"
-                  << (o.webRoot.empty() ? "" : " web-root " + o.webRoot) << std::endl;
+        std::cout << "pushwire-server " << kVersion << " listening " << (server.tls() ? "https://" : "http://")
+                  << o.host << ":" << server.httpPort() << (server.tls() ? " wss://" : " ws://") << o.host << ":"
+                  << server.wsPort() << "/pushwire/ws" << (o.webRoot.empty() ? "" : " web-root " + o.webRoot)
+                  << std::endl;
         std::cout << "pushwire-server writes with " << server.writePath() << std::endl;
         if (server.open()) {
             std::cout << "pushwire-server WARNING: " << server.accessSummary() << std::endl;

@@ -159,6 +159,11 @@ struct Server::Impl {
           signals(io, SIGINT, SIGTERM),
           hubSweep(io) {}
 
+    std::unique_ptr<TlsContext> tlsContext() {
+        if (options.tlsCert.empty()) return nullptr;
+        return std::make_unique<TlsContext>(options.tlsCert, options.tlsKey);
+    }
+
     void sweepHub() {
         hubSweep.expires_after(std::chrono::seconds(1));
         hubSweep.async_wait([this](const std::error_code& ec) {
@@ -179,6 +184,7 @@ struct Server::Impl {
     std::string websocketUrl(const HttpRequest& request) const;
 
     Options options;
+    std::unique_ptr<TlsContext> tls = tlsContext();
     asio::io_context io{1};
     Metrics metrics;
     std::unique_ptr<Broker> broker;
@@ -199,6 +205,8 @@ void Server::Impl::routes() {
     auto cors = [this](std::string_view origin) { return access.corsHeaders(origin); };
     http.cors(cors);
     wsHttp.cors(cors);
+    http.useTls(tls.get());
+    wsHttp.useTls(tls.get());
     http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
     http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publish(r, c); });
     http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
@@ -230,7 +238,7 @@ std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
     } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
         host = host.substr(0, colon);
     }
-    return "ws://" + host + ":" + std::to_string(wsHttp.port()) + "/pushwire/ws";
+    return std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(wsHttp.port()) + "/pushwire/ws";
 }
 
 void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -509,6 +517,7 @@ void Server::stop() {
 
 std::string Server::accessSummary() const { return impl_->access.summary(); }
 bool Server::open() const { return impl_->access.open(); }
+bool Server::tls() const { return impl_->tls != nullptr; }
 
 unsigned short Server::httpPort() const { return impl_->http.port(); }
 const std::string& Server::writePath() const { return impl_->http.writePath(); }

@@ -27,6 +27,7 @@ public:
     // Who may do what, in one line for the start-up log; open(): nobody is checked.
     std::string accessSummary() const;
     bool open() const;
+    bool tls() const;  // HTTPS and WSS
 
 private:
     struct Impl;

@@ -50,7 +50,9 @@ std::string statusLine(int status) {
 }
 
 HttpConnection::HttpConnection(int fd, ConnectionHost& host, std::string peer)
-    : fd_(fd), host_(host), peer_(std::move(peer)) {}
+    : fd_(fd), host_(host), peer_(std::move(peer)) {
+    if (const TlsContext* context = host_.tls()) tls_ = std::make_unique<TlsSession>(*context);
+}
 
 HttpConnection::~HttpConnection() {
     if (attachment_) attachment_->onClose();
@@ -67,6 +69,10 @@ void HttpConnection::start() {
 }
 
 void HttpConnection::refuse(ErrorCode code, std::string_view message) {
+    if (tls_) {
+        close();  // nothing can be said before a handshake; a flood gets none
+        return;
+    }
     state_ = State::Dispatching;
     keepAlive_ = false;
     respondError(code, message);
@@ -103,6 +109,25 @@ void HttpConnection::onReadable(bool hangUp) {
         return;
     }
     const auto n = static_cast<std::size_t>(got);
+    if (tls_ && state_ != State::Lingering) {
+        // Bytes of the socket to plaintext; what the session must answer by itself (the
+        // handshake) goes out raw.
+        std::string plaintext;
+        const bool ok = tls_->receive(buffer, n, plaintext);
+        std::string own;
+        tls_->drain(own);
+        if (!own.empty()) writeRaw(std::move(own));
+        if (!ok) {
+            close();
+            return;
+        }
+        if (!plaintext.empty()) consume(plaintext.data(), plaintext.size());
+        return;
+    }
+    consume(buffer, n);
+}
+
+void HttpConnection::consume(const char* buffer, std::size_t n) {
     switch (state_) {
         case State::Streaming:  // an event stream is one-way: what the client sends is ignored
         case State::Finishing: break;
@@ -315,6 +340,28 @@ WebSocketLink* HttpConnection::acceptWebSocket(std::unique_ptr<WebSocketHandler>
 
 bool HttpConnection::write(const char* bytes, std::size_t size, std::shared_ptr<const void> owner) {
     if (state_ == State::Closed || state_ == State::Lingering) return false;
+    if (tls_) {
+        // Encrypted as it is queued: the shared frame of a fan-out becomes this
+        // connection's own records, which leave by the same batched path.
+        std::string sealed;
+        if (!tls_->seal(bytes, size, sealed)) {
+            close();
+            return false;
+        }
+        return writeRaw(std::move(sealed));
+    }
+    return queueBytes(bytes, size, std::move(owner));
+}
+
+bool HttpConnection::writeRaw(std::string bytes) {
+    auto owned = std::make_shared<const std::string>(std::move(bytes));
+    const char* data = owned->data();
+    const std::size_t size = owned->size();
+    return queueBytes(data, size, std::move(owned));
+}
+
+bool HttpConnection::queueBytes(const char* bytes, std::size_t size, std::shared_ptr<const void> owner) {
+    if (state_ == State::Closed || state_ == State::Lingering) return false;
     queue_.push(bytes, size, std::move(owner));
     if (queue_.bytes() > host_.limits().maxQueuedBytes) {
         host_.countSlowDisconnect();
@@ -405,6 +452,11 @@ void HttpConnection::allWritten() {
 
 void HttpConnection::finish() {
     if (state_ == State::Closed || state_ == State::Finishing || state_ == State::Lingering) return;
+    if (tls_ && tls_->established()) {
+        std::string notify;
+        tls_->shutdown(notify);  // close_notify: the end of the stream is not a truncation
+        writeRaw(std::move(notify));
+    }
     state_ = State::Finishing;
     hasDeadline_ = false;
     if (queue_.empty() && !sendInFlight_) allWritten();

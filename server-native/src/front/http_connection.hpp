@@ -30,6 +30,7 @@
 #include "front/http_head.hpp"
 #include "front/http_request.hpp"
 #include "front/sender.hpp"
+#include "front/tls.hpp"
 #include "front/write_queue.hpp"
 #include "pushwire/protocol/errors.hpp"
 
@@ -91,6 +92,8 @@ public:
     virtual void countSlowDisconnect() = 0;
     // The CORS lines of an answer to a request from `origin`.
     virtual std::string corsHeaders(std::string_view origin) = 0;
+    // The TLS context of this port (nullptr: plaintext).
+    virtual const TlsContext* tls() const { return nullptr; }
 
 protected:
     ~ConnectionHost() = default;
@@ -183,6 +186,11 @@ private:
     enum class State { Reading, Dispatching, Held, Streaming, WebSocket, Finishing, Lingering, Closed };
 
     void onReadable(bool hangUp);
+    // Plaintext from the peer (decrypted, with TLS), by state.
+    void consume(const char* bytes, std::size_t size);
+    // Queues bytes for the socket as they are (TLS records, or plaintext without TLS).
+    bool writeRaw(std::string bytes);
+    bool queueBytes(const char* bytes, std::size_t size, std::shared_ptr<const void> owner);
     void processInbox();
     void dispatch(RequestHead& head, std::string body);
     void answerBadHead(const HeadError& error);
@@ -198,6 +206,7 @@ private:
     int fd_;
     ConnectionHost& host_;
     std::string peer_;
+    std::unique_ptr<TlsSession> tls_;
     std::string cors_ = "Access-Control-Allow-Origin: *\r\n";
     bool hasExpiry_ = false;
     Clock::time_point expiry_{};

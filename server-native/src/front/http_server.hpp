@@ -49,6 +49,9 @@ public:
     void route(const std::string& path, Handler handler);
     // The CORS lines of answers to requests from an origin (default: CORS * for all).
     void cors(std::function<std::string(std::string_view origin)> policy) { cors_ = std::move(policy); }
+    // HTTPS and WSS on this port (before listen()); the context outlives the server.
+    void useTls(const TlsContext* context) { tls_ = context; }
+    const TlsContext* tls() const override { return tls_; }
     void fallback(Handler handler);
     // Binds and listens (backlog 4096). Throws std::system_error when the port is taken.
     // `reusePort`: SO_REUSEPORT, so that several processes share the port (the kernel
@@ -101,6 +104,7 @@ private:
     std::uint64_t refused_ = 0;          // accepted past --max-connections
     std::uint64_t refusedPerPeer_ = 0;   // past --max-connections-per-ip
     std::function<std::string(std::string_view)> cors_;
+    const TlsContext* tls_ = nullptr;
     std::unordered_map<int, std::string> peerOf_;  // fd -> address, for the per-address count
     std::vector<int> refusingFds_;                 // which of ours count in budget_.refusing
     bool stopped_ = false;

@@ -117,8 +117,17 @@ std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& cal
         }
     }
     if (out.starts.empty()) {
+        // The first refusal answers (401 or 403), and the body lists every channel's, so
+        // that a client can end each subscription with its own reason.
         const protocol::Error& first = out.refused.front().error;
-        connection.respondError(first.code, first.message);
+        std::string body = protocol::errorBody(first.code, first.message);
+        body.pop_back();
+        body += ",\"refused\":[";
+        for (std::size_t i = 0; i < out.refused.size(); ++i) {
+            std::string error = protocol::errorBody(out.refused[i].error.code, out.refused[i].error.message);
+            body += (i ? ",{\"channel\":\"" : "{\"channel\":\"") + out.refused[i].channel + "\"," + error.substr(1);
+        }
+        connection.respond(protocol::httpStatus(first.code), "application/json", body + "]}");
         return std::nullopt;
     }
     return out;

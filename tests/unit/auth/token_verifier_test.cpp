@@ -37,7 +37,7 @@ TEST_CASE("an HS256 token signed with the secret gives its subject and rights") 
     CHECK_FALSE(identity->publish.matches("user:alice"));
 }
 
-TEST_CASE("RS256 and ES256 tokens verify against the public key; a token of the other key does not") {
+TEST_CASE("RS256 and ES256 tokens verify against the public key, a token of the other key does not") {
     KeyPair rsa(KeyPair::Kind::Rsa);
     KeyPair ec(KeyPair::Kind::P256);
     KeyPair otherEc(KeyPair::Kind::P256);
@@ -82,7 +82,7 @@ TEST_CASE("a changed payload or signature does not verify") {
     CHECK_FALSE(verifier.verify(mintHs256("another secret, also 32 bytes long..", claims(now)), now));
 }
 
-TEST_CASE("exp is required and exact; nbf and iat in the future are refused beyond the leeway") {
+TEST_CASE("exp is required and exact, nbf and iat in the future are refused beyond the leeway") {
     TokenVerifier verifier(kSecret, "");
     const auto now = unixNow();
     json noExp = claims(now);

@@ -62,7 +62,7 @@ TEST_CASE("at --max-channels the channel idle the longest goes, and comes back a
     CHECK(page.head.epoch == again->epoch);
 }
 
-TEST_CASE("followed channels are never evicted; with all followed a publish to a new channel is refused") {
+TEST_CASE("followed channels are never evicted, with all followed a publish to a new channel is refused") {
     MemoryBroker::Options options;
     options.maxChannels = 2;
     MemoryBroker broker(options);
@@ -108,7 +108,7 @@ TEST_CASE("at --max-history-bytes the oldest message of any channel goes first, 
     CHECK(recent.messages.back()->seq == 10);
 }
 
-TEST_CASE("a channel with no follower and no message for --channel-ttl is dropped; a followed one stays") {
+TEST_CASE("a channel with no follower and no message for --channel-ttl is dropped, a followed one stays") {
     MemoryBroker::Options options;
     options.channelTtlMs = 60000;
     MemoryBroker broker(options);

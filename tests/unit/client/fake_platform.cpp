@@ -11,9 +11,10 @@ TimerId FakePlatform::setTimer(int delayMs, std::function<void()> callback) {
 }
 
 RequestId FakePlatform::httpRequest(const std::string& method, const std::string& url, const std::string& body,
-                                    int timeoutMs, std::function<void(const HttpResponse&)> done) {
+                                    const std::string& bearer, int timeoutMs,
+                                    std::function<void(const HttpResponse&)> done) {
     RequestId id = nextId_++;
-    requests_[id] = Request{id, method, url, body, timeoutMs, std::move(done)};
+    requests_[id] = Request{id, method, url, body, bearer, timeoutMs, std::move(done)};
     return id;
 }
 

@@ -21,7 +21,7 @@ class FakePlatform final : public Platform {
 public:
     struct Request {
         RequestId id;
-        std::string method, url, body;
+        std::string method, url, body, bearer;
         int timeoutMs;
         std::function<void(const HttpResponse&)> done;
     };
@@ -29,7 +29,8 @@ public:
     std::int64_t nowMs() override { return now_; }
     TimerId setTimer(int delayMs, std::function<void()> callback) override;
     void cancelTimer(TimerId id) override { timers_.erase(id); }
-    RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body, int timeoutMs,
+    RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
+                          const std::string& bearer, int timeoutMs,
                           std::function<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override { requests_.erase(id); }
     double random01() override { return random_; }

@@ -135,7 +135,7 @@ TEST_CASE("the hub follows a channel from its first listener to its last, and te
     CHECK_FALSE(hub.head("c"));
 }
 
-TEST_CASE("reads covered by what the hub saw go by are answered at once; others ask the broker") {
+TEST_CASE("reads covered by what the hub saw go by are answered at once, others ask the broker") {
     ScriptedBroker broker;
     Hub hub(broker, {3, "node", nullptr});
     Recorder listener;

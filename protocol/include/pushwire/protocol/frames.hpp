@@ -119,6 +119,13 @@ struct NegotiateInfo {
 };
 Result<NegotiateInfo> decodeNegotiate(std::string_view text);
 
+// The refusals of a poll answer, or of a 401/403 that refused every channel of the
+// request: {"refused":[{"channel":"x","error":{...}}]}. Empty when there are none.
+std::vector<Refusal> decodeRefusals(std::string_view text);
+
+// The "channel" of an error event or body ({"channel":"x","error":{...}}), "" if none.
+std::string errorChannel(std::string_view text);
+
 // The `exp` claim of a JWT, read without verifying it (the client schedules its refresh
 // with it); nullopt when the token is not one.
 std::optional<std::int64_t> tokenExpiry(std::string_view jwt);

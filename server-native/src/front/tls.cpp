@@ -1,0 +1,122 @@
+#include "front/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <stdexcept>
+
+namespace pushwire::server {
+
+namespace {
+
+std::string opensslError(const std::string& what) {
+    char text[256] = {};
+    const unsigned long code = ERR_get_error();
+    if (code) ERR_error_string_n(code, text, sizeof text);
+    ERR_clear_error();
+    return what + (code ? std::string(": ") + text : std::string());
+}
+
+// Browsers are offered HTTP/1.1 only: WebSocket and SSE here are HTTP/1.1.
+int selectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const unsigned char* in,
+               unsigned int inLength, void*) {
+    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outLength, kHttp11, sizeof kHttp11, in, inLength) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace
+
+TlsContext::TlsContext(const std::string& certChainFile, const std::string& keyFile) {
+    context_ = SSL_CTX_new(TLS_server_method());
+    if (!context_) throw std::runtime_error(opensslError("TLS: cannot create a context"));
+    SSL_CTX_set_min_proto_version(context_, TLS1_2_VERSION);
+    // Idle connections hold no read or write buffers (most subscribers are idle).
+    SSL_CTX_set_mode(context_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    SSL_CTX_set_options(context_, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_alpn_select_cb(context_, selectAlpn, nullptr);
+    if (SSL_CTX_use_certificate_chain_file(context_, certChainFile.c_str()) != 1) {
+        const std::string why = opensslError("--tls-cert " + certChainFile);
+        SSL_CTX_free(context_);
+        throw std::runtime_error(why);
+    }
+    if (SSL_CTX_use_PrivateKey_file(context_, keyFile.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(context_) != 1) {
+        const std::string why = opensslError("--tls-key " + keyFile);
+        SSL_CTX_free(context_);
+        throw std::runtime_error(why);
+    }
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(context_); }
+
+TlsSession::TlsSession(const TlsContext& context) {
+    ssl_ = SSL_new(context.get());
+    in_ = BIO_new(BIO_s_mem());
+    out_ = BIO_new(BIO_s_mem());
+    if (!ssl_ || !in_ || !out_) throw std::runtime_error("TLS: out of memory");
+    BIO_set_mem_eof_return(in_, -1);  // an empty input is "wait for more", not EOF
+    SSL_set_bio(ssl_, in_, out_);     // owned by ssl_ from here
+    SSL_set_accept_state(ssl_);
+}
+
+TlsSession::~TlsSession() { SSL_free(ssl_); }
+
+void TlsSession::drain(std::string& out) {
+    char buffer[16 * 1024];
+    for (;;) {
+        const int n = BIO_read(out_, buffer, sizeof buffer);
+        if (n <= 0) break;
+        out.append(buffer, static_cast<std::size_t>(n));
+    }
+}
+
+bool TlsSession::receive(const char* bytes, std::size_t size, std::string& plaintext) {
+    if (size > 0 && BIO_write(in_, bytes, static_cast<int>(size)) != static_cast<int>(size)) return false;
+    if (!established_) {
+        const int result = SSL_do_handshake(ssl_);
+        if (result != 1) {
+            const int error = SSL_get_error(ssl_, result);
+            ERR_clear_error();
+            return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;
+        }
+        established_ = true;
+    }
+    char buffer[16 * 1024];
+    for (;;) {
+        const int n = SSL_read(ssl_, buffer, sizeof buffer);
+        if (n > 0) {
+            plaintext.append(buffer, static_cast<std::size_t>(n));
+            continue;
+        }
+        const int error = SSL_get_error(ssl_, n);
+        ERR_clear_error();
+        return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;  // ZERO_RETURN: close_notify
+    }
+}
+
+bool TlsSession::seal(const char* bytes, std::size_t size, std::string& out) {
+    while (size > 0) {
+        const int n = SSL_write(ssl_, bytes, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+        if (n <= 0) {
+            ERR_clear_error();
+            return false;
+        }
+        bytes += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    drain(out);
+    return true;
+}
+
+void TlsSession::shutdown(std::string& out) {
+    if (established_) SSL_shutdown(ssl_);
+    ERR_clear_error();
+    drain(out);
+}
+
+}  // namespace pushwire::server
