@@ -7,7 +7,7 @@
 #   TRANSPORTS ("websocket sse longpoll poll")  REPEAT (3): runs of each fan-out scenario,
 #   alternating servers; the report takes the median of each number
 #   NODE_WS_RATE (20)  NODE_WS_MESSAGES (300): the WebSocket fan-out again with Node's ws
-#   library as the subscriber (bench/node_ws.mjs)
+#   library as the subscriber (bench/node_clients.mjs)
 #   REDIS_TRANSPORTS ("websocket sse"): the fan-out with a Redis broker: pushwire on one
 #   node and on two (subscribers split over both, publishing on the first) against Nchan
 #   with its Redis storage; every process of each side is measured, Redis included
@@ -26,6 +26,22 @@ REPEAT="${REPEAT:-3}"
 WORK="$(mktemp -d /tmp/pushwire-bench.XXXXXX)"
 RAW="$WORK/results.jsonl"
 trap 'stop_servers; rm -rf "$WORK"' EXIT
+
+# One certificate for both servers' TLS runs; one HS256 secret, API key and token for the
+# runs with auth (the token minted with openssl alone, as docs/security.md shows).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -days 2 \
+  -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+openssl rand -hex 32 >"$WORK/token.secret"
+openssl rand -hex 32 >"$WORK/api.key"
+b64() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+mint_token() {
+  local header payload sig
+  header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64)
+  payload=$(printf '{"sub":"bench","exp":%d,"subscribe":["*"],"publish":["*"]}' $(( $(date +%s) + 86400 )) | b64)
+  sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$(cat "$WORK/token.secret")" -binary | b64)
+  echo "$header.$payload.$sig"
+}
+TOKEN=$(mint_token)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 healthy() {  # the node answers /pushwire/healthz with 200 (its broker connected)
@@ -64,18 +80,20 @@ start_pushwire_redis() {
     for _ in $(seq 100); do healthy "$port" && break; sleep 0.05; done
   done
 }
-start_pushwire() {
+start_pushwire() {  # extra server flags...
   PW_PORT=$(free_port); PW_WS=$(free_port)
-  "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 >"$WORK/pushwire.log" 2>&1 &
+  "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 "$@" >"$WORK/pushwire.log" 2>&1 &
   PW_PID=$!
   wait_port "$PW_PORT"
 }
 start_nchan() {
   NCHAN_PORT=$(free_port)
   mkdir -p "$WORK/nginx"
-  local redis=""
+  local redis="" ssl="" cert=""
   [[ ${1:-} == redis ]] && redis="nchan_redis_url \"redis://127.0.0.1:$REDIS_PORT\"; nchan_use_redis on;"
+  [[ ${1:-} == tls ]] && ssl=" ssl" && cert="ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;"
   sed -e "s|@PORT@|$NCHAN_PORT|g" -e "s|@PREFIX@|$WORK/nginx|g" -e "s|@REDIS@|$redis|" \
+    -e "s|@SSL@|$ssl|" -e "s|@SSL_CERT@|$cert|" \
     "$ROOT/bench/nchan.conf.in" >"$WORK/nginx/nginx.conf"
   nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" >"$WORK/nginx/out.log" 2>&1 &
   NGINX_PID=$!
@@ -89,36 +107,6 @@ stop_servers() {
   [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
   PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""
 }
-start_redis() {
-  REDIS_PORT=$(free_port)
-  mkdir -p "$WORK/redis"
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/redis" \
-    --protected-mode no --logfile "$WORK/redis/redis.log" &
-  REDIS_PID=$!
-  wait_port "$REDIS_PORT"
-}
-# pushwire on one Redis: BROKER_NODES processes, the first one published to.
-start_pushwire_redis() {
-  start_redis
-  PW_PORT=$(free_port); PW_WS=$(free_port)
-  "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 \
-    --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire.log" 2>&1 &
-  PW_PID=$!
-  wait_port "$PW_PORT"
-  NODE_ARGS=(); PW2_PORT=""
-  if [[ $1 == 2 ]]; then
-    PW2_PORT=$(free_port); PW2_WS=$(free_port)
-    "$BIN/pushwire-server" --port "$PW2_PORT" --ws-port "$PW2_WS" --history 2000 \
-      --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire2.log" 2>&1 &
-    PW2_PID=$!
-    wait_port "$PW2_PORT"
-    NODE_ARGS=(--subscribe-node "$PW_PORT:$PW_WS" --subscribe-node "$PW2_PORT:$PW2_WS" --pid "$PW2_PID")
-  fi
-  for port in "$PW_PORT" ${PW2_PORT:+"$PW2_PORT"}; do
-    for _ in $(seq 100); do healthy "$port" && break; sleep 0.05; done
-  done
-}
-
 run() {  # target transport label bench-args...
   local target=$1 transport=$2 label=$3; shift 3
   local args
@@ -127,6 +115,17 @@ run() {  # target transport label bench-args...
     pushwire)
       start_pushwire
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID") ;;
+    pushwire-auth)
+      start_pushwire --token-secret-file "$WORK/token.secret" --api-key-file "$WORK/api.key"
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --token "$TOKEN"
+            --api-key "$(cat "$WORK/api.key")") ;;
+    pushwire-tls)
+      start_pushwire --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --tls) ;;
+    nchan-tls)
+      start_nchan tls
+      # shellcheck disable=SC2206
+      args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS --tls) ;;
     pushwire-redis|pushwire-redis2)
       start_pushwire_redis "${target#pushwire-redis}"
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --pid "$REDIS_PID" "${NODE_ARGS[@]}") ;;
@@ -141,8 +140,8 @@ run() {  # target transport label bench-args...
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS) ;;
   esac
   local line
-  if [[ $transport == node-ws ]]; then
-    line=$(node "$ROOT/bench/node_ws.mjs" "${args[@]}" --channel "n${RANDOM}" "$@" || true)
+  if [[ $transport == node-* ]]; then
+    line=$(node "$ROOT/bench/node_clients.mjs" "${args[@]}" --transport "${transport#node-}" --channel "n${RANDOM}" "$@" || true)
   else
     line=$("$BIN/pushwire-bench" "${args[@]}" --transport "$transport" --channel "b${RANDOM}" "$@" || true)
   fi
@@ -163,6 +162,30 @@ for transport in $TRANSPORTS; do
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
   done
 done
+# The cost of auth: the same fan-out with tokens on, alternating with runs without.
+for transport in ${AUTH_TRANSPORTS:-websocket sse longpoll poll}; do
+  messages=$THROUGHPUT_MESSAGES
+  [[ $transport == longpoll || $transport == poll ]] && messages=$(( THROUGHPUT_MESSAGES < 300 ? THROUGHPUT_MESSAGES : 300 ))
+  for _ in $(seq "$REPEAT"); do
+    for target in pushwire pushwire-auth; do
+      label=plain; [[ $target == pushwire-auth ]] && label=auth
+      run "$target" "$transport" "$label-latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
+        --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
+      run "$target" "$transport" "$label-throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
+        --messages "$messages" --rate 0 --bytes "$BYTES"
+    done
+  done
+done
+# The cost of TLS: Node's clients (pushwire-bench speaks no TLS) over wss:// and https://.
+for transport in ${TLS_TRANSPORTS:-websocket sse}; do
+  for _ in $(seq "$REPEAT"); do
+    for target in pushwire pushwire-tls nchan-tls; do
+      label=tls; [[ $target == pushwire ]] && label=node-plain
+      run "$target" "node-$transport" "$label" --subscribers "$SUBSCRIBERS" --messages "${TLS_MESSAGES:-200}" \
+        --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
+    done
+  done
+done
 # With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
 for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
   for _ in $(seq "$REPEAT"); do
@@ -175,10 +198,10 @@ for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
     done
   done
 done
-# WebSocket subscribers that are not ours: Node's ws library (bench/node_ws.mjs).
+# WebSocket subscribers that are not ours: Node's ws library (bench/node_clients.mjs).
 for _ in $(seq "$REPEAT"); do
   for target in pushwire nchan; do
-    run "$target" node-ws node-ws --subscribers "$SUBSCRIBERS" --messages "${NODE_WS_MESSAGES:-300}" \
+    run "$target" node-websocket node-ws --subscribers "$SUBSCRIBERS" --messages "${NODE_WS_MESSAGES:-300}" \
       --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
   done
 done
@@ -187,5 +210,5 @@ stop_servers
 mkdir -p "$RESULTS"
 cp "$RAW" "$RESULTS/latest.jsonl"
 python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$ROOT/docs/benchmarks.md" \
-  "REPEAT=$REPEAT SUBSCRIBERS=$SUBSCRIBERS LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
+  "REPEAT=$REPEAT SUBSCRIBERS=$SUBSCRIBERS NODE_WS_RATE=${NODE_WS_RATE:-20} TLS_MESSAGES=${TLS_MESSAGES:-200} LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
 echo "wrote docs/benchmarks.md and bench/results/" >&2

@@ -3,23 +3,58 @@
 # messages, every transport; fails unless every message arrived exactly once.
 set -euo pipefail
 SERVER=$1 BENCH=$2
-LOG=$(mktemp)
-"$SERVER" --port 0 --ws-port 0 >"$LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; rm -f "$LOG"' EXIT
-for _ in $(seq 100); do grep -q listening "$LOG" && break; sleep 0.05; done
-read -r HTTP WS < <(sed -nE 's|.*http://[^:]+:([0-9]+) ws://[^:]+:([0-9]+).*|\1 \2|p' "$LOG")
+DIR=$(mktemp -d)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null; rm -rf "$DIR"' EXIT
+start() {  # log-name server-flags... ; sets PID HTTP WS
+  local log="$DIR/$1.log"; shift
+  "$SERVER" --port 0 --ws-port 0 "$@" >"$log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+  for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
+  read -r HTTP WS < <(sed -nE 's|.*https?://[^:]+:([0-9]+) wss?://[^:]+:([0-9]+).*|\1 \2|p' "$log")
+}
+start plain
 for transport in websocket sse longpoll poll; do
   "$BENCH" --transport "$transport" --port "$HTTP" --ws-port "$WS" --pid "$PID" --subscribers 20 \
     --messages 30 --rate 300 --poll-interval-ms 100 --channel "smoke-$transport" --expect-no-loss >/dev/null
   "$BENCH" --transport "$transport" --scenario idle --port "$HTTP" --ws-port "$WS" --pid "$PID" \
     --subscribers 50 --duration-ms 300 --poll-interval-ms 1000 --channel "idle-$transport" --expect-no-loss >/dev/null
 done
-# The Node ws client of ./build.sh bench (bench/node_ws.mjs), when its npm package is in.
+# The Node ws client of ./build.sh bench (bench/node_clients.mjs), when its npm package is in.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ -d "$ROOT/bench/node_modules/ws" ]]; then
-  line=$(node "$ROOT/bench/node_ws.mjs" --target pushwire --port "$HTTP" --ws-port "$WS" --pid "$PID" \
+  line=$(node "$ROOT/bench/node_clients.mjs" --target pushwire --port "$HTTP" --ws-port "$WS" --pid "$PID" \
     --subscribers 20 --messages 30 --rate 100 --channel smoke-node 2>/dev/null)
   grep -q '"lost":0,"duplicates":0' <<<"$line" || { echo "node-ws smoke: $line"; exit 1; }
 fi
-echo "bench smoke: 4 passed, 0 failed"
+# The auth runs: a token minted with openssl alone (as docs/security.md shows), the API key
+# for the publisher; without the token the subscribers are refused.
+openssl rand -hex 32 >"$DIR/secret"
+openssl rand -hex 32 >"$DIR/api.key"
+b64() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64)
+payload=$(printf '{"sub":"smoke","exp":%d,"subscribe":["*"]}' $(( $(date +%s) + 3600 )) | b64)
+sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$(cat "$DIR/secret")" -binary | b64)
+start auth --token-secret-file "$DIR/secret" --api-key-file "$DIR/api.key"
+for transport in websocket sse longpoll; do
+  "$BENCH" --transport "$transport" --port "$HTTP" --ws-port "$WS" --pid "$PID" --subscribers 20 --messages 30 \
+    --rate 300 --channel "auth-$transport" --token "$header.$payload.$sig" --api-key "$(cat "$DIR/api.key")" \
+    --expect-no-loss >/dev/null
+  if "$BENCH" --transport "$transport" --port "$HTTP" --ws-port "$WS" --pid "$PID" --subscribers 2 --messages 3 \
+    --channel "noauth-$transport" --api-key "$(cat "$DIR/api.key")" --expect-no-loss >/dev/null 2>&1; then
+    echo "auth smoke: $transport subscribers without a token were not refused"; exit 1
+  fi
+done
+# The TLS runs: Node's clients over wss:// and https:// against a certificate made here.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -days 1 \
+  -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+start tls --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem"
+transports=sse
+[[ -d "$ROOT/bench/node_modules/ws" ]] && transports="websocket sse"
+for transport in $transports; do
+  line=$(node "$ROOT/bench/node_clients.mjs" --target pushwire --port "$HTTP" --pid "$PID" --transport "$transport" \
+    --tls --subscribers 20 --messages 30 --rate 100 --channel "tls-$transport" 2>/dev/null)
+  grep -q '"expected":1000,"received":1000,"lost":0,"duplicates":0' <<<"$line" || { echo "tls smoke $transport: $line"; exit 1; }
+done
+echo "bench smoke: every transport, with tokens, over TLS: passed"

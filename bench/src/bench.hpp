@@ -38,6 +38,8 @@ struct Config {
     int durationMs = 5000;  // publish-under-load phase of "idle"
     int warmup = 20;        // fanout: messages before the measured ones
     std::string channel = "bench";
+    std::string token;             // pushwire: subscribers send it (token= in the URL)
+    std::string apiKey;            // pushwire: the publisher's Authorization: ApiKey
     int connectConcurrency = 256;  // connections being opened at once
     // Subscribers spread over these nodes ({http port, WebSocket port}), round-robin;
     // empty: all on `port`/`wsPort`. Publishing goes to `port`.

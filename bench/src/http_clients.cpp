@@ -76,6 +76,7 @@ private:
                 break;
             case Mode::WebSocket: break;
         }
+        if (pushwire && !config_.token.empty()) target += "&token=" + config_.token;
         if (!pushwire && !lastModified_.empty()) {
             extra += "If-Modified-Since: " + lastModified_ + "\r\nIf-None-Match: " + etag_ + "\r\n";
         }
@@ -230,6 +231,7 @@ struct Publisher::Impl {
         }
         auto request = std::make_shared<std::string>(
             "POST " + target + " HTTP/1.1\r\nHost: " + config.host +
+            (config.apiKey.empty() ? "" : "\r\nAuthorization: ApiKey " + config.apiKey) +
             "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
         sentAt.push_back(nowNs());
         ++sent;

@@ -31,6 +31,8 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
   --subscribe-node P:W        subscribers on this node too (HTTP port P, WebSocket port W),
                               round-robin over every one given (repeatable); publishes
                               still go to --port
+  --token JWT                 subscribers authenticate with it (pushwire, token= query)
+  --api-key KEY               the publisher sends Authorization: ApiKey KEY (pushwire)
   --expect-no-loss            exit 1 unless every message arrived exactly once
 )";
 
@@ -81,6 +83,8 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--duration-ms") c.durationMs = std::stoi(value);
             else if (name == "--warmup") c.warmup = std::stoi(value);
             else if (name == "--channel") c.channel = value;
+            else if (name == "--token") c.token = value;
+            else if (name == "--api-key") c.apiKey = value;
             else if (name == "--subscribe-node") {
                 auto colon = value.find(':');
                 if (colon == std::string::npos) throw std::invalid_argument(value);

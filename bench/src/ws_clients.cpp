@@ -50,9 +50,10 @@ public:
     void start() override {
         const bool pushwire = config_.target == Target::Pushwire;
         const int port = pushwire ? config_.wsPort : config_.port;
-        auto uri =
-            std::make_shared<websocketpp::uri>("ws://" + config_.host + ":" + std::to_string(port) +
-                                               (pushwire ? "/pushwire/ws?channel=" + channel_ : "/sub/" + channel_));
+        auto uri = std::make_shared<websocketpp::uri>(
+            "ws://" + config_.host + ":" + std::to_string(port) +
+            (pushwire ? "/pushwire/ws?channel=" + channel_ + (config_.token.empty() ? "" : "&token=" + config_.token)
+                      : "/sub/" + channel_));
         if (!uri->get_valid()) return fail("bad url");
         if (auto ec = processor_.client_handshake_request(request_, uri, {})) return fail(ec.message());
         auto self = shared_from_this();

@@ -85,12 +85,25 @@ protocol::Result<Caller> AccessPolicy::identifyToken(std::string_view token, std
     // A server with no token key cannot tell a token from noise: the caller is as anyone
     // else (everything, when the server is open).
     if (!verifier_) return Caller{};
-    auto identity = verifier_->verify(token, nowMs / 1000);
-    if (!identity) return identity.error();
+    const std::int64_t now = nowMs / 1000;
     Caller caller;
     caller.kind = Caller::Kind::User;
+    if (auto known = verified_.find(std::string(token)); known != verified_.end()) {
+        // Verified before: the signature and nbf/iat cannot have changed; exp is checked
+        // again (past it, verify() says token_expired and the entry goes).
+        if (now < known->second->expiresAt) {
+            caller.expiresAtMs = known->second->expiresAt * 1000;
+            caller.identity = known->second;
+            return caller;
+        }
+        verified_.erase(known);
+    }
+    auto identity = verifier_->verify(token, now);
+    if (!identity) return identity.error();
     caller.expiresAtMs = identity->expiresAt * 1000;
     caller.identity = std::make_shared<const Identity>(std::move(identity.value()));
+    if (verified_.size() >= kVerifiedTokens) verified_.clear();
+    verified_.emplace(std::string(token), caller.identity);
     return caller;
 }
 

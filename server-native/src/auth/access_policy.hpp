@@ -14,7 +14,12 @@
 // refused with it. Without a token where one is needed: 401 unauthorized; with a token
 // that does not cover the channel: 403 forbidden.
 //
-// Threading: immutable after construction.
+// Tokens that verified are remembered (by their exact bytes, until their exp, at most
+// kVerifiedTokens of them): a long-poll client sends the same token with every request,
+// and its signature is checked once, not at every request.
+//
+// Threading: one thread (the server's event loop); the verified-token memory is its only
+// state after construction.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "auth/channel_patterns.hpp"
@@ -91,6 +97,9 @@ private:
 
     AccessOptions options_;
     std::unique_ptr<TokenVerifier> verifier_;
+    static constexpr std::size_t kVerifiedTokens = 4096;
+    // token -> what it verified to; entries leave at their exp, and all at once when full.
+    mutable std::unordered_map<std::string, std::shared_ptr<const Identity>> verified_;
     ChannelPatterns publicSubscribe_;
     ChannelPatterns publicPublish_;
     bool open_ = false;

@@ -109,6 +109,36 @@ TEST_CASE("with a token key: no token is 401, outside the rights 403, inside all
     CHECK(scheme.error().code == ErrorCode::Unauthorized);
 }
 
+TEST_CASE("a token verified once is remembered until its exp, and refused from exp on") {
+    AccessOptions options;
+    options.tokenSecret = kSecret;
+    AccessPolicy policy(options);
+    const std::int64_t exp = unixNow() + 60;
+    const std::string token = mintHs256(kSecret, {{"sub", "carol"}, {"exp", exp}, {"subscribe", {"a"}}});
+    auto first = policy.identify(request({}, {{"token", token}}), nowMs());
+    auto second = policy.identify(request({}, {{"token", token}}), nowMs());
+    REQUIRE(first);
+    REQUIRE(second);
+    CHECK(first->identity == second->identity);  // the same verified identity, not checked again
+    auto late = policy.identify(request({}, {{"token", token}}), exp * 1000);
+    REQUIRE_FALSE(late);
+    CHECK(late.error().code == ErrorCode::TokenExpired);
+    // A token one byte off is a different token: verified, and refused.
+    std::string forged = token;
+    char& flipped = forged[forged.size() - 10];  // inside the signature, not its padding bits
+    flipped = flipped == 'A' ? 'B' : 'A';
+    auto refused = policy.identify(request({}, {{"token", forged}}), nowMs());
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == ErrorCode::Unauthorized);
+    // Many tokens: memory stays bounded (entries all go when full) and each still verifies.
+    for (int i = 0; i < 5000; ++i) {
+        auto caller = policy.identify(
+            request({}, {{"token", mintHs256(kSecret, {{"sub", std::to_string(i)}, {"exp", exp}})}}), nowMs());
+        REQUIRE(caller);
+    }
+    CHECK(policy.identify(request({}, {{"token", token}}), nowMs()));
+}
+
 TEST_CASE("the token cookie is read only when configured, and only from the page's own origin") {
     AccessOptions options;
     options.tokenSecret = kSecret;

@@ -1,22 +1,30 @@
-// WebSocket fan-out with subscribers no one here wrote: Node's `ws` library, the way a
-// Node backend or test rig would subscribe. Same measurement as pushwire-bench's fanout
-// scenario (server CPU per delivery from /proc, latency, loss), one JSON line on stdout.
+// Fan-out with subscribers no one here wrote: Node's `ws` library (WebSocket) or Node's own
+// http/https client reading an event stream (SSE), the way a Node backend or test rig would
+// subscribe, in plaintext or over TLS (--tls: wss:// and https://, the server's certificate
+// not checked). Same measurement as pushwire-bench's fanout scenario (server CPU per delivery
+// from /proc, latency, loss), one JSON line on stdout.
 //
 // Why a second client: a server's cost per delivery depends on how its readers read. ws
 // reads each socket when libuv reports it readable, one read per wake-up and socket,
 // where pushwire-bench batches the reads of a wake-up in one io_uring submission.
 //
-//   node bench/node_ws.mjs --target pushwire|nchan --port P [--ws-port W] --pid PID...
-//        [--subscribers 1000] [--messages 300] [--rate 20] [--bytes 100] [--warmup 20] [--channel C]
+//   node bench/node_clients.mjs --target pushwire|nchan --port P [--ws-port W] --pid PID...
+//        [--transport websocket|sse] [--tls] [--subscribers 1000] [--messages 300] [--rate 20]
+//        [--bytes 100] [--warmup 20] [--channel C]
 import http from 'node:http';
+import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
 const args = { target: 'pushwire', port: 8080, wsPort: 0, pids: [], subscribers: 1000, messages: 300, rate: 20,
-  bytes: 100, warmup: 20, channel: 'nodews' };
+  bytes: 100, warmup: 20, channel: 'nodews', transport: 'websocket', tls: false };
 for (let i = 2; i < process.argv.length; i += 2) {
   const [name, value] = [process.argv[i], process.argv[i + 1]];
+  if (name === '--tls') { args.tls = true; i--; continue; }
   switch (name) {
+    case '--transport':
+      if (value !== 'websocket' && value !== 'sse') { console.error(`node_clients: bad transport ${value}`); process.exit(2); }
+      args.transport = value; break;
     case '--target': args.target = value; break;
     case '--port': args.port = Number(value); break;
     case '--ws-port': args.wsPort = Number(value); break;
@@ -27,7 +35,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
     case '--bytes': args.bytes = Number(value); break;
     case '--warmup': args.warmup = Number(value); break;
     case '--channel': args.channel = value; break;
-    default: console.error(`node_ws: unknown option ${name}`); process.exit(2);
+    default: console.error(`node_clients: unknown option ${name}`); process.exit(2);
   }
 }
 const pushwire = args.target === 'pushwire';
@@ -46,8 +54,11 @@ const nowNs = () => process.hrtime.bigint();
 const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : 0);
 
 // ---------------------------------------------------------------- subscribers
-const url = pushwire ? `ws://${host}:${args.wsPort || args.port}/pushwire/ws?channel=${args.channel}`
-  : `ws://${host}:${args.port}/sub/${args.channel}`;
+const wsScheme = args.tls ? 'wss' : 'ws';
+const url = pushwire ? `${wsScheme}://${host}:${args.wsPort || args.port}/pushwire/ws?channel=${args.channel}`
+  : `${wsScheme}://${host}:${args.port}/sub/${args.channel}`;
+const web = args.tls ? https : http;
+const tlsOptions = args.tls ? { rejectUnauthorized: false } : {};
 const seen = [];          // per subscriber: the highest message index received
 let received = 0;
 let duplicates = 0;
@@ -72,22 +83,52 @@ function onData(who, text) {
   }
 }
 
+function openWebSocket(who, done, sockets) {
+  const ws = new WebSocket(url, { perMessageDeflate: false, ...tlsOptions });
+  ws.on('message', (data) => {
+    const text = data.toString();
+    if (pushwire && text.includes('"type":"subscribed"')) done(true);
+    else onData(who, text);
+  });
+  ws.on('open', () => { if (!pushwire) done(true); });
+  ws.on('error', () => done(false));
+  ws.on('close', () => done(false));
+  sockets.push({ close: () => ws.terminate() });
+}
+
+// An event stream read as it arrives: events end with a blank line; a chunk may end inside one.
+function openEventStream(who, done, sockets) {
+  const path = pushwire ? `/pushwire/sse?channel=${args.channel}` : `/sub/${args.channel}`;
+  const req = web.get({ host, port: args.port, path, headers: { Accept: 'text/event-stream' }, agent: false, ...tlsOptions },
+    (res) => {
+      if (res.statusCode !== 200) { res.resume(); done(false); return; }
+      if (!pushwire) done(true);
+      res.setEncoding('utf8');
+      let pending = '';
+      res.on('data', (chunk) => {
+        pending += chunk;
+        let end;
+        while ((end = pending.indexOf('\n\n')) >= 0) {
+          const event = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          if (pushwire && event.includes('event: welcome')) done(true);
+          else onData(who, event);
+        }
+      });
+      res.on('close', () => done(false));
+    });
+  req.on('error', () => done(false));
+  sockets.push({ close: () => req.destroy() });
+}
+
 async function connectAll() {
   const sockets = [];
   const open = (who) => new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
     seen[who] = -1;
     let settled = false;
     const done = (ok) => { if (!settled) { settled = true; if (!ok) failed++; resolve(); } };
-    ws.on('message', (data) => {
-      const text = data.toString();
-      if (pushwire && text.includes('"type":"subscribed"')) done(true);
-      else onData(who, text);
-    });
-    ws.on('open', () => { if (!pushwire) done(true); });
-    ws.on('error', () => done(false));
-    ws.on('close', () => done(false));
-    sockets.push(ws);
+    if (args.transport === 'sse') openEventStream(who, done, sockets);
+    else openWebSocket(who, done, sockets);
   });
   for (let i = 0; i < args.subscribers; i += 100) {
     await Promise.all(Array.from({ length: Math.min(100, args.subscribers - i) }, (_, k) => open(i + k)));
@@ -96,7 +137,7 @@ async function connectAll() {
 }
 
 // ---------------------------------------------------------------- publisher
-const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+const agent = new web.Agent({ keepAlive: true, maxSockets: 4, ...tlsOptions });
 let publishErrors = 0;
 function publish(index) {
   const stamp = nowNs().toString();
@@ -105,7 +146,7 @@ function publish(index) {
   const body = pushwire ? `{"channel":"${args.channel}","data":${payload}}` : payload;
   const path = pushwire ? '/pushwire/publish' : `/pub/${args.channel}`;
   return new Promise((resolve) => {
-    const req = http.request({ host, port: args.port, path, method: 'POST', agent,
+    const req = web.request({ host, port: args.port, path, method: 'POST', agent,
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
       res.resume();
       res.on('end', () => { if (res.statusCode >= 300) publishErrors++; resolve(); });
@@ -150,7 +191,8 @@ const deliveries = measuredReceived || 1;
 latencies.sort((a, b) => a - b);
 const expected = live * (args.warmup + args.messages);
 const out = {
-  scenario: 'fanout', target: args.target, transport: 'websocket', client: 'node-ws', subscribers: args.subscribers,
+  scenario: 'fanout', target: args.target, transport: args.transport,
+  client: args.transport === 'sse' ? 'node-http' : 'node-ws', tls: args.tls, subscribers: args.subscribers,
   messages: args.messages, bytes: args.bytes, rate: args.rate, warmup: args.warmup, expected, received,
   lost: Math.max(0, expected - received), duplicates, failed_subscribers: failed, connect_s: connectS,
   deliveries_per_s: measuredReceived / Math.max(publishSeconds, 0.001),
@@ -160,7 +202,7 @@ const out = {
   publish_rate: args.messages / Math.max(publishSeconds, 0.001), publish_errors: publishErrors, error: '',
 };
 process.stdout.write(JSON.stringify(out) + '\n');
-console.error(`node-ws ${args.target}: ${received}/${expected} delivered, server ${out.server_cpu_us_per_delivery} µs/delivery, p99 ${out.latency_ms.p99.toFixed(2)} ms`);
-for (const ws of sockets) ws.terminate();
+console.error(`node ${args.transport}${args.tls ? ' tls' : ''} ${args.target}: ${received}/${expected} delivered, server ${out.server_cpu_us_per_delivery} µs/delivery, p99 ${out.latency_ms.p99.toFixed(2)} ms`);
+for (const socket of sockets) socket.close();
 agent.destroy();
 process.exit(0);
