@@ -41,6 +41,57 @@ TEST_CASE("negotiate announces protocol, transports, websocket url, heartbeat an
     CHECK(n["epoch"].get<std::string>().size() == 16);
 }
 
+TEST_CASE("one port: WebSocket on the HTTP port, announced with the host the client used") {
+    ServerProcess server;
+    CHECK(server.wsPort() == server.httpPort());
+    json n = getJson(server, "/pushwire/negotiate");
+    const std::string url = n["websocket_url"];
+    CHECK(url == "ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/pushwire/ws");
+    WsClient ws(url + "?channel=one");
+    REQUIRE(ws.connected());
+    publish(server, "one", "1");
+    CHECK_FALSE(ws.waitFor([](const std::string& f) {
+                      return f.find(R"("type":"message")") != std::string::npos &&
+                             f.find(R"("seq":1)") != std::string::npos;
+                  }).empty());
+
+    // A Host header that is not a plain host:port (a quote would break negotiate's JSON)
+    // is not echoed.
+    auto c = server.client();
+    auto res = c.Get("/pushwire/negotiate", {{"Host", "evil\"host"}});
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    CHECK(json::parse(res->body)["websocket_url"] ==
+          "ws://127.0.0.1:" + std::to_string(server.httpPort()) + "/pushwire/ws");
+}
+
+TEST_CASE("behind a trusted proxy negotiate follows Forwarded and X-Forwarded-*, from others it does not") {
+    ServerProcess trusting({"--trust-proxy", "127.0.0.1"});
+    auto c = trusting.client();
+    auto res = c.Get("/pushwire/negotiate", {{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "push.example.com"}});
+    REQUIRE(res);
+    CHECK(json::parse(res->body)["websocket_url"] == "wss://push.example.com/pushwire/ws");
+    res = c.Get("/pushwire/negotiate", {{"Forwarded", "for=192.0.2.1;proto=https;host=\"a.example:8443\""}});
+    REQUIRE(res);
+    CHECK(json::parse(res->body)["websocket_url"] == "wss://a.example:8443/pushwire/ws");
+
+    ServerProcess other({"--trust-proxy", "192.0.2.9"});
+    auto d = other.client();
+    res = d.Get("/pushwire/negotiate", {{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "push.example.com"}});
+    REQUIRE(res);
+    CHECK(json::parse(res->body)["websocket_url"] ==
+          "ws://127.0.0.1:" + std::to_string(other.httpPort()) + "/pushwire/ws");
+}
+
+TEST_CASE("a second WebSocket port is announced when asked for") {
+    ServerProcess server({"--ws-port", "0"});
+    CHECK(server.wsPort() != server.httpPort());
+    json n = getJson(server, "/pushwire/negotiate");
+    CHECK(n["websocket_url"] == "ws://127.0.0.1:" + std::to_string(server.wsPort()) + "/pushwire/ws");
+    WsClient ws(n["websocket_url"].get<std::string>() + "?channel=two");
+    CHECK(ws.connected());
+}
+
 TEST_CASE("the transports and public-ws-url flags shape what negotiate offers") {
     ServerProcess server({"--transports", "sse,poll", "--public-ws-url", "wss://push.example/ws"});
     json n = getJson(server, "/pushwire/negotiate");

@@ -29,6 +29,9 @@ public:
     void unsubscribe();
     bool active() const;
     const std::string& channel() const { return channel_; }
+    // The position after the last message delivered (an opaque string to save and give
+    // back as SubscribeOptions::since); empty until the first position is known.
+    std::string position() const;
 
 private:
     friend class Client;

@@ -65,6 +65,11 @@ using StateHandler = std::function<void(State, const std::string& reason)>;
 using PublishCallback = std::function<void(std::optional<std::uint64_t> seq, const Error* error)>;
 
 struct SubscribeOptions {
+    // Where to start: a position saved earlier (Subscription::position()), resumed right
+    // after it (with a gap event if the server no longer holds what follows); "0": from
+    // the oldest message the server holds; empty: from now. A channel this client already
+    // reads keeps its own position.
+    std::string since;
     GapHandler onGap;
     // The server refused the subscription (forbidden: outside the token's rights;
     // unauthorized: a token is needed). The subscription ends; the others go on.

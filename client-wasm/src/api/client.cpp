@@ -27,6 +27,11 @@ void Subscription::unsubscribe() {
 
 bool Subscription::active() const { return !core_.expired() && id_ != 0; }
 
+std::string Subscription::position() const {
+    auto core = core_.lock();
+    return core ? core->position(id_) : std::string();
+}
+
 Client::Client(const std::string& url, ClientOptions options) : Client(std::vector<std::string>{url}, options) {}
 
 Client::Client(const std::vector<std::string>& urls, ClientOptions options)

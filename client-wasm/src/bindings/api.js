@@ -5,6 +5,20 @@
 (function () {
   var TRANSPORTS = ['auto', 'websocket', 'sse', 'longpoll', 'poll'];
   var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
+  var CLIENT_OPTIONS = ['transport', 'pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs',
+    'upgradeIntervalMs', 'getToken'];
+  var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError'];
+
+  // A misspelled option would be silently ignored: name it instead.
+  function checkOptions(where, given, known) {
+    if (given === undefined || given === null) return;
+    if (typeof given !== 'object') throw new TypeError(where + ': options must be an object');
+    Object.keys(given).forEach(function (name) {
+      if (known.indexOf(name) < 0) {
+        throw new TypeError(where + ': unknown option "' + name + '" (known: ' + known.join(', ') + ')');
+      }
+    });
+  }
 
   function pushwireError(code, message) {
     var error = new Error(message);
@@ -20,6 +34,14 @@
 
   function Client(url, options) {
     if (!(this instanceof Client)) throw new TypeError('use new PushWire.Client(url, options)');
+    checkOptions('new PushWire.Client', options, CLIENT_OPTIONS);
+    ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].forEach(
+      function (name) {
+        var v = options && options[name];
+        if (v !== undefined && !(typeof v === 'number' && isFinite(v) && v >= 0)) {
+          throw new TypeError('new PushWire.Client: ' + name + ' must be a number of milliseconds >= 0, got ' + v);
+        }
+      });
     var opts = Object.assign({ transport: 'auto', pollIntervalMs: 1000 }, options || {});
     if (TRANSPORTS.indexOf(opts.transport) < 0) {
       throw new TypeError('transport must be one of ' + TRANSPORTS.join(', ') + ', got ' + opts.transport);
@@ -61,13 +83,19 @@
     if (!CHANNEL.test(channel)) {
       throw pushwireError('bad_channel', 'channel name "' + channel + '" is invalid: expected 1-200 characters of A-Z a-z 0-9 _ - . :');
     }
+    checkOptions('subscribe', options, SUBSCRIBE_OPTIONS);
     var opts = options || {};
+    var since = opts.since === undefined || opts.since === null ? '' : opts.since;
+    if (since === 0) since = '0';
+    if (typeof since !== 'string') {
+      throw new TypeError('subscribe: since must be a position string (sub.position) or "0", got ' + since);
+    }
     var native = this._native;
     var reportError = function (error) {
       if (opts.onError) isolate(opts.onError, error);
       else console.warn('pushwire: ' + channel + ': ' + error.message);
     };
-    var id = native.subscribe(channel,
+    var id = native.subscribe(channel, since,
       function (ch, seq, data, time) {
         // A message this page cannot parse (nested past what its JSON.parse takes) is
         // reported and passed over: it never stops the delivery of the next ones.
@@ -82,17 +110,28 @@
         if (opts.onGap) isolate(opts.onGap, { channel: ch, from: from, to: to < 0 ? null : to, reason: reason });
       },
       function (code, message) { reportError(pushwireError(code, message)); });
-    if (id === 0) throw pushwireError('bad_channel', native.lastError());
+    if (id === 0) throw pushwireError(native.lastErrorCode(), native.lastError());
     var self = this;
     var active = true;
-    return {
+    var lastPosition = since;
+    var subscription = {
       channel: channel,
       unsubscribe: function () {
         if (!active || self._closed) return;
+        lastPosition = native.position(id) || lastPosition;
         active = false;
         native.unsubscribe(id);
       }
     };
+    // The position after the last message delivered: save it, give it back as `since`.
+    Object.defineProperty(subscription, 'position', {
+      enumerable: true,
+      get: function () {
+        if (active && !self._closed) lastPosition = native.position(id) || lastPosition;
+        return lastPosition;
+      }
+    });
+    return subscription;
   };
 
   Client.prototype.publish = function (channel, data) {

@@ -72,21 +72,33 @@ public:
         done(token);
     }
 
-    int subscribe(const std::string& channel, val onMessage, val onGap, val onError) {
+    // 0 when refused at once (lastErrorCode/lastError say why: bad_channel, bad_cursor).
+    int subscribe(const std::string& channel, const std::string& since, val onMessage, val onGap, val onError) {
         pushwire::SubscribeOptions options;
+        options.since = since;
         options.onGap = [onGap](const pushwire::Gap& gap) {
             onGap(gap.channel, static_cast<double>(gap.from), gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason);
         };
-        options.onError = [onError](const pushwire::Error& error) { onError(error.code, error.message); };
+        subscribing_ = true;
+        options.onError = [this, onError](const pushwire::Error& error) {
+            if (subscribing_) {
+                lastErrorCode_ = error.code;
+                lastError_ = error.message;
+                return;
+            }
+            onError(error.code, error.message);
+        };
         lastError_.clear();
+        lastErrorCode_ = "bad_channel";
         auto subscription = client_.subscribe(
             channel,
             [onMessage](const pushwire::Message& m) {
                 onMessage(m.channel, static_cast<double>(m.seq), m.data, static_cast<double>(m.time));
             },
             options);
+        subscribing_ = false;
         if (!subscription.active()) {
-            lastError_ = "invalid channel name";
+            if (lastError_.empty()) lastError_ = "invalid channel name";
             return 0;
         }
         int id = nextId_++;
@@ -94,6 +106,10 @@ public:
         return id;
     }
 
+    std::string position(int id) const {
+        auto it = subscriptions_.find(id);
+        return it == subscriptions_.end() ? std::string() : it->second.position();
+    }
     void unsubscribe(int id) {
         auto it = subscriptions_.find(id);
         if (it == subscriptions_.end()) return;
@@ -123,6 +139,7 @@ public:
     std::string transport() const { return pushwire::toString(client_.transport()); }
     std::string server() const { return client_.server(); }
     std::string lastError() const { return lastError_; }
+    std::string lastErrorCode() const { return lastErrorCode_; }
     void close() { client_.close(); }
 
 private:
@@ -133,6 +150,8 @@ private:
     std::map<int, pushwire::Subscription> subscriptions_;
     int nextId_ = 1;
     std::string lastError_;
+    std::string lastErrorCode_;
+    bool subscribing_ = false;
 };
 
 }  // namespace
@@ -150,5 +169,7 @@ EMSCRIPTEN_BINDINGS(pushwire) {
         .function("transport", &NativeClient::transport)
         .function("server", &NativeClient::server)
         .function("lastError", &NativeClient::lastError)
+        .function("lastErrorCode", &NativeClient::lastErrorCode)
+        .function("position", &NativeClient::position)
         .function("close", &NativeClient::close);
 }

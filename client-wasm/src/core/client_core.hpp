@@ -41,6 +41,8 @@ public:
     // Returns the subscription id, or 0 with `error` filled when the name is invalid.
     int subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options, Error* error);
     void unsubscribe(int subscriptionId);
+    // The subscription's channel's position as a cursor ("" while unknown).
+    std::string position(int subscriptionId) const;
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
     void onStateChange(StateHandler handler);
     void close();

@@ -22,9 +22,30 @@ int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage, 
         if (error) *error = Error{"bad_channel", *problem};
         return 0;
     }
+    // A saved position: "0" (the oldest held) or a cursor naming this channel.
+    std::optional<protocol::StreamPosition> start;
+    if (options.since == "0") {
+        start = protocol::StreamPosition{0, ""};
+    } else if (!options.since.empty()) {
+        if (auto cursor = protocol::parseCursor(options.since)) {
+            auto positions = protocol::positionsFor(cursor.value(), {channel});
+            if (positions && !positions.value().empty() && positions.value()[0]) start = *positions.value()[0];
+        }
+        if (!start) {
+            if (error) {
+                *error = Error{"bad_cursor", "since '" + options.since.substr(0, 64) + "' is not a position of '" +
+                                                 channel + "' (give what position gave, or \"0\")"};
+            }
+            return 0;
+        }
+    }
     int id = nextSubscription_++;
     subscriptions_[id] = SubscriptionEntry{channel, std::move(onMessage), std::move(options)};
     auto [it, added] = channels_.try_emplace(channel);
+    if (added && start) {
+        it->second.position = start->seq;
+        it->second.epoch = start->epoch;
+    }
     it->second.subscriptions.push_back(id);
     if (added && transport_) transport_->channelsChanged({channel}, {});
     return id;
@@ -43,6 +64,16 @@ void ClientCore::unsubscribe(int subscriptionId) {
         channels_.erase(ch);
         if (transport_) transport_->channelsChanged({}, {channel});
     }
+}
+
+std::string ClientCore::position(int subscriptionId) const {
+    auto sub = subscriptions_.find(subscriptionId);
+    if (sub == subscriptions_.end()) return {};
+    auto ch = channels_.find(sub->second.channel);
+    if (ch == channels_.end() || !ch->second.position) return {};
+    std::string out;
+    protocol::appendSingleCursor(out, ch->second.epoch, sub->second.channel, *ch->second.position);
+    return out;
 }
 
 std::vector<std::string> ClientCore::channels() const {

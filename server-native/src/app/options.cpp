@@ -1,5 +1,7 @@
 #include "app/options.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <iterator>
@@ -54,13 +56,17 @@ Usage: pushwire-server [options]
 
   --host HOST                 address to listen on (default 127.0.0.1)
   --port PORT                 HTTP port (default 8080; 0 picks a free one)
-  --ws-port PORT              WebSocket port (default PORT+1)
+  --ws-port PORT              a second port for WebSocket only (default: none; WebSocket
+                              is served on the HTTP port, at /pushwire/ws)
   --web-root DIR              serve the regular files below DIR at / (GET and HEAD;
                               nothing under /pushwire/; a symbolic link is followed
                               only while its target stays inside DIR)
   --web-follow-symlinks       also follow links that lead out of --web-root
   --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll (default all)
   --public-ws-url URL         WebSocket URL announced by /pushwire/negotiate (behind a proxy)
+  --trust-proxy ADDRS         comma-separated addresses of reverse proxies whose Forwarded,
+                              X-Forwarded-Proto and X-Forwarded-Host negotiate believes when
+                              it builds the WebSocket URL (default: none)
   --history N                 messages kept per channel for resume (default 1000)
   --broker memory|redis://[:password@]host:port[/db]
                               where channels, seqs and history live (default memory:
@@ -151,6 +157,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--ws-port",
                                         "--web-root",
                                         "--public-ws-url",
+                                        "--trust-proxy",
                                         "--history",
                                         "--heartbeat-ms",
                                         "--longpoll-timeout-ms",
@@ -256,6 +263,25 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.publicSubscribe = value;
         } else if (name == "--public-publish") {
             o.publicPublish = value;
+        } else if (name == "--trust-proxy") {
+            o.trustedProxies.clear();
+            std::size_t start = 0;
+            while (start <= value.size()) {
+                std::size_t comma = value.find(',', start);
+                if (comma == std::string::npos) comma = value.size();
+                std::string address = value.substr(start, comma - start);
+                while (!address.empty() && address.front() == ' ') address.erase(address.begin());
+                while (!address.empty() && address.back() == ' ') address.pop_back();
+                in6_addr parsed6{};
+                in_addr parsed4{};
+                if (inet_pton(AF_INET, address.c_str(), &parsed4) != 1 &&
+                    inet_pton(AF_INET6, address.c_str(), &parsed6) != 1) {
+                    parsed.error = "--trust-proxy: '" + address + "' is not an IP address";
+                    return parsed;
+                }
+                o.trustedProxies.push_back(address);
+                start = comma + 1;
+            }
         } else if (name == "--allowed-origins") {
             o.allowedOrigins.clear();
             std::size_t start = 0;
@@ -322,11 +348,8 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             }
         }
     }
-    if (o.wsPort < 0) o.wsPort = o.port == 0 ? 0 : o.port + 1;
-    if (o.wsPort > 65535) {
-        parsed.error = "--port 65535 leaves no room for the default --ws-port; give --ws-port";
-    }
-    if (o.port != 0 && o.port == o.wsPort) parsed.error = "--port and --ws-port must differ";
+    // --ws-port equal to --port is the default: one port for everything.
+    if (o.port != 0 && o.wsPort == o.port) o.wsPort = -1;
     if (o.tlsCert.empty() != o.tlsKey.empty()) parsed.error = "--tls-cert and --tls-key go together";
     return parsed;
 }

@@ -31,9 +31,10 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
 struct Options {
     std::string host = "127.0.0.1";
     int port = 8080;
-    int wsPort = -1;  // -1: port + 1 (or 0 when port is 0)
+    int wsPort = -1;  // -1: no second port (WebSocket on the HTTP port)
     std::string webRoot;
     std::string publicWsUrl;
+    std::vector<std::string> trustedProxies;  // --trust-proxy: their Forwarded headers count
     std::size_t history = 1000;
     std::size_t maxConnections = 19000;
     int requestTimeoutMs = 15000;  // a client must send a whole request within this

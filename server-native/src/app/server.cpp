@@ -1,8 +1,10 @@
 #include "app/server.hpp"
 
+#include <algorithm>
 #include <asio.hpp>
 #include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -195,6 +197,7 @@ struct Server::Impl {
     ConnectionBudget budget;  // --max-connections, over both ports
     HttpServer http;
     HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
+    bool wsHttpListening = false;
     SseTransport sse;
     WebSocketTransport ws;
     asio::signal_set signals;
@@ -228,17 +231,92 @@ void Server::Impl::routes() {
     });
 }
 
+namespace {
+
+// A host[:port] fit to go in a URL (and in negotiate's JSON): letters, digits, . - _ :
+// and an IPv6 literal's brackets. Anything else (a quote, a slash, a space) is refused.
+bool plainHost(std::string_view host) {
+    if (host.empty() || host.size() > 255) return false;
+    for (char c : host) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '-' || c == '_' || c == ':' || c == '[' || c == ']';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::string_view trimmed(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+// The last element of a comma-separated header: the one the proxy next to us added.
+std::string_view lastElement(std::string_view header) {
+    const std::size_t comma = header.rfind(',');
+    return trimmed(comma == std::string_view::npos ? header : header.substr(comma + 1));
+}
+
+// `name=value` from one element of RFC 7239's Forwarded (`for=..;proto=https;host=..`).
+std::string forwardedParameter(std::string_view element, std::string_view name) {
+    std::size_t start = 0;
+    while (start <= element.size()) {
+        std::size_t end = element.find(';', start);
+        if (end == std::string_view::npos) end = element.size();
+        std::string_view pair = trimmed(element.substr(start, end - start));
+        const std::size_t equals = pair.find('=');
+        if (equals != std::string_view::npos) {
+            std::string key(trimmed(pair.substr(0, equals)));
+            std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+            if (key == name) {
+                std::string_view value = trimmed(pair.substr(equals + 1));
+                if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+                    value = value.substr(1, value.size() - 2);
+                }
+                return std::string(value);
+            }
+        }
+        start = end + 1;
+    }
+    return {};
+}
+
+}  // namespace
+
 std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
     if (!options.publicWsUrl.empty()) return options.publicWsUrl;
-    // The host the client reached us by, so that a page on localhost gets localhost.
-    std::string host(request.header("Host"));
-    if (host.empty()) host = options.host;
-    if (!host.empty() && host[0] == '[') {
-        host = host.substr(0, host.find(']') + 1);
-    } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
-        host = host.substr(0, colon);
+    bool secure = tls != nullptr;
+    // The host the client reached us by (with its port), so that a page on localhost gets
+    // localhost, and a page through a proxy the proxy's address.
+    std::string host(trimmed(request.header("Host")));
+    const bool trusted = std::find(options.trustedProxies.begin(), options.trustedProxies.end(), request.peer) !=
+                         options.trustedProxies.end();
+    if (trusted) {
+        std::string proto, forwardedHost;
+        if (std::string_view forwarded = request.header("Forwarded"); !forwarded.empty()) {
+            proto = forwardedParameter(lastElement(forwarded), "proto");
+            forwardedHost = forwardedParameter(lastElement(forwarded), "host");
+        }
+        if (proto.empty()) proto = std::string(lastElement(request.header("X-Forwarded-Proto")));
+        if (forwardedHost.empty()) forwardedHost = std::string(lastElement(request.header("X-Forwarded-Host")));
+        std::transform(proto.begin(), proto.end(), proto.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (proto == "https" || proto == "wss") secure = true;
+        if (proto == "http" || proto == "ws") secure = false;
+        if (plainHost(forwardedHost)) host = forwardedHost;
     }
-    return std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(wsHttp.port()) + "/pushwire/ws";
+    const std::string scheme = secure ? "wss://" : "ws://";
+    if (wsHttpListening) {
+        // A second port for WebSocket: the client's host name, that port.
+        std::string name = plainHost(host) ? host : options.host;
+        if (!name.empty() && name[0] == '[') {
+            name = name.substr(0, name.find(']') + 1);
+        } else if (auto colon = name.rfind(':'); colon != std::string::npos && name.find(':') == colon) {
+            name = name.substr(0, colon);
+        }
+        return scheme + name + ":" + std::to_string(wsHttp.port()) + "/pushwire/ws";
+    }
+    if (!plainHost(host)) host = options.host + ":" + std::to_string(http.port());
+    return scheme + host + "/pushwire/ws";
 }
 
 void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -480,6 +558,13 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
 Server::~Server() = default;
 
 void Server::start() {
+    if (const std::string& root = impl_->options.webRoot; !root.empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(root, ec)) {
+            throw std::runtime_error("--web-root " + root + ": " +
+                                     (std::filesystem::exists(root, ec) ? "not a directory" : "no such directory"));
+        }
+    }
     impl_->routes();
     impl_->broker->start();
     impl_->sweepHub();
@@ -489,10 +574,14 @@ void Server::start() {
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot listen on http://" + o.host + ":" + std::to_string(o.port) + ": " + e.what());
     }
-    try {
-        impl_->wsHttp.listen(o.host, static_cast<unsigned short>(o.wsPort), o.reusePort);
-    } catch (const std::exception& e) {
-        throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) + ": " + e.what());
+    if (o.wsPort >= 0) {
+        try {
+            impl_->wsHttp.listen(o.host, static_cast<unsigned short>(o.wsPort), o.reusePort);
+            impl_->wsHttpListening = true;
+        } catch (const std::exception& e) {
+            throw std::runtime_error("cannot listen on ws://" + o.host + ":" + std::to_string(o.wsPort) + ": " +
+                                     e.what());
+        }
     }
     impl_->signals.async_wait([this](const std::error_code& ec, int) {
         if (!ec) stop();
@@ -521,6 +610,6 @@ bool Server::tls() const { return impl_->tls != nullptr; }
 
 unsigned short Server::httpPort() const { return impl_->http.port(); }
 const std::string& Server::writePath() const { return impl_->http.writePath(); }
-unsigned short Server::wsPort() const { return impl_->wsHttp.port(); }
+unsigned short Server::wsPort() const { return impl_->wsHttpListening ? impl_->wsHttp.port() : impl_->http.port(); }
 
 }  // namespace pushwire::server

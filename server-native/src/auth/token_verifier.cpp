@@ -106,6 +106,8 @@ std::optional<std::string> base64UrlDecode(std::string_view text) {
         }
     }
     if (bits >= 6) return std::nullopt;  // a length no encoding produces
+    // The bits left over must be zero: one token has one spelling (RFC 4648 §3.5).
+    if (bits > 0 && (buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
     return out;
 }
 

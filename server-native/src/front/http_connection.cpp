@@ -344,6 +344,7 @@ bool HttpConnection::write(const char* bytes, std::size_t size, std::shared_ptr<
         // Encrypted as it is queued: the shared frame of a fan-out becomes this
         // connection's own records, which leave by the same batched path.
         std::string sealed;
+        sealed.reserve(size + 32 * (size / 16384 + 1));  // a record adds at most 22 bytes (TLS 1.3)
         if (!tls_->seal(bytes, size, sealed)) {
             close();
             return false;

@@ -29,6 +29,37 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const 
     return SSL_TLSEXT_ERR_OK;
 }
 
+// The output side: a BIO whose writes append to a std::string the session points it at,
+// so a record goes from OpenSSL's buffer straight into what the connection queues (a
+// memory BIO would copy it once more, and grow and shrink its own buffer per record).
+int appendWrite(BIO* bio, const char* data, int length) {
+    auto* out = static_cast<std::string*>(BIO_get_data(bio));
+    if (!out || length < 0) return -1;
+    out->append(data, static_cast<std::size_t>(length));
+    return length;
+}
+
+long appendControl(BIO*, int command, long, void*) {
+    return command == BIO_CTRL_FLUSH || command == BIO_CTRL_PUSH || command == BIO_CTRL_POP ? 1 : 0;
+}
+
+int appendCreate(BIO* bio) {
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+BIO_METHOD* appendMethod() {
+    static BIO_METHOD* method = [] {
+        BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pushwire append");
+        if (!m || BIO_meth_set_write(m, appendWrite) != 1 || BIO_meth_set_ctrl(m, appendControl) != 1 ||
+            BIO_meth_set_create(m, appendCreate) != 1) {
+            throw std::runtime_error("TLS: cannot create the output BIO method");
+        }
+        return m;
+    }();
+    return method;
+}
+
 }  // namespace
 
 TlsContext::TlsContext(const std::string& certChainFile, const std::string& keyFile) {
@@ -57,8 +88,9 @@ TlsContext::~TlsContext() { SSL_CTX_free(context_); }
 TlsSession::TlsSession(const TlsContext& context) {
     ssl_ = SSL_new(context.get());
     in_ = BIO_new(BIO_s_mem());
-    out_ = BIO_new(BIO_s_mem());
+    out_ = BIO_new(appendMethod());
     if (!ssl_ || !in_ || !out_) throw std::runtime_error("TLS: out of memory");
+    BIO_set_data(out_, &pending_);
     BIO_set_mem_eof_return(in_, -1);  // an empty input is "wait for more", not EOF
     SSL_set_bio(ssl_, in_, out_);     // owned by ssl_ from here
     SSL_set_accept_state(ssl_);
@@ -67,11 +99,12 @@ TlsSession::TlsSession(const TlsContext& context) {
 TlsSession::~TlsSession() { SSL_free(ssl_); }
 
 void TlsSession::drain(std::string& out) {
-    char buffer[16 * 1024];
-    for (;;) {
-        const int n = BIO_read(out_, buffer, sizeof buffer);
-        if (n <= 0) break;
-        out.append(buffer, static_cast<std::size_t>(n));
+    if (pending_.empty()) return;
+    if (out.empty()) {
+        out.swap(pending_);
+    } else {
+        out += pending_;
+        pending_.clear();
     }
 }
 
@@ -100,6 +133,12 @@ bool TlsSession::receive(const char* bytes, std::size_t size, std::string& plain
 }
 
 bool TlsSession::seal(const char* bytes, std::size_t size, std::string& out) {
+    drain(out);  // anything the session had to send goes first
+    BIO_set_data(out_, &out);
+    struct Restore {
+        TlsSession* self;
+        ~Restore() { BIO_set_data(self->out_, &self->pending_); }
+    } restore{this};
     while (size > 0) {
         const int n = SSL_write(ssl_, bytes, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
         if (n <= 0) {
@@ -109,7 +148,6 @@ bool TlsSession::seal(const char* bytes, std::size_t size, std::string& out) {
         bytes += n;
         size -= static_cast<std::size_t>(n);
     }
-    drain(out);
     return true;
 }
 

@@ -52,7 +52,8 @@ public:
 private:
     SSL* ssl_ = nullptr;
     BIO* in_ = nullptr;   // socket -> OpenSSL
-    BIO* out_ = nullptr;  // OpenSSL -> socket
+    BIO* out_ = nullptr;  // OpenSSL -> socket: appends to pending_, or to seal()'s `out`
+    std::string pending_;
     bool established_ = false;
 };
 

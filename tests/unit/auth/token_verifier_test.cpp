@@ -78,7 +78,10 @@ TEST_CASE("a changed payload or signature does not verify") {
     CHECK(codeOf(verifier.verify(forged, now)) == ErrorCode::Unauthorized);
     std::string flipped = token;
     flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
-    CHECK(codeOf(verifier.verify(flipped, now)) == ErrorCode::Unauthorized);
+    CHECK(codeOf(verifier.verify(flipped, now)) == ErrorCode::Unauthorized);  // padding bits count too
+    std::string inside = token;
+    inside[inside.size() - 10] = inside[inside.size() - 10] == 'A' ? 'B' : 'A';
+    CHECK(codeOf(verifier.verify(inside, now)) == ErrorCode::Unauthorized);
     CHECK_FALSE(verifier.verify(mintHs256("another secret, also 32 bytes long..", claims(now)), now));
 }
 

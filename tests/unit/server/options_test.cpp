@@ -9,7 +9,7 @@ TEST_CASE("defaults follow the spec") {
     CHECK(parsed.error.empty());
     CHECK(parsed.options.host == "127.0.0.1");
     CHECK(parsed.options.port == 8080);
-    CHECK(parsed.options.wsPort == 8081);
+    CHECK(parsed.options.wsPort == -1);  // one port: WebSocket on the HTTP port
     CHECK(parsed.options.history == 1000);
     CHECK(parsed.options.settings.heartbeat.count() <= 10000);
     for (TransportKind kind : kAllTransports) CHECK(parsed.options.settings.isEnabled(kind));
@@ -19,10 +19,19 @@ TEST_CASE("flags take a separate or an = value") {
     auto parsed = parseOptions({"--port", "9000", "--history=5", "--transports", "sse,poll"});
     REQUIRE(parsed.error.empty());
     CHECK(parsed.options.port == 9000);
-    CHECK(parsed.options.wsPort == 9001);
+    CHECK(parsed.options.wsPort == -1);
     CHECK(parsed.options.history == 5);
     CHECK(parsed.options.settings.isEnabled(TransportKind::Sse));
     CHECK_FALSE(parsed.options.settings.isEnabled(TransportKind::WebSocket));
+}
+
+TEST_CASE("a second WebSocket port only when asked, and trusted proxies by address") {
+    CHECK(parseOptions({"--port", "9000", "--ws-port", "9001"}).options.wsPort == 9001);
+    CHECK(parseOptions({"--port", "9000", "--ws-port", "9000"}).options.wsPort == -1);
+    auto parsed = parseOptions({"--trust-proxy", "127.0.0.1, ::1"});
+    REQUIRE(parsed.error.empty());
+    CHECK(parsed.options.trustedProxies == std::vector<std::string>{"127.0.0.1", "::1"});
+    CHECK_THAT(parseOptions({"--trust-proxy", "proxy.local"}).error, Catch::Contains("not an IP address"));
 }
 
 TEST_CASE("bad flags explain themselves") {

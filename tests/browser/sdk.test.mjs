@@ -1,0 +1,79 @@
+// The SDK as the docs describe it (docs/sdk.md): a position saved from one page resumes in
+// the next on every transport, "0" reads what the server holds, and a misspelled option is a
+// TypeError naming it, never silently ignored.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, publish, launchBrowser, openPage, waitFor, TRANSPORTS } from './harness.mjs';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+for (const transport of TRANSPORTS) {
+  test(`${transport}: sub.position saved in one page resumes in the next, with no loss and no repeat`, async () => {
+    const server = await startServer();
+    const channel = `pos-${transport}`;
+    try {
+      for (let i = 1; i <= 3; i++) await publish(server, channel, { i });
+      let page = await openPage(browser, server);
+      await page.evaluate(({ transport, channel }) => {
+        window.got = [];
+        window.client = new PushWire.Client(location.origin, { transport, pollIntervalMs: 100 });
+        window.sub = window.client.subscribe(channel, (m) => window.got.push(m.seq), { since: '0' });
+      }, { transport, channel });
+      await waitFor(() => page.evaluate(() => window.got.length === 3), { what: 'the 3 held messages' });
+      const saved = await page.evaluate(() => window.sub.position);
+      assert.match(saved, /@3$/, `position after seq 3: ${saved}`);
+      await page.evaluate(() => window.client.close());
+      await page.close();
+
+      for (let i = 4; i <= 6; i++) await publish(server, channel, { i });
+      page = await openPage(browser, server);
+      await page.evaluate(({ transport, channel, saved }) => {
+        window.got = [];
+        window.client = new PushWire.Client(location.origin, { transport, pollIntervalMs: 100 });
+        window.sub = window.client.subscribe(channel, (m) => window.got.push(m.seq), { since: saved });
+      }, { transport, channel, saved });
+      await waitFor(() => page.evaluate(() => window.got.length >= 3), { what: 'the 3 missed messages' });
+      await publish(server, channel, { i: 7 });
+      await waitFor(() => page.evaluate(() => window.got.length >= 4), { what: 'the live one' });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await page.evaluate(() => window.got), [4, 5, 6, 7]);
+      assert.match(await page.evaluate(() => window.sub.position), /@7$/);
+      await page.evaluate(() => window.client.close());
+      await page.close();
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+test('unknown options and bad values are TypeErrors naming them; a bad since is refused at once', async () => {
+  const server = await startServer();
+  const page = await openPage(browser, server);
+  try {
+    const result = await page.evaluate(() => {
+      const attempt = (fn) => { try { fn(); return 'no error'; } catch (e) { return `${e.name}: ${e.code || ''} ${e.message}`; } };
+      const client = new PushWire.Client(location.origin);
+      const out = {
+        clientOption: attempt(() => new PushWire.Client(location.origin, { pollIntervalMS: 100 })),
+        badNumber: attempt(() => new PushWire.Client(location.origin, { reconnectMaxMs: 'soon' })),
+        subscribeOption: attempt(() => client.subscribe('a', () => {}, { onGapp: () => {} })),
+        sinceType: attempt(() => client.subscribe('a', () => {}, { since: { seq: 1 } })),
+        sinceOther: attempt(() => client.subscribe('a', () => {}, { since: 'e1~b@3' })),
+        fine: attempt(() => client.subscribe('a', () => {}, { since: 'e1~a@3', onGap() {}, onError() {} })),
+      };
+      client.close();
+      return out;
+    });
+    assert.match(result.clientOption, /^TypeError: .*"pollIntervalMS"/);
+    assert.match(result.badNumber, /^TypeError: .*reconnectMaxMs/);
+    assert.match(result.subscribeOption, /^TypeError: .*"onGapp"/);
+    assert.match(result.sinceType, /^TypeError: .*since/);
+    assert.match(result.sinceOther, /^PushWireError: bad_cursor/);
+    assert.equal(result.fine, 'no error');
+  } finally {
+    await page.close();
+    await server.stop();
+  }
+});
