@@ -17,7 +17,8 @@ APT_PACKAGES=(
   build-essential cmake pkg-config clang-format
   emscripten
   libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2 liburing-dev
-  libhiredis-dev redis-server
+  libhiredis-dev redis-server libssl-dev openssl
+  nginx
   nodejs npm chromium
 )
 BENCH_PACKAGES=(nginx libnginx-mod-nchan)
@@ -78,6 +79,10 @@ cmd_build() {
   for extra in "$BUILD"/wasm/client-wasm/example-*.js "$BUILD"/wasm/client-wasm/example-*.wasm; do
     [[ -f "$extra" ]] && cp "$extra" "$DIST/web/"
   done
+  # Precompressed copies, sent to browsers that take gzip (the server checks they are as
+  # new as the file); -n: no name or time inside, so a rebuild gives the same bytes.
+  find "$DIST/web" -type f \( -name '*.js' -o -name '*.wasm' -o -name '*.html' -o -name '*.css' -o -name '*.svg' \
+    -o -name '*.json' \) -exec gzip -9 -n -k -f {} \;
   log "built: dist/bin/pushwire-server, dist/web/"
 }
 

@@ -1,7 +1,7 @@
 // Browser test harness: the real pushwire-server (from dist/) on free loopback ports,
 // and Debian's headless chromium driven by playwright-core.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -30,11 +30,13 @@ export async function freePort() {
 }
 
 // ports: { port, wsPort } to pin them (a restart on the same ports); default: free ones.
-export async function startServer(args = [], ports = { port: 0, wsPort: 0 }) {
+export async function startServer(args = [], ports = { port: 0 }) {
   const bin = path.join(DIST, 'bin/pushwire-server');
   if (!existsSync(bin)) throw new Error(`${bin} missing: run ./build.sh build first`);
-  const child = track(spawn(bin, ['--port', String(ports.port), '--ws-port', String(ports.wsPort),
-    '--web-root', path.join(DIST, 'web'), ...args],
+  // One port, as the server runs by default; a second WebSocket port only when pinned.
+  const portArgs = ['--port', String(ports.port)];
+  if (ports.wsPort !== undefined) portArgs.push('--ws-port', String(ports.wsPort));
+  const child = track(spawn(bin, [...portArgs, '--web-root', path.join(DIST, 'web'), ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] }));
   const line = await new Promise((resolve, reject) => {
     let out = '';
@@ -138,4 +140,20 @@ export async function healthy(server) {
   await waitFor(async () => {
     try { return (await fetch(`${server.url}/pushwire/healthz`)).status === 200; } catch { return false; }
   }, { what: `${server.url} healthy` });
+}
+
+// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl command.
+export function makeCertificates(dir) {
+  const run = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+    '-out', 'ca.pem', '-days', '2', '-subj', '/CN=pushwire test CA');
+  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key',
+    '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
+  const spki = execFileSync('sh', ['-c',
+    'openssl x509 -in server.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64'],
+  { cwd: dir }).toString().trim();
+  return { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca: readFileSync(path.join(dir, 'ca.pem')), spki };
 }

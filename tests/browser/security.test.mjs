@@ -5,13 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, publish, launchBrowser, openPage, waitFor, TRANSPORTS } from './harness.mjs';
+import { startServer, publish, launchBrowser, openPage, waitFor, makeCertificates, TRANSPORTS } from './harness.mjs';
 import { chromium } from 'playwright-core';
 
 const only = process.env.PUSHWIRE_TRANSPORT;
@@ -161,22 +160,6 @@ test('origins: a page of an allowed origin opens the WebSocket and reads a poll 
   }
 });
 
-// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl command.
-function makeCertificates() {
-  const run = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
-    '-out', 'ca.pem', '-days', '2', '-subj', '/CN=pushwire test CA');
-  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key',
-    '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
-  const spki = execFileSync('sh', ['-c',
-    'openssl x509 -in server.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64'],
-  { cwd: dir }).toString().trim();
-  return { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca: readFileSync(path.join(dir, 'ca.pem')), spki };
-}
-
 function publishTls(server, ca, channel, data) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ channel, data });
@@ -192,7 +175,7 @@ function publishTls(server, ca, channel, data) {
 }
 
 test('TLS: every transport over HTTPS and WSS from Chromium, with a certificate of a test CA', async () => {
-  const certs = makeCertificates();
+  const certs = makeCertificates(dir);
   const server = await startServer(['--tls-cert', certs.cert, '--tls-key', certs.key, '--heartbeat-ms', '1000']);
   assert.ok(server.url.startsWith('https://'));
   // The browser trusts the server's key (the CA is not in its store: no NSS tools here).

@@ -1,6 +1,11 @@
 // The four endpoints against the real server: publish, then read through each; resume
 // after a position; gaps when history is overrun or the epoch differs.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -333,8 +338,98 @@ TEST_CASE("healthz, metrics and static files with the right content types") {
     CHECK(json::parse(missing->body)["error"]["code"] == "not_found");
 }
 
+TEST_CASE("static files carry an ETag (304 when it matches), no-cache, and their gzip copy to who takes it") {
+    char dir[] = "/tmp/pushwire-web-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string root = dir;
+    std::ofstream(root + "/app.js") << "console.log('plain');";
+    std::ofstream(root + "/app.js.gz") << "GZIP-BYTES";  // the server trusts the name, not the content
+    std::ofstream(root + "/old.js") << "console.log('new');";
+    std::ofstream(root + "/old.js.gz") << "STALE";
+    timespec times[2] = {{1000, 0}, {1000, 0}};  // the .gz is older than its file: not used
+    REQUIRE(utimensat(AT_FDCWD, (root + "/old.js.gz").c_str(), times, 0) == 0);
+    ServerProcess server({"--web-root", root});
+    auto c = server.client();
+
+    auto plain = c.Get("/app.js");
+    REQUIRE(plain);
+    CHECK(plain->status == 200);
+    CHECK(plain->body == "console.log('plain');");
+    CHECK_FALSE(plain->has_header("Content-Encoding"));
+    CHECK(plain->get_header_value("Cache-Control") == "no-cache");
+    CHECK(plain->get_header_value("Vary") == "Accept-Encoding");
+    const std::string tag = plain->get_header_value("ETag");
+    REQUIRE(tag.size() > 2);
+
+    c.set_decompress(false);  // the bytes as sent
+    auto gzipped = c.Get("/app.js", {{"Accept-Encoding", "br, gzip;q=0.8"}});
+    REQUIRE(gzipped);
+    CHECK(gzipped->body == "GZIP-BYTES");
+    CHECK(gzipped->get_header_value("Content-Encoding") == "gzip");
+    CHECK(gzipped->get_header_value("Content-Type").find("text/javascript") == 0);
+    CHECK(gzipped->get_header_value("ETag") != tag);
+    auto refused = c.Get("/app.js", {{"Accept-Encoding", "gzip;q=0"}});
+    REQUIRE(refused);
+    CHECK(refused->body == "console.log('plain');");
+    auto stale = c.Get("/old.js", {{"Accept-Encoding", "gzip"}});
+    REQUIRE(stale);
+    CHECK(stale->body == "console.log('new');");
+
+    auto again = c.Get("/app.js", {{"If-None-Match", tag}});
+    REQUIRE(again);
+    CHECK(again->status == 304);
+    CHECK(again->body.empty());
+    CHECK(again->get_header_value("ETag") == tag);
+    auto other = c.Get("/app.js", {{"If-None-Match", "\"something-else\""}});
+    REQUIRE(other);
+    CHECK(other->status == 200);
+    // API answers stay uncached.
+    auto health = c.Get("/pushwire/healthz");
+    REQUIRE(health);
+    CHECK(health->get_header_value("Cache-Control") == "no-store");
+}
+
+TEST_CASE("a --web-root that does not exist is an error at start") {
+    const std::string command = std::string(PUSHWIRE_SERVER_BIN) + " --port 0 --web-root /nonexistent/pushwire 2>&1";
+    FILE* out = popen(command.c_str(), "r");
+    REQUIRE(out);
+    std::string text;
+    char buffer[256];
+    while (std::fgets(buffer, sizeof buffer, out)) text += buffer;
+    const int status = pclose(out);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) != 0);
+    CHECK(text.find("--web-root /nonexistent/pushwire: no such directory") != std::string::npos);
+}
+
 TEST_CASE("the server stops cleanly on SIGTERM") {
     ServerProcess server;
     SseClient held(server.httpPort(), "/pushwire/sse?channel=x");
     CHECK(server.terminate() == 0);
+}
+
+TEST_CASE(
+    "SIGTERM drains: a held long-poll is answered, streams and WebSockets are told, and it exits once they are gone") {
+    // A drain of up to a minute: the exit within terminate()'s 5 s shows it does not wait
+    // for the deadline once every connection is gone.
+    ServerProcess server({"--drain-ms", "60000", "--longpoll-timeout-ms", "60000"});
+    publish(server, "d", "1");
+    auto longPoll = std::async(std::launch::async, [&server] {
+        auto c = server.client();
+        c.set_read_timeout(30, 0);
+        return c.Get("/pushwire/longpoll?channel=d&since=d@1");
+    });
+    SseClient stream(server.httpPort(), "/pushwire/sse?channel=d");
+    REQUIRE(stream.status() == 200);
+    WsClient ws(server.wsUrl("?channel=d"));
+    REQUIRE(ws.connected());
+    std::this_thread::sleep_for(200ms);  // the long-poll is parked
+    CHECK(server.terminate() == 0);
+    auto answer = longPoll.get();
+    REQUIRE(answer);  // answered, not cut
+    CHECK(answer->status == 200);
+    json body = json::parse(answer->body);
+    CHECK(body["messages"].empty());
+    CHECK(body["cursor"].get<std::string>().find("d@1") != std::string::npos);
+    CHECK(ws.waitClosed() == 1001);
 }

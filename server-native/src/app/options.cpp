@@ -106,6 +106,10 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
                               dropped (default 3600)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
+  --drain-ms MS               on SIGTERM or SIGINT: stop accepting, answer held long-polls,
+                              end event streams, close WebSockets with 1001 (clients
+                              resume elsewhere from their cursors), and exit once all
+                              are gone or after MS (default 5000)
   --max-message-bytes N       largest message data, request body or frame (default 65536)
   --max-connections N         HTTP connections held at once (default 19000)
   --request-timeout-ms MS     time a client has to send a whole request (default 15000)
@@ -161,6 +165,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--history",
                                         "--heartbeat-ms",
                                         "--longpoll-timeout-ms",
+                                        "--drain-ms",
                                         "--max-message-bytes",
                                         "--max-connections",
                                         "--transports",
@@ -221,6 +226,9 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--heartbeat-ms") {
             if (!number(100, 600000)) return parsed;
             o.settings.heartbeat = std::chrono::milliseconds(n);
+        } else if (name == "--drain-ms") {
+            if (!number(0, 600000)) return parsed;
+            o.drainMs = static_cast<int>(n);
         } else if (name == "--longpoll-timeout-ms") {
             if (!number(0, 600000)) return parsed;
             o.settings.longPollTimeout = std::chrono::milliseconds(n);

@@ -43,6 +43,7 @@ struct Options {
     bool followSymlinks = false;   // static files: follow links that leave --web-root
     bool ioUring = true;           // --io-uring auto|off
     bool reusePort = false;        // --reuse-port: several processes on one port (SO_REUSEPORT)
+    int drainMs = 5000;            // SIGTERM: the time connections get to end before exit
     BrokerOptions broker;
     Settings settings;
 

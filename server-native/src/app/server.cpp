@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -198,6 +199,9 @@ struct Server::Impl {
     HttpServer http;
     HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
     bool wsHttpListening = false;
+    bool draining = false;  // SIGTERM: connections are being drained
+    bool stopped = false;
+    void finalStop();
     SseTransport sse;
     WebSocketTransport ws;
     asio::signal_set signals;
@@ -592,16 +596,49 @@ void Server::run() { impl_->io.run(); }
 
 void Server::stop() {
     asio::post(impl_->io, [this] {
+        if (impl_->draining) return;
+        impl_->draining = true;
+        // A second signal while draining stops at once.
+        impl_->signals.async_wait([this](const std::error_code& ec, int) {
+            if (!ec) impl_->finalStop();
+        });
+        std::cout << "pushwire-server draining " << impl_->budget.open << " connections (at most "
+                  << impl_->options.drainMs << " ms)" << std::endl;
+        // Stop accepting; every client is told to go (and resumes elsewhere from its cursor).
         impl_->ws.stop();
-        impl_->hubSweep.cancel();
-        impl_->broker->stop();
-        impl_->http.stop();
-        impl_->wsHttp.stop();
-        impl_->signals.cancel();
-        // Give the close frames and final writes a moment, then end the loop.
-        auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::milliseconds(200));
-        timer->async_wait([this, timer](const std::error_code&) { impl_->io.stop(); });
+        impl_->http.drain();
+        impl_->wsHttp.drain();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->options.drainMs);
+        auto timer = std::make_shared<asio::steady_timer>(impl_->io);
+        auto check = std::make_shared<std::function<void()>>();
+        *check = [this, timer, check, deadline] {
+            // Lingering connections have had their last word: they do not hold the exit.
+            if (impl_->http.busy() + impl_->wsHttp.busy() == 0 || std::chrono::steady_clock::now() >= deadline) {
+                impl_->finalStop();
+                *check = nullptr;  // the cycle timer -> check -> timer ends here
+                return;
+            }
+            timer->expires_after(std::chrono::milliseconds(20));
+            timer->async_wait([check](const std::error_code& ec) {
+                if (!ec && *check) (*check)();
+            });
+        };
+        (*check)();
     });
+}
+
+void Server::Impl::finalStop() {
+    if (stopped) return;
+    stopped = true;
+    ws.stop();
+    hubSweep.cancel();
+    broker->stop();
+    http.stop();
+    wsHttp.stop();
+    signals.cancel();
+    // Give the close frames and final writes a moment, then end the loop.
+    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(50));
+    timer->async_wait([this, timer](const std::error_code&) { io.stop(); });
 }
 
 std::string Server::accessSummary() const { return impl_->access.summary(); }

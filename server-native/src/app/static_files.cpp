@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 namespace pushwire::server {
 
@@ -41,6 +43,36 @@ bool inside(const std::string& path, const std::string& root) {
            (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/');
 }
 
+// Accept-Encoding names gzip with a q above 0 (RFC 9110 §12.5.3); "*" counts too.
+bool acceptsGzip(std::string_view header) {
+    std::size_t start = 0;
+    while (start < header.size()) {
+        std::size_t end = header.find(',', start);
+        if (end == std::string_view::npos) end = header.size();
+        std::string_view item = header.substr(start, end - start);
+        start = end + 1;
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        const std::size_t semicolon = item.find(';');
+        std::string_view coding = item.substr(0, semicolon);
+        while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
+        if (coding != "gzip" && coding != "x-gzip" && coding != "*") continue;
+        if (semicolon == std::string_view::npos) return true;
+        std::string_view params = item.substr(semicolon + 1);
+        const std::size_t q = params.find("q=");
+        if (q == std::string_view::npos) return true;
+        std::string_view value = params.substr(q + 2);
+        return !(value.rfind("0", 0) == 0 && value.find_first_of("123456789") == std::string_view::npos);
+    }
+    return false;
+}
+
+// If-None-Match lists the tag (or is "*").
+bool etagMatches(std::string_view header, std::string_view tag) {
+    if (header.empty()) return false;
+    if (header.find('*') != std::string_view::npos) return true;
+    return header.find(tag) != std::string_view::npos;
+}
+
 }  // namespace
 
 void serveStatic(const std::string& webRoot, bool followSymlinks, HttpRequest& request,
@@ -73,14 +105,43 @@ void serveStatic(const std::string& webRoot, bool followSymlinks, HttpRequest& r
         connection->respondError(ErrorCode::NotFound, "no such file: " + path);
         return;
     }
-    std::ifstream in(*resolved, std::ios::binary);
-    if (!in || ::stat(resolved->c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    if (::stat(resolved->c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+        connection->respondError(ErrorCode::NotFound, "no such file: " + path);
+        return;
+    }
+    // A precompressed sibling (name.gz, made by ./build.sh for the module and the pages)
+    // is sent to clients that take gzip, if it is as new as the file.
+    std::string sent = *resolved;
+    std::string encoding;
+    struct stat gzInfo {};
+    const std::string gz = *resolved + ".gz";
+    if (acceptsGzip(request.header("Accept-Encoding")) && ::stat(gz.c_str(), &gzInfo) == 0 && S_ISREG(gzInfo.st_mode) &&
+        gzInfo.st_mtime >= info.st_mtime) {
+        sent = gz;
+        info = gzInfo;
+        encoding = "gzip";
+    }
+    // Names are not content-hashed (pushwire.js and pushwire.wasm must match): caches
+    // keep the file but ask again each time, and get 304 while the ETag still matches.
+    char tag[64];
+    std::snprintf(tag, sizeof tag, "\"%llx-%llx%s\"", static_cast<unsigned long long>(info.st_size),
+                  static_cast<unsigned long long>(info.st_mtim.tv_sec) * 1000000000ull +
+                      static_cast<unsigned long long>(info.st_mtim.tv_nsec),
+                  encoding.empty() ? "" : "-gz");
+    std::string headers = std::string("ETag: ") + tag + "\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n";
+    if (!encoding.empty()) headers += "Content-Encoding: " + encoding + "\r\n";
+    if (etagMatches(request.header("If-None-Match"), tag)) {
+        connection->respond(304, contentTypeFor(*resolved), std::string(), headers);
+        return;
+    }
+    std::ifstream in(sent, std::ios::binary);
+    if (!in) {
         connection->respondError(ErrorCode::NotFound, "no such file: " + path);
         return;
     }
     std::ostringstream body;
     body << in.rdbuf();
-    connection->respond(200, contentTypeFor(*resolved), body.str());
+    connection->respond(200, contentTypeFor(*resolved), body.str(), headers);
 }
 
 }  // namespace pushwire::server

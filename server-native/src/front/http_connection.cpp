@@ -247,7 +247,9 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
     head += contentType;
     head += "\r\nContent-Length: ";
     head += std::to_string(body.size());
-    head += "\r\nCache-Control: no-store\r\n";
+    head += "\r\n";
+    // API answers are never cached; a static file says its own policy.
+    if (extraHeaders.find("Cache-Control:") == std::string_view::npos) head += "Cache-Control: no-store\r\n";
     head += cors_;
     head += keepAlive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     head += extraHeaders;
@@ -450,6 +452,20 @@ void HttpConnection::allWritten() {
 }
 
 // ---------------------------------------------------------------- closing
+
+void HttpConnection::drain() {
+    keepAlive_ = false;
+    switch (state_) {
+        case State::Reading:
+            if (!pending_ && inbox_.empty()) close();
+            break;
+        case State::Held:
+            if (attachment_) attachment_->onTimeout();
+            break;
+        case State::Streaming: finish(); break;
+        default: break;
+    }
+}
 
 void HttpConnection::finish() {
     if (state_ == State::Closed || state_ == State::Finishing || state_ == State::Lingering) return;

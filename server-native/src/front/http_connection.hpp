@@ -157,6 +157,12 @@ public:
     void finish();
     // Closes now; what is queued is dropped.
     void close();
+    // The server is going away: an idle keep-alive connection closes, a held long-poll is
+    // answered now (as at its timeout), an event stream ends; requests in progress are
+    // answered and then closed. WebSockets are closed by their transport (1001).
+    void drain();
+    // Everything said: only reading on so that the close is not a reset (or closed).
+    bool done() const { return state_ == State::Lingering || state_ == State::Closed; }
     bool closing() const { return state_ == State::Closed; }
 
     // For the server: readiness from the poller, deadlines from its sweep.

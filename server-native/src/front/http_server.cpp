@@ -216,6 +216,22 @@ void HttpServer::dispatch(HttpRequest& request, const HttpConnectionPtr& connect
     }
 }
 
+void HttpServer::drain() {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    acceptRetry_.cancel();
+    std::vector<HttpConnectionPtr> connections;
+    poller_.forEach(
+        [&connections](HttpConnection& connection) { connections.push_back(connection.shared_from_this()); });
+    for (const auto& connection : connections) connection->drain();
+}
+
+std::size_t HttpServer::busy() {
+    std::size_t count = 0;
+    poller_.forEach([&count](HttpConnection& connection) { count += connection.done() ? 0 : 1; });
+    return count;
+}
+
 void HttpServer::stop() {
     if (stopped_) return;
     stopped_ = true;

@@ -59,6 +59,10 @@ public:
     void listen(const std::string& host, unsigned short port, bool reusePort = false);
     unsigned short port() const;
     void stop();
+    // Stops accepting and drains every connection (HttpConnection::drain).
+    void drain();
+    // Connections still with something to say (not closed, not lingering).
+    std::size_t busy();
 
     std::size_t connectionCount() const { return poller_.size(); }
     std::uint64_t requestCount() const { return requests_; }
