@@ -215,6 +215,34 @@ if TLS_TRANSPORTS:
                 f"{ratio(r['server_cpu_us_per_delivery'], get(plain, 'server_cpu_us_per_delivery')) if tls_mine else ''} | "
                 f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
     add("")
+size_row = find("pushwire", "", "size")
+browser_row = find("pushwire", "websocket", "browser")
+if size_row or browser_row:
+    add("## The browser module")
+    add("")
+    if size_row:
+        total = size_row["js_gzip"] + size_row["wasm_gzip"]
+        add("What a page downloads (`dist/web/pushwire.js` + `pushwire.wasm`, built with `-Os`, LTO, no file system "
+            "in the glue), and gzip -9 of it (the server sends the `.gz` copies that `./build.sh` makes):")
+        add("")
+        add("| file | bytes | gzipped |")
+        add("|---|---|---|")
+        add(f"| pushwire.js | {size_row['js_bytes']:,} | {size_row['js_gzip']:,} |")
+        add(f"| pushwire.wasm | {size_row['wasm_bytes']:,} | {size_row['wasm_gzip']:,} |")
+        add(f"| together | {size_row['js_bytes'] + size_row['wasm_bytes']:,} | {total:,} |")
+        add("")
+    if browser_row:
+        add("Delivery to a JS callback in headless Chromium over WebSocket: the SDK against a raw `WebSocket` + "
+            "`JSON.parse` in the same page, each reading " + f"{browser_row['messages']:,}" + " messages the server "
+            "already holds (so the page, not the publisher, sets the pace; `bench/browser_throughput.mjs`); and the "
+            "time from a fresh page (cold cache) to the first message the SDK delivers, while one is published every "
+            "20 ms.")
+        add("")
+        add("| SDK msg/s | raw WebSocket msg/s | ratio | time to first message ms |")
+        add("|---|---|---|---|")
+        add(f"| {browser_row['sdk_per_s']:,.0f} | {browser_row['raw_per_s']:,.0f} | {browser_row['ratio']:.2f}× | "
+            f"{browser_row['first_message_ms']:.0f} |")
+        add("")
 add("## Idle subscribers held, and publishing while they are")
 add("")
 add("| transport | server | held | failed | time to connect all s | RSS per subscriber | ratio | publish p50 ms | publish p99 ms |")
@@ -293,6 +321,12 @@ if TLS_TRANSPORTS:
         return b / a if a and b is not None else None
     target_row("Over TLS: CPU per delivery, WebSocket and SSE ≤ 1.5× pushwire plaintext (pushwire ÷ pushwire)",
                [(t, tls_cost(t)) for t in TLS_TRANSPORTS], 1.5)
+if size_row:
+    kb = (size_row["js_gzip"] + size_row["wasm_gzip"]) / 1024
+    add(f"| the browser module ≤ 40 KB gzipped, JS + wasm (stretch 25 KB) | {kb:.1f} KB | {'yes' if kb <= 40 else 'no'} |")
+if browser_row:
+    add(f"| in-browser delivery, SDK ≥ 0.5× a raw WebSocket + JSON.parse | {browser_row['ratio']:.2f}× | "
+        f"{'yes' if browser_row['ratio'] >= 0.5 else 'no'} |")
 target_row("CPU per delivery, long-poll and poll, 100 msg/s ≤ 1.0×",
            [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("longpoll", "poll")], 1.0)
 target_row("CPU per delivery, long-poll and poll, as fast as accepted ≤ 1.0×",

@@ -206,6 +206,13 @@ for _ in $(seq "$REPEAT"); do
   done
 done
 stop_servers
+# The browser module: its size, and delivery to a JS callback in headless Chromium (SDK
+# against a raw WebSocket + JSON.parse in the same page), and the time to a first message.
+js_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.js" | wc -c)
+wasm_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.wasm" | wc -c)
+echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz}" >>"$RAW"
+line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:-20000}" --repeat "$REPEAT" || true)
+[[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
 
 mkdir -p "$RESULTS"
 cp "$RAW" "$RESULTS/latest.jsonl"

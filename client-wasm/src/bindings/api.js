@@ -70,7 +70,10 @@
         });
       };
     }
-    this._native = new Module['NativeClient'](urls.join('\n'), JSON.stringify(opts), requester);
+    var lines = ['transport=' + opts.transport];
+    ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].forEach(
+      function (name) { if (opts[name] !== undefined) lines.push(name + '=' + Math.round(opts[name])); });
+    this._native = new Module['NativeClient'](urls.join('\n'), lines.join('\n'), requester);
     this._native.setStateListener(function (state, reason) {
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });

@@ -3,7 +3,8 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
-#include <nlohmann/json.hpp>
+#include <charconv>
+#include <string_view>
 
 #include "pushwire/client.hpp"
 
@@ -11,24 +12,33 @@ namespace {
 
 using emscripten::val;
 
+// `name=value` lines from api.js (which checked names and types): no JSON parser in the
+// module for this, which keeps a JSON DOM (and its float formatting) out of the wasm.
 pushwire::ClientOptions parseOptions(const std::string& text) {
     pushwire::ClientOptions options;
-    auto json = nlohmann::json::parse(text, nullptr, false);
-    if (json.is_discarded() || !json.is_object()) return options;
-    auto integer = [&json](const char* name, int& out) {
-        auto it = json.find(name);
-        if (it != json.end() && it->is_number()) out = it->get<int>();
-    };
-    auto transport = json.find("transport");
-    if (transport != json.end() && transport->is_string()) {
-        options.transport =
-            pushwire::transportFromString(transport->get<std::string>()).value_or(pushwire::Transport::Auto);
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string_view line(text.data() + start, end - start);
+        start = end + 1;
+        const std::size_t equals = line.find('=');
+        if (equals == std::string_view::npos) continue;
+        const std::string_view name = line.substr(0, equals);
+        const std::string_view value = line.substr(equals + 1);
+        if (name == "transport") {
+            options.transport = pushwire::transportFromString(std::string(value)).value_or(pushwire::Transport::Auto);
+            continue;
+        }
+        int number = 0;
+        auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+        if (ec != std::errc() || ptr != value.data() + value.size()) continue;
+        if (name == "pollIntervalMs") options.pollIntervalMs = number;
+        else if (name == "reconnectInitialMs") options.reconnectInitialMs = number;
+        else if (name == "reconnectMaxMs") options.reconnectMaxMs = number;
+        else if (name == "connectTimeoutMs") options.connectTimeoutMs = number;
+        else if (name == "upgradeIntervalMs") options.upgradeIntervalMs = number;
     }
-    integer("pollIntervalMs", options.pollIntervalMs);
-    integer("reconnectInitialMs", options.reconnectInitialMs);
-    integer("reconnectMaxMs", options.reconnectMaxMs);
-    integer("connectTimeoutMs", options.connectTimeoutMs);
-    integer("upgradeIntervalMs", options.upgradeIntervalMs);
     return options;
 }
 
@@ -54,11 +64,11 @@ public:
     // `urls`: one or more server URLs, one per line. `tokenRequester`: a JS function
     // (id) that calls tokenReady(id, token) when the page's getToken settles; undefined
     // without getToken.
-    NativeClient(const std::string& urls, const std::string& optionsJson, val tokenRequester)
+    NativeClient(const std::string& urls, const std::string& optionsText, val tokenRequester)
         : tokenRequester_(tokenRequester),
           client_(splitLines(urls), tokenRequester.isUndefined() || tokenRequester.isNull()
-                                        ? parseOptions(optionsJson)
-                                        : withTokens(parseOptions(optionsJson), [this](pushwire::TokenCallback done) {
+                                        ? parseOptions(optionsText)
+                                        : withTokens(parseOptions(optionsText), [this](pushwire::TokenCallback done) {
                                               const int id = nextToken_++;
                                               tokenWaiters_[id] = std::move(done);
                                               tokenRequester_(id);
