@@ -53,8 +53,8 @@ install_packages() {
 
 cmd_deps() {
   install_packages "${APT_PACKAGES[@]}"
-  if [[ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]]; then
-    log "installing npm test tools (playwright-core)"
+  if [[ ! -d "$ROOT/tests/browser/node_modules/playwright-core" || ! -d "$ROOT/tests/browser/node_modules/vite" ]]; then
+    log "installing npm test tools (playwright-core, and typescript and vite for the package tests)"
     (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
   fi
   if [[ ! -d "$ROOT/bench/node_modules/ws" ]]; then
@@ -79,11 +79,26 @@ cmd_build() {
   for extra in "$BUILD"/wasm/client-wasm/example-*.js "$BUILD"/wasm/client-wasm/example-*.wasm; do
     [[ -f "$extra" ]] && cp "$extra" "$DIST/web/"
   done
+  # The npm package: the classic build, and an ES module entry wrapping it that finds the
+  # wasm next to itself (client-wasm/npm/).
+  rm -rf "$DIST/npm"
+  mkdir -p "$DIST/npm"
+  cp "$BUILD/wasm/client-wasm/pushwire.js" "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/npm/"
+  {
+    echo "// pushwire $(sed -nE 's/.*"version": "([^"]+)".*/\1/p' "$ROOT/client-wasm/npm/package.json"): ES module entry. License: MIT."
+    echo "const createPushWireClassic = (() => {"
+    cat "$BUILD/wasm/client-wasm/pushwire.js"
+    echo "return createPushWire;"
+    echo "})();"
+    cat "$ROOT/client-wasm/npm/esm_tail.js"
+  } >"$DIST/npm/pushwire.mjs"
+  cp "$ROOT/client-wasm/npm/package.json" "$ROOT/client-wasm/npm/index.d.ts" "$ROOT/client-wasm/npm/README.md" \
+    "$ROOT/LICENSE" "$DIST/npm/"
   # Precompressed copies, sent to browsers that take gzip (the server checks they are as
   # new as the file); -n: no name or time inside, so a rebuild gives the same bytes.
   find "$DIST/web" -type f \( -name '*.js' -o -name '*.wasm' -o -name '*.html' -o -name '*.css' -o -name '*.svg' \
     -o -name '*.json' \) -exec gzip -9 -n -k -f {} \;
-  log "built: dist/bin/pushwire-server, dist/web/"
+  log "built: dist/bin/pushwire-server, dist/web/, dist/npm/"
 }
 
 cmd_run() {

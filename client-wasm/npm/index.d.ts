@@ -1,0 +1,90 @@
+// Types of the pushwire browser SDK (docs/sdk.md has every option with its default).
+
+export type TransportName = 'auto' | 'websocket' | 'sse' | 'longpoll' | 'poll';
+export type ClientState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface Message<T = unknown> {
+  channel: string;
+  /** Per channel, from 1, no holes: orders the channel. */
+  seq: number;
+  data: T;
+  /** Server time of the publish, ms since the Unix epoch. */
+  time: number;
+}
+
+export interface Gap {
+  channel: string;
+  /** First seq lost. */
+  from: number;
+  /** Last seq lost; null when the channel's stream restarted (everything before is gone). */
+  to: number | null;
+  reason: string;
+}
+
+/** An Error with the server's error code (`too_large`, `forbidden`, `rate_limited`, ...). */
+export interface PushWireError extends Error {
+  name: 'PushWireError';
+  code: string;
+}
+
+export interface ClientOptions {
+  /** Default "auto": WebSocket, then SSE, then long polling, then polling. */
+  transport?: TransportName;
+  /** The "poll" transport's interval. Default 1000. */
+  pollIntervalMs?: number;
+  /** First reconnect delay; doubles per failure (full jitter). Default 500. */
+  reconnectInitialMs?: number;
+  /** Largest reconnect delay. Default 15000. */
+  reconnectMaxMs?: number;
+  /** A transport not open by then is given up; 0: each transport's own. Default 0. */
+  connectTimeoutMs?: number;
+  /** After "auto" settled below WebSocket, try better ones this often; 0: never. Default 20000. */
+  upgradeIntervalMs?: number;
+  /** A JWT from your backend; called before connecting, ahead of exp, and on unauthorized. */
+  getToken?: () => string | Promise<string>;
+}
+
+export interface SubscribeOptions {
+  /** A position saved earlier (`sub.position`), or "0" / 0 for the oldest held. Default: from now. */
+  since?: string | 0;
+  onGap?: (gap: Gap) => void;
+  /** The server refused the channel (the subscription ends), or a message could not be parsed. */
+  onError?: (error: PushWireError) => void;
+}
+
+export interface Subscription {
+  readonly channel: string;
+  /** The position after the last message delivered: save it, give it back as `since`. */
+  readonly position: string;
+  unsubscribe(): void;
+}
+
+export declare class Client {
+  /** One server, or several sharing one Redis broker (failover between them). */
+  constructor(url: string | string[], options?: ClientOptions);
+  subscribe<T = unknown>(channel: string, onMessage: (message: Message<T>) => void,
+                         options?: SubscribeOptions): Subscription;
+  /** Resolves to the seq the server gave the message. */
+  publish(channel: string, data: unknown): Promise<number>;
+  /** Returns a function that removes the listener. */
+  onStateChange(listener: (state: ClientState, reason: string) => void): () => void;
+  readonly state: ClientState;
+  readonly stateReason: string;
+  /** The transport in use now. */
+  readonly transport: TransportName;
+  /** With several URLs, the one in use. */
+  readonly server: string;
+  close(): void;
+}
+
+export interface PushWire {
+  Client: typeof Client;
+}
+
+export interface ModuleOptions {
+  /** Where the wasm is; by default next to the module. */
+  locateFile?: (file: string, prefix: string) => string;
+}
+
+export declare function createPushWire(options?: ModuleOptions): Promise<PushWire>;
+export default createPushWire;
