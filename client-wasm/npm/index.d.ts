@@ -64,6 +64,8 @@ export declare class Client {
   constructor(url: string | string[], options?: ClientOptions);
   subscribe<T = unknown>(channel: string, onMessage: (message: Message<T>) => void,
                          options?: SubscribeOptions): Subscription;
+  /** What the server holds of the channel after `since` (default "0": all), oldest first. */
+  history<T = unknown>(channel: string, options?: { since?: string | 0; limit?: number }): Promise<Message<T>[]>;
   /** Resolves to the seq the server gave the message. */
   publish(channel: string, data: unknown): Promise<number>;
   /** Returns a function that removes the listener. */

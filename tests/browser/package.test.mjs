@@ -58,6 +58,8 @@ const sub: Subscription = client.subscribe<{ text: string }>('chat', (m: Message
 }, { since: '0', onGap: (g: Gap) => { const to: number | null = g.to; void to; }, onError: (e) => { const c: string = e.code; void c; } });
 const saved: string = sub.position;
 const seq: number = await client.publish('chat', { text: 'hi' });
+const held: Message<{ text: string }>[] = await client.history<{ text: string }>('chat', { since: '0', limit: 10 });
+void held;
 const off: () => void = client.onStateChange((state, reason) => { void state; void reason; });
 off(); sub.unsubscribe(); client.close();
 void saved; void seq; void createDefault;

@@ -77,3 +77,32 @@ test('unknown options and bad values are TypeErrors naming them; a bad since is 
     await server.stop();
   }
 });
+
+test('client.history reads what the server holds, after a position, at most a limit, across capped answers', async () => {
+  const server = await startServer(['--history', '5000']);
+  const page = await openPage(browser, server);
+  try {
+    for (let i = 1; i <= 1205; i++) await publish(server, 'hist', { i });  // more than one answer holds (1000)
+    const result = await page.evaluate(async () => {
+      const client = new PushWire.Client(location.origin);
+      const all = await client.history('hist');
+      const some = await client.history('hist', { since: 'hist@1200', limit: 3 });
+      const none = await client.history('empty-channel');
+      let bad = '';
+      try { await client.history('hist', { sinse: 1 }); } catch (e) { bad = `${e.name}: ${e.message}`; }
+      client.close();
+      return { count: all.length, first: all[0].seq, last: all[all.length - 1].seq, data: all[4].data,
+        some: some.map((m) => m.seq), none: none.length, bad };
+    });
+    assert.equal(result.count, 1205);
+    assert.equal(result.first, 1);
+    assert.equal(result.last, 1205);
+    assert.deepEqual(result.data, { i: 5 });
+    assert.deepEqual(result.some, [1201, 1202, 1203]);
+    assert.equal(result.none, 0);
+    assert.match(result.bad, /^TypeError: .*"sinse"/);
+  } finally {
+    await page.close();
+    await server.stop();
+  }
+});

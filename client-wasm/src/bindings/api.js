@@ -58,6 +58,8 @@
     }
     // getToken: async () => token. Asked before connecting, ahead of exp and on a 401;
     // a rejection or a non-string is "no token now" (the client retries with backoff).
+    this._urls = urls;
+    this._getToken = opts.getToken;
     var requester;
     if (opts.getToken) {
       var getToken = opts.getToken;
@@ -135,6 +137,46 @@
       }
     });
     return subscription;
+  };
+
+  // What the server holds of a channel, oldest first: read through GET /pushwire/poll (the
+  // answers are capped; `more` asks again), at most `limit` messages after `since`.
+  Client.prototype.history = function (channel, options) {
+    checkOptions('history', options, ['since', 'limit']);
+    var opts = options || {};
+    var since = opts.since === undefined || opts.since === null || opts.since === 0 ? '0' : opts.since;
+    var limit = opts.limit === undefined ? Infinity : opts.limit;
+    if (typeof since !== 'string') return Promise.reject(new TypeError('history: since must be a position string or "0"'));
+    if (!(limit === Infinity || (typeof limit === 'number' && limit >= 0 && Math.floor(limit) === limit))) {
+      return Promise.reject(new TypeError('history: limit must be a whole number >= 0'));
+    }
+    channel = String(channel);
+    if (!CHANNEL.test(channel)) {
+      return Promise.reject(pushwireError('bad_channel', 'channel name "' + channel + '" is invalid'));
+    }
+    if (this._closed) return Promise.reject(pushwireError('closed', 'the client is closed'));
+    var base = (this._native.server() || this._urls[0]).replace(/\/+$/, '');
+    var getToken = this._getToken;
+    var out = [];
+    var token = getToken ? Promise.resolve().then(function () { return getToken(); }) : Promise.resolve('');
+    return token.then(function (bearer) {
+      var headers = typeof bearer === 'string' && bearer ? { Authorization: 'Bearer ' + bearer } : {};
+      var page = function (cursor) {
+        var url = base + '/pushwire/poll?channel=' + encodeURIComponent(channel) + '&since=' + encodeURIComponent(cursor);
+        return fetch(url, { headers: headers }).then(function (res) {
+          return res.json().then(function (body) {
+            if (!res.ok || body.error) {
+              var e = body.error || {};
+              throw pushwireError(e.code || 'http_' + res.status, e.message || 'history: status ' + res.status);
+            }
+            for (var i = 0; i < body.messages.length && out.length < limit; i++) out.push(body.messages[i]);
+            if (body.more && out.length < limit) return page(body.cursor);
+            return out;
+          });
+        });
+      };
+      return limit === 0 ? out : page(since);
+    });
   };
 
   Client.prototype.publish = function (channel, data) {
