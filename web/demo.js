@@ -36,12 +36,15 @@
 
   function connect() {
     if (client) client.close();
+    // A new subscription: the counter and the list start over together.
     count = 0;
     $('count').textContent = '0';
+    $('messages').replaceChildren();
+    $('empty').style.display = '';
     const transport = $('transport').value;
     const channel = $('channel').value.trim();
     client = new PushWire.Client(origin, { transport, pollIntervalMs: 1000 });
-    client.onStateChange(showState);
+    const off = client.onStateChange(showState);
     showState(client.state, '');
     try {
       sub = client.subscribe(channel, (msg) => {
@@ -56,7 +59,12 @@
         onError: (err) => showState('error', err.message),
       });
     } catch (err) {
-      showState('closed', err.message);
+      // A refused channel name: the client goes, and the error stays on screen (a later
+      // state change of that client would otherwise paint it over with "connected").
+      off();
+      client.close();
+      client = null;
+      showState('error', err.message);
     }
   }
 
@@ -64,6 +72,7 @@
   $('publish-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!client) connect();
+    if (!client) return;  // the channel was refused: the error is shown
     const text = $('message').value || 'hello';
     try {
       const seq = await client.publish($('channel').value.trim(), { text, sentAt: new Date().toISOString() });

@@ -22,6 +22,22 @@ test('the demo page loads without console errors and connects', async () => {
   await page.close();
 });
 
+test('the demo page keeps a refused channel\'s error on screen, and its counter and list start over together', async () => {
+  const page = await openPage(browser, server, '/');
+  await waitFor(() => page.evaluate(() => window.pushwireDemo?.client?.state === 'connected'), { what: 'demo connected' });
+  await page.fill('#message', 'one');
+  await page.click('button[type=submit]');
+  await waitFor(() => page.evaluate(() => document.querySelectorAll('#messages li').length === 1), { what: 'row' });
+  await page.fill('#channel', 'bad channel!');
+  await page.click('#connect');
+  await new Promise((r) => setTimeout(r, 1500));  // time for any late state change to paint over it
+  assert.equal(await page.textContent('#state'), 'error');
+  assert.match(await page.textContent('#reason'), /invalid/);
+  assert.equal(await page.textContent('#count'), '0');
+  assert.equal(await page.evaluate(() => document.querySelectorAll('#messages li').length), 0);
+  await page.close();
+});
+
 test('an invalid channel name throws a PushWireError with code bad_channel', async () => {
   const page = await openPage(browser, server);
   const result = await page.evaluate((url) => {
