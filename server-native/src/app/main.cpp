@@ -1,5 +1,6 @@
 // pushwire-server entry point: parse options, raise the file limit, run the loop.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <iostream>
@@ -9,7 +10,15 @@
 
 int main(int argc, char** argv) {
     using namespace pushwire::server;
-    std::vector<std::string> args(argv + 1, argv + argc);
+    std::vector<std::string> commandLine(argv + 1, argv + argc);
+    std::vector<std::string> environment;
+    for (char** entry = environ; entry && *entry; ++entry) environment.emplace_back(*entry);
+    std::vector<std::string> args;
+    std::string problem;
+    if (!gatherArguments(commandLine, environment, args, problem)) {
+        std::cerr << "pushwire-server: " << problem << "\n";
+        return 2;
+    }
     ParsedOptions parsed = parseOptions(args);
     if (parsed.help) {
         std::cout << usage();

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace pushwire::server {
 namespace {
@@ -119,6 +122,10 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --socket-send-buffer BYTES  SO_SNDBUF of client sockets (default: the kernel's)
   --io-uring auto|off         batch socket writes through io_uring when the kernel allows
                               (default auto; off: one sendmsg per connection)
+  --config FILE               read options from a JSON object of the same names without
+                              "--" ({"port": 8080, "transports": ["sse", "poll"]}); then
+                              PUSHWIRE_* environment variables (PUSHWIRE_MAX_CHANNELS=5000),
+                              then the command line, each overriding the one before
   --help                      this text
   --version                   print the version
 
@@ -360,6 +367,117 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
     if (o.port != 0 && o.wsPort == o.port) o.wsPort = -1;
     if (o.tlsCert.empty() != o.tlsKey.empty()) parsed.error = "--tls-cert and --tls-key go together";
     return parsed;
+}
+
+namespace {
+
+const char* kSwitches[] = {"--web-follow-symlinks", "--reuse-port"};
+
+bool isSwitch(const std::string& flag) {
+    return std::find(std::begin(kSwitches), std::end(kSwitches), flag) != std::end(kSwitches);
+}
+
+bool truthy(std::string value) {
+    std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+    return value == "1" || value == "true" || value == "yes" || value == "on";
+}
+
+bool configArguments(const std::string& path, std::vector<std::string>& out, std::string& error) {
+    std::ifstream file(path);
+    if (!file) {
+        error = "--config " + path + ": cannot read it";
+        return false;
+    }
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    auto config = nlohmann::json::parse(contents.str(), nullptr, false);
+    if (config.is_discarded() || !config.is_object()) {
+        error = "--config " + path + ": expected a JSON object of options, like {\"port\": 8080}";
+        return false;
+    }
+    for (const auto& [key, value] : config.items()) {
+        const std::string flag = "--" + key;
+        if (key == "config") {
+            error = "--config " + path + ": a config file cannot name another";
+            return false;
+        }
+        if (isSwitch(flag)) {
+            if (!value.is_boolean()) {
+                error = "--config " + path + ": \"" + key + "\" is a switch: true or false";
+                return false;
+            }
+            if (value.get<bool>()) out.push_back(flag);
+            continue;
+        }
+        std::string text;
+        if (value.is_string()) {
+            text = value.get<std::string>();
+        } else if (value.is_number_integer() || value.is_number_unsigned()) {
+            text = value.dump();
+        } else if (value.is_number_float()) {
+            text = value.dump();
+        } else if (value.is_array()) {
+            for (const auto& item : value) {
+                if (!item.is_string()) {
+                    error = "--config " + path + ": \"" + key + "\" must be a list of strings";
+                    return false;
+                }
+                text += (text.empty() ? "" : ",") + item.get<std::string>();
+            }
+        } else {
+            error = "--config " + path + ": \"" + key + "\" must be a string, a number or a list of strings";
+            return false;
+        }
+        out.push_back(flag + "=" + text);  // parseOptions() says which keys are no option
+    }
+    return true;
+}
+
+}  // namespace
+
+bool gatherArguments(const std::vector<std::string>& commandLine, const std::vector<std::string>& environment,
+                     std::vector<std::string>& out, std::string& error) {
+    out.clear();
+    std::vector<std::string> rest;
+    std::string config;
+    for (std::size_t i = 0; i < commandLine.size(); ++i) {
+        const std::string& arg = commandLine[i];
+        if (arg == "--config") {
+            if (i + 1 >= commandLine.size()) {
+                error = "option --config needs a value (see --help)";
+                return false;
+            }
+            config = commandLine[++i];
+        } else if (arg.rfind("--config=", 0) == 0) {
+            config = arg.substr(9);
+        } else {
+            rest.push_back(arg);
+        }
+    }
+    if (!config.empty() && !configArguments(config, out, error)) return false;
+    // PUSHWIRE_MAX_CHANNELS=5000 -> --max-channels=5000. Other PUSHWIRE_ variables (a
+    // test harness's, a wrapper script's) are not options and are left alone.
+    std::vector<std::string> fromEnvironment;
+    for (const std::string& entry : environment) {
+        if (entry.rfind("PUSHWIRE_", 0) != 0) continue;
+        const std::size_t equals = entry.find('=');
+        if (equals == std::string::npos) continue;
+        std::string flag = "--" + entry.substr(9, equals - 9);
+        std::transform(flag.begin(), flag.end(), flag.begin(),
+                       [](unsigned char c) { return c == '_' ? '-' : static_cast<char>(std::tolower(c)); });
+        const std::string value = entry.substr(equals + 1);
+        if (isSwitch(flag)) {
+            if (truthy(value)) fromEnvironment.push_back(flag);
+            continue;
+        }
+        ParsedOptions probe = parseOptions({flag + "=" + value});
+        if (probe.error.rfind("unknown option", 0) == 0 || flag == "--help" || flag == "--version") continue;
+        fromEnvironment.push_back(flag + "=" + value);
+    }
+    std::sort(fromEnvironment.begin(), fromEnvironment.end());  // the environment has no order
+    out.insert(out.end(), fromEnvironment.begin(), fromEnvironment.end());
+    out.insert(out.end(), rest.begin(), rest.end());
+    return true;
 }
 
 }  // namespace pushwire::server

@@ -76,4 +76,15 @@ struct ParsedOptions {
 ParsedOptions parseOptions(const std::vector<std::string>& args);
 std::string usage();
 
+// The arguments parseOptions() reads, from three places, later ones winning:
+//   --config FILE   a JSON object of the same names without "--" ({"port": 8080,
+//                   "transports": ["sse", "poll"], "reuse-port": true});
+//   PUSHWIRE_*      environment variables (PUSHWIRE_MAX_CHANNELS=5000 is
+//                   --max-channels=5000; for a switch, 1/true/yes sets it);
+//   the command line.
+// `environment` is "NAME=value" strings. On a problem (an unreadable file, JSON that is
+// not an object, a key that is no option) returns false with `error` set.
+bool gatherArguments(const std::vector<std::string>& commandLine, const std::vector<std::string>& environment,
+                     std::vector<std::string>& out, std::string& error);
+
 }  // namespace pushwire::server

@@ -1,6 +1,8 @@
 #include "app/options.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
 
 using namespace pushwire::server;
 
@@ -41,4 +43,35 @@ TEST_CASE("bad flags explain themselves") {
     CHECK_THAT(parseOptions({"--history"}).error, Catch::Contains("needs a value"));
     CHECK(parseOptions({"--help"}).help);
     CHECK(parseOptions({"--version"}).version);
+}
+
+TEST_CASE("options come from a config file, then PUSHWIRE_ variables, then the command line") {
+    char path[] = "/tmp/pushwire-config-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    std::ofstream(path) << R"({"port": 9100, "history": 50, "transports": ["sse", "poll"], "reuse-port": true,
+                               "max-channels": 10})";
+    std::vector<std::string> args;
+    std::string error;
+    REQUIRE(gatherArguments({"--config", path, "--history", "70"},
+                            {"PUSHWIRE_MAX_CHANNELS=20", "PUSHWIRE_HISTORY=60", "PUSHWIRE_SERVER_EXTRA_ARGS=x",
+                             "HOME=/root", "PUSHWIRE_WEB_FOLLOW_SYMLINKS=yes"},
+                            args, error));
+    auto parsed = parseOptions(args);
+    REQUIRE(parsed.error.empty());
+    CHECK(parsed.options.port == 9100);       // the file
+    CHECK(parsed.options.maxChannels == 20);  // the environment over the file
+    CHECK(parsed.options.history == 70);      // the command line over both
+    CHECK(parsed.options.reusePort);          // a switch in the file
+    CHECK(parsed.options.followSymlinks);     // a switch in the environment
+    CHECK_FALSE(parsed.options.settings.isEnabled(TransportKind::WebSocket));
+
+    std::ofstream(path) << R"({"prot": 1})";
+    REQUIRE(gatherArguments({"--config", path}, {}, args, error));
+    CHECK_THAT(parseOptions(args).error, Catch::Contains("--prot"));  // a misspelled key is named
+    std::ofstream(path) << R"([1, 2])";
+    CHECK_FALSE(gatherArguments({"--config", path}, {}, args, error));
+    CHECK_THAT(error, Catch::Contains("JSON object"));
+    CHECK_FALSE(gatherArguments({"--config", "/nonexistent.json"}, {}, args, error));
+    std::remove(path);
 }
