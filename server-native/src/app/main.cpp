@@ -7,6 +7,7 @@
 
 #include "app/options.hpp"
 #include "app/server.hpp"
+#include "front/log.hpp"
 
 int main(int argc, char** argv) {
     using namespace pushwire::server;
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
         setrlimit(RLIMIT_NOFILE, &files);
     }
     try {
+        log::configure(parsed.options.logLevel, parsed.options.logFormat, parsed.options.accessLog);
         Server server(parsed.options);
         server.start();
         const Options& o = parsed.options;

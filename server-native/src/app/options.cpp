@@ -122,6 +122,12 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --socket-send-buffer BYTES  SO_SNDBUF of client sockets (default: the kernel's)
   --io-uring auto|off         batch socket writes through io_uring when the kernel allows
                               (default auto; off: one sendmsg per connection)
+  --log-level LEVEL           error, warn, info (default) or debug; one line per event on
+                              stderr: refused requests and dropped connections with their
+                              reason (at most 20 a second per kind, then a count)
+  --log-format text|json      (default text)
+  --access-log                also one line per request: method, path (never the query),
+                              status, bytes, ms, peer
   --config FILE               read options from a JSON object of the same names without
                               "--" ({"port": 8080, "transports": ["sse", "poll"]}); then
                               PUSHWIRE_* environment variables (PUSHWIRE_MAX_CHANNELS=5000),
@@ -163,6 +169,10 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.reusePort = true;
             continue;
         }
+        if (name == "--access-log") {
+            o.accessLog = true;
+            continue;
+        }
         static const char* kValued[] = {"--host",
                                         "--port",
                                         "--ws-port",
@@ -173,6 +183,8 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--heartbeat-ms",
                                         "--longpoll-timeout-ms",
                                         "--drain-ms",
+                                        "--log-level",
+                                        "--log-format",
                                         "--max-message-bytes",
                                         "--max-connections",
                                         "--transports",
@@ -233,6 +245,18 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--heartbeat-ms") {
             if (!number(100, 600000)) return parsed;
             o.settings.heartbeat = std::chrono::milliseconds(n);
+        } else if (name == "--log-level") {
+            if (value != "error" && value != "warn" && value != "info" && value != "debug") {
+                parsed.error = "--log-level must be error, warn, info or debug, got '" + value + "'";
+                return parsed;
+            }
+            o.logLevel = value;
+        } else if (name == "--log-format") {
+            if (value != "text" && value != "json") {
+                parsed.error = "--log-format must be text or json, got '" + value + "'";
+                return parsed;
+            }
+            o.logFormat = value;
         } else if (name == "--drain-ms") {
             if (!number(0, 600000)) return parsed;
             o.drainMs = static_cast<int>(n);
@@ -371,7 +395,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
 
 namespace {
 
-const char* kSwitches[] = {"--web-follow-symlinks", "--reuse-port"};
+const char* kSwitches[] = {"--web-follow-symlinks", "--reuse-port", "--access-log"};
 
 bool isSwitch(const std::string& flag) {
     return std::find(std::begin(kSwitches), std::end(kSwitches), flag) != std::end(kSwitches);

@@ -43,7 +43,11 @@ struct Options {
     bool followSymlinks = false;   // static files: follow links that leave --web-root
     bool ioUring = true;           // --io-uring auto|off
     bool reusePort = false;        // --reuse-port: several processes on one port (SO_REUSEPORT)
-    int drainMs = 5000;            // SIGTERM: the time connections get to end before exit
+    int drainMs = 5000;
+    std::string logLevel = "info";   // --log-level error|warn|info|debug
+    std::string logFormat = "text";  // --log-format text|json
+    bool accessLog =
+        false;  // --access-log: one line per request            // SIGTERM: the time connections get to end before exit
     BrokerOptions broker;
     Settings settings;
 

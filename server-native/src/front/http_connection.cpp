@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <websocketpp/http/request.hpp>
 
+#include "front/log.hpp"
 #include "front/websocket_link.hpp"
 
 namespace pushwire::server {
@@ -212,6 +213,8 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
     for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
     request.body = std::move(body);
     request.peer = peer_;
+    logMethod_ = request.method;
+    requestStart_ = Clock::now();
     cors_ = host_.corsHeaders(request.header("Origin"));
     if (head.upgradeWebSocket) upgradeRequest_ = std::move(head.parsed);  // the handshake needs it
     keepAlive_ = head.keepAlive;
@@ -220,7 +223,9 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
     hasDeadline_ = false;
     host_.countRequest();
 
-    if (!splitTarget(request.target, request.path, request.query)) {
+    const bool targetOk = splitTarget(request.target, request.path, request.query);
+    logPath_ = request.path.substr(0, 200);  // never the query: it may carry a token
+    if (!targetOk) {
         respondError(ErrorCode::BadRequest, "the URL has a malformed %-escape");
         upgradeRequest_.reset();
         return;
@@ -239,6 +244,17 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
 
 // ---------------------------------------------------------------- answering
 
+void HttpConnection::accessLog(int status, std::size_t bytes) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - requestStart_).count();
+    log::write(log::Level::Info, "access",
+               {{"method", logMethod_},
+                {"path", logPath_},
+                log::num("status", status),
+                log::num("bytes", static_cast<long long>(bytes)),
+                log::num("ms", ms),
+                {"peer", peer_}});
+}
+
 void HttpConnection::respond(int status, std::string_view contentType, std::string body,
                              std::string_view extraHeaders) {
     if (state_ != State::Dispatching && state_ != State::Held) return;
@@ -255,6 +271,17 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
     head += extraHeaders;
     head += "\r\n";
     if (!headRequest_) head += body;
+    if (status >= 400) {
+        // Every refusal, with its reason (the JSON body), once; a flood is summarized.
+        log::write(status >= 500 ? log::Level::Warn : log::Level::Info, "refused",
+                   {log::num("status", status),
+                    {"method", logMethod_},
+                    {"path", logPath_},
+                    {"peer", peer_},
+                    {"error", contentType == "application/json" ? body.substr(0, 300) : std::string()}},
+                   true);
+    }
+    if (log::access()) accessLog(status, body.size());
     write(std::move(head));
     // One answer per request: nothing to coalesce with, so it leaves now rather than at
     // the end of the turn (a fan-out waking 1000 long-polls would otherwise hold the
@@ -308,6 +335,7 @@ void HttpConnection::beginStream(std::string head, std::unique_ptr<Attachment> a
     keepAlive_ = false;
     std::string().swap(inbox_);
     attachment_ = std::move(attachment);
+    if (log::access()) accessLog(200, 0);  // a stream: logged as it starts
     write(std::move(head));
 }
 
@@ -327,6 +355,7 @@ WebSocketLink* HttpConnection::acceptWebSocket(std::unique_ptr<WebSocketHandler>
     keepAlive_ = false;
     armDeadline(idleLimit);
     attachment_ = std::move(handler);
+    if (log::access()) accessLog(101, 0);
     write(std::move(*response));
     flushNow();
     // Frames that came with the handshake.
@@ -368,6 +397,11 @@ bool HttpConnection::queueBytes(const char* bytes, std::size_t size, std::shared
     queue_.push(bytes, size, std::move(owner));
     if (queue_.bytes() > host_.limits().maxQueuedBytes) {
         host_.countSlowDisconnect();
+        log::write(log::Level::Warn, "dropped",
+                   {{"reason", "slow_reader: more than the send queue limit unread"},
+                    {"peer", peer_},
+                    log::num("queued_bytes", static_cast<long long>(queue_.bytes()))},
+                   true);
         close();
         return false;
     }
@@ -504,6 +538,11 @@ void HttpConnection::checkDeadlines(Clock::time_point now) {
             stalledSince_ = now;
         } else if (now - stalledSince_ >= host_.limits().sendTimeout) {
             host_.countSlowDisconnect();
+            log::write(log::Level::Warn, "dropped",
+                       {{"reason", "slow_reader: read nothing for --send-timeout-ms"},
+                        {"peer", peer_},
+                        log::num("queued_bytes", static_cast<long long>(queue_.bytes()))},
+                       true);
             close();
             return;
         }

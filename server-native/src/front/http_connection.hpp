@@ -212,6 +212,11 @@ private:
     int fd_;
     ConnectionHost& host_;
     std::string peer_;
+    // The request in hand, for the log (method and path; never the query).
+    std::string logMethod_;
+    std::string logPath_;
+    Clock::time_point requestStart_{};
+    void accessLog(int status, std::size_t bytes);
     std::unique_ptr<TlsSession> tls_;
     std::string cors_ = "Access-Control-Allow-Origin: *\r\n";
     bool hasExpiry_ = false;

@@ -4,6 +4,7 @@
 #include <websocketpp/http/response.hpp>
 
 #include "front/http_connection.hpp"
+#include "front/log.hpp"
 #include "pushwire/protocol/errors.hpp"
 
 namespace pushwire::server {
@@ -75,6 +76,10 @@ void WebSocketLink::sendPing() {
 void WebSocketLink::close(int code, const std::string& reason) {
     if (closing_) return;
     closing_ = true;
+    if (code != protocol::kCloseNormal && code != protocol::kCloseGoingAway) {
+        log::write(log::Level::Info, "ws_closed",
+                   {log::num("code", code), {"reason", reason}, {"peer", connection_.peer()}}, true);
+    }
     // A close reason is at most 123 bytes; a cut one ends before its last, maybe partial,
     // character.
     std::string shortReason = reason;
