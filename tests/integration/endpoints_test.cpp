@@ -402,6 +402,29 @@ TEST_CASE("a --web-root that does not exist is an error at start") {
     CHECK(text.find("--web-root /nonexistent/pushwire: no such directory") != std::string::npos);
 }
 
+TEST_CASE("metrics: a publish-to-write histogram over messages with subscribers, and the process") {
+    ServerProcess server;
+    SseClient reader(server.httpPort(), "/pushwire/sse?channel=h");
+    REQUIRE(reader.status() == 200);
+    for (int i = 0; i < 5; ++i) publish(server, "h", "1");
+    publish(server, "nobody-reads", "1");  // no subscriber here: not observed
+    reader.waitFor(5);
+    auto c = server.client();
+    auto res = c.Get("/pushwire/metrics");
+    REQUIRE(res);
+    const std::string& text = res->body;
+    CHECK(text.find("# TYPE pushwire_publish_to_write_seconds histogram") != std::string::npos);
+    CHECK(text.find("pushwire_publish_to_write_seconds_count 5\n") != std::string::npos);
+    CHECK(text.find("pushwire_publish_to_write_seconds_bucket{le=\"+Inf\"} 5\n") != std::string::npos);
+    CHECK(text.find("pushwire_publish_to_write_seconds_bucket{le=\"0.001\"}") != std::string::npos);
+    for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+                             "process_max_fds ", "process_start_time_seconds "}) {
+        INFO(name);
+        CHECK(text.find(std::string("\n") + name) != std::string::npos);
+    }
+    CHECK(text.find("process_resident_memory_bytes 0\n") == std::string::npos);
+}
+
 TEST_CASE("the server stops cleanly on SIGTERM") {
     ServerProcess server;
     SseClient held(server.httpPort(), "/pushwire/sse?channel=x");

@@ -1,9 +1,13 @@
 #include "app/server.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <asio.hpp>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -199,7 +203,10 @@ struct Server::Impl {
     HttpServer http;
     HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
     bool wsHttpListening = false;
-    bool draining = false;  // SIGTERM: connections are being drained
+    bool draining = false;
+    std::int64_t startTimeSeconds =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();  // SIGTERM: connections are being drained
     bool stopped = false;
     void finalStop();
     SseTransport sse;
@@ -555,6 +562,51 @@ std::string Server::Impl::renderMetrics() const {
     family("pushwire_broker_command_seconds", "summary", "Broker round trips (count and total seconds).");
     out += "pushwire_broker_command_seconds_count " + std::to_string(brokerStats.commands) + "\n";
     out += "pushwire_broker_command_seconds_sum " + std::to_string(brokerStats.commandSecondsTotal) + "\n";
+
+    const Hub::LatencyHistogram& latency = hub.publishToWrite();
+    family("pushwire_publish_to_write_seconds", "histogram",
+           "From a message's publish to its bytes queued for this node's subscribers (ms resolution).");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= Hub::kLatencyBucketCount; ++i) {
+        cumulative += latency.counts[i];
+        char le[32];
+        if (i < Hub::kLatencyBucketCount) {
+            std::snprintf(le, sizeof le, "%g", Hub::kLatencyBuckets[i]);
+        } else {
+            std::snprintf(le, sizeof le, "+Inf");
+        }
+        out += std::string("pushwire_publish_to_write_seconds_bucket{le=\"") + le + "\"} " +
+               std::to_string(cumulative) + "\n";
+    }
+    out += "pushwire_publish_to_write_seconds_sum " + std::to_string(latency.sumSeconds) + "\n";
+    out += "pushwire_publish_to_write_seconds_count " + std::to_string(latency.count) + "\n";
+
+    // The process, as Prometheus' client libraries name it.
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                       static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    family("process_cpu_seconds_total", "counter", "User and system CPU time spent.");
+    out += "process_cpu_seconds_total " + std::to_string(cpu) + "\n";
+    long pages = 0, residentPages = 0;
+    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(statm, "%ld %ld", &pages, &residentPages) != 2) residentPages = 0;
+        std::fclose(statm);
+    }
+    single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+           static_cast<std::uint64_t>(residentPages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)));
+    std::uint64_t fds = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        ++fds;
+    }
+    single("process_open_fds", "gauge", "Open file descriptors.", fds);
+    rlimit files{};
+    getrlimit(RLIMIT_NOFILE, &files);
+    single("process_max_fds", "gauge", "The open file descriptor limit.", static_cast<std::uint64_t>(files.rlim_cur));
+    family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.");
+    out += "process_start_time_seconds " + std::to_string(startTimeSeconds) + "\n";
     return out;
 }
 

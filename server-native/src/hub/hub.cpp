@@ -179,7 +179,16 @@ void Hub::onPublication(const MessagePtr& message) {
         channel.recent.push_back(message);
         if (channel.recent.size() > recentWindow_) channel.recent.pop_front();
     }
-    forEachListener(channel, [&](Listener& listener) { listener.onMessage(message); });
+    if (!channel.listeners.empty()) {
+        forEachListener(channel, [&](Listener& listener) { listener.onMessage(message); });
+        // Once per message, not per delivery: the hot path pays one clock read.
+        const double seconds = std::max<std::int64_t>(0, now() - message->timeMs) / 1000.0;
+        std::size_t bucket = 0;
+        while (bucket < kLatencyBucketCount && seconds > kLatencyBuckets[bucket]) ++bucket;
+        ++publishToWrite_.counts[bucket];
+        ++publishToWrite_.count;
+        publishToWrite_.sumSeconds += seconds;
+    }
     if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs < 0) released(it);
 }
 

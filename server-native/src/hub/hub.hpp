@@ -84,6 +84,18 @@ public:
     std::size_t channelCount() const { return channels_.size(); }
     std::uint64_t publishedCount() const { return published_; }
 
+    // Publish to write: from a message's publish time (its `time`, set where it was
+    // published) to its bytes queued on this node's last subscriber connection, per
+    // message with local subscribers. Prometheus buckets, in seconds.
+    static constexpr double kLatencyBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+    static constexpr std::size_t kLatencyBucketCount = sizeof(kLatencyBuckets) / sizeof(kLatencyBuckets[0]);
+    struct LatencyHistogram {
+        std::uint64_t counts[kLatencyBucketCount + 1] = {};  // the last: above every bucket
+        std::uint64_t count = 0;
+        double sumSeconds = 0;
+    };
+    const LatencyHistogram& publishToWrite() const { return publishToWrite_; }
+
 private:
     struct Channel {
         std::vector<Listener*> listeners;
@@ -110,6 +122,7 @@ private:
     std::int64_t followLingerMs_;
     std::map<std::string, Channel, std::less<>> channels_;  // the followed ones
     std::uint64_t published_ = 0;
+    LatencyHistogram publishToWrite_;
     std::string joining_;  // the channel being joined: its first onFollow notifies nobody
 };
 
