@@ -13,6 +13,11 @@ int hexValue(char c) {
 }
 
 bool decode(std::string_view in, bool plusIsSpace, std::string& out) {
+    // Most names and values (a token, a cursor) have nothing to decode: one copy.
+    if (in.find_first_of(plusIsSpace ? std::string_view("%+") : std::string_view("%")) == std::string_view::npos) {
+        out.assign(in);
+        return true;
+    }
     out.clear();
     out.reserve(in.size());
     for (std::size_t i = 0; i < in.size(); ++i) {
