@@ -122,7 +122,7 @@ cmd_sanitize() {
   log "sanitizer build (ASan + UBSan) of the native tests"
   cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON >/dev/null
   cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests integration_tests pushwire-server \
-    fuzz_protocol fuzz_http_request fuzz_websocket_frames
+    fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir "$BUILD/asan" --output-on-failure -j 2 -R '^(unit|client|integration|fuzz)'
 }

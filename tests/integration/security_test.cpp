@@ -517,7 +517,13 @@ TEST_CASE("limit: a million publishes to new channels keep RSS under the bound, 
     }
     const long grown = residentKb(server.pid()) - before;
     INFO("RSS grew by " << grown << " kB");
+#if defined(__SANITIZE_ADDRESS__)
+    // Under ASan the quarantine and shadow memory, not the server, decide RSS: the bound is
+    // checked by the plain build; here the flood must still be answered and the bystander served.
+    (void)grown;
+#else
     CHECK(grown < 96 * 1024);  // 20000 channels and 16 MiB of history, with room for the allocator
+#endif
     auto metrics = client.Get("/pushwire/metrics");
     CHECK(metrics->body.find("pushwire_broker_channels 20000") != std::string::npos);
     bystander.stillWorks();

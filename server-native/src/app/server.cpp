@@ -662,17 +662,20 @@ void Server::stop() {
         impl_->wsHttp.drain();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->options.drainMs);
         auto timer = std::make_shared<asio::steady_timer>(impl_->io);
+        // Held only by its pending wait (a weak self-reference, so no cycle to leak).
         auto check = std::make_shared<std::function<void()>>();
-        *check = [this, timer, check, deadline] {
+        std::weak_ptr<std::function<void()>> weakCheck = check;
+        *check = [this, timer, weakCheck, deadline] {
             // Lingering connections have had their last word: they do not hold the exit.
             if (impl_->http.busy() + impl_->wsHttp.busy() == 0 || std::chrono::steady_clock::now() >= deadline) {
                 impl_->finalStop();
-                *check = nullptr;  // the cycle timer -> check -> timer ends here
                 return;
             }
+            auto self = weakCheck.lock();
+            if (!self) return;
             timer->expires_after(std::chrono::milliseconds(20));
-            timer->async_wait([check](const std::error_code& ec) {
-                if (!ec && *check) (*check)();
+            timer->async_wait([self](const std::error_code& ec) {
+                if (!ec) (*self)();
             });
         };
         (*check)();
