@@ -266,7 +266,7 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
     head += "\r\n";
     // API answers are never cached; a static file says its own policy.
     if (extraHeaders.find("Cache-Control:") == std::string_view::npos) head += "Cache-Control: no-store\r\n";
-    head += cors_;
+    head += *cors_;
     head += keepAlive_ ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     head += extraHeaders;
     head += "\r\n";
@@ -486,6 +486,16 @@ void HttpConnection::allWritten() {
 }
 
 // ---------------------------------------------------------------- closing
+
+const std::shared_ptr<const std::string>& HttpConnection::anyOriginCors() {
+    static const auto any = std::make_shared<const std::string>("Access-Control-Allow-Origin: *\r\n");
+    return any;
+}
+
+void HttpConnection::noCors() {
+    static const auto none = std::make_shared<const std::string>();
+    cors_ = none;
+}
 
 void HttpConnection::drain() {
     keepAlive_ = false;

@@ -91,7 +91,8 @@ public:
     virtual void countRequest() = 0;
     virtual void countSlowDisconnect() = 0;
     // The CORS lines of an answer to a request from `origin`.
-    virtual std::string corsHeaders(std::string_view origin) = 0;
+    // Shared: a connection holds a pointer, not its own copy of the same few lines.
+    virtual std::shared_ptr<const std::string> corsHeaders(std::string_view origin) = 0;
     // The TLS context of this port (nullptr: plaintext).
     virtual const TlsContext* tls() const { return nullptr; }
 
@@ -117,9 +118,9 @@ public:
     void refuse(protocol::ErrorCode code, std::string_view message);
     const std::string& peer() const { return peer_; }
     // The CORS lines of the current request's answer (set from its Origin).
-    const std::string& corsHeaders() const { return cors_; }
+    const std::string& corsHeaders() const { return *cors_; }
     // This answer is for no web page: no CORS lines (the metrics).
-    void noCors() { cors_.clear(); }
+    void noCors();
     // At `when`, the attachment's onExpired() (checked by the sweep).
     void expireAt(Clock::time_point when);
 
@@ -218,7 +219,8 @@ private:
     Clock::time_point requestStart_{};
     void accessLog(int status, std::size_t bytes);
     std::unique_ptr<TlsSession> tls_;
-    std::string cors_ = "Access-Control-Allow-Origin: *\r\n";
+    std::shared_ptr<const std::string> cors_ = anyOriginCors();
+    static const std::shared_ptr<const std::string>& anyOriginCors();
     bool hasExpiry_ = false;
     Clock::time_point expiry_{};
     State state_ = State::Reading;

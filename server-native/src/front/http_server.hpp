@@ -83,11 +83,23 @@ public:
     std::shared_ptr<HttpConnection> release(int fd) override;
     void countRequest() override { ++requests_; }
     void countSlowDisconnect() override { ++slowDisconnects_; }
-    std::string corsHeaders(std::string_view origin) override {
-        return cors_ ? cors_(origin) : std::string("Access-Control-Allow-Origin: *\r\n");
+    // Interned: the distinct answers are few (any origin, not allowed, one per allowed
+    // origin), so every connection shares one copy of its own.
+    std::shared_ptr<const std::string> corsHeaders(std::string_view origin) override {
+        std::string text = cors_ ? cors_(origin) : std::string("Access-Control-Allow-Origin: *\r\n");
+        auto it = corsInterned_.find(text);
+        if (it == corsInterned_.end()) {
+            // Origins compare case-insensitively: spellings of an allowed one are not interned
+            // past a few, so no client can grow the table.
+            if (corsInterned_.size() >= 64) return std::make_shared<const std::string>(std::move(text));
+            auto shared = std::make_shared<const std::string>(text);
+            it = corsInterned_.emplace(std::move(text), std::move(shared)).first;
+        }
+        return it->second;
     }
 
 private:
+    std::unordered_map<std::string, std::shared_ptr<const std::string>> corsInterned_;
     void accept();
     void acceptReady();
     // The connections written this turn: one send of everything queued for each, all of

@@ -68,7 +68,9 @@ public:
     }
     void countRequest() override {}
     void countSlowDisconnect() override { ++slow; }
-    std::string corsHeaders(std::string_view) override { return "Access-Control-Allow-Origin: *\r\n"; }
+    std::shared_ptr<const std::string> corsHeaders(std::string_view) override {
+        return std::make_shared<const std::string>("Access-Control-Allow-Origin: *\r\n");
+    }
 
     // Runs the loop, with the connection's readiness as the poller would report it.
     void turn(int times = 3) {
