@@ -124,8 +124,11 @@ for (const transport of forced) {
       await publish(env.server, 'c', 1);
       await env.received(1);
       const start = await env.page.evaluate(() => performance.now());
-      env.proxy.blackholeAll();
+      // The whole path goes silent (new connections too) until the client says it noticed;
+      // only then can it reconnect.
+      env.proxy.blackholeAll({ andNew: true });
       await env.state('reconnecting');
+      env.proxy.reviveNew();
       await env.state('connected');
       await sleep(200);
       await publish(env.server, 'c', 2);

@@ -36,7 +36,7 @@ export class FaultProxy {
       return;
     }
     const upstream = net.connect(isWs ? this.target.wsPort : this.target.httpPort, '127.0.0.1');
-    const conn = { client, upstream, held: false, dead: false, isWs };
+    const conn = { client, upstream, held: false, dead: this.deadNew === true, isWs };
     this.connections.add(conn);
     const end = () => {
       this.connections.delete(conn);
@@ -72,9 +72,14 @@ export class FaultProxy {
   }
 
   // Live connections stop carrying bytes but stay open: a dead link nobody reports.
-  blackholeAll() {
+  // `andNew`: connections opened from now on are dead too, until reviveNew() (a client that
+  // opens a new connection per request, as polls may, would otherwise never see the dead link).
+  blackholeAll({ andNew = false } = {}) {
     for (const conn of this.connections) conn.dead = true;
+    this.deadNew = andNew;
   }
+
+  reviveNew() { this.deadNew = false; }
 
   async stop() {
     this.cutAll();
