@@ -45,7 +45,7 @@ export interface ClientOptions {
 }
 
 export interface SubscribeOptions {
-  /** A position saved earlier (`sub.position`), or "0" / 0 for the oldest held. Default: from now. */
+  /** A position saved earlier (`sub.position`), or "0" / 0 for the oldest held. Default: from now (this client's publishes made after subscribe() arrive). */
   since?: string | 0;
   onGap?: (gap: Gap) => void;
   /** The server refused the channel (the subscription ends), or a message could not be parsed. */

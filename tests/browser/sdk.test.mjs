@@ -48,6 +48,38 @@ for (const transport of TRANSPORTS) {
   });
 }
 
+for (const transport of TRANSPORTS) {
+  test(`${transport}: a publish right after subscribe() reaches that subscription (the README's example), before and after connecting`, async () => {
+    const server = await startServer();
+    const page = await openPage(browser, server);
+    try {
+      await page.evaluate((transport) => {
+        window.got = [];
+        window.acks = [];
+        const client = new PushWire.Client(location.origin, { transport, pollIntervalMs: 100 });
+        window.client = client;
+        client.subscribe('chat', (m) => window.got.push(`chat ${m.data.text}`));
+        client.publish('chat', { text: 'first' }).then((seq) => window.acks.push(seq));
+      }, transport);
+      await waitFor(() => page.evaluate(() => window.got.length >= 1), { what: 'the message published right after subscribe()' });
+      await waitFor(() => page.evaluate(() => window.client.state === 'connected'), { what: 'connected' });
+      // Connected now: a second channel, subscribed and published to in the same turn.
+      await page.evaluate(() => {
+        window.client.subscribe('news', (m) => window.got.push(`news ${m.data.text}`));
+        window.client.publish('news', { text: 'second' });
+      });
+      await waitFor(() => page.evaluate(() => window.got.length >= 2), { what: 'the message on the channel added while connected' });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await page.evaluate(() => window.got), ['chat first', 'news second']);
+      assert.deepEqual(await page.evaluate(() => window.acks), [1]);
+      await page.evaluate(() => window.client.close());
+    } finally {
+      await page.close();
+      await server.stop();
+    }
+  });
+}
+
 test('unknown options and bad values are TypeErrors naming them; a bad since is refused at once', async () => {
   const server = await startServer();
   const page = await openPage(browser, server);

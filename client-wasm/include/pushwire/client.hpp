@@ -51,8 +51,9 @@ public:
     Client& operator=(const Client&) = delete;
 
     // Delivers every message of `channel` published from now on, in seq order, exactly
-    // once, across reconnects and transport changes. An invalid channel name returns an
-    // inactive Subscription and calls options.onError.
+    // once, across reconnects and transport changes; this client's own publishes to the
+    // channel made after this call wait for the subscription's position, so they arrive.
+    // An invalid channel name returns an inactive Subscription and calls options.onError.
     Subscription subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options = {});
     // `dataJson` is any JSON value, serialized. `done` gets the assigned seq or an error.
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done = {});

@@ -52,7 +52,7 @@ ClientCore::~ClientCore() {
     for (auto& t : retired_) t->close();
     if (probe_) probe_->close();
     for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &reapTimer_, &upgradeTimer_, &probeTimer_,
-                       &stableTimer_, &tokenTimer_}) {
+                       &stableTimer_, &tokenTimer_, &heldTimer_}) {
         cancelTimer(*t);
     }
     if (negotiateRequest_) platform_.abortRequest(negotiateRequest_);
@@ -568,12 +568,15 @@ void ClientCore::close() {
     closed_ = true;
     stopProbing();
     if (transport_) retire(std::move(transport_));
-    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &stableTimer_, &tokenTimer_}) cancelTimer(*t);
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &deadLinkTimer_, &stableTimer_, &tokenTimer_, &heldTimer_}) {
+        cancelTimer(*t);
+    }
     if (negotiateRequest_) {
         platform_.abortRequest(negotiateRequest_);
         negotiateRequest_ = 0;
     }
     failPendingPublishes("the client was closed");
+    failHeldPublishes();
     setState(State::Closed, "closed by the application");
 }
 

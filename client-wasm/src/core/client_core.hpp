@@ -74,10 +74,18 @@ public:
     std::string resumeCursor(const std::vector<std::string>& channels) const override;
 
 private:
+    struct HeldPublish {
+        std::string dataJson;
+        PublishCallback done;
+        std::int64_t sinceMs;
+    };
     struct ChannelState {
         std::optional<std::uint64_t> position;  // last delivered seq; empty: "from now"
         std::string epoch;                      // the life of the channel's stream; empty: unknown
         std::vector<int> subscriptions;
+        // This client's publishes to the channel made while its "from now" position is
+        // still unknown: they wait for it (see publish()).
+        std::vector<HeldPublish> held;
     };
     struct SubscriptionEntry {
         std::string channel;
@@ -109,6 +117,16 @@ private:
     void armDeadLinkTimer();
     void emitGap(const std::string& channel, const Gap& gap);
     void failPendingPublishes(const std::string& message);
+    // Sends a publish (the checks of publish() done): over the WebSocket when one is open,
+    // else over HTTP.
+    void sendPublish(const std::string& channel, const std::string& dataJson, PublishCallback done);
+    // The channel's position is known now: its held publishes go.
+    void releaseHeld(const std::string& channel);
+    // Held publishes that waited kHoldPublishesMs go anyway (no server answers with the
+    // position); the timer is armed again for the next one.
+    void releaseOverdueHeld();
+    void failHeldPublishes();
+    static constexpr int kHoldPublishesMs = 10000;
     void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done,
                          bool retried = false);
     bool isCurrent(int generation) const { return transport_ && generation == generation_; }
@@ -171,6 +189,7 @@ private:
     TimerId deadLinkTimer_ = 0;
     TimerId reapTimer_ = 0;
     TimerId stableTimer_ = 0;  // the backoff starts over once a transport stays up this long
+    TimerId heldTimer_ = 0;    // held publishes wait at most this long (no server to tell the position)
 
     // Tokens (options_.getToken).
     std::string token_;

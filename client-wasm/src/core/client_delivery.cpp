@@ -61,6 +61,9 @@ void ClientCore::unsubscribe(int subscriptionId) {
     auto& ids = ch->second.subscriptions;
     ids.erase(std::remove(ids.begin(), ids.end(), subscriptionId), ids.end());
     if (ids.empty()) {
+        releaseHeld(channel);
+        ch = channels_.find(channel);
+        if (ch == channels_.end() || !ch->second.subscriptions.empty()) return;
         channels_.erase(ch);
         if (transport_) transport_->channelsChanged({}, {channel});
     }
@@ -125,6 +128,7 @@ void ClientCore::transportCursor(int generation, const std::string& text, const 
         if (!state.position) {
             state.position = position->seq;
             state.epoch = position->epoch;
+            releaseHeld(channels[i]);
         } else if (state.epoch.empty()) {
             state.epoch = position->epoch;
         }
@@ -144,7 +148,13 @@ void ClientCore::transportMessage(int generation, const protocol::Envelope& enve
         it = channels_.find(envelope.channel);
         if (it == channels_.end()) return;
     }
+    const bool learned = !it->second.position;
     it->second.position = envelope.seq;
+    if (learned && !it->second.held.empty()) {
+        releaseHeld(envelope.channel);
+        it = channels_.find(envelope.channel);
+        if (it == channels_.end()) return;
+    }
     Message message{envelope.channel, envelope.seq, envelope.dataJson, envelope.timeMs};
     std::vector<int> ids = it->second.subscriptions;
     for (int id : ids) {
@@ -167,6 +177,7 @@ void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
         std::uint64_t from = state.position ? *state.position + 1 : gap.from;
         state.position = 0;
         state.epoch = gap.epoch;
+        releaseHeld(gap.channel);
         emitGap(gap.channel, Gap{gap.channel, from, std::nullopt, "epoch_changed"});
         return;
     }
@@ -174,6 +185,7 @@ void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
     if (state.position && *gap.to <= *state.position) return;  // reported before
     std::uint64_t from = state.position ? std::max(gap.from, *state.position + 1) : gap.from;
     state.position = *gap.to;
+    releaseHeld(gap.channel);
     emitGap(gap.channel, Gap{gap.channel, from, gap.to, "evicted"});
 }
 
@@ -200,6 +212,60 @@ void ClientCore::publish(const std::string& channel, const std::string& dataJson
     }
     if (auto problem = protocol::channelNameProblem(channel)) {
         Error error{"bad_channel", *problem};
+        done(std::nullopt, &error);
+        return;
+    }
+    // "From now" is the moment subscribe() was called: a publish made after it to a
+    // channel this client reads from now waits until the server has told that
+    // subscription's position, so the subscription receives it, on every transport.
+    auto subscribed = channels_.find(channel);
+    if (subscribed != channels_.end() && !subscribed->second.position) {
+        subscribed->second.held.push_back(HeldPublish{dataJson, std::move(done), platform_.nowMs()});
+        if (!heldTimer_) releaseOverdueHeld();
+        return;
+    }
+    sendPublish(channel, dataJson, std::move(done));
+}
+
+void ClientCore::releaseHeld(const std::string& channel) {
+    auto it = channels_.find(channel);
+    if (it == channels_.end() || it->second.held.empty()) return;
+    auto held = std::move(it->second.held);
+    it->second.held.clear();
+    for (HeldPublish& entry : held) sendPublish(channel, entry.dataJson, std::move(entry.done));
+}
+
+void ClientCore::releaseOverdueHeld() {
+    const std::int64_t now = platform_.nowMs();
+    std::vector<std::pair<std::string, HeldPublish>> overdue;
+    std::int64_t next = -1;
+    for (auto& [name, state] : channels_) {
+        auto keep = state.held.begin();
+        for (auto& entry : state.held) {
+            if (now - entry.sinceMs >= kHoldPublishesMs) {
+                overdue.emplace_back(name, std::move(entry));
+            } else {
+                if (next < 0 || entry.sinceMs < next) next = entry.sinceMs;
+                if (&*keep != &entry) *keep = std::move(entry);
+                ++keep;
+            }
+        }
+        state.held.erase(keep, state.held.end());
+    }
+    if (next >= 0) {
+        auto alive = alive_;
+        heldTimer_ = platform_.setTimer(static_cast<int>(next + kHoldPublishesMs - now), [this, alive] {
+            if (!*alive) return;
+            heldTimer_ = 0;
+            releaseOverdueHeld();
+        });
+    }
+    for (auto& [name, entry] : overdue) sendPublish(name, entry.dataJson, std::move(entry.done));
+}
+
+void ClientCore::sendPublish(const std::string& channel, const std::string& dataJson, PublishCallback done) {
+    if (closed_) {
+        Error error{"closed", "the client is closed"};
         done(std::nullopt, &error);
         return;
     }
@@ -300,12 +366,15 @@ void ClientCore::refuseChannel(const std::string& channel, const protocol::Error
         ended.push_back(std::move(sub->second));
         subscriptions_.erase(sub);
     }
+    auto held = std::move(state->second.held);
     channels_.erase(state);
     if (transport_) transport_->channelsChanged({}, {channel});
     Error e = toError(error);
     for (SubscriptionEntry& sub : ended) {
         if (sub.options.onError) sub.options.onError(e);
     }
+    // Publishing may still be allowed where reading is not: they go (and get their own answer).
+    for (HeldPublish& entry : held) sendPublish(channel, entry.dataJson, std::move(entry.done));
 }
 
 void ClientCore::failPendingPublishes(const std::string& message) {
@@ -313,6 +382,18 @@ void ClientCore::failPendingPublishes(const std::string& message) {
     pendingPublishes_.clear();
     for (auto& [id, done] : pending) {
         Error error{"network", message};
+        done(std::nullopt, &error);
+    }
+}
+
+void ClientCore::failHeldPublishes() {
+    std::vector<PublishCallback> held;
+    for (auto& [name, state] : channels_) {
+        for (HeldPublish& entry : state.held) held.push_back(std::move(entry.done));
+        state.held.clear();
+    }
+    for (auto& done : held) {
+        Error error{"closed", "the client is closed"};
         done(std::nullopt, &error);
     }
 }

@@ -378,6 +378,62 @@ TEST_CASE("publishing goes in-band on a bidirectional transport and by HTTP othe
     CHECK(results[4] == "too_large: at most 10");
 }
 
+TEST_CASE("a publish after a from-now subscribe waits for the subscription's position, so it is delivered") {
+    Fixture f(Transport::Sse);
+    std::vector<Message> got;
+    f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, {}, nullptr);
+    std::vector<std::string> results;
+    auto record = [&](std::optional<std::uint64_t> seq, const Error* e) {
+        results.push_back(seq ? "seq " + std::to_string(*seq) : e->code);
+    };
+    f.core->publish("c", "1", record);      // held: the subscription has no position yet
+    f.core->publish("other", "2", record);  // not subscribed: goes at once
+    REQUIRE(f.platform.open("/pushwire/publish").size() == 1);
+    CHECK(f.platform.open("/pushwire/publish")[0]->body == R"({"channel":"other","data":2})");
+    FakeTransport& t = f.connect();
+    CHECK(f.platform.open("/pushwire/publish").size() == 1);  // open is not enough: the position is
+    t.listener().transportCursor(t.gen(), "e1~c@4", {"c"});
+    auto open = f.platform.open("/pushwire/publish");
+    REQUIRE(open.size() == 2);
+    CHECK(open[1]->body == R"({"channel":"c","data":1})");
+    CHECK(f.core->position(1) == "e1~c@4");
+    f.platform.respond("/pushwire/publish", 200, R"({"channel":"other","seq":1})");
+    f.platform.respond("/pushwire/publish", 200, R"({"channel":"c","seq":5})");
+    Fixture::send(t, "c", 5);
+    CHECK(seqsOf(got) == std::vector<std::uint64_t>{5});
+    CHECK(results == std::vector<std::string>{"seq 1", "seq 5"});
+
+    SECTION("with no server telling the position, a held publish goes after 10 s anyway") {
+        Fixture g(Transport::Sse);
+        g.core->subscribe(
+            "d", [](const Message&) {}, {}, nullptr);
+        g.core->publish("d", "1", record);
+        g.platform.advance(5000);
+        g.core->publish("d", "2", record);
+        g.platform.advance(5000);
+        REQUIRE(g.platform.open("/pushwire/publish").size() == 1);
+        g.platform.advance(4999);
+        CHECK(g.platform.open("/pushwire/publish").size() == 1);
+        g.platform.advance(1);
+        CHECK(g.platform.open("/pushwire/publish").size() == 2);
+    }
+    SECTION("closing fails what is held, and unsubscribing sends it") {
+        Fixture g(Transport::Sse);
+        int sub = g.core->subscribe(
+            "d", [](const Message&) {}, {}, nullptr);
+        g.core->subscribe(
+            "e", [](const Message&) {}, {}, nullptr);
+        g.core->publish("d", "1", record);
+        g.core->publish("e", "2", record);
+        g.core->unsubscribe(sub);
+        CHECK(g.platform.open("/pushwire/publish").size() == 1);
+        results.clear();
+        g.core->close();
+        CHECK(results == std::vector<std::string>{"closed"});
+    }
+}
+
 TEST_CASE("close stops everything and is reported once") {
     Fixture f;
     FakeTransport& t = f.connect();
