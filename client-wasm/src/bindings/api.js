@@ -1,7 +1,91 @@
-// PushWire.Client (post-js): the JS API of the spec over the embind NativeClient.
-// Data crosses as JSON text and arrives as real JS values; user callbacks are isolated
-// so that an exception in page code never unwinds through the wasm module; close()
-// frees the native object, so page authors never call .delete().
+// PushWire.Client (post-js): the JS API of the spec over the module's C functions
+// (bindings.cpp). Data crosses as JSON text and arrives as real JS values; user callbacks
+// are isolated so that an exception in page code never unwinds through the wasm module;
+// close() frees the native client, so page authors never free anything.
+
+// The native clients' events (bindings.cpp calls these through EM_JS), by handle.
+var pwNatives = new Map();
+var pwNoEvents = {
+  token: function () {}, state: function () {}, message: function () {}, gap: function () {},
+  error: function () {}, published: function () {}
+};
+function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
+
+// Calls fn with each string of `texts` as a UTF-8 pointer valid for the call.
+function pwWithStrings(texts, fn) {
+  var pointers = texts.map(function (text) {
+    var size = lengthBytesUTF8(text) + 1;
+    var pointer = _malloc(size);
+    stringToUTF8(text, pointer, size);
+    return pointer;
+  });
+  try { return fn.apply(null, pointers); } finally { pointers.forEach(function (p) { _free(p); }); }
+}
+
+// One native client: the calls api.js makes, the events it receives.
+var pwNextHandle = 1;
+function NativeClient(urls, optionsText, tokenRequester) {
+  var handle = pwNextHandle++;
+  var subscriptions = new Map();
+  var publishes = new Map();
+  var nextPublish = 1;
+  var stateListener = null;
+  var get = function (what, sub) { return UTF8ToString(_pw_get(handle, what, sub || 0)); };
+  pwNatives.set(handle, {
+    token: function (id) { if (tokenRequester) tokenRequester(id); },
+    state: function (state, reason) { if (stateListener) stateListener(state, reason); },
+    message: function (sub, channel, seq, data, time) {
+      var s = subscriptions.get(sub);
+      if (s) s.onMessage(channel, seq, data, time);
+    },
+    gap: function (sub, channel, from, to, reason) {
+      var s = subscriptions.get(sub);
+      if (s) s.onGap(channel, from, to, reason);
+    },
+    error: function (sub, code, message) {
+      var s = subscriptions.get(sub);
+      if (s) s.onError(code, message);
+    },
+    published: function (id, ok, seq, code, message) {
+      var done = publishes.get(id);
+      if (!done) return;
+      publishes.delete(id);
+      done(ok !== 0, seq, code, message);
+    }
+  });
+  pwWithStrings([urls, optionsText], function (u, o) { _pw_new(handle, u, o, tokenRequester ? 1 : 0); });
+  this.tokenReady = function (id, token) {
+    pwWithStrings([token], function (t) { _pw_token_ready(handle, id, t); });
+  };
+  this.setStateListener = function (listener) { stateListener = listener; };
+  this.subscribe = function (channel, since, onMessage, onGap, onError) {
+    var id = pwWithStrings([channel, since], function (c, s) { return _pw_subscribe(handle, c, s); });
+    if (id) subscriptions.set(id, { onMessage: onMessage, onGap: onGap, onError: onError });
+    return id;
+  };
+  this.unsubscribe = function (id) {
+    subscriptions.delete(id);
+    _pw_unsubscribe(handle, id);
+  };
+  this.publish = function (channel, json, done) {
+    var id = nextPublish++;
+    publishes.set(id, done);
+    pwWithStrings([channel, json], function (c, d) { _pw_publish(handle, c, d, id); });
+  };
+  this.state = function () { return get(0); };
+  this.stateReason = function () { return get(1); };
+  this.transport = function () { return get(2); };
+  this.server = function () { return get(3); };
+  this.lastError = function () { return get(4); };
+  this.lastErrorCode = function () { return get(5); };
+  this.position = function (id) { return get(6, id); };
+  this.close = function () { _pw_close(handle); };
+  this.delete = function () {
+    _pw_delete(handle);
+    pwNatives.delete(handle);
+  };
+}
+
 (function () {
   var TRANSPORTS = ['auto', 'websocket', 'sse', 'longpoll', 'poll'];
   var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
@@ -75,7 +159,7 @@
     var lines = ['transport=' + opts.transport];
     ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].forEach(
       function (name) { if (opts[name] !== undefined) lines.push(name + '=' + Math.round(opts[name])); });
-    this._native = new Module['NativeClient'](urls.join('\n'), lines.join('\n'), requester);
+    this._native = new NativeClient(urls.join('\n'), lines.join('\n'), requester);
     this._native.setStateListener(function (state, reason) {
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });

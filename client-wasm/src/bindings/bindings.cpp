@@ -1,26 +1,42 @@
-// The embind surface behind the JS API. Only this file holds EMSCRIPTEN_BINDINGS; the
-// page-facing class (PushWire.Client: Promises, JS values, no .delete()) is api.js.
-#include <emscripten/bind.h>
-#include <emscripten/val.h>
+// The C surface behind the JS API: plain exported functions and a few EM_JS calls back
+// into api.js, instead of embind, whose runtime was a third of the module. A JS client
+// is a handle chosen by api.js; subscriptions and publishes are ids within it. Strings
+// cross as UTF-8 pointers valid for the call; a string returned is valid until the next
+// call that returns one. The page-facing class (PushWire.Client: Promises, JS values)
+// is api.js.
+#include <emscripten.h>
 
 #include <charconv>
+#include <map>
+#include <memory>
 #include <string_view>
 
 #include "pushwire/client.hpp"
 
+// Defined in api.js (post-js): each reaches the JS client registered under `client`.
+EM_JS(void, pw_js_token, (int client, int id), { pwNative(client).token(id); });
+EM_JS(void, pw_js_state, (int client, const char* state, const char* reason),
+      { pwNative(client).state(UTF8ToString(state), UTF8ToString(reason)); });
+EM_JS(void, pw_js_message, (int client, int sub, const char* channel, double seq, const char* data, double time),
+      { pwNative(client).message(sub, UTF8ToString(channel), seq, UTF8ToString(data), time); });
+EM_JS(void, pw_js_gap, (int client, int sub, const char* channel, double from, double to, const char* reason),
+      { pwNative(client).gap(sub, UTF8ToString(channel), from, to, UTF8ToString(reason)); });
+EM_JS(void, pw_js_error, (int client, int sub, const char* code, const char* message),
+      { pwNative(client).error(sub, UTF8ToString(code), UTF8ToString(message)); });
+EM_JS(void, pw_js_published, (int client, int id, int ok, double seq, const char* code, const char* message),
+      { pwNative(client).published(id, ok, seq, UTF8ToString(code), UTF8ToString(message)); });
+
 namespace {
 
-using emscripten::val;
-
 // `name=value` lines from api.js (which checked names and types): no JSON parser in the
-// module for this, which keeps a JSON DOM (and its float formatting) out of the wasm.
-pushwire::ClientOptions parseOptions(const std::string& text) {
+// module for this.
+pushwire::ClientOptions parseOptions(std::string_view text) {
     pushwire::ClientOptions options;
     std::size_t start = 0;
     while (start < text.size()) {
         std::size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        const std::string_view line(text.data() + start, end - start);
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = text.substr(start, end - start);
         start = end + 1;
         const std::size_t equals = line.find('=');
         if (equals == std::string_view::npos) continue;
@@ -42,39 +58,30 @@ pushwire::ClientOptions parseOptions(const std::string& text) {
     return options;
 }
 
-std::vector<std::string> splitLines(const std::string& text) {
+std::vector<std::string> splitLines(std::string_view text) {
     std::vector<std::string> out;
     std::size_t start = 0;
     while (start <= text.size()) {
         std::size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        if (end > start) out.push_back(text.substr(start, end - start));
+        if (end == std::string_view::npos) end = text.size();
+        if (end > start) out.emplace_back(text.substr(start, end - start));
         start = end + 1;
     }
     return out;
 }
 
-pushwire::ClientOptions withTokens(pushwire::ClientOptions options, std::function<void(pushwire::TokenCallback)> get) {
-    options.getToken = std::move(get);
-    return options;
-}
-
 class NativeClient {
 public:
-    // `urls`: one or more server URLs, one per line. `tokenRequester`: a JS function
-    // (id) that calls tokenReady(id, token) when the page's getToken settles; undefined
-    // without getToken.
-    NativeClient(const std::string& urls, const std::string& optionsText, val tokenRequester)
-        : tokenRequester_(tokenRequester),
-          client_(splitLines(urls), tokenRequester.isUndefined() || tokenRequester.isNull()
-                                        ? parseOptions(optionsText)
-                                        : withTokens(parseOptions(optionsText), [this](pushwire::TokenCallback done) {
-                                              const int id = nextToken_++;
-                                              tokenWaiters_[id] = std::move(done);
-                                              tokenRequester_(id);
-                                          })) {}
+    // `urls`: one or more server URLs, one per line. `withToken`: the page gave getToken;
+    // the client asks for a token with pw_js_token and gets it through tokenReady.
+    NativeClient(int handle, std::string_view urls, std::string_view optionsText, bool withToken)
+        : handle_(handle), client_(splitLines(urls), options(optionsText, withToken)) {
+        client_.onStateChange([handle](pushwire::State state, const std::string& reason) {
+            pw_js_state(handle, pushwire::toString(state), reason.c_str());
+        });
+    }
 
-    void tokenReady(int id, const std::string& token) {
+    void tokenReady(int id, const char* token) {
         auto it = tokenWaiters_.find(id);
         if (it == tokenWaiters_.end()) return;
         auto done = std::move(it->second);
@@ -83,27 +90,31 @@ public:
     }
 
     // 0 when refused at once (lastErrorCode/lastError say why: bad_channel, bad_cursor).
-    int subscribe(const std::string& channel, const std::string& since, val onMessage, val onGap, val onError) {
+    int subscribe(const char* channel, const char* since) {
+        const int id = nextId_;
+        const int handle = handle_;
         pushwire::SubscribeOptions options;
         options.since = since;
-        options.onGap = [onGap](const pushwire::Gap& gap) {
-            onGap(gap.channel, static_cast<double>(gap.from), gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason);
+        options.onGap = [handle, id](const pushwire::Gap& gap) {
+            pw_js_gap(handle, id, gap.channel.c_str(), static_cast<double>(gap.from),
+                      gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason.c_str());
         };
         subscribing_ = true;
-        options.onError = [this, onError](const pushwire::Error& error) {
+        options.onError = [this, handle, id](const pushwire::Error& error) {
             if (subscribing_) {
                 lastErrorCode_ = error.code;
                 lastError_ = error.message;
                 return;
             }
-            onError(error.code, error.message);
+            pw_js_error(handle, id, error.code.c_str(), error.message.c_str());
         };
         lastError_.clear();
         lastErrorCode_ = "bad_channel";
         auto subscription = client_.subscribe(
             channel,
-            [onMessage](const pushwire::Message& m) {
-                onMessage(m.channel, static_cast<double>(m.seq), m.data, static_cast<double>(m.time));
+            [handle, id](const pushwire::Message& m) {
+                pw_js_message(handle, id, m.channel.c_str(), static_cast<double>(m.seq), m.data.c_str(),
+                              static_cast<double>(m.time));
             },
             options);
         subscribing_ = false;
@@ -111,15 +122,11 @@ public:
             if (lastError_.empty()) lastError_ = "invalid channel name";
             return 0;
         }
-        int id = nextId_++;
+        ++nextId_;
         subscriptions_.emplace(id, subscription);
         return id;
     }
 
-    std::string position(int id) const {
-        auto it = subscriptions_.find(id);
-        return it == subscriptions_.end() ? std::string() : it->second.position();
-    }
     void unsubscribe(int id) {
         auto it = subscriptions_.find(id);
         if (it == subscriptions_.end()) return;
@@ -127,33 +134,53 @@ public:
         subscriptions_.erase(it);
     }
 
-    void publish(const std::string& channel, const std::string& dataJson, val done) {
-        client_.publish(channel, dataJson, [done](std::optional<std::uint64_t> seq, const pushwire::Error* error) {
-            if (seq) {
-                done(true, static_cast<double>(*seq), std::string(), std::string());
-            } else {
-                done(false, 0.0, error ? error->code : std::string("internal"),
-                     error ? error->message : std::string("publish failed"));
+    void publish(const char* channel, const char* dataJson, int id) {
+        const int handle = handle_;
+        client_.publish(channel, dataJson,
+                        [handle, id](std::optional<std::uint64_t> seq, const pushwire::Error* error) {
+                            if (seq) {
+                                pw_js_published(handle, id, 1, static_cast<double>(*seq), "", "");
+                            } else {
+                                pw_js_published(handle, id, 0, 0.0, error ? error->code.c_str() : "internal",
+                                                error ? error->message.c_str() : "publish failed");
+                            }
+                        });
+    }
+
+    // What api.js reads: 0 state, 1 its reason, 2 transport, 3 server, 4 last error,
+    // 5 its code, 6 the position of subscription `sub`.
+    std::string get(int what, int sub) const {
+        switch (what) {
+            case 0: return pushwire::toString(client_.state());
+            case 1: return client_.stateReason();
+            case 2: return pushwire::toString(client_.transport());
+            case 3: return client_.server();
+            case 4: return lastError_;
+            case 5: return lastErrorCode_;
+            case 6: {
+                auto it = subscriptions_.find(sub);
+                return it == subscriptions_.end() ? std::string() : it->second.position();
             }
-        });
+            default: return {};
+        }
     }
 
-    void setStateListener(val listener) {
-        client_.onStateChange([listener](pushwire::State state, const std::string& reason) {
-            listener(std::string(pushwire::toString(state)), reason);
-        });
-    }
-
-    std::string state() const { return pushwire::toString(client_.state()); }
-    std::string stateReason() const { return client_.stateReason(); }
-    std::string transport() const { return pushwire::toString(client_.transport()); }
-    std::string server() const { return client_.server(); }
-    std::string lastError() const { return lastError_; }
-    std::string lastErrorCode() const { return lastErrorCode_; }
     void close() { client_.close(); }
 
 private:
-    val tokenRequester_;
+    pushwire::ClientOptions options(std::string_view text, bool withToken) {
+        pushwire::ClientOptions out = parseOptions(text);
+        if (withToken) {
+            out.getToken = [this](pushwire::TokenCallback done) {
+                const int id = nextToken_++;
+                tokenWaiters_[id] = std::move(done);
+                pw_js_token(handle_, id);
+            };
+        }
+        return out;
+    }
+
+    int handle_;
     std::map<int, pushwire::TokenCallback> tokenWaiters_;
     int nextToken_ = 1;
     pushwire::Client client_;
@@ -164,22 +191,52 @@ private:
     bool subscribing_ = false;
 };
 
+std::map<int, std::unique_ptr<NativeClient>>& natives() {
+    static std::map<int, std::unique_ptr<NativeClient>> clients;
+    return clients;
+}
+
+NativeClient* native(int handle) {
+    auto it = natives().find(handle);
+    return it == natives().end() ? nullptr : it->second.get();
+}
+
 }  // namespace
 
-EMSCRIPTEN_BINDINGS(pushwire) {
-    emscripten::class_<NativeClient>("NativeClient")
-        .constructor<std::string, std::string, val>()
-        .function("tokenReady", &NativeClient::tokenReady)
-        .function("subscribe", &NativeClient::subscribe)
-        .function("unsubscribe", &NativeClient::unsubscribe)
-        .function("publish", &NativeClient::publish)
-        .function("setStateListener", &NativeClient::setStateListener)
-        .function("state", &NativeClient::state)
-        .function("stateReason", &NativeClient::stateReason)
-        .function("transport", &NativeClient::transport)
-        .function("server", &NativeClient::server)
-        .function("lastError", &NativeClient::lastError)
-        .function("lastErrorCode", &NativeClient::lastErrorCode)
-        .function("position", &NativeClient::position)
-        .function("close", &NativeClient::close);
+extern "C" {
+
+EMSCRIPTEN_KEEPALIVE void pw_new(int handle, const char* urls, const char* options, int withToken) {
+    natives()[handle] = std::make_unique<NativeClient>(handle, urls, options, withToken != 0);
 }
+
+EMSCRIPTEN_KEEPALIVE void pw_delete(int handle) { natives().erase(handle); }
+
+EMSCRIPTEN_KEEPALIVE void pw_token_ready(int handle, int id, const char* token) {
+    if (NativeClient* client = native(handle)) client->tokenReady(id, token);
+}
+
+EMSCRIPTEN_KEEPALIVE int pw_subscribe(int handle, const char* channel, const char* since) {
+    NativeClient* client = native(handle);
+    return client ? client->subscribe(channel, since) : 0;
+}
+
+EMSCRIPTEN_KEEPALIVE void pw_unsubscribe(int handle, int sub) {
+    if (NativeClient* client = native(handle)) client->unsubscribe(sub);
+}
+
+EMSCRIPTEN_KEEPALIVE void pw_publish(int handle, const char* channel, const char* dataJson, int id) {
+    if (NativeClient* client = native(handle)) client->publish(channel, dataJson, id);
+}
+
+EMSCRIPTEN_KEEPALIVE const char* pw_get(int handle, int what, int sub) {
+    static std::string out;
+    NativeClient* client = native(handle);
+    out = client ? client->get(what, sub) : std::string();
+    return out.c_str();
+}
+
+EMSCRIPTEN_KEEPALIVE void pw_close(int handle) {
+    if (NativeClient* client = native(handle)) client->close();
+}
+
+}  // extern "C"

@@ -2,6 +2,7 @@
 // each kept in a table by id so that a late event from a closed object is dropped.
 var pwXhrs = new Map();
 var pwSources = new Map();
+var pwSockets = new Map();
 
 function pwWithString(text, use) {
   var size = lengthBytesUTF8(text) + 1;
@@ -77,6 +78,46 @@ function pwSseClose(handle) {
   if (!source) return;
   pwSources.delete(handle);
   source.close();
+}
+
+// WebSocket event kinds passed to _pw_ws_event: 1 a text frame, 2 closed (code, reason),
+// 3 failed (refused or unreachable; the close that follows is not reported again).
+function pwWsOpen(handle, url) {
+  var socket;
+  try { socket = new WebSocket(url); } catch (e) {
+    setTimeout(function () { _pw_ws_event(handle, 3, 0, 0); }, 0);
+    return;
+  }
+  pwSockets.set(handle, socket);
+  socket.onmessage = function (event) {
+    if (pwSockets.get(handle) !== socket || typeof event.data !== 'string') return;
+    pwWithString(event.data, function (p) { _pw_ws_event(handle, 1, 0, p); });
+  };
+  socket.onclose = function (event) {
+    if (pwSockets.get(handle) !== socket) return;
+    pwSockets.delete(handle);
+    pwWithString(event.reason || '', function (p) { _pw_ws_event(handle, 2, event.code, p); });
+  };
+  socket.onerror = function () {
+    if (pwSockets.get(handle) !== socket) return;
+    pwSockets.delete(handle);
+    socket.close();
+    _pw_ws_event(handle, 3, 0, 0);
+  };
+}
+
+function pwWsSend(handle, text) {
+  var socket = pwSockets.get(handle);
+  if (!socket || socket.readyState !== 1) return 0;
+  socket.send(text);
+  return 1;
+}
+
+function pwWsClose(handle) {
+  var socket = pwSockets.get(handle);
+  if (!socket) return;
+  pwSockets.delete(handle);
+  socket.close(1000);
 }
 
 // The network coming back or the page becoming visible: reconnect now, not after backoff.

@@ -1,11 +1,16 @@
-// WebSocket: Emscripten's WebSocket API. Subscribing, unsubscribing and publishing go
-// in-band as JSON frames; each subscribe carries the core's cursor for its channels.
-#include <emscripten/websocket.h>
+// WebSocket: the browser's WebSocket, driven through glue.js (a few lines instead of
+// Emscripten's websocket library). Subscribing, unsubscribing and publishing go in-band
+// as JSON frames; each subscribe carries the core's cursor for its channels.
+#include <emscripten.h>
 
 #include "core/transport.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/live_handles.hpp"
 #include "transports/registry.hpp"
+
+EM_JS(void, pw_ws_open, (int handle, const char* url), { pwWsOpen(handle, UTF8ToString(url)); });
+EM_JS(int, pw_ws_send, (int handle, const char* text), { return pwWsSend(handle, UTF8ToString(text)); });
+EM_JS(void, pw_ws_close, (int handle), { pwWsClose(handle); });
 
 namespace pushwire::client {
 namespace {
@@ -16,9 +21,8 @@ LiveHandles<WebSocketTransport>& liveSockets() {
     return sockets;
 }
 
-WebSocketTransport* lookup(void* userData) {
-    return liveSockets().find(static_cast<int>(reinterpret_cast<intptr_t>(userData)));
-}
+// Event kinds passed to pw_ws_event (glue.js).
+enum SocketEvent { kFrame = 1, kClosed = 2, kFailed = 3 };
 
 class WebSocketTransport final : public Transport {
 public:
@@ -26,22 +30,8 @@ public:
     ~WebSocketTransport() override { close(); }
 
     void open() override {
-        EmscriptenWebSocketCreateAttributes attributes;
-        emscripten_websocket_init_create_attributes(&attributes);
-        attributes.url = config_.websocketUrl.c_str();
-        attributes.protocols = nullptr;
-        attributes.createOnMainThread = EM_TRUE;
-        socket_ = emscripten_websocket_new(&attributes);
-        if (socket_ <= 0) {
-            socket_ = 0;
-            fail("cannot create a WebSocket to " + config_.websocketUrl);
-            return;
-        }
         handle_ = liveSockets().add(this);
-        void* user = reinterpret_cast<void*>(static_cast<intptr_t>(handle_));
-        emscripten_websocket_set_onmessage_callback(socket_, user, onMessage);
-        emscripten_websocket_set_onclose_callback(socket_, user, onClose);
-        emscripten_websocket_set_onerror_callback(socket_, user, onError);
+        pw_ws_open(handle_, config_.websocketUrl.c_str());
     }
 
     void channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>& removed) override {
@@ -51,12 +41,12 @@ public:
     }
 
     bool send(const std::string& frame) override {
-        if (!welcomed_ || closed_ || !socket_) return false;
+        if (!welcomed_ || closed_ || !handle_) return false;
         if (opening_) {
             heldWhileOpening_.push_back(frame);
             return true;
         }
-        return emscripten_websocket_send_utf8_text(socket_, frame.c_str()) == EMSCRIPTEN_RESULT_SUCCESS;
+        return pw_ws_send(handle_, frame.c_str()) != 0;
     }
 
     void close() override {
@@ -65,33 +55,29 @@ public:
         release();
     }
 
-private:
-    static EM_BOOL onMessage(int, const EmscriptenWebSocketMessageEvent* event, void* user) {
-        if (WebSocketTransport* self = lookup(user)) {
-            if (!event->isText) return EM_TRUE;
-            std::size_t size = event->numBytes > 0 ? event->numBytes - 1 : 0;  // text ends with NUL
-            self->frame(std::string(reinterpret_cast<const char*>(event->data), size));
+    void event(int kind, int code, const char* text) {
+        switch (kind) {
+            case kFrame: frame(text ? text : ""); break;
+            case kClosed: {
+                forget();  // the glue has forgotten the socket
+                // 4001: the token is not (or no longer) good; 4003: refused credentials.
+                const protocol::ErrorCode error = code == protocol::kCloseTokenExpired
+                                                      ? protocol::ErrorCode::TokenExpired
+                                                  : code == protocol::kCloseForbidden ? protocol::ErrorCode::Forbidden
+                                                                                      : protocol::ErrorCode::Internal;
+                fail("closed with code " + std::to_string(code) +
+                         (text && text[0] ? std::string(": ") + text : std::string()),
+                     error);
+                break;
+            }
+            default:
+                forget();
+                fail("the WebSocket failed (refused or unreachable)");
+                break;
         }
-        return EM_TRUE;
-    }
-    static EM_BOOL onClose(int, const EmscriptenWebSocketCloseEvent* event, void* user) {
-        if (WebSocketTransport* self = lookup(user)) {
-            // 4001: the token is not (or no longer) good; 4003: refused credentials.
-            const protocol::ErrorCode code = event->code == protocol::kCloseTokenExpired
-                                                 ? protocol::ErrorCode::TokenExpired
-                                             : event->code == protocol::kCloseForbidden ? protocol::ErrorCode::Forbidden
-                                                                                        : protocol::ErrorCode::Internal;
-            self->fail("closed with code " + std::to_string(event->code) +
-                           (event->reason[0] ? std::string(": ") + event->reason : std::string()),
-                       code);
-        }
-        return EM_TRUE;
-    }
-    static EM_BOOL onError(int, const EmscriptenWebSocketErrorEvent*, void* user) {
-        if (WebSocketTransport* self = lookup(user)) self->fail("the WebSocket failed (refused or unreachable)");
-        return EM_TRUE;
     }
 
+private:
     void frame(const std::string& text) {
         const int generation = generation_;
         listener_.transportActivity(generation);
@@ -143,16 +129,14 @@ private:
     }
 
     void release() {
+        if (handle_) pw_ws_close(handle_);
+        forget();
+    }
+    void forget() {
         if (handle_) liveSockets().remove(handle_);
         handle_ = 0;
-        if (socket_) {
-            emscripten_websocket_close(socket_, 1000, "");
-            emscripten_websocket_delete(socket_);
-            socket_ = 0;
-        }
     }
 
-    EMSCRIPTEN_WEBSOCKET_T socket_ = 0;
     int handle_ = 0;
     bool welcomed_ = false;
     bool opening_ = false;
@@ -167,3 +151,7 @@ std::unique_ptr<Transport> createWebSocketTransport(TransportListener& l, Platfo
 }
 
 }  // namespace pushwire::client
+
+extern "C" EMSCRIPTEN_KEEPALIVE void pw_ws_event(int handle, int kind, int code, const char* text) {
+    if (auto* socket = pushwire::client::liveSockets().find(handle)) socket->event(kind, code, text);
+}
