@@ -1,6 +1,6 @@
 #include "pushwire/protocol/errors.hpp"
 
-#include <nlohmann/json.hpp>
+#include "json_util.hpp"
 
 namespace pushwire::protocol {
 
@@ -47,8 +47,8 @@ int httpStatus(ErrorCode code) {
 }
 
 std::string errorBody(ErrorCode code, std::string_view message) {
-    nlohmann::json body = {{"error", {{"code", errorCodeName(code)}, {"message", message}}}};
-    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return "{\"error\":{\"code\":\"" + std::string(errorCodeName(code)) + "\",\"message\":" + detail::quote(message) +
+           "}}";
 }
 
 }  // namespace pushwire::protocol

@@ -3,8 +3,17 @@
 #include <algorithm>
 #include <charconv>
 
+#include "json_scan.hpp"
+
+#ifndef PUSHWIRE_JSON_SCANNER
+#include <nlohmann/json.hpp>
+#endif
+
 namespace pushwire::protocol::detail {
 namespace {
+
+#ifndef PUSHWIRE_JSON_SCANNER
+using json = nlohmann::json;
 
 // Counts nesting and stops the parse (by returning false) once it passes the limit.
 class DepthCheck {
@@ -46,6 +55,7 @@ private:
     std::size_t deepest_ = 0;
     bool tooDeep_ = false;
 };
+#endif
 
 std::size_t skipSpace(std::string_view t, std::size_t i) {
     while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
@@ -105,11 +115,19 @@ Error tooDeep(const char* what, std::size_t maxDepth) {
 }
 
 std::optional<Error> validateJson(std::string_view text, std::size_t maxDepth, const char* what, std::size_t* deepest) {
+#ifdef PUSHWIRE_JSON_SCANNER
+    const ScanResult result = scanJson(text, maxDepth, deepest);
+    if (result == ScanResult::Valid) return std::nullopt;
+    if (result == ScanResult::TooDeep) return tooDeep(what, maxDepth);
+#else
     DepthCheck check(maxDepth);
-    const bool valid = json::sax_parse(text.begin(), text.end(), &check);
+    // nlohmann's lexer takes a NUL byte for the end of the input, so `{...}\0junk`
+    // would pass: no NUL may appear anywhere (inside strings it is invalid anyway).
+    const bool valid = json::sax_parse(text.begin(), text.end(), &check) && text.find('\0') == std::string_view::npos;
     if (deepest) *deepest = check.deepest();
     if (valid) return std::nullopt;
     if (check.tooDeep()) return tooDeep(what, maxDepth);
+#endif
     return Error{ErrorCode::BadJson, std::string(what) + " is not valid JSON"};
 }
 
@@ -195,9 +213,7 @@ std::optional<std::string> stringValue(std::string_view value) {
     if (!isString(value) || value.size() < 2) return std::nullopt;
     std::string_view inner = value.substr(1, value.size() - 2);
     if (inner.find('\\') == std::string_view::npos) return std::string(inner);
-    json decoded = json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/false);
-    if (!decoded.is_string()) return std::nullopt;
-    return decoded.get<std::string>();
+    return decodeJsonString(value);
 }
 
 std::optional<std::uint64_t> unsignedValue(std::string_view value) {
@@ -223,8 +239,6 @@ std::optional<bool> boolValue(std::string_view value) {
     return std::nullopt;
 }
 
-std::string quote(std::string_view text) {
-    return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string quote(std::string_view text) { return quoteJsonString(text); }
 
 }  // namespace pushwire::protocol::detail

@@ -47,6 +47,13 @@ TEST_CASE("bad publish requests get JSON errors with codes") {
     expectError(c.Post("/pushwire/publish", R"({"channel":"a"})", "application/json"), 400, "missing_field");
     expectError(c.Post("/pushwire/publish", R"({"channel":7,"data":1})", "application/json"), 400, "bad_type");
     expectError(c.Post("/pushwire/publish", "\xff\xfe\xfd", "application/json"), 400, "bad_json");
+    // A NUL ends nothing: JSON followed by NUL and more is not JSON (nlohmann alone took it).
+    expectError(c.Post("/pushwire/publish",
+                       std::string(R"({"channel":"a","data":1})"
+                                   "\0junk",
+                                   29),
+                       "application/json"),
+                400, "bad_json");
     expectError(c.Get("/pushwire/publish"), 405, "method_not_allowed");
     std::string big = R"({"channel":"a","data":")" + std::string(1500, 'x') + "\"}";
     expectError(c.Post("/pushwire/publish", big, "application/json"), 413, "too_large");
