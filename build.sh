@@ -75,7 +75,17 @@ cmd_build() {
   cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
   [[ -f "$BUILD/native/bin/pushwire-bench" ]] && cp "$BUILD/native/bin/pushwire-bench" "$DIST/bin/"
   cp -r "$ROOT/web/." "$DIST/web/"
-  cp "$BUILD/wasm/client-wasm/pushwire.js" "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/web/"
+  # The module's JS minified (names too: Debian's emscripten has no closure compiler) by
+  # esbuild, which vite brings into the test tools; without them, as emscripten wrote it.
+  local js="$BUILD/wasm/client-wasm/pushwire.js" esbuild="$ROOT/tests/browser/node_modules/.bin/esbuild"
+  if [[ -x "$esbuild" ]]; then
+    "$esbuild" --minify --log-level=warning "$js" --outfile="$BUILD/wasm/client-wasm/pushwire.min.js"
+    js="$BUILD/wasm/client-wasm/pushwire.min.js"
+  else
+    log "esbuild not installed (./build.sh deps): pushwire.js left unminified"
+  fi
+  cp "$js" "$DIST/web/pushwire.js"
+  cp "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/web/"
   for extra in "$BUILD"/wasm/client-wasm/example-*.js "$BUILD"/wasm/client-wasm/example-*.wasm; do
     [[ -f "$extra" ]] && cp "$extra" "$DIST/web/"
   done
@@ -83,11 +93,12 @@ cmd_build() {
   # wasm next to itself (client-wasm/npm/).
   rm -rf "$DIST/npm"
   mkdir -p "$DIST/npm"
-  cp "$BUILD/wasm/client-wasm/pushwire.js" "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/npm/"
+  cp "$js" "$DIST/npm/pushwire.js"
+  cp "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/npm/"
   {
     echo "// pushwire $(sed -nE 's/.*"version": "([^"]+)".*/\1/p' "$ROOT/client-wasm/npm/package.json"): ES module entry. License: MIT."
     echo "const createPushWireClassic = (() => {"
-    cat "$BUILD/wasm/client-wasm/pushwire.js"
+    cat "$js"
     echo "return createPushWire;"
     echo "})();"
     cat "$ROOT/client-wasm/npm/esm_tail.js"

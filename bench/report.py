@@ -64,6 +64,11 @@ def ratio(a, b):
     return f"{a / b:.2f}×" if a is not None and b else "–"
 
 
+def counts(r):
+    """The delivered, lost and duplicate cells of a fan-out row."""
+    return f"{r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']}"
+
+
 def num(v, fmt="{:.2f}"):
     return "–" if v is None else fmt.format(v)
 
@@ -106,7 +111,7 @@ add("")
 add("| transport | server | published msg/s | delivered | lost | dup | server CPU µs/delivery | ratio | generator CPU µs/delivery | latency p50 ms | p99 ms | max ms | p99 ratio |")
 add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for t, name, r, pw, nc, mine in each_row("latency"):
-        add(f"| {t} | {name} | {num(r.get('publish_rate'), '{:.0f}')} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+        add(f"| {t} | {name} | {num(r.get('publish_rate'), '{:.0f}')} | {counts(r)} | "
             f"{num(r['server_cpu_us_per_delivery'])} | {ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
             f"{num(r['bench_cpu_us_per_delivery'])} | "
             f"{num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} | {num(get(r,'latency_ms','max'))} | "
@@ -120,7 +125,7 @@ add("")
 add("| transport | server | delivered | lost | dup | deliveries/s | server CPU µs/delivery | ratio | generator CPU µs/delivery | latency p99 ms |")
 add("|---|---|---|---|---|---|---|---|---|---|")
 for t, name, r, pw, nc, mine in each_row("throughput"):
-        add(f"| {t} | {name} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+        add(f"| {t} | {name} | {counts(r)} | "
             f"{num(r['deliveries_per_s'], '{:,.0f}')} | {num(r['server_cpu_us_per_delivery'])} | "
             f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if mine else ''} | "
             f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r,'latency_ms','p99'))} |")
@@ -139,7 +144,7 @@ if any(r for _, r in node):
     for name, r in node:
         if r is None:
             continue
-        add(f"| {name} | {num(r.get('rate'), '{:.0f}')} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+        add(f"| {name} | {num(r.get('rate'), '{:.0f}')} | {counts(r)} | "
             f"{num(r['server_cpu_us_per_delivery'])} | "
             f"{ratio(get(pw,'server_cpu_us_per_delivery'), get(nc,'server_cpu_us_per_delivery')) if name == 'pushwire' else ''} | "
             f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} |")
@@ -165,7 +170,7 @@ if REDIS_TRANSPORTS:
                 if r is None:
                     continue
                 mine = target == "pushwire"
-                add(f"| {t} | {name} | {rate} | {r['received']}/{r['expected']} | {r['lost']} | {r['duplicates']} | "
+                add(f"| {t} | {name} | {rate} | {counts(r)} | "
                     f"{num(r['server_cpu_us_per_delivery'])} | "
                     f"{ratio(r['server_cpu_us_per_delivery'], get(nc, 'server_cpu_us_per_delivery')) if mine else ''} | "
                     f"{num(get(r, 'publish_ms', 'p99'))} | {num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
@@ -185,7 +190,7 @@ if AUTH_TRANSPORTS:
             a, b = find("pushwire", t, f"plain-{scenario}"), find("pushwire", t, f"auth-{scenario}")
             if b is None:
                 continue
-            add(f"| {t} | {rate} | {b['received']}/{b['expected']} | {b['lost']} | {b['duplicates']} | "
+            add(f"| {t} | {rate} | {counts(b)} | "
                 f"{num(get(a, 'server_cpu_us_per_delivery'))} | {num(b['server_cpu_us_per_delivery'])} | "
                 f"{ratio(b['server_cpu_us_per_delivery'], get(a, 'server_cpu_us_per_delivery'))} | "
                 f"{num(get(a, 'latency_ms', 'p99'))} | {num(get(b, 'latency_ms', 'p99'))} |")
@@ -209,8 +214,7 @@ if TLS_TRANSPORTS:
             if r is None:
                 continue
             tls_mine = name == "pushwire, TLS"
-            add(f"| {t} | {name} | {num(r.get('rate'), '{:.0f}')} | {r['received']}/{r['expected']} | {r['lost']} | "
-                f"{r['duplicates']} | {num(r['server_cpu_us_per_delivery'])} | "
+            add(f"| {t} | {name} | {num(r.get('rate'), '{:.0f}')} | {counts(r)} | {num(r['server_cpu_us_per_delivery'])} | "
                 f"{ratio(r['server_cpu_us_per_delivery'], get(nc, 'server_cpu_us_per_delivery')) if name != 'Nchan, TLS' else ''} | "
                 f"{ratio(r['server_cpu_us_per_delivery'], get(plain, 'server_cpu_us_per_delivery')) if tls_mine else ''} | "
                 f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
@@ -223,7 +227,8 @@ if size_row or browser_row:
     if size_row:
         total = size_row["js_gzip"] + size_row["wasm_gzip"]
         add("What a page downloads (`dist/web/pushwire.js` + `pushwire.wasm`, built with `-Os`, LTO, no file system "
-            "in the glue), and gzip -9 of it (the server sends the `.gz` copies that `./build.sh` makes):")
+            "in the glue, no embind, emmalloc, JSON scanned without nlohmann, the JS minified by esbuild), and gzip -9 "
+            "of it (the server sends the `.gz` copies that `./build.sh` makes):")
         add("")
         add("| file | bytes | gzipped |")
         add("|---|---|---|")
