@@ -42,9 +42,6 @@ KeyFiles& keys() {
     return files;
 }
 
-json aliceClaims(std::int64_t exp) {
-    return {{"sub", "alice"}, {"exp", exp}, {"subscribe", {"chat:*", "user:alice"}}, {"publish", {"chat:*"}}};
-}
 std::string alice(std::int64_t lifetime = 600) { return mintHs256(kSecret, aliceClaims(unixNow() + lifetime)); }
 
 std::vector<std::string> secured(std::vector<std::string> more = {}) {

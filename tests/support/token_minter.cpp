@@ -17,23 +17,6 @@ struct KeyPair::Key {
     ~Key() { EVP_PKEY_free(pkey); }
 };
 
-std::string base64Url(const std::string& bytes) {
-    static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (unsigned char c : bytes) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(kAlphabet[(buffer >> bits) & 63]);
-        }
-    }
-    if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 63]);
-    return out;
-}
-
 KeyPair::KeyPair(Kind kind) : kind_(kind), key_(std::make_unique<Key>()) {
     key_->pkey = kind == Kind::Rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<std::size_t>(2048))
                                    : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");

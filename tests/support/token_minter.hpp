@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace pushwire::testing {
+#include "support/base64url.hpp"
 
-std::string base64Url(const std::string& bytes);
+namespace pushwire::testing {
 
 class KeyPair {
 public:
@@ -41,5 +41,12 @@ std::string mintNone(const nlohmann::json& claims);
 std::string mintConfused(const KeyPair& key, const nlohmann::json& claims);
 
 std::int64_t unixNow();
+
+// What the auth tests share: an HS256 secret, and alice's claims (reads chat:* and
+// user:alice, publishes to chat:*, expires at `exp`).
+inline const std::string kTestSecret = "0123456789abcdef0123456789abcdef";
+inline nlohmann::json aliceClaims(std::int64_t exp) {
+    return {{"sub", "alice"}, {"exp", exp}, {"subscribe", {"chat:*", "user:alice"}}, {"publish", {"chat:*"}}};
+}
 
 }  // namespace pushwire::testing

@@ -355,22 +355,12 @@ bool ClientCore::recoverFromAuthFailure(const protocol::Error& reason) {
     if (reason.code != ErrorCode::Unauthorized && reason.code != ErrorCode::TokenExpired) return false;
     if (!options_.getToken) {
         // No way to get a token: the subscriptions hear why nothing comes.
-        Error e = toError(reason);
-        auto subs = subscriptions_;
-        for (auto& [id, sub] : subs) {
-            if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(e);
-        }
+        tellEverySubscription(toError(reason));
         return false;
     }
     if (authFailures_ >= 2) return false;  // a new token did not help: back off
     ++authFailures_;
-    retire(std::move(transport_));
-    opened_ = false;
-    cancelTimer(connectTimer_);
-    cancelTimer(deadLinkTimer_);
-    cancelTimer(stableTimer_);
-    failPendingPublishes("the connection closed before the server acknowledged the publish");
-    stopProbing();
+    dropTransport();
     setState(State::Reconnecting, "the server refused the token (" + reason.message + "); getting a new one");
     withToken(true, [this] { reconnect(); });
     return true;
@@ -440,18 +430,22 @@ void ClientCore::stopProbing() {
     if (probe_) retire(std::move(probe_));
 }
 
-void ClientCore::failTransport(const std::string& reason) {
-    if (!transport_) return;
-    const TransportInfo& info = registry_[candidates_[candidate_]];
-    const bool wasOpen = opened_;
+void ClientCore::dropTransport() {
     retire(std::move(transport_));
     opened_ = false;
     cancelTimer(connectTimer_);
     cancelTimer(deadLinkTimer_);
     cancelTimer(stableTimer_);
     failPendingPublishes("the connection closed before the server acknowledged the publish");
-    std::string why = std::string(info.name) + ": " + reason;
     stopProbing();
+}
+
+void ClientCore::failTransport(const std::string& reason) {
+    if (!transport_) return;
+    const TransportInfo& info = registry_[candidates_[candidate_]];
+    const bool wasOpen = opened_;
+    dropTransport();
+    std::string why = std::string(info.name) + ": " + reason;
     const bool automatic = options_.transport == pushwire::Transport::Auto;
     if (wasOpen && automatic) {
         // A transport that opens and then dies before any traffic, twice running, is

@@ -110,7 +110,11 @@ private:
     void negotiate();
     void onNegotiated(const HttpResponse& response);
     void connectCandidate();
+    // The current transport goes (retired, its timers and unacknowledged publishes with it).
+    void dropTransport();
     void failTransport(const std::string& reason);
+    // An error not tied to a channel or a publish: every subscription's onError.
+    void tellEverySubscription(const Error& error);
     void scheduleReconnect(const std::string& reason);
     void reconnect();
     void retire(std::unique_ptr<Transport> transport);

@@ -348,11 +348,14 @@ void ClientCore::transportRequestError(int generation, const std::string& idJson
         if (isCurrent(generation)) refuseChannel(channel, error);
         return;
     }
-    // Neither a publish nor a channel: tell every subscription's onError.
-    Error e = toError(error);
-    auto subs = subscriptions_;
+    // Neither a publish nor a channel: every subscription hears it.
+    tellEverySubscription(toError(error));
+}
+
+void ClientCore::tellEverySubscription(const Error& error) {
+    auto subs = subscriptions_;  // a handler may unsubscribe (itself or others)
     for (auto& [id, sub] : subs) {
-        if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(e);
+        if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(error);
     }
 }
 

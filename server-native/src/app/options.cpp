@@ -17,6 +17,20 @@ bool toNumber(const std::string& text, long long min, long long max, long long& 
     return ec == std::errc() && ptr == text.data() + text.size() && out >= min && out <= max;
 }
 
+// The items of a comma-separated flag value, empty ones included ("a,,b" has three);
+// each flag says what an empty or a bad item means.
+std::vector<std::string> commaList(const std::string& value) {
+    std::vector<std::string> items;
+    std::size_t start = 0;
+    while (start <= value.size()) {
+        std::size_t comma = value.find(',', start);
+        if (comma == std::string::npos) comma = value.size();
+        items.push_back(value.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return items;
+}
+
 }  // namespace
 
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
@@ -304,11 +318,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.publicPublish = value;
         } else if (name == "--trust-proxy") {
             o.trustedProxies.clear();
-            std::size_t start = 0;
-            while (start <= value.size()) {
-                std::size_t comma = value.find(',', start);
-                if (comma == std::string::npos) comma = value.size();
-                std::string address = value.substr(start, comma - start);
+            for (std::string address : commaList(value)) {
                 while (!address.empty() && address.front() == ' ') address.erase(address.begin());
                 while (!address.empty() && address.back() == ' ') address.pop_back();
                 in6_addr parsed6{};
@@ -319,22 +329,16 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                     return parsed;
                 }
                 o.trustedProxies.push_back(address);
-                start = comma + 1;
             }
         } else if (name == "--allowed-origins") {
             o.allowedOrigins.clear();
-            std::size_t start = 0;
-            while (start < value.size()) {
-                std::size_t comma = value.find(',', start);
-                if (comma == std::string::npos) comma = value.size();
-                std::string origin = value.substr(start, comma - start);
+            for (std::string origin : commaList(value)) {
                 if (!origin.empty() && origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) {
                     parsed.error = "--allowed-origins: '" + origin + "' is not an origin like https://app.example.com";
                     return parsed;
                 }
                 while (!origin.empty() && origin.back() == '/') origin.pop_back();
                 if (!origin.empty()) o.allowedOrigins.push_back(origin);
-                start = comma + 1;
             }
         } else if (name == "--tls-cert") {
             o.tlsCert = value;
@@ -366,11 +370,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.ioUring = value == "auto";
         } else if (name == "--transports") {
             o.settings.enabled = {false, false, false, false};
-            std::size_t start = 0;
-            while (start <= value.size()) {
-                std::size_t comma = value.find(',', start);
-                if (comma == std::string::npos) comma = value.size();
-                std::string item = value.substr(start, comma - start);
+            for (const std::string& item : commaList(value)) {
                 bool known = false;
                 for (TransportKind kind : kAllTransports) {
                     if (item == transportName(kind)) {
@@ -383,7 +383,6 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                    "'; expected a comma-separated subset of websocket,sse,longpoll,poll";
                     return parsed;
                 }
-                start = comma + 1;
             }
         }
     }

@@ -12,7 +12,7 @@ using pushwire::protocol::ErrorCode;
 
 namespace {
 
-const std::string kSecret = "0123456789abcdef0123456789abcdef";
+const std::string& kSecret = kTestSecret;
 const std::string kApiKey = "backend-key-0123456789";
 
 ChannelPatterns patterns(const std::string& text) {
@@ -35,11 +35,7 @@ HttpRequest request(std::vector<std::pair<std::string, std::string>> headers,
 
 std::int64_t nowMs() { return unixNow() * 1000; }
 
-std::string aliceToken() {
-    return mintHs256(
-        kSecret,
-        {{"sub", "alice"}, {"exp", unixNow() + 600}, {"subscribe", {"chat:*", "user:alice"}}, {"publish", {"chat:*"}}});
-}
+std::string aliceToken() { return mintHs256(kSecret, aliceClaims(unixNow() + 600)); }
 
 }  // namespace
 

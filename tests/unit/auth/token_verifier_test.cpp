@@ -11,10 +11,10 @@ using pushwire::protocol::ErrorCode;
 
 namespace {
 
-const std::string kSecret = "0123456789abcdef0123456789abcdef";
+const std::string& kSecret = kTestSecret;
 
 json claims(std::int64_t now, json extra = json::object()) {
-    json out = {{"sub", "alice"}, {"exp", now + 600}, {"subscribe", {"chat:*", "user:alice"}}, {"publish", {"chat:*"}}};
+    json out = aliceClaims(now + 600);
     for (auto& [key, value] : extra.items()) out[key] = value;
     return out;
 }

@@ -5,6 +5,7 @@
 
 #include "fake_platform.hpp"
 #include "pushwire/protocol/frames.hpp"
+#include "support/base64url.hpp"
 #include "transports/registry.hpp"
 
 using namespace pushwire;
@@ -14,27 +15,10 @@ using protocol::ErrorCode;
 
 namespace {
 
-std::string base64url(const std::string& in) {
-    static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    unsigned value = 0;
-    int bits = 0;
-    for (unsigned char c : in) {
-        value = (value << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(table[(value >> bits) & 63]);
-        }
-    }
-    if (bits > 0) out.push_back(table[(value << (6 - bits)) & 63]);
-    return out;
-}
-
 // An unsigned JWT-shaped token: the client reads only its exp, the server verifies it.
 std::string tokenExpiringAt(std::int64_t expSeconds, const std::string& name) {
-    return base64url(R"({"alg":"HS256"})") + "." +
-           base64url(R"({"sub":")" + name + R"(","exp":)" + std::to_string(expSeconds) + "}") + ".sig";
+    return testing::base64Url(R"({"alg":"HS256"})") + "." +
+           testing::base64Url(R"({"sub":")" + name + R"(","exp":)" + std::to_string(expSeconds) + "}") + ".sig";
 }
 
 struct TokenFixture {
