@@ -13,8 +13,16 @@ int hexValue(char c) {
 }
 
 bool decode(std::string_view in, bool plusIsSpace, std::string& out) {
-    // Most names and values (a token, a cursor) have nothing to decode: one copy.
-    if (in.find_first_of(plusIsSpace ? std::string_view("%+") : std::string_view("%")) == std::string_view::npos) {
+    // Most names and values (a token, a cursor) have nothing to decode: one copy. (One
+    // pass by hand: find_first_of calls memchr on the set for every character.)
+    bool plain = true;
+    for (char c : in) {
+        if (c == '%' || (c == '+' && plusIsSpace)) {
+            plain = false;
+            break;
+        }
+    }
+    if (plain) {
         out.assign(in);
         return true;
     }
