@@ -13,10 +13,17 @@ void appendSseEvent(std::string& out, std::string_view event, std::string_view i
         out += id;
         out += '\n';
     }
-    // Any of CRLF, CR, LF ends a line in an event stream: split on each.
+    // Any of CRLF, CR, LF ends a line in an event stream: split on each. (A loop by hand:
+    // find_first_of would call memchr on the set for every character.)
+    auto lineEnd = [&data](std::size_t from) {
+        for (std::size_t i = from; i < data.size(); ++i) {
+            if (data[i] == '\r' || data[i] == '\n') return i;
+        }
+        return std::string_view::npos;
+    };
     std::size_t start = 0;
     while (true) {
-        std::size_t end = data.find_first_of("\r\n", start);
+        std::size_t end = lineEnd(start);
         out += "data: ";
         out += data.substr(start, end == std::string_view::npos ? end : end - start);
         out += '\n';
