@@ -8,6 +8,7 @@
 
 #include <asio/post.hpp>
 #include <cerrno>
+#include <cstring>
 #include <websocketpp/http/request.hpp>
 
 #include "front/log.hpp"
@@ -213,7 +214,9 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
     for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
     request.body = std::move(body);
     request.peer = peer_;
-    logMethod_ = request.method;
+    const std::size_t methodLength = std::min(request.method.size(), sizeof logMethod_ - 1);
+    std::memcpy(logMethod_, request.method.data(), methodLength);
+    logMethod_[methodLength] = '\0';
     requestStart_ = Clock::now();
     cors_ = host_.corsHeaders(request.header("Origin"));
     if (head.upgradeWebSocket) upgradeRequest_ = std::move(head.parsed);  // the handshake needs it
@@ -247,7 +250,7 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
 void HttpConnection::accessLog(int status, std::size_t bytes) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - requestStart_).count();
     log::write(log::Level::Info, "access",
-               {{"method", logMethod_},
+               {{"method", std::string(logMethod_)},
                 {"path", logPath_},
                 log::num("status", status),
                 log::num("bytes", static_cast<long long>(bytes)),
@@ -275,7 +278,7 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
         // Every refusal, with its reason (the JSON body), once; a flood is summarized.
         log::write(status >= 500 ? log::Level::Warn : log::Level::Info, "refused",
                    {log::num("status", status),
-                    {"method", logMethod_},
+                    {"method", std::string(logMethod_)},
                     {"path", logPath_},
                     {"peer", peer_},
                     {"error", contentType == "application/json" ? body.substr(0, 300) : std::string()}},
