@@ -11,17 +11,6 @@ var pwNoEvents = {
 };
 function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
 
-// Calls fn with each string of `texts` as a UTF-8 pointer valid for the call.
-function pwWithStrings(texts, fn) {
-  var pointers = texts.map(function (text) {
-    var size = lengthBytesUTF8(text) + 1;
-    var pointer = _malloc(size);
-    stringToUTF8(text, pointer, size);
-    return pointer;
-  });
-  try { return fn.apply(null, pointers); } finally { pointers.forEach(function (p) { _free(p); }); }
-}
-
 // One native client: the calls api.js makes, the events it receives.
 var pwNextHandle = 1;
 function NativeClient(urls, optionsText, tokenRequester) {

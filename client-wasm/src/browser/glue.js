@@ -4,11 +4,44 @@ var pwXhrs = new Map();
 var pwSources = new Map();
 var pwSockets = new Map();
 
-function pwWithString(text, use) {
+// A UTF-8 copy of `text` in the module's memory; the caller frees it.
+function pwAllocString(text) {
   var size = lengthBytesUTF8(text) + 1;
   var ptr = _malloc(size);
   stringToUTF8(text, ptr, size);
+  return ptr;
+}
+
+// Calls use with `text` as a UTF-8 pointer valid for the call (one string: the per-message path).
+function pwWithString(text, use) {
+  var ptr = pwAllocString(text);
   try { use(ptr); } finally { _free(ptr); }
+}
+
+// Calls fn with each string of `texts` as a UTF-8 pointer valid for the call.
+function pwWithStrings(texts, fn) {
+  var pointers = texts.map(pwAllocString);
+  try { return fn.apply(null, pointers); } finally { pointers.forEach(function (p) { _free(p); }); }
+}
+
+// The browser objects (requests, event sources, sockets) by handle: created here, or, when
+// the constructor throws (a malformed URL), `failed` on a later turn, as a network failure
+// would be; null then.
+function pwOpen(table, handle, create, failed) {
+  var object;
+  try { object = create(); } catch (e) {
+    setTimeout(failed, 0);
+    return null;
+  }
+  table.set(handle, object);
+  return object;
+}
+
+// Removes the object of `handle` from its table and returns it (undefined: none).
+function pwForget(table, handle) {
+  var object = table.get(handle);
+  if (object) table.delete(handle);
+  return object;
 }
 
 function pwXhrStart(id, method, url, body, bearer, timeoutMs) {
@@ -34,26 +67,21 @@ function pwXhrStart(id, method, url, body, bearer, timeoutMs) {
 }
 
 function pwXhrAbort(id) {
-  var xhr = pwXhrs.get(id);
-  if (!xhr) return;
-  pwXhrs.delete(id);
-  xhr.abort();
+  var xhr = pwForget(pwXhrs, id);
+  if (xhr) xhr.abort();
 }
 
 // Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed,
 // 6 the server's own `event: error` (a refused channel, an expired token).
 function pwSseOpen(handle, url) {
-  var source;
-  try { source = new EventSource(url); } catch (e) {
-    setTimeout(function () { _pw_sse_event(handle, 5, 0, 0); }, 0);
-    return;
-  }
-  pwSources.set(handle, source);
+  var source = pwOpen(pwSources, handle, function () { return new EventSource(url); },
+    function () { _pw_sse_event(handle, 5, 0, 0); });
+  if (!source) return;
   var forward = function (kind) {
     return function (event) {
       if (pwSources.get(handle) !== source) return;
-      pwWithString(event.data || '', function (d) {
-        pwWithString(event.lastEventId || '', function (i) { _pw_sse_event(handle, kind, d, i); });
+      pwWithStrings([event.data || '', event.lastEventId || ''], function (d, i) {
+        _pw_sse_event(handle, kind, d, i);
       });
     };
   };
@@ -74,21 +102,16 @@ function pwSseOpen(handle, url) {
 }
 
 function pwSseClose(handle) {
-  var source = pwSources.get(handle);
-  if (!source) return;
-  pwSources.delete(handle);
-  source.close();
+  var source = pwForget(pwSources, handle);
+  if (source) source.close();
 }
 
 // WebSocket event kinds passed to _pw_ws_event: 1 a text frame, 2 closed (code, reason),
 // 3 failed (refused or unreachable; the close that follows is not reported again).
 function pwWsOpen(handle, url) {
-  var socket;
-  try { socket = new WebSocket(url); } catch (e) {
-    setTimeout(function () { _pw_ws_event(handle, 3, 0, 0); }, 0);
-    return;
-  }
-  pwSockets.set(handle, socket);
+  var socket = pwOpen(pwSockets, handle, function () { return new WebSocket(url); },
+    function () { _pw_ws_event(handle, 3, 0, 0); });
+  if (!socket) return;
   socket.onmessage = function (event) {
     if (pwSockets.get(handle) !== socket || typeof event.data !== 'string') return;
     pwWithString(event.data, function (p) { _pw_ws_event(handle, 1, 0, p); });
@@ -114,10 +137,8 @@ function pwWsSend(handle, text) {
 }
 
 function pwWsClose(handle) {
-  var socket = pwSockets.get(handle);
-  if (!socket) return;
-  pwSockets.delete(handle);
-  socket.close(1000);
+  var socket = pwForget(pwSockets, handle);
+  if (socket) socket.close(1000);
 }
 
 // The network coming back or the page becoming visible: reconnect now, not after backoff.
