@@ -216,9 +216,11 @@ struct Server::Impl {
 };
 
 void Server::Impl::routes() {
-    auto cors = [this](std::string_view origin) { return access.corsHeaders(origin); };
-    http.cors(cors);
-    wsHttp.cors(cors);
+    if (!options.allowedOrigins.empty()) {  // without a list: CORS * (the servers' default)
+        auto cors = [this](std::string_view origin) { return access.corsHeaders(origin); };
+        http.cors(cors);
+        wsHttp.cors(cors);
+    }
     http.useTls(tls.get());
     wsHttp.useTls(tls.get());
     http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });

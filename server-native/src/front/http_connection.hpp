@@ -121,6 +121,8 @@ public:
     const std::string& corsHeaders() const { return *cors_; }
     // This answer is for no web page: no CORS lines (the metrics).
     void noCors();
+    // "Access-Control-Allow-Origin: *": the CORS line of a server with no origin list.
+    static const std::shared_ptr<const std::string>& anyOriginCors();
     // At `when`, the attachment's onExpired() (checked by the sweep).
     void expireAt(Clock::time_point when);
 
@@ -221,7 +223,6 @@ private:
     void accessLog(int status, std::size_t bytes);
     std::unique_ptr<TlsSession> tls_;
     std::shared_ptr<const std::string> cors_ = anyOriginCors();
-    static const std::shared_ptr<const std::string>& anyOriginCors();
     Clock::time_point expiry_{};
     bool hasExpiry_ = false;
     State state_ = State::Reading;

@@ -47,7 +47,8 @@ public:
     ~HttpServer();
 
     void route(const std::string& path, Handler handler);
-    // The CORS lines of answers to requests from an origin (default: CORS * for all).
+    // The CORS lines of answers to requests from an origin (without a policy: CORS * for all,
+    // HttpConnection::anyOriginCors(), with no work per request).
     void cors(std::function<std::string(std::string_view origin)> policy) { cors_ = std::move(policy); }
     // HTTPS and WSS on this port (before listen()); the context outlives the server.
     void useTls(const TlsContext* context) { tls_ = context; }
@@ -86,7 +87,8 @@ public:
     // Interned: the distinct answers are few (any origin, not allowed, one per allowed
     // origin), so every connection shares one copy of its own.
     std::shared_ptr<const std::string> corsHeaders(std::string_view origin) override {
-        std::string text = cors_ ? cors_(origin) : std::string("Access-Control-Allow-Origin: *\r\n");
+        if (!cors_) return HttpConnection::anyOriginCors();
+        std::string text = cors_(origin);
         auto it = corsInterned_.find(text);
         if (it == corsInterned_.end()) {
             // Origins compare case-insensitively: spellings of an allowed one are not interned
