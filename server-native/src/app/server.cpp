@@ -19,6 +19,7 @@
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
 #include "front/http_server.hpp"
+#include "front/poll_until.hpp"
 #include "hub/hub.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
@@ -663,24 +664,10 @@ void Server::stop() {
         impl_->http.drain();
         impl_->wsHttp.drain();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->options.drainMs);
-        auto timer = std::make_shared<asio::steady_timer>(impl_->io);
-        // Held only by its pending wait (a weak self-reference, so no cycle to leak).
-        auto check = std::make_shared<std::function<void()>>();
-        std::weak_ptr<std::function<void()>> weakCheck = check;
-        *check = [this, timer, weakCheck, deadline] {
-            // Lingering connections have had their last word: they do not hold the exit.
-            if (impl_->http.busy() + impl_->wsHttp.busy() == 0 || std::chrono::steady_clock::now() >= deadline) {
-                impl_->finalStop();
-                return;
-            }
-            auto self = weakCheck.lock();
-            if (!self) return;
-            timer->expires_after(std::chrono::milliseconds(20));
-            timer->async_wait([self](const std::error_code& ec) {
-                if (!ec) (*self)();
-            });
-        };
-        (*check)();
+        // Lingering connections have had their last word: they do not hold the exit.
+        pollUntil(
+            impl_->io, std::chrono::milliseconds(20), deadline,
+            [this] { return impl_->http.busy() + impl_->wsHttp.busy() == 0; }, [this] { impl_->finalStop(); });
     });
 }
 

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "broker/memory_broker.hpp"
+#include "front/poll_until.hpp"
 
 namespace pushwire::server {
 
@@ -242,22 +243,9 @@ void RedisBroker::connectSubscriber() {
             begin();
         } else {
             // At most a few seconds; then subscribe in the classic way.
-            // The step holds itself only through its pending timer (a weak self-reference:
-            // a strong one would be a cycle, leaked once the wait ends).
-            auto waitForCommands = std::make_shared<std::function<void(int)>>();
-            std::weak_ptr<std::function<void(int)>> weakWait = waitForCommands;
-            *waitForCommands = [this, alive, begin, weakWait](int left) {
-                if (!*alive) return;
-                if (commandsReady_ || left == 0) {
-                    begin();
-                    return;
-                }
-                auto self = weakWait.lock();
-                if (!self) return;
-                auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
-                timer->async_wait([timer, self, left](const std::error_code&) { (*self)(left - 1); });
-            };
-            (*waitForCommands)(60);
+            pollUntil(
+                io_, std::chrono::milliseconds(50), std::chrono::steady_clock::now() + std::chrono::seconds(3),
+                [this, alive] { return !*alive || commandsReady_; }, begin);
         }
     });
 }
