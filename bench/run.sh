@@ -148,63 +148,56 @@ run() {  # target transport label bench-args...
   [[ -n "$line" ]] && echo "${line%\}},\"label\":\"$label\"}" >>"$RAW"
 }
 
-echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
-for transport in $TRANSPORTS; do
-  messages=$THROUGHPUT_MESSAGES
-  [[ $transport == longpoll || $transport == poll ]] && messages=$(( THROUGHPUT_MESSAGES < 300 ? THROUGHPUT_MESSAGES : 300 ))
+# Fan-out messages as fast as accepted: fewer for the polling transports (a request each).
+throughput_messages() {
+  if [[ $1 == longpoll || $1 == poll ]]; then echo $(( THROUGHPUT_MESSAGES < 300 ? THROUGHPUT_MESSAGES : 300 ))
+  else echo "$THROUGHPUT_MESSAGES"; fi
+}
+# REPEAT rounds, the targets alternating within each: for every "target[:label]" of the list,
+# `command target label args...` (label empty when not given).
+rounds() {  # "target[:label] ..." command args...
+  local list=$1 command=$2 entry; shift 2
   for _ in $(seq "$REPEAT"); do
-    for target in pushwire nchan; do
-      run "$target" "$transport" latency --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
-      run "$target" "$transport" throughput --scenario fanout --subscribers "$SUBSCRIBERS" --messages "$messages" --rate 0 --bytes "$BYTES"
+    for entry in $list; do
+      if [[ $entry == *:* ]]; then "$command" "${entry%%:*}" "${entry#*:}" "$@"; else "$command" "$entry" "" "$@"; fi
     done
   done
+}
+# The fan-out at RATE msg/s ("latency") and as fast as accepted ("throughput"), labelled
+# "label-latency" and "label-throughput" when there is a label.
+fanout() {  # target label transport
+  local prefix=${2:+$2-}
+  run "$1" "$3" "${prefix}latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
+    --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
+  run "$1" "$3" "${prefix}throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
+    --messages "$(throughput_messages "$3")" --rate 0 --bytes "$BYTES"
+}
+# Node's clients (bench/node_clients.mjs) at NODE_WS_RATE msg/s.
+node_fanout() {  # target label node-transport messages
+  run "$1" "$3" "$2" --subscribers "$SUBSCRIBERS" --messages "$4" --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
+}
+
+echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
+for transport in $TRANSPORTS; do
+  rounds "pushwire nchan" fanout "$transport"
   for target in pushwire nchan; do
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
   done
 done
 # The cost of auth: the same fan-out with tokens on, alternating with runs without.
 for transport in ${AUTH_TRANSPORTS:-websocket sse longpoll poll}; do
-  messages=$THROUGHPUT_MESSAGES
-  [[ $transport == longpoll || $transport == poll ]] && messages=$(( THROUGHPUT_MESSAGES < 300 ? THROUGHPUT_MESSAGES : 300 ))
-  for _ in $(seq "$REPEAT"); do
-    for target in pushwire pushwire-auth; do
-      label=plain; [[ $target == pushwire-auth ]] && label=auth
-      run "$target" "$transport" "$label-latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
-        --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
-      run "$target" "$transport" "$label-throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
-        --messages "$messages" --rate 0 --bytes "$BYTES"
-    done
-  done
+  rounds "pushwire:plain pushwire-auth:auth" fanout "$transport"
 done
 # The cost of TLS: Node's clients (pushwire-bench speaks no TLS) over wss:// and https://.
 for transport in ${TLS_TRANSPORTS:-websocket sse}; do
-  for _ in $(seq "$REPEAT"); do
-    for target in pushwire pushwire-tls nchan-tls; do
-      label=tls; [[ $target == pushwire ]] && label=node-plain
-      run "$target" "node-$transport" "$label" --subscribers "$SUBSCRIBERS" --messages "${TLS_MESSAGES:-200}" \
-        --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
-    done
-  done
+  rounds "pushwire:node-plain pushwire-tls:tls nchan-tls:tls" node_fanout "node-$transport" "${TLS_MESSAGES:-200}"
 done
 # With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
 for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
-  for _ in $(seq "$REPEAT"); do
-    for target in pushwire-redis pushwire-redis2 nchan-redis; do
-      label=redis; [[ $target == pushwire-redis2 ]] && label=redis2
-      run "$target" "$transport" "$label-latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
-        --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
-      run "$target" "$transport" "$label-throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
-        --messages "$THROUGHPUT_MESSAGES" --rate 0 --bytes "$BYTES"
-    done
-  done
+  rounds "pushwire-redis:redis pushwire-redis2:redis2 nchan-redis:redis" fanout "$transport"
 done
 # WebSocket subscribers that are not ours: Node's ws library (bench/node_clients.mjs).
-for _ in $(seq "$REPEAT"); do
-  for target in pushwire nchan; do
-    run "$target" node-websocket node-ws --subscribers "$SUBSCRIBERS" --messages "${NODE_WS_MESSAGES:-300}" \
-      --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
-  done
-done
+rounds "pushwire:node-ws nchan:node-ws" node_fanout node-websocket "${NODE_WS_MESSAGES:-300}"
 stop_servers
 # The browser module: its size, and delivery to a JS callback in headless Chromium (SDK
 # against a raw WebSocket + JSON.parse in the same page), and the time to a first message.
