@@ -101,8 +101,9 @@ add("```sh\n./build.sh bench        # bench/run.sh: " + knobs + "\n```")
 add("")
 add("The load generator is `pushwire-bench` (bench/src): one event loop, every subscriber a real "
     "connection of the transport in question; Nchan runs in nginx with one worker (`bench/nchan.conf.in`), "
-    "pushwire runs its one event loop. Server CPU is utime+stime from /proc of the server's processes "
-    "(nginx master and worker) over the measured messages; latency is publish-to-receipt on the generator's "
+    "pushwire runs its one event loop. Server CPU is the scheduler's exact on-CPU time of every thread of "
+    "the server's processes (nginx master and worker; `/proc/PID/task/*/schedstat`, in ns, not utime+stime's "
+    "10 ms ticks) over the measured messages; latency is publish-to-receipt on the generator's "
     "clock. Each fan-out scenario ran " + str(max(r["runs"] for r in rows)) + " times per server, alternating "
     "servers; the tables show the median of each number (counts are summed over the runs).")
 add("")

@@ -177,6 +177,8 @@ node_fanout() {  # target label node-transport messages
   run "$1" "$3" "$2" --subscribers "$SUBSCRIBERS" --messages "$4" --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
 }
 
+# What the build wrote reaches the disk now, not during the first runs.
+sync
 echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
 for transport in $TRANSPORTS; do
   rounds "pushwire nchan" fanout "$transport"

@@ -78,7 +78,7 @@ std::string payload(std::int64_t index, int bytes);
 
 // /proc readings for a set of processes.
 struct ProcSample {
-    double cpuSeconds = 0;  // utime + stime
+    double cpuSeconds = 0;  // on-CPU time of all threads (schedstat; utime + stime without it)
     std::int64_t rssBytes = 0;
 };
 ProcSample sample(const std::vector<pid_t>& pids);
