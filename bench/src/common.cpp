@@ -85,7 +85,9 @@ namespace {
 // The scheduler's exact on-CPU time of every thread of the process (the first field of
 // each /proc/PID/task/TID/schedstat, in ns), or nothing where the kernel has no schedstat.
 // utime + stime count whole 10 ms clock ticks charged to whoever runs when a tick lands:
-// a run that uses 0.2 s of CPU moved by 5% and more on that alone.
+// a run that uses 0.2 s of CPU moved by 5% and more on that alone. A thread that ends
+// between two samples drops out of the second: the servers measured here keep theirs
+// (pushwire and each nginx process run one thread; Redis its fixed background threads).
 std::optional<double> threadsCpuSeconds(pid_t pid) {
     std::error_code ec;
     std::filesystem::directory_iterator tasks("/proc/" + std::to_string(pid) + "/task", ec);
