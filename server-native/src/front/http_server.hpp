@@ -84,8 +84,9 @@ public:
     std::shared_ptr<HttpConnection> release(int fd) override;
     void countRequest() override { ++requests_; }
     void countSlowDisconnect() override { ++slowDisconnects_; }
-    // Interned: the distinct answers are few (any origin, not allowed, one per allowed
-    // origin), so every connection shares one copy of its own.
+    // Without a policy, the one shared "any origin" line. With one, interned: the distinct
+    // answers are few (not allowed, one per allowed origin), so every connection shares one
+    // copy of its own.
     std::shared_ptr<const std::string> corsHeaders(std::string_view origin) override {
         if (!cors_) return HttpConnection::anyOriginCors();
         std::string text = cors_(origin);
