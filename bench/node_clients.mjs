@@ -47,14 +47,18 @@ const ticks = 100;  // USER_HZ: /proc's clock ticks per second
 function serverCpuUs() {
   let total = 0;
   for (const pid of args.pids) {
+    // As pushwire-bench: a thread whose schedstat cannot be read is skipped; the ticks only
+    // when no thread's can (so both samples of a run use the same clock).
     let exact = null;
+    let tasks = [];
     try {
-      for (const task of readdirSync(`/proc/${pid}/task`)) {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {}
+    for (const task of tasks) {
+      try {
         const ns = Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
         if (Number.isFinite(ns)) exact = (exact ?? 0) + ns / 1000;
-      }
-    } catch {
-      exact = null;
+      } catch {}
     }
     if (exact !== null) {
       total += exact;
