@@ -22,14 +22,19 @@ std::int64_t nowMs() {
 
 }  // namespace
 
-std::string randomEpoch() {
+std::uint64_t randomBits() {
     std::random_device device;
-    std::uint64_t bits = (static_cast<std::uint64_t>(device()) << 32) ^ device() ^
-                         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device() ^
+           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+std::string epochText(std::uint64_t bits) {
     std::string out(16, '0');
     for (int i = 15; i >= 0; --i, bits >>= 4) out[static_cast<std::size_t>(i)] = kHex[bits & 15];
     return out;
 }
+
+std::string randomEpoch() { return epochText(randomBits()); }
 
 MemoryBroker::MemoryBroker(Options options)
     : historySize_(std::max<std::size_t>(1, options.historySize)),

@@ -108,7 +108,13 @@ private:
     LimitStats limitStats_;
 };
 
-// A fresh random epoch: 16 lowercase hex digits.
+// 64 bits from std::random_device (and the clock). Each call constructs the device,
+// which costs a CPUID (a trip to the hypervisor on a VM, tens of µs): for seeding, not
+// for every message.
+std::uint64_t randomBits();
+// An epoch as written: 16 lowercase hex digits of `bits`.
+std::string epochText(std::uint64_t bits);
+// A fresh random epoch.
 std::string randomEpoch();
 
 }  // namespace pushwire::server

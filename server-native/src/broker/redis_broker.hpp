@@ -26,6 +26,7 @@
 #include <asio.hpp>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 
@@ -104,6 +105,7 @@ private:
     std::set<std::string> toUnsubscribe_;
     bool subscriptionsPosted_ = false;
     std::string nodeId_;
+    std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
     std::uint64_t probesSent_ = 0;
     std::chrono::steady_clock::time_point lastProbeSeen_;
     asio::steady_timer probeTimer_;
