@@ -217,7 +217,7 @@ struct Server::Impl {
 };
 
 void Server::Impl::routes() {
-    if (!options.allowedOrigins.empty()) {  // without a list: CORS * (the servers' default)
+    if (access.restrictsOrigins()) {  // else no policy: the front's shared CORS * line, no call per request
         auto cors = [this](std::string_view origin) { return access.corsHeaders(origin); };
         http.cors(cors);
         wsHttp.cors(cors);

@@ -184,8 +184,8 @@ bool AccessPolicy::originAllowed(std::string_view origin) const {
     return false;
 }
 
-std::string AccessPolicy::corsHeaders(std::string_view origin) const {
-    if (options_.allowedOrigins.empty()) return "Access-Control-Allow-Origin: *\r\n";
+std::optional<std::string> AccessPolicy::corsHeaders(std::string_view origin) const {
+    if (options_.allowedOrigins.empty()) return std::nullopt;
     if (origin.empty() || !originAllowed(origin)) return "Vary: Origin\r\n";
     return "Access-Control-Allow-Origin: " + std::string(origin) +
            "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n";

@@ -87,9 +87,13 @@ public:
 
     // Origins: a request without Origin (not a browser) is always let through.
     bool originAllowed(std::string_view origin) const;
-    // The CORS lines of an answer to a request from `origin` ("" for an origin not
-    // allowed: the browser then keeps the answer from the page).
-    std::string corsHeaders(std::string_view origin) const;
+    // False without --allowed-origins: every origin may read (corsHeaders is nullopt).
+    bool restrictsOrigins() const { return !options_.allowedOrigins.empty(); }
+    // The CORS lines of an answer to a request from `origin` (for an origin not allowed,
+    // none but Vary: the browser then keeps the answer from the page). Nullopt without
+    // --allowed-origins: any origin (`Access-Control-Allow-Origin: *`), which the front
+    // answers with one shared line.
+    std::optional<std::string> corsHeaders(std::string_view origin) const;
 
 private:
     bool cookieOriginTrusted(const HttpRequest& request) const;

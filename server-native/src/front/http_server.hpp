@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -47,9 +48,9 @@ public:
     ~HttpServer();
 
     void route(const std::string& path, Handler handler);
-    // The CORS lines of answers to requests from an origin (without a policy: CORS * for all,
-    // HttpConnection::anyOriginCors(), with no work per request).
-    void cors(std::function<std::string(std::string_view origin)> policy) { cors_ = std::move(policy); }
+    // The CORS lines of answers to requests from an origin; nullopt (and no policy at all)
+    // is CORS * for all: the one shared HttpConnection::anyOriginCors().
+    void cors(std::function<std::optional<std::string>(std::string_view origin)> policy) { cors_ = std::move(policy); }
     // HTTPS and WSS on this port (before listen()); the context outlives the server.
     void useTls(const TlsContext* context) { tls_ = context; }
     const TlsContext* tls() const override { return tls_; }
@@ -88,8 +89,9 @@ public:
     // answers are few (not allowed, one per allowed origin), so every connection shares one
     // copy of its own.
     std::shared_ptr<const std::string> corsHeaders(std::string_view origin) override {
-        if (!cors_) return HttpConnection::anyOriginCors();
-        std::string text = cors_(origin);
+        std::optional<std::string> answer = cors_ ? cors_(origin) : std::nullopt;
+        if (!answer) return HttpConnection::anyOriginCors();
+        std::string text = std::move(*answer);
         auto it = corsInterned_.find(text);
         if (it == corsInterned_.end()) {
             // Origins compare case-insensitively: spellings of an allowed one are not interned
@@ -122,7 +124,7 @@ private:
     std::uint64_t slowDisconnects_ = 0;  // readers that fell behind or stopped reading
     std::uint64_t refused_ = 0;          // accepted past --max-connections
     std::uint64_t refusedPerPeer_ = 0;   // past --max-connections-per-ip
-    std::function<std::string(std::string_view)> cors_;
+    std::function<std::optional<std::string>(std::string_view)> cors_;
     const TlsContext* tls_ = nullptr;
     std::unordered_map<int, std::string> peerOf_;  // fd -> address, for the per-address count
     std::vector<int> refusingFds_;                 // which of ours count in budget_.refusing
