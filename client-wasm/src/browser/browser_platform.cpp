@@ -10,6 +10,7 @@ EM_JS(void, pw_xhr_start,
       });
 EM_JS(void, pw_xhr_abort, (int id), { pwXhrAbort(id); });
 EM_JS(double, pw_date_now, (), { return Date.now(); });
+EM_JS(double, pw_performance_now, (), { return performance.now(); });
 
 namespace pushwire::client {
 namespace {
@@ -26,6 +27,7 @@ BrowserPlatform& BrowserPlatform::instance() {
 }
 
 std::int64_t BrowserPlatform::nowMs() { return static_cast<std::int64_t>(pw_date_now()); }
+std::int64_t BrowserPlatform::monotonicMs() { return static_cast<std::int64_t>(pw_performance_now()); }
 
 double BrowserPlatform::random01() { return emscripten_random(); }
 

@@ -13,6 +13,7 @@ public:
     static BrowserPlatform& instance();
 
     std::int64_t nowMs() override;
+    std::int64_t monotonicMs() override;
     TimerId setTimer(int delayMs, std::function<void()> callback) override;
     void cancelTimer(TimerId id) override;
     RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,

@@ -537,23 +537,37 @@ void ClientCore::retire(std::unique_ptr<Transport> transport) {
 
 void ClientCore::armDeadLinkTimer() {
     cancelTimer(deadLinkTimer_);
+    lastActivityMs_ = platform_.monotonicMs();
     const TransportInfo* info = currentInfo();
     if (!info || !info->capabilities.heartbeats || !opened_) return;
     // Two heartbeat intervals of silence: the link is dead even if the socket says not.
-    const int limit = 2 * heartbeatMs_;
+    waitForSilence(2 * heartbeatMs_);
+}
+
+// One timer per silence, not one per frame: it fires, finds what arrived meanwhile, and
+// waits again for the rest of the limit. (Setting a browser timer again for every
+// message cost the page more than decoding the message did.)
+void ClientCore::waitForSilence(int delayMs) {
     auto alive = alive_;
     const int generation = generation_;
-    deadLinkTimer_ = platform_.setTimer(limit, [this, alive, generation, limit] {
+    deadLinkTimer_ = platform_.setTimer(delayMs, [this, alive, generation] {
         if (!*alive) return;
         deadLinkTimer_ = 0;
-        if (isCurrent(generation)) failTransport("no data or heartbeat for " + std::to_string(limit) + " ms");
+        if (!isCurrent(generation)) return;
+        const int limit = 2 * heartbeatMs_;
+        const std::int64_t quiet = std::max<std::int64_t>(platform_.monotonicMs() - lastActivityMs_, 0);
+        if (quiet >= limit) {
+            failTransport("no data or heartbeat for " + std::to_string(limit) + " ms");
+        } else {
+            waitForSilence(static_cast<int>(limit - quiet));
+        }
     });
 }
 
 void ClientCore::transportActivity(int generation) {
     if (isCurrent(generation) && opened_) {
         ++activityAfterOpen_;
-        armDeadLinkTimer();
+        lastActivityMs_ = platform_.monotonicMs();
     }
 }
 

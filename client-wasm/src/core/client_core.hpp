@@ -118,7 +118,9 @@ private:
     void scheduleReconnect(const std::string& reason);
     void reconnect();
     void retire(std::unique_ptr<Transport> transport);
+    // Watches the current transport for silence from now on (it has just opened).
     void armDeadLinkTimer();
+    void waitForSilence(int delayMs);
     void emitGap(const std::string& channel, const Gap& gap);
     void failPendingPublishes(const std::string& message);
     // Sends a publish (the checks of publish() done): over the WebSocket when one is open,
@@ -179,7 +181,8 @@ private:
     int nextGeneration_ = 0;
     bool opened_ = false;
     int activityAfterOpen_ = 0;
-    int strikes_ = 0;  // opened, then failed with no traffic at all: twice and "auto" moves on
+    std::int64_t lastActivityMs_ = 0;  // platform_.monotonicMs() of the last frame or heartbeat
+    int strikes_ = 0;                  // opened, then failed with no traffic at all: twice and "auto" moves on
 
     // Background upgrade: a better transport tried while the current one works.
     std::unique_ptr<Transport> probe_;

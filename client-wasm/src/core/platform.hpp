@@ -25,6 +25,9 @@ class Platform {
 public:
     virtual ~Platform() = default;
     virtual std::int64_t nowMs() = 0;
+    // A clock that only moves forward, for intervals (nowMs() is the wall clock, which the
+    // system may set back or forward).
+    virtual std::int64_t monotonicMs() { return nowMs(); }
     virtual TimerId setTimer(int delayMs, std::function<void()> callback) = 0;
     virtual void cancelTimer(TimerId id) = 0;
     // timeoutMs 0: no timeout of its own. `bearer`: sent as Authorization: Bearer (none

@@ -346,6 +346,22 @@ TEST_CASE("a silent link is declared dead after two heartbeat intervals") {
     CHECK_THAT(f.core->stateReason(), Catch::Contains("no data or heartbeat for 2000 ms"));
 }
 
+TEST_CASE("frames more often than the dead-link limit keep the link up however long it runs") {
+    Fixture f;
+    FakeTransport& t = f.connect();  // websocket, heartbeat 1000 ms: dead after 2000 ms of silence
+    for (int i = 0; i < 20; ++i) {
+        f.platform.advance(700);
+        t.listener().transportActivity(t.gen());
+        f.platform.advance(0);
+        t.listener().transportActivity(t.gen());
+    }
+    CHECK(f.core->state() == State::Connected);
+    f.platform.advance(1999);
+    CHECK(f.core->state() == State::Connected);
+    f.platform.advance(1);
+    CHECK(f.core->state() == State::Reconnecting);
+}
+
 TEST_CASE("publishing goes in-band on a bidirectional transport and by HTTP otherwise") {
     Fixture f;
     FakeTransport& ws = f.connect();
