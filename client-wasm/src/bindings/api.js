@@ -23,9 +23,9 @@ function NativeClient(urls, optionsText, tokenRequester) {
   pwNatives.set(handle, {
     token: function (id) { if (tokenRequester) tokenRequester(id); },
     state: function (state, reason) { if (stateListener) stateListener(state, reason); },
-    message: function (sub, channel, seq, data, time) {
+    message: function (sub, seq, data, time) {  // the channel is the subscription's
       var s = subscriptions.get(sub);
-      if (s) s.onMessage(channel, seq, data, time);
+      if (s) s.onMessage(s.channel, seq, data, time);
     },
     gap: function (sub, channel, from, to, reason) {
       var s = subscriptions.get(sub);
@@ -49,7 +49,7 @@ function NativeClient(urls, optionsText, tokenRequester) {
   this.setStateListener = function (listener) { stateListener = listener; };
   this.subscribe = function (channel, since, onMessage, onGap, onError) {
     var id = pwWithStrings([channel, since], function (c, s) { return _pw_subscribe(handle, c, s); });
-    if (id) subscriptions.set(id, { onMessage: onMessage, onGap: onGap, onError: onError });
+    if (id) subscriptions.set(id, { channel: channel, onMessage: onMessage, onGap: onGap, onError: onError });
     return id;
   };
   this.unsubscribe = function (id) {

@@ -17,8 +17,8 @@
 EM_JS(void, pw_js_token, (int client, int id), { pwNative(client).token(id); });
 EM_JS(void, pw_js_state, (int client, const char* state, const char* reason),
       { pwNative(client).state(UTF8ToString(state), UTF8ToString(reason)); });
-EM_JS(void, pw_js_message, (int client, int sub, const char* channel, double seq, const char* data, double time),
-      { pwNative(client).message(sub, UTF8ToString(channel), seq, UTF8ToString(data), time); });
+EM_JS(void, pw_js_message, (int client, int sub, double seq, const char* data, int size, double time),
+      { pwNative(client).message(sub, seq, pwText(data, size), time); });
 EM_JS(void, pw_js_gap, (int client, int sub, const char* channel, double from, double to, const char* reason),
       { pwNative(client).gap(sub, UTF8ToString(channel), from, to, UTF8ToString(reason)); });
 EM_JS(void, pw_js_error, (int client, int sub, const char* code, const char* message),
@@ -113,7 +113,7 @@ public:
         auto subscription = client_.subscribe(
             channel,
             [handle, id](const pushwire::Message& m) {
-                pw_js_message(handle, id, m.channel.c_str(), static_cast<double>(m.seq), m.data.c_str(),
+                pw_js_message(handle, id, static_cast<double>(m.seq), m.data.data(), static_cast<int>(m.data.size()),
                               static_cast<double>(m.time));
             },
             options);

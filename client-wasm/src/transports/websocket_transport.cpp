@@ -78,7 +78,7 @@ public:
     }
 
 private:
-    void frame(const std::string& text) {
+    void frame(std::string_view text) {
         const int generation = generation_;
         listener_.transportActivity(generation);
         auto decoded = protocol::decodeServerFrame(text);
