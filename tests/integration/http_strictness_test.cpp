@@ -197,3 +197,34 @@ TEST_CASE("static files stay inside --web-root, and links out of it are followed
     REQUIRE(secret);
     CHECK(secret->body == "secret");
 }
+
+TEST_CASE("the TLS port answers plain HTTP with a 400 saying so, and a broken handshake with an alert") {
+    TempDir dir;
+    const std::string key = dir.path + "/key.pem", cert = dir.path + "/cert.pem";
+    REQUIRE(
+        std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+                     "-days 1 -keyout '" +
+                     key + "' -out '" + cert + "' 2>/dev/null")
+                        .c_str()) == 0);
+    ServerProcess server({"--tls-cert", cert, "--tls-key", key});
+    {
+        // http:// typed for https://: an answer in plain text instead of an empty reply.
+        RawSocket raw(server.httpPort());
+        raw.send("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        std::string reply = raw.readUntil([](const std::string& b) { return b.find('}') != std::string::npos; });
+        CHECK(statusOf(reply) == "HTTP/1.1 400");
+        CHECK(reply.find("use https://") != std::string::npos);
+        CHECK(raw.closedByPeer());
+    }
+    {
+        // A record longer than TLS allows: OpenSSL's alert (content type 21) reaches the
+        // client before the close.
+        RawSocket raw(server.httpPort());
+        raw.send(withNul("\x16\x03\x01\xff\xff") + std::string(100, 'x'));
+        std::string reply = raw.readUntil([](const std::string& b) { return !b.empty(); });
+        REQUIRE_FALSE(reply.empty());
+        CHECK(reply[0] == '\x15');
+        CHECK(raw.closedByPeer());
+    }
+    CHECK(server.alive());
+}

@@ -112,6 +112,7 @@ void HttpConnection::onReadable(bool hangUp) {
     }
     const auto n = static_cast<std::size_t>(got);
     if (tls_ && state_ != State::Lingering) {
+        if (tlsFailed_) return;
         // Bytes of the socket to plaintext; what the session must answer by itself (the
         // handshake) goes out raw.
         std::string plaintext;
@@ -120,13 +121,31 @@ void HttpConnection::onReadable(bool hangUp) {
         tls_->drain(own);
         if (!own.empty()) writeRaw(std::move(own));
         if (!ok) {
-            close();
+            tlsFailed();
             return;
         }
         if (!plaintext.empty()) consume(plaintext.data(), plaintext.size());
         return;
     }
     consume(buffer, n);
+}
+
+void HttpConnection::tlsFailed() {
+    if (tls_->failure().empty()) {  // the peer's close_notify: the end, not an error
+        close();
+        return;
+    }
+    log::write(log::Level::Info, "dropped", {{"reason", "tls: " + tls_->failure()}, {"peer", peer_}}, true);
+    tlsFailed_ = true;
+    if (tls_->plainHttp()) {
+        // What nginx does: a browser or curl pointed at http:// learns why instead of
+        // getting an empty reply.
+        const std::string body =
+            protocol::errorBody(protocol::ErrorCode::BadRequest, "this port speaks TLS: use https:// (or wss://)");
+        writeRaw(statusLine(400) + "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                 "\r\nConnection: close\r\n\r\n" + body);
+    }
+    finish();  // the alert OpenSSL queued (or the answer) goes out first
 }
 
 void HttpConnection::consume(const char* buffer, std::size_t n) {

@@ -221,6 +221,9 @@ private:
     std::string logPath_;
     Clock::time_point requestStart_{};
     void accessLog(int status, std::size_t bytes);
+    // The TLS session failed: logged with OpenSSL's reason; plain HTTP sent to this TLS
+    // port is answered in plain text to use https://; closed once the alert or answer is out.
+    void tlsFailed();
     std::unique_ptr<TlsSession> tls_;
     std::shared_ptr<const std::string> cors_ = anyOriginCors();
     Clock::time_point expiry_{};
@@ -233,7 +236,8 @@ private:
     bool flushListed_ = false;
     bool wantDrain_ = false;
     bool sentContinue_ = false;
-    bool peerDone_ = false;  // the peer closed its side while we were finishing
+    bool peerDone_ = false;   // the peer closed its side while we were finishing
+    bool tlsFailed_ = false;  // the TLS session failed: what follows is not read
     bool hasDeadline_ = false;
     Clock::time_point deadline_{};
     // Stall detection by the sweep: the queue's progress when last seen, and since when

@@ -112,11 +112,7 @@ bool TlsSession::receive(const char* bytes, std::size_t size, std::string& plain
     if (size > 0 && BIO_write(in_, bytes, static_cast<int>(size)) != static_cast<int>(size)) return false;
     if (!established_) {
         const int result = SSL_do_handshake(ssl_);
-        if (result != 1) {
-            const int error = SSL_get_error(ssl_, result);
-            ERR_clear_error();
-            return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;
-        }
+        if (result != 1) return goOn(SSL_get_error(ssl_, result));
         established_ = true;
     }
     char buffer[16 * 1024];
@@ -126,10 +122,23 @@ bool TlsSession::receive(const char* bytes, std::size_t size, std::string& plain
             plaintext.append(buffer, static_cast<std::size_t>(n));
             continue;
         }
-        const int error = SSL_get_error(ssl_, n);
-        ERR_clear_error();
-        return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;  // ZERO_RETURN: close_notify
+        return goOn(SSL_get_error(ssl_, n));
     }
+}
+
+bool TlsSession::goOn(int error) {
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return true;
+    }
+    if (error != SSL_ERROR_ZERO_RETURN) {  // ZERO_RETURN: the peer's close_notify, no failure
+        const unsigned long code = ERR_peek_error();
+        const char* reason = code ? ERR_reason_error_string(code) : nullptr;
+        plainHttp_ = ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST;
+        failure_ = reason ? reason : "SSL error " + std::to_string(error);
+    }
+    ERR_clear_error();
+    return false;
 }
 
 bool TlsSession::seal(const char* bytes, std::size_t size, std::string& out) {

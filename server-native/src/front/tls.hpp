@@ -41,6 +41,11 @@ public:
     // Feeds bytes read from the socket; appends what they decrypt to `plaintext`. False
     // on a fatal error (a bad handshake, a forged record) or the peer's close_notify.
     bool receive(const char* bytes, std::size_t size, std::string& plaintext);
+    // After receive() returned false: OpenSSL's reason ("wrong version number", "no shared
+    // cipher"...), or empty when the peer closed with close_notify.
+    const std::string& failure() const { return failure_; }
+    // The failure was a plain HTTP request sent to this TLS port.
+    bool plainHttp() const { return plainHttp_; }
     // Encrypts `size` bytes into TLS records, appended to `out`.
     bool seal(const char* bytes, std::size_t size, std::string& out);
     // close_notify, appended to `out`.
@@ -50,11 +55,16 @@ public:
     bool established() const { return established_; }
 
 private:
+    // True to go on (OpenSSL wants more bytes); false on a fatal error, noted in failure_.
+    bool goOn(int error);
+
     SSL* ssl_ = nullptr;
     BIO* in_ = nullptr;   // socket -> OpenSSL
     BIO* out_ = nullptr;  // OpenSSL -> socket: appends to pending_, or to seal()'s `out`
     std::string pending_;
+    std::string failure_;
     bool established_ = false;
+    bool plainHttp_ = false;
 };
 
 }  // namespace pushwire::server
