@@ -47,8 +47,8 @@ const ticks = 100;  // USER_HZ: /proc's clock ticks per second
 function serverCpuUs() {
   let total = 0;
   for (const pid of args.pids) {
-    // As pushwire-bench: a thread whose schedstat cannot be read is skipped; the ticks only
-    // when no thread's can (so both samples of a run use the same clock).
+    // A thread whose schedstat cannot be read is skipped; the ticks only when no thread's
+    // can (so both samples of a run use the same clock).
     let exact = null;
     let tasks = [];
     try {
