@@ -2,7 +2,8 @@
 # The server's log as an operator reads it: with --log-format json --access-log every
 # stderr line is a JSON object with time, level and event; a refused request says why; a
 # query (which may carry a token) never appears; a flood of refusals is cut to the budget
-# and summarized; SIGTERM logs the drain.
+# and summarized; SIGTERM logs the drain. On a TLS port, a failed handshake is logged with
+# OpenSSL's reason, and plain HTTP sent to it is answered to use https://.
 set -euo pipefail
 SERVER=$1
 DIR=$(mktemp -d)
@@ -17,6 +18,15 @@ curl -s "http://127.0.0.1:$PORT/pushwire/poll?channel=bad%20name" >/dev/null
 for _ in $(seq 60); do curl -s "http://127.0.0.1:$PORT/nope" >/dev/null; done
 sleep 1.1
 curl -s "http://127.0.0.1:$PORT/nope" >/dev/null   # the next second: the summary comes first
+# More than 64 KiB pipelined behind a held long-poll: the connection is dropped, and logged.
+timeout 5 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /pushwire/longpoll?channel=held HTTP/1.1\r\nHost: x\r\n\r\n" + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" * 4000)
+s.settimeout(3)
+try:
+    while s.recv(4096): pass
+except OSError: pass' "$PORT"
 kill -TERM "$PID"; wait "$PID"; PID=""
 python3 - "$DIR/err" "$DIR/out" <<'PY'
 import json, sys
@@ -37,6 +47,33 @@ left_out = sum(s["lines"] for s in suppressed)
 assert nope <= 41 and left_out >= 20, (nope, left_out)
 assert nope + left_out + (len(refused) - nope) == 62, (nope, left_out, len(refused))
 assert "draining" in open(sys.argv[2]).read()
+dropped = [e for e in events if e["event"] == "dropped"]
+assert any("pipelined more than 64 KiB" in e["reason"] for e in dropped), dropped
 print(f"log: {len(events)} JSON lines, {len(refused)} refusals written, "
       f"{sum(s['lines'] for s in suppressed)} left out and counted")
+PY
+
+# TLS: plain HTTP and a record no TLS peer sends, each logged once with its reason.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -days 1 \
+  -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+"$SERVER" --port 0 --log-format json --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem" >"$DIR/out" 2>"$DIR/err" &
+PID=$!
+for _ in $(seq 100); do grep -q listening "$DIR/out" && break; sleep 0.05; done
+PORT=$(sed -nE 's|.*https://[^:]+:([0-9]+).*|\1|p' "$DIR/out" | head -1)
+answer=$(curl -s "http://127.0.0.1:$PORT/pushwire/healthz")
+[[ $answer == *'use https://'* ]] || { echo "plain HTTP on the TLS port got: $answer" >&2; exit 1; }
+timeout 5 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"\x16\x03\x01\xff\xff" + b"x" * 100)
+s.settimeout(3)
+while s.recv(4096): pass' "$PORT"
+kill -TERM "$PID"; wait "$PID"; PID=""
+python3 - "$DIR/err" <<'PY'
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1]).read().splitlines()]
+reasons = [e["reason"] for e in events if e["event"] == "dropped"]
+assert "tls: http request" in reasons, reasons
+assert any(r.startswith("tls: ") and r != "tls: http request" for r in reasons), reasons
+print(f"log over TLS: {reasons}")
 PY

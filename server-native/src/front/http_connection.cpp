@@ -72,7 +72,11 @@ void HttpConnection::start() {
 
 void HttpConnection::refuse(ErrorCode code, std::string_view message) {
     if (tls_) {
-        close();  // nothing can be said before a handshake; a flood gets none
+        // Nothing can be said before a handshake (and a flood gets none): the log says it.
+        log::write(log::Level::Warn, "refused",
+                   {log::num("status", protocol::httpStatus(code)), {"peer", peer_}, {"error", std::string(message)}},
+                   true);
+        close();
         return;
     }
     state_ = State::Dispatching;
@@ -162,6 +166,10 @@ void HttpConnection::consume(const char* buffer, std::size_t n) {
         case State::Held:
         case State::Dispatching:
             if (inbox_.size() + n > kMaxHeldInbox) {
+                log::write(
+                    log::Level::Warn, "dropped",
+                    {{"reason", "pipelined more than 64 KiB behind a request not yet answered"}, {"peer", peer_}},
+                    true);
                 close();
                 return;
             }

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "auth/access_policy.hpp"
+#include "front/log.hpp"
 
 namespace pushwire::server {
 
@@ -119,7 +120,13 @@ void HttpServer::acceptReady() {
                               budget_.perPeer[peer] >= budget_.maxPerPeer;
         if ((overLimit || overPeer) && budget_.refusing >= budget_.maxRefusing) {
             ++(overLimit ? refused_ : refusedPerPeer_);
-            ::close(fd);  // a flood: no answer, and no state kept for it
+            ::close(fd);  // a flood: no answer, and no state kept for it (the log is rate-limited)
+            log::write(log::Level::Warn, "refused",
+                       {log::num("status", overLimit ? 503 : 429),
+                        {"peer", peer},
+                        {"error", overLimit ? "at --max-connections, already refusing many: closed unanswered"
+                                            : "at --max-connections-per-ip, already refusing many: closed unanswered"}},
+                       true);
             continue;
         }
         auto connection = std::make_shared<HttpConnection>(fd, *this, peer);
