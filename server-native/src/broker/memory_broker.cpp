@@ -167,6 +167,9 @@ void MemoryBroker::history(const HistoryQuery& query, HistoryDone done) {
     // History is contiguous: the message after `after` sits at a known index.
     std::size_t index = static_cast<std::size_t>(after + 1 - firstHeld);
     std::size_t bytes = 0;
+    if (index < channel.history.size()) {  // one allocation for the page (a byte cap may stop it short)
+        page.messages.reserve(std::min<std::size_t>(channel.history.size() - index, query.limit));
+    }
     for (; index < channel.history.size() && page.messages.size() < query.limit; ++index) {
         const MessagePtr& message = channel.history[index].message;
         if (!page.messages.empty() && bytes + message->envelope.size() > query.maxBytes) break;

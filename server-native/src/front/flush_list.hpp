@@ -26,12 +26,18 @@ public:
         return entries_.size() == 1;
     }
 
-    // Everything listed, in the order listed; the list is empty afterwards and a target
-    // written again is listed anew.
-    std::vector<std::shared_ptr<T>> take() {
-        std::vector<std::shared_ptr<T>> out;
+    // Everything listed, in the order listed, into `out` (emptied first); the list is
+    // empty afterwards and a target written again is listed anew. The two vectors trade
+    // places, so a caller that keeps `out` between turns allocates nothing once both
+    // have grown to a turn's size.
+    void take(std::vector<std::shared_ptr<T>>& out) {
+        out.clear();
         out.swap(entries_);
         for (auto& target : out) target->setFlushListed(false);
+    }
+    std::vector<std::shared_ptr<T>> take() {
+        std::vector<std::shared_ptr<T>> out;
+        take(out);
         return out;
     }
 

@@ -238,6 +238,7 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
     request.method = parsed.get_method();
     request.target = parsed.get_uri();
     request.keepAlive = head.keepAlive;
+    request.headers.reserve(parsed.get_headers().size());
     for (const auto& [name, value] : parsed.get_headers()) request.headers.emplace_back(name, value);
     request.body = std::move(body);
     request.peer = peer_;
@@ -254,7 +255,7 @@ void HttpConnection::dispatch(RequestHead& head, std::string body) {
     host_.countRequest();
 
     const bool targetOk = splitTarget(request.target, request.path, request.query);
-    logPath_ = request.path.substr(0, 200);  // never the query: it may carry a token
+    logPath_.assign(request.path, 0, 200);  // never the query: it may carry a token
     if (!targetOk) {
         respondError(ErrorCode::BadRequest, "the URL has a malformed %-escape");
         upgradeRequest_.reset();
@@ -288,11 +289,20 @@ void HttpConnection::accessLog(int status, std::size_t bytes) {
 void HttpConnection::respond(int status, std::string_view contentType, std::string body,
                              std::string_view extraHeaders) {
     if (state_ != State::Dispatching && state_ != State::Held) return;
-    std::string head = statusLine(status);
-    head += "Content-Type: ";
+    // One allocation for the whole answer.
+    const std::string_view text = statusText(status);
+    const std::string length = std::to_string(body.size());
+    std::string head;
+    head.reserve(128 + text.size() + contentType.size() + cors_->size() + extraHeaders.size() +
+                 (headRequest_ ? 0 : body.size()));
+    head += "HTTP/1.1 ";
+    head += std::to_string(status);
+    head += ' ';
+    head += text;
+    head += "\r\nContent-Type: ";
     head += contentType;
     head += "\r\nContent-Length: ";
-    head += std::to_string(body.size());
+    head += length;
     head += "\r\n";
     // API answers are never cached; a static file says its own policy.
     if (extraHeaders.find("Cache-Control:") == std::string_view::npos) head += "Cache-Control: no-store\r\n";
@@ -347,9 +357,9 @@ void HttpConnection::afterResponse() {
 // The attachment may be the caller: it is told now and destroyed on a later turn.
 void HttpConnection::detachAttachment() {
     if (!attachment_) return;
-    std::shared_ptr<Attachment> finished(std::move(attachment_));
+    std::unique_ptr<Attachment> finished = std::move(attachment_);
     finished->onClose();
-    asio::post(host_.io(), [finished] {});
+    host_.retire(std::move(finished));
 }
 
 void HttpConnection::hold(std::unique_ptr<Attachment> attachment, std::chrono::milliseconds timeout) {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -95,6 +96,11 @@ public:
     virtual std::shared_ptr<const std::string> corsHeaders(std::string_view origin) = 0;
     // The TLS context of this port (nullptr: plaintext).
     virtual const TlsContext* tls() const { return nullptr; }
+    // Destroys `attachment` on a later turn: its own code may be on the stack now.
+    virtual void retire(std::unique_ptr<Attachment> attachment) {
+        std::shared_ptr<Attachment> later(std::move(attachment));
+        asio::post(io(), [later] {});
+    }
 
 protected:
     ~ConnectionHost() = default;

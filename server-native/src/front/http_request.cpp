@@ -77,6 +77,7 @@ bool splitTarget(std::string_view target, std::string& path, std::vector<std::pa
     if (!decode(target.substr(0, mark), false, path)) return false;
     if (mark == std::string_view::npos) return true;
     std::string_view rest = target.substr(mark + 1);
+    query.reserve(4);  // channel, since, token...: one allocation
     if (auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
     while (!rest.empty()) {
         std::size_t amp = rest.find('&');

@@ -189,9 +189,21 @@ void HttpServer::scheduleFlush(const HttpConnectionPtr& connection) {
     asio::post(io_, [this] { flushAll(); });
 }
 
+void HttpServer::retire(std::unique_ptr<Attachment> attachment) {
+    retired_.push_back(std::move(attachment));
+    if (retired_.size() > 1) return;
+    asio::post(io_, [this] {
+        std::vector<std::unique_ptr<Attachment>> done;
+        done.swap(retired_);
+        done.clear();                               // a destructor may retire another: it goes to retired_, posted anew
+        if (retired_.empty()) retired_.swap(done);  // keep the capacity
+    });
+}
+
 void HttpServer::flushAll() {
     const auto started = std::chrono::steady_clock::now();
-    std::vector<HttpConnectionPtr> connections = flushList_.take();
+    std::vector<HttpConnectionPtr>& connections = flushing_;
+    flushList_.take(connections);
     if (connections.empty()) return;
     if (writesWithIoUring()) {
         for (auto& connection : connections) {
@@ -201,6 +213,7 @@ void HttpServer::flushAll() {
     } else {
         for (auto& connection : connections) connection->flushNow();
     }
+    connections.clear();  // the capacity stays for the next turn
     lastFlushEnd_ = std::chrono::steady_clock::now();
     lastFlushTook_ = lastFlushEnd_ - started;
 }

@@ -85,6 +85,9 @@ public:
     std::shared_ptr<HttpConnection> release(int fd) override;
     void countRequest() override { ++requests_; }
     void countSlowDisconnect() override { ++slowDisconnects_; }
+    // Kept until the next turn, all in one list: an answered long-poll costs no posted
+    // handler and no shared_ptr of its own.
+    void retire(std::unique_ptr<Attachment> attachment) override;
     // Without a policy, the one shared "any origin" line. With one, interned: the distinct
     // answers are few (not allowed, one per allowed origin), so every connection shares one
     // copy of its own.
@@ -130,6 +133,7 @@ private:
     std::vector<int> refusingFds_;                 // which of ours count in budget_.refusing
     bool stopped_ = false;
     FlushList<HttpConnection> flushList_;
+    std::vector<HttpConnectionPtr> flushing_;  // the turn's list while it is written
     // Adaptive coalescing: when flushes run back to back (the loop is saturated: a
     // fan-out per publication arriving one at a time, as from a remote broker), the
     // next flush waits about as long as the last one took, so that each connection's
@@ -139,7 +143,8 @@ private:
     std::chrono::steady_clock::duration lastFlushTook_{};
     std::unique_ptr<Sender> sender_;  // null: sendmsg per connection
     std::string writePath_;
-    Poller poller_;  // last: its connections go before the rest of the server
+    std::vector<std::unique_ptr<Attachment>> retired_;  // destroyed at the start of the next turn
+    Poller poller_;                                     // last: its connections go before the rest of the server
 };
 
 }  // namespace pushwire::server

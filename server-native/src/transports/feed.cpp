@@ -73,6 +73,7 @@ int Feed::add(std::vector<FeedStart> starts) {
     }
     remove(again);  // a channel subscribed again starts over from its new start
     const std::size_t first = entries_.size();
+    entries_.reserve(first + starts.size());
     for (FeedStart& start : starts) {
         Entry entry;
         entry.channel = std::move(start.channel);

@@ -22,6 +22,7 @@ bool PollAnswer::hasRoom() const {
 }
 
 void PollAnswer::feedMessage(const MessagePtr& message) {
+    if (messages_.empty()) messages_.reserve(8);  // one allocation for a small answer, not four
     messages_.push_back(message);
     bytes_ += message->envelope.size();
     // A live message: answer on the next turn, with whatever else this turn publishes.
