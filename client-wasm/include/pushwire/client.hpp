@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "pushwire/liveness.hpp"
 #include "pushwire/types.hpp"
 
 namespace pushwire {
@@ -35,7 +36,8 @@ public:
 
 private:
     friend class Client;
-    std::weak_ptr<client::ClientCore> core_;
+    client::ClientCore* core_ = nullptr;
+    Liveness coreAlive_;  // the core's: ends when its Client goes
     int id_ = 0;
     std::string channel_;
 };
@@ -66,7 +68,7 @@ public:
     void close();
 
 private:
-    std::shared_ptr<client::ClientCore> core_;
+    std::unique_ptr<client::ClientCore> core_;
 };
 
 }  // namespace pushwire

@@ -21,21 +21,20 @@ std::set<client::ClientCore*>& liveCores() {
 }  // namespace
 
 void Subscription::unsubscribe() {
-    if (auto core = core_.lock()) core->unsubscribe(id_);
-    core_.reset();
+    if (core_ && coreAlive_.alive()) core_->unsubscribe(id_);
+    core_ = nullptr;
 }
 
-bool Subscription::active() const { return !core_.expired() && id_ != 0; }
+bool Subscription::active() const { return core_ && coreAlive_.alive() && id_ != 0; }
 
 std::string Subscription::position() const {
-    auto core = core_.lock();
-    return core ? core->position(id_) : std::string();
+    return core_ && coreAlive_.alive() ? core_->position(id_) : std::string();
 }
 
 Client::Client(const std::string& url, ClientOptions options) : Client(std::vector<std::string>{url}, options) {}
 
 Client::Client(const std::vector<std::string>& urls, ClientOptions options)
-    : core_(std::make_shared<client::ClientCore>(client::BrowserPlatform::instance(), client::defaultTransports(), urls,
+    : core_(std::make_unique<client::ClientCore>(client::BrowserPlatform::instance(), client::defaultTransports(), urls,
                                                  options)) {
     liveCores().insert(core_.get());
     core_->start();
@@ -56,7 +55,8 @@ Subscription Client::subscribe(const std::string& channel, MessageHandler onMess
         if (onError) onError(error);
         return subscription;
     }
-    subscription.core_ = core_;
+    subscription.core_ = core_.get();
+    subscription.coreAlive_ = core_->liveness();
     subscription.id_ = id;
     return subscription;
 }

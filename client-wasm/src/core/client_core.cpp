@@ -46,7 +46,7 @@ ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, 
       backoff_(options.reconnectInitialMs, options.reconnectMaxMs) {}
 
 ClientCore::~ClientCore() {
-    *alive_ = false;
+    alive_.end();
     closed_ = true;
     if (transport_) transport_->close();
     for (auto& t : retired_) t->close();
@@ -124,7 +124,7 @@ void ClientCore::negotiate() {
     auto alive = alive_;
     negotiateRequest_ = platform_.httpRequest("GET", baseUrl_ + "/pushwire/negotiate", "", "", 5000,
                                               [this, alive](const HttpResponse& r) {
-                                                  if (!*alive) return;
+                                                  if (!alive.alive()) return;
                                                   negotiateRequest_ = 0;
                                                   onNegotiated(r);
                                               });
@@ -197,7 +197,7 @@ std::unique_ptr<Transport> ClientCore::createTransport(std::size_t candidate, in
     config.pollIntervalMs = std::max(50, options_.pollIntervalMs);
     config.longPollTimeoutMs = heartbeatMs_;
     auto alive = alive_;
-    config.token = [this, alive] { return *alive ? token_ : std::string(); };
+    config.token = [this, alive] { return alive.alive() ? token_ : std::string(); };
     return registry_[candidates_[candidate]].create(*this, platform_, config, generation);
 }
 
@@ -220,7 +220,7 @@ void ClientCore::connectCandidate() {
     const int generation = generation_;
     const int timeout = openTimeoutMs(candidate_);
     connectTimer_ = platform_.setTimer(timeout, [this, alive, generation, timeout] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         connectTimer_ = 0;
         if (isCurrent(generation) && !opened_) {
             failTransport("did not open within " + std::to_string(timeout) + " ms");
@@ -252,7 +252,7 @@ void ClientCore::settle() {
     auto alive = alive_;
     const int generation = generation_;
     stableTimer_ = platform_.setTimer(std::max(options_.reconnectMaxMs, heartbeatMs_), [this, alive, generation] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         stableTimer_ = 0;
         if (isCurrent(generation)) backoff_.reset();
     });
@@ -288,7 +288,7 @@ void ClientCore::withToken(bool force, std::function<void()> then) {
     const int request = ++tokenRequest_;
     auto alive = alive_;
     options_.getToken([this, alive, request](const std::string& token) {
-        if (!*alive || closed_ || request != tokenRequest_) return;
+        if (!alive.alive() || closed_ || request != tokenRequest_) return;
         tokenArrived(token);
     });
 }
@@ -305,7 +305,7 @@ void ClientCore::tokenArrived(const std::string& token) {
             cancelTimer(tokenTimer_);
             auto alive = alive_;
             tokenTimer_ = platform_.setTimer(2000, [this, alive] {
-                if (!*alive) return;
+                if (!alive.alive()) return;
                 tokenTimer_ = 0;
                 withToken(true, [] {});
             });
@@ -345,7 +345,7 @@ void ClientCore::scheduleTokenRefresh() {
     const std::int64_t delay = std::max(left - margin, left / 2);
     auto alive = alive_;
     tokenTimer_ = platform_.setTimer(static_cast<int>(std::min<std::int64_t>(delay, INT32_MAX)), [this, alive] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         tokenTimer_ = 0;
         withToken(true, [] {});
     });
@@ -376,7 +376,7 @@ void ClientCore::scheduleUpgrade() {
     }
     auto alive = alive_;
     upgradeTimer_ = platform_.setTimer(options_.upgradeIntervalMs, [this, alive] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         upgradeTimer_ = 0;
         if (opened_ && !closed_) startProbe(0);
     });
@@ -389,7 +389,7 @@ void ClientCore::startProbe(std::size_t candidate) {
     auto alive = alive_;
     const int generation = probeGeneration_;
     probeTimer_ = platform_.setTimer(openTimeoutMs(candidate), [this, alive, generation] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         probeTimer_ = 0;
         if (isProbe(generation)) probeFailed();
     });
@@ -495,7 +495,7 @@ void ClientCore::scheduleReconnect(const std::string& reason) {
     auto alive = alive_;
     int delay = backoff_.nextDelayMs(platform_.random01());
     reconnectTimer_ = platform_.setTimer(delay, [this, alive] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         reconnectTimer_ = 0;
         reconnect();
     });
@@ -529,7 +529,7 @@ void ClientCore::retire(std::unique_ptr<Transport> transport) {
     if (reapTimer_) return;
     auto alive = alive_;
     reapTimer_ = platform_.setTimer(0, [this, alive] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         reapTimer_ = 0;
         retired_.clear();
     });
@@ -551,7 +551,7 @@ void ClientCore::waitForSilence(int delayMs) {
     auto alive = alive_;
     const int generation = generation_;
     deadLinkTimer_ = platform_.setTimer(delayMs, [this, alive, generation] {
-        if (!*alive) return;
+        if (!alive.alive()) return;
         deadLinkTimer_ = 0;
         if (!isCurrent(generation)) return;
         const int limit = 2 * heartbeatMs_;

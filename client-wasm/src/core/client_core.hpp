@@ -19,6 +19,7 @@
 #include "core/backoff.hpp"
 #include "core/platform.hpp"
 #include "core/transport.hpp"
+#include "pushwire/liveness.hpp"
 #include "pushwire/types.hpp"
 
 namespace pushwire::client {
@@ -51,6 +52,8 @@ public:
     // reconnect happens now instead of after its backoff.
     void reconnectNowHint();
 
+    // Ends when this core is destroyed: for what may outlive it (a Subscription).
+    const Liveness& liveness() const { return alive_; }
     State state() const { return state_; }
     std::string stateReason() const { return stateReason_; }
     // The transport in use now (Auto while none is).
@@ -210,7 +213,7 @@ private:
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
     int nextPublishId_ = 1;
     bool closed_ = false;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    Liveness alive_;
 };
 
 }  // namespace pushwire::client

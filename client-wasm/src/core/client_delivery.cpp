@@ -255,7 +255,7 @@ void ClientCore::releaseOverdueHeld() {
     if (next >= 0) {
         auto alive = alive_;
         heldTimer_ = platform_.setTimer(static_cast<int>(next + kHoldPublishesMs - now), [this, alive] {
-            if (!*alive) return;
+            if (!alive.alive()) return;
             heldTimer_ = 0;
             releaseOverdueHeld();
         });
@@ -296,7 +296,7 @@ void ClientCore::publishOverHttp(const std::string& channel, const std::string& 
     platform_.httpRequest(
         "POST", baseUrl_ + "/pushwire/publish", body, token_, 15000,
         [this, alive, usedToken, channel, dataJson, retried, done = std::move(done)](const HttpResponse& r) {
-            if (!*alive) return;
+            if (!alive.alive()) return;
             // Refused for its token: once more, with a new one.
             if (r.status == 401 && options_.getToken && !closed_ && !retried) {
                 auto again = [this, channel, dataJson, done] { publishOverHttp(channel, dataJson, done, true); };
