@@ -1,6 +1,7 @@
 #include "pushwire/protocol/cursor.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <unordered_map>
 
 #include "pushwire/protocol/channel_name.hpp"
@@ -120,6 +121,16 @@ Result<Cursor> parseCursor(std::string_view text) {
     return cursor;
 }
 
+// Up to this many named entries, each channel is looked for by a plain loop; past it, by
+// a hash map (a server answering a request that names many channels). The browser module
+// only looks up its own subscriptions in the cursor its server sent, and always loops:
+// the hash map's code was 2.4 KB of it.
+#ifdef __EMSCRIPTEN__
+constexpr std::size_t kLoopedNames = SIZE_MAX;
+#else
+constexpr std::size_t kLoopedNames = 4;
+#endif
+
 Result<std::vector<std::optional<StreamPosition>>> positionsFor(const Cursor& cursor,
                                                                 const std::vector<std::string>& channels) {
     std::vector<std::optional<StreamPosition>> out(channels.size());
@@ -136,7 +147,7 @@ Result<std::vector<std::optional<StreamPosition>>> positionsFor(const Cursor& cu
                                " channels; an unnamed entry stands for the request's channel at its place");
         }
         for (std::size_t i = 0; i < channels.size(); ++i) out[i] = withEpoch(cursor.byIndex[i]);
-    } else if (cursor.named.size() <= 4) {
+    } else if (cursor.named.size() <= kLoopedNames) {
         for (std::size_t i = 0; i < channels.size(); ++i) {
             for (const auto& [name, position] : cursor.named) {
                 if (name == channels[i]) out[i] = withEpoch(position);
