@@ -31,7 +31,7 @@ std::int64_t BrowserPlatform::monotonicMs() { return static_cast<std::int64_t>(p
 
 double BrowserPlatform::random01() { return emscripten_random(); }
 
-TimerId BrowserPlatform::setTimer(int delayMs, std::function<void()> callback) {
+TimerId BrowserPlatform::setTimer(int delayMs, Callback<void()> callback) {
     TimerId id = nextId_++;
     long jsId = emscripten_set_timeout(onTimeout, delayMs, reinterpret_cast<void*>(static_cast<intptr_t>(id)));
     timers_[id] = Timer{jsId, std::move(callback)};
@@ -55,7 +55,7 @@ void BrowserPlatform::timerFired(TimerId id) {
 
 RequestId BrowserPlatform::httpRequest(const std::string& method, const std::string& url, const std::string& body,
                                        const std::string& bearer, int timeoutMs,
-                                       std::function<void(const HttpResponse&)> done) {
+                                       Callback<void(const HttpResponse&)> done) {
     RequestId id = nextId_++;
     requests_[id] = std::move(done);
     pw_xhr_start(id, method.c_str(), url.c_str(), body.c_str(), bearer.c_str(), timeoutMs);

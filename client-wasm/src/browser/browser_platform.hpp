@@ -14,11 +14,10 @@ public:
 
     std::int64_t nowMs() override;
     std::int64_t monotonicMs() override;
-    TimerId setTimer(int delayMs, std::function<void()> callback) override;
+    TimerId setTimer(int delayMs, Callback<void()> callback) override;
     void cancelTimer(TimerId id) override;
     RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
-                          const std::string& bearer, int timeoutMs,
-                          std::function<void(const HttpResponse&)> done) override;
+                          const std::string& bearer, int timeoutMs, Callback<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override;
     double random01() override;
 
@@ -29,10 +28,10 @@ public:
 private:
     struct Timer {
         long jsId = 0;
-        std::function<void()> callback;
+        Callback<void()> callback;
     };
     std::map<TimerId, Timer> timers_;
-    std::map<RequestId, std::function<void(const HttpResponse&)>> requests_;
+    std::map<RequestId, Callback<void(const HttpResponse&)>> requests_;
     int nextId_ = 1;
 };
 

@@ -198,7 +198,7 @@ std::unique_ptr<Transport> ClientCore::createTransport(std::size_t candidate, in
     config.longPollTimeoutMs = heartbeatMs_;
     auto alive = alive_;
     config.token = [this, alive] { return alive.alive() ? token_ : std::string(); };
-    return registry_[candidates_[candidate]].create(*this, platform_, config, generation);
+    return registry_[candidates_[candidate]].create(*this, platform_, std::move(config), generation);
 }
 
 int ClientCore::openTimeoutMs(std::size_t candidate) const {
@@ -272,7 +272,7 @@ void ClientCore::transportClosed(int generation, const protocol::Error& reason) 
 
 // ---------------------------------------------------------------- tokens
 
-void ClientCore::withToken(bool force, std::function<void()> then) {
+void ClientCore::withToken(bool force, Callback<void()> then) {
     if (!options_.getToken) {
         then();
         return;

@@ -99,7 +99,7 @@ private:
     void setState(State state, const std::string& reason);
     // Runs `then` once a token is in hand (at once without getToken, or with a token
     // still good); `force`: a new one even so (the server refused the one we have).
-    void withToken(bool force, std::function<void()> then);
+    void withToken(bool force, Callback<void()> then);
     void tokenArrived(const std::string& token);
     void scheduleTokenRefresh();
     // The server refused the token: get a new one and reconnect at once, twice; then
@@ -206,7 +206,7 @@ private:
     std::int64_t tokenExpiresMs_ = 0;  // 0: unknown (not a JWT with exp)
     bool fetchingToken_ = false;
     int tokenRequest_ = 0;  // answers to older requests are dropped
-    std::vector<std::function<void()>> afterToken_;
+    std::vector<Callback<void()>> afterToken_;
     TimerId tokenTimer_ = 0;
     int authFailures_ = 0;  // in a row, since the last answer the server gave with data
 

@@ -11,6 +11,8 @@
 #include <map>
 #include <string>
 
+#include "core/callback.hpp"
+
 namespace pushwire::client {
 
 using TimerId = int;
@@ -28,13 +30,13 @@ public:
     // A clock that only moves forward, for intervals (nowMs() is the wall clock, which the
     // system may set back or forward).
     virtual std::int64_t monotonicMs() { return nowMs(); }
-    virtual TimerId setTimer(int delayMs, std::function<void()> callback) = 0;
+    virtual TimerId setTimer(int delayMs, Callback<void()> callback) = 0;
     virtual void cancelTimer(TimerId id) = 0;
     // timeoutMs 0: no timeout of its own. `bearer`: sent as Authorization: Bearer (none
     // when empty).
     virtual RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
                                   const std::string& bearer, int timeoutMs,
-                                  std::function<void(const HttpResponse&)> done) = 0;
+                                  Callback<void(const HttpResponse&)> done) = 0;
     virtual void abortRequest(RequestId id) = 0;
     virtual double random01() = 0;
     // Values kept for the life of the page (the transport that worked, per server).

@@ -34,7 +34,7 @@ struct TransportConfig {
     int longPollTimeoutMs = 10000;
     // The token to send now ("" without one); asked at every request and connection, so
     // a refreshed token is used from the next one on.
-    std::function<std::string()> token;
+    Callback<std::string()> token;
     std::string currentToken() const { return token ? token() : std::string(); }
 };
 

@@ -4,7 +4,7 @@
 
 namespace pushwire::test {
 
-TimerId FakePlatform::setTimer(int delayMs, std::function<void()> callback) {
+TimerId FakePlatform::setTimer(int delayMs, client::Callback<void()> callback) {
     TimerId id = nextId_++;
     timers_[id] = Timer{now_ + std::max(0, delayMs), std::move(callback)};
     return id;
@@ -12,7 +12,7 @@ TimerId FakePlatform::setTimer(int delayMs, std::function<void()> callback) {
 
 RequestId FakePlatform::httpRequest(const std::string& method, const std::string& url, const std::string& body,
                                     const std::string& bearer, int timeoutMs,
-                                    std::function<void(const HttpResponse&)> done) {
+                                    client::Callback<void(const HttpResponse&)> done) {
     RequestId id = nextId_++;
     requests_[id] = Request{id, method, url, body, bearer, timeoutMs, std::move(done)};
     return id;

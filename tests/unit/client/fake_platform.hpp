@@ -23,15 +23,15 @@ public:
         RequestId id;
         std::string method, url, body, bearer;
         int timeoutMs;
-        std::function<void(const HttpResponse&)> done;
+        client::Callback<void(const HttpResponse&)> done;
     };
 
     std::int64_t nowMs() override { return now_; }
-    TimerId setTimer(int delayMs, std::function<void()> callback) override;
+    TimerId setTimer(int delayMs, client::Callback<void()> callback) override;
     void cancelTimer(TimerId id) override { timers_.erase(id); }
     RequestId httpRequest(const std::string& method, const std::string& url, const std::string& body,
                           const std::string& bearer, int timeoutMs,
-                          std::function<void(const HttpResponse&)> done) override;
+                          client::Callback<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override { requests_.erase(id); }
     double random01() override { return random_; }
 
@@ -47,7 +47,7 @@ public:
 private:
     struct Timer {
         std::int64_t due;
-        std::function<void()> callback;
+        client::Callback<void()> callback;
     };
     std::int64_t now_ = 1000;
     std::map<TimerId, Timer> timers_;
