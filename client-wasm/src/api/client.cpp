@@ -3,7 +3,8 @@
 
 #include <emscripten.h>
 
-#include <set>
+#include <algorithm>
+#include <vector>
 
 #include "browser/browser_platform.hpp"
 #include "core/client_core.hpp"
@@ -12,10 +13,15 @@
 namespace pushwire {
 namespace {
 
-// Live cores, for page hints (online again, page visible again).
-std::set<client::ClientCore*>& liveCores() {
-    static std::set<client::ClientCore*> cores;
+// Live cores, for page hints (online again, page visible again). A page has a few.
+std::vector<client::ClientCore*>& liveCores() {
+    static std::vector<client::ClientCore*> cores;
     return cores;
+}
+
+bool isLive(client::ClientCore* core) {
+    const auto& cores = liveCores();
+    return std::find(cores.begin(), cores.end(), core) != cores.end();
 }
 
 }  // namespace
@@ -36,12 +42,13 @@ Client::Client(const std::string& url, ClientOptions options) : Client(std::vect
 Client::Client(const std::vector<std::string>& urls, ClientOptions options)
     : core_(std::make_unique<client::ClientCore>(client::BrowserPlatform::instance(), client::defaultTransports(), urls,
                                                  options)) {
-    liveCores().insert(core_.get());
+    liveCores().push_back(core_.get());
     core_->start();
 }
 
 Client::~Client() {
-    liveCores().erase(core_.get());
+    auto& cores = liveCores();
+    if (auto it = std::find(cores.begin(), cores.end(), core_.get()); it != cores.end()) cores.erase(it);
     core_->close();
 }
 
@@ -76,8 +83,8 @@ void Client::close() { core_->close(); }
 }  // namespace pushwire
 
 extern "C" EMSCRIPTEN_KEEPALIVE void pw_page_hint() {
-    auto cores = pushwire::liveCores();
+    const auto cores = pushwire::liveCores();  // a hint may close a client
     for (auto* core : cores) {
-        if (pushwire::liveCores().count(core)) core->reconnectNowHint();
+        if (pushwire::isLive(core)) core->reconnectNowHint();
     }
 }
