@@ -47,8 +47,18 @@ std::string_view statusText(int status) {
     }
 }
 
+void appendStatusLine(std::string& out, int status) {
+    out += "HTTP/1.1 ";
+    out += std::to_string(status);
+    out += ' ';
+    out += statusText(status);
+    out += "\r\n";
+}
+
 std::string statusLine(int status) {
-    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
+    std::string out;
+    appendStatusLine(out, status);
+    return out;
 }
 
 HttpConnection::HttpConnection(int fd, ConnectionHost& host, std::string peer)
@@ -295,11 +305,8 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
     std::string head;
     head.reserve(128 + text.size() + contentType.size() + cors_->size() + extraHeaders.size() +
                  (headRequest_ ? 0 : body.size()));
-    head += "HTTP/1.1 ";
-    head += std::to_string(status);
-    head += ' ';
-    head += text;
-    head += "\r\nContent-Type: ";
+    appendStatusLine(head, status);
+    head += "Content-Type: ";
     head += contentType;
     head += "\r\nContent-Length: ";
     head += length;

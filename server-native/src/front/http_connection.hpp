@@ -266,6 +266,7 @@ using HttpConnectionPtr = std::shared_ptr<HttpConnection>;
 
 // "HTTP/1.1 200 OK\r\n".
 std::string statusLine(int status);
+void appendStatusLine(std::string& out, int status);
 std::string_view statusText(int status);
 
 }  // namespace pushwire::server

@@ -73,7 +73,9 @@ int Feed::add(std::vector<FeedStart> starts) {
     }
     remove(again);  // a channel subscribed again starts over from its new start
     const std::size_t first = entries_.size();
-    entries_.reserve(first + starts.size());
+    // A poll's feed gets all its channels at once: one allocation. A WebSocket's gets them a
+    // frame at a time, and an exact reserve on each would regrow the vector on every add.
+    if (entries_.empty()) entries_.reserve(starts.size());
     for (FeedStart& start : starts) {
         Entry entry;
         entry.channel = std::move(start.channel);
