@@ -1,6 +1,6 @@
 // What a lagging client, a hostile server and a too-large publish did to the SDK, each on
 // every transport it concerns: a reader megabytes behind catches up without a reconnect
-// loop; a message the page cannot parse is reported and passed over; a publish above the
+// loop; a message the page cannot parse is passed over (a gap, reason "missing"); a publish above the
 // server's limit is refused by the SDK itself. And clients no one here wrote (Chromium's
 // own WebSocket, Node's fetch) read the server's refusals instead of a reset.
 import { test, before, after } from 'node:test';
@@ -49,10 +49,9 @@ for (const transport of TRANSPORTS) {
 // rebuilt the data recursively) and its polling stopped while it said "connected". Now
 // data never becomes a tree in the wasm: the page gets it (Chromium's JSON.parse takes
 // any depth) or, where the page's parser cannot, an onError — and the next messages.
-async function hostileServer() {
-  const deep = '['.repeat(100000) + ']'.repeat(100000);
-  const envelope = (seq, data) => `{"channel":"c","seq":${seq},"data":${data},"time":1}`;
-  const messages = [envelope(1, '"one"'), envelope(2, deep), envelope(3, '"three"'), envelope(4, '"four"')];
+const envelope = (seq, data) => `{"channel":"c","seq":${seq},"data":${data},"time":1}`;
+const deep = '['.repeat(100000) + ']'.repeat(100000);
+async function hostileServer(messages = [envelope(1, '"one"'), envelope(2, deep), envelope(3, '"three"'), envelope(4, '"four"')]) {
   const cors = { 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store' };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
@@ -123,6 +122,77 @@ for (const transport of ['sse', 'longpoll', 'poll']) {
     }
   });
 }
+
+// Frames are read by the browser's JSON.parse (glue.js pwRead). One it refuses (cut short
+// here) is skipped and shows as a hole, reason "missing": never a stop, never silence.
+test('sse: a frame that is not JSON is a gap of reason missing, and the next ones come', async () => {
+  const cut = '{"channel":"c","seq":2,"data":{"a":';
+  const hostile = await hostileServer([envelope(1, '"one"'), cut, envelope(3, '"three"')]);
+  const page = await browser.newPage();
+  try {
+    await page.goto(hostile.url + '/pushwire.js');
+    await page.addScriptTag({ url: '/pushwire.js' });
+    await page.evaluate(async ({ url }) => {
+      window.PushWire = await createPushWire();
+      window.got = [];
+      window.gaps = [];
+      window.client = new PushWire.Client(url, { transport: 'sse' });
+      window.client.subscribe('c', (m) => window.got.push(m.data), { onGap: (g) => window.gaps.push(g) });
+    }, { url: hostile.url });
+    const result = await waitFor(async () => {
+      const r = await page.evaluate(() => ({ got: window.got, gaps: window.gaps, state: window.client.state }));
+      return r.got.length >= 2 ? r : null;
+    }, { what: 'delivery past the cut frame' });
+    assert.deepEqual(result.got, ['one', 'three']);
+    assert.deepEqual(result.gaps, [{ channel: 'c', from: 2, to: 2, reason: 'missing' }]);
+    assert.equal(result.state, 'connected');
+  } finally {
+    await page.close();
+    hostile.server.closeAllConnections();
+    hostile.server.close();
+  }
+});
+
+// Two subscriptions of one channel on one client: each gets its own data, so one that
+// changes what it got does not change what the other gets.
+test('two subscriptions of one channel each get their own data, on every transport', async () => {
+  const server = await startServer([]);
+  const page = await openPage(browser, server);
+  try {
+    await page.evaluate(({ url, transports }) => {
+      window.got = {};
+      window.clients = transports.map((transport) => {
+        const client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
+        const first = [];
+        const second = [];
+        window.got[transport] = { first, second };
+        client.subscribe('twin', (m) => { first.push(m.data); m.data.n = 'changed by the first'; });
+        client.subscribe('twin', (m) => second.push(m.data));
+        return client;
+      });
+    }, { url: server.url, transports: TRANSPORTS });
+    await waitFor(() => page.evaluate(() => window.clients.every((c) => c.state === 'connected')), { what: 'connected' });
+    await sleep(400);
+    await publish(server, 'twin', { n: 1 });
+    await publish(server, 'twin', { n: 2 });
+    await waitFor(() => page.evaluate(() => Object.values(window.got).every((g) => g.second.length >= 2)),
+      { what: 'both messages on every transport' });
+    const got = await page.evaluate(() => {
+      const out = {};
+      for (const [t, g] of Object.entries(window.got)) {
+        out[t] = { second: g.second, same: g.first.some((d, i) => d === g.second[i]) };
+      }
+      return out;
+    });
+    for (const transport of TRANSPORTS) {
+      assert.deepEqual(got[transport], { second: [{ n: 1 }, { n: 2 }], same: false }, transport);
+    }
+  } finally {
+    await page.evaluate(() => window.clients?.forEach((c) => c.close())).catch(() => {});
+    await page.close();
+    await server.stop();
+  }
+});
 
 test('a publish above the server limit is refused by the SDK with too_large, on every transport', async () => {
   const server = await startServer(['--max-message-bytes', '65536']);

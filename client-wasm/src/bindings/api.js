@@ -1,5 +1,6 @@
 // PushWire.Client (post-js): the JS API of the spec over the module's C functions
-// (bindings.cpp). Data crosses as JSON text and arrives as real JS values; user callbacks
+// (bindings.cpp). Published data leaves as JSON text; received data is the value the
+// browser's JSON.parse made of the frame (glue.js pwRead/pwTake); user callbacks
 // are isolated so that an exception in page code never unwinds through the wasm module;
 // close() frees the native client, so page authors never free anything.
 
@@ -175,14 +176,7 @@ function NativeClient(urls, optionsText, tokenRequester) {
     };
     var id = native.subscribe(channel, since,
       function (ch, seq, data, time) {
-        // A message this page cannot parse (nested past what its JSON.parse takes) is
-        // reported and passed over: it never stops the delivery of the next ones.
-        var value;
-        try { value = JSON.parse(data); } catch (e) {
-          reportError(pushwireError('bad_data', 'message ' + seq + ' of "' + ch + '" could not be parsed: ' + e.message));
-          return;
-        }
-        isolate(onMessage, { channel: ch, seq: seq, data: value, time: time });
+        isolate(onMessage, { channel: ch, seq: seq, data: data, time: time });
       },
       function (ch, from, to, reason) {
         if (opts.onGap) isolate(opts.onGap, { channel: ch, from: from, to: to < 0 ? null : to, reason: reason });

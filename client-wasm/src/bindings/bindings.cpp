@@ -17,8 +17,9 @@
 EM_JS(void, pw_js_token, (int client, int id), { pwNative(client).token(id); });
 EM_JS(void, pw_js_state, (int client, const char* state, const char* reason),
       { pwNative(client).state(UTF8ToString(state), UTF8ToString(reason)); });
-EM_JS(void, pw_js_message, (int client, int sub, double seq, const char* data, int size, double time),
-      { pwNative(client).message(sub, seq, pwText(data, size), time); });
+// A message's data is a JS value already: its slot in glue.js (see core/wire.hpp).
+EM_JS(void, pw_js_message, (int client, int sub, double seq, int slot, double time),
+      { pwNative(client).message(sub, seq, pwTake(slot), time); });
 EM_JS(void, pw_js_gap, (int client, int sub, const char* channel, double from, double to, const char* reason),
       { pwNative(client).gap(sub, UTF8ToString(channel), from, to, UTF8ToString(reason)); });
 EM_JS(void, pw_js_error, (int client, int sub, const char* code, const char* message),
@@ -113,8 +114,9 @@ public:
         auto subscription = client_.subscribe(
             channel,
             [handle, id](const pushwire::Message& m) {
-                pw_js_message(handle, id, static_cast<double>(m.seq), m.data.data(), static_cast<int>(m.data.size()),
-                              static_cast<double>(m.time));
+                int slot = -1;
+                std::from_chars(m.data.data(), m.data.data() + m.data.size(), slot);
+                pw_js_message(handle, id, static_cast<double>(m.seq), slot, static_cast<double>(m.time));
             },
             options);
         subscribing_ = false;

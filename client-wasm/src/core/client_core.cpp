@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/wire.hpp"
 #include "pushwire/protocol/channel_name.hpp"
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -135,7 +136,7 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
     if (response.status != 200) {
         std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
-        if (auto error = protocol::decodeErrorBody(response.body)) reason += ": " + error->message;
+        if (auto error = wire::errorBody(response.body)) reason += ": " + error->message;
         // Unreachable or unable to serve (its broker down): the next server, at once.
         if ((response.status == 0 || response.status >= 500) && nextServer()) {
             negotiate();
@@ -144,7 +145,7 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
         scheduleReconnect(reason);
         return;
     }
-    auto value = protocol::decodeNegotiate(response.body);
+    auto value = wire::negotiate(response.body);
     if (!value) {
         scheduleReconnect("negotiate answer not understood: " + value.error().message);
         return;
@@ -313,7 +314,7 @@ void ClientCore::tokenArrived(const std::string& token) {
         return;
     }
     token_ = token;
-    auto exp = protocol::tokenExpiry(token);
+    auto exp = wire::tokenExpiry(token);
     tokenExpiresMs_ = exp && *exp > 0 ? *exp * 1000 : 0;
     scheduleTokenRefresh();
     // A refresh while connected: the open transport takes the new token. WebSocket in

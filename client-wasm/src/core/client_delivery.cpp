@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/client_core.hpp"
+#include "core/wire.hpp"
 #include "pushwire/protocol/channel_name.hpp"
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -312,7 +313,7 @@ void ClientCore::publishOverHttp(const std::string& channel, const std::string& 
                 done(std::nullopt, &error);
                 return;
             }
-            auto ack = protocol::decodePublishAck(r.body);
+            auto ack = wire::publishAck(r.body);
             if (r.status == 200 && ack) {
                 done(ack->seq, nullptr);
                 return;

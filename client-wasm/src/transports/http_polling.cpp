@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/wire.hpp"
 #include "pushwire/protocol/frames.hpp"
 
 namespace pushwire::client {
@@ -58,7 +59,7 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
         protocol::Error reason{protocol::ErrorCode::Internal, response.status == 0
                                                                   ? std::string("request failed (network or timeout)")
                                                                   : "HTTP " + std::to_string(response.status)};
-        if (auto error = protocol::decodeErrorBody(response.body)) reason = *error;
+        if (auto error = wire::errorBody(response.body)) reason = *error;
         const bool auth =
             reason.code == protocol::ErrorCode::Unauthorized || reason.code == protocol::ErrorCode::TokenExpired;
         if (auth && config_.currentToken() != usedToken_) {
@@ -67,7 +68,7 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
         }
         // Every channel of the request refused: each is reported to its subscriptions,
         // which end; the request goes on with what is left (nothing, often).
-        auto refused = protocol::decodeRefusals(response.body);
+        auto refused = wire::refusals(response.body);
         if (!refused.empty() && (auth || reason.code == protocol::ErrorCode::Forbidden)) {
             const int generation = generation_;
             for (const protocol::Refusal& refusal : refused) {
@@ -80,7 +81,7 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
         listener_.transportClosed(generation_, reason);
         return;
     }
-    auto batch = protocol::decodePollResponse(response.body);
+    auto batch = wire::pollResponse(response.body);
     if (!batch) {
         listener_.transportClosed(generation_, batch.error());
         return;

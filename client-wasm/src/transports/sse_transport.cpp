@@ -3,6 +3,7 @@
 #include <emscripten.h>
 
 #include "core/transport.hpp"
+#include "core/wire.hpp"
 #include "pushwire/protocol/envelope.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/live_handles.hpp"
@@ -53,12 +54,12 @@ public:
                 break;
             }
             case kMessage: {
-                auto envelope = protocol::decodeEnvelope(data);
+                auto envelope = wire::envelope(data);
                 if (envelope) listener_.transportMessage(generation, *envelope);
                 break;
             }
             case kGap: {
-                auto gap = protocol::decodeGap(data);
+                auto gap = wire::gap(data);
                 if (gap) listener_.transportGap(generation, *gap);
                 break;
             }
@@ -66,8 +67,8 @@ public:
             case kError: {
                 // A channel refused: its subscriptions end, the stream goes on. Anything
                 // else (an expired token, the broker gone) ends the stream.
-                auto error = protocol::decodeErrorBody(data ? data : "");
-                const std::string channel = protocol::errorChannel(data ? data : "");
+                auto error = wire::errorBody(data ? data : "");
+                const std::string channel = wire::errorChannel(data ? data : "");
                 protocol::Error reason = error.value_or(protocol::Error{protocol::ErrorCode::Internal, "stream error"});
                 if (!channel.empty()) {
                     listener_.transportRequestError(generation, "", reason, channel);

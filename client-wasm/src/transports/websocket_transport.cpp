@@ -4,6 +4,7 @@
 #include <emscripten.h>
 
 #include "core/transport.hpp"
+#include "core/wire.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/live_handles.hpp"
 #include "transports/registry.hpp"
@@ -81,7 +82,7 @@ private:
     void frame(std::string_view text) {
         const int generation = generation_;
         listener_.transportActivity(generation);
-        auto decoded = protocol::decodeServerFrame(text);
+        auto decoded = wire::serverFrame(text);
         if (!decoded) return;
         protocol::ServerFrame& f = *decoded;
         switch (f.type) {

@@ -1,0 +1,209 @@
+// The client's reads with the browser's JSON.parse (see core/wire.hpp), for the JS module.
+// glue.js (pwRead) parses a document, checks it as protocol/'s decoder does, and answers
+// with its fields as one string, in the order read here: fields separated by \x1e, the
+// first "" when the document is good or an error code followed by its message.
+#include <emscripten.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/wire.hpp"
+#include "pushwire/protocol/cursor.hpp"
+
+// What pwRead reads; the numbers are glue.js's.
+enum ReadKind { kFrame = 1, kEnvelope, kGap, kPoll, kPublishAck, kNegotiate, kErrorBody, kRefusals, kTokenExpiry };
+
+// The fields of `text` read as `kind`, in memory the caller frees.
+EM_JS(char*, pw_js_read, (int kind, const char* text, int size), { return pwRead(kind, pwText(text, size)); });
+
+namespace pushwire::client::wire {
+namespace {
+
+using protocol::Error;
+using protocol::ErrorCode;
+
+class Fields {
+public:
+    Fields(ReadKind kind, std::string_view text)
+        : data_(pw_js_read(kind, text.data(), static_cast<int>(text.size()))), rest_(data_ ? data_ : "") {}
+    ~Fields() { std::free(data_); }
+    Fields(const Fields&) = delete;
+    Fields& operator=(const Fields&) = delete;
+
+    std::string_view next() {
+        const std::size_t end = std::min(rest_.find('\x1e'), rest_.size());
+        std::string_view field = rest_.substr(0, end);
+        rest_.remove_prefix(std::min(end + 1, rest_.size()));
+        return field;
+    }
+    std::string text() { return std::string(next()); }
+    std::uint64_t number() {
+        std::string_view field = next();
+        std::uint64_t value = 0;
+        std::from_chars(field.data(), field.data() + field.size(), value);
+        return value;
+    }
+    bool flag() { return next() == "1"; }
+    Error error() {
+        std::string_view code = next();
+        return Error{protocol::errorCodeFromName(code).value_or(ErrorCode::Internal), text()};
+    }
+    // The leading status: nullopt when the document is good.
+    std::optional<Error> failed() {
+        if (!data_) return Error{ErrorCode::Internal, "out of memory"};
+        std::string_view status = next();
+        if (status.empty()) return std::nullopt;
+        return Error{protocol::errorCodeFromName(status).value_or(ErrorCode::Internal), text()};
+    }
+
+    protocol::Envelope envelope() {
+        protocol::Envelope out;
+        out.channel = text();
+        out.seq = number();
+        out.dataJson = text();
+        out.timeMs = static_cast<std::int64_t>(number());
+        return out;
+    }
+    protocol::Gap gap() {
+        protocol::Gap out;
+        out.channel = text();
+        out.from = number();
+        if (std::string_view to = next(); !to.empty()) {
+            std::uint64_t value = 0;
+            std::from_chars(to.data(), to.data() + to.size(), value);
+            out.to = value;
+        }
+        out.reason = flag() ? protocol::GapReason::EpochChanged : protocol::GapReason::HistoryEvicted;
+        std::string epoch = text();
+        if (protocol::isValidEpoch(epoch)) out.epoch = std::move(epoch);
+        return out;
+    }
+    std::vector<std::string> texts() {
+        std::vector<std::string> out(number());
+        for (std::string& item : out) item = text();
+        return out;
+    }
+    std::vector<protocol::Refusal> refusals() {
+        std::vector<protocol::Refusal> out(number());
+        for (protocol::Refusal& refusal : out) {
+            refusal.channel = text();
+            refusal.error = error();
+        }
+        return out;
+    }
+
+private:
+    char* data_;
+    std::string_view rest_;
+};
+
+}  // namespace
+
+protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
+    Fields in(kFrame, text);
+    if (auto error = in.failed()) return *error;
+    protocol::ServerFrame frame;
+    frame.type = static_cast<protocol::ServerFrameType>(in.number());
+    frame.idJson = in.text();
+    switch (frame.type) {
+        case protocol::ServerFrameType::Message: frame.message = in.envelope(); break;
+        case protocol::ServerFrameType::Gap: frame.gap = in.gap(); break;
+        case protocol::ServerFrameType::Ack:
+            frame.channel = in.text();
+            frame.seq = in.number();
+            break;
+        case protocol::ServerFrameType::Error:
+            frame.error = in.error();
+            frame.channel = in.text();
+            break;
+        case protocol::ServerFrameType::Welcome:
+            frame.epoch = in.text();
+            frame.heartbeatMs = static_cast<int>(in.number());
+            break;
+        case protocol::ServerFrameType::Subscribed:
+            frame.cursor = in.text();
+            frame.channels = in.texts();
+            break;
+        case protocol::ServerFrameType::Authorized: frame.expiresAt = static_cast<std::int64_t>(in.number()); break;
+        default: break;
+    }
+    return frame;
+}
+
+protocol::Result<protocol::Envelope> envelope(std::string_view text) {
+    Fields in(kEnvelope, text);
+    if (auto error = in.failed()) return *error;
+    return in.envelope();
+}
+
+protocol::Result<protocol::Gap> gap(std::string_view text) {
+    Fields in(kGap, text);
+    if (auto error = in.failed()) return *error;
+    return in.gap();
+}
+
+protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
+    Fields in(kPoll, text);
+    if (auto error = in.failed()) return *error;
+    protocol::PollResponse response;
+    response.cursor = in.text();
+    response.more = in.flag();
+    response.messages.resize(in.number());
+    for (protocol::Envelope& message : response.messages) message = in.envelope();
+    response.gaps.resize(in.number());
+    for (protocol::Gap& gap : response.gaps) gap = in.gap();
+    response.refused = in.refusals();
+    return response;
+}
+
+protocol::Result<protocol::PublishAck> publishAck(std::string_view text) {
+    Fields in(kPublishAck, text);
+    if (auto error = in.failed()) return *error;
+    protocol::PublishAck ack;
+    ack.channel = in.text();
+    ack.seq = in.number();
+    return ack;
+}
+
+protocol::Result<protocol::NegotiateInfo> negotiate(std::string_view text) {
+    Fields in(kNegotiate, text);
+    if (auto error = in.failed()) return *error;
+    protocol::NegotiateInfo info;
+    info.protocol = static_cast<int>(in.number());
+    info.websocketUrl = in.text();
+    info.heartbeatMs = static_cast<int>(in.number());
+    info.epoch = in.text();
+    info.maxMessageBytes = in.number();
+    info.tokens = in.flag();
+    info.transports = in.texts();
+    return info;
+}
+
+std::optional<protocol::Error> errorBody(std::string_view text) {
+    Fields in(kErrorBody, text);
+    if (in.failed() || in.next().empty()) return std::nullopt;  // no error in it
+    return in.error();
+}
+
+std::string errorChannel(std::string_view text) {
+    Fields in(kErrorBody, text);
+    if (in.failed()) return {};
+    in.next();
+    in.error();
+    return in.text();
+}
+
+std::vector<protocol::Refusal> refusals(std::string_view text) {
+    Fields in(kRefusals, text);
+    if (in.failed()) return {};
+    return in.refusals();
+}
+
+std::optional<std::int64_t> tokenExpiry(std::string_view jwt) {
+    Fields in(kTokenExpiry, jwt);
+    if (in.failed()) return std::nullopt;
+    return static_cast<std::int64_t>(in.number());
+}
+
+}  // namespace pushwire::client::wire
