@@ -325,6 +325,15 @@ std::string quoteJsonString(std::string_view t) {
     out += '"';
     for (std::size_t i = 0; i < t.size();) {
         const unsigned char c = static_cast<unsigned char>(t[i]);
+#ifdef __EMSCRIPTEN__
+        // In the browser, text leaves the module only through TextDecoder, which replaces
+        // invalid UTF-8 just as below: no second check in the module's code.
+        if (c >= 0x80) {
+            out += static_cast<char>(c);
+            ++i;
+            continue;
+        }
+#endif
         if (c >= 0x80) {
             const std::size_t length = utf8Length(t, i);
             if (length > 0) {
