@@ -37,15 +37,32 @@ function pwWithStrings(texts, fn) {
 
 // What the server sends, read for wire_js.cpp with the browser's own JSON.parse (the
 // module carries no JSON parser): a document's fields, checked as protocol/'s decoder
-// checks them, as one string in the order wire_js.cpp reads them: fields separated by
-// \x1e, the first "" for a good document or an error code followed by its message.
-// Kinds: 1 WebSocket frame, 2 SSE message, 3 SSE gap, 4 poll answer, 5 publish answer,
-// 6 negotiate, 7 error body, 8 refusals, 9 a token's exp.
-var PW_FRAME_TYPES = ['welcome', 'subscribed', 'unsubscribed', 'message', 'gap', 'ack', 'error', 'ping', 'pong', 'authorized'];
-var PW_READ_WHAT = ['', 'server frame', 'message', 'gap', 'poll response', 'publish response', 'negotiate answer', 'answer', 'answer'];
+// checks them, as one string in the order of the document's schema below: fields
+// separated by \x1e, the first "" for a good document or an error code followed by its
+// message. Kinds: 1 WebSocket frame, 2 SSE message, 3 SSE gap, 4 poll answer, 5 publish
+// answer, 6 negotiate, 7 error body, 8 refusals, 9 a token's exp.
+//
+// A schema is `name kind` pairs; a capital kind is required (the document is refused
+// without it). s a string ("" when absent); u a whole number >= 0 (0); o the same, ""
+// when absent; i a whole number up to 2^31-1 (0); t a time (0 unless a whole number > 0);
+// b true (1) or not (""); r 1 for "epoch_changed"; d the data (its slot, see pwTake);
+// a strings (their count, then each); e the document's error (1 or "", code, message);
+// x the document's error refuses the document; m messages, g gaps, f refusals (their
+// count, then each by its own schema).
+var PW_MESSAGE = 'channel S seq U data d time t';
+var PW_GAP = 'channel S from U to o reason r epoch s';
+var PW_FRAMES = {  // by type, in the order of protocol::ServerFrameType
+  welcome: 'epoch s heartbeat_ms i', subscribed: 'cursor s channels a', unsubscribed: '', message: PW_MESSAGE,
+  gap: PW_GAP, ack: 'channel s seq u', error: 'error e channel s', ping: '', pong: '', authorized: 'exp t'
+};
+var PW_READ = [, ['server frame'], ['message', PW_MESSAGE], ['gap', PW_GAP],
+  ['poll response', 'error x messages M cursor S gaps g refused f more b'], ['publish response', 'error x seq U channel s'],
+  ['negotiate answer', 'transports A protocol i websocket_url s heartbeat_ms i epoch s max_message_bytes u tokens b'],
+  ['answer', 'error e channel s'], ['answer', 'refused f']];
 
 // The data of the messages of the last read, by slot (wire_js.cpp puts the slot where the
-// C++ decoder puts the data's JSON text), and where each came from in its text.
+// C++ decoder puts the data's JSON text), where each sits in the text, and whether it was
+// given out.
 var pwSlots = [];
 var pwSlotPaths = [];
 var pwSlotSource = '';
@@ -64,15 +81,13 @@ function pwTake(slot) {
   return data === undefined ? null : data;
 }
 
-// A string field as the module takes it (the separator and NUL cannot occur in it), or null.
+// A string as the module takes it (the separator and NUL cannot occur in it), or null.
 function pwStr(v) {
   if (typeof v !== 'string') return null;
   return /[\0\x1e]/.test(v) ? v.replace(/[\0\x1e]/g, '\ufffd') : v;
 }
 function pwUns(v) { return Number.isSafeInteger(v) && v >= 0 ? v : null; }
-function pwInt(v) { return pwUns(v) === null ? 0 : Math.min(v, 2147483647); }
 function pwObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
-function pwStrings(v) { return Array.isArray(v) ? v.map(pwStr).filter(function (s) { return s !== null; }) : []; }
 // The document's {"error":{"code","message"}} as [code, message], or null.
 function pwError(doc) {
   var e = doc.error;
@@ -81,95 +96,41 @@ function pwError(doc) {
   return [pwStr(e.code), message === null ? pwStr(e.code) : message];
 }
 
-function pwReadEnvelope(out, m, path) {
-  if (!pwObject(m)) throw ['bad_type', 'message is not a JSON object'];
-  var channel = pwStr(m.channel), seq = pwUns(m.seq);
-  if (channel === null || seq === null) throw ['missing_field', 'message needs a string channel and a seq'];
-  pwSlotPaths.push(path);
-  pwSlots.push(m.data === undefined ? null : m.data);
-  out.push(channel, seq, pwSlots.length - 1, Number.isSafeInteger(m.time) && m.time > 0 ? m.time : 0);
-}
-
-function pwReadGap(out, g) {
-  if (!pwObject(g)) throw ['bad_type', 'gap is not a JSON object'];
-  var channel = pwStr(g.channel), from = pwUns(g.from), to = pwUns(g.to);
-  if (channel === null || from === null) throw ['missing_field', 'gap needs channel and from'];
-  out.push(channel, from, to === null ? '' : to, g.reason === 'epoch_changed' ? 1 : '', pwStr(g.epoch) || '');
-}
-
-function pwReadRefusals(out, doc) {
-  var list = [];
-  (Array.isArray(doc.refused) ? doc.refused : []).forEach(function (r) {
-    var e = pwObject(r) ? pwError(r) : null, channel = e ? pwStr(r.channel) : null;
-    if (channel) list.push(channel, e[0], e[1]);
-  });
-  out.push(list.length / 3);
-  list.forEach(function (v) { out.push(v); });
-}
-
-function pwReadDocument(kind, text, out) {
-  if (kind === 9) {  // a JWT: its payload's exp, unverified (the server verifies)
-    var parts = text.split('.');
-    if (parts.length < 3) throw ['bad_request', 'not a JWT'];
-    var payload = JSON.parse(atob(parts[1].replace(/-/g, '+').replace(/_/g, '/')));
-    if (!pwObject(payload) || !Number.isSafeInteger(payload.exp)) throw ['missing_field', 'no exp'];
-    out.push(payload.exp);
-    return;
-  }
-  var doc;
-  try { doc = JSON.parse(text); } catch (e) { throw ['bad_json', PW_READ_WHAT[kind] + ' is not valid JSON']; }
-  if (!pwObject(doc)) throw ['bad_json', PW_READ_WHAT[kind] + ' is not a JSON object'];
-  var e = pwError(doc);
-  if (kind === 1) {
-    var type = PW_FRAME_TYPES.indexOf(doc.type);
-    if (typeof doc.type !== 'string') throw ['missing_field', "server frame has no 'type'"];
-    if (type < 0) throw ['bad_request', "unknown server frame type '" + doc.type + "'"];
-    out.push(type, doc.id === undefined ? '' : JSON.stringify(doc.id));
-    if (type === 0) out.push(pwStr(doc.epoch) || '', pwInt(doc.heartbeat_ms));
-    if (type === 1) {
-      var names = pwStrings(doc.channels);
-      out.push(pwStr(doc.cursor) || '', names.length);
-      names.forEach(function (n) { out.push(n); });
+// Appends the fields of `doc` by `schema` to `out`; `path`: where a message's data sits.
+function pwFields(out, doc, schema, what, path) {
+  if (!pwObject(doc)) throw ['bad_type', what + ' is not a JSON object'];
+  var list = schema ? schema.split(' ') : [];
+  for (var i = 0; i < list.length; i += 2) {
+    var name = list[i], kind = list[i + 1].toLowerCase(), v = doc[name], x;
+    var ok = kind === 's' ? typeof v === 'string' : kind === 'u' ? pwUns(v) !== null
+      : 'amgf'.indexOf(kind) >= 0 ? Array.isArray(v) : true;
+    if (!ok && kind !== list[i + 1]) throw ['missing_field', what + " needs '" + name + "'"];
+    if (kind === 's') out.push(pwStr(v) || '');
+    else if (kind === 'u') out.push(ok ? v : 0);
+    else if (kind === 'o') out.push(pwUns(v) === null ? '' : v);
+    else if (kind === 'i') out.push(pwUns(v) === null ? 0 : Math.min(v, 2147483647));
+    else if (kind === 't') out.push(Number.isSafeInteger(v) && v > 0 ? v : 0);
+    else if (kind === 'b') out.push(v === true ? 1 : '');
+    else if (kind === 'r') out.push(v === 'epoch_changed' ? 1 : '');
+    else if (kind === 'd') {
+      pwSlotPaths.push(path);
+      out.push(pwSlots.push(v === undefined ? null : v) - 1);
+    } else if (kind === 'a') {
+      x = ok ? v.map(pwStr).filter(function (s) { return s !== null; }) : [];
+      out.push(x.length);
+      x.forEach(function (s) { out.push(s); });
+    } else if (kind === 'e' || kind === 'x') {
+      x = pwError(doc);
+      if (x && kind === 'x') throw x;
+      if (kind === 'e') out.push(x ? 1 : '', x ? x[0] : '', x ? x[1] : '');
+    } else {
+      x = ok ? v : [];
+      if (kind === 'f') x = x.filter(function (r) { return pwObject(r) && pwError(r) && pwStr(r.channel); });
+      out.push(x.length);
+      x.forEach(function (item, k) {
+        pwFields(out, item, kind === 'm' ? PW_MESSAGE : kind === 'g' ? PW_GAP : 'channel s error e', name + '[' + k + ']', k);
+      });
     }
-    if (type === 3) pwReadEnvelope(out, doc, -1);
-    if (type === 4) pwReadGap(out, doc);
-    if (type === 5) out.push(pwStr(doc.channel) || '', pwUns(doc.seq) || 0);
-    if (type === 6) {
-      e = e || ['internal', 'unknown error'];
-      out.push(e[0], e[1], pwStr(doc.channel) || '');
-    }
-    if (type === 9) out.push(Number.isSafeInteger(doc.exp) && doc.exp > 0 ? doc.exp : 0);
-  } else if (kind === 2) {
-    pwReadEnvelope(out, doc, -1);
-  } else if (kind === 3) {
-    pwReadGap(out, doc);
-  } else if (kind === 4) {
-    if (e) throw e;
-    var cursor = pwStr(doc.cursor);
-    if (!Array.isArray(doc.messages) || cursor === null) {
-      throw ['missing_field', "poll response needs 'messages' and 'cursor'"];
-    }
-    out.push(cursor, doc.more === true ? 1 : '', doc.messages.length);
-    doc.messages.forEach(function (m, i) { pwReadEnvelope(out, m, i); });
-    var gaps = Array.isArray(doc.gaps) ? doc.gaps : [];
-    out.push(gaps.length);
-    gaps.forEach(function (g) { pwReadGap(out, g); });
-    pwReadRefusals(out, doc);
-  } else if (kind === 5) {
-    if (e) throw e;
-    var seq = pwUns(doc.seq);
-    if (seq === null) throw ['missing_field', "publish response has no 'seq'"];
-    out.push(pwStr(doc.channel) || '', seq);
-  } else if (kind === 6) {
-    if (!Array.isArray(doc.transports)) throw ['missing_field', "negotiate answer has no 'transports' list"];
-    var transports = pwStrings(doc.transports);
-    out.push(pwInt(doc.protocol), pwStr(doc.websocket_url) || '', pwInt(doc.heartbeat_ms), pwStr(doc.epoch) || '',
-      pwUns(doc.max_message_bytes) || 0, doc.tokens === true ? 1 : '', transports.length);
-    transports.forEach(function (n) { out.push(n); });
-  } else if (kind === 7) {
-    out.push(e ? 1 : '', e ? e[0] : '', e ? e[1] : '', pwStr(doc.channel) || '');
-  } else {
-    pwReadRefusals(out, doc);
   }
 }
 
@@ -180,12 +141,24 @@ function pwRead(kind, text) {
     pwSlotSource = text;
     pwSlotGiven = [];
   }
-  var out = [''];
-  try { pwReadDocument(kind, text, out); } catch (e) {
-    if (!Array.isArray(e)) {
-      if (kind !== 9) throw e;  // a bug here: let it show
-      e = ['bad_request', 'not a JWT'];  // atob or JSON.parse refused the payload
+  var out = [''], doc;
+  try {
+    if (kind === 9) {  // a JWT: its payload's exp, unverified (the server verifies)
+      try { doc = JSON.parse(atob(text.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); } catch (e) {}
+      pwFields(out, doc, 'exp U', 'token', -1);
+    } else {
+      var read = PW_READ[kind], schema = read[1];
+      try { doc = JSON.parse(text); } catch (e) { throw ['bad_json', read[0] + ' is not valid JSON']; }
+      if (kind === 1 && pwObject(doc)) {
+        var types = Object.keys(PW_FRAMES), type = types.indexOf(doc.type);
+        if (type < 0) throw ['bad_request', "unknown server frame type '" + doc.type + "'"];
+        out.push(type, doc.id === undefined ? '' : JSON.stringify(doc.id));
+        schema = PW_FRAMES[doc.type];
+      }
+      pwFields(out, doc, schema, read[0], -1);
     }
+  } catch (e) {
+    if (!Array.isArray(e)) throw e;  // a bug here: let it show
     out = e;
   }
   return pwAllocString(out.join('\x1e'));

@@ -1,10 +1,10 @@
 // The client's reads with the browser's JSON.parse (see core/wire.hpp), for the JS module.
 // glue.js (pwRead) parses a document, checks it as protocol/'s decoder does, and answers
-// with its fields as one string, in the order read here: fields separated by \x1e, the
-// first "" when the document is good or an error code followed by its message.
+// with its fields as one string, in the order of the document's schema there (PW_READ,
+// PW_FRAMES), which is the order read here: fields separated by \x1e, the first "" when
+// the document is good or an error code followed by its message.
 #include <emscripten.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -38,16 +38,21 @@ public:
         return field;
     }
     std::string text() { return std::string(next()); }
-    std::uint64_t number() {
-        std::string_view field = next();
+    // A whole number >= 0 (glue.js writes only those, in decimal), or 0 when empty.
+    std::uint64_t number() { return digits(next()); }
+    static std::uint64_t digits(std::string_view field) {
         std::uint64_t value = 0;
-        std::from_chars(field.data(), field.data() + field.size(), value);
+        for (char c : field) value = value * 10 + static_cast<std::uint64_t>(c - '0');
         return value;
     }
     bool flag() { return next() == "1"; }
-    Error error() {
+    // An error field: a flag, the code and the message.
+    std::optional<Error> error() {
+        const bool given = flag();
         std::string_view code = next();
-        return Error{protocol::errorCodeFromName(code).value_or(ErrorCode::Internal), text()};
+        std::string message = text();
+        if (!given) return std::nullopt;
+        return Error{protocol::errorCodeFromName(code).value_or(ErrorCode::Internal), std::move(message)};
     }
     // The leading status: nullopt when the document is good.
     std::optional<Error> failed() {
@@ -69,11 +74,7 @@ public:
         protocol::Gap out;
         out.channel = text();
         out.from = number();
-        if (std::string_view to = next(); !to.empty()) {
-            std::uint64_t value = 0;
-            std::from_chars(to.data(), to.data() + to.size(), value);
-            out.to = value;
-        }
+        if (std::string_view to = next(); !to.empty()) out.to = digits(to);
         out.reason = flag() ? protocol::GapReason::EpochChanged : protocol::GapReason::HistoryEvicted;
         std::string epoch = text();
         if (protocol::isValidEpoch(epoch)) out.epoch = std::move(epoch);
@@ -88,7 +89,7 @@ public:
         std::vector<protocol::Refusal> out(number());
         for (protocol::Refusal& refusal : out) {
             refusal.channel = text();
-            refusal.error = error();
+            refusal.error = error().value_or(Error{ErrorCode::Internal, ""});
         }
         return out;
     }
@@ -114,7 +115,7 @@ protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
             frame.seq = in.number();
             break;
         case protocol::ServerFrameType::Error:
-            frame.error = in.error();
+            frame.error = in.error().value_or(Error{ErrorCode::Internal, "unknown error"});
             frame.channel = in.text();
             break;
         case protocol::ServerFrameType::Welcome:
@@ -147,13 +148,13 @@ protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
     Fields in(kPoll, text);
     if (auto error = in.failed()) return *error;
     protocol::PollResponse response;
-    response.cursor = in.text();
-    response.more = in.flag();
     response.messages.resize(in.number());
     for (protocol::Envelope& message : response.messages) message = in.envelope();
+    response.cursor = in.text();
     response.gaps.resize(in.number());
     for (protocol::Gap& gap : response.gaps) gap = in.gap();
     response.refused = in.refusals();
+    response.more = in.flag();
     return response;
 }
 
@@ -161,8 +162,8 @@ protocol::Result<protocol::PublishAck> publishAck(std::string_view text) {
     Fields in(kPublishAck, text);
     if (auto error = in.failed()) return *error;
     protocol::PublishAck ack;
-    ack.channel = in.text();
     ack.seq = in.number();
+    ack.channel = in.text();
     return ack;
 }
 
@@ -170,26 +171,25 @@ protocol::Result<protocol::NegotiateInfo> negotiate(std::string_view text) {
     Fields in(kNegotiate, text);
     if (auto error = in.failed()) return *error;
     protocol::NegotiateInfo info;
+    info.transports = in.texts();
     info.protocol = static_cast<int>(in.number());
     info.websocketUrl = in.text();
     info.heartbeatMs = static_cast<int>(in.number());
     info.epoch = in.text();
     info.maxMessageBytes = in.number();
     info.tokens = in.flag();
-    info.transports = in.texts();
     return info;
 }
 
 std::optional<protocol::Error> errorBody(std::string_view text) {
     Fields in(kErrorBody, text);
-    if (in.failed() || in.next().empty()) return std::nullopt;  // no error in it
+    if (in.failed()) return std::nullopt;
     return in.error();
 }
 
 std::string errorChannel(std::string_view text) {
     Fields in(kErrorBody, text);
     if (in.failed()) return {};
-    in.next();
     in.error();
     return in.text();
 }
