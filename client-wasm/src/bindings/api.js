@@ -14,7 +14,7 @@ function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
 
 // One native client: the calls api.js makes, the events it receives.
 var pwNextHandle = 1;
-function NativeClient(urls, optionsText, tokenRequester) {
+function NativeClient(urls, transport, times, tokenRequester) {
   var handle = pwNextHandle++;
   var subscriptions = new Map();
   var publishes = new Map();
@@ -43,7 +43,9 @@ function NativeClient(urls, optionsText, tokenRequester) {
       done(ok !== 0, seq, code, message);
     }
   });
-  pwWithStrings([urls, optionsText], function (u, o) { _pw_new(handle, u, o, tokenRequester ? 1 : 0); });
+  pwWithStrings([urls, transport], function (u, t) {
+    _pw_new.apply(null, [handle, u, t].concat(times, [tokenRequester ? 1 : 0]));
+  });
   this.tokenReady = function (id, token) {
     pwWithStrings([token], function (t) { _pw_token_ready(handle, id, t); });
   };
@@ -146,10 +148,10 @@ function NativeClient(urls, optionsText, tokenRequester) {
         });
       };
     }
-    var lines = ['transport=' + opts.transport];
-    ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].forEach(
-      function (name) { if (opts[name] !== undefined) lines.push(name + '=' + Math.round(opts[name])); });
-    this._native = new NativeClient(urls.join('\n'), lines.join('\n'), requester);
+    // In bindings.cpp's order; -1: the default.
+    var times = ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].map(
+      function (name) { return opts[name] === undefined ? -1 : Math.round(opts[name]); });
+    this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester);
     this._native.setStateListener(function (state, reason) {
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });

@@ -6,12 +6,13 @@
 // is api.js.
 #include <emscripten.h>
 
-#include <charconv>
 #include <map>
 #include <memory>
 #include <string_view>
 
-#include "pushwire/client.hpp"
+#include "browser/browser_platform.hpp"
+#include "core/client_core.hpp"
+#include "transports/registry.hpp"
 
 // Defined in api.js (post-js): each reaches the JS client registered under `client`.
 EM_JS(void, pw_js_token, (int client, int id), { pwNative(client).token(id); });
@@ -29,36 +30,6 @@ EM_JS(void, pw_js_published, (int client, int id, int ok, double seq, const char
 
 namespace {
 
-// `name=value` lines from api.js (which checked names and types): no JSON parser in the
-// module for this.
-pushwire::ClientOptions parseOptions(std::string_view text) {
-    pushwire::ClientOptions options;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
-        const std::string_view line = text.substr(start, end - start);
-        start = end + 1;
-        const std::size_t equals = line.find('=');
-        if (equals == std::string_view::npos) continue;
-        const std::string_view name = line.substr(0, equals);
-        const std::string_view value = line.substr(equals + 1);
-        if (name == "transport") {
-            options.transport = pushwire::transportFromString(std::string(value)).value_or(pushwire::Transport::Auto);
-            continue;
-        }
-        int number = 0;
-        auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-        if (ec != std::errc() || ptr != value.data() + value.size()) continue;
-        if (name == "pollIntervalMs") options.pollIntervalMs = number;
-        else if (name == "reconnectInitialMs") options.reconnectInitialMs = number;
-        else if (name == "reconnectMaxMs") options.reconnectMaxMs = number;
-        else if (name == "connectTimeoutMs") options.connectTimeoutMs = number;
-        else if (name == "upgradeIntervalMs") options.upgradeIntervalMs = number;
-    }
-    return options;
-}
-
 std::vector<std::string> splitLines(std::string_view text) {
     std::vector<std::string> out;
     std::size_t start = 0;
@@ -71,16 +42,22 @@ std::vector<std::string> splitLines(std::string_view text) {
     return out;
 }
 
+// One JS client: a client core on the browser platform, talked to directly (the C++ API's
+// Client and Subscription would be a second layer of ids and handlers here).
 class NativeClient {
 public:
     // `urls`: one or more server URLs, one per line. `withToken`: the page gave getToken;
-    // the client asks for a token with pw_js_token and gets it through tokenReady.
-    NativeClient(int handle, std::string_view urls, std::string_view optionsText, bool withToken)
-        : handle_(handle), client_(splitLines(urls), options(optionsText, withToken)) {
-        client_.onStateChange([handle](pushwire::State state, const std::string& reason) {
+    // the core asks for a token with pw_js_token and gets it through tokenReady.
+    NativeClient(int handle, std::string_view urls, pushwire::ClientOptions options, bool withToken)
+        : handle_(handle),
+          core_(pushwire::client::BrowserPlatform::instance(), pushwire::client::defaultTransports(), splitLines(urls),
+                withTokens(std::move(options), withToken)) {
+        core_.onStateChange([handle](pushwire::State state, const std::string& reason) {
             pw_js_state(handle, pushwire::toString(state), reason.c_str());
         });
+        core_.start();
     }
+    ~NativeClient() { core_.close(); }
 
     void tokenReady(int id, const char* token) {
         auto it = tokenWaiters_.find(id);
@@ -90,9 +67,10 @@ public:
         done(token);
     }
 
-    // 0 when refused at once (lastErrorCode/lastError say why: bad_channel, bad_cursor).
+    // The subscription's id, or 0 when refused at once (lastErrorCode/lastError say why:
+    // bad_channel, bad_cursor).
     int subscribe(const char* channel, const char* since) {
-        const int id = nextId_;
+        const int id = core_.nextSubscriptionId();
         const int handle = handle_;
         pushwire::SubscribeOptions options;
         options.since = since;
@@ -100,78 +78,57 @@ public:
             pw_js_gap(handle, id, gap.channel.c_str(), static_cast<double>(gap.from),
                       gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason.c_str());
         };
-        subscribing_ = true;
-        options.onError = [this, handle, id](const pushwire::Error& error) {
-            if (subscribing_) {
-                lastErrorCode_ = error.code;
-                lastError_ = error.message;
-                return;
-            }
+        options.onError = [handle, id](const pushwire::Error& error) {
             pw_js_error(handle, id, error.code.c_str(), error.message.c_str());
         };
-        lastError_.clear();
-        lastErrorCode_ = "bad_channel";
-        auto subscription = client_.subscribe(
+        pushwire::Error error;
+        const int subscribed = core_.subscribe(
             channel,
             [handle, id](const pushwire::Message& m) {
-                int slot = -1;
-                std::from_chars(m.data.data(), m.data.data() + m.data.size(), slot);
+                int slot = 0;  // its decimal digits (wire_js.cpp)
+                for (char digit : m.data) slot = slot * 10 + (digit - '0');
                 pw_js_message(handle, id, static_cast<double>(m.seq), slot, static_cast<double>(m.time));
             },
-            options);
-        subscribing_ = false;
-        if (!subscription.active()) {
-            if (lastError_.empty()) lastError_ = "invalid channel name";
-            return 0;
-        }
-        ++nextId_;
-        subscriptions_.emplace(id, subscription);
-        return id;
+            std::move(options), &error);
+        lastErrorCode_ = error.code;
+        lastError_ = error.message;
+        return subscribed;
     }
 
-    void unsubscribe(int id) {
-        auto it = subscriptions_.find(id);
-        if (it == subscriptions_.end()) return;
-        it->second.unsubscribe();
-        subscriptions_.erase(it);
-    }
+    void unsubscribe(int id) { core_.unsubscribe(id); }
 
     void publish(const char* channel, const char* dataJson, int id) {
         const int handle = handle_;
-        client_.publish(channel, dataJson,
-                        [handle, id](std::optional<std::uint64_t> seq, const pushwire::Error* error) {
-                            if (seq) {
-                                pw_js_published(handle, id, 1, static_cast<double>(*seq), "", "");
-                            } else {
-                                pw_js_published(handle, id, 0, 0.0, error ? error->code.c_str() : "internal",
-                                                error ? error->message.c_str() : "publish failed");
-                            }
-                        });
+        core_.publish(channel, dataJson, [handle, id](std::optional<std::uint64_t> seq, const pushwire::Error* error) {
+            if (seq) {
+                pw_js_published(handle, id, 1, static_cast<double>(*seq), "", "");
+            } else {
+                pw_js_published(handle, id, 0, 0.0, error ? error->code.c_str() : "internal",
+                                error ? error->message.c_str() : "publish failed");
+            }
+        });
     }
 
     // What api.js reads: 0 state, 1 its reason, 2 transport, 3 server, 4 last error,
     // 5 its code, 6 the position of subscription `sub`.
     std::string get(int what, int sub) const {
         switch (what) {
-            case 0: return pushwire::toString(client_.state());
-            case 1: return client_.stateReason();
-            case 2: return pushwire::toString(client_.transport());
-            case 3: return client_.server();
+            case 0: return pushwire::toString(core_.state());
+            case 1: return core_.stateReason();
+            case 2: return pushwire::toString(core_.transport());
+            case 3: return core_.server();
             case 4: return lastError_;
             case 5: return lastErrorCode_;
-            case 6: {
-                auto it = subscriptions_.find(sub);
-                return it == subscriptions_.end() ? std::string() : it->second.position();
-            }
+            case 6: return core_.position(sub);
             default: return {};
         }
     }
 
-    void close() { client_.close(); }
+    void close() { core_.close(); }
+    void pageHint() { core_.reconnectNowHint(); }
 
 private:
-    pushwire::ClientOptions options(std::string_view text, bool withToken) {
-        pushwire::ClientOptions out = parseOptions(text);
+    pushwire::ClientOptions withTokens(pushwire::ClientOptions out, bool withToken) {
         if (withToken) {
             out.getToken = [this](pushwire::TokenCallback done) {
                 const int id = nextToken_++;
@@ -185,12 +142,9 @@ private:
     int handle_;
     std::map<int, pushwire::TokenCallback> tokenWaiters_;
     int nextToken_ = 1;
-    pushwire::Client client_;
-    std::map<int, pushwire::Subscription> subscriptions_;
-    int nextId_ = 1;
+    pushwire::client::ClientCore core_;
     std::string lastError_;
     std::string lastErrorCode_;
-    bool subscribing_ = false;
 };
 
 std::map<int, std::unique_ptr<NativeClient>>& natives() {
@@ -207,8 +161,19 @@ NativeClient* native(int handle) {
 
 extern "C" {
 
-EMSCRIPTEN_KEEPALIVE void pw_new(int handle, const char* urls, const char* options, int withToken) {
-    natives()[handle] = std::make_unique<NativeClient>(handle, urls, options, withToken != 0);
+// The options api.js checked: a transport name, and times in ms (-1: the default).
+EMSCRIPTEN_KEEPALIVE void pw_new(int handle, const char* urls, const char* transport, int pollIntervalMs,
+                                 int reconnectInitialMs, int reconnectMaxMs, int connectTimeoutMs,
+                                 int upgradeIntervalMs, int withToken) {
+    pushwire::ClientOptions options;
+    options.transport = pushwire::transportFromString(transport).value_or(pushwire::Transport::Auto);
+    const int given[] = {pollIntervalMs, reconnectInitialMs, reconnectMaxMs, connectTimeoutMs, upgradeIntervalMs};
+    int* fields[] = {&options.pollIntervalMs, &options.reconnectInitialMs, &options.reconnectMaxMs,
+                     &options.connectTimeoutMs, &options.upgradeIntervalMs};
+    for (int i = 0; i < 5; ++i) {
+        if (given[i] >= 0) *fields[i] = given[i];
+    }
+    natives()[handle] = std::make_unique<NativeClient>(handle, urls, std::move(options), withToken != 0);
 }
 
 EMSCRIPTEN_KEEPALIVE void pw_delete(int handle) { natives().erase(handle); }
@@ -239,6 +204,16 @@ EMSCRIPTEN_KEEPALIVE const char* pw_get(int handle, int what, int sub) {
 
 EMSCRIPTEN_KEEPALIVE void pw_close(int handle) {
     if (NativeClient* client = native(handle)) client->close();
+}
+
+// The network is back, or the page visible again: a waiting reconnect happens now. (The
+// C++ API's client.cpp has its own, for programs that use it instead of this file.)
+EMSCRIPTEN_KEEPALIVE void pw_page_hint() {
+    std::vector<int> handles;  // a hint may close a client
+    for (auto& entry : natives()) handles.push_back(entry.first);
+    for (int handle : handles) {
+        if (NativeClient* client = native(handle)) client->pageHint();
+    }
 }
 
 }  // extern "C"

@@ -42,6 +42,9 @@ public:
     // Returns the subscription id, or 0 with `error` filled when the name is invalid.
     int subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options, Error* error);
     void unsubscribe(int subscriptionId);
+    // The id subscribe() returns if it succeeds (so that handlers made before the call can
+    // name their subscription).
+    int nextSubscriptionId() const { return nextSubscription_; }
     // The subscription's channel's position as a cursor ("" while unknown).
     std::string position(int subscriptionId) const;
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
