@@ -1,7 +1,6 @@
 #include "browser/browser_platform.hpp"
 
 #include <emscripten.h>
-#include <emscripten/eventloop.h>
 
 // Defined in glue.js (pre-js): XMLHttpRequest with an id, answered via pw_xhr_done.
 EM_JS(void, pw_xhr_start,
@@ -11,15 +10,15 @@ EM_JS(void, pw_xhr_start,
 EM_JS(void, pw_xhr_abort, (int id), { pwXhrAbort(id); });
 EM_JS(double, pw_date_now, (), { return Date.now(); });
 EM_JS(double, pw_performance_now, (), { return performance.now(); });
+// Timers by our own id, fired through pw_timer_fired (emscripten_set_timeout brought its
+// runtime's callback wrappers into the JS).
+EM_JS(int, pw_set_timeout, (int id, int delayMs), {
+    return setTimeout(
+        function() { _pw_timer_fired(id); }, delayMs);
+});
+EM_JS(void, pw_clear_timeout, (int jsId), { clearTimeout(jsId); });
 
 namespace pushwire::client {
-namespace {
-
-void onTimeout(void* userData) {
-    BrowserPlatform::instance().timerFired(static_cast<TimerId>(reinterpret_cast<intptr_t>(userData)));
-}
-
-}  // namespace
 
 BrowserPlatform& BrowserPlatform::instance() {
     static BrowserPlatform platform;
@@ -33,15 +32,14 @@ double BrowserPlatform::random01() { return emscripten_random(); }
 
 TimerId BrowserPlatform::setTimer(int delayMs, Callback<void()> callback) {
     TimerId id = nextId_++;
-    long jsId = emscripten_set_timeout(onTimeout, delayMs, reinterpret_cast<void*>(static_cast<intptr_t>(id)));
-    timers_[id] = Timer{jsId, std::move(callback)};
+    timers_[id] = Timer{pw_set_timeout(id, delayMs), std::move(callback)};
     return id;
 }
 
 void BrowserPlatform::cancelTimer(TimerId id) {
     auto it = timers_.find(id);
     if (it == timers_.end()) return;
-    emscripten_clear_timeout(it->second.jsId);
+    pw_clear_timeout(it->second.jsId);
     timers_.erase(it);
 }
 
@@ -75,6 +73,10 @@ void BrowserPlatform::requestDone(RequestId id, int status, const char* body) {
 }
 
 }  // namespace pushwire::client
+
+extern "C" EMSCRIPTEN_KEEPALIVE void pw_timer_fired(int id) {
+    pushwire::client::BrowserPlatform::instance().timerFired(id);
+}
 
 extern "C" EMSCRIPTEN_KEEPALIVE void pw_xhr_done(int id, int status, const char* body) {
     pushwire::client::BrowserPlatform::instance().requestDone(id, status, body);

@@ -27,7 +27,7 @@ public:
 
 private:
     struct Timer {
-        long jsId = 0;
+        int jsId = 0;
         Callback<void()> callback;
     };
     std::map<TimerId, Timer> timers_;

@@ -11,10 +11,13 @@ var pwDecoder = new TextDecoder();
 
 // A NUL-terminated UTF-8 copy of `text` in the module's memory; the caller frees it.
 function pwAllocString(text) {
-  // UTF-8 takes at most 3 bytes per UTF-16 unit: reserve that for small texts, count a large one.
-  var size = (text.length < 65536 ? text.length * 3 : lengthBytesUTF8(text)) + 1;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: reserve that for small texts; encode a
+  // large one first, to take only what it needs.
+  var bytes = text.length < 65536 ? null : pwEncoder.encode(text);
+  var size = (bytes ? bytes.length : text.length * 3) + 1;
   var ptr = _malloc(size);
-  HEAPU8[ptr + pwEncoder.encodeInto(text, HEAPU8.subarray(ptr, ptr + size - 1)).written] = 0;
+  if (bytes) HEAPU8.set(bytes, ptr);
+  HEAPU8[ptr + (bytes ? bytes.length : pwEncoder.encodeInto(text, HEAPU8.subarray(ptr, ptr + size - 1)).written)] = 0;
   return ptr;
 }
 
