@@ -32,7 +32,7 @@ double BrowserPlatform::random01() { return emscripten_random(); }
 
 TimerId BrowserPlatform::setTimer(int delayMs, Callback<void()> callback) {
     TimerId id = nextId_++;
-    timers_[id] = Timer{pw_set_timeout(id, delayMs), std::move(callback)};
+    timers_.emplace(id, Timer{pw_set_timeout(id, delayMs), std::move(callback)});
     return id;
 }
 
@@ -55,7 +55,7 @@ RequestId BrowserPlatform::httpRequest(const std::string& method, const std::str
                                        const std::string& bearer, int timeoutMs,
                                        Callback<void(const HttpResponse&)> done) {
     RequestId id = nextId_++;
-    requests_[id] = std::move(done);
+    requests_.emplace(id, std::move(done));
     pw_xhr_start(id, method.c_str(), url.c_str(), body.c_str(), bearer.c_str(), timeoutMs);
     return id;
 }

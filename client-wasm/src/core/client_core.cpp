@@ -43,8 +43,8 @@ ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, 
       registry_(std::move(registry)),
       urls_(std::move(urls)),
       baseUrl_(urls_.empty() ? std::string() : trimSlash(urls_.front())),
-      options_(options),
-      backoff_(options.reconnectInitialMs, options.reconnectMaxMs) {}
+      options_(std::move(options)),
+      backoff_(options_.reconnectInitialMs, options_.reconnectMaxMs) {}
 
 ClientCore::~ClientCore() {
     alive_.end();
@@ -80,9 +80,13 @@ void ClientCore::setState(State state, const std::string& reason) {
     state_ = state;
     stateReason_ = reason;
     if (!changed) return;
-    // Copy: a handler may add handlers.
-    auto handlers = stateHandlers_;
-    for (auto& handler : handlers) handler(state, reason);
+    // The handlers there are now, each copied before its call: a handler may add handlers
+    // (which hear the next change).
+    const std::size_t count = stateHandlers_.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        StateHandler handler = stateHandlers_[i];
+        handler(state, reason);
+    }
 }
 
 void ClientCore::onStateChange(StateHandler handler) { stateHandlers_.push_back(std::move(handler)); }

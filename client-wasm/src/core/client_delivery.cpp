@@ -41,7 +41,7 @@ int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage, 
         }
     }
     int id = nextSubscription_++;
-    subscriptions_[id] = SubscriptionEntry{channel, std::move(onMessage), std::move(options)};
+    subscriptions_.emplace(id, SubscriptionEntry{channel, std::move(onMessage), std::move(options)});
     auto [it, added] = channels_.try_emplace(channel);
     if (added && start) {
         it->second.position = start->seq;
@@ -282,7 +282,7 @@ void ClientCore::sendPublish(const std::string& channel, const std::string& data
     if (info && opened_ && info->capabilities.bidirectional) {
         std::string id = std::to_string(nextPublishId_++);
         if (transport_->send(protocol::encodePublishFrame(channel, dataJson, id))) {
-            pendingPublishes_[id] = std::move(done);
+            pendingPublishes_.emplace(id, std::move(done));
             return;
         }
     }
@@ -354,9 +354,14 @@ void ClientCore::transportRequestError(int generation, const std::string& idJson
 }
 
 void ClientCore::tellEverySubscription(const Error& error) {
-    auto subs = subscriptions_;  // a handler may unsubscribe (itself or others)
-    for (auto& [id, sub] : subs) {
-        if (subscriptions_.count(id) && sub.options.onError) sub.options.onError(error);
+    std::vector<int> ids;  // a handler may unsubscribe (itself or others)
+    ids.reserve(subscriptions_.size());
+    for (const auto& entry : subscriptions_) ids.push_back(entry.first);
+    for (int id : ids) {
+        auto sub = subscriptions_.find(id);
+        if (sub == subscriptions_.end() || !sub->second.options.onError) continue;
+        ErrorHandler handler = sub->second.options.onError;  // may unsubscribe itself
+        handler(error);
     }
 }
 

@@ -12,7 +12,7 @@ class LiveHandles {
 public:
     int add(T* object) {
         int handle = next_++;
-        objects_[handle] = object;
+        objects_.emplace(handle, object);
         return handle;
     }
     void remove(int handle) { objects_.erase(handle); }
