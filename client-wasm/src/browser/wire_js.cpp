@@ -62,23 +62,20 @@ public:
         return Error{protocol::errorCodeFromName(status).value_or(ErrorCode::Internal), text()};
     }
 
-    protocol::Envelope envelope() {
-        protocol::Envelope out;
+    // Read into place (assigning whole envelopes and gaps was code of its own).
+    void envelope(protocol::Envelope& out) {
         out.channel = text();
         out.seq = number();
         out.dataJson = text();
         out.timeMs = static_cast<std::int64_t>(number());
-        return out;
     }
-    protocol::Gap gap() {
-        protocol::Gap out;
+    void gap(protocol::Gap& out) {
         out.channel = text();
         out.from = number();
         if (std::string_view to = next(); !to.empty()) out.to = digits(to);
         out.reason = flag() ? protocol::GapReason::EpochChanged : protocol::GapReason::HistoryEvicted;
         std::string epoch = text();
         if (protocol::isValidEpoch(epoch)) out.epoch = std::move(epoch);
-        return out;
     }
     std::vector<std::string> texts() {
         std::vector<std::string> out(number());
@@ -108,8 +105,8 @@ protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
     frame.type = static_cast<protocol::ServerFrameType>(in.number());
     frame.idJson = in.text();
     switch (frame.type) {
-        case protocol::ServerFrameType::Message: frame.message = in.envelope(); break;
-        case protocol::ServerFrameType::Gap: frame.gap = in.gap(); break;
+        case protocol::ServerFrameType::Message: in.envelope(frame.message); break;
+        case protocol::ServerFrameType::Gap: in.gap(frame.gap); break;
         case protocol::ServerFrameType::Ack:
             frame.channel = in.text();
             frame.seq = in.number();
@@ -135,13 +132,17 @@ protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
 protocol::Result<protocol::Envelope> envelope(std::string_view text) {
     Fields in(kEnvelope, text);
     if (auto error = in.failed()) return *error;
-    return in.envelope();
+    protocol::Envelope out;
+    in.envelope(out);
+    return out;
 }
 
 protocol::Result<protocol::Gap> gap(std::string_view text) {
     Fields in(kGap, text);
     if (auto error = in.failed()) return *error;
-    return in.gap();
+    protocol::Gap out;
+    in.gap(out);
+    return out;
 }
 
 protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
@@ -149,10 +150,10 @@ protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
     if (auto error = in.failed()) return *error;
     protocol::PollResponse response;
     response.messages.resize(in.number());
-    for (protocol::Envelope& message : response.messages) message = in.envelope();
+    for (protocol::Envelope& message : response.messages) in.envelope(message);
     response.cursor = in.text();
     response.gaps.resize(in.number());
-    for (protocol::Gap& gap : response.gaps) gap = in.gap();
+    for (protocol::Gap& gap : response.gaps) in.gap(gap);
     response.refused = in.refusals();
     response.more = in.flag();
     return response;
