@@ -48,7 +48,8 @@ for (const transport of TRANSPORTS) {
 // second message is nested 100,000 deep. The SDK once threw RangeError on it (the wasm
 // rebuilt the data recursively) and its polling stopped while it said "connected". Now
 // data never becomes a tree in the wasm: the page gets it (Chromium's JSON.parse takes
-// any depth) or, where the page's parser cannot, an onError — and the next messages.
+// any depth) or, where the page's parser cannot, a gap of reason "missing" — and the next
+// messages.
 const envelope = (seq, data) => `{"channel":"c","seq":${seq},"data":${data},"time":1}`;
 const deep = '['.repeat(100000) + ']'.repeat(100000);
 async function hostileServer(messages = [envelope(1, '"one"'), envelope(2, deep), envelope(3, '"three"'), envelope(4, '"four"')]) {
@@ -88,15 +89,27 @@ async function hostileServer(messages = [envelope(1, '"one"'), envelope(2, deep)
   return { server, url: `http://127.0.0.1:${server.address().port}` };
 }
 
+// A page with the module loaded from the hostile server serving `messages`; runs `body`
+// with the page and the server's URL, then closes both.
+async function onHostilePage(messages, body) {
+  const hostile = await hostileServer(messages);
+  const page = await browser.newPage();
+  try {
+    await page.goto(hostile.url + '/pushwire.js');
+    await page.addScriptTag({ url: '/pushwire.js' });
+    await page.evaluate(async () => { window.PushWire = await createPushWire(); });
+    await body(page, hostile.url);
+  } finally {
+    await page.close();
+    hostile.server.closeAllConnections();
+    hostile.server.close();
+  }
+}
+
 for (const transport of ['sse', 'longpoll', 'poll']) {
   test(`${transport}: a message nested 100,000 deep does not stop delivery`, async () => {
-    const hostile = await hostileServer();
-    const page = await browser.newPage();
-    try {
-      await page.goto(hostile.url + '/pushwire.js');
-      await page.addScriptTag({ url: '/pushwire.js' });
-      await page.evaluate(async ({ url, transport }) => {
-        window.PushWire = await createPushWire();
+    await onHostilePage(undefined, async (page, url) => {
+      await page.evaluate(({ url, transport }) => {
         window.got = [];
         window.errors = [];
         window.client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
@@ -107,7 +120,7 @@ for (const transport of ['sse', 'longpoll', 'poll']) {
         };
         window.client.subscribe('c', (m) => window.got.push(summary(m.data)),
           { onError: (e) => window.errors.push(e.code) });
-      }, { url: hostile.url, transport });
+      }, { url, transport });
       const result = await waitFor(async () => {
         const r = await page.evaluate(() => ({ got: window.got, errors: window.errors, state: window.client.state }));
         return r.got.length + r.errors.length >= 4 ? r : null;
@@ -115,11 +128,7 @@ for (const transport of ['sse', 'longpoll', 'poll']) {
       assert.deepEqual(result.got, ['one', 'depth 100000', 'three', 'four']);
       assert.deepEqual(result.errors, []);
       assert.equal(result.state, 'connected');
-    } finally {
-      await page.close();
-      hostile.server.closeAllConnections();
-      hostile.server.close();
-    }
+    });
   });
 }
 
@@ -127,18 +136,13 @@ for (const transport of ['sse', 'longpoll', 'poll']) {
 // here) is skipped and shows as a hole, reason "missing": never a stop, never silence.
 test('sse: a frame that is not JSON is a gap of reason missing, and the next ones come', async () => {
   const cut = '{"channel":"c","seq":2,"data":{"a":';
-  const hostile = await hostileServer([envelope(1, '"one"'), cut, envelope(3, '"three"')]);
-  const page = await browser.newPage();
-  try {
-    await page.goto(hostile.url + '/pushwire.js');
-    await page.addScriptTag({ url: '/pushwire.js' });
-    await page.evaluate(async ({ url }) => {
-      window.PushWire = await createPushWire();
+  await onHostilePage([envelope(1, '"one"'), cut, envelope(3, '"three"')], async (page, url) => {
+    await page.evaluate((url) => {
       window.got = [];
       window.gaps = [];
       window.client = new PushWire.Client(url, { transport: 'sse' });
       window.client.subscribe('c', (m) => window.got.push(m.data), { onGap: (g) => window.gaps.push(g) });
-    }, { url: hostile.url });
+    }, url);
     const result = await waitFor(async () => {
       const r = await page.evaluate(() => ({ got: window.got, gaps: window.gaps, state: window.client.state }));
       return r.got.length >= 2 ? r : null;
@@ -146,11 +150,7 @@ test('sse: a frame that is not JSON is a gap of reason missing, and the next one
     assert.deepEqual(result.got, ['one', 'three']);
     assert.deepEqual(result.gaps, [{ channel: 'c', from: 2, to: 2, reason: 'missing' }]);
     assert.equal(result.state, 'connected');
-  } finally {
-    await page.close();
-    hostile.server.closeAllConnections();
-    hostile.server.close();
-  }
+  });
 });
 
 // Two subscriptions of one channel on one client: each gets its own data, so one that
