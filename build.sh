@@ -73,7 +73,9 @@ cmd_build() {
   log "assembling dist/"
   mkdir -p "$DIST/bin" "$DIST/web"
   cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
-  [[ -f "$BUILD/native/bin/pushwire-bench" ]] && cp "$BUILD/native/bin/pushwire-bench" "$DIST/bin/"
+  for tool in pushwire-bench pushwire-send-paths; do
+    [[ -f "$BUILD/native/bin/$tool" ]] && cp "$BUILD/native/bin/$tool" "$DIST/bin/"
+  done
   cp -r "$ROOT/web/." "$DIST/web/"
   # The module's JS minified (names too: Debian's emscripten has no closure compiler) by
   # esbuild, which vite brings into the test tools; without them, as emscripten wrote it.

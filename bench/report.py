@@ -118,6 +118,22 @@ for t, name, r, pw, nc, mine in each_row("latency"):
             f"{num(get(r,'latency_ms','p50'))} | {num(get(r,'latency_ms','p99'))} | {num(get(r,'latency_ms','max'))} | "
             f"{ratio(get(pw,'latency_ms','p99'), get(nc,'latency_ms','p99')) if mine else ''} |")
 add("")
+FLOOR_TRANSPORTS = [t for t in TRANSPORTS if find("floor", t, "latency")]
+if FLOOR_TRANSPORTS:
+    add("**The kernel's floor.** In the same rounds, `pushwire-send-paths io_uring` (bench/src/send_paths.cpp): "
+        "no server, one process that only writes the same bytes to as many loopback sockets at the same rate, "
+        "one io_uring submission per round, and a reader process. This is what one TCP segment per message "
+        "costs the sending side on this machine; any server that writes each message as it is published, as "
+        "the latency column requires at 100 msg/s, pays at least this.")
+    add("")
+    add("| run with | floor CPU µs/message | ÷ Nchan | pushwire ÷ floor |")
+    add("|---|---|---|---|")
+    for t in FLOOR_TRANSPORTS:
+        fl = find("floor", t, "latency")
+        add(f"| {t} | {num(fl['server_cpu_us_per_delivery'])} | "
+            f"{ratio(fl['server_cpu_us_per_delivery'], get(find('nchan', t, 'latency'), 'server_cpu_us_per_delivery'))} | "
+            f"{ratio(get(find('pushwire', t, 'latency'), 'server_cpu_us_per_delivery'), fl['server_cpu_us_per_delivery'])} |")
+    add("")
 add("## Fan-out as fast as accepted (CPU per delivery under load)")
 add("")
 add("The publisher keeps 16 publishes in flight. Messages queued behind a connection's write in progress "
@@ -175,7 +191,13 @@ if REDIS_TRANSPORTS:
                     f"{num(r['server_cpu_us_per_delivery'])} | "
                     f"{ratio(r['server_cpu_us_per_delivery'], get(nc, 'server_cpu_us_per_delivery')) if mine else ''} | "
                     f"{num(get(r, 'publish_ms', 'p99'))} | {num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
-    add("")
+    floors = [(t, find("floor", t, "redis-latency")) for t in REDIS_TRANSPORTS]
+    if any(fl for _, fl in floors):
+        add("The kernel's floor in the same rounds (as above: a sender that only writes, no Redis): "
+            + "; ".join(f"{t} {num(fl['server_cpu_us_per_delivery'])} µs, "
+                        f"{ratio(fl['server_cpu_us_per_delivery'], get(find('nchan', t, 'redis-latency'), 'server_cpu_us_per_delivery'))} "
+                        "of Nchan+Redis at 100 msg/s" for t, fl in floors if fl) + ".")
+        add("")
 AUTH_TRANSPORTS = [t for t in TRANSPORTS if find("pushwire", t, "auth-latency")]
 if AUTH_TRANSPORTS:
     add("## The cost of auth checks")
@@ -284,6 +306,17 @@ def r_of(label, key_path, t):
 
 target_row("CPU per delivery, WebSocket and SSE, 100 msg/s ≤ 0.67×",
            [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
+
+
+def floor_ratio(t, label):
+    a = get(find("floor", t, label), "server_cpu_us_per_delivery")
+    b = get(find("nchan", t, label), "server_cpu_us_per_delivery")
+    return f"{t} {a / b:.2f}×" if a is not None and b else f"{t} –"
+
+
+if FLOOR_TRANSPORTS:
+    add("| (not a target) the kernel's floor at 100 msg/s, a sender that only writes, ÷ Nchan | "
+        + ", ".join(floor_ratio(t, "latency") for t in FLOOR_TRANSPORTS) + " | |")
 target_row("CPU per delivery, WebSocket and SSE, as fast as accepted ≤ 0.67×",
            [(t, r_of("throughput", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
 if any(r for _, r in node):
@@ -300,6 +333,9 @@ if REDIS_TRANSPORTS:
     target_row("With Redis: CPU per delivery, 2 nodes, 100 msg/s and as fast as accepted ≤ 0.67× Nchan+Redis",
                [(f"{t} {s}", redis_ratio("redis2", s, t)) for t in REDIS_TRANSPORTS for s in ("latency", "throughput")],
                0.67)
+    if any(find("floor", t, "redis-latency") for t in REDIS_TRANSPORTS):
+        add("| (not a target) the kernel's floor at 100 msg/s, a sender that only writes, ÷ Nchan+Redis | "
+            + ", ".join(floor_ratio(t, "redis-latency") for t in REDIS_TRANSPORTS) + " | |")
     target_row("With Redis: publish p99 at 100 msg/s < 5 ms (absolute, pushwire, 1 and 2 nodes)",
                [(f"{t} {p}", get(find("pushwire", t, f"{p}-latency"), "publish_ms", "p99"))
                 for t in REDIS_TRANSPORTS for p in ("redis", "redis2")], 5.0, absolute=True)

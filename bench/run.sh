@@ -109,8 +109,16 @@ stop_servers() {
 }
 run() {  # target transport label bench-args...
   local target=$1 transport=$2 label=$3; shift 3
-  local args
+  local args line
   stop_servers
+  if [[ $target == floor ]]; then
+    # The kernel's floor: no server, a sender that only writes each message to each socket
+    # (pushwire-send-paths), as many sockets, rounds and bytes as the 100 msg/s fan-out.
+    line=$("$BIN/pushwire-send-paths" io_uring --json --sockets "$SUBSCRIBERS" --rounds "$LATENCY_MESSAGES" \
+      --rate "$RATE" --bytes "$BYTES" || true)
+    [[ -n "$line" ]] && echo "${line%\}},\"transport\":\"$transport\",\"label\":\"$label\"}" >>"$RAW"
+    return 0
+  fi
   case $target in
     pushwire)
       start_pushwire
@@ -139,7 +147,6 @@ run() {  # target transport label bench-args...
       # shellcheck disable=SC2206
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS) ;;
   esac
-  local line
   if [[ $transport == node-* ]]; then
     line=$(node "$ROOT/bench/node_clients.mjs" "${args[@]}" --transport "${transport#node-}" --channel "n${RANDOM}" "$@" || true)
   else
@@ -165,10 +172,12 @@ rounds() {  # "target[:label] ..." command args...
 }
 # The fan-out at RATE msg/s ("latency") and as fast as accepted ("throughput"), labelled
 # "label-latency" and "label-throughput" when there is a label.
+# The floor runs only at RATE msg/s.
 fanout() {  # target label transport
   local prefix=${2:+$2-}
   run "$1" "$3" "${prefix}latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
     --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
+  [[ $1 == floor ]] && return 0
   run "$1" "$3" "${prefix}throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
     --messages "$(throughput_messages "$3")" --rate 0 --bytes "$BYTES"
 }
@@ -181,7 +190,9 @@ node_fanout() {  # target label node-transport messages
 sync
 echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
 for transport in $TRANSPORTS; do
-  rounds "pushwire nchan" fanout "$transport"
+  # WebSocket and SSE write each message at 100 msg/s: the kernel's floor runs with them.
+  floor=""; [[ $transport == websocket || $transport == sse ]] && floor=" floor"
+  rounds "pushwire nchan$floor" fanout "$transport"
   for target in pushwire nchan; do
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
   done
@@ -196,7 +207,7 @@ for transport in ${TLS_TRANSPORTS:-websocket sse}; do
 done
 # With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
 for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
-  rounds "pushwire-redis:redis pushwire-redis2:redis2 nchan-redis:redis" fanout "$transport"
+  rounds "pushwire-redis:redis pushwire-redis2:redis2 nchan-redis:redis floor:redis" fanout "$transport"
 done
 # WebSocket subscribers that are not ours: Node's ws library (bench/node_clients.mjs).
 rounds "pushwire:node-ws nchan:node-ws" node_fanout node-websocket "${NODE_WS_MESSAGES:-300}"

@@ -2,7 +2,7 @@
 # Smoke run of pushwire-bench against the real server: a few subscribers, a few
 # messages, every transport; fails unless every message arrived exactly once.
 set -euo pipefail
-SERVER=$1 BENCH=$2
+SERVER=$1 BENCH=$2 SEND_PATHS=$3
 DIR=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; rm -rf "$DIR"' EXIT
@@ -57,4 +57,9 @@ for transport in $transports; do
     --tls --subscribers 20 --messages 30 --rate 100 --channel "tls-$transport" 2>/dev/null)
   grep -q '"expected":1000,"received":1000,"lost":0,"duplicates":0' <<<"$line" || { echo "tls smoke $transport: $line"; exit 1; }
 done
-echo "bench smoke: every transport, with tokens, over TLS: passed"
+# The kernel's floor of ./build.sh bench: pushwire-send-paths, one JSON line with both
+# sides' CPU per message.
+line=$("$SEND_PATHS" io_uring --json --sockets 20 --rounds 10 --rate 200 --warmup 2)
+python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["target"] == "floor" and r["server_cpu_us_per_delivery"] > 0 and r["bench_cpu_us_per_delivery"] > 0, r' "$line" ||
+  { echo "floor smoke: $line"; exit 1; }
+echo "bench smoke: every transport, with tokens, over TLS, the floor: passed"

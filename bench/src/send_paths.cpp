@@ -1,15 +1,18 @@
-// pushwire-send-paths: the experiment behind server-native/src/front/sender.hpp. A
-// sender process writes one small message to each of N loopback TCP sockets per round,
-// rounds 10 ms apart (one message per connection per write, as a fan-out at 100 msg/s
-// does), either with one sendmsg per socket or with one io_uring submission per round;
-// a child process reads everything. Prints CPU per message of both sides.
+// pushwire-send-paths: the experiment behind server-native/src/front/sender.hpp, and the
+// kernel's floor in docs/benchmarks.md. A sender process writes one small message to each
+// of N loopback TCP sockets per round, R rounds a second (one message per connection per
+// write, as a fan-out at 100 msg/s does), either with one sendmsg per socket or with one
+// io_uring submission per round; a child process reads everything. The sender does
+// nothing else: no framing, no state per connection, one buffer for every write. Prints
+// the exact CPU time (CLOCK_PROCESS_CPUTIME_ID) per message of both sides; --json prints
+// them as one line of bench/run.sh's results.
 //
-//   pushwire-send-paths sendmsg|io_uring [--sockets N] [--rounds R] [--bytes B]
+//   pushwire-send-paths sendmsg|io_uring [--sockets N] [--rounds R] [--bytes B] [--rate R]
+//                       [--warmup W] [--json]
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,17 +21,19 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace {
 
+// The scheduler's exact on-CPU time of every thread of this process, as the bench reads
+// the servers' (schedstat), not utime+stime's clock ticks.
 double cpuSeconds() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    timespec now{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
 void noDelay(int fd) {
@@ -36,7 +41,10 @@ void noDelay(int fd) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-[[noreturn]] void receive(const sockaddr_in& address, int sockets, long expectedBytes, long messages) {
+// Reads everything, then writes its CPU time per message to `report` and exits.
+// The first warmupBytes are read but not counted.
+[[noreturn]] void receive(const sockaddr_in& address, int sockets, long warmupBytes, long expectedBytes, long messages,
+                          int report) {
     const int epoll = epoll_create1(0);
     for (int i = 0; i < sockets; ++i) {
         const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -50,15 +58,17 @@ void noDelay(int fd) {
     std::vector<char> buffer(65536);
     epoll_event events[256];
     long received = 0;
+    double before = -1;
     while (received < expectedBytes) {
+        if (before < 0 && received >= warmupBytes) before = cpuSeconds();
         const int ready = epoll_wait(epoll, events, 256, -1);
         for (int i = 0; i < ready; ++i) {
             const ssize_t n = recv(events[i].data.fd, buffer.data(), buffer.size(), 0);
             if (n > 0) received += n;
         }
     }
-    std::printf("receiver: %.2f us CPU per message\n", cpuSeconds() * 1e6 / static_cast<double>(messages));
-    std::fflush(stdout);
+    const double perMessage = (cpuSeconds() - before) * 1e6 / static_cast<double>(messages);
+    if (write(report, &perMessage, sizeof perMessage) != sizeof perMessage) _exit(1);
     _exit(0);
 }
 
@@ -66,17 +76,30 @@ void noDelay(int fd) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: pushwire-send-paths sendmsg|io_uring [--sockets N] [--rounds R] [--bytes B]\n");
+        std::fprintf(stderr,
+                     "usage: pushwire-send-paths sendmsg|io_uring [--sockets N] [--rounds R] [--bytes B] [--rate R] "
+                     "[--warmup W] [--json]\n");
         return 2;
     }
     const bool uring = std::string(argv[1]) == "io_uring";
-    int sockets = 1000, rounds = 300, bytes = 100;
-    for (int i = 2; i + 1 < argc; i += 2) {
+    int sockets = 1000, rounds = 300, bytes = 100, rate = 100, warmup = 20;
+    bool json = false;
+    for (int i = 2; i < argc; ++i) {
         const std::string name = argv[i];
-        const int value = std::atoi(argv[i + 1]);
+        if (name == "--json") {
+            json = true;
+            continue;
+        }
+        const int value = i + 1 < argc ? std::atoi(argv[++i]) : 0;
         if (name == "--sockets") sockets = value;
         else if (name == "--rounds") rounds = value;
         else if (name == "--bytes") bytes = value;
+        else if (name == "--rate") rate = value;
+        else if (name == "--warmup") warmup = value;
+    }
+    if (sockets <= 0 || rounds <= 0 || bytes <= 0 || rate <= 0 || warmup < 0) {
+        std::fprintf(stderr, "--sockets, --rounds, --bytes and --rate take positive numbers, --warmup W >= 0\n");
+        return 2;
     }
     const int listener = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
@@ -88,9 +111,16 @@ int main(int argc, char** argv) {
         std::perror("listen");
         return 1;
     }
-    const long expectedBytes = static_cast<long>(sockets) * rounds * bytes;
+    const long warmupBytes = static_cast<long>(sockets) * warmup * bytes;
+    const long expectedBytes = warmupBytes + static_cast<long>(sockets) * rounds * bytes;
+    int report[2];
+    if (pipe(report) != 0) {
+        std::perror("pipe");
+        return 1;
+    }
     const pid_t child = fork();
-    if (child == 0) receive(address, sockets, expectedBytes, static_cast<long>(sockets) * rounds);
+    if (child == 0)
+        receive(address, sockets, warmupBytes, expectedBytes, static_cast<long>(sockets) * rounds, report[1]);
 
     std::vector<int> fds;
     for (int i = 0; i < sockets; ++i) {
@@ -105,8 +135,11 @@ int main(int argc, char** argv) {
     }
     const std::string message(static_cast<std::size_t>(bytes), 'x');
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const double before = cpuSeconds();
-    for (int round = 0; round < rounds; ++round) {
+    double before = cpuSeconds();
+    const auto interval = std::chrono::microseconds(1'000'000 / rate);
+    auto next = std::chrono::steady_clock::now();
+    for (int round = 0; round < warmup + rounds; ++round) {
+        if (round == warmup) before = cpuSeconds();
         if (!uring) {
             for (int fd : fds) send(fd, message.data(), message.size(), MSG_NOSIGNAL);
         } else {
@@ -124,12 +157,28 @@ int main(int argc, char** argv) {
                 }
             }
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        next += interval;
+        std::this_thread::sleep_until(next);
     }
     const double messages = static_cast<double>(sockets) * rounds;
-    std::printf("%s sender: %.2f us CPU per message\n", uring ? "io_uring" : "sendmsg",
-                (cpuSeconds() - before) * 1e6 / messages);
+    const double sender = (cpuSeconds() - before) * 1e6 / messages;
+    double receiver = 0;
+    const bool received = read(report[0], &receiver, sizeof receiver) == sizeof receiver;
     int status = 0;
     waitpid(child, &status, 0);
+    if (!received || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "the receiver failed\n");
+        return 1;
+    }
+    if (json) {
+        std::printf(
+            "{\"scenario\":\"floor\",\"target\":\"floor\",\"send\":\"%s\",\"subscribers\":%d,"
+            "\"messages\":%d,\"bytes\":%d,\"rate\":%d,\"server_cpu_us_per_delivery\":%.4f,"
+            "\"bench_cpu_us_per_delivery\":%.4f}\n",
+            uring ? "io_uring" : "sendmsg", sockets, rounds, bytes, rate, sender, receiver);
+    } else {
+        std::printf("%s sender: %.2f us CPU per message; receiver: %.2f\n", uring ? "io_uring" : "sendmsg", sender,
+                    receiver);
+    }
     return 0;
 }
