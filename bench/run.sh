@@ -171,8 +171,7 @@ rounds() {  # "target[:label] ..." command args...
   done
 }
 # The fan-out at RATE msg/s ("latency") and as fast as accepted ("throughput"), labelled
-# "label-latency" and "label-throughput" when there is a label.
-# The floor runs only at RATE msg/s.
+# "label-latency" and "label-throughput" when there is a label; the floor only at RATE msg/s.
 fanout() {  # target label transport
   local prefix=${2:+$2-}
   run "$1" "$3" "${prefix}latency" --scenario fanout --subscribers "$SUBSCRIBERS" \

@@ -61,7 +61,9 @@ void noDelay(int fd) {
     double before = -1;
     while (received < expectedBytes) {
         if (before < 0 && received >= warmupBytes) before = cpuSeconds();
-        const int ready = epoll_wait(epoll, events, 256, -1);
+        // Nothing for 5 s: a write was refused; the sender reports the failure.
+        const int ready = epoll_wait(epoll, events, 256, 5000);
+        if (ready == 0) _exit(1);
         for (int i = 0; i < ready; ++i) {
             const ssize_t n = recv(events[i].data.fd, buffer.data(), buffer.size(), 0);
             if (n > 0) received += n;
@@ -81,7 +83,12 @@ int main(int argc, char** argv) {
                      "[--warmup W] [--json]\n");
         return 2;
     }
-    const bool uring = std::string(argv[1]) == "io_uring";
+    const std::string mode = argv[1];
+    if (mode != "sendmsg" && mode != "io_uring") {
+        std::fprintf(stderr, "pushwire-send-paths: the first argument is sendmsg or io_uring, not %s\n", argv[1]);
+        return 2;
+    }
+    const bool uring = mode == "io_uring";
     int sockets = 1000, rounds = 300, bytes = 100, rate = 100, warmup = 20;
     bool json = false;
     for (int i = 2; i < argc; ++i) {
@@ -96,10 +103,20 @@ int main(int argc, char** argv) {
         else if (name == "--bytes") bytes = value;
         else if (name == "--rate") rate = value;
         else if (name == "--warmup") warmup = value;
+        else {
+            std::fprintf(stderr, "pushwire-send-paths: unknown option %s\n", name.c_str());
+            return 2;
+        }
     }
     if (sockets <= 0 || rounds <= 0 || bytes <= 0 || rate <= 0 || warmup < 0) {
         std::fprintf(stderr, "--sockets, --rounds, --bytes and --rate take positive numbers, --warmup W >= 0\n");
         return 2;
+    }
+    // Exit status 3: this kernel (or container) refuses io_uring.
+    io_uring ring{};
+    if (uring && io_uring_queue_init(1024, &ring, 0) != 0) {
+        std::fprintf(stderr, "io_uring is not available here\n");
+        return 3;
     }
     const int listener = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
@@ -127,11 +144,6 @@ int main(int argc, char** argv) {
         const int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
         noDelay(fd);
         fds.push_back(fd);
-    }
-    io_uring ring{};
-    if (uring && io_uring_queue_init(1024, &ring, 0) != 0) {
-        std::fprintf(stderr, "io_uring is not available here\n");
-        return 1;
     }
     const std::string message(static_cast<std::size_t>(bytes), 'x');
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
