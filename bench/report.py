@@ -10,6 +10,10 @@ import sys
 
 raw, results_dir, markdown_path, knobs = sys.argv[1:5]
 runs = [json.loads(line) for line in open(raw) if line.strip()]
+# bench/run.sh's first line says which commit ran and when, so that re-rendering the page
+# later (with other prose) does not credit the run to a later commit.
+meta = next((r for r in runs if r.get("scenario") == "meta"), {})
+runs = [r for r in runs if r.get("scenario") != "meta"]
 TRANSPORTS = ["websocket", "sse", "longpoll", "poll"]
 IDLE_TARGET = next((r["subscribers"] for r in runs if r["label"] == "idle"), 10000)
 # Counts add up over repeated runs (a message lost in any run is lost); every other
@@ -83,6 +87,8 @@ def each_row(label):
 
 
 def commit():
+    if meta.get("commit"):
+        return meta["commit"]
     try:
         return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
     except Exception:
@@ -91,7 +97,7 @@ def commit():
 
 lines = []
 add = lines.append
-now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+now = meta.get("finished") or datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
 add("# Benchmarks: pushwire vs Nchan")
 add("")
 add(f"Measured {now} on this machine ({os.cpu_count()} cores, {platform.machine()}), commit `{commit()}`, "
@@ -435,5 +441,5 @@ bars("Server CPU per delivery, as fast as accepted (lower is better)", "µs", "t
      ("server_cpu_us_per_delivery",), os.path.join(results_dir, "cpu.svg"))
 bars("p99 publish-to-receipt latency at 100 msg/s (lower is better)", "ms", "latency",
      ("latency_ms", "p99"), os.path.join(results_dir, "latency.svg"))
-json.dump({"generated": now, "knobs": knobs, "results": rows, "runs": runs}, open(os.path.join(results_dir, "latest.json"), "w"), indent=1)
+json.dump({"generated": now, "knobs": knobs, "meta": meta, "results": rows, "runs": runs}, open(os.path.join(results_dir, "latest.json"), "w"), indent=1)
 open(markdown_path, "w").write("\n".join(lines) + "\n")

@@ -220,7 +220,15 @@ line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:
 [[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
 
 mkdir -p "$RESULTS"
-cp "$RAW" "$RESULTS/latest.jsonl"
+# Which code ran (marked when the tree had changes not committed), and when the run ended:
+# the report keeps both when the page is re-rendered later.
+ran=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+[[ $ran != "?" ]] && ! git -C "$ROOT" diff --quiet HEAD -- && ran="$ran+changes"
+{
+  echo "{\"scenario\":\"meta\",\"target\":\"\",\"transport\":\"\",\"label\":\"meta\",\"commit\":\"$ran\",\"finished\":\"$(date -u '+%F %H:%M UTC')\"}"
+  cat "$RAW"
+} >"$RESULTS/latest.jsonl"
+cp "$RESULTS/latest.jsonl" "$RAW"
 python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$ROOT/docs/benchmarks.md" \
   "REPEAT=$REPEAT SUBSCRIBERS=$SUBSCRIBERS NODE_WS_RATE=${NODE_WS_RATE:-20} TLS_MESSAGES=${TLS_MESSAGES:-200} LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
 echo "wrote docs/benchmarks.md and bench/results/" >&2
