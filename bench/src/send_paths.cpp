@@ -14,11 +14,13 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -139,9 +141,19 @@ int main(int argc, char** argv) {
     if (child == 0)
         receive(address, sockets, warmupBytes, expectedBytes, static_cast<long>(sockets) * rounds, report[1]);
 
+    // A reader that could not connect them all (out of descriptors) leaves accept waiting:
+    // give up after 10 s instead of hanging.
+    const timeval patience{10, 0};
+    setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
     std::vector<int> fds;
     for (int i = 0; i < sockets; ++i) {
         const int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+        if (fd < 0) {
+            std::perror("accept");
+            kill(child, SIGKILL);
+            waitpid(child, nullptr, 0);
+            return 1;
+        }
         noDelay(fd);
         fds.push_back(fd);
     }
