@@ -153,9 +153,9 @@ test('sse: a frame that is not JSON is a gap of reason missing, and the next one
   });
 });
 
-// Two subscriptions of one channel on one client: each gets its own data, so one that
-// changes what it got does not change what the other gets.
-test('two subscriptions of one channel each get their own data, on every transport', async () => {
+// Subscriptions of one channel on one client: each gets its own data, so one that
+// changes what it got does not change what another gets.
+test('three subscriptions of one channel each get their own data, on every transport', async () => {
   const server = await startServer([]);
   const page = await openPage(browser, server);
   try {
@@ -165,9 +165,11 @@ test('two subscriptions of one channel each get their own data, on every transpo
         const client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
         const first = [];
         const second = [];
-        window.got[transport] = { first, second };
+        const third = [];
+        window.got[transport] = { first, second, third };
         client.subscribe('twin', (m) => { first.push(m.data); m.data.n = 'changed by the first'; });
         client.subscribe('twin', (m) => second.push(m.data));
+        client.subscribe('twin', (m) => third.push(m.data));
         return client;
       });
     }, { url: server.url, transports: TRANSPORTS });
@@ -175,17 +177,20 @@ test('two subscriptions of one channel each get their own data, on every transpo
     await sleep(400);
     await publish(server, 'twin', { n: 1 });
     await publish(server, 'twin', { n: 2 });
-    await waitFor(() => page.evaluate(() => Object.values(window.got).every((g) => g.second.length >= 2)),
+    await waitFor(() => page.evaluate(() => Object.values(window.got).every((g) => g.third.length >= 2)),
       { what: 'both messages on every transport' });
     const got = await page.evaluate(() => {
       const out = {};
       for (const [t, g] of Object.entries(window.got)) {
-        out[t] = { second: g.second, same: g.first.some((d, i) => d === g.second[i]) };
+        const shared = (a, b) => a.some((d, i) => d === b[i]);
+        const same = shared(g.first, g.second) || shared(g.first, g.third) || shared(g.second, g.third);
+        out[t] = { second: g.second, third: g.third, same };
       }
       return out;
     });
     for (const transport of TRANSPORTS) {
-      assert.deepEqual(got[transport], { second: [{ n: 1 }, { n: 2 }], same: false }, transport);
+      assert.deepEqual(got[transport], { second: [{ n: 1 }, { n: 2 }], third: [{ n: 1 }, { n: 2 }], same: false },
+        transport);
     }
   } finally {
     await page.evaluate(() => window.clients?.forEach((c) => c.close())).catch(() => {});

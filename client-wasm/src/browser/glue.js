@@ -63,23 +63,25 @@ var PW_READ = [, ['server frame'], ['message', PW_MESSAGE], ['gap', PW_GAP],
   ['negotiate answer', 'transports A protocol i websocket_url s heartbeat_ms i epoch s max_message_bytes u tokens b'],
   ['answer', 'error e channel s'], ['answer', 'refused f']];
 
-// The data of the messages of the last read, by slot (wire_js.cpp puts the slot where the
-// C++ decoder puts the data's JSON text), where each sits in the text, and whether it was
-// given out.
-var pwSlots = [];
+// The messages of the last read, by slot (wire_js.cpp puts the slot where the C++ decoder
+// puts the data's JSON text): where each sits in the document (-1: the document is the
+// message, else its index in `messages`), how many times each was given out, the text,
+// and the document as pwRead parsed it followed by the text parsed again, once per take
+// after the first.
 var pwSlotPaths = [];
-var pwSlotSource = '';
 var pwSlotGiven = [];
+var pwSlotSource = '';
+var pwSlotCopies = [];
 
 // A message's data for delivery: the value JSON.parse made, the first time; a fresh one
 // after (each subscription of a channel gets its own, as it would from the JSON text).
+// The n-th take of every slot comes from the same n-th parse: a poll answer of many
+// messages is parsed once more per extra subscription, not once per message.
 function pwTake(slot) {
-  if (!(slot < pwSlots.length)) return null;
-  if (!pwSlotGiven[slot]) {
-    pwSlotGiven[slot] = true;
-    return pwSlots[slot];
-  }
-  var doc = JSON.parse(pwSlotSource), path = pwSlotPaths[slot];
+  if (!(slot < pwSlotPaths.length)) return null;
+  var given = pwSlotGiven[slot] || 0, path = pwSlotPaths[slot];
+  pwSlotGiven[slot] = given + 1;
+  var doc = pwSlotCopies[given] = pwSlotCopies[given] || JSON.parse(pwSlotSource);
   var data = (path < 0 ? doc : doc.messages[path]).data;
   return data === undefined ? null : data;
 }
@@ -116,8 +118,7 @@ function pwFields(out, doc, schema, what, path) {
     else if (kind === 'b') out.push(v === true ? 1 : '');
     else if (kind === 'r') out.push(v === 'epoch_changed' ? 1 : '');
     else if (kind === 'd') {
-      pwSlotPaths.push(path);
-      out.push(pwSlots.push(v === undefined ? null : v) - 1);
+      out.push(pwSlotPaths.push(path) - 1);
     } else if (kind === 'a') {
       x = ok ? v.map(pwStr).filter(function (s) { return s !== null; }) : [];
       out.push(x.length);
@@ -138,11 +139,12 @@ function pwFields(out, doc, schema, what, path) {
 }
 
 function pwRead(kind, text) {
-  if (kind <= 4) {  // the reads that carry messages start the slots again
-    pwSlots = [];
+  var slots = kind <= 4;  // the reads that carry messages start the slots again
+  if (slots) {
     pwSlotPaths = [];
-    pwSlotSource = text;
     pwSlotGiven = [];
+    pwSlotSource = text;
+    pwSlotCopies = [];
   }
   var out = [''], doc;
   try {
@@ -152,6 +154,7 @@ function pwRead(kind, text) {
     } else {
       var read = PW_READ[kind], schema = read[1];
       try { doc = JSON.parse(text); } catch (e) { throw ['bad_json', read[0] + ' is not valid JSON']; }
+      if (slots) pwSlotCopies[0] = doc;
       if (kind === 1 && pwObject(doc)) {
         var types = Object.keys(PW_FRAMES), type = types.indexOf(doc.type);
         if (type < 0) throw ['bad_request', "unknown server frame type '" + doc.type + "'"];
