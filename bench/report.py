@@ -125,6 +125,14 @@ for t, name, r, pw, nc, mine in each_row("latency"):
             f"{ratio(get(pw,'latency_ms','p99'), get(nc,'latency_ms','p99')) if mine else ''} |")
 add("")
 FLOOR_TRANSPORTS = [t for t in TRANSPORTS if find("floor", t, "latency")]
+
+
+def floor_ratio(t, label):
+    """The kernel's floor ÷ Nchan in the runs labelled `label`."""
+    return ratio(get(find("floor", t, label), "server_cpu_us_per_delivery"),
+                 get(find("nchan", t, label), "server_cpu_us_per_delivery"))
+
+
 if FLOOR_TRANSPORTS:
     add("**The kernel's floor.** In the same rounds, `pushwire-send-paths io_uring` (bench/src/send_paths.cpp): "
         "no server, one process that only writes the same bytes to as many loopback sockets at the same rate, "
@@ -137,7 +145,7 @@ if FLOOR_TRANSPORTS:
     for t in FLOOR_TRANSPORTS:
         fl = find("floor", t, "latency")
         add(f"| {t} | {num(fl['server_cpu_us_per_delivery'])} | "
-            f"{ratio(fl['server_cpu_us_per_delivery'], get(find('nchan', t, 'latency'), 'server_cpu_us_per_delivery'))} | "
+            f"{floor_ratio(t, 'latency')} | "
             f"{ratio(get(find('pushwire', t, 'latency'), 'server_cpu_us_per_delivery'), fl['server_cpu_us_per_delivery'])} |")
     add("")
 add("## Fan-out as fast as accepted (CPU per delivery under load)")
@@ -201,7 +209,7 @@ if REDIS_TRANSPORTS:
     if any(fl for _, fl in floors):
         add("The kernel's floor in the same rounds (as above: a sender that only writes, no Redis): "
             + "; ".join(f"{t} {num(fl['server_cpu_us_per_delivery'])} µs, "
-                        f"{ratio(fl['server_cpu_us_per_delivery'], get(find('nchan', t, 'redis-latency'), 'server_cpu_us_per_delivery'))} "
+                        f"{floor_ratio(t, 'redis-latency')} "
                         "of Nchan+Redis at 100 msg/s" for t, fl in floors if fl) + ".")
         add("")
 AUTH_TRANSPORTS = [t for t in TRANSPORTS if find("pushwire", t, "auth-latency")]
@@ -312,17 +320,9 @@ def r_of(label, key_path, t):
 
 target_row("CPU per delivery, WebSocket and SSE, 100 msg/s ≤ 0.67×",
            [(t, r_of("latency", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
-
-
-def floor_ratio(t, label):
-    a = get(find("floor", t, label), "server_cpu_us_per_delivery")
-    b = get(find("nchan", t, label), "server_cpu_us_per_delivery")
-    return f"{t} {a / b:.2f}×" if a is not None and b else f"{t} –"
-
-
 if FLOOR_TRANSPORTS:
     add("| (not a target) the kernel's floor at 100 msg/s, a sender that only writes, ÷ Nchan | "
-        + ", ".join(floor_ratio(t, "latency") for t in FLOOR_TRANSPORTS) + " | |")
+        + ", ".join(f"{t} {floor_ratio(t, 'latency')}" for t in FLOOR_TRANSPORTS) + " | |")
 target_row("CPU per delivery, WebSocket and SSE, as fast as accepted ≤ 0.67×",
            [(t, r_of("throughput", ("server_cpu_us_per_delivery",), t)) for t in ("websocket", "sse")], 0.67)
 if any(r for _, r in node):
@@ -341,7 +341,7 @@ if REDIS_TRANSPORTS:
                0.67)
     if any(find("floor", t, "redis-latency") for t in REDIS_TRANSPORTS):
         add("| (not a target) the kernel's floor at 100 msg/s, a sender that only writes, ÷ Nchan+Redis | "
-            + ", ".join(floor_ratio(t, "redis-latency") for t in REDIS_TRANSPORTS) + " | |")
+            + ", ".join(f"{t} {floor_ratio(t, 'redis-latency')}" for t in REDIS_TRANSPORTS) + " | |")
     target_row("With Redis: publish p99 at 100 msg/s < 5 ms (absolute, pushwire, 1 and 2 nodes)",
                [(f"{t} {p}", get(find("pushwire", t, f"{p}-latency"), "publish_ms", "p99"))
                 for t in REDIS_TRANSPORTS for p in ("redis", "redis2")], 5.0, absolute=True)
