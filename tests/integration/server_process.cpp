@@ -9,8 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <catch2/catch.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -21,9 +25,19 @@
 
 namespace pushwire::test {
 
-ServerProcess::ServerProcess(std::vector<std::string> args) {
+ServerProcess::ServerProcess(std::vector<std::string> args) { start(std::move(args), {}); }
+
+ServerProcess::ServerProcess(std::vector<std::string> args, std::vector<std::string> environment) {
+    start(std::move(args), environment);
+}
+
+void ServerProcess::start(std::vector<std::string> args, const std::vector<std::string>& environment) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    char logTemplate[] = "/tmp/pushwire-server-XXXXXX";
+    const int logFd = mkstemp(logTemplate);
+    if (logFd < 0) throw std::runtime_error("mkstemp failed");
+    logPath_ = logTemplate;
     // One port, as the server runs by default; tests of a second WebSocket port ask for it.
     std::vector<std::string> argv = {PUSHWIRE_SERVER_BIN, "--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -33,20 +47,35 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
         std::istringstream words(extra);
         for (std::string word; words >> word;) argv.push_back(word);
     }
+    // Everything the child needs is made before fork: the test process has other threads,
+    // and the child may not allocate.
+    std::vector<std::string> env;
+    for (char** entry = environ; entry && *entry; ++entry) env.emplace_back(*entry);
+    for (const std::string& variable : environment) {
+        const std::string name = variable.substr(0, variable.find('=') + 1);
+        env.erase(std::remove_if(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(name, 0) == 0; }),
+                  env.end());
+        env.push_back(variable);
+    }
+    std::vector<char*> rawArgs;
+    for (auto& a : argv) rawArgs.push_back(a.data());
+    rawArgs.push_back(nullptr);
+    std::vector<char*> rawEnv;
+    for (auto& e : env) rawEnv.push_back(e.data());
+    rawEnv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
         // A test that dies (a failed sanitizer check aborts it) takes its server along,
         // instead of leaving it to hold ctest's pipe until the timeout.
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        std::vector<char*> raw;
-        for (auto& a : argv) raw.push_back(a.data());
-        raw.push_back(nullptr);
-        execv(raw[0], raw.data());
+        dup2(logFd, 2);
+        // Nothing else of the test's: a socket the test closes must not stay open here.
+        close_range(3, ~0u, 0);
+        execve(rawArgs[0], rawArgs.data(), rawEnv.data());
         _exit(127);
     }
+    close(logFd);
     close(out[1]);
     std::string line;
     auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -62,14 +91,60 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
     close(out[0]);
     std::smatch m;
     if (!std::regex_search(line, m, std::regex("https?://[^:]+:(\\d+) wss?://[^:]+:(\\d+)"))) {
-        terminate();
-        throw std::runtime_error("server did not start: '" + line + "'");
+        kill9();
+        const std::string why = log();
+        std::remove(logPath_.c_str());
+        throw std::runtime_error("server did not start: '" + line + "' " + why);
     }
     httpPort_ = std::stoi(m[1]);
     wsPort_ = std::stoi(m[2]);
 }
 
-ServerProcess::~ServerProcess() { terminate(); }
+ServerProcess::~ServerProcess() {
+    if (pid_ > 0) terminate();
+    checkEnd();
+    std::remove(logPath_.c_str());
+}
+
+void ServerProcess::checkEnd() {
+    std::string problem;
+    if (!killedOnPurpose_ && ended_) {
+        if (WIFSIGNALED(waitStatus_)) {
+            problem = "the server was ended by signal " + std::to_string(WTERMSIG(waitStatus_)) +
+                      (WTERMSIG(waitStatus_) == SIGKILL ? " (it did not exit within 5 s of SIGTERM)" : "");
+        } else if (WIFEXITED(waitStatus_) && WEXITSTATUS(waitStatus_) != 0) {
+            problem = "the server exited with status " + std::to_string(WEXITSTATUS(waitStatus_));
+        }
+    }
+    const std::string text = log();
+    const std::string report = sanitizerReport(text);
+    if (!report.empty()) problem += (problem.empty() ? "" : "; ") + std::string("the server reported:\n") + report;
+    if (problem.empty()) return;
+    if (!problem.empty() && report.empty()) {
+        problem += "\nits stderr ends with:\n" + text.substr(text.size() > 2000 ? text.size() - 2000 : 0);
+    }
+    // The test case that owned this server is still running: fail it (without throwing).
+    if (Catch::getCurrentContext().getResultCapture()) {
+        FAIL_CHECK(problem);
+    } else {
+        std::fprintf(stderr, "pushwire test harness: %s\n", problem.c_str());
+    }
+}
+
+bool ServerProcess::reap(bool block) {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    const pid_t got = waitpid(pid_, &status, block ? 0 : WNOHANG);
+    if (got == pid_ || (got < 0 && errno == ECHILD)) {
+        if (got == pid_) {
+            waitStatus_ = status;
+            ended_ = true;
+        }
+        pid_ = -1;
+        return true;
+    }
+    return false;
+}
 
 std::string ServerProcess::wsUrl(const std::string& query) const {
     return "ws://127.0.0.1:" + std::to_string(wsPort_) + "/pushwire/ws" + query;
@@ -81,34 +156,93 @@ httplib::Client ServerProcess::client() const {
     return c;
 }
 
-bool ServerProcess::alive() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    return waitpid(pid_, &status, WNOHANG) == 0;
+bool ServerProcess::alive() { return !reap(false); }
+
+void ServerProcess::signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+}
+
+std::optional<int> ServerProcess::waitExit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!reap(false)) {
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        std::this_thread::sleep_for(10ms);
+    }
+    if (!ended_) return -1;
+    return WIFEXITED(waitStatus_) ? WEXITSTATUS(waitStatus_) : -1;
 }
 
 int ServerProcess::terminate() {
-    if (pid_ <= 0) return -1;
+    if (pid_ <= 0) return ended_ && WIFEXITED(waitStatus_) ? WEXITSTATUS(waitStatus_) : -1;
     kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 100; ++i) {
-        if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
+    if (auto status = waitExit(5s)) return *status;
     kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
+    reap(true);
     return -1;
 }
 
 void ServerProcess::kill9() {
     if (pid_ <= 0) return;
+    killedOnPurpose_ = true;
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    reap(true);
+}
+
+std::string ServerProcess::log() const {
+    std::ifstream file(logPath_, std::ios::binary);
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+std::optional<double> ServerProcess::metric(const std::string& series) const {
+    auto c = client();
+    auto res = c.Get("/pushwire/metrics");
+    if (!res || res->status != 200) return std::nullopt;
+    return metricValue(res->body, series);
+}
+
+std::optional<double> ServerProcess::waitMetric(const std::string& series, const std::function<bool(double)>& good,
+                                                std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::optional<double> value;
+    for (;;) {
+        value = metric(series);
+        if ((value && good(*value)) || std::chrono::steady_clock::now() >= deadline) return value;
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+std::string sanitizerReport(const std::string& text) {
+    static const char* kMarkers[] = {"ERROR: AddressSanitizer",
+                                     "ERROR: LeakSanitizer",
+                                     "runtime error:",
+                                     "SUMMARY: AddressSanitizer",
+                                     "SUMMARY: UndefinedBehaviorSanitizer",
+                                     "WARNING: ThreadSanitizer"};
+    std::size_t first = std::string::npos;
+    for (const char* marker : kMarkers) first = std::min(first, text.find(marker));
+    if (first == std::string::npos) return "";
+    const std::size_t lineStart = text.rfind('\n', first);
+    const std::size_t from = lineStart == std::string::npos ? 0 : lineStart + 1;
+    return text.substr(from, 4000);
+}
+
+std::optional<double> metricValue(const std::string& text, const std::string& series) {
+    std::size_t at = 0;
+    while ((at = text.find(series + " ", at)) != std::string::npos) {
+        if (at == 0 || text[at - 1] == '\n') {
+            const std::size_t start = at + series.size() + 1;
+            const std::size_t end = text.find('\n', start);
+            try {
+                return std::stod(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+            } catch (const std::exception&) {
+                return std::nullopt;
+            }
+        }
+        ++at;
+    }
+    return std::nullopt;
 }
 
 std::uint64_t publish(const ServerProcess& server, const std::string& channel, const std::string& dataJson) {
@@ -391,6 +525,8 @@ void SseClient::pump(std::chrono::milliseconds timeout, const std::function<bool
     }
 }
 
+bool SseClient::ended(std::chrono::milliseconds timeout) { return socket_.closedCleanly(timeout); }
+
 std::vector<SseEvent> SseClient::waitFor(std::size_t count, const std::string& event,
                                          std::chrono::milliseconds timeout) {
     auto matching = [&] {
@@ -473,13 +609,13 @@ bool WsClient::connected() const {
 }
 
 void WsClient::send(const std::string& text) {
-    std::error_code ec;
-    ec = impl_->con->send(text, websocketpp::frame::opcode::text);
+    const std::error_code ec = impl_->con->send(text, websocketpp::frame::opcode::text);
+    if (ec) FAIL_CHECK("WebSocket send of " << text.size() << " bytes failed: " << ec.message());
 }
 
 void WsClient::sendBinary(const std::string& bytes) {
-    std::error_code ec;
-    ec = impl_->con->send(bytes, websocketpp::frame::opcode::binary);
+    const std::error_code ec = impl_->con->send(bytes, websocketpp::frame::opcode::binary);
+    if (ec) FAIL_CHECK("WebSocket send of " << bytes.size() << " bytes failed: " << ec.message());
 }
 
 std::string WsClient::waitFor(const std::function<bool(const std::string&)>& match, std::chrono::milliseconds timeout) {

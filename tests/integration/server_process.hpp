@@ -1,5 +1,10 @@
 // Test harness: the real pushwire-server binary on free loopback ports, plus raw-socket,
 // SSE and WebSocket clients that no part of the server shares code with.
+//
+// A ServerProcess belongs to the test case that made it: when it goes, the server is
+// stopped with SIGTERM and the test case fails if the server did not exit with status 0
+// (a crash or a hang at shutdown) or wrote a sanitizer report to its stderr. The server's
+// stderr (its log) goes to a temporary file, readable with log().
 #pragma once
 
 #include <httplib.h>
@@ -23,6 +28,9 @@ using namespace std::chrono_literals;
 class ServerProcess {
 public:
     explicit ServerProcess(std::vector<std::string> args = {});
+    // With `environment` (NAME=value each) added to the server's environment.
+    ServerProcess(std::vector<std::string> args, std::vector<std::string> environment);
+    // Stops the server and checks how it ended (see above).
     ~ServerProcess();
     ServerProcess(const ServerProcess&) = delete;
     ServerProcess& operator=(const ServerProcess&) = delete;
@@ -35,14 +43,45 @@ public:
     bool alive();
     // SIGTERM and wait; returns the exit status (-1 if it had to be killed).
     int terminate();
-    // SIGKILL: the node dies as in a crash.
+    // SIGKILL: the node dies as in a crash (not counted against the test).
     void kill9();
+    // Sends `sig` and returns at once.
+    void signal(int sig);
+    // Waits up to `timeout` for the server to exit: its exit status (-1: ended by a
+    // signal), or nullopt while it still runs.
+    std::optional<int> waitExit(std::chrono::milliseconds timeout);
+    // Everything the server wrote to stderr so far.
+    std::string log() const;
+    // One series of /pushwire/metrics, named as it is printed
+    // (`pushwire_limit_hits_total{limit="channels"}`); nullopt when the server does not
+    // print it.
+    std::optional<double> metric(const std::string& series) const;
+    // Polls the series until `good(value)`; returns the last value read (nullopt: never
+    // printed). `timeout` is only for a server that hangs.
+    std::optional<double> waitMetric(const std::string& series, const std::function<bool(double)>& good,
+                                     std::chrono::milliseconds timeout = 15000ms) const;
 
 private:
+    void start(std::vector<std::string> args, const std::vector<std::string>& environment);
+    bool reap(bool block);  // true once the process is gone; its status is kept
+    void checkEnd();        // fails the running test case for a bad exit or a sanitizer report
+
     pid_t pid_ = -1;
     int httpPort_ = 0;
     int wsPort_ = 0;
+    std::string logPath_;
+    bool ended_ = false;
+    int waitStatus_ = 0;
+    bool killedOnPurpose_ = false;
 };
+
+// The lines of a sanitizer report (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer)
+// in a process's stderr, or "" when there is none.
+std::string sanitizerReport(const std::string& stderrText);
+
+// The value of one series in Prometheus text, e.g. `pushwire_broker_channels` or
+// `pushwire_connections{transport="sse"}`; nullopt when the text has no such line.
+std::optional<double> metricValue(const std::string& text, const std::string& series);
 
 // POST /pushwire/publish, returns the seq (or throws with the response body).
 std::uint64_t publish(const ServerProcess& server, const std::string& channel, const std::string& dataJson);
@@ -90,6 +129,9 @@ public:
     const std::string& head() const { return head_; }
     int status() const { return status_; }
     std::vector<SseEvent> all() const { return events_; }
+    // True when the server ends the stream with an orderly close (FIN) within `timeout`;
+    // events that came before it stay readable with waitFor().
+    bool ended(std::chrono::milliseconds timeout = 5000ms);
 
 private:
     void pump(std::chrono::milliseconds timeout, const std::function<bool()>& done);
@@ -107,6 +149,7 @@ public:
     explicit WsClient(const std::string& url);
     ~WsClient();
     bool connected() const;
+    // Fail the running test case when the frame could not be sent.
     void send(const std::string& text);
     void sendBinary(const std::string& bytes);
     // Waits for a received text frame matching `match` (searching all frames received

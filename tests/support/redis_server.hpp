@@ -12,8 +12,14 @@ namespace pushwire::test {
 
 class RedisServer {
 public:
+    struct Config {
+        bool aof = false;      // append-only persistence (fsync always), to survive restart()
+        int port = 0;          // 0: a free one
+        std::string password;  // requirepass; cli() sends it too
+    };
     // `aof`: append-only persistence (fsync always), to survive restart().
     explicit RedisServer(bool aof = false, int port = 0);
+    explicit RedisServer(const Config& config);
     ~RedisServer();
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
@@ -33,6 +39,7 @@ public:
 private:
     bool aof_;
     int port_;
+    std::string password_;
     std::string dir_;
     pid_t pid_ = -1;
 };
