@@ -9,22 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "server_process.hpp"
+#include "support/bystander.hpp"
 
 using namespace pushwire::test;
 
 namespace {
-
-struct Bystander {
-    explicit Bystander(ServerProcess& s) : server(s), sse(s.httpPort(), "/pushwire/sse?channel=calm") {}
-    void stillWorks() {
-        REQUIRE(server.alive());
-        std::uint64_t seq = publish(server, "calm", R"("ok")");
-        auto events = sse.waitFor(seq);
-        CHECK(events.size() == seq);
-    }
-    ServerProcess& server;
-    SseClient sse;
-};
 
 std::string answerTo(int port, const std::string& request) {
     RawSocket raw(port);
@@ -145,7 +134,8 @@ TEST_CASE("a channels= list of 3500 names is refused at the first name past the 
 }
 
 TEST_CASE("the connection limit holds over both ports together, and the refused read a 503") {
-    ServerProcess server({"--max-connections", "60"});
+    ServerProcess server({"--max-connections", "60", "--ws-port", "0"});
+    REQUIRE(server.wsPort() != server.httpPort());
     std::vector<std::unique_ptr<RawSocket>> held;
     for (int i = 0; i < 40; ++i) {
         held.push_back(std::make_unique<RawSocket>(i % 2 ? server.wsPort() : server.httpPort()));
@@ -155,7 +145,8 @@ TEST_CASE("the connection limit holds over both ports together, and the refused 
     for (int i = 0; i < 40; ++i) {
         held.push_back(std::make_unique<RawSocket>(i % 2 ? server.httpPort() : server.wsPort()));
     }
-    std::this_thread::sleep_for(300ms);
+    // The kernel hands them over in the order they connected: the 20 past the limit are
+    // refused, whenever the server gets to them.
     int refused = 0;
     for (std::size_t i = 40; i < held.size(); ++i) {
         held[i]->send("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -166,10 +157,13 @@ TEST_CASE("the connection limit holds over both ports together, and the refused 
             CHECK(held[i]->closedCleanly());
         }
     }
-    CHECK(refused == 20);  // 80 opened, 60 allowed in all
+    CHECK(refused == 20);                                                           // 80 opened, 60 allowed in all
+    CHECK(server.metric("pushwire_refused_connections_total").value_or(-1) == -1);  // no room even to ask
     held.clear();
-    std::this_thread::sleep_for(300ms);
-    auto ok = server.client().Get("/pushwire/healthz");  // the slots are free again
+    // The slots are free again: only the connection asking for the metric is open.
+    CHECK(server.waitMetric("pushwire_http_connections", [](double n) { return n == 1; }) == 1);
+    CHECK(server.metric("pushwire_refused_connections_total") >= 21);  // (and any metric request refused meanwhile)
+    auto ok = server.client().Get("/pushwire/healthz");
     REQUIRE(ok);
     CHECK(ok->status == 200);
 }
