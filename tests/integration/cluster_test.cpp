@@ -138,7 +138,7 @@ TEST_CASE("what nodes B and C publish, node A delivers in order and once, on eve
     auto metrics = a.client().Get("/pushwire/metrics");
     REQUIRE(metrics);
     CHECK(metrics->body.find("pushwire_broker_up{broker=\"redis://") != std::string::npos);
-    CHECK(metrics->body.find("pushwire_broker_command_seconds_count 0\n") == std::string::npos);
+    CHECK(metricValue(metrics->body, "pushwire_broker_command_seconds_count").value_or(0) > 0);
 }
 
 TEST_CASE("Redis stopped for 5 s in a publish storm: each publish got a seq or a 503, and every seq is delivered") {
@@ -202,7 +202,7 @@ TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes 
     REQUIRE(metrics);
     CHECK(metrics->body.find("pushwire_broker_up{broker=\"redis://127.0.0.1:" + std::to_string(redis.port()) +
                              "/0\"} 0") != std::string::npos);
-    CHECK(metrics->body.find("pushwire_broker_errors_total 0\n") == std::string::npos);
+    CHECK(metricValue(metrics->body, "pushwire_broker_errors_total").value_or(0) > 0);
     int publishStatus = 0;
     CHECK(publishOnce(b, "frozen", "2", &publishStatus) == 0);
     CHECK(publishStatus == 503);
@@ -234,10 +234,12 @@ TEST_CASE("a flushed Redis gives each channel exactly one gap, and delivery goes
     }
     subscriber.waitFor(9);
     redis.cli({"FLUSHALL"});
-    std::this_thread::sleep_for(3s);  // the nodes' head checks find the new lives
+    // Node A's head checks find the new lives and tell the subscriber, before anything
+    // is published in them.
+    auto gaps = subscriber.waitFor(3, "gap", 15s);
     for (std::string ch : {"f1", "f2", "f3"}) CHECK(publishOnce(b, ch, "\"after\"") == 1);
     auto messages = subscriber.waitFor(12, "", 10s);
-    auto gaps = subscriber.waitFor(3, "gap", 5s);
+    gaps = subscriber.waitFor(3, "gap", 0ms);
     REQUIRE(gaps.size() == 3);
     std::set<std::string> channels;
     for (const SseEvent& gap : gaps) {
@@ -272,4 +274,63 @@ TEST_CASE("every node restarted: a client resumes from its cursor on a new node 
     REQUIRE(events.size() == 6);
     for (std::size_t i = 0; i < 6; ++i) CHECK(json::parse(events[i].data)["seq"] == i + 7);
     CHECK(resumed.waitFor(1, "gap", 200ms).empty());
+}
+
+TEST_CASE(
+    "--reuse-port: two processes on one port with Redis, clients spread over both, every message once, in order") {
+    RedisServer redis;
+    const std::string port = std::to_string(freeTcpPort());
+    ServerProcess a(nodeArgs(redis, {"--port", port, "--reuse-port"}));
+    ServerProcess b(nodeArgs(redis, {"--port", port, "--reuse-port"}));
+    REQUIRE(std::to_string(a.httpPort()) == port);
+    REQUIRE(std::to_string(b.httpPort()) == port);
+    waitHealthy(a, b);
+    // The kernel spreads connections over the two: each process welcomes with its own
+    // epoch, so the welcomes tell which process took which client.
+    std::vector<std::unique_ptr<SseClient>> readers;
+    std::map<std::string, int> perProcess;
+    while (readers.size() < 8 || (perProcess.size() < 2 && readers.size() < 64)) {
+        readers.push_back(std::make_unique<SseClient>(a.httpPort(), "/pushwire/sse?channel=spread"));
+        auto welcome = readers.back()->waitFor(1, "welcome");
+        REQUIRE(welcome.size() == 1);
+        ++perProcess[json::parse(welcome[0].data)["epoch"].get<std::string>()];
+    }
+    REQUIRE(perProcess.size() == 2);
+    std::vector<std::unique_ptr<RawWebSocket>> sockets;
+    for (int i = 0; i < 8; ++i) {
+        sockets.push_back(std::make_unique<RawWebSocket>(a.httpPort(), "/pushwire/ws?channel=spread"));
+        REQUIRE(sockets.back()->upgraded());
+        sockets.back()->waitFor([](const auto& frames) { return frames.size() >= 2; });  // welcome, subscribed
+    }
+    // Publishes through the shared port land on either process too.
+    std::vector<std::string> published;
+    for (int i = 1; i <= 50; ++i) {
+        REQUIRE(publishOnce(a, "spread", std::to_string(i)) == static_cast<std::uint64_t>(i));
+        published.push_back(std::to_string(i));
+    }
+    for (auto& reader : readers) {
+        Received got;
+        for (const SseEvent& event : reader->waitFor(50, "", 10s)) {
+            json envelope = json::parse(event.data);
+            got.messages.emplace_back(envelope["seq"], envelope["data"].dump());
+        }
+        expectInOrderOnce(got, published);
+    }
+    for (auto& socket : sockets) {
+        Received got;
+        auto frames = socket->waitFor(
+            [](const auto& all) {
+                std::size_t n = 0;
+                for (const auto& f : all) n += f.payload.find("\"type\":\"message\"") != std::string::npos;
+                return n >= 50;
+            },
+            10s);
+        for (const auto& frame : frames) {
+            json parsed = json::parse(frame.payload, nullptr, false);
+            if (parsed.is_object() && parsed["type"] == "message") {
+                got.messages.emplace_back(parsed["seq"], parsed["data"].dump());
+            }
+        }
+        expectInOrderOnce(got, published);
+    }
 }

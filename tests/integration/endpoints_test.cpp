@@ -28,6 +28,8 @@ json getJson(const ServerProcess& server, const std::string& target, int expectS
     return json::parse(res->body);
 }
 
+const std::string kLongPolls = "pushwire_connections{transport=\"longpoll\"}";
+
 std::vector<std::uint64_t> seqs(const json& batch) {
     std::vector<std::uint64_t> out;
     for (const auto& m : batch["messages"]) out.push_back(m["seq"].get<std::uint64_t>());
@@ -162,7 +164,8 @@ TEST_CASE("long-poll returns as soon as a message is published") {
     publish(server, "lp", "0");
     auto pending = std::async(
         std::launch::async, [&] { return getJson(server, "/pushwire/longpoll?channel=lp&since=1&timeout_ms=20000"); });
-    CHECK(pending.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+    REQUIRE(server.waitMetric(kLongPolls, [](double n) { return n == 1; }) == 1);  // parked
+    CHECK(pending.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
     publish(server, "lp", R"({"n":1})");
     REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     json answer = pending.get();
@@ -184,7 +187,7 @@ TEST_CASE("long-poll on several channels wakes for any of them") {
     ServerProcess server;
     auto pending = std::async(std::launch::async,
                               [&] { return getJson(server, "/pushwire/longpoll?channels=a,b&timeout_ms=20000"); });
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(server.waitMetric(kLongPolls, [](double n) { return n == 1; }) == 1);  // parked
     publish(server, "b", "1");
     REQUIRE(pending.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     json answer = pending.get();
@@ -446,7 +449,7 @@ TEST_CASE(
     REQUIRE(stream.status() == 200);
     WsClient ws(server.wsUrl("?channel=d"));
     REQUIRE(ws.connected());
-    std::this_thread::sleep_for(200ms);  // the long-poll is parked
+    REQUIRE(server.waitMetric(kLongPolls, [](double n) { return n == 1; }) == 1);  // parked
     CHECK(server.terminate() == 0);
     auto answer = longPoll.get();
     REQUIRE(answer);  // answered, not cut
@@ -455,4 +458,5 @@ TEST_CASE(
     CHECK(body["messages"].empty());
     CHECK(body["cursor"].get<std::string>().find("d@1") != std::string::npos);
     CHECK(ws.waitClosed() == 1001);
+    CHECK(stream.ended());  // the stream ends in order (FIN), so EventSource reconnects elsewhere
 }

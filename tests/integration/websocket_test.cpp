@@ -85,3 +85,21 @@ TEST_CASE("WebSocket ping frames get a pong, and the server sends heartbeats") {
     CHECK_FALSE(ws.waitFor(ofType("pong")).empty());
     CHECK_FALSE(ws.waitFor(ofType("ping"), 3000ms).empty());
 }
+
+TEST_CASE(
+    "a WebSocket client silent for two heartbeats plus 2 s is closed with 1001, and one that answers pings "
+    "stays") {
+    const auto heartbeat = 300ms;
+    ServerProcess server({"--heartbeat-ms", "300"});
+    const auto opened = std::chrono::steady_clock::now();
+    RawWebSocket silent(server.httpPort(), "/pushwire/ws");  // never answers the server's pings
+    REQUIRE(silent.upgraded());
+    WsClient answering(server.wsUrl());  // websocketpp answers every ping with a pong
+    REQUIRE(answering.connected());
+    CHECK(silent.waitClose(30s) == 1001);
+    CHECK(std::chrono::steady_clock::now() - opened >= 2 * heartbeat + 2000ms);
+    CHECK(answering.connected());
+    CHECK(answering.waitClosed(0ms) == 0);
+    // It is still served: a heartbeat comes after the silent one was let go.
+    CHECK_FALSE(answering.waitFor(ofType("ping")).empty());
+}

@@ -13,7 +13,8 @@ TEST_CASE("defaults follow the spec") {
     CHECK(parsed.options.port == 8080);
     CHECK(parsed.options.wsPort == -1);  // one port: WebSocket on the HTTP port
     CHECK(parsed.options.history == 1000);
-    CHECK(parsed.options.settings.heartbeat.count() <= 10000);
+    CHECK(parsed.options.settings.heartbeat.count() == 10000);  // docs/protocol.md, --help
+    CHECK(parsed.options.drainMs == 5000);
     for (TransportKind kind : kAllTransports) CHECK(parsed.options.settings.isEnabled(kind));
 }
 
