@@ -1,0 +1,71 @@
+// The drain on SIGTERM (--drain-ms, docs: --help): streams are ended at once, new
+// connections are refused, a client that stays holds the exit until the deadline and no
+// longer, and a second signal stops at once.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "server_process.hpp"
+
+using namespace pushwire::test;
+
+namespace {
+
+// A request begun and never finished: the connection is busy, and the drain waits for it.
+std::unique_ptr<RawSocket> clientThatStays(const ServerProcess& server) {
+    auto stays = std::make_unique<RawSocket>(server.httpPort());
+    stays->send("GET /pushwire/healthz HTTP/1.1\r\nHost: x\r\n");
+    return stays;
+}
+
+// Connecting fails once the server stopped accepting.
+bool refusesConnections(const ServerProcess& server) {
+    for (int i = 0; i < 500; ++i) {
+        try {
+            RawSocket probe(server.httpPort());
+        } catch (const std::runtime_error&) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "SIGTERM drain: streams end at once, new connections are refused, and a client that stays holds the exit "
+    "until --drain-ms") {
+    ServerProcess server({"--drain-ms", "2000"});
+    SseClient stream(server.httpPort(), "/pushwire/sse?channel=d");
+    REQUIRE(stream.waitFor(1, "welcome").size() == 1);
+    auto stays = clientThatStays(server);
+    // Both are in: the server counts them (and the connection asking).
+    REQUIRE(server.waitMetric("pushwire_http_connections", [](double n) { return n >= 3; }) >= 3);
+    const auto signalled = std::chrono::steady_clock::now();
+    server.signal(SIGTERM);
+    // The stream is ended by the drain, while the server still runs for the other client.
+    CHECK(stream.ended(10s));
+    CHECK(server.alive());
+    CHECK(refusesConnections(server));
+    CHECK(server.alive());
+    // The client that stays is given up at the deadline (not before it), and the exit is clean.
+    const auto status = server.waitExit(30s);
+    REQUIRE(status);
+    CHECK(*status == 0);
+    CHECK(std::chrono::steady_clock::now() - signalled >= 2000ms);
+    CHECK(stays->closedByPeer(1000ms));
+}
+
+TEST_CASE("SIGTERM drain: a second signal stops at once, whatever is left") {
+    ServerProcess server({"--drain-ms", "120000"});
+    auto stays = clientThatStays(server);
+    REQUIRE(server.waitMetric("pushwire_http_connections", [](double n) { return n >= 2; }) >= 2);
+    server.signal(SIGTERM);
+    REQUIRE(refusesConnections(server));  // draining
+    REQUIRE(server.alive());
+    server.signal(SIGTERM);
+    const auto status = server.waitExit(30s);  // the drain had two minutes left
+    REQUIRE(status);
+    CHECK(*status == 0);
+}
