@@ -1,0 +1,163 @@
+// The Redis broker's recovery paths (docs/scaling.md, "Pub/sub is at most once; pushwire
+// is not"), each driven against a real redis-server with only the pub/sub side hurt: a
+// proxy between node A and Redis drops single pub/sub messages or wedges A's subscriber
+// connection, and CLIENT KILL TYPE pubsub cuts the subscriber connections while
+// publications flow. Node B publishes straight to Redis; a subscriber reads on node A.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "server_process.hpp"
+#include "support/redis_server.hpp"
+#include "support/tcp_proxy.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+// What tells a subscriber connection from the command connection: it subscribes.
+const std::string kSubscriber = "SUBSCRIBE";
+
+std::vector<std::string> brokerAt(int port) {
+    return {"--broker", "redis://127.0.0.1:" + std::to_string(port), "--broker-prefix", "t"};
+}
+
+void waitHealthy(const ServerProcess& node) {
+    for (int i = 0; i < 300; ++i) {
+        auto health = node.client().Get("/pushwire/healthz");
+        if (health && health->status == 200) return;
+        std::this_thread::sleep_for(20ms);
+    }
+    FAIL("the node never became healthy");
+}
+
+std::uint64_t publishOn(const ServerProcess& node, const std::string& channel, int data) {
+    auto c = node.client();
+    auto res = c.Post("/pushwire/publish", json{{"channel", channel}, {"data", data}}.dump(), "application/json");
+    REQUIRE(res);
+    INFO(res->body);
+    REQUIRE(res->status == 200);
+    return json::parse(res->body)["seq"].get<std::uint64_t>();
+}
+
+// The pub/sub message of channel `channel` (a RESP push: ... message, the topic, ...).
+std::string pubsubMessageOf(const std::string& channel) {
+    const std::string topic = "t:{" + channel + "}:p";
+    return "message\r\n$" + std::to_string(topic.size()) + "\r\n" + topic + "\r\n";
+}
+
+std::vector<std::pair<std::uint64_t, int>> received(const std::vector<SseEvent>& events) {
+    std::vector<std::pair<std::uint64_t, int>> out;
+    for (const SseEvent& event : events) {
+        json envelope = json::parse(event.data);
+        out.emplace_back(envelope["seq"].get<std::uint64_t>(), envelope["data"].get<int>());
+    }
+    return out;
+}
+
+std::vector<std::pair<std::uint64_t, int>> upTo(int n) {
+    std::vector<std::pair<std::uint64_t, int>> out;
+    for (int i = 1; i <= n; ++i) out.emplace_back(static_cast<std::uint64_t>(i), i);
+    return out;
+}
+
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 15000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+// Node A through the proxy, node B straight to Redis, and a live subscriber of `channel`
+// on A that already received seq 1.
+struct Deployment {
+    explicit Deployment(const std::string& channel)
+        : proxy(redis.port()),
+          a(brokerAt(proxy.port())),
+          b(brokerAt(redis.port())),
+          subscriber((waitHealthy(a), waitHealthy(b), a.httpPort()), "/pushwire/sse?channel=" + channel) {
+        REQUIRE(subscriber.waitFor(1, "welcome").size() == 1);
+        REQUIRE(proxy.connections(kSubscriber) == 1);
+        REQUIRE(publishOn(b, channel, 1) == 1);
+        REQUIRE(subscriber.waitFor(1).size() == 1);
+    }
+    double filled() { return a.metric("pushwire_broker_filled_total").value_or(-1); }
+
+    RedisServer redis;
+    TcpProxy proxy;
+    ServerProcess a;
+    ServerProcess b;
+    SseClient subscriber;
+};
+
+}  // namespace
+
+TEST_CASE("redis: a publication lost on pub/sub is read from the stream before the next one is delivered") {
+    Deployment d("hole");
+    const double filledBefore = d.filled();
+    d.proxy.dropReplies(kSubscriber, pubsubMessageOf("hole"), 1);
+    REQUIRE(publishOn(d.b, "hole", 2) == 2);
+    REQUIRE(eventually([&] { return d.proxy.dropped() == 1; }));  // A never heard of seq 2
+    REQUIRE(publishOn(d.b, "hole", 3) == 3);
+    CHECK(received(d.subscriber.waitFor(3, "", 10s)) == upTo(3));
+    CHECK(d.filled() > filledBefore);
+    CHECK(d.subscriber.waitFor(1, "gap", 0ms).empty());
+}
+
+TEST_CASE("redis: a publication lost on pub/sub while nothing follows is found by the head check") {
+    Deployment d("quiet");
+    const double filledBefore = d.filled();
+    d.proxy.dropReplies(kSubscriber, pubsubMessageOf("quiet"), 1);
+    REQUIRE(publishOn(d.b, "quiet", 2) == 2);
+    REQUIRE(eventually([&] { return d.proxy.dropped() == 1; }));
+    CHECK(received(d.subscriber.waitFor(2, "", 20s)) == upTo(2));
+    CHECK(d.filled() > filledBefore);
+}
+
+TEST_CASE("redis: a subscriber connection that hears nothing is replaced by the self-probe, and nothing is lost") {
+    Deployment d("deaf");
+    const double reconnectsBefore = d.a.metric("pushwire_broker_reconnects_total").value_or(-1);
+    REQUIRE(d.proxy.wedge(kSubscriber) == 1);  // open, and silent: no probe, no publication comes back
+    for (int i = 2; i <= 5; ++i) REQUIRE(publishOn(d.b, "deaf", i) == static_cast<std::uint64_t>(i));
+    // The probe goes unanswered for 3 s: A drops that connection and subscribes anew.
+    CHECK(d.a.waitMetric(
+              "pushwire_broker_reconnects_total", [&](double n) { return n > reconnectsBefore; }, 20s) >
+          reconnectsBefore);
+    CHECK(eventually([&] { return d.proxy.connections(kSubscriber) == 1; }));  // the new one; the deaf one is closed
+    waitHealthy(d.a);
+    REQUIRE(publishOn(d.b, "deaf", 6) == 6);
+    CHECK(received(d.subscriber.waitFor(6, "", 15s)) == upTo(6));
+}
+
+TEST_CASE("redis: subscriber connections killed while publications flow are re-read after they reconnect") {
+    Deployment d("killed");
+    const double reconnectsBefore = d.a.metric("pushwire_broker_reconnects_total").value_or(-1);
+    constexpr int kMessages = 300;
+    std::atomic<int> published{1};
+    std::thread publisher([&] {
+        auto c = d.b.client();
+        for (int i = 2; i <= kMessages; ++i) {
+            auto res = c.Post("/pushwire/publish", json{{"channel", "killed"}, {"data", i}}.dump(), "application/json");
+            if (!res || res->status != 200) break;
+            published = i;
+            std::this_thread::sleep_for(2ms);
+        }
+    });
+    int kills = 0;
+    for (int round = 0; round < 3; ++round) {
+        // Each round waits for publications to go on, then cuts every subscriber
+        // connection on Redis (B's too): A's reconnects, and reads what it missed.
+        const int at = published;
+        eventually([&] { return published >= at + 40 || published == kMessages; });
+        kills += std::atoi(d.redis.cli({"CLIENT", "KILL", "TYPE", "pubsub"}).c_str());
+    }
+    publisher.join();
+    REQUIRE(published == kMessages);
+    CHECK(kills >= 3);
+    CHECK(received(d.subscriber.waitFor(kMessages, "", 30s)) == upTo(kMessages));
+    CHECK(d.a.metric("pushwire_broker_reconnects_total") >= reconnectsBefore + 3);
+    CHECK(d.subscriber.waitFor(1, "gap", 0ms).empty());
+}
