@@ -21,13 +21,16 @@ for transport in websocket sse longpoll poll; do
   "$BENCH" --transport "$transport" --scenario idle --port "$HTTP" --ws-port "$WS" --pid "$PID" \
     --subscribers 50 --duration-ms 300 --poll-interval-ms 1000 --channel "idle-$transport" --expect-no-loss >/dev/null
 done
-# The Node ws client of ./build.sh bench (bench/node_clients.mjs), when its npm package is in.
+# The Node ws client of ./build.sh bench (bench/node_clients.mjs): ./build.sh deps installs
+# its npm package; without it the WebSocket runs below would not run, so that is a failure.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [[ -d "$ROOT/bench/node_modules/ws" ]]; then
-  line=$(node "$ROOT/bench/node_clients.mjs" --target pushwire --port "$HTTP" --ws-port "$WS" --pid "$PID" \
-    --subscribers 20 --messages 30 --rate 100 --channel smoke-node 2>/dev/null)
-  grep -q '"lost":0,"duplicates":0' <<<"$line" || { echo "node-ws smoke: $line"; exit 1; }
+if [[ ! -d "$ROOT/bench/node_modules/ws" ]]; then
+  echo "bench smoke: bench/node_modules/ws is missing: run ./build.sh deps (npm ci in bench/)"
+  exit 1
 fi
+line=$(node "$ROOT/bench/node_clients.mjs" --target pushwire --port "$HTTP" --ws-port "$WS" --pid "$PID" \
+  --subscribers 20 --messages 30 --rate 100 --channel smoke-node 2>/dev/null)
+grep -q '"lost":0,"duplicates":0' <<<"$line" || { echo "node-ws smoke: $line"; exit 1; }
 # The auth runs: a token minted with openssl alone (as docs/security.md shows), the API key
 # for the publisher; without the token the subscribers are refused.
 openssl rand -hex 32 >"$DIR/secret"
@@ -50,9 +53,7 @@ done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -days 1 \
   -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
 start tls --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem"
-transports=sse
-[[ -d "$ROOT/bench/node_modules/ws" ]] && transports="websocket sse"
-for transport in $transports; do
+for transport in websocket sse; do
   line=$(node "$ROOT/bench/node_clients.mjs" --target pushwire --port "$HTTP" --pid "$PID" --transport "$transport" \
     --tls --subscribers 20 --messages 30 --rate 100 --channel "tls-$transport" 2>/dev/null)
   grep -q '"expected":1000,"received":1000,"lost":0,"duplicates":0' <<<"$line" || { echo "tls smoke $transport: $line"; exit 1; }
