@@ -29,8 +29,20 @@ test('the demo page keeps a refused channel\'s error on screen, and its counter 
   await page.click('button[type=submit]');
   await waitFor(() => page.evaluate(() => document.querySelectorAll('#messages li').length === 1), { what: 'row' });
   await page.fill('#channel', 'bad channel!');
+  // Every text the state shows from now on, so that a late change that paints over the
+  // error (even one changed back) is seen.
+  await page.evaluate(() => {
+    window.stateTexts = [];
+    new MutationObserver(() => window.stateTexts.push(document.getElementById('state').textContent))
+      .observe(document.getElementById('state'), { childList: true, characterData: true, subtree: true });
+  });
   await page.click('#connect');
-  await new Promise((r) => setTimeout(r, 1500));  // time for any late state change to paint over it
+  await waitFor(() => page.evaluate(() => document.getElementById('state').textContent === 'error'), { what: 'the error shown' });
+  // An observation window, not a wait for something: the closed clients stay silent.
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = await page.evaluate(() => window.stateTexts);
+  assert.equal(after[after.length - 1], 'error', `states shown: ${after}`);
+  assert.ok(!after.slice(after.indexOf('error')).some((t) => t !== 'error'), `states shown: ${after}`);
   assert.equal(await page.textContent('#state'), 'error');
   assert.match(await page.textContent('#reason'), /invalid/);
   assert.equal(await page.textContent('#count'), '0');
@@ -110,15 +122,15 @@ test('an exception thrown by page code in a callback does not break delivery', a
   const seqs = await page.evaluate(async (url) => {
     const c = new PushWire.Client(url, { transport: 'websocket' });
     const got = [];
-    c.subscribe('throwing', (m) => { got.push(m.seq); throw new Error('page bug'); });
-    await new Promise((r) => c.onStateChange((s) => s === 'connected' && r()));
-    await new Promise((r) => setTimeout(r, 100));
-    for (let i = 0; i < 3; i++) await c.publish('throwing', i);
-    await new Promise((r) => setTimeout(r, 300));
+    const sub = c.subscribe('throwing', (m) => { got.push(m.seq); throw new Error('page bug'); });
+    const until = async (condition) => { while (!condition()) await new Promise((r) => setTimeout(r, 10)); };
+    await until(() => c.state === 'connected' && sub.position !== '');
+    for (let i = 0; i < 4; i++) await c.publish('throwing', i);
+    await until(() => got.length >= 4);
     c.close();
     return got;
   }, server.url);
-  assert.deepEqual(seqs, [1, 2, 3]);
+  assert.deepEqual(seqs, [1, 2, 3, 4]);
   await page.close();
 });
 
@@ -145,12 +157,17 @@ test('a plain EventSource and a plain WebSocket work without the SDK, as docs/pr
     es.addEventListener('gap', () => { window.plain.gaps += 1; });
     window.plainEs = es;
     const ws = new WebSocket(url + '?channel=plain');
-    ws.onmessage = (e) => { const f = JSON.parse(e.data); if (f.type === 'message') window.plain.ws.push(f); };
     window.plainWs = ws;
+    // Both in place: the stream's welcome, and the socket's subscribed frame.
     return new Promise((r) => { let n = 0; const both = () => { if (++n === 2) r(); };
-      es.addEventListener('welcome', both); ws.addEventListener('open', both); });
+      es.addEventListener('welcome', both);
+      ws.onmessage = (e) => {
+        const f = JSON.parse(e.data);
+        if (f.type === 'message') window.plain.ws.push(f);
+        if (f.type === 'subscribed') both();
+      };
+    });
   }, wsUrl);
-  await new Promise((r) => setTimeout(r, 200));
   for (let i = 1; i <= 3; i++) await publish(server, 'plain', { n: i });
   await waitFor(() => page.evaluate(() => window.plain.sse.length === 3 && window.plain.ws.length === 3), { what: 'plain clients' });
   const got = await page.evaluate(() => window.plain);

@@ -27,10 +27,10 @@ for (const transport of transports) {
         window.got = [];
         window.gaps = [];
         window.client = new PushWire.Client(urls, { transport, pollIntervalMs: 100, reconnectInitialMs: 100 });
-        window.client.subscribe('failover', (m) => window.got.push(m.seq), { onGap: (g) => window.gaps.push(g) });
+        window.sub = window.client.subscribe('failover', (m) => window.got.push(m.seq), { onGap: (g) => window.gaps.push(g) });
       }, { urls: [a.url, b.url], transport });
-      await waitFor(() => page.evaluate(() => window.client.state === 'connected'), { what: 'connected' });
-      await sleep(300);
+      await waitFor(() => page.evaluate(() => window.client.state === 'connected' && window.sub.position !== ''),
+        { what: 'connected, position known' });
       const total = 120;
       for (let i = 1; i <= total; i++) {
         assert.equal(await publish(b, 'failover', { i }), i);

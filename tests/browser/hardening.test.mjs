@@ -25,10 +25,10 @@ for (const transport of TRANSPORTS) {
         window.states = [];
         window.client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
         window.client.onStateChange((s) => window.states.push(s));
-        window.client.subscribe('fat', (m) => window.got.push(m.seq));
+        window.sub = window.client.subscribe('fat', (m) => window.got.push(m.seq));
       }, { url: server.url, transport });
-      await waitFor(() => page.evaluate(() => window.client.state === 'connected'), { what: 'connected' });
-      await sleep(400);
+      await waitFor(() => page.evaluate(() => window.client.state === 'connected' && window.sub.position !== ''),
+        { what: 'connected, position known' });
       const big = 'x'.repeat(60000);
       await Promise.all(Array.from({ length: 102 }, () => publish(server, 'fat', big)));
       await waitFor(() => page.evaluate(() => window.got.length >= 102), { what: 'all 102', timeout: 60000 });
@@ -161,6 +161,7 @@ test('three subscriptions of one channel each get their own data, on every trans
   try {
     await page.evaluate(({ url, transports }) => {
       window.got = {};
+      window.subs = [];
       window.clients = transports.map((transport) => {
         const client = new PushWire.Client(url, { transport, pollIntervalMs: 200 });
         const first = [];
@@ -169,12 +170,12 @@ test('three subscriptions of one channel each get their own data, on every trans
         window.got[transport] = { first, second, third };
         client.subscribe('twin', (m) => { first.push(m.data); m.data.n = 'changed by the first'; });
         client.subscribe('twin', (m) => second.push(m.data));
-        client.subscribe('twin', (m) => third.push(m.data));
+        window.subs.push(client.subscribe('twin', (m) => third.push(m.data)));
         return client;
       });
     }, { url: server.url, transports: TRANSPORTS });
-    await waitFor(() => page.evaluate(() => window.clients.every((c) => c.state === 'connected')), { what: 'connected' });
-    await sleep(400);
+    await waitFor(() => page.evaluate(() => window.clients.every((c) => c.state === 'connected') &&
+      window.subs.every((s) => s.position !== '')), { what: 'connected, positions known' });
     await publish(server, 'twin', { n: 1 });
     await publish(server, 'twin', { n: 2 });
     await waitFor(() => page.evaluate(() => Object.values(window.got).every((g) => g.third.length >= 2)),

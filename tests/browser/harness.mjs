@@ -53,11 +53,17 @@ export async function startServer(args = [], ports = { port: 0 }) {
     wsPort: Number(m[3]),
     url: `${m[1]}://127.0.0.1:${m[2]}`,
     child,
+    // SIGTERM and wait. Throws when the server did not exit with status 0 (a crash, at
+    // shutdown or before): the test that owns it fails. A SIGKILL the test sent is not
+    // counted; stopping a stopped server is fine.
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;  // exited, or killed
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (child.signalCode === 'SIGKILL' || child.exitCode === 0) return;
+      throw new Error(`pushwire-server (${m[1]}://127.0.0.1:${m[2]}) ended with ${child.signalCode ?? `status ${child.exitCode}`}`);
     },
   };
   return server;
@@ -97,6 +103,17 @@ export async function openPage(browser, server, pathName = '/pushwire/healthz') 
   return page;
 }
 
+// Metrics of a server, parsed: { 'pushwire_connections{transport="sse"}': 1, ... }.
+export async function metrics(server) {
+  const text = await (await fetch(`${server.url}/pushwire/metrics`)).text();
+  const out = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
 export async function waitFor(fn, { timeout = 15000, interval = 25, what = 'condition' } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
@@ -124,7 +141,11 @@ export async function startRedis() {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    // SIGSTOP / SIGCONT: a Redis that holds its connections open and answers nothing.
+    pause() { child.kill('SIGSTOP'); },
+    resume() { child.kill('SIGCONT'); },
     async stop() {
+      child.kill('SIGCONT');
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGKILL');

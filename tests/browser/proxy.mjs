@@ -11,8 +11,12 @@ export class FaultProxy {
     this.refuseWs = false;
     this.holdSse = false;
     this.killHeldLongPolls = false;
+    this.deadWs = false;      // WebSocket connections open and then carry nothing (an upgrade never answered)
+    this.holdPrefixes = [];   // requests whose path starts with one of these get nothing back
     this.connections = new Set();
     this.cuts = 0;  // live connections closed by cutAll
+    this.requests = [];  // { target, at }: every request line the clients sent, in order
+    this.traps = [];     // cutNextRequest()
   }
 
   async start() {
@@ -36,7 +40,7 @@ export class FaultProxy {
       return;
     }
     const upstream = net.connect(isWs ? this.target.wsPort : this.target.httpPort, '127.0.0.1');
-    const conn = { client, upstream, held: false, dead: this.deadNew === true, isWs };
+    const conn = { client, upstream, held: false, dead: this.deadNew === true || (isWs && this.deadWs), isWs };
     this.connections.add(conn);
     const end = () => {
       this.connections.delete(conn);
@@ -47,13 +51,24 @@ export class FaultProxy {
     upstream.on('error', end).on('close', end);
     client.on('data', (chunk) => {
       if (conn.dead) return;
-      const head = chunk.toString('latin1', 0, Math.min(chunk.length, 200));
+      const head = chunk.toString('latin1', 0, Math.min(chunk.length, 2000));
+      const line = /^[A-Z]+ (\S+) HTTP\/1\.1\r\n/.exec(head);
+      if (line) this.requests.push({ target: line[1], at: this.requests.length });
       if (this.holdSse && head.startsWith('GET /pushwire/sse')) conn.held = true;
+      if (this.holdPrefixes.some((prefix) => head.startsWith(`GET ${prefix}`))) conn.held = true;
       if (this.killHeldLongPolls && head.startsWith('GET /pushwire/longpoll') && !/timeout_ms=0(&|\s)/.test(head)) {
         end();
         return;
       }
       upstream.write(chunk);
+      const trap = line && this.traps.find((t) => line[1].startsWith(t.prefix));
+      if (trap) {
+        // The request reached the server; its answer never reaches the client.
+        this.traps.splice(this.traps.indexOf(trap), 1);
+        this.cuts += 1;
+        end();
+        trap.resolve(this.requests[this.requests.length - 1]);
+      }
     });
     upstream.on('data', (chunk) => {
       if (conn.dead || conn.held) return;  // held: buffered forever, as a buffering proxy would
@@ -69,6 +84,13 @@ export class FaultProxy {
       conn.upstream.destroy();
     }
     this.connections.clear();
+  }
+
+  // The next request whose target starts with `prefix` is passed to the server, and then
+  // its connection is closed before any answer: a request cut in flight. Resolves to that
+  // request ({ target, at }, as in `requests`).
+  cutNextRequest(prefix) {
+    return new Promise((resolve) => this.traps.push({ prefix, resolve }));
   }
 
   // Live connections stop carrying bytes but stay open: a dead link nobody reports.

@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, publish, launchBrowser, openPage, waitFor, makeCertificates, TRANSPORTS } from './harness.mjs';
+import { startServer, publish, launchBrowser, openPage, waitFor, makeCertificates, metrics, TRANSPORTS } from './harness.mjs';
 import { chromium } from 'playwright-core';
 
 const only = process.env.PUSHWIRE_TRANSPORT;
@@ -53,20 +53,22 @@ for (const transport of transports) {
         window.client = new PushWire.Client(location.origin, {
           transport, pollIntervalMs: 100, reconnectInitialMs: 100, getToken: () => window.mintToken(),
         });
-        window.client.subscribe('chat:a', (m) => window.got.push(m.seq),
+        window.sub = window.client.subscribe('chat:a', (m) => window.got.push(m.seq),
           { onGap: (g) => window.gaps.push(g), onError: (e) => window.errors.push(e.code) });
       }, { transport });
-      await waitFor(() => page.evaluate(() => window.client.state === 'connected'), { what: 'connected' });
-      await sleep(300);
+      await waitFor(() => page.evaluate(() => window.client.state === 'connected' && window.sub.position !== ''),
+        { what: 'connected, position known' });
       const total = 140;  // about 8 s: the token is replaced at least twice
       for (let i = 1; i <= total; i++) {
         assert.equal(await publish(server, 'chat:a', { i }, backend), i);
         await sleep(50);
       }
       await waitFor(() => page.evaluate((n) => window.got.length >= n, total), { what: 'every message', timeout: 20000 });
-      await sleep(300);
+      // One more: anything repeated would have come before it.
+      assert.equal(await publish(server, 'chat:a', { i: total + 1 }, backend), total + 1);
+      await waitFor(() => page.evaluate((n) => window.got.length >= n, total + 1), { what: 'the last message' });
       const result = await page.evaluate(() => ({ got: window.got, gaps: window.gaps, errors: window.errors }));
-      assert.deepEqual(result.got, Array.from({ length: total }, (_, k) => k + 1));
+      assert.deepEqual(result.got, Array.from({ length: total + 1 }, (_, k) => k + 1));
       assert.deepEqual(result.gaps, []);
       assert.deepEqual(result.errors, []);
       assert.ok(minted >= 3, `getToken was called ${minted} times`);
@@ -88,18 +90,18 @@ for (const transport of transports) {
         window.client = new PushWire.Client(location.origin, {
           transport, pollIntervalMs: 100, getToken: () => window.mintToken(),
         });
-        window.client.subscribe('chat:a', (m) => window.got.push(m.seq));
+        window.chat = window.client.subscribe('chat:a', (m) => window.got.push(m.seq));
         window.bob = window.client.subscribe('user:bob', () => window.got.push('bob'),
           { onError: (e) => window.refused.push(e.code) });
       }, { transport });
-      await waitFor(() => page.evaluate(() => window.refused.length === 1), { what: 'the refusal' });
-      await sleep(300);
+      await waitFor(() => page.evaluate(() => window.refused.length === 1 && window.chat.position !== ''),
+        { what: 'the refusal, and chat:a in place' });
       for (let i = 1; i <= 5; i++) {
-        await publish(server, 'chat:a', i, backend);
         await publish(server, 'user:bob', i, backend);
+        await publish(server, 'chat:a', i, backend);
       }
+      // chat:a's last message comes after every user:bob message the page could have got.
       await waitFor(() => page.evaluate(() => window.got.length >= 5), { what: 'chat:a' });
-      await sleep(300);
       const result = await page.evaluate(() => ({ got: window.got, refused: window.refused }));
       assert.deepEqual(result.got, [1, 2, 3, 4, 5]);
       assert.deepEqual(result.refused, ['forbidden']);
@@ -127,6 +129,9 @@ test('origins: a page of an allowed origin opens the WebSocket and reads a poll 
   const server = await startServer(['--allowed-origins', good.url]);
   const attempt = async (origin) => {
     const page = await browser.newPage();
+    page.consoleErrors = [];
+    page.on('console', (msg) => { if (msg.type() === 'error') page.consoleErrors.push(msg.text()); });
+    attempt.page = page;
     try {
       await page.goto(origin.url);
       return await page.evaluate(async ({ api, ws }) => {
@@ -150,9 +155,23 @@ test('origins: a page of an allowed origin opens the WebSocket and reads a poll 
       await page.close();
     }
   };
+  const counted = async () => {
+    const m = await metrics(server);
+    return { forbidden: m.pushwire_forbidden_total, polls: m['pushwire_connections_total{transport="poll"}'] };
+  };
   try {
+    let before = await counted();
     assert.deepEqual(await attempt(good), { ws: 'open', omit: 'read', include: 'read' });
+    assert.deepEqual(await counted(), { forbidden: before.forbidden, polls: before.polls + 2 });
+    before = await counted();
     assert.deepEqual(await attempt(evil), { ws: 'refused', omit: 'blocked', include: 'blocked' });
+    // Refused by the server and by CORS, not lost on the way: the upgrade reached the
+    // server and was answered 403, and both polls were answered (without CORS headers)...
+    assert.deepEqual(await counted(), { forbidden: before.forbidden + 1, polls: before.polls + 2 });
+    // ...and the browser says why.
+    const errors = attempt.page.consoleErrors.join('\n');
+    assert.match(errors, /Unexpected response code: 403/);
+    assert.equal((errors.match(/blocked by CORS policy/g) || []).length, 2, errors);
   } finally {
     await server.stop();
     await good.close();
@@ -193,10 +212,10 @@ test('TLS: every transport over HTTPS and WSS from Chromium, with a certificate 
         await page.evaluate(({ transport, channel }) => {
           window.got = [];
           window.client = new PushWire.Client(location.origin, { transport, pollIntervalMs: 100 });
-          window.client.subscribe(channel, (m) => window.got.push(m.seq));
+          window.sub = window.client.subscribe(channel, (m) => window.got.push(m.seq));
         }, { transport, channel });
-        await waitFor(() => page.evaluate(() => window.client.state === 'connected'), { what: `${transport} connected` });
-        await sleep(300);
+        await waitFor(() => page.evaluate(() => window.client.state === 'connected' && window.sub.position !== ''),
+          { what: `${transport} connected` });
         for (let i = 1; i <= 20; i++) await publishTls(server, certs.ca, channel, { i });
         await waitFor(() => page.evaluate(() => window.got.length >= 20), { what: `${transport} messages` });
         const result = await page.evaluate(() => ({ got: window.got, transport: window.client.transport }));
