@@ -285,6 +285,24 @@ if size_row or browser_row:
         add(f"| {browser_row['sdk_per_s']:,.0f} | {browser_row['raw_per_s']:,.0f} | {browser_row['ratio']:.2f}× | "
             f"{browser_row['first_message_ms']:.0f} |")
         add("")
+big_row = find("pushwire", "http", "big-publish")
+if big_row:
+    add("## Reading one large publish")
+    add("")
+    add("One publish whose data is an object of N keys, N doubling, each on a connection of its own "
+        "(`pushwire-bench --scenario big-publish`): the server's CPU per key stays flat while reading a body is "
+        "linear in its size (a quadratic reader once held the loop for minutes at 300,000 keys; "
+        "`tests/integration/catch_up_test.cpp` checks such a publish is stored whole and the server goes on "
+        "serving).")
+    add("")
+    add("| keys | body bytes | status | server CPU ms | µs per key | wall ms |")
+    add("|---|---|---|---|---|---|")
+    for size in big_row["sizes"]:
+        add(f"| {size['keys']:,} | {size['bytes']:,} | {size['status']} | {num(size['server_cpu_ms'], '{:.1f}')} | "
+            f"{num(size['server_cpu_us_per_key'], '{:.3f}')} | {num(size['wall_ms'], '{:.1f}')} |")
+    add("")
+    add(f"µs per key at the largest size ÷ at the smallest: {big_row['growth']:.2f} (1 is linear).")
+    add("")
 add("## Idle subscribers held, and publishing while they are")
 add("")
 add("| transport | server | held | failed | time to connect all s | RSS per subscriber | ratio | publish p50 ms | publish p99 ms |")

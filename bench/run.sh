@@ -8,6 +8,7 @@
 #   alternating servers; the report takes the median of each number
 #   NODE_WS_RATE (20)  NODE_WS_MESSAGES (300): the WebSocket fan-out again with Node's ws
 #   library as the subscriber (bench/node_clients.mjs)
+#   BIG_PUBLISH_KEYS (400000): the largest object of the big-publish run (N/8 to N keys)
 #   REDIS_TRANSPORTS ("websocket sse"): the fan-out with a Redis broker: pushwire on one
 #   node and on two (subscribers split over both, publishing on the first) against Nchan
 #   with its Redis storage; every process of each side is measured, Redis included
@@ -210,6 +211,12 @@ for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
 done
 # WebSocket subscribers that are not ours: Node's ws library (bench/node_clients.mjs).
 rounds "pushwire:node-ws nchan:node-ws" node_fanout node-websocket "${NODE_WS_MESSAGES:-300}"
+# Reading one large publish: the server's CPU per key as the key count doubles.
+stop_servers
+start_pushwire --max-message-bytes 16777216
+line=$("$BIN/pushwire-bench" --target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" \
+  --scenario big-publish --keys "${BIG_PUBLISH_KEYS:-400000}" --channel big || true)
+[[ -n "$line" ]] && echo "${line%\}},\"label\":\"big-publish\"}" >>"$RAW"
 stop_servers
 # The browser module: its size, and delivery to a JS callback in headless Chromium (SDK
 # against a raw WebSocket + JSON.parse in the same page), and the time to a first message.

@@ -31,6 +31,12 @@ fi
 line=$(node "$ROOT/bench/node_clients.mjs" --target pushwire --port "$HTTP" --ws-port "$WS" --pid "$PID" \
   --subscribers 20 --messages 30 --rate 100 --channel smoke-node 2>/dev/null)
 grep -q '"lost":0,"duplicates":0' <<<"$line" || { echo "node-ws smoke: $line"; exit 1; }
+# Reading one large publish, small: every size answered 200.
+start big --max-message-bytes 1048576
+line=$("$BENCH" --port "$HTTP" --ws-port "$WS" --pid "$PID" --scenario big-publish --keys 40000 --channel big \
+  --expect-no-loss 2>/dev/null) || { echo "big-publish smoke: $line"; exit 1; }
+python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert len(r["sizes"]) == 4 and all(s["status"] == 200 and s["server_cpu_ms"] >= 0 for s in r["sizes"]), r' "$line" ||
+  { echo "big-publish smoke: $line"; exit 1; }
 # The auth runs: a token minted with openssl alone (as docs/security.md shows), the API key
 # for the publisher; without the token the subscribers are refused.
 openssl rand -hex 32 >"$DIR/secret"

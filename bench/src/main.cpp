@@ -3,7 +3,14 @@
 //           duplicates, deliveries/s, server CPU µs per delivery, latency percentiles.
 //   idle    N subscribers held; time to connect them all, server RSS per subscriber,
 //           then publish latency (to another channel) while they are held.
+//   big-publish  one publish whose data is an object of N keys, N doubling up to --keys:
+//           the server's CPU per key, which stays flat while reading a body is linear.
 // Prints one JSON object on stdout and a readable line on stderr.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -19,7 +26,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
 
   --target pushwire|nchan     server kind (URL scheme)          [pushwire]
   --transport websocket|sse|longpoll|poll                       [websocket]
-  --scenario fanout|idle                                        [fanout]
+  --scenario fanout|idle|big-publish                            [fanout]
   --host H --port P           HTTP port (Nchan: everything)     [127.0.0.1 8080]
   --ws-port P                 pushwire's WebSocket port         [port+1]
   --pid PID                   server process to measure (repeatable)
@@ -27,6 +34,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
   --warmup W                  fanout: W messages first, checked, not measured [20]
   --poll-interval-ms MS       poll subscribers' interval        [1000]
   --duration-ms MS            idle: publish-under-load phase    [5000]
+  --keys N                    big-publish: the largest object's keys (N/8 to N) [400000]
   --channel NAME                                                [bench]
   --subscribe-node P:W        subscribers on this node too (HTTP port P, WebSocket port W),
                               round-robin over every one given (repeatable); publishes
@@ -38,6 +46,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
 
 struct Args {
     Config config;
+    int keys = 400000;
     bool expectNoLoss = false;
     bool wsPortGiven = false;
 };
@@ -67,7 +76,7 @@ bool parse(int argc, char** argv, Args& args) {
                 else if (value == "poll") c.mode = Mode::Poll;
                 else throw std::invalid_argument(value);
             } else if (name == "--scenario") {
-                if (value != "fanout" && value != "idle") throw std::invalid_argument(value);
+                if (value != "fanout" && value != "idle" && value != "big-publish") throw std::invalid_argument(value);
                 c.scenario = value;
             } else if (name == "--host") c.host = value;
             else if (name == "--port") c.port = std::stoi(value);
@@ -81,6 +90,7 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--rate") c.rate = std::stod(value);
             else if (name == "--poll-interval-ms") c.pollIntervalMs = std::stoi(value);
             else if (name == "--duration-ms") c.durationMs = std::stoi(value);
+            else if (name == "--keys") args.keys = std::stoi(value);
             else if (name == "--warmup") c.warmup = std::stoi(value);
             else if (name == "--channel") c.channel = value;
             else if (name == "--token") c.token = value;
@@ -292,6 +302,65 @@ int idle(const Args& args) {
     return args.expectNoLoss && (tally.failed > 0 || publisher.errors() > 0) ? 1 : 0;
 }
 
+// POST over a connection of its own; returns the answer's status (0: none).
+int postOnce(const Config& c, const std::string& path, const std::string& body) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(c.port));
+    inet_pton(AF_INET, c.host.c_str(), &addr.sin_addr);
+    int status = 0;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + c.host +
+                              "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n" +
+                              (c.apiKey.empty() ? "" : "Authorization: ApiKey " + c.apiKey + "\r\n") + "\r\n" + body;
+        bool sent = true;
+        for (std::size_t at = 0; sent && at < request.size();) {
+            const ssize_t n = ::send(fd, request.data() + at, request.size() - at, MSG_NOSIGNAL);
+            sent = n > 0;
+            at += sent ? static_cast<std::size_t>(n) : 0;
+        }
+        std::string answer;
+        char buffer[4096];
+        for (ssize_t n; sent && (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
+            answer.append(buffer, static_cast<std::size_t>(n));
+        if (answer.rfind("HTTP/1.1 ", 0) == 0) status = std::atoi(answer.c_str() + 9);
+    }
+    close(fd);
+    return status;
+}
+
+int bigPublish(const Args& args) {
+    const Config& c = args.config;
+    std::cout << "{\"scenario\":\"big_publish\",\"target\":\"" << targetName(c.target)
+              << "\",\"transport\":\"http\",\"sizes\":[";
+    double firstUs = 0, lastUs = 0;
+    bool clean = true;
+    for (int keys = std::max(1, args.keys / 8), i = 0; keys <= args.keys; keys *= 2, ++i) {
+        std::string body = "{\"channel\":\"" + c.channel + "\",\"data\":{";
+        for (int k = 0; k < keys; ++k) body += (k ? ",\"k" : "\"k") + std::to_string(k) + "\":1";
+        body += "}}";
+        const ProcSample before = sample(c.serverPids);
+        const auto begin = Clock::now();
+        const int status = postOnce(c, "/pushwire/publish", body);
+        const double wallMs = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
+        const ProcSample after = sample(c.serverPids);
+        const double cpuMs = (after.cpuSeconds - before.cpuSeconds) * 1e3;
+        const double usPerKey = cpuMs * 1e3 / keys;
+        if (i == 0) firstUs = usPerKey;
+        lastUs = usPerKey;
+        clean = clean && status == 200;
+        std::cout << (i ? "," : "") << "{\"keys\":" << keys << ",\"bytes\":" << body.size() << ",\"status\":" << status
+                  << ",\"server_cpu_ms\":" << cpuMs << ",\"wall_ms\":" << wallMs
+                  << ",\"server_cpu_us_per_key\":" << usPerKey << "}";
+        std::fprintf(stderr, "%s big-publish: %d keys (%zu bytes): %d, server %.1f ms CPU, %.3f us/key, %.1f ms\n",
+                     targetName(c.target), keys, body.size(), status, cpuMs, usPerKey, wallMs);
+    }
+    std::cout << "],\"growth\":" << (firstUs > 0 ? lastUs / firstUs : 0) << "}" << std::endl;
+    return args.expectNoLoss && !clean ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -300,5 +369,6 @@ int main(int argc, char** argv) {
         std::cerr << kUsage;
         return 2;
     }
+    if (args.config.scenario == "big-publish") return bigPublish(args);
     return args.config.scenario == "idle" ? idle(args) : fanout(args);
 }
