@@ -277,7 +277,7 @@ TEST_CASE("every node restarted: a client resumes from its cursor on a new node 
 }
 
 TEST_CASE(
-    "--reuse-port: two processes on one port with Redis, clients spread over both, every message once, in order") {
+    "two processes on one port with --reuse-port and Redis: clients spread over both, every message once, in order") {
     RedisServer redis;
     const std::string port = std::to_string(freeTcpPort());
     ServerProcess a(nodeArgs(redis, {"--port", port, "--reuse-port"}));

@@ -153,7 +153,8 @@ TEST_CASE(
 
 TEST_CASE(
     "16 publishers × 1000 messages racing on one channel through Redis: every reader gets each once, in seq "
-    "order") {
+    "order",
+    "[broker]") {
     RedisServer redis;
     ServerProcess server({"--history", "20000", "--broker", redis.url()});
     for (int i = 0; i < 300; ++i) {

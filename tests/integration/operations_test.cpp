@@ -48,7 +48,7 @@ void waitHealthy(const ServerProcess& node) {
 
 }  // namespace
 
-TEST_CASE("--log-level: a 400 is logged at info, a 503 at warn, and each level keeps only what is as severe") {
+TEST_CASE("each --log-level keeps only lines as severe: a 400 is logged at info, a 503 at warn") {
     const std::vector<std::pair<std::string, std::multiset<std::string>>> cases = {
         {"error", {}}, {"warn", {"warn"}}, {"info", {"info", "warn"}}, {"debug", {"info", "warn"}}};
     for (const auto& [level, expected] : cases) {
@@ -68,7 +68,7 @@ TEST_CASE("--log-level: a 400 is logged at info, a 503 at warn, and each level k
     }
 }
 
-TEST_CASE("--host: the server listens on that address only, and negotiate names the host it was reached by") {
+TEST_CASE("with --host the server listens on that address only, and negotiate names the host it was reached by") {
     ServerProcess server({"--host", "127.0.0.2"});
     httplib::Client there("127.0.0.2", server.httpPort());
     auto health = there.Get("/pushwire/healthz");
@@ -119,7 +119,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "--channel-ttl on Redis: every publish sets the channel's keys to expire then, and an expired channel "
+    "on Redis, every publish sets the channel's keys to expire --channel-ttl later, and an expired channel "
     "starts a new life") {
     RedisServer redis;
     ServerProcess node({"--broker", redis.url(), "--broker-prefix", "t", "--channel-ttl", "60"});

@@ -95,7 +95,7 @@ struct Deployment {
 
 }  // namespace
 
-TEST_CASE("redis: a publication lost on pub/sub is read from the stream before the next one is delivered") {
+TEST_CASE("redis: a publication lost on pub/sub is read from the stream before the next one is delivered", "[broker]") {
     Deployment d("hole");
     const double filledBefore = d.filled();
     d.proxy.dropReplies(kSubscriber, pubsubMessageOf("hole"), 1);
@@ -107,7 +107,7 @@ TEST_CASE("redis: a publication lost on pub/sub is read from the stream before t
     CHECK(d.subscriber.waitFor(1, "gap", 0ms).empty());
 }
 
-TEST_CASE("redis: a publication lost on pub/sub while nothing follows is found by the head check") {
+TEST_CASE("redis: a publication lost on pub/sub while nothing follows is found by the head check", "[broker]") {
     Deployment d("quiet");
     const double filledBefore = d.filled();
     d.proxy.dropReplies(kSubscriber, pubsubMessageOf("quiet"), 1);
@@ -117,7 +117,8 @@ TEST_CASE("redis: a publication lost on pub/sub while nothing follows is found b
     CHECK(d.filled() > filledBefore);
 }
 
-TEST_CASE("redis: a subscriber connection that hears nothing is replaced by the self-probe, and nothing is lost") {
+TEST_CASE("redis: a subscriber connection that hears nothing is replaced by the self-probe, and nothing is lost",
+          "[broker]") {
     Deployment d("deaf");
     const double reconnectsBefore = d.a.metric("pushwire_broker_reconnects_total").value_or(-1);
     REQUIRE(d.proxy.wedge(kSubscriber) == 1);  // open, and silent: no probe, no publication comes back
@@ -132,7 +133,7 @@ TEST_CASE("redis: a subscriber connection that hears nothing is replaced by the 
     CHECK(received(d.subscriber.waitFor(6, "", 15s)) == upTo(6));
 }
 
-TEST_CASE("redis: subscriber connections killed while publications flow are re-read after they reconnect") {
+TEST_CASE("redis: subscriber connections killed while publications flow are re-read after they reconnect", "[broker]") {
     Deployment d("killed");
     const double reconnectsBefore = d.a.metric("pushwire_broker_reconnects_total").value_or(-1);
     constexpr int kMessages = 300;

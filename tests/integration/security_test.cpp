@@ -216,7 +216,7 @@ TEST_CASE("WebSocket: a bad token in the URL closes with 4001 and an error frame
     CHECK_FALSE(own.waitFor(ofType("message")).empty());
 }
 
-TEST_CASE("WebSocket: the API key from a browser page gets an error frame and close 4003; a backend may use it") {
+TEST_CASE("WebSocket: the API key from a browser page gets an error frame and close 4003, while a backend may use it") {
     ServerProcess server(secured());
     RawWebSocket page(server.httpPort(), "/pushwire/ws", 0,
                       "Origin: https://app.example\r\nAuthorization: ApiKey " + kApiKey + "\r\n");

@@ -514,14 +514,20 @@ void SseClient::pump(std::chrono::milliseconds timeout, const std::function<bool
             if (hasData) events_.push_back(event);
         }
     };
-    parse();
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        // RawSocket keeps everything it read: take the part not seen yet.
-        std::string all = socket_.readUntil([&](const std::string& b) { return b.size() > consumed_; }, left);
-        pending_ += all.substr(consumed_);
+    // RawSocket keeps everything it read (ended() reads too): take the part not seen yet.
+    auto take = [&] {
+        const std::string& all = socket_.received();
+        if (all.size() > consumed_) pending_.append(all, consumed_, std::string::npos);
         consumed_ = all.size();
         parse();
+    };
+    take();
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{socket_.fd(), POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(std::min<std::chrono::milliseconds>(left, 100ms).count())) <= 0) continue;
+        if (socket_.readSome(1 << 16, 0ms).empty()) break;  // the server closed the stream
+        take();
     }
 }
 
@@ -529,15 +535,18 @@ bool SseClient::ended(std::chrono::milliseconds timeout) { return socket_.closed
 
 std::vector<SseEvent> SseClient::waitFor(std::size_t count, const std::string& event,
                                          std::chrono::milliseconds timeout) {
-    auto matching = [&] {
-        std::vector<SseEvent> out;
-        for (const SseEvent& e : events_) {
-            if (event == "*" || e.event == event) out.push_back(e);
-        }
-        return out;
-    };
-    pump(timeout, [&] { return matching().size() >= count; });
-    return matching();
+    auto matches = [&](const SseEvent& e) { return event == "*" || e.event == event; };
+    // Counted as they come: a reader of thousands of events does not copy them all per read.
+    std::size_t seen = 0, found = 0;
+    pump(timeout, [&] {
+        for (; seen < events_.size(); ++seen) found += matches(events_[seen]) ? 1 : 0;
+        return found >= count;
+    });
+    std::vector<SseEvent> out;
+    for (const SseEvent& e : events_) {
+        if (matches(e)) out.push_back(e);
+    }
+    return out;
 }
 
 // ---------------------------------------------------------------- WsClient
