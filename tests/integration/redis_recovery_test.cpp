@@ -133,6 +133,25 @@ TEST_CASE("redis: a subscriber connection that hears nothing is replaced by the 
     CHECK(received(d.subscriber.waitFor(6, "", 15s)) == upTo(6));
 }
 
+TEST_CASE(
+    "redis: what was published while the subscriber connection was down is read once it is back, not found "
+    "later as a hole",
+    "[broker]") {
+    Deployment d("down");
+    const double filledBefore = d.filled();
+    const double reconnectsBefore = d.a.metric("pushwire_broker_reconnects_total").value_or(-1);
+    // A's subscriber connection goes, and Redis cannot be reached for a new one a while.
+    d.proxy.refuseNew(true);
+    REQUIRE(d.proxy.cut(kSubscriber) == 1);
+    REQUIRE(d.a.waitMetric("pushwire_broker_reconnects_total", [&](double n) { return n > reconnectsBefore; }) >
+            reconnectsBefore);
+    for (int i = 2; i <= 6; ++i) REQUIRE(publishOn(d.b, "down", i) == static_cast<std::uint64_t>(i));
+    d.proxy.refuseNew(false);
+    CHECK(received(d.subscriber.waitFor(6, "", 15s)) == upTo(6));
+    // Read forward on reconnecting: neither the hole filling nor the head check had to.
+    CHECK(d.filled() == filledBefore);
+}
+
 TEST_CASE("redis: subscriber connections killed while publications flow are re-read after they reconnect", "[broker]") {
     Deployment d("killed");
     const double reconnectsBefore = d.a.metric("pushwire_broker_reconnects_total").value_or(-1);

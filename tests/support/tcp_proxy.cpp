@@ -143,6 +143,10 @@ int TcpProxy::connections(const std::string& marker) const {
 void TcpProxy::accept() {
     const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) return;
+    if (refusing_) {
+        ::close(client);
+        return;
+    }
     const int upstream = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

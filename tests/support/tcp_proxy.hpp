@@ -35,6 +35,9 @@ public:
     int wedge(const std::string& marker);
     // Closes the connections whose client sent `marker`; returns how many.
     int cut(const std::string& marker);
+    // While on, new connections are closed as soon as they are accepted (a target that
+    // cannot be reached); the open ones go on.
+    void refuseNew(bool refuse) { refusing_ = refuse; }
     // Connections open now whose client sent `marker`.
     int connections(const std::string& marker) const;
 
@@ -49,6 +52,7 @@ private:
     int targetPort_ = 0;
     int listener_ = -1;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> refusing_{false};
     mutable std::mutex mutex_;
     std::vector<std::unique_ptr<Connection>> connections_;
     std::string dropMarker_;
