@@ -63,15 +63,23 @@ export class FaultProxy {
       upstream.write(chunk);
       const trap = line && this.traps.find((t) => line[1].startsWith(t.prefix));
       if (trap) {
-        // The request reached the server; its answer never reaches the client.
         this.traps.splice(this.traps.indexOf(trap), 1);
-        this.cuts += 1;
-        end();
-        trap.resolve(this.requests[this.requests.length - 1]);
+        conn.trap = { resolve: trap.resolve, request: this.requests[this.requests.length - 1] };
       }
     });
     upstream.on('data', (chunk) => {
       if (conn.dead || conn.held) return;  // held: buffered forever, as a buffering proxy would
+      if (conn.trap) {
+        // The answer's status line reaches the client, the rest never does: a browser does
+        // not retry that on its own, its page sees a failed request.
+        const eol = chunk.indexOf('\r\n');
+        client.write(chunk.subarray(0, eol < 0 ? chunk.length : eol + 2), () => {
+          this.cuts += 1;
+          end();
+          conn.trap.resolve(conn.trap.request);
+        });
+        return;
+      }
       client.write(chunk);
     });
   }
@@ -86,9 +94,9 @@ export class FaultProxy {
     this.connections.clear();
   }
 
-  // The next request whose target starts with `prefix` is passed to the server, and then
-  // its connection is closed before any answer: a request cut in flight. Resolves to that
-  // request ({ target, at }, as in `requests`).
+  // The next request whose target starts with `prefix` is passed to the server, and its
+  // connection is closed once the answer's status line went through: a request cut in
+  // flight. Resolves to that request ({ target, at }, as in `requests`).
   cutNextRequest(prefix) {
     return new Promise((resolve) => this.traps.push({ prefix, resolve }));
   }
