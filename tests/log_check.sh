@@ -5,6 +5,8 @@
 # and summarized; SIGTERM logs the drain. On a TLS port, a failed handshake is logged with
 # OpenSSL's reason, and plain HTTP sent to it is answered to use https://.
 set -euo pipefail
+# set -e stops at the first failing command without a word: say which one.
+trap 'echo "log_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 SERVER=$1
 DIR=$(mktemp -d)
 PID=""

@@ -141,7 +141,8 @@ TEST_CASE("what nodes B and C publish, node A delivers in order and once, on eve
     CHECK(metricValue(metrics->body, "pushwire_broker_command_seconds_count").value_or(0) > 0);
 }
 
-TEST_CASE("Redis stopped for 5 s in a publish storm: each publish got a seq or a 503, and every seq is delivered") {
+TEST_CASE("Redis stopped for 5 s in a publish storm: each publish got a seq or a 503, and every seq is delivered",
+          "[broker]") {
     RedisServer redis(/*aof=*/true);
     ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis));
     waitHealthy(a, b);
@@ -180,7 +181,7 @@ TEST_CASE("Redis stopped for 5 s in a publish storm: each publish got a seq or a
     CHECK(subscriber.waitFor(1, "gap", 100ms).empty());
 }
 
-TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes when it wakes") {
+TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes when it wakes", "[broker]") {
     RedisServer redis;
     ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis));
     waitHealthy(a, b);
@@ -223,7 +224,7 @@ TEST_CASE("a frozen Redis turns health red within seconds, and delivery resumes 
     CHECK(events.size() == seq);
 }
 
-TEST_CASE("a flushed Redis gives each channel exactly one gap, and delivery goes on") {
+TEST_CASE("a flushed Redis gives each channel exactly one gap, and delivery goes on", "[broker]") {
     RedisServer redis;
     ServerProcess a(nodeArgs(redis)), b(nodeArgs(redis));
     waitHealthy(a, b);

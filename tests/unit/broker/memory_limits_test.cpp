@@ -124,12 +124,19 @@ TEST_CASE("a channel with no follower and no message for --channel-ttl is droppe
 }
 
 TEST_CASE("a million publishes to new channels keep the broker within its limits") {
+#if defined(__SANITIZE_ADDRESS__)
+    // Under ASan a tenth: the same evictions run (from the 1001st channel on), in a tenth
+    // of the time; the plain build publishes the million.
+    constexpr int kPublishes = 100000;
+#else
+    constexpr int kPublishes = 1000000;
+#endif
     MemoryBroker::Options options;
     options.maxChannels = 1000;
     options.maxHistoryBytes = 1 << 20;
     MemoryBroker broker(options);
-    for (int i = 0; i < 1000000; ++i) publish(broker, "c" + std::to_string(i), 1000 + i);
+    for (int i = 0; i < kPublishes; ++i) publish(broker, "c" + std::to_string(i), 1000 + i);
     CHECK(broker.channelCount() == 1000);
     CHECK(broker.historyBytes() <= options.maxHistoryBytes);
-    CHECK(broker.limitStats().channelsEvicted == 999000);
+    CHECK(broker.limitStats().channelsEvicted == kPublishes - 1000);
 }
