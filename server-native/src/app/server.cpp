@@ -236,9 +236,8 @@ void Server::Impl::routes() {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
-    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) {
-        serveStatic(options.webRoot, options.followSymlinks, r, c);
-    });
+    http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
+                      HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
     wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
@@ -403,13 +402,10 @@ void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connec
             return;
         }
     }
-    if (caller->kind != Caller::Kind::Backend &&
-        !(caller->kind == Caller::Kind::Anonymous && isLoopbackPeer(request.peer))) {
-        std::string key = caller->kind == Caller::Kind::User && caller->identity ? "sub:" + caller->identity->subject
-                                                                                 : "ip:" + request.peer;
+    if (auto key = publishRateKey(*caller, request.peer)) {
         std::int64_t retryAfterMs = 0;
         for (std::size_t i = 0; i < parsed->channels.size(); ++i) {
-            if (publishRate.take(key, context.nowMs(), &retryAfterMs)) continue;
+            if (publishRate.take(*key, context.nowMs(), &retryAfterMs)) continue;
             ++metrics.publishRejected;
             metrics.hit(Limit::PublishRate);
             const auto seconds = std::max<std::int64_t>(1, (retryAfterMs + 999) / 1000);

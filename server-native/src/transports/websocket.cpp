@@ -154,12 +154,6 @@ private:
                                              caller_.expiresAtMs / 1000));
     }
 
-    // Publishes are counted per token subject, else per address.
-    std::string rateKey() const {
-        if (caller_.kind == Caller::Kind::User && caller_.identity) return "sub:" + caller_.identity->subject;
-        return "ip:" + peer_;
-    }
-
     void subscribe(const std::vector<std::string>& channels, const std::optional<std::string>& since,
                    const std::string& idJson) {
         std::optional<protocol::Cursor> cursor;
@@ -224,9 +218,8 @@ private:
             return;
         }
         std::int64_t retryAfterMs = 0;
-        const bool limited =
-            caller_.kind == Caller::Kind::User || (caller_.kind == Caller::Kind::Anonymous && !isLoopbackPeer(peer_));
-        if (limited && !context_.publishRate.take(rateKey(), context_.nowMs(), &retryAfterMs)) {
+        const auto rateKey = publishRateKey(caller_, peer_);
+        if (rateKey && !context_.publishRate.take(*rateKey, context_.nowMs(), &retryAfterMs)) {
             ++context_.metrics.publishRejected;
             context_.metrics.hit(Limit::PublishRate);
             sendError(frame.idJson, ErrorCode::RateLimited,
