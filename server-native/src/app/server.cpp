@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/memory_trimmer.hpp"
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
@@ -143,7 +144,10 @@ Hub::Options hubOptions(const Options& options, Broker& broker) {
     out.recentWindow = broker.historyIsLocal() ? 0 : std::min<std::size_t>(options.history, 1000);
     // And goes on following a channel for a while after its last listener left, so that a
     // poller's next request neither subscribes again nor reads from Redis.
-    out.followLingerMs = broker.historyIsLocal() ? 0 : 10000;
+    // In memory too: a channel a poller reads between requests stays (and keeps its stream's
+    // life) instead of being made anew by each request.
+    out.followLingerMs = 10000;
+    out.maxChannels = options.maxChannels;
     auto* memory = dynamic_cast<MemoryBroker*>(&broker);
     out.epoch = memory ? memory->epoch() : randomEpoch();
     return out;
@@ -179,8 +183,22 @@ struct Server::Impl {
             hub.sweep();
             if (auto* memory = dynamic_cast<MemoryBroker*>(broker.get())) memory->sweep(context.nowMs());
             publishRate.sweep(context.nowMs());
+            trimmer.sweep(footprint());
             sweepHub();
         });
+    }
+
+    // What the server holds, estimated from its own counts (for the trimmer: only its
+    // falls matter, not its exact size).
+    std::size_t footprint() const {
+        constexpr std::size_t kConnection = 2048, kTlsSession = 32 * 1024, kSubscription = 256, kChannel = 1024;
+        std::size_t bytes = http.queuedBytes() + wsHttp.queuedBytes();
+        bytes += (http.connectionCount() + wsHttp.connectionCount()) * (kConnection + (tls ? kTlsSession : 0));
+        bytes += hub.listenerCount() * kSubscription + hub.channelCount() * kChannel;
+        if (auto* memory = dynamic_cast<const MemoryBroker*>(broker.get())) {
+            bytes += memory->channelCount() * kChannel + memory->historyBytes();
+        }
+        return bytes;
     }
 
     void routes();
@@ -214,6 +232,7 @@ struct Server::Impl {
     WebSocketTransport ws;
     asio::signal_set signals;
     asio::steady_timer hubSweep;
+    MemoryTrimmer trimmer;
 };
 
 void Server::Impl::routes() {
@@ -513,6 +532,11 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
     single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
     single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
+    single("pushwire_memory_trims_total", "counter",
+           "Times freed memory was handed back to the system (malloc_trim) after the server shed a lot.",
+           trimmer.trims());
+    family("pushwire_memory_trim_seconds_total", "counter", "Time those trims took.");
+    out += "pushwire_memory_trim_seconds_total " + std::to_string(trimmer.trimSeconds()) + "\n";
     single("pushwire_http_connections", "gauge", "Connections open (both ports).",
            http.connectionCount() + wsHttp.connectionCount());
     single("pushwire_http_requests_total", "counter", "HTTP requests parsed.",
@@ -532,6 +556,7 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_token_expired_total", "counter", "Streams and long-polls closed at their token's exp.",
            metrics.expired);
     std::array<std::uint64_t, kLimitCount> hits = metrics.limitHits;
+    hits[static_cast<std::size_t>(Limit::Channels)] += hub.refusedJoins();
     hits[static_cast<std::size_t>(Limit::ConnectionsPerIp)] += http.refusedPerPeer() + wsHttp.refusedPerPeer();
     if (auto* memory = dynamic_cast<const MemoryBroker*>(broker.get())) {
         const auto& limits = memory->limitStats();
@@ -587,13 +612,7 @@ std::string Server::Impl::renderMetrics() const {
                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
     family("process_cpu_seconds_total", "counter", "User and system CPU time spent.");
     out += "process_cpu_seconds_total " + std::to_string(cpu) + "\n";
-    long pages = 0, residentPages = 0;
-    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(statm, "%ld %ld", &pages, &residentPages) != 2) residentPages = 0;
-        std::fclose(statm);
-    }
-    single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-           static_cast<std::uint64_t>(residentPages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)));
+    single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", MemoryTrimmer::residentBytes());
     std::uint64_t fds = 0;
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);

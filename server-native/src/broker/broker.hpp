@@ -111,6 +111,14 @@ public:
     using HistoryDone = std::function<void(protocol::Result<HistoryPage>)>;
     virtual void history(const HistoryQuery& query, HistoryDone done) = 0;
 
+    // Whether this node may follow `channel`: true when the broker holds it already or can
+    // hold one more channel (making room as its limits say: the memory broker drops its
+    // longest-idle channel without followers); false when it cannot, and then follow()
+    // must not be called for it. The hub asks before it follows a channel it does not.
+    virtual bool admit(const std::string& channel) {
+        (void)channel;
+        return true;
+    }
     // This node wants (or no longer wants) the publications of `channel`: it has local
     // subscribers. onFollow answers a follow().
     virtual void follow(const std::string& channel) = 0;

@@ -64,7 +64,7 @@ MemoryBroker::Channels::iterator MemoryBroker::channel(const std::string& name, 
             ++limitStats_.channelsRefused;
             return channels_.end();
         }
-        // A follow goes over the limit: followers are bounded by connections.
+        // Only a follow() nobody admit()ted gets here: it goes over the limit.
     }
     it = channels_.emplace(name, Channel{}).first;
     it->second.epoch = currentEpoch();
@@ -73,13 +73,13 @@ MemoryBroker::Channels::iterator MemoryBroker::channel(const std::string& name, 
     return it;
 }
 
-void MemoryBroker::drop(Channels::iterator it) {
+void MemoryBroker::drop(Channels::iterator it, bool newLife) {
     Channel& channel = it->second;
     if (!channel.history.empty()) oldest_.erase({channel.history.front().order, &channel});
     historyBytes_ -= channel.bytes;
     if (!channel.followed) idle_.erase(channel.idle);
     channels_.erase(it);
-    ++generation_;  // the next channel made, this one included, is of a new life
+    if (newLife) ++generation_;  // the next channel made, this one included, is of a new life
 }
 
 void MemoryBroker::popOldest(Channel& channel) {
@@ -180,6 +180,8 @@ void MemoryBroker::history(const HistoryQuery& query, HistoryDone done) {
     done(std::move(page));
 }
 
+bool MemoryBroker::admit(const std::string& name) { return channel(name, nowMs(), true) != channels_.end(); }
+
 void MemoryBroker::follow(const std::string& name) {
     auto it = channel(name, nowMs(), false);
     Channel& channel = it->second;
@@ -196,6 +198,9 @@ void MemoryBroker::unfollow(const std::string& name) {
     it->second.followed = false;
     it->second.activeMs = nowMs();
     it->second.idle = idle_.insert(idle_.end(), it);
+    // Made by subscribers alone: nothing to keep. Its life had no message, so a position in
+    // it (seq 0) fits the next life too: no new epoch.
+    if (it->second.lastSeq == 0) drop(it, false);
 }
 
 void MemoryBroker::sweep(std::int64_t now) {

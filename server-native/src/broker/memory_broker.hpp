@@ -2,8 +2,10 @@
 // once. The default (--broker memory).
 //
 // Memory stays bounded whatever clients do:
-//   - at most `maxChannels` channels: a new one evicts the channel idle (no follower)
-//     the longest; when every channel is followed, publishing to a new one is refused;
+//   - at most `maxChannels` channels, however they come to exist: a new one (a publish,
+//     or a follow the hub admit()ted) evicts the channel idle (no follower) the longest;
+//     when every channel is followed, a publish to a new one or its admission is refused;
+//   - a channel that never held a message goes as soon as its last follower leaves;
 //   - at most `maxHistoryBytes` of history in all: past it the oldest message of any
 //     channel goes first (a reader behind it gets a history_evicted gap);
 //   - a channel with no follower and no message for `channelTtlMs` is dropped.
@@ -37,7 +39,7 @@ public:
     // What the limits did, for the metrics.
     struct LimitStats {
         std::uint64_t channelsEvicted = 0;  // at maxChannels
-        std::uint64_t channelsRefused = 0;  // publishes to a new channel with every channel followed
+        std::uint64_t channelsRefused = 0;  // publishes and follows of a new channel, every channel followed
         std::uint64_t messagesEvicted = 0;  // at maxHistoryBytes
         std::uint64_t channelsExpired = 0;  // by the TTL
     };
@@ -51,6 +53,7 @@ public:
     void stop() override {}
     void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
+    bool admit(const std::string& channel) override;
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;
     bool available() const override { return true; }
@@ -86,7 +89,8 @@ private:
     // The channel, made if need be (evicting an idle one at maxChannels); end() when it
     // cannot be made (`mayRefuse` and every channel followed).
     Channels::iterator channel(const std::string& name, std::int64_t nowMs, bool mayRefuse);
-    void drop(Channels::iterator it);
+    // `newLife`: the channel held messages, so the next channel made starts a new epoch.
+    void drop(Channels::iterator it, bool newLife = true);
     void popOldest(Channel& channel);
     void trimHistoryBytes();
     void markIdle(Channels::iterator it, std::int64_t nowMs);
