@@ -23,6 +23,8 @@ struct BrokerOptions {
     // A channel's keys expire this long after its last publish or read (--channel-ttl;
     // 0: never). A channel's node reads it while it has subscribers, so it stays.
     std::int64_t channelTtlMs = 0;
+    // How long an idempotency key is kept (--idempotency-window; 0: keys are ignored).
+    std::int64_t idempotencyWindowMs = 0;
 };
 
 // Parses the --broker value; an error sentence when it is not one.

@@ -41,7 +41,8 @@ MemoryBroker::MemoryBroker(Options options)
       maxChannels_(options.maxChannels),
       maxHistoryBytes_(options.maxHistoryBytes),
       channelTtlMs_(options.channelTtlMs),
-      epoch_(options.epoch.empty() ? randomEpoch() : std::move(options.epoch)) {}
+      epoch_(options.epoch.empty() ? randomEpoch() : std::move(options.epoch)),
+      keys_(options.idempotencyWindowMs, options.maxIdempotencyKeys) {}
 
 // Generation 0 is the process's epoch itself; later ones append the generation in hex
 // (an epoch is at most 32 hex digits: 16 + at most 16).
@@ -105,6 +106,22 @@ void MemoryBroker::markIdle(Channels::iterator it, std::int64_t now) {
 }
 
 void MemoryBroker::publish(const std::string& name, std::string dataJson, std::int64_t timeMs, PublishDone done) {
+    publishOnce(name, std::move(dataJson), timeMs, std::string(), std::move(done));
+}
+
+void MemoryBroker::publishOnce(const std::string& name, std::string dataJson, std::int64_t timeMs,
+                               const std::string& idempotencyKey, PublishDone done) {
+    if (const IdempotencyKeys::Stored* stored = keys_.find(name, idempotencyKey, timeMs)) {
+        auto repeat = std::make_shared<Message>();
+        repeat->channel = name;
+        repeat->seq = stored->seq;
+        repeat->timeMs = stored->timeMs;
+        repeat->repeated = true;
+        auto found = channels_.find(name);
+        if (found != channels_.end()) repeat->epoch = found->second.epoch;
+        done(MessagePtr(std::move(repeat)));
+        return;
+    }
     auto it = channel(name, timeMs, true);
     if (it == channels_.end()) {
         done(Error{ErrorCode::Overloaded, "the server holds its maximum of " + std::to_string(maxChannels_) +
@@ -129,6 +146,7 @@ void MemoryBroker::publish(const std::string& name, std::string dataJson, std::i
     historyBytes_ += size;
     if (channel.history.size() > historySize_) popOldest(channel);
     if (maxHistoryBytes_ > 0) trimHistoryBytes();
+    keys_.remember(name, idempotencyKey, IdempotencyKeys::Stored{shared->seq, timeMs}, timeMs);
     if (channel.followed && handler_) handler_->onPublication(shared);
     done(std::move(shared));
 }
@@ -204,6 +222,7 @@ void MemoryBroker::unfollow(const std::string& name) {
 }
 
 void MemoryBroker::sweep(std::int64_t now) {
+    keys_.sweep(now);
     if (channelTtlMs_ <= 0) return;
     const std::int64_t cutoff = now - channelTtlMs_;
     // idle_ is in order of activity: the first one young enough ends the sweep.

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "broker/broker.hpp"
+#include "broker/idempotency_keys.hpp"
 
 namespace pushwire::server {
 
@@ -31,10 +32,12 @@ class MemoryBroker final : public Broker {
 public:
     struct Options {
         std::size_t historySize = 1000;
-        std::string epoch;                // empty: a random one
-        std::size_t maxChannels = 0;      // 0: no limit
-        std::size_t maxHistoryBytes = 0;  // 0: no limit
-        std::int64_t channelTtlMs = 0;    // 0: channels are never dropped for idleness
+        std::string epoch;                     // empty: a random one
+        std::size_t maxChannels = 0;           // 0: no limit
+        std::size_t maxHistoryBytes = 0;       // 0: no limit
+        std::int64_t channelTtlMs = 0;         // 0: channels are never dropped for idleness
+        std::int64_t idempotencyWindowMs = 0;  // 0: idempotency keys are ignored
+        std::size_t maxIdempotencyKeys = 100000;
     };
     // What the limits did, for the metrics.
     struct LimitStats {
@@ -52,6 +55,8 @@ public:
     void start() override {}
     void stop() override {}
     void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) override;
+    void publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                     const std::string& idempotencyKey, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
     bool admit(const std::string& channel) override;
     void follow(const std::string& channel) override;
@@ -61,13 +66,15 @@ public:
     std::string state() const override { return "ok"; }
     bool historyIsLocal() const override { return true; }
 
-    // Drops the channels idle for longer than the TTL. Called about once a second.
+    // Drops the channels idle for longer than the TTL, forgets idempotency keys whose
+    // window ended. Called about once a second.
     void sweep(std::int64_t nowMs);
 
     const std::string& epoch() const { return epoch_; }
     std::size_t channelCount() const { return channels_.size(); }
     std::size_t historyBytes() const { return historyBytes_; }
     const LimitStats& limitStats() const { return limitStats_; }
+    const IdempotencyKeys& idempotencyKeys() const { return keys_; }
 
 private:
     struct Held {
@@ -110,6 +117,7 @@ private:
     // (order of its oldest held message, channel): the global oldest, when bytes are limited.
     std::set<std::pair<std::uint64_t, Channel*>> oldest_;
     LimitStats limitStats_;
+    IdempotencyKeys keys_;
 };
 
 // 64 bits from std::random_device (and the clock). Each call constructs the device,

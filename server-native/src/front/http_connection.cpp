@@ -208,7 +208,9 @@ void HttpConnection::processInbox() {
                 answerBadHead({431, "the request head is larger than 16000 bytes"});
                 return;
             }
-            auto parsed = parseRequestHead(std::string_view(inbox_).substr(0, *end), host_.limits().maxBodyBytes);
+            const HttpLimits& limits = host_.limits();
+            auto parsed = parseRequestHead(std::string_view(inbox_).substr(0, *end), limits.maxBodyBytes,
+                                           limits.maxBatchBodyBytes, limits.batchPath);
             if (auto* error = std::get_if<HeadError>(&parsed)) {
                 answerBadHead(*error);
                 return;

@@ -62,6 +62,9 @@ public:
 
 struct HttpLimits {
     std::size_t maxBodyBytes = 64 * 1024;
+    // A POST to batchPath with an NDJSON body (a batch publish) may be this large.
+    std::size_t maxBatchBodyBytes = 0;
+    std::string batchPath;
     // Bytes a connection may have queued: past this it is closed. Paced writers (the
     // transports' catch-up) stay far below it; it stops whatever is not paced.
     std::size_t maxQueuedBytes = 4 * 1024 * 1024;

@@ -115,6 +115,11 @@ RequestHead::RequestHead(RequestHead&&) noexcept = default;
 RequestHead& RequestHead::operator=(RequestHead&&) noexcept = default;
 
 std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes) {
+    return parseRequestHead(head, maxBodyBytes, 0, {});
+}
+
+std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes,
+                                                      std::size_t maxBatchBodyBytes, std::string_view batchPath) {
     if (auto problem = headerNameProblem(head)) return HeadError{400, "malformed HTTP request: " + *problem};
     RequestHead out;
     out.parsed = std::make_unique<websocketpp::http::parser::request>();
@@ -151,9 +156,21 @@ std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std
             length[0] == '-') {
             return HeadError{400, "Content-Length '" + length.substr(0, 40) + "' is not one whole number"};
         }
-        if (value > maxBodyBytes) {
-            return HeadError{
-                413, "the body is " + std::to_string(value) + " bytes; at most " + std::to_string(maxBodyBytes)};
+        std::size_t limit = maxBodyBytes;
+        if (maxBatchBodyBytes > maxBodyBytes && parsed.get_method() == "POST") {
+            const std::string& uri = parsed.get_uri();
+            const std::string_view path = std::string_view(uri).substr(0, uri.find('?'));
+            std::string_view type = parsed.get_header("Content-Type");
+            type = type.substr(0, type.find(';'));
+            while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+            if (path == batchPath &&
+                (equalsIgnoreCase(type, "application/x-ndjson") || equalsIgnoreCase(type, "application/ndjson"))) {
+                limit = maxBatchBodyBytes;
+            }
+        }
+        if (value > limit) {
+            return HeadError{413, "the body is " + std::to_string(value) + " bytes; at most " + std::to_string(limit) +
+                                      (limit == maxBodyBytes ? "" : " for a batch")};
         }
         out.contentLength = static_cast<std::size_t>(value);
     }

@@ -50,6 +50,10 @@ struct HeadError {
 
 // `head` is a whole head, up to and including its blank line.
 std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes);
+// The same, with a larger body allowed (`maxBatchBodyBytes`) for a POST to `batchPath`
+// whose Content-Type is application/x-ndjson (or application/ndjson): a batch publish.
+std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes,
+                                                      std::size_t maxBatchBodyBytes, std::string_view batchPath);
 
 constexpr std::size_t kMaxHeadBytes = 16000;  // as websocketpp's parser
 

@@ -39,6 +39,11 @@ const Hub::Channel* Hub::find(std::string_view name) const {
 }
 
 void Hub::publish(std::string_view channel, std::string dataJson, Broker::PublishDone done) {
+    publish(channel, std::move(dataJson), std::string(), std::move(done));
+}
+
+void Hub::publish(std::string_view channel, std::string dataJson, const std::string& idempotencyKey,
+                  Broker::PublishDone done) {
     if (auto problem = protocol::channelNameProblem(channel)) {
         done(Error{ErrorCode::BadChannel, *problem});
         return;
@@ -47,11 +52,11 @@ void Hub::publish(std::string_view channel, std::string dataJson, Broker::Publis
     // A full broker may be full of channels only lingering here: they go first. (Without
     // lingering channels there is nothing to let go, and no reason to ask.)
     if (!lingering_.empty()) makeRoom(name, false);
-    broker_.publish(std::move(name), std::move(dataJson), now(),
-                    [this, done = std::move(done)](protocol::Result<MessagePtr> result) {
-                        if (result) ++published_;
-                        done(std::move(result));
-                    });
+    broker_.publishOnce(name, std::move(dataJson), now(), idempotencyKey,
+                        [this, done = std::move(done)](protocol::Result<MessagePtr> result) {
+                            if (result) ++((*result)->repeated ? repeated_ : published_);
+                            done(std::move(result));
+                        });
 }
 
 std::optional<Error> Hub::join(std::string_view name, Listener* listener) {

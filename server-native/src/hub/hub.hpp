@@ -63,8 +63,11 @@ public:
     Hub& operator=(const Hub&) = delete;
 
     // Validates the channel name and publishes; `done` gets the stored message or the
-    // error (bad_channel, broker_unavailable).
+    // error (bad_channel, overloaded, broker_unavailable, publish_outcome_unknown).
     void publish(std::string_view channel, std::string dataJson, Broker::PublishDone done);
+    // With an idempotency key ("": none): see Broker::publishOnce.
+    void publish(std::string_view channel, std::string dataJson, const std::string& idempotencyKey,
+                 Broker::PublishDone done);
 
     // The hub follows a channel while it has listeners. Nullopt when joined; overloaded
     // (and nothing joined) when the channel is new and neither this node (maxChannels) nor
@@ -92,6 +95,8 @@ public:
     // Joins of a new channel refused at this node's limit (the broker's refusals are its own).
     std::uint64_t refusedJoins() const { return refusedJoins_; }
     std::uint64_t publishedCount() const { return published_; }
+    // Publishes that repeated an idempotency key: answered, nothing stored.
+    std::uint64_t repeatedCount() const { return repeated_; }
 
     // Publish to write: from a message's publish time (its `time`, set where it was
     // published) to its bytes queued on this node's last subscriber connection, per
@@ -144,6 +149,7 @@ private:
     std::uint64_t refusedJoins_ = 0;
     std::size_t listeners_ = 0;
     std::uint64_t published_ = 0;
+    std::uint64_t repeated_ = 0;
     LatencyHistogram publishToWrite_;
     std::string joining_;  // the channel being joined: its first onFollow notifies nobody
 };

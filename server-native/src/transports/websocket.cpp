@@ -256,15 +256,15 @@ private:
         auto alive = alive_;
         std::string idJson = frame.idJson;
         std::string channel = frame.channel;
-        context_.hub.publish(frame.channel, frame.dataJson,
+        context_.hub.publish(frame.channel, frame.dataJson, frame.idempotencyKey,
                              [this, alive, idJson, channel](protocol::Result<MessagePtr> published) {
                                  if (!*alive) return;
                                  if (!published) {
                                      ++context_.metrics.publishRejected;
-                                     sendError(idJson, published.error().code, published.error().message);
+                                     sendError(idJson, published.error().code, published.error().message, channel);
                                      return;
                                  }
-                                 ++context_.metrics.published;
+                                 if (!(*published)->repeated) ++context_.metrics.published;
                                  send(protocol::encodeAckFrame(idJson, channel, (*published)->seq));
                              });
     }
