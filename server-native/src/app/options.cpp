@@ -126,6 +126,9 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
                               readers get the gap (default 268435456)
   --channel-ttl SECONDS       a channel with no subscriber and no message for this long is
                               dropped (default 3600)
+  --channel-linger-ms MS      a channel stays followed this long after its last subscriber
+                              left, for pollers; then a channel that never held a message
+                              is dropped (default 10000)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --drain-ms MS               on SIGTERM or SIGINT: stop accepting, answer held long-polls,
@@ -241,6 +244,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--max-channels-per-connection",
                                         "--io-uring",
                                         "--idempotency-window",
+                                        "--channel-linger-ms",
                                         "--max-idempotency-keys",
                                         "--max-batch-bytes"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
@@ -379,6 +383,9 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--channel-ttl") {
             if (!number(0, 365 * 24 * 3600)) return parsed;
             o.channelTtlSeconds = static_cast<int>(n);
+        } else if (name == "--channel-linger-ms") {
+            if (!number(0, 600000)) return parsed;
+            o.channelLingerMs = static_cast<int>(n);
         } else if (name == "--idempotency-window") {
             if (!number(0, 24 * 3600)) return parsed;
             o.idempotencyWindowSeconds = static_cast<int>(n);

@@ -71,6 +71,9 @@ struct Options {
     std::size_t maxChannels = 100000;
     std::size_t maxHistoryBytes = 256 * 1024 * 1024;
     int channelTtlSeconds = 3600;
+    // A channel stays followed this long after its last subscriber left (a poller's next
+    // request finds it), then it goes (a channel that holds no message goes for good).
+    int channelLingerMs = 10000;
 
     // Idempotent publish: a key repeated on a channel within the window answers the first
     // publish's seq (0: keys are accepted and ignored). The memory broker keeps at most

@@ -152,7 +152,7 @@ Hub::Options hubOptions(const Options& options, Broker& broker) {
     // poller's next request neither subscribes again nor reads from Redis.
     // In memory too: a channel a poller reads between requests stays (and keeps its stream's
     // life) instead of being made anew by each request.
-    out.followLingerMs = 10000;
+    out.followLingerMs = options.channelLingerMs;
     out.maxChannels = options.maxChannels;
     auto* memory = dynamic_cast<MemoryBroker*>(&broker);
     out.epoch = memory ? memory->epoch() : randomEpoch();
