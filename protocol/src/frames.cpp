@@ -202,9 +202,9 @@ std::string encodeGapFrame(const Gap& gap) {
     return "{\"type\":\"gap\"," + body.substr(1);
 }
 
-std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq) {
-    return "{\"type\":\"ack\",\"channel\":" + quote(channel) + ",\"seq\":" + std::to_string(seq) + idField(idJson) +
-           "}";
+std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq, bool repeated) {
+    return "{\"type\":\"ack\",\"channel\":" + quote(channel) + ",\"seq\":" + std::to_string(seq) +
+           (repeated ? ",\"repeated\":true" : "") + idField(idJson) + "}";
 }
 
 std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message,

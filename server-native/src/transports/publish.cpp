@@ -28,8 +28,10 @@ std::string answerOf(const std::string& channel, const protocol::Result<MessageP
         std::string error = protocol::errorBody(message.error().code, message.error().message);
         return "{\"channel\":\"" + channel + "\"," + error.substr(1);
     }
+    // "repeated": the idempotency key was seen: nothing new was stored, this is the first's seq.
     return "{\"channel\":\"" + channel + "\",\"seq\":" + std::to_string(message.value()->seq) +
-           ",\"time\":" + std::to_string(message.value()->timeMs) + "}";
+           ",\"time\":" + std::to_string(message.value()->timeMs) +
+           (message.value()->repeated ? ",\"repeated\":true}" : "}");
 }
 
 std::string rateLimitedMessage(const RateLimiter& limiter, std::int64_t retryAfterMs) {

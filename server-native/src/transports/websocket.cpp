@@ -256,17 +256,18 @@ private:
         auto alive = alive_;
         std::string idJson = frame.idJson;
         std::string channel = frame.channel;
-        context_.hub.publish(frame.channel, frame.dataJson, frame.idempotencyKey,
-                             [this, alive, idJson, channel](protocol::Result<MessagePtr> published) {
-                                 if (!*alive) return;
-                                 if (!published) {
-                                     ++context_.metrics.publishRejected;
-                                     sendError(idJson, published.error().code, published.error().message, channel);
-                                     return;
-                                 }
-                                 if (!(*published)->repeated) ++context_.metrics.published;
-                                 send(protocol::encodeAckFrame(idJson, channel, (*published)->seq));
-                             });
+        context_.hub.publish(
+            frame.channel, frame.dataJson, frame.idempotencyKey,
+            [this, alive, idJson, channel](protocol::Result<MessagePtr> published) {
+                if (!*alive) return;
+                if (!published) {
+                    ++context_.metrics.publishRejected;
+                    sendError(idJson, published.error().code, published.error().message, channel);
+                    return;
+                }
+                if (!(*published)->repeated) ++context_.metrics.published;
+                send(protocol::encodeAckFrame(idJson, channel, (*published)->seq, (*published)->repeated));
+            });
     }
 
     void detach() {

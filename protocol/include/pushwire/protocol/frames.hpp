@@ -67,7 +67,8 @@ std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels);
 // {"type":"message", ...envelope fields}; takes the serialized envelope.
 std::string encodeMessageFrame(std::string_view envelopeJson);
 std::string encodeGapFrame(const Gap& gap);
-std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq);
+// `repeated`: the publish repeated an idempotency key; `seq` is the first one's.
+std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq, bool repeated = false);
 // `channel`: the channel a subscribe or publish was refused for ("" when none).
 std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message,
                              std::string_view channel = {});
