@@ -115,8 +115,9 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --max-connections-per-ip N  connections one address may hold (default 1000)
   --max-channels-per-connection N
                               channels one connection may subscribe (default 1024)
-  --publish-rate N            publishes per second per caller: the token's user, else the
-                              address; 429 with Retry-After (default 1000; the backend: none)
+  --publish-rate N            publishes per second per caller: the token's sub; without one
+                              (no token, or a token without sub) the address, loopback
+                              exempt; 429 with Retry-After (default 1000; the backend: none)
   --max-channels N            channels held, however they came to exist (publish,
                               subscribe, poll); past it the longest-idle channel without
                               subscribers is dropped, and with none such a subscribe or
@@ -147,8 +148,9 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --max-connections N         HTTP connections held at once (default 19000)
   --request-timeout-ms MS     time a client has to send a whole request (default 15000)
   --send-timeout-ms MS        a client that reads nothing of what is sent to it for this
-                              long is disconnected (default 60000); one that reads slowly
-                              is paced instead, whatever it is behind
+                              long (the kernel sees it acknowledge nothing) is disconnected
+                              (default 60000); one that reads slowly is paced instead,
+                              whatever it is behind
   --socket-send-buffer BYTES  SO_SNDBUF of client sockets (default: the kernel's)
   --io-uring auto|off         batch socket writes through io_uring when the kernel allows
                               (default auto; off: one sendmsg per connection)
