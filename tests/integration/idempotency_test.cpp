@@ -35,8 +35,8 @@ struct Answer {
     std::string code() const {
         return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "";
     }
-    std::uint64_t seq() const { return body.value("seq", std::uint64_t{0}); }
-    bool repeated() const { return body.value("repeated", false); }
+    std::uint64_t seq() const { return body.is_object() ? body.value("seq", std::uint64_t{0}) : 0; }
+    bool repeated() const { return body.is_object() && body.value("repeated", false); }
 };
 
 Answer post(httplib::Client& client, const json& body, const std::string& contentType = "application/json") {

@@ -25,7 +25,7 @@
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
-#include "transports/publish.hpp"
+#include "transports/publish_endpoint.hpp"
 #include "transports/websocket.hpp"
 
 namespace pushwire::server {

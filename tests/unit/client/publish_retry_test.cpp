@@ -79,21 +79,12 @@ TEST_CASE("a publish cut off with its WebSocket goes again with the same key") {
     CHECK_FALSE(key.empty());
     ws.listener().transportClosed(ws.gen(), {protocol::ErrorCode::Internal, "cut"});
     CHECK(p.results.empty());
-    p.platform.advance(5000);  // the next attempt goes by HTTP (or a new WebSocket): same key
-    std::string again;
-    for (FakeTransport* t : FakeRegistry::made()) {
-        for (const std::string& frame : t->sent) {
-            if (t != &ws && frame.find("\"publish\"") != std::string::npos) again = frame;
-        }
-    }
-    if (again.empty()) {
-        REQUIRE(p.posts().size() == 1);
-        again = p.posts()[0]->body;
-        REQUIRE(p.platform.respond("/pushwire/publish", 200, R"({"channel":"c","seq":3})"));
-    } else {
-        FakeTransport& now = *FakeRegistry::made().back();
-        now.listener().transportAck(now.gen(), "2", 3);
-    }
+    // The client reconnects (its negotiate is left unanswered here): meanwhile the next
+    // attempt goes by HTTP, with the same key. (The cut transport is gone: not looked at.)
+    p.platform.advance(5000);
+    REQUIRE(p.posts().size() == 1);
+    const std::string again = p.posts()[0]->body;
+    REQUIRE(p.platform.respond("/pushwire/publish", 200, R"({"channel":"c","seq":3})"));
     CHECK(Publisher::keyOf(again) == key);
     CHECK(p.results == std::vector<std::string>{"seq 3"});
 }

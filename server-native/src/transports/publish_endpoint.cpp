@@ -1,4 +1,4 @@
-#include "transports/publish.hpp"
+#include "transports/publish_endpoint.hpp"
 
 #include <strings.h>
 
