@@ -66,7 +66,11 @@ export declare class Client {
                          options?: SubscribeOptions): Subscription;
   /** What the server holds of the channel after `since` (default "0": all), oldest first. */
   history<T = unknown>(channel: string, options?: { since?: string | 0; limit?: number }): Promise<Message<T>[]>;
-  /** Resolves to the seq the server gave the message. */
+  /**
+   * Resolves to the seq the server gave the message, stored once: the SDK sends an
+   * idempotency key with it and sends it again (6 attempts at most) while its fate is
+   * unknown. Rejects with the server's code when refused.
+   */
   publish(channel: string, data: unknown): Promise<number>;
   /** Returns a function that removes the listener. */
   onStateChange(listener: (state: ClientState, reason: string) => void): () => void;

@@ -24,6 +24,7 @@ std::string_view errorCodeName(ErrorCode code) {
         case ErrorCode::TokenExpired: return "token_expired";
         case ErrorCode::Overloaded: return "overloaded";
         case ErrorCode::BrokerUnavailable: return "broker_unavailable";
+        case ErrorCode::PublishOutcomeUnknown: return "publish_outcome_unknown";
         case ErrorCode::Internal: return "internal";
     }
     return "internal";
@@ -41,6 +42,7 @@ int httpStatus(ErrorCode code) {
         case ErrorCode::Forbidden: return 403;
         case ErrorCode::Overloaded:
         case ErrorCode::BrokerUnavailable: return 503;
+        case ErrorCode::PublishOutcomeUnknown: return 504;  // the broker behind us did not answer
         case ErrorCode::Internal: return 500;
         default: return 400;
     }

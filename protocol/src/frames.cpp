@@ -50,6 +50,22 @@ std::optional<Error> readChannels(const Fields& fields, std::vector<std::string>
     return std::nullopt;
 }
 
+// "idempotency_key": a string of 1-64 characters (UTF-8 code points), or absent.
+std::optional<Error> readIdempotencyKey(const Fields& fields, std::string& out) {
+    auto text = fields.find("idempotency_key");
+    if (!text) return std::nullopt;
+    auto key = detail::stringValue(*text);
+    if (!key) return err(ErrorCode::BadType, "'idempotency_key' must be a string");
+    std::size_t characters = 0;
+    for (unsigned char c : *key) characters += (c & 0xC0) != 0x80 ? 1 : 0;
+    if (characters == 0 || characters > kMaxIdempotencyKeyChars) {
+        return err(ErrorCode::BadRequest, "'idempotency_key' must be 1 to " + std::to_string(kMaxIdempotencyKeyChars) +
+                                              " characters, got " + std::to_string(characters));
+    }
+    out = std::move(*key);
+    return std::nullopt;
+}
+
 std::string idField(std::string_view idJson) {
     return idJson.empty() ? std::string() : ",\"id\":" + std::string(idJson);
 }
@@ -105,7 +121,8 @@ Result<ClientFrame> decodeClientFrame(std::string_view text, std::string* idJson
         if (auto e = readChannels(fields, frame.channels)) return *e;
     } else if (*type == "publish") {
         frame.type = ClientFrameType::Publish;
-        if (auto e = fields.only({"type", "id", "channel", "data"}, where)) return *e;
+        if (auto e = fields.only({"type", "id", "channel", "data", "idempotency_key"}, where)) return *e;
+        if (auto e = readIdempotencyKey(fields, frame.idempotencyKey)) return *e;
         auto channelText = fields.find("channel");
         auto channel = channelText ? detail::stringValue(*channelText) : std::nullopt;
         if (!channel) return err(ErrorCode::MissingField, "publish needs a string 'channel'");
@@ -142,9 +159,11 @@ std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels) {
     return "{\"type\":\"unsubscribe\",\"channels\":" + channelList(channels) + "}";
 }
 
-std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson) {
-    return "{\"type\":\"publish\",\"channel\":" + quote(channel) + ",\"data\":" + std::string(dataJson) +
-           idField(idJson) + "}";
+std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson,
+                               std::string_view idempotencyKey) {
+    std::string out = "{\"type\":\"publish\",\"channel\":" + quote(channel) + ",\"data\":" + std::string(dataJson);
+    if (!idempotencyKey.empty()) out += ",\"idempotency_key\":" + quote(idempotencyKey);
+    return out + idField(idJson) + "}";
 }
 
 std::string encodeAuthFrame(std::string_view token, std::string_view idJson) {
@@ -183,9 +202,9 @@ std::string encodeGapFrame(const Gap& gap) {
     return "{\"type\":\"gap\"," + body.substr(1);
 }
 
-std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq) {
-    return "{\"type\":\"ack\",\"channel\":" + quote(channel) + ",\"seq\":" + std::to_string(seq) + idField(idJson) +
-           "}";
+std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq, bool repeated) {
+    return "{\"type\":\"ack\",\"channel\":" + quote(channel) + ",\"seq\":" + std::to_string(seq) +
+           (repeated ? ",\"repeated\":true" : "") + idField(idJson) + "}";
 }
 
 std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message,
@@ -366,8 +385,9 @@ Result<PublishRequest> decodePublishRequest(std::string_view body) {
         return err(ErrorCode::BadType, "body must be a JSON object {\"channel\": ..., \"data\": ...}");
     }
     Fields fields(body);
-    if (auto e = fields.only({"channel", "channels", "data"}, "a publish body")) return *e;
+    if (auto e = fields.only({"channel", "channels", "data", "idempotency_key"}, "a publish body")) return *e;
     PublishRequest request;
+    if (auto e = readIdempotencyKey(fields, request.idempotencyKey)) return *e;
     auto channelText = fields.find("channel");
     auto channelsText = fields.find("channels");
     if (channelText && channelsText) return err(ErrorCode::BadRequest, "give 'channel' or 'channels', not both");
@@ -382,6 +402,27 @@ Result<PublishRequest> decodePublishRequest(std::string_view body) {
     }
     auto data = fields.find("data");
     if (!data) return err(ErrorCode::MissingField, "body needs 'data' (any JSON value)");
+    request.dataJson = std::string(*data);
+    return request;
+}
+
+Result<PublishRequest> decodePublishLine(std::string_view line) {
+    if (auto error = detail::validateJson(line, kMaxDataDepth + 1, "line")) return *error;
+    if (!detail::isObject(line)) {
+        return err(ErrorCode::BadType, "a line must be a JSON object {\"channel\": ..., \"data\": ...}");
+    }
+    Fields fields(line);
+    if (auto e = fields.only({"channel", "data", "idempotency_key"}, "a batch line")) return *e;
+    PublishRequest request;
+    if (auto e = readIdempotencyKey(fields, request.idempotencyKey)) return *e;
+    auto channelText = fields.find("channel");
+    auto channel = channelText ? detail::stringValue(*channelText) : std::nullopt;
+    if (!channelText) return err(ErrorCode::MissingField, "a line needs a 'channel'");
+    if (!channel) return err(ErrorCode::BadType, "'channel' must be a string");
+    if (auto problem = channelNameProblem(*channel)) return err(ErrorCode::BadChannel, *problem);
+    request.channel = std::move(*channel);
+    auto data = fields.find("data");
+    if (!data) return err(ErrorCode::MissingField, "a line needs 'data' (any JSON value)");
     request.dataJson = std::string(*data);
     return request;
 }

@@ -52,6 +52,7 @@ struct Collector final : FeedSink {
     bool hasRoom() const override { return messages < 5 && bytes < 200; }
     bool overfull() const override { return !hasRoom(); }
     void waitForRoom() override {}
+    void feedRefused(int, const std::string&, const pushwire::protocol::Error&) override {}
     void feedReady(int) override {}
     void feedGap(const pushwire::protocol::Gap& gap) override { require(gap.to ? gap.from <= *gap.to : true); }
     void feedMessage(const MessagePtr& message) override {

@@ -80,9 +80,17 @@ public:
     std::string resumeCursor(const std::vector<std::string>& channels) const override;
 
 private:
-    struct HeldPublish {
+    // A publish of the application's: its idempotency key (the same on every attempt, so
+    // the server stores it once) and the attempts made so far.
+    struct OutgoingPublish {
+        std::string channel;
         std::string dataJson;
+        std::string key;
+        int attempt = 0;
         PublishCallback done;
+    };
+    struct HeldPublish {
+        OutgoingPublish publish;
         std::int64_t sinceMs;
     };
     struct ChannelState {
@@ -131,16 +139,21 @@ private:
     void failPendingPublishes(const std::string& message);
     // Sends a publish (the checks of publish() done): over the WebSocket when one is open,
     // else over HTTP.
-    void sendPublish(const std::string& channel, const std::string& dataJson, PublishCallback done);
+    void sendPublish(OutgoingPublish publish);
+    // What an attempt's answer does: the seq or a final error to the application, or,
+    // when the publish may not be stored, another attempt with the same key after a
+    // backoff (kPublishAttempts in all).
+    PublishCallback answerOf(OutgoingPublish publish);
+    static constexpr int kPublishAttempts = 6;
     // The channel's position is known now: its held publishes go.
     void releaseHeld(const std::string& channel);
     // Held publishes that waited kHoldPublishesMs go anyway (no server answers with the
     // position); the timer is armed again for the next one.
     void releaseOverdueHeld();
+    // Fails the publishes held and those waiting to be sent again: the client is closed.
     void failHeldPublishes();
     static constexpr int kHoldPublishesMs = 10000;
-    void publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done,
-                         bool retried = false);
+    void publishOverHttp(std::string body, PublishCallback done, bool retried = false);
     bool isCurrent(int generation) const { return transport_ && generation == generation_; }
     bool isProbe(int generation) const { return probe_ && generation == probeGeneration_; }
     std::unique_ptr<Transport> createTransport(std::size_t candidate, int generation);
@@ -215,6 +228,8 @@ private:
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
     int nextPublishId_ = 1;
+    int publishCount_ = 0;                                               // for idempotency keys and retry ids
+    std::map<int, std::pair<TimerId, PublishCallback>> publishRetries_;  // waiting to be sent again
     bool closed_ = false;
     Liveness alive_;
 };

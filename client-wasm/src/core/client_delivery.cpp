@@ -1,6 +1,6 @@
-// ClientCore, second half: subscriptions, each channel's position, exactly-once delivery,
-// gaps and publishing. The connection half (negotiate, transports, fallback, upgrades,
-// reconnect) is client_core.cpp.
+// ClientCore, second half: subscriptions, each channel's position, exactly-once delivery
+// and gaps. The connection half (negotiate, transports, fallback, upgrades, reconnect) is
+// client_core.cpp; publishing is client_publish.cpp.
 #include <algorithm>
 
 #include "core/client_core.hpp"
@@ -203,138 +203,6 @@ void ClientCore::emitGap(const std::string& channel, const Gap& gap) {
     }
 }
 
-// ---------------------------------------------------------------- publishing
-
-void ClientCore::publish(const std::string& channel, const std::string& dataJson, PublishCallback done) {
-    if (closed_) {
-        Error error{"closed", "the client is closed"};
-        done(std::nullopt, &error);
-        return;
-    }
-    if (auto problem = protocol::channelNameProblem(channel)) {
-        Error error{"bad_channel", *problem};
-        done(std::nullopt, &error);
-        return;
-    }
-    // "From now" is the moment subscribe() was called: a publish made after it to a
-    // channel this client reads from now waits until the server has told that
-    // subscription's position, so the subscription receives it, on every transport.
-    auto subscribed = channels_.find(channel);
-    if (subscribed != channels_.end() && !subscribed->second.position) {
-        subscribed->second.held.push_back(HeldPublish{dataJson, std::move(done), platform_.nowMs()});
-        if (!heldTimer_) releaseOverdueHeld();
-        return;
-    }
-    sendPublish(channel, dataJson, std::move(done));
-}
-
-void ClientCore::releaseHeld(const std::string& channel) {
-    auto it = channels_.find(channel);
-    if (it == channels_.end() || it->second.held.empty()) return;
-    auto held = std::move(it->second.held);
-    it->second.held.clear();
-    for (HeldPublish& entry : held) sendPublish(channel, entry.dataJson, std::move(entry.done));
-}
-
-void ClientCore::releaseOverdueHeld() {
-    const std::int64_t now = platform_.nowMs();
-    std::vector<std::pair<std::string, HeldPublish>> overdue;
-    std::int64_t next = -1;
-    for (auto& [name, state] : channels_) {
-        auto keep = state.held.begin();
-        for (auto& entry : state.held) {
-            if (now - entry.sinceMs >= kHoldPublishesMs) {
-                overdue.emplace_back(name, std::move(entry));
-            } else {
-                if (next < 0 || entry.sinceMs < next) next = entry.sinceMs;
-                if (&*keep != &entry) *keep = std::move(entry);
-                ++keep;
-            }
-        }
-        state.held.erase(keep, state.held.end());
-    }
-    if (next >= 0) {
-        auto alive = alive_;
-        heldTimer_ = platform_.setTimer(static_cast<int>(next + kHoldPublishesMs - now), [this, alive] {
-            if (!alive.alive()) return;
-            heldTimer_ = 0;
-            releaseOverdueHeld();
-        });
-    }
-    for (auto& [name, entry] : overdue) sendPublish(name, entry.dataJson, std::move(entry.done));
-}
-
-void ClientCore::sendPublish(const std::string& channel, const std::string& dataJson, PublishCallback done) {
-    if (closed_) {
-        Error error{"closed", "the client is closed"};
-        done(std::nullopt, &error);
-        return;
-    }
-    // The server's limit, known from negotiate: a publish above it is refused here, not
-    // by a connection the server has to close.
-    if (maxMessageBytes_ > 0 && dataJson.size() > maxMessageBytes_) {
-        Error error{"too_large", "data is " + std::to_string(dataJson.size()) + " bytes; the server takes at most " +
-                                     std::to_string(maxMessageBytes_)};
-        done(std::nullopt, &error);
-        return;
-    }
-    const TransportInfo* info = currentInfo();
-    if (info && opened_ && info->capabilities.bidirectional) {
-        std::string id = std::to_string(nextPublishId_++);
-        if (transport_->send(protocol::encodePublishFrame(channel, dataJson, id))) {
-            pendingPublishes_.emplace(id, std::move(done));
-            return;
-        }
-    }
-    publishOverHttp(channel, dataJson, std::move(done));
-}
-
-void ClientCore::publishOverHttp(const std::string& channel, const std::string& dataJson, PublishCallback done,
-                                 bool retried) {
-    std::string body = "{\"channel\":\"" + channel + "\",\"data\":" + dataJson + "}";
-    auto alive = alive_;
-    const std::string usedToken = token_;
-    platform_.httpRequest(
-        "POST", baseUrl_ + "/pushwire/publish", body, token_, 15000,
-        [this, alive, usedToken, channel, dataJson, retried, done = std::move(done)](const HttpResponse& r) {
-            if (!alive.alive()) return;
-            // Refused for its token: once more, with a new one.
-            if (r.status == 401 && options_.getToken && !closed_ && !retried) {
-                auto again = [this, channel, dataJson, done] { publishOverHttp(channel, dataJson, done, true); };
-                if (usedToken == token_) {
-                    withToken(true, again);
-                } else {
-                    again();
-                }
-                return;
-            }
-            if (r.status == 0) {
-                Error error{"network", "the publish request failed: server unreachable"};
-                done(std::nullopt, &error);
-                return;
-            }
-            auto ack = wire::publishAck(r.body);
-            if (r.status == 200 && ack) {
-                done(ack->seq, nullptr);
-                return;
-            }
-            Error error = ack ? Error{"internal", "unexpected answer"} : toError(ack.error());
-            if (error.code == "internal" || error.code == "bad_json") {
-                error.message = "HTTP " + std::to_string(r.status) + ": " + error.message;
-            }
-            done(std::nullopt, &error);
-        });
-}
-
-void ClientCore::transportAck(int generation, const std::string& idJson, std::uint64_t seq) {
-    (void)generation;  // acks are keyed by id; a stale transport's were failed already
-    auto it = pendingPublishes_.find(idJson);
-    if (it == pendingPublishes_.end()) return;
-    PublishCallback done = std::move(it->second);
-    pendingPublishes_.erase(it);
-    done(seq, nullptr);
-}
-
 void ClientCore::transportRequestError(int generation, const std::string& idJson, const protocol::Error& error,
                                        const std::string& channel) {
     auto it = idJson.empty() ? pendingPublishes_.end() : pendingPublishes_.find(idJson);
@@ -383,28 +251,7 @@ void ClientCore::refuseChannel(const std::string& channel, const protocol::Error
         if (sub.options.onError) sub.options.onError(e);
     }
     // Publishing may still be allowed where reading is not: they go (and get their own answer).
-    for (HeldPublish& entry : held) sendPublish(channel, entry.dataJson, std::move(entry.done));
-}
-
-void ClientCore::failPendingPublishes(const std::string& message) {
-    auto pending = std::move(pendingPublishes_);
-    pendingPublishes_.clear();
-    for (auto& [id, done] : pending) {
-        Error error{"network", message};
-        done(std::nullopt, &error);
-    }
-}
-
-void ClientCore::failHeldPublishes() {
-    std::vector<PublishCallback> held;
-    for (auto& [name, state] : channels_) {
-        for (HeldPublish& entry : state.held) held.push_back(std::move(entry.done));
-        state.held.clear();
-    }
-    for (auto& done : held) {
-        Error error{"closed", "the client is closed"};
-        done(std::nullopt, &error);
-    }
+    for (HeldPublish& entry : held) sendPublish(std::move(entry.publish));
 }
 
 }  // namespace pushwire::client

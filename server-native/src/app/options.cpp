@@ -79,6 +79,8 @@ Usage: pushwire-server [options]
                               nothing under /pushwire/; a symbolic link is followed
                               only while its target stays inside DIR)
   --web-follow-symlinks       also follow links that lead out of --web-root
+  --serve-dotfiles            also serve files and folders whose name starts with a dot
+                              (/.env, /.git/config); by default they are 404
   --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll (default all)
   --public-ws-url URL         WebSocket URL announced by /pushwire/negotiate (behind a proxy)
   --trust-proxy ADDRS         comma-separated addresses of reverse proxies whose Forwarded,
@@ -113,14 +115,21 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --max-connections-per-ip N  connections one address may hold (default 1000)
   --max-channels-per-connection N
                               channels one connection may subscribe (default 1024)
-  --publish-rate N            publishes per second per caller: the token's user, else the
-                              address; 429 with Retry-After (default 1000; the backend: none)
-  --max-channels N            channels held; past it the longest-idle channel without
-                              subscribers is dropped (default 100000)
+  --publish-rate N            publishes per second per caller: the token's sub; without one
+                              (no token, or a token without sub) the address, loopback
+                              exempt; 429 with Retry-After (default 1000; the backend: none)
+  --max-channels N            channels held, however they came to exist (publish,
+                              subscribe, poll); past it the longest-idle channel without
+                              subscribers is dropped, and with none such a subscribe or
+                              publish needing a new channel gets 503 overloaded
+                              (default 100000; with Redis: the channels this node follows)
   --max-history-bytes N       history held in all channels; the oldest goes first and its
                               readers get the gap (default 268435456)
   --channel-ttl SECONDS       a channel with no subscriber and no message for this long is
                               dropped (default 3600)
+  --channel-linger-ms MS      a channel stays followed this long after its last subscriber
+                              left, for pollers; then a channel that never held a message
+                              is dropped (default 10000)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --drain-ms MS               on SIGTERM or SIGINT: stop accepting, answer held long-polls,
@@ -128,11 +137,20 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
                               resume elsewhere from their cursors), and exit once all
                               are gone or after MS (default 5000)
   --max-message-bytes N       largest message data, request body or frame (default 65536)
+  --max-batch-bytes N         largest body of an NDJSON batch publish (Content-Type:
+                              application/x-ndjson; default 8388608)
+  --idempotency-window SECONDS
+                              a publish repeating the idempotency_key of one on the same
+                              channel this recently stores nothing and answers the first's
+                              seq, on every node (default 300; 0: keys are ignored)
+  --max-idempotency-keys N    keys the memory broker remembers at most; the oldest go
+                              first (default 100000; with Redis, Redis keeps them)
   --max-connections N         HTTP connections held at once (default 19000)
   --request-timeout-ms MS     time a client has to send a whole request (default 15000)
   --send-timeout-ms MS        a client that reads nothing of what is sent to it for this
-                              long is disconnected (default 60000); one that reads slowly
-                              is paced instead, whatever it is behind
+                              long (the kernel sees it acknowledge nothing) is disconnected
+                              (default 60000); one that reads slowly is paced instead,
+                              whatever it is behind
   --socket-send-buffer BYTES  SO_SNDBUF of client sockets (default: the kernel's)
   --io-uring auto|off         batch socket writes through io_uring when the kernel allows
                               (default auto; off: one sendmsg per connection)
@@ -179,6 +197,10 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.followSymlinks = true;
             continue;
         }
+        if (name == "--serve-dotfiles") {
+            o.serveDotfiles = true;
+            continue;
+        }
         if (name == "--reuse-port") {
             o.reusePort = true;
             continue;
@@ -222,7 +244,11 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--max-history-bytes",
                                         "--channel-ttl",
                                         "--max-channels-per-connection",
-                                        "--io-uring"};
+                                        "--io-uring",
+                                        "--idempotency-window",
+                                        "--channel-linger-ms",
+                                        "--max-idempotency-keys",
+                                        "--max-batch-bytes"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
             return parsed;
@@ -359,6 +385,18 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--channel-ttl") {
             if (!number(0, 365 * 24 * 3600)) return parsed;
             o.channelTtlSeconds = static_cast<int>(n);
+        } else if (name == "--channel-linger-ms") {
+            if (!number(0, 600000)) return parsed;
+            o.channelLingerMs = static_cast<int>(n);
+        } else if (name == "--idempotency-window") {
+            if (!number(0, 24 * 3600)) return parsed;
+            o.idempotencyWindowSeconds = static_cast<int>(n);
+        } else if (name == "--max-idempotency-keys") {
+            if (!number(0, 100000000)) return parsed;
+            o.maxIdempotencyKeys = static_cast<std::size_t>(n);
+        } else if (name == "--max-batch-bytes") {
+            if (!number(1024, 1LL << 30)) return parsed;
+            o.maxPublishBatchBytes = static_cast<std::size_t>(n);
         } else if (name == "--max-channels-per-connection") {
             if (!number(1, 100000)) return parsed;
             o.settings.maxChannelsPerConnection = static_cast<std::size_t>(n);
@@ -394,7 +432,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
 
 namespace {
 
-const char* kSwitches[] = {"--web-follow-symlinks", "--reuse-port", "--access-log"};
+const char* kSwitches[] = {"--web-follow-symlinks", "--serve-dotfiles", "--reuse-port", "--access-log"};
 
 bool isSwitch(const std::string& flag) {
     return std::find(std::begin(kSwitches), std::end(kSwitches), flag) != std::end(kSwitches);

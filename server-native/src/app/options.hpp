@@ -23,6 +23,8 @@ struct BrokerOptions {
     // A channel's keys expire this long after its last publish or read (--channel-ttl;
     // 0: never). A channel's node reads it while it has subscribers, so it stays.
     std::int64_t channelTtlMs = 0;
+    // How long an idempotency key is kept (--idempotency-window; 0: keys are ignored).
+    std::int64_t idempotencyWindowMs = 0;
 };
 
 // Parses the --broker value; an error sentence when it is not one.
@@ -41,6 +43,7 @@ struct Options {
     int sendTimeoutMs = 60000;     // a reader that takes nothing for this long is closed
     int socketSendBuffer = 0;      // SO_SNDBUF of accepted sockets (0: the kernel's)
     bool followSymlinks = false;   // static files: follow links that leave --web-root
+    bool serveDotfiles = false;    // static files: serve names starting with a dot
     bool ioUring = true;           // --io-uring auto|off
     bool reusePort = false;        // --reuse-port: several processes on one port (SO_REUSEPORT)
     int drainMs = 5000;
@@ -68,6 +71,16 @@ struct Options {
     std::size_t maxChannels = 100000;
     std::size_t maxHistoryBytes = 256 * 1024 * 1024;
     int channelTtlSeconds = 3600;
+    // A channel stays followed this long after its last subscriber left (a poller's next
+    // request finds it), then it goes (a channel that holds no message goes for good).
+    int channelLingerMs = 10000;
+
+    // Idempotent publish: a key repeated on a channel within the window answers the first
+    // publish's seq (0: keys are accepted and ignored). The memory broker keeps at most
+    // maxIdempotencyKeys of them.
+    int idempotencyWindowSeconds = 300;
+    std::size_t maxIdempotencyKeys = 100000;
+    std::size_t maxPublishBatchBytes = 8 * 1024 * 1024;  // --max-batch-bytes: an NDJSON batch publish's body
 };
 
 struct ParsedOptions {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/memory_trimmer.hpp"
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
@@ -24,6 +25,7 @@
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
+#include "transports/publish_endpoint.hpp"
 #include "transports/websocket.hpp"
 
 namespace pushwire::server {
@@ -57,6 +59,8 @@ namespace {
 HttpLimits limitsFor(const Options& options) {
     HttpLimits limits;
     limits.maxBodyBytes = options.settings.maxMessageBytes + 1024;
+    limits.maxBatchBodyBytes = options.maxPublishBatchBytes;
+    limits.batchPath = "/pushwire/publish";
     // Room for the largest message twice over: one message alone never closes a reader.
     limits.maxQueuedBytes = std::max(options.settings.maxQueuedBytes, 2 * options.settings.maxMessageBytes + 65536);
     limits.drainBelowBytes = options.settings.feedRoomBytes;
@@ -71,6 +75,7 @@ std::unique_ptr<Broker> makeBroker(const Options& options, asio::io_context& io)
     if (options.broker.kind == BrokerOptions::Kind::Redis) {
         BrokerOptions redis = options.broker;
         redis.channelTtlMs = static_cast<std::int64_t>(options.channelTtlSeconds) * 1000;
+        redis.idempotencyWindowMs = static_cast<std::int64_t>(options.idempotencyWindowSeconds) * 1000;
         return makeRedisBroker(io, redis, options.history);
     }
     MemoryBroker::Options memory;
@@ -78,6 +83,8 @@ std::unique_ptr<Broker> makeBroker(const Options& options, asio::io_context& io)
     memory.maxChannels = options.maxChannels;
     memory.maxHistoryBytes = options.maxHistoryBytes;
     memory.channelTtlMs = static_cast<std::int64_t>(options.channelTtlSeconds) * 1000;
+    memory.idempotencyWindowMs = static_cast<std::int64_t>(options.idempotencyWindowSeconds) * 1000;
+    memory.maxIdempotencyKeys = options.maxIdempotencyKeys;
     return std::make_unique<MemoryBroker>(memory);
 }
 
@@ -143,7 +150,10 @@ Hub::Options hubOptions(const Options& options, Broker& broker) {
     out.recentWindow = broker.historyIsLocal() ? 0 : std::min<std::size_t>(options.history, 1000);
     // And goes on following a channel for a while after its last listener left, so that a
     // poller's next request neither subscribes again nor reads from Redis.
-    out.followLingerMs = broker.historyIsLocal() ? 0 : 10000;
+    // In memory too: a channel a poller reads between requests stays (and keeps its stream's
+    // life) instead of being made anew by each request.
+    out.followLingerMs = options.channelLingerMs;
+    out.maxChannels = options.maxChannels;
     auto* memory = dynamic_cast<MemoryBroker*>(&broker);
     out.epoch = memory ? memory->epoch() : randomEpoch();
     return out;
@@ -179,14 +189,26 @@ struct Server::Impl {
             hub.sweep();
             if (auto* memory = dynamic_cast<MemoryBroker*>(broker.get())) memory->sweep(context.nowMs());
             publishRate.sweep(context.nowMs());
+            trimmer.sweep(footprint());
             sweepHub();
         });
     }
 
+    // What the server holds, estimated from its own counts (for the trimmer: only its
+    // falls matter, not its exact size).
+    std::size_t footprint() const {
+        constexpr std::size_t kConnection = 2048, kTlsSession = 32 * 1024, kSubscription = 256, kChannel = 1024;
+        std::size_t bytes = http.queuedBytes() + wsHttp.queuedBytes();
+        bytes += (http.connectionCount() + wsHttp.connectionCount()) * (kConnection + (tls ? kTlsSession : 0));
+        bytes += hub.listenerCount() * kSubscription + hub.channelCount() * kChannel;
+        if (auto* memory = dynamic_cast<const MemoryBroker*>(broker.get())) {
+            bytes += memory->channelCount() * kChannel + memory->historyBytes();
+        }
+        return bytes;
+    }
+
     void routes();
     void negotiate(HttpRequest& request, const HttpConnectionPtr& connection);
-    void publish(HttpRequest& request, const HttpConnectionPtr& connection);
-    void publishBatch(std::vector<std::string> channels, std::string dataJson, const HttpConnectionPtr& connection);
     void health(HttpConnection& connection);
     std::string renderMetrics() const;
     std::string websocketUrl(const HttpRequest& request) const;
@@ -212,8 +234,10 @@ struct Server::Impl {
     void finalStop();
     SseTransport sse;
     WebSocketTransport ws;
+    PublishEndpoint publisher{context};
     asio::signal_set signals;
     asio::steady_timer hubSweep;
+    MemoryTrimmer trimmer;
 };
 
 void Server::Impl::routes() {
@@ -225,7 +249,7 @@ void Server::Impl::routes() {
     http.useTls(tls.get());
     wsHttp.useTls(tls.get());
     http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
-    http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publish(r, c); });
+    http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publisher.handle(r, c); });
     http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
     http.route("/pushwire/longpoll",
                [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
@@ -236,9 +260,8 @@ void Server::Impl::routes() {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
-    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) {
-        serveStatic(options.webRoot, options.followSymlinks, r, c);
-    });
+    http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
+                      HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
     wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
@@ -358,130 +381,6 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
                             ",\"tokens\":" + (access.tokens() ? "true" : "false") + "}");
 }
 
-void Server::Impl::publish(HttpRequest& request, const HttpConnectionPtr& connection) {
-    if (request.method != "POST") {
-        ++metrics.errors;
-        connection->respondError(ErrorCode::MethodNotAllowed,
-                                 "expected POST with {\"channel\": ..., \"data\": ...}, got " + request.method);
-        return;
-    }
-    auto parsed = protocol::decodePublishRequest(request.body);
-    if (!parsed) {
-        ++metrics.errors;
-        ++metrics.publishRejected;
-        connection->respondError(parsed.error().code, parsed.error().message);
-        return;
-    }
-    if (parsed->dataJson.size() > options.settings.maxMessageBytes) {
-        ++metrics.publishRejected;
-        connection->respondError(ErrorCode::TooLarge, "data is " + std::to_string(parsed->dataJson.size()) +
-                                                          " bytes; at most " +
-                                                          std::to_string(options.settings.maxMessageBytes));
-        return;
-    }
-    if (parsed->channels.size() > options.settings.maxChannelsPerRequest) {
-        ++metrics.publishRejected;
-        connection->respondError(ErrorCode::BadRequest, std::to_string(parsed->channels.size()) +
-                                                            " channels in one publish; at most " +
-                                                            std::to_string(options.settings.maxChannelsPerRequest));
-        return;
-    }
-    auto caller = identifyOrAnswer(context, request, *connection);
-    if (!caller) {
-        ++metrics.publishRejected;
-        return;
-    }
-    const bool batch = !parsed->channels.empty();
-    if (!batch) parsed->channels.push_back(parsed->channel);
-    // Every channel is checked before anything is published: a batch goes out whole or
-    // not at all.
-    for (const std::string& channel : parsed->channels) {
-        if (auto refusal = access.checkPublish(*caller, channel)) {
-            ++metrics.publishRejected;
-            metrics.refused(refusal->code);
-            connection->respondError(refusal->code, refusal->message);
-            return;
-        }
-    }
-    if (caller->kind != Caller::Kind::Backend &&
-        !(caller->kind == Caller::Kind::Anonymous && isLoopbackPeer(request.peer))) {
-        std::string key = caller->kind == Caller::Kind::User && caller->identity ? "sub:" + caller->identity->subject
-                                                                                 : "ip:" + request.peer;
-        std::int64_t retryAfterMs = 0;
-        for (std::size_t i = 0; i < parsed->channels.size(); ++i) {
-            if (publishRate.take(key, context.nowMs(), &retryAfterMs)) continue;
-            ++metrics.publishRejected;
-            metrics.hit(Limit::PublishRate);
-            const auto seconds = std::max<std::int64_t>(1, (retryAfterMs + 999) / 1000);
-            connection->respond(
-                429, "application/json",
-                protocol::errorBody(ErrorCode::RateLimited,
-                                    "more than " + std::to_string(static_cast<long long>(publishRate.rate())) +
-                                        " publishes a second (--publish-rate); retry after " +
-                                        std::to_string(retryAfterMs) + " ms"),
-                "Retry-After: " + std::to_string(seconds) + "\r\n");
-            return;
-        }
-    }
-    if (batch) {
-        publishBatch(std::move(parsed->channels), std::move(parsed->dataJson), connection);
-        return;
-    }
-    // The answer may come later (a remote broker): the request stays parked until then.
-    struct Parked : Attachment {
-        void onClose() override {}
-    };
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
-    hub.publish(parsed->channel, std::move(parsed->dataJson), [this, connection](protocol::Result<MessagePtr> message) {
-        if (!message) {
-            ++metrics.publishRejected;
-            connection->respondError(message.error().code, message.error().message);
-            return;
-        }
-        ++metrics.published;
-        connection->respondJson("{\"channel\":\"" + (*message)->channel +
-                                "\",\"seq\":" + std::to_string((*message)->seq) +
-                                ",\"time\":" + std::to_string((*message)->timeMs) + "}");
-    });
-}
-
-// {"channels":[...],"data":...}: one message on each, answered once all are stored:
-// {"results":[{"channel":"a","seq":3,"time":...},{"channel":"b","error":{...}}]}.
-void Server::Impl::publishBatch(std::vector<std::string> channels, std::string dataJson,
-                                const HttpConnectionPtr& connection) {
-    struct Parked : Attachment {
-        void onClose() override {}
-    };
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
-    struct Batch {
-        std::vector<std::string> results;
-        std::size_t left;
-    };
-    auto batch = std::make_shared<Batch>(Batch{std::vector<std::string>(channels.size()), channels.size()});
-    for (std::size_t i = 0; i < channels.size(); ++i) {
-        hub.publish(channels[i], dataJson,
-                    [this, connection, batch, i, channel = channels[i]](protocol::Result<MessagePtr> message) {
-                        if (message) {
-                            ++metrics.published;
-                            batch->results[i] = "{\"channel\":\"" + channel +
-                                                "\",\"seq\":" + std::to_string((*message)->seq) +
-                                                ",\"time\":" + std::to_string((*message)->timeMs) + "}";
-                        } else {
-                            ++metrics.publishRejected;
-                            std::string error = protocol::errorBody(message.error().code, message.error().message);
-                            batch->results[i] = "{\"channel\":\"" + channel + "\"," + error.substr(1);
-                        }
-                        if (--batch->left > 0) return;
-                        std::string body = "{\"results\":[";
-                        for (std::size_t k = 0; k < batch->results.size(); ++k) {
-                            if (k) body += ',';
-                            body += batch->results[k];
-                        }
-                        connection->respondJson(body + "]}");
-                    });
-    }
-}
-
 // 200 while the broker is reachable, 503 (with what is wrong) while it is not: a load
 // balancer takes the node out of rotation until it can deliver again.
 void Server::Impl::health(HttpConnection& connection) {
@@ -514,9 +413,17 @@ std::string Server::Impl::renderMetrics() const {
     };
     single("pushwire_messages_published_total", "counter", "Messages published.", metrics.published);
     single("pushwire_publish_rejected_total", "counter", "Publishes refused.", metrics.publishRejected);
+    single("pushwire_publish_repeats_total", "counter",
+           "Publishes that repeated an idempotency key: answered with the first one's seq, nothing stored.",
+           hub.repeatedCount());
     single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
     single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
     single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
+    single("pushwire_memory_trims_total", "counter",
+           "Times freed memory was handed back to the system (malloc_trim) after the server shed a lot.",
+           trimmer.trims());
+    family("pushwire_memory_trim_seconds_total", "counter", "Time those trims took.");
+    out += "pushwire_memory_trim_seconds_total " + std::to_string(trimmer.trimSeconds()) + "\n";
     single("pushwire_http_connections", "gauge", "Connections open (both ports).",
            http.connectionCount() + wsHttp.connectionCount());
     single("pushwire_http_requests_total", "counter", "HTTP requests parsed.",
@@ -536,6 +443,7 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_token_expired_total", "counter", "Streams and long-polls closed at their token's exp.",
            metrics.expired);
     std::array<std::uint64_t, kLimitCount> hits = metrics.limitHits;
+    hits[static_cast<std::size_t>(Limit::Channels)] += hub.refusedJoins();
     hits[static_cast<std::size_t>(Limit::ConnectionsPerIp)] += http.refusedPerPeer() + wsHttp.refusedPerPeer();
     if (auto* memory = dynamic_cast<const MemoryBroker*>(broker.get())) {
         const auto& limits = memory->limitStats();
@@ -591,13 +499,7 @@ std::string Server::Impl::renderMetrics() const {
                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
     family("process_cpu_seconds_total", "counter", "User and system CPU time spent.");
     out += "process_cpu_seconds_total " + std::to_string(cpu) + "\n";
-    long pages = 0, residentPages = 0;
-    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(statm, "%ld %ld", &pages, &residentPages) != 2) residentPages = 0;
-        std::fclose(statm);
-    }
-    single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-           static_cast<std::uint64_t>(residentPages) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)));
+    single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", MemoryTrimmer::residentBytes());
     std::uint64_t fds = 0;
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);

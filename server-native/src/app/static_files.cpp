@@ -66,6 +66,12 @@ bool acceptsGzip(std::string_view header) {
     return false;
 }
 
+// A segment of the path (between slashes) starts with a dot: a hidden file or folder
+// (.env, .git/, .htpasswd), never meant to be served.
+bool hasDotSegment(std::string_view path) {
+    return path.find("/.") != std::string_view::npos || (!path.empty() && path.front() == '.');
+}
+
 // If-None-Match lists the tag (or is "*").
 bool etagMatches(std::string_view header, std::string_view tag) {
     if (header.empty()) return false;
@@ -75,8 +81,8 @@ bool etagMatches(std::string_view header, std::string_view tag) {
 
 }  // namespace
 
-void serveStatic(const std::string& webRoot, bool followSymlinks, HttpRequest& request,
-                 const HttpConnectionPtr& connection) {
+void serveStatic(const StaticFiles& files, HttpRequest& request, const HttpConnectionPtr& connection) {
+    const std::string& webRoot = files.root;
     if (webRoot.empty() || request.path.rfind("/pushwire/", 0) == 0) {
         connection->respondError(ErrorCode::NotFound, "no such URL: " + request.path);
         return;
@@ -87,7 +93,8 @@ void serveStatic(const std::string& webRoot, bool followSymlinks, HttpRequest& r
     }
     const std::string& path = request.path;
     if (path.empty() || path[0] != '/' || path.find("/..") != std::string::npos ||
-        path.find('\0') != std::string::npos || path.find('\\') != std::string::npos) {
+        path.find('\0') != std::string::npos || path.find('\\') != std::string::npos ||
+        (!files.dotfiles && hasDotSegment(path))) {
         connection->respondError(ErrorCode::NotFound, "no such file: " + path);
         return;
     }
@@ -101,7 +108,14 @@ void serveStatic(const std::string& webRoot, bool followSymlinks, HttpRequest& r
     // inside the root to /etc would otherwise serve /etc/shadow).
     auto resolved = realPath(file);
     auto root = realPath(webRoot);
-    if (!resolved || !root || (!followSymlinks && !inside(*resolved, *root))) {
+    if (!resolved || !root || (!files.followSymlinks && !inside(*resolved, *root))) {
+        connection->respondError(ErrorCode::NotFound, "no such file: " + path);
+        return;
+    }
+    // A link with a plain name may lead to a hidden file below the root: what it leads to
+    // counts, too.
+    if (!files.dotfiles && inside(*resolved, *root) &&
+        hasDotSegment(std::string_view(*resolved).substr(*root == "/" ? 0 : root->size()))) {
         connection->respondError(ErrorCode::NotFound, "no such file: " + path);
         return;
     }

@@ -46,6 +46,15 @@ std::string Caller::describe() const {
     return "?";
 }
 
+std::optional<std::string> publishRateKey(const Caller& caller, std::string_view peer) {
+    if (caller.kind == Caller::Kind::Backend) return std::nullopt;
+    if (caller.kind == Caller::Kind::User && caller.identity && !caller.identity->subject.empty()) {
+        return "sub:" + caller.identity->subject;
+    }
+    if (isLoopbackPeer(peer)) return std::nullopt;
+    return "ip:" + std::string(peer);
+}
+
 AccessPolicy::AccessPolicy(AccessOptions options) : options_(std::move(options)) {
     if (!options_.tokenSecret.empty() || !options_.tokenPublicKeyPem.empty()) {
         verifier_ = std::make_unique<TokenVerifier>(options_.tokenSecret, options_.tokenPublicKeyPem);
@@ -125,8 +134,10 @@ protocol::Result<Caller> AccessPolicy::identify(const HttpRequest& request, std:
     if (!authorization.empty()) {
         return Error{ErrorCode::Unauthorized, "Authorization must be 'Bearer <token>' or 'ApiKey <key>'"};
     }
+    // A token in the URL or a cookie counts only from a page this server trusts.
+    if (!pageOriginTrusted(request)) return Caller{};
     if (const std::string* token = request.param("token")) return identifyToken(*token, nowMs);
-    if (!options_.tokenCookie.empty() && cookieOriginTrusted(request)) {
+    if (!options_.tokenCookie.empty()) {
         if (auto value = cookie(request.header("Cookie"), options_.tokenCookie)) return identifyToken(*value, nowMs);
     }
     return Caller{};
@@ -157,9 +168,11 @@ std::optional<Error> AccessPolicy::checkPublish(const Caller& caller, std::strin
 }
 
 // A browser sends cookies with a cross-site page's WebSocket and form posts too (CSRF,
-// cross-site WebSocket hijacking): a cookie counts only from the page's own origin, an
-// origin of --allowed-origins, or a client that sends no Origin (not a browser page).
-bool AccessPolicy::cookieOriginTrusted(const HttpRequest& request) const {
+// cross-site WebSocket hijacking), and a hostile page may put a token it got hold of in a
+// URL: a cookie or a query token counts only from the page's own origin, an origin of
+// --allowed-origins, or a client that sends no Origin (not a browser page). `Origin: null`
+// (a sandboxed frame, a file) is no origin of ours.
+bool AccessPolicy::pageOriginTrusted(const HttpRequest& request) const {
     std::string_view origin = request.header("Origin");
     if (origin.empty()) return true;
     if (!options_.allowedOrigins.empty() && originAllowed(origin)) return true;

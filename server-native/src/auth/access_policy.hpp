@@ -10,6 +10,9 @@
 //
 // A token travels as Authorization: Bearer, a `token` query parameter (EventSource and
 // WebSocket cannot set headers), a cookie (--token-cookie), or a WebSocket `auth` frame.
+// The query and the cookie are ignored on a request from a page of another origin (its
+// Origin is neither this server's nor in --allowed-origins; `Origin: null` included): a
+// hostile page could put a token it got hold of in a URL, or ride on the user's cookie.
 // An API key is never accepted from a browser: a request carrying an Origin header is
 // refused with it. Without a token where one is needed: 401 unauthorized; with a token
 // that does not cover the channel: 403 forbidden.
@@ -54,6 +57,12 @@ struct Caller {
     std::string describe() const;  // for error messages: "anonymous", "user alice", "the backend"
 };
 
+// The --publish-rate bucket a caller's publishes count in: its token's `sub`; for a
+// caller without one (no token, or a token without `sub`), its address. Nullopt when the
+// caller is not limited: the backend (API key), and a caller without a `sub` on loopback
+// (a proxy on this machine: every client behind it would share one bucket).
+std::optional<std::string> publishRateKey(const Caller& caller, std::string_view peer);
+
 struct AccessOptions {
     std::string tokenSecret;        // HS256
     std::string tokenPublicKeyPem;  // RS256 / ES256
@@ -96,7 +105,8 @@ public:
     std::optional<std::string> corsHeaders(std::string_view origin) const;
 
 private:
-    bool cookieOriginTrusted(const HttpRequest& request) const;
+    // The request comes from no page (no Origin), this server's own, or an allowed one.
+    bool pageOriginTrusted(const HttpRequest& request) const;
     std::optional<protocol::Error> check(const Caller& caller, std::string_view channel, bool publish) const;
 
     AccessOptions options_;

@@ -59,15 +59,46 @@ std::optional<std::string> rawToDer(const std::string& raw) {
     return out;
 }
 
-std::optional<std::int64_t> numericDate(const json& payload, const char* name) {
-    auto it = payload.find(name);
-    if (it == payload.end()) return std::nullopt;
-    if (it->is_number_integer()) return it->get<std::int64_t>();
-    if (it->is_number_float()) {
-        const double value = it->get<double>();
-        if (std::isfinite(value) && std::fabs(value) < 1e15) return static_cast<std::int64_t>(std::floor(value));
+// A NumericDate claim (RFC 7519 §2: seconds since the epoch, a JSON number): absent
+// (nullopt, nothing said), a date, or a sentence saying what is wrong with it.
+struct DateClaim {
+    std::optional<std::int64_t> seconds;
+    std::string problem;
+};
+
+const char* jsonTypeName(const json& value) {
+    switch (value.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        default: return "a number";
     }
-    return std::numeric_limits<std::int64_t>::min();  // present but not a date: refused
+}
+
+DateClaim numericDate(const json& payload, const char* name) {
+    auto it = payload.find(name);
+    if (it == payload.end()) return {};
+    // At most 1e15 s (31 million years) either way: a date, not a number made to overflow.
+    constexpr double kLimit = 1e15;
+    const std::string expected = " (seconds since the epoch, a number like 1700000000)";
+    if (it->is_number_unsigned()) {
+        const auto value = it->get<std::uint64_t>();
+        if (value < static_cast<std::uint64_t>(kLimit)) return {static_cast<std::int64_t>(value), ""};
+    } else if (it->is_number_integer()) {
+        const auto value = it->get<std::int64_t>();
+        if (value > -static_cast<std::int64_t>(kLimit) && value < static_cast<std::int64_t>(kLimit)) {
+            return {value, ""};
+        }
+    } else if (it->is_number_float()) {
+        const double value = it->get<double>();
+        if (std::isfinite(value) && std::fabs(value) < kLimit)
+            return {static_cast<std::int64_t>(std::floor(value)), ""};
+    } else {
+        return {std::nullopt, std::string(name) + " is " + jsonTypeName(*it) + "; expected a NumericDate" + expected};
+    }
+    return {std::nullopt, std::string(name) + " is out of range for a NumericDate" + expected};
 }
 
 std::optional<ChannelPatterns> rights(const json& payload, const char* name, std::string& problem) {
@@ -191,21 +222,22 @@ protocol::Result<Identity> TokenVerifier::verify(std::string_view token, std::in
     if (!verified) return unauthorized("bad signature");
 
     Identity identity;
-    auto exp = numericDate(payload, "exp");
-    if (!exp) return unauthorized("it has no exp (expiry) claim, which is required");
-    if (*exp == std::numeric_limits<std::int64_t>::min()) return unauthorized("exp is not a NumericDate");
-    if (now >= *exp) {
-        return Error{ErrorCode::TokenExpired, "the token expired at " + std::to_string(*exp) + " (now " +
+    const DateClaim exp = numericDate(payload, "exp");
+    if (!exp.problem.empty()) return unauthorized(exp.problem);
+    if (!exp.seconds) return unauthorized("it has no exp (expiry) claim, which is required");
+    if (now >= *exp.seconds) {
+        return Error{ErrorCode::TokenExpired, "the token expired at " + std::to_string(*exp.seconds) + " (now " +
                                                   std::to_string(now) + "); ask for a new one"};
     }
     for (const char* name : {"nbf", "iat"}) {
-        auto date = numericDate(payload, name);
-        if (date && (*date == std::numeric_limits<std::int64_t>::min() || *date > now + kLeewaySeconds)) {
-            return unauthorized(std::string("not valid yet (") + name + " " + std::to_string(*date) + ", now " +
+        const DateClaim date = numericDate(payload, name);
+        if (!date.problem.empty()) return unauthorized(date.problem);
+        if (date.seconds && *date.seconds > now + kLeewaySeconds) {
+            return unauthorized(std::string("not valid yet (") + name + " " + std::to_string(*date.seconds) + ", now " +
                                 std::to_string(now) + ")");
         }
     }
-    identity.expiresAt = *exp;
+    identity.expiresAt = *exp.seconds;
     if (auto sub = payload.find("sub"); sub != payload.end() && sub->is_string())
         identity.subject = sub->get<std::string>();
     std::string problem;

@@ -37,6 +37,9 @@ struct Message {
     std::string epoch;  // the life of the channel's stream that numbered it
     std::int64_t timeMs = 0;
     std::string envelope;  // the serialized envelope, built once
+    // The answer to a publish that repeated an idempotency key: the message stored by the
+    // first one (its seq and time; no envelope). Never delivered.
+    bool repeated = false;
 };
 using MessagePtr = std::shared_ptr<const Message>;
 
@@ -101,16 +104,35 @@ public:
     virtual void stop() = 0;
 
     // Appends a message to `channel`, assigning the next seq atomically with the append
-    // (two nodes never assign the same seq), and answers with the message as stored.
-    // Fails with broker_unavailable when it cannot be stored: a message is never
-    // answered as stored and then lost.
+    // (two nodes never assign the same seq), and answers with the message as stored. An
+    // error says truthfully whether it may have been stored: broker_unavailable (or
+    // overloaded) when it certainly was not (never sent to a remote broker);
+    // publish_outcome_unknown when it was sent and no answer came (a timeout, a lost
+    // connection). A message is never answered as stored and then lost.
     using PublishDone = std::function<void(protocol::Result<MessagePtr>)>;
     virtual void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) = 0;
+    // publish() with an idempotency key ("": none). When a message was stored with the key
+    // on `channel` within the broker's idempotency window (on any node), nothing is stored
+    // and `done` gets that message's seq and time (Message::repeated); the check and the
+    // append are one atomic step. A broker without idempotency publishes as publish() does.
+    virtual void publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                             const std::string& idempotencyKey, PublishDone done) {
+        (void)idempotencyKey;
+        publish(channel, std::move(dataJson), timeMs, std::move(done));
+    }
 
     // What history holds after a position (and where the stream is now).
     using HistoryDone = std::function<void(protocol::Result<HistoryPage>)>;
     virtual void history(const HistoryQuery& query, HistoryDone done) = 0;
 
+    // Whether this node may follow `channel`: true when the broker holds it already or can
+    // hold one more channel (making room as its limits say: the memory broker drops its
+    // longest-idle channel without followers); false when it cannot, and then follow()
+    // must not be called for it. The hub asks before it follows a channel it does not.
+    virtual bool admit(const std::string& channel) {
+        (void)channel;
+        return true;
+    }
     // This node wants (or no longer wants) the publications of `channel`: it has local
     // subscribers. onFollow answers a follow().
     virtual void follow(const std::string& channel) = 0;

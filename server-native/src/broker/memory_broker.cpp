@@ -41,7 +41,8 @@ MemoryBroker::MemoryBroker(Options options)
       maxChannels_(options.maxChannels),
       maxHistoryBytes_(options.maxHistoryBytes),
       channelTtlMs_(options.channelTtlMs),
-      epoch_(options.epoch.empty() ? randomEpoch() : std::move(options.epoch)) {}
+      epoch_(options.epoch.empty() ? randomEpoch() : std::move(options.epoch)),
+      keys_(options.idempotencyWindowMs, options.maxIdempotencyKeys) {}
 
 // Generation 0 is the process's epoch itself; later ones append the generation in hex
 // (an epoch is at most 32 hex digits: 16 + at most 16).
@@ -64,7 +65,7 @@ MemoryBroker::Channels::iterator MemoryBroker::channel(const std::string& name, 
             ++limitStats_.channelsRefused;
             return channels_.end();
         }
-        // A follow goes over the limit: followers are bounded by connections.
+        // Only a follow() nobody admit()ted gets here: it goes over the limit.
     }
     it = channels_.emplace(name, Channel{}).first;
     it->second.epoch = currentEpoch();
@@ -73,13 +74,13 @@ MemoryBroker::Channels::iterator MemoryBroker::channel(const std::string& name, 
     return it;
 }
 
-void MemoryBroker::drop(Channels::iterator it) {
+void MemoryBroker::drop(Channels::iterator it, bool newLife) {
     Channel& channel = it->second;
     if (!channel.history.empty()) oldest_.erase({channel.history.front().order, &channel});
     historyBytes_ -= channel.bytes;
     if (!channel.followed) idle_.erase(channel.idle);
     channels_.erase(it);
-    ++generation_;  // the next channel made, this one included, is of a new life
+    if (newLife) ++generation_;  // the next channel made, this one included, is of a new life
 }
 
 void MemoryBroker::popOldest(Channel& channel) {
@@ -105,6 +106,22 @@ void MemoryBroker::markIdle(Channels::iterator it, std::int64_t now) {
 }
 
 void MemoryBroker::publish(const std::string& name, std::string dataJson, std::int64_t timeMs, PublishDone done) {
+    publishOnce(name, std::move(dataJson), timeMs, std::string(), std::move(done));
+}
+
+void MemoryBroker::publishOnce(const std::string& name, std::string dataJson, std::int64_t timeMs,
+                               const std::string& idempotencyKey, PublishDone done) {
+    if (const IdempotencyKeys::Stored* stored = keys_.find(name, idempotencyKey, timeMs)) {
+        auto repeat = std::make_shared<Message>();
+        repeat->channel = name;
+        repeat->seq = stored->seq;
+        repeat->timeMs = stored->timeMs;
+        repeat->repeated = true;
+        auto found = channels_.find(name);
+        if (found != channels_.end()) repeat->epoch = found->second.epoch;
+        done(MessagePtr(std::move(repeat)));
+        return;
+    }
     auto it = channel(name, timeMs, true);
     if (it == channels_.end()) {
         done(Error{ErrorCode::Overloaded, "the server holds its maximum of " + std::to_string(maxChannels_) +
@@ -129,6 +146,7 @@ void MemoryBroker::publish(const std::string& name, std::string dataJson, std::i
     historyBytes_ += size;
     if (channel.history.size() > historySize_) popOldest(channel);
     if (maxHistoryBytes_ > 0) trimHistoryBytes();
+    keys_.remember(name, idempotencyKey, IdempotencyKeys::Stored{shared->seq, timeMs}, timeMs);
     if (channel.followed && handler_) handler_->onPublication(shared);
     done(std::move(shared));
 }
@@ -180,6 +198,8 @@ void MemoryBroker::history(const HistoryQuery& query, HistoryDone done) {
     done(std::move(page));
 }
 
+bool MemoryBroker::admit(const std::string& name) { return channel(name, nowMs(), true) != channels_.end(); }
+
 void MemoryBroker::follow(const std::string& name) {
     auto it = channel(name, nowMs(), false);
     Channel& channel = it->second;
@@ -196,9 +216,13 @@ void MemoryBroker::unfollow(const std::string& name) {
     it->second.followed = false;
     it->second.activeMs = nowMs();
     it->second.idle = idle_.insert(idle_.end(), it);
+    // Made by subscribers alone: nothing to keep. Its life had no message, so a position in
+    // it (seq 0) fits the next life too: no new epoch.
+    if (it->second.lastSeq == 0) drop(it, false);
 }
 
 void MemoryBroker::sweep(std::int64_t now) {
+    keys_.sweep(now);
     if (channelTtlMs_ <= 0) return;
     const std::int64_t cutoff = now - channelTtlMs_;
     // idle_ is in order of activity: the first one young enough ends the sweep.

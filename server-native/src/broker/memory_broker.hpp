@@ -2,8 +2,10 @@
 // once. The default (--broker memory).
 //
 // Memory stays bounded whatever clients do:
-//   - at most `maxChannels` channels: a new one evicts the channel idle (no follower)
-//     the longest; when every channel is followed, publishing to a new one is refused;
+//   - at most `maxChannels` channels, however they come to exist: a new one (a publish,
+//     or a follow the hub admit()ted) evicts the channel idle (no follower) the longest;
+//     when every channel is followed, a publish to a new one or its admission is refused;
+//   - a channel that never held a message goes as soon as its last follower leaves;
 //   - at most `maxHistoryBytes` of history in all: past it the oldest message of any
 //     channel goes first (a reader behind it gets a history_evicted gap);
 //   - a channel with no follower and no message for `channelTtlMs` is dropped.
@@ -22,6 +24,7 @@
 #include <string>
 
 #include "broker/broker.hpp"
+#include "broker/idempotency_keys.hpp"
 
 namespace pushwire::server {
 
@@ -29,15 +32,17 @@ class MemoryBroker final : public Broker {
 public:
     struct Options {
         std::size_t historySize = 1000;
-        std::string epoch;                // empty: a random one
-        std::size_t maxChannels = 0;      // 0: no limit
-        std::size_t maxHistoryBytes = 0;  // 0: no limit
-        std::int64_t channelTtlMs = 0;    // 0: channels are never dropped for idleness
+        std::string epoch;                     // empty: a random one
+        std::size_t maxChannels = 0;           // 0: no limit
+        std::size_t maxHistoryBytes = 0;       // 0: no limit
+        std::int64_t channelTtlMs = 0;         // 0: channels are never dropped for idleness
+        std::int64_t idempotencyWindowMs = 0;  // 0: idempotency keys are ignored
+        std::size_t maxIdempotencyKeys = 100000;
     };
     // What the limits did, for the metrics.
     struct LimitStats {
         std::uint64_t channelsEvicted = 0;  // at maxChannels
-        std::uint64_t channelsRefused = 0;  // publishes to a new channel with every channel followed
+        std::uint64_t channelsRefused = 0;  // publishes and follows of a new channel, every channel followed
         std::uint64_t messagesEvicted = 0;  // at maxHistoryBytes
         std::uint64_t channelsExpired = 0;  // by the TTL
     };
@@ -50,7 +55,10 @@ public:
     void start() override {}
     void stop() override {}
     void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) override;
+    void publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                     const std::string& idempotencyKey, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
+    bool admit(const std::string& channel) override;
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;
     bool available() const override { return true; }
@@ -58,13 +66,15 @@ public:
     std::string state() const override { return "ok"; }
     bool historyIsLocal() const override { return true; }
 
-    // Drops the channels idle for longer than the TTL. Called about once a second.
+    // Drops the channels idle for longer than the TTL, forgets idempotency keys whose
+    // window ended. Called about once a second.
     void sweep(std::int64_t nowMs);
 
     const std::string& epoch() const { return epoch_; }
     std::size_t channelCount() const { return channels_.size(); }
     std::size_t historyBytes() const { return historyBytes_; }
     const LimitStats& limitStats() const { return limitStats_; }
+    const IdempotencyKeys& idempotencyKeys() const { return keys_; }
 
 private:
     struct Held {
@@ -86,7 +96,8 @@ private:
     // The channel, made if need be (evicting an idle one at maxChannels); end() when it
     // cannot be made (`mayRefuse` and every channel followed).
     Channels::iterator channel(const std::string& name, std::int64_t nowMs, bool mayRefuse);
-    void drop(Channels::iterator it);
+    // `newLife`: the channel held messages, so the next channel made starts a new epoch.
+    void drop(Channels::iterator it, bool newLife = true);
     void popOldest(Channel& channel);
     void trimHistoryBytes();
     void markIdle(Channels::iterator it, std::int64_t nowMs);
@@ -106,6 +117,7 @@ private:
     // (order of its oldest held message, channel): the global oldest, when bytes are limited.
     std::set<std::pair<std::uint64_t, Channel*>> oldest_;
     LimitStats limitStats_;
+    IdempotencyKeys keys_;
 };
 
 // 64 bits from std::random_device (and the clock). Each call constructs the device,

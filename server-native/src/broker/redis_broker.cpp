@@ -30,8 +30,18 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 // flushed), the seq assigned, the stream trimmed and the publication announced, in one
 // atomic step. A history lost while its position survived (one key evicted) is a new
 // life too: its seqs could not be resumed.
+// With an idempotency key (KEYS[4], P:{c}:k:KEY), in the same step: a key present answers
+// {epoch, seq, time, 1} of the message stored with it and stores nothing; else the new
+// message's "epoch seq time" is kept under the key for the window (ARGV[8] ms).
 const char* kPublishScript = R"lua(
 local meta, stream, topic = KEYS[1], KEYS[2], KEYS[3]
+if KEYS[4] then
+  local prior = redis.call('GET', KEYS[4])
+  if prior then
+    local e, s, t = string.match(prior, '^(%S+) (%d+) (%d+)$')
+    if e then return {e, tonumber(s), tonumber(t), 1} end
+  end
+end
 local epoch = redis.call('HGET', meta, 'e')
 if not epoch then
   epoch = ARGV[4]
@@ -52,8 +62,21 @@ if tonumber(ARGV[7]) > 0 then
   redis.call('PEXPIRE', meta, ARGV[7])
   redis.call('PEXPIRE', stream, ARGV[7])
 end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], epoch .. ' ' .. s .. ' ' .. ARGV[3], 'PX', ARGV[8])
+end
 return {epoch, seq}
 )lua";
+
+// Redis errors that refuse a command before it runs (or before a script's first write):
+// such a publish was certainly not stored.
+bool refusedBeforeRunning(const std::string& error) {
+    for (const char* prefix : {"OOM", "BUSY", "LOADING", "NOAUTH", "NOPERM", "WRONGPASS", "READONLY", "MASTERDOWN",
+                               "NOREPLICAS", "MISCONF", "NOSCRIPT"}) {
+        if (error.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+}
 
 // Where a stream stands (created when absent), and what it holds after a seq:
 // {epoch, head, first held, id1, envelope1, id2, envelope2, ...}.
@@ -627,29 +650,67 @@ void RedisBroker::readStream(const std::string& channel, std::uint64_t after, st
 }
 
 void RedisBroker::publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) {
-    if (!commandsReady_) {
+    publishOnce(channel, std::move(dataJson), timeMs, std::string(), std::move(done));
+}
+
+void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                              const std::string& idempotencyKey, PublishDone done) {
+    // Not sent at all: certainly not stored.
+    if (!commandsReady_ || !commands_ || !commands_->connected()) {
         done(unavailable(state_));
         return;
     }
     const std::string time = std::to_string(timeMs);
     auto data = std::make_shared<std::string>(std::move(dataJson));
-    runScript("publish", {key(channel, 'm'), key(channel, 's'), key(channel, 'p')},
-              {"\"" + channel + "\"", *data, time, newEpoch(), std::to_string(historySize_),
-               sharded_ ? "SPUBLISH" : "PUBLISH", std::to_string(options_.channelTtlMs)},
-              [this, channel, data, timeMs, done](const RedisValue* reply) {
-                  if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
-                      done(unavailable(reply && reply->isError() ? reply->text : state_));
-                      return;
-                  }
-                  auto message = std::make_shared<Message>();
-                  message->channel = channel;
-                  message->epoch = reply->elements[0].text;
-                  message->seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
-                  message->timeMs = timeMs;
-                  message->envelope =
-                      protocol::encodeEnvelope(protocol::Envelope{channel, message->seq, std::move(*data), timeMs});
-                  done(MessagePtr(std::move(message)));
-              });
+    std::vector<std::string> keys{key(channel, 'm'), key(channel, 's'), key(channel, 'p')};
+    std::vector<std::string> args{"\"" + channel + "\"",
+                                  *data,
+                                  time,
+                                  newEpoch(),
+                                  std::to_string(historySize_),
+                                  sharded_ ? "SPUBLISH" : "PUBLISH",
+                                  std::to_string(options_.channelTtlMs)};
+    if (!idempotencyKey.empty() && options_.idempotencyWindowMs > 0) {
+        keys.push_back(key(channel, 'k') + ":" + idempotencyKey);  // the channel's hash tag: one slot
+        args.push_back(std::to_string(options_.idempotencyWindowMs));
+    }
+    runScript(
+        "publish", std::move(keys), std::move(args), [this, channel, data, timeMs, done](const RedisValue* reply) {
+            if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 4) {
+                // The key was there: the message stored with it, nothing new.
+                auto repeat = std::make_shared<Message>();
+                repeat->channel = channel;
+                repeat->epoch = reply->elements[0].text;
+                repeat->seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
+                repeat->timeMs = reply->elements[2].integer;
+                repeat->repeated = true;
+                done(MessagePtr(std::move(repeat)));
+                return;
+            }
+            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
+                // Sent: without an answer (a timeout, the connection lost) or with an error from
+                // inside the script, it may have been stored.
+                if (reply && reply->isError() && refusedBeforeRunning(reply->text)) {
+                    done(unavailable(reply->text));
+                } else {
+                    done(
+                        Error{ErrorCode::PublishOutcomeUnknown,
+                              "the broker did not confirm the publish (" +
+                                  (reply ? reply->text : std::string("no answer in time, or the connection was lost")) +
+                                  "): it may or may not be stored; retry with the same idempotency_key to be sure it "
+                                  "is stored once"});
+                }
+                return;
+            }
+            auto message = std::make_shared<Message>();
+            message->channel = channel;
+            message->epoch = reply->elements[0].text;
+            message->seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
+            message->timeMs = timeMs;
+            message->envelope =
+                protocol::encodeEnvelope(protocol::Envelope{channel, message->seq, std::move(*data), timeMs});
+            done(MessagePtr(std::move(message)));
+        });
 }
 
 void RedisBroker::history(const HistoryQuery& query, HistoryDone done) {

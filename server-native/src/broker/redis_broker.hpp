@@ -6,6 +6,8 @@
 //   P:{c}:m   hash: e = the stream's epoch, s = its last seq
 //   P:{c}:s   stream of envelopes, entry ids "seq-0", trimmed to --history
 //   P:{c}:p   (sharded) pub/sub: "epoch seq time\n" + envelope, for every publication
+//   P:{c}:k:K "epoch seq time" of the message published with idempotency key K, kept
+//             --idempotency-window: a publish repeating K stores nothing, on every node
 // One Lua script appends (epoch created when absent, seq assigned, stream trimmed and the
 // publication announced in one step, so two nodes never assign one seq); another reads
 // the position and history. A flushed or evicted channel gets a new epoch: subscribers
@@ -45,6 +47,8 @@ public:
     void start() override;
     void stop() override;
     void publish(const std::string& channel, std::string dataJson, std::int64_t timeMs, PublishDone done) override;
+    void publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                     const std::string& idempotencyKey, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;

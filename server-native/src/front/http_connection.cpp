@@ -1,8 +1,10 @@
 #include "front/http_connection.hpp"
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -206,7 +208,9 @@ void HttpConnection::processInbox() {
                 answerBadHead({431, "the request head is larger than 16000 bytes"});
                 return;
             }
-            auto parsed = parseRequestHead(std::string_view(inbox_).substr(0, *end), host_.limits().maxBodyBytes);
+            const HttpLimits& limits = host_.limits();
+            auto parsed = parseRequestHead(std::string_view(inbox_).substr(0, *end), limits.maxBodyBytes,
+                                           limits.maxBatchBodyBytes, limits.batchPath);
             if (auto* error = std::get_if<HeadError>(&parsed)) {
                 answerBadHead(*error);
                 return;
@@ -589,8 +593,17 @@ void HttpConnection::armDeadline(std::chrono::milliseconds after) {
 void HttpConnection::checkDeadlines(Clock::time_point now) {
     if (state_ == State::Closed) return;
     if (!queue_.empty() && state_ != State::Lingering) {
-        // A reader that takes nothing for sendTimeout is not reading.
-        if (queue_.consumedTotal() != progressSeen_ || stalledSince_ == Clock::time_point{}) {
+        // A reader that takes nothing for sendTimeout is not reading. What it takes is seen
+        // in the kernel: the bytes the socket holds, sent or not, that the peer has not
+        // acknowledged (SIOCOUTQ) go down as it reads. Bytes moved from our queue into
+        // the socket are no measure: behind a large socket buffer a reader taking a steady
+        // few KB/s lets the kernel take nothing new for minutes.
+        int unacked = -1;
+        if (::ioctl(fd_, SIOCOUTQ, &unacked) != 0) unacked = -1;
+        const bool peerRead = unacked >= 0 && unackedSeen_ >= 0 && unacked < unackedSeen_;
+        const bool moved = queue_.consumedTotal() != progressSeen_;
+        unackedSeen_ = unacked;
+        if (moved || peerRead || stalledSince_ == Clock::time_point{}) {
             progressSeen_ = queue_.consumedTotal();
             stalledSince_ = now;
         } else if (now - stalledSince_ >= host_.limits().sendTimeout) {
@@ -605,6 +618,7 @@ void HttpConnection::checkDeadlines(Clock::time_point now) {
         }
     } else {
         stalledSince_ = Clock::time_point{};
+        unackedSeen_ = -1;
     }
     if (hasDeadline_ && deadline_ <= now) {
         hasDeadline_ = false;

@@ -62,14 +62,17 @@ public:
 
 struct HttpLimits {
     std::size_t maxBodyBytes = 64 * 1024;
+    // A POST to batchPath with an NDJSON body (a batch publish) may be this large.
+    std::size_t maxBatchBodyBytes = 0;
+    std::string batchPath;
     // Bytes a connection may have queued: past this it is closed. Paced writers (the
     // transports' catch-up) stay far below it; it stops whatever is not paced.
     std::size_t maxQueuedBytes = 4 * 1024 * 1024;
     std::size_t drainBelowBytes = 64 * 1024;          // onDrained() once the queue is below this
     std::chrono::milliseconds requestTimeout{15000};  // to send a whole request
     std::chrono::milliseconds idleTimeout{60000};     // between keep-alive requests
-    // A reader that takes nothing of what is queued for this long is closed (nginx's
-    // send_timeout): it is not reading, not merely slow.
+    // A reader that takes nothing for this long is closed (nginx's send_timeout): it is
+    // not reading, not merely slow. Taking is what the kernel sees the peer acknowledge.
     std::chrono::milliseconds sendTimeout{60000};
     std::chrono::milliseconds lingerTime{5000};  // the most a closing connection reads on
     std::size_t lingerBytes = 64 * 1024 * 1024;  // and the most it discards
@@ -249,6 +252,7 @@ private:
     // Stall detection by the sweep: the queue's progress when last seen, and since when
     // it has not moved.
     std::uint64_t progressSeen_ = 0;
+    int unackedSeen_ = -1;  // the socket's unacknowledged bytes then (SIOCOUTQ; -1: unknown)
     Clock::time_point stalledSince_{};
     std::size_t lingered_ = 0;  // bytes discarded while lingering
     std::string inbox_;

@@ -37,6 +37,64 @@ bool containsToken(std::string_view list, std::string_view token) {
     return false;
 }
 
+// RFC 9110 §5.6.2: a header name is a token.
+bool isTokenChar(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~': return true;
+        default: return false;
+    }
+}
+
+// The header lines' names, as sent (the parser trims what it reads, so `Content-Length : 5`
+// would reach us as Content-Length): each must be a token right up to its colon (RFC 9112
+// §5.1: whitespace before the colon is a 400), and no line may continue the one before
+// (obs-fold, §5.2). A proxy that reads such a header differently would let a request be
+// smuggled past it.
+std::optional<std::string> headerNameProblem(std::string_view head) {
+    std::size_t start = head.find("\r\n");
+    while (start != std::string_view::npos) {
+        start += 2;
+        const std::size_t end = head.find("\r\n", start);
+        if (end == std::string_view::npos || end == start) return std::nullopt;  // the blank line
+        const std::string_view line = head.substr(start, end - start);
+        const std::size_t colon = line.find(':');
+        const std::string_view name = line.substr(0, colon);
+        std::size_t bad = 0;
+        while (bad < name.size() && isTokenChar(name[bad])) ++bad;
+        if (colon == std::string_view::npos || name.empty() || bad < name.size()) {
+            std::string shown(name.substr(0, 64));
+            for (char& c : shown) {
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+            }
+            if (colon == std::string_view::npos) return "a header line has no colon: '" + shown + "'";
+            if (name.empty()) return std::string("a header line has no name before its colon");
+            const char what = name[bad];
+            if (what == ' ' || what == '\t') {
+                return "header '" + shown + "' has whitespace " + (bad == 0 ? "before its name" : "before its colon") +
+                       " (RFC 9112 section 5.1 forbids it)";
+            }
+            return "header name '" + shown + "' holds a character a header name may not have";
+        }
+        start = end;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::size_t> HeadScan::find(std::string_view inbox) {
@@ -57,6 +115,12 @@ RequestHead::RequestHead(RequestHead&&) noexcept = default;
 RequestHead& RequestHead::operator=(RequestHead&&) noexcept = default;
 
 std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes) {
+    return parseRequestHead(head, maxBodyBytes, 0, {});
+}
+
+std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes,
+                                                      std::size_t maxBatchBodyBytes, std::string_view batchPath) {
+    if (auto problem = headerNameProblem(head)) return HeadError{400, "malformed HTTP request: " + *problem};
     RequestHead out;
     out.parsed = std::make_unique<websocketpp::http::parser::request>();
     websocketpp::http::parser::request& parsed = *out.parsed;
@@ -92,9 +156,21 @@ std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std
             length[0] == '-') {
             return HeadError{400, "Content-Length '" + length.substr(0, 40) + "' is not one whole number"};
         }
-        if (value > maxBodyBytes) {
-            return HeadError{
-                413, "the body is " + std::to_string(value) + " bytes; at most " + std::to_string(maxBodyBytes)};
+        std::size_t limit = maxBodyBytes;
+        if (maxBatchBodyBytes > maxBodyBytes && parsed.get_method() == "POST") {
+            const std::string& uri = parsed.get_uri();
+            const std::string_view path = std::string_view(uri).substr(0, uri.find('?'));
+            std::string_view type = parsed.get_header("Content-Type");
+            type = type.substr(0, type.find(';'));
+            while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+            if (path == batchPath &&
+                (equalsIgnoreCase(type, "application/x-ndjson") || equalsIgnoreCase(type, "application/ndjson"))) {
+                limit = maxBatchBodyBytes;
+            }
+        }
+        if (value > limit) {
+            return HeadError{413, "the body is " + std::to_string(value) + " bytes; at most " + std::to_string(limit) +
+                                      (limit == maxBodyBytes ? "" : " for a batch")};
         }
         out.contentLength = static_cast<std::size_t>(value);
     }

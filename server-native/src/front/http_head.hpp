@@ -2,9 +2,10 @@
 // line once each (linear however the peer splits them), and only a complete head goes to
 // websocketpp's HTTP parser. What that parser lets through and RFC 9112 refuses is
 // refused here with 400: a version other than HTTP/1.0 or HTTP/1.1; control characters
-// (NUL, CR, LF, ...) in the target or a header value; a Content-Length that is not one
+// (NUL, CR, LF, ...) in the target or a header value; a header name that is not a token
+// up to its colon (`Content-Length : 5`, a folded line); a Content-Length that is not one
 // plain number (a list "25, 5", two headers, "+25", "25abc"). Behind a proxy that reads
-// such a length differently, accepting it would let a request be smuggled.
+// such a header differently, accepting it would let a request be smuggled.
 //
 // Pure: no sockets. Threading: any.
 #pragma once
@@ -49,6 +50,10 @@ struct HeadError {
 
 // `head` is a whole head, up to and including its blank line.
 std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes);
+// The same, with a larger body allowed (`maxBatchBodyBytes`) for a POST to `batchPath`
+// whose Content-Type is application/x-ndjson (or application/ndjson): a batch publish.
+std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std::size_t maxBodyBytes,
+                                                      std::size_t maxBatchBodyBytes, std::string_view batchPath);
 
 constexpr std::size_t kMaxHeadBytes = 16000;  // as websocketpp's parser
 

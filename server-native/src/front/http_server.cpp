@@ -83,6 +83,12 @@ void HttpServer::sweep() {
     });
 }
 
+std::size_t HttpServer::queuedBytes() const {
+    std::size_t total = 0;
+    poller_.forEach([&total](HttpConnection& connection) { total += connection.queuedBytes(); });
+    return total;
+}
+
 unsigned short HttpServer::port() const {
     std::error_code ec;
     return acceptor_.local_endpoint(ec).port();

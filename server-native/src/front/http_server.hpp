@@ -67,6 +67,8 @@ public:
     std::size_t busy();
 
     std::size_t connectionCount() const { return poller_.size(); }
+    // Bytes queued to every connection now (a walk over them: for a periodic look).
+    std::size_t queuedBytes() const;
     std::uint64_t requestCount() const { return requests_; }
     std::uint64_t slowDisconnects() const { return slowDisconnects_; }
     std::uint64_t refusedConnections() const { return refused_; }

@@ -15,7 +15,8 @@ Hub::Hub(Broker& broker, Options options)
       recentWindow_(options.recentWindow),
       epoch_(std::move(options.epoch)),
       clock_(std::move(options.clock)),
-      followLingerMs_(options.followLingerMs) {
+      followLingerMs_(options.followLingerMs),
+      maxChannels_(options.maxChannels) {
     broker_.setHandler(this);
 }
 
@@ -38,23 +39,45 @@ const Hub::Channel* Hub::find(std::string_view name) const {
 }
 
 void Hub::publish(std::string_view channel, std::string dataJson, Broker::PublishDone done) {
+    publish(channel, std::move(dataJson), std::string(), std::move(done));
+}
+
+void Hub::publish(std::string_view channel, std::string dataJson, const std::string& idempotencyKey,
+                  Broker::PublishDone done) {
     if (auto problem = protocol::channelNameProblem(channel)) {
         done(Error{ErrorCode::BadChannel, *problem});
         return;
     }
-    broker_.publish(std::string(channel), std::move(dataJson), now(),
-                    [this, done = std::move(done)](protocol::Result<MessagePtr> result) {
-                        if (result) ++published_;
-                        done(std::move(result));
-                    });
+    std::string name(channel);
+    // A full broker may be full of channels only lingering here: they go first. (Without
+    // lingering channels there is nothing to let go, and no reason to ask.)
+    if (!lingering_.empty()) makeRoom(name, false);
+    broker_.publishOnce(name, std::move(dataJson), now(), idempotencyKey,
+                        [this, done = std::move(done)](protocol::Result<MessagePtr> result) {
+                            if (result) ++((*result)->repeated ? repeated_ : published_);
+                            done(std::move(result));
+                        });
 }
 
-void Hub::join(std::string_view name, Listener* listener) {
+std::optional<Error> Hub::join(std::string_view name, Listener* listener) {
     auto it = channels_.find(name);
-    if (it == channels_.end()) it = channels_.try_emplace(std::string(name)).first;
+    if (it == channels_.end()) {
+        std::string channelName(name);
+        if (!makeRoom(channelName, true)) {
+            return Error{ErrorCode::Overloaded,
+                         "cannot subscribe to '" + channelName + "': the server holds its maximum of " +
+                             std::to_string(maxChannels_) +
+                             " channels, all with subscribers (--max-channels); try again later"};
+        }
+        it = channels_.try_emplace(std::move(channelName)).first;
+    }
     Channel& channel = it->second;
     channel.listeners.push_back(listener);
-    channel.idleSinceMs = -1;
+    ++listeners_;
+    if (channel.idleSinceMs >= 0) {
+        lingering_.erase(channel.lingering);
+        channel.idleSinceMs = -1;
+    }
     if (channel.listeners.size() == 1 && !channel.synced) {
         // The broker may answer before follow() returns: that first onFollow is the
         // joiner's to read with head(), not a notification.
@@ -62,6 +85,23 @@ void Hub::join(std::string_view name, Listener* listener) {
         broker_.follow(it->first);
         joining_.clear();
     }
+    return std::nullopt;
+}
+
+bool Hub::makeRoom(const std::string& name, bool toFollow) {
+    if (toFollow && maxChannels_ > 0 && channels_.size() >= maxChannels_) {
+        if (lingering_.empty()) {
+            ++refusedJoins_;  // the broker counts its own refusals
+            return false;
+        }
+        unfollow(lingering_.front());
+    }
+    // The broker is full only of channels this node follows: the lingering ones may go.
+    while (!broker_.admit(name)) {
+        if (lingering_.empty()) return false;
+        unfollow(lingering_.front());
+    }
+    return true;
 }
 
 void Hub::leave(std::string_view name, Listener* listener) {
@@ -70,6 +110,7 @@ void Hub::leave(std::string_view name, Listener* listener) {
     Channel& channel = it->second;
     auto pos = std::find(channel.listeners.begin(), channel.listeners.end(), listener);
     if (pos == channel.listeners.end()) return;
+    --listeners_;
     if (channel.fanningOut > 0) {
         *pos = nullptr;
         channel.hasHoles = true;
@@ -80,27 +121,25 @@ void Hub::leave(std::string_view name, Listener* listener) {
     if (channel.listeners.empty()) released(it);
 }
 
-void Hub::released(std::map<std::string, Channel, std::less<>>::iterator it) {
+void Hub::released(Channels::iterator it) {
     if (followLingerMs_ > 0 && it->second.synced) {
         it->second.idleSinceMs = now();
+        it->second.lingering = lingering_.insert(lingering_.end(), it);
         return;
     }
+    unfollow(it);
+}
+
+void Hub::unfollow(Channels::iterator it) {
+    if (it->second.idleSinceMs >= 0) lingering_.erase(it->second.lingering);
     broker_.unfollow(it->first);
     channels_.erase(it);
 }
 
 void Hub::sweep() {
     const std::int64_t cutoff = now() - followLingerMs_;
-    for (auto it = channels_.begin(); it != channels_.end();) {
-        Channel& channel = it->second;
-        if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs >= 0 &&
-            channel.idleSinceMs <= cutoff) {
-            broker_.unfollow(it->first);
-            it = channels_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    // lingering_ is in the order the channels lost their last listener.
+    while (!lingering_.empty() && lingering_.front()->second.idleSinceMs <= cutoff) unfollow(lingering_.front());
 }
 
 const StreamHead* Hub::head(std::string_view name) const {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,9 @@ public:
         // A channel whose last listener left stays followed this long (sweep() lets it
         // go): a poller's next request finds it followed and its messages at hand.
         std::int64_t followLingerMs = 0;
+        // Channels followed at most (0: no limit): past it a join of a new channel lets the
+        // longest-lingering one go, and with none lingering it is refused (overloaded).
+        std::size_t maxChannels = 0;
     };
 
     class Listener {
@@ -59,11 +63,16 @@ public:
     Hub& operator=(const Hub&) = delete;
 
     // Validates the channel name and publishes; `done` gets the stored message or the
-    // error (bad_channel, broker_unavailable).
+    // error (bad_channel, overloaded, broker_unavailable, publish_outcome_unknown).
     void publish(std::string_view channel, std::string dataJson, Broker::PublishDone done);
+    // With an idempotency key ("": none): see Broker::publishOnce.
+    void publish(std::string_view channel, std::string dataJson, const std::string& idempotencyKey,
+                 Broker::PublishDone done);
 
-    // The hub follows a channel while it has listeners.
-    void join(std::string_view channel, Listener* listener);
+    // The hub follows a channel while it has listeners. Nullopt when joined; overloaded
+    // (and nothing joined) when the channel is new and neither this node (maxChannels) nor
+    // the broker (Broker::admit) can take one more.
+    std::optional<protocol::Error> join(std::string_view channel, Listener* listener);
     void leave(std::string_view channel, Listener* listener);
     // Where the channel stands, once the node follows it; null until then.
     const StreamHead* head(std::string_view channel) const;
@@ -82,7 +91,12 @@ public:
     const std::string& epoch() const { return epoch_; }
     Broker& broker() { return broker_; }
     std::size_t channelCount() const { return channels_.size(); }
+    std::size_t listenerCount() const { return listeners_; }  // joins not yet left
+    // Joins of a new channel refused at this node's limit (the broker's refusals are its own).
+    std::uint64_t refusedJoins() const { return refusedJoins_; }
     std::uint64_t publishedCount() const { return published_; }
+    // Publishes that repeated an idempotency key: answered, nothing stored.
+    std::uint64_t repeatedCount() const { return repeated_; }
 
     // Publish to write: from a message's publish time (its `time`, set where it was
     // published) to its bytes queued on this node's last subscriber connection, per
@@ -97,14 +111,17 @@ public:
     const LatencyHistogram& publishToWrite() const { return publishToWrite_; }
 
 private:
+    struct Channel;
+    using Channels = std::map<std::string, Channel, std::less<>>;
     struct Channel {
         std::vector<Listener*> listeners;
         int fanningOut = 0;
         bool hasHoles = false;  // listeners left during a fan-out: compact afterwards
         bool synced = false;    // the broker said where the stream stands
         StreamHead head;
-        std::deque<MessagePtr> recent;  // contiguous, ending at head.seq
-        std::int64_t idleSinceMs = -1;  // when the last listener left (-1: has listeners)
+        std::deque<MessagePtr> recent;                      // contiguous, ending at head.seq
+        std::int64_t idleSinceMs = -1;                      // when the last listener left (-1: has listeners)
+        std::list<Channels::iterator>::iterator lingering;  // its place in lingering_ (idle only)
     };
 
     Channel* find(std::string_view name);
@@ -113,15 +130,26 @@ private:
     template <typename Visit>
     void forEachListener(Channel& channel, Visit visit);
     // The channel has no listeners left: let it go now, or after the linger.
-    void released(std::map<std::string, Channel, std::less<>>::iterator it);
+    void released(Channels::iterator it);
+    // Stops following the channel and forgets it.
+    void unfollow(Channels::iterator it);
+    // Whether `name` may be followed (`toFollow`: as a new channel of this node) or
+    // published: within this node's limit and the broker's, letting lingering channels
+    // go, the longest-idle first, to make room.
+    bool makeRoom(const std::string& name, bool toFollow);
 
     Broker& broker_;
     std::size_t recentWindow_;
     std::string epoch_;
     std::function<std::int64_t()> clock_;
     std::int64_t followLingerMs_;
-    std::map<std::string, Channel, std::less<>> channels_;  // the followed ones
+    std::size_t maxChannels_;
+    Channels channels_;                        // the followed ones
+    std::list<Channels::iterator> lingering_;  // followed without listeners, longest first
+    std::uint64_t refusedJoins_ = 0;
+    std::size_t listeners_ = 0;
     std::uint64_t published_ = 0;
+    std::uint64_t repeated_ = 0;
     LatencyHistogram publishToWrite_;
     std::string joining_;  // the channel being joined: its first onFollow notifies nobody
 };

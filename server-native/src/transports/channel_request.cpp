@@ -125,20 +125,22 @@ std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& cal
         }
     }
     if (out.starts.empty()) {
-        // The first refusal answers (401 or 403), and the body lists every channel's, so
-        // that a client can end each subscription with its own reason.
-        const protocol::Error& first = out.refused.front().error;
-        std::string body = protocol::errorBody(first.code, first.message);
-        body.pop_back();
-        body += ",\"refused\":[";
-        for (std::size_t i = 0; i < out.refused.size(); ++i) {
-            std::string error = protocol::errorBody(out.refused[i].error.code, out.refused[i].error.message);
-            body += (i ? ",{\"channel\":\"" : "{\"channel\":\"") + out.refused[i].channel + "\"," + error.substr(1);
-        }
-        connection.respond(protocol::httpStatus(first.code), "application/json", body + "]}");
+        answerRefusals(connection, out.refused);
         return std::nullopt;
     }
     return out;
+}
+
+void answerRefusals(HttpConnection& connection, const std::vector<protocol::Refusal>& refused) {
+    const protocol::Error& first = refused.front().error;
+    std::string body = protocol::errorBody(first.code, first.message);
+    body.pop_back();
+    body += ",\"refused\":[";
+    for (std::size_t i = 0; i < refused.size(); ++i) {
+        std::string error = protocol::errorBody(refused[i].error.code, refused[i].error.message);
+        body += (i ? ",{\"channel\":\"" : "{\"channel\":\"") + refused[i].channel + "\"," + error.substr(1);
+    }
+    connection.respond(protocol::httpStatus(first.code), "application/json", body + "]}");
 }
 
 std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,

@@ -44,6 +44,11 @@ struct AllowedStarts {
 std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& caller, std::vector<FeedStart> starts,
                                              HttpConnection& connection);
 
+// Answers a request none of whose channels could be subscribed: the first refusal's
+// status (401, 403 or 503) and code, and every channel's refusal in a `refused` list, so
+// that a client can end each subscription with its own reason.
+void answerRefusals(HttpConnection& connection, const std::vector<protocol::Refusal>& refused);
+
 // The whole preamble of a subscribing HTTP request: malformed -> 400, bad credentials ->
 // 401/403, no channel allowed -> 401/403.
 struct SubscribeRequest {

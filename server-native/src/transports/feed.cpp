@@ -85,11 +85,24 @@ int Feed::add(std::vector<FeedStart> starts) {
         entries_.push_back(std::move(entry));
         ++waiting_;
     }
-    reindex();
     pendingBatches_.push_back(batch);
-    for (std::size_t i = first; i < entries_.size(); ++i) {
-        context_.hub.join(entries_[i].channel, this);
+    // Joining calls nothing back into the feed (the hub does not notify a joiner): the
+    // entries may be worked on in place.
+    std::vector<std::pair<std::string, protocol::Error>> refused;
+    for (std::size_t i = first; i < entries_.size();) {
+        if (auto problem = context_.hub.join(entries_[i].channel, this)) {
+            refused.emplace_back(std::move(entries_[i].channel), std::move(*problem));
+            entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+            --waiting_;
+            continue;
+        }
         if (const StreamHead* head = context_.hub.head(entries_[i].channel)) resolve(entries_[i], *head);
+        ++i;
+    }
+    reindex();
+    for (const auto& [channel, problem] : refused) {
+        if (stopped_) break;
+        sink_.feedRefused(batch, channel, problem);
     }
     announceReady();
     pump();

@@ -49,6 +49,10 @@ public:
     virtual bool overfull() const = 0;
     // Call Feed::pump() once there is room again.
     virtual void waitForRoom() = 0;
+    // A channel of the add() numbered `batch` could not be subscribed (the server holds
+    // its maximum of channels): it is not in the feed. Called during add(), before
+    // feedReady() of that batch; the other channels go on.
+    virtual void feedRefused(int batch, const std::string& channel, const protocol::Error& error) = 0;
     // Every channel of the add() numbered `batch` has its position now (cursorOf() is
     // meaningful for them); called before anything of those channels is fed.
     virtual void feedReady(int batch) = 0;

@@ -2,6 +2,8 @@
 
 #include <asio/post.hpp>
 
+#include "transports/channel_request.hpp"
+
 namespace pushwire::server {
 
 PollAnswer::PollAnswer(Context& context, TransportKind kind, HttpConnection& connection, bool wait)
@@ -34,8 +36,14 @@ void PollAnswer::feedMessage(const MessagePtr& message) {
     }
 }
 
+void PollAnswer::feedRefused(int, const std::string& channel, const protocol::Error& error) {
+    ++context_.metrics.errors;
+    refused_.push_back(protocol::Refusal{channel, error});
+    feed_.nameChannels();  // the feed no longer has the request's channels: a cursor by place would not fit
+}
+
 void PollAnswer::feedCaughtUp() {
-    if (!wait_ || !messages_.empty() || !gaps_.empty()) answer(false);
+    if (!wait_ || !messages_.empty() || !gaps_.empty() || feed_.size() == 0) answer(false);
 }
 
 void PollAnswer::onTimeout() {
@@ -58,6 +66,10 @@ void PollAnswer::feedFailed(const protocol::Error& error) {
 void PollAnswer::answer(bool more) {
     if (answered_) return;
     answered_ = true;
+    if (feed_.size() == 0 && !refused_.empty()) {
+        answerRefusals(connection_, refused_);  // no channel could be subscribed
+        return;
+    }
     context_.metrics.delivered(kind_, messages_.size());
     // respond() tells us onClose() (we are the connection's attachment), which stops the
     // feed: nothing is fed after the answer.

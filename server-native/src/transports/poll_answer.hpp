@@ -33,6 +33,7 @@ public:
     bool hasRoom() const override;
     bool overfull() const override { return !hasRoom(); }
     void waitForRoom() override { answer(true); }
+    void feedRefused(int, const std::string& channel, const protocol::Error& error) override;
     void feedReady(int) override {}
     void feedGap(const protocol::Gap& gap) override { gaps_.push_back(gap); }
     void feedMessage(const MessagePtr& message) override;

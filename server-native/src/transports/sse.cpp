@@ -23,54 +23,69 @@ public:
     }
     ~SseStream() override { detach(); }
 
-    // After the head: the welcome, the refusals, the backlog and then live messages, paced
-    // by the reader.
+    // Subscribes before the head goes: what the feed writes meanwhile waits in `early_`.
+    // Then the welcome, the refusals, the backlog and live messages, paced by the reader.
     void start(SubscribeRequest subscribe) {
         refused_ = std::move(subscribe.allowed.refused);
         if (!refused_.empty()) feed_.nameChannels();
         feed_.add(std::move(subscribe.allowed.starts));
     }
+    // No channel could be subscribed (the server holds its maximum of channels): the
+    // request is answered with the refusals instead of a stream.
+    bool nothingSubscribed() const { return feed_.size() == 0 && !refused_.empty(); }
+    const std::vector<protocol::Refusal>& refusals() const { return refused_; }
+    // The head is out: what waited follows it.
+    std::string begin() {
+        begun_ = true;
+        return std::move(early_);
+    }
 
     // FeedSink
-    bool hasRoom() const override { return connection_.queuedBytes() < context_.settings.feedRoomBytes; }
-    bool overfull() const override { return connection_.queuedBytes() > context_.settings.feedOverfullBytes; }
+    bool hasRoom() const override { return queued() < context_.settings.feedRoomBytes; }
+    bool overfull() const override { return queued() > context_.settings.feedOverfullBytes; }
     void waitForRoom() override { connection_.notifyWhenDrained(); }
+    void feedRefused(int, const std::string& channel, const protocol::Error& error) override {
+        ++context_.metrics.errors;
+        refused_.push_back(protocol::Refusal{channel, error});
+        feed_.nameChannels();  // the feed no longer has the request's channels
+    }
     void feedReady(int) override {
         // The welcome carries the stream's starting position.
-        connection_.write(protocol::sseEvent("welcome", feed_.cursor(),
-                                             "{\"epoch\":\"" + context_.hub.epoch() + "\",\"heartbeat_ms\":" +
-                                                 std::to_string(context_.settings.heartbeat.count()) + "}"));
+        write(protocol::sseEvent("welcome", feed_.cursor(),
+                                 "{\"epoch\":\"" + context_.hub.epoch() + "\",\"heartbeat_ms\":" +
+                                     std::to_string(context_.settings.heartbeat.count()) + "}"));
         // Channels of the request this caller may not read: one error event each (with
         // no id: they do not move the position); the stream goes on with the others.
         for (const protocol::Refusal& refusal : refused_) {
             std::string body = protocol::errorBody(refusal.error.code, refusal.error.message);
             body.insert(1, "\"channel\":\"" + refusal.channel + "\",");
-            connection_.write(protocol::sseEvent("error", "", body));
+            write(protocol::sseEvent("error", "", body));
         }
-        refused_.clear();
     }
     void feedGap(const protocol::Gap& gap) override {
-        connection_.write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
+        write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
     }
     void feedMessage(const MessagePtr& message) override {
-        if (feed_.size() == 1) {
+        if (feed_.size() == 1 && begun_) {
             // The common case: the event depends on the message alone, so it is built once
             // and shared by every single-channel stream of this fan-out.
             auto frame = transport_.singleChannelEvent(message);
             connection_.write(frame->data(), frame->size(), frame);
         } else {
-            connection_.write(protocol::sseEvent("", feed_.cursor(), message->envelope));
+            write(protocol::sseEvent("", feed_.cursor(), message->envelope));
         }
         context_.metrics.delivered(TransportKind::Sse);
     }
     void feedFailed(const protocol::Error& error) override {
         ++context_.metrics.errors;
-        connection_.write(protocol::sseEvent("error", "", protocol::errorBody(error.code, error.message)));
-        connection_.finish();  // the client reconnects with Last-Event-ID
+        write(protocol::sseEvent("error", "", protocol::errorBody(error.code, error.message)));
+        if (begun_) connection_.finish();  // the client reconnects with Last-Event-ID
+        failed_ = true;
     }
+    bool failed() const { return failed_; }
 
     void heartbeat(const std::shared_ptr<const std::string>& frame) {
-        connection_.write(frame->data(), frame->size(), frame);
+        if (begun_) connection_.write(frame->data(), frame->size(), frame);
     }
 
     void onDrained() override { feed_.pump(); }
@@ -85,6 +100,15 @@ public:
     }
 
 private:
+    void write(std::string event) {
+        if (begun_) {
+            connection_.write(std::move(event));
+        } else {
+            early_ += event;
+        }
+    }
+    std::size_t queued() const { return connection_.queuedBytes() + early_.size(); }
+
     void detach() {
         if (detached_) return;
         detached_ = true;
@@ -98,6 +122,9 @@ private:
     HttpConnection& connection_;
     Feed feed_;
     std::vector<protocol::Refusal> refused_;
+    std::string early_;  // written before the head went
+    bool begun_ = false;
+    bool failed_ = false;
     bool detached_ = false;
 };
 
@@ -140,12 +167,19 @@ void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connect
     head += protocol::sseRetry(2000);
     auto stream = std::make_unique<SseStream>(*this, *connection);
     SseStream* raw = stream.get();
-    if (subscribe->caller.expiresAtMs > 0) {
-        connection->expireAt(HttpConnection::Clock::now() +
-                             std::chrono::milliseconds(subscribe->caller.expiresAtMs - context_.nowMs()));
-    }
-    connection->beginStream(std::move(head), std::move(stream));
+    const std::int64_t expiresAtMs = subscribe->caller.expiresAtMs;
     raw->start(std::move(*subscribe));
+    if (raw->nothingSubscribed()) {
+        answerRefusals(*connection, raw->refusals());
+        return;
+    }
+    if (expiresAtMs > 0) {
+        connection->expireAt(HttpConnection::Clock::now() + std::chrono::milliseconds(expiresAtMs - context_.nowMs()));
+    }
+    const bool failed = raw->failed();
+    head += raw->begin();
+    connection->beginStream(std::move(head), std::move(stream));
+    if (failed) connection->finish();
 }
 
 }  // namespace pushwire::server

@@ -1,5 +1,6 @@
 #include "transports/websocket.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "pushwire/protocol/cursor.hpp"
@@ -29,18 +30,28 @@ public:
         peer_ = request.peer;
         setCaller(std::move(caller));
         send(protocol::encodeWelcomeFrame(context_.hub.epoch(), static_cast<int>(context_.settings.heartbeat.count())));
-        if (!request.param("channel") && !request.param("channels")) return;
-        auto parsed = readChannelRequest(request, context_.settings, false);
-        if (!parsed) {  // the handshake is answered already: the error goes in a frame
-            sendError("", parsed.error().code, parsed.error().message);
-            return;
+        if (request.param("channel") || request.param("channels")) {
+            auto parsed = readChannelRequest(request, context_.settings, false);
+            if (parsed) {
+                const std::string* since = request.param("since");
+                subscribe(parsed->channels, since ? std::optional<std::string>(*since) : std::nullopt, "");
+            } else {  // the handshake is answered already: the error goes in a frame
+                sendError("", parsed.error().code, parsed.error().message);
+            }
         }
-        const std::string* since = request.param("since");
-        subscribe(parsed->channels, since ? std::optional<std::string>(*since) : std::nullopt, "");
+        // Frames that came in the same packets as the handshake were read before this
+        // session had its link: they are taken now, in order.
+        std::vector<std::string> early = std::move(early_);
+        early_.clear();
+        for (const std::string& text : early) onText(text);
     }
 
     void onText(const std::string& text) override {
-        if (detached_ || !link_) return;
+        if (detached_) return;
+        if (!link_) {
+            early_.push_back(text);  // bounded: the front reads at most 64 KiB with a handshake
+            return;
+        }
         std::string id;
         auto frame = protocol::decodeClientFrame(text, &id);
         if (!frame) {
@@ -68,6 +79,20 @@ public:
     bool hasRoom() const override { return link_->queuedBytes() < context_.settings.feedRoomBytes; }
     bool overfull() const override { return link_->queuedBytes() > context_.settings.feedOverfullBytes; }
     void waitForRoom() override { link_->notifyWhenDrained(); }
+    // One channel of a subscribe could not be had (the server holds its maximum of
+    // channels): an error frame with the subscribe's id and the channel; the subscribed
+    // frame names the others (none: no subscribed frame).
+    void feedRefused(int batch, const std::string& channel, const protocol::Error& error) override {
+        auto it = pending_.find(batch);
+        std::string idJson;
+        if (it != pending_.end()) {
+            idJson = it->second.idJson;
+            auto& channels = it->second.channels;
+            channels.erase(std::remove(channels.begin(), channels.end(), channel), channels.end());
+            if (channels.empty()) pending_.erase(it);
+        }
+        sendError(idJson, error.code, error.message, channel);
+    }
     void feedReady(int batch) override {
         auto it = pending_.find(batch);
         if (it == pending_.end()) return;
@@ -154,12 +179,6 @@ private:
                                              caller_.expiresAtMs / 1000));
     }
 
-    // Publishes are counted per token subject, else per address.
-    std::string rateKey() const {
-        if (caller_.kind == Caller::Kind::User && caller_.identity) return "sub:" + caller_.identity->subject;
-        return "ip:" + peer_;
-    }
-
     void subscribe(const std::vector<std::string>& channels, const std::optional<std::string>& since,
                    const std::string& idJson) {
         std::optional<protocol::Cursor> cursor;
@@ -224,9 +243,8 @@ private:
             return;
         }
         std::int64_t retryAfterMs = 0;
-        const bool limited =
-            caller_.kind == Caller::Kind::User || (caller_.kind == Caller::Kind::Anonymous && !isLoopbackPeer(peer_));
-        if (limited && !context_.publishRate.take(rateKey(), context_.nowMs(), &retryAfterMs)) {
+        const auto rateKey = publishRateKey(caller_, peer_);
+        if (rateKey && !context_.publishRate.take(*rateKey, context_.nowMs(), &retryAfterMs)) {
             ++context_.metrics.publishRejected;
             context_.metrics.hit(Limit::PublishRate);
             sendError(frame.idJson, ErrorCode::RateLimited,
@@ -238,17 +256,18 @@ private:
         auto alive = alive_;
         std::string idJson = frame.idJson;
         std::string channel = frame.channel;
-        context_.hub.publish(frame.channel, frame.dataJson,
-                             [this, alive, idJson, channel](protocol::Result<MessagePtr> published) {
-                                 if (!*alive) return;
-                                 if (!published) {
-                                     ++context_.metrics.publishRejected;
-                                     sendError(idJson, published.error().code, published.error().message);
-                                     return;
-                                 }
-                                 ++context_.metrics.published;
-                                 send(protocol::encodeAckFrame(idJson, channel, (*published)->seq));
-                             });
+        context_.hub.publish(
+            frame.channel, frame.dataJson, frame.idempotencyKey,
+            [this, alive, idJson, channel](protocol::Result<MessagePtr> published) {
+                if (!*alive) return;
+                if (!published) {
+                    ++context_.metrics.publishRejected;
+                    sendError(idJson, published.error().code, published.error().message, channel);
+                    return;
+                }
+                if (!(*published)->repeated) ++context_.metrics.published;
+                send(protocol::encodeAckFrame(idJson, channel, (*published)->seq, (*published)->repeated));
+            });
     }
 
     void detach() {
@@ -268,6 +287,7 @@ private:
     Caller caller_;
     Feed feed_;
     std::map<int, PendingSubscribe> pending_;
+    std::vector<std::string> early_;  // text frames read before start()
     bool detached_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

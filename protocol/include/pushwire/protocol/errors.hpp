@@ -26,7 +26,11 @@ enum class ErrorCode {
     TokenExpired,       // the token expired: get a new one and resume (401)
     Overloaded,         // server cannot take more work now
     BrokerUnavailable,  // the broker (Redis) cannot be reached: nothing was stored
-    Internal,           // a bug: never expected
+    // A publish was sent to the broker and its answer never came (a timeout, the
+    // connection lost): it may or may not have been stored. Retry it with its
+    // idempotency key to be sure it is stored once.
+    PublishOutcomeUnknown,
+    Internal,  // a bug: never expected
 };
 
 // Stable snake_case name, used on the wire ("bad_channel").

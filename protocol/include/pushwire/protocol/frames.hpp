@@ -25,6 +25,7 @@ struct ClientFrame {
     std::optional<std::string> since;   // subscribe: cursor text
     std::string channel;                // publish
     std::string dataJson;               // publish
+    std::string idempotencyKey;         // publish: "" when none
     std::string token;                  // auth
     std::string idJson;                 // the request id echoed in replies; empty if none
 };
@@ -36,7 +37,8 @@ Result<ClientFrame> decodeClientFrame(std::string_view text, std::string* idJson
 std::string encodeSubscribeFrame(const std::vector<std::string>& channels, std::string_view since,
                                  std::string_view idJson);
 std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels);
-std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson);
+std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson,
+                               std::string_view idempotencyKey = {});
 std::string encodeAuthFrame(std::string_view token, std::string_view idJson);
 
 enum class ServerFrameType { Welcome, Subscribed, Unsubscribed, Message, Gap, Ack, Error, Ping, Pong, Authorized };
@@ -65,7 +67,8 @@ std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels);
 // {"type":"message", ...envelope fields}; takes the serialized envelope.
 std::string encodeMessageFrame(std::string_view envelopeJson);
 std::string encodeGapFrame(const Gap& gap);
-std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq);
+// `repeated`: the publish repeated an idempotency key; `seq` is the first one's.
+std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq, bool repeated = false);
 // `channel`: the channel a subscribe or publish was refused for ("" when none).
 std::string encodeErrorFrame(std::string_view idJson, ErrorCode code, std::string_view message,
                              std::string_view channel = {});
@@ -90,15 +93,22 @@ struct PollResponse {
 };
 Result<PollResponse> decodePollResponse(std::string_view text);
 
-// Publish request body (HTTP POST /pushwire/publish): {"channel":"chat","data":<any JSON>}
-// Publish body: {"channel":"chat","data":...}, or the batch form {"channels":[...],
-// "data":...} (one message to each; `channels` is then set and `channel` empty).
+// Publish body (HTTP POST /pushwire/publish): {"channel":"chat","data":...}, or the batch
+// form {"channels":[...],"data":...} (one message to each; `channels` is then set and
+// `channel` empty); either with an optional "idempotency_key" (1-64 characters): a
+// publish repeating the key of one on the same channel within the server's window stores
+// nothing and is answered with the first one's seq.
 struct PublishRequest {
     std::string channel;
     std::string dataJson;
     std::vector<std::string> channels;
+    std::string idempotencyKey;  // "" when none
 };
 Result<PublishRequest> decodePublishRequest(std::string_view body);
+// One line of an NDJSON batch publish: {"channel":...,"data":...,"idempotency_key"?:...}.
+Result<PublishRequest> decodePublishLine(std::string_view line);
+// The longest idempotency key, in characters.
+constexpr std::size_t kMaxIdempotencyKeyChars = 64;
 
 // Publish answer: {"channel":"chat","seq":42,"time":...}
 struct PublishAck {

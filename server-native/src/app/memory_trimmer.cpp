@@ -1,0 +1,29 @@
+#include "app/memory_trimmer.hpp"
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace pushwire::server {
+
+std::size_t MemoryTrimmer::residentBytes() {
+    long pages = 0, resident = 0;
+    FILE* statm = std::fopen("/proc/self/statm", "r");
+    if (!statm) return 0;
+    if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(statm);
+    return static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+void MemoryTrimmer::sweep(std::size_t footprint) {
+    if (footprint > peak_) peak_ = footprint;
+    if (peak_ - footprint < kStep) return;
+    const auto start = std::chrono::steady_clock::now();
+    malloc_trim(0);
+    trimSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++trims_;
+    peak_ = footprint;
+}
+
+}  // namespace pushwire::server
