@@ -20,7 +20,6 @@ public:
                           const std::string& bearer, int timeoutMs, Callback<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override;
     double random01() override;
-    std::string pageOrigin() override;
 
     // Entry points from JS.
     void timerFired(TimerId id);

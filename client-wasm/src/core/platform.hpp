@@ -39,9 +39,6 @@ public:
                                   Callback<void(const HttpResponse&)> done) = 0;
     virtual void abortRequest(RequestId id) = 0;
     virtual double random01() = 0;
-    // The origin of the page the client runs in ("" outside a browser): a server on
-    // another origin may refuse it in a way the browser reports as a network error.
-    virtual std::string pageOrigin() { return {}; }
     // Values kept for the life of the page (the transport that worked, per server).
     std::map<std::string, std::string>& pageMemory() { return pageMemory_; }
 
