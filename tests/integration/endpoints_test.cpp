@@ -103,7 +103,9 @@ TEST_CASE("the transports and public-ws-url flags shape what negotiate offers") 
     ServerProcess server({"--transports", "sse,poll", "--public-ws-url", "wss://push.example/ws"});
     json n = getJson(server, "/pushwire/negotiate");
     CHECK(n["transports"] == json::array({"sse", "poll"}));
-    CHECK(n["websocket_url"] == "wss://push.example/ws");
+    CHECK(n["websocket_url"].is_null());  // WebSocket off: no URL announced, whatever the flag
+    ServerProcess withWs({"--public-ws-url", "wss://push.example/ws"});
+    CHECK(getJson(withWs, "/pushwire/negotiate")["websocket_url"] == "wss://push.example/ws");
     json off = getJson(server, "/pushwire/longpoll?channel=a", 404);
     CHECK(off["error"]["code"] == "transport_disabled");
     WsClient ws(server.wsUrl());

@@ -21,6 +21,7 @@
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
 #include "front/http_server.hpp"
+#include "front/log.hpp"
 #include "front/poll_until.hpp"
 #include "hub/hub.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -191,6 +192,7 @@ struct Server::Impl {
             if (auto* memory = dynamic_cast<MemoryBroker*>(broker.get())) memory->sweep(context.nowMs());
             publishRate.sweep(context.nowMs());
             trimmer.sweep(footprint());
+            watchBroker();
             sweepHub();
         });
     }
@@ -206,6 +208,22 @@ struct Server::Impl {
             bytes += memory->channelCount() * kChannel + memory->historyBytes();
         }
         return bytes;
+    }
+
+    // Logs the broker's comings and goings (checked once a second).
+    void watchBroker() {
+        const bool up = broker->available();
+        if (up == brokerUp) return;
+        brokerUp = up;
+        if (up) {
+            log::write(log::Level::Info, "broker_up", {{"broker", broker->describe()}});
+        } else {
+            log::write(
+                log::Level::Warn, "broker_down",
+                {{"broker", broker->describe()},
+                 {"state", broker->state()},
+                 {"effect", "negotiate and healthz answer 503, publishes broker_unavailable, until it is back"}});
+        }
     }
 
     void routes();
@@ -228,6 +246,7 @@ struct Server::Impl {
     HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
     bool wsHttpListening = false;
     bool draining = false;
+    bool brokerUp = true;  // as last logged (watchBroker)
     std::int64_t startTimeSeconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();  // SIGTERM: connections are being drained
@@ -381,10 +400,13 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
         if (!transports.empty()) transports += ',';
         transports += std::string("\"") + transportName(kind) + "\"";
     }
+    // Without WebSocket there is no URL to announce: null (the key stays, for clients that
+    // read it).
+    const std::string wsUrl = options.settings.isEnabled(TransportKind::WebSocket) ? "\"" + websocketUrl(request) + "\""
+                                                                                   : std::string("null");
     connection->respondJson("{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" +
-                            kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":\"" +
-                            websocketUrl(request) +
-                            "\",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) +
+                            kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":" + wsUrl +
+                            ",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) +
                             ",\"epoch\":\"" + hub.epoch() + "\",\"history\":" + std::to_string(options.history) +
                             ",\"max_message_bytes\":" + std::to_string(options.settings.maxMessageBytes) +
                             ",\"longpoll_timeout_ms\":" + std::to_string(options.settings.longPollTimeout.count()) +
@@ -559,6 +581,15 @@ void Server::start() {
     });
 }
 
+void Server::awaitBroker(std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!impl_->broker->available() && impl_->broker->state() == "connecting" &&
+           std::chrono::steady_clock::now() < deadline) {
+        impl_->io.run_for(std::chrono::milliseconds(20));
+    }
+    impl_->brokerUp = impl_->broker->available();
+}
+
 void Server::run() { impl_->io.run(); }
 
 void Server::stop() {
@@ -569,8 +600,11 @@ void Server::stop() {
         impl_->signals.async_wait([this](const std::error_code& ec, int) {
             if (!ec) impl_->finalStop();
         });
-        std::cout << "pushwire-server draining " << impl_->budget.open << " connections (at most "
-                  << impl_->options.drainMs << " ms)" << std::endl;
+        log::announce(log::Level::Info, "draining",
+                      "draining " + std::to_string(impl_->budget.open) + " connections (at most " +
+                          std::to_string(impl_->options.drainMs) + " ms)",
+                      {log::num("connections", static_cast<long long>(impl_->budget.open)),
+                       log::num("drain_ms", impl_->options.drainMs)});
         // Stop accepting; every client is told to go (and resumes elsewhere from its cursor).
         impl_->ws.stop();
         impl_->http.drain();
@@ -598,6 +632,18 @@ void Server::Impl::finalStop() {
 }
 
 std::string Server::accessSummary() const { return impl_->access.summary(); }
+
+std::vector<std::string> Server::transports() const {
+    std::vector<std::string> names;
+    for (TransportKind kind : kAllTransports) {
+        if (impl_->options.settings.isEnabled(kind)) names.push_back(transportName(kind));
+    }
+    return names;
+}
+bool Server::websocketEnabled() const { return impl_->options.settings.isEnabled(TransportKind::WebSocket); }
+std::string Server::brokerName() const { return impl_->broker->describe(); }
+std::string Server::brokerState() const { return impl_->broker->state(); }
+bool Server::brokerAvailable() const { return impl_->broker->available(); }
 bool Server::open() const { return impl_->access.open(); }
 bool Server::tls() const { return impl_->tls != nullptr; }
 
