@@ -28,7 +28,7 @@ json getJson(const ServerProcess& server, const std::string& target, int expectS
     return json::parse(res->body);
 }
 
-const std::string kLongPolls = "pushwire_connections{transport=\"longpoll\"}";
+const std::string kLongPolls = "pushwire_longpolls_waiting";
 
 std::vector<std::uint64_t> seqs(const json& batch) {
     std::vector<std::uint64_t> out;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -69,7 +70,7 @@ TEST_CASE("long-poll: a channel outside the token's rights is answered at once, 
     // for a message on it.
     const std::string cursor = body["cursor"].get<std::string>();
     std::thread publisher([&] {
-        server.waitMetric("pushwire_connections{transport=\"longpoll\"}", [](double n) { return n == 1; });
+        server.waitMetric("pushwire_longpolls_waiting", [](double n) { return n == 1; });
         publish(server, "chat:a", "1");
     });
     auto next = client.Get(("/pushwire/longpoll?channel=chat:a&token=" + token + "&since=" + cursor).c_str());
@@ -277,4 +278,66 @@ TEST_CASE("print-config: prints the options in effect as a config file that give
     CHECK(config["port"] == 8080);  // a default
     files.write("again.json", printed);
     CHECK(run("--config " + files.path("again.json") + " --print-config") == printed);
+}
+
+TEST_CASE("metrics: connections are streams, polls are requests, channels agree with the broker, build info") {
+    ServerProcess server;
+    SseClient sse(server.httpPort(), "/pushwire/sse?channel=a");
+    sse.waitFor(1, "welcome");
+    WsClient ws(server.wsUrl("?channel=b"));
+    REQUIRE(ws.connected());
+    auto client = server.client();
+    for (int i = 0; i < 3; ++i) CHECK(client.Get("/pushwire/poll?channel=c")->status == 200);
+    CHECK(client.Get("/pushwire/longpoll?channel=c&timeout_ms=0")->status == 200);
+    for (int i = 0; i < 10; ++i) publish(server, "ch" + std::to_string(i), "1");
+    CHECK(server.waitMetric("pushwire_connections{transport=\"websocket\"}", [](double n) { return n == 1; }) == 1);
+    CHECK(server.metric("pushwire_connections{transport=\"sse\"}") == 1);
+    CHECK(server.metric("pushwire_connections{transport=\"poll\"}") == std::nullopt);  // no such series
+    CHECK(server.metric("pushwire_connections{transport=\"longpoll\"}") == std::nullopt);
+    CHECK(server.metric("pushwire_requests_total{transport=\"poll\"}") == 3);
+    CHECK(server.metric("pushwire_requests_total{transport=\"longpoll\"}") == 1);
+    CHECK(server.metric("pushwire_longpolls_waiting") == 0);
+    const auto channels = server.metric("pushwire_channels");
+    REQUIRE(channels);
+    CHECK(*channels >= 10);
+    CHECK(channels == server.metric("pushwire_broker_channels"));
+    const std::string text = server.client().Get("/pushwire/metrics")->body;
+    std::smatch m;
+    REQUIRE(
+        std::regex_search(text, m, std::regex("pushwire_build_info\\{version=\"([^\"]+)\",commit=\"([^\"]+)\"\\} 1")));
+    CHECK(m[1] == "0.1.0");
+    CHECK(std::regex_match(m[2].str(), std::regex("[0-9a-f]{12}|unknown")));
+}
+
+TEST_CASE(
+    "metrics-allow: the metrics are served to the addresses listed (default loopback and private), 403 to others") {
+    auto metricsFrom = [](const ServerProcess& server, const std::string& from) {
+        RawSocket socket(server.httpPort(), 0, from);
+        socket.send("GET /pushwire/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        const std::string answer =
+            socket.readUntil([](const std::string& b) { return b.find("\r\n") != std::string::npos; });
+        return answer.substr(0, 12);
+    };
+    {
+        ServerProcess server;
+        CHECK(metricsFrom(server, "127.0.0.1") == "HTTP/1.1 200");
+        CHECK(metricsFrom(server, "127.0.0.5") == "HTTP/1.1 200");
+    }
+    {
+        ServerProcess server({"--metrics-allow", "127.0.0.2, 10.0.0.0/8"});
+        CHECK(metricsFrom(server, "127.0.0.2") == "HTTP/1.1 200");
+        CHECK(metricsFrom(server, "127.0.0.1") == "HTTP/1.1 403");
+        auto refused = server.client().Get("/pushwire/metrics");
+        REQUIRE(refused);
+        CHECK(errorCodeOf(refused->body) == "forbidden");
+        CHECK(refused->body.find("--metrics-allow") != std::string::npos);
+        CHECK(server.client().Get("/pushwire/healthz")->status == 200);  // health stays open
+    }
+    FILE* pipe = popen((std::string(PUSHWIRE_SERVER_BIN) + " --metrics-allow 10.0.0.0/33 2>&1").c_str(), "r");
+    REQUIRE(pipe);
+    std::string said;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, pipe)) said += buf;
+    CHECK(WEXITSTATUS(pclose(pipe)) == 2);
+    CHECK_THAT(said, Catch::Contains("--metrics-allow: '10.0.0.0/33' is not an address or a range"));
 }

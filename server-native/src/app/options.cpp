@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "auth/address_ranges.hpp"
+
 namespace pushwire::server {
 namespace {
 
@@ -71,7 +73,8 @@ const char* const kValued[] = {"--host",
                                "--idempotency-window",
                                "--channel-linger-ms",
                                "--max-idempotency-keys",
-                               "--max-batch-bytes"};
+                               "--max-batch-bytes",
+                               "--metrics-allow"};
 const char* const kSwitches[] = {"--web-follow-symlinks", "--serve-dotfiles", "--reuse-port", "--access-log",
                                  "--print-config"};
 
@@ -191,6 +194,9 @@ anyone who reaches it reads and writes every channel (it says so at start).
                               upgrade (default: any origin, CORS *)
   --tls-cert FILE --tls-key FILE
                               HTTPS and WSS on the same ports (PEM)
+  --metrics-allow ADDRS       who may read /pushwire/metrics: addresses, ranges (10.0.0.0/8,
+                              fd00::/8), loopback, private, any (default loopback,private);
+                              others get 403
 
 Limits (0: none), each answered with a JSON error and counted in /pushwire/metrics:
   --max-connections-per-ip N  connections one address may hold (default 1000)
@@ -418,6 +424,13 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                 while (!origin.empty() && origin.back() == '/') origin.pop_back();
                 if (!origin.empty()) o.allowedOrigins.push_back(origin);
             }
+        } else if (name == "--metrics-allow") {
+            std::string problem;
+            if (!AddressRanges::parse(value, &problem)) {
+                parsed.error = "--metrics-allow: " + problem;
+                return parsed;
+            }
+            o.metricsAllow = value;
         } else if (name == "--tls-cert") {
             o.tlsCert = value;
         } else if (name == "--tls-key") {
@@ -658,6 +671,7 @@ std::string effectiveConfig(const Options& o) {
     if (o.publicSubscribe) out["public-subscribe"] = *o.publicSubscribe;
     if (o.publicPublish) out["public-publish"] = *o.publicPublish;
     out["allowed-origins"] = list(o.allowedOrigins);
+    out["metrics-allow"] = o.metricsAllow;
     out["tls-cert"] = o.tlsCert;
     out["tls-key"] = o.tlsKey;
     out["max-connections-per-ip"] = o.maxConnectionsPerIp;

@@ -62,6 +62,8 @@ struct Options {
     std::optional<std::string> publicSubscribe;  // comma-separated patterns
     std::optional<std::string> publicPublish;
     std::vector<std::string> allowedOrigins;
+    // --metrics-allow: who may read /pushwire/metrics (AddressRanges; others get 403).
+    std::string metricsAllow = "loopback,private";
     std::string tlsCert;
     std::string tlsKey;
 

@@ -15,9 +15,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/build_info.hpp"
 #include "app/memory_trimmer.hpp"
 #include "app/origin_guard.hpp"
 #include "app/static_files.hpp"
+#include "auth/address_ranges.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
 #include "front/http_server.hpp"
@@ -259,6 +261,7 @@ struct Server::Impl {
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
     OriginGuard originGuard{access, metrics};
+    AddressRanges metricsAllow = *AddressRanges::parse(options.metricsAllow);  // checked by parseOptions
 };
 
 void Server::Impl::routes() {
@@ -284,8 +287,14 @@ void Server::Impl::routes() {
                page([this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); }));
     http.route("/pushwire/sse", page([this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); }));
     http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) { health(*c); });
-    http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
+    http.route("/pushwire/metrics", [this](HttpRequest& r, const HttpConnectionPtr& c) {
         c->noCors();  // for Prometheus, not for web pages
+        if (!metricsAllow.contains(r.peer)) {
+            ++metrics.forbidden;
+            c->respondError(ErrorCode::Forbidden, "the metrics are not served to " + r.peer + " (--metrics-allow " +
+                                                      metricsAllow.text() + ")");
+            return;
+        }
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
@@ -436,8 +445,27 @@ std::string Server::Impl::renderMetrics() const {
                    std::to_string(values[static_cast<std::size_t>(kind)]) + "\n";
         }
     };
-    perTransport("pushwire_connections", "gauge", "Subscribers connected now.", metrics.connections);
-    perTransport("pushwire_connections_total", "counter", "Subscriber connections opened.", metrics.connectionsTotal);
+    // Connections are the streams (WebSocket, SSE); a poll or long-poll is a request, counted
+    // apart: one client long-polling makes a request per answer.
+    auto byTransport = [&](const char* name, const char* type, const char* help, auto values,
+                           const std::array<TransportKind, 2>& kinds) {
+        family(name, type, help);
+        for (TransportKind kind : kinds) {
+            out += std::string(name) + "{transport=\"" + transportName(kind) + "\"} " +
+                   std::to_string(values[static_cast<std::size_t>(kind)]) + "\n";
+        }
+    };
+    const std::array<TransportKind, 2> kStreams = {TransportKind::WebSocket, TransportKind::Sse};
+    const std::array<TransportKind, 2> kRequests = {TransportKind::LongPoll, TransportKind::Poll};
+    byTransport("pushwire_connections", "gauge", "Connections open now: WebSockets and SSE streams.",
+                metrics.connections, kStreams);
+    byTransport("pushwire_connections_total", "counter", "WebSockets and SSE streams opened.", metrics.connectionsTotal,
+                kStreams);
+    byTransport("pushwire_requests_total", "counter", "Polls and long-polls answered or held (one per request).",
+                metrics.connectionsTotal, kRequests);
+    family("pushwire_longpolls_waiting", "gauge", "Long-polls held now, waiting for a message or their timeout.");
+    out += "pushwire_longpolls_waiting " +
+           std::to_string(metrics.connections[static_cast<std::size_t>(TransportKind::LongPoll)]) + "\n";
     perTransport("pushwire_deliveries_total", "counter", "Messages handed to subscribers.", metrics.deliveries);
     auto single = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
         family(name, type, help);
@@ -450,7 +478,14 @@ std::string Server::Impl::renderMetrics() const {
            hub.repeatedCount());
     single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
     single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
-    single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
+    auto* memoryBroker = dynamic_cast<const MemoryBroker*>(broker.get());
+    single("pushwire_channels", "gauge",
+           "Channels held, as --max-channels counts them: the memory broker's (with Redis: those this node follows).",
+           memoryBroker ? memoryBroker->channelCount() : hub.channelCount());
+    single("pushwire_followed_channels", "gauge",
+           "Channels this node follows: with a subscriber here, or lingering after the last left.", hub.channelCount());
+    family("pushwire_build_info", "gauge", "The version and commit of this build (always 1).");
+    out += std::string("pushwire_build_info{version=\"") + kVersion + "\",commit=\"" + buildCommit() + "\"} 1\n";
     single("pushwire_memory_trims_total", "counter",
            "Times freed memory was handed back to the system (malloc_trim) after the server shed a lot.",
            trimmer.trims());
