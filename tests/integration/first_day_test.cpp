@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -340,4 +341,91 @@ TEST_CASE(
     while (std::fgets(buf, sizeof buf, pipe)) said += buf;
     CHECK(WEXITSTATUS(pclose(pipe)) == 2);
     CHECK_THAT(said, Catch::Contains("--metrics-allow: '10.0.0.0/33' is not an address or a range"));
+}
+
+namespace {
+
+std::string gunzip(const std::string& data) {
+    z_stream stream{};
+    REQUIRE(inflateInit2(&stream, 15 + 16) == Z_OK);
+    std::string out;
+    char buf[16384];
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    stream.avail_in = static_cast<uInt>(data.size());
+    int result = Z_OK;
+    while (result == Z_OK) {
+        stream.next_out = reinterpret_cast<Bytef*>(buf);
+        stream.avail_out = sizeof buf;
+        result = inflate(&stream, Z_NO_FLUSH);
+        out.append(buf, sizeof buf - stream.avail_out);
+    }
+    inflateEnd(&stream);
+    CHECK(result == Z_STREAM_END);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("web-root: text is gzipped on the fly and kept, hashed assets cached a year, the rest revalidated") {
+    TempDir files;
+    std::string script;
+    for (int i = 0; i < 400; ++i)
+        script += "export function f" + std::to_string(i) + "() { return " + std::to_string(i) + "; }\n";
+    files.write("web/assets/index-BkX3a9_Q.js", script);
+    files.write("web/assets/app-settings.js", script);
+    files.write("web/index.html", "<!doctype html><title>app</title>" + std::string(2000, ' ') + "<p>hello</p>");
+    files.write("web/tiny.txt", "hi");
+    ServerProcess server({"--web-root", files.path("web")});
+    auto client = server.client();
+    client.set_decompress(false);  // the bytes as sent (and no Accept-Encoding unless given)
+    const httplib::Headers gzip = {{"Accept-Encoding", "gzip, deflate, br"}};
+
+    auto hashed = client.Get("/assets/index-BkX3a9_Q.js", gzip);
+    REQUIRE(hashed);
+    REQUIRE(hashed->status == 200);
+    CHECK(hashed->get_header_value("Content-Encoding") == "gzip");
+    CHECK(hashed->body.size() < script.size() / 3);
+    CHECK(gunzip(hashed->body) == script);
+    CHECK(hashed->get_header_value("Cache-Control") == "public, max-age=31536000, immutable");
+    CHECK(hashed->get_header_value("Vary") == "Accept-Encoding");
+    CHECK(server.metric("pushwire_web_gzip_total{source=\"compressed\"}") == 1);
+    // The next client gets the same bytes from the cache.
+    auto again = client.Get("/assets/index-BkX3a9_Q.js", gzip);
+    REQUIRE(again);
+    CHECK(again->body == hashed->body);
+    CHECK(server.metric("pushwire_web_gzip_total{source=\"cache\"}") == 1);
+    CHECK(server.metric("pushwire_web_gzip_cache_bytes") == hashed->body.size());
+
+    // Not a hash (all lower case), the page, a client without gzip: revalidated.
+    auto plainName = client.Get("/assets/app-settings.js", gzip);
+    REQUIRE(plainName);
+    CHECK(plainName->get_header_value("Cache-Control") == "no-cache");
+    auto page = client.Get("/");
+    REQUIRE(page);
+    CHECK(page->get_header_value("Content-Encoding").empty());
+    CHECK(page->body.find("<p>hello</p>") != std::string::npos);
+    CHECK(page->get_header_value("Cache-Control") == "no-cache");
+    const std::string etag = page->get_header_value("ETag");
+    const std::string modified = page->get_header_value("Last-Modified");
+    CHECK_FALSE(etag.empty());
+    CHECK(modified.find(" GMT") != std::string::npos);
+    CHECK(client.Get("/", {{"If-None-Match", etag}})->status == 304);
+    CHECK(client.Get("/", {{"If-Modified-Since", modified}})->status == 304);
+    CHECK(client.Get("/", {{"If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"}})->status == 200);
+    auto gzPage = client.Get("/", gzip);
+    REQUIRE(gzPage);
+    CHECK(gzPage->get_header_value("Content-Encoding") == "gzip");
+    CHECK(gzPage->get_header_value("ETag") != etag);  // another encoding, another tag
+    // Too small to gain: as it is.
+    auto tiny = client.Get("/tiny.txt", gzip);
+    REQUIRE(tiny);
+    CHECK(tiny->get_header_value("Content-Encoding").empty());
+    CHECK(tiny->body == "hi");
+
+    // A rebuilt file is compressed again, not served stale from the cache.
+    std::this_thread::sleep_for(10ms);  // a modification time of its own
+    files.write("web/assets/index-BkX3a9_Q.js", script + "// v2\n");
+    auto rebuilt = client.Get("/assets/index-BkX3a9_Q.js", gzip);
+    REQUIRE(rebuilt);
+    CHECK(gunzip(rebuilt->body) == script + "// v2\n");
 }

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "app/build_info.hpp"
 #include "app/options.hpp"
 #include "app/server.hpp"
 #include "front/log.hpp"
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (parsed.version) {
-        std::cout << "pushwire-server " << kVersion << "\n";
+        std::cout << "pushwire-server " << kVersion << " (commit " << buildCommit() << ")\n";
         return 0;
     }
     if (!parsed.error.empty()) {

@@ -160,7 +160,9 @@ Usage: pushwire-server [options]
                               is served on the HTTP port, at /pushwire/ws)
   --web-root DIR              serve the regular files below DIR at / (GET and HEAD;
                               nothing under /pushwire/; a symbolic link is followed
-                              only while its target stays inside DIR)
+                              only while its target stays inside DIR); text gzipped on
+                              the fly and kept, assets/*-HASH.* cached a year (immutable),
+                              the rest revalidated (ETag, Last-Modified)
   --web-follow-symlinks       also follow links that lead out of --web-root
   --serve-dotfiles            also serve files and folders whose name starts with a dot
                               (/.env, /.git/config); by default they are 404

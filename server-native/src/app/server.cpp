@@ -261,6 +261,7 @@ struct Server::Impl {
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
     OriginGuard originGuard{access, metrics};
+    StaticFiles staticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles};
     AddressRanges metricsAllow = *AddressRanges::parse(options.metricsAllow);  // checked by parseOptions
 };
 
@@ -298,8 +299,7 @@ void Server::Impl::routes() {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
-    http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
-                      HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
+    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(staticFiles, r, c); });
     wsHttp.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
@@ -486,6 +486,12 @@ std::string Server::Impl::renderMetrics() const {
            "Channels this node follows: with a subscriber here, or lingering after the last left.", hub.channelCount());
     family("pushwire_build_info", "gauge", "The version and commit of this build (always 1).");
     out += std::string("pushwire_build_info{version=\"") + kVersion + "\",commit=\"" + buildCommit() + "\"} 1\n";
+    family("pushwire_web_gzip_total", "counter",
+           "--web-root files sent gzipped by this server: compressed for the request, or from the cache.");
+    out += "pushwire_web_gzip_total{source=\"compressed\"} " + std::to_string(staticFiles.gzip->compressed()) + "\n";
+    out += "pushwire_web_gzip_total{source=\"cache\"} " + std::to_string(staticFiles.gzip->hits()) + "\n";
+    single("pushwire_web_gzip_cache_bytes", "gauge", "Bytes of gzipped --web-root files kept.",
+           staticFiles.gzip->bytes());
     single("pushwire_memory_trims_total", "counter",
            "Times freed memory was handed back to the system (malloc_trim) after the server shed a lot.",
            trimmer.trims());
