@@ -61,7 +61,7 @@ Member member(const std::string& client) { return Member{client, "", "null"}; }
 
 }  // namespace
 
-TEST_CASE("presence tracker: a hold joins on the next turn, a release leaves; both in one turn say nothing") {
+TEST_CASE("presence tracker: a hold joins on the next turn, a release leaves, and both in one turn say nothing") {
     Rig rig;
     rig.tracker.hold("room", member("a"));
     CHECK(rig.store.calls.empty());  // never during the hold: a feed may be in a fan-out
