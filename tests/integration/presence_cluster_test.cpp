@@ -72,7 +72,7 @@ long long commandCalls(const RedisServer& redis, const std::string& command) {
 
 }  // namespace
 
-TEST_CASE("presence on Redis: members of every node in one set; a node killed -9 is seen leaving within the TTL",
+TEST_CASE("presence on Redis: members of every node in one set, and a node killed -9 is seen leaving within the TTL",
           "[presence][broker]") {
     RedisServer redis;
     ServerProcess a(presenceNode(redis));
