@@ -49,6 +49,10 @@ void announceStart(const Options& o, const Server& server) {
                       {{"broker", broker}, {"state", server.brokerState()}});
     }
     log::announce(log::Level::Info, "write_path", "writes with " + server.writePath(), {{"path", server.writePath()}});
+    if (std::string presence = server.presenceSummary(); !presence.empty()) {
+        const bool warning = presence.find("WARNING") != std::string::npos;
+        log::announce(warning ? log::Level::Warn : log::Level::Info, "presence", presence, {{"summary", presence}});
+    }
     if (server.open()) {
         log::announce(log::Level::Warn, "access_policy", "WARNING: " + server.accessSummary(),
                       {log::json("open", "true"), {"summary", server.accessSummary()}});

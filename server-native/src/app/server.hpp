@@ -41,6 +41,9 @@ public:
     std::string brokerName() const;
     std::string brokerState() const;
     bool brokerAvailable() const;
+    // What presence is on, in one line for the start-up log ("" when off), and a warning
+    // when a --join-leave pattern names channels --presence does not.
+    std::string presenceSummary() const;
 
 private:
     struct Impl;
