@@ -48,11 +48,11 @@ void announceStart(const Options& o, const Server& server) {
                           "broker_unavailable. Retrying.",
                       {{"broker", broker}, {"state", server.brokerState()}});
     }
-    if (const std::string presence = server.presenceSummary(); !presence.empty()) {
-        log::announce(presence.find("WARNING") == std::string::npos ? log::Level::Info : log::Level::Warn, "presence",
-                      presence, {{"summary", presence}});
-    }
     log::announce(log::Level::Info, "write_path", "writes with " + server.writePath(), {{"path", server.writePath()}});
+    if (std::string presence = server.presenceSummary(); !presence.empty()) {
+        const bool warning = presence.find("WARNING") != std::string::npos;
+        log::announce(warning ? log::Level::Warn : log::Level::Info, "presence", presence, {{"summary", presence}});
+    }
     if (server.open()) {
         log::announce(log::Level::Warn, "access_policy", "WARNING: " + server.accessSummary(),
                       {log::json("open", "true"), {"summary", server.accessSummary()}});

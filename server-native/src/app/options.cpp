@@ -710,11 +710,6 @@ std::string effectiveConfig(const Options& o) {
     if (o.publicPublish) out["public-publish"] = *o.publicPublish;
     out["allowed-origins"] = list(o.allowedOrigins);
     out["metrics-allow"] = o.metricsAllow;
-    if (o.presence) out["presence"] = *o.presence;
-    if (o.joinLeave) out["join-leave"] = *o.joinLeave;
-    out["presence-ttl"] = o.presenceTtlSeconds;
-    out["presence-grace-ms"] = o.presenceGraceMs;
-    out["max-presence-members"] = o.maxPresenceMembers;
     out["tls-cert"] = o.tlsCert;
     out["tls-key"] = o.tlsKey;
     out["max-connections-per-ip"] = o.maxConnectionsPerIp;
@@ -736,6 +731,11 @@ std::string effectiveConfig(const Options& o) {
     out["send-timeout-ms"] = o.sendTimeoutMs;
     out["socket-send-buffer"] = o.socketSendBuffer;
     out["io-uring"] = o.ioUring ? "auto" : "off";
+    if (o.presence) out["presence"] = *o.presence;
+    if (o.joinLeave) out["join-leave"] = *o.joinLeave;
+    out["presence-ttl"] = o.presenceTtlSeconds;
+    out["presence-grace-ms"] = o.presenceGraceMs;
+    out["max-presence-members"] = o.maxPresenceMembers;
     out["log-level"] = o.logLevel;
     out["log-format"] = o.logFormat;
     out["access-log"] = o.accessLog;
