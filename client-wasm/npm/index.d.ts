@@ -21,6 +21,22 @@ export interface Gap {
   reason: string;
 }
 
+/** A member of a presence channel: one subscription of one connection. */
+export interface Member<Info = unknown> {
+  /** The connection's id (`client.id` of the client it is): 32 hex digits. */
+  client: string;
+  /** The token's `sub`; "" when anonymous. */
+  user: string;
+  /** The token's `info` claim (any JSON, set by your backend); null when none. */
+  info: Info | null;
+}
+
+/** A presence channel's numbers: connections, and distinct users (several tabs of one user: one). */
+export interface PresenceStats {
+  clients: number;
+  users: number;
+}
+
 /** An Error with the server's error code (`too_large`, `forbidden`, `rate_limited`, ...). */
 export interface PushWireError extends Error {
   name: 'PushWireError';
@@ -50,6 +66,14 @@ export interface SubscribeOptions {
   onGap?: (gap: Gap) => void;
   /** The server refused the channel (the subscription ends), or a message could not be parsed. */
   onError?: (error: PushWireError) => void;
+  /**
+   * Presence channels: a member joined. With onJoin or onLeave the SDK keeps the member set
+   * exact: the members there when the subscription starts come as joins, and after any
+   * reconnect or gap only the difference is told; each change comes once.
+   */
+  onJoin?: (member: Member) => void;
+  /** Presence channels: a member left. */
+  onLeave?: (member: Member) => void;
 }
 
 export interface Subscription {
@@ -57,6 +81,10 @@ export interface Subscription {
   /** The position after the last message delivered: save it, give it back as `since`. */
   readonly position: string;
   unsubscribe(): void;
+  /** The channel's members now (at most the server's --max-presence-members). */
+  presence(): Promise<Member[]>;
+  /** The channel's numbers now (exact however many members). */
+  presenceStats(): Promise<PresenceStats>;
 }
 
 export declare class Client {
@@ -80,6 +108,8 @@ export declare class Client {
   readonly transport: TransportName;
   /** With several URLs, the one in use. */
   readonly server: string;
+  /** This client's id as members show it (`member.client`), the same across reconnects; "" until the first connection. */
+  readonly id: string;
   close(): void;
 }
 

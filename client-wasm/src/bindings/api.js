@@ -8,7 +8,7 @@
 var pwNatives = new Map();
 var pwNoEvents = {
   token: function () {}, state: function () {}, message: function () {}, gap: function () {},
-  error: function () {}, published: function () {}
+  error: function () {}, published: function () {}, member: function () {}, presence: function () {}
 };
 function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
 
@@ -19,6 +19,7 @@ function NativeClient(urls, transport, times, tokenRequester) {
   var subscriptions = new Map();
   var publishes = new Map();
   var nextPublish = 1;
+  var presenceQueries = new Map();
   var stateListener = null;
   var get = function (what, sub) { return UTF8ToString(_pw_get(handle, what, sub || 0)); };
   pwNatives.set(handle, {
@@ -41,6 +42,16 @@ function NativeClient(urls, transport, times, tokenRequester) {
       if (!done) return;
       publishes.delete(id);
       done(ok !== 0, seq, code, message);
+    },
+    member: function (sub, joined, client, user, info) {
+      var s = subscriptions.get(sub);
+      if (s && s.onMember) s.onMember(joined !== 0, { client: client, user: user, info: JSON.parse(info) });
+    },
+    presence: function (id, ok, members, clients, users, code, message) {
+      var done = presenceQueries.get(id);
+      if (!done) return;
+      presenceQueries.delete(id);
+      done(ok !== 0, members ? JSON.parse(members) : null, clients, users, code, message);
     }
   });
   pwWithStrings([urls, transport], function (u, t) {
@@ -50,10 +61,19 @@ function NativeClient(urls, transport, times, tokenRequester) {
     pwWithStrings([token], function (t) { _pw_token_ready(handle, id, t); });
   };
   this.setStateListener = function (listener) { stateListener = listener; };
-  this.subscribe = function (channel, since, onMessage, onGap, onError) {
-    var id = pwWithStrings([channel, since], function (c, s) { return _pw_subscribe(handle, c, s); });
-    if (id) subscriptions.set(id, { channel: channel, onMessage: onMessage, onGap: onGap, onError: onError });
+  // onMember(joined, member): only when the page watches joins and leaves.
+  this.subscribe = function (channel, since, onMessage, onGap, onError, onMember) {
+    var id = pwWithStrings([channel, since], function (c, s) { return _pw_subscribe(handle, c, s, onMember ? 1 : 0); });
+    if (id) {
+      subscriptions.set(id, { channel: channel, onMessage: onMessage, onGap: onGap, onError: onError, onMember: onMember });
+    }
     return id;
+  };
+  // done(ok, members or null, clients, users, code, message)
+  this.presence = function (sub, statsOnly, done) {
+    var id = nextPublish++;
+    presenceQueries.set(id, done);
+    _pw_presence(handle, sub, statsOnly ? 1 : 0, id);
   };
   this.unsubscribe = function (id) {
     subscriptions.delete(id);
@@ -71,10 +91,13 @@ function NativeClient(urls, transport, times, tokenRequester) {
   this.lastError = function () { return get(4); };
   this.lastErrorCode = function () { return get(5); };
   this.position = function (id) { return get(6, id); };
+  this.id = function () { return get(7); };
   this.close = function () { _pw_close(handle); };
   this.delete = function () {
     _pw_delete(handle);
     pwNatives.delete(handle);
+    presenceQueries.forEach(function (done) { done(false, null, 0, 0, 'closed', 'the client is closed'); });
+    presenceQueries.clear();
   };
 }
 
@@ -83,7 +106,7 @@ function NativeClient(urls, transport, times, tokenRequester) {
   var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
   var CLIENT_OPTIONS = ['transport', 'pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs',
     'upgradeIntervalMs', 'getToken'];
-  var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError'];
+  var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError', 'onJoin', 'onLeave'];
 
   // A misspelled option would be silently ignored: name it instead.
   function checkOptions(where, given, known) {
@@ -166,6 +189,11 @@ function NativeClient(urls, transport, times, tokenRequester) {
     }
     checkOptions('subscribe', options, SUBSCRIBE_OPTIONS);
     var opts = options || {};
+    ['onGap', 'onError', 'onJoin', 'onLeave'].forEach(function (name) {
+      if (opts[name] !== undefined && typeof opts[name] !== 'function') {
+        throw new TypeError('subscribe: ' + name + ' must be a function');
+      }
+    });
     var since = opts.since === undefined || opts.since === null ? '' : opts.since;
     if (since === 0) since = '0';
     if (typeof since !== 'string') {
@@ -183,11 +211,25 @@ function NativeClient(urls, transport, times, tokenRequester) {
       function (ch, from, to, reason) {
         if (opts.onGap) isolate(opts.onGap, { channel: ch, from: from, to: to < 0 ? null : to, reason: reason });
       },
-      function (code, message) { reportError(pushwireError(code, message)); });
+      function (code, message) { reportError(pushwireError(code, message)); },
+      opts.onJoin || opts.onLeave ? function (joined, member) {
+        var handler = joined ? opts.onJoin : opts.onLeave;
+        if (handler) isolate(handler, member);
+      } : null);
     if (id === 0) throw pushwireError(native.lastErrorCode(), native.lastError());
     var self = this;
     var active = true;
     var lastPosition = since;
+    // A presence query as a Promise: `pick` makes the value of the answer.
+    var ask = function (statsOnly, pick) {
+      return new Promise(function (resolve, reject) {
+        if (self._closed) { reject(pushwireError('closed', 'the client is closed')); return; }
+        if (!active) { reject(pushwireError('unsubscribed', 'the subscription has ended')); return; }
+        native.presence(id, statsOnly, function (ok, members, clients, users, code, message) {
+          if (ok) resolve(pick(members, clients, users)); else reject(pushwireError(code, message));
+        });
+      });
+    };
     var subscription = {
       channel: channel,
       unsubscribe: function () {
@@ -195,6 +237,12 @@ function NativeClient(urls, transport, times, tokenRequester) {
         lastPosition = native.position(id) || lastPosition;
         active = false;
         native.unsubscribe(id);
+      },
+      // The channel's members now: [{ client, user, info }].
+      presence: function () { return ask(false, function (members) { return members; }); },
+      // { clients, users }
+      presenceStats: function () {
+        return ask(true, function (members, clients, users) { return { clients: clients, users: users }; });
       }
     };
     // The position after the last message delivered: save it, give it back as `since`.
@@ -277,6 +325,13 @@ function NativeClient(urls, transport, times, tokenRequester) {
     get: function () {
       if (!this._closed) this._lastTransport = this._native.transport();
       return this._lastTransport;
+    }
+  });
+  // This client's id as members show it (member.client); "" until the first connection.
+  Object.defineProperty(Client.prototype, 'id', {
+    get: function () {
+      if (!this._closed) this._lastId = this._native.id() || this._lastId;
+      return this._lastId || '';
     }
   });
   Object.defineProperty(Client.prototype, 'server', {
