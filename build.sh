@@ -97,14 +97,26 @@ cmd_build() {
   mkdir -p "$DIST/npm"
   cp "$js" "$DIST/npm/pushwire.js"
   cp "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/npm/"
+  # A real ES module: the classic build without its CommonJS/AMD tail (`module.exports`,
+  # `define`, which bundlers warn about in an ES module), minified as one.
+  local classic="$BUILD/wasm/client-wasm/pushwire.js" mjs="$BUILD/wasm/client-wasm/pushwire.mjs"
   {
-    echo "// pushwire $(sed -nE 's/.*"version": "([^"]+)".*/\1/p' "$ROOT/client-wasm/npm/package.json"): ES module entry. License: MIT."
+    echo "/*! pushwire $(sed -nE 's/.*"version": "([^"]+)".*/\1/p' "$ROOT/client-wasm/npm/package.json"): ES module entry. License: MIT. */"
     echo "const createPushWireClassic = (() => {"
-    cat "$js"
+    sed '/^if (typeof exports === .object. && typeof module === .object.)$/,$d' "$classic"
     echo "return createPushWire;"
     echo "})();"
     cat "$ROOT/client-wasm/npm/esm_tail.js"
-  } >"$DIST/npm/pushwire.mjs"
+  } >"$mjs"
+  if grep -q 'module\.exports\|define(' "$mjs"; then
+    echo "build.sh: the CommonJS/AMD tail of $classic was not found: pushwire.mjs would not be a clean ES module" >&2
+    exit 1
+  fi
+  if [[ -x "$esbuild" ]]; then
+    "$esbuild" --minify --format=esm --log-level=warning "$mjs" --outfile="$DIST/npm/pushwire.mjs"
+  else
+    cp "$mjs" "$DIST/npm/pushwire.mjs"
+  fi
   cp "$ROOT/client-wasm/npm/package.json" "$ROOT/client-wasm/npm/index.d.ts" "$ROOT/client-wasm/npm/README.md" \
     "$ROOT/LICENSE" "$DIST/npm/"
   # Precompressed copies, sent to browsers that take gzip (the server checks they are as

@@ -315,6 +315,25 @@ function pwWsClose(handle) {
   if (socket) socket.close(1000);
 }
 
+// The wasm, fetched once: a failure rejects createPushWire() with a sentence naming the
+// URL (Emscripten's loader tried three times, then said "both async and sync fetching of
+// the wasm failed"). Runs before Emscripten's code sets wasmBinaryFile, called after.
+if (!Module['instantiateWasm']) {
+  Module['instantiateWasm'] = function (imports, receive) {
+    var url = new URL(wasmBinaryFile, location.href).href;
+    fetch(url, { credentials: 'same-origin' }).then(function (response) {
+      if (!response.ok) throw 'HTTP ' + response.status;
+      return response.arrayBuffer();
+    }, function () { throw 'a network error, or a CORS refusal'; }).then(function (bytes) {
+      return WebAssembly.instantiate(bytes, imports).catch(function (e) { throw 'not the pushwire wasm: ' + e.message; });
+    }).then(function (result) { receive(result.instance, result.module); }, function (why) {
+      readyPromiseReject(new Error('pushwire: could not load ' + url + ' (' + why + '): serve pushwire.wasm ' +
+        'beside pushwire.js, or give createPushWire({ locateFile }) its URL'));
+    });
+    return {};
+  };
+}
+
 // The network coming back or the page becoming visible: reconnect now, not after backoff.
 if (typeof window !== 'undefined' && window.addEventListener) {
   window.addEventListener('online', function () { if (Module['calledRun']) _pw_page_hint(); });

@@ -82,6 +82,9 @@ void ClientCore::setState(State state, const std::string& reason) {
     state_ = state;
     stateReason_ = reason;
     if (!changed) return;
+    if (state != State::Connected) {
+        for (auto& entry : subscriptions_) entry.second.served = false;
+    }
     // The handlers there are now, each copied before its call: a handler may add handlers
     // (which hear the next change).
     const std::size_t count = stateHandlers_.size();
@@ -118,6 +121,7 @@ bool ClientCore::nextServer() {
     ++serversTried_;
     server_ = (server_ + 1) % urls_.size();
     baseUrl_ = urls_[server_];
+    if (debug_) debug_("trying the next server, " + baseUrl_);
     negotiated_ = false;
     settled_.reset();
     candidate_ = 0;
@@ -137,10 +141,19 @@ void ClientCore::negotiate() {
                                               });
 }
 
+std::string ClientCore::unreachableHint() {
+    const std::string page = platform_.pageOrigin();
+    const std::size_t host = baseUrl_.find("://") + 3;
+    if (page.empty() || page == baseUrl_.substr(0, baseUrl_.find('/', host))) return {};
+    return " (or it refused this page's origin, " + page +
+           ", without CORS headers, which a browser reports as a network error: is the origin in the server's "
+           "--allowed-origins?)";
+}
+
 void ClientCore::onNegotiated(const HttpResponse& response) {
     if (closed_) return;
     if (response.status != 200) {
-        std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
+        std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_ + unreachableHint()
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
         if (auto error = wire::errorBody(response.body)) reason += ": " + error->message;
         // Unreachable or unable to serve (its broker down): the next server, at once.
@@ -222,6 +235,11 @@ void ClientCore::connectCandidate() {
     opened_ = false;
     activityAfterOpen_ = 0;
     generation_ = ++nextGeneration_;
+    if (debug_) {
+        const std::string cursor = resumeCursor(channels());
+        debug_(std::string("opening ") + registry_[candidates_[candidate_]].name + " at " + baseUrl_ +
+               (cursor.empty() ? std::string() : ", resuming from " + cursor));
+    }
     transport_ = createTransport(candidate_, generation_);
     cancelTimer(connectTimer_);
     auto alive = alive_;
@@ -246,6 +264,7 @@ void ClientCore::transportOpened(int generation) {
     opened_ = true;
     cancelTimer(connectTimer_);
     settle();
+    if (debug_) debug_(std::string("connected over ") + registry_[candidates_[candidate_]].name);
     setState(State::Connected, "");
     // A new connection: what happened to the watched member sets while there was none is
     // read again (the stream resumes the entries, but a snapshot also heals what it lost).
@@ -299,6 +318,7 @@ void ClientCore::withToken(bool force, Callback<void()> then) {
     afterToken_.push_back(std::move(then));
     if (fetchingToken_ && !force) return;
     fetchingToken_ = true;
+    if (debug_) debug_("asking getToken for a token");
     const int request = ++tokenRequest_;
     auto alive = alive_;
     options_.getToken([this, alive, request](const std::string& token) {
@@ -367,17 +387,33 @@ void ClientCore::scheduleTokenRefresh() {
 
 bool ClientCore::recoverFromAuthFailure(const protocol::Error& reason) {
     if (reason.code != ErrorCode::Unauthorized && reason.code != ErrorCode::TokenExpired) return false;
-    if (!options_.getToken) {
-        // No way to get a token: the subscriptions hear why nothing comes.
-        tellEverySubscription(toError(reason));
-        return false;
-    }
-    if (authFailures_ >= 2) return false;  // a new token did not help: back off
-    ++authFailures_;
+    // An expired token is routine (a new one is asked for at once): the subscriptions hear
+    // of it only when the new one fails too. A token refused outright, at once.
+    if (reason.code == ErrorCode::Unauthorized || authFailures_ > 0) tellAuthRefusal(toError(reason));
+    if (closed_ || !transport_) return true;
     dropTransport();
-    setState(State::Reconnecting, "the server refused the token (" + reason.message + "); getting a new one");
-    withToken(true, [this] { reconnect(); });
+    std::string why = std::string(protocol::errorCodeName(reason.code)) + ": " + reason.message;
+    if (!options_.getToken) {
+        scheduleReconnect(why + " (give the client a getToken option)");
+        return true;
+    }
+    // The token goes: the next connect asks getToken for another.
+    token_.clear();
+    tokenExpiresMs_ = 0;
+    cancelTimer(tokenTimer_);
+    if (authFailures_++ == 0) {
+        setState(State::Reconnecting, why + "; asking getToken for a new token");
+        reconnect();
+    } else {
+        scheduleReconnect(why + "; getToken is asked again before each retry");
+    }
     return true;
+}
+
+void ClientCore::tellAuthRefusal(const Error& error) {
+    if (authTold_) return;
+    authTold_ = true;
+    tellEverySubscription(error);
 }
 
 // ---------------------------------------------------------------- upgrades
@@ -433,6 +469,7 @@ void ClientCore::promoteProbe() {
     transport_ = std::move(probe_);
     generation_ = probeGeneration_;
     candidate_ = probeCandidate_;
+    if (debug_) debug_(std::string("upgraded to ") + registry_[candidates_[candidate_]].name);
     opened_ = true;
     activityAfterOpen_ = 0;
     strikes_ = 0;
@@ -462,6 +499,7 @@ void ClientCore::failTransport(const std::string& reason) {
     const bool wasOpen = opened_;
     dropTransport();
     std::string why = std::string(info.name) + ": " + reason;
+    if (debug_) debug_(why);
     const bool automatic = options_.transport == pushwire::Transport::Auto;
     if (wasOpen && automatic) {
         // A transport that opens and then dies before any traffic, twice running, is
@@ -510,6 +548,7 @@ void ClientCore::scheduleReconnect(const std::string& reason) {
     cancelTimer(reconnectTimer_);
     auto alive = alive_;
     int delay = backoff_.nextDelayMs(platform_.random01());
+    if (debug_) debug_("reconnecting in " + std::to_string(delay) + " ms (" + reason + ")");
     reconnectTimer_ = platform_.setTimer(delay, [this, alive] {
         if (!alive.alive()) return;
         reconnectTimer_ = 0;
@@ -585,6 +624,35 @@ void ClientCore::transportActivity(int generation) {
         ++activityAfterOpen_;
         lastActivityMs_ = platform_.monotonicMs();
     }
+}
+
+void ClientCore::disconnect() {
+    if (closed_ || state_ == State::Disconnected) return;
+    stopProbing();
+    if (transport_) dropTransport();
+    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &tokenTimer_}) cancelTimer(*t);
+    if (negotiateRequest_) {
+        platform_.abortRequest(negotiateRequest_);
+        negotiateRequest_ = 0;
+    }
+    // A token asked for meanwhile is dropped when it comes; connect() asks again.
+    ++tokenRequest_;
+    fetchingToken_ = false;
+    afterToken_.clear();
+    setState(State::Disconnected, "disconnected by the application");
+}
+
+void ClientCore::connect() {
+    if (closed_ || state_ != State::Disconnected) return;
+    backoff_.reset();
+    authFailures_ = 0;
+    setState(State::Connecting, "");
+    reconnect();
+}
+
+std::string ClientCore::currentToken() const {
+    const bool expired = tokenExpiresMs_ > 0 && platform_.nowMs() >= tokenExpiresMs_ - 1000;
+    return expired ? std::string() : token_;
 }
 
 void ClientCore::close() {

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "app/memory_trimmer.hpp"
+#include "app/origin_guard.hpp"
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
@@ -238,6 +239,7 @@ struct Server::Impl {
     asio::signal_set signals;
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
+    OriginGuard originGuard{access, metrics};
 };
 
 void Server::Impl::routes() {
@@ -248,21 +250,29 @@ void Server::Impl::routes() {
     }
     http.useTls(tls.get());
     wsHttp.useTls(tls.get());
-    http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
-    http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publisher.handle(r, c); });
-    http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
+    // The endpoints a page uses: a page of an origin not allowed is refused before them.
+    auto page = [this](HttpServer::Handler handler) {
+        return [this, handler = std::move(handler)](HttpRequest& r, const HttpConnectionPtr& c) {
+            if (!originGuard.refuse(r, *c, context.nowMs())) handler(r, c);
+        };
+    };
+    http.route("/pushwire/negotiate", page([this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); }));
+    http.route("/pushwire/publish",
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { publisher.handle(r, c); }));
+    http.route("/pushwire/poll",
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); }));
     http.route("/pushwire/longpoll",
-               [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
-    http.route("/pushwire/sse", [this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); });
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); }));
+    http.route("/pushwire/sse", page([this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); }));
     http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) { health(*c); });
     http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
         c->noCors();  // for Prometheus, not for web pages
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
-    http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
+    http.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
                       HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
-    wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
+    wsHttp.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
     });

@@ -37,7 +37,7 @@ struct Metrics {
     std::array<std::uint64_t, kLimitCount> limitHits{};
 
     void refused(protocol::ErrorCode code) {
-        if (code == protocol::ErrorCode::Forbidden) ++forbidden;
+        if (code == protocol::ErrorCode::Forbidden || code == protocol::ErrorCode::OriginNotAllowed) ++forbidden;
         if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired) ++unauthorized;
     }
     void hit(Limit limit) { ++limitHits[static_cast<std::size_t>(limit)]; }

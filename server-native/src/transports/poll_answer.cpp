@@ -43,7 +43,9 @@ void PollAnswer::feedRefused(int, const std::string& channel, const protocol::Er
 }
 
 void PollAnswer::feedCaughtUp() {
-    if (!wait_ || !messages_.empty() || !gaps_.empty() || feed_.size() == 0) answer(false);
+    // A refusal is news too: a long-poll that refused a channel answers at once, so that
+    // the client learns it in one round trip (not at the timeout) and asks again without it.
+    if (!wait_ || !messages_.empty() || !gaps_.empty() || !refused_.empty() || feed_.size() == 0) answer(false);
 }
 
 void PollAnswer::onTimeout() {

@@ -1,8 +1,8 @@
 // One answer of the polling transports: a Feed whose messages and gaps are collected into
 // one JSON body instead of being streamed. A poll answers as soon as its channels are
-// replayed (or the answer is full); a long-poll, when the replay found nothing, waits for
-// the first live message (answered on the next turn, with whatever else came in that
-// turn) or its timeout.
+// replayed (or the answer is full); a long-poll, when the replay found nothing and no
+// channel was refused, waits for the first live message (answered on the next turn, with
+// whatever else came in that turn) or its timeout. A refused channel is answered at once.
 //
 //   {"messages":[envelopes],"gaps":[gaps],"cursor":"...","more":false}
 //

@@ -30,6 +30,9 @@ enum class ErrorCode {
     // connection lost): it may or may not have been stored. Retry it with its
     // idempotency key to be sure it is stored once.
     PublishOutcomeUnknown,
+    // A browser page of an origin not in --allowed-origins (403, with CORS lines naming
+    // that origin, so that the page can read why).
+    OriginNotAllowed,
     Internal,  // a bug: never expected
 };
 
