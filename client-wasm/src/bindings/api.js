@@ -144,11 +144,29 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     var parsed = null;
     try { parsed = new URL(url); } catch (e) {}
     if (!parsed || !/^https?:$/.test(parsed.protocol) || !parsed.host) {
-      throw new TypeError('new PushWire.Client: "' + url + '" is not a server URL: pass the http:// or https:// URL ' +
-        'the server answers on, e.g. "http://127.0.0.1:8080" or location.origin' +
+      throw new TypeError('new PushWire.Client: "' + url + '" is not a server URL: pass its http:// or https:// URL, ' +
+        'e.g. "http://127.0.0.1:8080" or location.origin' +
         (parsed && /^wss?:$/.test(parsed.protocol) ? ' (not ws://: the client asks the server for its WebSocket URL)' : ''));
     }
     return url;
+  }
+
+  // "server unreachable at URL" from a page of another origin: the browser reports a refusal
+  // without CORS headers as that network error too. Say so.
+  function explain(reason) {
+    var m = /^server unreachable at (\S+)$/.exec(reason);
+    return m && new URL(m[1]).origin !== location.origin ? reason + ' (or it refused this page\'s origin, ' +
+      location.origin + ', without CORS headers, which a browser shows as a network error: is it in the ' +
+      'server\'s --allowed-origins?)' : reason;
+  }
+
+  // Adds a listener; returns the function that removes it.
+  function listen(listeners, listener) {
+    listeners.push(listener);
+    return function () {
+      var i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
   }
 
   function isolate(fn) {
@@ -178,8 +196,8 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     var urls = (Array.isArray(url) ? url.map(String) : [String(url)]).map(checkUrl);
     if (urls.length === 0) throw new TypeError('new PushWire.Client(urls): at least one server URL is needed');
     var debug = opts.debug === true ? function (line) { console.debug('pushwire: ' + line); } : opts.debug;
-    if (debug !== undefined && debug !== false && typeof debug !== 'function') {
-      throw new TypeError('new PushWire.Client: debug must be true, false or a function(line)');
+    if (debug && typeof debug !== 'function') {
+      throw new TypeError('new PushWire.Client: debug must be a boolean or a function');
     }
     if (opts.getToken !== undefined && typeof opts.getToken !== 'function') {
       throw new TypeError('getToken must be a function returning a token (or a Promise of one)');
@@ -206,8 +224,17 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     this._subs = new Set();  // the subscriptions' state setters, while active
     this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester, debug || null);
     this._native.setStateListener(function (state, reason) {
+      reason = explain(reason);
       // Not connected: what was subscribed waits to be served again.
       if (state !== 'connected') self._subs.forEach(function (set) { set('subscribing', reason, true); });
+      // With `debug`: the transport, and where each subscription resumes (nothing is
+      // delivered before this call).
+      if (debug) {
+        debug(state === 'connected' ? 'connected over ' + self.transport + Array.from(self._subs, function (set) {
+          var p = set.sub.position;
+          return p ? ', resuming ' + set.sub.channel + ' from ' + p : '';
+        }).join('') : state + (reason && ': ' + reason));
+      }
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });
   }
@@ -279,7 +306,6 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
       lastPosition = '';
       setTimeout(function () { reportError(late); }, 0);
     }
-    this._subs.add(setState);
     // A presence query as a Promise: `pick` makes the value of the answer.
     var ask = function (statsOnly, pick) {
       return new Promise(function (resolve, reject) {
@@ -299,13 +325,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
         native.unsubscribe(id);
         setState('unsubscribed', 'unsubscribed by the application');
       },
-      onStateChange: function (listener) {
-        listeners.push(listener);
-        return function () {
-          var i = listeners.indexOf(listener);
-          if (i >= 0) listeners.splice(i, 1);
-        };
-      },
+      onStateChange: function (listener) { return listen(listeners, listener); },
       // The channel's members now: [{ client, user, info }].
       presence: function () { return ask(false, function (members) { return members; }); },
       // { clients, users }
@@ -323,6 +343,8 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     });
     Object.defineProperty(subscription, 'state', { enumerable: true, get: function () { return state; } });
     Object.defineProperty(subscription, 'stateReason', { enumerable: true, get: function () { return reason; } });
+    setState.sub = subscription;
+    this._subs.add(setState);
     return subscription;
   };
 
@@ -384,14 +406,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     });
   };
 
-  Client.prototype.onStateChange = function (listener) {
-    var listeners = this._listeners;
-    listeners.push(listener);
-    return function () {
-      var i = listeners.indexOf(listener);
-      if (i >= 0) listeners.splice(i, 1);
-    };
-  };
+  Client.prototype.onStateChange = function (listener) { return listen(this._listeners, listener); };
 
   Object.defineProperty(Client.prototype, 'transport', {
     get: function () {
@@ -413,7 +428,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     get: function () { return this._closed ? 'closed' : this._native.state(); }
   });
   Object.defineProperty(Client.prototype, 'stateReason', {
-    get: function () { return this._closed ? 'closed by the application' : this._native.stateReason(); }
+    get: function () { return this._closed ? 'closed by the application' : explain(this._native.stateReason()); }
   });
 
   // Stops the connection without closing: subscriptions and positions stay, connect()

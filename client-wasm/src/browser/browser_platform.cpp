@@ -2,8 +2,6 @@
 
 #include <emscripten.h>
 
-#include <cstdlib>
-
 // Defined in glue.js (pre-js): XMLHttpRequest with an id, answered via pw_xhr_done.
 EM_JS(void, pw_xhr_start,
       (int id, const char* method, const char* url, const char* body, const char* bearer, int timeoutMs), {
@@ -11,7 +9,6 @@ EM_JS(void, pw_xhr_start,
       });
 EM_JS(void, pw_xhr_abort, (int id), { pwXhrAbort(id); });
 EM_JS(double, pw_date_now, (), { return Date.now(); });
-EM_JS(char*, pw_page_origin, (), { return pwAllocString(self.location ? location.origin : ""); });
 EM_JS(double, pw_performance_now, (), { return performance.now(); });
 // Timers by our own id, fired through pw_timer_fired (emscripten_set_timeout brought its
 // runtime's callback wrappers into the JS).
@@ -85,13 +82,6 @@ void BrowserPlatform::requestDone(RequestId id, int status, const char* body) {
     auto done = std::move(it->second);
     requests_.erase(it);
     done(HttpResponse{status, body ? body : ""});
-}
-
-std::string BrowserPlatform::pageOrigin() {
-    char* origin = pw_page_origin();
-    std::string out = origin;
-    free(origin);
-    return out;
 }
 
 }  // namespace pushwire::client

@@ -21,7 +21,6 @@ public:
     void abortRequest(RequestId id) override;
     double random01() override;
     std::string randomHex(int chars) override;
-    std::string pageOrigin() override;
 
     // Entry points from JS.
     void timerFired(TimerId id);

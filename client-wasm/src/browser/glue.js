@@ -244,7 +244,8 @@ function pwXhrAbort(id) {
 }
 
 // Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed,
-// 6 the server's own `event: error` (a refused channel, an expired token), 7 join, 8 leave.
+// 6 the server's own `event: error` (a refused channel, an expired token), also a refused
+// token learnt as below; 7 join, 8 leave.
 function pwSseOpen(handle, url) {
   var source = pwOpen(pwSources, handle, function () { return new EventSource(url); },
     function () { _pw_sse_event(handle, 5, 0, 0); });
@@ -257,7 +258,8 @@ function pwSseOpen(handle, url) {
       });
     };
   };
-  source.addEventListener('welcome', forward(1));
+  var opened = false;
+  source.addEventListener('welcome', function (event) { opened = true; forward(1)(event); });
   source.addEventListener('message', forward(2));
   source.addEventListener('gap', forward(3));
   source.addEventListener('ping', forward(4));
@@ -271,7 +273,14 @@ function pwSseOpen(handle, url) {
     if (typeof event.data === 'string') { forward(6)(event); return; }
     pwSources.delete(handle);
     source.close();
-    _pw_sse_event(handle, 5, 0, 0);
+    // EventSource hides why a stream was refused: before its first event, the same
+    // question as a poll (answered at once, 5 s at most) tells a refused token (401).
+    Promise.race([opened ? '' : fetch(url.replace('/sse?', '/poll?')).then(function (r) {
+      return r.status === 401 ? r.text() : '';
+    }, function () { return ''; }), new Promise(function (r) { setTimeout(r, 5000, ''); })]).then(function (text) {
+      if (text) pwWithStrings([text, ''], function (d, i) { _pw_sse_event(handle, 6, d, i); });
+      else _pw_sse_event(handle, 5, 0, 0);
+    });
   };
 }
 
@@ -321,13 +330,13 @@ function pwWsClose(handle) {
 if (!Module['instantiateWasm']) {
   Module['instantiateWasm'] = function (imports, receive) {
     var url = new URL(wasmBinaryFile, location.href).href;
-    fetch(url, { credentials: 'same-origin' }).then(function (response) {
-      if (!response.ok) throw 'HTTP ' + response.status;
+    fetch(url).then(function (response) {
+      if (!response.ok) throw Error('HTTP ' + response.status);
       return response.arrayBuffer();
-    }, function () { throw 'a network error, or a CORS refusal'; }).then(function (bytes) {
-      return WebAssembly.instantiate(bytes, imports).catch(function (e) { throw 'not the pushwire wasm: ' + e.message; });
-    }).then(function (result) { receive(result.instance, result.module); }, function (why) {
-      readyPromiseReject(new Error('pushwire: could not load ' + url + ' (' + why + '): serve pushwire.wasm ' +
+    }).then(function (bytes) { return WebAssembly.instantiate(bytes, imports); }).then(function (result) {
+      receive(result.instance);
+    }, function (e) {
+      readyPromiseReject(Error('pushwire: could not load ' + url + ' (' + e.message + '): serve pushwire.wasm ' +
         'beside pushwire.js, or give createPushWire({ locateFile }) its URL'));
     });
     return {};

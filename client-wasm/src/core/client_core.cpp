@@ -121,7 +121,6 @@ bool ClientCore::nextServer() {
     ++serversTried_;
     server_ = (server_ + 1) % urls_.size();
     baseUrl_ = urls_[server_];
-    if (debug_) debug_("trying the next server, " + baseUrl_);
     negotiated_ = false;
     settled_.reset();
     candidate_ = 0;
@@ -141,19 +140,10 @@ void ClientCore::negotiate() {
                                               });
 }
 
-std::string ClientCore::unreachableHint() {
-    const std::string page = platform_.pageOrigin();
-    const std::size_t host = baseUrl_.find("://") + 3;
-    if (page.empty() || page == baseUrl_.substr(0, baseUrl_.find('/', host))) return {};
-    return " (or it refused this page's origin, " + page +
-           ", without CORS headers, which a browser reports as a network error: is the origin in the server's "
-           "--allowed-origins?)";
-}
-
 void ClientCore::onNegotiated(const HttpResponse& response) {
     if (closed_) return;
     if (response.status != 200) {
-        std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_ + unreachableHint()
+        std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
         if (auto error = wire::errorBody(response.body)) reason += ": " + error->message;
         // Unreachable or unable to serve (its broker down): the next server, at once.
@@ -235,11 +225,6 @@ void ClientCore::connectCandidate() {
     opened_ = false;
     activityAfterOpen_ = 0;
     generation_ = ++nextGeneration_;
-    if (debug_) {
-        const std::string cursor = resumeCursor(channels());
-        debug_(std::string("opening ") + registry_[candidates_[candidate_]].name + " at " + baseUrl_ +
-               (cursor.empty() ? std::string() : ", resuming from " + cursor));
-    }
     transport_ = createTransport(candidate_, generation_);
     cancelTimer(connectTimer_);
     auto alive = alive_;
@@ -264,7 +249,6 @@ void ClientCore::transportOpened(int generation) {
     opened_ = true;
     cancelTimer(connectTimer_);
     settle();
-    if (debug_) debug_(std::string("connected over ") + registry_[candidates_[candidate_]].name);
     setState(State::Connected, "");
     // A new connection: what happened to the watched member sets while there was none is
     // read again (the stream resumes the entries, but a snapshot also heals what it lost).
@@ -318,7 +302,6 @@ void ClientCore::withToken(bool force, Callback<void()> then) {
     afterToken_.push_back(std::move(then));
     if (fetchingToken_ && !force) return;
     fetchingToken_ = true;
-    if (debug_) debug_("asking getToken for a token");
     const int request = ++tokenRequest_;
     auto alive = alive_;
     options_.getToken([this, alive, request](const std::string& token) {
@@ -469,7 +452,6 @@ void ClientCore::promoteProbe() {
     transport_ = std::move(probe_);
     generation_ = probeGeneration_;
     candidate_ = probeCandidate_;
-    if (debug_) debug_(std::string("upgraded to ") + registry_[candidates_[candidate_]].name);
     opened_ = true;
     activityAfterOpen_ = 0;
     strikes_ = 0;
@@ -499,7 +481,6 @@ void ClientCore::failTransport(const std::string& reason) {
     const bool wasOpen = opened_;
     dropTransport();
     std::string why = std::string(info.name) + ": " + reason;
-    if (debug_) debug_(why);
     const bool automatic = options_.transport == pushwire::Transport::Auto;
     if (wasOpen && automatic) {
         // A transport that opens and then dies before any traffic, twice running, is
@@ -628,9 +609,9 @@ void ClientCore::transportActivity(int generation) {
 
 void ClientCore::disconnect() {
     if (closed_ || state_ == State::Disconnected) return;
-    stopProbing();
-    if (transport_) dropTransport();
-    for (TimerId* t : {&reconnectTimer_, &connectTimer_, &tokenTimer_}) cancelTimer(*t);
+    if (transport_) dropTransport();  // its timers and probe too
+    cancelTimer(reconnectTimer_);
+    cancelTimer(tokenTimer_);
     if (negotiateRequest_) {
         platform_.abortRequest(negotiateRequest_);
         negotiateRequest_ = 0;

@@ -70,8 +70,8 @@ public:
     // Called with a subscription's id once the server serves it on this connection (its
     // position known): the JS API's sub.state "subscribed".
     void onSubscribed(Callback<void(int)> handler) { subscribed_ = std::move(handler); }
-    // The client's decisions as sentences (transport tried, reconnect delay, cursor
-    // resumed), for the JS `debug` option. Nothing is built without a handler.
+    // The reconnect delays, as sentences, for the JS `debug` option (which tells the rest
+    // from the states). Nothing is built without a handler.
     void onDebug(Callback<void(const std::string&)> handler) { debug_ = std::move(handler); }
     bool hasSubscription(int subscriptionId) const { return subscriptions_.count(subscriptionId) != 0; }
 
@@ -177,8 +177,6 @@ private:
     // when every server was tried since the last success.
     bool nextServer();
     void negotiate();
-    // Why a server may seem unreachable when it is not: this page's origin refused.
-    std::string unreachableHint();
     void onNegotiated(const HttpResponse& response);
     void connectCandidate();
     // The current transport goes (retired, its timers and unacknowledged publishes with it).

@@ -39,7 +39,6 @@ int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage, 
                                              channel + "' (give what sub.position gave, or \"0\"): reading from now"};
         }
     }
-    if (debug_ && start) debug_("subscribing to " + channel + " from " + options.since);
     int id = nextSubscription_++;
     subscriptions_.emplace(id, SubscriptionEntry{channel, std::move(onMessage), std::move(options)});
     auto [it, added] = channels_.try_emplace(channel);

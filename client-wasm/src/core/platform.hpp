@@ -46,9 +46,6 @@ public:
         for (int i = 0; i < chars; ++i) out += "0123456789abcdef"[static_cast<int>(random01() * 16) & 15];
         return out;
     }
-    // The origin of the page the client runs in ("" outside a browser): a server on
-    // another origin may refuse it in a way the browser reports as a network error.
-    virtual std::string pageOrigin() { return {}; }
     // Values kept for the life of the page (the transport that worked, per server).
     std::map<std::string, std::string>& pageMemory() { return pageMemory_; }
 

@@ -40,8 +40,6 @@ public:
         if (closed_) return;
         closed_ = true;
         disconnect();
-        if (asking_) platform_.abortRequest(asking_);
-        asking_ = 0;
     }
 
     void event(int kind, const char* data, const char* id) {
@@ -49,7 +47,6 @@ public:
         listener_.transportActivity(generation);
         switch (kind) {
             case kWelcome: {
-                welcomed_ = true;
                 // id is the stream's starting cursor.
                 std::string cursor = id ? id : "";
                 if (auto welcome = wire::welcome(data ? data : ""); welcome && !welcome->clientId.empty()) {
@@ -92,9 +89,7 @@ public:
             }
             case kFailed:
                 handle_ = 0;
-                if (!closed_ && !welcomed_ && !asking_) {
-                    askWhy();
-                } else if (!closed_) {
+                if (!closed_) {
                     closed_ = true;
                     listener_.transportClosed(
                         generation, {protocol::ErrorCode::Internal, "the event stream failed or was refused"});
@@ -104,29 +99,6 @@ public:
     }
 
 private:
-    // EventSource hides why a stream was refused (a 401 for the token, a 403 for every
-    // channel): the same question as a poll, which answers at once, tells it.
-    void askWhy() {
-        asking_ = platform_.httpRequest(
-            "GET", pollUrl_, "", token_, 5000, [this, generation = generation_](const HttpResponse& r) {
-                asking_ = 0;
-                if (closed_) return;
-                auto refused = r.status == 403 ? wire::refusals(r.body) : std::vector<protocol::Refusal>();
-                if (!refused.empty()) {  // those channels end; the stream opens again with the rest
-                    for (const protocol::Refusal& refusal : refused) {
-                        if (closed_) return;
-                        listener_.transportRequestError(generation, "", refusal.error, refusal.channel);
-                    }
-                    if (!closed_ && !handle_) connect();
-                    return;
-                }
-                protocol::Error reason{protocol::ErrorCode::Internal, "the event stream failed or was refused"};
-                if (auto error = r.status == 401 ? wire::errorBody(r.body) : std::nullopt) reason = *error;
-                closed_ = true;
-                listener_.transportClosed(generation, reason);
-            });
-    }
-
     void connect() {
         disconnect();
         std::vector<std::string> channels = listener_.channels();
@@ -139,15 +111,10 @@ private:
         for (std::size_t i = 0; i < channels.size(); ++i) url += (i ? "," : "") + channels[i];
         std::string cursor = listener_.resumeCursor(channels);
         if (!cursor.empty()) url += "&since=" + cursor;
-        pollUrl_ = url;
-        pollUrl_.replace(pollUrl_.find("/sse?"), 5, "/poll?");
-        // (The session after the poll URL: that one asks why the stream failed, and must
-        // not make this client a poller member.)
         if (!config_.session.empty()) url += "&session=" + config_.session;
         // EventSource sets no headers: the token goes in the query (the server never logs it).
         std::string token = config_.currentToken();
         if (!token.empty()) url += "&token=" + token;  // base64url and dots: no escaping
-        token_ = token;
         handle_ = liveStreams().add(this);
         pw_sse_open(handle_, url.c_str());
     }
@@ -160,10 +127,6 @@ private:
 
     int handle_ = 0;
     bool closed_ = false;
-    bool welcomed_ = false;
-    RequestId asking_ = 0;
-    std::string pollUrl_;  // the stream's question as a poll, for askWhy()
-    std::string token_;
     std::vector<std::string> streamChannels_;
 };
 

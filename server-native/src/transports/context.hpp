@@ -11,6 +11,7 @@
 #include "auth/rate_limiter.hpp"
 #include "hub/hub.hpp"
 #include "transports/metrics.hpp"
+#include "transports/presence_tracker.hpp"
 
 namespace pushwire::server {
 
@@ -40,6 +41,7 @@ struct Context {
     Settings settings;
     const AccessPolicy& access;
     RateLimiter& publishRate;
+    PresenceTracker* presence = nullptr;  // null: no presence at all (tests)
 
     std::int64_t nowMs() const {
         return std::chrono::duration_cast<std::chrono::milliseconds>(

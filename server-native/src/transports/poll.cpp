@@ -42,7 +42,15 @@ void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe
     raw->expiresAt(subscribe.caller.expiresAtMs);
     // Parked first: the answer may come at once (a local broker), or later.
     connection->hold(std::move(answer), wait ? timeout : std::chrono::milliseconds(0));
-    raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused));
+    // A poller is a member while it polls, if it has a session: one id over its requests.
+    std::optional<protocol::Member> member;
+    std::chrono::milliseconds linger{0};
+    if (context.presence && subscribe.client.fromSession) {
+        member = memberOf(subscribe.caller, subscribe.client.id);
+        linger = context.presence->settings().pollLinger;
+    }
+    raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused),
+               std::move(subscribe.client.id), std::move(member), linger);
 }
 
 }  // namespace

@@ -13,7 +13,10 @@ PollAnswer::PollAnswer(Context& context, TransportKind kind, HttpConnection& con
 
 PollAnswer::~PollAnswer() { detach(); }
 
-void PollAnswer::start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused) {
+void PollAnswer::start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused, std::string client,
+                       std::optional<protocol::Member> member, std::chrono::milliseconds linger) {
+    client_ = std::move(client);
+    if (member) feed_.setMember(std::move(*member), linger);
     refused_ = std::move(refused);
     if (!refused_.empty()) feed_.nameChannels();
     feed_.add(std::move(starts));
@@ -24,6 +27,7 @@ bool PollAnswer::hasRoom() const {
 }
 
 void PollAnswer::feedMessage(const MessagePtr& message) {
+    context_.metrics.sent(message->event);
     if (messages_.empty()) messages_.reserve(8);  // one allocation for a small answer, not four
     messages_.push_back(message);
     bytes_ += message->envelope.size();
@@ -75,7 +79,8 @@ void PollAnswer::answer(bool more) {
     context_.metrics.delivered(kind_, messages_.size());
     // respond() tells us onClose() (we are the connection's attachment), which stops the
     // feed: nothing is fed after the answer.
-    connection_.respondJson(encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_));
+    connection_.respondJson(
+        encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_, client_));
 }
 
 void PollAnswer::detach() {
@@ -87,7 +92,8 @@ void PollAnswer::detach() {
 }
 
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
-                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused) {
+                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused,
+                        const std::string& client) {
     std::size_t size = 64 + cursor.size();
     for (const MessagePtr& message : messages) size += message->envelope.size() + 1;
     std::string out;
@@ -115,6 +121,7 @@ std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vect
         }
         out += "]";
     }
+    if (!client.empty()) out += ",\"client\":\"" + client + "\"";  // hex: no escaping
     out += "}";
     return out;
 }

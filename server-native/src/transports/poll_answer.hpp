@@ -9,7 +9,9 @@
 // Threading: the loop thread. Owned by its connection (parked as its Attachment).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,10 @@ public:
     ~PollAnswer() override;
 
     // `refused`: channels of the request the caller may not read, reported in the answer.
-    void start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused);
+    // `client`: the answer's client id; `member`, when the client has a session: its
+    // presence memberships, which last `linger` after the answer.
+    void start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused, std::string client,
+               std::optional<protocol::Member> member, std::chrono::milliseconds linger);
 
     // FeedSink
     bool hasRoom() const override;
@@ -57,6 +62,7 @@ private:
     std::vector<MessagePtr> messages_;
     std::vector<protocol::Gap> gaps_;
     std::vector<protocol::Refusal> refused_;
+    std::string client_;
     std::size_t bytes_ = 0;
     std::int64_t expiresAtMs_ = 0;
     bool answered_ = false;
@@ -65,8 +71,10 @@ private:
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// {"messages":[...],"gaps":[...],"cursor":"...","more":false,"refused":[...]}
+// {"messages":[...],"gaps":[...],"cursor":"...","more":false,"refused":[...],"client":"..."}
+// (`client` omitted when empty)
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
-                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused = {});
+                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused = {},
+                        const std::string& client = {});
 
 }  // namespace pushwire::server

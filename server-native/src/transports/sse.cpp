@@ -14,6 +14,14 @@ namespace pushwire::server {
 
 using protocol::appendSseEvent;
 
+namespace {
+// Messages are unnamed events (onmessage); join and leave entries are named ones.
+std::string eventName(const MessagePtr& message) {
+    return message->event == protocol::EntryEvent::Message ? std::string()
+                                                           : std::string(protocol::entryEventName(message->event));
+}
+}  // namespace
+
 class SseStream final : public Attachment, public FeedSink {
 public:
     SseStream(SseTransport& transport, HttpConnection& connection)
@@ -26,6 +34,10 @@ public:
     // Subscribes before the head goes: what the feed writes meanwhile waits in `early_`.
     // Then the welcome, the refusals, the backlog and live messages, paced by the reader.
     void start(SubscribeRequest subscribe) {
+        client_ = subscribe.client.id;
+        if (context_.presence) {
+            feed_.setMember(memberOf(subscribe.caller, client_), context_.presence->settings().grace);
+        }
         refused_ = std::move(subscribe.allowed.refused);
         if (!refused_.empty()) feed_.nameChannels();
         feed_.add(std::move(subscribe.allowed.starts));
@@ -52,8 +64,9 @@ public:
     void feedReady(int) override {
         // The welcome carries the stream's starting position.
         write(protocol::sseEvent("welcome", feed_.cursor(),
-                                 "{\"epoch\":\"" + context_.hub.epoch() + "\",\"heartbeat_ms\":" +
-                                     std::to_string(context_.settings.heartbeat.count()) + "}"));
+                                 "{\"epoch\":\"" + context_.hub.epoch() +
+                                     "\",\"heartbeat_ms\":" + std::to_string(context_.settings.heartbeat.count()) +
+                                     ",\"client\":\"" + client_ + "\"}"));
         // Channels of the request this caller may not read: one error event each (with
         // no id: they do not move the position); the stream goes on with the others.
         for (const protocol::Refusal& refusal : refused_) {
@@ -66,13 +79,14 @@ public:
         write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
     }
     void feedMessage(const MessagePtr& message) override {
+        context_.metrics.sent(message->event);
         if (feed_.size() == 1 && begun_) {
             // The common case: the event depends on the message alone, so it is built once
             // and shared by every single-channel stream of this fan-out.
             auto frame = transport_.singleChannelEvent(message);
             connection_.write(frame->data(), frame->size(), frame);
         } else {
-            write(protocol::sseEvent("", feed_.cursor(), message->envelope));
+            write(protocol::sseEvent(eventName(message), feed_.cursor(), message->envelope));
         }
         context_.metrics.delivered(TransportKind::Sse);
     }
@@ -122,6 +136,7 @@ private:
     HttpConnection& connection_;
     Feed feed_;
     std::vector<protocol::Refusal> refused_;
+    std::string client_;
     std::string early_;  // written before the head went
     bool begun_ = false;
     bool failed_ = false;
@@ -150,7 +165,7 @@ std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const Messag
         std::string id;
         protocol::appendSingleCursor(id, message->epoch, message->channel, message->seq);
         lastMessage_ = message;
-        lastEvent_ = std::make_shared<const std::string>(protocol::sseEvent("", id, message->envelope));
+        lastEvent_ = std::make_shared<const std::string>(protocol::sseEvent(eventName(message), id, message->envelope));
     }
     return lastEvent_;
 }
