@@ -96,7 +96,7 @@ cmd_build() {
   cmake --build "$BUILD/wasm" -j "$JOBS"
   mkdir -p "$DIST/bin" "$DIST/web"
   cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
-  for tool in pushwire-bench pushwire-send-paths; do
+  for tool in pushwire-bench pushwire-send-paths pushwire-floors; do
     [[ -f "$BUILD/native/bin/$tool" ]] && cp "$BUILD/native/bin/$tool" "$DIST/bin/"
   done
   cp -r "$ROOT/web/." "$DIST/web/"

@@ -11,7 +11,8 @@ export type GapReason = 'evicted' | 'epoch_changed' | 'missing';
 export type ErrorCode =
   | 'forbidden' | 'unauthorized' | 'token_expired' | 'bad_cursor' | 'bad_channel' | 'too_large' | 'too_deep'
   | 'rate_limited' | 'overloaded' | 'broker_unavailable' | 'publish_outcome_unknown' | 'bad_json' | 'bad_type'
-  | 'missing_field' | 'unknown_field' | 'bad_request' | 'not_found' | 'transport_disabled' | 'closed' | 'internal'
+  | 'missing_field' | 'unknown_field' | 'bad_request' | 'not_found' | 'transport_disabled' | 'origin_not_allowed'
+  | 'closed' | 'internal'
   | (string & {});
 
 export interface Message<T = unknown> {

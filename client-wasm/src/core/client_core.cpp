@@ -145,7 +145,9 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
     if (response.status != 200) {
         std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
-        if (auto error = wire::errorBody(response.body)) reason += ": " + error->message;
+        if (auto error = wire::errorBody(response.body)) {
+            reason += " " + std::string(protocol::errorCodeName(error->code)) + ": " + error->message;
+        }
         // Unreachable or unable to serve (its broker down): the next server, at once.
         if ((response.status == 0 || response.status >= 500) && nextServer()) {
             negotiate();
