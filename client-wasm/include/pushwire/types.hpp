@@ -102,8 +102,8 @@ struct SubscribeOptions {
     // channel's member set exact: it reads the members when the subscription starts (each
     // comes as an onJoin), and again after any reconnect or gap, and tells only the
     // difference; each change comes once.
-    MemberHandler onJoin;
-    MemberHandler onLeave;
+    MemberHandler onJoin{};  // (defaulted: aggregates naming only the fields above stay valid)
+    MemberHandler onLeave{};
 };
 
 }  // namespace pushwire
