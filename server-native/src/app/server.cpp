@@ -744,17 +744,6 @@ void Server::Impl::finalStop() {
 
 std::string Server::accessSummary() const { return impl_->access.summary(); }
 
-std::vector<std::string> Server::transports() const {
-    std::vector<std::string> names;
-    for (TransportKind kind : kAllTransports) {
-        if (impl_->options.settings.isEnabled(kind)) names.push_back(transportName(kind));
-    }
-    return names;
-}
-bool Server::websocketEnabled() const { return impl_->options.settings.isEnabled(TransportKind::WebSocket); }
-std::string Server::brokerName() const { return impl_->broker->describe(); }
-std::string Server::brokerState() const { return impl_->broker->state(); }
-bool Server::brokerAvailable() const { return impl_->broker->available(); }
 std::string Server::presenceSummary() const {
     const Options& o = impl_->options;
     if (!o.presence && !o.joinLeave) return "";
@@ -772,6 +761,17 @@ std::string Server::presenceSummary() const {
     }
     return out;
 }
+std::vector<std::string> Server::transports() const {
+    std::vector<std::string> names;
+    for (TransportKind kind : kAllTransports) {
+        if (impl_->options.settings.isEnabled(kind)) names.push_back(transportName(kind));
+    }
+    return names;
+}
+bool Server::websocketEnabled() const { return impl_->options.settings.isEnabled(TransportKind::WebSocket); }
+std::string Server::brokerName() const { return impl_->broker->describe(); }
+std::string Server::brokerState() const { return impl_->broker->state(); }
+bool Server::brokerAvailable() const { return impl_->broker->available(); }
 bool Server::open() const { return impl_->access.open(); }
 bool Server::tls() const { return impl_->tls != nullptr; }
 

@@ -34,6 +34,9 @@ public:
     std::string accessSummary() const;
     bool open() const;
     bool tls() const;  // HTTPS and WSS
+    // What presence is on, in one line for the start-up log ("" when off), and a warning
+    // when a --join-leave pattern names channels --presence does not.
+    std::string presenceSummary() const;
     // The transports enabled (--transports), named as negotiate names them.
     std::vector<std::string> transports() const;
     bool websocketEnabled() const;
@@ -41,9 +44,6 @@ public:
     std::string brokerName() const;
     std::string brokerState() const;
     bool brokerAvailable() const;
-    // What presence is on, in one line for the start-up log ("" when off), and a warning
-    // when a --join-leave pattern names channels --presence does not.
-    std::string presenceSummary() const;
 
 private:
     struct Impl;
