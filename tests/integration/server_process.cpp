@@ -50,7 +50,10 @@ void ServerProcess::start(std::vector<std::string> args, const std::vector<std::
     // Everything the child needs is made before fork: the test process has other threads,
     // and the child may not allocate.
     std::vector<std::string> env;
-    for (char** entry = environ; entry && *entry; ++entry) env.emplace_back(*entry);
+    for (char** entry = environ; entry && *entry; ++entry) {
+        // The harness's own variable is no option of the server (which would warn about it).
+        if (std::string(*entry).rfind("PUSHWIRE_SERVER_EXTRA_ARGS=", 0) != 0) env.emplace_back(*entry);
+    }
     for (const std::string& variable : environment) {
         const std::string name = variable.substr(0, variable.find('=') + 1);
         env.erase(std::remove_if(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(name, 0) == 0; }),
