@@ -108,6 +108,10 @@ anyone who reaches it reads and writes every channel (it says so at start).
   --allowed-origins LIST      pages of these origins may use the server (CORS, credentials
                               allowed) and open WebSockets; others get no CORS and 403 on
                               upgrade (default: any origin, CORS *)
+  --max-token-lifetime SECONDS
+                              refuse tokens whose exp - iat (without iat: exp - now) is
+                              longer; a revocation (POST /pushwire/api/revoke) is kept this
+                              long (default 86400)
   --tls-cert FILE --tls-key FILE
                               HTTPS and WSS on the same ports (PEM)
 
@@ -248,7 +252,8 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--idempotency-window",
                                         "--channel-linger-ms",
                                         "--max-idempotency-keys",
-                                        "--max-batch-bytes"};
+                                        "--max-batch-bytes",
+                                        "--max-token-lifetime"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
             return parsed;
@@ -385,6 +390,9 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--channel-ttl") {
             if (!number(0, 365 * 24 * 3600)) return parsed;
             o.channelTtlSeconds = static_cast<int>(n);
+        } else if (name == "--max-token-lifetime") {
+            if (!number(1, 10LL * 365 * 24 * 3600)) return parsed;
+            o.maxTokenLifetimeSeconds = n;
         } else if (name == "--channel-linger-ms") {
             if (!number(0, 600000)) return parsed;
             o.channelLingerMs = static_cast<int>(n);

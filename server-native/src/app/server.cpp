@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "api/actions.hpp"
+#include "api/api_endpoint.hpp"
 #include "app/memory_trimmer.hpp"
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
@@ -117,8 +119,10 @@ std::optional<ChannelPatterns> patternsOf(const std::optional<std::string>& text
     return patterns;
 }
 
-AccessOptions accessOptions(const Options& options) {
+AccessOptions accessOptions(const Options& options, const Revocations& revocations) {
     AccessOptions out;
+    out.maxTokenLifetimeSeconds = options.maxTokenLifetimeSeconds;
+    out.revocations = &revocations;
     if (!options.tokenSecretFile.empty()) {
         out.tokenSecret = readKeyFile(options.tokenSecretFile, "--token-secret-file", true);
         if (out.tokenSecret.size() < 32) {
@@ -166,9 +170,10 @@ struct Server::Impl {
         : options(std::move(o)),
           broker(makeBroker(options, io)),
           hub(*broker, hubOptions(options, *broker)),
-          access(accessOptions(options)),
+          revocations(options.maxTokenLifetimeSeconds),
+          access(accessOptions(options, revocations)),
           publishRate(options.publishRate, std::max(1.0, options.publishRate)),
-          context{io, hub, metrics, options.settings, access, publishRate},
+          context{io, hub, metrics, options.settings, access, publishRate, sessions},
           budget(budgetFor(options)),
           http(io, limitsFor(options), budget),
           wsHttp(io, limitsFor(options), budget),
@@ -189,6 +194,8 @@ struct Server::Impl {
             hub.sweep();
             if (auto* memory = dynamic_cast<MemoryBroker*>(broker.get())) memory->sweep(context.nowMs());
             publishRate.sweep(context.nowMs());
+            sessions.sweep(context.nowMs());
+            revocations.sweep(context.nowMs() / 1000);
             trimmer.sweep(footprint());
             sweepHub();
         });
@@ -219,8 +226,10 @@ struct Server::Impl {
     Metrics metrics;
     std::unique_ptr<Broker> broker;
     Hub hub;
+    Revocations revocations;
     AccessPolicy access;
     RateLimiter publishRate;
+    SessionRegistry sessions;
     Context context;
     ConnectionBudget budget;  // --max-connections, over both ports
     HttpServer http;
@@ -235,6 +244,11 @@ struct Server::Impl {
     SseTransport sse;
     WebSocketTransport ws;
     PublishEndpoint publisher{context};
+    std::string nodeId = randomEpoch();  // this process, in the server API's `info`
+    nlohmann::json nodeInfo() const;
+    std::unique_ptr<api::Actions> actions =
+        std::make_unique<api::LocalActions>(context, revocations, [this] { return nodeInfo(); });
+    api::ApiEndpoint api{context, *actions, options.maxTokenLifetimeSeconds};
     asio::signal_set signals;
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
@@ -260,6 +274,8 @@ void Server::Impl::routes() {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
+    http.routePrefix(api::ApiEndpoint::kPrefix,
+                     [this](HttpRequest& r, const HttpConnectionPtr& c) { api.handle(r, c); });
     http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
                       HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
     wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
@@ -381,6 +397,20 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
                             ",\"tokens\":" + (access.tokens() ? "true" : "false") + "}");
 }
 
+nlohmann::json Server::Impl::nodeInfo() const {
+    std::int64_t connections = 0;
+    for (std::int64_t open : metrics.connections) connections += open;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return {{"id", nodeId},
+            {"version", kVersion},
+            {"uptime_s", now - startTimeSeconds},
+            {"connections", connections},
+            {"subscriptions", hub.listenerCount()},
+            {"channels", hub.channelCount()},
+            {"broker", {{"kind", broker->describe()}, {"state", broker->state()}, {"available", broker->available()}}}};
+}
+
 // 200 while the broker is reachable, 503 (with what is wrong) while it is not: a load
 // balancer takes the node out of rotation until it can deliver again.
 void Server::Impl::health(HttpConnection& connection) {
@@ -461,6 +491,14 @@ std::string Server::Impl::renderMetrics() const {
         out += std::string("pushwire_limit_hits_total{limit=\"") + limitName(static_cast<Limit>(i)) + "\"} " +
                std::to_string(hits[i]) + "\n";
     }
+    family("pushwire_api_calls_total", "counter",
+           "Server API calls (POST /pushwire/api/METHOD), by method and result.");
+    for (const auto& [key, calls] : api.calls()) {
+        out += "pushwire_api_calls_total{method=\"" + key.first + "\",result=\"" + key.second + "\"} " +
+               std::to_string(calls) + "\n";
+    }
+    single("pushwire_revocations", "gauge", "Users whose tokens are revoked (server API revoke), kept.",
+           revocations.size());
     const BrokerStats brokerStats = broker->stats();
     family("pushwire_broker_up", "gauge", "1 while the broker is reachable.");
     out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " +

@@ -38,7 +38,10 @@ struct Metrics {
 
     void refused(protocol::ErrorCode code) {
         if (code == protocol::ErrorCode::Forbidden) ++forbidden;
-        if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired) ++unauthorized;
+        if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired ||
+            code == protocol::ErrorCode::TokenRevoked) {
+            ++unauthorized;
+        }
     }
     void hit(Limit limit) { ++limitHits[static_cast<std::size_t>(limit)]; }
 

@@ -7,6 +7,7 @@
 #include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
 #include "transports/poll_answer.hpp"
+#include "transports/session_registry.hpp"
 
 namespace pushwire::server {
 
@@ -29,8 +30,41 @@ bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& requ
 
 namespace {
 
-void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe, const HttpConnectionPtr& connection,
-                std::chrono::milliseconds timeout) {
+void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe, const HttpRequest& request,
+                const HttpConnectionPtr& connection, std::chrono::milliseconds timeout) {
+    // What the backend did to this poll client since its last request (server API).
+    std::vector<std::string> unsubscribed, subscribed;
+    const std::string* session = request.param("session");
+    const std::string key = session ? *session : std::string();
+    if (const std::string& user = subscribe.caller.user(); !user.empty()) {
+        if (answeredDisconnected(context, subscribe.caller, key, *connection)) return;
+        SessionRegistry::Poller& poller = context.sessions.poller(user, key, context.nowMs());
+        poller.polls = true;
+        auto& starts = subscribe.allowed.starts;
+        if (!poller.unsubscribed.empty()) {
+            starts.erase(std::remove_if(starts.begin(), starts.end(),
+                                        [&](const FeedStart& start) {
+                                            if (!poller.unsubscribed.count(start.channel)) return false;
+                                            unsubscribed.push_back(start.channel);
+                                            return true;
+                                        }),
+                         starts.end());
+        }
+        for (const std::string& channel : poller.subscribe) {
+            const bool asked = std::any_of(starts.begin(), starts.end(),
+                                           [&](const FeedStart& start) { return start.channel == channel; });
+            if (!asked) starts.push_back(FeedStart{channel, std::nullopt});
+            subscribed.push_back(channel);
+        }
+        poller.subscribe.clear();
+        if (starts.empty() && subscribe.allowed.refused.empty()) {
+            // Every channel asked for was unsubscribed by the backend.
+            std::string body = encodeBatch({}, {}, "", false);
+            appendServerChanges(body, unsubscribed, subscribed);
+            connection->respondJson(std::move(body));
+            return;
+        }
+    }
     bool wait = kind == TransportKind::LongPoll && timeout.count() > 0;
     // A long-poll does not outlive its token: it answers token_expired at exp.
     if (wait && subscribe.caller.expiresAtMs > 0) {
@@ -42,6 +76,7 @@ void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe
     raw->expiresAt(subscribe.caller.expiresAtMs);
     // Parked first: the answer may come at once (a local broker), or later.
     connection->hold(std::move(answer), wait ? timeout : std::chrono::milliseconds(0));
+    raw->control(subscribe.caller, key, std::move(unsubscribed), std::move(subscribed));
     raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused));
 }
 
@@ -51,7 +86,7 @@ void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr&
     if (rejectRequest(context, TransportKind::Poll, request, connection)) return;
     auto subscribe = readSubscribeOrAnswer(context, request, *connection, false);
     if (!subscribe) return;
-    answerPoll(context, TransportKind::Poll, std::move(*subscribe), connection, std::chrono::milliseconds(0));
+    answerPoll(context, TransportKind::Poll, std::move(*subscribe), request, connection, std::chrono::milliseconds(0));
 }
 
 void handleLongPoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -70,7 +105,7 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
         }
         timeout = std::min(std::chrono::milliseconds(value), context.settings.longPollMaxTimeout);
     }
-    answerPoll(context, TransportKind::LongPoll, std::move(*subscribe), connection, timeout);
+    answerPoll(context, TransportKind::LongPoll, std::move(*subscribe), request, connection, timeout);
 }
 
 }  // namespace pushwire::server

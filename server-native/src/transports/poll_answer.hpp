@@ -20,7 +20,7 @@
 
 namespace pushwire::server {
 
-class PollAnswer final : public Attachment, public FeedSink {
+class PollAnswer final : public Attachment, public FeedSink, public ControlledSession {
 public:
     // `wait`: hold for a live message when there is nothing to answer yet (long-poll).
     PollAnswer(Context& context, TransportKind kind, HttpConnection& connection, bool wait);
@@ -28,6 +28,19 @@ public:
 
     // `refused`: channels of the request the caller may not read, reported in the answer.
     void start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused);
+    // Listed in the session registry under `caller`'s user while it waits; `unsubscribed`
+    // and `subscribed` (by the backend) are named in the answer.
+    void control(const Caller& caller, std::string session, std::vector<std::string> unsubscribed,
+                 std::vector<std::string> subscribed);
+
+    // ControlledSession: a waiting poll answers at once (its poller is what the backend marks).
+    void disconnectByServer(bool reconnect) override;
+    void revokeByServer() override;
+    const std::string& session() const override { return session_; }
+    std::int64_t tokenIssuedAt() const override { return issuedAt_; }
+    bool unsubscribeByServer(const std::string& channel) override;
+    bool subscribeByServer(const std::string& channel) override;
+    bool polling() const override { return true; }
 
     // FeedSink
     bool hasRoom() const override;
@@ -57,6 +70,11 @@ private:
     std::vector<MessagePtr> messages_;
     std::vector<protocol::Gap> gaps_;
     std::vector<protocol::Refusal> refused_;
+    std::string user_;  // listed in the session registry under it ("": not listed)
+    std::int64_t issuedAt_ = 0;
+    std::string session_;
+    std::vector<std::string> unsubscribed_;  // by the backend
+    std::vector<std::string> subscribed_;
     std::size_t bytes_ = 0;
     std::int64_t expiresAtMs_ = 0;
     bool answered_ = false;
@@ -68,5 +86,9 @@ private:
 // {"messages":[...],"gaps":[...],"cursor":"...","more":false,"refused":[...]}
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
                         const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused = {});
+// The channels the backend unsubscribed and subscribed, added to an answer's object:
+// ..."unsubscribed":["a"],"subscribed":["b"]} (none: nothing added).
+void appendServerChanges(std::string& body, const std::vector<std::string>& unsubscribed,
+                         const std::vector<std::string>& subscribed);
 
 }  // namespace pushwire::server
