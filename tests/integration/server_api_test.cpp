@@ -265,12 +265,13 @@ TEST_CASE("disconnect closes every connection of a user, on every transport, say
         DYNAMIC_SECTION("reconnect " << reconnect) {
             WsClient ws(server.wsUrl("?channel=a&token=" + alice));
             WsClient bobWs(server.wsUrl("?channel=a&token=" + bob));
-            SseClient sse(server.httpPort(), "/pushwire/sse?channel=a&session=s-sse-1&token=" + alice);
+            SseClient sse(server.httpPort(),
+                          "/pushwire/sse?channel=a&session=sse0session0000000000000000000001&token=" + alice);
             REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
             REQUIRE_FALSE(bobWs.waitFor(ofType("subscribed")).empty());
             REQUIRE(sse.waitFor(1, "welcome").size() == 1);
-            REQUIRE(poll(server, alice, "channel=a&session=s-poll-1").status == 200);
-            HeldLongPoll held(server, alice, "a", "s-longpoll-1");
+            REQUIRE(poll(server, alice, "channel=a&session=poll0session000000000000000000001").status == 200);
+            HeldLongPoll held(server, alice, "a", "longpoll0session00000000000000001");
 
             auto answer = call(server, "disconnect", json{{"user", "alice"}, {"reconnect", reconnect}}.dump());
             REQUIRE(answer.status == 200);
@@ -286,13 +287,15 @@ TEST_CASE("disconnect closes every connection of a user, on every transport, say
             CHECK(parked.status == 409);
             CHECK(parked.code() == "disconnected");
             CHECK(parked.body["error"]["reconnect"] == reconnect);
-            Answer next = poll(server, alice, "channel=a&session=s-poll-1");
+            Answer next = poll(server, alice, "channel=a&session=poll0session000000000000000000001");
             CHECK(next.status == 409);
             CHECK(next.body["error"]["reconnect"] == reconnect);
             // Told to reconnect: refused once; told not to: refused while the mark lasts,
             // the event stream's URL as well (a plain EventSource stops there).
-            CHECK(poll(server, alice, "channel=a&session=s-poll-1").status == (reconnect ? 200 : 409));
-            SseClient again(server.httpPort(), "/pushwire/sse?channel=a&session=s-sse-1&token=" + alice);
+            CHECK(poll(server, alice, "channel=a&session=poll0session000000000000000000001").status ==
+                  (reconnect ? 200 : 409));
+            SseClient again(server.httpPort(),
+                            "/pushwire/sse?channel=a&session=sse0session0000000000000000000001&token=" + alice);
             if (!reconnect) {
                 again.waitFor(0);
                 CHECK(again.status() == 409);
@@ -310,12 +313,12 @@ TEST_CASE("disconnect closes every connection of a user, on every transport, say
 TEST_CASE("disconnect with a client id closes that client only") {
     ServerProcess server(secured());
     const std::string alice = tokenOf("alice");
-    WsClient one(server.wsUrl("?channel=a&session=first-secret&token=" + alice));
-    WsClient two(server.wsUrl("?channel=a&session=second-secret&token=" + alice));
+    WsClient one(server.wsUrl("?channel=a&session=first0session0000000000000000001&token=" + alice));
+    WsClient two(server.wsUrl("?channel=a&session=second0session000000000000000001&token=" + alice));
     REQUIRE_FALSE(one.waitFor(ofType("subscribed")).empty());
     REQUIRE_FALSE(two.waitFor(ofType("subscribed")).empty());
-    // The client id of session=first-secret: the first 32 hex digits of its SHA-256.
-    const std::string firstId = "e0a5091e7f566a51018100473bf5078f";
+    // The client id of session=first0session0000000000000000001: the first 32 hex digits of its SHA-256.
+    const std::string firstId = "d5df0fb2c8713bb4107eee4bc8e15d19";
     auto answer = call(server, "disconnect", json{{"user", "alice"}, {"client", firstId}}.dump());
     REQUIRE(answer.status == 200);
     CHECK(answer.body["disconnected"] == 1);
@@ -330,7 +333,7 @@ TEST_CASE("unsubscribe and subscribe move a user's connections out of and into a
     SseClient sse(server.httpPort(), "/pushwire/sse?channels=a,b&token=" + alice);
     REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
     REQUIRE(sse.waitFor(1, "welcome").size() == 1);
-    REQUIRE(poll(server, alice, "channels=a,b&session=p1").status == 200);
+    REQUIRE(poll(server, alice, "channels=a,b&session=poller0session0000000000000000001").status == 200);
 
     auto out = call(server, "unsubscribe", R"({"user":"alice","channel":"a"})");
     REQUIRE(out.status == 200);
@@ -341,7 +344,7 @@ TEST_CASE("unsubscribe and subscribe move a user's connections out of and into a
     CHECK(json::parse(frame)["server"] == true);
     REQUIRE(sse.waitFor(1, "unsubscribed").size() == 1);
     // The poller names a in its next requests; it is left out and said to be.
-    Answer next = poll(server, alice, "channels=a,b&session=p1");
+    Answer next = poll(server, alice, "channels=a,b&session=poller0session0000000000000000001");
     REQUIRE(next.status == 200);
     CHECK(next.body["unsubscribed"] == json{"a"});
 
@@ -362,7 +365,7 @@ TEST_CASE("unsubscribe and subscribe move a user's connections out of and into a
     CHECK(json::parse(frame)["channels"] == json{"c"});
     CHECK(json::parse(frame)["server"] == true);
     REQUIRE(sse.waitFor(1, "subscribed").size() == 1);
-    Answer withC = poll(server, alice, "channels=b&session=p1");
+    Answer withC = poll(server, alice, "channels=b&session=poller0session0000000000000000001");
     REQUIRE(withC.status == 200);
     CHECK(withC.body["subscribed"] == json{"c"});
     publish(server, "c", 3);
@@ -371,7 +374,9 @@ TEST_CASE("unsubscribe and subscribe move a user's connections out of and into a
     CHECK_FALSE(message.empty());
     CHECK(sse.waitFor(2).size() == 2);
     // The poller's cursor names c: its next poll from it reads c's message.
-    Answer fromCursor = poll(server, alice, "channels=b,c&session=p1&since=" + withC.body["cursor"].get<std::string>());
+    Answer fromCursor =
+        poll(server, alice,
+             "channels=b,c&session=poller0session0000000000000000001&since=" + withC.body["cursor"].get<std::string>());
     REQUIRE(fromCursor.status == 200);
     REQUIRE(fromCursor.body["messages"].size() == 1);
     CHECK(fromCursor.body["messages"][0]["data"] == 3);

@@ -17,6 +17,7 @@
 
 #include "api/actions.hpp"
 #include "api/api_endpoint.hpp"
+#include "api/cluster_control.hpp"
 #include "app/memory_trimmer.hpp"
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
@@ -246,8 +247,21 @@ struct Server::Impl {
     PublishEndpoint publisher{context};
     std::string nodeId = randomEpoch();  // this process, in the server API's `info`
     nlohmann::json nodeInfo() const;
-    std::unique_ptr<api::Actions> actions =
-        std::make_unique<api::LocalActions>(context, revocations, [this] { return nodeInfo(); });
+    // With Redis, every node (api/cluster_control.hpp); else this one.
+    api::ClusterControl* cluster = nullptr;
+    std::unique_ptr<api::Actions> actions = makeActions();
+    std::unique_ptr<api::Actions> makeActions() {
+        api::NodeInfo info = [this] { return nodeInfo(); };
+        if (options.broker.kind != BrokerOptions::Kind::Redis) {
+            return std::make_unique<api::LocalActions>(context, revocations, std::move(info));
+        }
+        const BrokerOptions& b = options.broker;
+        auto control = std::make_unique<api::ClusterControl>(
+            io, api::ClusterControl::Settings{RedisEndpoint{b.host, b.port, b.password, b.db}, b.prefix, nodeId},
+            context, revocations, std::move(info));
+        cluster = control.get();
+        return control;
+    }
     api::ApiEndpoint api{context, *actions, options.maxTokenLifetimeSeconds};
     asio::signal_set signals;
     asio::steady_timer hubSweep;
@@ -566,6 +580,7 @@ void Server::start() {
     }
     impl_->routes();
     impl_->broker->start();
+    if (impl_->cluster) impl_->cluster->start();
     impl_->sweepHub();
     const Options& o = impl_->options;
     try {
@@ -616,6 +631,7 @@ void Server::Impl::finalStop() {
     stopped = true;
     ws.stop();
     hubSweep.cancel();
+    if (cluster) cluster->stop();
     broker->stop();
     http.stop();
     wsHttp.stop();
