@@ -10,6 +10,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD="$ROOT/build"
 DIST="$ROOT/dist"
 JOBS="${JOBS:-$(nproc)}"
+# Tests mostly wait (on sockets, timers, a browser): ctest runs twice as many as there are
+# cores (a browser test or the bench smoke run counts as two).
+TEST_JOBS="${TEST_JOBS:-$((JOBS * 2))}"
 # Debian's emscripten loads Debian's acorn from here; the installed Node does not look there.
 export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}"
 
@@ -24,6 +27,26 @@ APT_PACKAGES=(
 BENCH_PACKAGES=(nginx libnginx-mod-nchan)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# Progress of `./build.sh test`: a line as each phase starts (time since the start) and as
+# it ends (its wall time and the CPU time of what it ran: user + system of every process
+# it waited for: cutime + cstime of /proc/$$/stat). On a shared machine the CPU seconds are the number
+# to compare; on 2 idle cores wall time is about CPU / 2 where a phase keeps both busy.
+PHASE="" PHASE_WALL=0 PHASE_CPU=0
+children_cpu() {  # CPU seconds of every finished child of this shell: cutime + cstime
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%d", ($14 + $15) / hz }' "/proc/$$/stat"
+}
+clock() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); }
+phase_end() {
+  [[ -z $PHASE ]] && return 0
+  printf '    [%s] %s: done in %ds, %ds CPU\n' "$(clock)" "$PHASE" $((SECONDS - PHASE_WALL)) $(($(children_cpu) - PHASE_CPU))
+  PHASE=""
+}
+phase() {  # name: ends the phase running, starts this one
+  phase_end
+  PHASE="$1" PHASE_WALL=$SECONDS PHASE_CPU=$(children_cpu)
+  log "[$(clock)] $1"
+}
 
 missing_packages() {
   local p
@@ -52,6 +75,7 @@ install_packages() {
 }
 
 cmd_deps() {
+  phase "dependencies (Debian packages, npm test tools)"
   install_packages "${APT_PACKAGES[@]}"
   if [[ ! -d "$ROOT/tests/browser/node_modules/playwright-core" || ! -d "$ROOT/tests/browser/node_modules/vite" ]]; then
     log "installing npm test tools (playwright-core, and typescript and vite for the package tests)"
@@ -64,13 +88,12 @@ cmd_deps() {
 }
 
 cmd_build() {
-  log "native build (server, tests, bench)"
+  phase "native build (server, tests, bench)"
   cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD/native" -j "$JOBS"
-  log "wasm build (browser module)"
+  phase "wasm build (browser module) and dist/"
   emcmake cmake -S "$ROOT" -B "$BUILD/wasm" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD/wasm" -j "$JOBS"
-  log "assembling dist/"
   mkdir -p "$DIST/bin" "$DIST/web"
   cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
   for tool in pushwire-bench pushwire-send-paths; do
@@ -97,20 +120,33 @@ cmd_build() {
   mkdir -p "$DIST/npm"
   cp "$js" "$DIST/npm/pushwire.js"
   cp "$BUILD/wasm/client-wasm/pushwire.wasm" "$DIST/npm/"
+  # A real ES module: the classic build without its CommonJS/AMD tail (`module.exports`,
+  # `define`, which bundlers warn about in an ES module), minified as one.
+  local classic="$BUILD/wasm/client-wasm/pushwire.js" mjs="$BUILD/wasm/client-wasm/pushwire.mjs"
   {
-    echo "// pushwire $(sed -nE 's/.*"version": "([^"]+)".*/\1/p' "$ROOT/client-wasm/npm/package.json"): ES module entry. License: MIT."
+    echo "/*! pushwire $(sed -nE 's/.*"version": "([^"]+)".*/\1/p' "$ROOT/client-wasm/npm/package.json"): ES module entry. License: MIT. */"
     echo "const createPushWireClassic = (() => {"
-    cat "$js"
+    sed '/^if (typeof exports === .object. && typeof module === .object.)$/,$d' "$classic"
     echo "return createPushWire;"
     echo "})();"
     cat "$ROOT/client-wasm/npm/esm_tail.js"
-  } >"$DIST/npm/pushwire.mjs"
+  } >"$mjs"
+  if grep -q 'module\.exports\|define(' "$mjs"; then
+    echo "build.sh: the CommonJS/AMD tail of $classic was not found: pushwire.mjs would not be a clean ES module" >&2
+    exit 1
+  fi
+  if [[ -x "$esbuild" ]]; then
+    "$esbuild" --minify --format=esm --log-level=warning "$mjs" --outfile="$DIST/npm/pushwire.mjs"
+  else
+    cp "$mjs" "$DIST/npm/pushwire.mjs"
+  fi
   cp "$ROOT/client-wasm/npm/package.json" "$ROOT/client-wasm/npm/index.d.ts" "$ROOT/client-wasm/npm/README.md" \
     "$ROOT/LICENSE" "$DIST/npm/"
   # Precompressed copies, sent to browsers that take gzip (the server checks they are as
   # new as the file); -n: no name or time inside, so a rebuild gives the same bytes.
   find "$DIST/web" -type f \( -name '*.js' -o -name '*.wasm' -o -name '*.html' -o -name '*.css' -o -name '*.svg' \
     -o -name '*.json' \) -exec gzip -9 -n -k -f {} \;
+  phase_end
   log "built: dist/bin/pushwire-server, dist/web/, dist/npm/"
 }
 
@@ -121,23 +157,56 @@ cmd_run() {
   exec "$DIST/bin/pushwire-server" --web-root "$DIST/web" "$@"
 }
 
+# Every test: the native tests (unit, client core, integration twice: io_uring and sendmsg
+# writes), the browser tests, the bench smoke run, then the native unit, client and
+# integration tests and the fuzz replays again under ASan + UBSan. The sanitizer build runs
+# from the start at the lowest CPU priority, so that it takes the CPU the other phases
+# leave idle (a test waiting on a socket or a timer) instead of a phase of its own.
 cmd_test() {
   cmd_deps
+  mkdir -p "$BUILD"
+  # In a process group of its own (set -m), to be stopped whole if this script ends first.
+  set -m
+  asan_build >"$BUILD/asan-build.log" 2>&1 &
+  local asan_pid=$!
+  set +m
+  trap "kill -- -$asan_pid 2>/dev/null || true" EXIT
   cmd_build
-  log "running every test (ctest)"
-  ctest --test-dir "$BUILD/native" --output-on-failure --schedule-random -j 2 "$@"
-  cmd_sanitize
+  phase "every test (ctest -j $TEST_JOBS), but the fuzz replays (they run under ASan below)"
+  local status=0
+  ctest --test-dir "$BUILD/native" --output-on-failure --schedule-random -j "$TEST_JOBS" -E '^fuzz:' "$@" || status=$?
+  phase "sanitizer build (ASan + UBSan; the rest of it, started with the native build)"
+  local built=0
+  wait "$asan_pid" || built=$?
+  trap - EXIT
+  if [[ $built != 0 ]]; then
+    tail -50 "$BUILD/asan-build.log"
+    echo "the sanitizer build failed: $BUILD/asan-build.log" >&2
+    exit 1
+  fi
+  asan_ctest || status=$?
+  phase_end
+  log "[$(clock)] ./build.sh test: $([[ $status == 0 ]] && echo "every test passed" || echo "FAILED")"
+  return "$status"
 }
 
 # The native unit and integration tests again, built with ASan and UBSan (the server
 # they start is the sanitized one too).
-cmd_sanitize() {
-  log "sanitizer build (ASan + UBSan) of the native tests"
+asan_build() {
   cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON >/dev/null
-  cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests integration_tests pushwire-server \
-    fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
+  nice -n 19 cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests integration_tests \
+    pushwire-server fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
+}
+asan_ctest() {
+  phase "the native tests and fuzz replays under ASan + UBSan (ctest -j $TEST_JOBS)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir "$BUILD/asan" --output-on-failure -j 2 -R '^(unit|client|integration|fuzz)'
+    ctest --test-dir "$BUILD/asan" --output-on-failure -j "$TEST_JOBS" -R '^(unit|client|integration|fuzz)'
+}
+cmd_sanitize() {
+  phase "sanitizer build (ASan + UBSan) of the native tests"
+  asan_build
+  asan_ctest
+  phase_end
 }
 
 cmd_bench() {

@@ -156,7 +156,10 @@ async function connectAll() {
 }
 
 // ---------------------------------------------------------------- publisher
-const agent = new web.Agent({ keepAlive: true, maxSockets: 4, ...tlsOptions });
+// One connection: publishes are stored in the order they are sent. Over several, a publish
+// answered late (a loaded machine) let the next one overtake it, which the subscribers
+// counted as one lost and one repeated message.
+const agent = new web.Agent({ keepAlive: true, maxSockets: 1, ...tlsOptions });
 let publishErrors = 0;
 function publish(index) {
   const stamp = nowNs().toString();

@@ -4,9 +4,22 @@
 // loader) see `new URL('./pushwire.wasm', import.meta.url)` and ship the file.
 const pushwireWasmUrl = new URL('./pushwire.wasm', import.meta.url).href;
 
-/** Loads the module; resolves to `{ Client }` (see index.d.ts). */
+/** The errors with a server code the SDK gives (`error instanceof PushWireError`). */
+export class PushWireError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'PushWireError';
+    this.code = code;
+  }
+}
+
+/** Loads the module; resolves to `{ Client, PushWireError }` (see index.d.ts). */
 export function createPushWire(options) {
-  const settings = Object.assign({}, options || {});
+  if (typeof window === 'undefined' || typeof document === 'undefined') {
+    return Promise.reject(new Error('pushwire runs in browsers (it needs a page: WebSocket, EventSource, ' +
+      'fetch and WebAssembly), so call createPushWire() in code that runs there, not during server-side rendering'));
+  }
+  const settings = Object.assign({ PushWireError }, options || {});
   if (!settings.locateFile) {
     settings.locateFile = (file, prefix) => (file.endsWith('.wasm') ? pushwireWasmUrl : prefix + file);
   }

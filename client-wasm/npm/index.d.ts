@@ -1,7 +1,18 @@
 // Types of the pushwire browser SDK (docs/sdk.md has every option with its default).
 
 export type TransportName = 'auto' | 'websocket' | 'sse' | 'longpoll' | 'poll';
-export type ClientState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/** `disconnected`: by `client.disconnect()` (`connect()` resumes); `closed`: for good. */
+export type ClientState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
+/** `subscribing` until the server serves it (and again while the client reconnects). */
+export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
+/** Why messages were lost (docs/sdk.md, onGap). */
+export type GapReason = 'evicted' | 'epoch_changed' | 'missing';
+/** The codes the SDK and the server give; others may come from a newer server. */
+export type ErrorCode =
+  | 'forbidden' | 'unauthorized' | 'token_expired' | 'bad_cursor' | 'bad_channel' | 'too_large' | 'too_deep'
+  | 'rate_limited' | 'overloaded' | 'broker_unavailable' | 'publish_outcome_unknown' | 'bad_json' | 'bad_type'
+  | 'missing_field' | 'unknown_field' | 'bad_request' | 'not_found' | 'transport_disabled' | 'closed' | 'internal'
+  | (string & {});
 
 export interface Message<T = unknown> {
   channel: string;
@@ -18,13 +29,14 @@ export interface Gap {
   from: number;
   /** Last seq lost; null when the channel's stream restarted (everything before is gone). */
   to: number | null;
-  reason: string;
+  reason: GapReason;
 }
 
 /** An Error with the server's error code (`too_large`, `forbidden`, `rate_limited`, ...). */
-export interface PushWireError extends Error {
+export declare class PushWireError extends Error {
+  constructor(code: ErrorCode, message: string);
   name: 'PushWireError';
-  code: string;
+  code: ErrorCode;
 }
 
 export interface ClientOptions {
@@ -40,15 +52,27 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** After "auto" settled below WebSocket, try better ones this often; 0: never. Default 20000. */
   upgradeIntervalMs?: number;
-  /** A JWT from your backend; called before connecting, ahead of exp, and on unauthorized. */
-  getToken?: () => string | Promise<string>;
+  /**
+   * A JWT from your backend; called before connecting, ahead of exp, and on unauthorized.
+   * Anything but a non-empty string (null, undefined, a rejection) means "no token now":
+   * the client retries with its backoff.
+   */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** Log the client's decisions (transport tried, reconnect delay, cursor resumed): true for console.debug, or a function. */
+  debug?: boolean | ((line: string) => void);
 }
 
 export interface SubscribeOptions {
   /** A position saved earlier (`sub.position`), or "0" / 0 for the oldest held. Default: from now (this client's publishes made after subscribe() arrive). */
   since?: string | 0;
+  /** Also a message the browser's JSON.parse refused (reason `missing`: skipped, the next ones come). */
   onGap?: (gap: Gap) => void;
-  /** The server refused the channel (the subscription ends), or a message could not be parsed. */
+  /**
+   * `forbidden`/`unauthorized` with the channel refused: the subscription ends. `unauthorized`/
+   * `token_expired` once when the server refuses the connection's token: it stays, and resumes
+   * with a good one. `bad_cursor`: `since` was not a position of this channel: it reads from now.
+   * Default: console.warn.
+   */
   onError?: (error: PushWireError) => void;
 }
 
@@ -56,6 +80,11 @@ export interface Subscription {
   readonly channel: string;
   /** The position after the last message delivered: save it, give it back as `since`. */
   readonly position: string;
+  readonly state: SubscriptionState;
+  /** Why it is in that state ("" when subscribed). */
+  readonly stateReason: string;
+  /** Returns a function that removes the listener. */
+  onStateChange(listener: (state: SubscriptionState, reason: string) => void): () => void;
   unsubscribe(): void;
 }
 
@@ -80,11 +109,16 @@ export declare class Client {
   readonly transport: TransportName;
   /** With several URLs, the one in use. */
   readonly server: string;
+  /** Stops the connection, keeping subscriptions and positions: state "disconnected". */
+  disconnect(): void;
+  /** After disconnect(): connects again and resumes. Throws once closed. */
+  connect(): void;
   close(): void;
 }
 
 export interface PushWire {
   Client: typeof Client;
+  PushWireError: typeof PushWireError;
 }
 
 export interface ModuleOptions {
@@ -92,5 +126,6 @@ export interface ModuleOptions {
   locateFile?: (file: string, prefix: string) => string;
 }
 
+/** Browsers only: in Node (server-side rendering) it rejects, saying so. */
 export declare function createPushWire(options?: ModuleOptions): Promise<PushWire>;
 export default createPushWire;

@@ -25,6 +25,7 @@ std::string_view errorCodeName(ErrorCode code) {
         case ErrorCode::Overloaded: return "overloaded";
         case ErrorCode::BrokerUnavailable: return "broker_unavailable";
         case ErrorCode::PublishOutcomeUnknown: return "publish_outcome_unknown";
+        case ErrorCode::OriginNotAllowed: return "origin_not_allowed";
         case ErrorCode::UnknownMethod: return "unknown_method";
         case ErrorCode::TokenRevoked: return "token_revoked";
         case ErrorCode::Disconnected: return "disconnected";
@@ -45,7 +46,8 @@ int httpStatus(ErrorCode code) {
         case ErrorCode::Unauthorized:
         case ErrorCode::TokenRevoked:
         case ErrorCode::TokenExpired: return 401;
-        case ErrorCode::Forbidden: return 403;
+        case ErrorCode::Forbidden:
+        case ErrorCode::OriginNotAllowed: return 403;
         case ErrorCode::Overloaded:
         case ErrorCode::BrokerUnavailable: return 503;
         case ErrorCode::PublishOutcomeUnknown: return 504;  // the broker behind us did not answer

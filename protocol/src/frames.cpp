@@ -141,9 +141,18 @@ Result<ClientFrame> decodeClientFrame(std::string_view text, std::string* idJson
         auto token = tokenText ? detail::stringValue(*tokenText) : std::nullopt;
         if (!token) return err(ErrorCode::MissingField, "auth needs a string 'token'");
         frame.token = std::move(*token);
+    } else if (*type == "presence" || *type == "presence_stats") {
+        frame.type = *type == "presence" ? ClientFrameType::Presence : ClientFrameType::PresenceStats;
+        if (auto e = fields.only({"type", "id", "channel"}, where)) return *e;
+        auto channelText = fields.find("channel");
+        auto channel = channelText ? detail::stringValue(*channelText) : std::nullopt;
+        if (!channel) return err(ErrorCode::MissingField, *type + " needs a string 'channel'");
+        if (auto problem = channelNameProblem(*channel)) return err(ErrorCode::BadChannel, *problem);
+        frame.channel = std::move(*channel);
     } else {
-        return err(ErrorCode::BadRequest,
-                   "unknown frame type '" + *type + "'; expected subscribe, unsubscribe, publish, auth, ping or pong");
+        return err(ErrorCode::BadRequest, "unknown frame type '" + *type +
+                                              "'; expected subscribe, unsubscribe, publish, auth, presence, "
+                                              "presence_stats, ping or pong");
     }
     return frame;
 }
@@ -175,9 +184,10 @@ std::string encodeAuthorizedFrame(std::string_view idJson, std::string_view subj
            idField(idJson) + "}";
 }
 
-std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs) {
+std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs, std::string_view client) {
     return "{\"type\":\"welcome\",\"protocol\":" + std::to_string(kProtocolVersion) + ",\"epoch\":" + quote(epoch) +
-           ",\"heartbeat_ms\":" + std::to_string(heartbeatMs) + "}";
+           ",\"heartbeat_ms\":" + std::to_string(heartbeatMs) +
+           (client.empty() ? std::string() : ",\"client\":" + quote(client)) + "}";
 }
 
 std::string encodeSubscribedFrame(std::string_view idJson, const std::vector<std::string>& channels,
@@ -190,9 +200,11 @@ std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels) {
     return "{\"type\":\"unsubscribed\",\"channels\":" + channelList(channels) + "}";
 }
 
-std::string encodeMessageFrame(std::string_view envelopeJson) {
+std::string encodeMessageFrame(std::string_view envelopeJson, std::string_view type) {
     // The envelope is an object: splice the type in after its opening brace.
-    std::string out = "{\"type\":\"message\",";
+    std::string out = "{\"type\":\"";
+    out += type;
+    out += "\",";
     out.append(envelopeJson.substr(1));
     return out;
 }

@@ -45,18 +45,35 @@ test('tsc --strict accepts the documented use and refuses a misspelled option', 
     files: ['use.ts'],
   }));
   writeFileSync(path.join(app, 'use.ts'), `
-import createDefault, { createPushWire, type Message, type Gap, type Subscription } from 'pushwire';
+import createDefault, { createPushWire, PushWireError, type Message, type Gap, type Subscription,
+  type SubscriptionState } from 'pushwire';
 const PushWire = await createPushWire();
 const client = new PushWire.Client(['https://a.example', 'https://b.example'], {
   transport: 'sse', pollIntervalMs: 500, reconnectInitialMs: 100, reconnectMaxMs: 5000, connectTimeoutMs: 0,
-  upgradeIntervalMs: 0, getToken: async () => 'token',
+  upgradeIntervalMs: 0, getToken: async () => (Math.random() > 0.5 ? 'token' : null), debug: true,
 });
+new PushWire.Client('https://a.example', { getToken: () => undefined, debug: (line: string) => { void line; } });
 const sub: Subscription = client.subscribe<{ text: string }>('chat', (m: Message<{ text: string }>) => {
   const text: string = m.data.text;
   const seq: number = m.seq;
   void text; void seq;
-}, { since: '0', onGap: (g: Gap) => { const to: number | null = g.to; void to; }, onError: (e) => { const c: string = e.code; void c; } });
+}, { since: '0', onGap: (g: Gap) => {
+  const to: number | null = g.to;
+  const reason: 'evicted' | 'epoch_changed' | 'missing' = g.reason;
+  void to; void reason;
+}, onError: (e) => {
+  const c: string = e.code;
+  const isClass: boolean = e instanceof PushWireError && e instanceof PushWire.PushWireError;
+  if (e.code === 'forbidden' || e.code === 'bad_cursor') void c;
+  void isClass;
+} });
 const saved: string = sub.position;
+const subState: SubscriptionState = sub.state;
+const offSub: () => void = sub.onStateChange((state, reason) => { void state; void reason; });
+offSub(); void subState;
+client.disconnect(); client.connect();
+const state: 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed' = client.state;
+void state;
 const seq: number = await client.publish('chat', { text: 'hi' });
 const held: Message<{ text: string }>[] = await client.history<{ text: string }>('chat', { since: '0', limit: 10 });
 void held;
@@ -113,6 +130,8 @@ createPushWire().then((PushWire) => { ${pageScript} });`);
   const built = spawnSync(bin('vite'), ['build', vite, '--outDir', path.join(vite, 'dist'), '--logLevel', 'warn'],
     { encoding: 'utf8', cwd: vite });
   assert.equal(built.status, 0, built.stdout + built.stderr);
+  // Not a single warning (the CommonJS tail of an ES module made two on every build).
+  assert.equal((built.stdout + built.stderr).trim(), '', 'vite printed warnings');
   const assets = readdirSync(path.join(vite, 'dist/assets'));
   assert.ok(assets.some((f) => f.endsWith('.wasm')), `no wasm among the built assets: ${assets}`);
   await receives(path.join(vite, 'dist'), 'vite');
@@ -127,4 +146,12 @@ test('a plain <script src="pushwire.js"> page from the same package receives', a
 <script>createPushWire().then((PushWire) => { ${pageScript} });</script>
 `);
   await receives(root, 'plain script');
+});
+
+test('in Node (server-side rendering) createPushWire() rejects with one sentence saying where the module runs', () => {
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', `
+import { createPushWire } from 'pushwire';
+createPushWire().then(() => console.log('loaded'), (e) => console.log(e.message));`], { encoding: 'utf8', cwd: app });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout.trim(), /^pushwire runs in browsers \(.*\), so call createPushWire\(\) in code that runs there, not during server-side rendering$/);
 });

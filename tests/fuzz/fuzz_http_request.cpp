@@ -30,7 +30,7 @@ struct World {
     AccessPolicy access{AccessOptions{}};
     RateLimiter publishRate{0, 1};
     SessionRegistry sessions;
-    Context context{io, hub, metrics, Settings{}, access, publishRate, sessions};
+    Context context{io, hub, metrics, Settings{}, access, publishRate, sessions, nullptr};
     World() {
         for (int i = 0; i < 12; ++i) hub.publish("chat", "{\"i\":" + std::to_string(i) + "}", [](auto) {});
         for (int i = 0; i < 3; ++i) hub.publish("news", "\"n\"", [](auto) {});

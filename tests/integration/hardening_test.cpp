@@ -364,8 +364,9 @@ TEST_CASE("a token= query from a page of another origin is ignored on every tran
                                              " HTTP/1.1\r\nHost: x\r\nOrigin: " + origin + "\r\n\r\n"));
             };
             CHECK(get("https://app.example") == 200);
-            CHECK(get("https://evil.example") == 401);
-            CHECK(get("null") == 401);
+            // A page of another origin uses nothing, with a token or without.
+            CHECK(get("https://evil.example") == 403);
+            CHECK(get("null") == 403);
         }
         RawWebSocket evil(server.httpPort(), "/pushwire/ws?channel=chat:x&token=" + token, 0, "Origin: null\r\n");
         CHECK_FALSE(evil.upgraded());
@@ -452,7 +453,9 @@ TEST_CASE("a date claim of the wrong type is refused saying what is wrong with i
 }
 
 TEST_CASE("memory is given back after a ping flood and after channels are dropped by their TTL") {
-    ServerProcess server({"--channel-ttl", "1", "--max-message-bytes", "70000"});
+    // A TTL of 2 s, not 1: on a loaded machine the first channels would expire before the
+    // flood reaches its peak, and "the flood did take memory" would measure the machine.
+    ServerProcess server({"--channel-ttl", "2", "--max-message-bytes", "70000"});
     Bystander bystander(server);
     const long before = residentKb(server.pid());
     SECTION("a ping flood: pongs queued for readers that do not read, until they are let go") {
@@ -507,7 +510,7 @@ TEST_CASE("memory is given back after a ping flood and after channels are droppe
         const long after = residentKb(server.pid());
         INFO("RSS after " << after << " kB");
         if (kRssMeaningful) {
-            CHECK(peak - before > 64 * 1024);  // the flood did take memory
+            CHECK(peak - before > 48 * 1024);  // the flood did take memory (~100 MB of data sent)
             CHECK(after - before < 16 * 1024);
         }
     }

@@ -48,7 +48,9 @@ std::vector<std::string> nodeArgs(const RedisServer& redis) {
             "--token-secret-file",
             keys().dir + "/secret",
             "--api-key-file",
-            keys().dir + "/api-key"};
+            keys().dir + "/api-key",
+            "--presence",
+            "room:*"};
 }
 
 std::string tokenOf(const std::string& user, std::int64_t age = 0) {
@@ -138,6 +140,18 @@ TEST_CASE("the server API reaches every node of a Redis deployment: info, discon
     const std::string bob = tokenOf("bob");
     WsClient bobWs(b.wsUrl("?channel=a&token=" + bob));
     REQUIRE_FALSE(bobWs.waitFor(ofType("subscribed")).empty());
+
+    SECTION("presence on node a lists a member connected to node b") {
+        WsClient ws(b.wsUrl("?channel=room:9&token=" + tokenOf("carol")));
+        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+        json members;
+        CHECK(eventually([&] {
+            members = call(a, "presence", {{"channel", "room:9"}});
+            return members.contains("members") && members["members"].size() == 1;
+        }));
+        CHECK(members["members"][0]["user"] == "carol");
+        CHECK(call(a, "presence_stats", {{"channel", "room:9"}})["users"] == 1);
+    }
 
     SECTION("disconnect on node a closes alice's connections on node b") {
         WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));

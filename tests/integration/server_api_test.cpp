@@ -1,6 +1,7 @@
 // The server API (POST /pushwire/api/<method>) against the real server: who may call it,
 // every method's bad input, and what each method does to real connections on every
 // transport (WebSocket, SSE, long-poll, poll).
+#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "server_process.hpp"
 #include "support/token_minter.hpp"
@@ -75,6 +77,18 @@ std::uint64_t publish(const ServerProcess& server, const std::string& channel, i
                                 json{{"channel", channel}, {"data", value}}.dump(), "application/json");
     if (!response || response->status != 200) throw std::runtime_error("publish failed");
     return json::parse(response->body)["seq"].get<std::uint64_t>();
+}
+
+// The client id of a session: the first 32 hex digits of its SHA-256 (docs/protocol.md).
+std::string sha256Prefix(const std::string& session) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(session.data()), session.size(), digest);
+    std::string out;
+    for (int i = 0; i < 16; ++i) {
+        out += "0123456789abcdef"[digest[i] >> 4];
+        out += "0123456789abcdef"[digest[i] & 15];
+    }
+    return out;
 }
 
 auto ofType(const std::string& type) {
@@ -318,7 +332,7 @@ TEST_CASE("disconnect with a client id closes that client only") {
     REQUIRE_FALSE(one.waitFor(ofType("subscribed")).empty());
     REQUIRE_FALSE(two.waitFor(ofType("subscribed")).empty());
     // The client id of session=first0session0000000000000000001: the first 32 hex digits of its SHA-256.
-    const std::string firstId = "d5df0fb2c8713bb4107eee4bc8e15d19";
+    const std::string firstId = sha256Prefix("first0session0000000000000000001");
     auto answer = call(server, "disconnect", json{{"user", "alice"}, {"client", firstId}}.dump());
     REQUIRE(answer.status == 200);
     CHECK(answer.body["disconnected"] == 1);
@@ -452,4 +466,39 @@ TEST_CASE("--max-token-lifetime refuses tokens that live longer, so a revocation
     CHECK(poll(server, noIat, "channel=a").status == 401);
     // A revocation ahead of now by more than the lifetime is refused as input.
     CHECK(call(server, "revoke", json{{"user", "a"}, {"before", unixNow() + 4000}}.dump()).status == 400);
+}
+
+TEST_CASE("presence and presence_stats read a presence channel's members and numbers") {
+    ServerProcess server(secured({"--presence", "room:*"}));
+    const std::string session = "presence0session0000000000000001";
+    WsClient one(server.wsUrl("?channel=room:1&session=" + session + "&token=" + tokenOf("alice")));
+    WsClient two(server.wsUrl("?channel=room:1&token=" + tokenOf("alice")));
+    WsClient three(server.wsUrl("?channel=room:1&token=" + tokenOf("bob")));
+    for (WsClient* ws : {&one, &two, &three}) REQUIRE_FALSE(ws->waitFor(ofType("subscribed")).empty());
+    Answer stats;
+    for (int i = 0; i < 200; ++i) {  // members join on the loop's next turn
+        stats = call(server, "presence_stats", R"({"channel":"room:1"})");
+        if (stats.body.value("clients", 0) == 3) break;
+        std::this_thread::sleep_for(25ms);
+    }
+    REQUIRE(stats.status == 200);
+    CHECK(stats.body["clients"] == 3);
+    CHECK(stats.body["users"] == 2);
+    Answer members = call(server, "presence", R"({"channel":"room:1"})");
+    REQUIRE(members.status == 200);
+    REQUIRE(members.body["members"].size() == 3);
+    std::set<std::string> users, clients;
+    for (const auto& member : members.body["members"]) {
+        users.insert(member["user"].get<std::string>());
+        clients.insert(member["client"].get<std::string>());
+    }
+    CHECK(users == std::set<std::string>{"alice", "bob"});
+    CHECK(clients.count(sha256Prefix(session)) == 1);
+    CHECK(members.body.contains("position"));
+
+    Answer none = call(server, "presence", R"({"channel":"lobby"})");
+    CHECK(none.status == 404);
+    CHECK(none.code() == "not_found");
+    CHECK(call(server, "presence_stats", "{}").code() == "bad_request");
+    CHECK(call(server, "presence", R"({"channel":"room:1","x":1})").code() == "bad_request");
 }

@@ -60,7 +60,17 @@ RedisServer::RedisServer(const Config& config)
     char templ[] = "/tmp/pushwire-redis-XXXXXX";
     if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
-    start();
+    // A port found free can be taken before Redis binds it (by another test's connection,
+    // with tests running in parallel): Redis then exits at once, and another one is tried.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            start();
+            return;
+        } catch (const std::runtime_error&) {
+            if (config.port != 0 || attempt == 5) throw;
+            port_ = freeTcpPort();
+        }
+    }
 }
 
 RedisServer::~RedisServer() {
@@ -103,9 +113,13 @@ void RedisServer::start() {
     for (int i = 0; i < 200; ++i) {
         if (answers(port_)) return;
         int status = 0;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) break;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            break;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
+    kill();
     throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + " (is it installed?)");
 }
 

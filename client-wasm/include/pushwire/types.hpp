@@ -10,7 +10,9 @@
 namespace pushwire {
 
 enum class Transport { Auto, WebSocket, Sse, LongPoll, Poll };
-enum class State { Connecting, Connected, Reconnecting, Closed };
+// Disconnected: stopped by the application (Client disconnect()), subscriptions kept;
+// connect() resumes. Closed: for good.
+enum class State { Connecting, Connected, Reconnecting, Closed, Disconnected };
 
 const char* toString(Transport transport);  // "auto", "websocket", "sse", "longpoll", "poll"
 const char* toString(State state);          // "connecting", "connected", ...
@@ -72,7 +74,10 @@ struct SubscribeOptions {
     std::string since;
     GapHandler onGap;
     // The server refused the subscription (forbidden: outside the token's rights;
-    // unauthorized: a token is needed). The subscription ends; the others go on.
+    // unauthorized: a token is needed): the subscription ends; the others go on. Also
+    // bad_cursor: `since` was not a position of this channel (the subscription reads from
+    // now), and unauthorized/token_expired once when the server refuses the connection's
+    // token (the subscription stays and resumes with a good one).
     ErrorHandler onError;
 };
 

@@ -58,9 +58,9 @@ Subscription Client::subscribe(const std::string& channel, MessageHandler onMess
     Error error;
     ErrorHandler onError = options.onError;
     int id = core_->subscribe(channel, std::move(onMessage), std::move(options), &error);
-    if (id == 0) {
-        if (onError) onError(error);
-        return subscription;
+    if (id == 0 || !error.code.empty()) {
+        if (onError) onError(error);  // refused, or `since` not understood (read from now)
+        if (id == 0) return subscription;
     }
     subscription.core_ = core_.get();
     subscription.coreAlive_ = core_->liveness();

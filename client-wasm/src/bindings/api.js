@@ -8,13 +8,13 @@
 var pwNatives = new Map();
 var pwNoEvents = {
   token: function () {}, state: function () {}, message: function () {}, gap: function () {},
-  error: function () {}, published: function () {}
+  error: function () {}, published: function () {}, subscribed: function () {}, debug: function () {}
 };
 function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
 
 // One native client: the calls api.js makes, the events it receives.
 var pwNextHandle = 1;
-function NativeClient(urls, transport, times, tokenRequester) {
+function NativeClient(urls, transport, times, tokenRequester, debug) {
   var handle = pwNextHandle++;
   var subscriptions = new Map();
   var publishes = new Map();
@@ -32,10 +32,16 @@ function NativeClient(urls, transport, times, tokenRequester) {
       var s = subscriptions.get(sub);
       if (s) s.onGap(channel, from, to, reason);
     },
-    error: function (sub, code, message) {
+    error: function (sub, code, message, ended) {
       var s = subscriptions.get(sub);
-      if (s) s.onError(code, message);
+      if (ended) subscriptions.delete(sub);
+      if (s) s.onError(code, message, ended);
     },
+    subscribed: function (sub) {
+      var s = subscriptions.get(sub);
+      if (s) s.onSubscribed();
+    },
+    debug: function (line) { if (debug) debug(line); },
     published: function (id, ok, seq, code, message) {
       var done = publishes.get(id);
       if (!done) return;
@@ -44,15 +50,15 @@ function NativeClient(urls, transport, times, tokenRequester) {
     }
   });
   pwWithStrings([urls, transport], function (u, t) {
-    _pw_new.apply(null, [handle, u, t].concat(times, [tokenRequester ? 1 : 0]));
+    _pw_new.apply(null, [handle, u, t].concat(times, [tokenRequester ? 1 : 0, debug ? 1 : 0]));
   });
   this.tokenReady = function (id, token) {
     pwWithStrings([token], function (t) { _pw_token_ready(handle, id, t); });
   };
   this.setStateListener = function (listener) { stateListener = listener; };
-  this.subscribe = function (channel, since, onMessage, onGap, onError) {
+  this.subscribe = function (channel, since, events) {
     var id = pwWithStrings([channel, since], function (c, s) { return _pw_subscribe(handle, c, s); });
-    if (id) subscriptions.set(id, { channel: channel, onMessage: onMessage, onGap: onGap, onError: onError });
+    if (id) subscriptions.set(id, Object.assign({ channel: channel }, events));
     return id;
   };
   this.unsubscribe = function (id) {
@@ -71,6 +77,8 @@ function NativeClient(urls, transport, times, tokenRequester) {
   this.lastError = function () { return get(4); };
   this.lastErrorCode = function () { return get(5); };
   this.position = function (id) { return get(6, id); };
+  this.token = function () { return get(7); };
+  this.connect = function (on) { _pw_connect(handle, on); };
   this.close = function () { _pw_close(handle); };
   this.delete = function () {
     _pw_delete(handle);
@@ -82,7 +90,7 @@ function NativeClient(urls, transport, times, tokenRequester) {
   var TRANSPORTS = ['auto', 'websocket', 'sse', 'longpoll', 'poll'];
   var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
   var CLIENT_OPTIONS = ['transport', 'pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs',
-    'upgradeIntervalMs', 'getToken'];
+    'upgradeIntervalMs', 'getToken', 'debug'];
   var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError'];
 
   // A misspelled option would be silently ignored: name it instead.
@@ -96,11 +104,45 @@ function NativeClient(urls, transport, times, tokenRequester) {
     });
   }
 
-  function pushwireError(code, message) {
-    var error = new Error(message);
-    error.name = 'PushWireError';
-    error.code = code;
-    return error;
+  // The class of every error with a server code (`instanceof PushWire.PushWireError`);
+  // the ES module entry passes its own, exported, in.
+  var PushWireError = Module['PushWireError'] || class PushWireError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.name = 'PushWireError';
+      this.code = code;
+    }
+  };
+  function pushwireError(code, message) { return new PushWireError(code, message); }
+
+  // A server URL the client can use, or a TypeError that says what to pass.
+  function checkUrl(url) {
+    var parsed = null;
+    try { parsed = new URL(url); } catch (e) {}
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || !parsed.host) {
+      throw new TypeError('new PushWire.Client: "' + url + '" is not a server URL: pass its http:// or https:// URL, ' +
+        'e.g. "http://127.0.0.1:8080" or location.origin' +
+        (parsed && /^wss?:$/.test(parsed.protocol) ? ' (not ws://: the client asks the server for its WebSocket URL)' : ''));
+    }
+    return url;
+  }
+
+  // "server unreachable at URL" from a page of another origin: the browser reports a refusal
+  // without CORS headers as that network error too. Say so.
+  function explain(reason) {
+    var m = /^server unreachable at (\S+)$/.exec(reason);
+    return m && new URL(m[1]).origin !== location.origin ? reason + ' (or it refused this page\'s origin, ' +
+      location.origin + ', without CORS headers, which a browser shows as a network error: is it in the ' +
+      'server\'s --allowed-origins?)' : reason;
+  }
+
+  // Adds a listener; returns the function that removes it.
+  function listen(listeners, listener) {
+    listeners.push(listener);
+    return function () {
+      var i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
   }
 
   function isolate(fn) {
@@ -127,8 +169,12 @@ function NativeClient(urls, transport, times, tokenRequester) {
     this._lastTransport = 'auto';
     this._listeners = [];
     // One URL, or several servers sharing channels (failover between them).
-    var urls = Array.isArray(url) ? url.map(String) : [String(url)];
+    var urls = (Array.isArray(url) ? url.map(String) : [String(url)]).map(checkUrl);
     if (urls.length === 0) throw new TypeError('new PushWire.Client(urls): at least one server URL is needed');
+    var debug = opts.debug === true ? function (line) { console.debug('pushwire: ' + line); } : opts.debug;
+    if (debug && typeof debug !== 'function') {
+      throw new TypeError('new PushWire.Client: debug must be a boolean or a function');
+    }
     if (opts.getToken !== undefined && typeof opts.getToken !== 'function') {
       throw new TypeError('getToken must be a function returning a token (or a Promise of one)');
     }
@@ -151,8 +197,20 @@ function NativeClient(urls, transport, times, tokenRequester) {
     // In bindings.cpp's order; -1: the default.
     var times = ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].map(
       function (name) { return opts[name] === undefined ? -1 : Math.round(opts[name]); });
-    this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester);
+    this._subs = new Set();  // the subscriptions' state setters, while active
+    this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester, debug || null);
     this._native.setStateListener(function (state, reason) {
+      reason = explain(reason);
+      // Not connected: what was subscribed waits to be served again.
+      if (state !== 'connected') self._subs.forEach(function (set) { set('subscribing', reason, true); });
+      // With `debug`: the transport, and where each subscription resumes (nothing is
+      // delivered before this call).
+      if (debug) {
+        debug(state === 'connected' ? 'connected over ' + self.transport + Array.from(self._subs, function (set) {
+          var p = set.sub.position;
+          return p ? ', resuming ' + set.sub.channel + ' from ' + p : '';
+        }).join('') : state + (reason && ': ' + reason));
+      }
       self._listeners.slice().forEach(function (f) { isolate(f, state, reason); });
     });
   }
@@ -172,22 +230,49 @@ function NativeClient(urls, transport, times, tokenRequester) {
       throw new TypeError('subscribe: since must be a position string (sub.position) or "0", got ' + since);
     }
     var native = this._native;
+    var self = this;
+    var active = true;
+    var lastPosition = since;
+    var state = 'subscribing';
+    var reason = '';
+    var listeners = [];
+    // sub.state: subscribing (until the server serves it, and again while the client
+    // reconnects), subscribed, unsubscribed (for good).
+    var setState = function (next, why, onlyIfSubscribed) {
+      if (state === 'unsubscribed' || state === next || (onlyIfSubscribed && state !== 'subscribed')) return;
+      state = next;
+      reason = why;
+      if (next === 'unsubscribed') self._subs.delete(setState);
+      listeners.slice().forEach(function (f) { isolate(f, next, why); });
+    };
     var reportError = function (error) {
       if (opts.onError) isolate(opts.onError, error);
       else console.warn('pushwire: ' + channel + ': ' + error.message);
     };
-    var id = native.subscribe(channel, since,
-      function (ch, seq, data, time) {
+    var id = native.subscribe(channel, since, {
+      onMessage: function (ch, seq, data, time) {
         isolate(onMessage, { channel: ch, seq: seq, data: data, time: time });
       },
-      function (ch, from, to, reason) {
+      onGap: function (ch, from, to, reason) {
         if (opts.onGap) isolate(opts.onGap, { channel: ch, from: from, to: to < 0 ? null : to, reason: reason });
       },
-      function (code, message) { reportError(pushwireError(code, message)); });
+      onError: function (code, message, ended) {
+        if (ended) {
+          lastPosition = native.position(id) || lastPosition;
+          active = false;
+          setState('unsubscribed', code + ': ' + message);
+        }
+        reportError(pushwireError(code, message));
+      },
+      onSubscribed: function () { setState('subscribed', ''); }
+    });
     if (id === 0) throw pushwireError(native.lastErrorCode(), native.lastError());
-    var self = this;
-    var active = true;
-    var lastPosition = since;
+    // `since` not understood (a bad saved value): read from now, and say so after return.
+    if (native.lastErrorCode()) {
+      var late = pushwireError(native.lastErrorCode(), native.lastError());
+      lastPosition = '';
+      setTimeout(function () { reportError(late); }, 0);
+    }
     var subscription = {
       channel: channel,
       unsubscribe: function () {
@@ -195,7 +280,9 @@ function NativeClient(urls, transport, times, tokenRequester) {
         lastPosition = native.position(id) || lastPosition;
         active = false;
         native.unsubscribe(id);
-      }
+        setState('unsubscribed', 'unsubscribed by the application');
+      },
+      onStateChange: function (listener) { return listen(listeners, listener); }
     };
     // The position after the last message delivered: save it, give it back as `since`.
     Object.defineProperty(subscription, 'position', {
@@ -205,6 +292,10 @@ function NativeClient(urls, transport, times, tokenRequester) {
         return lastPosition;
       }
     });
+    Object.defineProperty(subscription, 'state', { enumerable: true, get: function () { return state; } });
+    Object.defineProperty(subscription, 'stateReason', { enumerable: true, get: function () { return reason; } });
+    setState.sub = subscription;
+    this._subs.add(setState);
     return subscription;
   };
 
@@ -227,7 +318,9 @@ function NativeClient(urls, transport, times, tokenRequester) {
     var base = (this._native.server() || this._urls[0]).replace(/\/+$/, '');
     var getToken = this._getToken;
     var out = [];
-    var token = getToken ? Promise.resolve().then(function () { return getToken(); }) : Promise.resolve('');
+    // The connection's token while it lasts; getToken only without one.
+    var held = this._native.token();
+    var token = getToken && !held ? Promise.resolve().then(function () { return getToken(); }) : Promise.resolve(held);
     return token.then(function (bearer) {
       var headers = typeof bearer === 'string' && bearer ? { Authorization: 'Bearer ' + bearer } : {};
       var page = function (cursor) {
@@ -264,14 +357,7 @@ function NativeClient(urls, transport, times, tokenRequester) {
     });
   };
 
-  Client.prototype.onStateChange = function (listener) {
-    var listeners = this._listeners;
-    listeners.push(listener);
-    return function () {
-      var i = listeners.indexOf(listener);
-      if (i >= 0) listeners.splice(i, 1);
-    };
-  };
+  Client.prototype.onStateChange = function (listener) { return listen(this._listeners, listener); };
 
   Object.defineProperty(Client.prototype, 'transport', {
     get: function () {
@@ -286,18 +372,28 @@ function NativeClient(urls, transport, times, tokenRequester) {
     get: function () { return this._closed ? 'closed' : this._native.state(); }
   });
   Object.defineProperty(Client.prototype, 'stateReason', {
-    get: function () { return this._closed ? 'closed by the application' : this._native.stateReason(); }
+    get: function () { return this._closed ? 'closed by the application' : explain(this._native.stateReason()); }
   });
+
+  // Stops the connection without closing: subscriptions and positions stay, connect()
+  // resumes from them. state "disconnected" meanwhile.
+  Client.prototype.disconnect = function () { if (!this._closed) this._native.connect(0); };
+  Client.prototype.connect = function () {
+    if (this._closed) throw pushwireError('closed', 'the client is closed: make a new one');
+    this._native.connect(1);
+  };
 
   Client.prototype.close = function () {
     if (this._closed) return;
     this._lastTransport = this._native.transport();
     this._native.close();
     this._closed = true;
+    this._subs.forEach(function (set) { set('unsubscribed', 'the client was closed'); });
     var native = this._native;
     // Free on a later turn: close() may run inside one of this client's callbacks.
     setTimeout(function () { native.delete(); }, 0);
   };
 
   Module['Client'] = Client;
+  Module['PushWireError'] = PushWireError;
 })();

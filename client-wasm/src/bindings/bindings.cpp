@@ -23,8 +23,11 @@ EM_JS(void, pw_js_message, (int client, int sub, double seq, int slot, double ti
       { pwNative(client).message(sub, seq, pwTake(slot), time); });
 EM_JS(void, pw_js_gap, (int client, int sub, const char* channel, double from, double to, const char* reason),
       { pwNative(client).gap(sub, UTF8ToString(channel), from, to, UTF8ToString(reason)); });
-EM_JS(void, pw_js_error, (int client, int sub, const char* code, const char* message),
-      { pwNative(client).error(sub, UTF8ToString(code), UTF8ToString(message)); });
+// `ended`: the subscription ended with this error (a refused channel).
+EM_JS(void, pw_js_error, (int client, int sub, const char* code, const char* message, int ended),
+      { pwNative(client).error(sub, UTF8ToString(code), UTF8ToString(message), ended); });
+EM_JS(void, pw_js_subscribed, (int client, int sub), { pwNative(client).subscribed(sub); });
+EM_JS(void, pw_js_debug, (int client, const char* line), { pwNative(client).debug(UTF8ToString(line)); });
 EM_JS(void, pw_js_published, (int client, int id, int ok, double seq, const char* code, const char* message),
       { pwNative(client).published(id, ok, seq, UTF8ToString(code), UTF8ToString(message)); });
 
@@ -48,13 +51,15 @@ class NativeClient {
 public:
     // `urls`: one or more server URLs, one per line. `withToken`: the page gave getToken;
     // the core asks for a token with pw_js_token and gets it through tokenReady.
-    NativeClient(int handle, std::string_view urls, pushwire::ClientOptions options, bool withToken)
+    NativeClient(int handle, std::string_view urls, pushwire::ClientOptions options, bool withToken, bool debug)
         : handle_(handle),
           core_(pushwire::client::BrowserPlatform::instance(), pushwire::client::defaultTransports(), splitLines(urls),
                 withTokens(std::move(options), withToken)) {
         core_.onStateChange([handle](pushwire::State state, const std::string& reason) {
             pw_js_state(handle, pushwire::toString(state), reason.c_str());
         });
+        core_.onSubscribed([handle](int sub) { pw_js_subscribed(handle, sub); });
+        if (debug) core_.onDebug([handle](const std::string& line) { pw_js_debug(handle, line.c_str()); });
         core_.start();
     }
     ~NativeClient() { core_.close(); }
@@ -68,21 +73,21 @@ public:
     }
 
     // The subscription's id, or 0 when refused at once (lastErrorCode/lastError say why:
-    // bad_channel, bad_cursor).
+    // bad_channel); bad_cursor there with an id: `since` not understood, read from now.
     int subscribe(const char* channel, const char* since) {
         const int id = core_.nextSubscriptionId();
         const int handle = handle_;
         // Built in place (assigning a handler to a std::function swaps, and the swap was
         // 0.3 KB of the module).
-        pushwire::SubscribeOptions options{since,
-                                           [handle, id](const pushwire::Gap& gap) {
-                                               pw_js_gap(handle, id, gap.channel.c_str(), static_cast<double>(gap.from),
-                                                         gap.to ? static_cast<double>(*gap.to) : -1.0,
-                                                         gap.reason.c_str());
-                                           },
-                                           [handle, id](const pushwire::Error& error) {
-                                               pw_js_error(handle, id, error.code.c_str(), error.message.c_str());
-                                           }};
+        pushwire::SubscribeOptions options{
+            since,
+            [handle, id](const pushwire::Gap& gap) {
+                pw_js_gap(handle, id, gap.channel.c_str(), static_cast<double>(gap.from),
+                          gap.to ? static_cast<double>(*gap.to) : -1.0, gap.reason.c_str());
+            },
+            [this, id](const pushwire::Error& error) {
+                pw_js_error(handle_, id, error.code.c_str(), error.message.c_str(), !core_.hasSubscription(id));
+            }};
         pushwire::Error error;
         const int subscribed = core_.subscribe(
             channel,
@@ -112,7 +117,7 @@ public:
     }
 
     // What api.js reads: 0 state, 1 its reason, 2 transport, 3 server, 4 last error,
-    // 5 its code, 6 the position of subscription `sub`.
+    // 5 its code, 6 the position of subscription `sub`, 7 the token in hand (unexpired).
     std::string get(int what, int sub) const {
         switch (what) {
             case 0: return pushwire::toString(core_.state());
@@ -122,11 +127,13 @@ public:
             case 4: return lastError_;
             case 5: return lastErrorCode_;
             case 6: return core_.position(sub);
+            case 7: return core_.currentToken();
             default: return {};
         }
     }
 
     void close() { core_.close(); }
+    void connect(bool on) { on ? core_.connect() : core_.disconnect(); }
     void pageHint() { core_.reconnectNowHint(); }
 
 private:
@@ -166,7 +173,7 @@ extern "C" {
 // The options api.js checked: a transport name, and times in ms (-1: the default).
 EMSCRIPTEN_KEEPALIVE void pw_new(int handle, const char* urls, const char* transport, int pollIntervalMs,
                                  int reconnectInitialMs, int reconnectMaxMs, int connectTimeoutMs,
-                                 int upgradeIntervalMs, int withToken) {
+                                 int upgradeIntervalMs, int withToken, int debug) {
     pushwire::ClientOptions options;
     options.transport = pushwire::transportFromString(transport).value_or(pushwire::Transport::Auto);
     const int given[] = {pollIntervalMs, reconnectInitialMs, reconnectMaxMs, connectTimeoutMs, upgradeIntervalMs};
@@ -175,7 +182,8 @@ EMSCRIPTEN_KEEPALIVE void pw_new(int handle, const char* urls, const char* trans
     for (int i = 0; i < 5; ++i) {
         if (given[i] >= 0) *fields[i] = given[i];
     }
-    natives().emplace(handle, std::make_unique<NativeClient>(handle, urls, std::move(options), withToken != 0));
+    natives().emplace(handle,
+                      std::make_unique<NativeClient>(handle, urls, std::move(options), withToken != 0, debug != 0));
 }
 
 EMSCRIPTEN_KEEPALIVE void pw_delete(int handle) { natives().erase(handle); }
@@ -206,6 +214,11 @@ EMSCRIPTEN_KEEPALIVE const char* pw_get(int handle, int what, int sub) {
 
 EMSCRIPTEN_KEEPALIVE void pw_close(int handle) {
     if (NativeClient* client = native(handle)) client->close();
+}
+
+// 1: client.connect(), 0: client.disconnect().
+EMSCRIPTEN_KEEPALIVE void pw_connect(int handle, int on) {
+    if (NativeClient* client = native(handle)) client->connect(on != 0);
 }
 
 // The network is back, or the page visible again: a waiting reconnect happens now. (The

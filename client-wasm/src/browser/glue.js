@@ -218,7 +218,8 @@ function pwXhrAbort(id) {
 }
 
 // Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed,
-// 6 the server's own `event: error` (a refused channel, an expired token).
+// 6 the server's own `event: error` (a refused channel, an expired token), also a refused
+// token learnt as below.
 function pwSseOpen(handle, url) {
   var source = pwOpen(pwSources, handle, function () { return new EventSource(url); },
     function () { _pw_sse_event(handle, 5, 0, 0); });
@@ -231,7 +232,8 @@ function pwSseOpen(handle, url) {
       });
     };
   };
-  source.addEventListener('welcome', forward(1));
+  var opened = false;
+  source.addEventListener('welcome', function (event) { opened = true; forward(1)(event); });
   source.addEventListener('message', forward(2));
   source.addEventListener('gap', forward(3));
   source.addEventListener('ping', forward(4));
@@ -243,7 +245,14 @@ function pwSseOpen(handle, url) {
     if (typeof event.data === 'string') { forward(6)(event); return; }
     pwSources.delete(handle);
     source.close();
-    _pw_sse_event(handle, 5, 0, 0);
+    // EventSource hides why a stream was refused: before its first event, the same
+    // question as a poll (answered at once, 5 s at most) tells a refused token (401).
+    Promise.race([opened ? '' : fetch(url.replace('/sse?', '/poll?')).then(function (r) {
+      return r.status === 401 ? r.text() : '';
+    }, function () { return ''; }), new Promise(function (r) { setTimeout(r, 5000, ''); })]).then(function (text) {
+      if (text) pwWithStrings([text, ''], function (d, i) { _pw_sse_event(handle, 6, d, i); });
+      else _pw_sse_event(handle, 5, 0, 0);
+    });
   };
 }
 
@@ -285,6 +294,25 @@ function pwWsSend(handle, text) {
 function pwWsClose(handle) {
   var socket = pwForget(pwSockets, handle);
   if (socket) socket.close(1000);
+}
+
+// The wasm, fetched once: a failure rejects createPushWire() with a sentence naming the
+// URL (Emscripten's loader tried three times, then said "both async and sync fetching of
+// the wasm failed"). Runs before Emscripten's code sets wasmBinaryFile, called after.
+if (!Module['instantiateWasm']) {
+  Module['instantiateWasm'] = function (imports, receive) {
+    var url = new URL(wasmBinaryFile, location.href).href;
+    fetch(url).then(function (response) {
+      if (!response.ok) throw Error('HTTP ' + response.status);
+      return response.arrayBuffer();
+    }).then(function (bytes) { return WebAssembly.instantiate(bytes, imports); }).then(function (result) {
+      receive(result.instance);
+    }, function (e) {
+      readyPromiseReject(Error('pushwire: could not load ' + url + ' (' + e.message + '): serve pushwire.wasm ' +
+        'beside pushwire.js, or give createPushWire({ locateFile }) its URL'));
+    });
+    return {};
+  };
 }
 
 // The network coming back or the page becoming visible: reconnect now, not after backoff.

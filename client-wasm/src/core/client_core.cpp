@@ -80,6 +80,9 @@ void ClientCore::setState(State state, const std::string& reason) {
     state_ = state;
     stateReason_ = reason;
     if (!changed) return;
+    if (state != State::Connected) {
+        for (auto& entry : subscriptions_) entry.second.served = false;
+    }
     // The handlers there are now, each copied before its call: a handler may add handlers
     // (which hear the next change).
     const std::size_t count = stateHandlers_.size();
@@ -358,17 +361,33 @@ void ClientCore::scheduleTokenRefresh() {
 
 bool ClientCore::recoverFromAuthFailure(const protocol::Error& reason) {
     if (reason.code != ErrorCode::Unauthorized && reason.code != ErrorCode::TokenExpired) return false;
-    if (!options_.getToken) {
-        // No way to get a token: the subscriptions hear why nothing comes.
-        tellEverySubscription(toError(reason));
-        return false;
-    }
-    if (authFailures_ >= 2) return false;  // a new token did not help: back off
-    ++authFailures_;
+    // An expired token is routine (a new one is asked for at once): the subscriptions hear
+    // of it only when the new one fails too. A token refused outright, at once.
+    if (reason.code == ErrorCode::Unauthorized || authFailures_ > 0) tellAuthRefusal(toError(reason));
+    if (closed_ || !transport_) return true;
     dropTransport();
-    setState(State::Reconnecting, "the server refused the token (" + reason.message + "); getting a new one");
-    withToken(true, [this] { reconnect(); });
+    std::string why = std::string(protocol::errorCodeName(reason.code)) + ": " + reason.message;
+    if (!options_.getToken) {
+        scheduleReconnect(why + " (give the client a getToken option)");
+        return true;
+    }
+    // The token goes: the next connect asks getToken for another.
+    token_.clear();
+    tokenExpiresMs_ = 0;
+    cancelTimer(tokenTimer_);
+    if (authFailures_++ == 0) {
+        setState(State::Reconnecting, why + "; asking getToken for a new token");
+        reconnect();
+    } else {
+        scheduleReconnect(why + "; getToken is asked again before each retry");
+    }
     return true;
+}
+
+void ClientCore::tellAuthRefusal(const Error& error) {
+    if (authTold_) return;
+    authTold_ = true;
+    tellEverySubscription(error);
 }
 
 // ---------------------------------------------------------------- upgrades
@@ -499,6 +518,7 @@ void ClientCore::scheduleReconnect(const std::string& reason) {
     cancelTimer(reconnectTimer_);
     auto alive = alive_;
     int delay = backoff_.nextDelayMs(platform_.random01());
+    if (debug_) debug_("reconnecting in " + std::to_string(delay) + " ms (" + reason + ")");
     reconnectTimer_ = platform_.setTimer(delay, [this, alive] {
         if (!alive.alive()) return;
         reconnectTimer_ = 0;
@@ -574,6 +594,35 @@ void ClientCore::transportActivity(int generation) {
         ++activityAfterOpen_;
         lastActivityMs_ = platform_.monotonicMs();
     }
+}
+
+void ClientCore::disconnect() {
+    if (closed_ || state_ == State::Disconnected) return;
+    if (transport_) dropTransport();  // its timers and probe too
+    cancelTimer(reconnectTimer_);
+    cancelTimer(tokenTimer_);
+    if (negotiateRequest_) {
+        platform_.abortRequest(negotiateRequest_);
+        negotiateRequest_ = 0;
+    }
+    // A token asked for meanwhile is dropped when it comes; connect() asks again.
+    ++tokenRequest_;
+    fetchingToken_ = false;
+    afterToken_.clear();
+    setState(State::Disconnected, "disconnected by the application");
+}
+
+void ClientCore::connect() {
+    if (closed_ || state_ != State::Disconnected) return;
+    backoff_.reset();
+    authFailures_ = 0;
+    setState(State::Connecting, "");
+    reconnect();
+}
+
+std::string ClientCore::currentToken() const {
+    const bool expired = tokenExpiresMs_ > 0 && platform_.nowMs() >= tokenExpiresMs_ - 1000;
+    return expired ? std::string() : token_;
 }
 
 void ClientCore::close() {

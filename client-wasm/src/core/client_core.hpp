@@ -39,7 +39,9 @@ public:
 
     void start();
 
-    // Returns the subscription id, or 0 with `error` filled when the name is invalid.
+    // Returns the subscription id, or 0 with `error` filled when the name is invalid. A
+    // `since` that is not a position of the channel: the subscription reads from now, and
+    // `error` says why (bad_cursor) with the id returned.
     int subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options, Error* error);
     void unsubscribe(int subscriptionId);
     // The id subscribe() returns if it succeeds (so that handlers made before the call can
@@ -50,6 +52,21 @@ public:
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
     void onStateChange(StateHandler handler);
     void close();
+    // Stops without closing: the transport and timers go, subscriptions and positions
+    // stay (State::Disconnected); connect() resumes from them. Both do nothing when there
+    // is nothing to do.
+    void disconnect();
+    void connect();
+    // The token in hand while it has not expired ("" otherwise), for the application's
+    // own requests (history).
+    std::string currentToken() const;
+    // Called with a subscription's id once the server serves it on this connection (its
+    // position known): the JS API's sub.state "subscribed".
+    void onSubscribed(Callback<void(int)> handler) { subscribed_ = std::move(handler); }
+    // The reconnect delays, as sentences, for the JS `debug` option (which tells the rest
+    // from the states). Nothing is built without a handler.
+    void onDebug(Callback<void(const std::string&)> handler) { debug_ = std::move(handler); }
+    bool hasSubscription(int subscriptionId) const { return subscriptions_.count(subscriptionId) != 0; }
 
     // Hints from the page: the network is back / the page is visible again. A waiting
     // reconnect happens now instead of after its backoff.
@@ -105,6 +122,7 @@ private:
         std::string channel;
         MessageHandler onMessage;
         SubscribeOptions options;
+        bool served = false;  // on this connection (onSubscribed told)
     };
 
     void setState(State state, const std::string& reason);
@@ -113,9 +131,14 @@ private:
     void withToken(bool force, Callback<void()> then);
     void tokenArrived(const std::string& token);
     void scheduleTokenRefresh();
-    // The server refused the token: get a new one and reconnect at once, twice; then
-    // back off like any failure.
+    // The server refused the token: every subscription hears it once, the state says
+    // why; a new token (getToken) and a reconnect at once the first time, then with the
+    // backoff, on the same transport (a token is not the transport's fault).
     bool recoverFromAuthFailure(const protocol::Error& reason);
+    // Once per refusal episode (until the server accepts a token again).
+    void tellAuthRefusal(const Error& error);
+    // The server served the connection's channels (a cursor): the token is good.
+    void served(const std::vector<std::string>& channels);
     // The server refused this channel: its subscriptions are told and end.
     void refuseChannel(const std::string& channel, const protocol::Error& error);
     // Moves to the next server of the list (forgetting what worked on this one); false
@@ -224,7 +247,10 @@ private:
     int tokenRequest_ = 0;  // answers to older requests are dropped
     std::vector<Callback<void()>> afterToken_;
     TimerId tokenTimer_ = 0;
-    int authFailures_ = 0;  // in a row, since the last answer the server gave with data
+    int authFailures_ = 0;   // in a row, since the last answer the server gave with data
+    bool authTold_ = false;  // the subscriptions heard of this refusal episode
+    Callback<void(int)> subscribed_;
+    Callback<void(const std::string&)> debug_;
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
     int nextPublishId_ = 1;

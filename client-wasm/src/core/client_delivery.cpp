@@ -32,12 +32,11 @@ int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage, 
             auto positions = protocol::positionsFor(cursor.value(), {channel});
             if (positions && !positions.value().empty() && positions.value()[0]) start = *positions.value()[0];
         }
-        if (!start) {
-            if (error) {
-                *error = Error{"bad_cursor", "since '" + options.since.substr(0, 64) + "' is not a position of '" +
-                                                 channel + "' (give what position gave, or \"0\")"};
-            }
-            return 0;
+        // Not a position of this channel (a bad saved value, another channel's): read
+        // from now, and say so.
+        if (!start && error) {
+            *error = Error{"bad_cursor", "since '" + options.since.substr(0, 64) + "' is not a position of '" +
+                                             channel + "' (give what sub.position gave, or \"0\"): reading from now"};
         }
     }
     int id = nextSubscription_++;
@@ -113,10 +112,13 @@ std::string ClientCore::resumeCursor(const std::vector<std::string>& wanted) con
 void ClientCore::transportCursor(int generation, const std::string& text, const std::vector<std::string>& channels) {
     if (!isCurrent(generation)) return;
     authFailures_ = 0;  // the server answered with data: the token is good
+    authTold_ = false;
     auto cursor = protocol::parseCursor(text);
     if (!cursor) return;
     auto positions = protocol::positionsFor(*cursor, channels);
     if (!positions) return;
+    served(channels);
+    if (closed_) return;
     // Only "from now" channels learn their position here; known positions move only
     // with delivered messages and gaps, which is what makes delivery exactly-once. A
     // position whose stream life was not known yet learns it.
@@ -217,8 +219,30 @@ void ClientCore::transportRequestError(int generation, const std::string& idJson
         if (isCurrent(generation)) refuseChannel(channel, error);
         return;
     }
-    // Neither a publish nor a channel: every subscription hears it.
-    tellEverySubscription(toError(error));
+    // Neither a publish nor a channel: every subscription hears it. A refused token: the
+    // close that follows says it (recoverFromAuthFailure).
+    if (error.code != protocol::ErrorCode::Unauthorized && error.code != protocol::ErrorCode::TokenExpired) {
+        tellEverySubscription(toError(error));
+    }
+}
+
+void ClientCore::served(const std::vector<std::string>& channels) {
+    if (!subscribed_) return;
+    std::vector<int> ids;
+    for (const std::string& name : channels) {
+        auto it = channels_.find(name);
+        if (it == channels_.end()) continue;
+        for (int id : it->second.subscriptions) {
+            auto sub = subscriptions_.find(id);
+            if (sub == subscriptions_.end() || sub->second.served) continue;
+            sub->second.served = true;
+            ids.push_back(id);
+        }
+    }
+    for (int id : ids) {
+        if (closed_) return;
+        if (subscriptions_.count(id)) subscribed_(id);
+    }
 }
 
 void ClientCore::tellEverySubscription(const Error& error) {

@@ -20,6 +20,7 @@ const char* toString(State state) {
         case State::Connected: return "connected";
         case State::Reconnecting: return "reconnecting";
         case State::Closed: return "closed";
+        case State::Disconnected: return "disconnected";
     }
     return "closed";
 }

@@ -3,6 +3,8 @@
 // as JSON frames; each subscribe carries the core's cursor for its channels.
 #include <emscripten.h>
 
+#include <optional>
+
 #include "core/transport.hpp"
 #include "core/wire.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -36,7 +38,7 @@ public:
     }
 
     void channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>& removed) override {
-        if (!welcomed_ || closed_) return;
+        if (!welcomed_ || authorizing_ || closed_) return;  // accepted() subscribes them all
         if (!removed.empty()) send(protocol::encodeUnsubscribeFrame(removed));
         if (!added.empty()) send(protocol::encodeSubscribeFrame(added, listener_.resumeCursor(added), ""));
     }
@@ -61,6 +63,11 @@ public:
             case kFrame: frame(text ? text : ""); break;
             case kClosed: {
                 forget();  // the glue has forgotten the socket
+                // The error frame before a 4001 said why, in the server's words.
+                if (code == protocol::kCloseTokenExpired && refusal_) {
+                    fail(refusal_->message, refusal_->code);
+                    break;
+                }
                 // 4001: the token is not (or no longer) good; 4003: refused credentials.
                 const protocol::ErrorCode error = code == protocol::kCloseTokenExpired
                                                       ? protocol::ErrorCode::TokenExpired
@@ -88,27 +95,23 @@ private:
         switch (f.type) {
             case protocol::ServerFrameType::Welcome: {
                 welcomed_ = true;
-                // Opened first: when this is a background upgrade, the core switches to us
-                // here, so the cursor read just below is final and nothing is lost or doubled.
-                // Frames sent meanwhile (a publish from a "connected" callback) wait until
-                // the subscribe has gone, so they cannot overtake it.
-                opening_ = true;
-                listener_.transportOpened(generation);
-                opening_ = false;
-                if (closed_) return;
-                // The token first, in a frame (not in the URL, which servers log): the
-                // subscribe after it is checked against its rights.
+                // The token first, in a frame (not in the URL, which servers log). The
+                // connection counts as open once the server accepted it: at its
+                // `authorized` answer (a refused token closes with 4001 instead).
                 if (std::string token = config_.currentToken(); !token.empty()) {
+                    authorizing_ = true;
                     send(protocol::encodeAuthFrame(token, ""));
+                } else {
+                    accepted();
                 }
-                std::vector<std::string> channels = listener_.channels();
-                if (!channels.empty()) {
-                    send(protocol::encodeSubscribeFrame(channels, listener_.resumeCursor(channels), ""));
-                }
-                for (const std::string& held : heldWhileOpening_) send(held);
-                heldWhileOpening_.clear();
                 break;
             }
+            case protocol::ServerFrameType::Authorized:
+                if (authorizing_) {
+                    authorizing_ = false;
+                    accepted();
+                }
+                break;
             case protocol::ServerFrameType::Subscribed:
                 listener_.transportCursor(generation, f.cursor, f.channels);
                 break;
@@ -116,10 +119,31 @@ private:
             case protocol::ServerFrameType::Gap: listener_.transportGap(generation, f.gap); break;
             case protocol::ServerFrameType::Ack: listener_.transportAck(generation, f.idJson, f.seq); break;
             case protocol::ServerFrameType::Error:
+                if (f.idJson.empty() && f.channel.empty()) refusal_ = f.error;
                 listener_.transportRequestError(generation, f.idJson, f.error, f.channel);
                 break;
             default: break;
         }
+    }
+
+    // The server accepted the connection: opened, then the subscribe (checked against the
+    // token's rights).
+    void accepted() {
+        const int generation = generation_;
+        // Opened first: when this is a background upgrade, the core switches to us here,
+        // so the cursor read just below is final and nothing is lost or doubled. Frames
+        // sent meanwhile (a publish from a "connected" callback) wait until the subscribe
+        // has gone, so they cannot overtake it.
+        opening_ = true;
+        listener_.transportOpened(generation);
+        opening_ = false;
+        if (closed_) return;
+        std::vector<std::string> channels = listener_.channels();
+        if (!channels.empty()) {
+            send(protocol::encodeSubscribeFrame(channels, listener_.resumeCursor(channels), ""));
+        }
+        for (const std::string& held : heldWhileOpening_) send(held);
+        heldWhileOpening_.clear();
     }
 
     void fail(const std::string& reason, protocol::ErrorCode code = protocol::ErrorCode::Internal) {
@@ -140,6 +164,8 @@ private:
 
     int handle_ = 0;
     bool welcomed_ = false;
+    bool authorizing_ = false;                // the token sent, the server's answer not yet in
+    std::optional<protocol::Error> refusal_;  // the last error frame of the connection's own
     bool opening_ = false;
     std::vector<std::string> heldWhileOpening_;
     bool closed_ = false;

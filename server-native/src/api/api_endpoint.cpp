@@ -5,6 +5,7 @@
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/envelope.hpp"
 #include "transports/channel_request.hpp"
+#include "transports/presence_endpoint.hpp"
 
 namespace pushwire::server::api {
 
@@ -37,7 +38,9 @@ ApiEndpoint::ApiEndpoint(Context& context, Actions& actions, std::int64_t maxTok
                 {"disconnect", &ApiEndpoint::disconnect},
                 {"unsubscribe", &ApiEndpoint::unsubscribe},
                 {"subscribe", &ApiEndpoint::subscribe},
-                {"revoke", &ApiEndpoint::revoke}};
+                {"revoke", &ApiEndpoint::revoke},
+                {"presence", &ApiEndpoint::presence},
+                {"presence_stats", &ApiEndpoint::presenceStats}};
 }
 
 void ApiEndpoint::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -87,6 +90,20 @@ void ApiEndpoint::handle(HttpRequest& request, const HttpConnectionPtr& connecti
         count(label, "ok");
         connection->respondJson(std::move(answer.value()));
     });
+}
+
+void ApiEndpoint::presence(ApiBody& body, Answer answer) { readPresence(body, false, std::move(answer)); }
+
+void ApiEndpoint::presenceStats(ApiBody& body, Answer answer) { readPresence(body, true, std::move(answer)); }
+
+// The same read as GET /pushwire/presence (a Redis store is every node's), without rights.
+void ApiEndpoint::readPresence(ApiBody& body, bool statsOnly, Answer answer) {
+    const std::string channel = body.channel();
+    if (auto problem = body.problem()) return answer(*problem);
+    if (!context_.presence || !context_.presence->tracks(channel)) {
+        return answer(Error{ErrorCode::NotFound, "channel '" + channel + "' has no presence (--presence)"});
+    }
+    server::readPresence(context_, channel, statsOnly, "", "", std::move(answer));
 }
 
 void ApiEndpoint::history(ApiBody& body, Answer answer) {

@@ -1,5 +1,7 @@
 // The server API for the backend: POST /pushwire/api/<method> with a JSON object body,
 // answered with a JSON object (docs/api.md). Methods:
+//   presence {channel}                        the channel's members (--presence channels)
+//   presence_stats {channel}                  its numbers of clients and users
 //   history {channel, since?, limit?}         what a channel holds after a position
 //   channels {pattern?, cursor?, limit?}      the channels held, a page at a time
 //   info {}                                   every node
@@ -44,6 +46,9 @@ private:
     using Answer = std::function<void(protocol::Result<std::string>)>;
     using Method = void (ApiEndpoint::*)(ApiBody&, Answer);
 
+    void presence(ApiBody& body, Answer answer);
+    void presenceStats(ApiBody& body, Answer answer);
+    void readPresence(ApiBody& body, bool statsOnly, Answer answer);
     void history(ApiBody& body, Answer answer);
     void channels(ApiBody& body, Answer answer);
     void info(ApiBody& body, Answer answer);

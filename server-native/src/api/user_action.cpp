@@ -1,7 +1,5 @@
 #include "api/user_action.hpp"
 
-#include <openssl/sha.h>
-
 namespace pushwire::server::api {
 
 using json = nlohmann::json;
@@ -56,30 +54,16 @@ std::optional<UserAction> actionFromJson(const json& value) {
     return action;
 }
 
-std::string clientIdOf(const std::string& session) {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(session.data()), session.size(), digest);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (int i = 0; i < 16; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 15];
-    }
-    return out;
-}
-
 std::int64_t applyLocally(const UserAction& action, Context& context, Revocations& revocations) {
     const std::int64_t now = context.nowMs();
     SessionRegistry& registry = context.sessions;
     std::int64_t reached = 0;
     if (action.kind == UserAction::Kind::Revoke) revocations.revoke(action.user, action.before, now / 1000);
-    auto clientMatches = [&](const std::string& session) {
-        return action.client.empty() || (!session.empty() && clientIdOf(session) == action.client);
-    };
+    auto clientMatches = [&](const std::string& client) { return action.client.empty() || client == action.client; };
     // Poll clients between requests: marked, and told at their next request.
     if (action.kind != UserAction::Kind::Revoke) {  // a revoked poller's next request is refused anyway
-        for (auto& [session, poller] : registry.pollersOf(action.user, now)) {
-            if (!clientMatches(session)) continue;
+        for (auto& [client, poller] : registry.pollersOf(action.user, now)) {
+            if (!clientMatches(client)) continue;
             ++reached;
             switch (action.kind) {
                 case UserAction::Kind::Disconnect:
@@ -100,7 +84,7 @@ std::int64_t applyLocally(const UserAction& action, Context& context, Revocation
     }
     // Open connections (a parked long-poll answers at once: its poller was counted).
     for (ControlledSession* session : registry.sessionsOf(action.user)) {
-        if (!clientMatches(session->session())) continue;
+        if (!clientMatches(session->clientId())) continue;
         bool counted = false;
         switch (action.kind) {
             case UserAction::Kind::Disconnect:

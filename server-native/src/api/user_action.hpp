@@ -30,10 +30,6 @@ nlohmann::json toJson(const UserAction& action);
 // Nullopt when `value` is not an action (a message from another version, or noise).
 std::optional<UserAction> actionFromJson(const nlohmann::json& value);
 
-// The client id of a connection that sent `session=S`: the first 32 hex digits of
-// SHA-256(S) (docs/protocol.md).
-std::string clientIdOf(const std::string& session);
-
 // Does `action` to this node's sessions of its user; returns how many connections it
 // reached (open connections, and poll clients seen within SessionRegistry's linger).
 // Revoke records the revocation first, so that the user's next request is refused too.

@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
         } else {
             std::cout << "pushwire-server access: " << server.accessSummary() << std::endl;
         }
+        if (std::string presence = server.presenceSummary(); !presence.empty()) {
+            std::cout << "pushwire-server " << presence << std::endl;
+        }
         server.run();
         std::cout << "pushwire-server stopped" << std::endl;
     } catch (const std::exception& e) {

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "auth/channel_patterns.hpp"
+
 namespace pushwire::server {
 namespace {
 
@@ -115,6 +117,16 @@ anyone who reaches it reads and writes every channel (it says so at start).
   --tls-cert FILE --tls-key FILE
                               HTTPS and WSS on the same ports (PEM)
 
+Presence (docs/protocol.md, Presence; default: no channel):
+  --presence PATTERNS         channels whose members (client, token sub, token info) are
+                              kept and can be read, e.g. room:*,lobby
+  --join-leave PATTERNS       channels whose joins and leaves are also entries of the
+                              channel's stream (seq'd, resumable); must be presence channels
+  --presence-ttl SECONDS      with Redis: a node silent this long is dead, and the others
+                              emit its members' leaves (default 30)
+  --presence-grace-ms MS      a WebSocket/SSE member stays this long after its connection
+                              ends; the same session back within it keeps it (default 5000)
+
 Limits (0: none), each answered with a JSON error and counted in /pushwire/metrics:
   --max-connections-per-ip N  connections one address may hold (default 1000)
   --max-channels-per-connection N
@@ -134,6 +146,8 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --channel-linger-ms MS      a channel stays followed this long after its last subscriber
                               left, for pollers; then a channel that never held a message
                               is dropped (default 10000)
+  --max-presence-members N    members a presence query lists at most ("truncated":true
+                              past it; clients and users stay exact) (default 1000)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --drain-ms MS               on SIGTERM or SIGINT: stop accepting, answer held long-polls,
@@ -253,6 +267,11 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                                         "--channel-linger-ms",
                                         "--max-idempotency-keys",
                                         "--max-batch-bytes",
+                                        "--presence",
+                                        "--join-leave",
+                                        "--presence-ttl",
+                                        "--presence-grace-ms",
+                                        "--max-presence-members",
                                         "--max-token-lifetime"};
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
             parsed.error = "unknown option " + name + " (see --help)";
@@ -402,6 +421,19 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--max-idempotency-keys") {
             if (!number(0, 100000000)) return parsed;
             o.maxIdempotencyKeys = static_cast<std::size_t>(n);
+        } else if (name == "--presence") {
+            o.presence = value;
+        } else if (name == "--join-leave") {
+            o.joinLeave = value;
+        } else if (name == "--presence-ttl") {
+            if (!number(3, 24 * 3600)) return parsed;
+            o.presenceTtlSeconds = static_cast<int>(n);
+        } else if (name == "--presence-grace-ms") {
+            if (!number(0, 600000)) return parsed;
+            o.presenceGraceMs = static_cast<int>(n);
+        } else if (name == "--max-presence-members") {
+            if (!number(1, 10000000)) return parsed;
+            o.maxPresenceMembers = static_cast<std::size_t>(n);
         } else if (name == "--max-batch-bytes") {
             if (!number(1024, 1LL << 30)) return parsed;
             o.maxPublishBatchBytes = static_cast<std::size_t>(n);
@@ -435,6 +467,11 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
     // --ws-port equal to --port is the default: one port for everything.
     if (o.port != 0 && o.wsPort == o.port) o.wsPort = -1;
     if (o.tlsCert.empty() != o.tlsKey.empty()) parsed.error = "--tls-cert and --tls-key go together";
+    for (auto [flag, text] : {std::pair<const char*, const std::optional<std::string>*>{"--presence", &o.presence},
+                              {"--join-leave", &o.joinLeave}}) {
+        std::string problem;
+        if (*text && !ChannelPatterns::parse(**text, &problem)) parsed.error = std::string(flag) + ": " + problem;
+    }
     return parsed;
 }
 

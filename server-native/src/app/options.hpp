@@ -84,6 +84,13 @@ struct Options {
     int idempotencyWindowSeconds = 300;
     std::size_t maxIdempotencyKeys = 100000;
     std::size_t maxPublishBatchBytes = 8 * 1024 * 1024;  // --max-batch-bytes: an NDJSON batch publish's body
+
+    // Presence (docs/protocol.md, Presence): channel patterns, validated at start.
+    std::optional<std::string> presence;    // --presence: channels whose members are kept
+    std::optional<std::string> joinLeave;   // --join-leave: and whose joins/leaves are stream entries
+    int presenceTtlSeconds = 30;            // a silent node's members leave after this (Redis)
+    int presenceGraceMs = 5000;             // a WebSocket/SSE member outlives its connection this long
+    std::size_t maxPresenceMembers = 1000;  // members listed at most; stats stay exact
 };
 
 struct ParsedOptions {

@@ -19,15 +19,19 @@
 #include "api/api_endpoint.hpp"
 #include "api/cluster_control.hpp"
 #include "app/memory_trimmer.hpp"
+#include "app/origin_guard.hpp"
 #include "app/static_files.hpp"
 #include "broker/memory_broker.hpp"
+#include "broker/memory_presence.hpp"
 #include "broker/redis_broker.hpp"
+#include "broker/redis_presence.hpp"
 #include "front/http_server.hpp"
 #include "front/poll_until.hpp"
 #include "hub/hub.hpp"
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
+#include "transports/presence_endpoint.hpp"
 #include "transports/publish_endpoint.hpp"
 #include "transports/websocket.hpp"
 
@@ -164,6 +168,41 @@ Hub::Options hubOptions(const Options& options, Broker& broker) {
     return out;
 }
 
+PresenceSettings presenceSettings(const Options& options) {
+    PresenceSettings out;
+    if (auto patterns = patternsOf(options.presence, "--presence")) out.presence = std::move(*patterns);
+    if (auto patterns = patternsOf(options.joinLeave, "--join-leave")) out.joinLeave = std::move(*patterns);
+    out.grace = std::chrono::milliseconds(options.presenceGraceMs);
+    out.maxMembers = options.maxPresenceMembers;
+    return out;
+}
+
+// The presence store that goes with the broker; none without --presence (it costs
+// something: Redis heartbeats, a reaper).
+std::unique_ptr<Presence> makePresence(const Options& options, Broker& broker, asio::io_context& io) {
+    if (!options.presence) return nullptr;
+    if (auto* memory = dynamic_cast<MemoryBroker*>(&broker)) {
+        return std::make_unique<MemoryPresence>(*memory, [] {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        });
+    }
+    auto* redis = dynamic_cast<RedisBroker*>(&broker);
+    if (!redis) return nullptr;
+    RedisPresence::Options presence;
+    presence.ttl = std::chrono::seconds(options.presenceTtlSeconds);
+    presence.announces = [settings = presenceSettings(options)](const std::string& channel) {
+        return settings.presence.matches(channel) && settings.joinLeave.matches(channel);
+    };
+    presence.clock = [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+    return std::make_unique<RedisPresence>(io, *redis, std::move(presence));
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -174,7 +213,10 @@ struct Server::Impl {
           revocations(options.maxTokenLifetimeSeconds),
           access(accessOptions(options, revocations)),
           publishRate(options.publishRate, std::max(1.0, options.publishRate)),
-          context{io, hub, metrics, options.settings, access, publishRate, sessions},
+          presenceStore(makePresence(options, *broker, io)),
+          presence(presenceStore ? std::make_unique<PresenceTracker>(io, *presenceStore, presenceSettings(options))
+                                 : nullptr),
+          context{io, hub, metrics, options.settings, access, publishRate, sessions, presence.get()},
           budget(budgetFor(options)),
           http(io, limitsFor(options), budget),
           wsHttp(io, limitsFor(options), budget),
@@ -231,6 +273,8 @@ struct Server::Impl {
     AccessPolicy access;
     RateLimiter publishRate;
     SessionRegistry sessions;
+    std::unique_ptr<Presence> presenceStore;  // null: no presence (a broker without it)
+    std::unique_ptr<PresenceTracker> presence;
     Context context;
     ConnectionBudget budget;  // --max-connections, over both ports
     HttpServer http;
@@ -266,6 +310,7 @@ struct Server::Impl {
     asio::signal_set signals;
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
+    OriginGuard originGuard{access, metrics};
 };
 
 void Server::Impl::routes() {
@@ -276,23 +321,33 @@ void Server::Impl::routes() {
     }
     http.useTls(tls.get());
     wsHttp.useTls(tls.get());
-    http.route("/pushwire/negotiate", [this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); });
-    http.route("/pushwire/publish", [this](HttpRequest& r, const HttpConnectionPtr& c) { publisher.handle(r, c); });
-    http.route("/pushwire/poll", [this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); });
+    // The endpoints a page uses: a page of an origin not allowed is refused before them.
+    auto page = [this](HttpServer::Handler handler) {
+        return [this, handler = std::move(handler)](HttpRequest& r, const HttpConnectionPtr& c) {
+            if (!originGuard.refuse(r, *c, context.nowMs())) handler(r, c);
+        };
+    };
+    http.route("/pushwire/negotiate", page([this](HttpRequest& r, const HttpConnectionPtr& c) { negotiate(r, c); }));
+    http.route("/pushwire/publish",
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { publisher.handle(r, c); }));
+    http.route("/pushwire/poll",
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { handlePoll(context, r, c); }));
     http.route("/pushwire/longpoll",
-               [this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); });
-    http.route("/pushwire/sse", [this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); });
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { handleLongPoll(context, r, c); }));
+    http.route("/pushwire/sse", page([this](HttpRequest& r, const HttpConnectionPtr& c) { sse.handle(r, c); }));
+    http.route("/pushwire/presence",
+               page([this](HttpRequest& r, const HttpConnectionPtr& c) { handlePresence(context, r, c); }));
     http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) { health(*c); });
     http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
         c->noCors();  // for Prometheus, not for web pages
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
-    http.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
+    http.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     http.routePrefix(api::ApiEndpoint::kPrefix,
                      [this](HttpRequest& r, const HttpConnectionPtr& c) { api.handle(r, c); });
     http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
                       HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
-    wsHttp.route("/pushwire/ws", [this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); });
+    wsHttp.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
     });
@@ -463,6 +518,23 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
     single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
     single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
+    single("pushwire_presence_members", "gauge",
+           "Presence memberships of this node's clients (one per client and presence channel).",
+           presence ? presence->memberCount() : 0);
+    family("pushwire_join_leave_sent_total", "counter", "Join and leave entries handed to clients.");
+    out += "pushwire_join_leave_sent_total{event=\"join\"} " + std::to_string(metrics.joinsSent) + "\n";
+    out += "pushwire_join_leave_sent_total{event=\"leave\"} " + std::to_string(metrics.leavesSent) + "\n";
+    if (auto* redis = dynamic_cast<const RedisPresence*>(presenceStore.get())) {
+        single("pushwire_presence_refreshes_total", "counter",
+               "Presence heartbeats of this node to Redis (every --presence-ttl/3).", redis->refreshes());
+        single("pushwire_presence_refresh_round_trips_total", "counter",
+               "Redis round trips those heartbeats took (one each, whatever the number of members).",
+               redis->refreshRoundTrips());
+        single("pushwire_presence_nodes_reaped_total", "counter",
+               "Silent nodes whose members this node removed (with their leave entries).", redis->nodesReaped());
+        single("pushwire_presence_members_reaped_total", "counter", "Members of silent nodes removed by this node.",
+               redis->membersReaped());
+    }
     single("pushwire_memory_trims_total", "counter",
            "Times freed memory was handed back to the system (malloc_trim) after the server shed a lot.",
            trimmer.trims());
@@ -581,6 +653,13 @@ void Server::start() {
     impl_->routes();
     impl_->broker->start();
     if (impl_->cluster) impl_->cluster->start();
+    if (auto* redis = dynamic_cast<RedisPresence*>(impl_->presenceStore.get())) {
+        // Taken for dead while cut off from Redis: this node's members join again.
+        redis->onReaped([this] {
+            if (impl_->presence) impl_->presence->rejoinAll();
+        });
+        redis->start();
+    }
     impl_->sweepHub();
     const Options& o = impl_->options;
     try {
@@ -632,6 +711,7 @@ void Server::Impl::finalStop() {
     ws.stop();
     hubSweep.cancel();
     if (cluster) cluster->stop();
+    if (auto* redis = dynamic_cast<RedisPresence*>(presenceStore.get())) redis->stop();
     broker->stop();
     http.stop();
     wsHttp.stop();
@@ -642,6 +722,24 @@ void Server::Impl::finalStop() {
 }
 
 std::string Server::accessSummary() const { return impl_->access.summary(); }
+
+std::string Server::presenceSummary() const {
+    const Options& o = impl_->options;
+    if (!o.presence && !o.joinLeave) return "";
+    const PresenceSettings settings = presenceSettings(o);
+    std::string out = "presence on " + (o.presence ? *o.presence : std::string("no channel")) + ", join/leave on " +
+                      (o.joinLeave ? *o.joinLeave : std::string("no channel"));
+    for (const std::string& pattern : settings.joinLeave.patterns()) {
+        bool covered = false;
+        for (const std::string& presence : settings.presence.patterns())
+            covered = covered || patternMatches(presence, pattern);
+        if (!covered) {
+            out += "; WARNING: --join-leave " + pattern +
+                   " names channels that are not presence channels (--presence): they get no join/leave";
+        }
+    }
+    return out;
+}
 bool Server::open() const { return impl_->access.open(); }
 bool Server::tls() const { return impl_->tls != nullptr; }
 

@@ -28,6 +28,9 @@ public:
     std::string accessSummary() const;
     bool open() const;
     bool tls() const;  // HTTPS and WSS
+    // What presence is on, in one line for the start-up log ("" when off), and a warning
+    // when a --join-leave pattern names channels --presence does not.
+    std::string presenceSummary() const;
 
 private:
     struct Impl;

@@ -116,6 +116,11 @@ public:
 
     // Origins: a request without Origin (not a browser) is always let through.
     bool originAllowed(std::string_view origin) const;
+    // With --allowed-origins: the request comes from a browser page of another origin than
+    // those listed and this server's own (`Origin: null` included). Such a page may use
+    // none of the endpoints (OriginGuard answers 403 origin_not_allowed).
+    bool originRefused(const HttpRequest& request) const { return restrictsOrigins() && !pageOriginTrusted(request); }
+    const std::vector<std::string>& allowedOrigins() const { return options_.allowedOrigins; }
     // False without --allowed-origins: every origin may read (corsHeaders is nullopt).
     bool restrictsOrigins() const { return !options_.allowedOrigins.empty(); }
     // The CORS lines of an answer to a request from `origin` (for an origin not allowed,

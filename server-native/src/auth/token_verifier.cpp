@@ -247,6 +247,13 @@ protocol::Result<Identity> TokenVerifier::verify(std::string_view token, std::in
     if (!subscribe || !publish) return unauthorized(problem);
     identity.subscribe = std::move(*subscribe);
     identity.publish = std::move(*publish);
+    if (auto info = payload.find("info"); info != payload.end()) {
+        identity.infoJson = info->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        if (identity.infoJson.size() > kMaxInfoBytes) {
+            return unauthorized("its info claim is " + std::to_string(identity.infoJson.size()) +
+                                " bytes serialized; at most " + std::to_string(kMaxInfoBytes));
+        }
+    }
     return identity;
 }
 

@@ -8,7 +8,8 @@
 // is read by nlohmann/json; claims: `exp` (required, and exact: a stream closes at exp, so
 // a token is refused from exp on), `nbf` and `iat` (honoured, with a 30 s leeway for an
 // issuer whose clock runs ahead), `sub`, and the channel rights `subscribe` and `publish`
-// (lists of channel patterns).
+// (lists of channel patterns), and `info` (any JSON, at most kMaxInfoBytes serialized:
+// what presence shows of the member).
 //
 // Threading: immutable after construction; verify() may run on any thread.
 #pragma once
@@ -30,7 +31,12 @@ struct Identity {
     std::optional<std::int64_t> issuedAt;  // iat, when the token has one
     ChannelPatterns subscribe;
     ChannelPatterns publish;
+    // The `info` claim, serialized ("null" when absent): what presence shows of the user.
+    std::string infoJson = "null";
 };
+
+// The largest `info` claim, serialized: a token with a larger one is refused.
+constexpr std::size_t kMaxInfoBytes = 1024;
 
 class TokenVerifier {
 public:

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "pushwire/protocol/envelope.hpp"
+#include "pushwire/protocol/presence.hpp"
 #include "pushwire/protocol/result.hpp"
 
 namespace pushwire::server {
@@ -37,6 +38,9 @@ struct Message {
     std::string epoch;  // the life of the channel's stream that numbered it
     std::int64_t timeMs = 0;
     std::string envelope;  // the serialized envelope, built once
+    // A message, or a join/leave entry of a presence channel (docs/protocol.md, Presence):
+    // then `envelope` is the entry, with `event` and `member` instead of `data`.
+    protocol::EntryEvent event = protocol::EntryEvent::Message;
     // The answer to a publish that repeated an idempotency key: the message stored by the
     // first one (its seq and time; no envelope). Never delivered.
     bool repeated = false;

@@ -122,6 +122,31 @@ void MemoryBroker::publishOnce(const std::string& name, std::string dataJson, st
         done(MessagePtr(std::move(repeat)));
         return;
     }
+    append(
+        name, timeMs, idempotencyKey, protocol::EntryEvent::Message,
+        [&](std::uint64_t seq) {
+            return protocol::encodeEnvelope(protocol::Envelope{name, seq, std::move(dataJson), timeMs});
+        },
+        std::move(done));
+}
+
+void MemoryBroker::appendEntry(const std::string& name, protocol::EntryEvent event, const std::string& memberJson,
+                               std::int64_t timeMs, PublishDone done) {
+    append(
+        name, timeMs, std::string(), event,
+        [&](std::uint64_t seq) { return protocol::encodeJoinLeaveEntry(name, seq, event, memberJson, timeMs); },
+        std::move(done));
+}
+
+StreamHead MemoryBroker::head(const std::string& name) const {
+    auto it = channels_.find(name);
+    if (it == channels_.end()) return StreamHead{currentEpoch(), 0};
+    return StreamHead{it->second.epoch, it->second.lastSeq};
+}
+
+template <typename Encode>
+void MemoryBroker::append(const std::string& name, std::int64_t timeMs, const std::string& idempotencyKey,
+                          protocol::EntryEvent event, Encode encode, PublishDone done) {
     auto it = channel(name, timeMs, true);
     if (it == channels_.end()) {
         done(Error{ErrorCode::Overloaded, "the server holds its maximum of " + std::to_string(maxChannels_) +
@@ -135,8 +160,8 @@ void MemoryBroker::publishOnce(const std::string& name, std::string dataJson, st
     message->seq = ++channel.lastSeq;
     message->epoch = channel.epoch;
     message->timeMs = timeMs;
-    message->envelope =
-        protocol::encodeEnvelope(protocol::Envelope{message->channel, message->seq, std::move(dataJson), timeMs});
+    message->event = event;
+    message->envelope = encode(message->seq);
     MessagePtr shared = std::move(message);
     const std::size_t size = shared->envelope.size() + kMessageOverhead;
     const std::uint64_t order = ++order_;

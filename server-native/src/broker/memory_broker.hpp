@@ -59,6 +59,12 @@ public:
                      const std::string& idempotencyKey, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
     void channels(const ChannelListQuery& query, ChannelListDone done) override;
+    // Appends a join or leave entry of `memberJson` to `channel`'s stream (the next seq,
+    // delivered and kept like a message). For MemoryPresence.
+    void appendEntry(const std::string& channel, protocol::EntryEvent event, const std::string& memberJson,
+                     std::int64_t timeMs, PublishDone done);
+    // Where `channel`'s stream stands now (seq 0 of the current life when it has none).
+    StreamHead head(const std::string& channel) const;
     bool admit(const std::string& channel) override;
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;
@@ -102,6 +108,10 @@ private:
     void popOldest(Channel& channel);
     void trimHistoryBytes();
     void markIdle(Channels::iterator it, std::int64_t nowMs);
+    // Stores the entry `encode(seq)` makes as the channel's next, and delivers it.
+    template <typename Encode>
+    void append(const std::string& name, std::int64_t timeMs, const std::string& idempotencyKey,
+                protocol::EntryEvent event, Encode encode, PublishDone done);
     std::string currentEpoch() const;
 
     std::size_t historySize_;

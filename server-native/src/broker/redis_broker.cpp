@@ -163,6 +163,10 @@ std::string RedisBroker::key(const std::string& channel, char kind) const {
     return options_.prefix + ":{" + channel + "}:" + kind;
 }
 
+std::string RedisBroker::channelKey(const std::string& channel, const std::string& kind) const {
+    return options_.prefix + ":{" + channel + "}:" + kind;
+}
+
 std::string RedisBroker::channelOf(const std::string& topic) const {
     // P:{channel}:p
     const std::size_t open = options_.prefix.size() + 2;
@@ -277,10 +281,14 @@ void RedisBroker::connectSubscriber() {
     });
 }
 
+void RedisBroker::addScript(const std::string& name, std::string text) { scriptTexts_[name] = std::move(text); }
+
 void RedisBroker::loadScripts(std::function<void(bool)> done) {
-    auto remaining = std::make_shared<int>(2);
+    scriptTexts_.emplace("publish", kPublishScript);
+    scriptTexts_.emplace("read", kReadScript);
+    auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
     auto ok = std::make_shared<bool>(true);
-    for (auto [name, text] : {std::pair<const char*, const char*>{"publish", kPublishScript}, {"read", kReadScript}}) {
+    for (const auto& [name, text] : scriptTexts_) {
         commands_->command({"SCRIPT", "LOAD", text},
                            [this, name = std::string(name), remaining, ok, done](const RedisValue* reply) {
                                if (reply && reply->isString()) {
@@ -474,6 +482,7 @@ void RedisBroker::onPublished(const std::string& topic, const std::string& paylo
     message->seq = seqOfId(payload.substr(space1 + 1, space2 - space1 - 1));
     message->timeMs = static_cast<std::int64_t>(seqOfId(payload.substr(space2 + 1, newline - space2 - 1)));
     message->envelope = payload.substr(newline + 1);
+    message->event = protocol::entryEventOf(message->envelope);
     Followed& followed = it->second;
     if (followed.waiting.size() >= kMaxWaiting) followed.waiting.clear();  // the stream has them all
     followed.waiting[message->seq] = std::move(message);
@@ -606,10 +615,24 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
         if (reply && reply->isError() && reply->text.rfind("NOSCRIPT", 0) == 0 && commands_) {
             // Redis restarted without its script cache: send the script itself.
             command[0] = "EVAL";
-            command[1] = name == "publish" ? kPublishScript : kReadScript;
+            command[1] = scriptTexts_[name];
             commands_->command(command, done);
             return;
         }
+        if (!reply || reply->isError()) ++stats_.errors;
+        done(reply);
+    });
+}
+
+void RedisBroker::command(const std::vector<std::string>& args, RedisConnection::Callback done) {
+    if (!commandsReady_ || !commands_) {
+        done(nullptr);
+        return;
+    }
+    auto alive = alive_;
+    commands_->command(args, [this, alive, done](const RedisValue* reply) {
+        if (!*alive) return;
+        ++stats_.commands;
         if (!reply || reply->isError()) ++stats_.errors;
         done(reply);
     });
@@ -637,6 +660,7 @@ void RedisBroker::readStream(const std::string& channel, std::uint64_t after, st
                       message->seq = seqOfId(reply->elements[i].text);
                       message->epoch = page.head.epoch;
                       message->envelope = reply->elements[i + 1].text;
+                      message->event = protocol::entryEventOf(message->envelope);
                       last = message->seq;
                       page.messages.push_back(std::move(message));
                   }

@@ -60,6 +60,26 @@ public:
 
     BrokerStats stats() const override { return stats_; }
 
+    // For RedisPresence (broker/redis_presence.hpp), which keeps its keys beside the
+    // channels' and appends to their streams in its own scripts:
+    // A Lua script, loaded with the broker's own (call before start()).
+    void addScript(const std::string& name, std::string text);
+    // EVALSHA of a script by name (EVAL when Redis lost its script cache); null reply
+    // when the commands connection is not ready.
+    void runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
+                   RedisConnection::Callback done);
+    // A plain command on the commands connection (null reply when it is not ready).
+    void command(const std::vector<std::string>& args, RedisConnection::Callback done);
+    // P:{channel}:<kind>, and P:<rest>.
+    std::string channelKey(const std::string& channel, const std::string& kind) const;
+    std::string prefixed(const std::string& rest) const { return options_.prefix + ":" + rest; }
+    const std::string& nodeId() const { return nodeId_; }
+    const char* publishVerb() const { return sharded_ ? "SPUBLISH" : "PUBLISH"; }
+    std::size_t historySize() const { return historySize_; }
+    std::int64_t channelTtlMs() const { return options_.channelTtlMs; }
+    std::string newEpoch();
+    bool commandsReady() const { return commandsReady_; }
+
 private:
     struct Followed {
         enum class Stage { Subscribing, Syncing, Live } stage = Stage::Subscribing;
@@ -85,14 +105,11 @@ private:
     void drainWaiting(const std::string& channel);
     void probe();
     void checkHeads();
-    void runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
-                   RedisConnection::Callback done);
     void readStream(const std::string& channel, std::uint64_t after, std::size_t limit, std::size_t maxBytes,
                     std::function<void(protocol::Result<HistoryPage>)> done);
 
     std::string key(const std::string& channel, char kind) const;
     std::string channelOf(const std::string& pubsubChannel) const;
-    std::string newEpoch();
 
     asio::io_context& io_;
     BrokerOptions options_;
@@ -103,8 +120,9 @@ private:
     std::unique_ptr<RedisConnection> subscriber_;
     bool commandsReady_ = false;
     bool subscriberReady_ = false;
-    bool sharded_ = false;                        // Redis 7: SSUBSCRIBE / SPUBLISH
-    std::map<std::string, std::string> scripts_;  // name -> sha1
+    bool sharded_ = false;                            // Redis 7: SSUBSCRIBE / SPUBLISH
+    std::map<std::string, std::string> scripts_;      // name -> sha1
+    std::map<std::string, std::string> scriptTexts_;  // name -> Lua
     std::map<std::string, Followed> followed_;
     std::set<std::string> toSubscribe_;
     std::set<std::string> toUnsubscribe_;

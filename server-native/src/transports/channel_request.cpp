@@ -147,11 +147,27 @@ std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const Ht
                                                       HttpConnection& connection, bool lastEventId) {
     auto starts = readStartsOrAnswer(context, request, connection, lastEventId);
     if (!starts) return std::nullopt;
+    auto client = clientIdOf(request);
+    if (!client) {
+        ++context.metrics.errors;
+        connection.respondError(client.error().code, client.error().message);
+        return std::nullopt;
+    }
     auto caller = identifyOrAnswer(context, request, connection);
     if (!caller) return std::nullopt;
     auto allowed = allowedOrAnswer(context, *caller, std::move(*starts), connection);
     if (!allowed) return std::nullopt;
-    return SubscribeRequest{std::move(*caller), std::move(*allowed)};
+    return SubscribeRequest{std::move(*caller), std::move(*allowed), std::move(client.value())};
+}
+
+protocol::Member memberOf(const Caller& caller, const std::string& client) {
+    protocol::Member member;
+    member.client = client;
+    if (caller.identity) {
+        member.user = caller.identity->subject;
+        member.infoJson = caller.identity->infoJson;
+    }
+    return member;
 }
 
 std::string disconnectedBody(bool reconnect) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/client_id.hpp"
 #include "front/http_request.hpp"
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -54,7 +55,11 @@ void answerRefusals(HttpConnection& connection, const std::vector<protocol::Refu
 struct SubscribeRequest {
     Caller caller;
     AllowedStarts allowed;
+    ClientId client;  // from session= (malformed: 400), or random
 };
+
+// The presence member a caller's subscriptions make as `client`.
+protocol::Member memberOf(const Caller& caller, const std::string& client);
 std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,
                                                       HttpConnection& connection, bool lastEventId);
 

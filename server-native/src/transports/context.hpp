@@ -11,6 +11,7 @@
 #include "auth/rate_limiter.hpp"
 #include "hub/hub.hpp"
 #include "transports/metrics.hpp"
+#include "transports/presence_tracker.hpp"
 #include "transports/session_registry.hpp"
 
 namespace pushwire::server {
@@ -41,7 +42,8 @@ struct Context {
     Settings settings;
     const AccessPolicy& access;
     RateLimiter& publishRate;
-    SessionRegistry& sessions;  // by user, for the server API
+    SessionRegistry& sessions;            // by user, for the server API
+    PresenceTracker* presence = nullptr;  // null: no presence at all (tests)
 
     std::int64_t nowMs() const {
         return std::chrono::duration_cast<std::chrono::milliseconds>(

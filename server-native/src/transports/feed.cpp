@@ -36,7 +36,21 @@ void Feed::stop() {
     if (stopped_) return;
     stopped_ = true;
     *alive_ = false;
-    for (const Entry& entry : entries_) context_.hub.leave(entry.channel, this);
+    for (const Entry& entry : entries_) {
+        context_.hub.leave(entry.channel, this);
+        releaseMembership(entry, linger_);
+    }
+}
+
+void Feed::holdMembership(Entry& entry) {
+    if (!member_ || !context_.presence || !context_.presence->tracks(entry.channel)) return;
+    entry.member = true;
+    context_.presence->hold(entry.channel, *member_);
+}
+
+void Feed::releaseMembership(const Entry& entry, std::chrono::milliseconds linger) {
+    if (!entry.member || !context_.presence) return;
+    context_.presence->release(entry.channel, member_->client, linger);
 }
 
 std::size_t Feed::indexOf(std::string_view channel) const {
@@ -68,10 +82,14 @@ int Feed::add(std::vector<FeedStart> starts) {
     const int batch = nextBatch_++;
     if (stopped_) return batch;
     std::vector<std::string> again;
+    std::vector<std::string> stillMember;  // of those, the ones whose membership carries on
     for (const FeedStart& start : starts) {
-        if (has(start.channel)) again.push_back(start.channel);
+        const std::size_t index = indexOf(start.channel);
+        if (index == kNone) continue;
+        again.push_back(start.channel);
+        if (entries_[index].member) stillMember.push_back(start.channel);
     }
-    remove(again);  // a channel subscribed again starts over from its new start
+    removeChannels(again, true);  // a channel subscribed again starts over from its new start
     const std::size_t first = entries_.size();
     // A poll's feed gets all its channels at once: one allocation. A WebSocket's gets them a
     // frame at a time, and an exact reserve on each would regrow the vector on every add.
@@ -90,13 +108,24 @@ int Feed::add(std::vector<FeedStart> starts) {
     // entries may be worked on in place.
     std::vector<std::pair<std::string, protocol::Error>> refused;
     for (std::size_t i = first; i < entries_.size();) {
+        const bool wasMember =
+            std::find(stillMember.begin(), stillMember.end(), entries_[i].channel) != stillMember.end();
         if (auto problem = context_.hub.join(entries_[i].channel, this)) {
+            if (wasMember) {
+                entries_[i].member = true;
+                releaseMembership(entries_[i], std::chrono::milliseconds(0));
+            }
             refused.emplace_back(std::move(entries_[i].channel), std::move(*problem));
             entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
             --waiting_;
             continue;
         }
         if (const StreamHead* head = context_.hub.head(entries_[i].channel)) resolve(entries_[i], *head);
+        if (wasMember) {
+            entries_[i].member = true;
+        } else {
+            holdMembership(entries_[i]);  // may deliver its own join to this feed: after resolve()
+        }
         ++i;
     }
     reindex();
@@ -109,13 +138,16 @@ int Feed::add(std::vector<FeedStart> starts) {
     return batch;
 }
 
-void Feed::remove(const std::vector<std::string>& channels) {
+void Feed::remove(const std::vector<std::string>& channels) { removeChannels(channels, false); }
+
+void Feed::removeChannels(const std::vector<std::string>& channels, bool keepMembership) {
     bool removed = false;
     for (const std::string& channel : channels) {
         const std::size_t index = indexOf(channel);
         if (index == kNone) continue;
         setState(entries_[index], State::Live);  // out of the counts
         context_.hub.leave(channel, this);
+        if (!keepMembership) releaseMembership(entries_[index], std::chrono::milliseconds(0));
         entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(index));
         reindex();
         removed = true;

@@ -9,6 +9,10 @@
 // Live messages that arrive while a channel replays are not needed: the replay reads
 // them, so nothing is buffered and nothing is missed or repeated (positions are seqs).
 //
+// On presence channels (--presence) the feed's subscriptions are memberships of the
+// member setMember() names: held while subscribed, released when removed (at once) or
+// when the feed stops (after the linger its transport gives).
+//
 // SSE and WebSocket write what it feeds as it comes; poll and long-poll collect it into
 // one answer (transports/poll_answer.hpp).
 //
@@ -16,6 +20,7 @@
 // when destroyed; a read still in flight then finds it gone and does nothing.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +30,7 @@
 #include "hub/hub.hpp"
 #include "pushwire/protocol/cursor.hpp"
 #include "pushwire/protocol/envelope.hpp"
+#include "pushwire/protocol/presence.hpp"
 #include "transports/context.hpp"
 
 namespace pushwire::server {
@@ -85,6 +91,12 @@ public:
     void pump();
     // Stops for good (the connection is closing): leaves the hub, feeds nothing more.
     void stop();
+    // The member this feed's presence subscriptions make (call before add()); when the
+    // feed stops, its memberships end after `linger`. Without it: no membership.
+    void setMember(protocol::Member member, std::chrono::milliseconds linger) {
+        member_ = std::move(member);
+        linger_ = linger;
+    }
 
     bool has(std::string_view channel) const { return indexOf(channel) != kNone; }
     std::size_t size() const { return entries_.size(); }
@@ -119,10 +131,15 @@ private:
         int batch = 0;
         std::uint64_t generation = 0;  // a newer entry for the channel ignores older reads
         std::optional<protocol::Gap> pendingGap;
+        bool member = false;  // holds a presence membership
     };
     static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
     std::size_t indexOf(std::string_view channel) const;
+    // `keepMembership`: the channel is subscribed again at once, still a member.
+    void removeChannels(const std::vector<std::string>& channels, bool keepMembership);
+    void holdMembership(Entry& entry);
+    void releaseMembership(const Entry& entry, std::chrono::milliseconds linger);
     void reindex();
     void resolve(Entry& entry, const StreamHead& head);
     void setState(Entry& entry, State state);
@@ -148,6 +165,8 @@ private:
     bool stopped_ = false;
     bool reportedCaughtUp_ = false;
     bool byPlace_ = true;
+    std::optional<protocol::Member> member_;
+    std::chrono::milliseconds linger_{0};
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

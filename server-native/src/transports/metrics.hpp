@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pushwire/protocol/errors.hpp"
+#include "pushwire/protocol/presence.hpp"
 
 namespace pushwire::server {
 
@@ -35,9 +36,11 @@ struct Metrics {
     std::uint64_t forbidden = 0;     // 403: outside the caller's rights, or an origin not allowed
     std::uint64_t expired = 0;       // streams closed at their token's exp
     std::array<std::uint64_t, kLimitCount> limitHits{};
+    std::uint64_t joinsSent = 0;  // join entries handed to clients
+    std::uint64_t leavesSent = 0;
 
     void refused(protocol::ErrorCode code) {
-        if (code == protocol::ErrorCode::Forbidden) ++forbidden;
+        if (code == protocol::ErrorCode::Forbidden || code == protocol::ErrorCode::OriginNotAllowed) ++forbidden;
         if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired ||
             code == protocol::ErrorCode::TokenRevoked) {
             ++unauthorized;
@@ -51,6 +54,11 @@ struct Metrics {
     }
     void closed(TransportKind kind) { --connections[static_cast<std::size_t>(kind)]; }
     void delivered(TransportKind kind, std::uint64_t count = 1) { deliveries[static_cast<std::size_t>(kind)] += count; }
+    // A stream entry handed to a client: join and leave entries are counted apart.
+    void sent(protocol::EntryEvent event) {
+        if (event == protocol::EntryEvent::Join) ++joinsSent;
+        if (event == protocol::EntryEvent::Leave) ++leavesSent;
+    }
 };
 
 }  // namespace pushwire::server

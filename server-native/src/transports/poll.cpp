@@ -30,12 +30,12 @@ bool rejectRequest(Context& context, TransportKind kind, const HttpRequest& requ
 
 namespace {
 
-void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe, const HttpRequest& request,
-                const HttpConnectionPtr& connection, std::chrono::milliseconds timeout) {
-    // What the backend did to this poll client since its last request (server API).
+void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe, const HttpConnectionPtr& connection,
+                std::chrono::milliseconds timeout) {
+    // What the backend did to this poll client since its last request (server API). A
+    // poller is known by its client id when it has a session (one id over its requests).
     std::vector<std::string> unsubscribed, subscribed;
-    const std::string* session = request.param("session");
-    const std::string key = session ? *session : std::string();
+    const std::string key = subscribe.client.fromSession ? subscribe.client.id : std::string();
     if (const std::string& user = subscribe.caller.user(); !user.empty()) {
         if (answeredDisconnected(context, subscribe.caller, key, *connection)) return;
         SessionRegistry::Poller& poller = context.sessions.poller(user, key, context.nowMs());
@@ -76,8 +76,16 @@ void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe
     raw->expiresAt(subscribe.caller.expiresAtMs);
     // Parked first: the answer may come at once (a local broker), or later.
     connection->hold(std::move(answer), wait ? timeout : std::chrono::milliseconds(0));
-    raw->control(subscribe.caller, key, std::move(unsubscribed), std::move(subscribed));
-    raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused));
+    // A poller is a member while it polls, if it has a session: one id over its requests.
+    std::optional<protocol::Member> member;
+    std::chrono::milliseconds linger{0};
+    if (context.presence && subscribe.client.fromSession) {
+        member = memberOf(subscribe.caller, subscribe.client.id);
+        linger = context.presence->settings().pollLinger;
+    }
+    raw->control(subscribe.caller, std::move(unsubscribed), std::move(subscribed));
+    raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused),
+               std::move(subscribe.client.id), std::move(member), linger);
 }
 
 }  // namespace
@@ -86,7 +94,7 @@ void handlePoll(Context& context, HttpRequest& request, const HttpConnectionPtr&
     if (rejectRequest(context, TransportKind::Poll, request, connection)) return;
     auto subscribe = readSubscribeOrAnswer(context, request, *connection, false);
     if (!subscribe) return;
-    answerPoll(context, TransportKind::Poll, std::move(*subscribe), request, connection, std::chrono::milliseconds(0));
+    answerPoll(context, TransportKind::Poll, std::move(*subscribe), connection, std::chrono::milliseconds(0));
 }
 
 void handleLongPoll(Context& context, HttpRequest& request, const HttpConnectionPtr& connection) {
@@ -105,7 +113,7 @@ void handleLongPoll(Context& context, HttpRequest& request, const HttpConnection
         }
         timeout = std::min(std::chrono::milliseconds(value), context.settings.longPollMaxTimeout);
     }
-    answerPoll(context, TransportKind::LongPoll, std::move(*subscribe), request, connection, timeout);
+    answerPoll(context, TransportKind::LongPoll, std::move(*subscribe), connection, timeout);
 }
 
 }  // namespace pushwire::server

@@ -13,15 +13,17 @@ PollAnswer::PollAnswer(Context& context, TransportKind kind, HttpConnection& con
 
 PollAnswer::~PollAnswer() { detach(); }
 
-void PollAnswer::start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused) {
+void PollAnswer::start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused, std::string client,
+                       std::optional<protocol::Member> member, std::chrono::milliseconds linger) {
+    client_ = std::move(client);
+    if (member) feed_.setMember(std::move(*member), linger);
     refused_ = std::move(refused);
     if (!refused_.empty()) feed_.nameChannels();
     feed_.add(std::move(starts));
 }
 
-void PollAnswer::control(const Caller& caller, std::string session, std::vector<std::string> unsubscribed,
+void PollAnswer::control(const Caller& caller, std::vector<std::string> unsubscribed,
                          std::vector<std::string> subscribed) {
-    session_ = std::move(session);
     unsubscribed_ = std::move(unsubscribed);
     subscribed_ = std::move(subscribed);
     if (!subscribed_.empty() || !unsubscribed_.empty()) feed_.nameChannels();
@@ -63,6 +65,7 @@ bool PollAnswer::hasRoom() const {
 }
 
 void PollAnswer::feedMessage(const MessagePtr& message) {
+    context_.metrics.sent(message->event);
     if (messages_.empty()) messages_.reserve(8);  // one allocation for a small answer, not four
     messages_.push_back(message);
     bytes_ += message->envelope.size();
@@ -82,7 +85,9 @@ void PollAnswer::feedRefused(int, const std::string& channel, const protocol::Er
 }
 
 void PollAnswer::feedCaughtUp() {
-    if (!wait_ || !messages_.empty() || !gaps_.empty() || feed_.size() == 0) answer(false);
+    // A refusal is news too: a long-poll that refused a channel answers at once, so that
+    // the client learns it in one round trip (not at the timeout) and asks again without it.
+    if (!wait_ || !messages_.empty() || !gaps_.empty() || !refused_.empty() || feed_.size() == 0) answer(false);
 }
 
 void PollAnswer::onTimeout() {
@@ -112,7 +117,7 @@ void PollAnswer::answer(bool more) {
     context_.metrics.delivered(kind_, messages_.size());
     // respond() tells us onClose() (we are the connection's attachment), which stops the
     // feed: nothing is fed after the answer.
-    std::string body = encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_);
+    std::string body = encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_, client_);
     appendServerChanges(body, unsubscribed_, subscribed_);
     connection_.respondJson(std::move(body));
 }
@@ -140,7 +145,8 @@ void PollAnswer::detach() {
 }
 
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
-                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused) {
+                        const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused,
+                        const std::string& client) {
     std::size_t size = 64 + cursor.size();
     for (const MessagePtr& message : messages) size += message->envelope.size() + 1;
     std::string out;
@@ -168,6 +174,7 @@ std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vect
         }
         out += "]";
     }
+    if (!client.empty()) out += ",\"client\":\"" + client + "\"";  // hex: no escaping
     out += "}";
     return out;
 }

@@ -3,7 +3,7 @@
 //
 // A session with a user (a token with `sub`) is listed while it is open: a WebSocket, an
 // SSE stream, a parked long-poll. Pollers have no open connection between requests, so a
-// poll client (the user and its `session=` query parameter, "" without one) is
+// poll client (the user and its client id from `session=`, "" without one) is
 // remembered for kPollerLingerMs after its last request, with what the backend asked of
 // it meanwhile: disconnected (its next requests are answered 409 disconnected), channels
 // unsubscribed by the server (left out of its requests while it lives, and named in each
@@ -33,8 +33,8 @@ public:
     // Its token was revoked: WebSocket error frame and close 4001, SSE `event: error`
     // token_revoked then the end, a long-poll 401 token_revoked.
     virtual void revokeByServer() = 0;
-    // Its `session=` query parameter ("" without one): its client id derives from it.
-    virtual const std::string& session() const = 0;
+    // Its client id (docs/protocol.md, Presence): from its session=, or random.
+    virtual const std::string& clientId() const = 0;
     // Its token's iat (seconds; without one, exp - --max-token-lifetime).
     virtual std::int64_t tokenIssuedAt() const = 0;
     // Stops delivering `channel`, telling the client; false when it was not subscribed.
@@ -71,12 +71,12 @@ public:
         std::set<std::string> subscribe;     // added to its next request
     };
     // The poller's entry, made if need be, marked seen now.
-    // At most kPollersPerUser per user: past it, new session parameters share "".
+    // At most kPollersPerUser per user: past it, new client ids share "".
     static constexpr std::size_t kPollersPerUser = 256;
-    Poller& poller(const std::string& user, const std::string& session, std::int64_t nowMs);
+    Poller& poller(const std::string& user, const std::string& client, std::int64_t nowMs);
     // The entry when there is one (not marked seen).
-    Poller* findPoller(std::string_view user, const std::string& session);
-    // Every poller of `user` seen within the linger, with its session parameter.
+    Poller* findPoller(std::string_view user, const std::string& client);
+    // Every poller of `user` seen within the linger, with its client id ("" without a session).
     std::vector<std::pair<std::string, Poller*>> pollersOf(std::string_view user, std::int64_t nowMs);
     // Forgets pollers not seen for the linger. Called about once a second.
     void sweep(std::int64_t nowMs);
@@ -84,7 +84,7 @@ public:
 private:
     std::map<std::string, std::set<ControlledSession*>, std::less<>> sessions_;
     std::size_t count_ = 0;
-    // user -> session parameter -> poller
+    // user -> client id -> poller
     std::map<std::string, std::map<std::string, Poller>, std::less<>> pollers_;
 };
 

@@ -15,6 +15,14 @@ namespace pushwire::server {
 
 using protocol::appendSseEvent;
 
+namespace {
+// Messages are unnamed events (onmessage); join and leave entries are named ones.
+std::string eventName(const MessagePtr& message) {
+    return message->event == protocol::EntryEvent::Message ? std::string()
+                                                           : std::string(protocol::entryEventName(message->event));
+}
+}  // namespace
+
 class SseStream final : public Attachment, public FeedSink, public ControlledSession {
 public:
     SseStream(SseTransport& transport, HttpConnection& connection)
@@ -26,9 +34,13 @@ public:
 
     // Subscribes before the head goes: what the feed writes meanwhile waits in `early_`.
     // Then the welcome, the refusals, the backlog and live messages, paced by the reader.
-    void start(SubscribeRequest subscribe, std::string session) {
+    void start(SubscribeRequest subscribe) {
+        client_ = subscribe.client.id;
+        if (context_.presence) {
+            feed_.setMember(memberOf(subscribe.caller, client_), context_.presence->settings().grace);
+        }
+        markKey_ = subscribe.client.fromSession ? client_ : std::string();
         caller_ = std::move(subscribe.caller);
-        session_ = std::move(session);
         context_.sessions.add(caller_.user(), this);
         refused_ = std::move(subscribe.allowed.refused);
         if (!refused_.empty()) feed_.nameChannels();
@@ -63,8 +75,9 @@ public:
         }
         // The welcome carries the stream's starting position.
         write(protocol::sseEvent("welcome", feed_.cursor(),
-                                 "{\"epoch\":\"" + context_.hub.epoch() + "\",\"heartbeat_ms\":" +
-                                     std::to_string(context_.settings.heartbeat.count()) + "}"));
+                                 "{\"epoch\":\"" + context_.hub.epoch() +
+                                     "\",\"heartbeat_ms\":" + std::to_string(context_.settings.heartbeat.count()) +
+                                     ",\"client\":\"" + client_ + "\"}"));
         // Channels of the request this caller may not read: one error event each (with
         // no id: they do not move the position); the stream goes on with the others.
         for (const protocol::Refusal& refusal : refused_) {
@@ -77,13 +90,14 @@ public:
         write(protocol::sseEvent("gap", feed_.cursor(), protocol::encodeGap(gap)));
     }
     void feedMessage(const MessagePtr& message) override {
+        context_.metrics.sent(message->event);
         if (feed_.size() == 1 && begun_) {
             // The common case: the event depends on the message alone, so it is built once
             // and shared by every single-channel stream of this fan-out.
             auto frame = transport_.singleChannelEvent(message);
             connection_.write(frame->data(), frame->size(), frame);
         } else {
-            write(protocol::sseEvent("", feed_.cursor(), message->envelope));
+            write(protocol::sseEvent(eventName(message), feed_.cursor(), message->envelope));
         }
         context_.metrics.delivered(TransportKind::Sse);
     }
@@ -116,7 +130,7 @@ public:
         if (!reconnect) {
             // A plain EventSource would come back on its own: its next request within the
             // mark is answered 409, which ends it for good.
-            auto& mark = context_.sessions.poller(caller_.user(), session_, context_.nowMs());
+            auto& mark = context_.sessions.poller(caller_.user(), markKey_, context_.nowMs());
             mark.disconnectedUntilMs = context_.nowMs() + SessionRegistry::kDisconnectedMs;
             mark.reconnect = false;
         }
@@ -132,7 +146,7 @@ public:
             protocol::errorBody(protocol::ErrorCode::TokenRevoked, "the token was revoked; get a new one")));
         end();
     }
-    const std::string& session() const override { return session_; }
+    const std::string& clientId() const override { return client_; }
     std::int64_t tokenIssuedAt() const override { return caller_.issuedAt; }
     bool unsubscribeByServer(const std::string& channel) override {
         if (ended_ || !feed_.has(channel)) return false;
@@ -184,10 +198,11 @@ private:
     HttpConnection& connection_;
     Feed feed_;
     Caller caller_;
-    std::string session_;                       // the session= query parameter
+    std::string markKey_;                       // its client id when it has a session ("" without)
     std::map<int, std::string> serverBatches_;  // feed batches the backend subscribed
     bool ended_ = false;
     std::vector<protocol::Refusal> refused_;
+    std::string client_;
     std::string early_;  // written before the head went
     bool begun_ = false;
     bool failed_ = false;
@@ -216,7 +231,7 @@ std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const Messag
         std::string id;
         protocol::appendSingleCursor(id, message->epoch, message->channel, message->seq);
         lastMessage_ = message;
-        lastEvent_ = std::make_shared<const std::string>(protocol::sseEvent("", id, message->envelope));
+        lastEvent_ = std::make_shared<const std::string>(protocol::sseEvent(eventName(message), id, message->envelope));
     }
     return lastEvent_;
 }
@@ -225,8 +240,8 @@ void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connect
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
     auto subscribe = readSubscribeOrAnswer(context_, request, *connection, true);
     if (!subscribe) return;
-    const std::string* session = request.param("session");
-    if (answeredDisconnected(context_, subscribe->caller, session ? *session : std::string(), *connection)) return;
+    const std::string markKey = subscribe->client.fromSession ? subscribe->client.id : std::string();
+    if (answeredDisconnected(context_, subscribe->caller, markKey, *connection)) return;
     std::string head = statusLine(200) +
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-cache, no-transform\r\n"
@@ -236,7 +251,7 @@ void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connect
     auto stream = std::make_unique<SseStream>(*this, *connection);
     SseStream* raw = stream.get();
     const std::int64_t expiresAtMs = subscribe->caller.expiresAtMs;
-    raw->start(std::move(*subscribe), session ? *session : std::string());
+    raw->start(std::move(*subscribe));
     if (raw->nothingSubscribed()) {
         answerRefusals(*connection, raw->refusals());
         return;

@@ -7,6 +7,7 @@
 #include "pushwire/protocol/frames.hpp"
 #include "transports/channel_request.hpp"
 #include "transports/feed.hpp"
+#include "transports/presence_endpoint.hpp"
 
 namespace pushwire::server {
 
@@ -24,13 +25,16 @@ public:
     // After the handshake: welcome, then the subscription the URL asked for, if any.
     // `caller`: who the upgrade request identified (a token in the query, a cookie or an
     // Authorization header); an `auth` frame may change it later.
-    void start(WebSocketLink& link, HttpConnection& connection, const HttpRequest& request, Caller caller) {
+    // `client`: the connection's client id (session= or random).
+    void start(WebSocketLink& link, HttpConnection& connection, const HttpRequest& request, Caller caller,
+               std::string client) {
         link_ = &link;
         connection_ = &connection;
         peer_ = request.peer;
-        if (const std::string* session = request.param("session")) session_ = *session;
+        client_ = std::move(client);
         setCaller(std::move(caller));
-        send(protocol::encodeWelcomeFrame(context_.hub.epoch(), static_cast<int>(context_.settings.heartbeat.count())));
+        send(protocol::encodeWelcomeFrame(context_.hub.epoch(), static_cast<int>(context_.settings.heartbeat.count()),
+                                          client_));
         if (request.param("channel") || request.param("channels")) {
             auto parsed = readChannelRequest(request, context_.settings, false);
             if (parsed) {
@@ -69,6 +73,10 @@ public:
             case protocol::ClientFrameType::Ping: send(protocol::encodePongFrame()); break;
             case protocol::ClientFrameType::Pong: break;
             case protocol::ClientFrameType::Auth: authenticate(frame->token, frame->idJson); break;
+            case protocol::ClientFrameType::Presence:
+            case protocol::ClientFrameType::PresenceStats:
+                presence(frame->channel, frame->type == protocol::ClientFrameType::PresenceStats, frame->idJson);
+                break;
         }
     }
 
@@ -105,6 +113,7 @@ public:
     }
     void feedGap(const protocol::Gap& gap) override { send(protocol::encodeGapFrame(gap)); }
     void feedMessage(const MessagePtr& message) override {
+        context_.metrics.sent(message->event);
         // False when the connection is closing: the client resumes with its cursor.
         if (link_->sendFrame(transport_.messageFrame(message))) context_.metrics.delivered(TransportKind::WebSocket);
     }
@@ -145,7 +154,7 @@ public:
         sendError("", ErrorCode::TokenRevoked, "the token was revoked; get a new one");
         link_->close(protocol::kCloseTokenExpired, "token_revoked");
     }
-    const std::string& session() const override { return session_; }
+    const std::string& clientId() const override { return client_; }
     std::int64_t tokenIssuedAt() const override { return caller_.issuedAt; }
     bool unsubscribeByServer(const std::string& channel) override {
         if (!link_ || !feed_.has(channel)) return false;
@@ -261,6 +270,8 @@ private:
             allowed.push_back(std::move(start));
         }
         if (allowed.empty()) return;
+        // Presence channels make this connection a member, as the caller is now.
+        if (context_.presence) feed_.setMember(memberOf(caller_, client_), context_.presence->settings().grace);
         // The subscribed frame goes when every position is known (feedReady), which may
         // be during add().
         pending_[feed_.nextBatch()] = PendingSubscribe{idJson, std::move(allowedChannels)};
@@ -308,6 +319,24 @@ private:
             });
     }
 
+    // {"type":"presence"|"presence_stats","channel":...}: answered with the frame's id.
+    void presence(const std::string& channel, bool statsOnly, const std::string& idJson) {
+        if (auto refusal = presenceRefusal(context_, caller_, channel)) {
+            sendError(idJson, refusal->code, refusal->message, channel);
+            return;
+        }
+        auto alive = alive_;
+        readPresence(context_, channel, statsOnly, statsOnly ? "presence_stats" : "presence", idJson,
+                     [this, alive, channel, idJson](protocol::Result<std::string> answer) {
+                         if (!*alive) return;
+                         if (!answer) {
+                             sendError(idJson, answer.error().code, answer.error().message, channel);
+                             return;
+                         }
+                         send(*answer);
+                     });
+    }
+
     void detach() {
         if (detached_) return;
         detached_ = true;
@@ -323,7 +352,7 @@ private:
     WebSocketLink* link_ = nullptr;
     HttpConnection* connection_ = nullptr;
     std::string peer_;
-    std::string session_;  // the session= query parameter
+    std::string client_;
     Caller caller_;
     Feed feed_;
     std::map<int, PendingSubscribe> pending_;
@@ -352,16 +381,17 @@ void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& c
         return;
     }
     // Cross-site WebSocket hijacking: a browser sends its page's Origin, and a page from
-    // an origin not allowed (--allowed-origins) gets no socket.
-    if (!context_.access.originAllowed(request.header("Origin"))) {
-        ++context_.metrics.forbidden;
-        connection->respondError(ErrorCode::Forbidden, "origin '" + std::string(request.header("Origin")) +
-                                                           "' is not allowed (--allowed-origins)");
-        return;
-    }
+    // an origin not allowed (--allowed-origins) gets no socket. The server's OriginGuard
+    // answered such a request before it came here (403 origin_not_allowed, logged).
     // A bad token in the query, cookie or header: the socket opens and closes at once
     // with 4001 and an error frame, which a browser can read (a refused handshake it
     // cannot tell from a network failure).
+    auto client = clientIdOf(request);
+    if (!client) {
+        ++context_.metrics.errors;
+        connection->respondError(client.error().code, client.error().message);
+        return;
+    }
     auto caller = context_.access.identify(request, context_.nowMs());
     auto session = std::make_unique<WsSession>(*this);
     WsSession* raw = session.get();
@@ -377,14 +407,15 @@ void WebSocketTransport::handle(HttpRequest& request, const HttpConnectionPtr& c
                 std::string(protocol::errorCodeName(caller.error().code)));
             return;
         }
-        raw->start(*link, *connection, request, std::move(caller.value()));
+        raw->start(*link, *connection, request, std::move(caller.value()), std::move(client->id));
     }
 }
 
 std::shared_ptr<const std::string> WebSocketTransport::messageFrame(const MessagePtr& message) {
     if (lastMessage_ != message) {
         lastMessage_ = message;
-        lastFrame_ = frameWebSocketText(protocol::encodeMessageFrame(message->envelope));
+        lastFrame_ = frameWebSocketText(
+            protocol::encodeMessageFrame(message->envelope, protocol::entryEventName(message->event)));
     }
     return lastFrame_;
 }

@@ -38,7 +38,7 @@ private:
     Context& context_;
     std::unordered_set<WsSession*> sessions_;
     Heartbeat heartbeat_;
-    MessagePtr lastMessage_;
+    MessagePtr lastMessage_;  // the last message framed, and its frame
     std::shared_ptr<const std::string> lastFrame_;
 };
 

@@ -142,3 +142,18 @@ TEST_CASE("keys the verifier cannot use are refused at start") {
     KeyPair rsa(KeyPair::Kind::Rsa);
     CHECK_NOTHROW(TokenVerifier("", rsa.publicPem()));
 }
+
+TEST_CASE("the info claim is kept serialized, null when absent, and a token with more than 1 KiB of it refused") {
+    TokenVerifier verifier(kSecret, "");
+    const auto now = unixNow();
+    auto without = verifier.verify(mintHs256(kSecret, claims(now)), now);
+    REQUIRE(without);
+    CHECK(without->infoJson == "null");
+    auto with = verifier.verify(mintHs256(kSecret, claims(now, {{"info", {{"name", "Alice"}, {"n", 1}}}})), now);
+    REQUIRE(with);
+    CHECK(json::parse(with->infoJson) == json({{"name", "Alice"}, {"n", 1}}));
+    auto big = verifier.verify(mintHs256(kSecret, claims(now, {{"info", std::string(1100, 'x')}})), now);
+    REQUIRE_FALSE(big);
+    CHECK(codeOf(big) == ErrorCode::Unauthorized);
+    CHECK_THAT(big.error().message, Catch::Contains("info"));
+}

@@ -132,12 +132,16 @@ TEST_CASE("a token refused again and again is not asked for in a loop") {
         }
         f.platform.advance(100);
     }
-    // Two new tokens at once, then the normal backoff (100 ms doubling to 1.6 s): a loop
-    // would have connected 40 times.
-    CHECK(f.calls == 3);
+    // A new token at once, then one before each retry, with the normal backoff (100 ms
+    // doubling to 1.6 s): a loop would have connected 40 times. The subscription hears of
+    // it once; the state says why.
+    CHECK(static_cast<std::size_t>(f.calls) >= closed);
+    CHECK(static_cast<std::size_t>(f.calls) <= closed + 1);
     CHECK(closed >= 4);
     CHECK(closed <= 10);
+    CHECK(f.errors == std::vector<std::string>{"c unauthorized"});
     CHECK(f.core->state() == State::Reconnecting);
+    CHECK(f.core->stateReason().rfind("unauthorized: bad signature", 0) == 0);
 }
 
 TEST_CASE("a refused channel ends its own subscription through onError, and the others go on") {

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "pushwire/protocol/presence.hpp"
+
 using namespace pushwire::protocol;
 
 TEST_CASE("client frames decode: subscribe, unsubscribe, publish, ping") {
@@ -107,4 +109,33 @@ TEST_CASE("published data keeps its key order") {
     auto frame = decodeClientFrame(R"({"type":"publish","channel":"c","data":{"z":1,"a":2}})");
     REQUIRE(frame.ok());
     CHECK(frame->dataJson == R"({"z":1,"a":2})");
+}
+
+TEST_CASE("presence frames: the queries decode, the entries and answers encode as docs/protocol.md says") {
+    auto presence = decodeClientFrame(R"({"type":"presence","channel":"room","id":5})");
+    REQUIRE(presence.ok());
+    CHECK(presence->type == ClientFrameType::Presence);
+    CHECK(presence->channel == "room");
+    CHECK(presence->idJson == "5");
+    auto stats = decodeClientFrame(R"({"type":"presence_stats","channel":"room"})");
+    REQUIRE(stats.ok());
+    CHECK(stats->type == ClientFrameType::PresenceStats);
+    CHECK(decodeClientFrame(R"({"type":"presence"})").error().code == ErrorCode::MissingField);
+    CHECK(decodeClientFrame(R"({"type":"presence","channel":"a b"})").error().code == ErrorCode::BadChannel);
+    CHECK(decodeClientFrame(R"({"type":"presence","channel":"a","x":1})").error().code == ErrorCode::UnknownField);
+
+    const std::string member = encodeMember(Member{"c1", "al\"ice", R"({"n":1})"});
+    CHECK(member == R"({"client":"c1","user":"al\"ice","info":{"n":1}})");
+    const std::string entry = encodeJoinLeaveEntry("room", 17, EntryEvent::Join, member, 99);
+    CHECK(entry == R"({"channel":"room","seq":17,"event":"join","member":)" + member + R"(,"time":99})");
+    CHECK(entryEventOf(entry) == EntryEvent::Join);
+    CHECK(entryEventOf(encodeJoinLeaveEntry("room", 1, EntryEvent::Leave, member, 1)) == EntryEvent::Leave);
+    // A message whose data mentions an event is still a message.
+    CHECK(entryEventOf(R"({"channel":"room","seq":3,"data":{"event":"join"},"time":1})") == EntryEvent::Message);
+    CHECK(encodeMessageFrame(entry, "join").rfind(R"({"type":"join","channel":"room","seq":17,)", 0) == 0);
+    CHECK(encodeWelcomeFrame("e", 1000, "abc").find(R"("client":"abc")") != std::string::npos);
+    CHECK(encodePresenceAnswer("presence", "5", "room", member, "e~room@17", true) ==
+          R"({"type":"presence","channel":"room","members":[)" + member +
+              R"(],"position":"e~room@17","truncated":true,"id":5})");
+    CHECK(encodePresenceStatsAnswer("", "", "room", 3, 2) == R"({"channel":"room","clients":3,"users":2})");
 }

@@ -76,3 +76,25 @@ TEST_CASE("options come from a config file, then PUSHWIRE_ variables, then the c
     CHECK_FALSE(gatherArguments({"--config", "/nonexistent.json"}, {}, args, error));
     std::remove(path);
 }
+
+TEST_CASE("presence flags: patterns checked, numbers in range, defaults as documented") {
+    auto defaults = parseOptions({});
+    CHECK_FALSE(defaults.options.presence);
+    CHECK_FALSE(defaults.options.joinLeave);
+    CHECK(defaults.options.presenceTtlSeconds == 30);
+    CHECK(defaults.options.presenceGraceMs == 5000);
+    CHECK(defaults.options.maxPresenceMembers == 1000);
+    auto parsed = parseOptions({"--presence", "room:*,lobby", "--join-leave", "room:*", "--presence-ttl", "6",
+                                "--presence-grace-ms", "0", "--max-presence-members", "50"});
+    REQUIRE(parsed.error.empty());
+    CHECK(*parsed.options.presence == "room:*,lobby");
+    CHECK(*parsed.options.joinLeave == "room:*");
+    CHECK(parsed.options.presenceTtlSeconds == 6);
+    CHECK(parsed.options.presenceGraceMs == 0);
+    CHECK(parsed.options.maxPresenceMembers == 50);
+    CHECK_THAT(parseOptions({"--presence", "room one"}).error, Catch::Contains("--presence"));
+    CHECK_THAT(parseOptions({"--join-leave", "a/b"}).error, Catch::Contains("--join-leave"));
+    CHECK_THAT(parseOptions({"--presence-ttl", "1"}).error, Catch::Contains("--presence-ttl"));
+    CHECK_THAT(parseOptions({"--max-presence-members", "0"}).error, Catch::Contains("--max-presence-members"));
+    CHECK_THAT(usage(), Catch::Contains("--presence-grace-ms"));
+}

@@ -30,6 +30,9 @@ enum class ErrorCode {
     // connection lost): it may or may not have been stored. Retry it with its
     // idempotency key to be sure it is stored once.
     PublishOutcomeUnknown,
+    // A browser page of an origin not in --allowed-origins (403, with CORS lines naming
+    // that origin, so that the page can read why).
+    OriginNotAllowed,
     UnknownMethod,  // POST /pushwire/api/<method> with a method that does not exist (404)
     TokenRevoked,   // the token's user was revoked (server API `revoke`) after it was issued (401)
     Disconnected,   // the backend disconnected this client (server API `disconnect`; 409)

@@ -17,13 +17,13 @@ namespace pushwire::protocol {
 
 constexpr int kProtocolVersion = 1;
 
-enum class ClientFrameType { Subscribe, Unsubscribe, Publish, Ping, Pong, Auth };
+enum class ClientFrameType { Subscribe, Unsubscribe, Publish, Ping, Pong, Auth, Presence, PresenceStats };
 
 struct ClientFrame {
     ClientFrameType type = ClientFrameType::Ping;
     std::vector<std::string> channels;  // subscribe / unsubscribe ("channel" or "channels")
     std::optional<std::string> since;   // subscribe: cursor text
-    std::string channel;                // publish
+    std::string channel;                // publish, presence, presence_stats
     std::string dataJson;               // publish
     std::string idempotencyKey;         // publish: "" when none
     std::string token;                  // auth
@@ -60,12 +60,14 @@ struct ServerFrame {
 
 Result<ServerFrame> decodeServerFrame(std::string_view text);
 
-std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs);
+// `client`: the connection's client id (docs/protocol.md, Presence); omitted when empty.
+std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs, std::string_view client = {});
 std::string encodeSubscribedFrame(std::string_view idJson, const std::vector<std::string>& channels,
                                   std::string_view cursor);
 std::string encodeUnsubscribedFrame(const std::vector<std::string>& channels);
-// {"type":"message", ...envelope fields}; takes the serialized envelope.
-std::string encodeMessageFrame(std::string_view envelopeJson);
+// {"type":"message", ...envelope fields}; takes the serialized envelope. `type`: "join" or
+// "leave" for those entries of a stream.
+std::string encodeMessageFrame(std::string_view envelopeJson, std::string_view type = "message");
 std::string encodeGapFrame(const Gap& gap);
 // `repeated`: the publish repeated an idempotency key; `seq` is the first one's.
 std::string encodeAckFrame(std::string_view idJson, std::string_view channel, std::uint64_t seq, bool repeated = false);

@@ -1,0 +1,72 @@
+#include "auth/client_id.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <random>
+
+#include "front/http_request.hpp"
+
+namespace pushwire::server {
+
+using protocol::Error;
+using protocol::ErrorCode;
+
+namespace {
+
+std::string hex(const unsigned char* bytes, std::size_t count) {
+    static const char* const kHex = "0123456789abcdef";
+    std::string out;
+    out.reserve(count * 2);
+    for (std::size_t i = 0; i < count; ++i) {
+        out.push_back(kHex[bytes[i] >> 4]);
+        out.push_back(kHex[bytes[i] & 15]);
+    }
+    return out;
+}
+
+bool sessionCharacter(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+}  // namespace
+
+protocol::Result<std::string> clientIdOfSession(std::string_view session) {
+    if (session.size() < kMinSessionChars || session.size() > kMaxSessionChars) {
+        return Error{ErrorCode::BadRequest, "session must be " + std::to_string(kMinSessionChars) + " to " +
+                                                std::to_string(kMaxSessionChars) + " characters, got " +
+                                                std::to_string(session.size())};
+    }
+    for (char c : session) {
+        if (!sessionCharacter(c)) {
+            return Error{ErrorCode::BadRequest, "session may hold only A-Z a-z 0-9 _ -"};
+        }
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(session.data(), session.size(), digest, &length, EVP_sha256(), nullptr) != 1 || length < 16) {
+        return Error{ErrorCode::Internal, "SHA-256 failed"};
+    }
+    return hex(digest, 16);
+}
+
+std::string randomClientId() {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) {
+        // OpenSSL's generator failed (it does not, once seeded): still unique enough for an
+        // id, which grants nothing.
+        static thread_local std::mt19937_64 fallback{std::random_device{}()};
+        for (unsigned char& byte : bytes) byte = static_cast<unsigned char>(fallback());
+    }
+    return hex(bytes, sizeof bytes);
+}
+
+protocol::Result<ClientId> clientIdOf(const HttpRequest& request) {
+    const std::string* session = request.param("session");
+    if (!session) return ClientId{randomClientId(), false};
+    auto id = clientIdOfSession(*session);
+    if (!id) return id.error();
+    return ClientId{std::move(id.value()), true};
+}
+
+}  // namespace pushwire::server

@@ -1,0 +1,93 @@
+// Presence on Redis: every node of one Redis sees the same members, and a node that dies
+// (kill -9, a lost machine) is seen leaving by the others (docs/scaling.md, Presence).
+//
+// Keys (P: --broker-prefix; {c}: the channel's hash tag, beside its stream):
+//   P:{c}:pm          hash client -> "<node id> <member JSON>"
+//   P:{c}:pu          hash user -> its members (distinct non-empty users: HLEN)
+//   P:nodes           sorted set node id -> its last heartbeat (Redis' clock, ms)
+//   P:node:<id>:ch    set of the channels where the node has (or had) members
+//   P:reaper          lock: one node reaps at a time
+// A join or leave is one Lua script that changes the member hash AND appends the entry to
+// the channel's stream (seq, XADD, pub/sub announcement, as a publish does): entries of
+// all nodes are ordered with the messages. A snapshot reads members, counts and the
+// stream's head in one script.
+//
+// Node death. Each node refreshes itself every ttl/3 with ONE round trip (one script:
+// ZADD P:nodes with Redis' time, PEXPIRE of its channel set, and, when it gets the
+// reaper's SET NX lock, the nodes whose heartbeat is older than --presence-ttl), whatever
+// its number of members or channels: members are not refreshed one by one. For each dead
+// node it removes that node's members channel by channel with a script that appends
+// their leave entries (announce as --join-leave says), then forgets the node. So a node killed with kill -9 has left
+// everywhere within ttl + ttl/3 of its last heartbeat (ttl 30 s: about 40 s at most, 30 s typically).
+//
+// A node that was cut off from Redis for longer than the TTL is reaped too; its next
+// heartbeat sees itself added anew and calls onReaped(): the server joins its members
+// again.
+//
+// Not for Redis Cluster: P:nodes and P:node:<id>:ch sit in other slots than a channel's
+// keys (the scripts name them as keys, so Redis says so instead of doing it wrong).
+//
+// Threading: the loop thread.
+#pragma once
+
+#include <asio.hpp>
+#include <functional>
+
+#include "broker/presence.hpp"
+#include "broker/redis_broker.hpp"
+
+namespace pushwire::server {
+
+class RedisPresence final : public Presence {
+public:
+    struct Options {
+        std::chrono::milliseconds ttl{30000};
+        // Whether a channel's joins and leaves are entries of its stream (for the reaper,
+        // which removes members of any channel).
+        std::function<bool(const std::string& channel)> announces;
+        // Time of entries appended by this node (ms since the Unix epoch).
+        std::function<std::int64_t()> clock;
+    };
+    // Registers its scripts with `broker`: make it before broker.start().
+    RedisPresence(asio::io_context& io, RedisBroker& broker, Options options);
+    ~RedisPresence() override;
+
+    // Starts heartbeats and the reaper (after broker.start()).
+    void start();
+    void stop();
+
+    void join(const std::string& channel, const Member& member, bool announce, ChangeDone done) override;
+    void leave(const std::string& channel, const std::string& client, bool announce, ChangeDone done) override;
+    void snapshot(const std::string& channel, std::size_t maxMembers, SnapshotDone done) override;
+    void counts(const std::string& channel, CountsDone done) override;
+
+    // Called when this node finds it was taken for dead and its members removed.
+    void onReaped(std::function<void()> handler) { onReaped_ = std::move(handler); }
+
+    // For /pushwire/metrics: heartbeats done, and the Redis round trips they took (one each).
+    std::uint64_t refreshes() const { return refreshes_; }
+    std::uint64_t refreshRoundTrips() const { return refreshRoundTrips_; }
+    std::uint64_t nodesReaped() const { return nodesReaped_; }
+    std::uint64_t membersReaped() const { return membersReaped_; }
+
+private:
+    void tick();
+    void heartbeat();
+    void reapNode(const std::string& node);
+    std::vector<std::string> channelKeys(const std::string& channel) const;
+
+    asio::io_context& io_;
+    RedisBroker& broker_;
+    Options options_;
+    asio::steady_timer timer_;
+    std::function<void()> onReaped_;
+    bool stopped_ = false;
+    bool beating_ = false;
+    std::uint64_t refreshes_ = 0;
+    std::uint64_t refreshRoundTrips_ = 0;
+    std::uint64_t nodesReaped_ = 0;
+    std::uint64_t membersReaped_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pushwire::server

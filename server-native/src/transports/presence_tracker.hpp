@@ -1,0 +1,105 @@
+// When this node's connections join and leave presence channels (docs/protocol.md,
+// Presence). Feeds report each subscription they hold and release; the tracker turns
+// that into Presence::join / leave calls on the store, with the grace and linger the
+// protocol promises:
+//   - a subscription released by unsubscribing leaves at once;
+//   - one released because its WebSocket or SSE connection ended leaves after the grace
+//     (--presence-grace-ms), unless the same client (same session) holds the channel
+//     again meanwhile: then nothing is announced;
+//   - a poller's membership lasts `pollLinger` after its last request.
+// A client holding a channel through several connections (two tabs sharing a session, a
+// reconnect that overlaps the old connection) is one member, leaving when the last lets go.
+//
+// Changes reach the store on the loop's next turn, never during hold() or release():
+// those are called while a feed subscribes or stops (perhaps within a fan-out, which must
+// not publish), and a hold and release within one turn cancel out without an entry.
+//
+// Threading: the loop thread. Lifetime: owned by the server, outlives every Feed.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "auth/channel_patterns.hpp"
+#include "broker/presence.hpp"
+
+namespace pushwire::server {
+
+struct PresenceSettings {
+    ChannelPatterns presence;   // --presence
+    ChannelPatterns joinLeave;  // --join-leave (only those that are presence channels too)
+    std::chrono::milliseconds grace{5000};
+    std::chrono::milliseconds pollLinger{30000};
+    std::size_t maxMembers = 1000;
+};
+
+class PresenceTracker {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    PresenceTracker(asio::io_context& io, Presence& store, PresenceSettings settings);
+    ~PresenceTracker();
+    PresenceTracker(const PresenceTracker&) = delete;
+    PresenceTracker& operator=(const PresenceTracker&) = delete;
+
+    bool tracks(std::string_view channel) const { return settings_.presence.matches(channel); }
+    bool announces(std::string_view channel) const {
+        return settings_.joinLeave.matches(channel) && settings_.presence.matches(channel);
+    }
+    const PresenceSettings& settings() const { return settings_; }
+    Presence& store() { return store_; }
+
+    // A connection of `member.client` subscribes `channel` (a presence channel).
+    void hold(const std::string& channel, const Member& member);
+    // It lets go; the membership ends after `linger` (0: now) unless held again.
+    void release(const std::string& channel, const std::string& client, std::chrono::milliseconds linger);
+
+    // Tells the store again of every membership held (the store lost them: this node
+    // was taken for dead). The store ignores members it has.
+    void rejoinAll();
+
+    // Memberships of this node's clients (the store's members on this node).
+    std::size_t memberCount() const { return held_.size(); }
+    // Join and leave entries this node appended.
+    std::uint64_t joinsAnnounced() const { return joins_; }
+    std::uint64_t leavesAnnounced() const { return leaves_; }
+    // Store calls that failed (broker unavailable): the membership may be off until the
+    // client subscribes again.
+    std::uint64_t failures() const { return failures_; }
+
+private:
+    using Key = std::pair<std::string, std::string>;  // channel, client
+    struct Held {
+        Member member;
+        int holders = 0;
+        std::optional<Clock::time_point> leaveAt;
+        bool wanted = true;   // still a member as far as this node's clients go
+        bool joined = false;  // the store was told it joined
+    };
+    void schedule();
+    void expire();
+    void changed(const Key& key);
+    void flush();
+
+    asio::io_context& io_;
+    Presence& store_;
+    PresenceSettings settings_;
+    std::map<Key, Held> held_;
+    std::set<std::pair<Clock::time_point, Key>> deadlines_;
+    asio::steady_timer timer_;
+    std::optional<Clock::time_point> armedFor_;
+    std::set<Key> dirty_;  // to tell the store on the next turn
+    bool flushPosted_ = false;
+    std::uint64_t joins_ = 0;
+    std::uint64_t leaves_ = 0;
+    std::uint64_t failures_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pushwire::server
