@@ -26,6 +26,9 @@ std::string_view errorCodeName(ErrorCode code) {
         case ErrorCode::BrokerUnavailable: return "broker_unavailable";
         case ErrorCode::PublishOutcomeUnknown: return "publish_outcome_unknown";
         case ErrorCode::OriginNotAllowed: return "origin_not_allowed";
+        case ErrorCode::UnknownMethod: return "unknown_method";
+        case ErrorCode::TokenRevoked: return "token_revoked";
+        case ErrorCode::Disconnected: return "disconnected";
         case ErrorCode::Internal: return "internal";
     }
     return "internal";
@@ -35,10 +38,13 @@ int httpStatus(ErrorCode code) {
     switch (code) {
         case ErrorCode::TooLarge: return 413;
         case ErrorCode::NotFound:
+        case ErrorCode::UnknownMethod:
         case ErrorCode::TransportDisabled: return 404;
+        case ErrorCode::Disconnected: return 409;
         case ErrorCode::MethodNotAllowed: return 405;
         case ErrorCode::RateLimited: return 429;
         case ErrorCode::Unauthorized:
+        case ErrorCode::TokenRevoked:
         case ErrorCode::TokenExpired: return 401;
         case ErrorCode::Forbidden:
         case ErrorCode::OriginNotAllowed: return 403;

@@ -29,7 +29,8 @@ struct World {
     Metrics metrics;
     AccessPolicy access{AccessOptions{}};
     RateLimiter publishRate{0, 1};
-    Context context{io, hub, metrics, Settings{}, access, publishRate, nullptr};
+    SessionRegistry sessions;
+    Context context{io, hub, metrics, Settings{}, access, publishRate, sessions, nullptr};
     World() {
         for (int i = 0; i < 12; ++i) hub.publish("chat", "{\"i\":" + std::to_string(i) + "}", [](auto) {});
         for (int i = 0; i < 3; ++i) hub.publish("news", "\"n\"", [](auto) {});

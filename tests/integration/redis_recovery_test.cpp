@@ -15,8 +15,10 @@ using nlohmann::json;
 
 namespace {
 
-// What tells a subscriber connection from the command connection: it subscribes.
-const std::string kSubscriber = "SUBSCRIBE";
+// What tells the broker's subscriber connection from its command connection (and from the
+// server API's control connections, which subscribe to P:control): it subscribes to its
+// node's probe channel, t:node:<16 hex digits> (the command connection publishes there).
+const std::string kSubscriber = "SUBSCRIBE\r\n$23\r\nt:node:";
 
 std::vector<std::string> brokerAt(int port) {
     return {"--broker", "redis://127.0.0.1:" + std::to_string(port), "--broker-prefix", "t"};

@@ -80,7 +80,8 @@ const char* const kValued[] = {"--host",
                                "--join-leave",
                                "--presence-ttl",
                                "--presence-grace-ms",
-                               "--max-presence-members"};
+                               "--max-presence-members",
+                               "--max-token-lifetime"};
 const char* const kSwitches[] = {"--web-follow-symlinks", "--serve-dotfiles", "--reuse-port", "--access-log",
                                  "--print-config"};
 
@@ -200,6 +201,10 @@ anyone who reaches it reads and writes every channel (it says so at start).
   --allowed-origins LIST      pages of these origins may use the server (CORS, credentials
                               allowed) and open WebSockets; others get no CORS and 403 on
                               upgrade (default: any origin, CORS *)
+  --max-token-lifetime SECONDS
+                              refuse tokens whose exp - iat (without iat: exp - now) is
+                              longer; a revocation (POST /pushwire/api/revoke) is kept this
+                              long (default 86400)
   --tls-cert FILE --tls-key FILE
                               HTTPS and WSS on the same ports (PEM)
   --metrics-allow ADDRS       who may read /pushwire/metrics: addresses, ranges (10.0.0.0/8,
@@ -470,6 +475,9 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         } else if (name == "--channel-ttl") {
             if (!number(0, 365 * 24 * 3600)) return parsed;
             o.channelTtlSeconds = static_cast<int>(n);
+        } else if (name == "--max-token-lifetime") {
+            if (!number(1, 10LL * 365 * 24 * 3600)) return parsed;
+            o.maxTokenLifetimeSeconds = n;
         } else if (name == "--channel-linger-ms") {
             if (!number(0, 600000)) return parsed;
             o.channelLingerMs = static_cast<int>(n);
@@ -736,6 +744,7 @@ std::string effectiveConfig(const Options& o) {
     out["presence-ttl"] = o.presenceTtlSeconds;
     out["presence-grace-ms"] = o.presenceGraceMs;
     out["max-presence-members"] = o.maxPresenceMembers;
+    out["max-token-lifetime"] = o.maxTokenLifetimeSeconds;
     out["log-level"] = o.logLevel;
     out["log-format"] = o.logFormat;
     out["access-log"] = o.accessLog;

@@ -66,6 +66,9 @@ struct Options {
     std::string metricsAllow = "loopback,private";
     std::string tlsCert;
     std::string tlsKey;
+    // Tokens whose exp - iat is longer are refused; a revocation (server API `revoke`) is
+    // kept this long after its `before` (docs/security.md).
+    std::int64_t maxTokenLifetimeSeconds = 86400;
 
     // Limits that protect the server and the other clients (0: none).
     std::size_t maxConnectionsPerIp = 1000;

@@ -15,6 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "api/actions.hpp"
+#include "api/api_endpoint.hpp"
+#include "api/cluster_control.hpp"
 #include "app/build_info.hpp"
 #include "app/memory_trimmer.hpp"
 #include "app/origin_guard.hpp"
@@ -124,8 +127,10 @@ std::optional<ChannelPatterns> patternsOf(const std::optional<std::string>& text
     return patterns;
 }
 
-AccessOptions accessOptions(const Options& options) {
+AccessOptions accessOptions(const Options& options, const Revocations& revocations) {
     AccessOptions out;
+    out.maxTokenLifetimeSeconds = options.maxTokenLifetimeSeconds;
+    out.revocations = &revocations;
     if (!options.tokenSecretFile.empty()) {
         out.tokenSecret = readKeyFile(options.tokenSecretFile, "--token-secret-file", true);
         if (out.tokenSecret.size() < 32) {
@@ -208,12 +213,13 @@ struct Server::Impl {
         : options(std::move(o)),
           broker(makeBroker(options, io)),
           hub(*broker, hubOptions(options, *broker)),
-          access(accessOptions(options)),
+          revocations(options.maxTokenLifetimeSeconds),
+          access(accessOptions(options, revocations)),
           publishRate(options.publishRate, std::max(1.0, options.publishRate)),
           presenceStore(makePresence(options, *broker, io)),
           presence(presenceStore ? std::make_unique<PresenceTracker>(io, *presenceStore, presenceSettings(options))
                                  : nullptr),
-          context{io, hub, metrics, options.settings, access, publishRate, presence.get()},
+          context{io, hub, metrics, options.settings, access, publishRate, sessions, presence.get()},
           budget(budgetFor(options)),
           http(io, limitsFor(options), budget),
           wsHttp(io, limitsFor(options), budget),
@@ -234,6 +240,8 @@ struct Server::Impl {
             hub.sweep();
             if (auto* memory = dynamic_cast<MemoryBroker*>(broker.get())) memory->sweep(context.nowMs());
             publishRate.sweep(context.nowMs());
+            sessions.sweep(context.nowMs());
+            revocations.sweep(context.nowMs() / 1000);
             trimmer.sweep(footprint());
             watchBroker();
             sweepHub();
@@ -281,8 +289,10 @@ struct Server::Impl {
     Metrics metrics;
     std::unique_ptr<Broker> broker;
     Hub hub;
+    Revocations revocations;
     AccessPolicy access;
     RateLimiter publishRate;
+    SessionRegistry sessions;
     std::unique_ptr<Presence> presenceStore;  // null: no presence (a broker without it)
     std::unique_ptr<PresenceTracker> presence;
     Context context;
@@ -300,6 +310,24 @@ struct Server::Impl {
     SseTransport sse;
     WebSocketTransport ws;
     PublishEndpoint publisher{context};
+    std::string nodeId = randomEpoch();  // this process, in the server API's `info`
+    nlohmann::json nodeInfo() const;
+    // With Redis, every node (api/cluster_control.hpp); else this one.
+    api::ClusterControl* cluster = nullptr;
+    std::unique_ptr<api::Actions> actions = makeActions();
+    std::unique_ptr<api::Actions> makeActions() {
+        api::NodeInfo info = [this] { return nodeInfo(); };
+        if (options.broker.kind != BrokerOptions::Kind::Redis) {
+            return std::make_unique<api::LocalActions>(context, revocations, std::move(info));
+        }
+        const BrokerOptions& b = options.broker;
+        auto control = std::make_unique<api::ClusterControl>(
+            io, api::ClusterControl::Settings{RedisEndpoint{b.host, b.port, b.password, b.db}, b.prefix, nodeId},
+            context, revocations, std::move(info));
+        cluster = control.get();
+        return control;
+    }
+    api::ApiEndpoint api{context, *actions, options.maxTokenLifetimeSeconds};
     asio::signal_set signals;
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
@@ -344,6 +372,8 @@ void Server::Impl::routes() {
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
+    http.routePrefix(api::ApiEndpoint::kPrefix,
+                     [this](HttpRequest& r, const HttpConnectionPtr& c) { api.handle(r, c); });
     http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(staticFiles, r, c); });
     wsHttp.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
@@ -465,6 +495,20 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
                             ",\"max_message_bytes\":" + std::to_string(options.settings.maxMessageBytes) +
                             ",\"longpoll_timeout_ms\":" + std::to_string(options.settings.longPollTimeout.count()) +
                             ",\"tokens\":" + (access.tokens() ? "true" : "false") + "}");
+}
+
+nlohmann::json Server::Impl::nodeInfo() const {
+    std::int64_t connections = 0;
+    for (std::int64_t open : metrics.connections) connections += open;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return {{"id", nodeId},
+            {"version", kVersion},
+            {"uptime_s", now - startTimeSeconds},
+            {"connections", connections},
+            {"subscriptions", hub.listenerCount()},
+            {"channels", hub.channelCount()},
+            {"broker", {{"kind", broker->describe()}, {"state", broker->state()}, {"available", broker->available()}}}};
 }
 
 // 200 while the broker is reachable, 503 (with what is wrong) while it is not: a load
@@ -596,6 +640,14 @@ std::string Server::Impl::renderMetrics() const {
         out += std::string("pushwire_limit_hits_total{limit=\"") + limitName(static_cast<Limit>(i)) + "\"} " +
                std::to_string(hits[i]) + "\n";
     }
+    family("pushwire_api_calls_total", "counter",
+           "Server API calls (POST /pushwire/api/METHOD), by method and result.");
+    for (const auto& [key, calls] : api.calls()) {
+        out += "pushwire_api_calls_total{method=\"" + key.first + "\",result=\"" + key.second + "\"} " +
+               std::to_string(calls) + "\n";
+    }
+    single("pushwire_revocations", "gauge", "Users whose tokens are revoked (server API revoke), kept.",
+           revocations.size());
     const BrokerStats brokerStats = broker->stats();
     family("pushwire_broker_up", "gauge", "1 while the broker is reachable.");
     out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " +
@@ -663,6 +715,7 @@ void Server::start() {
     }
     impl_->routes();
     impl_->broker->start();
+    if (impl_->cluster) impl_->cluster->start();
     if (auto* redis = dynamic_cast<RedisPresence*>(impl_->presenceStore.get())) {
         // Taken for dead while cut off from Redis: this node's members join again.
         redis->onReaped([this] {
@@ -732,6 +785,7 @@ void Server::Impl::finalStop() {
     stopped = true;
     ws.stop();
     hubSweep.cancel();
+    if (cluster) cluster->stop();
     if (auto* redis = dynamic_cast<RedisPresence*>(presenceStore.get())) redis->stop();
     broker->stop();
     http.stop();

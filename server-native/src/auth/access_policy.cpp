@@ -46,6 +46,11 @@ std::string Caller::describe() const {
     return "?";
 }
 
+const std::string& Caller::user() const {
+    static const std::string none;
+    return kind == Kind::User && identity ? identity->subject : none;
+}
+
 std::optional<std::string> publishRateKey(const Caller& caller, std::string_view peer) {
     if (caller.kind == Caller::Kind::Backend) return std::nullopt;
     if (caller.kind == Caller::Kind::User && caller.identity && !caller.identity->subject.empty()) {
@@ -98,21 +103,39 @@ protocol::Result<Caller> AccessPolicy::identifyToken(std::string_view token, std
     Caller caller;
     caller.kind = Caller::Kind::User;
     if (auto known = verified_.find(std::string(token)); known != verified_.end()) {
-        // Verified before: the signature and nbf/iat cannot have changed; exp is checked
-        // again (past it, verify() says token_expired and the entry goes).
+        // Verified before: the signature, nbf/iat and lifetime cannot have changed; exp
+        // is checked again (past it, verify() says token_expired and the entry goes).
         if (now < known->second->expiresAt) {
-            caller.expiresAtMs = known->second->expiresAt * 1000;
             caller.identity = known->second;
-            return caller;
+            return admitted(std::move(caller));
         }
         verified_.erase(known);
     }
     auto identity = verifier_->verify(token, now);
     if (!identity) return identity.error();
-    caller.expiresAtMs = identity->expiresAt * 1000;
+    const std::int64_t lifetime = identity->expiresAt - identity->issuedAt.value_or(now);
+    if (lifetime > options_.maxTokenLifetimeSeconds) {
+        return Error{ErrorCode::Unauthorized,
+                     "the token lives " + std::to_string(lifetime) + " s (exp - " +
+                         (identity->issuedAt ? "iat" : "now, as it has no iat") + "); this server accepts at most " +
+                         std::to_string(options_.maxTokenLifetimeSeconds) + " s (--max-token-lifetime)"};
+    }
     caller.identity = std::make_shared<const Identity>(std::move(identity.value()));
     if (verified_.size() >= kVerifiedTokens) verified_.clear();
     verified_.emplace(std::string(token), caller.identity);
+    return admitted(std::move(caller));
+}
+
+protocol::Result<Caller> AccessPolicy::admitted(Caller caller) const {
+    const Identity& identity = *caller.identity;
+    caller.expiresAtMs = identity.expiresAt * 1000;
+    caller.issuedAt = identity.issuedAt ? *identity.issuedAt : identity.expiresAt - options_.maxTokenLifetimeSeconds;
+    if (options_.revocations && !identity.subject.empty() &&
+        options_.revocations->revoked(identity.subject, caller.issuedAt)) {
+        return Error{ErrorCode::TokenRevoked, "the tokens of user '" + identity.subject + "' issued before " +
+                                                  std::to_string(options_.revocations->before(identity.subject)) +
+                                                  " were revoked; get a new one"};
+    }
     return caller;
 }
 

@@ -17,6 +17,10 @@
 // refused with it. Without a token where one is needed: 401 unauthorized; with a token
 // that does not cover the channel: 403 forbidden.
 //
+// A token whose lifetime passes --max-token-lifetime is refused (401 unauthorized), and
+// one of a user revoked after it was issued (auth/revocations.hpp) with 401 token_revoked,
+// also when it was remembered.
+//
 // Tokens that verified are remembered (by their exact bytes, until their exp, at most
 // kVerifiedTokens of them): a long-poll client sends the same token with every request,
 // and its signature is checked once, not at every request.
@@ -34,6 +38,7 @@
 #include <vector>
 
 #include "auth/channel_patterns.hpp"
+#include "auth/revocations.hpp"
 #include "auth/token_verifier.hpp"
 #include "front/http_request.hpp"
 #include "pushwire/protocol/errors.hpp"
@@ -53,6 +58,10 @@ struct Caller {
     Kind kind = Kind::Anonymous;
     std::shared_ptr<const Identity> identity;  // User
     std::int64_t expiresAtMs = 0;              // User: when the token expires
+    std::int64_t issuedAt = 0;                 // User: its iat, seconds (without one: exp - lifetime)
+
+    // The token's sub ("" for anyone else).
+    const std::string& user() const;
 
     std::string describe() const;  // for error messages: "anonymous", "user alice", "the backend"
 };
@@ -71,6 +80,11 @@ struct AccessOptions {
     std::optional<ChannelPatterns> publicSubscribe;  // nullopt: the default of the mode
     std::optional<ChannelPatterns> publicPublish;
     std::vector<std::string> allowedOrigins;  // empty: any origin (CORS *)
+    // --max-token-lifetime: a token whose exp - iat (without iat: exp - now) is longer is
+    // refused, so that a revocation can be forgotten once that long has passed.
+    std::int64_t maxTokenLifetimeSeconds = 86400;
+    // The users revoked (server API `revoke`); null: none. Outlives the policy.
+    const Revocations* revocations = nullptr;
 };
 
 class AccessPolicy {
@@ -93,6 +107,12 @@ public:
     // (the caller's rights do not cover the channel).
     std::optional<protocol::Error> checkSubscribe(const Caller& caller, std::string_view channel) const;
     std::optional<protocol::Error> checkPublish(const Caller& caller, std::string_view channel) const;
+    // Whether the tokens of this caller's user issued when its token was are revoked now
+    // (an open connection checks it when a revocation arrives).
+    bool revoked(const Caller& caller) const {
+        return options_.revocations && caller.kind == Caller::Kind::User &&
+               options_.revocations->revoked(caller.user(), caller.issuedAt);
+    }
 
     // Origins: a request without Origin (not a browser) is always let through.
     bool originAllowed(std::string_view origin) const;
@@ -113,6 +133,8 @@ private:
     // The request comes from no page (no Origin), this server's own, or an allowed one.
     bool pageOriginTrusted(const HttpRequest& request) const;
     std::optional<protocol::Error> check(const Caller& caller, std::string_view channel, bool publish) const;
+    // A verified caller's exp and iat, or token_revoked.
+    protocol::Result<Caller> admitted(Caller caller) const;
 
     AccessOptions options_;
     std::unique_ptr<TokenVerifier> verifier_;

@@ -236,6 +236,7 @@ protocol::Result<Identity> TokenVerifier::verify(std::string_view token, std::in
             return unauthorized(std::string("not valid yet (") + name + " " + std::to_string(*date.seconds) + ", now " +
                                 std::to_string(now) + ")");
         }
+        if (std::string_view(name) == "iat") identity.issuedAt = date.seconds;
     }
     identity.expiresAt = *exp.seconds;
     if (auto sub = payload.find("sub"); sub != payload.end() && sub->is_string())

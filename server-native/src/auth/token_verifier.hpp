@@ -26,8 +26,9 @@
 namespace pushwire::server {
 
 struct Identity {
-    std::string subject;         // sub
-    std::int64_t expiresAt = 0;  // exp, seconds since the Unix epoch
+    std::string subject;                   // sub
+    std::int64_t expiresAt = 0;            // exp, seconds since the Unix epoch
+    std::optional<std::int64_t> issuedAt;  // iat, when the token has one
     ChannelPatterns subscribe;
     ChannelPatterns publish;
     // The `info` claim, serialized ("null" when absent): what presence shows of the user.

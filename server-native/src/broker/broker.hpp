@@ -71,6 +71,20 @@ struct HistoryQuery {
     std::size_t maxBytes = SIZE_MAX;  // of envelopes; at least one message whatever its size
 };
 
+// A page of the channels a broker holds (the server API's `channels`).
+struct ChannelListQuery {
+    // A channel pattern as in --public-subscribe: an exact name, or with `*` wildcards
+    // (a Redis broker has Redis match it), and the same as a test (the memory broker).
+    std::string pattern = "*";
+    std::function<bool(std::string_view)> matches;  // empty: every channel
+    std::string cursor;                             // "" the first page; else a page's `next`
+    std::size_t limit = 100;
+};
+struct ChannelList {
+    std::vector<std::string> channels;
+    std::string next;  // the cursor of the next page; "" when this was the last
+};
+
 // What a broker counts, for /pushwire/metrics.
 struct BrokerStats {
     std::uint64_t errors = 0;  // commands failed, connections lost
@@ -128,6 +142,18 @@ public:
     // What history holds after a position (and where the stream is now).
     using HistoryDone = std::function<void(protocol::Result<HistoryPage>)>;
     virtual void history(const HistoryQuery& query, HistoryDone done) = 0;
+
+    // The channels the broker holds (a message in history, or followed by a node) whose
+    // names match the query's pattern, a page at a time. Memory: by name, at most `limit`.
+    // Redis: a SCAN of the channels' keys, about `limit` keys looked at per page (a page
+    // may hold fewer, even none, with a `next`). A channel held for the whole walk is
+    // listed at least once; one made or dropped meanwhile may or may not be.
+    using ChannelListDone = std::function<void(protocol::Result<ChannelList>)>;
+    // (A broker that cannot list, such as a test's scripted one, answers internal.)
+    virtual void channels(const ChannelListQuery& query, ChannelListDone done) {
+        (void)query;
+        done(protocol::Error{protocol::ErrorCode::Internal, "this broker cannot list its channels"});
+    }
 
     // Whether this node may follow `channel`: true when the broker holds it already or can
     // hold one more channel (making room as its limits say: the memory broker drops its

@@ -176,6 +176,20 @@ void MemoryBroker::append(const std::string& name, std::int64_t timeMs, const st
     done(std::move(shared));
 }
 
+void MemoryBroker::channels(const ChannelListQuery& query, ChannelListDone done) {
+    ChannelList page;
+    auto it = query.cursor.empty() ? channels_.begin() : channels_.upper_bound(query.cursor);
+    for (; it != channels_.end(); ++it) {
+        if (query.matches && !query.matches(it->first)) continue;
+        if (page.channels.size() == query.limit) {
+            page.next = page.channels.back();  // names sort: the next page starts after it
+            break;
+        }
+        page.channels.push_back(it->first);
+    }
+    done(std::move(page));
+}
+
 void MemoryBroker::history(const HistoryQuery& query, HistoryDone done) {
     HistoryPage page;
     auto it = channels_.find(query.channel);

@@ -58,6 +58,7 @@ public:
     void publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
                      const std::string& idempotencyKey, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
+    void channels(const ChannelListQuery& query, ChannelListDone done) override;
     // Appends a join or leave entry of `memberJson` to `channel`'s stream (the next seq,
     // delivered and kept like a message). For MemoryPresence.
     void appendEntry(const std::string& channel, protocol::EntryEvent event, const std::string& memberJson,

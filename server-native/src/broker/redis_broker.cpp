@@ -737,6 +737,41 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
         });
 }
 
+void RedisBroker::channels(const ChannelListQuery& query, ChannelListDone done) {
+    if (!commandsReady_) {
+        done(unavailable(state_));
+        return;
+    }
+    // Every channel has its P:{c}:m hash; the pattern's `*` is Redis's, the rest literal
+    // (channel names hold no glob characters; the prefix's are escaped).
+    std::string match;
+    for (char c : options_.prefix) {
+        if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') match += '\\';
+        match += c;
+    }
+    match += ":{" + query.pattern + "}:m";
+    const std::string cursor = query.cursor.empty() ? "0" : query.cursor;
+    auto alive = alive_;
+    commands_->command({"SCAN", cursor, "MATCH", match, "COUNT", std::to_string(query.limit)},
+                       [this, alive, done](const RedisValue* reply) {
+                           if (!*alive) return;
+                           if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
+                               ++stats_.errors;
+                               done(unavailable(reply && reply->isError() ? reply->text : state_));
+                               return;
+                           }
+                           ChannelList page;
+                           page.next = reply->elements[0].text == "0" ? "" : reply->elements[0].text;
+                           const std::size_t open = options_.prefix.size() + 2;  // "P:{"
+                           for (const RedisValue& key : reply->elements[1].elements) {
+                               if (key.text.size() < open + 3) continue;
+                               page.channels.push_back(key.text.substr(open, key.text.size() - open - 3));
+                           }
+                           std::sort(page.channels.begin(), page.channels.end());
+                           done(std::move(page));
+                       });
+}
+
 void RedisBroker::history(const HistoryQuery& query, HistoryDone done) {
     readStream(query.channel, query.after, query.limit, query.maxBytes,
                [epoch = query.epoch, done](protocol::Result<HistoryPage> result) {

@@ -50,6 +50,7 @@ public:
     void publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
                      const std::string& idempotencyKey, PublishDone done) override;
     void history(const HistoryQuery& query, HistoryDone done) override;
+    void channels(const ChannelListQuery& query, ChannelListDone done) override;
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;
     bool available() const override { return available_; }

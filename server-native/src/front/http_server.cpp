@@ -50,6 +50,10 @@ HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(const std::string& path, Handler handler) { routes_[path] = std::move(handler); }
 
+void HttpServer::routePrefix(const std::string& prefix, Handler handler) {
+    prefixRoutes_.emplace_back(prefix, std::move(handler));
+}
+
 void HttpServer::fallback(Handler handler) { fallback_ = std::move(handler); }
 
 void HttpServer::listen(const std::string& host, unsigned short port, bool reusePort) {
@@ -235,7 +239,15 @@ void HttpServer::dispatch(HttpRequest& request, const HttpConnectionPtr& connect
     auto it = routes_.find(request.path);
     if (it != routes_.end()) {
         it->second(request, connection);
-    } else if (fallback_) {
+        return;
+    }
+    for (auto& [prefix, handler] : prefixRoutes_) {
+        if (request.path.compare(0, prefix.size(), prefix) == 0) {
+            handler(request, connection);
+            return;
+        }
+    }
+    if (fallback_) {
         fallback_(request, connection);
     } else {
         connection->respondError(ErrorCode::NotFound, "no such URL: " + request.path);

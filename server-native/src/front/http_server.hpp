@@ -48,6 +48,8 @@ public:
     ~HttpServer();
 
     void route(const std::string& path, Handler handler);
+    // Every path starting with `prefix` (that no exact route takes), e.g. "/pushwire/api/".
+    void routePrefix(const std::string& prefix, Handler handler);
     // The CORS lines of answers to requests from an origin; nullopt (and no policy at all)
     // is CORS * for all: the one shared HttpConnection::anyOriginCors().
     void cors(std::function<std::optional<std::string>(std::string_view origin)> policy) { cors_ = std::move(policy); }
@@ -124,6 +126,7 @@ private:
     asio::steady_timer acceptRetry_;
     asio::steady_timer sweep_;
     std::map<std::string, Handler, std::less<>> routes_;
+    std::vector<std::pair<std::string, Handler>> prefixRoutes_;
     Handler fallback_;
     std::uint64_t requests_ = 0;
     std::uint64_t slowDisconnects_ = 0;  // readers that fell behind or stopped reading

@@ -170,4 +170,26 @@ protocol::Member memberOf(const Caller& caller, const std::string& client) {
     return member;
 }
 
+std::string disconnectedBody(bool reconnect) {
+    std::string body = protocol::errorBody(protocol::ErrorCode::Disconnected,
+                                           reconnect ? "disconnected by the server; reconnect and resume"
+                                                     : "disconnected by the server; do not reconnect");
+    body.insert(body.size() - 2, reconnect ? ",\"reconnect\":true" : ",\"reconnect\":false");
+    return body;
+}
+
+bool answeredDisconnected(Context& context, const Caller& caller, const std::string& session,
+                          HttpConnection& connection) {
+    const std::string& user = caller.user();
+    if (user.empty()) return false;
+    SessionRegistry::Poller* poller = context.sessions.findPoller(user, session);
+    const std::int64_t now = context.nowMs();
+    if (!poller || poller->disconnectedUntilMs <= now) return false;
+    const bool reconnect = poller->reconnect;
+    if (reconnect) poller->disconnectedUntilMs = 0;
+    ++context.metrics.errors;
+    connection.respond(409, "application/json", disconnectedBody(reconnect));
+    return true;
+}
+
 }  // namespace pushwire::server

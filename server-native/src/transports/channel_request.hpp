@@ -63,4 +63,13 @@ protocol::Member memberOf(const Caller& caller, const std::string& client);
 std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,
                                                       HttpConnection& connection, bool lastEventId);
 
+// A client the backend disconnected (server API `disconnect`) that asks again while its
+// mark lasts: answers 409 disconnected with "reconnect" and returns true. Told to
+// reconnect, it is refused once; told not to, for SessionRegistry::kDisconnectedMs.
+bool answeredDisconnected(Context& context, const Caller& caller, const std::string& session,
+                          HttpConnection& connection);
+
+// {"error":{"code":"disconnected","message":...,"reconnect":bool}}
+std::string disconnectedBody(bool reconnect);
+
 }  // namespace pushwire::server

@@ -12,6 +12,7 @@
 #include "hub/hub.hpp"
 #include "transports/metrics.hpp"
 #include "transports/presence_tracker.hpp"
+#include "transports/session_registry.hpp"
 
 namespace pushwire::server {
 
@@ -41,6 +42,7 @@ struct Context {
     Settings settings;
     const AccessPolicy& access;
     RateLimiter& publishRate;
+    SessionRegistry& sessions;            // by user, for the server API
     PresenceTracker* presence = nullptr;  // null: no presence at all (tests)
 
     std::int64_t nowMs() const {

@@ -41,7 +41,10 @@ struct Metrics {
 
     void refused(protocol::ErrorCode code) {
         if (code == protocol::ErrorCode::Forbidden || code == protocol::ErrorCode::OriginNotAllowed) ++forbidden;
-        if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired) ++unauthorized;
+        if (code == protocol::ErrorCode::Unauthorized || code == protocol::ErrorCode::TokenExpired ||
+            code == protocol::ErrorCode::TokenRevoked) {
+            ++unauthorized;
+        }
     }
     void hit(Limit limit) { ++limitHits[static_cast<std::size_t>(limit)]; }
 

@@ -7,6 +7,7 @@
 #include "transports/channel_request.hpp"
 #include "transports/http_transports.hpp"
 #include "transports/poll_answer.hpp"
+#include "transports/session_registry.hpp"
 
 namespace pushwire::server {
 
@@ -31,6 +32,39 @@ namespace {
 
 void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe, const HttpConnectionPtr& connection,
                 std::chrono::milliseconds timeout) {
+    // What the backend did to this poll client since its last request (server API). A
+    // poller is known by its client id when it has a session (one id over its requests).
+    std::vector<std::string> unsubscribed, subscribed;
+    const std::string key = subscribe.client.fromSession ? subscribe.client.id : std::string();
+    if (const std::string& user = subscribe.caller.user(); !user.empty()) {
+        if (answeredDisconnected(context, subscribe.caller, key, *connection)) return;
+        SessionRegistry::Poller& poller = context.sessions.poller(user, key, context.nowMs());
+        poller.polls = true;
+        auto& starts = subscribe.allowed.starts;
+        if (!poller.unsubscribed.empty()) {
+            starts.erase(std::remove_if(starts.begin(), starts.end(),
+                                        [&](const FeedStart& start) {
+                                            if (!poller.unsubscribed.count(start.channel)) return false;
+                                            unsubscribed.push_back(start.channel);
+                                            return true;
+                                        }),
+                         starts.end());
+        }
+        for (const std::string& channel : poller.subscribe) {
+            const bool asked = std::any_of(starts.begin(), starts.end(),
+                                           [&](const FeedStart& start) { return start.channel == channel; });
+            if (!asked) starts.push_back(FeedStart{channel, std::nullopt});
+            subscribed.push_back(channel);
+        }
+        poller.subscribe.clear();
+        if (starts.empty() && subscribe.allowed.refused.empty()) {
+            // Every channel asked for was unsubscribed by the backend.
+            std::string body = encodeBatch({}, {}, "", false);
+            appendServerChanges(body, unsubscribed, subscribed);
+            connection->respondJson(std::move(body));
+            return;
+        }
+    }
     bool wait = kind == TransportKind::LongPoll && timeout.count() > 0;
     // A long-poll does not outlive its token: it answers token_expired at exp.
     if (wait && subscribe.caller.expiresAtMs > 0) {
@@ -49,6 +83,7 @@ void answerPoll(Context& context, TransportKind kind, SubscribeRequest subscribe
         member = memberOf(subscribe.caller, subscribe.client.id);
         linger = context.presence->settings().pollLinger;
     }
+    raw->control(subscribe.caller, std::move(unsubscribed), std::move(subscribed));
     raw->start(std::move(subscribe.allowed.starts), std::move(subscribe.allowed.refused),
                std::move(subscribe.client.id), std::move(member), linger);
 }

@@ -22,6 +22,44 @@ void PollAnswer::start(std::vector<FeedStart> starts, std::vector<protocol::Refu
     feed_.add(std::move(starts));
 }
 
+void PollAnswer::control(const Caller& caller, std::vector<std::string> unsubscribed,
+                         std::vector<std::string> subscribed) {
+    unsubscribed_ = std::move(unsubscribed);
+    subscribed_ = std::move(subscribed);
+    if (!subscribed_.empty() || !unsubscribed_.empty()) feed_.nameChannels();
+    if (answered_ || caller.user().empty()) return;
+    user_ = caller.user();
+    issuedAt_ = caller.issuedAt;
+    context_.sessions.add(user_, this);
+}
+
+void PollAnswer::disconnectByServer(bool reconnect) {
+    if (answered_) return;
+    answered_ = true;
+    ++context_.metrics.errors;
+    connection_.respond(409, "application/json", disconnectedBody(reconnect));
+}
+
+void PollAnswer::revokeByServer() {
+    if (answered_) return;
+    context_.metrics.refused(protocol::ErrorCode::TokenRevoked);
+    feedFailed(protocol::Error{protocol::ErrorCode::TokenRevoked, "the token was revoked; get a new one"});
+}
+
+bool PollAnswer::unsubscribeByServer(const std::string& channel) {
+    if (answered_ || !feed_.has(channel)) return false;
+    feed_.nameChannels();
+    feed_.remove({channel});
+    unsubscribed_.push_back(channel);
+    answer(false);
+    return false;  // counted as its poller
+}
+
+bool PollAnswer::subscribeByServer(const std::string&) {
+    answer(false);  // the next request takes the channel (its poller holds it)
+    return false;
+}
+
 bool PollAnswer::hasRoom() const {
     return !answered_ && messages_.size() < context_.settings.maxBatch && bytes_ < context_.settings.maxBatchBytes;
 }
@@ -79,8 +117,22 @@ void PollAnswer::answer(bool more) {
     context_.metrics.delivered(kind_, messages_.size());
     // respond() tells us onClose() (we are the connection's attachment), which stops the
     // feed: nothing is fed after the answer.
-    connection_.respondJson(
-        encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_, client_));
+    std::string body = encodeBatch(messages_, gaps_, feed_.cursor(), more || !feed_.caughtUp(), refused_, client_);
+    appendServerChanges(body, unsubscribed_, subscribed_);
+    connection_.respondJson(std::move(body));
+}
+
+void appendServerChanges(std::string& body, const std::vector<std::string>& unsubscribed,
+                         const std::vector<std::string>& subscribed) {
+    if (unsubscribed.empty() && subscribed.empty()) return;
+    body.pop_back();
+    for (const auto* list : {&unsubscribed, &subscribed}) {
+        if (list->empty()) continue;
+        body += list == &unsubscribed ? ",\"unsubscribed\":[" : ",\"subscribed\":[";
+        for (std::size_t i = 0; i < list->size(); ++i) body += (i ? ",\"" : "\"") + (*list)[i] + "\"";
+        body += ']';
+    }
+    body += '}';
 }
 
 void PollAnswer::detach() {
@@ -88,6 +140,7 @@ void PollAnswer::detach() {
     detached_ = true;
     *alive_ = false;
     feed_.stop();
+    if (!user_.empty()) context_.sessions.remove(user_, this);
     context_.metrics.closed(kind_);
 }
 

@@ -22,7 +22,7 @@
 
 namespace pushwire::server {
 
-class PollAnswer final : public Attachment, public FeedSink {
+class PollAnswer final : public Attachment, public FeedSink, public ControlledSession {
 public:
     // `wait`: hold for a live message when there is nothing to answer yet (long-poll).
     PollAnswer(Context& context, TransportKind kind, HttpConnection& connection, bool wait);
@@ -33,6 +33,18 @@ public:
     // presence memberships, which last `linger` after the answer.
     void start(std::vector<FeedStart> starts, std::vector<protocol::Refusal> refused, std::string client,
                std::optional<protocol::Member> member, std::chrono::milliseconds linger);
+    // Listed in the session registry under `caller`'s user while it waits; `unsubscribed`
+    // and `subscribed` (by the backend) are named in the answer.
+    void control(const Caller& caller, std::vector<std::string> unsubscribed, std::vector<std::string> subscribed);
+
+    // ControlledSession: a waiting poll answers at once (its poller is what the backend marks).
+    void disconnectByServer(bool reconnect) override;
+    void revokeByServer() override;
+    const std::string& clientId() const override { return client_; }
+    std::int64_t tokenIssuedAt() const override { return issuedAt_; }
+    bool unsubscribeByServer(const std::string& channel) override;
+    bool subscribeByServer(const std::string& channel) override;
+    bool polling() const override { return true; }
 
     // FeedSink
     bool hasRoom() const override;
@@ -62,6 +74,10 @@ private:
     std::vector<MessagePtr> messages_;
     std::vector<protocol::Gap> gaps_;
     std::vector<protocol::Refusal> refused_;
+    std::string user_;  // listed in the session registry under it ("": not listed)
+    std::int64_t issuedAt_ = 0;
+    std::vector<std::string> unsubscribed_;  // by the backend
+    std::vector<std::string> subscribed_;
     std::string client_;
     std::size_t bytes_ = 0;
     std::int64_t expiresAtMs_ = 0;
@@ -76,5 +92,9 @@ private:
 std::string encodeBatch(const std::vector<MessagePtr>& messages, const std::vector<protocol::Gap>& gaps,
                         const std::string& cursor, bool more, const std::vector<protocol::Refusal>& refused = {},
                         const std::string& client = {});
+// The channels the backend unsubscribed and subscribed, added to an answer's object:
+// ..."unsubscribed":["a"],"subscribed":["b"]} (none: nothing added).
+void appendServerChanges(std::string& body, const std::vector<std::string>& unsubscribed,
+                         const std::vector<std::string>& subscribed);
 
 }  // namespace pushwire::server

@@ -4,6 +4,7 @@
 #include "pushwire/protocol/sse.hpp"
 
 #include <chrono>
+#include <map>
 
 #include "pushwire/protocol/cursor.hpp"
 #include "transports/channel_request.hpp"
@@ -22,7 +23,7 @@ std::string eventName(const MessagePtr& message) {
 }
 }  // namespace
 
-class SseStream final : public Attachment, public FeedSink {
+class SseStream final : public Attachment, public FeedSink, public ControlledSession {
 public:
     SseStream(SseTransport& transport, HttpConnection& connection)
         : transport_(transport), context_(transport.context()), connection_(connection), feed_(context_, *this) {
@@ -38,6 +39,9 @@ public:
         if (context_.presence) {
             feed_.setMember(memberOf(subscribe.caller, client_), context_.presence->settings().grace);
         }
+        markKey_ = subscribe.client.fromSession ? client_ : std::string();
+        caller_ = std::move(subscribe.caller);
+        context_.sessions.add(caller_.user(), this);
         refused_ = std::move(subscribe.allowed.refused);
         if (!refused_.empty()) feed_.nameChannels();
         feed_.add(std::move(subscribe.allowed.starts));
@@ -61,7 +65,14 @@ public:
         refused_.push_back(protocol::Refusal{channel, error});
         feed_.nameChannels();  // the feed no longer has the request's channels
     }
-    void feedReady(int) override {
+    void feedReady(int batch) override {
+        if (auto it = serverBatches_.find(batch); it != serverBatches_.end()) {
+            // A subscription the backend made (subscribeByServer).
+            write(protocol::sseEvent("subscribed", feed_.cursor(),
+                                     "{\"channels\":[\"" + it->second + "\"],\"server\":true}"));
+            serverBatches_.erase(it);
+            return;
+        }
         // The welcome carries the stream's starting position.
         write(protocol::sseEvent("welcome", feed_.cursor(),
                                  "{\"epoch\":\"" + context_.hub.epoch() +
@@ -113,7 +124,57 @@ public:
                                    "the token expired; reconnect with a new one (Last-Event-ID resumes the stream)"});
     }
 
+    // ControlledSession: the backend's server API.
+    void disconnectByServer(bool reconnect) override {
+        if (ended_) return;
+        if (!reconnect) {
+            // A plain EventSource would come back on its own: its next request within the
+            // mark is answered 409, which ends it for good.
+            auto& mark = context_.sessions.poller(caller_.user(), markKey_, context_.nowMs());
+            mark.disconnectedUntilMs = context_.nowMs() + SessionRegistry::kDisconnectedMs;
+            mark.reconnect = false;
+        }
+        write(protocol::sseEvent("disconnect", "", reconnect ? "{\"reconnect\":true}" : "{\"reconnect\":false}"));
+        end();
+    }
+    void revokeByServer() override {
+        if (ended_) return;
+        ++context_.metrics.errors;
+        context_.metrics.refused(protocol::ErrorCode::TokenRevoked);
+        write(protocol::sseEvent(
+            "error", "",
+            protocol::errorBody(protocol::ErrorCode::TokenRevoked, "the token was revoked; get a new one")));
+        end();
+    }
+    const std::string& clientId() const override { return client_; }
+    std::int64_t tokenIssuedAt() const override { return caller_.issuedAt; }
+    bool unsubscribeByServer(const std::string& channel) override {
+        if (ended_ || !feed_.has(channel)) return false;
+        feed_.nameChannels();
+        feed_.remove({channel});
+        write(protocol::sseEvent("unsubscribed", "", "{\"channels\":[\"" + channel + "\"],\"server\":true}"));
+        return true;
+    }
+    bool subscribeByServer(const std::string& channel) override {
+        if (ended_ || feed_.has(channel) || feed_.size() + 1 > context_.settings.maxChannelsPerConnection) return false;
+        feed_.nameChannels();
+        serverBatches_[feed_.nextBatch()] = channel;
+        feed_.add({FeedStart{channel, std::nullopt}});
+        return true;
+    }
+
 private:
+    // The stream ends here (what is written goes first); nothing more is fed.
+    void end() {
+        ended_ = true;
+        feed_.stop();
+        if (begun_) {
+            connection_.finish();
+        } else {
+            failed_ = true;  // handle() finishes it once the head is out
+        }
+    }
+
     void write(std::string event) {
         if (begun_) {
             connection_.write(std::move(event));
@@ -127,6 +188,7 @@ private:
         if (detached_) return;
         detached_ = true;
         feed_.stop();
+        context_.sessions.remove(caller_.user(), this);
         transport_.remove(this);
         context_.metrics.closed(TransportKind::Sse);
     }
@@ -135,6 +197,10 @@ private:
     Context& context_;
     HttpConnection& connection_;
     Feed feed_;
+    Caller caller_;
+    std::string markKey_;                       // its client id when it has a session ("" without)
+    std::map<int, std::string> serverBatches_;  // feed batches the backend subscribed
+    bool ended_ = false;
     std::vector<protocol::Refusal> refused_;
     std::string client_;
     std::string early_;  // written before the head went
@@ -174,6 +240,8 @@ void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connect
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
     auto subscribe = readSubscribeOrAnswer(context_, request, *connection, true);
     if (!subscribe) return;
+    const std::string markKey = subscribe->client.fromSession ? subscribe->client.id : std::string();
+    if (answeredDisconnected(context_, subscribe->caller, markKey, *connection)) return;
     std::string head = statusLine(200) +
                        "Content-Type: text/event-stream; charset=utf-8\r\n"
                        "Cache-Control: no-cache, no-transform\r\n"

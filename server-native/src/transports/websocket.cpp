@@ -13,7 +13,7 @@ namespace pushwire::server {
 
 using protocol::ErrorCode;
 
-class WsSession final : public WebSocketHandler, public FeedSink {
+class WsSession final : public WebSocketHandler, public FeedSink, public ControlledSession {
 public:
     explicit WsSession(WebSocketTransport& transport)
         : transport_(transport), context_(transport.context()), feed_(context_, *this) {
@@ -105,8 +105,10 @@ public:
     void feedReady(int batch) override {
         auto it = pending_.find(batch);
         if (it == pending_.end()) return;
-        send(protocol::encodeSubscribedFrame(it->second.idJson, it->second.channels,
-                                             feed_.cursorOf(it->second.channels)));
+        std::string frame = protocol::encodeSubscribedFrame(it->second.idJson, it->second.channels,
+                                                            feed_.cursorOf(it->second.channels));
+        if (it->second.byServer) frame.insert(frame.size() - 1, ",\"server\":true");
+        send(frame);
         pending_.erase(it);
     }
     void feedGap(const protocol::Gap& gap) override { send(protocol::encodeGapFrame(gap)); }
@@ -141,10 +143,43 @@ public:
         link_->close(protocol::kCloseTokenExpired, "token_expired");
     }
 
+    // ControlledSession: the backend's server API.
+    void disconnectByServer(bool reconnect) override {
+        if (!link_ || link_->closing()) return;
+        link_->close(reconnect ? protocol::kCloseDisconnectedReconnect : protocol::kCloseDisconnected,
+                     reconnect ? "disconnected by server; reconnect" : "disconnected by server");
+    }
+    void revokeByServer() override {
+        if (!link_ || link_->closing()) return;
+        sendError("", ErrorCode::TokenRevoked, "the token was revoked; get a new one");
+        link_->close(protocol::kCloseTokenExpired, "token_revoked");
+    }
+    const std::string& clientId() const override { return client_; }
+    std::int64_t tokenIssuedAt() const override { return caller_.issuedAt; }
+    bool unsubscribeByServer(const std::string& channel) override {
+        if (!link_ || !feed_.has(channel)) return false;
+        feed_.remove({channel});
+        std::string frame = protocol::encodeUnsubscribedFrame({channel});
+        frame.insert(frame.size() - 1, ",\"server\":true");
+        send(frame);
+        return true;
+    }
+    bool subscribeByServer(const std::string& channel) override {
+        if (!link_ || link_->closing() || feed_.has(channel)) return false;
+        if (feed_.size() + 1 > context_.settings.maxChannelsPerConnection) {
+            context_.metrics.hit(Limit::ChannelsPerConnection);
+            return false;
+        }
+        pending_[feed_.nextBatch()] = PendingSubscribe{"", {channel}, true};
+        feed_.add({FeedStart{channel, std::nullopt}});
+        return true;
+    }
+
 private:
     struct PendingSubscribe {
         std::string idJson;
         std::vector<std::string> channels;
+        bool byServer = false;
     };
 
     void send(const std::string& text) {
@@ -159,7 +194,9 @@ private:
     }
 
     void setCaller(Caller caller) {
+        context_.sessions.remove(caller_.user(), this);
         caller_ = std::move(caller);
+        context_.sessions.add(caller_.user(), this);
         if (caller_.expiresAtMs > 0 && connection_) {
             connection_->expireAt(HttpConnection::Clock::now() +
                                   std::chrono::milliseconds(caller_.expiresAtMs - context_.nowMs()));
@@ -305,6 +342,7 @@ private:
         detached_ = true;
         *alive_ = false;
         feed_.stop();
+        context_.sessions.remove(caller_.user(), this);
         transport_.remove(this);
         context_.metrics.closed(TransportKind::WebSocket);
     }

@@ -214,3 +214,58 @@ TEST_CASE("the rate limiter allows a burst, then the rate, and says when to retr
     RateLimiter none(0, 1);
     for (int i = 0; i < 1000; ++i) CHECK(none.take("a", 0, &retry));
 }
+
+TEST_CASE("a revoked user's tokens issued before the revocation are refused, also when remembered") {
+    Revocations revocations(3600);
+    AccessOptions options;
+    options.tokenSecret = kSecret;
+    options.maxTokenLifetimeSeconds = 3600;
+    options.revocations = &revocations;
+    AccessPolicy policy(options);
+    const std::int64_t now = unixNow();
+    auto token = [&](const std::string& sub, std::int64_t iat) {
+        return mintHs256(kSecret, {{"sub", sub}, {"iat", iat}, {"exp", iat + 600}});
+    };
+    const std::string old = token("carol", now - 100), fresh = token("carol", now), other = token("dave", now - 100);
+    REQUIRE(policy.identifyToken(old, nowMs()));  // remembered from here on
+    REQUIRE(revocations.revoke("carol", now - 50, now));
+    auto refused = policy.identifyToken(old, nowMs());
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == ErrorCode::TokenRevoked);
+    CHECK(policy.identifyToken(fresh, nowMs()));
+    CHECK(policy.identifyToken(other, nowMs()));
+    // An earlier `before` does not shorten it; a later one widens it.
+    revocations.revoke("carol", now - 500, now);
+    CHECK_FALSE(policy.identifyToken(old, nowMs()));
+    revocations.revoke("carol", now + 1, now);
+    CHECK_FALSE(policy.identifyToken(fresh, nowMs()));
+
+    SECTION("a token without iat counts as issued at exp - the lifetime") {
+        const std::string noIat = mintHs256(kSecret, {{"sub", "erin"}, {"exp", now + 600}});
+        revocations.revoke("erin", now, now);  // now + 600 - 3600 < now: revoked
+        CHECK(policy.identifyToken(noIat, nowMs()).error().code == ErrorCode::TokenRevoked);
+    }
+    SECTION("kept until `before` is older than the longest token lifetime") {
+        revocations.sweep(now + 3600 - 100);
+        CHECK(revocations.before("carol") != 0);
+        revocations.sweep(now + 3600 + 2);
+        CHECK(revocations.size() == 0);
+        CHECK_FALSE(revocations.revoke("zed", now - 3600, now));  // nothing it could refuse is valid
+    }
+}
+
+TEST_CASE("a token living longer than --max-token-lifetime is refused") {
+    AccessOptions options;
+    options.tokenSecret = kSecret;
+    options.maxTokenLifetimeSeconds = 600;
+    AccessPolicy policy(options);
+    const std::int64_t now = unixNow();
+    CHECK(policy.identifyToken(mintHs256(kSecret, {{"sub", "a"}, {"iat", now - 10}, {"exp", now + 590}}), nowMs()));
+    auto tooLong =
+        policy.identifyToken(mintHs256(kSecret, {{"sub", "a"}, {"iat", now - 10}, {"exp", now + 591}}), nowMs());
+    REQUIRE_FALSE(tooLong);
+    CHECK(tooLong.error().code == ErrorCode::Unauthorized);
+    CHECK(tooLong.error().message.find("--max-token-lifetime") != std::string::npos);
+    CHECK_FALSE(policy.identifyToken(mintHs256(kSecret, {{"sub", "a"}, {"exp", now + 601}}), nowMs()));
+    CHECK(policy.identifyToken(mintHs256(kSecret, {{"sub", "a"}, {"exp", now + 599}}), nowMs()));
+}

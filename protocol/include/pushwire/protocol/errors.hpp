@@ -33,7 +33,10 @@ enum class ErrorCode {
     // A browser page of an origin not in --allowed-origins (403, with CORS lines naming
     // that origin, so that the page can read why).
     OriginNotAllowed,
-    Internal,  // a bug: never expected
+    UnknownMethod,  // POST /pushwire/api/<method> with a method that does not exist (404)
+    TokenRevoked,   // the token's user was revoked (server API `revoke`) after it was issued (401)
+    Disconnected,   // the backend disconnected this client (server API `disconnect`; 409)
+    Internal,       // a bug: never expected
 };
 
 // Stable snake_case name, used on the wire ("bad_channel").
@@ -51,6 +54,10 @@ constexpr int kCloseOverloaded = 1013;  // "try again later": slow consumer, ser
 // unauthorized or token_expired: get a (new) token, reconnect and resume from the cursor
 constexpr int kCloseTokenExpired = 4001;
 constexpr int kCloseForbidden = 4003;  // the credentials given are refused (an API key from a browser)
+// The backend disconnected this client (server API `disconnect`): 4005 do not reconnect,
+// 4006 reconnect (and resume from the cursor).
+constexpr int kCloseDisconnected = 4005;
+constexpr int kCloseDisconnectedReconnect = 4006;
 
 // {"error":{"code":"...","message":"..."}}
 std::string errorBody(ErrorCode code, std::string_view message);

@@ -1,0 +1,285 @@
+#include "api/cluster_control.hpp"
+
+namespace pushwire::server::api {
+
+using json = nlohmann::json;
+using protocol::Error;
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr std::chrono::milliseconds kCommandTimeout{2000};
+
+// Keeps the later `before` of a user, and trims what is past keeping (ARGV[3]: now - lifetime).
+constexpr const char* kRevokeScript = R"lua(
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not current) or tonumber(current) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+return 1
+)lua";
+
+Error unavailable(const std::string& why) {
+    return Error{ErrorCode::BrokerUnavailable,
+                 "Redis cannot be reached (" + why + "): done on this node only; the other nodes were not reached"};
+}
+
+}  // namespace
+
+ClusterControl::ClusterControl(asio::io_context& io, Settings settings, Context& context, Revocations& revocations,
+                               NodeInfo info)
+    : io_(io),
+      settings_(std::move(settings)),
+      context_(context),
+      revocations_(revocations),
+      info_(std::move(info)),
+      heartbeat_(io),
+      commandsRetry_(io),
+      subscriberRetry_(io) {}
+
+ClusterControl::~ClusterControl() { *alive_ = false; }
+
+void ClusterControl::start() {
+    connectCommands();
+    connectSubscriber();
+}
+
+void ClusterControl::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    heartbeat_.cancel();
+    commandsRetry_.cancel();
+    subscriberRetry_.cancel();
+    for (auto& [id, waiting] : waiting_) waiting.timer->cancel();
+    // Gone from `info` at once rather than when its heartbeat ages.
+    if (commands_ && commandsReady_) {
+        commands_->command({"ZREM", settings_.prefix + ":api:nodes", settings_.nodeId}, [](const RedisValue*) {});
+    }
+    auto connections = std::make_shared<std::pair<std::unique_ptr<RedisConnection>, std::unique_ptr<RedisConnection>>>(
+        std::move(commands_), std::move(subscriber_));
+    // Let the ZREM go out before closing.
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(20));
+    timer->async_wait([connections, timer](const std::error_code&) {
+        if (connections->first) connections->first->close("stopping");
+        if (connections->second) connections->second->close("stopping");
+    });
+}
+
+void ClusterControl::retry(bool commands) {
+    if (stopped_) return;
+    asio::steady_timer& timer = commands ? commandsRetry_ : subscriberRetry_;
+    timer.expires_after(std::chrono::seconds(1));
+    auto alive = alive_;
+    timer.async_wait([this, alive, commands](const std::error_code& ec) {
+        if (!*alive || ec || stopped_) return;
+        commands ? connectCommands() : connectSubscriber();
+    });
+}
+
+void ClusterControl::connectCommands() {
+    commandsReady_ = false;
+    commands_ = std::make_unique<RedisConnection>(io_, settings_.endpoint, kCommandTimeout);
+    RedisConnection* connection = commands_.get();
+    auto alive = alive_;
+    connection->onClosed([this, alive, connection](const std::string&) {
+        if (!*alive || connection != commands_.get()) return;
+        commandsReady_ = false;
+        retry(true);
+    });
+    connection->connect([this, alive, connection](std::optional<std::string> error) {
+        if (!*alive || connection != commands_.get()) return;
+        if (error) return retry(true);
+        commandsReady_ = true;
+        heartbeat_.cancel();
+        beat();
+        if (subscriberReady_) reload();
+    });
+}
+
+void ClusterControl::connectSubscriber() {
+    subscriberReady_ = false;
+    subscriber_ = std::make_unique<RedisConnection>(io_, settings_.endpoint, kCommandTimeout);
+    RedisConnection* connection = subscriber_.get();
+    auto alive = alive_;
+    connection->onPush([this, alive](const RedisValue& push) {
+        if (*alive) onPush(push);
+    });
+    connection->onClosed([this, alive, connection](const std::string&) {
+        if (!*alive || connection != subscriber_.get()) return;
+        subscriberReady_ = false;
+        retry(false);
+    });
+    connection->connect([this, alive, connection](std::optional<std::string> error) {
+        if (!*alive || connection != subscriber_.get()) return;
+        if (error) return retry(false);
+        connection->send(
+            {"SUBSCRIBE", settings_.prefix + ":control", settings_.prefix + ":api:reply:" + settings_.nodeId});
+    });
+}
+
+void ClusterControl::beat() {
+    if (stopped_ || !commandsReady_) return;
+    const std::int64_t now = nowMs();
+    const std::string nodes = settings_.prefix + ":api:nodes";
+    // One round trip: the three commands are pipelined.
+    commands_->command({"ZADD", nodes, std::to_string(now), settings_.nodeId}, [](const RedisValue*) {});
+    commands_->command({"SET", settings_.prefix + ":api:node:" + settings_.nodeId,
+                        info_().dump(-1, ' ', false, json::error_handler_t::replace), "PX", std::to_string(kLiveMs)},
+                       [](const RedisValue*) {});
+    commands_->command({"ZREMRANGEBYSCORE", nodes, "-inf", std::to_string(now - 60 * kLiveMs)},
+                       [](const RedisValue*) {});
+    if (subscriberReady_ && now - lastReloadMs_ >= kReloadMs) reload();
+    heartbeat_.expires_after(std::chrono::milliseconds(kHeartbeatMs));
+    auto alive = alive_;
+    heartbeat_.async_wait([this, alive](const std::error_code& ec) {
+        if (*alive && !ec) beat();
+    });
+}
+
+// Every revocation kept in Redis; one this node did not know (a node started later, a
+// control message missed) is applied as if it had just come.
+void ClusterControl::reload() {
+    lastReloadMs_ = nowMs();
+    const std::int64_t oldest = nowMs() / 1000 - revocations_.maxTokenLifetime();
+    auto alive = alive_;
+    commands_->command(
+        {"ZRANGEBYSCORE", settings_.prefix + ":revoked", "(" + std::to_string(oldest), "+inf", "WITHSCORES"},
+        [this, alive](const RedisValue* reply) {
+            if (!*alive || !reply || reply->type != RedisValue::Type::Array) return;
+            for (std::size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+                UserAction action;
+                action.kind = UserAction::Kind::Revoke;
+                action.user = reply->elements[i].text;
+                action.before = std::atoll(reply->elements[i + 1].text.c_str());
+                if (!action.user.empty() && revocations_.before(action.user) < action.before) {
+                    applyLocally(action, context_, revocations_);
+                }
+            }
+        });
+}
+
+void ClusterControl::onPush(const RedisValue& push) {
+    if (push.type != RedisValue::Type::Array || push.elements.size() < 3) return;
+    const std::string& kind = push.elements[0].text;
+    const std::string& topic = push.elements[1].text;
+    if (kind == "subscribe") {
+        if (topic == settings_.prefix + ":api:reply:" + settings_.nodeId) {
+            subscriberReady_ = true;
+            if (commandsReady_) reload();
+        }
+        return;
+    }
+    if (kind != "message") return;
+    if (topic == settings_.prefix + ":control") {
+        onControl(push.elements[2].text);
+    } else {
+        onReply(push.elements[2].text);
+    }
+}
+
+// Another node was called: do it here, and answer it with what it reached.
+void ClusterControl::onControl(const std::string& payload) {
+    json message = json::parse(payload, nullptr, false);
+    if (!message.is_object()) return;
+    const std::string origin = message.value("origin", "");
+    if (origin.empty() || origin == settings_.nodeId || !message["id"].is_number_unsigned()) return;
+    auto action = actionFromJson(message["action"]);
+    if (!action) return;
+    const std::int64_t count = applyLocally(*action, context_, revocations_);
+    if (!commandsReady_) return;
+    json reply = {{"id", message["id"]}, {"node", settings_.nodeId}, {"count", count}};
+    commands_->command({"PUBLISH", settings_.prefix + ":api:reply:" + origin, reply.dump()}, [](const RedisValue*) {});
+}
+
+void ClusterControl::onReply(const std::string& payload) {
+    json message = json::parse(payload, nullptr, false);
+    if (!message.is_object() || !message["id"].is_number_unsigned() || !message["count"].is_number_integer()) return;
+    auto it = waiting_.find(message["id"].get<std::uint64_t>());
+    if (it == waiting_.end()) return;
+    if (it->second.nodes.erase(message.value("node", "")) == 0) return;
+    it->second.count += message["count"].get<std::int64_t>();
+    if (it->second.nodes.empty()) finish(it->first);
+}
+
+void ClusterControl::finish(std::uint64_t id) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return;
+    Waiting waiting = std::move(it->second);
+    waiting_.erase(it);
+    waiting.timer->cancel();
+    waiting.done(waiting.count);
+}
+
+void ClusterControl::liveNodes(std::function<void(std::optional<std::vector<std::string>>)> done) {
+    auto alive = alive_;
+    commands_->command({"ZRANGEBYSCORE", settings_.prefix + ":api:nodes", std::to_string(nowMs() - kLiveMs), "+inf"},
+                       [this, alive, done](const RedisValue* reply) {
+                           if (!*alive) return;
+                           if (!reply || reply->type != RedisValue::Type::Array) return done(std::nullopt);
+                           std::vector<std::string> nodes;
+                           for (const RedisValue& node : reply->elements) {
+                               if (node.text != settings_.nodeId) nodes.push_back(node.text);
+                           }
+                           done(std::move(nodes));
+                       });
+}
+
+void ClusterControl::run(const UserAction& action, CountDone done) {
+    if (!ready()) {
+        applyLocally(action, context_, revocations_);
+        return done(unavailable("connecting"));
+    }
+    if (action.kind == UserAction::Kind::Revoke) {
+        // Stored first: a node that misses the message, or starts later, loads it.
+        const std::int64_t oldest = nowMs() / 1000 - revocations_.maxTokenLifetime();
+        commands_->command({"EVAL", kRevokeScript, "1", settings_.prefix + ":revoked", action.user,
+                            std::to_string(action.before), std::to_string(oldest)},
+                           [](const RedisValue*) {});
+    }
+    const std::int64_t local = applyLocally(action, context_, revocations_);
+    const std::uint64_t id = nextId_++;
+    auto alive = alive_;
+    // Asked after the store (the commands are answered in order), published once the live
+    // nodes are known so that every answer finds the request waiting.
+    liveNodes([this, alive, id, local, action, done](std::optional<std::vector<std::string>> others) {
+        if (!*alive) return;
+        if (!others) return done(unavailable("no answer to the list of nodes"));
+        if (others->empty()) return done(local);
+        Waiting& waiting = waiting_[id];
+        waiting.nodes.insert(others->begin(), others->end());
+        waiting.count = local;
+        waiting.done = done;
+        waiting.timer = std::make_unique<asio::steady_timer>(io_, std::chrono::milliseconds(kWaitMs));
+        waiting.timer->async_wait([this, alive, id](const std::error_code& ec) {
+            if (*alive && !ec) finish(id);  // a node that did not answer in time is left out
+        });
+        json message = {{"id", id}, {"origin", settings_.nodeId}, {"action", toJson(action)}};
+        commands_->command({"PUBLISH", settings_.prefix + ":control", message.dump()}, [](const RedisValue*) {});
+    });
+}
+
+void ClusterControl::nodes(NodesDone done) {
+    json self = info_();
+    if (!ready()) return done(json::array({self}));
+    auto alive = alive_;
+    liveNodes([this, alive, self, done](std::optional<std::vector<std::string>> others) {
+        if (!*alive) return;
+        if (!others || others->empty()) return done(json::array({self}));
+        std::vector<std::string> args{"MGET"};
+        for (const std::string& node : *others) args.push_back(settings_.prefix + ":api:node:" + node);
+        commands_->command(args, [alive, self, done](const RedisValue* reply) {
+            if (!*alive) return;
+            json out = json::array({self});
+            if (reply && reply->type == RedisValue::Type::Array) {
+                for (const RedisValue& value : reply->elements) {
+                    json node = json::parse(value.text, nullptr, false);
+                    if (value.isString() && node.is_object()) out.push_back(std::move(node));
+                }
+            }
+            done(std::move(out));
+        });
+    });
+}
+
+}  // namespace pushwire::server::api

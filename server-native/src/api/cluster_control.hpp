@@ -1,0 +1,98 @@
+// The server API across every node of a Redis deployment (--broker redis://): user actions
+// go to every node over a control channel, revocations are stored in Redis, and `info`
+// lists every node. Keys and channels (P: --broker-prefix):
+//   P:control          pub/sub: {"id","origin","action"} from the node that was called
+//   P:api:reply:<node> pub/sub: {"id","node","count"}, each node's answer to the origin
+//   P:api:nodes        zset node id -> last heartbeat (ms); a node is live while it beat
+//                      within kLiveMs
+//   P:api:node:<node>  its `info` object (JSON), written with each heartbeat, expiring
+//   P:revoked          zset user -> `before` of the user's revocation; members whose
+//                      before + --max-token-lifetime has passed are trimmed
+// The node called applies the action locally, publishes it, and waits at most kWaitMs for
+// an answer from each other live node, then answers the sum. A revocation is stored
+// before it is published, and each node loads every kept revocation when its subscriber
+// connects and every kReloadMs (pub/sub is at most once): a node started later, or one
+// that missed the message, refuses the tokens too and closes what it holds with them.
+//
+// Heartbeat: every kHeartbeatMs, one pipelined round trip (ZADD, SET with expiry).
+//
+// Threading: the loop thread. Two Redis connections of its own (commands, subscriber),
+// reconnected every second while they are down; meanwhile actions are applied on this
+// node only and answered 503 broker_unavailable saying so.
+#pragma once
+
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "api/actions.hpp"
+#include "broker/redis_connection.hpp"
+
+namespace pushwire::server::api {
+
+class ClusterControl final : public Actions {
+public:
+    static constexpr std::int64_t kHeartbeatMs = 1000;
+    static constexpr std::int64_t kLiveMs = 3000;
+    static constexpr std::int64_t kWaitMs = 1000;
+    static constexpr std::int64_t kReloadMs = 5000;
+
+    struct Settings {
+        RedisEndpoint endpoint;
+        std::string prefix;
+        std::string nodeId;
+    };
+
+    ClusterControl(asio::io_context& io, Settings settings, Context& context, Revocations& revocations, NodeInfo info);
+    ~ClusterControl() override;
+
+    void start();
+    void stop();
+
+    void run(const UserAction& action, CountDone done) override;
+    void nodes(NodesDone done) override;
+
+private:
+    struct Waiting {
+        std::set<std::string> nodes;  // still to answer
+        std::int64_t count = 0;
+        CountDone done;
+        std::unique_ptr<asio::steady_timer> timer;
+    };
+
+    void connectCommands();
+    void connectSubscriber();
+    void retry(bool commands);
+    bool ready() const { return commandsReady_ && subscriberReady_; }
+    void beat();
+    void reload();
+    void onPush(const RedisValue& push);
+    void onControl(const std::string& payload);
+    void onReply(const std::string& payload);
+    void finish(std::uint64_t id);
+    // The live nodes other than this one.
+    void liveNodes(std::function<void(std::optional<std::vector<std::string>>)> done);
+    std::int64_t nowMs() const { return context_.nowMs(); }
+
+    asio::io_context& io_;
+    Settings settings_;
+    Context& context_;
+    Revocations& revocations_;
+    NodeInfo info_;
+    std::unique_ptr<RedisConnection> commands_;
+    std::unique_ptr<RedisConnection> subscriber_;
+    bool commandsReady_ = false;
+    bool subscriberReady_ = false;
+    bool stopped_ = false;
+    asio::steady_timer heartbeat_;
+    asio::steady_timer commandsRetry_;
+    asio::steady_timer subscriberRetry_;
+    std::int64_t lastReloadMs_ = 0;
+    std::uint64_t nextId_ = 1;
+    std::map<std::uint64_t, Waiting> waiting_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pushwire::server::api
