@@ -96,7 +96,7 @@ cmd_build() {
   cmake --build "$BUILD/wasm" -j "$JOBS"
   mkdir -p "$DIST/bin" "$DIST/web"
   cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
-  for tool in pushwire-bench pushwire-send-paths; do
+  for tool in pushwire-bench pushwire-send-paths pushwire-floors; do
     [[ -f "$BUILD/native/bin/$tool" ]] && cp "$BUILD/native/bin/$tool" "$DIST/bin/"
   done
   cp -r "$ROOT/web/." "$DIST/web/"
@@ -198,9 +198,11 @@ asan_build() {
     pushwire-server fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
 }
 asan_ctest() {
-  phase "the native tests and fuzz replays under ASan + UBSan (ctest -j $TEST_JOBS)"
+  # As many at once as there are cores: under the sanitizers the tests use the CPU more
+  # than they wait.
+  phase "the native tests and fuzz replays under ASan + UBSan (ctest -j $JOBS)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir "$BUILD/asan" --output-on-failure -j "$TEST_JOBS" -R '^(unit|client|integration|fuzz)'
+    ctest --test-dir "$BUILD/asan" --output-on-failure -j "$JOBS" -R '^(unit|client|integration|fuzz)'
 }
 cmd_sanitize() {
   phase "sanitizer build (ASan + UBSan) of the native tests"

@@ -134,13 +134,17 @@ def floor_ratio(t, label):
 
 
 if FLOOR_TRANSPORTS:
-    add("**The kernel's floor.** In the same rounds, `pushwire-send-paths io_uring` (bench/src/send_paths.cpp): "
+    add("**The floors.** In the same rounds, `pushwire-send-paths io_uring` (bench/src/send_paths.cpp): "
         "no server, one process that only writes the same bytes to as many loopback sockets at the same rate, "
         "one io_uring submission per round, and a reader process. This is what one TCP segment per message "
         "costs the sending side on this machine; any server that writes each message as it is published, as "
-        "the latency column requires at 100 msg/s, pays at least this.")
+        "the latency column requires at 100 msg/s, pays at least this." + (
+            " For long-poll, `pushwire-floors longpoll` (bench/src/floors.cpp): as many kept-alive connections, "
+            "each with a request waiting; each round writes one prebuilt HTTP answer (pushwire's size) to every one "
+            "in one io_uring submission, and reads the next request each client sends at once: the least a server "
+            "does per long-poll delivery." if find("floor", "longpoll", "latency") else ""))
     add("")
-    add("| run with | floor CPU µs/message | ÷ Nchan | pushwire ÷ floor |")
+    add("| run with | floor CPU µs/delivery | ÷ Nchan | pushwire ÷ floor |")
     add("|---|---|---|---|")
     for t in FLOOR_TRANSPORTS:
         fl = find("floor", t, "latency")
@@ -255,6 +259,70 @@ if TLS_TRANSPORTS:
                 f"{ratio(r['server_cpu_us_per_delivery'], get(nc, 'server_cpu_us_per_delivery')) if name != 'Nchan, TLS' else ''} | "
                 f"{ratio(r['server_cpu_us_per_delivery'], get(plain, 'server_cpu_us_per_delivery')) if tls_mine else ''} | "
                 f"{num(r['bench_cpu_us_per_delivery'])} | {num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
+    add("")
+    tls_floors = [(t, find("floor", t, "tls"), find("floor", t, "node-plain")) for t in TLS_TRANSPORTS]
+    if any(a and b for _, a, b in tls_floors):
+        add("**The TLS floor.** In the same rounds, `pushwire-floors tls` (bench/src/floors.cpp): as many "
+            "connections and messages at the same rate, each message sealed as one TLS record (OpenSSL, TLS 1.3, "
+            "one session per connection over memory BIOs, the same certificate) and written, one io_uring "
+            "submission per round; and `pushwire-send-paths io_uring`, the same bytes written in plaintext. "
+            "Their difference is the least TLS adds per delivery.")
+        add("")
+        add("| transport | floor plaintext µs | floor TLS µs | TLS adds at the floor µs | TLS adds to pushwire µs | pushwire TLS ÷ TLS floor |")
+        add("|---|---|---|---|---|---|")
+        for t, tls_floor, plain_floor in tls_floors:
+            if not (tls_floor and plain_floor):
+                continue
+            pw_plain = get(find("pushwire", t, "node-plain"), "server_cpu_us_per_delivery")
+            pw_tls = get(find("pushwire", t, "tls"), "server_cpu_us_per_delivery")
+            floor_adds = tls_floor["server_cpu_us_per_delivery"] - plain_floor["server_cpu_us_per_delivery"]
+            add(f"| {t} | {num(plain_floor['server_cpu_us_per_delivery'])} | {num(tls_floor['server_cpu_us_per_delivery'])} | "
+                f"{num(floor_adds)} | {num(pw_tls - pw_plain if pw_tls is not None and pw_plain is not None else None)} | "
+                f"{ratio(pw_tls, tls_floor['server_cpu_us_per_delivery'])} |")
+        add("")
+CHAT_TRANSPORTS = [t for t in TRANSPORTS if any(find(x, t, "chat-throughput") for x in ("pushwire", "nchan"))]
+CHAT_SETUPS = (("memory", ""), ("Redis", "redis-"))
+if CHAT_TRANSPORTS:
+    add("## Chat: many small channels, publish-heavy")
+    add("")
+    chat_row = next(r for r in rows if r.get("scenario") == "chat")
+    add(f"{chat_row['channels']:,} channels of {chat_row['per_channel']} subscribers each "
+        f"({chat_row['subscribers']:,} connections), {chat_row['messages']:,.0f} publishes spread evenly over the "
+        "channels (`pushwire-bench --scenario chat`, one message to every channel first, not measured): from "
+        f"{chat_row['http_publishers']} HTTP keep-alive publishers, and in the WebSocket runs half the channels "
+        "published in-band by one of their own subscribers (pushwire's publish frame; Nchan's `nchan_pubsub "
+        "websocket` location), each reading its own message back; at a fixed rate and as fast as accepted "
+        "(16 requests in flight per HTTP publisher, one message per WebSocket publisher). \"batch\": pushwire's "
+        "NDJSON batch publish, the same publishes in requests of many lines (HTTP only; Nchan has no batch API). "
+        "Server CPU per publish counts its deliveries; with Redis it counts redis-server too. Floor: "
+        "`pushwire-floors publish` (bench/src/floors.cpp), the same HTTP publishers and rate, a process that only "
+        "reads each POST (head, Content-Length, body) and writes a small JSON answer, in the same rounds.")
+    add("")
+    add("| transport | broker | scenario | server | publishes/s | delivered | lost | dup | server CPU µs/publish | ÷ Nchan | ÷ publish floor | latency p50 ms | p99 ms | RSS per subscriber |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for t in CHAT_TRANSPORTS:
+        for broker, prefix in CHAT_SETUPS:
+            for scenario, what in (("chat-rate", "fixed rate"), ("chat-throughput", "as accepted"),
+                                   ("chat-batch", "as accepted, NDJSON")):
+                nc = find("nchan", t, prefix + ("chat-throughput" if scenario == "chat-batch" else scenario))
+                fl = find("floor", t, "chat-throughput" if scenario != "chat-rate" else "chat-rate")
+                for name in ("pushwire", "nchan"):
+                    r = find(name, t, prefix + scenario)
+                    if r is None:
+                        continue
+                    mine = name == "pushwire"
+                    cpu = r["server_cpu_us_per_publish"]
+                    add(f"| {t} | {broker} | {what} | {name} | {num(r['publishes_per_s'], '{:,.0f}')} | {counts(r)} | "
+                        f"{num(cpu)} | {ratio(cpu, get(nc, 'server_cpu_us_per_publish')) if mine else ''} | "
+                        f"{ratio(cpu, get(fl, 'server_cpu_us_per_publish')) if mine and not prefix else ''} | "
+                        f"{num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} | "
+                        f"{num(r['rss_per_subscriber_bytes'] / 1024, '{:.2f} KB')} |")
+    floors = [(label, find("floor", CHAT_TRANSPORTS[0], label)) for label in ("chat-rate", "chat-throughput")]
+    if any(f for _, f in floors):
+        add("")
+        add("The HTTP publish floor: " + "; ".join(
+            f"{'at the fixed rate' if label == 'chat-rate' else 'as fast as accepted'} "
+            f"{num(f['server_cpu_us_per_publish'])} µs per publish" for label, f in floors if f) + ".")
     add("")
 size_row = find("pushwire", "", "size")
 browser_row = find("pushwire", "websocket", "browser")
@@ -387,6 +455,33 @@ if TLS_TRANSPORTS:
         return b / a if a and b is not None else None
     target_row("Over TLS: CPU per delivery, WebSocket and SSE ≤ 1.5× pushwire plaintext (pushwire ÷ pushwire)",
                [(t, tls_cost(t)) for t in TLS_TRANSPORTS], 1.5)
+if CHAT_TRANSPORTS:
+    def chat_ratio(t, label, key="server_cpu_us_per_publish", other="nchan", other_label=None):
+        a = get(find("pushwire", t, label), key)
+        b = get(find(other, t, other_label or label), key)
+        return a / b if a is not None and b else None
+    target_row("Chat: CPU per publish (with its deliveries) ≤ 0.5× Nchan, fixed rate and as fast as accepted",
+               [(f"{t} {s}", chat_ratio(t, f"chat-{s}")) for t in CHAT_TRANSPORTS for s in ("rate", "throughput")],
+               0.5)
+    target_row("Chat: CPU per publish ≤ 1.2× the HTTP publish floor (pushwire ÷ floor)",
+               [(f"{t} {s}", chat_ratio(t, f"chat-{s}", other="floor")) for t in CHAT_TRANSPORTS
+                for s in ("rate", "throughput")], 1.2)
+    target_row("Chat with Redis: CPU per publish ≤ 0.67× Nchan+Redis",
+               [(f"{t} {s}", chat_ratio(t, f"redis-chat-{s}")) for t in CHAT_TRANSPORTS
+                for s in ("rate", "throughput")], 0.67)
+    # Publishes a second accepted: Nchan's ÷ pushwire's, so that ≤ 1/3 is "≥ 3×".
+    shown, met = [], True
+    for t in CHAT_TRANSPORTS:
+        for label in ("chat-throughput", "chat-batch", "redis-chat-throughput", "redis-chat-batch"):
+            a = get(find("pushwire", t, label), "publishes_per_s")
+            b = get(find("nchan", t, label.replace("batch", "throughput")), "publishes_per_s")
+            if a is None:
+                continue
+            v = a / b if b else None
+            shown.append(f"{t} {label.replace('chat-', '')} " + (f"{v:.2f}×" if v is not None else "–"))
+            met = met and v is not None and v >= 3
+    add(f"| Chat: publishes per second accepted by one node ≥ 3× Nchan's (pushwire ÷ Nchan) | {', '.join(shown)} | "
+        f"{'yes' if met else 'no'} |")
 if size_row:
     kb = (size_row["js_gzip"] + size_row["wasm_gzip"]) / 1024
     total_bytes = size_row["js_gzip"] + size_row["wasm_gzip"]

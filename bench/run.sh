@@ -12,6 +12,12 @@
 #   REDIS_TRANSPORTS ("websocket sse"): the fan-out with a Redis broker: pushwire on one
 #   node and on two (subscribers split over both, publishing on the first) against Nchan
 #   with its Redis storage; every process of each side is measured, Redis included
+#   CHAT_CHANNELS (9000) CHAT_PER_CHANNEL (2) CHAT_MESSAGES (20000) CHAT_RATE (2000)
+#   CHAT_TRANSPORTS ("websocket sse longpoll") CHAT_BATCH (100): the chat scenario, many
+#   small channels, publishes spread over them (pushwire-bench --scenario chat): at
+#   CHAT_RATE publishes a second and as fast as accepted, from HTTP and WebSocket clients,
+#   pushwire's NDJSON batches of CHAT_BATCH, memory broker and Redis, against Nchan; the
+#   HTTP publish floor (pushwire-floors publish) in the same rounds
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/dist/bin"
@@ -112,11 +118,28 @@ run() {  # target transport label bench-args...
   local target=$1 transport=$2 label=$3; shift 3
   local args line
   stop_servers
-  if [[ $target == floor ]]; then
-    # The kernel's floor: no server, a sender that only writes each message to each socket
-    # (pushwire-send-paths), as many sockets, rounds and bytes as the 100 msg/s fan-out.
-    line=$("$BIN/pushwire-send-paths" io_uring --json --sockets "$SUBSCRIBERS" --rounds "$LATENCY_MESSAGES" \
-      --rate "$RATE" --bytes "$BYTES" || true)
+  if [[ $target == floor* ]]; then
+    # The floors: no server, one process doing only what the path needs. floor: the
+    # kernel's, a sender that only writes each message to each socket (pushwire-send-paths),
+    # as many sockets, rounds and bytes as the 100 msg/s fan-out; floor-longpoll: reads each
+    # request and writes a prebuilt answer (pushwire-floors); floor-tls and floor-plain: one
+    # TLS record sealed and written, or the bytes written, at the TLS runs' rate;
+    # floor-publish: reads each POST and answers it (the chat runs' publishers and rate).
+    case $target in
+      floor) line=$("$BIN/pushwire-send-paths" io_uring --json --sockets "$SUBSCRIBERS" --rounds "$LATENCY_MESSAGES" \
+        --rate "$RATE" --bytes "$BYTES" || true) ;;
+      floor-longpoll) line=$("$BIN/pushwire-floors" longpoll --json --sockets "$SUBSCRIBERS" \
+        --rounds "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES" || true) ;;
+      floor-tls) line=$("$BIN/pushwire-floors" tls --json --cert "$WORK/cert.pem" --key "$WORK/key.pem" \
+        --sockets "$SUBSCRIBERS" --rounds "${TLS_MESSAGES:-200}" --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES" || true) ;;
+      floor-plain) line=$("$BIN/pushwire-send-paths" io_uring --json --sockets "$SUBSCRIBERS" \
+        --rounds "${TLS_MESSAGES:-200}" --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES" || true) ;;
+      floor-publish) line=$("$BIN/pushwire-floors" publish --json --sockets "${CHAT_HTTP_PUBLISHERS:-8}" \
+        --rounds $(( CHAT_MESSAGES / ${CHAT_HTTP_PUBLISHERS:-8} )) --rate "$@" --bytes "$BYTES" || true) ;;
+    esac
+    # Its row carries the transport of the runs it is set against (as their JSON names it).
+    transport=${transport#node-}
+    transport=${transport#chat-}
     [[ -n "$line" ]] && echo "${line%\}},\"transport\":\"$transport\",\"label\":\"$label\"}" >>"$RAW"
     return 0
   fi
@@ -148,7 +171,10 @@ run() {  # target transport label bench-args...
       # shellcheck disable=SC2206
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS) ;;
   esac
-  if [[ $transport == node-* ]]; then
+  if [[ $transport == chat-* ]]; then
+    line=$("$BIN/pushwire-bench" "${args[@]}" --scenario chat --transport "${transport#chat-}" --channel "c${RANDOM}" \
+      "$@" || true)
+  elif [[ $transport == node-* ]]; then
     line=$(node "$ROOT/bench/node_clients.mjs" "${args[@]}" --transport "${transport#node-}" --channel "n${RANDOM}" "$@" || true)
   else
     line=$("$BIN/pushwire-bench" "${args[@]}" --transport "$transport" --channel "b${RANDOM}" "$@" || true)
@@ -177,7 +203,7 @@ fanout() {  # target label transport
   local prefix=${2:+$2-}
   run "$1" "$3" "${prefix}latency" --scenario fanout --subscribers "$SUBSCRIBERS" \
     --messages "$LATENCY_MESSAGES" --rate "$RATE" --bytes "$BYTES"
-  [[ $1 == floor ]] && return 0
+  [[ $1 == floor* ]] && return 0
   run "$1" "$3" "${prefix}throughput" --scenario fanout --subscribers "$SUBSCRIBERS" \
     --messages "$(throughput_messages "$3")" --rate 0 --bytes "$BYTES"
 }
@@ -186,12 +212,41 @@ node_fanout() {  # target label node-transport messages
   run "$1" "$3" "$2" --subscribers "$SUBSCRIBERS" --messages "$4" --rate "${NODE_WS_RATE:-20}" --bytes "$BYTES"
 }
 
+# The chat scenario: CHAT_CHANNELS channels of CHAT_PER_CHANNEL subscribers, CHAT_MESSAGES
+# publishes spread over them at CHAT_RATE a second ("chat-rate") and as fast as accepted
+# ("chat-throughput"), from HTTP keep-alive publishers and WebSocket clients (the
+# WebSocket runs: half the channels each); "chat-batch": pushwire's NDJSON batches. The
+# HTTP publish floor runs with them, at the same rate and as fast as accepted.
+CHAT_CHANNELS="${CHAT_CHANNELS:-9000}"
+CHAT_PER_CHANNEL="${CHAT_PER_CHANNEL:-2}"
+CHAT_MESSAGES="${CHAT_MESSAGES:-20000}"
+CHAT_RATE="${CHAT_RATE:-2000}"
+CHAT_BATCH="${CHAT_BATCH:-100}"
+chat() {  # target label transport
+  local prefix=${2:+$2-} from=http
+  [[ $3 == websocket ]] && from=both
+  if [[ $1 == floor* ]]; then
+    run floor-publish "chat-$3" "${prefix}chat-rate" "$CHAT_RATE"
+    run floor-publish "chat-$3" "${prefix}chat-throughput" 0
+    return 0
+  fi
+  local common=(--channels "$CHAT_CHANNELS" --per-channel "$CHAT_PER_CHANNEL" --messages "$CHAT_MESSAGES"
+    --bytes "$BYTES" --http-publishers "${CHAT_HTTP_PUBLISHERS:-8}" --publish-from "$from")
+  run "$1" "chat-$3" "${prefix}chat-rate" "${common[@]}" --rate "$CHAT_RATE"
+  run "$1" "chat-$3" "${prefix}chat-throughput" "${common[@]}" --rate 0
+  [[ $1 == pushwire* ]] && run "$1" "chat-$3" "${prefix}chat-batch" "${common[@]}" --rate 0 --publish-from http \
+    --batch "$CHAT_BATCH"
+  return 0
+}
+
 # What the build wrote reaches the disk now, not during the first runs.
 sync
 echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
 for transport in $TRANSPORTS; do
-  # WebSocket and SSE write each message at 100 msg/s: the kernel's floor runs with them.
+  # WebSocket and SSE write each message at 100 msg/s: the kernel's floor runs with them;
+  # long-poll's floor reads each request and writes an answer.
   floor=""; [[ $transport == websocket || $transport == sse ]] && floor=" floor"
+  [[ $transport == longpoll ]] && floor=" floor-longpoll"
   rounds "pushwire nchan$floor" fanout "$transport"
   for target in pushwire nchan; do
     run "$target" "$transport" idle --scenario idle --subscribers "$IDLE" --duration-ms 5000 --poll-interval-ms 5000
@@ -203,7 +258,13 @@ for transport in ${AUTH_TRANSPORTS:-websocket sse longpoll poll}; do
 done
 # The cost of TLS: Node's clients (pushwire-bench speaks no TLS) over wss:// and https://.
 for transport in ${TLS_TRANSPORTS:-websocket sse}; do
-  rounds "pushwire:node-plain pushwire-tls:tls nchan-tls:tls" node_fanout "node-$transport" "${TLS_MESSAGES:-200}"
+  rounds "pushwire:node-plain pushwire-tls:tls nchan-tls:tls floor-plain:node-plain floor-tls:tls" node_fanout \
+    "node-$transport" "${TLS_MESSAGES:-200}"
+done
+# The chat scenario, memory broker and Redis (pushwire on one node, Nchan with its Redis).
+for transport in ${CHAT_TRANSPORTS:-websocket sse longpoll}; do
+  rounds "pushwire nchan floor-publish" chat "$transport"
+  rounds "pushwire-redis:redis nchan-redis:redis" chat "$transport"
 done
 # With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
 for transport in ${REDIS_TRANSPORTS:-websocket sse}; do

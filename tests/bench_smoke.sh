@@ -2,7 +2,7 @@
 # Smoke run of pushwire-bench against the real server: a few subscribers, a few
 # messages, every transport; fails unless every message arrived exactly once.
 set -euo pipefail
-SERVER=$1 BENCH=$2 SEND_PATHS=$3
+SERVER=$1 BENCH=$2 SEND_PATHS=$3 FLOORS=$4
 DIR=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; rm -rf "$DIR"' EXIT
@@ -74,4 +74,26 @@ for path in sendmsg io_uring; do
   python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["target"] == "floor" and r["send"] == sys.argv[2] and r["server_cpu_us_per_delivery"] > 0 and r["bench_cpu_us_per_delivery"] > 0, r' "$line" "$path" ||
     { echo "floor smoke $path (exit $status): $line"; exit 1; }
 done
-echo "bench smoke: every transport, with tokens, over TLS, the floor: passed"
+# The floors of pushwire-floors: long-poll, HTTP publish (paced and as fast as accepted),
+# a TLS record (io_uring refused: status 3, skipped as above).
+for mode in "longpoll --rate 200" "publish --rate 0" "publish --rate 400" "tls --rate 200"; do
+  status=0
+  # shellcheck disable=SC2086
+  line=$("$FLOORS" $mode --json --sockets 4 --rounds 10 --warmup 2) || status=$?
+  [[ $status == 3 ]] && continue
+  python3 -c 'import json, sys; r = json.loads(sys.argv[1]); k = "publish" if r["send"] == "publish" else "delivery"; assert r["target"] == "floor" and r["send"] == sys.argv[2].split()[0] and r["server_cpu_us_per_" + k] > 0 and r["bench_cpu_us_per_" + k] > 0, r' "$line" "$mode" ||
+    { echo "floor smoke $mode (exit $status): $line"; exit 1; }
+done
+# The chat scenario, small: many channels, publishes from HTTP and WebSocket clients, and
+# NDJSON batches; every message once to every subscriber of its channel.
+start chat
+for args in "--transport websocket --publish-from both --rate 0" "--transport websocket --publish-from ws --rate 500" \
+  "--transport sse --rate 500" "--transport longpoll --rate 0 --batch 10"; do
+  # shellcheck disable=SC2086
+  line=$("$BENCH" --scenario chat $args --port "$HTTP" --ws-port "$WS" --pid "$PID" --channels 40 --per-channel 2 \
+    --messages 120 --http-publishers 3 --channel "chat$RANDOM" --expect-no-loss 2>/dev/null) ||
+    { echo "chat smoke $args: $line"; exit 1; }
+  python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["expected"] == 40 * 2 * 4 == r["received"] and r["server_cpu_us_per_publish"] > 0, r' "$line" ||
+    { echo "chat smoke $args: $line"; exit 1; }
+done
+echo "bench smoke: every transport, with tokens, over TLS, the floors, chat: passed"

@@ -43,7 +43,7 @@ assert "SECRET-TOKEN-IN-URL" not in text, "a query reached the log"
 access = [e for e in events if e["event"] == "access"]
 assert any(e["path"] == "/pushwire/poll" and e["status"] == 200 for e in access), access[:3]
 refused = [e for e in events if e["event"] == "refused"]
-assert any("bad_channel" in e["error"] for e in refused), refused[:3]
+assert any(e["error"]["code"] == "bad_channel" for e in refused), refused[:3]  # an object, not JSON in a string
 # 61 refusals of /nope (and one bad channel): at most 20 a second are written, the rest
 # counted, and every one is accounted for.
 nope = len([e for e in refused if e["path"] == "/nope"])
@@ -51,7 +51,10 @@ suppressed = [e for e in events if e["event"] == "suppressed" and e["of"] == "re
 left_out = sum(s["lines"] for s in suppressed)
 assert nope <= 41 and left_out >= 20, (nope, left_out)
 assert nope + left_out + (len(refused) - nope) == 62, (nope, left_out, len(refused))
-assert "draining" in open(sys.argv[2]).read()
+out = [json.loads(line) for line in open(sys.argv[2]).read().splitlines()]  # stdout is JSON too
+assert [e["event"] for e in out][:4] == ["listening", "broker", "write_path", "access_policy"], out[:4]
+assert out[0]["transports"] == ["websocket", "sse", "longpoll", "poll"] and out[0]["websocket"].startswith("ws://"), out[0]
+assert any(e["event"] == "draining" for e in out) and out[-1]["event"] == "stopped", out[-2:]
 dropped = [e for e in events if e["event"] == "dropped"]
 assert any("pipelined more than 64 KiB" in e["reason"] for e in dropped), dropped
 print(f"log: {len(events)} JSON lines, {len(refused)} refusals written, "

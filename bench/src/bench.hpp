@@ -44,6 +44,17 @@ struct Config {
     // Subscribers spread over these nodes ({http port, WebSocket port}), round-robin;
     // empty: all on `port`/`wsPort`. Publishing goes to `port`.
     std::vector<std::pair<int, int>> subscribeNodes;
+    // chat: --channels channels of --per-channel subscribers each; publishes from
+    // --http-publishers keep-alive connections (--batch publishes per NDJSON request,
+    // pushwire) and, with --publish-from ws or both, from one WebSocket subscriber of each
+    // of half the channels (all of them with ws), in-band. `pubsub`: Nchan's WebSocket
+    // subscribers that also publish connect to its pubsub location.
+    int channels = 9000;
+    int perChannel = 2;
+    int httpPublishers = 8;
+    int batch = 1;
+    std::string publishFrom = "both";
+    bool pubsub = false;
 };
 
 const char* modeName(Mode mode);
@@ -91,6 +102,11 @@ public:
     virtual ~Subscriber() = default;
     virtual void start() = 0;
     virtual void stop() = 0;
+    // Publishes `data` to `channel` in-band (WebSocket subscribers; false elsewhere, or
+    // when the frame could not be sent).
+    virtual bool publish(const std::string& /*channel*/, const std::string& /*data*/) { return false; }
+    // Called with each message index the subscriber receives (after the tally counts it).
+    std::function<void(std::int64_t)> onMessage;
 };
 
 // What every subscriber kind shares: its ordering check, and counting itself
@@ -143,6 +159,9 @@ public:
 private:
     std::unique_ptr<Impl> impl_;
 };
+
+// The chat scenario (chat.cpp): prints its JSON line; the exit status as main's.
+int chat(const Config& config, bool expectNoLoss);
 
 struct Percentiles {
     double p50 = 0, p99 = 0, max = 0;

@@ -119,7 +119,10 @@ private:
         if (end == std::string::npos) return;
         std::string_view complete(pending_.data(), end + 2);
         if (!established_ && complete.find("event: welcome") != std::string_view::npos) establish();
-        scanMessages(complete, [this](std::int64_t i, std::int64_t t) { sequence_.seen(i, t, tally_); });
+        scanMessages(complete, [this](std::int64_t i, std::int64_t t) {
+            sequence_.seen(i, t, tally_);
+            if (onMessage) onMessage(i);
+        });
         pending_.erase(0, end + 2);
     }
 
@@ -130,6 +133,7 @@ private:
         if (status == 200) {
             scanMessages(body, [&](std::int64_t i, std::int64_t t) {
                 sequence_.seen(i, t, tally_);
+                if (onMessage) onMessage(i);
                 gotMessages = true;
             });
             if (config_.target == Target::Pushwire) {

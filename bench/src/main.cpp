@@ -5,6 +5,8 @@
 //           then publish latency (to another channel) while they are held.
 //   big-publish  one publish whose data is an object of N keys, N doubling up to --keys:
 //           the server's CPU per key, which stays flat while reading a body is linear.
+//   chat    many small channels, publishes spread over them from HTTP keep-alive
+//           connections and from WebSocket chat clients (chat.cpp): CPU per publish.
 // Prints one JSON object on stdout and a readable line on stderr.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,7 +28,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
 
   --target pushwire|nchan     server kind (URL scheme)          [pushwire]
   --transport websocket|sse|longpoll|poll                       [websocket]
-  --scenario fanout|idle|big-publish                            [fanout]
+  --scenario fanout|idle|big-publish|chat                       [fanout]
   --host H --port P           HTTP port (Nchan: everything)     [127.0.0.1 8080]
   --ws-port P                 pushwire's WebSocket port         [port+1]
   --pid PID                   server process to measure (repeatable)
@@ -42,6 +44,11 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
   --token JWT                 subscribers authenticate with it (pushwire, token= query)
   --api-key KEY               the publisher sends Authorization: ApiKey KEY (pushwire)
   --expect-no-loss            exit 1 unless every message arrived exactly once
+chat (--transport websocket|sse|longpoll; --messages: publishes in all, spread evenly):
+  --channels N  --per-channel S   N channels of S subscribers each [9000 2]
+  --publish-from http|ws|both     who publishes (ws: WebSocket only) [both]
+  --http-publishers P             keep-alive HTTP connections publishing [8]
+  --batch B                       pushwire: B publishes per NDJSON request [1]
 )";
 
 struct Args {
@@ -76,7 +83,8 @@ bool parse(int argc, char** argv, Args& args) {
                 else if (value == "poll") c.mode = Mode::Poll;
                 else throw std::invalid_argument(value);
             } else if (name == "--scenario") {
-                if (value != "fanout" && value != "idle" && value != "big-publish") throw std::invalid_argument(value);
+                if (value != "fanout" && value != "idle" && value != "big-publish" && value != "chat")
+                    throw std::invalid_argument(value);
                 c.scenario = value;
             } else if (name == "--host") c.host = value;
             else if (name == "--port") c.port = std::stoi(value);
@@ -95,7 +103,14 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--channel") c.channel = value;
             else if (name == "--token") c.token = value;
             else if (name == "--api-key") c.apiKey = value;
-            else if (name == "--subscribe-node") {
+            else if (name == "--channels") c.channels = std::stoi(value);
+            else if (name == "--per-channel") c.perChannel = std::stoi(value);
+            else if (name == "--http-publishers") c.httpPublishers = std::stoi(value);
+            else if (name == "--batch") c.batch = std::stoi(value);
+            else if (name == "--publish-from") {
+                if (value != "http" && value != "ws" && value != "both") throw std::invalid_argument(value);
+                c.publishFrom = value;
+            } else if (name == "--subscribe-node") {
                 auto colon = value.find(':');
                 if (colon == std::string::npos) throw std::invalid_argument(value);
                 c.subscribeNodes.emplace_back(std::stoi(value.substr(0, colon)), std::stoi(value.substr(colon + 1)));
@@ -109,6 +124,12 @@ bool parse(int argc, char** argv, Args& args) {
         }
     }
     if (!args.wsPortGiven) c.wsPort = c.port + 1;
+    if (c.scenario == "chat" &&
+        (c.channels < 1 || c.perChannel < 1 || c.httpPublishers < 1 || c.batch < 1 || c.mode == Mode::Poll)) {
+        std::cerr << "pushwire-bench: chat takes --channels, --per-channel, --http-publishers and --batch of 1 or "
+                     "more, and websocket, sse or longpoll subscribers\n";
+        return false;
+    }
     return true;
 }
 
@@ -370,5 +391,6 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (args.config.scenario == "big-publish") return bigPublish(args);
+    if (args.config.scenario == "chat") return chat(args.config, args.expectNoLoss);
     return args.config.scenario == "idle" ? idle(args) : fanout(args);
 }

@@ -53,7 +53,7 @@ public:
         auto uri = std::make_shared<websocketpp::uri>(
             "ws://" + config_.host + ":" + std::to_string(port) +
             (pushwire ? "/pushwire/ws?channel=" + channel_ + (config_.token.empty() ? "" : "&token=" + config_.token)
-                      : "/sub/" + channel_));
+                      : (config_.pubsub ? "/pubsub/" : "/sub/") + channel_));
         if (!uri->get_valid()) return fail("bad url");
         if (auto ec = processor_.client_handshake_request(request_, uri, {})) return fail(ec.message());
         auto self = shared_from_this();
@@ -107,8 +107,31 @@ public:
             if (message->get_opcode() != websocketpp::frame::opcode::text) continue;  // pings need no answer here
             const std::string& text = message->get_payload();
             if (!established_ && text.find("\"type\":\"subscribed\"") != std::string::npos) establish();
-            scanMessages(text, [this](std::int64_t i, std::int64_t t) { sequence_.seen(i, t, tally_); });
+            scanMessages(text, [this](std::int64_t i, std::int64_t t) {
+                sequence_.seen(i, t, tally_);
+                if (onMessage) onMessage(i);
+            });
         }
+    }
+
+    // A text frame, masked with a zero key (the payload goes as is): pushwire's publish
+    // frame, or the bare data for Nchan's pubsub location.
+    bool publish(const std::string& channel, const std::string& data) override {
+        if (!open_ || stopped_) return false;
+        const std::string text = config_.target == Target::Pushwire
+                                     ? "{\"type\":\"publish\",\"channel\":\"" + channel + "\",\"data\":" + data + "}"
+                                     : data;
+        std::string frame(1, static_cast<char>(0x81));
+        if (text.size() < 126) {
+            frame += static_cast<char>(0x80 | text.size());
+        } else {
+            frame += static_cast<char>(0x80 | 126);
+            frame += static_cast<char>((text.size() >> 8) & 0xff);
+            frame += static_cast<char>(text.size() & 0xff);
+        }
+        frame.append(4, '\0');
+        frame += text;
+        return Receiver::send(*this, frame);
     }
 
 private:

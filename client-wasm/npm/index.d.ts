@@ -11,7 +11,8 @@ export type GapReason = 'evicted' | 'epoch_changed' | 'missing';
 export type ErrorCode =
   | 'forbidden' | 'unauthorized' | 'token_expired' | 'bad_cursor' | 'bad_channel' | 'too_large' | 'too_deep'
   | 'rate_limited' | 'overloaded' | 'broker_unavailable' | 'publish_outcome_unknown' | 'bad_json' | 'bad_type'
-  | 'missing_field' | 'unknown_field' | 'bad_request' | 'not_found' | 'transport_disabled' | 'closed' | 'internal'
+  | 'missing_field' | 'unknown_field' | 'bad_request' | 'not_found' | 'transport_disabled' | 'origin_not_allowed'
+  | 'closed' | 'internal'
   | (string & {});
 
 export interface Message<T = unknown> {
@@ -30,6 +31,22 @@ export interface Gap {
   /** Last seq lost; null when the channel's stream restarted (everything before is gone). */
   to: number | null;
   reason: GapReason;
+}
+
+/** A member of a presence channel: one subscription of one connection. */
+export interface Member<Info = unknown> {
+  /** The connection's id (`client.id` of the client it is): 32 hex digits. */
+  client: string;
+  /** The token's `sub`; "" when anonymous. */
+  user: string;
+  /** The token's `info` claim (any JSON, set by your backend); null when none. */
+  info: Info | null;
+}
+
+/** A presence channel's numbers: connections, and distinct users (several tabs of one user: one). */
+export interface PresenceStats {
+  clients: number;
+  users: number;
 }
 
 /** An Error with the server's error code (`too_large`, `forbidden`, `rate_limited`, ...). */
@@ -74,6 +91,14 @@ export interface SubscribeOptions {
    * Default: console.warn.
    */
   onError?: (error: PushWireError) => void;
+  /**
+   * Presence channels: a member joined. With onJoin or onLeave the SDK keeps the member set
+   * exact: the members there when the subscription starts come as joins, and after any
+   * reconnect or gap only the difference is told; each change comes once.
+   */
+  onJoin?: (member: Member) => void;
+  /** Presence channels: a member left. */
+  onLeave?: (member: Member) => void;
 }
 
 export interface Subscription {
@@ -86,6 +111,10 @@ export interface Subscription {
   /** Returns a function that removes the listener. */
   onStateChange(listener: (state: SubscriptionState, reason: string) => void): () => void;
   unsubscribe(): void;
+  /** The channel's members now (at most the server's --max-presence-members). */
+  presence(): Promise<Member[]>;
+  /** The channel's numbers now (exact however many members). */
+  presenceStats(): Promise<PresenceStats>;
 }
 
 export declare class Client {
@@ -109,6 +138,8 @@ export declare class Client {
   readonly transport: TransportName;
   /** With several URLs, the one in use. */
   readonly server: string;
+  /** This client's id as members show it (`member.client`), the same across reconnects; "" until the first connection. */
+  readonly id: string;
   /** Stops the connection, keeping subscriptions and positions: state "disconnected". */
   disconnect(): void;
   /** After disconnect(): connects again and resumes. Throws once closed. */

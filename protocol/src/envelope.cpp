@@ -9,6 +9,10 @@ using detail::Fields;
 using detail::quote;
 
 std::string encodeEnvelope(const Envelope& envelope) {
+    if (envelope.event != EntryEvent::Message) {
+        return encodeJoinLeaveEntry(envelope.channel, envelope.seq, envelope.event, encodeMember(envelope.member),
+                                    envelope.timeMs);
+    }
     std::string out;
     out.reserve(envelope.channel.size() + envelope.dataJson.size() + 64);
     out += "{\"channel\":";
@@ -36,11 +40,37 @@ Result<Envelope> detail::envelopeFromJson(std::string_view object) {
     Envelope envelope;
     envelope.channel = std::move(*channel);
     envelope.seq = *seq;
-    auto data = fields.find("data");
-    envelope.dataJson = data ? std::string(*data) : "null";
     // An integer only: a float such as 1e21 has no int64 value.
     if (auto time = fields.find("time")) envelope.timeMs = integerValue(*time).value_or(0);
+    if (auto eventText = fields.find("event")) {
+        auto event = stringValue(*eventText);
+        if (!event || (*event != "join" && *event != "leave")) {
+            return Error{ErrorCode::BadType, "an entry's 'event' must be \"join\" or \"leave\""};
+        }
+        envelope.event = *event == "join" ? EntryEvent::Join : EntryEvent::Leave;
+        auto member = fields.find("member");
+        auto decoded = member ? detail::memberFromJson(*member) : std::nullopt;
+        if (!decoded) return Error{ErrorCode::MissingField, "a join or leave entry needs a 'member' with a 'client'"};
+        envelope.member = std::move(*decoded);
+        envelope.dataJson = "null";
+        return envelope;
+    }
+    auto data = fields.find("data");
+    envelope.dataJson = data ? std::string(*data) : "null";
     return envelope;
+}
+
+std::optional<Member> detail::memberFromJson(std::string_view object) {
+    if (!isObject(object)) return std::nullopt;
+    Fields fields(object);
+    auto clientText = fields.find("client");
+    auto client = clientText ? stringValue(*clientText) : std::nullopt;
+    if (!client) return std::nullopt;
+    protocol::Member member;
+    member.client = std::move(*client);
+    if (auto user = fields.find("user")) member.user = stringValue(*user).value_or("");
+    if (auto info = fields.find("info")) member.infoJson = std::string(*info);
+    return member;
 }
 
 Result<Envelope> decodeEnvelope(std::string_view text) {

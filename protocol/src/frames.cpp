@@ -276,7 +276,59 @@ std::optional<Error> readServerDocument(std::string_view text, const char* what)
     return std::nullopt;
 }
 
+// {"members":[...],"position":"...","truncated":bool} or {"clients":N,"users":N}, with
+// an optional "channel".
+Result<PresenceAnswer> presenceAnswerFrom(const Fields& fields) {
+    PresenceAnswer answer;
+    answer.channel = stringField(fields, "channel");
+    auto members = fields.find("members");
+    if (!members) {
+        auto clients = fields.find("clients");
+        auto users = fields.find("users");
+        if (!clients || !users || !detail::unsignedValue(*clients) || !detail::unsignedValue(*users)) {
+            return err(ErrorCode::MissingField, "presence answer needs 'members', or 'clients' and 'users'");
+        }
+        answer.stats = true;
+        answer.clients = *detail::unsignedValue(*clients);
+        answer.users = *detail::unsignedValue(*users);
+        return answer;
+    }
+    if (!detail::isArray(*members)) return err(ErrorCode::BadType, "presence answer's 'members' must be an array");
+    for (std::string_view item : detail::arrayElements(*members)) {
+        auto member = detail::memberFromJson(item);
+        if (!member) return err(ErrorCode::MissingField, "each member needs a string 'client'");
+        answer.members.push_back(std::move(*member));
+    }
+    answer.position = stringField(fields, "position");
+    auto truncated = fields.find("truncated");
+    answer.truncated = truncated && detail::boolValue(*truncated).value_or(false);
+    return answer;
+}
+
 }  // namespace
+
+Result<PresenceAnswer> decodePresenceAnswer(std::string_view text) {
+    if (auto error = readServerDocument(text, "presence answer")) return *error;
+    Fields fields(text);
+    if (auto error = errorFrom(fields)) return *error;
+    return presenceAnswerFrom(fields);
+}
+
+std::string encodePresenceQueryFrame(std::string_view channel, bool statsOnly, std::string_view idJson) {
+    return std::string("{\"type\":\"") + (statsOnly ? "presence_stats" : "presence") +
+           "\",\"channel\":" + quote(channel) + idField(idJson) + "}";
+}
+
+Result<ServerFrame> decodeWelcome(std::string_view text) {
+    if (auto error = readServerDocument(text, "welcome")) return *error;
+    Fields fields(text);
+    ServerFrame frame;
+    frame.type = ServerFrameType::Welcome;
+    frame.epoch = stringField(fields, "epoch");
+    frame.heartbeatMs = intField(fields, "heartbeat_ms");
+    frame.clientId = stringField(fields, "client");
+    return frame;
+}
 
 Result<ServerFrame> decodeServerFrame(std::string_view text) {
     if (auto error = readServerDocument(text, "server frame")) return *error;
@@ -304,10 +356,22 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
         frame.type = ServerFrameType::Error;
         frame.error = errorFrom(fields).value_or(Error{ErrorCode::Internal, "unknown error"});
         frame.channel = stringField(fields, "channel");
+    } else if (*type == "join" || *type == "leave") {
+        frame.type = *type == "join" ? ServerFrameType::Join : ServerFrameType::Leave;
+        auto entry = detail::envelopeFromJson(text);
+        if (!entry) return entry.error();
+        if (entry->event == EntryEvent::Message) return err(ErrorCode::MissingField, *type + " frame needs an 'event'");
+        frame.message = std::move(entry.value());
+    } else if (*type == "presence" || *type == "presence_stats") {
+        frame.type = *type == "presence" ? ServerFrameType::Presence : ServerFrameType::PresenceStats;
+        auto answer = presenceAnswerFrom(fields);
+        if (!answer) return answer.error();
+        frame.presence = std::move(answer.value());
     } else if (*type == "welcome") {
         frame.type = ServerFrameType::Welcome;
         frame.epoch = stringField(fields, "epoch");
         frame.heartbeatMs = intField(fields, "heartbeat_ms");
+        frame.clientId = stringField(fields, "client");
     } else if (*type == "subscribed") {
         frame.type = ServerFrameType::Subscribed;
         frame.cursor = stringField(fields, "cursor");
@@ -387,6 +451,7 @@ Result<PollResponse> decodePollResponse(std::string_view text) {
     response.cursor = std::move(*cursor);
     auto more = fields.find("more");
     response.more = more && detail::boolValue(*more).value_or(false);
+    response.clientId = stringField(fields, "client");
     return response;
 }
 

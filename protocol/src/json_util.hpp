@@ -72,6 +72,8 @@ std::string quote(std::string_view text);
 // `object` is validated text.
 Result<Envelope> envelopeFromJson(std::string_view object);
 Result<Gap> gapFromJson(std::string_view object);
+// {"client":"...","user":"...","info":...}; nullopt without a string client.
+std::optional<protocol::Member> memberFromJson(std::string_view object);
 
 // What a client accepts from a server: any nesting. The parser is iterative and nothing
 // is built from data, so depth costs nothing; the page's JSON.parse reports what it

@@ -223,8 +223,7 @@ test('a channel the token does not cover: that subscription alone ends, its stat
   }
 });
 
-test('a channel refused while a long-poll is held reaches onError at once, not when the hold ends; the other channel goes on',
-  { todo: 'the server half is issue 25s (a held long-poll answers a refusal at once); passes once that is merged' }, async () => {
+test('a channel refused while a long-poll is held reaches onError at once, not when the hold ends; the other channel goes on', async () => {
   // Held requests of 30 s: a refusal that waited for the hold to end would miss the wait below.
   const secured = await startServer(['--token-secret-file', path.join(dir, 'secret'), '--heartbeat-ms', '30000']);
   const page = await openPage(browser, secured);
@@ -326,24 +325,36 @@ async function originServer() {
   return { url: `http://127.0.0.1:${web.address().port}`, requests, close: () => new Promise((r) => web.close(r)) };
 }
 
-test('a page of an origin the server does not allow: stateReason says the origin may be refused, and where to allow it', async () => {
+test('a page of an origin the server does not allow: stateReason names the refusal (origin_not_allowed), or, where the browser hides it, says it may be one', async () => {
   const origin = await originServer();
   const strict = await startServer(['--allowed-origins', 'https://app.example']);
+  // A server that answers without CORS headers: the page sees a network error only.
+  const silent = http.createServer((req, res) => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{}'); });
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r));
   const page = await browser.newPage();
   try {
     await page.goto(origin.url + '/');
-    const reason = await page.evaluate(async (url) => {
+    const reasons = await page.evaluate(async (urls) => {
       const PushWire = await createPushWire();
-      const c = new PushWire.Client(url, { reconnectInitialMs: 50 });
-      const why = await new Promise((r) => c.onStateChange((s, reason) => s === 'reconnecting' && r(reason)));
-      c.close();
-      return why;
-    }, strict.url);
-    assert.ok(reason.includes(`this page's origin, ${origin.url},`) && reason.includes('--allowed-origins'), reason);
+      const out = [];
+      for (const url of urls) {
+        const c = new PushWire.Client(url, { reconnectInitialMs: 50 });
+        out.push(await new Promise((r) => c.onStateChange((s, reason) => s === 'reconnecting' && r([reason, c.stateReason]))));
+        c.close();
+      }
+      return out;
+    }, [strict.url, `http://127.0.0.1:${silent.address().port}`]);
+    const [refused, hidden] = reasons;
+    assert.equal(refused[0], refused[1]);
+    assert.equal(refused[0], `negotiate answered HTTP 403 origin_not_allowed: pages of origin '${origin.url}' may not use this server: its operator must add it to --allowed-origins`);
+    assert.equal(hidden[0], hidden[1]);
+    assert.ok(hidden[0].startsWith(`server unreachable at http://127.0.0.1:${silent.address().port} (or it refused this page's origin, ${origin.url}, without CORS headers`) &&
+      hidden[0].endsWith('--allowed-origins?)'), hidden[0]);
   } finally {
     await page.close();
     await strict.stop();
     await origin.close();
+    await new Promise((r) => silent.close(r));
   }
 });
 

@@ -47,10 +47,11 @@ export async function startServer(args = [], ports = { port: 0 }) {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
-  const m = /(https?):\/\/[^:]+:(\d+) wss?:\/\/[^:]+:(\d+)/.exec(line);
+  // No ws:// URL when WebSocket is off (--transports): its port is the HTTP port.
+  const m = /(https?):\/\/[^:/]+:(\d+)(?:.*?wss?:\/\/[^:/]+:(\d+))?/.exec(line);
   const server = {
     httpPort: Number(m[2]),
-    wsPort: Number(m[3]),
+    wsPort: Number(m[3] ?? m[2]),
     url: `${m[1]}://127.0.0.1:${m[2]}`,
     child,
     // SIGTERM and wait. Throws when the server did not exit with status 0 (a crash, at

@@ -158,7 +158,7 @@ test('origins: a page of an allowed origin opens the WebSocket and reads a poll 
   };
   const counted = async () => {
     const m = await metrics(server);
-    return { forbidden: m.pushwire_forbidden_total, polls: m['pushwire_connections_total{transport="poll"}'] };
+    return { forbidden: m.pushwire_forbidden_total, polls: m['pushwire_requests_total{transport="poll"}'] };
   };
   try {
     let before = await counted();

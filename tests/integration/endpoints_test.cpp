@@ -28,7 +28,7 @@ json getJson(const ServerProcess& server, const std::string& target, int expectS
     return json::parse(res->body);
 }
 
-const std::string kLongPolls = "pushwire_connections{transport=\"longpoll\"}";
+const std::string kLongPolls = "pushwire_longpolls_waiting";
 
 std::vector<std::uint64_t> seqs(const json& batch) {
     std::vector<std::uint64_t> out;
@@ -103,7 +103,9 @@ TEST_CASE("the transports and public-ws-url flags shape what negotiate offers") 
     ServerProcess server({"--transports", "sse,poll", "--public-ws-url", "wss://push.example/ws"});
     json n = getJson(server, "/pushwire/negotiate");
     CHECK(n["transports"] == json::array({"sse", "poll"}));
-    CHECK(n["websocket_url"] == "wss://push.example/ws");
+    CHECK(n["websocket_url"].is_null());  // WebSocket off: no URL announced, whatever the flag
+    ServerProcess withWs({"--public-ws-url", "wss://push.example/ws"});
+    CHECK(getJson(withWs, "/pushwire/negotiate")["websocket_url"] == "wss://push.example/ws");
     json off = getJson(server, "/pushwire/longpoll?channel=a", 404);
     CHECK(off["error"]["code"] == "transport_disabled");
     WsClient ws(server.wsUrl());

@@ -306,7 +306,7 @@ struct SecretFile {
 
 }  // namespace
 
-TEST_CASE("presence: a member is the token's sub and info; reading presence needs the right to subscribe",
+TEST_CASE("presence: a member is the token's sub and info, and reading presence needs the right to subscribe",
           "[presence]") {
     SecretFile secret;
     ServerProcess server(

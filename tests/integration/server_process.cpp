@@ -90,14 +90,16 @@ void ServerProcess::start(std::vector<std::string> args, const std::vector<std::
     }
     close(out[0]);
     std::smatch m;
-    if (!std::regex_search(line, m, std::regex("https?://[^:]+:(\\d+) wss?://[^:]+:(\\d+)"))) {
+    // "listening http://HOST:PORT ws://HOST:PORT/pushwire/ws" (no ws:// without WebSocket);
+    // the same URLs in the JSON line of --log-format json.
+    if (!std::regex_search(line, m, std::regex("https?://[^:/]+:(\\d+)(?:.*?wss?://[^:/]+:(\\d+))?"))) {
         kill9();
         const std::string why = log();
         std::remove(logPath_.c_str());
         throw std::runtime_error("server did not start: '" + line + "' " + why);
     }
     httpPort_ = std::stoi(m[1]);
-    wsPort_ = std::stoi(m[2]);
+    wsPort_ = m[2].matched ? std::stoi(m[2]) : httpPort_;
 }
 
 ServerProcess::~ServerProcess() {

@@ -33,6 +33,13 @@ public:
     // The position after the last message delivered (an opaque string to save and give
     // back as SubscribeOptions::since); empty until the first position is known.
     std::string position() const;
+    // The channel's members now (a presence channel: the server's --presence), asked of
+    // the server: in-band on a WebSocket, else by GET /pushwire/presence. Exactly one of
+    // members and error is set (forbidden without the right to subscribe; closed,
+    // unsubscribed).
+    void presence(PresenceCallback done) const;
+    // Its numbers: connections and distinct users (exact beyond --max-presence-members).
+    void presenceStats(PresenceStatsCallback done) const;
 
 private:
     friend class Client;
@@ -65,6 +72,9 @@ public:
     std::string stateReason() const;
     Transport transport() const;  // Transport::Auto while none is connected
     std::string server() const;   // the URL in use now
+    // This client's id as members show it (Member::client): the same across reconnects of
+    // this Client; "" until the first connection said it.
+    std::string id() const;
     void close();
 
 private:

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pushwire {
 
@@ -32,6 +33,19 @@ struct Gap {
     std::uint64_t from = 0;
     std::optional<std::uint64_t> to;
     std::string reason;  // "evicted", "epoch_changed", "missing"
+};
+
+// A member of a presence channel: one subscription of one connection.
+struct Member {
+    std::string client;         // the connection's id (Client::id() of the client it is)
+    std::string user;           // the token's sub; "" when anonymous
+    std::string info = "null";  // the token's `info` claim, as JSON text ("null" when none)
+};
+
+// A presence channel's numbers: connections, and distinct users (tabs of one user: one).
+struct PresenceStats {
+    std::uint64_t clients = 0;
+    std::uint64_t users = 0;
 };
 
 struct Error {
@@ -63,6 +77,10 @@ using MessageHandler = std::function<void(const Message&)>;
 using GapHandler = std::function<void(const Gap&)>;
 using ErrorHandler = std::function<void(const Error&)>;
 using StateHandler = std::function<void(State, const std::string& reason)>;
+using MemberHandler = std::function<void(const Member&)>;
+// Exactly one of members and error is set.
+using PresenceCallback = std::function<void(const std::vector<Member>* members, const Error* error)>;
+using PresenceStatsCallback = std::function<void(std::optional<PresenceStats> stats, const Error* error)>;
 // Exactly one of seq and error is set.
 using PublishCallback = std::function<void(std::optional<std::uint64_t> seq, const Error* error)>;
 
@@ -79,6 +97,13 @@ struct SubscribeOptions {
     // now), and unauthorized/token_expired once when the server refuses the connection's
     // token (the subscription stays and resumes with a good one).
     ErrorHandler onError;
+    // Presence channels (the server's --presence, with --join-leave for the events): a
+    // member that joins or leaves the channel. With either set, the client keeps the
+    // channel's member set exact: it reads the members when the subscription starts (each
+    // comes as an onJoin), and again after any reconnect or gap, and tells only the
+    // difference; each change comes once.
+    MemberHandler onJoin;
+    MemberHandler onLeave;
 };
 
 }  // namespace pushwire

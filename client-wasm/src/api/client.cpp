@@ -37,6 +37,39 @@ std::string Subscription::position() const {
     return core_ && coreAlive_.alive() ? core_->position(id_) : std::string();
 }
 
+void Subscription::presence(PresenceCallback done) const {
+    if (!core_ || !coreAlive_.alive()) {
+        Error error{"closed", "the subscription has ended"};
+        done(nullptr, &error);
+        return;
+    }
+    core_->presence(id_, false, [done](const protocol::PresenceAnswer* answer, const Error* error) {
+        if (!answer) {
+            done(nullptr, error);
+            return;
+        }
+        std::vector<Member> members;
+        members.reserve(answer->members.size());
+        for (const auto& m : answer->members) members.push_back(Member{m.client, m.user, m.infoJson});
+        done(&members, nullptr);
+    });
+}
+
+void Subscription::presenceStats(PresenceStatsCallback done) const {
+    if (!core_ || !coreAlive_.alive()) {
+        Error error{"closed", "the subscription has ended"};
+        done(std::nullopt, &error);
+        return;
+    }
+    core_->presence(id_, true, [done](const protocol::PresenceAnswer* answer, const Error* error) {
+        if (!answer) {
+            done(std::nullopt, error);
+            return;
+        }
+        done(PresenceStats{answer->clients, answer->users}, nullptr);
+    });
+}
+
 Client::Client(const std::string& url, ClientOptions options) : Client(std::vector<std::string>{url}, options) {}
 
 Client::Client(const std::vector<std::string>& urls, ClientOptions options)
@@ -78,6 +111,7 @@ State Client::state() const { return core_->state(); }
 std::string Client::stateReason() const { return core_->stateReason(); }
 Transport Client::transport() const { return core_->transport(); }
 std::string Client::server() const { return core_->server(); }
+std::string Client::id() const { return core_->clientId(); }
 void Client::close() { core_->close(); }
 
 }  // namespace pushwire

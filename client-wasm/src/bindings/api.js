@@ -8,7 +8,8 @@
 var pwNatives = new Map();
 var pwNoEvents = {
   token: function () {}, state: function () {}, message: function () {}, gap: function () {},
-  error: function () {}, published: function () {}, subscribed: function () {}, debug: function () {}
+  error: function () {}, published: function () {}, subscribed: function () {}, debug: function () {},
+  member: function () {}, presence: function () {}
 };
 function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
 
@@ -19,6 +20,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
   var subscriptions = new Map();
   var publishes = new Map();
   var nextPublish = 1;
+  var presenceQueries = new Map();
   var stateListener = null;
   var get = function (what, sub) { return UTF8ToString(_pw_get(handle, what, sub || 0)); };
   pwNatives.set(handle, {
@@ -47,6 +49,16 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
       if (!done) return;
       publishes.delete(id);
       done(ok !== 0, seq, code, message);
+    },
+    member: function (sub, joined, client, user, info) {
+      var s = subscriptions.get(sub);
+      if (s && s.onMember) s.onMember(joined !== 0, { client: client, user: user, info: JSON.parse(info) });
+    },
+    presence: function (id, ok, members, clients, users, code, message) {
+      var done = presenceQueries.get(id);
+      if (!done) return;
+      presenceQueries.delete(id);
+      done(ok !== 0, members ? JSON.parse(members) : null, clients, users, code, message);
     }
   });
   pwWithStrings([urls, transport], function (u, t) {
@@ -56,10 +68,19 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     pwWithStrings([token], function (t) { _pw_token_ready(handle, id, t); });
   };
   this.setStateListener = function (listener) { stateListener = listener; };
+  // events.onMember(joined, member): only when the page watches joins and leaves.
   this.subscribe = function (channel, since, events) {
-    var id = pwWithStrings([channel, since], function (c, s) { return _pw_subscribe(handle, c, s); });
+    var id = pwWithStrings([channel, since], function (c, s) {
+      return _pw_subscribe(handle, c, s, events.onMember ? 1 : 0);
+    });
     if (id) subscriptions.set(id, Object.assign({ channel: channel }, events));
     return id;
+  };
+  // done(ok, members or null, clients, users, code, message)
+  this.presence = function (sub, statsOnly, done) {
+    var id = nextPublish++;
+    presenceQueries.set(id, done);
+    _pw_presence(handle, sub, statsOnly ? 1 : 0, id);
   };
   this.unsubscribe = function (id) {
     subscriptions.delete(id);
@@ -78,11 +99,14 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
   this.lastErrorCode = function () { return get(5); };
   this.position = function (id) { return get(6, id); };
   this.token = function () { return get(7); };
+  this.id = function () { return get(8); };
   this.connect = function (on) { _pw_connect(handle, on); };
   this.close = function () { _pw_close(handle); };
   this.delete = function () {
     _pw_delete(handle);
     pwNatives.delete(handle);
+    presenceQueries.forEach(function (done) { done(false, null, 0, 0, 'closed', 'the client is closed'); });
+    presenceQueries.clear();
   };
 }
 
@@ -91,7 +115,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
   var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
   var CLIENT_OPTIONS = ['transport', 'pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs',
     'upgradeIntervalMs', 'getToken', 'debug'];
-  var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError'];
+  var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError', 'onJoin', 'onLeave'];
 
   // A misspelled option would be silently ignored: name it instead.
   function checkOptions(where, given, known) {
@@ -224,6 +248,11 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     }
     checkOptions('subscribe', options, SUBSCRIBE_OPTIONS);
     var opts = options || {};
+    ['onGap', 'onError', 'onJoin', 'onLeave'].forEach(function (name) {
+      if (opts[name] !== undefined && typeof opts[name] !== 'function') {
+        throw new TypeError('subscribe: ' + name + ' must be a function');
+      }
+    });
     var since = opts.since === undefined || opts.since === null ? '' : opts.since;
     if (since === 0) since = '0';
     if (typeof since !== 'string') {
@@ -264,7 +293,11 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
         }
         reportError(pushwireError(code, message));
       },
-      onSubscribed: function () { setState('subscribed', ''); }
+      onSubscribed: function () { setState('subscribed', ''); },
+      onMember: opts.onJoin || opts.onLeave ? function (joined, member) {
+        var handler = joined ? opts.onJoin : opts.onLeave;
+        if (handler) isolate(handler, member);
+      } : null
     });
     if (id === 0) throw pushwireError(native.lastErrorCode(), native.lastError());
     // `since` not understood (a bad saved value): read from now, and say so after return.
@@ -273,6 +306,16 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
       lastPosition = '';
       setTimeout(function () { reportError(late); }, 0);
     }
+    // A presence query as a Promise: `pick` makes the value of the answer.
+    var ask = function (statsOnly, pick) {
+      return new Promise(function (resolve, reject) {
+        if (self._closed) { reject(pushwireError('closed', 'the client is closed')); return; }
+        if (!active) { reject(pushwireError('unsubscribed', 'the subscription has ended')); return; }
+        native.presence(id, statsOnly, function (ok, members, clients, users, code, message) {
+          if (ok) resolve(pick(members, clients, users)); else reject(pushwireError(code, message));
+        });
+      });
+    };
     var subscription = {
       channel: channel,
       unsubscribe: function () {
@@ -282,7 +325,13 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
         native.unsubscribe(id);
         setState('unsubscribed', 'unsubscribed by the application');
       },
-      onStateChange: function (listener) { return listen(listeners, listener); }
+      onStateChange: function (listener) { return listen(listeners, listener); },
+      // The channel's members now: [{ client, user, info }].
+      presence: function () { return ask(false, function (members) { return members; }); },
+      // { clients, users }
+      presenceStats: function () {
+        return ask(true, function (members, clients, users) { return { clients: clients, users: users }; });
+      }
     };
     // The position after the last message delivered: save it, give it back as `since`.
     Object.defineProperty(subscription, 'position', {
@@ -363,6 +412,13 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     get: function () {
       if (!this._closed) this._lastTransport = this._native.transport();
       return this._lastTransport;
+    }
+  });
+  // This client's id as members show it (member.client); "" until the first connection.
+  Object.defineProperty(Client.prototype, 'id', {
+    get: function () {
+      if (!this._closed) this._lastId = this._native.id() || this._lastId;
+      return this._lastId || '';
     }
   });
   Object.defineProperty(Client.prototype, 'server', {

@@ -28,6 +28,17 @@ EM_JS(void, pw_js_error, (int client, int sub, const char* code, const char* mes
       { pwNative(client).error(sub, UTF8ToString(code), UTF8ToString(message), ended); });
 EM_JS(void, pw_js_subscribed, (int client, int sub), { pwNative(client).subscribed(sub); });
 EM_JS(void, pw_js_debug, (int client, const char* line), { pwNative(client).debug(UTF8ToString(line)); });
+// A member joined or left (`info` is JSON text); and a presence query's answer: `members`
+// a JSON array of members, or the numbers, or the error.
+EM_JS(void, pw_js_member, (int client, int sub, int joined, const char* id, const char* user, const char* info),
+      { pwNative(client).member(sub, joined, UTF8ToString(id), UTF8ToString(user), UTF8ToString(info)); });
+EM_JS(void, pw_js_presence,
+      (int client, int id, int ok, const char* members, double clients, double users, const char* code,
+       const char* message),
+      {
+          pwNative(client).presence(id, ok, UTF8ToString(members), clients, users, UTF8ToString(code),
+                                    UTF8ToString(message));
+      });
 EM_JS(void, pw_js_published, (int client, int id, int ok, double seq, const char* code, const char* message),
       { pwNative(client).published(id, ok, seq, UTF8ToString(code), UTF8ToString(message)); });
 
@@ -43,6 +54,12 @@ std::vector<std::string> splitLines(std::string_view text) {
         start = end + 1;
     }
     return out;
+}
+
+pushwire::MemberHandler memberHandler(int handle, int sub, bool joined) {
+    return [handle, sub, joined](const pushwire::Member& m) {
+        pw_js_member(handle, sub, joined ? 1 : 0, m.client.c_str(), m.user.c_str(), m.info.c_str());
+    };
 }
 
 // One JS client: a client core on the browser platform, talked to directly (the C++ API's
@@ -74,7 +91,8 @@ public:
 
     // The subscription's id, or 0 when refused at once (lastErrorCode/lastError say why:
     // bad_channel); bad_cursor there with an id: `since` not understood, read from now.
-    int subscribe(const char* channel, const char* since) {
+    // `watch`: the page gave onJoin or onLeave.
+    int subscribe(const char* channel, const char* since, bool watch) {
         const int id = core_.nextSubscriptionId();
         const int handle = handle_;
         // Built in place (assigning a handler to a std::function swaps, and the swap was
@@ -87,7 +105,9 @@ public:
             },
             [this, id](const pushwire::Error& error) {
                 pw_js_error(handle_, id, error.code.c_str(), error.message.c_str(), !core_.hasSubscription(id));
-            }};
+            },
+            watch ? memberHandler(handle, id, true) : pushwire::MemberHandler(),
+            watch ? memberHandler(handle, id, false) : pushwire::MemberHandler()};
         pushwire::Error error;
         const int subscribed = core_.subscribe(
             channel,
@@ -104,6 +124,28 @@ public:
 
     void unsubscribe(int id) { core_.unsubscribe(id); }
 
+    // The answer goes to pw_js_presence under `request`.
+    void presence(int sub, bool statsOnly, int request) {
+        const int handle = handle_;
+        core_.presence(
+            sub, statsOnly,
+            [handle, request](const pushwire::protocol::PresenceAnswer* answer, const pushwire::Error* error) {
+                if (!answer) {
+                    pw_js_presence(handle, request, 0, "", 0, 0, error ? error->code.c_str() : "internal",
+                                   error ? error->message.c_str() : "presence failed");
+                    return;
+                }
+                std::string members = "[";
+                for (const auto& m : answer->members) {
+                    if (members.size() > 1) members += ',';
+                    members += pushwire::protocol::encodeMember(m);
+                }
+                members += ']';
+                pw_js_presence(handle, request, 1, members.c_str(), static_cast<double>(answer->clients),
+                               static_cast<double>(answer->users), "", "");
+            });
+    }
+
     void publish(const char* channel, const char* dataJson, int id) {
         const int handle = handle_;
         core_.publish(channel, dataJson, [handle, id](std::optional<std::uint64_t> seq, const pushwire::Error* error) {
@@ -117,7 +159,8 @@ public:
     }
 
     // What api.js reads: 0 state, 1 its reason, 2 transport, 3 server, 4 last error,
-    // 5 its code, 6 the position of subscription `sub`, 7 the token in hand (unexpired).
+    // 5 its code, 6 the position of subscription `sub`, 7 the token in hand (unexpired),
+    // 8 the client's id.
     std::string get(int what, int sub) const {
         switch (what) {
             case 0: return pushwire::toString(core_.state());
@@ -128,6 +171,7 @@ public:
             case 5: return lastErrorCode_;
             case 6: return core_.position(sub);
             case 7: return core_.currentToken();
+            case 8: return core_.clientId();
             default: return {};
         }
     }
@@ -192,9 +236,13 @@ EMSCRIPTEN_KEEPALIVE void pw_token_ready(int handle, int id, const char* token) 
     if (NativeClient* client = native(handle)) client->tokenReady(id, token);
 }
 
-EMSCRIPTEN_KEEPALIVE int pw_subscribe(int handle, const char* channel, const char* since) {
+EMSCRIPTEN_KEEPALIVE int pw_subscribe(int handle, const char* channel, const char* since, int watch) {
     NativeClient* client = native(handle);
-    return client ? client->subscribe(channel, since) : 0;
+    return client ? client->subscribe(channel, since, watch != 0) : 0;
+}
+
+EMSCRIPTEN_KEEPALIVE void pw_presence(int handle, int sub, int statsOnly, int request) {
+    if (NativeClient* client = native(handle)) client->presence(sub, statsOnly != 0, request);
 }
 
 EMSCRIPTEN_KEEPALIVE void pw_unsubscribe(int handle, int sub) {

@@ -17,6 +17,12 @@ EM_JS(int, pw_set_timeout, (int id, int delayMs), {
         function() { _pw_timer_fired(id); }, delayMs);
 });
 EM_JS(void, pw_clear_timeout, (int jsId), { clearTimeout(jsId); });
+// `chars` hex digits from crypto.getRandomValues into `out` (the session secret).
+EM_JS(void, pw_random_hex, (char* out, int chars), {
+    var bytes = new Uint8Array(chars);
+    crypto.getRandomValues(bytes);
+    for (var i = 0; i < chars; i++) HEAPU8[out + i] = '0123456789abcdef'.charCodeAt(bytes[i] & 15);
+});
 
 namespace pushwire::client {
 
@@ -29,6 +35,12 @@ std::int64_t BrowserPlatform::nowMs() { return static_cast<std::int64_t>(pw_date
 std::int64_t BrowserPlatform::monotonicMs() { return static_cast<std::int64_t>(pw_performance_now()); }
 
 double BrowserPlatform::random01() { return emscripten_random(); }
+
+std::string BrowserPlatform::randomHex(int chars) {
+    std::string out(static_cast<std::size_t>(chars), '0');
+    pw_random_hex(out.data(), chars);
+    return out;
+}
 
 TimerId BrowserPlatform::setTimer(int delayMs, Callback<void()> callback) {
     TimerId id = nextId_++;

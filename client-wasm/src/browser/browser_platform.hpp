@@ -20,6 +20,7 @@ public:
                           const std::string& bearer, int timeoutMs, Callback<void(const HttpResponse&)> done) override;
     void abortRequest(RequestId id) override;
     double random01() override;
+    std::string randomHex(int chars) override;
 
     // Entry points from JS.
     void timerFired(TimerId id);

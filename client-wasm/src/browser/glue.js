@@ -43,7 +43,8 @@ function pwWithStrings(texts, fn) {
 // checks them, as one string in the order of the document's schema below: fields
 // separated by \x1e, the first "" for a good document or an error code followed by its
 // message. Kinds: 1 WebSocket frame, 2 SSE message, 3 SSE gap, 4 poll answer, 5 publish
-// answer, 6 negotiate, 7 error body, 8 refusals, 9 a token's exp.
+// answer, 6 negotiate, 7 error body, 8 refusals, 9 a token's exp, 10 presence answer,
+// 11 SSE welcome.
 //
 // A schema is `name kind` pairs; a capital kind is required (the document is refused
 // without it). s a string ("" when absent); u a whole number >= 0 (0); o the same, ""
@@ -51,17 +52,25 @@ function pwWithStrings(texts, fn) {
 // b true (1) or not (""); r 1 for "epoch_changed"; d the data (its slot, see pwTake);
 // a strings (their count, then each); e the document's error (1 or "", code, message);
 // x the document's error refuses the document; m messages, g gaps, f refusals (their
-// count, then each by its own schema).
-var PW_MESSAGE = 'channel S seq U data d time t';
+// count, then each by its own schema); v a stream entry's event (1 join, 2 leave, "" a
+// message); n the entry's member (client, user, info as JSON text), needed when the entry
+// has an event; w members (their count, "" when absent, then each); j any JSON value as
+// its text ("null" when absent).
+var PW_MESSAGE = 'channel S seq U data d time t event v member n';
 var PW_GAP = 'channel S from U to o reason r epoch s';
+var PW_MEMBER = 'client S user s info j';
+var PW_PRESENCE = 'channel s members w position s truncated b';
 var PW_FRAMES = {  // by type, in the order of protocol::ServerFrameType
-  welcome: 'epoch s heartbeat_ms i', subscribed: 'cursor s channels a', unsubscribed: '', message: PW_MESSAGE,
-  gap: PW_GAP, ack: 'channel s seq u', error: 'error e channel s', ping: '', pong: '', authorized: 'exp t'
+  welcome: 'epoch s heartbeat_ms i client s', subscribed: 'cursor s channels a', unsubscribed: '', message: PW_MESSAGE,
+  gap: PW_GAP, ack: 'channel s seq u', error: 'error e channel s', ping: '', pong: '', authorized: 'exp t',
+  join: PW_MESSAGE, leave: PW_MESSAGE, presence: PW_PRESENCE, presence_stats: 'channel s clients u users u'
 };
 var PW_READ = [, ['server frame'], ['message', PW_MESSAGE], ['gap', PW_GAP],
-  ['poll response', 'error x messages M cursor S gaps g refused f more b'], ['publish response', 'error x seq U channel s'],
+  ['poll response', 'error x messages M cursor S gaps g refused f more b client s'],
+  ['publish response', 'error x seq U channel s'],
   ['negotiate answer', 'transports A protocol i websocket_url s heartbeat_ms i epoch s max_message_bytes u tokens b'],
-  ['answer', 'error e channel s'], ['answer', 'refused f']];
+  ['answer', 'error e channel s'], ['answer', 'refused f'], ,
+  ['presence answer', 'error x ' + PW_PRESENCE + ' clients o users o'], ['welcome', 'epoch s heartbeat_ms i client s']];
 
 // The messages of the last read, by slot (wire_js.cpp puts the slot where the C++ decoder
 // puts the data's JSON text): where each sits in the document (-1: the document is the
@@ -123,6 +132,23 @@ function pwFields(out, doc, schema, what, path) {
       x = ok ? v.map(pwStr).filter(function (s) { return s !== null; }) : [];
       out.push(x.length);
       x.forEach(function (s) { out.push(s); });
+    } else if (kind === 'v') {
+      x = v === undefined ? '' : v === 'join' ? 1 : v === 'leave' ? 2 : null;
+      if (x === null) throw ['bad_type', "an entry's 'event' must be \"join\" or \"leave\""];
+      out.push(x);
+    } else if (kind === 'n') {
+      if (pwObject(v) && typeof v.client === 'string') pwFields(out, v, PW_MEMBER, 'member', path);
+      else if (doc.event !== undefined) throw ['missing_field', "a join or leave entry needs a 'member' with a 'client'"];
+      else out.push('', '', 'null');
+    } else if (kind === 'w') {
+      if (!Array.isArray(v)) { out.push(''); continue; }
+      out.push(v.length);
+      v.forEach(function (m, k) {
+        if (!pwObject(m) || typeof m.client !== 'string') throw ['missing_field', "each member needs a string 'client'"];
+        pwFields(out, m, PW_MEMBER, 'members[' + k + ']', path);
+      });
+    } else if (kind === 'j') {
+      out.push(v === undefined ? 'null' : pwStr(JSON.stringify(v)));
     } else if (kind === 'e' || kind === 'x') {
       x = pwError(doc);
       if (x && kind === 'x') throw x;
@@ -219,7 +245,7 @@ function pwXhrAbort(id) {
 
 // Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed,
 // 6 the server's own `event: error` (a refused channel, an expired token), also a refused
-// token learnt as below.
+// token learnt as below; 7 join, 8 leave.
 function pwSseOpen(handle, url) {
   var source = pwOpen(pwSources, handle, function () { return new EventSource(url); },
     function () { _pw_sse_event(handle, 5, 0, 0); });
@@ -237,6 +263,8 @@ function pwSseOpen(handle, url) {
   source.addEventListener('message', forward(2));
   source.addEventListener('gap', forward(3));
   source.addEventListener('ping', forward(4));
+  source.addEventListener('join', forward(7));
+  source.addEventListener('leave', forward(8));
   // The client core owns reconnection (backoff, resume cursor, fallback), so the
   // browser's own automatic reconnect is switched off by closing on the first error.
   source.onerror = function (event) {

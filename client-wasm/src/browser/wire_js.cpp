@@ -12,7 +12,19 @@
 #include "pushwire/protocol/cursor.hpp"
 
 // What pwRead reads; the numbers are glue.js's.
-enum ReadKind { kFrame = 1, kEnvelope, kGap, kPoll, kPublishAck, kNegotiate, kErrorBody, kRefusals, kTokenExpiry };
+enum ReadKind {
+    kFrame = 1,
+    kEnvelope,
+    kGap,
+    kPoll,
+    kPublishAck,
+    kNegotiate,
+    kErrorBody,
+    kRefusals,
+    kTokenExpiry,
+    kPresence,
+    kWelcome
+};
 
 // The fields of `text` read as `kind`, in memory the caller frees.
 EM_JS(char*, pw_js_read, (int kind, const char* text, int size), { return pwRead(kind, pwText(text, size)); });
@@ -68,6 +80,26 @@ public:
         out.seq = number();
         out.dataJson = text();
         out.timeMs = static_cast<std::int64_t>(number());
+        const std::uint64_t event = number();
+        out.event = event == 1   ? protocol::EntryEvent::Join
+                    : event == 2 ? protocol::EntryEvent::Leave
+                                 : protocol::EntryEvent::Message;
+        member(out.member);
+    }
+    void member(protocol::Member& out) {
+        out.client = text();
+        out.user = text();
+        out.infoJson = text();
+    }
+    // PW_PRESENCE: false when the document has no members list.
+    bool presence(protocol::PresenceAnswer& out) {
+        out.channel = text();
+        std::string_view count = next();
+        out.members.resize(digits(count));
+        for (protocol::Member& m : out.members) member(m);
+        out.position = text();
+        out.truncated = flag();
+        return !count.empty();
     }
     void gap(protocol::Gap& out) {
         out.channel = text();
@@ -105,7 +137,16 @@ protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
     frame.type = static_cast<protocol::ServerFrameType>(in.number());
     frame.idJson = in.text();
     switch (frame.type) {
-        case protocol::ServerFrameType::Message: in.envelope(frame.message); break;
+        case protocol::ServerFrameType::Message:
+        case protocol::ServerFrameType::Join:
+        case protocol::ServerFrameType::Leave: in.envelope(frame.message); break;
+        case protocol::ServerFrameType::Presence: in.presence(frame.presence); break;
+        case protocol::ServerFrameType::PresenceStats:
+            frame.presence.stats = true;
+            frame.presence.channel = in.text();
+            frame.presence.clients = in.number();
+            frame.presence.users = in.number();
+            break;
         case protocol::ServerFrameType::Gap: in.gap(frame.gap); break;
         case protocol::ServerFrameType::Ack:
             frame.channel = in.text();
@@ -118,6 +159,7 @@ protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
         case protocol::ServerFrameType::Welcome:
             frame.epoch = in.text();
             frame.heartbeatMs = static_cast<int>(in.number());
+            frame.clientId = in.text();
             break;
         case protocol::ServerFrameType::Subscribed:
             frame.cursor = in.text();
@@ -156,7 +198,37 @@ protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
     for (protocol::Gap& gap : response.gaps) in.gap(gap);
     response.refused = in.refusals();
     response.more = in.flag();
+    response.clientId = in.text();
     return response;
+}
+
+protocol::Result<protocol::ServerFrame> welcome(std::string_view text) {
+    Fields in(kWelcome, text);
+    if (auto error = in.failed()) return *error;
+    protocol::ServerFrame frame;
+    frame.type = protocol::ServerFrameType::Welcome;
+    frame.epoch = in.text();
+    frame.heartbeatMs = static_cast<int>(in.number());
+    frame.clientId = in.text();
+    return frame;
+}
+
+protocol::Result<protocol::PresenceAnswer> presenceAnswer(std::string_view text) {
+    Fields in(kPresence, text);
+    if (auto error = in.failed()) return *error;
+    protocol::PresenceAnswer answer;
+    const bool members = in.presence(answer);
+    std::string_view clients = in.next();
+    std::string_view users = in.next();
+    if (!members) {
+        if (clients.empty() || users.empty()) {
+            return Error{ErrorCode::MissingField, "presence answer needs 'members', or 'clients' and 'users'"};
+        }
+        answer.stats = true;
+        answer.clients = Fields::digits(clients);
+        answer.users = Fields::digits(users);
+    }
+    return answer;
 }
 
 protocol::Result<protocol::PublishAck> publishAck(std::string_view text) {

@@ -44,7 +44,8 @@ ClientCore::ClientCore(Platform& platform, std::vector<TransportInfo> registry, 
       urls_(std::move(urls)),
       baseUrl_(urls_.empty() ? std::string() : trimSlash(urls_.front())),
       options_(std::move(options)),
-      backoff_(options_.reconnectInitialMs, options_.reconnectMaxMs) {}
+      backoff_(options_.reconnectInitialMs, options_.reconnectMaxMs),
+      session_(platform_.randomHex(32)) {}
 
 ClientCore::~ClientCore() {
     alive_.end();
@@ -57,6 +58,7 @@ ClientCore::~ClientCore() {
         cancelTimer(*t);
     }
     if (negotiateRequest_) platform_.abortRequest(negotiateRequest_);
+    for (auto& [name, state] : channels_) cancelTimer(state.presence.retryTimer);
 }
 
 void ClientCore::cancelTimer(TimerId& id) {
@@ -143,7 +145,9 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
     if (response.status != 200) {
         std::string reason = response.status == 0 ? "server unreachable at " + baseUrl_
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
-        if (auto error = wire::errorBody(response.body)) reason += ": " + error->message;
+        if (auto error = wire::errorBody(response.body)) {
+            reason += " " + std::string(protocol::errorCodeName(error->code)) + ": " + error->message;
+        }
         // Unreachable or unable to serve (its broker down): the next server, at once.
         if ((response.status == 0 || response.status >= 500) && nextServer()) {
             negotiate();
@@ -204,6 +208,7 @@ std::unique_ptr<Transport> ClientCore::createTransport(std::size_t candidate, in
     config.heartbeatMs = heartbeatMs_;
     config.pollIntervalMs = std::max(50, options_.pollIntervalMs);
     config.longPollTimeoutMs = heartbeatMs_;
+    config.session = session_;
     auto alive = alive_;
     config.token = [this, alive] { return alive.alive() ? token_ : std::string(); };
     return registry_[candidates_[candidate]].create(*this, platform_, std::move(config), generation);
@@ -247,6 +252,12 @@ void ClientCore::transportOpened(int generation) {
     cancelTimer(connectTimer_);
     settle();
     setState(State::Connected, "");
+    // A new connection: what happened to the watched member sets while there was none is
+    // read again (the stream resumes the entries, but a snapshot also heals what it lost).
+    for (const std::string& channel : channels()) {
+        if (closed_ || !isCurrent(generation)) return;
+        needPresenceSnapshot(channel);
+    }
 }
 
 void ClientCore::settle() {
@@ -439,6 +450,7 @@ void ClientCore::promoteProbe() {
     cancelTimer(connectTimer_);
     retire(std::move(transport_));
     failPendingPublishes("the client switched transport before the server acknowledged the publish");
+    movePresenceQueries(false);
     transport_ = std::move(probe_);
     generation_ = probeGeneration_;
     candidate_ = probeCandidate_;
@@ -461,6 +473,7 @@ void ClientCore::dropTransport() {
     cancelTimer(deadLinkTimer_);
     cancelTimer(stableTimer_);
     failPendingPublishes("the connection closed before the server acknowledged the publish");
+    movePresenceQueries(false);
     stopProbing();
 }
 
@@ -639,6 +652,8 @@ void ClientCore::close() {
     }
     failPendingPublishes("the client was closed");
     failHeldPublishes();
+    movePresenceQueries(true);
+    for (auto& [name, state] : channels_) cancelTimer(state.presence.retryTimer);
     setState(State::Closed, "closed by the application");
 }
 

@@ -50,6 +50,13 @@ public:
     // The subscription's channel's position as a cursor ("" while unknown).
     std::string position(int subscriptionId) const;
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done);
+    // The subscription's channel's members (or, `statsOnly`, its numbers), asked of the
+    // server: in-band on a WebSocket, else GET /pushwire/presence. Exactly one of answer
+    // and error is set.
+    using PresenceDone = Callback<void(const protocol::PresenceAnswer* answer, const Error* error)>;
+    void presence(int subscriptionId, bool statsOnly, PresenceDone done);
+    // The server's id for this client as members show it ("" until a transport said it).
+    const std::string& clientId() const { return clientId_; }
     void onStateChange(StateHandler handler);
     void close();
     // Stops without closing: the transport and timers go, subscriptions and positions
@@ -92,6 +99,8 @@ public:
     void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error,
                                const std::string& channel) override;
     void transportActivity(int generation) override;
+    void transportClientId(int generation, const std::string& clientId) override;
+    void transportPresence(int generation, const std::string& idJson, const protocol::PresenceAnswer& answer) override;
     void transportClosed(int generation, const protocol::Error& reason) override;
     std::vector<std::string> channels() const override;
     std::string resumeCursor(const std::vector<std::string>& channels) const override;
@@ -110,6 +119,20 @@ private:
         OutgoingPublish publish;
         std::int64_t sinceMs;
     };
+    // The member set of a channel that subscriptions with onJoin/onLeave watch (see
+    // client_presence.cpp): a snapshot of the server's, then the join and leave entries
+    // that follow it in the stream.
+    struct PresenceTrack {
+        std::map<std::string, Member> members;  // by client id: what the synced subscriptions know
+        bool syncing = false;                   // a snapshot is due or in flight: entries wait
+        int request = 0;                        // the snapshot in flight (0: none)
+        std::vector<protocol::Envelope> held;   // join/leave entries that arrived while syncing
+        // The channel's position at the last snapshot: entries at or before it are in it.
+        std::optional<std::uint64_t> snapshotSeq;
+        bool unavailable = false;  // the server refused the snapshot: entries apply as they come
+        int failures = 0;          // snapshots failed in a row (backoff)
+        TimerId retryTimer = 0;
+    };
     struct ChannelState {
         std::optional<std::uint64_t> position;  // last delivered seq; empty: "from now"
         std::string epoch;                      // the life of the channel's stream; empty: unknown
@@ -117,12 +140,21 @@ private:
         // This client's publishes to the channel made while its "from now" position is
         // still unknown: they wait for it (see publish()).
         std::vector<HeldPublish> held;
+        PresenceTrack presence;
     };
     struct SubscriptionEntry {
         std::string channel;
         MessageHandler onMessage;
         SubscribeOptions options;
-        bool served = false;  // on this connection (onSubscribed told)
+        bool served = false;          // on this connection (onSubscribed told)
+        bool presenceSynced = false;  // has been told the member set (onJoin for each)
+        bool watchesPresence() const { return options.onJoin || options.onLeave; }
+    };
+    // A presence query: the application's, or a snapshot of a watched channel.
+    struct PresenceQuery {
+        std::string channel;
+        bool statsOnly = false;
+        PresenceDone done;
     };
 
     void setState(State state, const std::string& reason);
@@ -159,6 +191,28 @@ private:
     void armDeadLinkTimer();
     void waitForSilence(int delayMs);
     void emitGap(const std::string& channel, const Gap& gap);
+    // Presence (client_presence.cpp).
+    void sendPresenceQuery(PresenceQuery query);
+    void presenceOverHttp(PresenceQuery query, bool retried = false);
+    // Queries in flight on a transport that goes: asked again by HTTP (`fail`: failed).
+    void movePresenceQueries(bool fail);
+    bool watchesPresence(const std::string& channel) const;
+    // The channel's member set needs a snapshot (a subscription started watching, a
+    // reconnect, a gap): entries wait from now until it is in.
+    void needPresenceSnapshot(const std::string& channel);
+    // Asks for the snapshot when one is due and none is in flight, once the channel's
+    // position is known (a snapshot older than where the stream starts would miss the
+    // entries in between).
+    void startPresenceSnapshot(const std::string& channel);
+    void presenceSnapshotAnswered(const std::string& channel, int request, const protocol::PresenceAnswer* answer,
+                                  const Error* error);
+    // A join or leave entry in seq order: held while syncing, else applied.
+    void presenceEntry(const std::string& channel, const protocol::Envelope& entry);
+    void applyPresenceEntry(const std::string& channel, const protocol::Envelope& entry);
+    // Tells the change to the subscriptions of `channel` that know the set (or only `ids`).
+    void emitMember(const std::string& channel, bool joined, const Member& member,
+                    const std::vector<int>* ids = nullptr);
+    void stopPresence(PresenceTrack& track);
     void failPendingPublishes(const std::string& message);
     // Sends a publish (the checks of publish() done): over the WebSocket when one is open,
     // else over HTTP.
@@ -253,6 +307,11 @@ private:
     Callback<void(const std::string&)> debug_;
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
+    std::map<std::string, PresenceQuery> presenceQueries_;     // in flight in-band, by request id
+    int presenceRequests_ = 0;                                 // numbers the snapshots asked
+    // The session secret (see TransportConfig::session) and the server's id for it.
+    std::string session_;
+    std::string clientId_;
     int nextPublishId_ = 1;
     int publishCount_ = 0;                                               // for idempotency keys and retry ids
     std::map<int, std::pair<TimerId, PublishCallback>> publishRetries_;  // waiting to be sent again

@@ -48,6 +48,13 @@ int ClientCore::subscribe(const std::string& channel, MessageHandler onMessage, 
     }
     it->second.subscriptions.push_back(id);
     if (added && transport_) transport_->channelsChanged({channel}, {});
+    if (subscriptions_.at(id).watchesPresence()) {
+        if (it->second.presence.unavailable) {
+            subscriptions_.at(id).presenceSynced = true;  // no snapshot to wait for
+        } else {
+            needPresenceSnapshot(channel);
+        }
+    }
     return id;
 }
 
@@ -60,6 +67,7 @@ void ClientCore::unsubscribe(int subscriptionId) {
     if (ch == channels_.end()) return;
     auto& ids = ch->second.subscriptions;
     ids.erase(std::remove(ids.begin(), ids.end(), subscriptionId), ids.end());
+    if (!watchesPresence(channel)) stopPresence(ch->second.presence);
     if (ids.empty()) {
         releaseHeld(channel);
         ch = channels_.find(channel);
@@ -132,6 +140,7 @@ void ClientCore::transportCursor(int generation, const std::string& text, const 
             state.position = position->seq;
             state.epoch = position->epoch;
             releaseHeld(channels[i]);
+            startPresenceSnapshot(channels[i]);
         } else if (state.epoch.empty()) {
             state.epoch = position->epoch;
         }
@@ -148,15 +157,23 @@ void ClientCore::transportMessage(int generation, const protocol::Envelope& enve
         // The server reports every gap it knows of; a hole without one is still never
         // silent.
         emitGap(envelope.channel, Gap{envelope.channel, *state.position + 1, envelope.seq - 1, "missing"});
+        needPresenceSnapshot(envelope.channel);
         it = channels_.find(envelope.channel);
         if (it == channels_.end()) return;
     }
     const bool learned = !it->second.position;
     it->second.position = envelope.seq;
-    if (learned && !it->second.held.empty()) {
+    if (learned) {
         releaseHeld(envelope.channel);
+        startPresenceSnapshot(envelope.channel);
         it = channels_.find(envelope.channel);
         if (it == channels_.end()) return;
+    }
+    if (envelope.event != protocol::EntryEvent::Message) {
+        // A join or leave: to onJoin/onLeave, never to onMessage. Its seq moved the
+        // position like a message's, so the messages around it show no hole.
+        presenceEntry(envelope.channel, envelope);
+        return;
     }
     Message message{envelope.channel, envelope.seq, envelope.dataJson, envelope.timeMs};
     std::vector<int> ids = it->second.subscriptions;
@@ -180,8 +197,10 @@ void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
         std::uint64_t from = state.position ? *state.position + 1 : gap.from;
         state.position = 0;
         state.epoch = gap.epoch;
+        state.presence.snapshotSeq.reset();  // seqs of another life
         releaseHeld(gap.channel);
         emitGap(gap.channel, Gap{gap.channel, from, std::nullopt, "epoch_changed"});
+        needPresenceSnapshot(gap.channel);
         return;
     }
     if (!gap.to) return;
@@ -190,6 +209,7 @@ void ClientCore::transportGap(int generation, const protocol::Gap& gap) {
     state.position = *gap.to;
     releaseHeld(gap.channel);
     emitGap(gap.channel, Gap{gap.channel, from, gap.to, "evicted"});
+    needPresenceSnapshot(gap.channel);
 }
 
 void ClientCore::emitGap(const std::string& channel, const Gap& gap) {
@@ -213,6 +233,14 @@ void ClientCore::transportRequestError(int generation, const std::string& idJson
         pendingPublishes_.erase(it);
         Error e = toError(error);
         done(std::nullopt, &e);
+        return;
+    }
+    if (auto query = idJson.empty() ? presenceQueries_.end() : presenceQueries_.find(idJson);
+        query != presenceQueries_.end()) {
+        PresenceQuery refused = std::move(query->second);
+        presenceQueries_.erase(query);
+        Error e = toError(error);
+        refused.done(nullptr, &e);
         return;
     }
     if (!channel.empty()) {
@@ -268,6 +296,7 @@ void ClientCore::refuseChannel(const std::string& channel, const protocol::Error
         subscriptions_.erase(sub);
     }
     auto held = std::move(state->second.held);
+    stopPresence(state->second.presence);
     channels_.erase(state);
     if (transport_) transport_->channelsChanged({}, {channel});
     Error e = toError(error);

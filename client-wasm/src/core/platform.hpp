@@ -39,6 +39,13 @@ public:
                                   Callback<void(const HttpResponse&)> done) = 0;
     virtual void abortRequest(RequestId id) = 0;
     virtual double random01() = 0;
+    // `chars` lowercase hex digits from a source fit for secrets where the platform has one
+    // (the browser's crypto.getRandomValues); here, from random01().
+    virtual std::string randomHex(int chars) {
+        std::string out;
+        for (int i = 0; i < chars; ++i) out += "0123456789abcdef"[static_cast<int>(random01() * 16) & 15];
+        return out;
+    }
     // Values kept for the life of the page (the transport that worked, per server).
     std::map<std::string, std::string>& pageMemory() { return pageMemory_; }
 

@@ -15,6 +15,7 @@
 #include "core/platform.hpp"
 #include "pushwire/protocol/envelope.hpp"
 #include "pushwire/protocol/errors.hpp"
+#include "pushwire/protocol/frames.hpp"
 
 namespace pushwire::client {
 
@@ -32,6 +33,10 @@ struct TransportConfig {
     int heartbeatMs = 10000;
     int pollIntervalMs = 1000;
     int longPollTimeoutMs = 10000;
+    // The client's session secret, sent as `session=` on every connection and request that
+    // reads (the server's id for the client is derived from it, so it stays the same across
+    // reconnects, and no one can take it by knowing the id); "" for none.
+    std::string session;
     // The token to send now ("" without one); asked at every request and connection, so
     // a refreshed token is used from the next one on.
     Callback<std::string()> token;
@@ -54,6 +59,11 @@ public:
     virtual void transportRequestError(int generation, const std::string& idJson, const protocol::Error& error,
                                        const std::string& channel = {}) = 0;
     virtual void transportActivity(int generation) = 0;  // bytes arrived: the link is alive
+    // The server's id for this client (WebSocket welcome, SSE welcome, poll answers).
+    virtual void transportClientId(int generation, const std::string& clientId) = 0;
+    // The answer to a presence query sent in-band (`idJson` is the query's).
+    virtual void transportPresence(int generation, const std::string& idJson,
+                                   const protocol::PresenceAnswer& answer) = 0;
     virtual void transportClosed(int generation, const protocol::Error& reason) = 0;
 
     // Asked whenever a transport (re)issues a request: what to read and from where.

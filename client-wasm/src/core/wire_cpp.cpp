@@ -11,6 +11,10 @@ protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
 }
 protocol::Result<protocol::PublishAck> publishAck(std::string_view text) { return protocol::decodePublishAck(text); }
 protocol::Result<protocol::NegotiateInfo> negotiate(std::string_view text) { return protocol::decodeNegotiate(text); }
+protocol::Result<protocol::ServerFrame> welcome(std::string_view text) { return protocol::decodeWelcome(text); }
+protocol::Result<protocol::PresenceAnswer> presenceAnswer(std::string_view text) {
+    return protocol::decodePresenceAnswer(text);
+}
 std::optional<protocol::Error> errorBody(std::string_view text) { return protocol::decodeErrorBody(text); }
 std::string errorChannel(std::string_view text) { return protocol::errorChannel(text); }
 std::vector<protocol::Refusal> refusals(std::string_view text) { return protocol::decodeRefusals(text); }

@@ -29,7 +29,8 @@ std::string HttpPollingTransport::query() {
         out += channels[i];  // channel names need no escaping in a query
     }
     std::string cursor = listener_.resumeCursor(channels);
-    if (!cursor.empty()) out += "&since=" + cursor;  // neither does a cursor
+    if (!cursor.empty()) out += "&since=" + cursor;                      // neither does a cursor
+    if (!config_.session.empty()) out += "&session=" + config_.session;  // hex
     return out;
 }
 
@@ -88,6 +89,7 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
     }
     const int generation = generation_;
     listener_.transportActivity(generation);
+    if (!batch->clientId.empty()) listener_.transportClientId(generation, batch->clientId);
     if (!opened_) {
         opened_ = true;
         listener_.transportOpened(generation);

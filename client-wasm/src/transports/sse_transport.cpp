@@ -21,7 +21,8 @@ LiveHandles<SseTransport>& liveStreams() {
     return streams;
 }
 
-enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5, kError = 6 };
+// glue.js's numbers.
+enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5, kError = 6, kJoin = 7, kLeave = 8 };
 
 class SseTransport final : public Transport {
 public:
@@ -48,12 +49,19 @@ public:
             case kWelcome: {
                 // id is the stream's starting cursor.
                 std::string cursor = id ? id : "";
+                if (auto welcome = wire::welcome(data ? data : ""); welcome && !welcome->clientId.empty()) {
+                    listener_.transportClientId(generation, welcome->clientId);
+                }
                 // Opened before anything is delivered: a background upgrade switches here.
                 listener_.transportOpened(generation);
                 listener_.transportCursor(generation, cursor, streamChannels_);
                 break;
             }
-            case kMessage: {
+            case kMessage:
+            case kJoin:
+            case kLeave: {
+                // A join or leave entry is its own event (a plain EventSource's onmessage
+                // sees only messages); its data says which.
                 auto envelope = wire::envelope(data);
                 if (envelope) listener_.transportMessage(generation, *envelope);
                 break;
@@ -103,6 +111,7 @@ private:
         for (std::size_t i = 0; i < channels.size(); ++i) url += (i ? "," : "") + channels[i];
         std::string cursor = listener_.resumeCursor(channels);
         if (!cursor.empty()) url += "&since=" + cursor;
+        if (!config_.session.empty()) url += "&session=" + config_.session;
         // EventSource sets no headers: the token goes in the query (the server never logs it).
         std::string token = config_.currentToken();
         if (!token.empty()) url += "&token=" + token;  // base64url and dots: no escaping

@@ -34,7 +34,11 @@ public:
 
     void open() override {
         handle_ = liveSockets().add(this);
-        pw_ws_open(handle_, config_.websocketUrl.c_str());
+        std::string url = config_.websocketUrl;
+        if (!config_.session.empty()) {
+            url += (url.find('?') == std::string::npos ? "?session=" : "&session=") + config_.session;
+        }
+        pw_ws_open(handle_, url.c_str());
     }
 
     void channelsChanged(const std::vector<std::string>& added, const std::vector<std::string>& removed) override {
@@ -95,6 +99,7 @@ private:
         switch (f.type) {
             case protocol::ServerFrameType::Welcome: {
                 welcomed_ = true;
+                if (!f.clientId.empty()) listener_.transportClientId(generation, f.clientId);
                 // The token first, in a frame (not in the URL, which servers log). The
                 // connection counts as open once the server accepted it: at its
                 // `authorized` answer (a refused token closes with 4001 instead).
@@ -115,7 +120,13 @@ private:
             case protocol::ServerFrameType::Subscribed:
                 listener_.transportCursor(generation, f.cursor, f.channels);
                 break;
-            case protocol::ServerFrameType::Message: listener_.transportMessage(generation, f.message); break;
+            case protocol::ServerFrameType::Message:
+            case protocol::ServerFrameType::Join:
+            case protocol::ServerFrameType::Leave: listener_.transportMessage(generation, f.message); break;
+            case protocol::ServerFrameType::Presence:
+            case protocol::ServerFrameType::PresenceStats:
+                listener_.transportPresence(generation, f.idJson, f.presence);
+                break;
             case protocol::ServerFrameType::Gap: listener_.transportGap(generation, f.gap); break;
             case protocol::ServerFrameType::Ack: listener_.transportAck(generation, f.idJson, f.seq); break;
             case protocol::ServerFrameType::Error:

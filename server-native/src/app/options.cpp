@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "auth/address_ranges.hpp"
 #include "auth/channel_patterns.hpp"
 
 namespace pushwire::server {
@@ -33,7 +34,94 @@ std::vector<std::string> commaList(const std::string& value) {
     return items;
 }
 
+// Flags that take a value, and switches.
+const char* const kValued[] = {"--host",
+                               "--port",
+                               "--ws-port",
+                               "--web-root",
+                               "--public-ws-url",
+                               "--trust-proxy",
+                               "--history",
+                               "--heartbeat-ms",
+                               "--longpoll-timeout-ms",
+                               "--drain-ms",
+                               "--log-level",
+                               "--log-format",
+                               "--max-message-bytes",
+                               "--max-connections",
+                               "--transports",
+                               "--request-timeout-ms",
+                               "--send-timeout-ms",
+                               "--socket-send-buffer",
+                               "--broker",
+                               "--broker-prefix",
+                               "--token-secret-file",
+                               "--token-public-key-file",
+                               "--token-cookie",
+                               "--api-key-file",
+                               "--public-subscribe",
+                               "--public-publish",
+                               "--allowed-origins",
+                               "--tls-cert",
+                               "--tls-key",
+                               "--max-connections-per-ip",
+                               "--publish-rate",
+                               "--max-channels",
+                               "--max-history-bytes",
+                               "--channel-ttl",
+                               "--max-channels-per-connection",
+                               "--io-uring",
+                               "--idempotency-window",
+                               "--channel-linger-ms",
+                               "--max-idempotency-keys",
+                               "--max-batch-bytes",
+                               "--metrics-allow",
+                               "--presence",
+                               "--join-leave",
+                               "--presence-ttl",
+                               "--presence-grace-ms",
+                               "--max-presence-members",
+                               "--max-token-lifetime"};
+const char* const kSwitches[] = {"--web-follow-symlinks", "--serve-dotfiles", "--reuse-port", "--access-log",
+                                 "--print-config"};
+
+// Levenshtein distance of two names, '_' and '-' and case alike.
+std::size_t distance(std::string a, std::string b) {
+    auto fold = [](std::string& text) {
+        for (char& c : text) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    };
+    fold(a);
+    fold(b);
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
 }  // namespace
+
+std::string closestOption(const std::string& flag) {
+    std::string best;
+    std::size_t bestDistance = std::max<std::size_t>(2, flag.size() / 5) + 1;
+    auto consider = [&](const char* known) {
+        const std::size_t d = distance(flag, known);
+        if (d < bestDistance) {
+            bestDistance = d;
+            best = known;
+        }
+    };
+    for (const char* known : kValued) consider(known);
+    for (const char* known : kSwitches) consider(known);
+    return best;
+}
 
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
     if (text == "memory") {
@@ -79,11 +167,14 @@ Usage: pushwire-server [options]
                               is served on the HTTP port, at /pushwire/ws)
   --web-root DIR              serve the regular files below DIR at / (GET and HEAD;
                               nothing under /pushwire/; a symbolic link is followed
-                              only while its target stays inside DIR)
+                              only while its target stays inside DIR); text gzipped on
+                              the fly and kept, assets/*-HASH.* cached a year (immutable),
+                              the rest revalidated (ETag, Last-Modified)
   --web-follow-symlinks       also follow links that lead out of --web-root
   --serve-dotfiles            also serve files and folders whose name starts with a dot
                               (/.env, /.git/config); by default they are 404
-  --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll (default all)
+  --transports LIST           enabled transports, a subset of websocket,sse,longpoll,poll
+                              (default all); negotiate and the start-up line name only these
   --public-ws-url URL         WebSocket URL announced by /pushwire/negotiate (behind a proxy)
   --trust-proxy ADDRS         comma-separated addresses of reverse proxies whose Forwarded,
                               X-Forwarded-Proto and X-Forwarded-Host negotiate believes when
@@ -116,6 +207,9 @@ anyone who reaches it reads and writes every channel (it says so at start).
                               long (default 86400)
   --tls-cert FILE --tls-key FILE
                               HTTPS and WSS on the same ports (PEM)
+  --metrics-allow ADDRS       who may read /pushwire/metrics: addresses, ranges (10.0.0.0/8,
+                              fd00::/8), loopback, private, any (default loopback,private);
+                              others get 403
 
 Presence (docs/protocol.md, Presence; default: no channel):
   --presence PATTERNS         channels whose members (client, token sub, token info) are
@@ -175,13 +269,17 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --log-level LEVEL           error, warn, info (default) or debug; one line per event on
                               stderr: refused requests and dropped connections with their
                               reason (at most 20 a second per kind, then a count)
-  --log-format text|json      (default text)
+  --log-format text|json      text (default), or one JSON object a line, on stderr and
+                              for the start-up lines on stdout alike
   --access-log                also one line per request: method, path (never the query),
                               status, bytes, ms, peer
   --config FILE               read options from a JSON object of the same names without
                               "--" ({"port": 8080, "transports": ["sse", "poll"]}); then
                               PUSHWIRE_* environment variables (PUSHWIRE_MAX_CHANNELS=5000),
-                              then the command line, each overriding the one before
+                              then the command line, each overriding the one before; a
+                              PUSHWIRE_ variable that is no option is a warning
+  --print-config              print the options in effect (all three sources, defaults
+                              included) as a JSON config file, and exit
   --help                      this text
   --version                   print the version
 
@@ -227,54 +325,15 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.accessLog = true;
             continue;
         }
-        static const char* kValued[] = {"--host",
-                                        "--port",
-                                        "--ws-port",
-                                        "--web-root",
-                                        "--public-ws-url",
-                                        "--trust-proxy",
-                                        "--history",
-                                        "--heartbeat-ms",
-                                        "--longpoll-timeout-ms",
-                                        "--drain-ms",
-                                        "--log-level",
-                                        "--log-format",
-                                        "--max-message-bytes",
-                                        "--max-connections",
-                                        "--transports",
-                                        "--request-timeout-ms",
-                                        "--send-timeout-ms",
-                                        "--socket-send-buffer",
-                                        "--broker",
-                                        "--broker-prefix",
-                                        "--token-secret-file",
-                                        "--token-public-key-file",
-                                        "--token-cookie",
-                                        "--api-key-file",
-                                        "--public-subscribe",
-                                        "--public-publish",
-                                        "--allowed-origins",
-                                        "--tls-cert",
-                                        "--tls-key",
-                                        "--max-connections-per-ip",
-                                        "--publish-rate",
-                                        "--max-channels",
-                                        "--max-history-bytes",
-                                        "--channel-ttl",
-                                        "--max-channels-per-connection",
-                                        "--io-uring",
-                                        "--idempotency-window",
-                                        "--channel-linger-ms",
-                                        "--max-idempotency-keys",
-                                        "--max-batch-bytes",
-                                        "--presence",
-                                        "--join-leave",
-                                        "--presence-ttl",
-                                        "--presence-grace-ms",
-                                        "--max-presence-members",
-                                        "--max-token-lifetime"};
+        if (name == "--print-config") {
+            parsed.printConfig = true;
+            continue;
+        }
+
         if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
-            parsed.error = "unknown option " + name + " (see --help)";
+            const std::string near = closestOption(name);
+            parsed.error =
+                "unknown option " + name + (near.empty() ? "" : " (did you mean " + near + "?)") + " (see --help)";
             return parsed;
         }
         if (!hasValue) {
@@ -368,7 +427,7 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.publicPublish = value;
         } else if (name == "--trust-proxy") {
             o.trustedProxies.clear();
-            for (std::string address : commaList(value)) {
+            for (std::string address : value.empty() ? std::vector<std::string>{} : commaList(value)) {
                 while (!address.empty() && address.front() == ' ') address.erase(address.begin());
                 while (!address.empty() && address.back() == ' ') address.pop_back();
                 in6_addr parsed6{};
@@ -390,6 +449,13 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                 while (!origin.empty() && origin.back() == '/') origin.pop_back();
                 if (!origin.empty()) o.allowedOrigins.push_back(origin);
             }
+        } else if (name == "--metrics-allow") {
+            std::string problem;
+            if (!AddressRanges::parse(value, &problem)) {
+                parsed.error = "--metrics-allow: " + problem;
+                return parsed;
+            }
+            o.metricsAllow = value;
         } else if (name == "--tls-cert") {
             o.tlsCert = value;
         } else if (name == "--tls-key") {
@@ -477,8 +543,6 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
 
 namespace {
 
-const char* kSwitches[] = {"--web-follow-symlinks", "--serve-dotfiles", "--reuse-port", "--access-log"};
-
 bool isSwitch(const std::string& flag) {
     return std::find(std::begin(kSwitches), std::end(kSwitches), flag) != std::end(kSwitches);
 }
@@ -505,6 +569,15 @@ bool configArguments(const std::string& path, std::vector<std::string>& out, std
         const std::string flag = "--" + key;
         if (key == "config") {
             error = "--config " + path + ": a config file cannot name another";
+            return false;
+        }
+        const bool known =
+            isSwitch(flag) || std::find(std::begin(kValued), std::end(kValued), flag) != std::end(kValued);
+        if (!known || key == "help" || key == "version") {
+            const std::string near = closestOption(flag);
+            error = "--config " + path + ": unknown key \"" + key + "\"" +
+                    (near.empty() ? "" : " (did you mean \"" + near.substr(2) + "\"?)") +
+                    "; keys are the flags of --help without \"--\"";
             return false;
         }
         if (isSwitch(flag)) {
@@ -534,7 +607,12 @@ bool configArguments(const std::string& path, std::vector<std::string>& out, std
             error = "--config " + path + ": \"" + key + "\" must be a string, a number or a list of strings";
             return false;
         }
-        out.push_back(flag + "=" + text);  // parseOptions() says which keys are no option
+        // A bad value is named by the key as written, not as the flag it becomes.
+        if (ParsedOptions probe = parseOptions({flag + "=" + text}); !probe.error.empty()) {
+            error = "--config " + path + ": \"" + key + "\": " + probe.error;
+            return false;
+        }
+        out.push_back(flag + "=" + text);
     }
     return true;
 }
@@ -542,7 +620,7 @@ bool configArguments(const std::string& path, std::vector<std::string>& out, std
 }  // namespace
 
 bool gatherArguments(const std::vector<std::string>& commandLine, const std::vector<std::string>& environment,
-                     std::vector<std::string>& out, std::string& error) {
+                     std::vector<std::string>& out, std::string& error, std::vector<UnknownVariable>* unknown) {
     out.clear();
     std::vector<std::string> rest;
     std::string config;
@@ -561,8 +639,9 @@ bool gatherArguments(const std::vector<std::string>& commandLine, const std::vec
         }
     }
     if (!config.empty() && !configArguments(config, out, error)) return false;
-    // PUSHWIRE_MAX_CHANNELS=5000 -> --max-channels=5000. Other PUSHWIRE_ variables (a
-    // test harness's, a wrapper script's) are not options and are left alone.
+    // PUSHWIRE_MAX_CHANNELS=5000 -> --max-channels=5000. Other PUSHWIRE_ variables are no
+    // option: a misspelling most likely (PUSHWIRE_MAX_CHANELS), told to the caller (main
+    // logs a warning naming it), never applied.
     std::vector<std::string> fromEnvironment;
     for (const std::string& entry : environment) {
         if (entry.rfind("PUSHWIRE_", 0) != 0) continue;
@@ -572,18 +651,104 @@ bool gatherArguments(const std::vector<std::string>& commandLine, const std::vec
         std::transform(flag.begin(), flag.end(), flag.begin(),
                        [](unsigned char c) { return c == '_' ? '-' : static_cast<char>(std::tolower(c)); });
         const std::string value = entry.substr(equals + 1);
-        if (isSwitch(flag)) {
+        const std::string variable = entry.substr(0, equals);
+        if (isSwitch(flag) && flag != "--print-config") {
             if (truthy(value)) fromEnvironment.push_back(flag);
             continue;
         }
-        ParsedOptions probe = parseOptions({flag + "=" + value});
-        if (probe.error.rfind("unknown option", 0) == 0 || flag == "--help" || flag == "--version") continue;
+        if (std::find(std::begin(kValued), std::end(kValued), flag) == std::end(kValued)) {
+            if (unknown) {
+                std::string near = closestOption(flag);
+                if (!near.empty()) {
+                    near = "PUSHWIRE_" + near.substr(2);
+                    std::transform(near.begin(), near.end(), near.begin(),
+                                   [](unsigned char c) { return c == '-' ? '_' : static_cast<char>(std::toupper(c)); });
+                }
+                unknown->push_back(UnknownVariable{variable, near});
+            }
+            continue;
+        }
+        if (ParsedOptions probe = parseOptions({flag + "=" + value}); !probe.error.empty()) {
+            error = variable + ": " + probe.error;
+            return false;
+        }
         fromEnvironment.push_back(flag + "=" + value);
     }
     std::sort(fromEnvironment.begin(), fromEnvironment.end());  // the environment has no order
     out.insert(out.end(), fromEnvironment.begin(), fromEnvironment.end());
     out.insert(out.end(), rest.begin(), rest.end());
     return true;
+}
+
+std::string effectiveConfig(const Options& o) {
+    nlohmann::ordered_json out;
+    auto list = [](const std::vector<std::string>& items) {
+        nlohmann::json values = nlohmann::json::array();
+        for (const std::string& item : items) values.push_back(item);
+        return values;
+    };
+    out["host"] = o.host;
+    out["port"] = o.port;
+    if (o.wsPort >= 0) out["ws-port"] = o.wsPort;
+    std::vector<std::string> transports;
+    for (TransportKind kind : kAllTransports) {
+        if (o.settings.isEnabled(kind)) transports.push_back(transportName(kind));
+    }
+    out["transports"] = list(transports);
+    out["web-root"] = o.webRoot;
+    out["web-follow-symlinks"] = o.followSymlinks;
+    out["serve-dotfiles"] = o.serveDotfiles;
+    out["public-ws-url"] = o.publicWsUrl;
+    out["trust-proxy"] = list(o.trustedProxies);
+    out["history"] = o.history;
+    if (o.broker.kind == BrokerOptions::Kind::Memory) {
+        out["broker"] = "memory";
+    } else {
+        // The password is not printed: this output may be pasted into a ticket.
+        out["broker"] = "redis://" + std::string(o.broker.password.empty() ? "" : ":***@") + o.broker.host + ":" +
+                        std::to_string(o.broker.port) + "/" + std::to_string(o.broker.db);
+    }
+    out["broker-prefix"] = o.broker.prefix;
+    out["reuse-port"] = o.reusePort;
+    out["token-secret-file"] = o.tokenSecretFile;
+    out["token-public-key-file"] = o.tokenPublicKeyFile;
+    out["token-cookie"] = o.tokenCookie;
+    out["api-key-file"] = o.apiKeyFile;
+    if (o.publicSubscribe) out["public-subscribe"] = *o.publicSubscribe;
+    if (o.publicPublish) out["public-publish"] = *o.publicPublish;
+    out["allowed-origins"] = list(o.allowedOrigins);
+    out["metrics-allow"] = o.metricsAllow;
+    out["tls-cert"] = o.tlsCert;
+    out["tls-key"] = o.tlsKey;
+    out["max-connections-per-ip"] = o.maxConnectionsPerIp;
+    out["max-channels-per-connection"] = o.settings.maxChannelsPerConnection;
+    out["publish-rate"] = static_cast<long long>(o.publishRate);
+    out["max-channels"] = o.maxChannels;
+    out["max-history-bytes"] = o.maxHistoryBytes;
+    out["channel-ttl"] = o.channelTtlSeconds;
+    out["channel-linger-ms"] = o.channelLingerMs;
+    out["heartbeat-ms"] = o.settings.heartbeat.count();
+    out["longpoll-timeout-ms"] = o.settings.longPollTimeout.count();
+    out["drain-ms"] = o.drainMs;
+    out["max-message-bytes"] = o.settings.maxMessageBytes;
+    out["max-batch-bytes"] = o.maxPublishBatchBytes;
+    out["idempotency-window"] = o.idempotencyWindowSeconds;
+    out["max-idempotency-keys"] = o.maxIdempotencyKeys;
+    out["max-connections"] = o.maxConnections;
+    out["request-timeout-ms"] = o.requestTimeoutMs;
+    out["send-timeout-ms"] = o.sendTimeoutMs;
+    out["socket-send-buffer"] = o.socketSendBuffer;
+    out["io-uring"] = o.ioUring ? "auto" : "off";
+    if (o.presence) out["presence"] = *o.presence;
+    if (o.joinLeave) out["join-leave"] = *o.joinLeave;
+    out["presence-ttl"] = o.presenceTtlSeconds;
+    out["presence-grace-ms"] = o.presenceGraceMs;
+    out["max-presence-members"] = o.maxPresenceMembers;
+    out["max-token-lifetime"] = o.maxTokenLifetimeSeconds;
+    out["log-level"] = o.logLevel;
+    out["log-format"] = o.logFormat;
+    out["access-log"] = o.accessLog;
+    return out.dump(2) + "\n";
 }
 
 }  // namespace pushwire::server

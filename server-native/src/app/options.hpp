@@ -62,6 +62,8 @@ struct Options {
     std::optional<std::string> publicSubscribe;  // comma-separated patterns
     std::optional<std::string> publicPublish;
     std::vector<std::string> allowedOrigins;
+    // --metrics-allow: who may read /pushwire/metrics (AddressRanges; others get 403).
+    std::string metricsAllow = "loopback,private";
     std::string tlsCert;
     std::string tlsKey;
     // Tokens whose exp - iat is longer are refused; a revocation (server API `revoke`) is
@@ -97,11 +99,24 @@ struct ParsedOptions {
     Options options;
     bool help = false;
     bool version = false;
-    std::string error;  // non-empty: print it and exit 2
+    bool printConfig = false;  // --print-config: print effectiveConfig() and exit
+    std::string error;         // non-empty: print it and exit 2
 };
 
 ParsedOptions parseOptions(const std::vector<std::string>& args);
 std::string usage();
+// The known flag nearest to `flag` ("--max-chanels" -> "--max-channels"; '_' and '-' and
+// case alike), or "" when none is near.
+std::string closestOption(const std::string& flag);
+// The options in effect as a --config file would write them (every key, defaults
+// included; a Redis password as ***), indented JSON.
+std::string effectiveConfig(const Options& options);
+
+// A PUSHWIRE_ variable that names no option (ignored), and the one it is nearest to.
+struct UnknownVariable {
+    std::string name;
+    std::string didYouMean;  // "" when none is near
+};
 
 // The arguments parseOptions() reads, from three places, later ones winning:
 //   --config FILE   a JSON object of the same names without "--" ({"port": 8080,
@@ -110,8 +125,11 @@ std::string usage();
 //                   --max-channels=5000; for a switch, 1/true/yes sets it);
 //   the command line.
 // `environment` is "NAME=value" strings. On a problem (an unreadable file, JSON that is
-// not an object, a key that is no option) returns false with `error` set.
+// not an object, a key that is no option or a bad value, named as written; a variable with
+// a bad value) returns false with `error` set. PUSHWIRE_ variables that name no option are
+// ignored and listed in `unknown`.
 bool gatherArguments(const std::vector<std::string>& commandLine, const std::vector<std::string>& environment,
-                     std::vector<std::string>& out, std::string& error);
+                     std::vector<std::string>& out, std::string& error,
+                     std::vector<UnknownVariable>* unknown = nullptr);
 
 }  // namespace pushwire::server

@@ -18,14 +18,17 @@
 #include "api/actions.hpp"
 #include "api/api_endpoint.hpp"
 #include "api/cluster_control.hpp"
+#include "app/build_info.hpp"
 #include "app/memory_trimmer.hpp"
 #include "app/origin_guard.hpp"
 #include "app/static_files.hpp"
+#include "auth/address_ranges.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/memory_presence.hpp"
 #include "broker/redis_broker.hpp"
 #include "broker/redis_presence.hpp"
 #include "front/http_server.hpp"
+#include "front/log.hpp"
 #include "front/poll_until.hpp"
 #include "hub/hub.hpp"
 #include "pushwire/protocol/frames.hpp"
@@ -240,6 +243,7 @@ struct Server::Impl {
             sessions.sweep(context.nowMs());
             revocations.sweep(context.nowMs() / 1000);
             trimmer.sweep(footprint());
+            watchBroker();
             sweepHub();
         });
     }
@@ -255,6 +259,22 @@ struct Server::Impl {
             bytes += memory->channelCount() * kChannel + memory->historyBytes();
         }
         return bytes;
+    }
+
+    // Logs the broker's comings and goings (checked once a second).
+    void watchBroker() {
+        const bool up = broker->available();
+        if (up == brokerUp) return;
+        brokerUp = up;
+        if (up) {
+            log::write(log::Level::Info, "broker_up", {{"broker", broker->describe()}});
+        } else {
+            log::write(
+                log::Level::Warn, "broker_down",
+                {{"broker", broker->describe()},
+                 {"state", broker->state()},
+                 {"effect", "negotiate and healthz answer 503, publishes broker_unavailable, until it is back"}});
+        }
     }
 
     void routes();
@@ -281,6 +301,7 @@ struct Server::Impl {
     HttpServer wsHttp;  // --ws-port: WebSocket only (the HTTP port accepts upgrades too)
     bool wsHttpListening = false;
     bool draining = false;
+    bool brokerUp = true;  // as last logged (watchBroker)
     std::int64_t startTimeSeconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();  // SIGTERM: connections are being drained
@@ -311,6 +332,8 @@ struct Server::Impl {
     asio::steady_timer hubSweep;
     MemoryTrimmer trimmer;
     OriginGuard originGuard{access, metrics};
+    StaticFiles staticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles};
+    AddressRanges metricsAllow = *AddressRanges::parse(options.metricsAllow);  // checked by parseOptions
 };
 
 void Server::Impl::routes() {
@@ -338,15 +361,20 @@ void Server::Impl::routes() {
     http.route("/pushwire/presence",
                page([this](HttpRequest& r, const HttpConnectionPtr& c) { handlePresence(context, r, c); }));
     http.route("/pushwire/healthz", [this](HttpRequest&, const HttpConnectionPtr& c) { health(*c); });
-    http.route("/pushwire/metrics", [this](HttpRequest&, const HttpConnectionPtr& c) {
+    http.route("/pushwire/metrics", [this](HttpRequest& r, const HttpConnectionPtr& c) {
         c->noCors();  // for Prometheus, not for web pages
+        if (!metricsAllow.contains(r.peer)) {
+            ++metrics.forbidden;
+            c->respondError(ErrorCode::Forbidden, "the metrics are not served to " + r.peer + " (--metrics-allow " +
+                                                      metricsAllow.text() + ")");
+            return;
+        }
         c->respond(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics());
     });
     http.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     http.routePrefix(api::ApiEndpoint::kPrefix,
                      [this](HttpRequest& r, const HttpConnectionPtr& c) { api.handle(r, c); });
-    http.fallback([files = StaticFiles{options.webRoot, options.followSymlinks, options.serveDotfiles}](
-                      HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(files, r, c); });
+    http.fallback([this](HttpRequest& r, const HttpConnectionPtr& c) { serveStatic(staticFiles, r, c); });
     wsHttp.route("/pushwire/ws", page([this](HttpRequest& r, const HttpConnectionPtr& c) { ws.handle(r, c); }));
     wsHttp.fallback([](HttpRequest& r, const HttpConnectionPtr& c) {
         c->respondError(ErrorCode::NotFound, "no WebSocket endpoint at " + r.path + "; use /pushwire/ws");
@@ -456,10 +484,13 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
         if (!transports.empty()) transports += ',';
         transports += std::string("\"") + transportName(kind) + "\"";
     }
+    // Without WebSocket there is no URL to announce: null (the key stays, for clients that
+    // read it).
+    const std::string wsUrl = options.settings.isEnabled(TransportKind::WebSocket) ? "\"" + websocketUrl(request) + "\""
+                                                                                   : std::string("null");
     connection->respondJson("{\"protocol\":" + std::to_string(protocol::kProtocolVersion) + ",\"server\":\"pushwire/" +
-                            kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":\"" +
-                            websocketUrl(request) +
-                            "\",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) +
+                            kVersion + "\",\"transports\":[" + transports + "],\"websocket_url\":" + wsUrl +
+                            ",\"heartbeat_ms\":" + std::to_string(options.settings.heartbeat.count()) +
                             ",\"epoch\":\"" + hub.epoch() + "\",\"history\":" + std::to_string(options.history) +
                             ",\"max_message_bytes\":" + std::to_string(options.settings.maxMessageBytes) +
                             ",\"longpoll_timeout_ms\":" + std::to_string(options.settings.longPollTimeout.count()) +
@@ -503,8 +534,27 @@ std::string Server::Impl::renderMetrics() const {
                    std::to_string(values[static_cast<std::size_t>(kind)]) + "\n";
         }
     };
-    perTransport("pushwire_connections", "gauge", "Subscribers connected now.", metrics.connections);
-    perTransport("pushwire_connections_total", "counter", "Subscriber connections opened.", metrics.connectionsTotal);
+    // Connections are the streams (WebSocket, SSE); a poll or long-poll is a request, counted
+    // apart: one client long-polling makes a request per answer.
+    auto byTransport = [&](const char* name, const char* type, const char* help, auto values,
+                           const std::array<TransportKind, 2>& kinds) {
+        family(name, type, help);
+        for (TransportKind kind : kinds) {
+            out += std::string(name) + "{transport=\"" + transportName(kind) + "\"} " +
+                   std::to_string(values[static_cast<std::size_t>(kind)]) + "\n";
+        }
+    };
+    const std::array<TransportKind, 2> kStreams = {TransportKind::WebSocket, TransportKind::Sse};
+    const std::array<TransportKind, 2> kRequests = {TransportKind::LongPoll, TransportKind::Poll};
+    byTransport("pushwire_connections", "gauge", "Connections open now: WebSockets and SSE streams.",
+                metrics.connections, kStreams);
+    byTransport("pushwire_connections_total", "counter", "WebSockets and SSE streams opened.", metrics.connectionsTotal,
+                kStreams);
+    byTransport("pushwire_requests_total", "counter", "Polls and long-polls answered or held (one per request).",
+                metrics.connectionsTotal, kRequests);
+    family("pushwire_longpolls_waiting", "gauge", "Long-polls held now, waiting for a message or their timeout.");
+    out += "pushwire_longpolls_waiting " +
+           std::to_string(metrics.connections[static_cast<std::size_t>(TransportKind::LongPoll)]) + "\n";
     perTransport("pushwire_deliveries_total", "counter", "Messages handed to subscribers.", metrics.deliveries);
     auto single = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
         family(name, type, help);
@@ -517,7 +567,20 @@ std::string Server::Impl::renderMetrics() const {
            hub.repeatedCount());
     single("pushwire_errors_total", "counter", "Requests and frames answered with an error.", metrics.errors);
     single("pushwire_gaps_total", "counter", "Gaps reported to subscribers.", metrics.gaps);
-    single("pushwire_channels", "gauge", "Channels known.", hub.channelCount());
+    auto* memoryBroker = dynamic_cast<const MemoryBroker*>(broker.get());
+    single("pushwire_channels", "gauge",
+           "Channels held, as --max-channels counts them: the memory broker's (with Redis: those this node follows).",
+           memoryBroker ? memoryBroker->channelCount() : hub.channelCount());
+    single("pushwire_followed_channels", "gauge",
+           "Channels this node follows: with a subscriber here, or lingering after the last left.", hub.channelCount());
+    family("pushwire_build_info", "gauge", "The version and commit of this build (always 1).");
+    out += std::string("pushwire_build_info{version=\"") + kVersion + "\",commit=\"" + buildCommit() + "\"} 1\n";
+    family("pushwire_web_gzip_total", "counter",
+           "--web-root files sent gzipped by this server: compressed for the request, or from the cache.");
+    out += "pushwire_web_gzip_total{source=\"compressed\"} " + std::to_string(staticFiles.gzip->compressed()) + "\n";
+    out += "pushwire_web_gzip_total{source=\"cache\"} " + std::to_string(staticFiles.gzip->hits()) + "\n";
+    single("pushwire_web_gzip_cache_bytes", "gauge", "Bytes of gzipped --web-root files kept.",
+           staticFiles.gzip->bytes());
     single("pushwire_presence_members", "gauge",
            "Presence memberships of this node's clients (one per client and presence channel).",
            presence ? presence->memberCount() : 0);
@@ -681,6 +744,15 @@ void Server::start() {
     });
 }
 
+void Server::awaitBroker(std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!impl_->broker->available() && impl_->broker->state() == "connecting" &&
+           std::chrono::steady_clock::now() < deadline) {
+        impl_->io.run_for(std::chrono::milliseconds(20));
+    }
+    impl_->brokerUp = impl_->broker->available();
+}
+
 void Server::run() { impl_->io.run(); }
 
 void Server::stop() {
@@ -691,8 +763,11 @@ void Server::stop() {
         impl_->signals.async_wait([this](const std::error_code& ec, int) {
             if (!ec) impl_->finalStop();
         });
-        std::cout << "pushwire-server draining " << impl_->budget.open << " connections (at most "
-                  << impl_->options.drainMs << " ms)" << std::endl;
+        log::announce(log::Level::Info, "draining",
+                      "draining " + std::to_string(impl_->budget.open) + " connections (at most " +
+                          std::to_string(impl_->options.drainMs) + " ms)",
+                      {log::num("connections", static_cast<long long>(impl_->budget.open)),
+                       log::num("drain_ms", impl_->options.drainMs)});
         // Stop accepting; every client is told to go (and resumes elsewhere from its cursor).
         impl_->ws.stop();
         impl_->http.drain();
@@ -740,6 +815,17 @@ std::string Server::presenceSummary() const {
     }
     return out;
 }
+std::vector<std::string> Server::transports() const {
+    std::vector<std::string> names;
+    for (TransportKind kind : kAllTransports) {
+        if (impl_->options.settings.isEnabled(kind)) names.push_back(transportName(kind));
+    }
+    return names;
+}
+bool Server::websocketEnabled() const { return impl_->options.settings.isEnabled(TransportKind::WebSocket); }
+std::string Server::brokerName() const { return impl_->broker->describe(); }
+std::string Server::brokerState() const { return impl_->broker->state(); }
+bool Server::brokerAvailable() const { return impl_->broker->available(); }
 bool Server::open() const { return impl_->access.open(); }
 bool Server::tls() const { return impl_->tls != nullptr; }
 

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "app/options.hpp"
 
@@ -16,6 +19,9 @@ public:
 
     // Binds both ports; throws std::exception with a readable message on failure.
     void start();
+    // Runs the loop until the broker is reachable, or failed once, or `limit` passed (a
+    // remote broker answers within a few round trips; the memory broker at once).
+    void awaitBroker(std::chrono::milliseconds limit);
     // Runs the loop until stop() or SIGINT/SIGTERM.
     void run();
     void stop();
@@ -31,6 +37,13 @@ public:
     // What presence is on, in one line for the start-up log ("" when off), and a warning
     // when a --join-leave pattern names channels --presence does not.
     std::string presenceSummary() const;
+    // The transports enabled (--transports), named as negotiate names them.
+    std::vector<std::string> transports() const;
+    bool websocketEnabled() const;
+    // "memory" or "redis://host:port/db"; its state ("ok", "connecting", or what is wrong).
+    std::string brokerName() const;
+    std::string brokerState() const;
+    bool brokerAvailable() const;
 
 private:
     struct Impl;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -72,6 +73,30 @@ bool hasDotSegment(std::string_view path) {
     return path.find("/.") != std::string_view::npos || (!path.empty() && path.front() == '.');
 }
 
+// Worth compressing: text, and wasm (it shrinks by half or more).
+bool compressible(const std::string& contentType) {
+    return contentType.rfind("text/", 0) == 0 || contentType == "application/json" ||
+           contentType == "application/wasm" || contentType == "image/svg+xml";
+}
+
+std::string httpDate(std::time_t when) {
+    std::tm utc{};
+    gmtime_r(&when, &utc);
+    char text[64];
+    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    return text;
+}
+
+// If-Modified-Since names a time at or after the file's (seconds: HTTP dates have no less).
+bool notModifiedSince(std::string_view header, std::time_t mtime) {
+    if (header.empty()) return false;
+    std::tm tm{};
+    const std::string text(header);
+    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == nullptr) return false;
+    return mtime <= timegm(&tm);
+}
+
 // If-None-Match lists the tag (or is "*").
 bool etagMatches(std::string_view header, std::string_view tag) {
     if (header.empty()) return false;
@@ -80,6 +105,26 @@ bool etagMatches(std::string_view header, std::string_view tag) {
 }
 
 }  // namespace
+
+bool hashedAsset(std::string_view path) {
+    const std::size_t assets = path.rfind("/assets/");
+    if (assets == std::string_view::npos) return false;
+    std::string_view name = path.substr(path.rfind('/') + 1);
+    const std::size_t lastDot = name.rfind('.');
+    if (lastDot == std::string_view::npos || lastDot == 0) return false;
+    const std::string_view stem = name.substr(0, lastDot);
+    const std::size_t mark = stem.find_last_of("-.");
+    if (mark == std::string_view::npos) return false;
+    const std::string_view hash = stem.substr(mark + 1);
+    if (hash.size() < 8 || hash.size() > 64) return false;
+    bool distinctive = false;
+    for (char c : hash) {
+        const bool digit = c >= '0' && c <= '9', upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z';
+        if (!digit && !upper && !lower && c != '_') return false;
+        distinctive = distinctive || digit || upper;
+    }
+    return distinctive;
+}
 
 void serveStatic(const StaticFiles& files, HttpRequest& request, const HttpConnectionPtr& connection) {
     const std::string& webRoot = files.root;
@@ -124,28 +169,40 @@ void serveStatic(const StaticFiles& files, HttpRequest& request, const HttpConne
         return;
     }
     // A precompressed sibling (name.gz, made by ./build.sh for the module and the pages)
-    // is sent to clients that take gzip, if it is as new as the file.
+    // is sent to clients that take gzip, if it is as new as the file; else text is
+    // compressed here (and kept for the next client).
+    const std::string contentType = contentTypeFor(*resolved);
+    const bool gzipOk = acceptsGzip(request.header("Accept-Encoding"));
     std::string sent = *resolved;
-    std::string encoding;
+    bool precompressed = false;
     struct stat gzInfo {};
     const std::string gz = *resolved + ".gz";
-    if (acceptsGzip(request.header("Accept-Encoding")) && ::stat(gz.c_str(), &gzInfo) == 0 && S_ISREG(gzInfo.st_mode) &&
-        gzInfo.st_mtime >= info.st_mtime) {
+    if (gzipOk && ::stat(gz.c_str(), &gzInfo) == 0 && S_ISREG(gzInfo.st_mode) && gzInfo.st_mtime >= info.st_mtime) {
         sent = gz;
-        info = gzInfo;
-        encoding = "gzip";
+        precompressed = true;
     }
-    // Names are not content-hashed (pushwire.js and pushwire.wasm must match): caches
-    // keep the file but ask again each time, and get 304 while the ETag still matches.
-    char tag[64];
+    const bool compressHere = gzipOk && !precompressed && compressible(contentType) &&
+                              static_cast<std::size_t>(info.st_size) >= GzipCache::kMinFileBytes &&
+                              static_cast<std::size_t>(info.st_size) <= GzipCache::kMaxFileBytes;
+    // The tag names the file's version (size and time of the file itself) and its
+    // encoding: a cache keeps the gzip and the plain answers apart.
+    const bool gzipped = precompressed || compressHere;
+    char tag[80];
     std::snprintf(tag, sizeof tag, "\"%llx-%llx%s\"", static_cast<unsigned long long>(info.st_size),
                   static_cast<unsigned long long>(info.st_mtim.tv_sec) * 1000000000ull +
                       static_cast<unsigned long long>(info.st_mtim.tv_nsec),
-                  encoding.empty() ? "" : "-gz");
-    std::string headers = std::string("ETag: ") + tag + "\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n";
-    if (!encoding.empty()) headers += "Content-Encoding: " + encoding + "\r\n";
-    if (etagMatches(request.header("If-None-Match"), tag)) {
-        connection->respond(304, contentTypeFor(*resolved), std::string(), headers);
+                  gzipped ? "-gz" : "");
+    // A content-hashed name never changes its bytes: caches keep it a year without asking.
+    // Other names (index.html, pushwire.js, which must match its pushwire.wasm) are kept but
+    // asked about each time, and get 304 while unchanged.
+    std::string headers =
+        std::string("ETag: ") + tag + "\r\nLast-Modified: " + httpDate(info.st_mtime) +
+        "\r\nCache-Control: " + (hashedAsset(path) ? "public, max-age=31536000, immutable" : "no-cache") +
+        "\r\nVary: Accept-Encoding\r\n";
+    const std::string_view ifNoneMatch = request.header("If-None-Match");
+    if (ifNoneMatch.empty() ? notModifiedSince(request.header("If-Modified-Since"), info.st_mtime)
+                            : etagMatches(ifNoneMatch, tag)) {
+        connection->respond(304, contentType, std::string(), headers);
         return;
     }
     std::ifstream in(sent, std::ios::binary);
@@ -155,7 +212,19 @@ void serveStatic(const StaticFiles& files, HttpRequest& request, const HttpConne
     }
     std::ostringstream body;
     body << in.rdbuf();
-    connection->respond(200, contentTypeFor(*resolved), body.str(), headers);
+    if (compressHere) {
+        if (auto made = files.gzip->get(*resolved, info, body.str())) {
+            connection->respond(200, contentType, *made, headers + "Content-Encoding: gzip\r\n");
+            return;
+        }
+        // Not smaller: sent as it is, under the plain tag.
+        std::string plainHeaders = headers;
+        plainHeaders.replace(plainHeaders.find("-gz\""), 4, "\"");
+        connection->respond(200, contentType, body.str(), plainHeaders);
+        return;
+    }
+    if (precompressed) headers += "Content-Encoding: gzip\r\n";
+    connection->respond(200, contentType, body.str(), headers);
 }
 
 }  // namespace pushwire::server

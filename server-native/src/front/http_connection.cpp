@@ -15,8 +15,26 @@
 
 #include "front/log.hpp"
 #include "front/websocket_link.hpp"
+#include "pushwire/protocol/frames.hpp"
 
 namespace pushwire::server {
+
+namespace {
+
+// The log's `error` field: {"code":"...","message":"..."} (an object in a JSON log line).
+log::Field errorField(protocol::ErrorCode code, std::string_view message) {
+    const std::string body = protocol::errorBody(code, message.substr(0, 300));
+    return log::json("error", body.substr(9, body.size() - 10));  // {"error":X} -> X
+}
+
+log::Field errorOf(std::string_view contentType, const std::string& body) {
+    if (contentType == "application/json") {
+        if (auto error = protocol::decodeErrorBody(body)) return errorField(error->code, error->message);
+    }
+    return log::json("error", "null");
+}
+
+}  // namespace
 
 using protocol::ErrorCode;
 
@@ -86,8 +104,7 @@ void HttpConnection::refuse(ErrorCode code, std::string_view message) {
     if (tls_) {
         // Nothing can be said before a handshake (and a flood gets none): the log says it.
         log::write(log::Level::Warn, "refused",
-                   {log::num("status", protocol::httpStatus(code)), {"peer", peer_}, {"error", std::string(message)}},
-                   true);
+                   {log::num("status", protocol::httpStatus(code)), {"peer", peer_}, errorField(code, message)}, true);
         close();
         return;
     }
@@ -329,7 +346,7 @@ void HttpConnection::respond(int status, std::string_view contentType, std::stri
                     {"method", std::string(logMethod_)},
                     {"path", logPath_},
                     {"peer", peer_},
-                    {"error", contentType == "application/json" ? body.substr(0, 300) : std::string()}},
+                    errorOf(contentType, body)},
                    true);
     }
     if (log::access()) accessLog(status, body.size());

@@ -67,47 +67,55 @@ bool plain(std::string_view value) {
     return true;
 }
 
-void emit(Level level, std::string_view event, std::initializer_list<Field> fields) {
-    const auto now = std::chrono::system_clock::now();
+std::string jsonLine(Level level, std::string_view event, std::initializer_list<Field> fields) {
     std::string line;
     line.reserve(160);
-    if (gJson) {
-        line += "{\"time\":\"" + timestamp(now) + "\",\"level\":\"" + levelName(level) + "\",\"event\":\"";
-        appendEscaped(line, event);
-        line += '"';
-        for (const Field& f : fields) {
-            line += ",\"";
-            appendEscaped(line, f.key);
-            line += "\":";
-            if (f.number) {
-                line += f.value;
-            } else {
-                line += '"';
-                appendEscaped(line, f.value);
-                line += '"';
-            }
+    line += "{\"time\":\"" + timestamp(std::chrono::system_clock::now()) + "\",\"level\":\"" + levelName(level) +
+            "\",\"event\":\"";
+    appendEscaped(line, event);
+    line += '"';
+    for (const Field& f : fields) {
+        line += ",\"";
+        appendEscaped(line, f.key);
+        line += "\":";
+        if (f.number || f.json) {
+            line += f.value;
+        } else {
+            line += '"';
+            appendEscaped(line, f.value);
+            line += '"';
         }
-        line += "}\n";
-    } else {
-        line += timestamp(now);
-        line += ' ';
-        line += levelName(level);
-        line += ' ';
-        line += event;
-        for (const Field& f : fields) {
-            line += ' ';
-            line += f.key;
-            line += '=';
-            if (f.number || plain(f.value)) {
-                line += f.value;
-            } else {
-                line += '"';
-                appendEscaped(line, f.value);
-                line += '"';
-            }
-        }
-        line += '\n';
     }
+    line += "}\n";
+    return line;
+}
+
+void emit(Level level, std::string_view event, std::initializer_list<Field> fields) {
+    if (gJson) {
+        const std::string line = jsonLine(level, event, fields);
+        std::fwrite(line.data(), 1, line.size(), stderr);
+        return;
+    }
+    std::string line;
+    line.reserve(160);
+    line += timestamp(std::chrono::system_clock::now());
+    line += ' ';
+    line += levelName(level);
+    line += ' ';
+    line += event;
+    for (const Field& f : fields) {
+        line += ' ';
+        line += f.key;
+        line += '=';
+        if (f.number || plain(f.value)) {
+            line += f.value;
+        } else {
+            line += '"';
+            appendEscaped(line, f.value);
+            line += '"';
+        }
+    }
+    line += '\n';
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
@@ -129,6 +137,25 @@ bool enabled(Level level) { return static_cast<int>(level) <= static_cast<int>(g
 bool access() { return gAccess; }
 
 Field num(std::string_view key, long long value) { return Field{key, std::to_string(value), true}; }
+
+Field json(std::string_view key, std::string value) { return Field{key, std::move(value), false, true}; }
+
+Field list(std::string_view key, const std::vector<std::string>& values) {
+    std::string out = "[";
+    for (const std::string& value : values) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        appendEscaped(out, value);
+        out += '"';
+    }
+    return json(key, out + "]");
+}
+
+void announce(Level level, std::string_view event, const std::string& text, std::initializer_list<Field> fields) {
+    const std::string line = gJson ? jsonLine(level, event, fields) : "pushwire-server " + text + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+}
 
 void write(Level level, std::string_view event, std::initializer_list<Field> fields, bool limited) {
     if (!enabled(level)) return;

@@ -5,11 +5,12 @@
 namespace pushwire::server {
 
 PresenceTracker::PresenceTracker(asio::io_context& io, Presence& store, PresenceSettings settings)
-    : io_(io), store_(store), settings_(std::move(settings)), timer_(io) {}
+    : io_(io), store_(store), settings_(std::move(settings)), timer_(io), retryTimer_(io) {}
 
 PresenceTracker::~PresenceTracker() {
     *alive_ = false;
     timer_.cancel();
+    retryTimer_.cancel();
 }
 
 void PresenceTracker::hold(const std::string& channel, const Member& member) {
@@ -23,7 +24,7 @@ void PresenceTracker::hold(const std::string& channel, const Member& member) {
         held.leaveAt.reset();
     }
     held.wanted = true;
-    if (!held.joined) changed(key);
+    if (!held.joined || held.busy) changed(key);
 }
 
 void PresenceTracker::release(const std::string& channel, const std::string& client, std::chrono::milliseconds linger) {
@@ -55,36 +56,71 @@ void PresenceTracker::changed(const Key& key) {
 void PresenceTracker::flush() {
     std::set<Key> dirty;
     dirty.swap(dirty_);
+    for (const Key& key : dirty) reconcile(key);
+}
+
+// Brings the store in line with what this node's clients hold: one call at a time per
+// membership; a call that failed (the broker unavailable) is tried again a second later,
+// so a member is never left behind in a shared store, nor missing from it.
+void PresenceTracker::reconcile(const Key& key) {
+    auto it = held_.find(key);
+    if (it == held_.end() || it->second.busy) return;
+    Held& held = it->second;
+    const bool announce = announces(key.first);
     auto alive = alive_;
-    for (const Key& key : dirty) {
-        auto it = held_.find(key);
-        if (it == held_.end()) continue;
-        Held& held = it->second;
-        const bool announce = announces(key.first);
-        if (held.wanted && !held.joined) {
-            held.joined = true;
-            store_.join(key.first, held.member, announce, [this, alive](protocol::Result<MessagePtr> result) {
-                if (!*alive) return;
-                if (!result) {
-                    ++failures_;
-                } else if (*result) {
-                    ++joins_;
-                }
-            });
-        } else if (!held.wanted) {
-            const bool joined = held.joined;
-            held_.erase(it);  // before the call: its answer may come at once
-            if (!joined) continue;
-            store_.leave(key.first, key.second, announce, [this, alive](protocol::Result<MessagePtr> result) {
-                if (!*alive) return;
-                if (!result) {
-                    ++failures_;
-                } else if (*result) {
-                    ++leaves_;
-                }
-            });
-        }
+    if (held.wanted && !held.joined) {
+        held.busy = true;
+        store_.join(key.first, held.member, announce, [this, alive, key](protocol::Result<MessagePtr> result) {
+            if (!*alive) return;
+            auto found = held_.find(key);
+            if (found == held_.end()) return;
+            found->second.busy = false;
+            if (!result) {
+                ++failures_;
+                retryLater(key);
+                return;
+            }
+            if (*result) ++joins_;
+            found->second.joined = true;
+            if (!found->second.wanted) changed(key);  // released meanwhile
+        });
+    } else if (!held.wanted && held.joined) {
+        held.busy = true;
+        store_.leave(key.first, key.second, announce, [this, alive, key](protocol::Result<MessagePtr> result) {
+            if (!*alive) return;
+            auto found = held_.find(key);
+            if (found == held_.end()) return;
+            found->second.busy = false;
+            if (!result) {
+                ++failures_;
+                retryLater(key);
+                return;
+            }
+            if (*result) ++leaves_;
+            found->second.joined = false;
+            if (found->second.wanted) {
+                changed(key);  // held again meanwhile: join again
+            } else {
+                held_.erase(found);
+            }
+        });
+    } else if (!held.wanted) {
+        held_.erase(it);
     }
+}
+
+void PresenceTracker::retryLater(const Key& key) {
+    retry_.insert(key);
+    if (retryArmed_) return;
+    retryArmed_ = true;
+    retryTimer_.expires_after(std::chrono::seconds(1));
+    retryTimer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+        if (!*alive || ec) return;
+        retryArmed_ = false;
+        std::set<Key> keys;
+        keys.swap(retry_);
+        for (const Key& again : keys) changed(again);
+    });
 }
 
 void PresenceTracker::rejoinAll() {

@@ -69,8 +69,8 @@ public:
     // Join and leave entries this node appended.
     std::uint64_t joinsAnnounced() const { return joins_; }
     std::uint64_t leavesAnnounced() const { return leaves_; }
-    // Store calls that failed (broker unavailable): the membership may be off until the
-    // client subscribes again.
+    // Store calls that failed (broker unavailable); each is tried again a second later
+    // until the store agrees with this node's clients.
     std::uint64_t failures() const { return failures_; }
 
 private:
@@ -80,12 +80,15 @@ private:
         int holders = 0;
         std::optional<Clock::time_point> leaveAt;
         bool wanted = true;   // still a member as far as this node's clients go
-        bool joined = false;  // the store was told it joined
+        bool joined = false;  // the store has it (as far as this node knows)
+        bool busy = false;    // a store call for it is in flight
     };
     void schedule();
     void expire();
     void changed(const Key& key);
     void flush();
+    void reconcile(const Key& key);
+    void retryLater(const Key& key);
 
     asio::io_context& io_;
     Presence& store_;
@@ -96,6 +99,9 @@ private:
     std::optional<Clock::time_point> armedFor_;
     std::set<Key> dirty_;  // to tell the store on the next turn
     bool flushPosted_ = false;
+    std::set<Key> retry_;  // store calls that failed: tried again a second later
+    asio::steady_timer retryTimer_;
+    bool retryArmed_ = false;
     std::uint64_t joins_ = 0;
     std::uint64_t leaves_ = 0;
     std::uint64_t failures_ = 0;

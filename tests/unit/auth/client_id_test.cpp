@@ -15,7 +15,7 @@ TEST_CASE("a session's client id is the first 32 hex digits of its SHA-256, the 
     CHECK(clientIdOfSession("0123456789abcdef0123456789abcdee").value() != id.value());
 }
 
-TEST_CASE("a malformed session is refused; without one, ids are random and 32 hex digits") {
+TEST_CASE("a malformed session is refused, and without one the ids are random and 32 hex digits") {
     CHECK_FALSE(clientIdOfSession("short"));
     CHECK_FALSE(clientIdOfSession(std::string(129, 'a')));
     CHECK_FALSE(clientIdOfSession("0123456789abcdef0123456789abcde!"));

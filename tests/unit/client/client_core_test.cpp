@@ -603,3 +603,48 @@ TEST_CASE("on a dead server the client moves to the next one and resumes there f
         CHECK(g.current().config().baseUrl == "http://up:2");
     }
 }
+
+TEST_CASE("a since that is not a position of the channel reads from now, with bad_cursor said, not refused") {
+    Fixture f;
+    Error error;
+    std::vector<Message> got;
+    const int id = f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, SubscribeOptions{"garbage", {}, {}}, &error);
+    CHECK(id != 0);
+    CHECK(error.code == "bad_cursor");
+    CHECK(error.message.find("reading from now") != std::string::npos);
+    FakeTransport& t = f.connect();
+    CHECK(f.core->resumeCursor({"c"}).empty());  // from now: no position asked for
+    t.listener().transportCursor(t.gen(), "e1~c@4", {"c"});
+    Fixture::send(t, "c", 5);
+    CHECK(seqsOf(got) == std::vector<std::uint64_t>{5});
+}
+
+TEST_CASE("disconnect() keeps subscriptions and positions; connect() resumes from them") {
+    Fixture f;
+    std::vector<Message> got;
+    std::vector<int> served;
+    f.core->onSubscribed([&](int sub) { served.push_back(sub); });
+    const int id = f.core->subscribe(
+        "c", [&](const Message& m) { got.push_back(m); }, SubscribeOptions{}, nullptr);
+    FakeTransport& t = f.connect();
+    t.listener().transportCursor(t.gen(), "e1~c@0", {"c"});
+    Fixture::send(t, "c", 1);
+    CHECK(served == std::vector<int>{id});
+    f.core->disconnect();
+    CHECK(t.closed);
+    CHECK(f.core->state() == State::Disconnected);
+    CHECK(f.core->stateReason() == "disconnected by the application");
+    f.platform.advance(60000);  // nothing reconnects meanwhile
+    CHECK(FakeRegistry::made().size() == 1);
+    f.core->connect();
+    CHECK(f.core->state() == State::Connecting);
+    REQUIRE(FakeRegistry::made().size() == 2);  // straight back to the transport that worked
+    FakeTransport& again = f.current();
+    CHECK(f.core->resumeCursor({"c"}) == "e1~c@1");
+    again.listener().transportOpened(again.gen());
+    again.listener().transportCursor(again.gen(), "e1~c@1", {"c"});
+    CHECK(served == std::vector<int>{id, id});  // served again on the new connection
+    Fixture::send(again, "c", 2);
+    CHECK(seqsOf(got) == std::vector<std::uint64_t>{1, 2});
+}

@@ -45,7 +45,11 @@ TEST_CASE("poll asks at once, then every interval, resuming from the last delive
     PollFixture f(Transport::Poll);
     auto first = f.platform.open("/pushwire/poll");
     REQUIRE(first.size() == 1);
-    CHECK(first[0]->url == "http://h:1/pushwire/poll?channels=c");
+    // The session secret goes on every request: 32 hex digits, the same each time.
+    REQUIRE_THAT(first[0]->url, Catch::StartsWith("http://h:1/pushwire/poll?channels=c&session="));
+    const std::string session = first[0]->url.substr(first[0]->url.find("session=") + 8);
+    CHECK(session.size() == 32);
+    CHECK(session.find_first_not_of("0123456789abcdef") == std::string::npos);
     f.platform.respond("/pushwire/poll", 200, batch("", "e1~c@3"));
     CHECK(f.core->state() == State::Connected);
     CHECK(f.core->transport() == Transport::Poll);
@@ -53,7 +57,7 @@ TEST_CASE("poll asks at once, then every interval, resuming from the last delive
     f.platform.advance(500);
     auto second = f.platform.open("/pushwire/poll");
     REQUIRE(second.size() == 1);
-    CHECK(second[0]->url == "http://h:1/pushwire/poll?channels=c&since=e1~c@3");
+    CHECK(second[0]->url == "http://h:1/pushwire/poll?channels=c&since=e1~c@3&session=" + session);
     f.platform.respond("/pushwire/poll", 200, batch(msg(4) + "," + msg(5), "e1~c@5"));
     CHECK(f.seqs == std::vector<std::uint64_t>{4, 5});
     f.platform.advance(500);

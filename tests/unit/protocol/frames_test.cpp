@@ -111,6 +111,80 @@ TEST_CASE("published data keeps its key order") {
     CHECK(frame->dataJson == R"({"z":1,"a":2})");
 }
 
+TEST_CASE("presence on the wire: join and leave entries, presence answers, the client id") {
+    SECTION("a join entry round-trips with its member; its data is null whatever it says") {
+        Envelope entry{"c", 17, "null", 5};
+        entry.event = EntryEvent::Join;
+        entry.member = Member{"0123456789abcdef0123456789abcdef", "alice", R"({"name":"Alice"})"};
+        const std::string text = encodeEnvelope(entry);
+        CHECK(
+            text ==
+            R"({"channel":"c","seq":17,"event":"join","member":{"client":"0123456789abcdef0123456789abcdef","user":"alice","info":{"name":"Alice"}},"time":5})");
+        auto back = decodeEnvelope(text);
+        REQUIRE(back.ok());
+        CHECK(back->event == EntryEvent::Join);
+        CHECK(back->member.user == "alice");
+        CHECK(back->member.infoJson == R"({"name":"Alice"})");
+        auto withData = decodeEnvelope(R"({"channel":"c","seq":1,"event":"leave","member":{"client":"a"},"data":7})");
+        REQUIRE(withData.ok());
+        CHECK(withData->event == EntryEvent::Leave);
+        CHECK(withData->dataJson == "null");
+        CHECK(withData->member.infoJson == "null");
+    }
+    SECTION("an entry with another event or no member is refused") {
+        CHECK_FALSE(decodeEnvelope(R"({"channel":"c","seq":1,"event":"wave","member":{"client":"a"}})").ok());
+        CHECK_FALSE(decodeEnvelope(R"({"channel":"c","seq":1,"event":"join"})").ok());
+        CHECK_FALSE(decodeEnvelope(R"({"channel":"c","seq":1,"event":"join","member":{"user":"u"}})").ok());
+    }
+    SECTION("WebSocket join and leave frames, and the welcome's client") {
+        auto join = decodeServerFrame(
+            R"({"type":"join","channel":"c","seq":3,"event":"join","member":{"client":"a"},"time":1})");
+        REQUIRE(join.ok());
+        CHECK(join->type == ServerFrameType::Join);
+        CHECK(join->message.seq == 3);
+        CHECK(join->message.member.client == "a");
+        auto leave =
+            decodeServerFrame(R"({"type":"leave","channel":"c","seq":4,"event":"leave","member":{"client":"a"}})");
+        REQUIRE(leave.ok());
+        CHECK(leave->type == ServerFrameType::Leave);
+        auto welcome =
+            decodeServerFrame(R"({"type":"welcome","protocol":1,"epoch":"e","heartbeat_ms":5,"client":"abc"})");
+        REQUIRE(welcome.ok());
+        CHECK(welcome->clientId == "abc");
+        auto sse = decodeWelcome(R"({"epoch":"e","heartbeat_ms":5,"client":"abc"})");
+        REQUIRE(sse.ok());
+        CHECK(sse->clientId == "abc");
+        auto poll = decodePollResponse(
+            R"({"messages":[{"channel":"c","seq":2,"event":"join","member":{"client":"a"},"time":1}],"cursor":"e~c@2","client":"abc"})");
+        REQUIRE(poll.ok());
+        CHECK(poll->clientId == "abc");
+        CHECK(poll->messages[0].event == EntryEvent::Join);
+    }
+    SECTION("presence answers: members with the position, or the numbers") {
+        auto members = decodePresenceAnswer(
+            R"({"channel":"c","members":[{"client":"a","user":"u","info":[1]},{"client":"b","user":"","info":null}],"position":"e~c@9","truncated":true})");
+        REQUIRE(members.ok());
+        CHECK_FALSE(members->stats);
+        REQUIRE(members->members.size() == 2);
+        CHECK(members->members[0].infoJson == "[1]");
+        CHECK(members->position == "e~c@9");
+        CHECK(members->truncated);
+        auto stats = decodeServerFrame(R"({"type":"presence_stats","channel":"c","clients":3,"users":2,"id":4})");
+        REQUIRE(stats.ok());
+        CHECK(stats->type == ServerFrameType::PresenceStats);
+        CHECK(stats->idJson == "4");
+        CHECK(stats->presence.stats);
+        CHECK(stats->presence.clients == 3);
+        CHECK(stats->presence.users == 2);
+        CHECK_FALSE(decodePresenceAnswer(R"({"members":[{"user":"x"}]})").ok());
+        CHECK_FALSE(decodePresenceAnswer(R"({"clients":1})").ok());
+        auto refused = decodePresenceAnswer(errorBody(ErrorCode::Forbidden, "no"));
+        REQUIRE_FALSE(refused.ok());
+        CHECK(refused.error().code == ErrorCode::Forbidden);
+        CHECK(encodePresenceQueryFrame("c", true, "7") == R"({"type":"presence_stats","channel":"c","id":7})");
+    }
+}
+
 TEST_CASE("presence frames: the queries decode, the entries and answers encode as docs/protocol.md says") {
     auto presence = decodeClientFrame(R"({"type":"presence","channel":"room","id":5})");
     REQUIRE(presence.ok());

@@ -41,6 +41,7 @@ TEST_CASE("bad flags explain themselves") {
     CHECK_THAT(parseOptions({"--port", "x"}).error, Catch::Contains("--port"));
     CHECK_THAT(parseOptions({"--transports", "carrier-pigeon"}).error, Catch::Contains("carrier-pigeon"));
     CHECK_THAT(parseOptions({"--nope"}).error, Catch::Contains("unknown option"));
+    CHECK_THAT(parseOptions({"--max-chanels", "1"}).error, Catch::Contains("did you mean --max-channels?"));
     CHECK_THAT(parseOptions({"--history"}).error, Catch::Contains("needs a value"));
     CHECK(parseOptions({"--help"}).help);
     CHECK(parseOptions({"--version"}).version);
@@ -68,12 +69,28 @@ TEST_CASE("options come from a config file, then PUSHWIRE_ variables, then the c
     CHECK_FALSE(parsed.options.settings.isEnabled(TransportKind::WebSocket));
 
     std::ofstream(path) << R"({"prot": 1})";
-    REQUIRE(gatherArguments({"--config", path}, {}, args, error));
-    CHECK_THAT(parseOptions(args).error, Catch::Contains("--prot"));  // a misspelled key is named
+    CHECK_FALSE(gatherArguments({"--config", path}, {}, args, error));
+    CHECK_THAT(error, Catch::Contains("unknown key \"prot\" (did you mean \"port\"?)"));  // as written
+    std::ofstream(path) << R"({"max_channels": 1})";
+    CHECK_FALSE(gatherArguments({"--config", path}, {}, args, error));
+    CHECK_THAT(error, Catch::Contains("unknown key \"max_channels\" (did you mean \"max-channels\"?)"));
+    std::ofstream(path) << R"({"port": "eighty"})";
+    CHECK_FALSE(gatherArguments({"--config", path}, {}, args, error));
+    CHECK_THAT(error, Catch::Contains("\"port\": option --port expects a whole number"));
     std::ofstream(path) << R"([1, 2])";
     CHECK_FALSE(gatherArguments({"--config", path}, {}, args, error));
     CHECK_THAT(error, Catch::Contains("JSON object"));
     CHECK_FALSE(gatherArguments({"--config", "/nonexistent.json"}, {}, args, error));
+    // A PUSHWIRE_ variable that is no option is listed (main warns), with the nearest one.
+    std::vector<UnknownVariable> unknown;
+    REQUIRE(gatherArguments({}, {"PUSHWIRE_MAX_CHANELS=5", "PUSHWIRE_HISTORY=3", "PUSHWIRE_XYZZY=1"}, args, error,
+                            &unknown));
+    REQUIRE(unknown.size() == 2);
+    CHECK(unknown[0].name == "PUSHWIRE_MAX_CHANELS");
+    CHECK(unknown[0].didYouMean == "PUSHWIRE_MAX_CHANNELS");
+    CHECK(unknown[1].didYouMean.empty());
+    CHECK_FALSE(gatherArguments({}, {"PUSHWIRE_PORT=x"}, args, error));
+    CHECK_THAT(error, Catch::Contains("PUSHWIRE_PORT: option --port expects a whole number"));
     std::remove(path);
 }
 

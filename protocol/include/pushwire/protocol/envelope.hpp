@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "pushwire/protocol/presence.hpp"
 #include "pushwire/protocol/result.hpp"
 
 namespace pushwire::protocol {
@@ -21,14 +22,22 @@ constexpr std::size_t kMaxDataDepth = 64;
 struct Envelope {
     std::string channel;
     std::uint64_t seq = 0;
-    std::string dataJson;  // serialized JSON value
+    std::string dataJson;  // serialized JSON value ("null" for join and leave)
     std::int64_t timeMs = 0;
+    // A message, or a presence channel's join or leave (presence.hpp): those take a seq
+    // like messages (ordered with them, resumable, covered by gaps).
+    EntryEvent event = EntryEvent::Message;
+    Member member{};  // join and leave only
 };
 
-// Serialized envelope, fields in the order above.
+// Serialized envelope, fields in the order above:
+//   {"channel":"c","seq":1,"data":...,"time":...} for a message,
+//   {"channel":"c","seq":17,"event":"join","member":{...},"time":...} for join and leave.
 std::string encodeEnvelope(const Envelope& envelope);
 
-// Parses an envelope (also accepts and ignores a "type" field, as on WebSocket).
+// Parses an envelope (also accepts and ignores a "type" field, as on WebSocket). An entry
+// with "event" "join" or "leave" needs a "member" object with a string "client"; its data
+// is "null" whatever it says.
 Result<Envelope> decodeEnvelope(std::string_view text);
 
 // A range of messages the server no longer holds. `to` is nullopt when unknown

@@ -1,7 +1,8 @@
 // WebSocket frames (JSON text) in both directions, and the poll/long-poll response body.
 // Every frame is an object with a "type". Client -> server: subscribe, unsubscribe,
-// publish, ping, pong. Server -> client: welcome, subscribed, unsubscribed, message, gap,
-// ack, error, ping, pong. docs/protocol.md has examples.
+// publish, ping, pong, auth, presence, presence_stats. Server -> client: welcome,
+// subscribed, unsubscribed, message, gap, ack, error, ping, pong, authorized, join, leave,
+// presence, presence_stats. docs/protocol.md has examples.
 #pragma once
 
 #include <cstdint>
@@ -40,25 +41,62 @@ std::string encodeUnsubscribeFrame(const std::vector<std::string>& channels);
 std::string encodePublishFrame(std::string_view channel, std::string_view dataJson, std::string_view idJson,
                                std::string_view idempotencyKey = {});
 std::string encodeAuthFrame(std::string_view token, std::string_view idJson);
+// {"type":"presence","channel":"c","id":N} / {"type":"presence_stats",...}: a presence query.
+std::string encodePresenceQueryFrame(std::string_view channel, bool statsOnly, std::string_view idJson);
 
-enum class ServerFrameType { Welcome, Subscribed, Unsubscribed, Message, Gap, Ack, Error, Ping, Pong, Authorized };
+// The answer to a presence query: the members and the channel's position when they were
+// read ({"members":[...],"position":"<cursor>","truncated":bool}), or, for stats only,
+// {"clients":N,"users":N}. The same on HTTP (GET /pushwire/presence) and WebSocket.
+struct PresenceAnswer {
+    std::string channel;
+    bool stats = false;  // clients and users only
+    std::vector<Member> members;
+    std::string position;    // a cursor naming the channel; "" when not given
+    bool truncated = false;  // the list stops at the server's --max-presence-members
+    std::uint64_t clients = 0;
+    std::uint64_t users = 0;
+};
+// `stats`: the answer holds clients and users (members when it does not).
+Result<PresenceAnswer> decodePresenceAnswer(std::string_view text);
+
+// The order is the browser glue's too (glue.js PW_FRAMES): new types go at the end.
+enum class ServerFrameType {
+    Welcome,
+    Subscribed,
+    Unsubscribed,
+    Message,
+    Gap,
+    Ack,
+    Error,
+    Ping,
+    Pong,
+    Authorized,
+    Join,
+    Leave,
+    Presence,
+    PresenceStats
+};
 
 struct ServerFrame {
     ServerFrameType type = ServerFrameType::Ping;
-    Envelope message;                      // Message
+    Envelope message;                      // Message, Join, Leave
     Gap gap;                               // Gap
-    std::string idJson;                    // Ack, Error, Subscribed
+    std::string idJson;                    // Ack, Error, Subscribed, Presence, PresenceStats
     std::string channel;                   // Ack; Error: the channel refused, if one
     std::vector<std::string> channels;     // Subscribed
     std::uint64_t seq = 0;                 // Ack
     std::string cursor;                    // Subscribed
     std::string epoch;                     // Welcome
+    std::string clientId;                  // Welcome: this connection's id as members show it
     std::int64_t expiresAt = 0;            // Authorized: the token's exp (seconds)
     int heartbeatMs = 0;                   // Welcome
     Error error{ErrorCode::Internal, ""};  // Error
+    PresenceAnswer presence;               // Presence, PresenceStats
 };
 
 Result<ServerFrame> decodeServerFrame(std::string_view text);
+// The data of an SSE `welcome` event ({"epoch","heartbeat_ms","client"}) as a Welcome frame.
+Result<ServerFrame> decodeWelcome(std::string_view text);
 
 // `client`: the connection's client id (docs/protocol.md, Presence); omitted when empty.
 std::string encodeWelcomeFrame(std::string_view epoch, int heartbeatMs, std::string_view client = {});
@@ -91,7 +129,8 @@ struct PollResponse {
     std::vector<Gap> gaps;
     std::vector<Refusal> refused;  // channels of the request the caller may not read
     std::string cursor;
-    bool more = false;  // the server capped the answer: ask again at once
+    bool more = false;     // the server capped the answer: ask again at once
+    std::string clientId;  // the session's id as members show it ("" when not said)
 };
 Result<PollResponse> decodePollResponse(std::string_view text);
 

@@ -1,0 +1,179 @@
+// Presence over Redis with several real nodes (docs/scaling.md, Presence): members of
+// every node in one set, a node killed with kill -9 seen leaving by the others' clients
+// within --presence-ttl (leave entries in the stream), and the refresh cost per node:
+// one Redis round trip per interval whatever the number of members (counted, not timed).
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "../support/redis_server.hpp"
+#include "server_process.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> presenceNode(const RedisServer& redis, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--broker",       redis.url(), "--broker-prefix",     "pt",
+                                     "--presence",     "room:*",    "--join-leave",        "room:*",
+                                     "--presence-ttl", "3",         "--presence-grace-ms", "300"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+void waitHealthy(const ServerProcess& node) {
+    for (int i = 0; i < 200; ++i) {
+        auto health = node.client().Get("/pushwire/healthz");
+        if (health && health->status == 200) return;
+        std::this_thread::sleep_for(50ms);
+    }
+    FAIL("the node never became healthy");
+}
+
+std::set<std::string> presentOn(const ServerProcess& node, const std::string& channel) {
+    auto response = node.client().Get(("/pushwire/presence?channel=" + channel).c_str());
+    REQUIRE(response);
+    REQUIRE(response->status == 200);
+    const json body = json::parse(response->body);
+    std::set<std::string> out;
+    for (const auto& member : body["members"]) out.insert(member["client"]);
+    return out;
+}
+
+bool becomes(const ServerProcess& node, const std::string& channel, const std::set<std::string>& clients,
+             std::chrono::milliseconds timeout = 20000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::set<std::string> seen;
+    while (std::chrono::steady_clock::now() < deadline) {
+        seen = presentOn(node, channel);
+        if (seen == clients) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    std::string text;
+    for (const std::string& client : seen) text += client + " ";
+    UNSCOPED_INFO("present on " << channel << ": " << text);
+    return false;
+}
+
+std::string welcomeClient(WsClient& ws) {
+    std::string welcome = ws.waitFor([](const std::string& f) { return f.find("\"welcome\"") != std::string::npos; });
+    REQUIRE(!welcome.empty());
+    return json::parse(welcome)["client"];
+}
+
+// calls= of one command in INFO commandstats (commands scripts run count too).
+long long commandCalls(const RedisServer& redis, const std::string& command) {
+    const std::string info = redis.cli({"INFO", "commandstats"});
+    const std::string key = "cmdstat_" + command + ":calls=";
+    const auto at = info.find(key);
+    return at == std::string::npos ? 0 : std::stoll(info.substr(at + key.size()));
+}
+
+}  // namespace
+
+TEST_CASE("presence on Redis: members of every node in one set, and a node killed -9 is seen leaving within the TTL",
+          "[presence][broker]") {
+    RedisServer redis;
+    ServerProcess a(presenceNode(redis));
+    ServerProcess b(presenceNode(redis));
+    waitHealthy(a);
+    waitHealthy(b);
+    WsClient watcher(b.wsUrl("?channel=room:k&session=" + std::string(32, 'w')));  // on the node that lives
+    const std::string w = welcomeClient(watcher);
+    WsClient onA(a.wsUrl("?channel=room:k&session=" + std::string(32, 'a')));
+    const std::string x = welcomeClient(onA);
+    SseClient sseOnA(a.httpPort(), "/pushwire/sse?channel=room:k&session=" + std::string(32, 'b'));
+    const std::string y = json::parse(sseOnA.waitFor(1, "welcome").at(0).data)["client"];
+    for (const std::string& client : {x, y}) {
+        REQUIRE(!watcher
+                     .waitFor(
+                         [&](const std::string& f) {
+                             auto j = json::parse(f, nullptr, false);
+                             return j.value("type", "") == "join" && j["member"]["client"] == client;
+                         },
+                         15000ms)
+                     .empty());
+    }
+    REQUIRE(becomes(b, "room:k", {w, x, y}));
+    REQUIRE(becomes(a, "room:k", {w, x, y}));
+
+    a.kill9();  // no leave from it, ever: the survivors must notice its silence
+    std::set<std::string> left;
+    std::vector<std::uint64_t> seqs;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;  // ttl 3 s: generous on a loaded machine
+    while (left.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+        std::string frame = watcher.waitFor(
+            [](const std::string& f) { return f.find("\"type\":\"leave\"") != std::string::npos; }, 1000ms);
+        if (frame.empty()) continue;
+        auto j = json::parse(frame);
+        left.insert(j["member"]["client"].get<std::string>());
+        seqs.push_back(j["seq"]);
+    }
+    CHECK(left == std::set<std::string>{x, y});
+    REQUIRE(seqs.size() == 2);
+    CHECK(seqs[1] == seqs[0] + 1);  // entries of the stream, in order
+    CHECK(presentOn(b, "room:k") == std::set<std::string>{w});
+    CHECK(b.waitMetric("pushwire_presence_nodes_reaped_total", [](double v) { return v >= 1; }) >= 1);
+    // A reader resuming from before the death gets the same leaves from the stream.
+    auto history = b.client().Get("/pushwire/poll?channel=room:k&since=0");
+    REQUIRE(history);
+    const json answer = json::parse(history->body);
+    int leaves = 0;
+    for (const auto& entry : answer["messages"]) leaves += entry.value("event", "") == "leave";
+    CHECK(leaves == 2);
+}
+
+TEST_CASE("presence on Redis: a node refreshes with one round trip per interval, whatever its number of members",
+          "[presence][broker]") {
+    RedisServer redis;
+    ServerProcess node(presenceNode(redis));
+    waitHealthy(node);
+    auto window = [&](int intervals) {
+        // The node's own count (one scrape) and what Redis executed over the same beats.
+        const double beats0 = *node.metric("pushwire_presence_refreshes_total");
+        const long long zadd0 = commandCalls(redis, "zadd");
+        const long long hset0 = commandCalls(redis, "hset");
+        const long long hincrby0 = commandCalls(redis, "hincrby");
+        node.waitMetric("pushwire_presence_refreshes_total", [&](double v) { return v >= beats0 + intervals; });
+        auto scrape = node.client().Get("/pushwire/metrics");
+        REQUIRE(scrape);
+        const double beats = *metricValue(scrape->body, "pushwire_presence_refreshes_total") - beats0;
+        struct Counts {
+            double beats;
+            long long zadd, hset, hincrby;
+        };
+        return Counts{beats, commandCalls(redis, "zadd") - zadd0, commandCalls(redis, "hset") - hset0,
+                      commandCalls(redis, "hincrby") - hincrby0};
+    };
+    // One member.
+    auto first = node.client().Get(("/pushwire/poll?channel=room:one&session=" + std::string(32, 'm')).c_str());
+    REQUIRE(first);
+    REQUIRE(becomes(node, "room:one", {json::parse(first->body)["client"].get<std::string>()}));
+    auto one = window(3);
+    // Fifty members on five channels (pollers with sessions stay members 30 s).
+    for (int i = 0; i < 50; ++i) {
+        auto r = node.client().Get(("/pushwire/poll?channel=room:" + std::to_string(i % 5) +
+                                    "&session=" + std::string(30, 'p') + (i < 10 ? "0" : "") + std::to_string(i))
+                                       .c_str());
+        REQUIRE(r);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (*node.metric("pushwire_presence_members") < 51 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(*node.metric("pushwire_presence_members") == 51);
+    std::this_thread::sleep_for(300ms);  // the joins' scripts have run
+    auto fifty = window(3);
+    for (const auto& counts : {one, fifty}) {
+        // Every beat is one script: one ZADD on Redis (plus at most the beat in flight at
+        // either end of the window), no per-member write at all.
+        CHECK(counts.beats >= 3);
+        CHECK(counts.zadd >= counts.beats - 1);
+        CHECK(counts.zadd <= counts.beats + 1);
+        CHECK(counts.hset == 0);
+        CHECK(counts.hincrby == 0);
+    }
+    CHECK(*node.metric("pushwire_presence_refresh_round_trips_total") ==
+          *node.metric("pushwire_presence_refreshes_total"));
+}
