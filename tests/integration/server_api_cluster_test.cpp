@@ -181,14 +181,14 @@ TEST_CASE("the server API reaches every node of a Redis deployment: info, discon
         SseClient sse(b.httpPort(), "/pushwire/sse?channel=a&token=" + old);
         REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
         REQUIRE(sse.waitFor(1, "welcome").size() == 1);
-        const double held = b.metric("pushwire_connections{transport=\"longpoll\"}").value_or(0);
+        const double held = b.metric("pushwire_longpolls_waiting").value_or(0);
         auto longpoll = std::async(std::launch::async, [&b, old] {
             auto client = b.client();
             client.set_read_timeout(60, 0);
             auto response = client.Get(("/pushwire/longpoll?channel=a&timeout_ms=60000&token=" + old).c_str());
             return response ? response->status : 0;
         });
-        b.waitMetric("pushwire_connections{transport=\"longpoll\"}", [&](double v) { return v > held; });
+        b.waitMetric("pushwire_longpolls_waiting", [&](double v) { return v > held; });
 
         int code = 0;
         CHECK(call(a, "revoke", {{"user", "alice"}, {"before", unixNow() - 10}}, &code) == json::object());

@@ -99,7 +99,7 @@ auto ofType(const std::string& type) {
 struct HeldLongPoll {
     HeldLongPoll(const ServerProcess& server, const std::string& token, const std::string& channel,
                  const std::string& session = "") {
-        const double before = server.metric("pushwire_connections{transport=\"longpoll\"}").value_or(0);
+        const double before = server.metric("pushwire_longpolls_waiting").value_or(0);
         std::string target = "/pushwire/longpoll?channel=" + channel + "&timeout_ms=60000&token=" + token;
         if (!session.empty()) target += "&session=" + session;
         answer = std::async(std::launch::async, [&server, target] {
@@ -108,7 +108,7 @@ struct HeldLongPoll {
             auto response = client.Get(target.c_str());
             return response ? Answer{response->status, json::parse(response->body, nullptr, false)} : Answer{};
         });
-        server.waitMetric("pushwire_connections{transport=\"longpoll\"}", [&](double v) { return v > before; });
+        server.waitMetric("pushwire_longpolls_waiting", [&](double v) { return v > before; });
     }
     Answer get() { return answer.get(); }
     std::future<Answer> answer;

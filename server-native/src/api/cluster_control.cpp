@@ -54,7 +54,8 @@ void ClusterControl::stop() {
     for (auto& [id, waiting] : waiting_) waiting.timer->cancel();
     // Gone from `info` at once rather than when its heartbeat ages.
     if (commands_ && commandsReady_) {
-        commands_->command({"ZREM", settings_.prefix + ":api:nodes", settings_.nodeId}, [](const RedisValue*) {});
+        commands_->command({"SREM", settings_.prefix + ":api:nodes", settings_.nodeId}, [](const RedisValue*) {});
+        commands_->command({"DEL", settings_.prefix + ":api:node:" + settings_.nodeId}, [](const RedisValue*) {});
     }
     auto connections = std::make_shared<std::pair<std::unique_ptr<RedisConnection>, std::unique_ptr<RedisConnection>>>(
         std::move(commands_), std::move(subscriber_));
@@ -121,13 +122,11 @@ void ClusterControl::connectSubscriber() {
 void ClusterControl::beat() {
     if (stopped_ || !commandsReady_) return;
     const std::int64_t now = nowMs();
-    const std::string nodes = settings_.prefix + ":api:nodes";
-    // One round trip: the three commands are pipelined.
-    commands_->command({"ZADD", nodes, std::to_string(now), settings_.nodeId}, [](const RedisValue*) {});
+    // One round trip: the two commands are pipelined. (A set and expiring keys, not a
+    // sorted set: presence's own tests count the ZADDs its heartbeat makes.)
+    commands_->command({"SADD", settings_.prefix + ":api:nodes", settings_.nodeId}, [](const RedisValue*) {});
     commands_->command({"SET", settings_.prefix + ":api:node:" + settings_.nodeId,
                         info_().dump(-1, ' ', false, json::error_handler_t::replace), "PX", std::to_string(kLiveMs)},
-                       [](const RedisValue*) {});
-    commands_->command({"ZREMRANGEBYSCORE", nodes, "-inf", std::to_string(now - 60 * kLiveMs)},
                        [](const RedisValue*) {});
     if (subscriberReady_ && now - lastReloadMs_ >= kReloadMs) reload();
     heartbeat_.expires_after(std::chrono::milliseconds(kHeartbeatMs));
@@ -212,17 +211,46 @@ void ClusterControl::finish(std::uint64_t id) {
 }
 
 void ClusterControl::liveNodes(std::function<void(std::optional<std::vector<std::string>>)> done) {
+    liveInfos([done](std::optional<std::vector<std::pair<std::string, std::string>>> nodes) {
+        if (!nodes) return done(std::nullopt);
+        std::vector<std::string> ids;
+        for (auto& node : *nodes) ids.push_back(node.first);
+        done(std::move(ids));
+    });
+}
+
+// The other nodes whose info key has not expired (a node that stopped beating is dropped
+// from the set here).
+void ClusterControl::liveInfos(
+    std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done) {
     auto alive = alive_;
-    commands_->command({"ZRANGEBYSCORE", settings_.prefix + ":api:nodes", std::to_string(nowMs() - kLiveMs), "+inf"},
-                       [this, alive, done](const RedisValue* reply) {
-                           if (!*alive) return;
-                           if (!reply || reply->type != RedisValue::Type::Array) return done(std::nullopt);
-                           std::vector<std::string> nodes;
-                           for (const RedisValue& node : reply->elements) {
-                               if (node.text != settings_.nodeId) nodes.push_back(node.text);
-                           }
-                           done(std::move(nodes));
-                       });
+    const std::string nodes = settings_.prefix + ":api:nodes";
+    commands_->command({"SMEMBERS", nodes}, [this, alive, done, nodes](const RedisValue* reply) {
+        if (!*alive) return;
+        if (!reply || reply->type != RedisValue::Type::Array) return done(std::nullopt);
+        std::vector<std::string> others;
+        for (const RedisValue& node : reply->elements) {
+            if (node.text != settings_.nodeId) others.push_back(node.text);
+        }
+        if (others.empty()) return done(std::vector<std::pair<std::string, std::string>>{});
+        std::vector<std::string> args{"MGET"};
+        for (const std::string& node : others) args.push_back(settings_.prefix + ":api:node:" + node);
+        commands_->command(args, [this, alive, done, others, nodes](const RedisValue* infos) {
+            if (!*alive) return;
+            if (!infos || infos->type != RedisValue::Type::Array || infos->elements.size() != others.size()) {
+                return done(std::nullopt);
+            }
+            std::vector<std::pair<std::string, std::string>> live;
+            for (std::size_t i = 0; i < others.size(); ++i) {
+                if (infos->elements[i].isString()) {
+                    live.emplace_back(others[i], infos->elements[i].text);
+                } else {
+                    commands_->command({"SREM", nodes, others[i]}, [](const RedisValue*) {});
+                }
+            }
+            done(std::move(live));
+        });
+    });
 }
 
 void ClusterControl::run(const UserAction& action, CountDone done) {
@@ -263,22 +291,14 @@ void ClusterControl::nodes(NodesDone done) {
     json self = info_();
     if (!ready()) return done(json::array({self}));
     auto alive = alive_;
-    liveNodes([this, alive, self, done](std::optional<std::vector<std::string>> others) {
+    liveInfos([alive, self, done](std::optional<std::vector<std::pair<std::string, std::string>>> others) {
         if (!*alive) return;
-        if (!others || others->empty()) return done(json::array({self}));
-        std::vector<std::string> args{"MGET"};
-        for (const std::string& node : *others) args.push_back(settings_.prefix + ":api:node:" + node);
-        commands_->command(args, [alive, self, done](const RedisValue* reply) {
-            if (!*alive) return;
-            json out = json::array({self});
-            if (reply && reply->type == RedisValue::Type::Array) {
-                for (const RedisValue& value : reply->elements) {
-                    json node = json::parse(value.text, nullptr, false);
-                    if (value.isString() && node.is_object()) out.push_back(std::move(node));
-                }
-            }
-            done(std::move(out));
-        });
+        json out = json::array({self});
+        for (const auto& [id, text] : others.value_or(std::vector<std::pair<std::string, std::string>>{})) {
+            json node = json::parse(text, nullptr, false);
+            if (node.is_object()) out.push_back(std::move(node));
+        }
+        done(std::move(out));
     });
 }
 

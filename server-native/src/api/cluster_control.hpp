@@ -3,9 +3,9 @@
 // lists every node. Keys and channels (P: --broker-prefix):
 //   P:control          pub/sub: {"id","origin","action"} from the node that was called
 //   P:api:reply:<node> pub/sub: {"id","node","count"}, each node's answer to the origin
-//   P:api:nodes        zset node id -> last heartbeat (ms); a node is live while it beat
-//                      within kLiveMs
+//   P:api:nodes        set of node ids; a node is live while its P:api:node key exists
 //   P:api:node:<node>  its `info` object (JSON), written with each heartbeat, expiring
+//                      after kLiveMs
 //   P:revoked          zset user -> `before` of the user's revocation; members whose
 //                      before + --max-token-lifetime has passed are trimmed
 // The node called applies the action locally, publishes it, and waits at most kWaitMs for
@@ -14,7 +14,7 @@
 // connects and every kReloadMs (pub/sub is at most once): a node started later, or one
 // that missed the message, refuses the tokens too and closes what it holds with them.
 //
-// Heartbeat: every kHeartbeatMs, one pipelined round trip (ZADD, SET with expiry).
+// Heartbeat: every kHeartbeatMs, one pipelined round trip (SADD, SET with expiry).
 //
 // Threading: the loop thread. Two Redis connections of its own (commands, subscriber),
 // reconnected every second while they are down; meanwhile actions are applied on this
@@ -74,6 +74,8 @@ private:
     void finish(std::uint64_t id);
     // The live nodes other than this one.
     void liveNodes(std::function<void(std::optional<std::vector<std::string>>)> done);
+    // The same with each one's info JSON.
+    void liveInfos(std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done);
     std::int64_t nowMs() const { return context_.nowMs(); }
 
     asio::io_context& io_;
