@@ -455,7 +455,7 @@ TEST_CASE("revoke refuses a user's tokens issued before, on all four transports,
     CHECK(poll(server, bobs, "channel=a").status == 200);
 }
 
-TEST_CASE("--max-token-lifetime refuses tokens that live longer, so a revocation can be forgotten safely") {
+TEST_CASE("tokens that live longer than --max-token-lifetime are refused, so a revocation can be forgotten safely") {
     ServerProcess server(secured({"--max-token-lifetime", "3600"}));
     CHECK(poll(server, tokenOf("alice", 0, 3600), "channel=a").status == 200);
     Answer tooLong = poll(server, tokenOf("alice", 0, 3601), "channel=a");
