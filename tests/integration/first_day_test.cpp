@@ -242,7 +242,8 @@ TEST_CASE("log-format json: every line is JSON, the start-up lines on stdout too
     CHECK(sawVariable);
 }
 
-TEST_CASE("an unknown PUSHWIRE_ variable is a warning naming it and the near one; config keys are named as written") {
+TEST_CASE(
+    "an unknown PUSHWIRE_ variable is a warning naming it and the near one, and config keys are named as written") {
     ServerProcess server({}, {"PUSHWIRE_MAX_CHANELS=5"});
     CHECK(server.log().find("warn unknown_variable name=PUSHWIRE_MAX_CHANELS did_you_mean=PUSHWIRE_MAX_CHANNELS") !=
           std::string::npos);

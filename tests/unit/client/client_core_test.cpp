@@ -620,7 +620,7 @@ TEST_CASE("a since that is not a position of the channel reads from now, with ba
     CHECK(seqsOf(got) == std::vector<std::uint64_t>{5});
 }
 
-TEST_CASE("disconnect() keeps subscriptions and positions; connect() resumes from them") {
+TEST_CASE("disconnect() keeps subscriptions and positions, and connect() resumes from them") {
     Fixture f;
     std::vector<Message> got;
     std::vector<int> served;
