@@ -167,6 +167,20 @@ bool isArray(const RedisValue* reply, std::size_t min) {
     return reply && reply->type == RedisValue::Type::Array && reply->elements.size() >= min;
 }
 
+// The stream entry a presence_join / presence_leave answer ({changed, epoch, seq, ...}) stands
+// for, without its envelope; null when the member set did not change or nothing was announced.
+std::shared_ptr<Message> changeEntry(const RedisValue& reply, const std::string& channel, std::int64_t time,
+                                     protocol::EntryEvent event) {
+    if (reply.elements[0].integer == 0 || reply.elements.size() < 3) return nullptr;
+    auto entry = std::make_shared<Message>();
+    entry->channel = channel;
+    entry->epoch = reply.elements[1].text;
+    entry->seq = static_cast<std::uint64_t>(std::max(0LL, reply.elements[2].integer));
+    entry->timeMs = time;
+    entry->event = event;
+    return entry;
+}
+
 }  // namespace
 
 RedisPresence::RedisPresence(asio::io_context& io, RedisBroker& broker, Options options)
@@ -205,17 +219,10 @@ void RedisPresence::join(const std::string& channel, const Member& member, bool 
                 done(unavailable(reply));
                 return;
             }
-            if (reply->elements[0].integer == 0 || reply->elements.size() < 3) {
-                done(MessagePtr());
-                return;
+            auto entry = changeEntry(*reply, channel, time, protocol::EntryEvent::Join);
+            if (entry) {
+                entry->envelope = protocol::encodeJoinLeaveEntry(channel, entry->seq, entry->event, memberJson, time);
             }
-            auto entry = std::make_shared<Message>();
-            entry->channel = channel;
-            entry->epoch = reply->elements[1].text;
-            entry->seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[2].integer));
-            entry->timeMs = time;
-            entry->event = protocol::EntryEvent::Join;
-            entry->envelope = protocol::encodeJoinLeaveEntry(channel, entry->seq, entry->event, memberJson, time);
             done(MessagePtr(std::move(entry)));
         });
 }
@@ -231,17 +238,8 @@ void RedisPresence::leave(const std::string& channel, const std::string& client,
                 done(unavailable(reply));
                 return;
             }
-            if (reply->elements[0].integer == 0 || reply->elements.size() < 3) {
-                done(MessagePtr());
-                return;
-            }
-            auto entry = std::make_shared<Message>();
-            entry->channel = channel;
-            entry->epoch = reply->elements[1].text;
-            entry->seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[2].integer));
-            entry->timeMs = time;
-            entry->event = protocol::EntryEvent::Leave;
-            if (reply->elements.size() > 3) {
+            auto entry = changeEntry(*reply, channel, time, protocol::EntryEvent::Leave);
+            if (entry && reply->elements.size() > 3) {
                 entry->envelope =
                     protocol::encodeJoinLeaveEntry(channel, entry->seq, entry->event, reply->elements[3].text, time);
             }
