@@ -13,6 +13,7 @@
 
 #include "../support/redis_server.hpp"
 #include "server_process.hpp"
+#include "support/key_files.hpp"
 #include "support/token_minter.hpp"
 
 using namespace pushwire::test;
@@ -24,19 +25,8 @@ namespace {
 const std::string kSecret = "cluster-api-secret-0123456789abcdef";
 const std::string kApiKey = "cluster-api-key-0123456789";
 
-struct KeyFiles {
-    KeyFiles() {
-        char pattern[] = "/tmp/pushwire-cluster-api-XXXXXX";
-        dir = mkdtemp(pattern);
-        std::ofstream(dir + "/secret") << kSecret << "\n";
-        std::ofstream(dir + "/api-key") << kApiKey << "\n";
-    }
-    ~KeyFiles() { std::filesystem::remove_all(dir); }
-    std::string dir;
-};
-
 const KeyFiles& keys() {
-    static KeyFiles files;
+    static KeyFiles files(kSecret, kApiKey);
     return files;
 }
 

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "server_process.hpp"
+#include "support/key_files.hpp"
 #include "support/token_minter.hpp"
 
 using namespace pushwire::test;
@@ -23,19 +24,8 @@ namespace {
 const std::string kSecret = "server-api-secret-0123456789abcdef";
 const std::string kApiKey = "server-api-key-0123456789";
 
-struct KeyFiles {
-    KeyFiles() {
-        char pattern[] = "/tmp/pushwire-api-keys-XXXXXX";
-        dir = mkdtemp(pattern);
-        std::ofstream(dir + "/secret") << kSecret << "\n";
-        std::ofstream(dir + "/api-key") << kApiKey << "\n";
-    }
-    ~KeyFiles() { std::filesystem::remove_all(dir); }
-    std::string dir;
-};
-
 const KeyFiles& keys() {
-    static KeyFiles files;
+    static KeyFiles files(kSecret, kApiKey);
     return files;
 }
 
