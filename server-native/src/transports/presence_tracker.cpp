@@ -67,45 +67,35 @@ void PresenceTracker::reconcile(const Key& key) {
     if (it == held_.end() || it->second.busy) return;
     Held& held = it->second;
     const bool announce = announces(key.first);
-    auto alive = alive_;
-    if (held.wanted && !held.joined) {
-        held.busy = true;
-        store_.join(key.first, held.member, announce, [this, alive, key](protocol::Result<MessagePtr> result) {
-            if (!*alive) return;
-            auto found = held_.find(key);
-            if (found == held_.end()) return;
-            found->second.busy = false;
-            if (!result) {
-                ++failures_;
-                retryLater(key);
-                return;
-            }
-            if (*result) ++joins_;
-            found->second.joined = true;
-            if (!found->second.wanted) changed(key);  // released meanwhile
-        });
-    } else if (!held.wanted && held.joined) {
-        held.busy = true;
-        store_.leave(key.first, key.second, announce, [this, alive, key](protocol::Result<MessagePtr> result) {
-            if (!*alive) return;
-            auto found = held_.find(key);
-            if (found == held_.end()) return;
-            found->second.busy = false;
-            if (!result) {
-                ++failures_;
-                retryLater(key);
-                return;
-            }
-            if (*result) ++leaves_;
-            found->second.joined = false;
-            if (found->second.wanted) {
-                changed(key);  // held again meanwhile: join again
-            } else {
-                held_.erase(found);
-            }
-        });
-    } else if (!held.wanted) {
-        held_.erase(it);
+    if (held.wanted == held.joined) {
+        if (!held.wanted) held_.erase(it);
+        return;
+    }
+    held.busy = true;
+    const bool joining = held.wanted;
+    auto settled = [this, alive = alive_, key, joining](protocol::Result<MessagePtr> result) {
+        if (!*alive) return;
+        auto found = held_.find(key);
+        if (found == held_.end()) return;
+        Held& now = found->second;
+        now.busy = false;
+        if (!result) {
+            ++failures_;
+            retryLater(key);
+            return;
+        }
+        if (*result) ++(joining ? joins_ : leaves_);
+        now.joined = joining;
+        if (now.wanted != now.joined) {
+            changed(key);  // held or released again meanwhile: go the other way
+        } else if (!now.wanted) {
+            held_.erase(found);
+        }
+    };
+    if (joining) {
+        store_.join(key.first, held.member, announce, std::move(settled));
+    } else {
+        store_.leave(key.first, key.second, announce, std::move(settled));
     }
 }
 
