@@ -16,14 +16,19 @@ std::size_t MemoryTrimmer::residentBytes() {
     return static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
-void MemoryTrimmer::sweep(std::size_t footprint) {
+void MemoryTrimmer::sweep(std::size_t footprint, std::size_t resident) {
     if (footprint > peak_) peak_ = footprint;
-    if (peak_ - footprint < kStep) return;
+    const std::size_t held = excess(footprint, resident);
+    if (!baseline_ || held < *baseline_) baseline_ = held;
+    const bool footprintFell = peak_ - footprint >= kStep;
+    const bool heldGrew = resident != 0 && held - *baseline_ >= kStep;
+    if (!footprintFell && !heldGrew) return;
     const auto start = std::chrono::steady_clock::now();
     malloc_trim(0);
     trimSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++trims_;
     peak_ = footprint;
+    baseline_ = excess(footprint, residentBytes());
 }
 
 }  // namespace pushwire::server

@@ -5,10 +5,16 @@
 // malloc_trim(0) hands the free pages back (madvise); its cost grows with what is free
 // (about 0.2 s after a million channels went), not with what is in use (microseconds).
 //
-// So it runs only after the server shed a lot: every sweep (about a second) is told the
+// So it runs only after the server shed a lot. Every sweep (about a second) is told the
 // server's footprint, an estimate of what it holds from its own counts (connections,
-// subscriptions, channels, history, bytes queued to clients); once that has fallen by
-// kStep from its peak since the last trim, it trims.
+// subscriptions, channels, history, bytes queued to clients), and the process's resident
+// memory. It trims when either says the server shed kStep:
+// - the footprint fell by kStep from its peak since the last trim, or
+// - resident memory exceeds the footprint by kStep more than it did after the last trim
+//   (memory held although free: this catches a flood that rose and fell between two
+//   sweeps, which the footprint's peak never saw).
+// After a trim the remaining excess (code, libraries, fragmentation a trim cannot undo)
+// is the new baseline, so a heap that cannot shrink is not trimmed again every second.
 //
 // Threading: the loop thread.
 #pragma once
@@ -16,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace pushwire::server {
 
@@ -23,8 +30,9 @@ class MemoryTrimmer {
 public:
     static constexpr std::size_t kStep = 16 * 1024 * 1024;
 
-    // Called about once a second with the footprint now; trims when the server shed a lot.
-    void sweep(std::size_t footprintBytes);
+    // Called about once a second with the footprint and the resident memory now; trims when
+    // the server shed a lot.
+    void sweep(std::size_t footprintBytes, std::size_t residentBytes);
 
     std::uint64_t trims() const { return trims_; }
     double trimSeconds() const { return trimSeconds_; }
@@ -33,7 +41,12 @@ public:
     static std::size_t residentBytes();
 
 private:
-    std::size_t peak_ = 0;  // the largest footprint since the last trim
+    static std::size_t excess(std::size_t footprint, std::size_t resident) {
+        return resident > footprint ? resident - footprint : 0;
+    }
+
+    std::size_t peak_ = 0;                 // the largest footprint since the last trim
+    std::optional<std::size_t> baseline_;  // resident memory beyond the footprint after the last trim (or at start)
     std::uint64_t trims_ = 0;
     double trimSeconds_ = 0;
 };

@@ -242,7 +242,7 @@ struct Server::Impl {
             publishRate.sweep(context.nowMs());
             sessions.sweep(context.nowMs());
             revocations.sweep(context.nowMs() / 1000);
-            trimmer.sweep(footprint());
+            trimmer.sweep(footprint(), MemoryTrimmer::residentBytes());
             watchBroker();
             sweepHub();
         });
