@@ -248,7 +248,8 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
       // Not connected: what was subscribed waits to be served again; closed (by the
       // server): it ends.
       self._subs.forEach(function (set) {
-        if (state === 'closed') set('unsubscribed', reason); else if (state !== 'connected') set('subscribing', reason, true);
+        if (state === 'closed' && !self._closed) set('unsubscribed', reason);
+        else if (state !== 'connected') set('subscribing', reason, true);
       });
       // With `debug`: the transport, and where each subscription resumes (nothing is
       // delivered before this call).
@@ -476,8 +477,8 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
   Client.prototype.close = function () {
     if (this._closed) return;
     this._lastTransport = this._native.transport();
+    this._closed = true;  // first: the subscriptions end with this reason, below
     this._native.close();
-    this._closed = true;
     this._subs.forEach(function (set) { set('unsubscribed', 'the client was closed'); });
     var native = this._native;
     // Free on a later turn: close() may run inside one of this client's callbacks.
