@@ -77,6 +77,10 @@ std::string randomClientId() {
 protocol::Result<ClientId> clientIdOf(const HttpRequest& request) {
     const std::string* session = request.param("session");
     if (!session) return ClientId{randomClientId(), false};
+    // Two sessions would be two identities: which one was meant is not for the server to guess.
+    if (const std::size_t given = request.params("session").size(); given > 1) {
+        return Error{ErrorCode::BadRequest, "session given " + std::to_string(given) + " times; give it once"};
+    }
     auto id = clientIdOfSession(*session);
     if (!id) return id.error();
     return ClientId{std::move(id.value()), true};
