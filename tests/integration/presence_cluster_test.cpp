@@ -3,6 +3,7 @@
 // within --presence-ttl (leave entries in the stream), and the refresh cost per node:
 // one Redis round trip per interval whatever the number of members (counted, not timed).
 #include <catch2/catch.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -11,6 +12,9 @@
 
 using namespace pushwire::test;
 using nlohmann::json;
+
+#define SESSION_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SESSION_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 namespace {
 
@@ -176,4 +180,127 @@ TEST_CASE("presence on Redis: a node refreshes with one round trip per interval,
     }
     CHECK(*node.metric("pushwire_presence_refresh_round_trips_total") ==
           *node.metric("pushwire_presence_refreshes_total"));
+}
+
+TEST_CASE(
+    "presence on Redis: a burst of leaves on one node while others join on another ends exact, in order, in few "
+    "Redis calls",
+    "[presence][broker]") {
+    // Scaled down from the probe that found ghosts (500 WebSockets x 20 channels each way).
+    constexpr int kClients = 30;
+    const std::vector<std::string> channels = {"room:b0", "room:b1", "room:b2", "room:b3"};
+    std::string list;
+    for (const std::string& channel : channels) list += (list.empty() ? "" : ",") + channel;
+    RedisServer redis;
+    ServerProcess a(presenceNode(redis));
+    ServerProcess b(presenceNode(redis));
+    waitHealthy(a);
+    waitHealthy(b);
+    std::vector<std::unique_ptr<WsClient>> onA;
+    std::set<std::string> leaving;
+    for (int i = 0; i < kClients; ++i) {
+        onA.push_back(std::make_unique<WsClient>(a.wsUrl("?channels=" + list)));
+        leaving.insert(welcomeClient(*onA.back()));
+    }
+    for (const std::string& channel : channels) REQUIRE(becomes(b, channel, leaving));
+    // The joining side is connected (no member yet): its subscribes go out at once.
+    std::vector<std::unique_ptr<WsClient>> onB;
+    std::set<std::string> joining;
+    for (int i = 0; i < kClients; ++i) {
+        onB.push_back(std::make_unique<WsClient>(b.wsUrl("")));
+        joining.insert(welcomeClient(*onB.back()));
+    }
+    auto calls = [&] {
+        return *a.metric("pushwire_presence_store_calls_total") + *b.metric("pushwire_presence_store_calls_total");
+    };
+    const double calls0 = calls();
+
+    onA.clear();  // closed: each leaves after the grace
+    json subscribe = {{"type", "subscribe"}, {"channels", channels}, {"id", 1}};
+    for (auto& ws : onB) ws->send(subscribe.dump());
+
+    for (const std::string& channel : channels) {
+        REQUIRE(becomes(b, channel, joining));
+        REQUIRE(becomes(a, channel, joining));
+    }
+    // Every change went to Redis in batches: far fewer scripts than members changed.
+    const double changes = 2.0 * kClients * static_cast<double>(channels.size());
+    const double used = calls() - calls0;
+    UNSCOPED_INFO("store calls for " << changes << " changes: " << used);
+    CHECK(used * 4 <= changes);
+    CHECK(*a.metric("pushwire_presence_store_failures_total") == 0);
+    CHECK(*b.metric("pushwire_presence_store_failures_total") == 0);
+
+    // Redis holds exactly the joined, and still does once the TTL (3 s) and the reaper's
+    // interval have passed: no ghost of the closed connections comes back or stays.
+    auto redisMembers = [&](const std::string& channel) {
+        return std::stoi(redis.cli({"HLEN", "pt:{" + channel + "}:pm"}));
+    };
+    for (const std::string& channel : channels) CHECK(redisMembers(channel) == kClients);
+    std::this_thread::sleep_for(4500ms);
+    for (const std::string& channel : channels) {
+        CHECK(redisMembers(channel) == kClients);
+        CHECK(presentOn(a, channel) == joining);
+        CHECK(presentOn(b, channel) == joining);
+    }
+
+    // The stream: each leaving client joined then left, each joining client joined, once
+    // each, with consecutive seqs (in order, nothing missed or doubled).
+    for (const std::string& channel : channels) {
+        auto history = b.client().Get(("/pushwire/poll?channel=" + channel + "&since=0").c_str());
+        REQUIRE(history);
+        REQUIRE(history->status == 200);
+        const json answer = json::parse(history->body);
+        std::map<std::string, std::string> events;  // client -> its events in order
+        std::uint64_t last = 0;
+        for (const auto& entry : answer["messages"]) {
+            const std::uint64_t seq = entry["seq"];
+            CHECK(seq == last + 1);
+            last = seq;
+            events[entry["member"]["client"].get<std::string>()] += entry["event"].get<std::string>() + " ";
+        }
+        CHECK(events.size() == 2 * kClients);
+        for (const std::string& client : leaving) CHECK(events[client] == "join leave ");
+        for (const std::string& client : joining) CHECK(events[client] == "join ");
+    }
+}
+
+TEST_CASE("presence on Redis: a frozen Redis gets a reason, not 'unavailable: ok', and the outage is logged",
+          "[presence][broker]") {
+    RedisServer redis;
+    ServerProcess node(presenceNode(redis));
+    waitHealthy(node);
+    redis.pause();  // SIGSTOP: the connection stays open, nothing is answered
+    // Sent while the node still takes Redis for up: answered when the command times out.
+    auto presence = node.client().Get("/pushwire/presence?channel=room:frozen");
+    redis.resume();
+    REQUIRE(presence);
+    UNSCOPED_INFO(presence->body);
+    CHECK(presence->status == 503);
+    CHECK(presence->body.find("broker_unavailable") != std::string::npos);
+    CHECK(presence->body.find("unavailable: ok") == std::string::npos);
+    CHECK(presence->body.find("no answer from Redis") != std::string::npos);
+    // Lost and made again: logged, even when it came back between two of the node's checks.
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (node.log().find("broker_down") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(node.log().find("broker_down") != std::string::npos);
+}
+
+TEST_CASE("presence: channel=, stats= or session= given twice is a 400, not the first taken", "[presence]") {
+    ServerProcess node({"--presence", "room:*"});
+    for (const char* target :
+         {"/pushwire/presence?channel=room:a&channel=room:b", "/pushwire/presence?channel=room:a&stats=1&stats=0",
+          "/pushwire/poll?channel=room:a&session=" SESSION_A "&session=" SESSION_B}) {
+        auto response = node.client().Get(target);
+        REQUIRE(response);
+        UNSCOPED_INFO(target << " -> " << response->body);
+        CHECK(response->status == 400);
+        CHECK(response->body.find("given 2 times") != std::string::npos);
+    }
+    WsClient twice(node.wsUrl("?channel=room:a&session=" SESSION_A "&session=" SESSION_B));
+    CHECK(twice.failStatus() == 400);
+    WsClient once(node.wsUrl("?channel=room:a&session=" SESSION_A));
+    CHECK(!welcomeClient(once).empty());
 }

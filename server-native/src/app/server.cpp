@@ -262,8 +262,21 @@ struct Server::Impl {
     }
 
     // Logs the broker's comings and goings (checked once a second).
+    // A connection lost and made again between two checks is logged too (down, then up):
+    // the broker's reconnect count says it happened.
     void watchBroker() {
         const bool up = broker->available();
+        const std::uint64_t reconnects = broker->stats().reconnects;
+        const bool flapped = up && brokerUp && reconnects > brokerReconnects;
+        brokerReconnects = reconnects;
+        if (flapped) {
+            log::write(log::Level::Warn, "broker_down",
+                       {{"broker", broker->describe()},
+                        {"state", "a connection to the broker was lost and made again within a second"},
+                        log::num("reconnects", static_cast<long long>(reconnects))});
+            log::write(log::Level::Info, "broker_up", {{"broker", broker->describe()}});
+            return;
+        }
         if (up == brokerUp) return;
         brokerUp = up;
         if (up) {
@@ -302,6 +315,7 @@ struct Server::Impl {
     bool wsHttpListening = false;
     bool draining = false;
     bool brokerUp = true;  // as last logged (watchBroker)
+    std::uint64_t brokerReconnects = 0;
     std::int64_t startTimeSeconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();  // SIGTERM: connections are being drained
@@ -584,6 +598,13 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_presence_members", "gauge",
            "Presence memberships of this node's clients (one per client and presence channel).",
            presence ? presence->memberCount() : 0);
+    single("pushwire_presence_store_calls_total", "counter",
+           "Calls to the presence store with this node's joins and leaves: each a batch of one channel's changes "
+           "(with Redis: one script, one round trip).",
+           presence ? presence->batches() : 0);
+    single("pushwire_presence_store_failures_total", "counter",
+           "Joins and leaves the presence store did not confirm (each tried again a second later).",
+           presence ? presence->failures() : 0);
     family("pushwire_join_leave_sent_total", "counter", "Join and leave entries handed to clients.");
     out += "pushwire_join_leave_sent_total{event=\"join\"} " + std::to_string(metrics.joinsSent) + "\n";
     out += "pushwire_join_leave_sent_total{event=\"leave\"} " + std::to_string(metrics.leavesSent) + "\n";

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,38 @@ public:
     // Removes `client` from `channel`; nothing happens (nor is announced) when it is no
     // member. `announce`: append the leave entry with the change.
     virtual void leave(const std::string& channel, const std::string& client, bool announce, ChangeDone done) = 0;
+
+    // Several changes, in order, each as join() / leave() would make it (`member.client`
+    // alone matters for a leave); `done` gets one result per change, in their order. A
+    // store may make them in one step (RedisPresence: one script, one round trip); this
+    // default makes them one by one.
+    struct Change {
+        std::string channel;
+        bool join = true;
+        bool announce = false;
+        Member member;
+    };
+    using BatchDone = std::function<void(std::vector<protocol::Result<MessagePtr>>)>;
+    virtual void apply(std::vector<Change> changes, BatchDone done) {
+        auto results = std::make_shared<std::vector<protocol::Result<MessagePtr>>>(changes.size(), MessagePtr());
+        auto waiting = std::make_shared<std::size_t>(changes.size() + 1);
+        auto finish = [results, waiting, done = std::move(done)] {
+            if (--*waiting == 0) done(std::move(*results));
+        };
+        for (std::size_t i = 0; i < changes.size(); ++i) {
+            auto settled = [results, i, finish](protocol::Result<MessagePtr> result) {
+                (*results)[i] = std::move(result);
+                finish();
+            };
+            const Change& change = changes[i];
+            if (change.join) {
+                join(change.channel, change.member, change.announce, std::move(settled));
+            } else {
+                leave(change.channel, change.member.client, change.announce, std::move(settled));
+            }
+        }
+        finish();
+    }
 
     using SnapshotDone = std::function<void(protocol::Result<PresenceSnapshot>)>;
     // The members (at most `maxMembers`) and counts, and the stream position they were

@@ -123,6 +123,16 @@ Error unavailable(const std::string& why) {
     return Error{ErrorCode::BrokerUnavailable, "the broker is unavailable: " + why};
 }
 
+// Why a command got no usable answer. Without a reply (a timeout, the connection lost) the
+// broker's state may still read "ok" (a lost connection is noticed after the callbacks
+// ran): that says nothing, so the reason is then the missing answer itself.
+std::string noAnswer(const RedisValue* reply, const std::string& state) {
+    if (reply && reply->isError()) return "Redis answered " + reply->text;
+    if (reply) return "unexpected answer from Redis";
+    if (state.empty() || state == "ok") return "no answer from Redis in time, or the connection was lost";
+    return state;
+}
+
 std::uint64_t seqOfId(const std::string& id) {
     std::uint64_t seq = 0;
     for (char c : id) {
@@ -646,7 +656,7 @@ void RedisBroker::readStream(const std::string& channel, std::uint64_t after, st
                newEpoch(), std::to_string(options_.channelTtlMs)},
               [this, channel, after, limit, done](const RedisValue* reply) {
                   if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() < 3) {
-                      done(unavailable(reply && reply->isError() ? reply->text : state_));
+                      done(unavailable(noAnswer(reply, state_)));
                       return;
                   }
                   HistoryPage page;
@@ -681,7 +691,7 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
                               const std::string& idempotencyKey, PublishDone done) {
     // Not sent at all: certainly not stored.
     if (!commandsReady_ || !commands_ || !commands_->connected()) {
-        done(unavailable(state_));
+        done(unavailable(noAnswer(nullptr, state_)));
         return;
     }
     const std::string time = std::to_string(timeMs);
@@ -739,7 +749,7 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
 
 void RedisBroker::channels(const ChannelListQuery& query, ChannelListDone done) {
     if (!commandsReady_) {
-        done(unavailable(state_));
+        done(unavailable(noAnswer(nullptr, state_)));
         return;
     }
     // Every channel has its P:{c}:m hash; the pattern's `*` is Redis's, the rest literal
@@ -757,7 +767,7 @@ void RedisBroker::channels(const ChannelListQuery& query, ChannelListDone done) 
                            if (!*alive) return;
                            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
                                ++stats_.errors;
-                               done(unavailable(reply && reply->isError() ? reply->text : state_));
+                               done(unavailable(noAnswer(reply, state_)));
                                return;
                            }
                            ChannelList page;

@@ -1,5 +1,7 @@
 #include "broker/redis_presence.hpp"
 
+#include <map>
+
 namespace pushwire::server {
 
 using protocol::Error;
@@ -43,34 +45,46 @@ local function leaveUser(users, member)
 end
 )lua";
 
-// KEYS: meta, stream, topic, pm, pu, node channels, nodes.
-// ARGV: channel JSON, client, user, member JSON, node, announce, time, new epoch, history,
-//       publish verb, channel ttl, channel name.
-const char* kJoinScript = R"lua(
-if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then return {0} end
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[5] .. ' ' .. ARGV[4])
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[3], 1) end
-redis.call('SADD', KEYS[6], ARGV[12])
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[7], 'NX', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[5])
-if ARGV[6] ~= '1' then return {0} end
-local r = append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], '"event":"join","member":' .. ARGV[4], ARGV[7], ARGV[8],
-                 ARGV[9], ARGV[10], ARGV[11])
-return {1, r[1], r[2]}
-)lua";
-
-// KEYS: meta, stream, topic, pm, pu. ARGV: channel JSON, client, announce, time, new
-// epoch, history, publish verb, channel ttl.
-const char* kLeaveScript = R"lua(
-local v = redis.call('HGET', KEYS[4], ARGV[2])
-if not v then return {0} end
-redis.call('HDEL', KEYS[4], ARGV[2])
-local member = string.sub(v, (string.find(v, ' ', 1, true) or 0) + 1)
-leaveUser(KEYS[5], member)
-if ARGV[3] ~= '1' then return {0} end
-local r = append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], '"event":"leave","member":' .. member, ARGV[4], ARGV[5],
-                 ARGV[6], ARGV[7], ARGV[8])
-return {1, r[1], r[2], member}
+// A batch of joins and leaves, in order, each as a lone join or leave would be (a join of
+// a member already there, or a leave of one not there, changes and announces nothing: so
+// a batch sent again after a lost answer doubles nothing).
+// KEYS: per channel of the batch: meta, stream, topic, pm, pu.
+// ARGV: node, time, new epoch, history, publish verb, channel ttl, then per change: its
+//       channel's first key's index, channel JSON, announce, 'j' or 'l', client, user,
+//       member JSON (a leave: two empty ones).
+// Answers per change {changed, epoch, seq, member JSON}; epoch '' when nothing was appended.
+const char* kChangeScript = R"lua(
+local out = {}
+for i = 7, #ARGV, 7 do
+  local k = tonumber(ARGV[i])
+  local pm, pu = KEYS[k + 3], KEYS[k + 4]
+  local op, client = ARGV[i + 3], ARGV[i + 4]
+  local r = {0, '', 0, ''}
+  if op == 'j' then
+    if redis.call('HEXISTS', pm, client) == 0 then
+      local user, member = ARGV[i + 5], ARGV[i + 6]
+      redis.call('HSET', pm, client, ARGV[1] .. ' ' .. member)
+      if user ~= '' then redis.call('HINCRBY', pu, user, 1) end
+      r = {1, '', 0, member}
+    end
+  else
+    local v = redis.call('HGET', pm, client)
+    if v then
+      redis.call('HDEL', pm, client)
+      local member = string.sub(v, (string.find(v, ' ', 1, true) or 0) + 1)
+      leaveUser(pu, member)
+      r = {1, '', 0, member}
+    end
+  end
+  if r[1] == 1 and ARGV[i + 2] == '1' then
+    local a = append(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[i + 1],
+                     '"event":"' .. (op == 'j' and 'join' or 'leave') .. '","member":' .. r[4], ARGV[2], ARGV[3],
+                     ARGV[4], ARGV[5], ARGV[6])
+    r[2], r[3] = a[1], a[2]
+  end
+  out[#out + 1] = r
+end
+return out
 )lua";
 
 // Every member of a dead node leaves one channel. KEYS: meta, stream, topic, pm, pu.
@@ -158,35 +172,27 @@ end
 return out
 )lua";
 
+// No reply: the commands connection is down or the command timed out; an error reply:
+// Redis refused (its text says why). Any other reply is not the script's answer.
 Error unavailable(const RedisValue* reply) {
-    return Error{ErrorCode::BrokerUnavailable,
-                 "the broker is unavailable: " + (reply ? reply->text : std::string("no answer"))};
+    std::string why = "no answer from Redis";
+    if (reply && reply->isError()) {
+        why = "Redis answered " + reply->text;
+    } else if (reply) {
+        why = "unexpected answer from Redis";
+    }
+    return Error{ErrorCode::BrokerUnavailable, "the broker is unavailable: " + why};
 }
 
 bool isArray(const RedisValue* reply, std::size_t min) {
     return reply && reply->type == RedisValue::Type::Array && reply->elements.size() >= min;
 }
 
-// The stream entry a presence_join / presence_leave answer ({changed, epoch, seq, ...}) stands
-// for, without its envelope; null when the member set did not change or nothing was announced.
-std::shared_ptr<Message> changeEntry(const RedisValue& reply, const std::string& channel, std::int64_t time,
-                                     protocol::EntryEvent event) {
-    if (reply.elements[0].integer == 0 || reply.elements.size() < 3) return nullptr;
-    auto entry = std::make_shared<Message>();
-    entry->channel = channel;
-    entry->epoch = reply.elements[1].text;
-    entry->seq = static_cast<std::uint64_t>(std::max(0LL, reply.elements[2].integer));
-    entry->timeMs = time;
-    entry->event = event;
-    return entry;
-}
-
 }  // namespace
 
 RedisPresence::RedisPresence(asio::io_context& io, RedisBroker& broker, Options options)
     : io_(io), broker_(broker), options_(std::move(options)), timer_(io) {
-    broker_.addScript("presence_join", std::string(kPrelude) + kJoinScript);
-    broker_.addScript("presence_leave", std::string(kPrelude) + kLeaveScript);
+    broker_.addScript("presence_change", std::string(kPrelude) + kChangeScript);
     broker_.addScript("presence_reap", std::string(kPrelude) + kReapScript);
     broker_.addScript("presence_snapshot", kSnapshotScript);
     broker_.addScript("presence_counts", kCountsScript);
@@ -198,52 +204,117 @@ RedisPresence::~RedisPresence() {
     stop();
 }
 
+// The node keys share one hash tag ({presence}), so the heartbeat script's keys sit in one
+// Redis Cluster slot; every other script names only one channel's keys ({c}).
+std::string RedisPresence::nodeChannelsKey(const std::string& node) const {
+    return broker_.prefixed("{presence}:node:" + node + ":ch");
+}
+
 std::vector<std::string> RedisPresence::channelKeys(const std::string& channel) const {
     return {broker_.channelKey(channel, "m"), broker_.channelKey(channel, "s"), broker_.channelKey(channel, "p"),
             broker_.channelKey(channel, "pm"), broker_.channelKey(channel, "pu")};
 }
 
 void RedisPresence::join(const std::string& channel, const Member& member, bool announce, ChangeDone done) {
-    std::vector<std::string> keys = channelKeys(channel);
-    keys.push_back(broker_.prefixed("node:" + broker_.nodeId() + ":ch"));
-    keys.push_back(broker_.prefixed("nodes"));
-    const std::string memberJson = protocol::encodeMember(member);
-    const std::int64_t time = options_.clock();
-    broker_.runScript(
-        "presence_join", std::move(keys),
-        {"\"" + channel + "\"", member.client, member.user, memberJson, broker_.nodeId(), announce ? "1" : "0",
-         std::to_string(time), broker_.newEpoch(), std::to_string(broker_.historySize()), broker_.publishVerb(),
-         std::to_string(broker_.channelTtlMs()), channel},
-        [channel, memberJson, time, done](const RedisValue* reply) {
-            if (!isArray(reply, 1)) {
-                done(unavailable(reply));
-                return;
-            }
-            auto entry = changeEntry(*reply, channel, time, protocol::EntryEvent::Join);
-            if (entry) {
-                entry->envelope = protocol::encodeJoinLeaveEntry(channel, entry->seq, entry->event, memberJson, time);
-            }
-            done(MessagePtr(std::move(entry)));
-        });
+    one(Change{channel, true, announce, member}, std::move(done));
 }
 
 void RedisPresence::leave(const std::string& channel, const std::string& client, bool announce, ChangeDone done) {
+    Change change{channel, false, announce, Member{}};
+    change.member.client = client;
+    one(std::move(change), std::move(done));
+}
+
+void RedisPresence::one(Change change, ChangeDone done) {
+    std::vector<Change> changes;
+    changes.push_back(std::move(change));
+    apply(std::move(changes), [done = std::move(done)](std::vector<protocol::Result<MessagePtr>> results) {
+        done(results.empty() ? protocol::Result<MessagePtr>(MessagePtr()) : std::move(results[0]));
+    });
+}
+
+// One script for the batch. When it has joins, the node's channel set learns their
+// channels first (its own command, in the node keys' slot, sent ahead on the same
+// connection: Redis runs them in order), so the reaper finds these members if this node
+// dies. Either failing fails the batch: the tracker sends it again, which doubles nothing.
+void RedisPresence::apply(std::vector<Change> changes, BatchDone done) {
+    const std::size_t count = changes.size();
+    if (count == 0) {
+        done({});
+        return;
+    }
+    ++batches_;
+    auto registered = std::make_shared<std::optional<Error>>();
+    auto check = [registered](const RedisValue* reply) {
+        if (!*registered && (!reply || reply->type != RedisValue::Type::Integer)) *registered = unavailable(reply);
+    };
+    std::vector<std::string> joined{"SADD", nodeChannelsKey(broker_.nodeId())};
+    std::map<std::string, std::size_t> firstKey;  // channel -> index (1-based) of its first key
+    std::vector<std::string> keys;
     const std::int64_t time = options_.clock();
+    std::vector<std::string> args{broker_.nodeId(),      std::to_string(time),
+                                  broker_.newEpoch(),    std::to_string(broker_.historySize()),
+                                  broker_.publishVerb(), std::to_string(broker_.channelTtlMs())};
+    args.reserve(args.size() + 7 * count);
+    std::vector<std::pair<std::string, protocol::EntryEvent>> entries;  // channel, event
+    entries.reserve(count);
+    for (Change& change : changes) {
+        auto [at, added] = firstKey.try_emplace(change.channel, keys.size() + 1);
+        if (added) {
+            for (std::string& key : channelKeys(change.channel)) keys.push_back(std::move(key));
+        }
+        if (change.join && (joined.size() == 2 || joined.back() != change.channel)) joined.push_back(change.channel);
+        args.push_back(std::to_string(at->second));
+        args.push_back("\"" + change.channel + "\"");
+        args.push_back(change.announce ? "1" : "0");
+        args.push_back(change.join ? "j" : "l");
+        args.push_back(change.member.client);
+        args.push_back(change.join ? change.member.user : std::string());
+        args.push_back(change.join ? protocol::encodeMember(change.member) : std::string());
+        entries.emplace_back(change.channel, change.join ? protocol::EntryEvent::Join : protocol::EntryEvent::Leave);
+    }
+    if (joined.size() > 2) {
+        // Until its first heartbeat is answered the node may not be in P:nodes yet: put it
+        // there (the heartbeat sets Redis' time soon). Not later: a node the reaper removed
+        // must see its next heartbeat add it anew, which is how it learns to join again.
+        if (!beaten_) {
+            broker_.command(
+                {"ZADD", broker_.prefixed("{presence}:nodes"), "NX", std::to_string(time), broker_.nodeId()}, check);
+        }
+        broker_.command(joined, check);
+    }
     broker_.runScript(
-        "presence_leave", channelKeys(channel),
-        {"\"" + channel + "\"", client, announce ? "1" : "0", std::to_string(time), broker_.newEpoch(),
-         std::to_string(broker_.historySize()), broker_.publishVerb(), std::to_string(broker_.channelTtlMs())},
-        [channel, time, done](const RedisValue* reply) {
-            if (!isArray(reply, 1)) {
-                done(unavailable(reply));
+        "presence_change", std::move(keys), std::move(args),
+        [time, count, registered, entries = std::move(entries), done = std::move(done)](const RedisValue* reply) {
+            std::optional<Error> failed;
+            if (!isArray(reply, count)) {
+                failed = unavailable(reply);
+            } else if (*registered) {
+                failed = **registered;
+            }
+            if (failed) {
+                done(std::vector<protocol::Result<MessagePtr>>(count, protocol::Result<MessagePtr>(*failed)));
                 return;
             }
-            auto entry = changeEntry(*reply, channel, time, protocol::EntryEvent::Leave);
-            if (entry && reply->elements.size() > 3) {
-                entry->envelope =
-                    protocol::encodeJoinLeaveEntry(channel, entry->seq, entry->event, reply->elements[3].text, time);
+            std::vector<protocol::Result<MessagePtr>> results;
+            results.reserve(count);
+            for (std::size_t i = 0; i < count; ++i) {
+                const RedisValue& answer = reply->elements[i];
+                if (!isArray(&answer, 4) || answer.elements[0].integer == 0 || answer.elements[1].text.empty()) {
+                    results.emplace_back(MessagePtr());  // no change, or nothing announced
+                    continue;
+                }
+                auto entry = std::make_shared<Message>();
+                entry->channel = entries[i].first;
+                entry->epoch = answer.elements[1].text;
+                entry->seq = static_cast<std::uint64_t>(std::max(0LL, answer.elements[2].integer));
+                entry->timeMs = time;
+                entry->event = entries[i].second;
+                entry->envelope = protocol::encodeJoinLeaveEntry(entry->channel, entry->seq, entry->event,
+                                                                 answer.elements[3].text, time);
+                results.emplace_back(MessagePtr(std::move(entry)));
             }
-            done(MessagePtr(std::move(entry)));
+            done(std::move(results));
         });
 }
 
@@ -313,25 +384,27 @@ void RedisPresence::heartbeat() {
     // The node's channel set outlives a dead node long enough for the reaper to read it.
     const auto keep = std::to_string((options_.ttl * 10).count());
     const auto lock = std::to_string(std::max<long long>(100, (options_.ttl / 3).count()));
-    broker_.runScript(
-        "presence_heartbeat",
-        {broker_.prefixed("nodes"), broker_.prefixed("node:" + broker_.nodeId() + ":ch"), broker_.prefixed("reaper")},
-        {broker_.nodeId(), keep, std::to_string(options_.ttl.count()), lock}, [this, alive](const RedisValue* reply) {
-            if (!*alive) return;
-            beating_ = false;
-            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) return;
-            // Added anew after the first beat: the others took this node for dead.
-            if (reply->elements[0].integer == 1 && refreshes_ > 1 && onReaped_) onReaped_();
-            for (std::size_t i = 1; i < reply->elements.size(); ++i) {
-                if (reply->elements[i].text != broker_.nodeId()) reapNode(reply->elements[i].text);
-            }
-        });
+    broker_.runScript("presence_heartbeat",
+                      {broker_.prefixed("{presence}:nodes"), nodeChannelsKey(broker_.nodeId()),
+                       broker_.prefixed("{presence}:reaper")},
+                      {broker_.nodeId(), keep, std::to_string(options_.ttl.count()), lock},
+                      [this, alive](const RedisValue* reply) {
+                          if (!*alive) return;
+                          beating_ = false;
+                          if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) return;
+                          beaten_ = true;
+                          // Added anew after the first beat: the others took this node for dead.
+                          if (reply->elements[0].integer == 1 && refreshes_ > 1 && onReaped_) onReaped_();
+                          for (std::size_t i = 1; i < reply->elements.size(); ++i) {
+                              if (reply->elements[i].text != broker_.nodeId()) reapNode(reply->elements[i].text);
+                          }
+                      });
 }
 
 // Every member the dead node had leaves, channel by channel; then the node is forgotten.
 void RedisPresence::reapNode(const std::string& node) {
     auto alive = alive_;
-    const std::string channelsKey = broker_.prefixed("node:" + node + ":ch");
+    const std::string channelsKey = nodeChannelsKey(node);
     broker_.command({"SMEMBERS", channelsKey}, [this, alive, node, channelsKey](const RedisValue* reply) {
         if (!*alive || !reply || reply->type != RedisValue::Type::Array) return;
         auto remaining = std::make_shared<std::size_t>(reply->elements.size() + 1);
@@ -340,7 +413,7 @@ void RedisPresence::reapNode(const std::string& node) {
             if (!*alive || --*remaining > 0 || *failed) return;  // a failure: the next round tries again
             ++nodesReaped_;
             broker_.command({"DEL", channelsKey}, [](const RedisValue*) {});
-            broker_.command({"ZREM", broker_.prefixed("nodes"), node}, [](const RedisValue*) {});
+            broker_.command({"ZREM", broker_.prefixed("{presence}:nodes"), node}, [](const RedisValue*) {});
         };
         for (const RedisValue& channel : reply->elements) {
             const std::string& name = channel.text;

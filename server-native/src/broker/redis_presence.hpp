@@ -4,13 +4,15 @@
 // Keys (P: --broker-prefix; {c}: the channel's hash tag, beside its stream):
 //   P:{c}:pm          hash client -> "<node id> <member JSON>"
 //   P:{c}:pu          hash user -> its members (distinct non-empty users: HLEN)
-//   P:nodes           sorted set node id -> its last heartbeat (Redis' clock, ms)
-//   P:node:<id>:ch    set of the channels where the node has (or had) members
-//   P:reaper          lock: one node reaps at a time
-// A join or leave is one Lua script that changes the member hash AND appends the entry to
-// the channel's stream (seq, XADD, pub/sub announcement, as a publish does): entries of
-// all nodes are ordered with the messages. A snapshot reads members, counts and the
-// stream's head in one script.
+//   P:{presence}:nodes          sorted set node id -> its last heartbeat (Redis' clock, ms)
+//   P:{presence}:node:<id>:ch   set of the channels where the node has (or had) members
+//   P:{presence}:reaper         lock: one node reaps at a time
+// Joins and leaves go in batches (the PresenceTracker's: at most 128 changes, of any
+// channels): one Lua script per batch changes the member hashes AND appends each change's
+// entry to its channel's stream (seq, XADD, pub/sub announcement, as a publish does), in
+// order: entries of all nodes are ordered with the messages. A batch with joins first adds
+// their channels to the node's channel set (SADD, pipelined ahead). A snapshot reads
+// members, counts and the stream's head in one script.
 //
 // Node death. Each node refreshes itself every ttl/3 with ONE round trip (one script:
 // ZADD P:nodes with Redis' time, PEXPIRE of its channel set, and, when it gets the
@@ -24,14 +26,18 @@
 // heartbeat sees itself added anew and calls onReaped(): the server joins its members
 // again.
 //
-// Not for Redis Cluster: P:nodes and P:node:<id>:ch sit in other slots than a channel's
-// keys (the scripts name them as keys, so Redis says so instead of doing it wrong).
+// Redis Cluster (issue 26): the node keys share one hash tag ({presence}), so the heartbeat
+// is one slot, and the node's channel set is written by its own command. A batch's script
+// names the keys of every channel in it: on a cluster the batches must be split by slot
+// (one script per slot a batch touches); the reaper's, snapshot and counts scripts name
+// one channel's keys only.
 //
 // Threading: the loop thread.
 #pragma once
 
 #include <asio.hpp>
 #include <functional>
+#include <optional>
 
 #include "broker/presence.hpp"
 #include "broker/redis_broker.hpp"
@@ -58,6 +64,8 @@ public:
 
     void join(const std::string& channel, const Member& member, bool announce, ChangeDone done) override;
     void leave(const std::string& channel, const std::string& client, bool announce, ChangeDone done) override;
+    // One script (one round trip) for the whole batch; see the class comment.
+    void apply(std::vector<Change> changes, BatchDone done) override;
     void snapshot(const std::string& channel, std::size_t maxMembers, SnapshotDone done) override;
     void counts(const std::string& channel, CountsDone done) override;
 
@@ -69,11 +77,15 @@ public:
     std::uint64_t refreshRoundTrips() const { return refreshRoundTrips_; }
     std::uint64_t nodesReaped() const { return nodesReaped_; }
     std::uint64_t membersReaped() const { return membersReaped_; }
+    // Scripts sent with joins and leaves (one per batch).
+    std::uint64_t batches() const { return batches_; }
 
 private:
     void tick();
     void heartbeat();
     void reapNode(const std::string& node);
+    void one(Change change, ChangeDone done);
+    std::string nodeChannelsKey(const std::string& node) const;
     std::vector<std::string> channelKeys(const std::string& channel) const;
 
     asio::io_context& io_;
@@ -83,6 +95,8 @@ private:
     std::function<void()> onReaped_;
     bool stopped_ = false;
     bool beating_ = false;
+    bool beaten_ = false;  // a heartbeat was answered
+    std::uint64_t batches_ = 0;
     std::uint64_t refreshes_ = 0;
     std::uint64_t refreshRoundTrips_ = 0;
     std::uint64_t nodesReaped_ = 0;

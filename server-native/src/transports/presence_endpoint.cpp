@@ -72,6 +72,15 @@ void handlePresence(Context& context, HttpRequest& request, const HttpConnection
         connection->respondError(ErrorCode::MissingField, "no channel given; expected channel=NAME");
         return;
     }
+    // One channel's presence per request: a second channel= (or stats=) is refused, not ignored.
+    for (const char* once : {"channel", "stats"}) {
+        if (const std::size_t given = request.params(once).size(); given > 1) {
+            ++context.metrics.errors;
+            connection->respondError(ErrorCode::BadRequest, std::string(once) + " given " + std::to_string(given) +
+                                                                " times; the presence of one channel per request");
+            return;
+        }
+    }
     if (auto problem = protocol::channelNameProblem(*channel)) {
         ++context.metrics.errors;
         connection->respondError(ErrorCode::BadChannel, *problem);

@@ -5,12 +5,13 @@
 namespace pushwire::server {
 
 PresenceTracker::PresenceTracker(asio::io_context& io, Presence& store, PresenceSettings settings)
-    : io_(io), store_(store), settings_(std::move(settings)), timer_(io), retryTimer_(io) {}
+    : io_(io), store_(store), settings_(std::move(settings)), timer_(io), flushTimer_(io), retryTimer_(io) {}
 
 PresenceTracker::~PresenceTracker() {
     *alive_ = false;
     timer_.cancel();
     retryTimer_.cancel();
+    flushTimer_.cancel();
 }
 
 void PresenceTracker::hold(const std::string& channel, const Member& member) {
@@ -44,58 +45,106 @@ void PresenceTracker::release(const std::string& channel, const std::string& cli
 
 void PresenceTracker::changed(const Key& key) {
     dirty_.insert(key);
+    postFlush(true);
+}
+
+// The first change after a quiet spell waits settings_.gather for others (a burst of
+// connections joining or closing arrives over many turns: one batch for them, not one
+// call each); the rest of a burst already under way follows on the next turn.
+void PresenceTracker::postFlush(bool gather) {
     if (flushPosted_) return;
     flushPosted_ = true;
-    asio::post(io_, [this, alive = alive_] {
+    auto run = [this, alive = alive_] {
         if (!*alive) return;
         flushPosted_ = false;
         flush();
+    };
+    if (!gather || inFlight_ > 0 || settings_.gather.count() <= 0) {
+        asio::post(io_, std::move(run));
+        return;
+    }
+    flushTimer_.expires_after(settings_.gather);
+    flushTimer_.async_wait([run = std::move(run)](const std::error_code& ec) {
+        if (!ec) run();
     });
 }
 
+// Tells the store what changed, bounded so a flood of joins and leaves never holds the
+// loop (other clients are served between two turns) nor piles up calls on the store:
+// at most kPerTurn memberships looked at per turn, in batches of at most kBatch changes
+// (one store call each: one Redis round trip, whatever the channels), at most kInFlight
+// calls unanswered. What is left waits in dirty_ for the next turn or the next answer;
+// under load, changes gather meanwhile and batches grow. Each membership has one call at
+// a time, so its joins and leaves reach the store in the order they happened.
 void PresenceTracker::flush() {
-    std::set<Key> dirty;
-    dirty.swap(dirty_);
-    for (const Key& key : dirty) reconcile(key);
+    std::size_t looked = 0;
+    while (!dirty_.empty() && looked < kPerTurn && inFlight_ < kInFlight) {
+        std::vector<Key> keys;
+        std::vector<Presence::Change> changes;
+        auto it = dirty_.begin();
+        while (it != dirty_.end() && changes.size() < kBatch && looked < kPerTurn) {
+            const Key key = *it;
+            it = dirty_.erase(it);
+            ++looked;
+            auto found = held_.find(key);
+            if (found == held_.end() || found->second.busy) continue;  // a busy one comes back when settled
+            Held& held = found->second;
+            if (held.wanted == held.joined) {
+                if (!held.wanted) held_.erase(found);
+                continue;
+            }
+            held.busy = true;
+            keys.push_back(key);
+            Presence::Change change;
+            change.channel = key.first;
+            change.join = held.wanted;
+            change.announce = announces(key.first);
+            if (held.wanted) {
+                change.member = held.member;
+            } else {
+                change.member.client = key.second;
+            }
+            changes.push_back(std::move(change));
+        }
+        if (changes.empty()) continue;
+        ++inFlight_;
+        ++batches_;
+        std::vector<bool> joining;
+        joining.reserve(changes.size());
+        for (const Presence::Change& change : changes) joining.push_back(change.join);
+        store_.apply(std::move(changes), [this, alive = alive_, keys = std::move(keys), joining = std::move(joining)](
+                                             std::vector<protocol::Result<MessagePtr>> results) {
+            if (!*alive) return;
+            --inFlight_;
+            for (std::size_t i = 0; i < keys.size(); ++i) {
+                settle(keys[i], joining[i], i < results.size() ? results[i] : MessagePtr());
+            }
+            if (!dirty_.empty()) postFlush(false);
+        });
+    }
+    if (!dirty_.empty() && inFlight_ < kInFlight) postFlush(false);
 }
 
-// Brings the store in line with what this node's clients hold: one call at a time per
-// membership; a call that failed (the broker unavailable) is tried again a second later,
-// so a member is never left behind in a shared store, nor missing from it.
-void PresenceTracker::reconcile(const Key& key) {
-    auto it = held_.find(key);
-    if (it == held_.end() || it->second.busy) return;
-    Held& held = it->second;
-    const bool announce = announces(key.first);
-    if (held.wanted == held.joined) {
-        if (!held.wanted) held_.erase(it);
+// One membership's store call answered. A failure (the broker unavailable, or no answer)
+// is tried again a second later, so a member is never left behind in a shared store, nor
+// missing from it: the store ignores a join of a member it has and a leave of one it has
+// not, so a retry of a change that did happen neither doubles it nor announces it twice.
+void PresenceTracker::settle(const Key& key, bool joining, const protocol::Result<MessagePtr>& result) {
+    auto found = held_.find(key);
+    if (found == held_.end()) return;
+    Held& now = found->second;
+    now.busy = false;
+    if (!result) {
+        ++failures_;
+        retryLater(key);
         return;
     }
-    held.busy = true;
-    const bool joining = held.wanted;
-    auto settled = [this, alive = alive_, key, joining](protocol::Result<MessagePtr> result) {
-        if (!*alive) return;
-        auto found = held_.find(key);
-        if (found == held_.end()) return;
-        Held& now = found->second;
-        now.busy = false;
-        if (!result) {
-            ++failures_;
-            retryLater(key);
-            return;
-        }
-        if (*result) ++(joining ? joins_ : leaves_);
-        now.joined = joining;
-        if (now.wanted != now.joined) {
-            changed(key);  // held or released again meanwhile: go the other way
-        } else if (!now.wanted) {
-            held_.erase(found);
-        }
-    };
-    if (joining) {
-        store_.join(key.first, held.member, announce, std::move(settled));
-    } else {
-        store_.leave(key.first, key.second, announce, std::move(settled));
+    if (result.value()) ++(joining ? joins_ : leaves_);
+    now.joined = joining;
+    if (now.wanted != now.joined) {
+        changed(key);  // held or released again meanwhile: go the other way
+    } else if (!now.wanted) {
+        held_.erase(found);
     }
 }
 

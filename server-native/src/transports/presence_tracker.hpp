@@ -13,6 +13,9 @@
 // Changes reach the store on the loop's next turn, never during hold() or release():
 // those are called while a feed subscribes or stops (perhaps within a fan-out, which must
 // not publish), and a hold and release within one turn cancel out without an entry.
+// They go in batches (one store call each: one Redis script, whatever the channels),
+// with a bounded amount of work per loop turn and of calls in flight, so a flood of
+// joins and leaves neither delays other clients' deliveries nor swamps the store.
 //
 // Threading: the loop thread. Lifetime: owned by the server, outlives every Feed.
 #pragma once
@@ -25,6 +28,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "auth/channel_patterns.hpp"
 #include "broker/presence.hpp"
@@ -37,6 +41,9 @@ struct PresenceSettings {
     std::chrono::milliseconds grace{5000};
     std::chrono::milliseconds pollLinger{30000};
     std::size_t maxMembers = 1000;
+    // The first change after a quiet spell waits this long for others, so a burst of
+    // connections joining or closing over many turns goes in one batch (0: next turn).
+    std::chrono::milliseconds gather{5};
 };
 
 class PresenceTracker {
@@ -72,6 +79,8 @@ public:
     // Store calls that failed (broker unavailable); each is tried again a second later
     // until the store agrees with this node's clients.
     std::uint64_t failures() const { return failures_; }
+    // Store calls made (each a batch of one channel's changes).
+    std::uint64_t batches() const { return batches_; }
 
 private:
     using Key = std::pair<std::string, std::string>;  // channel, client
@@ -86,9 +95,14 @@ private:
     void schedule();
     void expire();
     void changed(const Key& key);
+    void postFlush(bool gather);
     void flush();
-    void reconcile(const Key& key);
+    void settle(const Key& key, bool joining, const protocol::Result<MessagePtr>& result);
     void retryLater(const Key& key);
+
+    static constexpr std::size_t kBatch = 128;    // changes per store call
+    static constexpr std::size_t kPerTurn = 128;  // memberships looked at per loop turn
+    static constexpr std::size_t kInFlight = 4;   // store calls unanswered at once
 
     asio::io_context& io_;
     Presence& store_;
@@ -99,6 +113,9 @@ private:
     std::optional<Clock::time_point> armedFor_;
     std::set<Key> dirty_;  // to tell the store on the next turn
     bool flushPosted_ = false;
+    asio::steady_timer flushTimer_;
+    std::size_t inFlight_ = 0;
+    std::uint64_t batches_ = 0;
     std::set<Key> retry_;  // store calls that failed: tried again a second later
     asio::steady_timer retryTimer_;
     bool retryArmed_ = false;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
+#include <set>
 #include <thread>
 
 using namespace pushwire::server;
@@ -34,6 +35,20 @@ struct FakeStore final : Presence {
     void leave(const std::string& channel, const std::string& client, bool, ChangeDone done) override {
         answer("leave " + channel + " " + client, done);
     }
+    // Batches as the tracker makes them; answered at once, or held in `later` when `hold`.
+    std::vector<std::size_t> batches;
+    bool hold = false;
+    std::vector<std::function<void()>> later;
+    void apply(std::vector<Change> changes, BatchDone done) override {
+        batches.push_back(changes.size());
+        if (!hold) {
+            Presence::apply(std::move(changes), std::move(done));
+            return;
+        }
+        later.push_back([this, changes = std::move(changes), done = std::move(done)]() mutable {
+            Presence::apply(std::move(changes), std::move(done));
+        });
+    }
     void snapshot(const std::string&, std::size_t, SnapshotDone done) override { done(PresenceSnapshot{}); }
     void counts(const std::string&, CountsDone done) override { done(PresenceCounts{}); }
 };
@@ -41,7 +56,12 @@ struct FakeStore final : Presence {
 struct Rig {
     asio::io_context io;
     FakeStore store;
-    PresenceTracker tracker{io, store, PresenceSettings{}};
+    PresenceTracker tracker{io, store, settings()};
+    static PresenceSettings settings() {
+        PresenceSettings out;
+        out.gather = std::chrono::milliseconds(0);  // "the next turn", as the cases say
+        return out;
+    }
     bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         while (!done()) {
@@ -108,4 +128,50 @@ TEST_CASE("presence tracker: a join or leave the store failed is asked again unt
     REQUIRE(rig.runUntil([&] { return rig.tracker.memberCount() == 0; }));
     CHECK(rig.store.calls ==
           std::vector<std::string>{"join room a", "join room a", "join room a", "leave room a", "leave room a"});
+}
+
+TEST_CASE("presence tracker: a burst goes in bounded batches, a bounded number unanswered, none lost or out of order") {
+    Rig rig;
+    rig.store.hold = true;
+    for (int i = 0; i < 1000; ++i) rig.tracker.hold("room:" + std::to_string(i % 7), member(std::to_string(i)));
+    rig.io.restart();
+    rig.io.poll_one();  // one handler does a bounded part: the loop serves others between
+    std::size_t first = 0;
+    for (std::size_t size : rig.store.batches) first += size;
+    CHECK(first > 0);
+    CHECK(first <= 128);
+    for (int turn = 0; turn < 10; ++turn) rig.turn();
+    CHECK(rig.store.batches.size() <= 4);  // unanswered: no more are sent
+    // Answered one by one: the rest follow, every batch bounded, every member joined once.
+    for (int round = 0; round < 100 && !rig.store.later.empty(); ++round) {
+        auto pending = std::move(rig.store.later);
+        rig.store.later.clear();
+        for (auto& answer : pending) answer();
+        for (int turn = 0; turn < 3; ++turn) rig.turn();
+    }
+    CHECK(rig.store.later.empty());
+    std::size_t total = 0;
+    for (std::size_t size : rig.store.batches) {
+        CHECK(size <= 128);
+        total += size;
+    }
+    CHECK(total == 1000);
+    CHECK(rig.store.batches.size() < 20);
+    CHECK(rig.store.calls.size() == 1000);
+    std::set<std::string> calls(rig.store.calls.begin(), rig.store.calls.end());
+    CHECK(calls.size() == 1000);  // none twice
+    // A member released and held again while its join is unanswered ends joined, in order.
+    rig.store.calls.clear();
+    rig.store.hold = true;
+    rig.tracker.release("room:0", "0", 0ms);
+    rig.turn();
+    rig.tracker.hold("room:0", member("0"));
+    rig.turn();
+    REQUIRE(rig.store.later.size() == 1);
+    rig.store.hold = false;
+    auto pending = std::move(rig.store.later);
+    rig.store.later.clear();
+    for (auto& answer : pending) answer();
+    REQUIRE(rig.runUntil([&] { return rig.store.calls.size() == 2; }));
+    CHECK(rig.store.calls == std::vector<std::string>{"leave room:0 0", "join room:0 0"});
 }
