@@ -18,6 +18,12 @@
 #   CHAT_RATE publishes a second and as fast as accepted, from HTTP and WebSocket clients,
 #   pushwire's NDJSON batches of CHAT_BATCH, memory broker and Redis, against Nchan; the
 #   HTTP publish floor (pushwire-floors publish) in the same rounds
+#   PRESENCE_SUBSCRIBERS (10000) PRESENCE_IDLE_MS (15000) PRESENCE_TRANSPORTS ("websocket sse"):
+#   the presence scenario (pushwire-bench --scenario presence), memory broker and Redis: a
+#   join storm on a presence channel with join/leave on, one without join/leave, and one on
+#   a channel outside --presence; presence_stats with the channel full; the idle refresh;
+#   the leave storm. Then the fan-out on a presence channel (join/leave on) against a plain
+#   one, pushwire against pushwire, for each of PRESENCE_TRANSPORTS
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/dist/bin"
@@ -66,16 +72,18 @@ start_redis() {
   REDIS_PID=$!
   wait_port "$REDIS_PORT"
 }
-# pushwire on one Redis: BROKER_NODES processes, the first one published to.
-start_pushwire_redis() {
+# pushwire on one Redis: BROKER_NODES processes, the first one published to; more flags
+# for the first node (the presence runs).
+start_pushwire_redis() {  # nodes [flags...]
+  local nodes=$1; shift
   start_redis
   PW_PORT=$(free_port); PW_WS=$(free_port)
   "$BIN/pushwire-server" --port "$PW_PORT" --ws-port "$PW_WS" --history 2000 \
-    --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire.log" 2>&1 &
+    --broker "redis://127.0.0.1:$REDIS_PORT" "$@" >"$WORK/pushwire.log" 2>&1 &
   PW_PID=$!
   wait_port "$PW_PORT"
   NODE_ARGS=(); PW2_PORT=""
-  if [[ $1 == 2 ]]; then
+  if [[ $nodes == 2 ]]; then
     PW2_PORT=$(free_port); PW2_WS=$(free_port)
     "$BIN/pushwire-server" --port "$PW2_PORT" --ws-port "$PW2_WS" --history 2000 \
       --broker "redis://127.0.0.1:$REDIS_PORT" >"$WORK/pushwire2.log" 2>&1 &
@@ -158,6 +166,20 @@ run() {  # target transport label bench-args...
       start_nchan tls
       # shellcheck disable=SC2206
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS --tls) ;;
+    # Presence: every channel starting pr or pj is a presence channel, pj ones with
+    # join/leave; a leave is the close (no grace), the refresh every 3 s (a 9 s TTL).
+    pushwire-presence|pushwire-presence-redis)
+      local presence=(--presence 'pr*,pj*,b*' --join-leave 'pj*,b*' --presence-grace-ms 0 --presence-ttl 9
+                      --api-key-file "$WORK/api.key")
+      if [[ $target == pushwire-presence ]]; then
+        start_pushwire "${presence[@]}"
+        args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID")
+      else
+        start_pushwire_redis 1 "${presence[@]}"
+        args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --pid "$REDIS_PID"
+              --redis-port "$REDIS_PORT")
+      fi
+      args+=(--api-key "$(cat "$WORK/api.key")") ;;
     pushwire-redis|pushwire-redis2)
       start_pushwire_redis "${target#pushwire-redis}"
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --pid "$REDIS_PID" "${NODE_ARGS[@]}") ;;
@@ -171,7 +193,9 @@ run() {  # target transport label bench-args...
       # shellcheck disable=SC2206
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS) ;;
   esac
-  if [[ $transport == chat-* ]]; then
+  if [[ $transport == presence ]]; then  # the channel comes with the arguments
+    line=$("$BIN/pushwire-bench" "${args[@]}" --scenario presence "$@" || true)
+  elif [[ $transport == chat-* ]]; then
     line=$("$BIN/pushwire-bench" "${args[@]}" --scenario chat --transport "${transport#chat-}" --channel "c${RANDOM}" \
       "$@" || true)
   elif [[ $transport == node-* ]]; then
@@ -265,6 +289,17 @@ done
 for transport in ${CHAT_TRANSPORTS:-websocket sse longpoll}; do
   rounds "pushwire nchan floor-publish" chat "$transport"
   rounds "pushwire-redis:redis nchan-redis:redis" chat "$transport"
+done
+# Presence: the storms (memory and Redis), then the fan-out with and without presence.
+for target in pushwire-presence pushwire-presence-redis; do
+  broker=memory; [[ $target == *redis ]] && broker=redis
+  for kind in pj:joinleave pr:presence x:plain; do
+    run "$target" presence "presence-$broker-${kind#*:}" --channel "${kind%%:*}${RANDOM}" \
+      --subscribers "${PRESENCE_SUBSCRIBERS:-10000}" --duration-ms "${PRESENCE_IDLE_MS:-15000}"
+  done
+done
+for transport in ${PRESENCE_TRANSPORTS:-websocket sse}; do
+  rounds "pushwire:nopresence pushwire-presence:presence" fanout "$transport"
 done
 # With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
 for transport in ${REDIS_TRANSPORTS:-websocket sse}; do

@@ -96,4 +96,14 @@ for args in "--transport websocket --publish-from both --rate 0" "--transport we
   python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["expected"] == 40 * 2 * 4 == r["received"] and r["server_cpu_us_per_publish"] > 0, r' "$line" ||
     { echo "chat smoke $args: $line"; exit 1; }
 done
-echo "bench smoke: every transport, with tokens, over TLS, the floors, chat: passed"
+# The presence scenario, small: a presence channel with join/leave, one without, a plain
+# one; the member set counted by the API, stats read, every member gone after the leaves.
+start presence --presence 'pr*,pj*' --join-leave 'pj*' --presence-grace-ms 0 --api-key-file "$DIR/api.key"
+for channel in pj1 pr1 x1; do
+  line=$("$BENCH" --scenario presence --port "$HTTP" --ws-port "$WS" --pid "$PID" --api-key "$(cat "$DIR/api.key")" \
+    --subscribers 40 --duration-ms 300 --channel "$channel" --expect-no-loss 2>/dev/null) ||
+    { echo "presence smoke $channel: $line"; exit 1; }
+  python3 -c 'import json, sys; r = json.loads(sys.argv[1]); plain = sys.argv[2] == "x1"; assert r["failed_subscribers"] == 0 and r["join_cpu_us_per_member"] > 0 and (plain or r["stats_ms"]["p50"] > 0), r' "$line" "$channel" ||
+    { echo "presence smoke $channel: $line"; exit 1; }
+done
+echo "bench smoke: every transport, with tokens, over TLS, the floors, chat, presence: passed"

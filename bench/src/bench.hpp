@@ -55,6 +55,9 @@ struct Config {
     int batch = 1;
     std::string publishFrom = "both";
     bool pubsub = false;
+    // presence: the Redis whose commands are counted (0: none), and how long the idle
+    // phase lasts (--duration-ms) to count the refresh.
+    int redisPort = 0;
 };
 
 const char* modeName(Mode mode);
@@ -159,6 +162,23 @@ public:
 private:
     std::unique_ptr<Impl> impl_;
 };
+
+// Runs the loop until `done()` or `timeout`; checks every 5 ms.
+bool runUntil(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// A request over a connection of its own (with Authorization: ApiKey when config.apiKey is
+// set), read to the end: its status (0: no answer) and body (not de-chunked).
+struct HttpAnswer {
+    int status = 0;
+    std::string body;
+};
+HttpAnswer httpRequest(const Config& config, const std::string& method, const std::string& path,
+                       const std::string& body);
+HttpAnswer httpPost(const Config& config, const std::string& path, const std::string& body);
+HttpAnswer httpGet(const Config& config, const std::string& path);
+
+// The presence scenario (presence.cpp): prints its JSON line; the exit status as main's.
+int presence(const Config& config, bool expectNoLoss);
 
 // The chat scenario (chat.cpp): prints its JSON line; the exit status as main's.
 int chat(const Config& config, bool expectNoLoss);

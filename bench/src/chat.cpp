@@ -176,16 +176,6 @@ public:
     void reset() { sentAt_.clear(); }
 };
 
-// Runs the loop until `done()` or `timeout`.
-bool runUntil(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (!done() && Clock::now() < deadline) {
-        io.run_for(std::chrono::milliseconds(5));
-        if (io.stopped()) io.restart();
-    }
-    return done();
-}
-
 }  // namespace
 
 int chat(const Config& c, bool expectNoLoss) {

@@ -5,20 +5,17 @@
 //           then publish latency (to another channel) while they are held.
 //   big-publish  one publish whose data is an object of N keys, N doubling up to --keys:
 //           the server's CPU per key, which stays flat while reading a body is linear.
+//   presence  a join storm on one presence channel, presence_stats latency with it full,
+//           the idle refresh, the leave storm (presence.cpp).
 //   chat    many small channels, publishes spread over them from HTTP keep-alive
 //           connections and from WebSocket chat clients (chat.cpp): CPU per publish.
 // Prints one JSON object on stdout and a readable line on stderr.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <charconv>
 #include <cstdio>
 #include <iostream>
 
 #include "bench.hpp"
-#include "receiver.hpp"
+#include "fleet.hpp"
 
 using namespace pushwire::bench;
 
@@ -28,7 +25,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
 
   --target pushwire|nchan     server kind (URL scheme)          [pushwire]
   --transport websocket|sse|longpoll|poll                       [websocket]
-  --scenario fanout|idle|big-publish|chat                       [fanout]
+  --scenario fanout|idle|big-publish|chat|presence              [fanout]
   --host H --port P           HTTP port (Nchan: everything)     [127.0.0.1 8080]
   --ws-port P                 pushwire's WebSocket port         [port+1]
   --pid PID                   server process to measure (repeatable)
@@ -49,6 +46,9 @@ chat (--transport websocket|sse|longpoll; --messages: publishes in all, spread e
   --publish-from http|ws|both     who publishes (ws: WebSocket only) [both]
   --http-publishers P             keep-alive HTTP connections publishing [8]
   --batch B                       pushwire: B publishes per NDJSON request [1]
+presence (pushwire, WebSocket; presence.cpp): --subscribers join --channel (a presence
+channel) at once, --duration-ms idle with them held, then all leave; needs --api-key:
+  --redis-port P                  count the Redis commands of the idle phase
 )";
 
 struct Args {
@@ -83,7 +83,8 @@ bool parse(int argc, char** argv, Args& args) {
                 else if (value == "poll") c.mode = Mode::Poll;
                 else throw std::invalid_argument(value);
             } else if (name == "--scenario") {
-                if (value != "fanout" && value != "idle" && value != "big-publish" && value != "chat")
+                if (value != "fanout" && value != "idle" && value != "big-publish" && value != "chat" &&
+                    value != "presence")
                     throw std::invalid_argument(value);
                 c.scenario = value;
             } else if (name == "--host") c.host = value;
@@ -103,6 +104,7 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--channel") c.channel = value;
             else if (name == "--token") c.token = value;
             else if (name == "--api-key") c.apiKey = value;
+            else if (name == "--redis-port") c.redisPort = std::stoi(value);
             else if (name == "--channels") c.channels = std::stoi(value);
             else if (name == "--per-channel") c.perChannel = std::stoi(value);
             else if (name == "--http-publishers") c.httpPublishers = std::stoi(value);
@@ -132,62 +134,6 @@ bool parse(int argc, char** argv, Args& args) {
     }
     return true;
 }
-
-// Runs the loop until `done()` or `timeout`; checks every 5 ms.
-bool runUntil(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (!done() && Clock::now() < deadline) {
-        io.run_for(std::chrono::milliseconds(5));
-        if (io.stopped()) io.restart();
-    }
-    return done();
-}
-
-struct Fleet {
-    explicit Fleet(asio::io_context& io) : receiver(io) {}
-
-    Receiver receiver;
-    std::vector<std::shared_ptr<Subscriber>> members;
-    std::vector<std::unique_ptr<Config>> nodes;  // one config per node; subscribers keep a reference
-
-    // Starts `count` subscribers, at most `concurrency` connecting at once; returns the
-    // seconds until all are established (or failed).
-    double connect(asio::io_context& io, const Config& config, const std::string& channel, int count, Tally& tally) {
-        const auto begin = Clock::now();
-        if (nodes.empty()) {
-            for (const auto& [port, wsPort] : config.subscribeNodes) {
-                nodes.push_back(std::make_unique<Config>(config));
-                nodes.back()->port = port;
-                nodes.back()->wsPort = wsPort;
-            }
-        }
-        int started = 0;
-        auto settled = [&] { return static_cast<int>(tally.established + tally.failed); };
-        while (started < count) {
-            while (started < count && started - settled() < config.connectConcurrency) {
-                const Config& node = nodes.empty() ? config : *nodes[static_cast<std::size_t>(started) % nodes.size()];
-                auto s = config.mode == Mode::WebSocket ? makeWsSubscriber(io, receiver, node, channel, tally)
-                                                        : makeHttpSubscriber(io, receiver, node, channel, tally);
-                s->start();
-                members.push_back(s);
-                ++started;
-            }
-            io.run_for(std::chrono::milliseconds(2));
-            if (io.stopped()) io.restart();
-            if (Clock::now() - begin > std::chrono::seconds(120)) break;
-        }
-        runUntil(
-            io, [&] { return settled() >= count; }, std::chrono::seconds(60));
-        return std::chrono::duration<double>(Clock::now() - begin).count();
-    }
-
-    void stop(asio::io_context& io) {
-        for (auto& s : members) s->stop();
-        runUntil(
-            io, [] { return false; }, std::chrono::milliseconds(200));
-        members.clear();
-    }
-};
 
 void printJsonString(const std::string& s) {
     std::cout << '"';
@@ -325,31 +271,7 @@ int idle(const Args& args) {
 
 // POST over a connection of its own; returns the answer's status (0: none).
 int postOnce(const Config& c, const std::string& path, const std::string& body) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(c.port));
-    inet_pton(AF_INET, c.host.c_str(), &addr.sin_addr);
-    int status = 0;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + c.host +
-                              "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n" +
-                              (c.apiKey.empty() ? "" : "Authorization: ApiKey " + c.apiKey + "\r\n") + "\r\n" + body;
-        bool sent = true;
-        for (std::size_t at = 0; sent && at < request.size();) {
-            const ssize_t n = ::send(fd, request.data() + at, request.size() - at, MSG_NOSIGNAL);
-            sent = n > 0;
-            at += sent ? static_cast<std::size_t>(n) : 0;
-        }
-        std::string answer;
-        char buffer[4096];
-        for (ssize_t n; sent && (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
-            answer.append(buffer, static_cast<std::size_t>(n));
-        if (answer.rfind("HTTP/1.1 ", 0) == 0) status = std::atoi(answer.c_str() + 9);
-    }
-    close(fd);
-    return status;
+    return httpPost(c, path, body).status;
 }
 
 int bigPublish(const Args& args) {
@@ -392,5 +314,6 @@ int main(int argc, char** argv) {
     }
     if (args.config.scenario == "big-publish") return bigPublish(args);
     if (args.config.scenario == "chat") return chat(args.config, args.expectNoLoss);
+    if (args.config.scenario == "presence") return presence(args.config, args.expectNoLoss);
     return args.config.scenario == "idle" ? idle(args) : fanout(args);
 }

@@ -12,7 +12,7 @@ export type ErrorCode =
   | 'forbidden' | 'unauthorized' | 'token_expired' | 'bad_cursor' | 'bad_channel' | 'too_large' | 'too_deep'
   | 'rate_limited' | 'overloaded' | 'broker_unavailable' | 'publish_outcome_unknown' | 'bad_json' | 'bad_type'
   | 'missing_field' | 'unknown_field' | 'bad_request' | 'not_found' | 'transport_disabled' | 'origin_not_allowed'
-  | 'closed' | 'internal'
+  | 'closed' | 'internal' | 'token_revoked' | 'disconnected'
   | (string & {});
 
 export interface Message<T = unknown> {
@@ -132,6 +132,19 @@ export declare class Client {
   publish(channel: string, data: unknown): Promise<number>;
   /** Returns a function that removes the listener. */
   onStateChange(listener: (state: ClientState, reason: string) => void): () => void;
+  /**
+   * The backend's server API (docs/api.md) subscribed this client to `channel`: its
+   * messages go to `onMessage` listeners from then on, resumed across reconnects.
+   * Returns a function that removes the listener.
+   */
+  onServerSubscribe(listener: (channel: string) => void): () => void;
+  /** The messages of the channels the backend subscribed this client to. */
+  onMessage<T = unknown>(listener: (message: Message<T>) => void): () => void;
+  /**
+   * The backend took `channel` away: its subscriptions end (state "unsubscribed",
+   * reason "unsubscribed by the server") and it is not asked for again.
+   */
+  onServerUnsubscribe(listener: (channel: string) => void): () => void;
   readonly state: ClientState;
   readonly stateReason: string;
   /** The transport in use now. */

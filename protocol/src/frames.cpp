@@ -269,6 +269,22 @@ int intField(const Fields& fields, std::string_view name) {
     return static_cast<int>(std::min<std::uint64_t>(unsignedField(fields, name), INT32_MAX));
 }
 
+bool flagField(const Fields& fields, std::string_view name) {
+    auto value = fields.find(name);
+    return value && detail::boolValue(*value).value_or(false);
+}
+
+// An array of strings (what is not a string is left out; none when absent).
+std::vector<std::string> stringsField(const Fields& fields, std::string_view name) {
+    std::vector<std::string> out;
+    if (auto list = fields.find(name); list && detail::isArray(*list)) {
+        for (std::string_view item : detail::arrayElements(*list)) {
+            if (auto text = detail::stringValue(item)) out.push_back(std::move(*text));
+        }
+    }
+    return out;
+}
+
 // A document from the server, validated (however it nests, within the client's bound).
 std::optional<Error> readServerDocument(std::string_view text, const char* what) {
     if (auto error = detail::validateJson(text, detail::kAnyDepth, what)) return error;
@@ -375,13 +391,12 @@ Result<ServerFrame> decodeServerFrame(std::string_view text) {
     } else if (*type == "subscribed") {
         frame.type = ServerFrameType::Subscribed;
         frame.cursor = stringField(fields, "cursor");
-        if (auto channels = fields.find("channels"); channels && detail::isArray(*channels)) {
-            for (std::string_view item : detail::arrayElements(*channels)) {
-                if (auto name = detail::stringValue(item)) frame.channels.push_back(std::move(*name));
-            }
-        }
+        frame.channels = stringsField(fields, "channels");
+        frame.byServer = flagField(fields, "server");
     } else if (*type == "unsubscribed") {
         frame.type = ServerFrameType::Unsubscribed;
+        frame.channels = stringsField(fields, "channels");
+        frame.byServer = flagField(fields, "server");
     } else if (*type == "authorized") {
         frame.type = ServerFrameType::Authorized;
         if (auto exp = fields.find("exp")) frame.expiresAt = detail::integerValue(*exp).value_or(0);
@@ -452,7 +467,20 @@ Result<PollResponse> decodePollResponse(std::string_view text) {
     auto more = fields.find("more");
     response.more = more && detail::boolValue(*more).value_or(false);
     response.clientId = stringField(fields, "client");
+    response.subscribed = stringsField(fields, "subscribed");
+    response.unsubscribed = stringsField(fields, "unsubscribed");
     return response;
+}
+
+Result<ServerAction> decodeServerAction(std::string_view text) {
+    if (auto error = readServerDocument(text, "server action")) return *error;
+    Fields fields(text);
+    ServerAction action;
+    action.channels = stringsField(fields, "channels");
+    auto error = fields.find("error");
+    action.reconnect =
+        error && detail::isObject(*error) ? flagField(Fields(*error), "reconnect") : flagField(fields, "reconnect");
+    return action;
 }
 
 Result<PublishRequest> decodePublishRequest(std::string_view body) {

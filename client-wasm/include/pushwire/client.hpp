@@ -67,6 +67,12 @@ public:
     // `dataJson` is any JSON value, serialized. `done` gets the assigned seq or an error.
     void publish(const std::string& channel, const std::string& dataJson, PublishCallback done = {});
     void onStateChange(StateHandler handler);
+    // The backend's server API (docs/api.md), one handler each: a channel it subscribed
+    // this client to (read from then on, resumed across reconnects), the messages of such
+    // channels, and a channel it took away (its Subscriptions end).
+    void onServerSubscribe(ChannelHandler handler);
+    void onServerUnsubscribe(ChannelHandler handler);
+    void onMessage(MessageHandler handler);
 
     State state() const;
     std::string stateReason() const;

@@ -74,6 +74,7 @@ struct ClientOptions {
 };
 
 using MessageHandler = std::function<void(const Message&)>;
+using ChannelHandler = std::function<void(const std::string& channel)>;
 using GapHandler = std::function<void(const Gap&)>;
 using ErrorHandler = std::function<void(const Error&)>;
 using StateHandler = std::function<void(State, const std::string& reason)>;

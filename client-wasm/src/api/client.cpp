@@ -107,6 +107,9 @@ void Client::publish(const std::string& channel, const std::string& dataJson, Pu
 }
 
 void Client::onStateChange(StateHandler handler) { core_->onStateChange(std::move(handler)); }
+void Client::onServerSubscribe(ChannelHandler handler) { core_->onServerSubscribe(std::move(handler)); }
+void Client::onServerUnsubscribe(ChannelHandler handler) { core_->onServerUnsubscribe(std::move(handler)); }
+void Client::onMessage(MessageHandler handler) { core_->onServerMessage(std::move(handler)); }
 State Client::state() const { return core_->state(); }
 std::string Client::stateReason() const { return core_->stateReason(); }
 Transport Client::transport() const { return core_->transport(); }

@@ -9,13 +9,14 @@ var pwNatives = new Map();
 var pwNoEvents = {
   token: function () {}, state: function () {}, message: function () {}, gap: function () {},
   error: function () {}, published: function () {}, subscribed: function () {}, debug: function () {},
-  member: function () {}, presence: function () {}
+  member: function () {}, presence: function () {}, server: function () {}, serverMessage: function () {}
 };
 function pwNative(handle) { return pwNatives.get(handle) || pwNoEvents; }
 
 // One native client: the calls api.js makes, the events it receives.
 var pwNextHandle = 1;
-function NativeClient(urls, transport, times, tokenRequester, debug) {
+// `server`: the server API's events, { subscribe(channel), unsubscribe(channel), message(msg) }.
+function NativeClient(urls, transport, times, tokenRequester, debug, server) {
   var handle = pwNextHandle++;
   var subscriptions = new Map();
   var publishes = new Map();
@@ -44,6 +45,17 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
       if (s) s.onSubscribed();
     },
     debug: function (line) { if (debug) debug(line); },
+    server: function (what, sub, text) {
+      if (what === 1) server.subscribe(text);
+      else if (what === 2) server.unsubscribe(text);
+      var s = what === 3 && subscriptions.get(sub);
+      if (!s) return;
+      subscriptions.delete(sub);
+      s.onEnded(text);
+    },
+    serverMessage: function (channel, seq, data, time) {
+      server.message({ channel: channel, seq: seq, data: data, time: time });
+    },
     published: function (id, ok, seq, code, message) {
       var done = publishes.get(id);
       if (!done) return;
@@ -222,11 +234,23 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
     var times = ['pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs', 'upgradeIntervalMs'].map(
       function (name) { return opts[name] === undefined ? -1 : Math.round(opts[name]); });
     this._subs = new Set();  // the subscriptions' state setters, while active
-    this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester, debug || null);
+    // The server API's: client.onServerSubscribe, onServerUnsubscribe, onMessage.
+    this._server = { subscribe: [], unsubscribe: [], message: [] };
+    var tell = function (list) {
+      return function (value) { list.slice().forEach(function (f) { isolate(f, value); }); };
+    };
+    this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester, debug || null, {
+      subscribe: tell(this._server.subscribe), unsubscribe: tell(this._server.unsubscribe),
+      message: tell(this._server.message)
+    });
     this._native.setStateListener(function (state, reason) {
       reason = explain(reason);
-      // Not connected: what was subscribed waits to be served again.
-      if (state !== 'connected') self._subs.forEach(function (set) { set('subscribing', reason, true); });
+      // Not connected: what was subscribed waits to be served again; closed (by the
+      // server): it ends.
+      self._subs.forEach(function (set) {
+        if (state === 'closed' && !self._closed) set('unsubscribed', reason);
+        else if (state !== 'connected') set('subscribing', reason, true);
+      });
       // With `debug`: the transport, and where each subscription resumes (nothing is
       // delivered before this call).
       if (debug) {
@@ -294,6 +318,12 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
         reportError(pushwireError(code, message));
       },
       onSubscribed: function () { setState('subscribed', ''); },
+      // The backend took the channel away (server API `unsubscribe`).
+      onEnded: function (why) {
+        lastPosition = native.position(id) || lastPosition;
+        active = false;
+        setState('unsubscribed', why);
+      },
       onMember: opts.onJoin || opts.onLeave ? function (joined, member) {
         var handler = joined ? opts.onJoin : opts.onLeave;
         if (handler) isolate(handler, member);
@@ -407,6 +437,11 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
   };
 
   Client.prototype.onStateChange = function (listener) { return listen(this._listeners, listener); };
+  // The backend's server API (docs/api.md): a channel it subscribed this client to, its
+  // messages, and a channel it took away. Each returns the function that removes it.
+  Client.prototype.onServerSubscribe = function (listener) { return listen(this._server.subscribe, listener); };
+  Client.prototype.onServerUnsubscribe = function (listener) { return listen(this._server.unsubscribe, listener); };
+  Client.prototype.onMessage = function (listener) { return listen(this._server.message, listener); };
 
   Object.defineProperty(Client.prototype, 'transport', {
     get: function () {
@@ -442,8 +477,8 @@ function NativeClient(urls, transport, times, tokenRequester, debug) {
   Client.prototype.close = function () {
     if (this._closed) return;
     this._lastTransport = this._native.transport();
+    this._closed = true;  // first: the subscriptions end with this reason, below
     this._native.close();
-    this._closed = true;
     this._subs.forEach(function (set) { set('unsubscribed', 'the client was closed'); });
     var native = this._native;
     // Free on a later turn: close() may run inside one of this client's callbacks.

@@ -39,6 +39,13 @@ EM_JS(void, pw_js_presence,
           pwNative(client).presence(id, ok, UTF8ToString(members), clients, users, UTF8ToString(code),
                                     UTF8ToString(message));
       });
+// The backend's server API: `what` 1 subscribed this client to channel `text`, 2
+// unsubscribed it from `text`, 3 ended subscription `sub` (`text` why); and a message of
+// a channel it subscribed this client to.
+EM_JS(void, pw_js_server, (int client, int what, int sub, const char* text),
+      { pwNative(client).server(what, sub, UTF8ToString(text)); });
+EM_JS(void, pw_js_server_message, (int client, const char* channel, double seq, int slot, double time),
+      { pwNative(client).serverMessage(UTF8ToString(channel), seq, pwTake(slot), time); });
 EM_JS(void, pw_js_published, (int client, int id, int ok, double seq, const char* code, const char* message),
       { pwNative(client).published(id, ok, seq, UTF8ToString(code), UTF8ToString(message)); });
 
@@ -54,6 +61,13 @@ std::vector<std::string> splitLines(std::string_view text) {
         start = end + 1;
     }
     return out;
+}
+
+// A message's data slot in glue.js: its decimal digits (wire_js.cpp).
+int slotOf(const pushwire::Message& m) {
+    int slot = 0;
+    for (char digit : m.data) slot = slot * 10 + (digit - '0');
+    return slot;
 }
 
 pushwire::MemberHandler memberHandler(int handle, int sub, bool joined) {
@@ -76,6 +90,14 @@ public:
             pw_js_state(handle, pushwire::toString(state), reason.c_str());
         });
         core_.onSubscribed([handle](int sub) { pw_js_subscribed(handle, sub); });
+        core_.onServerSubscribe([handle](const std::string& channel) { pw_js_server(handle, 1, 0, channel.c_str()); });
+        core_.onServerUnsubscribe(
+            [handle](const std::string& channel) { pw_js_server(handle, 2, 0, channel.c_str()); });
+        core_.onEnded([handle](int sub, const std::string& reason) { pw_js_server(handle, 3, sub, reason.c_str()); });
+        core_.onServerMessage([handle](const pushwire::Message& m) {
+            pw_js_server_message(handle, m.channel.c_str(), static_cast<double>(m.seq), slotOf(m),
+                                 static_cast<double>(m.time));
+        });
         if (debug) core_.onDebug([handle](const std::string& line) { pw_js_debug(handle, line.c_str()); });
         core_.start();
     }
@@ -112,9 +134,7 @@ public:
         const int subscribed = core_.subscribe(
             channel,
             [handle, id](const pushwire::Message& m) {
-                int slot = 0;  // its decimal digits (wire_js.cpp)
-                for (char digit : m.data) slot = slot * 10 + (digit - '0');
-                pw_js_message(handle, id, static_cast<double>(m.seq), slot, static_cast<double>(m.time));
+                pw_js_message(handle, id, static_cast<double>(m.seq), slotOf(m), static_cast<double>(m.time));
             },
             std::move(options), &error);
         lastErrorCode_ = error.code;

@@ -44,7 +44,8 @@ function pwWithStrings(texts, fn) {
 // separated by \x1e, the first "" for a good document or an error code followed by its
 // message. Kinds: 1 WebSocket frame, 2 SSE message, 3 SSE gap, 4 poll answer, 5 publish
 // answer, 6 negotiate, 7 error body, 8 refusals, 9 a token's exp, 10 presence answer,
-// 11 SSE welcome.
+// 11 SSE welcome, 12 what the server API did (SSE subscribed/unsubscribed/disconnect data,
+// a 409 disconnected body: its error object's fields).
 //
 // A schema is `name kind` pairs; a capital kind is required (the document is refused
 // without it). s a string ("" when absent); u a whole number >= 0 (0); o the same, ""
@@ -61,16 +62,18 @@ var PW_GAP = 'channel S from U to o reason r epoch s';
 var PW_MEMBER = 'client S user s info j';
 var PW_PRESENCE = 'channel s members w position s truncated b';
 var PW_FRAMES = {  // by type, in the order of protocol::ServerFrameType
-  welcome: 'epoch s heartbeat_ms i client s', subscribed: 'cursor s channels a', unsubscribed: '', message: PW_MESSAGE,
+  welcome: 'epoch s heartbeat_ms i client s', subscribed: 'cursor s channels a server b',
+  unsubscribed: 'channels a server b', message: PW_MESSAGE,
   gap: PW_GAP, ack: 'channel s seq u', error: 'error e channel s', ping: '', pong: '', authorized: 'exp t',
   join: PW_MESSAGE, leave: PW_MESSAGE, presence: PW_PRESENCE, presence_stats: 'channel s clients u users u'
 };
 var PW_READ = [, ['server frame'], ['message', PW_MESSAGE], ['gap', PW_GAP],
-  ['poll response', 'error x messages M cursor S gaps g refused f more b client s'],
+  ['poll response', 'error x messages M cursor S gaps g refused f more b client s subscribed a unsubscribed a'],
   ['publish response', 'error x seq U channel s'],
   ['negotiate answer', 'transports A protocol i websocket_url s heartbeat_ms i epoch s max_message_bytes u tokens b'],
   ['answer', 'error e channel s'], ['answer', 'refused f'], ,
-  ['presence answer', 'error x ' + PW_PRESENCE + ' clients o users o'], ['welcome', 'epoch s heartbeat_ms i client s']];
+  ['presence answer', 'error x ' + PW_PRESENCE + ' clients o users o'], ['welcome', 'epoch s heartbeat_ms i client s'],
+  ['server action', 'channels a reconnect b']];
 
 // The messages of the last read, by slot (wire_js.cpp puts the slot where the C++ decoder
 // puts the data's JSON text): where each sits in the document (-1: the document is the
@@ -181,6 +184,7 @@ function pwRead(kind, text) {
       var read = PW_READ[kind], schema = read[1];
       try { doc = JSON.parse(text); } catch (e) { throw ['bad_json', read[0] + ' is not valid JSON']; }
       if (slots) pwSlotCopies[0] = doc;
+      if (kind === 12 && pwObject(doc) && pwObject(doc.error)) doc = doc.error;
       if (kind === 1 && pwObject(doc)) {
         var types = Object.keys(PW_FRAMES), type = types.indexOf(doc.type);
         if (type < 0) throw ['bad_request', "unknown server frame type '" + doc.type + "'"];
@@ -245,7 +249,8 @@ function pwXhrAbort(id) {
 
 // Event kinds passed to _pw_sse_event: 1 welcome, 2 message, 3 gap, 4 ping, 5 failed,
 // 6 the server's own `event: error` (a refused channel, an expired token), also a refused
-// token learnt as below; 7 join, 8 leave.
+// token learnt as below; 7 join, 8 leave; the server API's 9 subscribed, 10 unsubscribed,
+// 11 disconnect.
 function pwSseOpen(handle, url) {
   var source = pwOpen(pwSources, handle, function () { return new EventSource(url); },
     function () { _pw_sse_event(handle, 5, 0, 0); });
@@ -265,6 +270,9 @@ function pwSseOpen(handle, url) {
   source.addEventListener('ping', forward(4));
   source.addEventListener('join', forward(7));
   source.addEventListener('leave', forward(8));
+  source.addEventListener('subscribed', forward(9));
+  source.addEventListener('unsubscribed', forward(10));
+  source.addEventListener('disconnect', forward(11));
   // The client core owns reconnection (backoff, resume cursor, fallback), so the
   // browser's own automatic reconnect is switched off by closing on the first error.
   source.onerror = function (event) {

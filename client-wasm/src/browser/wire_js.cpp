@@ -23,7 +23,8 @@ enum ReadKind {
     kRefusals,
     kTokenExpiry,
     kPresence,
-    kWelcome
+    kWelcome,
+    kServerAction
 };
 
 // The fields of `text` read as `kind`, in memory the caller frees.
@@ -164,6 +165,11 @@ protocol::Result<protocol::ServerFrame> serverFrame(std::string_view text) {
         case protocol::ServerFrameType::Subscribed:
             frame.cursor = in.text();
             frame.channels = in.texts();
+            frame.byServer = in.flag();
+            break;
+        case protocol::ServerFrameType::Unsubscribed:
+            frame.channels = in.texts();
+            frame.byServer = in.flag();
             break;
         case protocol::ServerFrameType::Authorized: frame.expiresAt = static_cast<std::int64_t>(in.number()); break;
         default: break;
@@ -199,7 +205,18 @@ protocol::Result<protocol::PollResponse> pollResponse(std::string_view text) {
     response.refused = in.refusals();
     response.more = in.flag();
     response.clientId = in.text();
+    response.subscribed = in.texts();
+    response.unsubscribed = in.texts();
     return response;
+}
+
+protocol::Result<protocol::ServerAction> serverAction(std::string_view text) {
+    Fields in(kServerAction, text);
+    if (auto error = in.failed()) return *error;
+    protocol::ServerAction action;
+    action.channels = in.texts();
+    action.reconnect = in.flag();
+    return action;
 }
 
 protocol::Result<protocol::ServerFrame> welcome(std::string_view text) {

@@ -371,13 +371,20 @@ void ClientCore::scheduleTokenRefresh() {
 }
 
 bool ClientCore::recoverFromAuthFailure(const protocol::Error& reason) {
-    if (reason.code != ErrorCode::Unauthorized && reason.code != ErrorCode::TokenExpired) return false;
+    const bool revoked = reason.code == ErrorCode::TokenRevoked;
+    if (reason.code != ErrorCode::Unauthorized && reason.code != ErrorCode::TokenExpired && !revoked) return false;
     // An expired token is routine (a new one is asked for at once): the subscriptions hear
-    // of it only when the new one fails too. A token refused outright, at once.
-    if (reason.code == ErrorCode::Unauthorized || authFailures_ > 0) tellAuthRefusal(toError(reason));
+    // of it only when the new one fails too. A token refused outright (or revoked by the
+    // backend), at once.
+    if (reason.code != ErrorCode::TokenExpired || authFailures_ > 0) tellAuthRefusal(toError(reason));
     if (closed_ || !transport_) return true;
     dropTransport();
     std::string why = std::string(protocol::errorCodeName(reason.code)) + ": " + reason.message;
+    if (revoked && !options_.getToken) {
+        // The same token would be refused for good: nothing to retry with.
+        stop(why + " (the client stops: give it a getToken option to get a new token)");
+        return true;
+    }
     if (!options_.getToken) {
         scheduleReconnect(why + " (give the client a getToken option)");
         return true;
@@ -640,6 +647,10 @@ std::string ClientCore::currentToken() const {
 
 void ClientCore::close() {
     if (closed_ && state_ == State::Closed) return;
+    stop("closed by the application");
+}
+
+void ClientCore::stop(const std::string& reason) {
     closed_ = true;
     stopProbing();
     if (transport_) retire(std::move(transport_));
@@ -654,7 +665,7 @@ void ClientCore::close() {
     failHeldPublishes();
     movePresenceQueries(true);
     for (auto& [name, state] : channels_) cancelTimer(state.presence.retryTimer);
-    setState(State::Closed, "closed by the application");
+    setState(State::Closed, reason);
 }
 
 }  // namespace pushwire::client

@@ -73,6 +73,14 @@ public:
     // The reconnect delays, as sentences, for the JS `debug` option (which tells the rest
     // from the states). Nothing is built without a handler.
     void onDebug(Callback<void(const std::string&)> handler) { debug_ = std::move(handler); }
+    // The backend's server API (docs/api.md): a channel it subscribed this client to (read
+    // from then on, resumed across reconnects like the application's), the messages of
+    // such channels, and a channel it took away (its subscriptions end: `ended` is told
+    // each, with the reason).
+    void onServerSubscribe(Callback<void(const std::string&)> handler) { serverSubscribed_ = std::move(handler); }
+    void onServerMessage(MessageHandler handler) { serverMessage_ = std::move(handler); }
+    void onServerUnsubscribe(Callback<void(const std::string&)> handler) { serverUnsubscribed_ = std::move(handler); }
+    void onEnded(Callback<void(int, const std::string&)> handler) { ended_ = std::move(handler); }
     bool hasSubscription(int subscriptionId) const { return subscriptions_.count(subscriptionId) != 0; }
 
     // Hints from the page: the network is back / the page is visible again. A waiting
@@ -102,6 +110,9 @@ public:
     void transportClientId(int generation, const std::string& clientId) override;
     void transportPresence(int generation, const std::string& idJson, const protocol::PresenceAnswer& answer) override;
     void transportClosed(int generation, const protocol::Error& reason) override;
+    void transportServerSubscribed(int generation, const std::vector<std::string>& channels) override;
+    void transportServerUnsubscribed(int generation, const std::vector<std::string>& channels) override;
+    void transportDisconnected(int generation, bool reconnect) override;
     std::vector<std::string> channels() const override;
     std::string resumeCursor(const std::vector<std::string>& channels) const override;
 
@@ -141,6 +152,7 @@ private:
         // still unknown: they wait for it (see publish()).
         std::vector<HeldPublish> held;
         PresenceTrack presence;
+        bool byServer = false;  // the backend subscribed this client (read with no subscription)
     };
     struct SubscriptionEntry {
         std::string channel;
@@ -173,6 +185,10 @@ private:
     void served(const std::vector<std::string>& channels);
     // The server refused this channel: its subscriptions are told and end.
     void refuseChannel(const std::string& channel, const protocol::Error& error);
+    // The channel goes, and its subscriptions with it (removed; returned for telling).
+    std::vector<std::pair<int, SubscriptionEntry>> dropChannel(const std::string& channel);
+    // Stops for good (state closed, `reason`): close(), or the server said so.
+    void stop(const std::string& reason);
     // Moves to the next server of the list (forgetting what worked on this one); false
     // when every server was tried since the last success.
     bool nextServer();
@@ -305,6 +321,10 @@ private:
     bool authTold_ = false;  // the subscriptions heard of this refusal episode
     Callback<void(int)> subscribed_;
     Callback<void(const std::string&)> debug_;
+    Callback<void(const std::string&)> serverSubscribed_;
+    Callback<void(const std::string&)> serverUnsubscribed_;
+    MessageHandler serverMessage_;
+    Callback<void(int, const std::string&)> ended_;
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)
     std::map<std::string, PresenceQuery> presenceQueries_;     // in flight in-band, by request id

@@ -71,7 +71,7 @@ void ClientCore::unsubscribe(int subscriptionId) {
     if (ids.empty()) {
         releaseHeld(channel);
         ch = channels_.find(channel);
-        if (ch == channels_.end() || !ch->second.subscriptions.empty()) return;
+        if (ch == channels_.end() || !ch->second.subscriptions.empty() || ch->second.byServer) return;
         channels_.erase(ch);
         if (transport_) transport_->channelsChanged({}, {channel});
     }
@@ -176,6 +176,7 @@ void ClientCore::transportMessage(int generation, const protocol::Envelope& enve
         return;
     }
     Message message{envelope.channel, envelope.seq, envelope.dataJson, envelope.timeMs};
+    const bool byServer = it->second.byServer;
     std::vector<int> ids = it->second.subscriptions;
     for (int id : ids) {
         auto sub = subscriptions_.find(id);
@@ -183,6 +184,11 @@ void ClientCore::transportMessage(int generation, const protocol::Envelope& enve
         MessageHandler handler = sub->second.onMessage;  // may unsubscribe itself
         handler(message);
         if (closed_) return;
+    }
+    // A channel the backend subscribed this client to: to the client's onMessage.
+    if (byServer && serverMessage_) {
+        MessageHandler handler = serverMessage_;
+        handler(message);
     }
 }
 
@@ -249,7 +255,8 @@ void ClientCore::transportRequestError(int generation, const std::string& idJson
     }
     // Neither a publish nor a channel: every subscription hears it. A refused token: the
     // close that follows says it (recoverFromAuthFailure).
-    if (error.code != protocol::ErrorCode::Unauthorized && error.code != protocol::ErrorCode::TokenExpired) {
+    if (error.code != protocol::ErrorCode::Unauthorized && error.code != protocol::ErrorCode::TokenExpired &&
+        error.code != protocol::ErrorCode::TokenRevoked) {
         tellEverySubscription(toError(error));
     }
 }
@@ -286,25 +293,13 @@ void ClientCore::tellEverySubscription(const Error& error) {
 }
 
 void ClientCore::refuseChannel(const std::string& channel, const protocol::Error& error) {
-    auto state = channels_.find(channel);
-    if (state == channels_.end()) return;
-    std::vector<SubscriptionEntry> ended;
-    for (int id : state->second.subscriptions) {
-        auto sub = subscriptions_.find(id);
-        if (sub == subscriptions_.end()) continue;
-        ended.push_back(std::move(sub->second));
-        subscriptions_.erase(sub);
-    }
-    auto held = std::move(state->second.held);
-    stopPresence(state->second.presence);
-    channels_.erase(state);
+    if (!channels_.count(channel)) return;
+    auto ended = dropChannel(channel);
     if (transport_) transport_->channelsChanged({}, {channel});
     Error e = toError(error);
-    for (SubscriptionEntry& sub : ended) {
+    for (auto& [id, sub] : ended) {
         if (sub.options.onError) sub.options.onError(e);
     }
-    // Publishing may still be allowed where reading is not: they go (and get their own answer).
-    for (HeldPublish& entry : held) sendPublish(std::move(entry.publish));
 }
 
 }  // namespace pushwire::client

@@ -65,6 +65,13 @@ public:
     virtual void transportPresence(int generation, const std::string& idJson,
                                    const protocol::PresenceAnswer& answer) = 0;
     virtual void transportClosed(int generation, const protocol::Error& reason) = 0;
+    // The backend's server API (docs/api.md). Subscribed: the server reads `channels` to
+    // this client from now on (a cursor follows, by transportCursor, naming them);
+    // unsubscribed: it stopped them, and they must never be asked for again; disconnected:
+    // the transport has stopped, and the client must stay away unless `reconnect`.
+    virtual void transportServerSubscribed(int generation, const std::vector<std::string>& channels) = 0;
+    virtual void transportServerUnsubscribed(int generation, const std::vector<std::string>& channels) = 0;
+    virtual void transportDisconnected(int generation, bool reconnect) = 0;
 
     // Asked whenever a transport (re)issues a request: what to read and from where.
     virtual std::vector<std::string> channels() const = 0;

@@ -35,6 +35,8 @@ protocol::Result<protocol::PublishAck> publishAck(std::string_view text);
 protocol::Result<protocol::NegotiateInfo> negotiate(std::string_view text);
 protocol::Result<protocol::ServerFrame> welcome(std::string_view text);  // SSE `welcome` data
 protocol::Result<protocol::PresenceAnswer> presenceAnswer(std::string_view text);
+// SSE `subscribed`/`unsubscribed`/`disconnect` data, or a 409 disconnected body.
+protocol::Result<protocol::ServerAction> serverAction(std::string_view text);
 // The error of an error body or SSE `error` event ({"error":{...}}), and the channel it
 // names ("" when none).
 std::optional<protocol::Error> errorBody(std::string_view text);

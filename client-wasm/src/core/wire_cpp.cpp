@@ -15,6 +15,9 @@ protocol::Result<protocol::ServerFrame> welcome(std::string_view text) { return 
 protocol::Result<protocol::PresenceAnswer> presenceAnswer(std::string_view text) {
     return protocol::decodePresenceAnswer(text);
 }
+protocol::Result<protocol::ServerAction> serverAction(std::string_view text) {
+    return protocol::decodeServerAction(text);
+}
 std::optional<protocol::Error> errorBody(std::string_view text) { return protocol::decodeErrorBody(text); }
 std::string errorChannel(std::string_view text) { return protocol::errorChannel(text); }
 std::vector<protocol::Refusal> refusals(std::string_view text) { return protocol::decodeRefusals(text); }

@@ -61,8 +61,15 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
                                                                   ? std::string("request failed (network or timeout)")
                                                                   : "HTTP " + std::to_string(response.status)};
         if (auto error = wire::errorBody(response.body)) reason = *error;
-        const bool auth =
-            reason.code == protocol::ErrorCode::Unauthorized || reason.code == protocol::ErrorCode::TokenExpired;
+        if (reason.code == protocol::ErrorCode::Disconnected) {
+            // The backend's disconnect: the error says whether to come back.
+            auto action = wire::serverAction(response.body);
+            listener_.transportDisconnected(generation_, action && action->reconnect);
+            return;
+        }
+        const bool auth = reason.code == protocol::ErrorCode::Unauthorized ||
+                          reason.code == protocol::ErrorCode::TokenExpired ||
+                          reason.code == protocol::ErrorCode::TokenRevoked;
         if (auth && config_.currentToken() != usedToken_) {
             schedule(0);  // asked with the token before the refresh: again with the new one
             return;
@@ -98,6 +105,15 @@ void HttpPollingTransport::onResponse(const HttpResponse& response) {
     for (const protocol::Refusal& refusal : batch->refused) {
         if (closed_) return;
         listener_.transportRequestError(generation, "", refusal.error, refusal.channel);
+    }
+    // The backend's server API: channels taken away are asked for no more; channels added
+    // are read from now (the cursor names them).
+    if (!batch->unsubscribed.empty()) listener_.transportServerUnsubscribed(generation, batch->unsubscribed);
+    if (closed_) return;
+    if (!batch->subscribed.empty()) {
+        listener_.transportServerSubscribed(generation, batch->subscribed);
+        if (closed_) return;
+        requestChannels_.insert(requestChannels_.end(), batch->subscribed.begin(), batch->subscribed.end());
     }
     for (const protocol::Gap& gap : batch->gaps) {
         if (closed_) return;

@@ -22,7 +22,19 @@ LiveHandles<SseTransport>& liveStreams() {
 }
 
 // glue.js's numbers.
-enum EventKind { kWelcome = 1, kMessage = 2, kGap = 3, kPing = 4, kFailed = 5, kError = 6, kJoin = 7, kLeave = 8 };
+enum EventKind {
+    kWelcome = 1,
+    kMessage = 2,
+    kGap = 3,
+    kPing = 4,
+    kFailed = 5,
+    kError = 6,
+    kJoin = 7,
+    kLeave = 8,
+    kSubscribed = 9,
+    kUnsubscribed = 10,
+    kDisconnect = 11
+};
 
 class SseTransport final : public Transport {
 public:
@@ -72,6 +84,28 @@ public:
                 break;
             }
             case kPing: break;
+            // The backend's server API: a channel added to the stream (its id the stream's
+            // position, naming it), one taken out, or the end of the stream.
+            case kSubscribed:
+            case kUnsubscribed: {
+                auto action = wire::serverAction(data ? data : "");
+                if (!action) break;
+                if (kind == kUnsubscribed) {
+                    listener_.transportServerUnsubscribed(generation, action->channels);
+                    break;
+                }
+                listener_.transportServerSubscribed(generation, action->channels);
+                listener_.transportCursor(generation, id ? id : "", action->channels);
+                break;
+            }
+            case kDisconnect: {
+                auto action = wire::serverAction(data ? data : "");
+                if (closed_) break;
+                closed_ = true;
+                disconnect();
+                listener_.transportDisconnected(generation, action && action->reconnect);
+                break;
+            }
             case kError: {
                 // A channel refused: its subscriptions end, the stream goes on. Anything
                 // else (an expired token, the broker gone) ends the stream.

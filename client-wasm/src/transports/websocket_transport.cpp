@@ -67,6 +67,12 @@ public:
             case kFrame: frame(text ? text : ""); break;
             case kClosed: {
                 forget();  // the glue has forgotten the socket
+                // The backend's disconnect: 4006 come back and resume, 4005 stay away.
+                if (code == protocol::kCloseDisconnected || code == protocol::kCloseDisconnectedReconnect) {
+                    closed_ = true;
+                    listener_.transportDisconnected(generation_, code == protocol::kCloseDisconnectedReconnect);
+                    break;
+                }
                 // The error frame before a 4001 said why, in the server's words.
                 if (code == protocol::kCloseTokenExpired && refusal_) {
                     fail(refusal_->message, refusal_->code);
@@ -118,7 +124,11 @@ private:
                 }
                 break;
             case protocol::ServerFrameType::Subscribed:
+                if (f.byServer) listener_.transportServerSubscribed(generation, f.channels);
                 listener_.transportCursor(generation, f.cursor, f.channels);
+                break;
+            case protocol::ServerFrameType::Unsubscribed:
+                if (f.byServer) listener_.transportServerUnsubscribed(generation, f.channels);
                 break;
             case protocol::ServerFrameType::Message:
             case protocol::ServerFrameType::Join:

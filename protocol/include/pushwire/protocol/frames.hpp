@@ -83,7 +83,8 @@ struct ServerFrame {
     Gap gap;                               // Gap
     std::string idJson;                    // Ack, Error, Subscribed, Presence, PresenceStats
     std::string channel;                   // Ack; Error: the channel refused, if one
-    std::vector<std::string> channels;     // Subscribed
+    std::vector<std::string> channels;     // Subscribed, Unsubscribed
+    bool byServer = false;                 // Subscribed, Unsubscribed: the backend's doing (server API)
     std::uint64_t seq = 0;                 // Ack
     std::string cursor;                    // Subscribed
     std::string epoch;                     // Welcome
@@ -131,8 +132,22 @@ struct PollResponse {
     std::string cursor;
     bool more = false;     // the server capped the answer: ask again at once
     std::string clientId;  // the session's id as members show it ("" when not said)
+    // The backend's server API: channels it subscribed this client to (read from now on:
+    // the cursor names them) and channels it took away (asked for no more).
+    std::vector<std::string> subscribed;
+    std::vector<std::string> unsubscribed;
 };
 Result<PollResponse> decodePollResponse(std::string_view text);
+
+// What the backend's server API did to a connection, as an SSE event's data or an error
+// body says it: `event: subscribed` / `unsubscribed` ({"channels":[...],"server":true}),
+// `event: disconnect` ({"reconnect":bool}), and a poll's 409
+// {"error":{"code":"disconnected",...,"reconnect":bool}}.
+struct ServerAction {
+    std::vector<std::string> channels;
+    bool reconnect = false;
+};
+Result<ServerAction> decodeServerAction(std::string_view text);
 
 // Publish body (HTTP POST /pushwire/publish): {"channel":"chat","data":...}, or the batch
 // form {"channels":[...],"data":...} (one message to each; `channels` is then set and
