@@ -24,6 +24,9 @@
 #   a channel outside --presence; presence_stats with the channel full; the idle refresh;
 #   the leave storm. Then the fan-out on a presence channel (join/leave on) against a plain
 #   one, pushwire against pushwire, for each of PRESENCE_TRANSPORTS
+#   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big
+#   browser (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
+#   not docs/benchmarks.md, which stays the page of a whole run
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/dist/bin"
@@ -36,6 +39,10 @@ IDLE="${IDLE:-10000}"
 BYTES="${BYTES:-100}"
 TRANSPORTS="${TRANSPORTS:-websocket sse longpoll poll}"
 REPEAT="${REPEAT:-3}"
+ONLY="${ONLY:-}"
+want() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
+PAGE="$ROOT/docs/benchmarks.md"
+if [[ -n $ONLY ]]; then RESULTS="$RESULTS/partial"; PAGE="$RESULTS/benchmarks.md"; fi
 WORK="$(mktemp -d /tmp/pushwire-bench.XXXXXX)"
 RAW="$WORK/results.jsonl"
 trap 'stop_servers; rm -rf "$WORK"' EXIT
@@ -266,6 +273,7 @@ chat() {  # target label transport
 # What the build wrote reaches the disk now, not during the first runs.
 sync
 echo "pushwire vs Nchan on $(nproc) cores, $(date -u +%F)" >&2
+want fanout || TRANSPORTS=""
 for transport in $TRANSPORTS; do
   # WebSocket and SSE write each message at 100 msg/s: the kernel's floor runs with them;
   # long-poll's floor reads each request and writes an answer.
@@ -277,21 +285,25 @@ for transport in $TRANSPORTS; do
   done
 done
 # The cost of auth: the same fan-out with tokens on, alternating with runs without.
+want auth || AUTH_TRANSPORTS=" "
 for transport in ${AUTH_TRANSPORTS:-websocket sse longpoll poll}; do
   rounds "pushwire:plain pushwire-auth:auth" fanout "$transport"
 done
 # The cost of TLS: Node's clients (pushwire-bench speaks no TLS) over wss:// and https://.
+want tls || TLS_TRANSPORTS=" "
 for transport in ${TLS_TRANSPORTS:-websocket sse}; do
   rounds "pushwire:node-plain pushwire-tls:tls nchan-tls:tls floor-plain:node-plain floor-tls:tls" node_fanout \
     "node-$transport" "${TLS_MESSAGES:-200}"
 done
 # The chat scenario, memory broker and Redis (pushwire on one node, Nchan with its Redis).
+want chat || CHAT_TRANSPORTS=" "
 for transport in ${CHAT_TRANSPORTS:-websocket sse longpoll}; do
   rounds "pushwire nchan floor-publish" chat "$transport"
   rounds "pushwire-redis:redis nchan-redis:redis" chat "$transport"
 done
 # Presence: the storms (memory and Redis), then the fan-out with and without presence.
-for target in pushwire-presence pushwire-presence-redis; do
+want presence || PRESENCE_TRANSPORTS=" "
+want presence && for target in pushwire-presence pushwire-presence-redis; do
   broker=memory; [[ $target == *redis ]] && broker=redis
   for kind in pj:joinleave pr:presence x:plain; do
     run "$target" presence "presence-$broker-${kind#*:}" --channel "${kind%%:*}${RANDOM}" \
@@ -302,25 +314,30 @@ for transport in ${PRESENCE_TRANSPORTS:-websocket sse}; do
   rounds "pushwire:nopresence pushwire-presence:presence" fanout "$transport"
 done
 # With a Redis broker: pushwire on one node and on two, Nchan with its Redis storage.
+want redis || REDIS_TRANSPORTS=" "
 for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
   rounds "pushwire-redis:redis pushwire-redis2:redis2 nchan-redis:redis floor:redis" fanout "$transport"
 done
 # WebSocket subscribers that are not ours: Node's ws library (bench/node_clients.mjs).
-rounds "pushwire:node-ws nchan:node-ws" node_fanout node-websocket "${NODE_WS_MESSAGES:-300}"
+want node && rounds "pushwire:node-ws nchan:node-ws" node_fanout node-websocket "${NODE_WS_MESSAGES:-300}"
 # Reading one large publish: the server's CPU per key as the key count doubles.
 stop_servers
-start_pushwire --max-message-bytes 16777216
-line=$("$BIN/pushwire-bench" --target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" \
-  --scenario big-publish --keys "${BIG_PUBLISH_KEYS:-400000}" --channel big || true)
-[[ -n "$line" ]] && echo "${line%\}},\"label\":\"big-publish\"}" >>"$RAW"
-stop_servers
+if want big; then
+  start_pushwire --max-message-bytes 16777216
+  line=$("$BIN/pushwire-bench" --target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" \
+    --scenario big-publish --keys "${BIG_PUBLISH_KEYS:-400000}" --channel big || true)
+  [[ -n "$line" ]] && echo "${line%\}},\"label\":\"big-publish\"}" >>"$RAW"
+  stop_servers
+fi
 # The browser module: its size, and delivery to a JS callback in headless Chromium (SDK
 # against a raw WebSocket + JSON.parse in the same page), and the time to a first message.
-js_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.js" | wc -c)
-wasm_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.wasm" | wc -c)
-echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz}" >>"$RAW"
-line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:-20000}" --repeat "$REPEAT" || true)
-[[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
+if want browser; then
+  js_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.js" | wc -c)
+  wasm_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.wasm" | wc -c)
+  echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz}" >>"$RAW"
+  line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:-20000}" --repeat "$REPEAT" || true)
+  [[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
+fi
 
 mkdir -p "$RESULTS"
 # Which code ran (marked when the tree had changes not committed), and when the run ended:
@@ -332,6 +349,6 @@ ran=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
   cat "$RAW"
 } >"$RESULTS/latest.jsonl"
 cp "$RESULTS/latest.jsonl" "$RAW"
-python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$ROOT/docs/benchmarks.md" \
+python3 "$ROOT/bench/report.py" "$RAW" "$RESULTS" "$PAGE" \
   "REPEAT=$REPEAT SUBSCRIBERS=$SUBSCRIBERS NODE_WS_RATE=${NODE_WS_RATE:-20} TLS_MESSAGES=${TLS_MESSAGES:-200} LATENCY_MESSAGES=$LATENCY_MESSAGES RATE=$RATE THROUGHPUT_MESSAGES=$THROUGHPUT_MESSAGES IDLE=$IDLE BYTES=$BYTES"
-echo "wrote docs/benchmarks.md and bench/results/" >&2
+echo "wrote ${PAGE#"$ROOT/"} and ${RESULTS#"$ROOT/"}/" >&2
