@@ -4,7 +4,8 @@
 # "0"), `pushwire sub | head -n N` ends cleanly by itself, `pushwire pub -` publishes each
 # line of stdin, --position-file resumes where the last run stopped, and a server restart
 # mid-stream loses nothing (Redis broker: the stream goes on) or says so (memory broker: a
-# gap line). No timed assertions: every wait is for a condition, with a generous deadline.
+# gap line); with two URLs on Redis, a node killed moves the subscriber to the other, nothing
+# lost. No timed assertions: every wait is for a condition, with a generous deadline.
 set -euo pipefail
 trap 'echo "cli_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 SERVER=$1 CLI=$2
@@ -125,4 +126,20 @@ for transport in websocket sse longpoll; do
   expect_seqs "$DIR/r-$transport.out" "r-$transport" 1 6
   kill "$PID"
 done
+# Two nodes on one Redis, `sub URL1,URL2`: node 1 killed with kill -9 (and not back), the
+# subscriber moves to node 2 and resumes there: nothing lost, nothing repeated.
+start_server node1 --port 0 --broker "redis://127.0.0.1:$REDIS_PORT"
+N1PID=$PID N1URL=http://127.0.0.1:$PORT
+start_server node2 --port 0 --broker "redis://127.0.0.1:$REDIS_PORT"
+N2URL=http://127.0.0.1:$PORT
+publish "$N1URL" failover 1 3
+("$CLI" sub "$N1URL,$N2URL" failover --since 0 --verbose 2>"$DIR/failover.err" | stdbuf -oL head -n 6 \
+   >"$DIR/failover.out") &
+SUB=$!
+wait_for "the messages before node 1 goes" lines "$DIR/failover.out" 3
+kill -9 "$N1PID"
+publish "$N2URL" failover 4 6
+wait "$SUB"
+expect_seqs "$DIR/failover.out" failover 1 6
+grep -q "connected to $N2URL" "$DIR/failover.err" || fail "failover: not connected to node 2: $(cat "$DIR/failover.err")"
 echo "cli_check.sh: ok"
