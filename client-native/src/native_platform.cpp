@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <chrono>
 
@@ -89,8 +90,12 @@ NativePlatform::JobId NativePlatform::startJob(std::function<void(const std::ato
     auto job = std::make_unique<Job>();
     job->stop = std::move(stop);
     Job* raw = job.get();
-    job->thread = std::thread([raw, work = std::move(work)] {
+    // Work for the io_context while the job runs: io.run() does not return while a
+    // request is in flight or a stream is open (their results come by post()).
+    auto guard = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
+    job->thread = std::thread([raw, guard, work = std::move(work)] {
         work(raw->cancelled);
+        guard->reset();
         raw->exited = true;
     });
     jobs_.emplace(id, std::move(job));
