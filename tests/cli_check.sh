@@ -2,7 +2,7 @@
 # The `pushwire` command line (client-native/) against the real server, as a person or a
 # script uses it: every transport delivers each message once and in order (live and from
 # "0"), `pushwire sub | head -n N` ends cleanly by itself, `pushwire pub -` publishes each
-# line of stdin, --position-file resumes where the last run stopped, and a server restart
+# line of stdin, `pushwire history` prints what is held, --position-file resumes where the last run stopped, and a server restart
 # mid-stream loses nothing (Redis broker: the stream goes on) or says so (memory broker: a
 # gap line); with two URLs on Redis, a node killed moves the subscriber to the other, nothing
 # lost. No timed assertions: every wait is for a condition, with a generous deadline.
@@ -85,6 +85,12 @@ publish "$URL" pos 1 4
 expect_seqs "$DIR/pos1.out" pos 1 2
 "$CLI" sub "$URL" pos --since 0 --position-file "$DIR/pos.json" --count 2 >"$DIR/pos2.out"
 expect_seqs "$DIR/pos2.out" pos 3 4
+
+# history: what the server holds, from the oldest, at most --limit, then it ends.
+"$CLI" history "$URL" pos >"$DIR/history.out"
+expect_seqs "$DIR/history.out" pos 1 4
+"$CLI" history "$URL" pos --limit 3 >"$DIR/history3.out"
+expect_seqs "$DIR/history3.out" pos 1 3
 
 # A restart of a memory-broker server: the channel's stream started over, and the line
 # says so (a gap, epoch_changed) before the new stream's messages.

@@ -43,5 +43,6 @@ std::vector<std::string> parseUrls(const std::string& text);
 
 int subCommand(const Args& args);
 int pubCommand(const Args& args);
+int historyCommand(const Args& args);
 
 }  // namespace pushwire::cli

@@ -12,6 +12,7 @@ Usage:
   pushwire sub URL CHANNEL... [--since POS] [--transport T] [--token T | --token-file F]
                               [--position-file F] [--count N] [--verbose]
   pushwire pub URL CHANNEL [DATA | -] [--api-key-file F | --token T | --token-file F]
+  pushwire history URL CHANNEL [--since POS] [--limit N] [--token T | --token-file F]
   pushwire --help | --version
 
 sub   Prints every message of the CHANNELs from now on (or from --since / the position
@@ -42,6 +43,9 @@ pub   Publishes DATA, a JSON value (a word is a string only when quoted: '"hi"')
       same idempotency key, so it is stored once.
   --api-key-file F    the server's API key (its --api-key-file), as a backend publishes
   --token T           a token allowed to publish; --token-file F reads it
+
+history  Prints what the server holds of CHANNEL (from the oldest, or after --since POS),
+      as sub prints it, at most --limit N messages, and ends.
 
 URL is http://host:port; for sub, several separated by commas are servers sharing
 channels (a Redis broker), used in that order: on one that fails the client moves to the
@@ -86,6 +90,10 @@ int main(int argc, char** argv) {
         auto args = parseArgs(argc, argv, 2, {"--api-key-file", "--token", "--token-file"}, {});
         return args ? pubCommand(*args) : kExitUsage;
     }
-    complain("unknown command '" + command + "': give sub or pub (see pushwire --help)");
+    if (command == "history") {
+        auto args = parseArgs(argc, argv, 2, {"--since", "--limit", "--token", "--token-file"}, {});
+        return args ? historyCommand(*args) : kExitUsage;
+    }
+    complain("unknown command '" + command + "': give sub, pub or history (see pushwire --help)");
     return kExitUsage;
 }

@@ -146,7 +146,6 @@ RequestId NativePlatform::httpRequest(const std::string& method, const std::stri
     http->set_write_timeout(std::chrono::seconds(10));
     httplib::Headers headers;
     if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
-    std::weak_ptr<bool> alive = alive_;
     const JobId job = startJob(
         [this, http, method, target = split.target, body, headers, finish](const std::atomic<bool>& cancelled) {
             if (cancelled) return;
