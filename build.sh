@@ -96,7 +96,7 @@ cmd_build() {
   cmake --build "$BUILD/wasm" -j "$JOBS"
   mkdir -p "$DIST/bin" "$DIST/web"
   cp "$BUILD/native/bin/pushwire-server" "$DIST/bin/"
-  for tool in pushwire-bench pushwire-send-paths pushwire-floors; do
+  for tool in pushwire pushwire-bench pushwire-send-paths pushwire-floors; do
     [[ -f "$BUILD/native/bin/$tool" ]] && cp "$BUILD/native/bin/$tool" "$DIST/bin/"
   done
   cp -r "$ROOT/web/." "$DIST/web/"
@@ -147,7 +147,7 @@ cmd_build() {
   find "$DIST/web" -type f \( -name '*.js' -o -name '*.wasm' -o -name '*.html' -o -name '*.css' -o -name '*.svg' \
     -o -name '*.json' \) -exec gzip -9 -n -k -f {} \;
   phase_end
-  log "built: dist/bin/pushwire-server, dist/web/, dist/npm/"
+  log "built: dist/bin/pushwire-server, dist/bin/pushwire (the command line), dist/web/, dist/npm/"
 }
 
 cmd_run() {

@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   mapfile -t files < <(git ls-files '*.cpp' '*.hpp' '*.h')
 else
-  mapfile -t files < <(find protocol server-native client-wasm tests bench -name node_modules -prune -o \
+  mapfile -t files < <(find protocol server-native client-wasm client-native tests bench -name node_modules -prune -o \
     \( -name '*.cpp' -o -name '*.hpp' -o -name '*.h' \) -print)
 fi
 present=()

@@ -1,5 +1,7 @@
-// pushwire's C++ client API, for C++ programs compiled with Emscripten. The browser JS
-// API (PushWire.Client) is a binding of this class.
+// pushwire's C++ client API, for C++ programs compiled with Emscripten (the browser JS
+// API, PushWire.Client, is a binding of this class) and, natively, for Linux programs
+// (client-native/, docs/cpp.md): there the client runs on an asio::io_context of the
+// application's, and its callbacks run on the thread running it.
 //
 //   pushwire::Client client("http://127.0.0.1:8080");
 //   auto sub = client.subscribe("chat", [](const pushwire::Message& m) { ... },
@@ -18,11 +20,18 @@
 #include "pushwire/liveness.hpp"
 #include "pushwire/types.hpp"
 
+#ifndef __EMSCRIPTEN__
+namespace asio {
+class io_context;
+}
+#endif
+
 namespace pushwire {
 
 namespace client {
 class ClientCore;
-}
+class Platform;
+}  // namespace client
 
 class Subscription {
 public:
@@ -55,6 +64,13 @@ public:
     // Several servers sharing channels (a Redis broker): on one that is unreachable, the
     // client moves to the next and resumes there from its positions, losing nothing.
     explicit Client(const std::vector<std::string>& urls, ClientOptions options = {});
+#ifndef __EMSCRIPTEN__
+    // Native: timers, sockets and callbacks on `io`, which the application runs (and which
+    // outlives the Client); HTTP requests and SSE streams block worker threads of the
+    // client's, whose results come back through `io`. http:// URLs.
+    Client(asio::io_context& io, const std::string& url, ClientOptions options = {});
+    Client(asio::io_context& io, const std::vector<std::string>& urls, ClientOptions options = {});
+#endif
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
@@ -84,6 +100,9 @@ public:
     void close();
 
 private:
+#ifndef __EMSCRIPTEN__
+    std::unique_ptr<client::Platform> platform_;  // before core_: outlives it
+#endif
     std::unique_ptr<client::ClientCore> core_;
 };
 

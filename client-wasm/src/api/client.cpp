@@ -1,16 +1,23 @@
 // pushwire::Client on top of ClientCore, the browser platform and the transport table.
+// Natively (client-native/) only what follows the browser's constructors is built; the
+// native constructors are client-native/src/native_client.cpp.
 #include "pushwire/client.hpp"
-
-#include <emscripten.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "browser/browser_platform.hpp"
 #include "core/client_core.hpp"
+#include "core/platform.hpp"
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+
+#include "browser/browser_platform.hpp"
 #include "transports/registry.hpp"
+#endif
 
 namespace pushwire {
+#ifdef __EMSCRIPTEN__
 namespace {
 
 // Live cores, for page hints (online again, page visible again). A page has a few.
@@ -25,6 +32,7 @@ bool isLive(client::ClientCore* core) {
 }
 
 }  // namespace
+#endif
 
 void Subscription::unsubscribe() {
     if (core_ && coreAlive_.alive()) core_->unsubscribe(id_);
@@ -70,6 +78,7 @@ void Subscription::presenceStats(PresenceStatsCallback done) const {
     });
 }
 
+#ifdef __EMSCRIPTEN__
 Client::Client(const std::string& url, ClientOptions options) : Client(std::vector<std::string>{url}, options) {}
 
 Client::Client(const std::vector<std::string>& urls, ClientOptions options)
@@ -84,6 +93,7 @@ Client::~Client() {
     if (auto it = std::find(cores.begin(), cores.end(), core_.get()); it != cores.end()) cores.erase(it);
     core_->close();
 }
+#endif
 
 Subscription Client::subscribe(const std::string& channel, MessageHandler onMessage, SubscribeOptions options) {
     Subscription subscription;
@@ -119,9 +129,11 @@ void Client::close() { core_->close(); }
 
 }  // namespace pushwire
 
+#ifdef __EMSCRIPTEN__
 extern "C" EMSCRIPTEN_KEEPALIVE void pw_page_hint() {
     const auto cores = pushwire::liveCores();  // a hint may close a client
     for (auto* core : cores) {
         if (pushwire::isLive(core)) core->reconnectNowHint();
     }
 }
+#endif
