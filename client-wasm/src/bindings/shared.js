@@ -69,6 +69,8 @@ function SharedNative(key, makeNative, getSub) {
     send(msg);
   };
   var send = function (msg) {
+    var p = msg.id !== undefined && pending.get(msg.id);
+    if (p) p.sent = true;  // from now on in the hands of this leader
     if (real) Promise.resolve(msg).then(lead); else channel.postMessage(msg);
   };
   var known = function () {
@@ -82,9 +84,12 @@ function SharedNative(key, makeNative, getSub) {
     if (closed || (msg.to && msg.to !== me)) return;
     var s = msg.id !== undefined && subs.get(msg.id);
     switch (msg.t) {
-      case 'leader':  // a new leader: it has nothing of ours yet
-        pending.forEach(function (p) { p.gone(); });
-        pending.clear();
+      case 'leader':  // a new leader: it has nothing of ours yet; what the old one had is lost
+        pending.forEach(function (p, id) {
+          if (!p.sent) return;
+          pending.delete(id);
+          p.gone();
+        });
         leaderKnown = true;
         if (!detached) subs.forEach(function (s2, id) { subscribeUp(id, s2); });
         known();
@@ -111,7 +116,14 @@ function SharedNative(key, makeNative, getSub) {
         if (msg.ended) subs.delete(msg.id);
         s.events.onError(msg.code, msg.message, msg.ended);
         return;
-      case 'subd': if (s) s.events.onSubscribed(); return;
+      case 'subd':
+        if (!s) return;
+        if (s.last === null && !s.pos && msg.pos) {  // "from now": from the connection's position
+          s.pos = msg.pos;
+          s.last = pwPositionSeq(msg.pos);
+        }
+        s.events.onSubscribed();
+        return;
       case 'ended':
         if (!s) return;
         subs.delete(msg.id);
@@ -144,6 +156,13 @@ function SharedNative(key, makeNative, getSub) {
     if (realIds.has(key)) return;
     var to = msg.from;
     var id = msg.id;
+    // Served, with the channel's position (a subscription "from now" starts there): read
+    // once the core has taken the server's cursor in.
+    var subscribedNow = function () {
+      Promise.resolve().then(function () {
+        if (real && realIds.get(key) === realId) post({ t: 'subd', to: to, id: id, pos: real.position(realId) });
+      });
+    };
     var realId = real.subscribe(msg.channel, since, {
       onMessage: function (ch, seq, data, time) {
         post({ t: 'msg', to: to, id: id, seq: seq, data: data, time: time, pos: real.position(realId) });
@@ -157,7 +176,7 @@ function SharedNative(key, makeNative, getSub) {
       },
       onSubscribed: function () {
         served.add(msg.channel);
-        post({ t: 'subd', to: to, id: id });
+        subscribedNow();
       },
       onEnded: function (why) {
         realIds.delete(key);
@@ -173,7 +192,7 @@ function SharedNative(key, makeNative, getSub) {
     }
     realIds.set(key, realId);
     channelOf.set(realId, msg.channel);
-    if (served.has(msg.channel)) post({ t: 'subd', to: to, id: id });
+    if (served.has(msg.channel)) subscribedNow();
     if (real.lastErrorCode()) {
       post({ t: 'err', to: to, id: id, code: real.lastErrorCode(), message: real.lastError(), ended: false });
     }
