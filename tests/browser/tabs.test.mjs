@@ -187,10 +187,11 @@ test(`share: false on ${transport}: one connection per tab`, async () => {
         const PushWire = await createPushWire();
         window.got = { 'tabs-alone': [] };
         window.client = new PushWire.Client(url, { transport, share: false });
-        window.client.subscribe('tabs-alone', (m) => window.got['tabs-alone'].push(m.seq));
+        window.subs = [window.client.subscribe('tabs-alone', (m) => window.got['tabs-alone'].push(m.seq))];
       }, { url: server.url, transport });
       pages.push(page);
     }
+    await subscribed(pages);
     await waitFor(async () => (await connections()) === 2, { what: 'two connections' });
     await publish(server, 'tabs-alone', 1);
     await allReceived(pages, 'tabs-alone', 1);
@@ -198,3 +199,39 @@ test(`share: false on ${transport}: one connection per tab`, async () => {
     await context.close();
   }
 });
+
+test(`a tab that comes with a saved position on ${transport} gets what it missed, though the connection reads the channel already`,
+  async () => {
+    const context = await browser.newContext();
+    try {
+      const first = await openTab(context, ['tabs-late']);
+      await subscribed([first]);
+      await publish(server, 'tabs-late', 1);
+      await publish(server, 'tabs-late', 2);
+      await allReceived([first], 'tabs-late', 2);
+      const saved = await first.evaluate(() => window.subs[0].position);
+      for (let n = 3; n <= 5; n++) await publish(server, 'tabs-late', n);
+      await allReceived([first], 'tabs-late', 5);
+      // The second tab resumes from after seq 2: 3, 4, 5 come from history, then live ones.
+      const late = await context.newPage();
+      await late.goto(server.url + '/pushwire/healthz');
+      await late.addScriptTag({ url: '/pushwire.js' });
+      await late.evaluate(async ({ url, transport, saved }) => {
+        const PushWire = await createPushWire();
+        window.got = { 'tabs-late': [] };
+        window.client = new PushWire.Client(url, { transport });
+        window.subs = [window.client.subscribe('tabs-late', (m) => window.got['tabs-late'].push(m.seq), { since: saved })];
+      }, { url: server.url, transport, saved });
+      const lateGot = () => late.evaluate(() => window.got['tabs-late']);
+      await waitFor(async () => (await lateGot()).length >= 3, { what: 'the messages after the saved position' });
+      assert.deepEqual(await lateGot(), [3, 4, 5]);
+      assert.equal(await late.evaluate(() => window.client._native.leader()), false, 'it shares the first tab\'s connection');
+      await publish(server, 'tabs-late', 6);
+      await allReceived([first], 'tabs-late', 6);
+      await waitFor(async () => (await lateGot()).length >= 4, { what: 'the live message' });
+      assert.deepEqual(await lateGot(), [3, 4, 5, 6]);
+      assert.match(await late.evaluate(() => window.subs[0].position), /@6$/);
+    } finally {
+      await context.close();
+    }
+  });

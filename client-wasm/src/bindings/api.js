@@ -222,7 +222,10 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
     if (opts.getToken) {
       var getToken = opts.getToken;
       requester = function (id) {
-        Promise.resolve().then(function () { return getToken(); }).then(function (token) {
+        // The token `share` read for its user, if fresh: getToken is not asked twice at start.
+        var given = self._firstToken && Date.now() - self._firstToken.at < 5000 ? self._firstToken.token : null;
+        self._firstToken = null;
+        Promise.resolve().then(function () { return given !== null ? given : getToken(); }).then(function (token) {
           if (!self._closed) self._native.tokenReady(id, typeof token === 'string' ? token : '');
         }, function (e) {
           console.warn('pushwire: getToken failed: ' + (e && e.message ? e.message : e));
@@ -253,10 +256,16 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
     // user (shared.js), where the browser has Web Locks and BroadcastChannel.
     if (opts.share !== false && pwCanShare()) {
       var getSub = opts.getToken ? function () {
-        return Promise.resolve().then(function () { return opts.getToken(); }).then(pwTokenSub, function () { return ''; });
+        return Promise.resolve().then(function () { return opts.getToken(); }).then(function (token) {
+          if (typeof token === 'string' && token) self._firstToken = { token: token, at: Date.now() };
+          return pwTokenSub(token);
+        }, function () { return ''; });
       } : null;
       this._native = new SharedNative(urls.concat(opts.transport, times).join('\n'), makeNative, getSub);
       this._native.setServerEvents(serverEvents);
+      this._native.setHistoryReader(function (channel, since, limit) {
+        return self.history(channel, { since: since, limit: limit });
+      });
     } else {
       this._native = makeNative(serverEvents);
     }

@@ -10,7 +10,9 @@
 // the last seq and position of each of its subscriptions and drops what it already has; when
 // the leader goes (its lock is released when its tab closes), the next tab in the lock's
 // queue takes over, collects every tab's subscriptions for a moment and subscribes each
-// channel from the oldest position among them: no loss, and no repeat in any tab.
+// channel from the oldest position among them: no loss, and no repeat in any tab. A tab
+// behind the connection on a channel (a saved `since` on a channel read already, a message
+// missed while the leader went) reads the seqs between from history first.
 
 function pwCanShare() {
   return typeof BroadcastChannel === 'function' && typeof navigator === 'object' && !!navigator.locks &&
@@ -80,6 +82,41 @@ function SharedNative(key, makeNative, getSub) {
   var subscribeUp = function (id, s) {
     up({ t: 'sub', id: id, channel: s.channel, since: s.pos, watch: s.watch });
   };
+  var readHistory = null;   // (channel, since, limit) -> Promise of messages (api.js history)
+  var deliver = function (s, msg) {
+    if (s.last !== null && msg.seq <= s.last) return;  // had it (from before a takeover)
+    s.last = msg.seq;
+    s.pos = msg.pos || s.pos;
+    s.events.onMessage(s.channel, msg.seq, msg.data, msg.time);
+  };
+  // The messages after s.last up to seq `upto` (`pos` names a position of the channel), then
+  // what came meanwhile. Seqs history no longer holds are a gap (`evicted`; join/leave entries
+  // hold seqs too, and history has them); a history read that failed, a gap `missing`.
+  var fill = function (id, s, upto, pos) {
+    var at = function (seq) { return pos.replace(/@\d+$/, '@' + seq); };
+    s.filling = [];
+    readHistory(s.channel, s.pos, upto - s.last).catch(function () { return null; }).then(function (list) {
+      var waiting = s.filling;
+      s.filling = null;
+      if (subs.get(id) !== s) return;
+      var next = s.last + 1;
+      var lost = function (to, reason) {
+        if (to >= next) s.events.onGap(s.channel, next, to, reason);
+      };
+      (list || []).forEach(function (m) {
+        if (m.seq > upto || m.seq < next) return;
+        lost(m.seq - 1, 'evicted');
+        next = m.seq + 1;
+        if (!m.event) deliver(s, { seq: m.seq, data: m.data, time: m.time, pos: at(m.seq) });
+      });
+      lost(upto, list ? 'evicted' : 'missing');
+      if (s.last < upto) {
+        s.last = upto;
+        s.pos = at(upto);
+      }
+      waiting.forEach(function (m) { deliver(s, m); });
+    });
+  };
   var tab = function (msg) {
     if (closed || (msg.to && msg.to !== me)) return;
     var s = msg.id !== undefined && subs.get(msg.id);
@@ -100,14 +137,22 @@ function SharedNative(key, makeNative, getSub) {
         if (stateListener && !detached) stateListener(msg.state, msg.reason);
         return;
       case 'msg':
-        if (!s || (s.last !== null && msg.seq <= s.last)) return;  // had it (from before a takeover)
-        s.last = msg.seq;
-        s.pos = msg.pos || s.pos;
-        s.events.onMessage(s.channel, msg.seq, msg.data, msg.time);
+        if (!s) return;
+        if (s.filling) { s.filling.push(msg); return; }
+        // After this tab's last message, the connection's subscription may be further on (it
+        // read the channel already when this tab came, or this tab missed a message when a
+        // leader went): what lies between is read from history first.
+        if (s.last !== null && msg.seq > s.last + 1 && readHistory && s.pos && msg.pos) {
+          fill(msg.id, s, msg.seq - 1, msg.pos);
+          s.filling.push(msg);
+          return;
+        }
+        deliver(s, msg);
         return;
       case 'gap':
         if (!s || (s.last !== null && msg.to2 >= 0 && msg.to2 <= s.last)) return;  // not ours: we had those
         if (msg.to2 < 0) s.last = null;  // a new epoch: seqs start again
+        else if (s.last !== null) s.last = Math.max(s.last, msg.to2);  // lost: no hole to fill
         s.events.onGap(msg.channel, msg.from2, msg.to2, msg.reason);
         return;
       case 'err':
@@ -123,6 +168,9 @@ function SharedNative(key, makeNative, getSub) {
           s.last = pwPositionSeq(msg.pos);
         }
         s.events.onSubscribed();
+        // Behind the connection (it read this channel before this subscription came): catch up.
+        var at = pwPositionSeq(msg.pos);
+        if (s.last !== null && at !== null && at > s.last && readHistory && s.pos && !s.filling) fill(msg.id, s, at, msg.pos);
         return;
       case 'ended':
         if (!s) return;
@@ -319,6 +367,7 @@ function SharedNative(key, makeNative, getSub) {
   // ---- NativeClient's interface (api.js)
   this.shared = true;
   this.setServerEvents = function (events) { server = events; };
+  this.setHistoryReader = function (read) { readHistory = read; };
   this.tokenReady = function (id, token) { if (real) real.tokenReady(id, token); };
   this.setStateListener = function (listener) { stateListener = listener; };
   this.subscribe = function (channelName, since, events) {
@@ -348,15 +397,16 @@ function SharedNative(key, makeNative, getSub) {
     request({ t: 'presence', sub: sub, statsOnly: statsOnly }, done,
       function () { done(false, null, 0, 0, 'unavailable', gone); });
   };
-  this.state = function () { return detached ? 'disconnected' : info.state; };
-  this.stateReason = function () { return info.reason; };
-  this.transport = function () { return info.transport; };
-  this.server = function () { return info.server; };
+  // The leader reads its connection as it is now; the other tabs, as it was last told.
+  this.state = function () { return detached ? 'disconnected' : real ? real.state() : info.state; };
+  this.stateReason = function () { return real ? real.stateReason() : info.reason; };
+  this.transport = function () { return real ? real.transport() : info.transport; };
+  this.server = function () { return real ? real.server() : info.server; };
   this.lastError = function () { return ''; };
   this.lastErrorCode = function () { return ''; };
   this.position = function (id) { var s = subs.get(id); return s ? s.pos : ''; };
   this.token = function () { return real ? real.token() : ''; };
-  this.id = function () { return info.id; };
+  this.id = function () { return real ? real.id() : info.id; };
   this.leader = function () { return !!real; };
   // disconnect(): this tab's subscriptions leave the shared connection (the other tabs keep
   // it); connect(): they come back from their positions.
