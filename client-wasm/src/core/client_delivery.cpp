@@ -186,10 +186,7 @@ void ClientCore::transportMessage(int generation, const protocol::Envelope& enve
         if (closed_) return;
     }
     // A channel the backend subscribed this client to: to the client's onMessage.
-    if (byServer && serverMessage_) {
-        MessageHandler handler = serverMessage_;
-        handler(message);
-    }
+    if (byServer && serverMessage_) serverMessage_(message);
 }
 
 void ClientCore::transportGap(int generation, const protocol::Gap& gap) {

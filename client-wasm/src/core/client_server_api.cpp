@@ -46,6 +46,10 @@ void ClientCore::transportServerUnsubscribed(int generation, const std::vector<s
 }
 
 void ClientCore::transportDisconnected(int generation, bool reconnect) {
+    if (isProbe(generation)) {
+        probeFailed();  // a transport tried in the background: the current one hears it too
+        return;
+    }
     if (!isCurrent(generation)) return;
     dropTransport();
     if (reconnect) {

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace pushwire::server {
@@ -22,13 +23,24 @@ void MemoryTrimmer::sweep(std::size_t footprint, std::size_t resident) {
     if (!baseline_ || held < *baseline_) baseline_ = held;
     const bool footprintFell = peak_ - footprint >= kStep;
     const bool heldGrew = resident != 0 && held - *baseline_ >= kStep;
-    if (!footprintFell && !heldGrew) return;
+    if (!heldGrew) {
+        backoff_ = 1;
+        waited_ = 0;
+    } else {
+        ++waited_;
+    }
+    if (!footprintFell && !(heldGrew && waited_ >= backoff_)) return;
     const auto start = std::chrono::steady_clock::now();
     malloc_trim(0);
     trimSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++trims_;
     peak_ = footprint;
-    baseline_ = excess(footprint, residentBytes());
+    if (heldGrew) {
+        backoff_ = std::min(backoff_ * 2, 64u);
+        waited_ = 0;
+    }
+    const std::size_t after = excess(footprint, residentBytes());
+    if (after < *baseline_) baseline_ = after;
 }
 
 }  // namespace pushwire::server

@@ -8,14 +8,14 @@
 // So it runs only after the server shed a lot. Every sweep (about a second) is told the
 // server's footprint, an estimate of what it holds from its own counts (connections,
 // subscriptions, channels, history, bytes queued to clients), and the process's resident
-// memory. It trims when either says the server shed kStep:
+// memory. It trims when either says there is a lot to give back:
 // - the footprint fell by kStep from its peak since the last trim, or
-// - resident memory exceeds the footprint by kStep more than it did after the last trim
-//   (memory held although free: this catches a flood that rose and fell between two
-//   sweeps, which the footprint's peak never saw).
-// After a trim the remaining excess (code, libraries, fragmentation a trim cannot undo)
-// is the new baseline, so a heap that cannot shrink is not trimmed again every second.
-//
+// - resident memory exceeds the footprint by kStep more than it did at its least (at start,
+//   or after a trim): memory held although free, or in use where the footprint does not
+//   count it (a ping flood's queued pongs). This catches a flood that rose and fell
+//   between two sweeps, which the footprint's peak never saw. While it stays so, it trims
+//   again after 1, 2, 4 ... 64 sweeps, not every second: a trim during a flood gives back
+//   little, the one after it all of it; a heap a trim cannot shrink costs one trim a minute.
 // Threading: the loop thread.
 #pragma once
 
@@ -46,7 +46,9 @@ private:
     }
 
     std::size_t peak_ = 0;                 // the largest footprint since the last trim
-    std::optional<std::size_t> baseline_;  // resident memory beyond the footprint after the last trim (or at start)
+    std::optional<std::size_t> baseline_;  // the least resident memory beyond the footprint seen
+    unsigned backoff_ = 1;                 // sweeps between two trims for held memory
+    unsigned waited_ = 0;                  // sweeps since the last one
     std::uint64_t trims_ = 0;
     double trimSeconds_ = 0;
 };

@@ -213,3 +213,40 @@ TEST_CASE("presence frames: the queries decode, the entries and answers encode a
               R"(],"position":"e~room@17","truncated":true,"id":5})");
     CHECK(encodePresenceStatsAnswer("", "", "room", 3, 2) == R"({"channel":"room","clients":3,"users":2})");
 }
+
+TEST_CASE("what the server API did to a client decodes: frames, SSE data, poll answers and the 409") {
+    auto subscribed = decodeServerFrame(R"({"type":"subscribed","channels":["c"],"cursor":"e~c@4","server":true})");
+    REQUIRE(subscribed.ok());
+    CHECK(subscribed->byServer);
+    CHECK(subscribed->channels == std::vector<std::string>{"c"});
+    auto own = decodeServerFrame(R"({"type":"subscribed","channels":["c"],"cursor":"e~c@4","id":1})");
+    REQUIRE(own.ok());
+    CHECK_FALSE(own->byServer);
+    auto unsubscribed = decodeServerFrame(R"({"type":"unsubscribed","channels":["c","d"],"server":true})");
+    REQUIRE(unsubscribed.ok());
+    CHECK(unsubscribed->type == ServerFrameType::Unsubscribed);
+    CHECK(unsubscribed->byServer);
+    CHECK(unsubscribed->channels == std::vector<std::string>{"c", "d"});
+
+    auto poll = decodePollResponse(
+        R"({"messages":[],"gaps":[],"cursor":"e~a@1,b@0","more":false,"unsubscribed":["c"],"subscribed":["b"]})");
+    REQUIRE(poll.ok());
+    CHECK(poll->subscribed == std::vector<std::string>{"b"});
+    CHECK(poll->unsubscribed == std::vector<std::string>{"c"});
+
+    auto sse = decodeServerAction(R"({"channels":["c"],"server":true})");
+    REQUIRE(sse.ok());
+    CHECK(sse->channels == std::vector<std::string>{"c"});
+    CHECK_FALSE(sse->reconnect);
+    auto back = decodeServerAction(R"({"reconnect":true})");
+    REQUIRE(back.ok());
+    CHECK(back->reconnect);
+    auto refused = decodeServerAction(
+        R"({"error":{"code":"disconnected","message":"disconnected by the server","reconnect":true}})");
+    REQUIRE(refused.ok());
+    CHECK(refused->reconnect);
+    auto stay = decodeServerAction(R"({"error":{"code":"disconnected","message":"m","reconnect":false}})");
+    REQUIRE(stay.ok());
+    CHECK_FALSE(stay->reconnect);
+    CHECK_FALSE(decodeServerAction("not json").ok());
+}
