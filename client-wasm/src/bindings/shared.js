@@ -423,7 +423,7 @@ function SharedNative(key, makeNative, getSub) {
   };
   this.close = function () {
     if (closed) return;
-    if (leaderKnown) send({ up: 1, from: me, t: 'bye' });
+    if (leaderKnown && !real) send({ up: 1, from: me, t: 'bye' });  // a leader's own go with its connection
     closed = true;
     if (abort) abort.abort();
     if (name) pwGroupsHere.delete(name);
