@@ -551,7 +551,10 @@ void RedisBroker::probe() {
     probeTimer_.async_wait([this, alive](const std::error_code& ec) {
         if (!*alive || ec || stopped_) return;
         if (commandsReady_ && subscriberReady_) {
-            if (std::chrono::steady_clock::now() - lastProbeSeen_ > kProbeSilence) {
+            // Deaf is silent: a subscriber still receiving (a backlog of publications ahead of
+            // the probe, read late by a busy loop) is not.
+            if (std::chrono::steady_clock::now() - lastProbeSeen_ > kProbeSilence &&
+                !subscriber_->heardWithin(std::chrono::duration_cast<std::chrono::milliseconds>(kProbeSilence))) {
                 const std::string why = "no pub/sub probe heard back in 3 s";
                 subscriber_->close(why);
                 onSubscriberLost(why);

@@ -180,6 +180,7 @@ void RedisConnection::onBytes(std::size_t size) {
             return;
         }
         if (raw == nullptr) return;
+        lastReply_ = std::chrono::steady_clock::now();
         RedisValue value = copyReply(static_cast<redisReply*>(raw));
         freeReplyObject(raw);
         if (!pending_.empty()) {
@@ -193,6 +194,12 @@ void RedisConnection::onBytes(std::size_t size) {
     }
 }
 
+bool RedisConnection::heardWithin(std::chrono::milliseconds window) const {
+    if (std::chrono::steady_clock::now() - lastReply_ < window) return true;
+    std::error_code ignored;
+    return socket_.available(ignored) > 0;
+}
+
 // A command unanswered past its deadline means Redis (or the path to it) is stuck: the
 // connection is given up, and everything waiting on it fails now rather than hangs.
 void RedisConnection::armTimer() {
@@ -201,7 +208,25 @@ void RedisConnection::armTimer() {
     auto alive = alive_;
     timer_.async_wait([this, alive](const std::error_code& ec) {
         if (!*alive || ec || state_ != State::Open) return;
-        if (!pending_.empty() && pending_.front().deadline <= std::chrono::steady_clock::now()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!pending_.empty() && pending_.front().deadline <= now) {
+            std::error_code ignored;
+            if (socket_.available(ignored) > 0) {
+                // Answers wait unread (this loop was busy): read them first, look again soon.
+                timer_.expires_after(std::chrono::milliseconds(100));
+                timer_.async_wait([this, alive](const std::error_code& again) {
+                    if (*alive && !again && state_ == State::Open) armTimer();
+                });
+                return;
+            }
+            if (now - lastReply_ < timeout_) {
+                // Redis is answering, the queue is just long: silent for the timeout is stuck.
+                timer_.expires_at(lastReply_ + timeout_);
+                timer_.async_wait([this, alive](const std::error_code& again) {
+                    if (*alive && !again && state_ == State::Open) armTimer();
+                });
+                return;
+            }
             fail("Redis did not answer within " + std::to_string(timeout_.count()) + " ms");
             return;
         }

@@ -8,6 +8,11 @@
 // no command timeouts; a silent Redis would hold publishes forever instead of failing
 // them with broker_unavailable.
 //
+// A command unanswered past its deadline fails the connection only when Redis is silent:
+// nothing answered for the timeout and nothing waiting unread on the socket. A loop kept
+// busy (a flood of deliveries) reads replies late; that is no reason to drop a Redis
+// that answers.
+//
 // Threading: the loop thread. Every callback runs once, on the loop thread: with the
 // reply, or with null when the connection failed, timed out or closed first.
 #pragma once
@@ -67,6 +72,8 @@ public:
     void close(const std::string& why);
 
     bool connected() const { return state_ == State::Open; }
+    // Redis sent something (a reply or a push) within `window`, or bytes wait unread.
+    bool heardWithin(std::chrono::milliseconds window) const;
     std::size_t pending() const { return pending_.size(); }
 
 private:
@@ -87,6 +94,7 @@ private:
     std::chrono::milliseconds timeout_;
     asio::ip::tcp::socket socket_;
     asio::steady_timer timer_;
+    std::chrono::steady_clock::time_point lastReply_;  // when Redis last answered anything
     redisReader* reader_ = nullptr;
     State state_ = State::Idle;
     std::deque<Pending> pending_;

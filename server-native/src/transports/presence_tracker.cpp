@@ -44,7 +44,7 @@ void PresenceTracker::release(const std::string& channel, const std::string& cli
 }
 
 void PresenceTracker::changed(const Key& key) {
-    dirty_.insert(key);
+    if (dirty_.insert(key).second) dirtyOrder_.push_back(key);
     postFlush(true);
 }
 
@@ -81,10 +81,10 @@ void PresenceTracker::flush() {
     while (!dirty_.empty() && looked < kPerTurn && inFlight_ < kInFlight) {
         std::vector<Key> keys;
         std::vector<Presence::Change> changes;
-        auto it = dirty_.begin();
-        while (it != dirty_.end() && changes.size() < kBatch && looked < kPerTurn) {
-            const Key key = *it;
-            it = dirty_.erase(it);
+        while (!dirtyOrder_.empty() && changes.size() < kBatch && looked < kPerTurn) {
+            const Key key = std::move(dirtyOrder_.front());
+            dirtyOrder_.pop_front();
+            dirty_.erase(key);
             ++looked;
             auto found = held_.find(key);
             if (found == held_.end() || found->second.busy) continue;  // a busy one comes back when settled

@@ -23,6 +23,7 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -111,7 +112,8 @@ private:
     std::set<std::pair<Clock::time_point, Key>> deadlines_;
     asio::steady_timer timer_;
     std::optional<Clock::time_point> armedFor_;
-    std::set<Key> dirty_;  // to tell the store on the next turn
+    std::set<Key> dirty_;         // to tell the store on the next turn
+    std::deque<Key> dirtyOrder_;  // the same, in the order they changed: entries keep that order
     bool flushPosted_ = false;
     asio::steady_timer flushTimer_;
     std::size_t inFlight_ = 0;
