@@ -395,11 +395,11 @@ function SharedNative(key, makeNative, getSub) {
   var gone = 'the tab holding the shared connection closed before the server answered';
   this.publish = function (channelName, json, done) {
     request({ t: 'pub', channel: channelName, json: json }, done,
-      function () { done(false, 0, 'unavailable', gone + ': the message may or may not be stored'); });
+      function () { done(false, 0, 'publish_outcome_unknown', gone + ': the message may or may not be stored'); });
   };
   this.presence = function (sub, statsOnly, done) {
     request({ t: 'presence', sub: sub, statsOnly: statsOnly }, done,
-      function () { done(false, null, 0, 0, 'unavailable', gone); });
+      function () { done(false, null, 0, 0, 'disconnected', gone); });
   };
   // The leader reads its connection as it is now; the other tabs, as it was last told.
   this.state = function () { return detached ? 'disconnected' : real ? real.state() : info.state; };
