@@ -77,6 +77,13 @@ export interface ClientOptions {
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** Log the client's decisions (transport tried, reconnect delay, cursor resumed): true for console.debug, or a function. */
   debug?: boolean | ((line: string) => void);
+  /**
+   * Share one connection with the other tabs of this browser that use the same servers and
+   * options as the same user (token `sub`): one tab holds it (a Web Lock), the others go
+   * through it (BroadcastChannel), each keeping its own subscriptions, positions and gaps.
+   * Default true where the browser has both; false: a connection of this client's own.
+   */
+  share?: boolean;
 }
 
 export interface SubscribeOptions {

@@ -126,7 +126,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
   var TRANSPORTS = ['auto', 'websocket', 'sse', 'longpoll', 'poll'];
   var CHANNEL = /^[A-Za-z0-9_.:\-]{1,200}$/;
   var CLIENT_OPTIONS = ['transport', 'pollIntervalMs', 'reconnectInitialMs', 'reconnectMaxMs', 'connectTimeoutMs',
-    'upgradeIntervalMs', 'getToken', 'debug'];
+    'upgradeIntervalMs', 'getToken', 'debug', 'share'];
   var SUBSCRIBE_OPTIONS = ['since', 'onGap', 'onError', 'onJoin', 'onLeave'];
 
   // A misspelled option would be silently ignored: name it instead.
@@ -222,7 +222,10 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
     if (opts.getToken) {
       var getToken = opts.getToken;
       requester = function (id) {
-        Promise.resolve().then(function () { return getToken(); }).then(function (token) {
+        // The token `share` read for its user, if fresh: getToken is not asked twice at start.
+        var given = self._firstToken && Date.now() - self._firstToken.at < 5000 ? self._firstToken.token : null;
+        self._firstToken = null;
+        Promise.resolve().then(function () { return given !== null ? given : getToken(); }).then(function (token) {
           if (!self._closed) self._native.tokenReady(id, typeof token === 'string' ? token : '');
         }, function (e) {
           console.warn('pushwire: getToken failed: ' + (e && e.message ? e.message : e));
@@ -239,10 +242,33 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
     var tell = function (list) {
       return function (value) { list.slice().forEach(function (f) { isolate(f, value); }); };
     };
-    this._native = new NativeClient(urls.join('\n'), String(opts.transport), times, requester, debug || null, {
+    var serverEvents = {
       subscribe: tell(this._server.subscribe), unsubscribe: tell(this._server.unsubscribe),
       message: tell(this._server.message)
-    });
+    };
+    var makeNative = function (events) {
+      return new NativeClient(urls.join('\n'), String(opts.transport), times, requester, debug || null, events);
+    };
+    if (opts.share !== undefined && typeof opts.share !== 'boolean') {
+      throw new TypeError('new PushWire.Client: share must be true or false');
+    }
+    // One connection for the tabs of this browser that use the same servers as the same
+    // user (shared.js), where the browser has Web Locks and BroadcastChannel.
+    if (opts.share !== false && pwCanShare()) {
+      var getSub = opts.getToken ? function () {
+        return Promise.resolve().then(function () { return opts.getToken(); }).then(function (token) {
+          if (typeof token === 'string' && token) self._firstToken = { token: token, at: Date.now() };
+          return pwTokenSub(token);
+        }, function () { return ''; });
+      } : null;
+      this._native = new SharedNative(urls.concat(opts.transport, times).join('\n'), makeNative, getSub);
+      this._native.setServerEvents(serverEvents);
+      this._native.setHistoryReader(function (channel, since, limit) {
+        return self.history(channel, { since: since, limit: limit });
+      });
+    } else {
+      this._native = makeNative(serverEvents);
+    }
     this._native.setStateListener(function (state, reason) {
       reason = explain(reason);
       // Not connected: what was subscribed waits to be served again; closed (by the

@@ -1,0 +1,446 @@
+// SharedNative (post-js, before api.js): NativeClient's interface for a tab that shares one
+// connection with the other tabs of its origin (the `share` option, docs/sdk.md "Tabs").
+//
+// Tabs whose Client names the same server URLs and whose token names the same `sub`
+// (anonymous tabs: with anonymous ones only) form a group: one BroadcastChannel and one Web
+// Lock named after them. The tab holding the lock (the leader) runs the real NativeClient;
+// every tab, the leader's own too, sends its subscribe / unsubscribe / publish / presence
+// requests to it ("up" messages) and receives its subscriptions' events back (addressed
+// with `to`). The leader makes one real subscription per (tab, subscription). Each tab keeps
+// the last seq and position of each of its subscriptions and drops what it already has; when
+// the leader goes (its lock is released when its tab closes), the next tab in the lock's
+// queue takes over, collects every tab's subscriptions for a moment and subscribes each
+// channel from the oldest position among them: no loss, and no repeat in any tab. A tab
+// behind the connection on a channel (a saved `since` on a channel read already, a message
+// missed while the leader went) reads the seqs between from history first.
+
+function pwCanShare() {
+  return typeof BroadcastChannel === 'function' && typeof navigator === 'object' && !!navigator.locks &&
+    typeof navigator.locks.request === 'function';
+}
+
+// The `sub` claim of a JWT, '' for none or an unreadable token.
+function pwTokenSub(token) {
+  try {
+    var part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    var sub = JSON.parse(atob(part + '==='.slice((part.length + 3) % 4))).sub;
+    return typeof sub === 'string' ? sub : '';
+  } catch (e) {
+    return '';
+  }
+}
+
+// The seq a saved position names (its channel's "@seq"), 0 for "0", null for none.
+function pwPositionSeq(position) {
+  if (position === '0') return 0;
+  var m = /@(\d+)$/.exec(position || '');
+  return m ? Number(m[1]) : null;
+}
+
+// The groups this page's clients lead or follow: a second Client of one page with the same
+// servers and user asked for a connection of its own, and has one.
+var pwGroupsHere = new Set();
+
+// key: the servers and connection options, "\n"-joined; makeNative(): the real NativeClient (made when this tab leads);
+// getSub: null (anonymous) or a function giving a Promise of the token's sub.
+function SharedNative(key, makeNative, getSub) {
+  var self = this;
+  var me = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  var channel = null;
+  var real = null;          // the real client, while this tab leads
+  var closed = false;
+  var detached = false;     // disconnect(): this tab's subscriptions are off the connection
+  var queue = [];           // up messages before a leader is known
+  var leaderKnown = false;
+  var heard = false;        // another tab of the group spoke: a takeover gathers their subscriptions
+  var name = null;
+  var release = null;       // releases the lock (leader)
+  var abort = typeof AbortController === 'function' ? new AbortController() : null;
+  var info = { state: 'connecting', reason: '', transport: 'auto', server: '', id: '' };
+  var stateListener = null;
+  var subs = new Map();     // this tab's subscriptions: id -> { channel, since, pos, last, events, watch }
+  var nextId = 1;
+  var pending = new Map();  // this tab's publishes and presence queries waiting for the leader
+  var server = null;        // the server API's events of this tab (api.js)
+
+  // ---- this tab's side
+  var up = function (msg) {
+    msg.up = 1;
+    msg.from = me;
+    if (!channel || !leaderKnown) { queue.push(msg); return; }
+    send(msg);
+  };
+  var send = function (msg) {
+    var p = msg.id !== undefined && pending.get(msg.id);
+    if (p) p.sent = true;  // from now on in the hands of this leader
+    if (real) Promise.resolve(msg).then(lead); else channel.postMessage(msg);
+  };
+  var known = function () {
+    leaderKnown = true;
+    queue.splice(0).forEach(send);
+  };
+  var subscribeUp = function (id, s) {
+    up({ t: 'sub', id: id, channel: s.channel, since: s.pos, watch: s.watch });
+  };
+  var readHistory = null;   // (channel, since, limit) -> Promise of messages (api.js history)
+  var deliver = function (s, msg) {
+    if (s.last !== null && msg.seq <= s.last) return;  // had it (from before a takeover)
+    s.last = msg.seq;
+    s.pos = msg.pos || s.pos;
+    s.events.onMessage(s.channel, msg.seq, msg.data, msg.time);
+  };
+  // The messages after s.last up to seq `upto` (`pos` names a position of the channel), then
+  // what came meanwhile. Seqs history no longer holds are a gap (`evicted`; join/leave entries
+  // hold seqs too, and history has them); a history read that failed, a gap `missing`.
+  var fill = function (id, s, upto, pos) {
+    var at = function (seq) { return pos.replace(/@\d+$/, '@' + seq); };
+    s.filling = [];
+    readHistory(s.channel, s.pos, upto - s.last).catch(function () { return null; }).then(function (list) {
+      var waiting = s.filling;
+      s.filling = null;
+      if (subs.get(id) !== s) return;
+      var next = s.last + 1;
+      var lost = function (to, reason) {
+        if (to >= next) s.events.onGap(s.channel, next, to, reason);
+      };
+      (list || []).forEach(function (m) {
+        if (m.seq > upto || m.seq < next) return;
+        lost(m.seq - 1, 'evicted');
+        next = m.seq + 1;
+        if (!m.event) deliver(s, { seq: m.seq, data: m.data, time: m.time, pos: at(m.seq) });
+      });
+      lost(upto, list ? 'evicted' : 'missing');
+      if (s.last < upto) {
+        s.last = upto;
+        s.pos = at(upto);
+      }
+      waiting.forEach(function (m) { deliver(s, m); });
+    });
+  };
+  var tab = function (msg) {
+    if (closed || (msg.to && msg.to !== me)) return;
+    var s = msg.id !== undefined && subs.get(msg.id);
+    switch (msg.t) {
+      case 'leader':  // a new leader: it has nothing of ours yet; what the old one had is lost
+        pending.forEach(function (p, id) {
+          if (!p.sent) return;
+          pending.delete(id);
+          p.gone();
+        });
+        leaderKnown = true;
+        if (!detached) subs.forEach(function (s2, id) { subscribeUp(id, s2); });
+        known();
+        return;
+      case 'state':
+        if (!leaderKnown) known();
+        info = msg;
+        if (stateListener && !detached) stateListener(msg.state, msg.reason);
+        return;
+      case 'msg':
+        if (!s) return;
+        if (s.filling) { s.filling.push(msg); return; }
+        // After this tab's last message, the connection's subscription may be further on (it
+        // read the channel already when this tab came, or this tab missed a message when a
+        // leader went): what lies between is read from history first.
+        if (s.last !== null && msg.seq > s.last + 1 && readHistory && s.pos && msg.pos) {
+          fill(msg.id, s, msg.seq - 1, msg.pos);
+          s.filling.push(msg);
+          return;
+        }
+        deliver(s, msg);
+        return;
+      case 'gap':
+        if (!s || (s.last !== null && msg.to2 >= 0 && msg.to2 <= s.last)) return;  // not ours: we had those
+        if (msg.to2 < 0) s.last = null;  // a new epoch: seqs start again
+        else if (s.last !== null) s.last = Math.max(s.last, msg.to2);  // lost: no hole to fill
+        s.events.onGap(msg.channel, msg.from2, msg.to2, msg.reason);
+        return;
+      case 'err':
+        if (!s) return;
+        if (msg.code === 'bad_cursor') { s.pos = ''; s.last = null; }  // read from now (api.js says so)
+        if (msg.ended) subs.delete(msg.id);
+        s.events.onError(msg.code, msg.message, msg.ended);
+        return;
+      case 'subd':
+        if (!s) return;
+        if (s.last === null && !s.pos && msg.pos) {  // "from now": from the connection's position
+          s.pos = msg.pos;
+          s.last = pwPositionSeq(msg.pos);
+        }
+        s.events.onSubscribed();
+        // Behind the connection (it read this channel before this subscription came): catch up.
+        var at = pwPositionSeq(msg.pos);
+        if (s.last !== null && at !== null && at > s.last && readHistory && s.pos && !s.filling) fill(msg.id, s, at, msg.pos);
+        return;
+      case 'ended':
+        if (!s) return;
+        subs.delete(msg.id);
+        s.events.onEnded(msg.why);
+        return;
+      case 'member': if (s && s.events.onMember) s.events.onMember(msg.joined, msg.member); return;
+      case 'srv': if (server) server[msg.what](msg.value); return;
+      case 'done': {
+        var p = pending.get(msg.id);
+        if (!p) return;
+        pending.delete(msg.id);
+        p.done.apply(null, msg.args);
+      }
+    }
+  };
+
+  // ---- the leader's side: requests from every tab, the real client's events to them
+  var realIds = new Map();  // from + "/" + id -> real id
+  var collecting = null;    // subscriptions gathered after a takeover, before subscribing
+  // Channels the server serves now: a new subscription of one is served at once (the core
+  // tells a channel's subscriptions when the server confirms the channel, not each one).
+  var served = new Set();
+  var post = function (msg) {
+    if (closed) return;
+    if (msg.to !== me) {
+      // A value the browser cannot clone (an array nested 100,000 deep): that tab sees a hole
+      // at its next message and reads it from history.
+      try { channel.postMessage(msg); } catch (e) {}
+    }
+    if (!msg.to || msg.to === me) Promise.resolve(msg).then(tab);
+  };
+  var realSubscribe = function (msg, since) {
+    var key = msg.from + '/' + msg.id;
+    if (realIds.has(key)) return;
+    var to = msg.from;
+    var id = msg.id;
+    // Served, with the channel's position (a subscription "from now" starts there): read
+    // once the core has taken the server's cursor in.
+    var subscribedNow = function () {
+      Promise.resolve().then(function () {
+        if (real && realIds.get(key) === realId) post({ t: 'subd', to: to, id: id, pos: real.position(realId) });
+      });
+    };
+    var realId = real.subscribe(msg.channel, since, {
+      onMessage: function (ch, seq, data, time) {
+        post({ t: 'msg', to: to, id: id, seq: seq, data: data, time: time, pos: real.position(realId) });
+      },
+      onGap: function (ch, from, to2, reason) {
+        post({ t: 'gap', to: to, id: id, channel: ch, from2: from, to2: to2, reason: reason });
+      },
+      onError: function (code, message, ended) {
+        if (ended) realIds.delete(key);
+        post({ t: 'err', to: to, id: id, code: code, message: message, ended: ended });
+      },
+      onSubscribed: function () {
+        served.add(msg.channel);
+        subscribedNow();
+      },
+      onEnded: function (why) {
+        realIds.delete(key);
+        post({ t: 'ended', to: to, id: id, why: why });
+      },
+      onMember: msg.watch ? function (joined, member) {
+        post({ t: 'member', to: to, id: id, joined: joined, member: member });
+      } : null
+    });
+    if (!realId) {
+      post({ t: 'err', to: to, id: id, code: real.lastErrorCode(), message: real.lastError(), ended: true });
+      return;
+    }
+    realIds.set(key, realId);
+    channelOf.set(realId, msg.channel);
+    if (served.has(msg.channel)) subscribedNow();
+    if (real.lastErrorCode()) {
+      post({ t: 'err', to: to, id: id, code: real.lastErrorCode(), message: real.lastError(), ended: false });
+    }
+  };
+  // Every channel from the oldest position any tab asked for (a position first, then "from
+  // now"): the tabs further on drop what they had.
+  var subscribeCollected = function () {
+    var gathered = collecting;
+    collecting = null;
+    if (!real) return;
+    var oldest = new Map();
+    gathered.forEach(function (msg) {
+      var seq = pwPositionSeq(msg.since);
+      var rank = seq === null ? Infinity : seq;
+      var best = oldest.get(msg.channel);
+      if (!best || rank < best.rank) oldest.set(msg.channel, { rank: rank, since: msg.since });
+    });
+    gathered.forEach(function (msg) {
+      var best = oldest.get(msg.channel);
+      realSubscribe(msg, best ? best.since : msg.since);
+      oldest.delete(msg.channel);
+    });
+  };
+  var answer = function (msg) {
+    return function () { post({ t: 'done', to: msg.from, id: msg.id, args: Array.prototype.slice.call(arguments) }); };
+  };
+  var channelOf = new Map();  // real id -> channel
+  var forget = function (key) {
+    var realId = realIds.get(key);
+    if (realId === undefined) return;
+    realIds.delete(key);
+    var ch = channelOf.get(realId);
+    channelOf.delete(realId);
+    real.unsubscribe(realId);
+    if (!Array.from(channelOf.values()).some(function (c) { return c === ch; })) served.delete(ch);
+  };
+  var lead = function (msg) {
+    if (!real) return;
+    switch (msg.t) {
+      case 'hello': post(Object.assign({ t: 'state' }, info)); return;
+      case 'sub':
+        if (collecting) collecting.push(msg); else realSubscribe(msg, msg.since);
+        return;
+      case 'unsub':
+        if (collecting) collecting = collecting.filter(function (m) { return m.from !== msg.from || m.id !== msg.id; });
+        forget(msg.from + '/' + msg.id);
+        return;
+      case 'bye':
+        if (collecting) collecting = collecting.filter(function (m) { return m.from !== msg.from; });
+        Array.from(realIds.keys()).forEach(function (key) {
+          if (key.indexOf(msg.from + '/') === 0) forget(key);
+        });
+        return;
+      case 'pub': real.publish(msg.channel, msg.json, answer(msg)); return;
+      case 'presence': {
+        var realId = realIds.get(msg.from + '/' + msg.sub);
+        if (realId === undefined) answer(msg)(false, null, 0, 0, 'unsubscribed', 'the subscription has ended');
+        else real.presence(realId, msg.statsOnly, answer(msg));
+      }
+    }
+  };
+  var becomeLeader = function () {
+    real = makeNative({
+      subscribe: function (v) { post({ t: 'srv', what: 'subscribe', value: v }); },
+      unsubscribe: function (v) { post({ t: 'srv', what: 'unsubscribe', value: v }); },
+      message: function (v) { post({ t: 'srv', what: 'message', value: v }); }
+    });
+    real.setStateListener(function (state, reason) {
+      if (state !== 'connected') served.clear();
+      info = { state: state, reason: reason, transport: real.transport(), server: real.server(), id: real.id() };
+      post(Object.assign({ t: 'state' }, info));
+    });
+    // After other tabs were heard: every tab sends its subscriptions again; a moment to
+    // gather them, then one real subscription per (tab, subscription), each channel from the
+    // oldest position.
+    if (heard) {
+      collecting = [];
+      setTimeout(subscribeCollected, 150);
+    }
+    post({ t: 'leader', leader: me });
+  };
+
+  var join = function (sub) {
+    if (closed) return;
+    name = 'pushwire\n' + key + '\n' + (sub === null ? 'anonymous' : 'sub:' + sub);
+    if (pwGroupsHere.has(name)) {  // this page has one already: a connection of this client's own
+      name = null;
+      channel = { postMessage: function () {}, close: function () {} };
+      becomeLeader();
+      return;
+    }
+    pwGroupsHere.add(name);
+    channel = new BroadcastChannel(name);
+    channel.onmessage = function (ev) {
+      var msg = ev.data;
+      heard = true;
+      if (msg.up) { if (real) lead(msg); } else tab(msg);
+    };
+    navigator.locks.request(name, abort ? { signal: abort.signal } : {}, function () {
+      if (closed) return null;
+      becomeLeader();
+      return new Promise(function (resolve) { release = resolve; });
+    }).catch(function () {});  // aborted by close()
+    channel.postMessage({ up: 1, from: me, t: 'hello' });
+    // A tab that goes away without close(): its subscriptions leave the connection (and come
+    // back if the page is restored from the back/forward cache).
+    addEventListener('pagehide', function () {
+      if (!closed && !real && leaderKnown && !detached) send({ up: 1, from: me, t: 'bye' });
+    });
+    addEventListener('pageshow', function (ev) {
+      if (closed || real || !ev.persisted || detached) return;
+      subs.forEach(function (s, id) { subscribeUp(id, s); });
+    });
+  };
+  if (getSub) {
+    getSub().then(function (sub) {
+      // A token without a sub is not shared with anyone: a group of its own.
+      join(sub || 'unnamed ' + me);
+    });
+  } else {
+    join(null);
+  }
+
+  // ---- NativeClient's interface (api.js)
+  this.shared = true;
+  this.setServerEvents = function (events) { server = events; };
+  this.setHistoryReader = function (read) { readHistory = read; };
+  this.tokenReady = function (id, token) { if (real) real.tokenReady(id, token); };
+  this.setStateListener = function (listener) { stateListener = listener; };
+  this.subscribe = function (channelName, since, events) {
+    var id = nextId++;
+    var s = { channel: channelName, since: since, pos: since, last: pwPositionSeq(since), events: events,
+      watch: !!events.onMember };
+    subs.set(id, s);
+    if (!detached) subscribeUp(id, s);
+    return id;
+  };
+  this.unsubscribe = function (id) {
+    subs.delete(id);
+    up({ t: 'unsub', id: id });
+  };
+  var request = function (msg, done, failed) {
+    var id = 'q' + nextId++;
+    pending.set(id, { done: done, gone: failed });
+    msg.id = id;
+    up(msg);
+  };
+  var gone = 'the tab holding the shared connection closed before the server answered';
+  this.publish = function (channelName, json, done) {
+    request({ t: 'pub', channel: channelName, json: json }, done,
+      function () { done(false, 0, 'publish_outcome_unknown', gone + ': the message may or may not be stored'); });
+  };
+  this.presence = function (sub, statsOnly, done) {
+    request({ t: 'presence', sub: sub, statsOnly: statsOnly }, done,
+      function () { done(false, null, 0, 0, 'disconnected', gone); });
+  };
+  // The leader reads its connection as it is now; the other tabs, as it was last told.
+  this.state = function () { return detached ? 'disconnected' : real ? real.state() : info.state; };
+  this.stateReason = function () { return real ? real.stateReason() : info.reason; };
+  this.transport = function () { return real ? real.transport() : info.transport; };
+  this.server = function () { return real ? real.server() : info.server; };
+  this.lastError = function () { return ''; };
+  this.lastErrorCode = function () { return ''; };
+  this.position = function (id) { var s = subs.get(id); return s ? s.pos : ''; };
+  this.token = function () { return real ? real.token() : ''; };
+  this.id = function () { return real ? real.id() : info.id; };
+  this.leader = function () { return !!real; };
+  // disconnect(): this tab's subscriptions leave the shared connection (the other tabs keep
+  // it); connect(): they come back from their positions.
+  this.connect = function (on) {
+    if (!on === detached) return;
+    detached = !on;
+    if (detached) {
+      up({ t: 'bye' });
+      if (stateListener) stateListener('disconnected', 'disconnected by the application');
+    } else {
+      subs.forEach(function (s, id) { subscribeUp(id, s); });
+      up({ t: 'hello' });
+    }
+  };
+  this.close = function () {
+    if (closed) return;
+    if (leaderKnown && !real) send({ up: 1, from: me, t: 'bye' });  // a leader's own go with its connection
+    closed = true;
+    if (abort) abort.abort();
+    if (name) pwGroupsHere.delete(name);
+    if (real) {
+      real.setStateListener(function () {});  // the other tabs are not closed: the next leader takes over
+      real.close();
+    }
+    if (release) release();
+    if (channel) channel.close();
+  };
+  this.delete = function () {
+    if (real) real.delete();
+    pending.forEach(function (p) { p.gone(); });
+    pending.clear();
+  };
+}

@@ -1,0 +1,237 @@
+// One connection per browser: tabs of one origin (pages of one Chromium context, which share
+// Web Locks and BroadcastChannel) share one connection to the server, each tab with its own
+// subscriptions, positions and callbacks. PUSHWIRE_TRANSPORT picks the transport.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, publish as publishAs, launchBrowser, metrics, waitFor } from './harness.mjs';
+
+const transport = process.env.PUSHWIRE_TRANSPORT || 'websocket';
+const TABS = 8;
+const SECRET = 'tabs-secret-0123456789abcdef0123456';
+const API_KEY = 'tabs-api-key-0123456789';
+const dir = mkdtempSync(path.join(os.tmpdir(), 'pushwire-tabs-'));
+writeFileSync(path.join(dir, 'secret'), SECRET + '\n');
+writeFileSync(path.join(dir, 'api-key'), API_KEY + '\n');
+const backend = { Authorization: `ApiKey ${API_KEY}` };
+// The backend publishes (with the API key).
+const publish = (srv, channel, data) => publishAs(srv, channel, data, backend);
+const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+function mint(sub) {
+  const claims = { sub, exp: Math.floor(Date.now() / 1000) + 3600, subscribe: [`${sub}.*`], publish: [`${sub}.*`] };
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+}
+
+let browser;
+let server;
+before(async () => {
+  browser = await launchBrowser();
+  server = await startServer(['--token-secret-file', path.join(dir, 'secret'), '--api-key-file',
+    path.join(dir, 'api-key'), '--public-subscribe', 'tabs-*']);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// The server's connections of this transport now: streams open, or long-polls held.
+async function connections() {
+  const m = await metrics(server);
+  if (transport === 'longpoll') return m.pushwire_longpolls_waiting;
+  return m[`pushwire_connections{transport="${transport}"}`];
+}
+
+// A tab of `context` whose client (user `user`, or anonymous) reads `channels`:
+// window.got[channel] the seqs it received, in order.
+async function openTab(context, channels, user = null) {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(String(err)));
+  await page.goto(server.url + '/pushwire/healthz');
+  await page.addScriptTag({ url: '/pushwire.js' });
+  await page.evaluate(async ({ url, transport, channels, token }) => {
+    const PushWire = await createPushWire();
+    window.got = {};
+    window.subs = [];
+    window.client = new PushWire.Client(url, token ? { transport, getToken: async () => token } : { transport });
+    for (const channel of channels) {
+      window.got[channel] = [];
+      window.subs.push(window.client.subscribe(channel, (m) => window.got[channel].push(m.seq)));
+    }
+  }, { url: server.url, transport, channels, token: user && mint(user) });
+  return page;
+}
+
+// Until every subscription of every tab is served (a message published now reaches it).
+async function subscribed(pages) {
+  await waitFor(async () => {
+    const states = await Promise.all(pages.map((p) => p.evaluate(() => window.subs.every((s) => s.state === 'subscribed'))));
+    return states.every(Boolean);
+  }, { timeout: 30000, what: 'every subscription of every tab served' });
+}
+const got = (page) => page.evaluate(() => window.got);
+const upTo = (n) => Array.from({ length: n }, (_, i) => i + 1);
+// Waits until every tab has `count` messages of `channel`; then checks they are 1..count.
+async function allReceived(pages, channel, count) {
+  for (const page of pages) {
+    await waitFor(async () => ((await got(page))[channel] || []).length >= count,
+      { timeout: 30000, what: `${count} messages of ${channel} in every tab` });
+    assert.deepEqual((await got(page))[channel], upTo(count), `a tab's ${channel}: each message once, in order`);
+  }
+}
+const leaderOf = async (pages) => {
+  for (const page of pages) if (await page.evaluate(() => window.client._native.leader())) return page;
+  return null;
+};
+
+test(`${TABS} tabs of one user on ${transport}: one connection, every tab receives its channels once, in order`, async () => {
+  const context = await browser.newContext();
+  try {
+    const pages = [];
+    for (let i = 0; i < TABS; i++) pages.push(await openTab(context, ['carol.news', `carol.own-${i}`], 'carol'));
+    await subscribed(pages);
+    await publish(server, 'carol.news', 'ready');
+    await allReceived(pages, 'carol.news', 1);
+    assert.equal(await connections(), 1, 'the server holds one connection for all the tabs');
+    for (let n = 2; n <= 20; n++) await publish(server, 'carol.news', { n });
+    for (let i = 0; i < TABS; i++) for (let n = 1; n <= 3; n++) await publish(server, `carol.own-${i}`, { i, n });
+    await allReceived(pages, 'carol.news', 20);
+    for (let i = 0; i < TABS; i++) {
+      await allReceived([pages[i]], `carol.own-${i}`, 3);
+      assert.deepEqual(Object.keys(await got(pages[i])).sort(), ['carol.news', `carol.own-${i}`].sort());
+    }
+    // A tab publishes through the shared connection, and gets its seq.
+    const seq = await pages[3].evaluate(() => window.client.publish('carol.news', 'from tab 3'));
+    assert.equal(seq, 21);
+    await allReceived(pages, 'carol.news', 21);
+    assert.equal(await connections(), 1);
+    assert.equal((await leaderOf(pages)) !== null, true);
+    for (const page of pages) assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test(`the tab holding the connection closes mid-stream on ${transport}: another takes over, nothing lost or repeated`,
+  async () => {
+    const context = await browser.newContext();
+    try {
+      const pages = [];
+      for (let i = 0; i < TABS; i++) pages.push(await openTab(context, ['tabs-stream']));
+      await subscribed(pages);
+      await publish(server, 'tabs-stream', 0);
+      await allReceived(pages, 'tabs-stream', 1);
+      const TOTAL = 60;
+      let published = 1;
+      const stream = (async () => {
+        while (published < TOTAL) {
+          await publish(server, 'tabs-stream', published);
+          published++;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      await waitFor(() => published >= 20, { what: '20 published' });
+      const leader = await leaderOf(pages);
+      assert.ok(leader, 'a tab leads');
+      await leader.close();
+      const rest = pages.filter((p) => p !== leader);
+      await stream;
+      await allReceived(rest, 'tabs-stream', TOTAL);
+      await waitFor(async () => (await leaderOf(rest)) !== null, { what: 'a new leader' });
+      await waitFor(async () => (await connections()) === 1, { what: 'one connection again' });
+    } finally {
+      await context.close();
+    }
+  });
+
+test(`two users' tabs on ${transport} never share: a connection each, each sees its own channels`, async () => {
+  const context = await browser.newContext();
+  try {
+    const alice = [await openTab(context, ['alice.inbox'], 'alice'), await openTab(context, ['alice.inbox'], 'alice')];
+    const bob = [await openTab(context, ['bob.inbox'], 'bob'), await openTab(context, ['bob.inbox'], 'bob')];
+    const all = [...alice, ...bob];
+    await subscribed(all);
+    await publish(server, 'alice.inbox', 'a1');
+    await publish(server, 'bob.inbox', 'b1');
+    await allReceived(alice, 'alice.inbox', 1);
+    await allReceived(bob, 'bob.inbox', 1);
+    const ids = await Promise.all(all.map((p) => p.evaluate(() => window.client.id)));
+    assert.equal(ids[0], ids[1], "alice's tabs share one connection");
+    assert.equal(ids[2], ids[3], "bob's tabs share one connection");
+    assert.notEqual(ids[0], ids[2], 'alice and bob do not');
+    assert.equal(await connections(), 2);
+    // Bob's tab asking for alice's channel is refused: the connection is bob's.
+    const refused = await bob[1].evaluate(() => new Promise((resolve) => {
+      window.client.subscribe('alice.inbox', () => resolve('delivered'), { onError: (e) => resolve(e.code) });
+    }));
+    assert.equal(refused, 'forbidden');
+  } finally {
+    await context.close();
+  }
+});
+
+test(`share: false on ${transport}: one connection per tab`, async () => {
+  const context = await browser.newContext();
+  try {
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      const page = await context.newPage();
+      await page.goto(server.url + '/pushwire/healthz');
+      await page.addScriptTag({ url: '/pushwire.js' });
+      await page.evaluate(async ({ url, transport }) => {
+        const PushWire = await createPushWire();
+        window.got = { 'tabs-alone': [] };
+        window.client = new PushWire.Client(url, { transport, share: false });
+        window.subs = [window.client.subscribe('tabs-alone', (m) => window.got['tabs-alone'].push(m.seq))];
+      }, { url: server.url, transport });
+      pages.push(page);
+    }
+    await subscribed(pages);
+    await waitFor(async () => (await connections()) === 2, { what: 'two connections' });
+    await publish(server, 'tabs-alone', 1);
+    await allReceived(pages, 'tabs-alone', 1);
+  } finally {
+    await context.close();
+  }
+});
+
+test(`a tab that comes with a saved position on ${transport} gets what it missed, though the connection reads the channel already`,
+  async () => {
+    const context = await browser.newContext();
+    try {
+      const first = await openTab(context, ['tabs-late']);
+      await subscribed([first]);
+      await publish(server, 'tabs-late', 1);
+      await publish(server, 'tabs-late', 2);
+      await allReceived([first], 'tabs-late', 2);
+      const saved = await first.evaluate(() => window.subs[0].position);
+      for (let n = 3; n <= 5; n++) await publish(server, 'tabs-late', n);
+      await allReceived([first], 'tabs-late', 5);
+      // The second tab resumes from after seq 2: 3, 4, 5 come from history, then live ones.
+      const late = await context.newPage();
+      await late.goto(server.url + '/pushwire/healthz');
+      await late.addScriptTag({ url: '/pushwire.js' });
+      await late.evaluate(async ({ url, transport, saved }) => {
+        const PushWire = await createPushWire();
+        window.got = { 'tabs-late': [] };
+        window.client = new PushWire.Client(url, { transport });
+        window.subs = [window.client.subscribe('tabs-late', (m) => window.got['tabs-late'].push(m.seq), { since: saved })];
+      }, { url: server.url, transport, saved });
+      const lateGot = () => late.evaluate(() => window.got['tabs-late']);
+      await waitFor(async () => (await lateGot()).length >= 3, { what: 'the messages after the saved position' });
+      assert.deepEqual(await lateGot(), [3, 4, 5]);
+      assert.equal(await late.evaluate(() => window.client._native.leader()), false, 'it shares the first tab\'s connection');
+      await publish(server, 'tabs-late', 6);
+      await allReceived([first], 'tabs-late', 6);
+      await waitFor(async () => (await lateGot()).length >= 4, { what: 'the live message' });
+      assert.deepEqual(await lateGot(), [3, 4, 5, 6]);
+      assert.match(await late.evaluate(() => window.subs[0].position), /@6$/);
+    } finally {
+      await context.close();
+    }
+  });
