@@ -109,7 +109,7 @@ std::string bodyOf(const std::string& answer) {
 
 // Server RSS checks: under ASan the quarantine and shadow memory, not the server, decide
 // RSS; there the bounds are left to the plain build and the rest of each test still runs.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PUSHWIRE_SERVER_SANITIZED)
 constexpr bool kRssMeaningful = false;
 #else
 constexpr bool kRssMeaningful = true;
