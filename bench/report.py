@@ -492,13 +492,18 @@ if REDIS_TRANSPORTS:
         return a / b if a is not None and b else None
     target_row("With Redis: delivery p99 at 100 msg/s, 2 nodes ≤ 2× the memory broker's on one node",
                [(t, cross_node(t)) for t in REDIS_TRANSPORTS], 2.0)
+
+
+def self_ratio(t, base, other, scenario):
+    """pushwire's CPU per delivery in the `other` runs ÷ in the `base` runs (same transport and scenario)."""
+    a = get(find("pushwire", t, f"{base}-{scenario}"), "server_cpu_us_per_delivery")
+    b = get(find("pushwire", t, f"{other}-{scenario}"), "server_cpu_us_per_delivery")
+    return b / a if a and b is not None else None
+
+
 if AUTH_TRANSPORTS:
-    def auth_ratio(t, scenario):
-        a = get(find("pushwire", t, f"plain-{scenario}"), "server_cpu_us_per_delivery")
-        b = get(find("pushwire", t, f"auth-{scenario}"), "server_cpu_us_per_delivery")
-        return b / a if a and b is not None else None
     target_row("Auth checks add < 5% CPU per delivery (with tokens ÷ without ≤ 1.05×, pushwire ÷ pushwire)",
-               [(f"{t} {s}", auth_ratio(t, s)) for t in AUTH_TRANSPORTS for s in ("latency", "throughput")], 1.05)
+               [(f"{t} {s}", self_ratio(t, "plain", "auth", s)) for t in AUTH_TRANSPORTS for s in ("latency", "throughput")], 1.05)
 if TLS_TRANSPORTS:
     target_row("Over TLS: CPU per delivery, WebSocket and SSE ≤ 0.67× Nchan over TLS",
                [(t, r_of("tls", ("server_cpu_us_per_delivery",), t)) for t in TLS_TRANSPORTS], 0.67)
@@ -546,12 +551,8 @@ if any(r for _, _, r in PRESENCE_ROWS):
                [(k, scripts_per_refresh(r) - plain_scripts if plain_scripts is not None else None)
                 for b, k, r in PRESENCE_ROWS if r and b == "redis" and k != "plain"], 1.0, absolute=True)
 if PRESENCE_TRANSPORTS:
-    def presence_ratio(t, scenario):
-        a = get(find("pushwire", t, f"nopresence-{scenario}"), "server_cpu_us_per_delivery")
-        b = get(find("pushwire", t, f"presence-{scenario}"), "server_cpu_us_per_delivery")
-        return b / a if a and b is not None else None
     target_row("Presence channel fan-out: CPU per delivery ≤ 1.1× a plain channel's (pushwire ÷ pushwire)",
-               [(f"{t} {s}", presence_ratio(t, s)) for t in PRESENCE_TRANSPORTS for s in ("latency", "throughput")],
+               [(f"{t} {s}", self_ratio(t, "nopresence", "presence", s)) for t in PRESENCE_TRANSPORTS for s in ("latency", "throughput")],
                1.1)
 if size_row:
     kb = (size_row["js_gzip"] + size_row["wasm_gzip"]) / 1024
