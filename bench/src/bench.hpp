@@ -166,6 +166,10 @@ private:
 // Runs the loop until `done()` or `timeout`; checks every 5 ms.
 bool runUntil(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
+// Sends `request` over a TCP connection of its own and reads until the peer closes: the
+// bytes it answered (empty: no connection).
+std::string exchange(const std::string& host, int port, const std::string& request);
+
 // A request over a connection of its own (with Authorization: ApiKey when config.apiKey is
 // set), read to the end: its status (0: no answer) and body (not de-chunked).
 struct HttpAnswer {

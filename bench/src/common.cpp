@@ -156,33 +156,39 @@ HttpAnswer httpPost(const Config& c, const std::string& path, const std::string&
 
 HttpAnswer httpGet(const Config& c, const std::string& path) { return httpRequest(c, "GET", path, ""); }
 
-HttpAnswer httpRequest(const Config& c, const std::string& method, const std::string& path, const std::string& body) {
-    HttpAnswer out;
+std::string exchange(const std::string& host, int port, const std::string& request) {
+    std::string answer;
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(c.port));
-    inet_pton(AF_INET, c.host.c_str(), &addr.sin_addr);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + c.host +
-                              "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n" +
-                              (c.apiKey.empty() ? "" : "Authorization: ApiKey " + c.apiKey + "\r\n") + "\r\n" + body;
         bool sent = true;
         for (std::size_t at = 0; sent && at < request.size();) {
             const ssize_t n = ::send(fd, request.data() + at, request.size() - at, MSG_NOSIGNAL);
             sent = n > 0;
             at += sent ? static_cast<std::size_t>(n) : 0;
         }
-        std::string answer;
         char buffer[4096];
         for (ssize_t n; sent && (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
             answer.append(buffer, static_cast<std::size_t>(n));
-        if (answer.rfind("HTTP/1.1 ", 0) == 0) out.status = std::atoi(answer.c_str() + 9);
-        const auto bodyAt = answer.find("\r\n\r\n");
-        if (bodyAt != std::string::npos) out.body = answer.substr(bodyAt + 4);
     }
     close(fd);
+    return answer;
+}
+
+HttpAnswer httpRequest(const Config& c, const std::string& method, const std::string& path, const std::string& body) {
+    HttpAnswer out;
+    const std::string answer =
+        exchange(c.host, c.port,
+                 method + " " + path + " HTTP/1.1\r\nHost: " + c.host +
+                     "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n" +
+                     (c.apiKey.empty() ? "" : "Authorization: ApiKey " + c.apiKey + "\r\n") + "\r\n" + body);
+    if (answer.rfind("HTTP/1.1 ", 0) == 0) out.status = std::atoi(answer.c_str() + 9);
+    const auto bodyAt = answer.find("\r\n\r\n");
+    if (bodyAt != std::string::npos) out.body = answer.substr(bodyAt + 4);
     return out;
 }
 

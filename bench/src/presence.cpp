@@ -16,10 +16,6 @@
 // 4. leave storm: every subscriber closes; complete when presence_stats counts none.
 // On a channel outside --presence ("plain", the baseline) members are the subscribers the
 // server confirmed, leaves end when /metrics shows no WebSocket, and there is no stats phase.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -33,21 +29,7 @@ namespace {
 
 // Redis's INFO commandstats: calls by command (empty: no answer).
 std::map<std::string, std::uint64_t> redisCommandCalls(const Config& c) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(c.redisPort));
-    inet_pton(AF_INET, c.host.c_str(), &addr.sin_addr);
-    std::string answer;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        const std::string request = "INFO commandstats\r\nQUIT\r\n";
-        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
-            char buffer[4096];
-            for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;)
-                answer.append(buffer, static_cast<std::size_t>(n));
-        }
-    }
-    close(fd);
+    const std::string answer = exchange(c.host, c.redisPort, "INFO commandstats\r\nQUIT\r\n");
     std::map<std::string, std::uint64_t> calls;  // lines "cmdstat_NAME:calls=N,..."
     for (std::size_t at = 0; (at = answer.find("cmdstat_", at)) != std::string::npos;) {
         const auto colon = answer.find(":calls=", at);
