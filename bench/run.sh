@@ -365,7 +365,10 @@ fi
 if want browser; then
   js_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.js" | wc -c)
   wasm_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.wasm" | wc -c)
-  echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz}" >>"$RAW"
+  # What the server sends a browser that takes gzip: the .gz copies ./build.sh made (zopfli).
+  js_sent=$(stat -c %s "$ROOT/dist/web/pushwire.js.gz" 2>/dev/null || echo 0)
+  wasm_sent=$(stat -c %s "$ROOT/dist/web/pushwire.wasm.gz" 2>/dev/null || echo 0)
+  echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz,\"js_sent\":$js_sent,\"wasm_sent\":$wasm_sent}" >>"$RAW"
   line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:-20000}" --repeat "$REPEAT" || true)
   [[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
 fi
