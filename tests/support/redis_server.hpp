@@ -13,9 +13,9 @@ namespace pushwire::test {
 class RedisServer {
 public:
     struct Config {
-        bool aof = false;      // append-only persistence (fsync always), to survive restart()
-        int port = 0;          // 0: a free one
-        std::string password;  // requirepass; cli() sends it too
+        bool aof = false;                     // append-only persistence (fsync always), to survive restart()
+        int port = 0;                         // 0: a free one
+        std::string password;                 // requirepass; cli() sends it too
         std::vector<std::string> extra = {};  // more redis-server arguments (--tls-port ...)
     };
     // `aof`: append-only persistence (fsync always), to survive restart().

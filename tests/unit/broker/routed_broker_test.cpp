@@ -76,8 +76,10 @@ TEST_CASE("a channel's keys share one Redis Cluster slot: CRC16 of the {channel}
     CHECK(clusterSlot("y{}x") == 6241);
 }
 
-TEST_CASE("--broker takes several redis:// URLs (shards) or redis+cluster:// seeds; a cluster prefix holds no brace",
-          "[broker]") {
+TEST_CASE(
+    "the broker option takes several redis:// URLs (shards) or redis+cluster:// seeds, and a cluster prefix holds no "
+    "brace",
+    "[broker]") {
     BrokerOptions shards;
     REQUIRE_FALSE(parseBrokerUrl("redis://a:1,redis://:pw@b:2/3", shards));
     REQUIRE(shards.shards.size() == 2);
@@ -102,7 +104,7 @@ TEST_CASE("--broker takes several redis:// URLs (shards) or redis+cluster:// see
     CHECK(one.shards.empty());
 }
 
-TEST_CASE("a shard that is down fails only its channels (broker_unavailable); the others go on, and it comes back",
+TEST_CASE("a shard that is down fails only its channels (broker_unavailable), the others go on, and it comes back",
           "[broker]") {
     RedisServer a, b;
     BrokerOptions options;
