@@ -123,7 +123,50 @@ std::string closestOption(const std::string& flag) {
     return best;
 }
 
+namespace {
+std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOptions& out);
+}  // namespace
+
+// memory; one redis://; several, comma-separated (independent shards); or
+// redis+cluster://seed[,seed...] (each seed host:port, or redis://[:password@]host:port).
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
+    const std::string clusterScheme = "redis+cluster://";
+    const bool cluster = text.rfind(clusterScheme, 0) == 0;
+    if (!cluster && text.find(',') == std::string::npos) {
+        out.shards.clear();
+        out.cluster = false;
+        return parseOneBrokerUrl(text, out);
+    }
+    std::vector<BrokerOptions> parts;
+    std::string rest = cluster ? text.substr(clusterScheme.size()) : text;
+    for (std::size_t start = 0;;) {
+        const std::size_t comma = rest.find(',', start);
+        std::string item = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (cluster && item.rfind("redis://", 0) != 0) item = "redis://" + item;
+        BrokerOptions one = out;
+        one.shards.clear();
+        if (item == "memory" || item == "redis://") return "--broker: '" + text + "' lists an empty or memory part";
+        if (auto problem = parseOneBrokerUrl(item, one)) return problem;
+        if (cluster && one.db != 0) return "--broker: a Redis Cluster has only database 0, got '" + item + "'";
+        parts.push_back(std::move(one));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (!cluster && parts.size() > 1024) return "--broker: at most 1024 shards";
+    BrokerOptions first = parts.front();
+    out.kind = BrokerOptions::Kind::Redis;
+    out.host = first.host;
+    out.port = first.port;
+    out.password = first.password;
+    out.db = first.db;
+    out.cluster = cluster;
+    out.shards = std::move(parts);
+    if (!cluster && out.shards.size() == 1) out.shards.clear();
+    return std::nullopt;
+}
+
+namespace {
+std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOptions& out) {
     if (text == "memory") {
         out.kind = BrokerOptions::Kind::Memory;
         return std::nullopt;
@@ -155,6 +198,7 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     out.port = static_cast<int>(port);
     return std::nullopt;
 }
+}  // namespace
 
 std::string usage() {
     return R"(pushwire-server: real-time push over WebSocket, SSE, long polling and polling
@@ -183,6 +227,10 @@ Usage: pushwire-server [options]
   --broker memory|redis://[:password@]host:port[/db]
                               where channels, seqs and history live (default memory:
                               this process; redis: shared by every server on that Redis)
+  --broker redis://a:6379,redis://b:6379,...
+                              channels sharded over independent Redis (keep the order)
+  --broker redis+cluster://host:port[,host:port...]
+                              a Redis Cluster (7+), discovered from these seed nodes
   --broker-prefix P           Redis keys start with "P:" (default pushwire)
   --reuse-port                let several processes listen on the same port
                               (SO_REUSEPORT; with a Redis broker they serve as one)
@@ -533,6 +581,11 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
     // --ws-port equal to --port is the default: one port for everything.
     if (o.port != 0 && o.wsPort == o.port) o.wsPort = -1;
     if (o.tlsCert.empty() != o.tlsKey.empty()) parsed.error = "--tls-cert and --tls-key go together";
+    // A brace in the prefix would become the keys' hash tag: a channel's keys would no
+    // longer share one slot (or every channel would share one).
+    if (o.broker.cluster && o.broker.prefix.find_first_of("{}") != std::string::npos) {
+        parsed.error = "--broker-prefix: a Redis Cluster prefix may not hold '{' or '}', got '" + o.broker.prefix + "'";
+    }
     for (auto [flag, text] : {std::pair<const char*, const std::optional<std::string>*>{"--presence", &o.presence},
                               {"--join-leave", &o.joinLeave}}) {
         std::string problem;
@@ -705,8 +758,16 @@ std::string effectiveConfig(const Options& o) {
         out["broker"] = "memory";
     } else {
         // The password is not printed: this output may be pasted into a ticket.
-        out["broker"] = "redis://" + std::string(o.broker.password.empty() ? "" : ":***@") + o.broker.host + ":" +
-                        std::to_string(o.broker.port) + "/" + std::to_string(o.broker.db);
+        auto url = [](const BrokerOptions& b) {
+            return "redis://" + std::string(b.password.empty() ? "" : ":***@") + b.host + ":" + std::to_string(b.port) +
+                   "/" + std::to_string(b.db);
+        };
+        std::string text = o.broker.cluster ? "redis+cluster://" : "";
+        for (const BrokerOptions& part : o.broker.shards) {
+            if (!text.empty() && text.back() != '/') text += ',';
+            text += o.broker.cluster ? url(part).substr(8) : url(part);
+        }
+        out["broker"] = o.broker.shards.empty() ? url(o.broker) : text;
     }
     out["broker-prefix"] = o.broker.prefix;
     out["reuse-port"] = o.reusePort;

@@ -79,6 +79,7 @@ public:
     std::int64_t channelTtlMs() const { return options_.channelTtlMs; }
     std::string newEpoch();
     bool commandsReady() const { return commandsReady_; }
+    const RedisEndpoint& endpoint() const { return endpoint_; }
 
 private:
     struct Followed {
