@@ -553,8 +553,9 @@ if any(find(t, "websocket", l) for t, l, _ in CLUSTER_LABELS):
     add("")
     cr = next(find(t, "websocket", l) for t, l, _ in CLUSTER_LABELS if find(t, "websocket", l))
     add(f"The chat shape past one Redis (`ONLY=cluster`): {cr['channels']:,} channels, {cr['per_channel']} WebSocket "
-        f"subscriber(s) each, {cr['messages']:,.0f} publishes spread over them from one keep-alive HTTP publisher "
-        "keeping 16 publishes in flight, as fast as accepted; one pushwire node with `--broker redis://` (one "
+        f"subscriber(s) each, {cr['messages']:,.0f} publishes spread over them from {cr['http_publishers']:.0f} keep-alive "
+        f"HTTP publisher(s) keeping 16 publishes in flight each ({16 * cr['http_publishers']:.0f} in all), as fast "
+        "as accepted; one pushwire node with `--broker redis://` (one "
         "Redis) or `--broker redis+cluster://` (a Redis Cluster of `CLUSTER_MASTERS` masters, no replicas, each "
         "channel's keys in one slot, sharded pub/sub: SSUBSCRIBE/SPUBLISH), and Nchan on the same cluster "
         "(`nchan_redis_url` of one cluster node). Server CPU is the pushwire (or nginx) processes only; each "

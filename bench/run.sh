@@ -30,12 +30,13 @@
 #   sockets in the same rounds), and HTTP publishes spread over each number of channels with
 #   no subscriber (CPU per publish, and the RSS the channels' history holds), pushwire alone
 #   CLUSTER_CHANNELS (10000) CLUSTER_PER_CHANNEL (1) CLUSTER_MESSAGES (40000)
-#   CLUSTER_MASTERS (3) CLUSTER_IDLE ("1000 5000 19000"): one pushwire node on one Redis
+#   CLUSTER_MASTERS (3) CLUSTER_PUBLISHERS (1) CLUSTER_IDLE ("1000 5000 19000"): one pushwire node on one Redis
 #   against the same node on a Redis Cluster of CLUSTER_MASTERS masters (no replicas), and
 #   Nchan on that cluster: the chat shape (WebSocket subscribers, CLUSTER_PER_CHANNEL a
-#   channel; one HTTP publisher keeping 16 publishes in flight), as fast as accepted; each
+#   channel; CLUSTER_PUBLISHERS HTTP publishers, each keeping 16 publishes in flight), as fast as accepted; each
 #   Redis node's CPU and bytes sent per publish (INFO, pushwire-bench --redis-node). Then the
-#   capacity model's memory: idle WebSocket connections held, RSS per connection
+#   capacity model's memory: idle WebSocket connections held, RSS per connection. What one
+#   more node following a channel costs Redis: bench/redis_cross_node.sh (not run here)
 #   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big growth
 #   cluster browser (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
 #   not docs/benchmarks.md, which stays the page of a whole run
@@ -428,9 +429,9 @@ fi
 # the kernel's publish floor at the same window. Then idle connections held, for the
 # capacity model's memory per connection.
 cluster_chat() {  # target label
-  local from=(--http-publishers 1 --publish-from http)
+  local from=(--http-publishers "${CLUSTER_PUBLISHERS:-1}" --publish-from http)
   if [[ $1 == floor* ]]; then
-    CHAT_HTTP_PUBLISHERS=1 CHAT_MESSAGES=${CLUSTER_MESSAGES:-40000} run floor-publish chat-websocket cluster-chat-floor 0
+    CHAT_HTTP_PUBLISHERS=${CLUSTER_PUBLISHERS:-1} CHAT_MESSAGES=${CLUSTER_MESSAGES:-40000} run floor-publish chat-websocket cluster-chat-floor 0
     return 0
   fi
   run "$1" chat-websocket "cluster-chat-$2" --channels "${CLUSTER_CHANNELS:-10000}" \
