@@ -581,9 +581,18 @@ if any(find(t, "websocket", l) for t, l, _ in CLUSTER_LABELS):
         add(f"| kernel floor (publish) | – | – | – | – | {num(fl.get('publishes_per_s'), '{:,.0f}')} | "
             f"{num(fl.get('server_cpu_us_per_publish'))} | – | – | – | – | – | – |")
     add("")
+cost = find("redis", "", "cluster-cost")
+if cost is not None and cost.get("text"):
+    add("Two pushwire nodes following the same channels (one SSE reader each), publishes one at a time through "
+        "the first, one Redis against a 3-master + 3-replica cluster (`bench/redis_cluster_cost.sh`): each Redis "
+        "node's CPU and bytes sent per publish, and its cluster-bus messages.")
+    add("")
+    add("```\n" + cost["text"].strip() + "\n```")
+    add("")
 if CLUSTER_IDLE:
     add("Idle WebSocket connections held by one pushwire node (`pushwire-bench --scenario idle`, memory broker, "
-        "`--max-connections 19500`): the memory per connection of the capacity model (docs/scaling.md).")
+        "`--max-connections 19500 --heartbeat-ms 60000`): the memory per connection of the capacity model "
+        "(docs/scaling.md).")
     add("")
     add("| connections | held | RSS per connection | publish p99 ms while held |")
     add("|---|---|---|---|")

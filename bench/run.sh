@@ -439,6 +439,12 @@ cluster_chat() {  # target label
 }
 if want cluster; then
   rounds "pushwire-one:one pushwire-cluster:cluster nchan-cluster:nchan-cluster floor-publish" cluster_chat
+  # Two nodes following every channel, publishes one at a time, one Redis vs 3+3 cluster
+  # (bench/redis_cluster_cost.sh): each node's CPU, bytes and cluster-bus messages per publish.
+  stop_servers
+  cost=$(bash "$ROOT/bench/redis_cluster_cost.sh" "$BIN/pushwire-server" 2>&1 || true)
+  python3 -c 'import json, sys; print(json.dumps({"scenario": "text", "target": "redis", "transport": "",
+    "label": "cluster-cost", "text": sys.argv[1]}))' "$cost" >>"$RAW"
   for n in ${CLUSTER_IDLE:-1000 5000 19000}; do
     run pushwire-capacity websocket "capacity-idle-$n" --scenario idle --subscribers "$n" --duration-ms 2000
   done
