@@ -7,10 +7,15 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "answer.hpp"
 #include "cli.hpp"
 #include "http_errors.hpp"
 
 namespace pushwire::cli {
+
+// One page of GET /pushwire/poll: the server's pages are bounded by its history; a larger
+// answer is not a page.
+constexpr std::size_t kMaxPageBytes = 64u << 20;
 
 int historyCommand(const Args& args) {
     using nlohmann::json;
@@ -34,7 +39,7 @@ int historyCommand(const Args& args) {
     }
     httplib::Client http = client::makeHttpClient(urls[0], args.get("--ca-file"));
     http.set_connection_timeout(std::chrono::seconds(5));
-    http.set_read_timeout(std::chrono::seconds(30));
+    http.set_read_timeout(std::chrono::seconds(30));  // and 60 s for a whole page
     httplib::Headers headers;
     const std::optional<std::string> tokenRead = readToken(args);
     if (!tokenRead) return kExitUsage;
@@ -46,27 +51,41 @@ int historyCommand(const Args& args) {
     while (limit < 0 || printed < limit) {
         const std::string target = "/pushwire/poll?channel=" + httplib::detail::encode_query_param(channel) +
                                    "&since=" + httplib::detail::encode_query_param(cursor);
-        httplib::Result result = http.Get(target.c_str(), headers);
-        if (!result) {
-            complain("no answer from " + urls[0] + " (" + client::describeHttpError(result.error()) + ")");
+        const Answer answer = fetchAnswer(http, "GET", target, headers, "", kMaxPageBytes, std::chrono::seconds(60));
+        if (!answer.status) {
+            complain("no answer from " + urls[0] + " (" + answer.failure + ")");
             return kExitFailed;
         }
-        json body = json::parse(result->body, nullptr, false);
-        if (result->status != 200 || !body.is_object() || !body.contains("messages")) {
-            const json error = body.is_object() && body.contains("error") ? body["error"] : json::object();
-            complain("HTTP " + std::to_string(result->status) + " " + error.value("code", std::string()) + ": " +
-                     error.value("message", result->body.substr(0, 200)));
+        const json body = json::parse(answer.body, nullptr, false);
+        if (answer.status != 200) {
+            complain(describeRefusal(answer.status, answer.body));
             return kExitFailed;
         }
-        for (const json& gap : body.value("gaps", json::array())) std::cout << json{{"gap", gap}}.dump() << "\n";
+        // The page's shape checked before it is read: a server answering otherwise is told, not trusted.
+        const bool valid = body.is_object() && body.contains("messages") && body["messages"].is_array() &&
+                           (!body.contains("gaps") || body["gaps"].is_array()) &&
+                           (!body.contains("more") || body["more"].is_boolean()) &&
+                           (!body.contains("cursor") || body["cursor"].is_string());
+        if (!valid) {
+            complain("the server's answer is not a page of history: " + printable(answer.body));
+            return kExitFailed;
+        }
+        if (body.contains("gaps")) {
+            for (const json& gap : body["gaps"]) std::cout << json{{"gap", gap}}.dump() << "\n";
+        }
         for (const json& message : body["messages"]) {
             if (limit >= 0 && printed >= limit) break;
-            std::cout << message.dump() << "\n";
+            std::cout << message.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
             ++printed;
         }
         std::cout.flush();
         if (!body.value("more", false) || !body.contains("cursor")) break;
-        cursor = body["cursor"].get<std::string>();
+        const std::string next = body["cursor"].get<std::string>();
+        if (next == cursor) {
+            complain("the server's next page is the same page again (cursor " + printable(next) + ")");
+            return kExitFailed;
+        }
+        cursor = next;
     }
     return std::cout ? kExitOk : kExitFailed;
 }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "answer.hpp"
 #include "cli.hpp"
 #include "http_errors.hpp"
 #include "pushwire/client.hpp"
@@ -28,6 +29,8 @@ namespace {
 
 // ordered: lines keep the server's order of keys, and "event" first.
 using json = nlohmann::ordered_json;
+
+constexpr std::size_t kMaxAnswerBytes = 64u << 20;  // members up to the server's --max-presence-members
 
 // GET /pushwire/presence: the answer's JSON, or nullopt after telling why on stderr.
 std::optional<json> readPresence(const std::string& url, const std::string& channel, bool stats,
@@ -39,17 +42,23 @@ std::optional<json> readPresence(const std::string& url, const std::string& chan
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     const std::string target =
         "/pushwire/presence?channel=" + httplib::detail::encode_query_param(channel) + (stats ? "&stats=1" : "");
-    httplib::Result result = http.Get(target.c_str(), headers);
-    if (!result) {
-        complain("no answer from " + url + " (" + client::describeHttpError(result.error()) + ")");
+    const Answer answer = fetchAnswer(http, "GET", target, headers, "", kMaxAnswerBytes, std::chrono::seconds(60));
+    if (!answer.status) {
+        complain("no answer from " + url + " (" + answer.failure + ")");
         return std::nullopt;
     }
-    json body = json::parse(result->body, nullptr, false);
-    if (result->status != 200 || !body.is_object()) {
-        const json error = body.is_object() && body.contains("error") ? body["error"] : json::object();
-        const std::string code = error.value("code", std::string());
-        complain("HTTP " + std::to_string(result->status) + " " + code + ": " +
-                 error.value("message", result->body.substr(0, 200)));
+    if (answer.status != 200) {
+        complain(describeRefusal(answer.status, answer.body));
+        return std::nullopt;
+    }
+    json body = json::parse(answer.body, nullptr, false);
+    // Its shape checked before it is read (a server answering otherwise is told, not trusted).
+    const bool valid = body.is_object() && (!body.contains("members") || body["members"].is_array()) &&
+                       (!body.contains("truncated") || body["truncated"].is_boolean()) &&
+                       (!body.contains("clients") || body["clients"].is_number_unsigned()) &&
+                       (!body.contains("users") || body["users"].is_number_unsigned());
+    if (!valid) {
+        complain("the server's answer is not a presence list: " + printable(answer.body));
         return std::nullopt;
     }
     return body;
@@ -163,11 +172,13 @@ int presenceCommand(const Args& args) {
     if (!body) return kExitFailed;
     if (stats) {
         std::cout << json{{"channel", channel},
-                          {"clients", body->value("clients", 0)},
-                          {"users", body->value("users", 0)}}
+                          {"clients", body->value("clients", std::uint64_t{0})},
+                          {"users", body->value("users", std::uint64_t{0})}}
                   << "\n";
     } else {
-        for (const json& member : body->value("members", json::array())) std::cout << member.dump() << "\n";
+        for (const json& member : body->value("members", json::array())) {
+            std::cout << member.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        }
         if (body->value("truncated", false)) {
             complain("the list stops at the server's --max-presence-members (--stats counts them all)");
         }

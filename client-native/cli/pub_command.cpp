@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "answer.hpp"
 #include "cli.hpp"
 #include "http_errors.hpp"
 
@@ -19,6 +20,13 @@ namespace pushwire::cli {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::size_t kMaxAnswerBytes = 64 * 1024;  // {"seq":…} or an error: small
+// One message's attempts end after kPatience (each one's whole request after
+// kAttemptDeadline): a server trickling its answers, or asking to wait longer, is given up on.
+constexpr std::chrono::seconds kAttemptDeadline{15};
+constexpr std::chrono::seconds kPatience{30};
+constexpr long long kMaxRetryAfterSeconds = 20;
 
 std::string randomKey() {
     std::random_device device;
@@ -37,35 +45,42 @@ struct Publisher {
         const std::string body = json{{"channel", channel}, {"data", data}, {"idempotency_key", randomKey()}}.dump();
         constexpr int kAttempts = 6;
         int delayMs = 200;
+        using Clock = std::chrono::steady_clock;
+        const Clock::time_point giveUp = Clock::now() + kPatience;
         for (int attempt = 1;; ++attempt) {
-            httplib::Result result = http.Post("/pushwire/publish", headers, body, "application/json");
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(giveUp - Clock::now());
+            const Answer answer = fetchAnswer(http, "POST", "/pushwire/publish", headers, body, kMaxAnswerBytes,
+                                              std::min<std::chrono::milliseconds>(kAttemptDeadline, left));
             std::string why;
             bool again = false;
-            if (!result) {
-                why = "no answer (" + client::describeHttpError(result.error()) + ")";
-                again = !client::isTlsVerificationError(result.error());
-            } else if (result->status == 200) {
-                json answer = json::parse(result->body, nullptr, false);
-                if (answer.is_object() && answer.contains("seq") && answer["seq"].is_number_unsigned()) {
-                    return answer["seq"].get<std::uint64_t>();
+            if (!answer.status) {
+                why = "no answer (" + answer.failure + ")";
+                again = !isTlsRefusal(answer.failure);
+            } else if (answer.status == 200) {
+                json reply = json::parse(answer.body, nullptr, false);
+                if (reply.is_object() && reply.contains("seq") && reply["seq"].is_number_unsigned()) {
+                    return reply["seq"].get<std::uint64_t>();
                 }
-                complain("the server's answer has no seq: " + result->body.substr(0, 200));
+                complain("the server's answer has no seq: " + printable(answer.body));
                 return std::nullopt;
             } else {
-                json error = json::parse(result->body, nullptr, false);
-                const std::string code = error.is_object() && error.contains("error") && error["error"].is_object()
-                                             ? error["error"].value("code", "")
-                                             : "";
-                const std::string message = error.is_object() && error.contains("error") && error["error"].is_object()
-                                                ? error["error"].value("message", "")
-                                                : result->body.substr(0, 200);
-                why = "HTTP " + std::to_string(result->status) + (code.empty() ? "" : " " + code) + ": " + message;
-                again = result->status == 503 || result->status == 504 || result->status == 429;
-                if (result->status == 429 && result->has_header("Retry-After")) {
-                    delayMs = std::max(delayMs, 1000 * std::atoi(result->get_header_value("Retry-After").c_str()));
+                why = describeRefusal(answer.status, answer.body);
+                again = answer.status == 503 || answer.status == 504 || answer.status == 429;
+                auto retryAfter = answer.headers.find("Retry-After");
+                if (answer.status == 429 && retryAfter != answer.headers.end()) {
+                    // Seconds (an HTTP date, or nonsense, counts as none); a wait longer than pub's
+                    // own patience is the server saying "not now": told, not slept.
+                    const long long seconds = std::strtoll(retryAfter->second.c_str(), nullptr, 10);
+                    if (seconds > kMaxRetryAfterSeconds) {
+                        complain("publish to " + channel + " failed: " + why + "; the server asks to wait " +
+                                 std::to_string(seconds) + " s (Retry-After), more than pub waits (" +
+                                 std::to_string(kMaxRetryAfterSeconds) + " s): try again later");
+                        return std::nullopt;
+                    }
+                    if (seconds > 0) delayMs = std::max(delayMs, static_cast<int>(seconds) * 1000);
                 }
             }
-            if (!again || attempt == kAttempts) {
+            if (!again || attempt == kAttempts || Clock::now() + std::chrono::milliseconds(delayMs) >= giveUp) {
                 complain("publish to " + channel + " failed: " + why);
                 return std::nullopt;
             }
@@ -100,7 +115,7 @@ int pubCommand(const Args& args) {
     }
     Publisher publisher{client::makeHttpClient(urls[0], args.get("--ca-file")), {}, args.positional[1]};
     publisher.http.set_connection_timeout(std::chrono::seconds(5));
-    publisher.http.set_read_timeout(std::chrono::seconds(10));
+    publisher.http.set_read_timeout(std::chrono::seconds(10));  // and 15 s for a whole request
     if (args.has("--api-key-file")) {
         auto key = readSecretFile(args.get("--api-key-file"));
         if (!key) return kExitUsage;
