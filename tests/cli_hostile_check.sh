@@ -2,7 +2,8 @@
 # The `pushwire` command line against a hostile or broken server (tests/cli_hostile_server.py,
 # one misbehaviour per run): each command ends with exit 1 and a message (no crash, no hang,
 # memory bounded) on answers of unexpected JSON shapes, endless or trickling bodies and a
-# Retry-After of weeks. The only deadline is a generous one that only a hang breaks; memory is
+# Retry-After of weeks; `sub` reports (and retries) an event stream with an endless line or
+# event and an endless negotiate answer, its memory bounded. The only deadline is a generous one that only a hang breaks; memory is
 # held under a ulimit that an unbounded read would hit long before it.
 set -euo pipefail
 CLI=$1
@@ -55,4 +56,30 @@ expect_failure pub-retryafter 'Retry-After' pub URL c '"x"'
 expect_failure pub-slow 'no complete answer within' pub URL c '"x"'
 expect_failure pub-huge 'larger than' pub URL c '"x"'
 expect_failure pub-chunked-endless 'larger than' pub URL c '"x"'
+
+# expect_reported MODE GREP-PATTERN CLI-ARGS...: a `sub` that goes on retrying (as it does on a
+# broken stream) says PATTERN on stderr while under 1 GB of address space, then is stopped.
+expect_reported() {
+  local mode=$1 pattern=$2; shift 2
+  start_fake "$mode"
+  local args=()
+  for a in "$@"; do args+=("${a//URL/$URL}"); done
+  (ulimit -v 1000000; exec "$CLI" "${args[@]}") >"$DIR/$mode.out" 2>"$DIR/$mode.err" &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1200); do
+    grep -qE "$pattern" "$DIR/$mode.err" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qE "$pattern" "$DIR/$mode.err" || fail "$mode: stderr does not say /$pattern/ (120 s): $(tail -c 600 "$DIR/$mode.err")"
+  kill -0 "$pid" 2>/dev/null || fail "$mode: sub died: $(tail -c 600 "$DIR/$mode.err")"
+  kill "$pid" "${PIDS[-2]}" 2>/dev/null || true
+  echo "ok: $mode: $(grep -m1 -E "$pattern" "$DIR/$mode.err" | head -c 200)"
+}
+# The native client's event stream and requests: a line without end, endless data lines, an
+# endless negotiate answer.
+expect_reported sse-nolf 'larger than 16 MiB' sub URL c --transport sse
+expect_reported sse-datalines 'larger than 16 MiB' sub URL c --transport sse
+expect_reported neg-huge 'larger than 64 MiB' sub URL c --transport sse
 echo "cli_hostile_check.sh: all passed"

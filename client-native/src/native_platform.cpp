@@ -11,6 +11,10 @@
 
 namespace pushwire::client {
 
+namespace {
+constexpr std::size_t kMaxAnswerBytes = 64u << 20;  // negotiate, publish, a long-poll batch, a history page
+}  // namespace
+
 struct NativePlatform::Job {
     std::thread thread;
     std::atomic<bool> cancelled{false};
@@ -156,15 +160,41 @@ RequestId NativePlatform::httpRequest(const std::string& method, const std::stri
     httplib::Headers headers;
     if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
     const JobId job = startJob(
-        [this, http, method, target = split.target, body, headers, finish](const std::atomic<bool>& cancelled) {
+        [this, http, method, target = split.target, body, headers, finish, readMs](const std::atomic<bool>& cancelled) {
             if (cancelled) return;
-            httplib::Result result = method == "GET" ? http->Get(target.c_str(), headers)
-                                                     : http->Post(target.c_str(), headers, body, "application/json");
+            // The answer read under a size cap and a deadline for the whole request (a read
+            // timeout alone lets a trickling server hold it for ever).
+            httplib::Request request;
+            request.method = method;
+            request.path = target;
+            request.headers = headers;
+            if (method != "GET") {
+                request.body = body;
+                request.headers.emplace("Content-Type", "application/json");
+            }
+            std::string answer;
+            const char* broken = nullptr;
+            const auto deadline =
+                std::chrono::steady_clock::now() + std::chrono::milliseconds(readMs) + std::chrono::seconds(10);
+            request.content_receiver = [&](const char* data, std::size_t length, std::uint64_t, std::uint64_t) {
+                if (answer.size() + length > kMaxAnswerBytes) {
+                    broken = "the answer is larger than 64 MiB";
+                } else if (std::chrono::steady_clock::now() > deadline) {
+                    broken = "the answer did not come whole in time";
+                } else {
+                    answer.append(data, length);
+                    return true;
+                }
+                return false;
+            };
+            httplib::Result result = http->send(request);
             if (cancelled) return;
             HttpResponse response;
-            if (result) {
+            if (broken) {
+                response.body = broken;  // status 0: why
+            } else if (result) {
                 response.status = result->status;
-                response.body = std::move(result->body);
+                response.body = std::move(answer);
             } else {
                 response.body = describeHttpError(result.error());  // status 0: why
             }

@@ -2,7 +2,8 @@
 
 namespace pushwire::client {
 
-void SseParser::feed(std::string_view bytes) {
+bool SseParser::feed(std::string_view bytes) {
+    if (overflowed_) return false;
     for (char c : bytes) {
         if (skipLf_) {
             skipLf_ = false;
@@ -12,10 +13,20 @@ void SseParser::feed(std::string_view bytes) {
             skipLf_ = c == '\r';
             line(pending_);
             pending_.clear();
+            if (data_.size() > maxBytes_) overflowed_ = true;
         } else {
             pending_ += c;
+            if (pending_.size() > maxBytes_) overflowed_ = true;
+        }
+        if (overflowed_) {
+            pending_.clear();
+            pending_.shrink_to_fit();
+            data_.clear();
+            data_.shrink_to_fit();
+            return false;
         }
     }
+    return true;
 }
 
 void SseParser::line(std::string_view text) {

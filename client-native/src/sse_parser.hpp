@@ -19,13 +19,21 @@ struct SseEvent {
 class SseParser {
 public:
     using Handler = std::function<void(const SseEvent&)>;
-    explicit SseParser(Handler handler) : handler_(std::move(handler)) {}
-    void feed(std::string_view bytes);
+    // A line, and an event's data, are held up to `maxBytes` (a stream without line breaks,
+    // or of endless data lines, is not let to grow without bound).
+    static constexpr std::size_t kDefaultMaxBytes = 16u << 20;
+    explicit SseParser(Handler handler, std::size_t maxBytes = kDefaultMaxBytes)
+        : handler_(std::move(handler)), maxBytes_(maxBytes) {}
+    // False once a line or an event was larger than the bound: the stream is broken, nothing
+    // more is parsed.
+    bool feed(std::string_view bytes);
 
 private:
     void line(std::string_view line);
 
     Handler handler_;
+    std::size_t maxBytes_;
+    bool overflowed_ = false;
     std::string pending_;  // an unfinished line
     bool skipLf_ = false;  // the last chunk ended in CR: an LF next is that line's end
     bool firstLine_ = true;

@@ -65,10 +65,12 @@ private:
             job_ = 0;
             closed_ = true;
             protocol::Error reason{protocol::ErrorCode::Internal,
-                                   status == 0     ? "the event stream failed (refused, unreachable or cut)"
+                                   status == -1 ? "the event stream sent a line or an event larger than " +
+                                                      std::to_string(SseParser::kDefaultMaxBytes >> 20) + " MiB"
+                                   : status == 0   ? "the event stream failed (refused, unreachable or cut)"
                                    : status == 200 ? "the event stream ended"
                                                    : "the event stream was refused: HTTP " + std::to_string(status)};
-            if (status != 200) {
+            if (status > 0 && status != 200) {
                 if (auto error = wire::errorBody(body)) reason = *error;
             }
             listener_.transportClosed(generation_, reason);
@@ -84,6 +86,7 @@ private:
                 httplib::Headers headers{{"Accept", "text/event-stream"}};
                 int status = 0;
                 std::string refusal;
+                bool tooLarge = false;
                 std::vector<SseEvent> batch;
                 SseParser parser([&batch](const SseEvent& e) { batch.push_back(e); });
                 auto result = http->Get(
@@ -98,13 +101,20 @@ private:
                             if (refusal.size() < 65536) refusal.append(data, length);
                             return true;
                         }
-                        parser.feed(std::string_view(data, length));
+                        if (!parser.feed(std::string_view(data, length))) {
+                            tooLarge = true;
+                            return false;
+                        }
                         if (!batch.empty()) platform.post([deliver, events = std::move(batch)] { deliver(events); });
                         batch.clear();
                         return true;
                     });
                 if (cancelled) return;
-                if (!result && status == 200) status = 0;  // cut mid-stream
+                if (tooLarge) {
+                    status = -1;
+                } else if (!result && status == 200) {
+                    status = 0;  // cut mid-stream
+                }
                 platform.post([ended, status, refusal] { ended(status, refusal); });
             },
             [http] { http->stop(); });
