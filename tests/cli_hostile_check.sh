@@ -82,4 +82,8 @@ expect_reported() {
 expect_reported sse-nolf 'larger than 16 MiB' sub URL c --transport sse
 expect_reported sse-datalines 'larger than 16 MiB' sub URL c --transport sse
 expect_reported neg-huge 'larger than 64 MiB' sub URL c --transport sse
+# A channel refused on the event stream (403 before it, or an error event in it) ends sub as
+# on the other transports, not retried for ever.
+expect_failure sse-forbidden 'forbidden' sub URL c --transport sse
+expect_failure sse-forbidden-inband 'forbidden' sub URL c --transport sse
 echo "cli_hostile_check.sh: all passed"

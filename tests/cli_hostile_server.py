@@ -70,7 +70,8 @@ def handle(c, port):
                 'longpoll_timeout_ms': 25000}).encode())
         elif path.startswith('/pushwire/sse'):
             if MODE == 'sse-forbidden':
-                answer(c, b'403 Forbidden', b'{"error":{"code":"forbidden","message":"not yours"}}')
+                answer(c, b'403 Forbidden', b'{"error":{"code":"forbidden","message":"not yours"},"refused":'
+                                          b'[{"channel":"c","error":{"code":"forbidden","message":"not yours"}}]}')
                 return
             c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n' + WELCOME)
             if MODE == 'sse-nolf':
@@ -78,8 +79,7 @@ def handle(c, port):
             elif MODE == 'sse-datalines':
                 forever(c, b'data: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n' * 1000)
             elif MODE == 'sse-forbidden-inband':
-                c.sendall(b'event: error\ndata: {"type":"error","code":"forbidden","message":"not yours",'
-                          b'"channel":"c"}\n\n')
+                c.sendall(b'event: error\ndata: {"channel":"c","error":{"code":"forbidden","message":"not yours"}}\n\n')
             time.sleep(60)
     except OSError:
         pass

@@ -63,6 +63,21 @@ private:
         auto ended = [this, alive, stream](int status, std::string body) {
             if (alive.expired() || closed_ || stream != stream_) return;
             job_ = 0;
+            // Channels refused (403 with the server's "refused" list, as a long-poll's): each is
+            // reported to its subscriptions, which end; the stream goes on with what is left.
+            if (status > 0 && status != 200) {
+                auto error = wire::errorBody(body);
+                auto refused = wire::refusals(body);
+                if (error && error->code == protocol::ErrorCode::Forbidden && !refused.empty()) {
+                    const int generation = generation_;
+                    for (const protocol::Refusal& refusal : refused) {
+                        if (closed_) return;
+                        listener_.transportRequestError(generation, "", refusal.error, refusal.channel);
+                    }
+                    if (!closed_ && stream == stream_) connect();
+                    return;
+                }
+            }
             closed_ = true;
             protocol::Error reason{protocol::ErrorCode::Internal,
                                    status == -1 ? "the event stream sent a line or an event larger than " +
