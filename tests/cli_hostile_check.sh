@@ -51,6 +51,12 @@ expect_failure hist-errnomsg 'HTTP 400 5' history URL c
 expect_failure hist-cursor-num 'not a page of history' history URL c
 expect_failure hist-loop 'same page again' history URL c
 expect_failure presence-shape 'not a presence list' presence URL c
+# history prints as sub does: keys in the server's order (not sorted).
+start_fake hist-order
+"$CLI" history "$URL" c >"$DIR/hist-order.out"
+printf '%s\n' '{"gap":{"channel":"c","from":1,"to":1,"reason":"evicted"}}' \
+  '{"channel":"c","seq":2,"data":{"b":1,"a":2},"time":5}' | diff - "$DIR/hist-order.out" || fail "hist-order: keys reordered"
+kill "${PIDS[-1]}" 2>/dev/null || true
 # Waits and bodies without end.
 expect_failure pub-retryafter 'Retry-After' pub URL c '"x"'
 expect_failure pub-slow 'no complete answer within' pub URL c '"x"'

@@ -32,6 +32,8 @@ BODIES = {
     'hist-errnomsg': (b'400 Bad Request', b'{"error":{"code":5}}'),
     'hist-cursor-num': (b'200 OK', b'{"messages":[],"more":true,"cursor":5}'),
     'hist-loop': (b'200 OK', b'{"messages":[],"more":true,"cursor":"c"}'),
+    'hist-order': (b'200 OK', b'{"messages":[{"channel":"c","seq":2,"data":{"b":1,"a":2},"time":5}],'
+                              b'"gaps":[{"channel":"c","from":1,"to":1,"reason":"evicted"}],"more":false}'),
     'presence-shape': (b'200 OK', b'{"members":{"a":1},"truncated":"no"}'),
 }
 WELCOME = (b'event: welcome\nid: 6887cc7d71914169~c@0\ndata: {"type":"welcome","protocol":1,'
@@ -65,7 +67,8 @@ def handle(c, port):
             forever(c, b' ' * 65536)
         elif path.startswith('/pushwire/negotiate'):
             answer(c, b'200 OK', json.dumps({
-                'protocol': 1, 'server': 'pushwire/0.1.0', 'transports': ['sse'], 'heartbeat_ms': 10000,
+                'protocol': 1, 'server': 'pushwire/0.1.0', 'heartbeat_ms': 10000,
+                'transports': ['sse'],
                 'epoch': '6887cc7d71914169', 'history': 1000, 'max_message_bytes': 65536,
                 'longpoll_timeout_ms': 25000}).encode())
         elif path.startswith('/pushwire/sse'):

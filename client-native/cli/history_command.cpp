@@ -18,7 +18,8 @@ namespace pushwire::cli {
 constexpr std::size_t kMaxPageBytes = 64u << 20;
 
 int historyCommand(const Args& args) {
-    using nlohmann::json;
+    // ordered: messages and gaps keep the server's order of keys, as `sub` prints them.
+    using json = nlohmann::ordered_json;
     if (args.positional.size() != 2) {
         complain("history needs a URL and one CHANNEL (see pushwire --help)");
         return kExitUsage;

@@ -155,11 +155,13 @@ int subCommand(const Args& args) {
         subscribe.since = positions.get(channel);
         if (subscribe.since.empty()) subscribe.since = args.get("--since");
         subscribe.onGap = [&, index](const Gap& gap) {
-            json line = {{"gap",
-                          {{"channel", gap.channel},
-                           {"from", gap.from},
-                           {"to", gap.to ? json(*gap.to) : json(nullptr)},
-                           {"reason", gap.reason}}}};
+            // In the server's order of keys (as docs/cpp.md and `history` show it).
+            nlohmann::ordered_json line = {
+                {"gap",
+                 {{"channel", gap.channel},
+                  {"from", gap.from},
+                  {"to", gap.to ? nlohmann::ordered_json(*gap.to) : nlohmann::ordered_json(nullptr)},
+                  {"reason", gap.reason}}}};
             if (print(line.dump())) positions.set(gap.channel, subscriptions[index].position());
         };
         subscribe.onError = [&, channel](const Error& error) {
