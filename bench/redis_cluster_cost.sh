@@ -17,6 +17,18 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A cluster node's bus port is its port + 10000 (at most 65535), and must be free too.
+cluster_port() {
+  python3 -c 'import random, socket
+while True:
+    p = random.randint(20000, 45000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+    except OSError:
+        continue
+    print(p); break'
+}
 redis() { # port [extra...]
   local port=$1; shift; mkdir -p "$WORK/$port"
   (cd "$WORK/$port" && exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --logfile redis.log "$@") &
@@ -69,7 +81,7 @@ PY
 }
 one=$(free_port); redis "$one"
 run one "redis://127.0.0.1:$one" "$one"
-cports=(); for i in 1 2 3 4 5 6; do p=$(free_port); cports+=("$p"); redis "$p" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000; done
+cports=(); for i in 1 2 3 4 5 6; do p=$(cluster_port); cports+=("$p"); redis "$p" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000; done
 redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cports[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
 for _ in $(seq 1 300); do
   ok=$(for p in "${cports[@]}"; do redis-cli -p "$p" CLUSTER INFO | grep -c cluster_state:ok || true; done | paste -sd+ | bc)
