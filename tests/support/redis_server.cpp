@@ -53,10 +53,13 @@ bool answers(int port) {
 
 }  // namespace
 
-RedisServer::RedisServer(bool aof, int port) : RedisServer(Config{aof, port, ""}) {}
+RedisServer::RedisServer(bool aof, int port) : RedisServer(Config{aof, port, "", {}}) {}
 
 RedisServer::RedisServer(const Config& config)
-    : aof_(config.aof), port_(config.port ? config.port : freeTcpPort()), password_(config.password) {
+    : aof_(config.aof),
+      port_(config.port ? config.port : freeTcpPort()),
+      password_(config.password),
+      extra_(config.extra) {
     char templ[] = "/tmp/pushwire-redis-XXXXXX";
     if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
@@ -95,6 +98,7 @@ void RedisServer::start() {
                                      "--protected-mode",
                                      "no"};
     if (!password_.empty()) args.insert(args.end(), {"--requirepass", password_});
+    args.insert(args.end(), extra_.begin(), extra_.end());
     if (aof_) {
         args.insert(args.end(), {"--appendonly", "yes", "--appendfsync", "always"});
     } else {

@@ -13,9 +13,10 @@ namespace pushwire::test {
 class RedisServer {
 public:
     struct Config {
-        bool aof = false;      // append-only persistence (fsync always), to survive restart()
-        int port = 0;          // 0: a free one
-        std::string password;  // requirepass; cli() sends it too
+        bool aof = false;                     // append-only persistence (fsync always), to survive restart()
+        int port = 0;                         // 0: a free one
+        std::string password;                 // requirepass; cli() sends it too
+        std::vector<std::string> extra = {};  // more redis-server arguments (--tls-port ...)
     };
     // `aof`: append-only persistence (fsync always), to survive restart().
     explicit RedisServer(bool aof = false, int port = 0);
@@ -40,6 +41,7 @@ private:
     bool aof_;
     int port_;
     std::string password_;
+    std::vector<std::string> extra_;
     std::string dir_;
     pid_t pid_ = -1;
 };
