@@ -387,13 +387,16 @@ if size_row or browser_row:
         total = size_row["js_gzip"] + size_row["wasm_gzip"]
         add("What a page downloads (`dist/web/pushwire.js` + `pushwire.wasm`, built with `-Oz`, `-sINLINING_LIMIT=0`, LTO, no file system "
             "in the glue, no embind, emmalloc, frames read by the browser's `JSON.parse`, the JS minified by esbuild), and gzip -9 "
-            "of it (the server sends the `.gz` copies that `./build.sh` makes):")
+            "of it; and what the server sends a browser that takes gzip: the `.gz` copies `./build.sh` makes with zopfli "
+            "(gzip any browser reads, smaller than gzip -9; gzip -9 -n where zopfli is not installed):")
         add("")
-        add("| file | bytes | gzipped |")
-        add("|---|---|---|")
-        add(f"| pushwire.js | {size_row['js_bytes']:,} | {size_row['js_gzip']:,} |")
-        add(f"| pushwire.wasm | {size_row['wasm_bytes']:,} | {size_row['wasm_gzip']:,} |")
-        add(f"| together | {size_row['js_bytes'] + size_row['wasm_bytes']:,} | {total:,} |")
+        sent = size_row.get("js_sent", 0) + size_row.get("wasm_sent", 0)
+        cell = lambda v: f"{v:,}" if v else "(none)"
+        add("| file | bytes | gzip -9 | sent (.gz) |")
+        add("|---|---|---|---|")
+        add(f"| pushwire.js | {size_row['js_bytes']:,} | {size_row['js_gzip']:,} | {cell(size_row.get('js_sent', 0))} |")
+        add(f"| pushwire.wasm | {size_row['wasm_bytes']:,} | {size_row['wasm_gzip']:,} | {cell(size_row.get('wasm_sent', 0))} |")
+        add(f"| together | {size_row['js_bytes'] + size_row['wasm_bytes']:,} | {total:,} | {cell(sent)} |")
         add("")
     if browser_row:
         add("Delivery to a JS callback in headless Chromium over WebSocket: the SDK against a raw `WebSocket` + "
@@ -435,6 +438,102 @@ for t, name, r, pw, nc, mine in each_row("idle"):
             f"{ratio(get(pw,'rss_per_subscriber_bytes'), get(nc,'rss_per_subscriber_bytes')) if mine else ''} | "
             f"{num(get(r,'publish_ms','p50'))} | {num(get(r,'publish_ms','p99'))} |")
 add("")
+
+
+def lines_svg(title, unit, xs, series, path):
+    """A line chart: xs (labels, evenly spaced), series [(name, color, [value or None per x])]."""
+    width, height, left, top, bottom = 640, 300, 60, 40, 40
+    peak = max([v for _, _, vs in series for v in vs if v] or [1]) * 1.15
+    step = (width - left - 40) / max(1, len(xs) - 1)
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width/2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+           f'<text x="12" y="{top - 8}" fill="#555">{unit}</text>',
+           f'<line x1="{left}" y1="{height - bottom}" x2="{width - 20}" y2="{height - bottom}" stroke="#999"/>']
+    for i, x in enumerate(xs):
+        svg.append(f'<text x="{left + i * step:.1f}" y="{height - 18}" text-anchor="middle">{x}</text>')
+    for k, (name, color, values) in enumerate(series):
+        points = [(left + i * step, height - bottom - (height - top - bottom) * v / peak)
+                  for i, v in enumerate(values) if v is not None]
+        if points:
+            svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                       + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
+        for (x, y), v in zip(points, [v for v in values if v is not None]):
+            svg.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>'
+                       f'<text x="{x + 5:.1f}" y="{y - 6:.1f}" fill="{color}">{v:.2f}</text>')
+        svg.append(f'<rect x="{left + 10}" y="{top + 4 + 16 * k}" width="12" height="12" fill="{color}"/>'
+                   f'<text x="{left + 28}" y="{top + 15 + 16 * k}">{name}</text>')
+    svg.append("</svg>")
+    open(path, "w").write("\n".join(svg))
+
+
+def spread(values):
+    """How far a range strays from flat: the largest |value ÷ median − 1| of the values there are."""
+    values = [v for v in values if v]
+    return max(abs(v / median(values) - 1) for v in values) if len(values) > 1 else None
+
+
+GROWTH_SUBS = sorted({int(r["label"].split("-")[1]) for r in rows
+                      if r["label"].startswith("growth-") and r["label"].split("-")[1].isdigit()})
+GROWTH_CHANNELS = sorted({int(r["label"].rsplit("-", 1)[1]) for r in rows if r["label"].startswith("growth-channels-")})
+GROWTH_TRANSPORTS = [t for t in TRANSPORTS if any(find("pushwire", t, f"growth-{n}") for n in GROWTH_SUBS)]
+if GROWTH_SUBS or GROWTH_CHANNELS:
+    add("## How cost grows")
+    add("")
+if GROWTH_SUBS:
+    add("One channel, the fan-out at 100 msg/s to more and more subscribers (`GROWTH_SUBSCRIBERS`), pushwire "
+        "with room for them (`--max-connections 19500`), and the kernel's floor (`pushwire-send-paths`) with as "
+        "many sockets in the same rounds. A process may hold 20,000 open files here, so 19,000 is the most "
+        "one node can serve.")
+    add("")
+    add("| transport | subscribers | delivered | lost | dup | server CPU µs/delivery | floor µs/delivery | ÷ floor | p99 ms | RSS MB |")
+    add("|---|---|---|---|---|---|---|---|---|---|")
+    for t in GROWTH_TRANSPORTS:
+        for n in GROWTH_SUBS:
+            r, fl = find("pushwire", t, f"growth-{n}"), find("floor", t, f"growth-{n}")
+            if r is None:
+                continue
+            add(f"| {t} | {n:,} | {counts(r)} | {num(r['server_cpu_us_per_delivery'])} | "
+                f"{num(get(fl, 'server_cpu_us_per_delivery'))} | "
+                f"{ratio(r['server_cpu_us_per_delivery'], get(fl, 'server_cpu_us_per_delivery'))} | "
+                f"{num(get(r, 'latency_ms', 'p99'))} | {num((r.get('server_rss_bytes') or 0) / 1e6, '{:.1f}')} |")
+    add("")
+    add("![server CPU per delivery by subscribers](../bench/results/growth-subscribers.svg)")
+    add("")
+    colors = {"websocket": "#5b6cf0", "sse": "#2a9d8f", "longpoll": "#e76f51", "poll": "#8d99ae"}
+    lines_svg("Server CPU per delivery at 100 msg/s, by subscribers (lower is better)", "µs",
+              [f"{n:,}" for n in GROWTH_SUBS],
+              [(f"pushwire {t}", colors[t], [get(find("pushwire", t, f"growth-{n}"), "server_cpu_us_per_delivery")
+                                             for n in GROWTH_SUBS]) for t in GROWTH_TRANSPORTS]
+              + [(f"floor ({t})", "#bbbbbb" if t == "websocket" else "#dddddd",
+                  [get(find("floor", t, f"growth-{n}"), "server_cpu_us_per_delivery") for n in GROWTH_SUBS])
+                 for t in GROWTH_TRANSPORTS[:1]],
+              os.path.join(results_dir, "growth-subscribers.svg"))
+if GROWTH_CHANNELS:
+    add("Publishes spread evenly over more and more channels that nobody follows (`GROWTH_CHANNELS`; "
+        "`pushwire-bench --scenario chat --per-channel 0`, 8 keep-alive HTTP publishers, 16 requests in flight "
+        "each, at least one publish per channel), memory broker, `--max-channels 200000`: the CPU of a publish "
+        "as the channel table grows, and the memory the channels' history holds at the end (`--history 2000`).")
+    add("")
+    add("| channels | publishes | server CPU µs/publish | publishes/s | publish p99 ms | RSS at the end MB | RSS per channel |")
+    add("|---|---|---|---|---|---|---|")
+    for n in GROWTH_CHANNELS:
+        r = find("pushwire", "websocket", f"growth-channels-{n}")
+        if r is None:
+            continue
+        rss = r.get("server_rss_end_bytes")
+        base = get(find("pushwire", "websocket", f"growth-channels-{GROWTH_CHANNELS[0]}"), "server_rss_end_bytes")
+        per = (rss - base) / (n - GROWTH_CHANNELS[0]) if rss and base and n > GROWTH_CHANNELS[0] else None
+        add(f"| {n:,} | {r['messages']:,.0f} | {num(r['server_cpu_us_per_publish'])} | {num(r['publishes_per_s'], '{:,.0f}')} | "
+            f"{num(get(r, 'publish_ms', 'p99'))} | {num((rss or 0) / 1e6, '{:.1f}')} | {num(per, '{:,.0f} B')} |")
+    add("")
+    lines_svg("Server CPU per publish, by channels held (lower is better)", "µs",
+              [f"{n:,}" for n in GROWTH_CHANNELS],
+              [("pushwire", "#5b6cf0", [get(find("pushwire", "websocket", f"growth-channels-{n}"), "server_cpu_us_per_publish")
+                                        for n in GROWTH_CHANNELS])],
+              os.path.join(results_dir, "growth-channels.svg"))
+    add("![server CPU per publish by channels](../bench/results/growth-channels.svg)")
+    add("")
 add("## Against the targets")
 add("")
 add("| target | measured (pushwire ÷ Nchan, this run) | met |")
@@ -554,11 +653,23 @@ if PRESENCE_TRANSPORTS:
     target_row("Presence channel fan-out: CPU per delivery ≤ 1.1× a plain channel's (pushwire ÷ pushwire)",
                [(f"{t} {s}", self_ratio(t, "nopresence", "presence", s)) for t in PRESENCE_TRANSPORTS for s in ("latency", "throughput")],
                1.1)
+for t in GROWTH_TRANSPORTS if len(GROWTH_SUBS) > 1 else []:
+    v = spread([get(find("pushwire", t, f"growth-{n}"), "server_cpu_us_per_delivery") for n in GROWTH_SUBS])
+    add(f"| How cost grows: {t} CPU per delivery flat within ±15% from {GROWTH_SUBS[0]:,} to {GROWTH_SUBS[-1]:,} "
+        f"subscribers (largest distance from their median) | {num(None if v is None else v * 100, '{:.0f}%')} | "
+        f"{'yes' if v is not None and v <= 0.15 else 'no'} |")
+if len(GROWTH_CHANNELS) > 1:
+    v = spread([get(find("pushwire", "websocket", f"growth-channels-{n}"), "server_cpu_us_per_publish") for n in GROWTH_CHANNELS])
+    add(f"| How cost grows: CPU per publish flat within ±15% from {GROWTH_CHANNELS[0]:,} to {GROWTH_CHANNELS[-1]:,} "
+        f"channels (largest distance from their median) | {num(None if v is None else v * 100, '{:.0f}%')} | "
+        f"{'yes' if v is not None and v <= 0.15 else 'no'} |")
 if size_row:
     kb = (size_row["js_gzip"] + size_row["wasm_gzip"]) / 1024
     total_bytes = size_row["js_gzip"] + size_row["wasm_gzip"]
-    add(f"| the browser module ≤ 30 KB gzipped, JS + wasm (issue 23; KB = 1024 bytes) | {kb:.1f} KB "
-        f"({total_bytes:,} bytes) | {'yes' if kb <= 30 else 'no'} |")
+    sent_bytes = size_row.get("js_sent", 0) + size_row.get("wasm_sent", 0)
+    sent_note = f"; sent: {sent_bytes / 1024:.1f} KB, zopfli" if sent_bytes else ""
+    add(f"| the browser module ≤ 30 KB gzipped, JS + wasm (issue 23; KB = 1024 bytes; gzip -9) | {kb:.1f} KB "
+        f"({total_bytes:,} bytes{sent_note}) | {'yes' if kb <= 30 else 'no'} |")
 if browser_row:
     add(f"| in-browser delivery, SDK ≥ 0.8× a raw WebSocket + JSON.parse | {browser_row['ratio']:.2f}× "
         f"({browser_row['ratio']:.3f}) | {'yes' if browser_row['ratio'] >= 0.8 else 'no'} |")

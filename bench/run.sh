@@ -24,7 +24,12 @@
 #   a channel outside --presence; presence_stats with the channel full; the idle refresh;
 #   the leave storm. Then the fan-out on a presence channel (join/leave on) against a plain
 #   one, pushwire against pushwire, for each of PRESENCE_TRANSPORTS
-#   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big
+#   GROWTH_SUBSCRIBERS ("1000 5000 19000") GROWTH_TRANSPORTS ("websocket sse")
+#   GROWTH_CHANNELS ("1 1000 10000 100000") GROWTH_PUBLISHES (20000): how cost grows: the
+#   fan-out at RATE msg/s to each number of subscribers (the kernel's floor with as many
+#   sockets in the same rounds), and HTTP publishes spread over each number of channels with
+#   no subscriber (CPU per publish, and the RSS the channels' history holds), pushwire alone
+#   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big growth
 #   browser (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
 #   not docs/benchmarks.md, which stays the page of a whole run
 set -euo pipefail
@@ -166,6 +171,9 @@ run() {  # target transport label bench-args...
       start_pushwire --token-secret-file "$WORK/token.secret" --api-key-file "$WORK/api.key"
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --token "$TOKEN"
             --api-key "$(cat "$WORK/api.key")") ;;
+    pushwire-growth)  # room for 19,000 subscribers and 100,000 channels
+      start_pushwire --max-connections 19500 --max-connections-per-ip 19500 --max-channels 200000
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID") ;;
     pushwire-tls)
       start_pushwire --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --tls) ;;
@@ -320,6 +328,29 @@ for transport in ${REDIS_TRANSPORTS:-websocket sse}; do
 done
 # WebSocket subscribers that are not ours: Node's ws library (bench/node_clients.mjs).
 want node && rounds "pushwire:node-ws nchan:node-ws" node_fanout node-websocket "${NODE_WS_MESSAGES:-300}"
+# How cost grows: the fan-out at RATE msg/s to 1k, 5k and 19k subscribers (the floor with as
+# many sockets), then publishes spread over 1 to 100k channels that nobody follows.
+growth_fanout() {  # target label transport subscribers
+  local SUBSCRIBERS=$4  # the floor's sockets too
+  run "$1" "$3" "growth-$4" --scenario fanout --subscribers "$4" --messages "$LATENCY_MESSAGES" --rate "$RATE" \
+    --bytes "$BYTES"
+}
+growth_channels() {  # target label channels
+  local publishes=${GROWTH_PUBLISHES:-20000}
+  (( $3 > publishes )) && publishes=$3
+  run "$1" chat-websocket "growth-channels-$3" --channels "$3" --per-channel 0 --messages "$publishes" \
+    --bytes "$BYTES" --http-publishers "${CHAT_HTTP_PUBLISHERS:-8}" --publish-from http --rate 0
+}
+if want growth; then
+  for n in ${GROWTH_SUBSCRIBERS:-1000 5000 19000}; do
+    for transport in ${GROWTH_TRANSPORTS:-websocket sse}; do
+      rounds "pushwire-growth floor" growth_fanout "$transport" "$n"
+    done
+  done
+  for n in ${GROWTH_CHANNELS:-1 1000 10000 100000}; do
+    rounds "pushwire-growth" growth_channels "$n"
+  done
+fi
 # Reading one large publish: the server's CPU per key as the key count doubles.
 stop_servers
 if want big; then
@@ -334,7 +365,10 @@ fi
 if want browser; then
   js_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.js" | wc -c)
   wasm_gz=$(gzip -9 -c "$ROOT/dist/web/pushwire.wasm" | wc -c)
-  echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz}" >>"$RAW"
+  # What the server sends a browser that takes gzip: the .gz copies ./build.sh made (zopfli).
+  js_sent=$(stat -c %s "$ROOT/dist/web/pushwire.js.gz" 2>/dev/null || echo 0)
+  wasm_sent=$(stat -c %s "$ROOT/dist/web/pushwire.wasm.gz" 2>/dev/null || echo 0)
+  echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz,\"js_sent\":$js_sent,\"wasm_sent\":$wasm_sent}" >>"$RAW"
   line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:-20000}" --repeat "$REPEAT" || true)
   [[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
 fi

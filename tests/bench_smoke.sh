@@ -96,6 +96,12 @@ for args in "--transport websocket --publish-from both --rate 0" "--transport we
   python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["expected"] == 40 * 2 * 4 == r["received"] and r["server_cpu_us_per_publish"] > 0, r' "$line" ||
     { echo "chat smoke $args: $line"; exit 1; }
 done
+# Publishes only (the channel-growth runs): every publish answered, no errors, no delivery.
+line=$("$BENCH" --scenario chat --transport websocket --publish-from http --rate 0 --port "$HTTP" --ws-port "$WS" \
+  --pid "$PID" --channels 50 --per-channel 0 --messages 200 --http-publishers 3 --channel "grow$RANDOM" \
+  --expect-no-loss 2>/dev/null) || { echo "publish-only smoke: $line"; exit 1; }
+python3 -c 'import json, sys; r = json.loads(sys.argv[1]); assert r["messages"] == 200 and r["publish_errors"] == 0 and r["received"] == 0 and r["server_cpu_us_per_publish"] > 0 and r["server_rss_end_bytes"] > 0, r' "$line" ||
+  { echo "publish-only smoke: $line"; exit 1; }
 # The presence scenario, small: a presence channel with join/leave, one without, a plain
 # one; the member set counted by the API, stats read, every member gone after the leaves.
 start presence --presence 'pr*,pj*' --join-leave 'pj*' --presence-grace-ms 0 --api-key-file "$DIR/api.key"

@@ -5,7 +5,7 @@
 # line of stdin, `pushwire history` prints what is held, --position-file resumes where the last run stopped, and a server restart
 # mid-stream loses nothing (Redis broker: the stream goes on) or says so (memory broker: a
 # gap line); with two URLs on Redis, a node killed moves the subscriber to the other, nothing
-# lost. No timed assertions: every wait is for a condition, with a generous deadline.
+# lost; `pushwire presence` lists a channel's members and --follow prints their joins and leaves. No timed assertions: every wait is for a condition, with a generous deadline.
 set -euo pipefail
 trap 'echo "cli_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 SERVER=$1 CLI=$2
@@ -53,7 +53,10 @@ publish() {  # URL CHANNEL FIRST LAST: publishes {"n":FIRST}..{"n":LAST} by stdi
 }
 
 # --help and the command line's errors.
-"$CLI" --help | grep -q "pushwire sub URL CHANNEL" || fail "--help has no usage"
+# (to a file: `| grep -q` may end before a help longer than one stdio buffer is written)
+"$CLI" --help >"$DIR/help"
+grep -q "pushwire sub URL CHANNEL" "$DIR/help" || fail "--help has no usage"
+grep -q "pushwire presence URL CHANNEL" "$DIR/help" || fail "--help has no presence"
 set +e
 trap - ERR
 "$CLI" sub http://127.0.0.1:1 2>/dev/null; [[ $? == 2 ]] || fail "sub without a channel: not exit 2"
@@ -148,4 +151,44 @@ publish "$N2URL" failover 4 6
 wait "$SUB"
 expect_seqs "$DIR/failover.out" failover 1 6
 grep -q "connected to $N2URL" "$DIR/failover.err" || fail "failover: not connected to node 2: $(cat "$DIR/failover.err")"
+# presence: the members now (one JSON line each; the command is no member), --stats, and
+# --follow: the members as joins, then each join and leave as it comes, never itself.
+start_server presence --port 0 --presence 'room*' --join-leave 'room*' --presence-grace-ms 0
+PURL=http://127.0.0.1:$PORT
+set +e
+trap - ERR
+"$CLI" presence "$PURL" 2>/dev/null; [[ $? == 2 ]] || fail "presence without a channel: not exit 2"
+"$CLI" presence "$PURL" room --stats --follow 2>/dev/null; [[ $? == 2 ]] || fail "presence --stats --follow: not exit 2"
+"$CLI" presence "$PURL" plain 2>"$DIR/presence-plain.err"; [[ $? == 1 ]] || fail "presence of a channel without: not exit 1"
+set -e
+trap 'echo "cli_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
+grep -q not_found "$DIR/presence-plain.err" || fail "presence of a channel without: $(cat "$DIR/presence-plain.err")"
+[[ -z "$("$CLI" presence "$PURL" room)" ]] || fail "presence of an empty channel printed members"
+"$CLI" sub "$PURL" room >/dev/null 2>"$DIR/member1.err" &
+MEMBER1=$!
+PIDS+=("$MEMBER1")
+members() { "$CLI" presence "$PURL" room >"$DIR/members.out" && lines "$DIR/members.out" "$1"; }
+wait_for "the first member" members 1
+ID1=$(python3 -c 'import json,sys; m=json.loads(open(sys.argv[1]).read()); assert m["user"]=="" and m["info"] is None, m; print(m["client"])' "$DIR/members.out")
+[[ "$("$CLI" presence "$PURL" room --stats)" == '{"channel":"room","clients":1,"users":0}' ]] || fail "presence --stats"
+"$CLI" presence "$PURL" room --follow >"$DIR/follow.out" 2>"$DIR/follow.err" &
+FOLLOW=$!
+PIDS+=("$FOLLOW")
+wait_for "--follow: the member there" lines "$DIR/follow.out" 1
+"$CLI" sub "$PURL" room >/dev/null 2>"$DIR/member2.err" &
+MEMBER2=$!
+PIDS+=("$MEMBER2")
+wait_for "--follow: the second member's join" lines "$DIR/follow.out" 2
+kill "$MEMBER2"
+wait_for "--follow: the second member's leave" lines "$DIR/follow.out" 3
+kill "$FOLLOW"
+wait "$FOLLOW" || fail "presence --follow: exit $? on SIGTERM: $(cat "$DIR/follow.err")"
+python3 - "$DIR/follow.out" "$ID1" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["event"] for r in rows] == ["join", "join", "leave"], rows
+assert all(r["channel"] == "room" for r in rows), rows
+ids = [r["member"]["client"] for r in rows]
+assert ids[0] == sys.argv[2] and ids[1] != ids[0] and ids[2] == ids[1], rows
+PY
 echo "cli_check.sh: ok"

@@ -5,7 +5,8 @@
 // themselves, in-band (--publish-from ws|both: one WebSocket subscriber of each of the
 // channels given to WebSocket publishing sends, and reads back, what it publishes; Nchan's
 // connect to its pubsub location). Each channel is published to by one source only, so
-// every subscriber can check order, loss and repeats.
+// every subscriber can check order, loss and repeats. --per-channel 0: publishes only,
+// from HTTP (what holding many channels costs, without their deliveries).
 //
 // One message to every channel first (checked, not measured: connections and channels
 // warm), then --messages publishes (--messages / --channels per channel, at least one),
@@ -66,6 +67,7 @@ public:
         });
     }
     bool done() const { return sent_ >= count_ && answered_ >= requests_; }
+    int answered() const { return answered_; }
     int errors() const { return errors_; }
     std::vector<std::uint32_t>& latencyUs() { return latency_; }
 
@@ -183,7 +185,7 @@ int chat(const Config& c, bool expectNoLoss) {
     Tally tally;
     Receiver receiver(io);
     const bool websocket = c.mode == Mode::WebSocket;
-    const bool wsPublish = websocket && c.publishFrom != "http";
+    const bool wsPublish = websocket && c.publishFrom != "http" && c.perChannel > 0;  // 0: no one to publish from
     const bool httpPublish = !wsPublish || c.publishFrom == "both";
     // Channel j: published by WebSocket when wsPublish and (all of them, or the odd ones).
     auto byWs = [&](int j) { return wsPublish && (!httpPublish || j % 2 == 1); };
@@ -295,15 +297,21 @@ int chat(const Config& c, bool expectNoLoss) {
             return wsSent >= perChannel * wsCount &&
                    std::all_of(http.begin(), http.end(), [](const auto& h) { return h->done(); });
         };
-        std::uint64_t last = tally.received;
+        // Progress: a delivery, or an answered publish (--per-channel 0 has no deliveries).
+        auto progress = [&] {
+            std::uint64_t n = tally.received;
+            for (auto& source : http) n += static_cast<std::uint64_t>(source->answered());
+            return n;
+        };
+        std::uint64_t last = progress();
         auto lastProgress = Clock::now();
         const auto publishTime = std::chrono::milliseconds(
             rate > 0 ? static_cast<std::int64_t>(static_cast<double>(perChannel) * c.channels * 1000 / rate) : 0);
         runUntil(
             io,
             [&] {
-                if (tally.received != last) {
-                    last = tally.received;
+                if (progress() != last) {
+                    last = progress();
                     lastProgress = Clock::now();
                 }
                 return (published() && tally.received >= expected) ||
@@ -356,8 +364,9 @@ int chat(const Config& c, bool expectNoLoss) {
               << ",\"messages\":" << publishes << ",\"bytes\":" << c.messageBytes << ",\"expected\":" << expected
               << ",\"received\":" << tally.received << ",\"lost\":" << lost << ",\"duplicates\":" << tally.duplicates
               << ",\"failed_subscribers\":" << tally.failed << ",\"connect_s\":" << connectSeconds
-              << ",\"server_rss_bytes\":" << held.rssBytes << ",\"rss_per_subscriber_bytes\":" << rssPerSubscriber
-              << ",\"publishes_per_s\":" << publishes / seconds << ",\"deliveries_per_s\":" << deliveries / seconds
+              << ",\"server_rss_bytes\":" << held.rssBytes << ",\"server_rss_end_bytes\":" << after.rssBytes
+              << ",\"rss_per_subscriber_bytes\":" << rssPerSubscriber << ",\"publishes_per_s\":" << publishes / seconds
+              << ",\"deliveries_per_s\":" << deliveries / seconds
               << ",\"server_cpu_us_per_publish\":" << serverCpu * 1e6 / publishes
               << ",\"server_cpu_us_per_delivery\":" << (deliveries > 0 ? serverCpu * 1e6 / deliveries : 0)
               << ",\"bench_cpu_us_per_publish\":" << selfCpu * 1e6 / publishes

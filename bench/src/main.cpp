@@ -43,6 +43,7 @@ const char* kUsage = R"(pushwire-bench: load generator for pushwire and Nchan
   --expect-no-loss            exit 1 unless every message arrived exactly once
 chat (--transport websocket|sse|longpoll; --messages: publishes in all, spread evenly):
   --channels N  --per-channel S   N channels of S subscribers each [9000 2]
+                                  (S 0: publishes only, no subscriber)
   --publish-from http|ws|both     who publishes (ws: WebSocket only) [both]
   --http-publishers P             keep-alive HTTP connections publishing [8]
   --batch B                       pushwire: B publishes per NDJSON request [1]
@@ -127,9 +128,9 @@ bool parse(int argc, char** argv, Args& args) {
     }
     if (!args.wsPortGiven) c.wsPort = c.port + 1;
     if (c.scenario == "chat" &&
-        (c.channels < 1 || c.perChannel < 1 || c.httpPublishers < 1 || c.batch < 1 || c.mode == Mode::Poll)) {
-        std::cerr << "pushwire-bench: chat takes --channels, --per-channel, --http-publishers and --batch of 1 or "
-                     "more, and websocket, sse or longpoll subscribers\n";
+        (c.channels < 1 || c.perChannel < 0 || c.httpPublishers < 1 || c.batch < 1 || c.mode == Mode::Poll)) {
+        std::cerr << "pushwire-bench: chat takes --channels, --http-publishers and --batch of 1 or more, --per-channel "
+                     "of 0 (publishes only) or more, and websocket, sse or longpoll subscribers\n";
         return false;
     }
     return true;
@@ -212,10 +213,11 @@ int fanout(const Args& args) {
               << ",\"expected\":" << expected << ",\"received\":" << tally.received << ",\"lost\":" << lost
               << ",\"duplicates\":" << tally.duplicates << ",\"failed_subscribers\":" << tally.failed
               << ",\"connect_s\":" << connectSeconds << ",\"deliveries_per_s\":" << deliveries / seconds
-              << ",\"server_cpu_us_per_delivery\":" << serverCpuUs << ",\"bench_cpu_us_per_delivery\":" << benchCpuUs
-              << ",\"latency_ms\":{\"p50\":" << latency.p50 << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max
-              << "},\"publish_ms\":{\"p50\":" << publish.p50 << ",\"p99\":" << publish.p99
-              << "},\"publish_rate\":" << publishRate << ",\"publish_errors\":" << publisher.errors() << ",\"error\":";
+              << ",\"server_rss_bytes\":" << after.rssBytes << ",\"server_cpu_us_per_delivery\":" << serverCpuUs
+              << ",\"bench_cpu_us_per_delivery\":" << benchCpuUs << ",\"latency_ms\":{\"p50\":" << latency.p50
+              << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max << "},\"publish_ms\":{\"p50\":" << publish.p50
+              << ",\"p99\":" << publish.p99 << "},\"publish_rate\":" << publishRate
+              << ",\"publish_errors\":" << publisher.errors() << ",\"error\":";
     printJsonString(tally.firstError);
     std::cout << "}" << std::endl;
     std::fprintf(stderr,

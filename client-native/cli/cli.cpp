@@ -62,6 +62,11 @@ std::optional<std::string> readSecretFile(const std::string& path) {
     return out;
 }
 
+std::optional<std::string> readToken(const Args& args) {
+    if (args.has("--token-file")) return readSecretFile(args.get("--token-file"));
+    return args.get("--token");
+}
+
 std::vector<std::string> parseUrls(const std::string& text) {
     std::vector<std::string> urls;
     std::stringstream in(text);

@@ -37,6 +37,10 @@ void complain(const std::string& message);
 // with a message when it cannot be read.
 std::optional<std::string> readSecretFile(const std::string& path);
 
+// The token of --token, or of --token-file (read); "" when neither is given; nullopt with a
+// message when the file cannot be read.
+std::optional<std::string> readToken(const Args& args);
+
 // URL: one, or several separated by commas (servers sharing channels, in order of
 // preference). Empty with a message when one is not http://host[:port].
 std::vector<std::string> parseUrls(const std::string& text);
@@ -44,5 +48,6 @@ std::vector<std::string> parseUrls(const std::string& text);
 int subCommand(const Args& args);
 int pubCommand(const Args& args);
 int historyCommand(const Args& args);
+int presenceCommand(const Args& args);
 
 }  // namespace pushwire::cli

@@ -35,12 +35,9 @@ int historyCommand(const Args& args) {
     http.set_connection_timeout(std::chrono::seconds(5));
     http.set_read_timeout(std::chrono::seconds(30));
     httplib::Headers headers;
-    std::string token = args.get("--token");
-    if (args.has("--token-file")) {
-        auto read = readSecretFile(args.get("--token-file"));
-        if (!read) return kExitUsage;
-        token = *read;
-    }
+    const std::optional<std::string> tokenRead = readToken(args);
+    if (!tokenRead) return kExitUsage;
+    const std::string token = *tokenRead;
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
     const std::string channel = args.positional[1];
     std::string cursor = args.get("--since", "0");

@@ -13,6 +13,8 @@ Usage:
                               [--position-file F] [--count N] [--verbose]
   pushwire pub URL CHANNEL [DATA | -] [--api-key-file F | --token T | --token-file F]
   pushwire history URL CHANNEL [--since POS] [--limit N] [--token T | --token-file F]
+  pushwire presence URL CHANNEL [--stats | --follow [--transport T] [--verbose]]
+                               [--token T | --token-file F]
   pushwire --help | --version
 
 sub   Prints every message of the CHANNELs from now on (or from --since / the position
@@ -47,18 +49,36 @@ pub   Publishes DATA, a JSON value (a word is a string only when quoted: '"hi"')
 history  Prints what the server holds of CHANNEL (from the oldest, or after --since POS),
       as sub prints it, at most --limit N messages, and ends.
 
+presence  Who is in CHANNEL, a presence channel (the server's --presence): each member
+      (a connection subscribed to it) as one JSON line, then it ends:
+        {"client":"9f86d081884c7d659a2feaa0c55ad015","user":"alice","info":{"name":"Alice"}}
+      (user: the member's token's sub, "" when anonymous; info: its token's info claim).
+      Reading it needs the right to subscribe to the channel; the command is no member.
+  --stats             the numbers instead, exact at any size:
+                        {"channel":"room","clients":3,"users":2}
+  --follow            stays and prints the members now as joins, then every join and
+                      leave as it comes (the server's --join-leave channels; elsewhere the
+                      changes show after a reconnect), each once, across reconnects:
+                        {"event":"join","channel":"room","member":{"client":"…","user":"alice","info":null}}
+                        {"event":"leave","channel":"room","member":{…}}
+                      until interrupted or its reader goes away. While it follows, the
+                      command is a member itself (it subscribes); it does not print itself.
+                      URL may be several (as for sub); --transport, --verbose as for sub.
+
 URL is http://host:port; for sub, several separated by commas are servers sharing
 channels (a Redis broker), used in that order: on one that fails the client moves to the
 next and resumes there. https:// is not supported yet (put it behind a local proxy).
 
-Exit status: 0 done (sub: interrupted, or its reader went away); 1 the server refused
-(a channel, a token, a publish) or a publish failed; 2 a wrong command line.
+Exit status: 0 done (sub, presence --follow: interrupted, or the reader went away); 1 the
+server refused (a channel, a token, a publish), could not be reached (pub, history,
+presence), or a publish failed; 2 a wrong command line.
 
 Examples:
   pushwire sub http://127.0.0.1:8080 chat | jq -r .data.text
   pushwire sub http://127.0.0.1:8080 orders --position-file orders.pos
   echo '{"text":"hi"}' | pushwire pub http://127.0.0.1:8080 chat -
   pushwire pub http://127.0.0.1:8080 chat '"hello"' --api-key-file /etc/pushwire/api.key
+  pushwire presence http://127.0.0.1:8080 room | jq -r .user
 )";
 
 }  // namespace
@@ -94,6 +114,11 @@ int main(int argc, char** argv) {
         auto args = parseArgs(argc, argv, 2, {"--since", "--limit", "--token", "--token-file"}, {});
         return args ? historyCommand(*args) : kExitUsage;
     }
-    complain("unknown command '" + command + "': give sub, pub or history (see pushwire --help)");
+    if (command == "presence") {
+        auto args =
+            parseArgs(argc, argv, 2, {"--transport", "--token", "--token-file"}, {"--stats", "--follow", "--verbose"});
+        return args ? presenceCommand(*args) : kExitUsage;
+    }
+    complain("unknown command '" + command + "': give sub, pub, history or presence (see pushwire --help)");
     return kExitUsage;
 }

@@ -90,12 +90,9 @@ int subCommand(const Args& args) {
         }
         options.transport = *transport;
     }
-    std::string token = args.get("--token");
-    if (args.has("--token-file")) {
-        auto read = readSecretFile(args.get("--token-file"));
-        if (!read) return kExitUsage;
-        token = *read;
-    }
+    const std::optional<std::string> tokenRead = readToken(args);
+    if (!tokenRead) return kExitUsage;
+    const std::string token = *tokenRead;
     if (!token.empty()) options.getToken = [token](TokenCallback done) { done(token); };
     long count = -1;  // messages to print before ending (-1: no end)
     if (args.has("--count")) {

@@ -43,6 +43,12 @@ after(async () => {
 async function connections() {
   const m = await metrics(server);
   if (transport === 'longpoll') return m.pushwire_longpolls_waiting;
+  if (transport === 'poll') {
+    // A poll is a request a second (pollIntervalMs): the pollers are the requests of 3 s ÷ 3.
+    const polls = (x) => x['pushwire_requests_total{transport="poll"}'] || 0;
+    await new Promise((r) => setTimeout(r, 3000));
+    return Math.round((polls(await metrics(server)) - polls(m)) / 3);
+  }
   return m[`pushwire_connections{transport="${transport}"}`];
 }
 
@@ -231,6 +237,101 @@ test(`a tab that comes with a saved position on ${transport} gets what it missed
       await waitFor(async () => (await lateGot()).length >= 4, { what: 'the live message' });
       assert.deepEqual(await lateGot(), [3, 4, 5, 6]);
       assert.match(await late.evaluate(() => window.subs[0].position), /@6$/);
+    } finally {
+      await context.close();
+    }
+  });
+
+// The lock's holder frozen (the browser froze its tab): it keeps the lock, so only its
+// silence tells. Another tab takes the lock (steal) and resumes every tab; the holder thawed
+// steps down and delivers nothing twice. The freeze is a debugger pause (CDP Debugger.pause):
+// as for a frozen page, no task of it runs until it resumes (Page.setWebLifecycleState
+// "frozen" leaves a visible page's timers running in headless Chromium).
+test(`the tab holding the connection freezes on ${transport}: another takes over, nothing lost or repeated, the thawed one delivers nothing twice`,
+  async () => {
+    const context = await browser.newContext();
+    try {
+      const pages = [];
+      for (let i = 0; i < 4; i++) pages.push(await openTab(context, ['frank.frozen'], 'frank'));
+      await subscribed(pages);
+      await publish(server, 'frank.frozen', 0);
+      await allReceived(pages, 'frank.frozen', 1);
+      const holder = await leaderOf(pages);
+      assert.ok(holder, 'a tab leads');
+      const rest = pages.filter((p) => p !== holder);
+      const cdp = await context.newCDPSession(holder);
+      await cdp.send('Debugger.enable');
+      await cdp.send('Debugger.pause');
+      const frozenAt = Date.now();
+      // A publish handed to the frozen holder: it cannot say whether it was stored, so the
+      // takeover rejects it; the holder, thawed, must not store it then.
+      const handedToFrozen = rest[0].evaluate(() => window.client.publish('frank.frozen', 'handed to the frozen holder')
+        .then((seq) => `stored as ${seq}`, (e) => e.code));
+      const TOTAL = 40;
+      let published = 1;
+      const stream = (async () => {
+        while (published < TOTAL) {
+          await publish(server, 'frank.frozen', published);
+          published++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await waitFor(async () => (await leaderOf(rest)) !== null, { timeout: 30000, what: 'a new holder' });
+      console.log(`# takeover from the frozen holder in ${Date.now() - frozenAt} ms (${transport})`);
+      assert.equal(await handedToFrozen, 'publish_outcome_unknown');
+      await stream;
+      await allReceived(rest, 'frank.frozen', TOTAL);
+      await cdp.send('Debugger.resume');
+      // Thawed: it follows the new holder and has every message once (what it missed, from
+      // the new holder; nothing its old connection still had queued).
+      await allReceived([holder], 'frank.frozen', TOTAL);
+      await waitFor(async () => !(await holder.evaluate(() => window.client._native.leader())), { what: 'the thawed tab follows' });
+      // The next seq is TOTAL + 1: the thawed holder stored nothing of what it was handed.
+      assert.equal(await holder.evaluate(() => window.client.publish('frank.frozen', 'after the thaw')), TOTAL + 1);
+      await allReceived(pages, 'frank.frozen', TOTAL + 1);
+      await waitFor(async () => (await connections()) === 1, { what: 'one connection again' });
+      for (const page of pages) assert.deepEqual(page.errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+// A tab of this origin can post anything on a group's BroadcastChannel (it can find the
+// group's name in navigator.locks.query()). Malformed messages are dropped by every tab; a
+// forged subscribe only gets what the connection's token allows (the group is one user's).
+test(`malformed and forged messages on the tabs' channel on ${transport}: nothing throws, nothing beyond the token`,
+  async () => {
+    const context = await browser.newContext();
+    try {
+      const pages = [await openTab(context, ['dave.news'], 'dave'), await openTab(context, ['dave.news'], 'dave')];
+      await subscribed(pages);
+      const hostile = pages[1];
+      const refused = await hostile.evaluate(async () => {
+        const { held } = await navigator.locks.query();
+        const group = new BroadcastChannel(held.find((l) => l.name.startsWith('pushwire\n')).name);
+        const answers = [];
+        group.onmessage = (ev) => answers.push(ev.data);
+        for (const bad of [null, 7, 'text', [], { t: 'nope' }, { up: 1, t: 'sub' }, { up: 1, from: 'x', t: 'sub', id: 'a' },
+          { up: 1, from: 'x', t: 'pub', id: 'q', channel: 5, json: '1' }, { t: 'srv', what: 'constructor', value: 1 },
+          { t: 'srv', what: '__proto__' }, { t: 'done', id: 'q1', args: 5 }, { t: 'msg', id: 1, seq: 'x', pos: {} },
+          { t: 'gap', id: 1, channel: 'dave.news', from2: 'a', to2: null }, { t: 'subd', id: 1, pos: 3 },
+          { t: 'state' }, { up: 1, from: 'x', t: 'presence', id: 'q2', sub: 'zz' }]) group.postMessage(bad);
+        // Forged: a subscribe in the name of a tab that does not exist, to another user's channel.
+        group.postMessage({ up: 1, from: 'forger', t: 'sub', id: 1, channel: 'erin.secret', since: '' });
+        const deadline = Date.now() + 10000;
+        while (Date.now() < deadline) {
+          const err = answers.find((m) => m.to === 'forger' && m.t === 'err');
+          if (err) return err.code;
+          if (answers.some((m) => m.to === 'forger' && (m.t === 'subd' || m.t === 'msg'))) return 'subscribed';
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return 'no answer';
+      });
+      assert.equal(refused, 'forbidden', "the forged subscribe is refused: the connection's token is dave's");
+      await publish(server, 'dave.news', 'still here');
+      await publish(server, 'erin.secret', 'not for dave');
+      await allReceived(pages, 'dave.news', 1);
+      for (const page of pages) assert.deepEqual(page.errors, [], 'no tab threw');
     } finally {
       await context.close();
     }

@@ -163,9 +163,17 @@ TEST_CASE(
         redis.start();
         stopping = true;
         // Redis dies with the thread that started it (PR_SET_PDEATHSIG is per thread):
-        // this one lasts until the publishing is over.
+        // this one lasts until the test case is over.
         while (!finished) std::this_thread::sleep_for(10ms);
     });
+    struct Joined {
+        std::atomic<bool>& finished;
+        std::thread& thread;
+        ~Joined() {
+            finished = true;
+            if (thread.joinable()) thread.join();
+        }
+    } joined{finished, outage};
     // Until 20 publishes were accepted by the restarted Redis (a deadline only for a hang).
     int acceptedAfter = 0;
     auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -182,8 +190,6 @@ TEST_CASE(
         }
         std::this_thread::sleep_for(20ms);
     }
-    finished = true;
-    outage.join();
     CHECK(acceptedAfter == 20);
     CHECK(refused > 0);
     REQUIRE(!accepted.empty());

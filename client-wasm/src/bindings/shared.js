@@ -13,6 +13,17 @@
 // channel from the oldest position among them: no loss, and no repeat in any tab. A tab
 // behind the connection on a channel (a saved `since` on a channel read already, a message
 // missed while the leader went) reads the seqs between from history first.
+//
+// A frozen leader (a tab the browser froze, a debugger pause) keeps its lock: the leader
+// beats every 500 ms; a tab that has heard nothing from it for ~1 s asks ("ping": a live
+// leader answers from its message handler, which background timer throttling does not
+// delay), and ~0.3 s later takes the lock with Web Locks' `steal: true`. A leader that
+// thaws acts on nothing until it knows it still holds the lock (navigator.locks.query(),
+// when its own beat is late): one whose lock was stolen, or that hears another leader,
+// steps down at once, delivering and publishing nothing more, and follows the new leader.
+//
+// Messages on the channel come from tabs of this origin only, but not all are ours: one
+// that is not an object of the expected shape is dropped, never thrown on.
 
 function pwCanShare() {
   return typeof BroadcastChannel === 'function' && typeof navigator === 'object' && !!navigator.locks &&
@@ -37,6 +48,32 @@ function pwPositionSeq(position) {
   return m ? Number(m[1]) : null;
 }
 
+// Whether a message on a group's channel has the shape this file posts: anything else (a
+// tab of this origin can post anything) is dropped. What each field must be, by type.
+var pwString = function (v) { return typeof v === 'string'; };
+var pwNumber = function (v) { return typeof v === 'number'; };
+var pwId = function (v) { return pwString(v) || pwNumber(v); };
+var pwPos = function (v) { return v === undefined || pwString(v); };
+var PW_SHAPES = {
+  up: { hello: {}, ping: {}, bye: {}, sub: { id: pwNumber, channel: pwString, since: pwString },
+    unsub: { id: pwNumber }, pub: { id: pwString, channel: pwString, json: pwString },
+    presence: { id: pwString, sub: pwNumber } },
+  tab: { beat: {}, leader: {}, state: { state: pwString }, msg: { id: pwNumber, seq: pwNumber, pos: pwPos },
+    gap: { id: pwNumber, channel: pwString, from2: pwNumber, to2: pwNumber }, err: { id: pwNumber, code: pwString },
+    subd: { id: pwNumber, pos: pwPos }, ended: { id: pwNumber }, member: { id: pwNumber },
+    srv: { what: function (v) { return v === 'subscribe' || v === 'unsubscribe' || v === 'message'; } },
+    done: { id: pwId, args: Array.isArray } }
+};
+function pwWellFormed(msg) {
+  if (!msg || typeof msg !== 'object' || !pwString(msg.t)) return false;
+  if (msg.up && !pwString(msg.from)) return false;
+  var shapes = msg.up ? PW_SHAPES.up : PW_SHAPES.tab;
+  var shape = Object.prototype.hasOwnProperty.call(shapes, msg.t) ? shapes[msg.t] : null;
+  if (!shape) return false;
+  for (var field in shape) if (!shape[field](msg[field])) return false;
+  return true;
+}
+
 // The groups this page's clients lead or follow: a second Client of one page with the same
 // servers and user asked for a connection of its own, and has one.
 var pwGroupsHere = new Set();
@@ -55,7 +92,12 @@ function SharedNative(key, makeNative, getSub) {
   var heard = false;        // another tab of the group spoke: a takeover gathers their subscriptions
   var name = null;
   var release = null;       // releases the lock (leader)
-  var abort = typeof AbortController === 'function' ? new AbortController() : null;
+  var abort = null;         // aborts this tab's queued lock request
+  var ticket = null;        // this tab's current lock request (an older one's outcome is ignored)
+  var lastHeard = 0;        // when the leader last spoke (Date.now())
+  var leaderSeen = false;   // some tab led since this one joined: a silent one may be frozen
+  var pinged = 0;           // when this tab asked a silent leader whether it lives
+  var watcher = null;       // the follower's watch (an interval)
   var info = { state: 'connecting', reason: '', transport: 'auto', server: '', id: '' };
   var stateListener = null;
   var subs = new Map();     // this tab's subscriptions: id -> { channel, since, pos, last, events, watch }
@@ -121,6 +163,7 @@ function SharedNative(key, makeNative, getSub) {
     if (closed || (msg.to && msg.to !== me)) return;
     var s = msg.id !== undefined && subs.get(msg.id);
     switch (msg.t) {
+      case 'beat': return;
       case 'leader':  // a new leader: it has nothing of ours yet; what the old one had is lost
         pending.forEach(function (p, id) {
           if (!p.sent) return;
@@ -194,8 +237,9 @@ function SharedNative(key, makeNative, getSub) {
   // Channels the server serves now: a new subscription of one is served at once (the core
   // tells a channel's subscriptions when the server confirms the channel, not each one).
   var served = new Set();
-  var post = function (msg) {
-    if (closed) return;
+  var post = function (msg) { gate(function () { postNow(msg); }); };
+  var postNow = function (msg) {
+    if (closed || !real) return;
     if (msg.to !== me) {
       // A value the browser cannot clone (an array nested 100,000 deep): that tab sees a hole
       // at its next message and reads it from history.
@@ -281,10 +325,12 @@ function SharedNative(key, makeNative, getSub) {
     real.unsubscribe(realId);
     if (!Array.from(channelOf.values()).some(function (c) { return c === ch; })) served.delete(ch);
   };
-  var lead = function (msg) {
-    if (!real) return;
+  var lead = function (msg) { gate(function () { leadNow(msg); }); };
+  var leadNow = function (msg) {
+    if (!real || typeof msg.from !== 'string') return;
     switch (msg.t) {
       case 'hello': post(Object.assign({ t: 'state' }, info)); return;
+      case 'ping': post({ t: 'beat' }); return;
       case 'sub':
         if (collecting) collecting.push(msg); else realSubscribe(msg, msg.since);
         return;
@@ -306,7 +352,102 @@ function SharedNative(key, makeNative, getSub) {
       }
     }
   };
+  // While this tab leads: `sure` is when it last knew it held the lock. Past 1 s (its beat
+  // was late: frozen, paused, throttled) what it would do waits for navigator.locks.query():
+  // done in order if the lock is still this tab's (`holder`: its clientId), dropped if not.
+  var sure = 0;
+  var holder = null;
+  var waiting = null;
+  var beat = null;
+  var lastBeat = 0;
+  var gate = function (fn) {
+    if (!real) return;
+    if (!waiting && Date.now() - sure < 1000) { fn(); return; }
+    if (waiting) { waiting.push(fn); return; }
+    waiting = [fn];
+    var was = real;
+    navigator.locks.query().then(function (st) {
+      var list = waiting;
+      waiting = null;
+      if (real !== was) return;
+      var mine = holder === null || (st.held || []).some(function (l) { return l.name === name && l.clientId === holder; });
+      if (!mine) { stepDown(); return; }
+      sure = Date.now();
+      list.forEach(function (f) { f(); });
+    }, function () { waiting = null; });
+  };
+  // This tab no longer leads (its lock was stolen while it was frozen, or another tab leads):
+  // its connection goes without a word more; it follows, and its subscriptions go to the
+  // leader from their positions.
+  var stepDown = function () {
+    if (!real) return;
+    var old = real;
+    real = null;
+    waiting = null;
+    clearInterval(beat);
+    old.setStateListener(function () {});
+    old.close();
+    setTimeout(function () { old.delete(); });
+    realIds.clear();
+    channelOf.clear();
+    served.clear();
+    collecting = null;
+    if (release) release();
+    release = null;
+    leaderKnown = false;
+    lastHeard = Date.now();
+    pending.forEach(function (p, id) {
+      if (!p.sent) return;
+      pending.delete(id);
+      p.gone();
+    });
+    if (!detached) subs.forEach(function (s, id) { subscribeUp(id, s); });
+    channel.postMessage({ up: 1, from: me, t: 'hello' });
+    requestLock(false);
+  };
+  // Queues for the group's lock, or (steal) takes it from a leader that does not answer.
+  var requestLock = function (steal) {
+    var mine = ticket = {};
+    if (abort) abort.abort();  // this tab's place in the queue, if it has one
+    abort = !steal && typeof AbortController === 'function' ? new AbortController() : null;
+    navigator.locks.request(name, steal ? { steal: true } : abort ? { signal: abort.signal } : {}, function () {
+      if (closed || ticket !== mine) return null;
+      becomeLeader();
+      return new Promise(function (resolve) { release = resolve; });
+    }).catch(function () {  // aborted (close(), a steal of this tab's own), or stolen from this tab
+      if (ticket === mine && real) stepDown();
+    });
+  };
+  // A follower's watch: a leader silent for ~1 s is asked; one that does not answer in 0.3 s
+  // is frozen, and this tab takes the lock (a random wait first: one tab of many goes).
+  var patience = 900 + Math.random() * 300;
+  var watch = function () {
+    var now = Date.now();
+    if (closed || real || !leaderSeen || !name) return;
+    if (now - lastHeard < patience) { pinged = 0; return; }
+    if (!pinged) {
+      pinged = now;
+      channel.postMessage({ up: 1, from: me, t: 'ping' });
+    } else if (now - pinged > 300) {
+      pinged = 0;
+      lastHeard = now;
+      requestLock(true);
+    }
+  };
   var becomeLeader = function () {
+    sure = lastBeat = Date.now();
+    holder = null;
+    if (navigator.locks.query) {
+      navigator.locks.query().then(function (st) {
+        (st.held || []).forEach(function (l) { if (l.name === name) holder = l.clientId; });
+      });
+    }
+    beat = setInterval(function () {
+      var now = Date.now();
+      if (now - lastBeat < 1000) sure = now;  // on time: not frozen since the last beat
+      lastBeat = now;
+      post({ t: 'beat' });
+    }, 500);
     real = makeNative({
       subscribe: function (v) { post({ t: 'srv', what: 'subscribe', value: v }); },
       unsubscribe: function (v) { post({ t: 'srv', what: 'unsubscribe', value: v }); },
@@ -340,14 +481,23 @@ function SharedNative(key, makeNative, getSub) {
     channel = new BroadcastChannel(name);
     channel.onmessage = function (ev) {
       var msg = ev.data;
+      if (!pwWellFormed(msg)) return;  // not ours: a tab of this origin can post anything
       heard = true;
-      if (msg.up) { if (real) lead(msg); } else tab(msg);
+      if (msg.up) {
+        if (real) lead(msg);
+      } else if (real) {
+        // Another tab leads: this one thawed after its lock was stolen, or is the holder and
+        // the other is the one that thawed. The lock says which (its next act waits on it).
+        sure = 0;
+        gate(function () {});
+      } else {
+        lastHeard = Date.now();
+        leaderSeen = true;
+        tab(msg);
+      }
     };
-    navigator.locks.request(name, abort ? { signal: abort.signal } : {}, function () {
-      if (closed) return null;
-      becomeLeader();
-      return new Promise(function (resolve) { release = resolve; });
-    }).catch(function () {});  // aborted by close()
+    requestLock(false);
+    watcher = setInterval(watch, 200);
     channel.postMessage({ up: 1, from: me, t: 'hello' });
     // A tab that goes away without close(): its subscriptions leave the connection (and come
     // back if the page is restored from the back/forward cache).
@@ -429,6 +579,9 @@ function SharedNative(key, makeNative, getSub) {
     if (closed) return;
     if (leaderKnown && !real) send({ up: 1, from: me, t: 'bye' });  // a leader's own go with its connection
     closed = true;
+    ticket = null;
+    clearInterval(watcher);
+    clearInterval(beat);
     if (abort) abort.abort();
     if (name) pwGroupsHere.delete(name);
     if (real) {

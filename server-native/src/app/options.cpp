@@ -130,7 +130,54 @@ std::string closestOption(const std::string& flag) {
     return best;
 }
 
+namespace {
+std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOptions& out);
+}  // namespace
+
+// memory; one redis://; several, comma-separated (independent shards); or
+// redis+cluster://seed[,seed...] (each seed host:port, or redis://[:password@]host:port).
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
+    const std::string clusterScheme = "redis+cluster://";
+    const bool cluster = text.rfind(clusterScheme, 0) == 0;
+    // A Sentinel URL lists its sentinels with commas: one broker.
+    const bool sentinel = text.rfind("redis+sentinel://", 0) == 0;
+    if (!cluster && (sentinel || text.find(',') == std::string::npos)) {
+        out.shards.clear();
+        out.cluster = false;
+        return parseOneBrokerUrl(text, out);
+    }
+    std::vector<BrokerOptions> parts;
+    std::string rest = cluster ? text.substr(clusterScheme.size()) : text;
+    for (std::size_t start = 0;;) {
+        const std::size_t comma = rest.find(',', start);
+        std::string item = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (cluster && item.rfind("redis://", 0) != 0) item = "redis://" + item;
+        BrokerOptions one = out;
+        one.shards.clear();
+        if (item == "memory" || item == "redis://") return "--broker: the list has an empty or memory part";
+        if (auto problem = parseOneBrokerUrl(item, one)) return problem;
+        if (cluster && one.db != 0) return "--broker: a Redis Cluster has only database 0, got '" + item + "'";
+        parts.push_back(std::move(one));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (!cluster && parts.size() > 1024) return "--broker: at most 1024 shards";
+    BrokerOptions first = parts.front();
+    out.kind = BrokerOptions::Kind::Redis;
+    out.host = first.host;
+    out.port = first.port;
+    out.user = first.user;
+    out.password = first.password;
+    out.db = first.db;
+    out.tls = first.tls;
+    out.cluster = cluster;
+    out.shards = std::move(parts);
+    if (!cluster && out.shards.size() == 1) out.shards.clear();
+    return std::nullopt;
+}
+
+namespace {
+std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOptions& out) {
     if (text == "memory") {
         out.kind = BrokerOptions::Kind::Memory;
         return std::nullopt;
@@ -229,6 +276,7 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     out.port = static_cast<int>(port);
     return std::nullopt;
 }
+}  // namespace
 
 // The first line of a password file, without its line end.
 std::optional<std::string> readPasswordFile(const std::string& path, std::string& out) {
@@ -268,6 +316,10 @@ Usage: pushwire-server [options]
           |redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME
                               where channels, seqs and history live (default memory:
                               this process; redis: shared by every server on that Redis)
+  --broker redis://a:6379,redis://b:6379,...
+                              channels sharded over independent Redis (keep the order)
+  --broker redis+cluster://host:port[,host:port...]
+                              a Redis Cluster (7+), discovered from these seed nodes
   --broker-prefix P           Redis keys start with "P:" (default pushwire)
   --broker-password-file FILE the Redis password is FILE's first line (or set
                               PUSHWIRE_BROKER_PASSWORD; never put it on the command line,
@@ -653,6 +705,15 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
     if (!o.broker.passwordFile.empty()) {
         if (auto problem = readPasswordFile(o.broker.passwordFile, o.broker.password)) parsed.error = *problem;
     }
+    // A password from the file or the environment is every shard's that has none of its own.
+    for (BrokerOptions& shard : o.broker.shards) {
+        if (shard.password.empty()) shard.password = o.broker.password;
+    }
+    // A brace in the prefix would become the keys' hash tag: a channel's keys would no
+    // longer share one slot (or every channel would share one).
+    if (o.broker.cluster && o.broker.prefix.find_first_of("{}") != std::string::npos) {
+        parsed.error = "--broker-prefix: a Redis Cluster prefix may not hold '{' or '}', got '" + o.broker.prefix + "'";
+    }
     for (auto [flag, text] : {std::pair<const char*, const std::optional<std::string>*>{"--presence", &o.presence},
                               {"--join-leave", &o.joinLeave}}) {
         std::string problem;
@@ -830,19 +891,25 @@ std::string effectiveConfig(const Options& o) {
         out["broker"] = "memory";
     } else {
         // The password is not printed: this output may be pasted into a ticket.
-        const std::string auth = o.broker.user.empty() && o.broker.password.empty()
-                                     ? std::string()
-                                     : o.broker.user + (o.broker.password.empty() ? "@" : ":***@");
-        if (!o.broker.sentinels.empty()) {
-            std::string hosts;
-            for (const auto& [host, port] : o.broker.sentinels) {
-                hosts += (hosts.empty() ? "" : ",") + host + ":" + std::to_string(port);
+        auto url = [](const BrokerOptions& b) {
+            const std::string auth =
+                b.user.empty() && b.password.empty() ? std::string() : b.user + (b.password.empty() ? "@" : ":***@");
+            if (!b.sentinels.empty()) {
+                std::string hosts;
+                for (const auto& [host, port] : b.sentinels) {
+                    hosts += (hosts.empty() ? "" : ",") + host + ":" + std::to_string(port);
+                }
+                return "redis+sentinel://" + auth + hosts + "/" + b.masterName;
             }
-            out["broker"] = "redis+sentinel://" + auth + hosts + "/" + o.broker.masterName;
-        } else {
-            out["broker"] = std::string(o.broker.tls ? "rediss://" : "redis://") + auth + o.broker.host + ":" +
-                            std::to_string(o.broker.port) + "/" + std::to_string(o.broker.db);
+            return std::string(b.tls ? "rediss://" : "redis://") + auth + b.host + ":" + std::to_string(b.port) + "/" +
+                   std::to_string(b.db);
+        };
+        std::string text = o.broker.cluster ? "redis+cluster://" : "";
+        for (const BrokerOptions& part : o.broker.shards) {
+            if (!text.empty() && text.back() != '/') text += ',';
+            text += o.broker.cluster ? url(part).substr(8) : url(part);
         }
+        out["broker"] = o.broker.shards.empty() ? url(o.broker) : text;
     }
     out["broker-prefix"] = o.broker.prefix;
     out["broker-password-file"] = o.broker.passwordFile;

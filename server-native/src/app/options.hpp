@@ -11,7 +11,8 @@ namespace pushwire::server {
 
 constexpr const char* kVersion = "0.1.0";
 
-// --broker memory | redis[s]://[[user]:password@]host:port[/db], --broker-prefix P
+// --broker memory | redis[s]://[[user]:password@]host:port[/db][,redis://...] | redis+cluster://host:port[,...]
+//          | redis+sentinel://host:port[,...]/MASTER-NAME, --broker-prefix P
 struct BrokerOptions {
     enum class Kind { Memory, Redis };
     Kind kind = Kind::Memory;
@@ -38,6 +39,11 @@ struct BrokerOptions {
     std::int64_t channelTtlMs = 0;
     // How long an idempotency key is kept (--idempotency-window; 0: keys are ignored).
     std::int64_t idempotencyWindowMs = 0;
+    // Several Redis (broker/routed_broker.hpp): `redis://a,redis://b` shards channels over
+    // independent instances (each URL parsed as one --broker; host/port above: the first);
+    // `redis+cluster://seed,...` (cluster) discovers a Redis Cluster from its seeds.
+    std::vector<BrokerOptions> shards;
+    bool cluster = false;
 };
 
 // Parses the --broker value; an error sentence when it is not one.

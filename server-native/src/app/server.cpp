@@ -23,6 +23,7 @@
 #include "app/origin_guard.hpp"
 #include "app/static_files.hpp"
 #include "auth/address_ranges.hpp"
+#include "broker/cluster_broker.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/memory_presence.hpp"
 #include "broker/redis_broker.hpp"
@@ -86,6 +87,8 @@ std::unique_ptr<Broker> makeBroker(const Options& options, asio::io_context& io)
         BrokerOptions redis = options.broker;
         redis.channelTtlMs = static_cast<std::int64_t>(options.channelTtlSeconds) * 1000;
         redis.idempotencyWindowMs = static_cast<std::int64_t>(options.idempotencyWindowSeconds) * 1000;
+        if (redis.cluster) return std::make_unique<ClusterBroker>(io, redis, options.history);
+        if (!redis.shards.empty()) return std::make_unique<ShardedBroker>(io, redis, options.history);
         return makeRedisBroker(io, redis, options.history);
     }
     MemoryBroker::Options memory;
@@ -191,6 +194,9 @@ std::unique_ptr<Presence> makePresence(const Options& options, Broker& broker, a
                 .count();
         });
     }
+    if (dynamic_cast<RoutedBroker*>(&broker)) {
+        throw std::runtime_error("--presence: not yet with a broker over several Redis (shards or a cluster)");
+    }
     auto* redis = dynamic_cast<RedisBroker*>(&broker);
     if (!redis) return nullptr;
     RedisPresence::Options presence;
@@ -267,6 +273,22 @@ struct Server::Impl {
     void watchBroker() {
         const bool up = broker->available();
         const std::uint64_t reconnects = broker->stats().reconnects;
+        // Over several Redis: which parts are down (the node stays up while any part is).
+        std::string partsDown;
+        for (const BrokerPart& part : broker->parts()) {
+            if (!part.available) partsDown += (partsDown.empty() ? "" : ",") + part.name;
+        }
+        if (partsDown != brokerPartsDown) {
+            brokerPartsDown = partsDown;
+            if (partsDown.empty()) {
+                log::write(log::Level::Info, "broker_parts_up", {{"broker", broker->describe()}});
+            } else {
+                log::write(log::Level::Warn, "broker_parts_down",
+                           {{"parts", partsDown},
+                            {"state", broker->state()},
+                            {"effect", "only their channels answer broker_unavailable until they are back"}});
+            }
+        }
         const bool flapped = up && brokerUp && reconnects > brokerReconnects;
         brokerReconnects = reconnects;
         if (flapped) {
@@ -315,6 +337,7 @@ struct Server::Impl {
     bool wsHttpListening = false;
     bool draining = false;
     bool brokerUp = true;  // as last logged (watchBroker)
+    std::string brokerPartsDown;
     std::uint64_t brokerReconnects = 0;
     std::int64_t startTimeSeconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -529,9 +552,21 @@ nlohmann::json Server::Impl::nodeInfo() const {
 // balancer takes the node out of rotation until it can deliver again.
 void Server::Impl::health(HttpConnection& connection) {
     const bool up = broker->available();
-    nlohmann::json body = {{"status", up ? "ok" : "unavailable"},
+    const std::vector<BrokerPart> parts = broker->parts();
+    // Over several Redis: up while any part is (only the channels of a part that is down
+    // fail); "degraded" says some are down, and `parts` which.
+    bool whole = true;
+    nlohmann::json partsJson = nlohmann::json::array();
+    for (const BrokerPart& part : parts) {
+        whole = whole && part.available;
+        partsJson.push_back({{"name", part.name}, {"state", part.state}, {"available", part.available}});
+    }
+    nlohmann::json body = {{"status", !up     ? "unavailable"
+                                      : whole ? "ok"
+                                              : "degraded"},
                            {"epoch", hub.epoch()},
                            {"broker", {{"kind", broker->describe()}, {"state", broker->state()}}}};
+    if (!parts.empty()) body["broker"]["parts"] = std::move(partsJson);
     connection.respond(up ? 200 : 503, "application/json",
                        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
@@ -673,6 +708,24 @@ std::string Server::Impl::renderMetrics() const {
     family("pushwire_broker_up", "gauge", "1 while the broker is reachable.");
     out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " +
            (broker->available() ? "1" : "0") + "\n";
+    const std::vector<BrokerPart> parts = broker->parts();
+    if (!parts.empty()) {
+        // The totals above and below sum every part; these say which part.
+        family("pushwire_broker_shard_up", "gauge", "1 while this shard / cluster master is reachable.");
+        for (const BrokerPart& part : parts) {
+            out += "pushwire_broker_shard_up{shard=\"" + part.name + "\"} " + (part.available ? "1" : "0") + "\n";
+        }
+        family("pushwire_broker_shard_errors_total", "counter", "Commands failed and connections lost, by shard.");
+        for (const BrokerPart& part : parts) {
+            out += "pushwire_broker_shard_errors_total{shard=\"" + part.name + "\"} " +
+                   std::to_string(part.stats.errors) + "\n";
+        }
+        family("pushwire_broker_shard_commands_total", "counter", "Broker round trips answered, by shard.");
+        for (const BrokerPart& part : parts) {
+            out += "pushwire_broker_shard_commands_total{shard=\"" + part.name + "\"} " +
+                   std::to_string(part.stats.commands) + "\n";
+        }
+    }
     single("pushwire_broker_errors_total", "counter", "Broker commands failed and connections lost.",
            brokerStats.errors);
     single("pushwire_broker_reconnects_total", "counter", "Broker connections made again.", brokerStats.reconnects);

@@ -94,6 +94,15 @@ struct BrokerStats {
     double commandSecondsTotal = 0;
 };
 
+// One part of a broker that spreads channels over several Redis (a shard, a cluster
+// master), for /pushwire/healthz and the metrics' `shard` label.
+struct BrokerPart {
+    std::string name;  // "redis://host:port/db"
+    std::string state;
+    bool available = false;
+    BrokerStats stats;
+};
+
 // Events from the broker about the channels this node follows.
 class BrokerEventHandler {
 public:
@@ -173,6 +182,10 @@ public:
     virtual std::string describe() const = 0;  // "memory", "redis://host:port/db"
     virtual std::string state() const = 0;     // "ok", or what is wrong
     virtual BrokerStats stats() const { return {}; }
+    // The shards or cluster masters of a broker made of several (each with its own
+    // availability: one down makes only its channels answer broker_unavailable); empty
+    // for a broker of one part.
+    virtual std::vector<BrokerPart> parts() const { return {}; }
     // Whether history reads are cheap and local (the hub then keeps no copy of its own).
     virtual bool historyIsLocal() const = 0;
 };

@@ -89,7 +89,9 @@ return {epoch, seq}
 // such a publish was certainly not stored.
 bool refusedBeforeRunning(const std::string& error) {
     for (const char* prefix : {"OOM", "BUSY", "LOADING", "NOAUTH", "NOPERM", "WRONGPASS", "READONLY", "MASTERDOWN",
-                               "NOREPLICAS", "MISCONF", "NOSCRIPT"}) {
+                               "NOREPLICAS", "MISCONF", "NOSCRIPT",
+                               // Redis Cluster: the keys are not (or not all, or not yet) on this master.
+                               "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "CROSSSLOT"}) {
         if (error.rfind(prefix, 0) == 0) return true;
     }
     return false;
@@ -464,11 +466,13 @@ void RedisBroker::flushSubscriptions() {
         if (!*alive) return;
         subscriptionsPosted_ = false;
         if (!subscriberReady_ || !subscriber_) return;  // subscribeAll() runs once connected
-        auto sendAll = [this](const char* verb, std::set<std::string>& channels) {
+        // On a Redis Cluster one SSUBSCRIBE names channels of one slot only (else CROSSSLOT).
+        const std::size_t perCommand = options_.cluster ? 1 : 256;
+        auto sendAll = [this, perCommand](const char* verb, std::set<std::string>& channels) {
             std::vector<std::string> args{verb};
             for (const std::string& channel : channels) {
                 args.push_back(key(channel, 'p'));
-                if (args.size() > 256) {
+                if (args.size() > perCommand) {
                     subscriber_->send(args);
                     args.resize(1);
                 }

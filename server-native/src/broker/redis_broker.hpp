@@ -82,6 +82,7 @@ public:
     // commands connection reaches>" (an epoch made by another process is not continued).
     std::string lifeOffer();
     bool commandsReady() const { return commandsReady_; }
+    const RedisEndpoint& endpoint() const { return endpoint_; }
 
 private:
     struct Followed {

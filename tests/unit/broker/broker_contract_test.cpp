@@ -1,17 +1,23 @@
 // The broker seam's contract (server-native/src/broker/broker.hpp), one suite run against
-// both brokers: the memory broker, and the Redis broker on a real redis-server this test
-// starts. What must hold whichever broker a server runs on.
+// every broker: the memory broker, the Redis broker on a real redis-server this test
+// starts, the sharded broker on two of them, and the cluster broker on a real 3-master +
+// 3-replica Redis Cluster (started once per test process). What must hold whichever
+// broker a server runs on.
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
 #include <set>
 
+#include "../../support/redis_cluster.hpp"
 #include "../../support/redis_server.hpp"
+#include "broker/cluster_broker.hpp"
 #include "broker/memory_broker.hpp"
 #include "broker/redis_broker.hpp"
+#include "broker/routed_broker.hpp"
 
 using namespace pushwire::server;
+using pushwire::test::RedisCluster;
 using pushwire::test::RedisServer;
 using namespace std::chrono_literals;
 
@@ -27,17 +33,22 @@ struct Recorder final : BrokerEventHandler {
 };
 
 // One node: a broker on its own loop, with a handler that records.
+using MakeBroker = std::function<std::unique_ptr<Broker>(asio::io_context&, std::size_t history)>;
+
 class Node {
 public:
-    Node(bool redis, RedisServer* server, std::size_t history) {
-        if (redis) {
-            BrokerOptions options;
-            options.kind = BrokerOptions::Kind::Redis;
-            options.port = server->port();
-            broker_ = makeRedisBroker(io_, options, history);
-        } else {
-            broker_ = std::make_unique<MemoryBroker>(MemoryBroker::Options{history, ""});
-        }
+    Node(bool redis, RedisServer* server, std::size_t history)
+        : Node(
+              [redis, server](asio::io_context& io, std::size_t size) -> std::unique_ptr<Broker> {
+                  if (!redis) return std::make_unique<MemoryBroker>(MemoryBroker::Options{size, ""});
+                  BrokerOptions options;
+                  options.kind = BrokerOptions::Kind::Redis;
+                  options.port = server->port();
+                  return makeRedisBroker(io, options, size);
+              },
+              history) {}
+    Node(const MakeBroker& make, std::size_t history) {
+        broker_ = make(io_, history);
         broker_->setHandler(&recorder_);
         broker_->start();
         REQUIRE(runUntil([this] { return broker_->available(); }));
@@ -90,11 +101,59 @@ struct RedisKind {
     static constexpr bool redis = true;
 };
 
+// Two independent Redis, channels sharded over them.
+struct ShardedKind {
+    static constexpr bool redis = true;
+};
+// A Redis Cluster (3 masters, 3 replicas).
+struct ClusterKind {
+    static constexpr bool redis = true;
+};
+
 template <typename Kind>
 struct Rig {
     std::unique_ptr<RedisServer> server = Kind::redis ? std::make_unique<RedisServer>() : nullptr;
     std::unique_ptr<Node> node(std::size_t history = 1000) {
         return std::make_unique<Node>(Kind::redis, server.get(), history);
+    }
+};
+
+template <>
+struct Rig<ShardedKind> {
+    RedisServer a, b;
+    std::unique_ptr<Node> node(std::size_t history = 1000) {
+        return std::make_unique<Node>(
+            [this](asio::io_context& io, std::size_t size) {
+                BrokerOptions options;
+                options.kind = BrokerOptions::Kind::Redis;
+                for (RedisServer* shard : {&a, &b}) {
+                    BrokerOptions one;
+                    one.kind = BrokerOptions::Kind::Redis;
+                    one.port = shard->port();
+                    options.shards.push_back(one);
+                }
+                return std::make_unique<ShardedBroker>(io, options, size);
+            },
+            history);
+    }
+};
+
+RedisCluster& sharedCluster() {
+    static RedisCluster cluster;
+    return cluster;
+}
+
+template <>
+struct Rig<ClusterKind> {
+    Rig() { sharedCluster().flush(); }
+    std::unique_ptr<Node> node(std::size_t history = 1000) {
+        return std::make_unique<Node>(
+            [](asio::io_context& io, std::size_t size) {
+                BrokerOptions options;
+                REQUIRE_FALSE(parseBrokerUrl(sharedCluster().url(), options));
+                return std::make_unique<ClusterBroker>(io, options, size);
+            },
+            history);
     }
 };
 
@@ -107,7 +166,7 @@ std::vector<std::uint64_t> seqsOf(const std::vector<MessagePtr>& messages) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("a broker assigns seqs 1, 2, 3 in one epoch and returns them from history", "[broker]", MemoryKind,
-                   RedisKind) {
+                   RedisKind, ShardedKind, ClusterKind) {
     Rig<TestType> rig;
     auto node = rig.node();
     auto a = node->publish("c", R"({"n":1})");
@@ -126,7 +185,7 @@ TEMPLATE_TEST_CASE("a broker assigns seqs 1, 2, 3 in one epoch and returns them 
 }
 
 TEMPLATE_TEST_CASE("history is trimmed to its size, and reads after, inside and before it say what is left", "[broker]",
-                   MemoryKind, RedisKind) {
+                   MemoryKind, RedisKind, ShardedKind, ClusterKind) {
     Rig<TestType> rig;
     auto node = rig.node(5);
     for (int i = 1; i <= 8; ++i) node->publish("c", std::to_string(i));
@@ -160,7 +219,7 @@ TEMPLATE_TEST_CASE("history is trimmed to its size, and reads after, inside and 
 }
 
 TEMPLATE_TEST_CASE("a stream that was never published has an epoch and head 0, kept by the first publish", "[broker]",
-                   MemoryKind, RedisKind) {
+                   MemoryKind, RedisKind, ShardedKind, ClusterKind) {
     Rig<TestType> rig;
     auto node = rig.node();
     HistoryPage page = node->history({"fresh", 0, "", 100, SIZE_MAX});
@@ -172,8 +231,8 @@ TEMPLATE_TEST_CASE("a stream that was never published has an epoch and head 0, k
     CHECK(first->epoch == page.head.epoch);
 }
 
-TEMPLATE_TEST_CASE("a position in another life of the stream is reported, not read", "[broker]", MemoryKind,
-                   RedisKind) {
+TEMPLATE_TEST_CASE("a position in another life of the stream is reported, not read", "[broker]", MemoryKind, RedisKind,
+                   ShardedKind, ClusterKind) {
     Rig<TestType> rig;
     auto node = rig.node();
     node->publish("c", "1");
@@ -185,7 +244,7 @@ TEMPLATE_TEST_CASE("a position in another life of the stream is reported, not re
 }
 
 TEMPLATE_TEST_CASE("a followed channel is told its head, then every publication once, in order", "[broker]", MemoryKind,
-                   RedisKind) {
+                   RedisKind, ShardedKind, ClusterKind) {
     Rig<TestType> rig;
     auto node = rig.node();
     node->publish("f", "0");
@@ -205,7 +264,8 @@ TEMPLATE_TEST_CASE("a followed channel is told its head, then every publication 
     CHECK(node->recorder().publications.size() == 5);
 }
 
-TEMPLATE_TEST_CASE("concurrent publishers never get the same seq", "[broker]", MemoryKind, RedisKind) {
+TEMPLATE_TEST_CASE("concurrent publishers never get the same seq", "[broker]", MemoryKind, RedisKind, ShardedKind,
+                   ClusterKind) {
     Rig<TestType> rig;
     auto a = rig.node();
     // Two nodes on one Redis; the memory broker has one process, so two publishers on it.

@@ -1,6 +1,7 @@
 // The native client in a C++ program (docs/cpp.md): subscribes to a channel from the
 // oldest held message, publishes COUNT messages on it, prints each message as it arrives
-// and ends once it has read its own COUNT. tests/cpp_example_check.sh builds and runs it.
+// and ends once it has read its own COUNT. tests/cpp_example_check.sh installs the package,
+// builds this folder with find_package(pushwire) and runs it.
 //
 //   chat_example http://127.0.0.1:8080 chat 3
 #include <asio/io_context.hpp>

@@ -1,0 +1,233 @@
+#include "broker/cluster_broker.hpp"
+
+#include <asio/post.hpp>
+
+namespace pushwire::server {
+
+namespace {
+
+constexpr std::size_t kSlots = 16384;
+constexpr std::uint16_t kNone = 0xFFFF;
+constexpr std::chrono::milliseconds kAskTimeout{1000};
+constexpr std::chrono::milliseconds kTick{1000};
+constexpr std::chrono::seconds kRefreshEvery{5};
+
+// CRC16-CCITT (XModem), as Redis Cluster's keyHashSlot.
+std::uint16_t crc16(std::string_view text) {
+    std::uint16_t crc = 0;
+    for (unsigned char byte : text) {
+        crc ^= static_cast<std::uint16_t>(byte << 8);
+        for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021) : crc << 1;
+    }
+    return crc;
+}
+
+std::string addressOf(const std::string& host, int port) { return host + ":" + std::to_string(port); }
+
+}  // namespace
+
+std::uint16_t clusterSlot(std::string_view key) {
+    const auto open = key.find('{');
+    if (open != std::string_view::npos) {
+        const auto close = key.find('}', open + 1);
+        if (close != std::string_view::npos && close > open + 1) key = key.substr(open + 1, close - open - 1);
+    }
+    return static_cast<std::uint16_t>(crc16(key) & (kSlots - 1));
+}
+
+ClusterBroker::ClusterBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize)
+    : RoutedBroker(io, options, historySize), owner_(kSlots, kNone), timer_(io) {
+    // Until the slot map is read, every channel goes to the first seed (a MOVED answer
+    // makes the map be read at once).
+    const BrokerOptions& seed = options.shards.empty() ? options : options.shards.front();
+    const std::size_t first = addPart(seed);
+    masters_[addressOf(seed.host, seed.port)] = first;
+    owns_.push_back(true);
+}
+
+ClusterBroker::~ClusterBroker() { timer_.cancel(); }
+
+std::string ClusterBroker::describe() const {
+    std::string out = "redis+cluster://";
+    bool any = false;
+    for (const auto& [address, index] : masters_) {
+        if (!active(index)) continue;
+        if (any) out += ',';
+        out += address;
+        any = true;
+    }
+    return out;
+}
+
+void ClusterBroker::start() {
+    RoutedBroker::start();
+    refresh();
+    tick();
+}
+
+void ClusterBroker::stop() {
+    timer_.cancel();
+    if (asker_) asker_->close("stopping");
+    RoutedBroker::stop();
+    for (auto& next : std::exchange(waiting_, {})) next();
+}
+
+std::size_t ClusterBroker::route(const std::string& channel) const {
+    const std::uint16_t owner = owner_[clusterSlot(channel)];
+    return owner == kNone ? 0 : owner;
+}
+
+bool ClusterBroker::active(std::size_t index) const { return index < owns_.size() && owns_[index]; }
+
+bool ClusterBroker::retryable(const protocol::Error& error) const {
+    return error.message.find("MOVED ") != std::string::npos || error.message.find("CLUSTERDOWN") != std::string::npos;
+}
+
+void ClusterBroker::refreshThen(std::function<void()> next) {
+    waiting_.push_back(std::move(next));
+    refresh();
+}
+
+// Every second: the map is read again when it is 5 s old, or a master is down (its
+// replica may have been promoted).
+void ClusterBroker::tick() {
+    if (stopped_) return;
+    timer_.expires_after(kTick);
+    auto alive = alive_;
+    timer_.async_wait([this, alive](const std::error_code& ec) {
+        if (!*alive || ec || stopped_) return;
+        bool down = !mapped_;
+        for (std::size_t i = 0; i < partCount(); ++i) {
+            if (active(i) && !part(i).available()) down = true;
+        }
+        if (down || std::chrono::steady_clock::now() - lastRefresh_ >= kRefreshEvery) refresh();
+        tick();
+    });
+}
+
+void ClusterBroker::refresh() {
+    if (stopped_) {
+        finishRefresh();
+        return;
+    }
+    if (refreshing_) {
+        again_ = true;
+        return;
+    }
+    refreshing_ = true;
+    // Masters that answer first, then the others, then the seeds.
+    std::vector<RedisEndpoint> candidates;
+    auto endpointOf = [](const RedisBroker& broker) { return broker.endpoint(); };
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const auto& [address, index] : masters_) {
+            if (!active(index) || part(index).available() != (pass == 0)) continue;
+            candidates.push_back(endpointOf(part(index)));
+        }
+    }
+    for (const BrokerOptions& seed : options_.shards) {
+        RedisEndpoint endpoint;
+        endpoint.host = seed.host;
+        endpoint.port = seed.port;
+        endpoint.password = seed.password;
+        candidates.push_back(endpoint);
+    }
+    tryRefresh(std::move(candidates), 0);
+}
+
+void ClusterBroker::tryRefresh(std::vector<RedisEndpoint> candidates, std::size_t at) {
+    if (stopped_ || at >= candidates.size()) {
+        finishRefresh();
+        return;
+    }
+    if (asker_) {
+        // Not from inside its own callback: destroyed on a later turn.
+        std::shared_ptr<RedisConnection> spent(std::move(asker_));
+        spent->close("replaced");
+        asio::post(io_, [spent] {});
+    }
+    const RedisEndpoint endpoint = candidates[at];
+    asker_ = std::make_unique<RedisConnection>(io_, endpoint, kAskTimeout);
+    RedisConnection* connection = asker_.get();
+    auto alive = alive_;
+    connection->connect([this, alive, connection, candidates, at, endpoint](std::optional<std::string> error) {
+        if (!*alive || connection != asker_.get()) return;
+        if (error) {
+            tryRefresh(candidates, at + 1);
+            return;
+        }
+        connection->command({"CLUSTER", "SLOTS"},
+                            [this, alive, connection, candidates, at, endpoint](const RedisValue* reply) {
+                                if (!*alive || connection != asker_.get()) return;
+                                if (!reply || reply->type != RedisValue::Type::Array || !apply(*reply, endpoint)) {
+                                    tryRefresh(candidates, at + 1);
+                                    return;
+                                }
+                                finishRefresh();
+                            });
+    });
+}
+
+// One CLUSTER SLOTS answer: [[start, end, [host, port, id, ...], replicas...], ...].
+bool ClusterBroker::apply(const RedisValue& slots, const RedisEndpoint& asked) {
+    std::vector<std::uint16_t> owner = owner_;
+    std::vector<bool> owns(owns_.size(), false);
+    std::size_t covered = 0;
+    for (const RedisValue& range : slots.elements) {
+        if (range.type != RedisValue::Type::Array || range.elements.size() < 3) continue;
+        const long long from = range.elements[0].integer, to = range.elements[1].integer;
+        const RedisValue& master = range.elements[2];
+        if (from < 0 || to >= static_cast<long long>(kSlots) || from > to || master.elements.size() < 2) continue;
+        std::string host = master.elements[0].text;
+        if (host.empty() || host == "?") host = asked.host;
+        const int port = static_cast<int>(master.elements[1].integer);
+        const std::string address = addressOf(host, port);
+        auto found = masters_.find(address);
+        std::size_t index = 0;
+        if (found != masters_.end() && found->second < owns.size()) {
+            index = found->second;
+        } else {
+            BrokerOptions endpoint = options_;
+            endpoint.host = host;
+            endpoint.port = port;
+            endpoint.db = 0;
+            index = addPart(endpoint);
+            masters_[address] = index;
+            owns.resize(index + 1, false);
+            owns_.resize(index + 1, false);
+        }
+        owns[index] = true;
+        for (long long slot = from; slot <= to; ++slot)
+            owner[static_cast<std::size_t>(slot)] = static_cast<std::uint16_t>(index);
+        covered += static_cast<std::size_t>(to - from + 1);
+    }
+    if (covered == 0) return false;
+    ++refreshes_;
+    lastRefresh_ = std::chrono::steady_clock::now();
+    mapped_ = true;
+    owner_ = std::move(owner);
+    const std::vector<bool> before = owns_;
+    owns_ = owns;
+    reroute();
+    // Former masters (now replicas, or gone) hold nothing any more.
+    for (std::size_t i = 0; i < before.size(); ++i) {
+        if (before[i] && !owns_[i]) {
+            for (auto it = masters_.begin(); it != masters_.end();) {
+                it = it->second == i ? masters_.erase(it) : std::next(it);
+            }
+            retire(i);
+        }
+    }
+    childAvailability();
+    return true;
+}
+
+void ClusterBroker::finishRefresh() {
+    refreshing_ = false;
+    for (auto& next : std::exchange(waiting_, {})) next();
+    if (again_ && !stopped_) {
+        again_ = false;
+        refresh();
+    }
+}
+
+}  // namespace pushwire::server

@@ -1,0 +1,76 @@
+// The broker on a Redis Cluster (--broker redis+cluster://seed[,seed...]): one RedisBroker
+// per master, each channel on the master that owns its slot. Docs: docs/scaling.md.
+//
+// Every key of a channel carries the hash tag {channel} (P:{c}:m, P:{c}:s, P:{c}:p, ...):
+// one slot, so a publish stays one atomic script on one master, and the channel's sharded
+// pub/sub (SSUBSCRIBE / SPUBLISH, Redis 7) lives on that master too: a publication reaches
+// only the nodes that subscribed to it there. Channel names cannot hold braces, and a
+// prefix with one is refused (it would become the tag).
+//
+// The slot map comes from CLUSTER SLOTS, asked of a known master or a seed: at start,
+// every 5 s, every second while a part is down (a master lost: its replica is promoted
+// within cluster-node-timeout and an election), and at once when a command is answered
+// MOVED (the command did not run: it is sent again, once, to the slot's new owner). A
+// master that appears gets its RedisBroker; followed channels whose slot moved are
+// followed again on their new master (the hub gets onFollow with the stream's head there);
+// a former master's RedisBroker is stopped. ASK (a slot being migrated) and TRYAGAIN are
+// answered broker_unavailable (nothing was stored): the publisher retries.
+//
+// Threading: the loop thread.
+#pragma once
+
+#include <asio.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/redis_connection.hpp"
+#include "broker/routed_broker.hpp"
+
+namespace pushwire::server {
+
+// The Redis Cluster slot of `key` (CRC16 of its hash tag, or of the key without one).
+std::uint16_t clusterSlot(std::string_view key);
+
+class ClusterBroker final : public RoutedBroker {
+public:
+    // The seeds are options.shards (each host:port).
+    ClusterBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
+    ~ClusterBroker() override;
+
+    void start() override;
+    void stop() override;
+    std::string describe() const override;
+
+    // Slot map reads done (for tests and the metrics).
+    std::uint64_t refreshes() const { return refreshes_; }
+
+private:
+    std::size_t route(const std::string& channel) const override;
+    bool retryable(const protocol::Error& error) const override;
+    void refreshThen(std::function<void()> next) override;
+    bool active(std::size_t index) const override;
+
+    void refresh();
+    void tryRefresh(std::vector<RedisEndpoint> candidates, std::size_t at);
+    bool apply(const RedisValue& slots, const RedisEndpoint& asked);
+    void finishRefresh();
+    void tick();
+
+    std::vector<std::uint16_t> owner_;            // slot -> part index; kNone until known
+    std::map<std::string, std::size_t> masters_;  // "host:port" -> part index
+    std::vector<bool> owns_;                      // part index -> owns a slot now
+    bool mapped_ = false;
+    bool refreshing_ = false;
+    bool again_ = false;  // asked to refresh while one was running
+    std::vector<std::function<void()>> waiting_;
+    std::unique_ptr<RedisConnection> asker_;
+    asio::steady_timer timer_;
+    std::chrono::steady_clock::time_point lastRefresh_{};
+    std::uint64_t refreshes_ = 0;
+};
+
+}  // namespace pushwire::server

@@ -1,0 +1,394 @@
+// Past one Redis (issue 26): nodes on channels sharded over independent Redis
+// (--broker redis://a,redis://b) and on a real Redis Cluster (--broker
+// redis+cluster://...), all started by the test. Each node delivers channels living on
+// every shard / master, in order, once; a shard that is down fails only its channels; a
+// channel moved to another shard is an explicit gap; a master killed during a publish
+// storm is replaced by its replica and nothing is delivered twice under one (epoch, seq).
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "../support/redis_cluster.hpp"
+#include "../support/redis_server.hpp"
+#include "broker/cluster_broker.hpp"
+#include "broker/routed_broker.hpp"
+#include "server_process.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+std::string shardsUrl(const std::vector<RedisServer*>& shards) {
+    std::string out;
+    for (RedisServer* shard : shards) out += (out.empty() ? "" : ",") + shard->url();
+    return out;
+}
+
+// The first channel named prefix-N that lands on `shard` of `count`.
+std::string channelOnShard(const std::string& prefix, std::size_t shard, std::size_t count) {
+    for (int i = 0;; ++i) {
+        const std::string name = prefix + "-" + std::to_string(i);
+        if (pushwire::server::jumpConsistentHash(pushwire::server::fnv1a64(name), count) == shard) return name;
+    }
+}
+
+json health(const ServerProcess& node, int* status = nullptr) {
+    auto res = node.client().Get("/pushwire/healthz");
+    if (status) *status = res ? res->status : 0;
+    return res ? json::parse(res->body) : json();
+}
+
+void waitStatus(const ServerProcess& node, const std::string& wanted, std::chrono::seconds limit = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (health(node).value("status", "") == wanted) return;
+        std::this_thread::sleep_for(50ms);
+    }
+    FAIL("healthz never said " << wanted << ": " << health(node).dump());
+}
+
+std::uint64_t publishTo(const ServerProcess& node, const std::string& channel, const std::string& data,
+                        int* status = nullptr) {
+    auto c = node.client();
+    c.set_read_timeout(10, 0);
+    json body = {{"channel", channel}, {"data", json::parse(data)}};
+    auto res = c.Post("/pushwire/publish", body.dump(), "application/json");
+    if (status) *status = res ? res->status : 0;
+    if (!res || res->status != 200) return 0;
+    return json::parse(res->body)["seq"].get<std::uint64_t>();
+}
+
+struct Batch {
+    std::vector<json> messages;
+    std::vector<json> gaps;
+    std::string cursor;
+};
+
+// One long-poll of `channels` from `since` (messages present at once come at once).
+Batch longPoll(const ServerProcess& node, const std::string& channels, const std::string& since, int timeoutMs = 200) {
+    auto c = node.client();
+    c.set_read_timeout(10, 0);
+    auto res = c.Get(
+        ("/pushwire/longpoll?channels=" + channels + "&timeout_ms=" + std::to_string(timeoutMs) + "&since=" + since)
+            .c_str());
+    Batch out;
+    if (!res || res->status != 200) return out;
+    json answer = json::parse(res->body);
+    for (const auto& m : answer["messages"]) out.messages.push_back(m);
+    for (const auto& g : answer["gaps"]) out.gaps.push_back(g);
+    out.cursor = answer["cursor"].get<std::string>();
+    return out;
+}
+
+// Reads `channels` from `since` until `done` (or a generous deadline).
+Batch readUntil(const ServerProcess& node, const std::string& channels, std::string since,
+                const std::function<bool(const Batch&)>& done, std::chrono::seconds limit = 30s) {
+    Batch all;
+    all.cursor = since;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done(all) && std::chrono::steady_clock::now() < deadline) {
+        Batch one = longPoll(node, channels, all.cursor, 1000);
+        if (one.cursor.empty()) {
+            std::this_thread::sleep_for(100ms);
+            continue;
+        }
+        all.messages.insert(all.messages.end(), one.messages.begin(), one.messages.end());
+        all.gaps.insert(all.gaps.end(), one.gaps.begin(), one.gaps.end());
+        all.cursor = one.cursor;
+    }
+    return all;
+}
+
+std::size_t countOn(const Batch& batch, const std::string& channel) {
+    std::size_t n = 0;
+    for (const auto& m : batch.messages) n += m["channel"] == channel;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "channels sharded over two Redis: a node delivers both shards' channels, a stopped shard fails only its "
+    "channels, and delivery resumes when it is back",
+    "[broker]") {
+    RedisServer one, two;
+    const std::vector<std::string> args = {"--broker", shardsUrl({&one, &two}), "--broker-prefix", "t"};
+    ServerProcess a(args), b(args);
+    waitStatus(a, "ok");
+    waitStatus(b, "ok");
+    const std::string onOne = channelOnShard("s", 0, 2), onTwo = channelOnShard("s", 1, 2);
+    const std::string both = onOne + "," + onTwo;
+    for (int i = 1; i <= 5; ++i) {
+        REQUIRE(publishTo(b, onOne, std::to_string(i)) == static_cast<std::uint64_t>(i));
+        REQUIRE(publishTo(b, onTwo, std::to_string(i)) == static_cast<std::uint64_t>(i));
+    }
+    CHECK(one.cli({"EXISTS", "t:{" + onOne + "}:m"}) == "1\n");
+    CHECK(two.cli({"EXISTS", "t:{" + onOne + "}:m"}) == "0\n");
+    CHECK(two.cli({"EXISTS", "t:{" + onTwo + "}:m"}) == "1\n");
+    Batch got = readUntil(a, both, "0", [&](const Batch& x) { return x.messages.size() >= 10; });
+    REQUIRE(countOn(got, onOne) == 5);
+    REQUIRE(countOn(got, onTwo) == 5);
+    for (const std::string& channel : {onOne, onTwo}) {
+        std::uint64_t next = 1;
+        for (const auto& m : got.messages) {
+            if (m["channel"] == channel) CHECK(m["seq"] == next++);
+        }
+    }
+    json healthy = health(a);
+    REQUIRE(healthy["broker"]["parts"].size() == 2);
+
+    two.stop();
+    waitStatus(a, "degraded");
+    int status = 0;
+    CHECK(health(a, &status)["broker"]["parts"][1]["available"] == false);
+    CHECK(status == 200);  // the node stays in rotation: the other shard's channels work
+    CHECK(publishTo(b, onTwo, "6", &status) == 0);
+    CHECK(status == 503);
+    CHECK(publishTo(b, onOne, "6") == 6);
+    auto metrics = a.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_up{shard=\"" + two.url() + "/0\"}") == 0.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_up{shard=\"" + one.url() + "/0\"}") == 1.0);
+
+    two.start();  // no persistence: the shard's channels start new lives
+    waitStatus(a, "ok");
+    waitStatus(b, "ok");
+    CHECK(publishTo(b, onTwo, "7") == 1);
+    Batch after = readUntil(a, both, got.cursor,
+                            [&](const Batch& x) { return countOn(x, onOne) >= 1 && countOn(x, onTwo) >= 1; });
+    CHECK(countOn(after, onOne) == 1);
+    CHECK(countOn(after, onTwo) == 1);
+    bool explained = false;
+    for (const auto& gap : after.gaps)
+        explained = explained || (gap["channel"] == onTwo && gap["reason"] == "epoch_changed");
+    CHECK(explained);
+}
+
+TEST_CASE(
+    "a shard added: a channel that moved to it gives its clients one epoch_changed gap, never a silent loss, "
+    "one that stayed resumes with none",
+    "[broker]") {
+    RedisServer one, two, three;
+    // A channel that moves from a first shard to the new third one, and one that stays.
+    std::string moved, stayed;
+    for (int i = 0; moved.empty() || stayed.empty(); ++i) {
+        const std::string name = "m-" + std::to_string(i);
+        const auto key = pushwire::server::fnv1a64(name);
+        const auto before = pushwire::server::jumpConsistentHash(key, 2),
+                   after = pushwire::server::jumpConsistentHash(key, 3);
+        if (after == 2 && moved.empty()) moved = name;
+        if (after == before && stayed.empty()) stayed = name;
+    }
+    const std::string both = moved + "," + stayed;
+    std::string cursor;
+    {
+        ServerProcess node({"--broker", shardsUrl({&one, &two})});
+        waitStatus(node, "ok");
+        for (int i = 1; i <= 3; ++i) {
+            REQUIRE(publishTo(node, moved, std::to_string(i)) == static_cast<std::uint64_t>(i));
+            REQUIRE(publishTo(node, stayed, std::to_string(i)) == static_cast<std::uint64_t>(i));
+        }
+        Batch got = readUntil(node, both, "0", [](const Batch& x) { return x.messages.size() >= 6; });
+        REQUIRE(got.messages.size() == 6);
+        cursor = got.cursor;
+    }
+    ServerProcess node({"--broker", shardsUrl({&one, &two, &three})});
+    waitStatus(node, "ok");
+    REQUIRE(publishTo(node, moved, "4") == 1);  // a new life on the new shard
+    REQUIRE(publishTo(node, stayed, "4") == 4);
+    Batch resumed = readUntil(node, both, cursor, [](const Batch& x) { return x.messages.size() >= 2; });
+    REQUIRE(resumed.messages.size() == 2);
+    REQUIRE(resumed.gaps.size() == 1);
+    CHECK(resumed.gaps[0]["channel"] == moved);
+    CHECK(resumed.gaps[0]["reason"] == "epoch_changed");
+    for (const auto& m : resumed.messages) {
+        CHECK(m["data"] == 4);
+        CHECK(m["seq"] == (m["channel"] == moved ? 1 : 4));
+    }
+}
+
+namespace {
+
+RedisCluster& cluster() {
+    static RedisCluster shared;
+    return shared;
+}
+
+// One channel per master of the cluster now: c-<slot owner's port>.
+std::map<int, std::string> channelPerMaster(RedisCluster& redis) {
+    std::map<int, std::string> out;
+    const auto masters = redis.masters();
+    for (int i = 0; out.size() < masters.size() && i < 10000; ++i) {
+        const std::string name = "k-" + std::to_string(i);
+        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
+        if (owner && !out.count(owner->port())) out[owner->port()] = name;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("two nodes on a Redis Cluster: channels on every master are delivered in order, once, on every transport",
+          "[broker]") {
+    RedisCluster& redis = cluster();
+    REQUIRE(redis.waitHealthy());
+    redis.flush();
+    const std::vector<std::string> args = {"--broker", redis.url()};
+    ServerProcess a(args), b(args);
+    waitStatus(a, "ok");
+    waitStatus(b, "ok");
+    const auto channels = channelPerMaster(redis);
+    REQUIRE(channels.size() == 3);
+    CHECK(health(a)["broker"]["parts"].size() == 3);
+    std::string list;
+    for (const auto& [port, channel] : channels) list += (list.empty() ? "" : ",") + channel;
+    SseClient sse(a.httpPort(), "/pushwire/sse?channels=" + list);
+    RawWebSocket ws(a.httpPort(), "/pushwire/ws?channels=" + list);
+    sse.waitFor(1, "welcome");
+    ws.waitFor([](const auto& frames) { return frames.size() >= 2; });
+    for (int i = 1; i <= 20; ++i) {
+        for (const auto& [port, channel] : channels) {
+            REQUIRE(publishTo(b, channel, std::to_string(i)) == static_cast<std::uint64_t>(i));
+        }
+    }
+    std::map<std::string, std::vector<int>> bySse, byWs;
+    for (const SseEvent& event : sse.waitFor(60, "", 20s)) {
+        json envelope = json::parse(event.data);
+        bySse[envelope["channel"]].push_back(envelope["seq"]);
+    }
+    auto frames = ws.waitFor(
+        [](const auto& all) {
+            std::size_t n = 0;
+            for (const auto& f : all) n += f.payload.find("\"message\"") != std::string::npos;
+            return n >= 60;
+        },
+        20s);
+    for (const auto& frame : frames) {
+        json parsed = json::parse(frame.payload);
+        if (parsed["type"] == "message") byWs[parsed["channel"]].push_back(parsed["seq"]);
+    }
+    Batch polled = readUntil(a, list, "0", [](const Batch& x) { return x.messages.size() >= 60; });
+    std::map<std::string, std::vector<int>> byPoll;
+    for (const auto& m : polled.messages) byPoll[m["channel"]].push_back(m["seq"]);
+    std::vector<int> expected;
+    for (int i = 1; i <= 20; ++i) expected.push_back(i);
+    for (const auto& [port, channel] : channels) {
+        INFO(channel);
+        CHECK(bySse[channel] == expected);
+        CHECK(byWs[channel] == expected);
+        CHECK(byPoll[channel] == expected);
+    }
+}
+
+TEST_CASE(
+    "a cluster master killed during a publish storm: its replica takes over, its channels resume, the others "
+    "never stop, and no (epoch, seq) is delivered with two payloads",
+    "[broker]") {
+    RedisCluster& redis = cluster();
+    REQUIRE(redis.waitHealthy());
+    redis.flush();
+    const std::vector<std::string> args = {"--broker", redis.url()};
+    ServerProcess a(args), b(args);
+    waitStatus(a, "ok");
+    waitStatus(b, "ok");
+    const auto channels = channelPerMaster(redis);
+    REQUIRE(channels.size() == 3);
+    std::string list;
+    for (const auto& [port, channel] : channels) list += (list.empty() ? "" : ",") + channel;
+    SseClient sse(a.httpPort(), "/pushwire/sse?channels=" + list);
+    sse.waitFor(1, "welcome");
+
+    RedisServer* victim = nullptr;
+    for (RedisServer* node : redis.masters()) {
+        if (node->port() == channels.begin()->first) victim = node;
+    }
+    REQUIRE(victim);
+    const std::string hit = channels.begin()->second;
+
+    // The storm: each channel in turn, from node B; what was acknowledged, and refusals.
+    std::atomic<bool> stop{false}, killed{false};
+    std::mutex lock;
+    std::map<std::string, std::vector<std::pair<std::uint64_t, std::string>>> acknowledged;
+    std::map<std::string, int> refusedAfterKill, acknowledgedAfterKill;
+    std::thread storm([&] {
+        for (int n = 0; !stop; ++n) {
+            for (const auto& [port, channel] : channels) {
+                const std::string data = std::to_string(n);
+                int status = 0;
+                const std::uint64_t seq = publishTo(b, channel, data, &status);
+                std::lock_guard<std::mutex> hold(lock);
+                if (seq > 0) {
+                    acknowledged[channel].emplace_back(seq, data);
+                    if (killed) ++acknowledgedAfterKill[channel];
+                } else if (killed) {
+                    ++refusedAfterKill[channel];
+                }
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    auto acked = [&](const std::string& channel) {
+        std::lock_guard<std::mutex> hold(lock);
+        return acknowledged[channel].size();
+    };
+    while (acked(hit) < 30) std::this_thread::sleep_for(10ms);
+    victim->kill();
+    killed = true;
+    // Publishing on the victim's channels resumes on the promoted replica.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto resumed = [&] {
+        std::lock_guard<std::mutex> hold(lock);
+        return acknowledgedAfterKill[hit] >= 20;
+    };
+    while (!resumed() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    stop = true;
+    storm.join();
+    REQUIRE(resumed());
+    for (const auto& [port, channel] : channels) {
+        INFO(channel);
+        if (channel != hit) CHECK(refusedAfterKill[channel] == 0);  // the other masters never stopped
+    }
+
+    // Everything acknowledged reaches the subscriber, or its channel was told of a gap.
+    std::size_t total = 0;
+    for (const auto& [channel, sent] : acknowledged) total += sent.size();
+    sse.waitFor(total, "", 20s);
+    std::map<std::string, int> life;  // a channel's epoch_changed gaps so far
+    std::map<std::string, std::map<std::pair<int, std::uint64_t>, std::string>> seen;
+    std::map<std::string, std::set<std::string>> delivered;
+    std::map<std::string, std::uint64_t> last;
+    for (const SseEvent& event : sse.all()) {
+        if (event.event == "gap") {
+            json gap = json::parse(event.data);
+            if (gap["reason"] == "epoch_changed") {
+                ++life[gap["channel"]];
+                last[gap["channel"]] = 0;
+            }
+            continue;
+        }
+        if (!event.event.empty()) continue;
+        json envelope = json::parse(event.data);
+        const std::string channel = envelope["channel"];
+        const std::uint64_t seq = envelope["seq"];
+        const std::string data = envelope["data"].dump();
+        auto [at, fresh] = seen[channel].try_emplace({life[channel], seq}, data);
+        CHECK((fresh || at->second == data));  // never two payloads under one (epoch, seq)
+        CHECK(seq > last[channel]);            // in order, once
+        last[channel] = seq;
+        delivered[channel].insert(data);
+    }
+    for (const auto& [channel, sent] : acknowledged) {
+        INFO(channel);
+        std::size_t missing = 0;
+        for (const auto& [seq, data] : sent)
+            missing += delivered[channel].count("\"" + data + "\"") == 0 && delivered[channel].count(data) == 0;
+        // Lost only where the subscriber was told (the victim's channel, a new epoch).
+        if (missing > 0) CHECK(life[channel] > 0);
+        if (channel != hit) CHECK(missing == 0);
+    }
+}

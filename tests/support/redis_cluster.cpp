@@ -1,0 +1,92 @@
+#include "redis_cluster.hpp"
+
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace pushwire::test {
+
+RedisCluster::RedisCluster(int masters, int replicasPerMaster) {
+    const int count = masters * (1 + replicasPerMaster);
+    for (int i = 0; i < count; ++i) {
+        RedisServer::Config config;
+        config.extra = {"--cluster-enabled",      "yes",  "--cluster-config-file",           "nodes.conf",
+                        "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"};
+        nodes_.push_back(std::make_unique<RedisServer>(config));
+    }
+    std::string command = "redis-cli --cluster create";
+    for (auto& node : nodes_) command += " 127.0.0.1:" + std::to_string(node->port());
+    command += " --cluster-replicas " + std::to_string(replicasPerMaster) + " --cluster-yes >/dev/null 2>&1";
+    if (std::system(command.c_str()) != 0) throw std::runtime_error("redis-cli --cluster create failed");
+    if (!waitHealthy()) throw std::runtime_error("the Redis Cluster did not become ok");
+}
+
+RedisCluster::~RedisCluster() = default;
+
+std::string RedisCluster::url() const {
+    return "redis+cluster://127.0.0.1:" + std::to_string(nodes_[0]->port()) +
+           ",127.0.0.1:" + std::to_string(nodes_[1]->port());
+}
+
+std::vector<RedisServer*> RedisCluster::nodes() {
+    std::vector<RedisServer*> out;
+    for (auto& node : nodes_) out.push_back(node.get());
+    return out;
+}
+
+std::vector<RedisServer*> RedisCluster::masters() {
+    std::vector<RedisServer*> out;
+    for (auto& node : nodes_) {
+        if (!node->running()) continue;
+        const std::string role = node->cli({"ROLE"});
+        if (role.rfind("master", 0) == 0) out.push_back(node.get());
+    }
+    return out;
+}
+
+RedisServer* RedisCluster::masterOf(int slot) {
+    for (RedisServer* node : masters()) {
+        // CLUSTER COUNTKEYSINSLOT answers on any node; ownership: CLUSTER SLOTS of the node itself.
+        std::istringstream slots(node->cli({"CLUSTER", "SLOTS"}));
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(slots, line);) lines.push_back(line);
+        // redis-cli prints each range as: start, end, host, port, id, ... (one per line).
+        for (std::size_t i = 0; i + 3 < lines.size(); ++i) {
+            try {
+                const int from = std::stoi(lines[i]), to = std::stoi(lines[i + 1]);
+                if (lines[i + 2] == "127.0.0.1" && from <= slot && slot <= to &&
+                    std::stoi(lines[i + 3]) == node->port()) {
+                    return node;
+                }
+            } catch (...) {
+            }
+        }
+    }
+    return nullptr;
+}
+
+void RedisCluster::flush() {
+    for (RedisServer* node : masters()) node->cli({"FLUSHALL"});
+}
+
+bool RedisCluster::healthy() {
+    int masters = 0;
+    for (auto& node : nodes_) {
+        if (!node->running()) continue;
+        if (node->cli({"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) return false;
+        if (node->cli({"ROLE"}).rfind("master", 0) == 0) ++masters;
+    }
+    return masters > 0;
+}
+
+bool RedisCluster::waitHealthy(int seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (healthy()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+}
+
+}  // namespace pushwire::test

@@ -1,0 +1,39 @@
+// A real Redis Cluster for a test: 3 masters and 3 replicas (redis-server
+// --cluster-enabled yes, each on its own free port and temporary directory, joined with
+// redis-cli --cluster create --cluster-replicas 1), cluster-node-timeout 1000 ms so that a
+// killed master's replica is promoted within a few seconds. Ready (cluster_state:ok on
+// every node) when the constructor returns; stopped with the object.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis_server.hpp"
+
+namespace pushwire::test {
+
+class RedisCluster {
+public:
+    explicit RedisCluster(int masters = 3, int replicasPerMaster = 1);
+    ~RedisCluster();
+
+    // redis+cluster://127.0.0.1:P1,127.0.0.1:P2 (two seeds).
+    std::string url() const;
+    std::vector<RedisServer*> nodes();
+    // The node that is master of `slot` now (null if none answers).
+    RedisServer* masterOf(int slot);
+    // The nodes that are masters now.
+    std::vector<RedisServer*> masters();
+    // FLUSHALL on every master.
+    void flush();
+    // Every running node says cluster_state:ok and agrees on the masters of every slot.
+    bool healthy();
+    // Waits (up to `seconds`) until healthy().
+    bool waitHealthy(int seconds = 30);
+
+private:
+    std::vector<std::unique_ptr<RedisServer>> nodes_;
+};
+
+}  // namespace pushwire::test
