@@ -88,7 +88,7 @@ void makeCertificates(const TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("redis: an ACL user with the password from a file or the environment; the password is never shown",
+TEST_CASE("redis: an ACL user with the password from a file or the environment, and the password is never shown",
           "[broker]") {
     RedisServer redis;
     REQUIRE(redis.cli({"ACL", "SETUSER", "pusher", "on", ">" + kSecret, "~*", "&*", "+@all"}) == "OK\n");
@@ -136,7 +136,7 @@ TEST_CASE("redis: an ACL user with the password from a file or the environment; 
     }
 }
 
-TEST_CASE("redis: rediss:// with the test's CA and a client certificate; another CA fails clearly", "[broker]") {
+TEST_CASE("redis: rediss:// with the test's CA and a client certificate, and another CA fails clearly", "[broker]") {
     TempDir dir;
     makeCertificates(dir);
     const int tlsPort = freeTcpPort();

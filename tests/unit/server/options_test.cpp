@@ -116,7 +116,7 @@ TEST_CASE("presence flags: patterns checked, numbers in range, defaults as docum
     CHECK_THAT(usage(), Catch::Contains("--presence-grace-ms"));
 }
 
-TEST_CASE("--broker URLs: ACL users, rediss://, Sentinel, and errors that never repeat a password") {
+TEST_CASE("broker URLs: ACL users, rediss://, Sentinel, and errors that never repeat a password") {
     BrokerOptions b;
     REQUIRE_FALSE(parseBrokerUrl("redis://pusher:pw@10.0.0.1:6380/2", b));
     CHECK((b.user == "pusher" && b.password == "pw" && b.host == "10.0.0.1" && b.port == 6380 && b.db == 2));
@@ -140,7 +140,7 @@ TEST_CASE("--broker URLs: ACL users, rediss://, Sentinel, and errors that never 
     CHECK(problem->find("hunter2") == std::string::npos);
 }
 
-TEST_CASE("--broker-wait, --broker-password-file and the refusal of --broker-password on the command line") {
+TEST_CASE("options --broker-wait, --broker-password-file and the refusal of --broker-password on the command line") {
     auto parsed = parseOptions({"--broker", "redis://h", "--broker-wait", "1", "--broker-wait-timeout-ms", "500"});
     CHECK(parsed.error.empty());
     CHECK(parsed.options.broker.waitReplicas == 1);
