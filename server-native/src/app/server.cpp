@@ -361,9 +361,9 @@ struct Server::Impl {
             return std::make_unique<api::LocalActions>(context, revocations, std::move(info));
         }
         const BrokerOptions& b = options.broker;
-        auto control = std::make_unique<api::ClusterControl>(
-            io, api::ClusterControl::Settings{RedisEndpoint{b.host, b.port, b.password, b.db}, b.prefix, nodeId},
-            context, revocations, std::move(info));
+        auto control =
+            std::make_unique<api::ClusterControl>(io, api::ClusterControl::Settings{redisEndpoint(b), b.prefix, nodeId},
+                                                  context, revocations, std::move(info));
         cluster = control.get();
         return control;
     }

@@ -58,6 +58,13 @@ std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
     one.prefix = options_.prefix;
     one.channelTtlMs = options_.channelTtlMs;
     one.idempotencyWindowMs = options_.idempotencyWindowMs;
+    // Flags given after --broker hold for every part.
+    one.waitReplicas = options_.waitReplicas;
+    one.waitTimeoutMs = options_.waitTimeoutMs;
+    if (one.tlsCa.empty()) one.tlsCa = options_.tlsCa;
+    if (one.tlsCert.empty()) one.tlsCert = options_.tlsCert;
+    if (one.tlsKey.empty()) one.tlsKey = options_.tlsKey;
+    if (one.password.empty()) one.password = options_.password;
     one.shards.clear();
     one.cluster = options_.cluster;  // a cluster's master: one slot per SSUBSCRIBE
     const std::size_t index = children_.size();
