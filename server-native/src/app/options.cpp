@@ -135,7 +135,7 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
 }  // namespace
 
 // memory; one redis://; several, comma-separated (independent shards); or
-// redis+cluster://seed[,seed...] (each seed host:port, or redis://[:password@]host:port).
+// redis+cluster://seed[,seed...] (each seed host:port, or redis[s]://[user:password@]host:port).
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
     const std::string clusterScheme = "redis+cluster://";
     const bool cluster = text.rfind(clusterScheme, 0) == 0;
@@ -151,7 +151,7 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     for (std::size_t start = 0;;) {
         const std::size_t comma = rest.find(',', start);
         std::string item = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (cluster && item.rfind("redis://", 0) != 0) item = "redis://" + item;
+        if (cluster && item.rfind("redis://", 0) != 0 && item.rfind("rediss://", 0) != 0) item = "redis://" + item;
         BrokerOptions one = out;
         one.shards.clear();
         if (item == "memory" || item == "redis://") return "--broker: the list has an empty or memory part";

@@ -53,7 +53,7 @@ RoutedBroker::~RoutedBroker() {
     stopped_ = true;
 }
 
-std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
+BrokerOptions RoutedBroker::partOptions(const BrokerOptions& endpoint) const {
     BrokerOptions one = endpoint;
     one.prefix = options_.prefix;
     one.channelTtlMs = options_.channelTtlMs;
@@ -67,6 +67,11 @@ std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
     if (one.password.empty()) one.password = options_.password;
     one.shards.clear();
     one.cluster = options_.cluster;  // a cluster's master: one slot per SSUBSCRIBE
+    return one;
+}
+
+std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
+    const BrokerOptions one = partOptions(endpoint);
     const std::size_t index = children_.size();
     Child child;
     child.broker = std::make_unique<RedisBroker>(io_, one, historySize_);
