@@ -534,6 +534,75 @@ if GROWTH_CHANNELS:
               os.path.join(results_dir, "growth-channels.svg"))
     add("![server CPU per publish by channels](../bench/results/growth-channels.svg)")
     add("")
+CLUSTER_LABELS = [("pushwire", "cluster-chat-one", "pushwire, one Redis"),
+                  ("pushwire", "cluster-chat-cluster", "pushwire, Redis Cluster"),
+                  ("nchan", "cluster-chat-nchan-cluster", "Nchan, Redis Cluster")]
+CLUSTER_IDLE = sorted({int(r["label"].rsplit("-", 1)[1]) for r in rows if r["label"].startswith("capacity-idle-")})
+
+
+def redis_nodes(target, label):
+    """Each Redis node's CPU and bytes sent per publish, the median over the runs (node i of every run)."""
+    runs_of = [r.get("redis_nodes") or [] for r in runs if r["target"] == target and r["label"] == label]
+    width = max((len(n) for n in runs_of), default=0)
+    return [(median([n[i]["cpu_us_per_publish"] for n in runs_of if len(n) > i]),
+             median([n[i]["out_bytes_per_publish"] for n in runs_of if len(n) > i])) for i in range(width)]
+
+
+if any(find(t, "websocket", l) for t, l, _ in CLUSTER_LABELS):
+    add("## Redis Cluster: one node's publishes on one Redis and on a cluster")
+    add("")
+    cr = next(find(t, "websocket", l) for t, l, _ in CLUSTER_LABELS if find(t, "websocket", l))
+    add(f"The chat shape past one Redis (`ONLY=cluster`): {cr['channels']:,} channels, {cr['per_channel']} WebSocket "
+        f"subscriber(s) each, {cr['messages']:,.0f} publishes spread over them from {cr['http_publishers']:.0f} keep-alive "
+        f"HTTP publisher(s) keeping 16 publishes in flight each ({16 * cr['http_publishers']:.0f} in all), as fast "
+        "as accepted; one pushwire node with `--broker redis://` (one "
+        "Redis) or `--broker redis+cluster://` (a Redis Cluster of `CLUSTER_MASTERS` masters, no replicas, each "
+        "channel's keys in one slot, sharded pub/sub: SSUBSCRIBE/SPUBLISH), and Nchan on the same cluster "
+        "(`nchan_redis_url` of one cluster node). Server CPU is the pushwire (or nginx) processes only; each "
+        "Redis node's CPU (`used_cpu_sys + used_cpu_user`) and bytes sent (`total_net_output_bytes`) come from "
+        "its `INFO` before and after the measured publishes (`pushwire-bench --redis-node`). The floor: "
+        "`pushwire-floors publish` reading and answering the same requests with the same window.")
+    add("")
+    add("| setup | Redis nodes | delivered | lost | dup | publishes/s | server CPU µs/publish | server CPU µs/delivery | "
+        "Redis CPU µs/publish (sum) | per node | Redis bytes sent/publish (sum) | per node | publish p99 ms |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for t, l, name in CLUSTER_LABELS:
+        r = find(t, "websocket", l)
+        if r is None:
+            continue
+        nodes = redis_nodes(t, l)
+        add(f"| {name} | {len(nodes)} | {counts(r)} | {num(r['publishes_per_s'], '{:,.0f}')} | "
+            f"{num(r['server_cpu_us_per_publish'])} | {num(r['server_cpu_us_per_delivery'])} | "
+            f"{num(r.get('redis_cpu_us_per_publish'))} | {', '.join(num(c, '{:.1f}') for c, _ in nodes) or '–'} | "
+            f"{num(r.get('redis_out_bytes_per_publish'), '{:.0f}')} | "
+            f"{', '.join(num(b, '{:.0f}') for _, b in nodes) or '–'} | {num(get(r, 'publish_ms', 'p99'))} |")
+    fl = find("floor", "websocket", "cluster-chat-floor")
+    if fl is not None:
+        add(f"| kernel floor (publish) | – | – | – | – | {num(fl.get('publishes_per_s'), '{:,.0f}')} | "
+            f"{num(fl.get('server_cpu_us_per_publish'))} | – | – | – | – | – | – |")
+    add("")
+cost = find("redis", "", "cluster-cost")
+if cost is not None and cost.get("text"):
+    add("Two pushwire nodes following the same channels (one SSE reader each), publishes one at a time through "
+        "the first, one Redis against a 3-master + 3-replica cluster (`bench/redis_cluster_cost.sh`): each Redis "
+        "node's CPU and bytes sent per publish, and its cluster-bus messages.")
+    add("")
+    add("```\n" + cost["text"].strip() + "\n```")
+    add("")
+if CLUSTER_IDLE:
+    add("Idle WebSocket connections held by one pushwire node (`pushwire-bench --scenario idle`, memory broker, "
+        "`--max-connections 19500 --heartbeat-ms 60000`): the memory per connection of the capacity model "
+        "(docs/scaling.md).")
+    add("")
+    add("| connections | held | RSS per connection | publish p99 ms while held |")
+    add("|---|---|---|---|")
+    for n in CLUSTER_IDLE:
+        r = find("pushwire", "websocket", f"capacity-idle-{n}")
+        if r is None:
+            continue
+        add(f"| {n:,} | {r['established']:,} | {num(r['rss_per_subscriber_bytes'] / 1024, '{:.2f} KB')} | "
+            f"{num(get(r, 'publish_ms', 'p99'))} |")
+    add("")
 add("## Against the targets")
 add("")
 add("| target | measured (pushwire ÷ Nchan, this run) | met |")

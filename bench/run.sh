@@ -29,8 +29,16 @@
 #   fan-out at RATE msg/s to each number of subscribers (the kernel's floor with as many
 #   sockets in the same rounds), and HTTP publishes spread over each number of channels with
 #   no subscriber (CPU per publish, and the RSS the channels' history holds), pushwire alone
+#   CLUSTER_CHANNELS (10000) CLUSTER_PER_CHANNEL (1) CLUSTER_MESSAGES (40000)
+#   CLUSTER_MASTERS (3) CLUSTER_PUBLISHERS (1) CLUSTER_IDLE ("1000 5000 19000"): one pushwire node on one Redis
+#   against the same node on a Redis Cluster of CLUSTER_MASTERS masters (no replicas), and
+#   Nchan on that cluster: the chat shape (WebSocket subscribers, CLUSTER_PER_CHANNEL a
+#   channel; CLUSTER_PUBLISHERS HTTP publishers, each keeping 16 publishes in flight), as fast as accepted; each
+#   Redis node's CPU and bytes sent per publish (INFO, pushwire-bench --redis-node). Then the
+#   capacity model's memory: idle WebSocket connections held, RSS per connection. What one
+#   more node following a channel costs Redis: bench/redis_cross_node.sh (not run here)
 #   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big growth
-#   browser (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
+#   cluster browser (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
 #   not docs/benchmarks.md, which stays the page of a whole run
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +76,18 @@ mint_token() {
 }
 TOKEN=$(mint_token)
 
+# A cluster node's port: its bus port (port + 10000, at most 65535) must be free too.
+cluster_port() {
+  python3 -c 'import random, socket
+while True:
+    p = random.randint(20000, 45000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+    except OSError:
+        continue
+    print(p); break'
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 healthy() {  # the node answers /pushwire/healthz with 200 (its broker connected)
   (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /pushwire/healthz HTTP/1.0\r\nHost: x\r\n\r\n' >&3 &&
@@ -75,7 +95,7 @@ healthy() {  # the node answers /pushwire/healthz with 200 (its broker connected
 }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 
-PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""
+PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""; CLUSTER_PIDS=(); CLUSTER_PORTS=()
 start_redis() {
   REDIS_PORT=$(free_port)
   mkdir -p "$WORK/redis"
@@ -83,6 +103,31 @@ start_redis() {
     --protected-mode no --logfile "$WORK/redis/redis.log" &
   REDIS_PID=$!
   wait_port "$REDIS_PORT"
+}
+# A Redis Cluster of CLUSTER_MASTERS masters, no replicas, each node in its own directory;
+# returns when every node says cluster_state:ok.
+start_redis_cluster() {
+  local i port create=()
+  CLUSTER_PIDS=(); CLUSTER_PORTS=()
+  for i in $(seq "${CLUSTER_MASTERS:-3}"); do
+    port=$(cluster_port)
+    mkdir -p "$WORK/cluster/$i"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK/cluster/$i" \
+      --protected-mode no --logfile "$WORK/cluster/$i/redis.log" --cluster-enabled yes \
+      --cluster-config-file nodes.conf --cluster-node-timeout 5000 &
+    CLUSTER_PIDS+=($!); CLUSTER_PORTS+=("$port"); create+=("127.0.0.1:$port")
+  done
+  for port in "${CLUSTER_PORTS[@]}"; do wait_port "$port"; done
+  redis-cli --cluster create "${create[@]}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster/create.log" 2>&1
+  for _ in $(seq 200); do
+    local ok=0
+    for port in "${CLUSTER_PORTS[@]}"; do
+      redis-cli -p "$port" CLUSTER INFO 2>/dev/null | grep -q cluster_state:ok && ok=$((ok + 1))
+    done
+    (( ok == ${#CLUSTER_PORTS[@]} )) && return 0
+    sleep 0.1
+  done
+  echo "the Redis Cluster never became ok" >&2
 }
 # pushwire on one Redis: BROKER_NODES processes, the first one published to; more flags
 # for the first node (the presence runs).
@@ -118,6 +163,8 @@ start_nchan() {
   mkdir -p "$WORK/nginx"
   local redis="" ssl="" cert=""
   [[ ${1:-} == redis ]] && redis="nchan_redis_url \"redis://127.0.0.1:$REDIS_PORT\"; nchan_use_redis on;"
+  # A Redis Cluster: Nchan finds the other nodes from this one.
+  [[ ${1:-} == cluster ]] && redis="nchan_redis_url \"redis://127.0.0.1:${CLUSTER_PORTS[0]}\"; nchan_use_redis on;"
   [[ ${1:-} == tls ]] && ssl=" ssl" && cert="ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;"
   sed -e "s|@PORT@|$NCHAN_PORT|g" -e "s|@PREFIX@|$WORK/nginx|g" -e "s|@REDIS@|$redis|" \
     -e "s|@SSL@|$ssl|" -e "s|@SSL_CERT@|$cert|" \
@@ -132,7 +179,10 @@ stop_servers() {
   [[ -n "$NGINX_PID" ]] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
   [[ -n "$PW2_PID" ]] && kill "$PW2_PID" 2>/dev/null && wait "$PW2_PID" 2>/dev/null || true
   [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
-  PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""
+  local pid
+  for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  [[ ${#CLUSTER_PIDS[@]} -gt 0 ]] && rm -rf "$WORK/cluster"
+  PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""; CLUSTER_PIDS=(); CLUSTER_PORTS=()
 }
 run() {  # target transport label bench-args...
   local target=$1 transport=$2 label=$3; shift 3
@@ -174,6 +224,9 @@ run() {  # target transport label bench-args...
     pushwire-growth)  # room for 19,000 subscribers and 100,000 channels
       start_pushwire --max-connections 19500 --max-connections-per-ip 19500 --max-channels 200000
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID") ;;
+    pushwire-capacity)  # room for 19,000 idle connections, held longer than the heartbeat's timeout
+      start_pushwire --max-connections 19500 --max-connections-per-ip 19500 --heartbeat-ms 60000
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID") ;;
     pushwire-tls)
       start_pushwire --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --tls) ;;
@@ -198,6 +251,26 @@ run() {  # target transport label bench-args...
     pushwire-redis|pushwire-redis2)
       start_pushwire_redis "${target#pushwire-redis}"
       args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --pid "$REDIS_PID" "${NODE_ARGS[@]}") ;;
+    # The cluster section: one node, on one Redis or on the cluster; only pushwire's CPU is
+    # --pid, each Redis node's is its own (--redis-node). Nchan's processes are its --pid.
+    # The bench's subscribers send nothing, and a WebSocket that sends nothing for twice the
+    # heartbeat (+2 s) is closed: a longer heartbeat keeps them through the slower runs.
+    pushwire-one)
+      start_pushwire_redis 1 --heartbeat-ms 60000
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID" --redis-node "$REDIS_PORT") ;;
+    pushwire-cluster)
+      start_redis_cluster
+      local seeds="127.0.0.1:${CLUSTER_PORTS[0]},127.0.0.1:${CLUSTER_PORTS[1]:-${CLUSTER_PORTS[0]}}"
+      start_pushwire --broker "redis+cluster://$seeds" --heartbeat-ms 60000
+      for _ in $(seq 200); do healthy "$PW_PORT" && break; sleep 0.05; done
+      args=(--target pushwire --port "$PW_PORT" --ws-port "$PW_WS" --pid "$PW_PID")
+      for port in "${CLUSTER_PORTS[@]}"; do args+=(--redis-node "$port"); done ;;
+    nchan-cluster)
+      start_redis_cluster
+      start_nchan cluster
+      # shellcheck disable=SC2206
+      args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS)
+      for port in "${CLUSTER_PORTS[@]}"; do args+=(--redis-node "$port"); done ;;
     nchan-redis)
       start_redis
       start_nchan redis
@@ -349,6 +422,31 @@ if want growth; then
   done
   for n in ${GROWTH_CHANNELS:-1 1000 10000 100000}; do
     rounds "pushwire-growth" growth_channels "$n"
+  done
+fi
+# Past one Redis: the chat shape on one node, its broker one Redis or a Redis Cluster (and
+# Nchan on the same cluster), as fast as accepted from one HTTP publisher (16 in flight);
+# the kernel's publish floor at the same window. Then idle connections held, for the
+# capacity model's memory per connection.
+cluster_chat() {  # target label
+  local from=(--http-publishers "${CLUSTER_PUBLISHERS:-1}" --publish-from http)
+  if [[ $1 == floor* ]]; then
+    CHAT_HTTP_PUBLISHERS=${CLUSTER_PUBLISHERS:-1} CHAT_MESSAGES=${CLUSTER_MESSAGES:-40000} run floor-publish chat-websocket cluster-chat-floor 0
+    return 0
+  fi
+  run "$1" chat-websocket "cluster-chat-$2" --channels "${CLUSTER_CHANNELS:-10000}" \
+    --per-channel "${CLUSTER_PER_CHANNEL:-1}" --messages "${CLUSTER_MESSAGES:-40000}" --bytes "$BYTES" "${from[@]}" --rate 0
+}
+if want cluster; then
+  rounds "pushwire-one:one pushwire-cluster:cluster nchan-cluster:nchan-cluster floor-publish" cluster_chat
+  # Two nodes following every channel, publishes one at a time, one Redis vs 3+3 cluster
+  # (bench/redis_cluster_cost.sh): each node's CPU, bytes and cluster-bus messages per publish.
+  stop_servers
+  cost=$(bash "$ROOT/bench/redis_cluster_cost.sh" "$BIN/pushwire-server" 2>&1 || true)
+  python3 -c 'import json, sys; print(json.dumps({"scenario": "text", "target": "redis", "transport": "",
+    "label": "cluster-cost", "text": sys.argv[1]}))' "$cost" >>"$RAW"
+  for n in ${CLUSTER_IDLE:-1000 5000 19000}; do
+    run pushwire-capacity websocket "capacity-idle-$n" --scenario idle --subscribers "$n" --duration-ms 2000
   done
 fi
 # Reading one large publish: the server's CPU per key as the key count doubles.

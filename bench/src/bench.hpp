@@ -58,6 +58,9 @@ struct Config {
     // presence: the Redis whose commands are counted (0: none), and how long the idle
     // phase lasts (--duration-ms) to count the refresh.
     int redisPort = 0;
+    // chat: Redis nodes (ports on `host`) whose CPU and bytes sent (INFO) are measured over
+    // the measured publishes, each on its own (--redis-node, repeatable).
+    std::vector<int> redisNodes;
 };
 
 const char* modeName(Mode mode);
@@ -96,6 +99,14 @@ struct ProcSample {
     std::int64_t rssBytes = 0;
 };
 ProcSample sample(const std::vector<pid_t>& pids);
+// One Redis node's counters from INFO: used_cpu_sys + used_cpu_user (seconds, the whole
+// process) and total_net_output_bytes; ok false when it did not answer.
+struct RedisSample {
+    bool ok = false;
+    double cpuSeconds = 0;
+    double outputBytes = 0;
+};
+RedisSample redisSample(const std::string& host, int port);
 double selfCpuSeconds();
 
 // Subscribers -----------------------------------------------------------------------

@@ -328,6 +328,8 @@ int chat(const Config& c, bool expectNoLoss) {
     const int perChannel = std::max(1, c.messages / c.channels);
     tally.measureFrom = 1;
     const std::uint64_t receivedBefore = tally.received;
+    std::vector<RedisSample> redisBefore;
+    for (int port : c.redisNodes) redisBefore.push_back(redisSample(c.host, port));
     const ProcSample before = sample(c.serverPids);
     const double selfBefore = selfCpuSeconds();
     const auto begin = Clock::now();
@@ -336,6 +338,8 @@ int chat(const Config& c, bool expectNoLoss) {
     const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
     const ProcSample after = sample(c.serverPids);
     const double selfCpu = selfCpuSeconds() - selfBefore;
+    std::vector<RedisSample> redisAfter;
+    for (int port : c.redisNodes) redisAfter.push_back(redisSample(c.host, port));
     std::vector<std::uint32_t> publishLatency;
     int errors = wsErrors;
     for (auto& source : http) {
@@ -372,7 +376,25 @@ int chat(const Config& c, bool expectNoLoss) {
               << ",\"bench_cpu_us_per_publish\":" << selfCpu * 1e6 / publishes
               << ",\"latency_ms\":{\"p50\":" << latency.p50 << ",\"p99\":" << latency.p99 << ",\"max\":" << latency.max
               << "},\"publish_ms\":{\"p50\":" << publish.p50 << ",\"p99\":" << publish.p99
-              << "},\"publish_errors\":" << errors << ",\"error\":\"";
+              << "},\"publish_errors\":" << errors;
+    // Each Redis node's CPU and bytes sent per measured publish, and their sums.
+    if (!c.redisNodes.empty()) {
+        double cpuSum = 0, bytesSum = 0;
+        bool ok = true;
+        std::cout << ",\"redis_nodes\":[";
+        for (std::size_t i = 0; i < c.redisNodes.size(); ++i) {
+            const double cpu = (redisAfter[i].cpuSeconds - redisBefore[i].cpuSeconds) * 1e6 / publishes;
+            const double bytes = (redisAfter[i].outputBytes - redisBefore[i].outputBytes) / publishes;
+            ok = ok && redisBefore[i].ok && redisAfter[i].ok;
+            cpuSum += cpu;
+            bytesSum += bytes;
+            std::cout << (i ? "," : "") << "{\"port\":" << c.redisNodes[i] << ",\"cpu_us_per_publish\":" << cpu
+                      << ",\"out_bytes_per_publish\":" << bytes << "}";
+        }
+        std::cout << "],\"redis_ok\":" << (ok ? "true" : "false") << ",\"redis_cpu_us_per_publish\":" << cpuSum
+                  << ",\"redis_out_bytes_per_publish\":" << bytesSum;
+    }
+    std::cout << ",\"error\":\"";
     for (char ch : tally.firstError)
         std::cout << (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20 ? ' ' : ch);
     std::cout << "\"}" << std::endl;

@@ -178,6 +178,22 @@ std::string exchange(const std::string& host, int port, const std::string& reque
     return answer;
 }
 
+RedisSample redisSample(const std::string& host, int port) {
+    RedisSample out;
+    const std::string answer = exchange(host, port, "INFO\r\nQUIT\r\n");
+    auto field = [&](const std::string& name, double& value) {
+        const auto at = answer.find("\n" + name + ":");
+        if (at == std::string::npos) return false;
+        value = std::strtod(answer.c_str() + at + name.size() + 2, nullptr);
+        return true;
+    };
+    double sys = 0, user = 0;
+    out.ok =
+        field("used_cpu_sys", sys) && field("used_cpu_user", user) && field("total_net_output_bytes", out.outputBytes);
+    out.cpuSeconds = sys + user;
+    return out;
+}
+
 HttpAnswer httpRequest(const Config& c, const std::string& method, const std::string& path, const std::string& body) {
     HttpAnswer out;
     const std::string answer =

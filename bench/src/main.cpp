@@ -47,6 +47,8 @@ chat (--transport websocket|sse|longpoll; --messages: publishes in all, spread e
   --publish-from http|ws|both     who publishes (ws: WebSocket only) [both]
   --http-publishers P             keep-alive HTTP connections publishing [8]
   --batch B                       pushwire: B publishes per NDJSON request [1]
+  --redis-node P                  a Redis node whose CPU and bytes sent (INFO) over the
+                                  measured publishes are reported, per node (repeatable)
 presence (pushwire, WebSocket; presence.cpp): --subscribers join --channel (a presence
 channel) at once, --duration-ms idle with them held, then all leave; needs --api-key:
   --redis-port P                  count the Redis commands of the idle phase
@@ -106,6 +108,7 @@ bool parse(int argc, char** argv, Args& args) {
             else if (name == "--token") c.token = value;
             else if (name == "--api-key") c.apiKey = value;
             else if (name == "--redis-port") c.redisPort = std::stoi(value);
+            else if (name == "--redis-node") c.redisNodes.push_back(std::stoi(value));
             else if (name == "--channels") c.channels = std::stoi(value);
             else if (name == "--per-channel") c.perChannel = std::stoi(value);
             else if (name == "--http-publishers") c.httpPublishers = std::stoi(value);

@@ -67,14 +67,21 @@ std::optional<std::string> readToken(const Args& args) {
     return args.get("--token");
 }
 
+bool isTlsRefusal(const std::string& reason) {
+    return reason.find("TLS: the server's certificate") != std::string::npos ||
+           reason.find("TLS: the CA certificates") != std::string::npos;
+}
+
 std::vector<std::string> parseUrls(const std::string& text) {
     std::vector<std::string> urls;
     std::stringstream in(text);
     std::string url;
     while (std::getline(in, url, ',')) {
         while (!url.empty() && url.back() == '/') url.pop_back();
-        if (url.compare(0, 7, "http://") != 0 || url.size() <= 7) {
-            complain("'" + url + "' is not a server URL: give http://host:port (https:// is not supported yet)");
+        const bool http = url.compare(0, 7, "http://") == 0 && url.size() > 7;
+        const bool https = url.compare(0, 8, "https://") == 0 && url.size() > 8;
+        if (!http && !https) {
+            complain("'" + url + "' is not a server URL: give http://host:port or https://host[:port]");
             return {};
         }
         urls.push_back(url);

@@ -45,6 +45,10 @@ std::optional<std::string> readToken(const Args& args);
 // preference). Empty with a message when one is not http://host[:port].
 std::vector<std::string> parseUrls(const std::string& text);
 
+// A state reason of the client that says a server's TLS certificate was not verified (the
+// platform's words, client-native/src/http_errors.hpp): retrying cannot mend it.
+bool isTlsRefusal(const std::string& reason);
+
 int subCommand(const Args& args);
 int pubCommand(const Args& args);
 int historyCommand(const Args& args);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "http_errors.hpp"
 
 namespace pushwire::cli {
 
@@ -31,7 +32,7 @@ int historyCommand(const Args& args) {
             return kExitUsage;
         }
     }
-    httplib::Client http(urls[0]);
+    httplib::Client http = client::makeHttpClient(urls[0], args.get("--ca-file"));
     http.set_connection_timeout(std::chrono::seconds(5));
     http.set_read_timeout(std::chrono::seconds(30));
     httplib::Headers headers;
@@ -47,7 +48,7 @@ int historyCommand(const Args& args) {
                                    "&since=" + httplib::detail::encode_query_param(cursor);
         httplib::Result result = http.Get(target.c_str(), headers);
         if (!result) {
-            complain("no answer from " + urls[0] + " (" + httplib::to_string(result.error()) + ")");
+            complain("no answer from " + urls[0] + " (" + client::describeHttpError(result.error()) + ")");
             return kExitFailed;
         }
         json body = json::parse(result->body, nullptr, false);

@@ -65,9 +65,12 @@ presence  Who is in CHANNEL, a presence channel (the server's --presence): each 
                       command is a member itself (it subscribes); it does not print itself.
                       URL may be several (as for sub); --transport, --verbose as for sub.
 
-URL is http://host:port; for sub, several separated by commas are servers sharing
-channels (a Redis broker), used in that order: on one that fails the client moves to the
-next and resumes there. https:// is not supported yet (put it behind a local proxy).
+URL is http://host:port or https://host[:port]; for sub (and presence --follow), several
+separated by commas are servers sharing channels (a Redis broker), used in that order: on
+one that fails the client moves to the next and resumes there.
+  --ca-file F         (every command) https:// and wss:// servers are verified against
+                      the CA certificates in F (PEM) instead of the system's; a server not
+                      verified is never used: sub ends with exit 1, as the others do
 
 Exit status: 0 done (sub, presence --follow: interrupted, or the reader went away); 1 the
 server refused (a channel, a token, a publish), could not be reached (pub, history,
@@ -101,22 +104,23 @@ int main(int argc, char** argv) {
         }
     }
     if (command == "sub") {
-        auto args = parseArgs(argc, argv, 2,
-                              {"--since", "--transport", "--token", "--token-file", "--position-file", "--count"},
-                              {"--verbose"});
+        auto args =
+            parseArgs(argc, argv, 2,
+                      {"--since", "--transport", "--token", "--token-file", "--position-file", "--count", "--ca-file"},
+                      {"--verbose"});
         return args ? subCommand(*args) : kExitUsage;
     }
     if (command == "pub") {
-        auto args = parseArgs(argc, argv, 2, {"--api-key-file", "--token", "--token-file"}, {});
+        auto args = parseArgs(argc, argv, 2, {"--api-key-file", "--token", "--token-file", "--ca-file"}, {});
         return args ? pubCommand(*args) : kExitUsage;
     }
     if (command == "history") {
-        auto args = parseArgs(argc, argv, 2, {"--since", "--limit", "--token", "--token-file"}, {});
+        auto args = parseArgs(argc, argv, 2, {"--since", "--limit", "--token", "--token-file", "--ca-file"}, {});
         return args ? historyCommand(*args) : kExitUsage;
     }
     if (command == "presence") {
-        auto args =
-            parseArgs(argc, argv, 2, {"--transport", "--token", "--token-file"}, {"--stats", "--follow", "--verbose"});
+        auto args = parseArgs(argc, argv, 2, {"--transport", "--token", "--token-file", "--ca-file"},
+                              {"--stats", "--follow", "--verbose"});
         return args ? presenceCommand(*args) : kExitUsage;
     }
     complain("unknown command '" + command + "': give sub, pub, history or presence (see pushwire --help)");

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "http_errors.hpp"
 #include "pushwire/client.hpp"
 
 namespace pushwire::cli {
@@ -30,8 +31,8 @@ using json = nlohmann::ordered_json;
 
 // GET /pushwire/presence: the answer's JSON, or nullopt after telling why on stderr.
 std::optional<json> readPresence(const std::string& url, const std::string& channel, bool stats,
-                                 const std::string& token) {
-    httplib::Client http(url);
+                                 const std::string& token, const std::string& caFile) {
+    httplib::Client http = client::makeHttpClient(url, caFile);
     http.set_connection_timeout(std::chrono::seconds(5));
     http.set_read_timeout(std::chrono::seconds(30));
     httplib::Headers headers;
@@ -40,7 +41,7 @@ std::optional<json> readPresence(const std::string& url, const std::string& chan
         "/pushwire/presence?channel=" + httplib::detail::encode_query_param(channel) + (stats ? "&stats=1" : "");
     httplib::Result result = http.Get(target.c_str(), headers);
     if (!result) {
-        complain("no answer from " + url + " (" + httplib::to_string(result.error()) + ")");
+        complain("no answer from " + url + " (" + client::describeHttpError(result.error()) + ")");
         return std::nullopt;
     }
     json body = json::parse(result->body, nullptr, false);
@@ -71,7 +72,8 @@ int follow(const Args& args, const std::vector<std::string>& urls, const std::st
         options.transport = *transport;
     }
     if (!token.empty()) options.getToken = [token](TokenCallback done) { done(token); };
-    if (!readPresence(urls[0], channel, false, token)) return kExitFailed;
+    options.caFile = args.get("--ca-file");
+    if (!readPresence(urls[0], channel, false, token, options.caFile)) return kExitFailed;
 
     std::signal(SIGPIPE, SIG_IGN);
     asio::io_context io;
@@ -95,6 +97,7 @@ int follow(const Args& args, const std::vector<std::string>& urls, const std::st
     };
     client->onStateChange([&](State state, const std::string& reason) {
         if (state == State::Reconnecting) complain("reconnecting: " + reason);
+        if (state == State::Reconnecting && isTlsRefusal(reason)) finish(kExitFailed);
         if (state == State::Connected && args.has("--verbose")) {
             complain(std::string("connected to ") + client->server() + " over " + toString(client->transport()));
         }
@@ -156,7 +159,7 @@ int presenceCommand(const Args& args) {
     const std::string channel = args.positional[1];
     if (following) return follow(args, urls, channel, *token);
 
-    std::optional<json> body = readPresence(urls[0], channel, stats, *token);
+    std::optional<json> body = readPresence(urls[0], channel, stats, *token, args.get("--ca-file"));
     if (!body) return kExitFailed;
     if (stats) {
         std::cout << json{{"channel", channel},

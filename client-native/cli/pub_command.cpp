@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "http_errors.hpp"
 
 namespace pushwire::cli {
 namespace {
@@ -41,8 +42,8 @@ struct Publisher {
             std::string why;
             bool again = false;
             if (!result) {
-                why = "no answer (" + httplib::to_string(result.error()) + ")";
-                again = true;
+                why = "no answer (" + client::describeHttpError(result.error()) + ")";
+                again = !client::isTlsVerificationError(result.error());
             } else if (result->status == 200) {
                 json answer = json::parse(result->body, nullptr, false);
                 if (answer.is_object() && answer.contains("seq") && answer["seq"].is_number_unsigned()) {
@@ -97,7 +98,7 @@ int pubCommand(const Args& args) {
         complain("pub takes one URL");
         return kExitUsage;
     }
-    Publisher publisher{httplib::Client(urls[0]), {}, args.positional[1]};
+    Publisher publisher{client::makeHttpClient(urls[0], args.get("--ca-file")), {}, args.positional[1]};
     publisher.http.set_connection_timeout(std::chrono::seconds(5));
     publisher.http.set_read_timeout(std::chrono::seconds(10));
     if (args.has("--api-key-file")) {

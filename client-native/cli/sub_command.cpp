@@ -94,6 +94,7 @@ int subCommand(const Args& args) {
     if (!tokenRead) return kExitUsage;
     const std::string token = *tokenRead;
     if (!token.empty()) options.getToken = [token](TokenCallback done) { done(token); };
+    options.caFile = args.get("--ca-file");
     long count = -1;  // messages to print before ending (-1: no end)
     if (args.has("--count")) {
         char* end = nullptr;
@@ -136,6 +137,8 @@ int subCommand(const Args& args) {
 
     client->onStateChange([&](State state, const std::string& reason) {
         if (state == State::Reconnecting) complain("reconnecting: " + reason);
+        // A server whose certificate is not trusted here stays so: give up (exit 1).
+        if (state == State::Reconnecting && isTlsRefusal(reason)) finish(kExitFailed);
         if (state == State::Connected && args.has("--verbose")) {
             complain(std::string("connected to ") + client->server() + " over " + toString(client->transport()));
         }

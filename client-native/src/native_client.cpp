@@ -14,7 +14,7 @@ Client::Client(asio::io_context& io, const std::string& url, ClientOptions optio
     : Client(io, std::vector<std::string>{url}, std::move(options)) {}
 
 Client::Client(asio::io_context& io, const std::vector<std::string>& urls, ClientOptions options)
-    : platform_(std::make_unique<client::NativePlatform>(io)),
+    : platform_(std::make_unique<client::NativePlatform>(io, options.caFile)),
       core_(std::make_unique<client::ClientCore>(*platform_, client::nativeTransports(), urls, std::move(options))) {
     core_->start();
 }

@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 #include <chrono>
 
+#include "http_errors.hpp"
 #include "websocket_endpoint.hpp"
 
 namespace pushwire::client {
@@ -18,19 +19,27 @@ struct NativePlatform::Job {
 };
 
 SplitUrl splitHttpUrl(const std::string& url) {
-    const std::string scheme = "http://";
-    if (url.compare(0, scheme.size(), scheme) != 0) return {};
-    const std::size_t slash = url.find('/', scheme.size());
+    std::size_t schemeEnd = 0;
+    if (url.compare(0, 7, "http://") == 0) schemeEnd = 7;
+    if (url.compare(0, 8, "https://") == 0) schemeEnd = 8;
+    if (!schemeEnd) return {};
+    const std::size_t slash = url.find('/', schemeEnd);
     if (slash == std::string::npos) return {url, "/"};
     return {url.substr(0, slash), url.substr(slash)};
 }
 
-NativePlatform::NativePlatform(asio::io_context& io) : io_(io), random_(std::random_device{}()) {}
+NativePlatform::NativePlatform(asio::io_context& io, std::string caFile)
+    : io_(io), caFile_(std::move(caFile)), random_(std::random_device{}()) {}
+
+std::shared_ptr<httplib::Client> NativePlatform::httpClient(const std::string& origin) const {
+    return std::make_shared<httplib::Client>(makeHttpClient(origin, caFile_));
+}
 
 NativePlatform::~NativePlatform() {
     *alive_ = false;
     for (auto& [id, timer] : timers_) timer->cancel();
     websocket_.reset();
+    secureWebSocket_.reset();
     for (auto& [id, job] : jobs_) {
         job->cancelled = true;
         if (job->stop) job->stop();
@@ -135,10 +144,10 @@ RequestId NativePlatform::httpRequest(const std::string& method, const std::stri
     if (split.origin.empty()) {
         // Never inside the call that asked.
         requests_.emplace(id, 0);
-        post([finish] { finish(HttpResponse{0, "not an http:// URL"}); });
+        post([finish] { finish(HttpResponse{0, "not an http:// or https:// URL"}); });
         return id;
     }
-    auto http = std::make_shared<httplib::Client>(split.origin);
+    auto http = httpClient(split.origin);
     http->set_keep_alive(false);
     http->set_connection_timeout(std::chrono::seconds(5));
     const int readMs = timeoutMs > 0 ? timeoutMs : 300000;
@@ -156,6 +165,8 @@ RequestId NativePlatform::httpRequest(const std::string& method, const std::stri
             if (result) {
                 response.status = result->status;
                 response.body = std::move(result->body);
+            } else {
+                response.body = describeHttpError(result.error());  // status 0: why
             }
             post([finish, response = std::move(response)] { finish(response); });
         },
@@ -184,6 +195,11 @@ std::string NativePlatform::randomHex(int chars) {
 WebSocketEndpoint& NativePlatform::websocket() {
     if (!websocket_) websocket_ = std::make_unique<WebSocketEndpoint>(io_);
     return *websocket_;
+}
+
+TlsWebSocketEndpoint& NativePlatform::secureWebSocket() {
+    if (!secureWebSocket_) secureWebSocket_ = std::make_unique<TlsWebSocketEndpoint>(io_, caFile_);
+    return *secureWebSocket_;
 }
 
 }  // namespace pushwire::client

@@ -21,21 +21,28 @@
 
 #include "core/platform.hpp"
 
+namespace httplib {
+class Client;
+}
+
 namespace pushwire::client {
 
 class WebSocketEndpoint;
+class TlsWebSocketEndpoint;
 
-// An http:// URL split for cpp-httplib: "http://host:port" and "/path?query".
+// An http:// or https:// URL split for cpp-httplib: "http://host:port" and "/path?query".
 struct SplitUrl {
     std::string origin;
     std::string target;
 };
-// Empty origin: not an http:// URL (https:// is not supported natively yet).
+// Empty origin: not an http:// or https:// URL.
 SplitUrl splitHttpUrl(const std::string& url);
 
 class NativePlatform final : public Platform {
 public:
-    explicit NativePlatform(asio::io_context& io);
+    // `caFile`: PEM certificates that https:// and wss:// servers are verified against;
+    // empty: the system's store. Servers are always verified (certificate and host name).
+    NativePlatform(asio::io_context& io, std::string caFile);
     ~NativePlatform() override;
     NativePlatform(const NativePlatform&) = delete;
     NativePlatform& operator=(const NativePlatform&) = delete;
@@ -61,8 +68,13 @@ public:
     JobId startJob(std::function<void(const std::atomic<bool>& cancelled)> work, std::function<void()> stop);
     void cancelJob(JobId id);
 
-    // The websocketpp client endpoint shared by this platform's WebSocket transports.
+    // The websocketpp client endpoints shared by this platform's WebSocket transports:
+    // ws:// and wss:// (verified as caFile says).
     WebSocketEndpoint& websocket();
+    TlsWebSocketEndpoint& secureWebSocket();
+
+    // A cpp-httplib client for `origin` (http:// or https://: verified as caFile says).
+    std::shared_ptr<httplib::Client> httpClient(const std::string& origin) const;
 
 private:
     struct Job;
@@ -73,7 +85,9 @@ private:
     std::map<TimerId, std::unique_ptr<asio::steady_timer>> timers_;
     std::map<RequestId, JobId> requests_;
     std::map<JobId, std::unique_ptr<Job>> jobs_;
+    std::string caFile_;
     std::unique_ptr<WebSocketEndpoint> websocket_;
+    std::unique_ptr<TlsWebSocketEndpoint> secureWebSocket_;
     std::mt19937_64 random_;
     int nextId_ = 1;
 };

@@ -73,7 +73,7 @@ private:
             }
             listener_.transportClosed(generation_, reason);
         };
-        auto http = std::make_shared<httplib::Client>(split.origin);
+        auto http = native_.httpClient(split.origin);
         http->set_connection_timeout(std::chrono::seconds(5));
         // Heartbeats come every heartbeatMs: a silent stream is the core's dead link, and
         // this ends the worker some time after.

@@ -3,6 +3,8 @@
 // websocket_transport.cpp): welcome, the token in an auth frame, then the subscribe with
 // the core's cursor; publishes go in-band.
 #include <optional>
+#include <type_traits>
+#include <utility>
 
 #include "core/transport.hpp"
 #include "core/wire.hpp"
@@ -14,10 +16,14 @@
 namespace pushwire::client {
 namespace {
 
+// Endpoint: WebSocketEndpoint (ws://) or TlsWebSocketEndpoint (wss://).
+template <class Endpoint>
 class NativeWebSocketTransport final : public Transport {
+    using Wspp = std::remove_reference_t<decltype(std::declval<Endpoint&>().client())>;
+
 public:
-    NativeWebSocketTransport(TransportListener& l, NativePlatform& p, TransportConfig c, int g)
-        : Transport(l, p, std::move(c), g), native_(p) {}
+    NativeWebSocketTransport(TransportListener& l, NativePlatform& p, TransportConfig c, int g, Endpoint& endpoint)
+        : Transport(l, p, std::move(c), g), native_(p), endpoint_(endpoint) {}
     ~NativeWebSocketTransport() override { close(); }
 
     void open() override {
@@ -25,9 +31,9 @@ public:
         if (!config_.session.empty()) {
             url += (url.find('?') == std::string::npos ? "?session=" : "&session=") + config_.session;
         }
-        WsppClient& client = native_.websocket().client();
+        Wspp& client = endpoint_.client();
         std::error_code ec;
-        connection_ = client.get_connection(url, ec);
+        connection_ = endpoint_.connection(url, ec);
         if (ec) {
             std::weak_ptr<bool> alive = alive_;
             const std::string reason = "bad WebSocket URL " + url + ": " + ec.message();
@@ -37,7 +43,7 @@ public:
             return;
         }
         std::weak_ptr<bool> alive = alive_;
-        connection_->set_message_handler([this, alive](websocketpp::connection_hdl, WsppClient::message_ptr msg) {
+        connection_->set_message_handler([this, alive](websocketpp::connection_hdl, typename Wspp::message_ptr msg) {
             if (alive.expired() || closed_) return;
             frame(msg->get_payload());
         });
@@ -176,8 +182,9 @@ private:
     }
 
     NativePlatform& native_;
+    Endpoint& endpoint_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // handlers check it: this may be gone
-    WsppClient::connection_ptr connection_;
+    typename Wspp::connection_ptr connection_;
     bool welcomed_ = false;
     bool authorizing_ = false;
     std::optional<protocol::Error> refusal_;
@@ -189,7 +196,13 @@ private:
 }  // namespace
 
 std::unique_ptr<Transport> createNativeWebSocketTransport(TransportListener& l, Platform& p, TransportConfig c, int g) {
-    return std::make_unique<NativeWebSocketTransport>(l, static_cast<NativePlatform&>(p), std::move(c), g);
+    auto& native = static_cast<NativePlatform&>(p);
+    if (c.websocketUrl.compare(0, 6, "wss://") == 0) {
+        return std::make_unique<NativeWebSocketTransport<TlsWebSocketEndpoint>>(l, native, std::move(c), g,
+                                                                                native.secureWebSocket());
+    }
+    return std::make_unique<NativeWebSocketTransport<WebSocketEndpoint>>(l, native, std::move(c), g,
+                                                                         native.websocket());
 }
 
 }  // namespace pushwire::client

@@ -392,3 +392,70 @@ TEST_CASE(
         if (channel != hit) CHECK(missing == 0);
     }
 }
+
+TEST_CASE(
+    "presence over two shards: members of both nodes on channels of both shards, and a node killed -9 is seen "
+    "leaving on each",
+    "[presence][broker]") {
+    RedisServer one, two;
+    const std::vector<std::string> args = {
+        "--broker", shardsUrl({&one, &two}), "--presence", "room*", "--join-leave", "room*", "--presence-ttl",
+        "3",        "--presence-grace-ms",   "300"};
+    ServerProcess a(args), b(args);
+    waitStatus(a, "ok");
+    waitStatus(b, "ok");
+    const std::string onOne = channelOnShard("room", 0, 2), onTwo = channelOnShard("room", 1, 2);
+    auto present = [](const ServerProcess& node, const std::string& channel) {
+        std::set<std::string> out;
+        auto response = node.client().Get(("/pushwire/presence?channel=" + channel).c_str());
+        if (!response || response->status != 200) {
+            UNSCOPED_INFO("presence answered " << (response ? response->body : std::string("nothing")));
+            return out;
+        }
+        const json body = json::parse(response->body);  // kept: the loop reads into it
+        for (const auto& member : body["members"]) out.insert(member["client"]);
+        return out;
+    };
+    auto becomes = [&](const ServerProcess& node, const std::string& channel, const std::set<std::string>& clients) {
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        std::set<std::string> seen;
+        while (std::chrono::steady_clock::now() < deadline) {
+            seen = present(node, channel);
+            if (seen == clients) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        std::string text;
+        for (const std::string& client : seen) text += client + " ";
+        UNSCOPED_INFO("present on " << channel << ": " << text);
+        return false;
+    };
+    auto clientOf = [](SseClient& sse) {
+        return json::parse(sse.waitFor(1, "welcome").at(0).data)["client"].get<std::string>();
+    };
+    const std::string both = onOne + "," + onTwo;
+    SseClient onB(b.httpPort(), "/pushwire/sse?channels=" + both + "&session=" + std::string(32, 'b'));
+    SseClient onA(a.httpPort(), "/pushwire/sse?channels=" + both + "&session=" + std::string(32, 'a'));
+    const std::string x = clientOf(onB), y = clientOf(onA);
+    for (const std::string& channel : {onOne, onTwo}) {
+        INFO(channel);
+        REQUIRE(becomes(a, channel, {x, y}));
+        REQUIRE(becomes(b, channel, {x, y}));
+    }
+    // Each channel's members live on its own shard.
+    CHECK(one.cli({"HLEN", "pushwire:{" + onOne + "}:pm"}) == "2\n");
+    CHECK(two.cli({"HLEN", "pushwire:{" + onTwo + "}:pm"}) == "2\n");
+    CHECK(one.cli({"EXISTS", "pushwire:{" + onTwo + "}:pm"}) == "0\n");
+    a.kill9();
+    for (const std::string& channel : {onOne, onTwo}) {
+        INFO(channel);
+        CHECK(becomes(b, channel, {x}));
+    }
+    // The leaves are entries of each channel's stream, delivered to the survivor.
+    std::set<std::string> leftOn;
+    for (const SseEvent& event : onB.waitFor(100, "*", 3s)) {
+        if (event.data.find("\"leave\"") == std::string::npos) continue;
+        json entry = json::parse(event.data);
+        if (entry["member"]["client"] == y) leftOn.insert(entry["channel"]);
+    }
+    CHECK(leftOn == std::set<std::string>{onOne, onTwo});
+}

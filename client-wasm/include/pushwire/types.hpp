@@ -71,6 +71,11 @@ struct ClientOptions {
     // when the server refuses the token (401); the client then resumes from its cursor
     // with the new one: nothing lost, no gap. Unset: no token is sent.
     TokenProvider getToken;
+#ifndef __EMSCRIPTEN__
+    // Native (client-native/): the CA certificates (a PEM file) that https:// and wss://
+    // servers are verified against; empty: the system's store. Always verified.
+    std::string caFile;
+#endif
 };
 
 using MessageHandler = std::function<void(const Message&)>;

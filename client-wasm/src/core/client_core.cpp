@@ -147,6 +147,8 @@ void ClientCore::onNegotiated(const HttpResponse& response) {
                                                   : "negotiate answered HTTP " + std::to_string(response.status);
         if (auto error = wire::errorBody(response.body)) {
             reason += " " + std::string(protocol::errorCodeName(error->code)) + ": " + error->message;
+        } else if (response.status == 0 && !response.body.empty()) {
+            reason += " (" + response.body + ")";  // the platform's why (native: a TLS failure...)
         }
         // Unreachable or unable to serve (its broker down): the next server, at once.
         if ((response.status == 0 || response.status >= 500) && nextServer()) {

@@ -19,8 +19,8 @@ using TimerId = int;
 using RequestId = int;
 
 struct HttpResponse {
-    int status = 0;  // 0: network error, aborted or timed out
-    std::string body;
+    int status = 0;    // 0: network error, aborted or timed out
+    std::string body;  // with status 0: empty, or why, for a person (the native platform says)
 };
 
 class Platform {

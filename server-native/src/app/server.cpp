@@ -28,6 +28,7 @@
 #include "broker/memory_presence.hpp"
 #include "broker/redis_broker.hpp"
 #include "broker/redis_presence.hpp"
+#include "broker/routed_presence.hpp"
 #include "front/http_server.hpp"
 #include "front/log.hpp"
 #include "front/poll_until.hpp"
@@ -194,11 +195,12 @@ std::unique_ptr<Presence> makePresence(const Options& options, Broker& broker, a
                 .count();
         });
     }
-    if (dynamic_cast<RoutedBroker*>(&broker)) {
-        throw std::runtime_error("--presence: not yet with a broker over several Redis (shards or a cluster)");
+    if (dynamic_cast<ClusterBroker*>(&broker)) {
+        throw std::runtime_error("--presence: not yet on a Redis Cluster (it is on redis:// shards)");
     }
+    auto* routed = dynamic_cast<RoutedBroker*>(&broker);
     auto* redis = dynamic_cast<RedisBroker*>(&broker);
-    if (!redis) return nullptr;
+    if (!redis && !routed) return nullptr;
     RedisPresence::Options presence;
     presence.ttl = std::chrono::seconds(options.presenceTtlSeconds);
     presence.announces = [settings = presenceSettings(options)](const std::string& channel) {
@@ -209,6 +211,7 @@ std::unique_ptr<Presence> makePresence(const Options& options, Broker& broker, a
                    std::chrono::system_clock::now().time_since_epoch())
             .count();
     };
+    if (routed) return std::make_unique<RoutedPresence>(io, *routed, presence);
     return std::make_unique<RedisPresence>(io, *redis, std::move(presence));
 }
 
@@ -646,7 +649,7 @@ std::string Server::Impl::renderMetrics() const {
     family("pushwire_join_leave_sent_total", "counter", "Join and leave entries handed to clients.");
     out += "pushwire_join_leave_sent_total{event=\"join\"} " + std::to_string(metrics.joinsSent) + "\n";
     out += "pushwire_join_leave_sent_total{event=\"leave\"} " + std::to_string(metrics.leavesSent) + "\n";
-    if (auto* redis = dynamic_cast<const RedisPresence*>(presenceStore.get())) {
+    auto presenceStats = [&](const auto* redis) {
         single("pushwire_presence_refreshes_total", "counter",
                "Presence heartbeats of this node to Redis (every --presence-ttl/3).", redis->refreshes());
         single("pushwire_presence_refresh_round_trips_total", "counter",
@@ -656,7 +659,9 @@ std::string Server::Impl::renderMetrics() const {
                "Silent nodes whose members this node removed (with their leave entries).", redis->nodesReaped());
         single("pushwire_presence_members_reaped_total", "counter", "Members of silent nodes removed by this node.",
                redis->membersReaped());
-    }
+    };
+    if (auto* one = dynamic_cast<const RedisPresence*>(presenceStore.get())) presenceStats(one);
+    if (auto* shards = dynamic_cast<const RoutedPresence*>(presenceStore.get())) presenceStats(shards);
     single("pushwire_memory_trims_total", "counter",
            "Times freed memory was handed back to the system (malloc_trim) after the server shed a lot.",
            trimmer.trims());
@@ -793,13 +798,15 @@ void Server::start() {
     impl_->routes();
     impl_->broker->start();
     if (impl_->cluster) impl_->cluster->start();
-    if (auto* redis = dynamic_cast<RedisPresence*>(impl_->presenceStore.get())) {
+    auto startPresence = [this](auto* redis) {
         // Taken for dead while cut off from Redis: this node's members join again.
         redis->onReaped([this] {
             if (impl_->presence) impl_->presence->rejoinAll();
         });
         redis->start();
-    }
+    };
+    if (auto* redis = dynamic_cast<RedisPresence*>(impl_->presenceStore.get())) startPresence(redis);
+    if (auto* shards = dynamic_cast<RoutedPresence*>(impl_->presenceStore.get())) startPresence(shards);
     impl_->sweepHub();
     const Options& o = impl_->options;
     try {
@@ -864,6 +871,7 @@ void Server::Impl::finalStop() {
     hubSweep.cancel();
     if (cluster) cluster->stop();
     if (auto* redis = dynamic_cast<RedisPresence*>(presenceStore.get())) redis->stop();
+    if (auto* shards = dynamic_cast<RoutedPresence*>(presenceStore.get())) shards->stop();
     broker->stop();
     http.stop();
     wsHttp.stop();

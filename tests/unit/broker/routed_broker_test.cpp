@@ -194,3 +194,67 @@ TEST_CASE("a cluster broker follows many channels of every master: each is told 
     broker.stop();
     io.poll();
 }
+
+TEST_CASE(
+    "a cluster broker follows a reshard: a publish answered MOVED is sent again to the slot's new owner, and a "
+    "followed channel is followed there",
+    "[broker]") {
+    pushwire::test::RedisCluster cluster(3, 0);
+    pushwire::test::RedisServer* from = cluster.masterOf(0);
+    REQUIRE(from);
+    pushwire::test::RedisServer* to = nullptr;
+    for (auto* node : cluster.masters()) {
+        if (node != from) to = node;
+    }
+    REQUIRE(to);
+    // Channels in the first 100 slots: the ones a reshard of 100 slots moves.
+    std::vector<std::string> channels;
+    for (int i = 0; channels.size() < 5 && i < 100000; ++i) {
+        const std::string name = "r" + std::to_string(i);
+        if (clusterSlot(name) < 100) channels.push_back(name);
+    }
+    REQUIRE(channels.size() == 5);
+    BrokerOptions options;
+    REQUIRE_FALSE(parseBrokerUrl(cluster.url(), options));
+    asio::io_context io;
+    ClusterBroker broker(io, options, 100);
+    struct Recorder final : BrokerEventHandler {
+        std::map<std::string, int> follows, heard;
+        void onFollow(const std::string& channel, const StreamHead&) override { ++follows[channel]; }
+        void onPublication(const MessagePtr& message) override { ++heard[message->channel]; }
+        void onAvailability(bool, const std::string&) override {}
+    } recorder;
+    broker.setHandler(&recorder);
+    broker.start();
+    REQUIRE(runUntil(io, [&] { return broker.parts().size() == 3 && broker.state() == "ok"; }));
+    for (const std::string& channel : channels) broker.follow(channel);
+    REQUIRE(runUntil(io, [&] { return recorder.follows.size() == channels.size(); }));
+    for (const std::string& channel : channels) REQUIRE(publish(io, broker, channel).ok());
+    REQUIRE(runUntil(io, [&] { return recorder.heard.size() == channels.size(); }));
+
+    const std::string source = from->cli({"CLUSTER", "MYID"}), target = to->cli({"CLUSTER", "MYID"});
+    const std::string reshard = "redis-cli --cluster reshard 127.0.0.1:" + std::to_string(from->port()) +
+                                " --cluster-from " + source.substr(0, source.find('\n')) + " --cluster-to " +
+                                target.substr(0, target.find('\n')) +
+                                " --cluster-slots 100 --cluster-yes >/dev/null 2>&1";
+    REQUIRE(std::system(reshard.c_str()) == 0);
+    REQUIRE(cluster.masterOf(clusterSlot(channels[0])) == to);
+
+    // The broker's map is older than the reshard: the publish goes to the former owner,
+    // is answered MOVED (it did not run), and is sent again to the new one.
+    for (const std::string& channel : channels) {
+        auto result = publish(io, broker, channel);
+        INFO(channel << ": " << (result ? std::string("ok") : result.error().message));
+        CHECK(result.ok());
+    }
+    // The followers moved with their channels: the publications (or, if the stream began a
+    // new life there, a new onFollow) reach this node.
+    REQUIRE(runUntil(io, [&] {
+        for (const std::string& channel : channels) {
+            if (recorder.heard[channel] < 2 && recorder.follows[channel] < 2) return false;
+        }
+        return true;
+    }));
+    broker.stop();
+    io.poll();
+}
