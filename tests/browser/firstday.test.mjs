@@ -253,7 +253,7 @@ test('a channel refused while a long-poll is held reaches onError at once, not w
 // Every channel of a request refused: an EventSource cannot read a 403, so on SSE the
 // refusal comes in a 200 stream that ends (docs/protocol.md): the SDK's onError comes as on
 // the other transports, and nothing asks again; a raw EventSource reads it too.
-test('a request whose every channel is forbidden: onError on every transport (SSE too), no reconnect loop; a raw EventSource reads the refusal', async () => {
+test('a request whose every channel is forbidden: onError on every transport (SSE too), no reconnect loop, and a raw EventSource reads the refusal', async () => {
   const secured = await startServer(['--token-secret-file', path.join(dir, 'secret')]);
   const page = await openPage(browser, secured);
   await page.exposeFunction('mintToken', () => mint({ sub: 'alice', exp: now() + 600, subscribe: ['chat:*'] }));

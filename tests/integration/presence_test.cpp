@@ -273,7 +273,7 @@ TEST_CASE("presence: WebSocket presence and presence_stats frames, and a channel
     CHECK_FALSE(httpStats.contains("members"));
 }
 
-TEST_CASE("presence: --max-presence-members caps a channel's members; a subscriber past it is served, not listed",
+TEST_CASE("presence: --max-presence-members caps a channel's members, a subscriber past it is served but not listed",
           "[presence]") {
     ServerProcess server(presenceArgs({"--max-presence-members", "3"}));
     for (int i = 0; i < 5; ++i) {

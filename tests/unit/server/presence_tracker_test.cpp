@@ -116,7 +116,7 @@ TEST_CASE("presence tracker: held again within the linger, or by a second connec
     CHECK(rig.store.calls.back() == "leave room a");
 }
 
-TEST_CASE("presence tracker: --max-presence-members caps a channel's members; past it a client is no member") {
+TEST_CASE("presence tracker: --max-presence-members caps a channel's members, past it a client is no member") {
     asio::io_context io;
     FakeStore store;
     PresenceSettings settings = Rig::settings();
