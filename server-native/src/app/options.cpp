@@ -389,8 +389,9 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --channel-linger-ms MS      a channel stays followed this long after its last subscriber
                               left, for pollers; then a channel that never held a message
                               is dropped (default 10000)
-  --max-presence-members N    members a presence query lists at most ("truncated":true
-                              past it; clients and users stay exact) (default 1000)
+  --max-presence-members N    members of a presence channel on this node at most: a
+                              subscriber past N gets messages but is not a member (not
+                              listed or counted, no join/leave) (default 1000)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --drain-ms MS               on SIGTERM or SIGINT: stop accepting, answer held long-polls,
