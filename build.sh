@@ -20,7 +20,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config clang-format
   emscripten
   libcpp-httplib-dev libwebsocketpp-dev libasio-dev nlohmann-json3-dev catch2 liburing-dev
-  libhiredis-dev redis-server libssl-dev openssl
+  libhiredis-dev redis-server redis-sentinel libssl-dev openssl
   nginx
   nodejs npm chromium
   zopfli

@@ -33,7 +33,8 @@ redis() { # port [extra...]
   local port=$1; shift; mkdir -p "$WORK/$port"
   (cd "$WORK/$port" && exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --logfile redis.log "$@") &
   PIDS+=($!)
-  until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.05; done
+  for _ in $(seq 1 200); do redis-cli -p "$port" PING >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "redis-server on $port did not start" >&2; exit 1
 }
 stat() { # port -> "cpu_seconds output_bytes bus_messages"
   local cpu out bus
@@ -50,7 +51,7 @@ run() { # label broker-url ports...
     local port; port=$(free_port)
     "$SERVER" --port "$port" --broker "$url" --log-level error >/dev/null 2>&1 &
     PIDS+=($!); nodes+=("$port")
-    until curl -sf "127.0.0.1:$port/pushwire/healthz" >/dev/null; do sleep 0.05; done
+    for _ in $(seq 1 400); do curl -sf "127.0.0.1:$port/pushwire/healthz" >/dev/null && break; sleep 0.05; done
     curl -sN "127.0.0.1:$port/pushwire/sse?channels=$list" >/dev/null &
     PIDS+=($!)
   done
@@ -82,5 +83,10 @@ one=$(free_port); redis "$one"
 run one "redis://127.0.0.1:$one" "$one"
 cports=(); for i in 1 2 3 4 5 6; do p=$(cluster_port); cports+=("$p"); redis "$p" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000; done
 redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cports[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
-until [ "$(for p in "${cports[@]}"; do redis-cli -p "$p" CLUSTER INFO | grep -c cluster_state:ok; done | paste -sd+ | bc)" = 6 ]; do sleep 0.2; done
+for _ in $(seq 1 300); do
+  ok=$(for p in "${cports[@]}"; do redis-cli -p "$p" CLUSTER INFO | grep -c cluster_state:ok || true; done | paste -sd+ | bc)
+  [ "$ok" = 6 ] && break
+  sleep 0.2
+done
+[ "$ok" = 6 ] || { echo "the cluster did not become ok" >&2; exit 1; }
 run cluster "redis+cluster://127.0.0.1:${cports[0]}" "${cports[@]}"

@@ -23,6 +23,13 @@ mapfile -t nope < <(for _ in $(seq 60); do echo "http://127.0.0.1:$PORT/nope"; d
 curl -s "${nope[@]}" >/dev/null
 sleep 1.1
 curl -s "http://127.0.0.1:$PORT/nope" >/dev/null   # the next second: the summary comes first
+# A body declared too large: refused (413) from the head alone, logged with its method and path.
+timeout 5 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /pushwire/publish?token=SECRET-TOKEN-IN-URL HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+s.settimeout(3)
+assert s.recv(4096).startswith(b"HTTP/1.1 413")' "$PORT"
 # More than 64 KiB pipelined behind a held long-poll: the connection is dropped, and logged.
 timeout 5 python3 -c '
 import socket, sys
@@ -44,13 +51,15 @@ access = [e for e in events if e["event"] == "access"]
 assert any(e["path"] == "/pushwire/poll" and e["status"] == 200 for e in access), access[:3]
 refused = [e for e in events if e["event"] == "refused"]
 assert any(e["error"]["code"] == "bad_channel" for e in refused), refused[:3]  # an object, not JSON in a string
-# 61 refusals of /nope (and one bad channel): at most 20 a second are written, the rest
+# 61 refusals of /nope (and one bad channel, one 413): at most 20 a second are written, the rest
 # counted, and every one is accounted for.
 nope = len([e for e in refused if e["path"] == "/nope"])
 suppressed = [e for e in events if e["event"] == "suppressed" and e["of"] == "refused"]
 left_out = sum(s["lines"] for s in suppressed)
 assert nope <= 41 and left_out >= 20, (nope, left_out)
-assert nope + left_out + (len(refused) - nope) == 62, (nope, left_out, len(refused))
+assert nope + left_out + (len(refused) - nope) == 63, (nope, left_out, len(refused))  # and the 413
+large = [e for e in refused if e["status"] == 413]
+assert len(large) == 1 and large[0]["method"] == "POST" and large[0]["path"] == "/pushwire/publish", large
 out = [json.loads(line) for line in open(sys.argv[2]).read().splitlines()]  # stdout is JSON too
 assert [e["event"] for e in out][:4] == ["listening", "broker", "write_path", "access_policy"], out[:4]
 assert out[0]["transports"] == ["websocket", "sse", "longpoll", "poll"] and out[0]["websocket"].startswith("ws://"), out[0]

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { DIST, TRANSPORTS, startServer, publish, launchBrowser, openPage, waitFor } from './harness.mjs';
+import { DIST, TRANSPORTS, startServer, publish, launchBrowser, openPage, waitFor, metrics } from './harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const SECRET = 'firstday-secret-0123456789abcdef0123';
@@ -245,6 +245,51 @@ test('a channel refused while a long-poll is held reaches onError at once, not w
       [['forbidden'], 'unsubscribed', 'subscribed']);
   } finally {
     await page.evaluate(() => window.client?.close()).catch(() => {});
+    await page.close();
+    await secured.stop();
+  }
+});
+
+// Every channel of a request refused: an EventSource cannot read a 403, so on SSE the
+// refusal comes in a 200 stream that ends (docs/protocol.md): the SDK's onError comes as on
+// the other transports, and nothing asks again; a raw EventSource reads it too.
+test('a request whose every channel is forbidden: onError on every transport (SSE too), no reconnect loop, and a raw EventSource reads the refusal', async () => {
+  const secured = await startServer(['--token-secret-file', path.join(dir, 'secret')]);
+  const page = await openPage(browser, secured);
+  await page.exposeFunction('mintToken', () => mint({ sub: 'alice', exp: now() + 600, subscribe: ['chat:*'] }));
+  const refusals = async () => (await metrics(secured)).pushwire_forbidden_total || 0;
+  try {
+    for (const transport of TRANSPORTS) {
+      const before = await refusals();
+      const result = await page.evaluate(async (transport) => {
+        const errors = [];
+        const client = new PushWire.Client(location.origin, { transport, getToken: () => window.mintToken() });
+        const refused = client.subscribe('secret', () => {}, { onError: (e) => errors.push(e.code) });
+        const deadline = Date.now() + 15000;
+        while (refused.state !== 'unsubscribed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 1500));  // time for a reconnect loop to show
+        client.close();
+        return { errors, state: refused.state };
+      }, transport);
+      assert.deepEqual(result, { errors: ['forbidden'], state: 'unsubscribed' }, transport);
+      assert.equal(await refusals(), before + 1, `${transport}: refused once, not asked again and again`);
+    }
+    const before = await refusals();
+    const raw = await page.evaluate(async () => {
+      const token = await window.mintToken();
+      return new Promise((resolve) => {
+        const seen = [];
+        const es = new EventSource(`/pushwire/sse?channels=secret,other&token=${token}`);
+        es.addEventListener('error', (ev) => {
+          if (ev.data) { seen.push(JSON.parse(ev.data)); return; }  // the server's refusals
+          es.close();  // the end of the stream (the next try would be an hour away)
+          resolve(seen.map((e) => [e.channel, e.error.code]));
+        });
+      });
+    });
+    assert.deepEqual(raw, [['secret', 'forbidden'], ['other', 'forbidden']]);
+    assert.equal(await refusals(), before + 2, 'one request: its two channels');
+  } finally {
     await page.close();
     await secured.stop();
   }

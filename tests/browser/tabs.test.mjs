@@ -299,7 +299,10 @@ test(`the tab holding the connection freezes on ${transport}: another takes over
 // A tab of this origin can post anything on a group's BroadcastChannel (it can find the
 // group's name in navigator.locks.query()). Malformed messages are dropped by every tab; a
 // forged subscribe only gets what the connection's token allows (the group is one user's).
-test(`malformed and forged messages on the tabs' channel on ${transport}: nothing throws, nothing beyond the token`,
+// Well-shaped forgeries with ids read off the channel: a tab takes only its leader's
+// messages, and a subscription's events only addressed to it; a bye in its name sends its
+// subscriptions again (docs/sdk.md, Tabs: this stops careless scripts, not hostile ones).
+test(`malformed and forged messages on the tabs' channel on ${transport}: nothing throws, nothing beyond the token, no forgery ends or silences a tab`,
   async () => {
     const context = await browser.newContext();
     try {
@@ -328,6 +331,39 @@ test(`malformed and forged messages on the tabs' channel on ${transport}: nothin
         return 'no answer';
       });
       assert.equal(refused, 'forbidden', "the forged subscribe is refused: the connection's token is dave's");
+      // A spy on the channel, then a third tab (a follower): its id is on its requests.
+      await hostile.evaluate(async () => {
+        const { held } = await navigator.locks.query();
+        window.spy = new BroadcastChannel(held.find((l) => l.name.startsWith('pushwire\n')).name);
+        window.seen = [];
+        window.spy.onmessage = (ev) => window.seen.push(ev.data);
+      });
+      const victim = await openTab(context, ['dave.news'], 'dave');
+      await subscribed([victim]);
+      pages.push(victim);
+      const forged = await hostile.evaluate(async () => {
+        const deadline = Date.now() + 10000;
+        let beat, sub;
+        while (Date.now() < deadline && !(beat && sub)) {
+          beat = window.seen.find((m) => m.t === 'beat');
+          sub = window.seen.find((m) => m.up && m.t === 'sub' && m.channel === 'dave.news');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (!beat || !sub) return 'ids not seen';
+        const leader = beat.from || 'unknown';
+        const to = sub.from;
+        // A message to every tab (no `to`) in the leader's name; a gap to the end of time, an
+        // `ended`, from a tab that does not lead; a bye in the victim's name.
+        window.spy.postMessage({ t: 'msg', from: leader, id: 1, seq: 1000, data: '"FORGED"', time: 1, pos: '' });
+        window.spy.postMessage({ t: 'gap', from: 'forger', to, id: 1, channel: 'dave.news', from2: 1, to2: 1e15,
+          reason: 'evicted' });
+        window.spy.postMessage({ t: 'ended', from: 'forger', to, id: 1, why: 'forged' });
+        window.spy.postMessage({ up: 1, from: to, t: 'bye' });
+        return 'sent';
+      });
+      assert.equal(forged, 'sent');
+      await new Promise((r) => setTimeout(r, 1000));  // the victim's subscription back on the connection
+      assert.equal(await victim.evaluate(() => window.subs[0].state), 'subscribed', 'no forgery ended it');
       await publish(server, 'dave.news', 'still here');
       await publish(server, 'erin.secret', 'not for dave');
       await allReceived(pages, 'dave.news', 1);

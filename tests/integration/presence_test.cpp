@@ -273,20 +273,30 @@ TEST_CASE("presence: WebSocket presence and presence_stats frames, and a channel
     CHECK_FALSE(httpStats.contains("members"));
 }
 
-TEST_CASE("presence: --max-presence-members truncates the list and the stats stay exact", "[presence]") {
+TEST_CASE("presence: --max-presence-members caps a channel's members, a subscriber past it is served but not listed",
+          "[presence]") {
     ServerProcess server(presenceArgs({"--max-presence-members", "3"}));
     for (int i = 0; i < 5; ++i) {
+        // Each poll is answered (subscribed) whether or not it becomes a member.
         get(server, "/pushwire/poll?channel=quiet:big&session=" + std::string(31, 'x') + std::to_string(i));
     }
-    json stats;
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    do {
+    json stats;
+    while (std::chrono::steady_clock::now() < deadline) {
         stats = get(server, "/pushwire/presence?channel=quiet:big&stats=1");
-    } while (stats["clients"] != 5 && std::chrono::steady_clock::now() < deadline);
-    CHECK(stats["clients"] == 5);
+        if (stats["clients"] == 3 && server.metric("pushwire_presence_over_cap_total").value_or(0) == 2) break;
+        std::this_thread::sleep_for(20ms);
+    }
+    CHECK(server.metric("pushwire_presence_over_cap_total").value_or(0) == 2);
+    CHECK(server.metric("pushwire_presence_members").value_or(0) == 3);
+    CHECK(stats["clients"] == 3);
     json list = presenceOf(server, "quiet:big");
     CHECK(list["members"].size() == 3);
-    CHECK(list["truncated"] == true);
+    CHECK_FALSE(list.value("truncated", false));
+    // Another channel has its own cap.
+    const std::string fifth =
+        get(server, "/pushwire/poll?channel=quiet:other&session=" + std::string(31, 'x') + "4")["client"];
+    CHECK(presenceBecomes(server, "quiet:other", {fifth}));
 }
 
 namespace {

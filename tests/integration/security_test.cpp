@@ -158,7 +158,9 @@ TEST_CASE("a server with only a public key refuses HS256 tokens, whatever they a
     CHECK(good->status == 200);
 }
 
-TEST_CASE("SSE: bad tokens are refused before the stream, and a good one streams, by query, header or cookie") {
+TEST_CASE(
+    "SSE: bad tokens are refused (401) before the stream, forbidden channels in a stream that ends, and a good "
+    "token streams, by query, header or cookie") {
     ServerProcess server(secured({"--token-cookie", "pw"}));
     // A refusal is a JSON answer, not a stream (the client's constructor read its head).
     auto refusedWith = [](const SseClient& sse, int status) {
@@ -173,8 +175,19 @@ TEST_CASE("SSE: bad tokens are refused before the stream, and a good one streams
         SseClient sse(server.httpPort(), "/pushwire/sse?channel=chat:a&token=" + bad.token);
         refusedWith(sse, 401);
     }
-    SseClient other(server.httpPort(), "/pushwire/sse?channel=user:bob&token=" + alice());
-    refusedWith(other, 403);
+    // Every channel forbidden: a 200 event stream that says so (an EventSource cannot read
+    // a 403), then ends.
+    SseClient other(server.httpPort(), "/pushwire/sse?channels=user:bob,user:carol&token=" + alice());
+    CHECK(other.status() == 200);
+    CHECK(other.head().find("text/event-stream") != std::string::npos);
+    auto refusals = other.waitFor(2, "error");
+    REQUIRE(refusals.size() == 2);
+    CHECK(json::parse(refusals[0].data)["channel"] == "user:bob");
+    CHECK(json::parse(refusals[1].data)["channel"] == "user:carol");
+    CHECK(json::parse(refusals[0].data)["error"]["code"] == "forbidden");
+    CHECK(refusals[0].id.empty());
+    CHECK(other.waitFor(1, "welcome").size() == 1);
+    CHECK(other.ended());
     SseClient own(server.httpPort(), "/pushwire/sse?channel=chat:a&token=" + alice());
     SseClient byCookie(server.httpPort(), "/pushwire/sse?channel=chat:a", "Cookie: pw=" + alice() + "\r\n");
     SseClient byHeader(server.httpPort(), "/pushwire/sse?channel=chat:a", "Authorization: Bearer " + alice() + "\r\n");

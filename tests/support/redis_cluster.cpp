@@ -11,8 +11,18 @@ RedisCluster::RedisCluster(int masters, int replicasPerMaster) {
     const int count = masters * (1 + replicasPerMaster);
     for (int i = 0; i < count; ++i) {
         RedisServer::Config config;
-        config.extra = {"--cluster-enabled",      "yes",  "--cluster-config-file",           "nodes.conf",
-                        "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"};
+        // The bus port given, not Redis's default of port + 10000: a free port above 55535
+        // would put that past 65535, and redis-server would refuse to start.
+        config.extra = {"--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "1000",
+                        "--cluster-require-full-coverage",
+                        "no",
+                        "--cluster-port",
+                        std::to_string(freeTcpPort())};
         nodes_.push_back(std::make_unique<RedisServer>(config));
     }
     std::string command = "redis-cli --cluster create";

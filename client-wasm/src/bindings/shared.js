@@ -23,7 +23,13 @@
 // steps down at once, delivering and publishing nothing more, and follows the new leader.
 //
 // Messages on the channel come from tabs of this origin only, but not all are ours: one
-// that is not an object of the expected shape is dropped, never thrown on.
+// that is not an object of the expected shape is dropped, never thrown on. A tab takes the
+// leader's messages only from the leader it knows (`from`: its id, as its `leader` message
+// announced it when it took the lock, or as its first answer named it), and a
+// subscription's events only when addressed to it (`to`); a tab that hears a request in
+// its own name (its id: a tab never hears its own posts) sends its subscriptions again.
+// This stops a careless or confused script, not a hostile one: any script of the origin
+// can read the channel, learn the ids and forge them (docs/sdk.md, Tabs).
 
 function pwCanShare() {
   return typeof BroadcastChannel === 'function' && typeof navigator === 'object' && !!navigator.locks &&
@@ -66,7 +72,7 @@ var PW_SHAPES = {
 };
 function pwWellFormed(msg) {
   if (!msg || typeof msg !== 'object' || !pwString(msg.t)) return false;
-  if (msg.up && !pwString(msg.from)) return false;
+  if (!pwString(msg.from)) return false;  // the sender's id (the leader's, for a tab message)
   var shapes = msg.up ? PW_SHAPES.up : PW_SHAPES.tab;
   var shape = Object.prototype.hasOwnProperty.call(shapes, msg.t) ? shapes[msg.t] : null;
   if (!shape) return false;
@@ -89,6 +95,7 @@ function SharedNative(key, makeNative, getSub) {
   var detached = false;     // disconnect(): this tab's subscriptions are off the connection
   var queue = [];           // up messages before a leader is known
   var leaderKnown = false;
+  var leaderId = null;      // the leader this tab takes messages from (its `me`)
   var heard = false;        // another tab of the group spoke: a takeover gathers their subscriptions
   var name = null;
   var release = null;       // releases the lock (leader)
@@ -159,8 +166,10 @@ function SharedNative(key, makeNative, getSub) {
       waiting.forEach(function (m) { deliver(s, m); });
     });
   };
+  // A subscription's events, a request's answer: to one tab, never to all.
+  var addressed = { msg: 1, gap: 1, err: 1, subd: 1, ended: 1, member: 1, done: 1 };
   var tab = function (msg) {
-    if (closed || (msg.to && msg.to !== me)) return;
+    if (closed || (msg.to && msg.to !== me) || (!msg.to && addressed[msg.t])) return;
     var s = msg.id !== undefined && subs.get(msg.id);
     switch (msg.t) {
       case 'beat': return;
@@ -240,6 +249,7 @@ function SharedNative(key, makeNative, getSub) {
   var post = function (msg) { gate(function () { postNow(msg); }); };
   var postNow = function (msg) {
     if (closed || !real) return;
+    msg.from = me;
     if (msg.to !== me) {
       // A value the browser cannot clone (an array nested 100,000 deep): that tab sees a hole
       // at its next message and reads it from history.
@@ -395,6 +405,7 @@ function SharedNative(key, makeNative, getSub) {
     if (release) release();
     release = null;
     leaderKnown = false;
+    leaderId = null;
     lastHeard = Date.now();
     pending.forEach(function (p, id) {
       if (!p.sent) return;
@@ -466,6 +477,8 @@ function SharedNative(key, makeNative, getSub) {
       setTimeout(subscribeCollected, 150);
     }
     post({ t: 'leader', leader: me });
+    // Its state again: a tab drops what came from this one before it announced itself.
+    if (name) channel.postMessage(Object.assign({ t: 'state', from: me }, info));
   };
 
   var join = function (sub) {
@@ -483,6 +496,17 @@ function SharedNative(key, makeNative, getSub) {
       var msg = ev.data;
       if (!pwWellFormed(msg)) return;  // not ours: a tab of this origin can post anything
       heard = true;
+      if (msg.from === me) {  // never this tab's own post: another script in its name
+        // A forged bye or unsub took this tab's subscriptions off the connection: they go
+        // again from their positions, once the leader has had the forged one.
+        if (msg.up && !real && !closed && !detached && (msg.t === 'bye' || msg.t === 'unsub')) {
+          setTimeout(function () {
+            if (closed || real || detached) return;
+            subs.forEach(function (s, id) { if (msg.t === 'bye' || msg.id === id) subscribeUp(id, s); });
+          }, 250);
+        }
+        return;
+      }
       if (msg.up) {
         if (real) lead(msg);
       } else if (real) {
@@ -491,6 +515,11 @@ function SharedNative(key, makeNative, getSub) {
         sure = 0;
         gate(function () {});
       } else {
+        // The leader: as it announced itself taking the lock, or (a tab that came later)
+        // the first to answer; another's messages are dropped.
+        if (msg.t === 'leader' && pwString(msg.leader) && msg.leader === msg.from) leaderId = msg.from;
+        else if (leaderId === null && msg.t === 'state') leaderId = msg.from;
+        if (msg.from !== leaderId) return;
         lastHeard = Date.now();
         leaderSeen = true;
         tab(msg);

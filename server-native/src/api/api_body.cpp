@@ -1,5 +1,7 @@
 #include "api/api_body.hpp"
 
+#include <set>
+
 #include "pushwire/protocol/channel_name.hpp"
 
 namespace pushwire::server::api {
@@ -32,8 +34,23 @@ protocol::Result<ApiBody> ApiBody::parse(std::string_view text) {
            (text[start] == ' ' || text[start] == '\t' || text[start] == '\r' || text[start] == '\n'))
         ++start;
     if (start == text.size()) return ApiBody(json::object());
-    json value = json::parse(text, nullptr, false);
+    // A field given twice is refused, as a publish body's is (JSON parsers differ on which wins).
+    std::set<std::string> keys;
+    std::string twice;
+    json value = json::parse(
+        text,
+        [&keys, &twice](int depth, json::parse_event_t event, json& parsed) {
+            if (depth == 1 && event == json::parse_event_t::key && twice.empty() &&
+                !keys.insert(parsed.get<std::string>()).second) {
+                twice = parsed.get<std::string>();
+            }
+            return true;
+        },
+        false);
     if (value.is_discarded()) return Error{ErrorCode::BadRequest, "the body is not JSON; expected a JSON object"};
+    if (!twice.empty()) {
+        return Error{ErrorCode::BadRequest, "field '" + twice.substr(0, 64) + "' is given twice in the body"};
+    }
     if (!value.is_object()) {
         return Error{ErrorCode::BadRequest, std::string("the body is ") + typeName(value) + "; expected a JSON object"};
     }

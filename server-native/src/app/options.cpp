@@ -55,6 +55,13 @@ const char* const kValued[] = {"--host",
                                "--socket-send-buffer",
                                "--broker",
                                "--broker-prefix",
+                               "--broker-password",
+                               "--broker-password-file",
+                               "--broker-tls-ca",
+                               "--broker-tls-cert",
+                               "--broker-tls-key",
+                               "--broker-wait",
+                               "--broker-wait-timeout-ms",
                                "--token-secret-file",
                                "--token-public-key-file",
                                "--token-cookie",
@@ -128,11 +135,13 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
 }  // namespace
 
 // memory; one redis://; several, comma-separated (independent shards); or
-// redis+cluster://seed[,seed...] (each seed host:port, or redis://[:password@]host:port).
+// redis+cluster://seed[,seed...] (each seed host:port, or redis[s]://[user:password@]host:port).
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
     const std::string clusterScheme = "redis+cluster://";
     const bool cluster = text.rfind(clusterScheme, 0) == 0;
-    if (!cluster && text.find(',') == std::string::npos) {
+    // A Sentinel URL lists its sentinels with commas: one broker.
+    const bool sentinel = text.rfind("redis+sentinel://", 0) == 0;
+    if (!cluster && (sentinel || text.find(',') == std::string::npos)) {
         out.shards.clear();
         out.cluster = false;
         return parseOneBrokerUrl(text, out);
@@ -142,10 +151,10 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     for (std::size_t start = 0;;) {
         const std::size_t comma = rest.find(',', start);
         std::string item = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (cluster && item.rfind("redis://", 0) != 0) item = "redis://" + item;
+        if (cluster && item.rfind("redis://", 0) != 0 && item.rfind("rediss://", 0) != 0) item = "redis://" + item;
         BrokerOptions one = out;
         one.shards.clear();
-        if (item == "memory" || item == "redis://") return "--broker: '" + text + "' lists an empty or memory part";
+        if (item == "memory" || item == "redis://") return "--broker: the list has an empty or memory part";
         if (auto problem = parseOneBrokerUrl(item, one)) return problem;
         if (cluster && one.db != 0) return "--broker: a Redis Cluster has only database 0, got '" + item + "'";
         parts.push_back(std::move(one));
@@ -157,8 +166,10 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     out.kind = BrokerOptions::Kind::Redis;
     out.host = first.host;
     out.port = first.port;
+    out.user = first.user;
     out.password = first.password;
     out.db = first.db;
+    out.tls = first.tls;
     out.cluster = cluster;
     out.shards = std::move(parts);
     if (!cluster && out.shards.size() == 1) out.shards.clear();
@@ -171,15 +182,82 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
         out.kind = BrokerOptions::Kind::Memory;
         return std::nullopt;
     }
-    const std::string scheme = "redis://";
-    const std::string expected = "expected memory or redis://[:password@]host:port[/db], got '" + text + "'";
-    if (text.rfind(scheme, 0) != 0) return "--broker: " + expected;
-    std::string rest = text.substr(scheme.size());
+    // The URL may hold a password: no error repeats it.
+    std::string shown = text;
+    if (auto at = shown.rfind('@'); at != std::string::npos) {
+        const auto start = shown.find("://");
+        if (start != std::string::npos && start < at) shown = shown.substr(0, start + 3) + "***" + shown.substr(at);
+    }
+    const std::string expected = "expected memory or redis[s]://[[user]:password@]host:port[/db], got '" + shown + "'";
+    std::string rest;
+    out.sentinels.clear();
+    out.masterName.clear();
+    if (text.rfind("redis+sentinel://", 0) == 0) {
+        // redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME
+        const std::string sentinelExpected =
+            "expected redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME, got '" + shown + "'";
+        rest = text.substr(17);
+        out.kind = BrokerOptions::Kind::Redis;
+        out.tls = false;
+        if (auto at = rest.rfind('@'); at != std::string::npos) {
+            std::string auth = rest.substr(0, at);
+            rest = rest.substr(at + 1);
+            const auto colon = auth.find(':');
+            out.user = colon == std::string::npos ? std::string() : auth.substr(0, colon);
+            // "user:@": the password comes from elsewhere (PUSHWIRE_BROKER_PASSWORD, a file).
+            const std::string password = colon == std::string::npos ? auth : auth.substr(colon + 1);
+            if (!password.empty()) out.password = password;
+        }
+        const auto slash = rest.find('/');
+        if (slash == std::string::npos || slash + 1 >= rest.size())
+            return "--broker: no master name; " + sentinelExpected;
+        out.masterName = rest.substr(slash + 1);
+        if (out.masterName.find_first_of("/ \t") != std::string::npos) {
+            return "--broker: bad master name; " + sentinelExpected;
+        }
+        std::string list = rest.substr(0, slash);
+        for (std::size_t start = 0; start <= list.size();) {
+            std::size_t comma = list.find(',', start);
+            if (comma == std::string::npos) comma = list.size();
+            const std::string item = list.substr(start, comma - start);
+            const auto colon = item.rfind(':');
+            long long port = 26379;
+            std::string host = item;
+            if (colon != std::string::npos) {
+                if (!toNumber(item.substr(colon + 1), 1, 65535, port)) return "--broker: bad port; " + sentinelExpected;
+                host = item.substr(0, colon);
+            }
+            if (host.empty()) return "--broker: no host; " + sentinelExpected;
+            out.sentinels.emplace_back(host, static_cast<int>(port));
+            start = comma + 1;
+        }
+        out.host = out.sentinels.front().first;  // until a sentinel names the master
+        out.port = out.sentinels.front().second;
+        out.db = 0;
+        return std::nullopt;
+    }
+    if (text.rfind("redis://", 0) == 0) {
+        rest = text.substr(8);
+        out.tls = false;
+    } else if (text.rfind("rediss://", 0) == 0) {
+        rest = text.substr(9);
+        out.tls = true;
+    } else {
+        return "--broker: " + expected;
+    }
     out.kind = BrokerOptions::Kind::Redis;
     if (auto at = rest.rfind('@'); at != std::string::npos) {
         std::string auth = rest.substr(0, at);
         rest = rest.substr(at + 1);
-        out.password = auth.rfind(':', 0) == 0 ? auth.substr(1) : auth;
+        // user:password, :password, or (as before ACL users) password alone.
+        // "user:@": the password comes from elsewhere (PUSHWIRE_BROKER_PASSWORD, a file).
+        if (auto colon = auth.find(':'); colon != std::string::npos) {
+            out.user = auth.substr(0, colon);
+            if (colon + 1 < auth.size()) out.password = auth.substr(colon + 1);
+        } else {
+            out.user.clear();
+            out.password = auth;
+        }
     }
     if (auto slash = rest.find('/'); slash != std::string::npos) {
         long long db = 0;
@@ -199,6 +277,16 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
     return std::nullopt;
 }
 }  // namespace
+
+// The first line of a password file, without its line end.
+std::optional<std::string> readPasswordFile(const std::string& path, std::string& out) {
+    std::ifstream file(path);
+    if (!file) return "--broker-password-file " + path + ": cannot read it";
+    std::getline(file, out);
+    while (!out.empty() && (out.back() == '\r' || out.back() == '\n')) out.pop_back();
+    if (out.empty()) return "--broker-password-file " + path + ": its first line is empty";
+    return std::nullopt;
+}
 
 std::string usage() {
     return R"(pushwire-server: real-time push over WebSocket, SSE, long polling and polling
@@ -224,7 +312,8 @@ Usage: pushwire-server [options]
                               X-Forwarded-Proto and X-Forwarded-Host negotiate believes when
                               it builds the WebSocket URL (default: none)
   --history N                 messages kept per channel for resume (default 1000)
-  --broker memory|redis://[:password@]host:port[/db]
+  --broker memory|redis[s]://[[user]:password@]host:port[/db]
+          |redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME
                               where channels, seqs and history live (default memory:
                               this process; redis: shared by every server on that Redis)
   --broker redis://a:6379,redis://b:6379,...
@@ -232,6 +321,18 @@ Usage: pushwire-server [options]
   --broker redis+cluster://host:port[,host:port...]
                               a Redis Cluster (7+), discovered from these seed nodes
   --broker-prefix P           Redis keys start with "P:" (default pushwire)
+  --broker-password-file FILE the Redis password is FILE's first line (or set
+                              PUSHWIRE_BROKER_PASSWORD; never put it on the command line,
+                              where ps shows it: --broker-password is refused there)
+  --broker-tls-ca FILE        rediss://: trust this CA for Redis's certificate (default:
+                              the system's)
+  --broker-tls-cert FILE --broker-tls-key FILE
+                              rediss://: the client certificate a Redis with
+                              tls-auth-clients asks for
+  --broker-wait N             acknowledge (and announce) a publish only once N replicas hold
+                              it (Redis WAIT; default 0); not confirmed within
+                              --broker-wait-timeout-ms (10-1500, default 1000):
+                              publish_outcome_unknown
   --reuse-port                let several processes listen on the same port
                               (SO_REUSEPORT; with a Redis broker they serve as one)
 
@@ -288,8 +389,9 @@ Limits (0: none), each answered with a JSON error and counted in /pushwire/metri
   --channel-linger-ms MS      a channel stays followed this long after its last subscriber
                               left, for pollers; then a channel that never held a message
                               is dropped (default 10000)
-  --max-presence-members N    members a presence query lists at most ("truncated":true
-                              past it; clients and users stay exact) (default 1000)
+  --max-presence-members N    members of a presence channel on this node at most: a
+                              subscriber past N gets messages but is not a member (not
+                              listed or counted, no join/leave) (default 1000)
   --heartbeat-ms MS           heartbeat interval on WebSocket and SSE (default 10000)
   --longpoll-timeout-ms MS    how long a long-poll is held when idle (default 25000)
   --drain-ms MS               on SIGTERM or SIGINT: stop accepting, answer held long-polls,
@@ -455,6 +557,23 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
                 parsed.error = *problem;
                 return parsed;
             }
+        } else if (name == "--broker-password") {
+            o.broker.password = value;
+        } else if (name == "--broker-password-file") {
+            o.broker.passwordFile = value;
+        } else if (name == "--broker-tls-ca") {
+            o.broker.tlsCa = value;
+        } else if (name == "--broker-tls-cert") {
+            o.broker.tlsCert = value;
+        } else if (name == "--broker-tls-key") {
+            o.broker.tlsKey = value;
+        } else if (name == "--broker-wait") {
+            if (!number(0, 100)) return parsed;
+            o.broker.waitReplicas = static_cast<int>(n);
+        } else if (name == "--broker-wait-timeout-ms") {
+            // Below the 2 s after which a silent Redis connection is given up (WAIT holds it).
+            if (!number(10, 1500)) return parsed;
+            o.broker.waitTimeoutMs = n;
         } else if (name == "--broker-prefix") {
             if (value.empty() || value.size() > 64 || value.find_first_of(" \t\r\n") != std::string::npos) {
                 parsed.error = "--broker-prefix: expected 1-64 characters without spaces, got '" + value + "'";
@@ -581,6 +700,16 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
     // --ws-port equal to --port is the default: one port for everything.
     if (o.port != 0 && o.wsPort == o.port) o.wsPort = -1;
     if (o.tlsCert.empty() != o.tlsKey.empty()) parsed.error = "--tls-cert and --tls-key go together";
+    if (o.broker.tlsCert.empty() != o.broker.tlsKey.empty()) {
+        parsed.error = "--broker-tls-cert and --broker-tls-key go together";
+    }
+    if (!o.broker.passwordFile.empty()) {
+        if (auto problem = readPasswordFile(o.broker.passwordFile, o.broker.password)) parsed.error = *problem;
+    }
+    // A password from the file or the environment is every shard's that has none of its own.
+    for (BrokerOptions& shard : o.broker.shards) {
+        if (shard.password.empty()) shard.password = o.broker.password;
+    }
     // A brace in the prefix would become the keys' hash tag: a channel's keys would no
     // longer share one slot (or every channel would share one).
     if (o.broker.cluster && o.broker.prefix.find_first_of("{}") != std::string::npos) {
@@ -687,6 +816,11 @@ bool gatherArguments(const std::vector<std::string>& commandLine, const std::vec
             config = commandLine[++i];
         } else if (arg.rfind("--config=", 0) == 0) {
             config = arg.substr(9);
+        } else if (arg == "--broker-password" || arg.rfind("--broker-password=", 0) == 0) {
+            error =
+                "--broker-password is not taken from the command line (ps shows it to every local user): "
+                "set PUSHWIRE_BROKER_PASSWORD or use --broker-password-file";
+            return false;
         } else {
             rest.push_back(arg);
         }
@@ -759,8 +893,17 @@ std::string effectiveConfig(const Options& o) {
     } else {
         // The password is not printed: this output may be pasted into a ticket.
         auto url = [](const BrokerOptions& b) {
-            return "redis://" + std::string(b.password.empty() ? "" : ":***@") + b.host + ":" + std::to_string(b.port) +
-                   "/" + std::to_string(b.db);
+            const std::string auth =
+                b.user.empty() && b.password.empty() ? std::string() : b.user + (b.password.empty() ? "@" : ":***@");
+            if (!b.sentinels.empty()) {
+                std::string hosts;
+                for (const auto& [host, port] : b.sentinels) {
+                    hosts += (hosts.empty() ? "" : ",") + host + ":" + std::to_string(port);
+                }
+                return "redis+sentinel://" + auth + hosts + "/" + b.masterName;
+            }
+            return std::string(b.tls ? "rediss://" : "redis://") + auth + b.host + ":" + std::to_string(b.port) + "/" +
+                   std::to_string(b.db);
         };
         std::string text = o.broker.cluster ? "redis+cluster://" : "";
         for (const BrokerOptions& part : o.broker.shards) {
@@ -770,6 +913,12 @@ std::string effectiveConfig(const Options& o) {
         out["broker"] = o.broker.shards.empty() ? url(o.broker) : text;
     }
     out["broker-prefix"] = o.broker.prefix;
+    out["broker-password-file"] = o.broker.passwordFile;
+    out["broker-tls-ca"] = o.broker.tlsCa;
+    out["broker-tls-cert"] = o.broker.tlsCert;
+    out["broker-tls-key"] = o.broker.tlsKey;
+    out["broker-wait"] = o.broker.waitReplicas;
+    out["broker-wait-timeout-ms"] = o.broker.waitTimeoutMs;
     out["reuse-port"] = o.reusePort;
     out["token-secret-file"] = o.tokenSecretFile;
     out["token-public-key-file"] = o.tokenPublicKeyFile;

@@ -11,15 +11,28 @@ namespace pushwire::server {
 
 constexpr const char* kVersion = "0.1.0";
 
-// --broker memory | redis://[:password@]host:port[/db][,redis://...] | redis+cluster://host:port[,...],
-// --broker-prefix P
+// --broker memory | redis[s]://[[user]:password@]host:port[/db][,redis://...] | redis+cluster://host:port[,...]
+//          | redis+sentinel://host:port[,...]/MASTER-NAME, --broker-prefix P
 struct BrokerOptions {
     enum class Kind { Memory, Redis };
     Kind kind = Kind::Memory;
     std::string host = "127.0.0.1";
     int port = 6379;
-    std::string password;
+    std::string user;      // an ACL user ("": the default user)
+    std::string password;  // never printed (banner, logs, healthz, metrics, errors, --print-config)
     int db = 0;
+    bool tls = false;          // rediss://
+    std::string tlsCa;         // --broker-tls-ca: the CA that signed Redis's certificate ("": the system's)
+    std::string tlsCert;       // --broker-tls-cert / --broker-tls-key: a client certificate,
+    std::string tlsKey;        // for a Redis with tls-auth-clients
+    std::string passwordFile;  // --broker-password-file (read at start; the password is its first line)
+    // redis+sentinel://h:p[,h:p...]/NAME: the master named NAME is asked of these sentinels.
+    std::vector<std::pair<std::string, int>> sentinels;
+    std::string masterName;
+    // --broker-wait N: a publish is acknowledged (and announced) only once N replicas hold it
+    // (Redis WAIT, up to waitTimeoutMs; then publish_outcome_unknown). 0: no wait.
+    int waitReplicas = 0;
+    std::int64_t waitTimeoutMs = 1000;
     std::string prefix = "pushwire";  // every Redis key starts with "<prefix>:"
     // A channel's keys expire this long after its last publish or read (--channel-ttl;
     // 0: never). A channel's node reads it while it has subscribers, so it stays.

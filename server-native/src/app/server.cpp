@@ -361,9 +361,9 @@ struct Server::Impl {
             return std::make_unique<api::LocalActions>(context, revocations, std::move(info));
         }
         const BrokerOptions& b = options.broker;
-        auto control = std::make_unique<api::ClusterControl>(
-            io, api::ClusterControl::Settings{RedisEndpoint{b.host, b.port, b.password, b.db}, b.prefix, nodeId},
-            context, revocations, std::move(info));
+        auto control =
+            std::make_unique<api::ClusterControl>(io, api::ClusterControl::Settings{redisEndpoint(b), b.prefix, nodeId},
+                                                  context, revocations, std::move(info));
         cluster = control.get();
         return control;
     }
@@ -643,6 +643,9 @@ std::string Server::Impl::renderMetrics() const {
     single("pushwire_presence_store_failures_total", "counter",
            "Joins and leaves the presence store did not confirm (each tried again a second later).",
            presence ? presence->failures() : 0);
+    single("pushwire_presence_over_cap_total", "counter",
+           "Presence subscriptions that were no members: the channel had --max-presence-members on this node.",
+           presence ? presence->overCap() : 0);
     family("pushwire_join_leave_sent_total", "counter", "Join and leave entries handed to clients.");
     out += "pushwire_join_leave_sent_total{event=\"join\"} " + std::to_string(metrics.joinsSent) + "\n";
     out += "pushwire_join_leave_sent_total{event=\"leave\"} " + std::to_string(metrics.leavesSent) + "\n";

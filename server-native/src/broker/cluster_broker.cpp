@@ -124,13 +124,9 @@ void ClusterBroker::refresh() {
             candidates.push_back(endpointOf(part(index)));
         }
     }
-    for (const BrokerOptions& seed : options_.shards) {
-        RedisEndpoint endpoint;
-        endpoint.host = seed.host;
-        endpoint.port = seed.port;
-        endpoint.password = seed.password;
-        candidates.push_back(endpoint);
-    }
+    // A seed as its part would be (TLS, ACL user, password from a file): redisEndpoint()
+    // carries every field.
+    for (const BrokerOptions& seed : options_.shards) candidates.push_back(redisEndpoint(partOptions(seed)));
     tryRefresh(std::move(candidates), 0);
 }
 

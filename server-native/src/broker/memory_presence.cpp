@@ -9,13 +9,28 @@ PresenceCounts MemoryPresence::countsOf(const Channel& channel) const {
     return PresenceCounts{channel.members.size(), channel.users.size()};
 }
 
+// One record per client, shared by its channels (another user or info: its own).
+std::shared_ptr<const Member> MemoryPresence::recordOf(const Member& member) {
+    auto [it, added] = records_.try_emplace(member.client);
+    if (!added) {
+        if (auto shared = it->second.lock();
+            shared && shared->user == member.user && shared->infoJson == member.infoJson) {
+            return shared;
+        }
+    }
+    auto record = std::make_shared<const Member>(member);
+    it->second = record;
+    return record;
+}
+
 void MemoryPresence::join(const std::string& name, const Member& member, bool announce, ChangeDone done) {
     Channel& channel = channels_[name];
-    auto [it, added] = channel.members.try_emplace(member.client, member);
-    if (!added) {
+    if (channel.members.count(member.client) > 0) {
         done(MessagePtr());
         return;
     }
+    std::shared_ptr<const Member> record = recordOf(member);
+    channel.members.emplace(std::string_view(record->client), std::move(record));
     ++members_;
     if (!member.user.empty()) ++channel.users[member.user];
     if (!announce) {
@@ -36,7 +51,8 @@ void MemoryPresence::leave(const std::string& name, const std::string& client, b
         done(MessagePtr());
         return;
     }
-    const Member member = std::move(it->second);
+    const std::shared_ptr<const Member> record = std::move(it->second);
+    const Member& member = *record;
     channel->second.members.erase(it);
     --members_;
     if (!member.user.empty()) {
@@ -44,11 +60,16 @@ void MemoryPresence::leave(const std::string& name, const std::string& client, b
         if (user != channel->second.users.end() && --user->second == 0) channel->second.users.erase(user);
     }
     if (channel->second.members.empty()) channels_.erase(channel);
+    std::string memberJson = announce ? protocol::encodeMember(member) : std::string();
+    if (record.use_count() == 1) {  // its last channel: forget the client
+        auto known = records_.find(member.client);
+        if (known != records_.end() && known->second.lock() == record) records_.erase(known);
+    }
     if (!announce) {
         done(MessagePtr());
         return;
     }
-    broker_.appendEntry(name, protocol::EntryEvent::Leave, protocol::encodeMember(member), clock_(), std::move(done));
+    broker_.appendEntry(name, protocol::EntryEvent::Leave, std::move(memberJson), clock_(), std::move(done));
 }
 
 void MemoryPresence::snapshot(const std::string& name, std::size_t maxMembers, SnapshotDone done) {
@@ -63,7 +84,7 @@ void MemoryPresence::snapshot(const std::string& name, std::size_t maxMembers, S
                 out.truncated = true;
                 break;
             }
-            out.members.push_back(protocol::encodeMember(member));
+            out.members.push_back(protocol::encodeMember(*member));
         }
     }
     done(std::move(out));

@@ -2,14 +2,16 @@
 // join/leave entries (appended synchronously with the change: one thread, so atomic).
 // Answers at once.
 //
-// Memory: one entry per member (its client id, user and info, at most 1 KiB) and one per
-// distinct user; all members are kept whatever --max-presence-members says (they must be
-// to know who leaves), the limit bounds what a snapshot lists.
+// Memory: per member, one map entry (a view of its client id and a pointer); the record
+// (client id, user, info: at most 1 KiB) once per client, shared by all its channels; one
+// entry per distinct user. The tracker holds a channel's members on this node to
+// --max-presence-members; the limit also bounds what a snapshot lists.
 //
 // Threading: the loop thread.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "broker/memory_broker.hpp"
@@ -32,15 +34,17 @@ public:
 
 private:
     struct Channel {
-        std::map<std::string, Member, std::less<>> members;       // by client id
-        std::map<std::string, std::uint64_t, std::less<>> users;  // non-empty user -> its members
+        std::map<std::string_view, std::shared_ptr<const Member>> members;  // by client id (the record's)
+        std::map<std::string, std::uint64_t, std::less<>> users;            // non-empty user -> its members
     };
     PresenceCounts countsOf(const Channel& channel) const;
+    std::shared_ptr<const Member> recordOf(const Member& member);
 
     MemoryBroker& broker_;
     std::function<std::int64_t()> clock_;
     std::map<std::string, Channel, std::less<>> channels_;
     std::size_t members_ = 0;
+    std::map<std::string, std::weak_ptr<const Member>, std::less<>> records_;  // by client id
 };
 
 }  // namespace pushwire::server

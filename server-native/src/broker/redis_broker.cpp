@@ -26,6 +26,25 @@ constexpr std::size_t kMaxWaiting = 10000;
 // Seqs cross into Lua as doubles: exact up to 2^53.
 constexpr std::uint64_t kLuaExact = 1ull << 53;
 
+// Every script starts with life(meta, stream, offer): the channel's epoch, created (its
+// stream emptied, its seq 0) when it has none or when the epoch was made by another Redis
+// process. `offer` is "<epoch to create> <run_id of the Redis the node's connection
+// reaches>", learned by INFO on connect: a connection talks to one process, so a script
+// run on a promoted replica or a restarted Redis (which may lack writes that clients
+// already saw under the old epoch) starts a new life instead of handing out the old
+// life's seqs again: never two messages under one (epoch, seq). Returns the epoch and
+// the offered one.
+const char* kLifeScript = R"lua(
+local function life(meta, stream, offer)
+  local fresh, here = string.match(offer, '^(%S+) (%S+)$')
+  local found = redis.call('HMGET', meta, 'e', 'r')
+  if found[1] and found[2] == here then return found[1], fresh end
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here)
+  return fresh, fresh
+end
+)lua";
+
 // Appends a message: the epoch is created when absent (a channel never published, or
 // flushed), the seq assigned, the stream trimmed and the publication announced, in one
 // atomic step. A history lost while its position survived (one key evicted) is a new
@@ -42,22 +61,19 @@ if KEYS[4] then
     if e then return {e, tonumber(s), tonumber(t), 1} end
   end
 end
-local epoch = redis.call('HGET', meta, 'e')
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', epoch, 's', 0)
-end
+local epoch, fresh = life(meta, stream, ARGV[4])
 local seq = redis.call('HINCRBY', meta, 's', 1)
 if seq > 1 and redis.call('EXISTS', stream) == 0 then
-  epoch = ARGV[4]
+  epoch = fresh
   seq = 1
   redis.call('HSET', meta, 'e', epoch, 's', 1)
 end
 local s = string.format('%d', seq)
 local envelope = '{"channel":' .. ARGV[1] .. ',"seq":' .. s .. ',"data":' .. ARGV[2] .. ',"time":' .. ARGV[3] .. '}'
 redis.call('XADD', stream, 'MAXLEN', ARGV[5], s .. '-0', 'd', envelope)
-redis.call(ARGV[6], topic, epoch .. ' ' .. s .. ' ' .. ARGV[3] .. '\n' .. envelope)
+if ARGV[6] ~= '' then
+  redis.call(ARGV[6], topic, epoch .. ' ' .. s .. ' ' .. ARGV[3] .. '\n' .. envelope)
+end
 if tonumber(ARGV[7]) > 0 then
   redis.call('PEXPIRE', meta, ARGV[7])
   redis.call('PEXPIRE', stream, ARGV[7])
@@ -65,6 +81,7 @@ end
 if KEYS[4] then
   redis.call('SET', KEYS[4], epoch .. ' ' .. s .. ' ' .. ARGV[3], 'PX', ARGV[8])
 end
+if ARGV[6] == '' then return {epoch, seq, envelope} end
 return {epoch, seq}
 )lua";
 
@@ -84,19 +101,14 @@ bool refusedBeforeRunning(const std::string& error) {
 // {epoch, head, first held, id1, envelope1, id2, envelope2, ...}.
 const char* kReadScript = R"lua(
 local meta, stream = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', meta, 'e')
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', epoch, 's', 0)
-end
+local epoch, fresh = life(meta, stream, ARGV[4])
 local head = tonumber(redis.call('HGET', meta, 's'))
 local first = 0
 local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
 if #oldest > 0 then
   first = tonumber(string.match(oldest[1][1], '^(%d+)'))
 elseif head > 0 then
-  epoch = ARGV[4]
+  epoch = fresh
   head = 0
   redis.call('HSET', meta, 'e', epoch, 's', 0)
 end
@@ -135,6 +147,22 @@ std::string noAnswer(const RedisValue* reply, const std::string& state) {
     return state;
 }
 
+// One "name:value" line of an INFO answer ("" when absent).
+std::string infoField(const std::string& info, const std::string& name) {
+    const std::string label = name + ":";
+    for (std::size_t at = 0; at < info.size();) {
+        std::size_t end = info.find('\n', at);
+        if (end == std::string::npos) end = info.size();
+        if (info.compare(at, label.size(), label) == 0) {
+            std::string value = info.substr(at + label.size(), end - at - label.size());
+            while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+            return value;
+        }
+        at = end + 1;
+    }
+    return "";
+}
+
 std::uint64_t seqOfId(const std::string& id) {
     std::uint64_t seq = 0;
     for (char c : id) {
@@ -146,6 +174,22 @@ std::uint64_t seqOfId(const std::string& id) {
 
 }  // namespace
 
+RedisEndpoint redisEndpoint(const BrokerOptions& options) {
+    RedisEndpoint endpoint;
+    endpoint.host = options.host;
+    endpoint.port = options.port;
+    endpoint.user = options.user;
+    endpoint.password = options.password;
+    endpoint.db = options.db;
+    endpoint.tls = options.tls;
+    endpoint.tlsCa = options.tlsCa;
+    endpoint.tlsCert = options.tlsCert;
+    endpoint.tlsKey = options.tlsKey;
+    endpoint.sentinels = options.sentinels;
+    endpoint.masterName = options.masterName;
+    return endpoint;
+}
+
 std::unique_ptr<Broker> makeRedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize) {
     return std::make_unique<RedisBroker>(io, options, historySize);
 }
@@ -154,7 +198,7 @@ RedisBroker::RedisBroker(asio::io_context& io, const BrokerOptions& options, std
     : io_(io),
       options_(options),
       historySize_(std::max<std::size_t>(1, historySize)),
-      endpoint_{options.host, options.port, options.password, options.db},
+      endpoint_(redisEndpoint(options)),
       nodeId_(randomEpoch()),
       epochs_(randomBits()),
       probeTimer_(io),
@@ -168,7 +212,15 @@ RedisBroker::~RedisBroker() {
 }
 
 std::string RedisBroker::describe() const {
-    return "redis://" + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db);
+    if (!options_.sentinels.empty()) {
+        std::string hosts;
+        for (const auto& [host, port] : options_.sentinels) {
+            hosts += (hosts.empty() ? "" : ",") + host + ":" + std::to_string(port);
+        }
+        return "redis+sentinel://" + hosts + "/" + options_.masterName;
+    }
+    return std::string(options_.tls ? "rediss://" : "redis://") + options_.host + ":" + std::to_string(options_.port) +
+           "/" + std::to_string(options_.db);
 }
 
 std::string RedisBroker::key(const std::string& channel, char kind) const {
@@ -190,6 +242,8 @@ std::string RedisBroker::channelOf(const std::string& topic) const {
 // epoch), so it comes from a generator seeded once: a std::random_device per call cost
 // a CPUID each, 0.6% of a node's CPU at 100 msg/s to 1000 subscribers.
 std::string RedisBroker::newEpoch() { return epochText(epochs_()); }
+
+std::string RedisBroker::lifeOffer() { return newEpoch() + " " + runId_; }
 
 void RedisBroker::start() {
     connectCommands();
@@ -233,6 +287,16 @@ void RedisBroker::connectCommands() {
                 auto at = reply->text.find("redis_version:");
                 sharded_ = at != std::string::npos && std::atoi(reply->text.c_str() + at + 14) >= 7;
             }
+            // The process this connection reaches: every epoch it makes is bound to it.
+            const std::string run = reply && reply->isString() ? infoField(reply->text, "run_id") : std::string();
+            if (run.empty()) {
+                const std::string why = "INFO server did not name the Redis process (run_id): " +
+                                        std::string(reply && reply->isError() ? reply->text : "no run_id");
+                connection->close(why);
+                onCommandsLost(why);
+                return;
+            }
+            runId_ = run;
             loadScripts([this, alive, connection](bool ok) {
                 if (!*alive || connection != commands_.get()) return;
                 if (!ok) {
@@ -293,11 +357,13 @@ void RedisBroker::connectSubscriber() {
     });
 }
 
-void RedisBroker::addScript(const std::string& name, std::string text) { scriptTexts_[name] = std::move(text); }
+void RedisBroker::addScript(const std::string& name, std::string text) {
+    scriptTexts_[name] = std::string(kLifeScript) + text;
+}
 
 void RedisBroker::loadScripts(std::function<void(bool)> done) {
-    scriptTexts_.emplace("publish", kPublishScript);
-    scriptTexts_.emplace("read", kReadScript);
+    scriptTexts_.emplace("publish", std::string(kLifeScript) + kPublishScript);
+    scriptTexts_.emplace("read", std::string(kLifeScript) + kReadScript);
     auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
     auto ok = std::make_shared<bool>(true);
     for (const auto& [name, text] : scriptTexts_) {
@@ -328,22 +394,23 @@ void RedisBroker::onSubscriberLost(const std::string& why) {
     state_ = "subscriber connection lost: " + why;
     ++stats_.errors;
     // Every followed channel is read forward from what was delivered once subscribed again.
-    for (auto& [channel, followed] : followed_) {
-        followed.stage = Followed::Stage::Subscribing;
-        followed.waiting.clear();
-    }
+    // What was heard and not yet delivered stays: it was published (a failover may end the
+    // life, and then it goes out before the new one begins).
+    for (auto& [channel, followed] : followed_) followed.stage = Followed::Stage::Subscribing;
     toSubscribe_.clear();
     toUnsubscribe_.clear();
     updateAvailability();
     retryLater(false);
 }
 
-// Reconnects with backoff: 100 ms doubling to 2 s, with jitter.
+// Reconnects with backoff: 100 ms doubling to 2 s (Sentinel: 500 ms), with jitter.
 void RedisBroker::retryLater(bool commands) {
     if (stopped_) return;
     int& attempts = commands ? commandsAttempts_ : subscriberAttempts_;
     asio::steady_timer& timer = commands ? commandsRetry_ : subscriberRetry_;
-    const int ceiling = std::min(2000, 100 << std::min(attempts, 5));
+    // With Sentinel at most 500 ms: a failover names a new master within seconds, and asking
+    // the sentinels again is cheap.
+    const int ceiling = std::min(options_.sentinels.empty() ? 2000 : 500, 100 << std::min(attempts, 5));
     ++attempts;
     ++stats_.reconnects;
     static thread_local std::mt19937 random{std::random_device{}()};
@@ -454,6 +521,18 @@ void RedisBroker::sync(const std::string& channel) {
         entry->second.filling = false;
         if (!result) return;  // commands lost: synced again once they are back
         HistoryPage& page = *result;
+        // A new life: what pub/sub brought of the old one, next after what was delivered, was
+        // really published there; it goes out before the old life ends.
+        if (entry->second.known && page.head.epoch != entry->second.head.epoch) {
+            deliverHeard(channel);
+            entry = followed_.find(channel);
+            if (entry == followed_.end()) return;
+            const std::string old = entry->second.head.epoch;
+            auto& waiting = entry->second.waiting;
+            for (auto at = waiting.begin(); at != waiting.end();) {
+                at = at->second->epoch == old ? waiting.erase(at) : std::next(at);
+            }
+        }
         Followed& state = entry->second;
         if (!state.known || page.head.epoch != state.head.epoch || page.gap) {
             // First sight, a new life, or more missed than history holds: the node follows
@@ -503,6 +582,23 @@ void RedisBroker::onPublished(const std::string& topic, const std::string& paylo
     if (followed.stage == Followed::Stage::Live && !followed.filling) drainWaiting(channel);
 }
 
+// Delivers the waiting publications of the current life that follow what was delivered,
+// in order; true when it delivered any.
+bool RedisBroker::deliverHeard(const std::string& channel) {
+    bool any = false;
+    for (;;) {
+        auto it = followed_.find(channel);
+        if (it == followed_.end()) return any;
+        Followed& followed = it->second;
+        auto next = followed.waiting.find(followed.head.seq + 1);
+        if (next == followed.waiting.end() || next->second->epoch != followed.head.epoch) return any;
+        MessagePtr message = next->second;
+        followed.waiting.erase(next);
+        deliver(channel, followed, message);
+        any = true;
+    }
+}
+
 void RedisBroker::deliver(const std::string&, Followed& followed, const MessagePtr& message) {
     followed.head.seq = message->seq;
     if (handler_) handler_->onPublication(message);
@@ -515,7 +611,9 @@ void RedisBroker::drainWaiting(const std::string& channel) {
         if (it == followed_.end()) return;
         Followed& followed = it->second;
         if (followed.stage != Followed::Stage::Live || followed.filling || followed.waiting.empty()) return;
-        // A publication of another life: the stream was flushed or evicted and began anew.
+        // A publication of another life: the stream was flushed or evicted (or Redis failed
+        // over) and began anew. What was heard of the old life, in order, goes out first.
+        if (deliverHeard(channel)) continue;
         auto newer = std::find_if(followed.waiting.begin(), followed.waiting.end(),
                                   [&](const auto& entry) { return entry.second->epoch != followed.head.epoch; });
         if (newer != followed.waiting.end()) {
@@ -637,6 +735,13 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
             return;
         }
         if (!reply || reply->isError()) ++stats_.errors;
+        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && !options_.sentinels.empty() &&
+            commands_ && commands_->connected()) {
+            // The master this connection reached was demoted: ask the sentinels again.
+            const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
+            commands_->close(why);
+            onCommandsLost(why);
+        }
         done(reply);
     });
 }
@@ -660,7 +765,7 @@ void RedisBroker::readStream(const std::string& channel, std::uint64_t after, st
     after = std::min(after, kLuaExact);
     runScript("read", {key(channel, 'm'), key(channel, 's')},
               {std::to_string(after), std::to_string(limit), std::to_string(std::min<std::size_t>(maxBytes, kLuaExact)),
-               newEpoch(), std::to_string(options_.channelTtlMs)},
+               lifeOffer(), std::to_string(options_.channelTtlMs)},
               [this, channel, after, limit, done](const RedisValue* reply) {
                   if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() < 3) {
                       done(unavailable(noAnswer(reply, state_)));
@@ -704,12 +809,9 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
     const std::string time = std::to_string(timeMs);
     auto data = std::make_shared<std::string>(std::move(dataJson));
     std::vector<std::string> keys{key(channel, 'm'), key(channel, 's'), key(channel, 'p')};
-    std::vector<std::string> args{"\"" + channel + "\"",
-                                  *data,
-                                  time,
-                                  newEpoch(),
-                                  std::to_string(historySize_),
-                                  sharded_ ? "SPUBLISH" : "PUBLISH",
+    std::vector<std::string> args{"\"" + channel + "\"", *data, time, lifeOffer(), std::to_string(historySize_),
+                                  // With --broker-wait the script stores and the node announces after WAIT.
+                                  options_.waitReplicas > 0 ? "" : publishVerb(),
                                   std::to_string(options_.channelTtlMs)};
     if (!idempotencyKey.empty() && options_.idempotencyWindowMs > 0) {
         keys.push_back(key(channel, 'k') + ":" + idempotencyKey);  // the channel's hash tag: one slot
@@ -717,6 +819,12 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
     }
     runScript(
         "publish", std::move(keys), std::move(args), [this, channel, data, timeMs, done](const RedisValue* reply) {
+            if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 3) {
+                awaitReplicas(channel, reply->elements[0].text,
+                              static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer)), timeMs,
+                              reply->elements[2].text, done);
+                return;
+            }
             if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 4) {
                 // The key was there: the message stored with it, nothing new.
                 auto repeat = std::make_shared<Message>();
@@ -752,6 +860,57 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
                 protocol::encodeEnvelope(protocol::Envelope{channel, message->seq, std::move(*data), timeMs});
             done(MessagePtr(std::move(message)));
         });
+}
+
+// --broker-wait N: the script stored the message without announcing it. WAIT asks Redis to
+// hold this connection's writes until N replicas have them; only then is the message
+// announced on pub/sub and the publish answered. Not confirmed in time (or no answer): the
+// message is on the master but a failover may lose it, so the publisher hears
+// publish_outcome_unknown; it is announced all the same (the stream holds it: subscribers
+// would read it from there anyway).
+void RedisBroker::awaitReplicas(const std::string& channel, std::string epoch, std::uint64_t seq, std::int64_t timeMs,
+                                std::string envelope, PublishDone done) {
+    auto message = std::make_shared<Message>();
+    message->channel = channel;
+    message->epoch = std::move(epoch);
+    message->seq = seq;
+    message->timeMs = timeMs;
+    message->envelope = std::move(envelope);
+    const std::string want = std::to_string(options_.waitReplicas);
+    auto alive = alive_;
+    command({"WAIT", want, std::to_string(options_.waitTimeoutMs)}, [this, alive, message,
+                                                                     done](const RedisValue* reply) {
+        if (!*alive) return;
+        const long long held = reply && reply->type == RedisValue::Type::Integer ? reply->integer : -1;
+        const std::string payload = message->epoch + " " + std::to_string(message->seq) + " " +
+                                    std::to_string(message->timeMs) + "\n" + message->envelope;
+        auto unconfirmed = [this, held, message, done] {
+            const std::string why = held < 0 ? std::string("no answer to WAIT")
+                                             : std::to_string(held) + " of " + std::to_string(options_.waitReplicas) +
+                                                   " replicas held it after " + std::to_string(options_.waitTimeoutMs) +
+                                                   " ms";
+            done(Error{ErrorCode::PublishOutcomeUnknown,
+                       "the message is stored on the Redis master (seq " + std::to_string(message->seq) +
+                           ") but was not confirmed on --broker-wait replicas (" + why +
+                           "): a failover may lose it; retry with the same idempotency_key to be sure it is stored"});
+        };
+        if (held < options_.waitReplicas) {
+            command({publishVerb(), key(message->channel, 'p'), payload}, [](const RedisValue*) {});
+            unconfirmed();
+            return;
+        }
+        // Acknowledged once announced: a subscriber node then has it before the publisher hears "stored".
+        command({publishVerb(), key(message->channel, 'p'), payload}, [message, done](const RedisValue* announced) {
+            if (!announced || announced->isError()) {
+                done(Error{ErrorCode::PublishOutcomeUnknown,
+                           "the message is stored on Redis and its replicas (seq " + std::to_string(message->seq) +
+                               ") but its announcement got no answer: subscribers read it from the stream, unless "
+                               "a failover starts a new epoch first"});
+                return;
+            }
+            done(MessagePtr(message));
+        });
+    });
 }
 
 void RedisBroker::channels(const ChannelListQuery& query, ChannelListDone done) {

@@ -78,6 +78,9 @@ public:
     std::size_t historySize() const { return historySize_; }
     std::int64_t channelTtlMs() const { return options_.channelTtlMs; }
     std::string newEpoch();
+    // What a script's life() gets: "<a new epoch> <run_id of the Redis process the
+    // commands connection reaches>" (an epoch made by another process is not continued).
+    std::string lifeOffer();
     bool commandsReady() const { return commandsReady_; }
     const RedisEndpoint& endpoint() const { return endpoint_; }
 
@@ -104,10 +107,14 @@ private:
     void sync(const std::string& channel);
     void deliver(const std::string& channel, Followed& followed, const MessagePtr& message);
     void drainWaiting(const std::string& channel);
+    bool deliverHeard(const std::string& channel);
     void probe();
     void checkHeads();
     void readStream(const std::string& channel, std::uint64_t after, std::size_t limit, std::size_t maxBytes,
                     std::function<void(protocol::Result<HistoryPage>)> done);
+
+    void awaitReplicas(const std::string& channel, std::string epoch, std::uint64_t seq, std::int64_t timeMs,
+                       std::string envelope, PublishDone done);
 
     std::string key(const std::string& channel, char kind) const;
     std::string channelOf(const std::string& pubsubChannel) const;
@@ -129,6 +136,7 @@ private:
     std::set<std::string> toUnsubscribe_;
     bool subscriptionsPosted_ = false;
     std::string nodeId_;
+    std::string runId_;       // INFO run_id of the Redis the commands connection reaches
     std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
     std::uint64_t probesSent_ = 0;
     std::chrono::steady_clock::time_point lastProbeSeen_;
@@ -145,6 +153,9 @@ private:
     BrokerStats stats_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
+
+// How to reach the Redis the options name (for every connection a node makes to it).
+RedisEndpoint redisEndpoint(const BrokerOptions& options);
 
 std::unique_ptr<Broker> makeRedisBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
 

@@ -72,6 +72,59 @@ RedisConnection::~RedisConnection() {
 
 void RedisConnection::connect(std::function<void(std::optional<std::string>)> done) {
     state_ = State::Connecting;
+    if (endpoint_.sentinels.empty()) {
+        connectTo(std::move(done));
+    } else {
+        askSentinel(0, "", std::move(done));
+    }
+}
+
+// Asks sentinel `index` where the master is; the next one when it cannot say.
+void RedisConnection::askSentinel(std::size_t index, std::string errors,
+                                  std::function<void(std::optional<std::string>)> done) {
+    if (index >= endpoint_.sentinels.size()) {
+        state_ = State::Closed;
+        done("no sentinel named a master for '" + endpoint_.masterName + "' (" + errors + ")");
+        return;
+    }
+    RedisEndpoint at;
+    at.host = endpoint_.sentinels[index].first;
+    at.port = endpoint_.sentinels[index].second;
+    auto sentinel = std::make_shared<RedisConnection>(io_, at, timeout_);
+    const std::string where = at.host + ":" + std::to_string(at.port);
+    auto alive = alive_;
+    // The sentinel's connection is let go after its callback has returned.
+    auto release = [this, sentinel] { asio::post(io_, [sentinel] { sentinel->close("done"); }); };
+    auto next = [this, alive, index, errors, done, where, release](const std::string& why) {
+        release();
+        if (*alive) askSentinel(index + 1, errors + (errors.empty() ? "" : "; ") + where + ": " + why, done);
+    };
+    sentinel->connect([this, alive, sentinel, done, next, release](std::optional<std::string> error) {
+        if (!*alive) return;
+        if (error) {
+            next(*error);
+            return;
+        }
+        sentinel->command({"SENTINEL", "get-master-addr-by-name", endpoint_.masterName},
+                          [this, alive, done, next, release](const RedisValue* reply) {
+                              if (!*alive) return;
+                              int port = 0;
+                              if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 2) {
+                                  port = std::atoi(reply->elements[1].text.c_str());
+                              }
+                              if (port <= 0 || port > 65535) {
+                                  next(reply && reply->isError() ? reply->text : "no such master");
+                                  return;
+                              }
+                              release();
+                              endpoint_.host = reply->elements[0].text;
+                              endpoint_.port = port;
+                              connectTo(done);
+                          });
+    });
+}
+
+void RedisConnection::connectTo(std::function<void(std::optional<std::string>)> done) {
     auto alive = alive_;
     auto resolver = std::make_shared<asio::ip::tcp::resolver>(io_);
     resolver->async_resolve(
@@ -83,38 +136,105 @@ void RedisConnection::connect(std::function<void(std::optional<std::string>)> do
                 done("cannot resolve " + endpoint_.host + ": " + ec.message());
                 return;
             }
-            asio::async_connect(
-                socket_, results, [this, alive, done](const std::error_code& error, const asio::ip::tcp::endpoint&) {
-                    if (!*alive) return;
-                    if (error) {
-                        state_ = State::Closed;
-                        done("cannot connect to " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " +
-                             error.message());
-                        return;
-                    }
-                    std::error_code ignored;
-                    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-                    state_ = State::Open;
-                    startRead();
-                    // AUTH and SELECT go first; the connection is ready
-                    // once both are answered.
-                    auto failed = std::make_shared<std::optional<std::string>>();
-                    auto check = [failed](const char* what) {
-                        return [failed, what](const RedisValue* reply) {
-                            if (!*failed && (!reply || reply->isError())) {
-                                *failed = std::string(what) + ": " + (reply ? reply->text : std::string("no answer"));
-                            }
-                        };
-                    };
-                    if (!endpoint_.password.empty()) command({"AUTH", endpoint_.password}, check("AUTH"));
-                    if (endpoint_.db != 0) command({"SELECT", std::to_string(endpoint_.db)}, check("SELECT"));
-                    command({"PING"}, [this, failed, done, check](const RedisValue* reply) {
-                        check("PING")(reply);
-                        if (*failed) close(**failed);
-                        done(*failed);
-                    });
-                });
+            asio::async_connect(socket_, results,
+                                [this, alive, done](const std::error_code& error, const asio::ip::tcp::endpoint&) {
+                                    if (!*alive) return;
+                                    if (error) {
+                                        state_ = State::Closed;
+                                        done("cannot connect to " + endpoint_.host + ":" +
+                                             std::to_string(endpoint_.port) + ": " + error.message());
+                                        return;
+                                    }
+                                    std::error_code ignored;
+                                    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+                                    if (endpoint_.tls) {
+                                        handshake(done);
+                                    } else {
+                                        authenticate(done);
+                                    }
+                                });
         });
+}
+
+// TLS: Redis's certificate must chain to the CA and name the host (or address) connected to.
+void RedisConnection::handshake(std::function<void(std::optional<std::string>)> done) {
+    const std::string where = endpoint_.host + ":" + std::to_string(endpoint_.port);
+    try {
+        tlsContext_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        tlsContext_->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                                 asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+        tlsContext_->set_verify_mode(asio::ssl::verify_peer);
+        if (endpoint_.tlsCa.empty()) {
+            tlsContext_->set_default_verify_paths();
+        } else {
+            tlsContext_->load_verify_file(endpoint_.tlsCa);
+        }
+        if (!endpoint_.tlsCert.empty()) {
+            tlsContext_->use_certificate_chain_file(endpoint_.tlsCert);
+            tlsContext_->use_private_key_file(endpoint_.tlsKey, asio::ssl::context::pem);
+        }
+        tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tlsContext_);
+        tls_->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
+        std::error_code isAddress;
+        asio::ip::make_address(endpoint_.host, isAddress);
+        if (isAddress) SSL_set_tlsext_host_name(tls_->native_handle(), endpoint_.host.c_str());
+    } catch (const std::system_error& error) {
+        state_ = State::Closed;
+        done("TLS to " + where + ": " + error.what());
+        return;
+    }
+    auto alive = alive_;
+    tls_->async_handshake(asio::ssl::stream_base::client, [this, alive, done, where](const std::error_code& error) {
+        if (!*alive) return;
+        if (error) {
+            state_ = State::Closed;
+            std::error_code ignored;
+            socket_.close(ignored);
+            done("TLS handshake with " + where + " failed: " + error.message() +
+                 " (is --broker-tls-ca the CA that signed Redis's certificate, and does it name the host?)");
+            return;
+        }
+        authenticate(done);
+    });
+}
+
+void RedisConnection::authenticate(std::function<void(std::optional<std::string>)> done) {
+    state_ = State::Open;
+    startRead();
+    // AUTH and SELECT go first; the connection is ready once both are answered.
+    auto failed = std::make_shared<std::optional<std::string>>();
+    auto check = [failed](const char* what) {
+        return [failed, what](const RedisValue* reply) {
+            if (!*failed && (!reply || reply->isError())) {
+                *failed = std::string(what) + ": " + (reply ? reply->text : std::string("no answer"));
+            }
+        };
+    };
+    if (!endpoint_.password.empty()) {
+        if (endpoint_.user.empty()) {
+            command({"AUTH", endpoint_.password}, check("AUTH"));
+        } else {
+            command({"AUTH", endpoint_.user, endpoint_.password}, check("AUTH"));
+        }
+    }
+    if (endpoint_.db != 0) command({"SELECT", std::to_string(endpoint_.db)}, check("SELECT"));
+    if (!endpoint_.sentinels.empty()) {
+        // What a sentinel named may have been demoted since: only a master will do.
+        command({"ROLE"}, [this, failed](const RedisValue* reply) {
+            if (*failed) return;
+            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) {
+                *failed = "ROLE: " + std::string(reply && reply->isError() ? reply->text : "no answer");
+            } else if (reply->elements[0].text != "master") {
+                *failed = "the sentinels named " + address() + " for '" + endpoint_.masterName + "', but it is a " +
+                          reply->elements[0].text;
+            }
+        });
+    }
+    command({"PING"}, [this, failed, done, check](const RedisValue* reply) {
+        check("PING")(reply);
+        if (*failed) close(**failed);
+        done(*failed);
+    });
 }
 
 void RedisConnection::command(const std::vector<std::string>& args, Callback done) {
@@ -144,27 +264,33 @@ void RedisConnection::writeMore() {
     }
     writing_ = true;
     auto alive = alive_;
-    asio::async_write(socket_, asio::buffer(*batch), [this, alive, batch](const std::error_code& ec, std::size_t) {
-        if (!*alive) return;
-        writing_ = false;
-        if (ec) {
-            fail("write failed: " + ec.message());
-            return;
-        }
-        writeMore();
+    withStream([&](auto& stream) {
+        asio::async_write(stream, asio::buffer(*batch), [this, alive, batch](const std::error_code& ec, std::size_t) {
+            if (!*alive) return;
+            writing_ = false;
+            if (ec) {
+                fail("write failed: " + ec.message());
+                return;
+            }
+            writeMore();
+        });
     });
 }
 
 void RedisConnection::startRead() {
     auto alive = alive_;
-    socket_.async_read_some(asio::buffer(buffer_), [this, alive](const std::error_code& ec, std::size_t size) {
-        if (!*alive) return;
-        if (ec) {
-            fail(ec == asio::error::eof ? std::string("closed by Redis") : "read failed: " + ec.message());
-            return;
-        }
-        onBytes(size);
-        if (state_ == State::Open) startRead();
+    withStream([&](auto& stream) {
+        stream.async_read_some(asio::buffer(buffer_), [this, alive](const std::error_code& ec, std::size_t size) {
+            if (!*alive) return;
+            if (ec) {
+                fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+                         ? std::string("closed by Redis")
+                         : "read failed: " + ec.message());
+                return;
+            }
+            onBytes(size);
+            if (state_ == State::Open) startRead();
+        });
     });
 }
 

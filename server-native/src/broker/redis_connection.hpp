@@ -18,6 +18,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -45,8 +46,20 @@ struct RedisValue {
 struct RedisEndpoint {
     std::string host = "127.0.0.1";
     int port = 6379;
+    std::string user;  // an ACL user: AUTH user password ("": AUTH password)
     std::string password;
     int db = 0;
+    // TLS (rediss://): Redis's certificate is checked against `tlsCa` (the system's CAs when
+    // empty) and the host name or address; a client certificate when the files are given.
+    bool tls = false;
+    std::string tlsCa;
+    std::string tlsCert;
+    std::string tlsKey;
+    // Sentinel (redis+sentinel://): host and port are asked of these sentinels, in turn
+    // (SENTINEL get-master-addr-by-name), on every connect; the process found must say it is
+    // the master (ROLE). Empty: host and port as given.
+    std::vector<std::pair<std::string, int>> sentinels;
+    std::string masterName;
 };
 
 class RedisConnection {
@@ -74,6 +87,8 @@ public:
     bool connected() const { return state_ == State::Open; }
     // Redis sent something (a reply or a push) within `window`, or bytes wait unread.
     bool heardWithin(std::chrono::milliseconds window) const;
+    // Where the connection went (with Sentinel: the master the sentinels named).
+    std::string address() const { return endpoint_.host + ":" + std::to_string(endpoint_.port); }
     std::size_t pending() const { return pending_.size(); }
 
 private:
@@ -88,11 +103,26 @@ private:
     void writeMore();
     void armTimer();
     void fail(const std::string& why);
+    void connectTo(std::function<void(std::optional<std::string>)> done);
+    void askSentinel(std::size_t index, std::string errors, std::function<void(std::optional<std::string>)> done);
+    void handshake(std::function<void(std::optional<std::string>)> done);
+    void authenticate(std::function<void(std::optional<std::string>)> done);
+    // Calls f with the stream bytes go through: the TLS stream, or the plain socket.
+    template <typename F>
+    void withStream(F&& f) {
+        if (tls_) {
+            f(*tls_);
+        } else {
+            f(socket_);
+        }
+    }
 
     asio::io_context& io_;
     RedisEndpoint endpoint_;
     std::chrono::milliseconds timeout_;
     asio::ip::tcp::socket socket_;
+    std::unique_ptr<asio::ssl::context> tlsContext_;
+    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
     asio::steady_timer timer_;
     std::chrono::steady_clock::time_point lastReply_;  // when Redis last answered anything
     redisReader* reader_ = nullptr;

@@ -10,20 +10,16 @@ using protocol::ErrorCode;
 namespace {
 
 // Shared by the scripts that change members: append(...) writes an entry into a channel's
-// stream exactly as the publish script writes a message (epoch made when absent, next seq,
+// stream exactly as the publish script writes a message (epoch made when absent or made
+// by another Redis process: life() in redis_broker.cpp; next seq,
 // trimmed, announced on pub/sub, expiry renewed); leaveUser(...) counts a member's user
 // out of P:{c}:pu.
 const char* kPrelude = R"lua(
 local function append(meta, stream, topic, channelJson, body, time, newEpoch, history, verb, ttl)
-  local epoch = redis.call('HGET', meta, 'e')
-  if not epoch then
-    epoch = newEpoch
-    redis.call('DEL', stream)
-    redis.call('HSET', meta, 'e', epoch, 's', 0)
-  end
+  local epoch, fresh = life(meta, stream, newEpoch)
   local seq = redis.call('HINCRBY', meta, 's', 1)
   if seq > 1 and redis.call('EXISTS', stream) == 0 then
-    epoch = newEpoch
+    epoch = fresh
     seq = 1
     redis.call('HSET', meta, 'e', epoch, 's', 1)
   end
@@ -115,15 +111,10 @@ return n
 // KEYS: meta, stream, pm, pu. ARGV: new epoch, max members, channel ttl.
 const char* kSnapshotScript = R"lua(
 local meta, stream = KEYS[1], KEYS[2]
-local epoch = redis.call('HGET', meta, 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', epoch, 's', 0)
-end
+local epoch, fresh = life(meta, stream, ARGV[1])
 local head = tonumber(redis.call('HGET', meta, 's'))
 if head > 0 and redis.call('EXISTS', stream) == 0 then
-  epoch = ARGV[1]
+  epoch = fresh
   head = 0
   redis.call('HSET', meta, 'e', epoch, 's', 0)
 end
@@ -253,7 +244,7 @@ void RedisPresence::apply(std::vector<Change> changes, BatchDone done) {
     std::vector<std::string> keys;
     const std::int64_t time = options_.clock();
     std::vector<std::string> args{broker_.nodeId(),      std::to_string(time),
-                                  broker_.newEpoch(),    std::to_string(broker_.historySize()),
+                                  broker_.lifeOffer(),   std::to_string(broker_.historySize()),
                                   broker_.publishVerb(), std::to_string(broker_.channelTtlMs())};
     args.reserve(args.size() + 7 * count);
     std::vector<std::pair<std::string, protocol::EntryEvent>> entries;  // channel, event
@@ -322,7 +313,7 @@ void RedisPresence::snapshot(const std::string& channel, std::size_t maxMembers,
     broker_.runScript("presence_snapshot",
                       {broker_.channelKey(channel, "m"), broker_.channelKey(channel, "s"),
                        broker_.channelKey(channel, "pm"), broker_.channelKey(channel, "pu")},
-                      {broker_.newEpoch(), std::to_string(maxMembers), std::to_string(broker_.channelTtlMs())},
+                      {broker_.lifeOffer(), std::to_string(maxMembers), std::to_string(broker_.channelTtlMs())},
                       [done](const RedisValue* reply) {
                           if (!isArray(reply, 4)) {
                               done(unavailable(reply));
@@ -419,7 +410,7 @@ void RedisPresence::reapNode(const std::string& node) {
             const std::string& name = channel.text;
             broker_.runScript(
                 "presence_reap", channelKeys(name),
-                {"\"" + name + "\"", node, options_.announces(name) ? "1" : "0", broker_.newEpoch(),
+                {"\"" + name + "\"", node, options_.announces(name) ? "1" : "0", broker_.lifeOffer(),
                  std::to_string(broker_.historySize()), broker_.publishVerb(), std::to_string(broker_.channelTtlMs())},
                 [this, alive, failed, finish](const RedisValue* result) {
                     if (!*alive) return;

@@ -53,13 +53,25 @@ RoutedBroker::~RoutedBroker() {
     stopped_ = true;
 }
 
-std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
+BrokerOptions RoutedBroker::partOptions(const BrokerOptions& endpoint) const {
     BrokerOptions one = endpoint;
     one.prefix = options_.prefix;
     one.channelTtlMs = options_.channelTtlMs;
     one.idempotencyWindowMs = options_.idempotencyWindowMs;
+    // Flags given after --broker hold for every part.
+    one.waitReplicas = options_.waitReplicas;
+    one.waitTimeoutMs = options_.waitTimeoutMs;
+    if (one.tlsCa.empty()) one.tlsCa = options_.tlsCa;
+    if (one.tlsCert.empty()) one.tlsCert = options_.tlsCert;
+    if (one.tlsKey.empty()) one.tlsKey = options_.tlsKey;
+    if (one.password.empty()) one.password = options_.password;
     one.shards.clear();
     one.cluster = options_.cluster;  // a cluster's master: one slot per SSUBSCRIBE
+    return one;
+}
+
+std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
+    const BrokerOptions one = partOptions(endpoint);
     const std::size_t index = children_.size();
     Child child;
     child.broker = std::make_unique<RedisBroker>(io_, one, historySize_);

@@ -74,6 +74,9 @@ protected:
 
     // Adds a part for this endpoint (started when the broker is); its index.
     std::size_t addPart(const BrokerOptions& endpoint);
+    // The options of a part at `endpoint`: its URL's, with the flags given for every part
+    // (TLS files, password, --broker-wait, the prefix) where the URL names none.
+    BrokerOptions partOptions(const BrokerOptions& endpoint) const;
     // Moves followed channels whose route changed to their new part (a cluster after a
     // failover or a reshard): unfollowed there, followed here (onFollow tells the head).
     void reroute();

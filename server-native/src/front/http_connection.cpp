@@ -259,6 +259,10 @@ void HttpConnection::answerBadHead(const HeadError& error) {
     keepAlive_ = false;
     headRequest_ = false;
     state_ = State::Dispatching;
+    const std::size_t methodLength = std::min(error.method.size(), sizeof logMethod_ - 1);
+    std::memcpy(logMethod_, error.method.data(), methodLength);
+    logMethod_[methodLength] = '\0';
+    logPath_ = error.path;
     const ErrorCode code = error.status == 413 || error.status == 431 ? ErrorCode::TooLarge : ErrorCode::BadRequest;
     respond(error.status, "application/json", protocol::errorBody(code, error.message));
 }

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <websocketpp/http/request.hpp>
@@ -144,8 +145,15 @@ std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std
             return HeadError{400, "header " + name.substr(0, 64) + " holds a control character (NUL, CR, LF...)"};
         }
     }
+    // A refusal of a head that could be read names its method and path in the log.
+    auto named = [&parsed](HeadError error) {
+        error.method = parsed.get_method().substr(0, 15);
+        const std::string& uri = parsed.get_uri();
+        error.path = uri.substr(0, std::min<std::size_t>(uri.find('?'), 200));
+        return error;
+    };
     if (!parsed.get_header("Transfer-Encoding").empty()) {
-        return HeadError{411, "request bodies with Transfer-Encoding are not supported; send Content-Length"};
+        return named(HeadError{411, "request bodies with Transfer-Encoding are not supported; send Content-Length"});
     }
     const std::string& length = parsed.get_header("Content-Length");
     if (!length.empty()) {
@@ -169,8 +177,8 @@ std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std
             }
         }
         if (value > limit) {
-            return HeadError{413, "the body is " + std::to_string(value) + " bytes; at most " + std::to_string(limit) +
-                                      (limit == maxBodyBytes ? "" : " for a batch")};
+            return named(HeadError{413, "the body is " + std::to_string(value) + " bytes; at most " +
+                                            std::to_string(limit) + (limit == maxBodyBytes ? "" : " for a batch")});
         }
         out.contentLength = static_cast<std::size_t>(value);
     }

@@ -46,6 +46,9 @@ struct RequestHead {
 struct HeadError {
     int status;  // 400, 411, 413 or 431
     std::string message;
+    // For the log, when the head could be read (411, 413): its method and path (no query).
+    std::string method = {};
+    std::string path = {};
 };
 
 // `head` is a whole head, up to and including its blank line.

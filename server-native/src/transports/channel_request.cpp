@@ -113,7 +113,7 @@ std::optional<Caller> identifyOrAnswer(Context& context, const HttpRequest& requ
 }
 
 std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& caller, std::vector<FeedStart> starts,
-                                             HttpConnection& connection) {
+                                             HttpConnection& connection, bool keepForbidden) {
     AllowedStarts out;
     out.starts.reserve(starts.size());
     for (FeedStart& start : starts) {
@@ -124,7 +124,11 @@ std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& cal
             out.starts.push_back(std::move(start));
         }
     }
-    if (out.starts.empty()) {
+    const bool allForbidden =
+        keepForbidden && std::all_of(out.refused.begin(), out.refused.end(), [](const protocol::Refusal& refusal) {
+            return protocol::httpStatus(refusal.error.code) == 403;
+        });
+    if (out.starts.empty() && !allForbidden) {
         answerRefusals(connection, out.refused);
         return std::nullopt;
     }
@@ -144,7 +148,8 @@ void answerRefusals(HttpConnection& connection, const std::vector<protocol::Refu
 }
 
 std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,
-                                                      HttpConnection& connection, bool lastEventId) {
+                                                      HttpConnection& connection, bool lastEventId,
+                                                      bool keepForbidden) {
     auto starts = readStartsOrAnswer(context, request, connection, lastEventId);
     if (!starts) return std::nullopt;
     auto client = clientIdOf(request);
@@ -155,7 +160,7 @@ std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const Ht
     }
     auto caller = identifyOrAnswer(context, request, connection);
     if (!caller) return std::nullopt;
-    auto allowed = allowedOrAnswer(context, *caller, std::move(*starts), connection);
+    auto allowed = allowedOrAnswer(context, *caller, std::move(*starts), connection, keepForbidden);
     if (!allowed) return std::nullopt;
     return SubscribeRequest{std::move(*caller), std::move(*allowed), std::move(client.value())};
 }

@@ -37,13 +37,15 @@ std::optional<std::vector<FeedStart>> readStartsOrAnswer(Context& context, const
 std::optional<Caller> identifyOrAnswer(Context& context, const HttpRequest& request, HttpConnection& connection);
 
 // The starts the caller may read, and a refusal for each of the others. When none is
-// allowed, answers the first refusal (401 or 403) and returns nullopt.
+// allowed, answers the first refusal (401 or 403) and returns nullopt; with
+// `keepForbidden`, when every refusal is a 403, returns them with no start instead (SSE
+// reports them in the stream: an EventSource cannot read a 403).
 struct AllowedStarts {
     std::vector<FeedStart> starts;
     std::vector<protocol::Refusal> refused;
 };
 std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& caller, std::vector<FeedStart> starts,
-                                             HttpConnection& connection);
+                                             HttpConnection& connection, bool keepForbidden = false);
 
 // Answers a request none of whose channels could be subscribed: the first refusal's
 // status (401, 403 or 503) and code, and every channel's refusal in a `refused` list, so
@@ -51,7 +53,7 @@ std::optional<AllowedStarts> allowedOrAnswer(Context& context, const Caller& cal
 void answerRefusals(HttpConnection& connection, const std::vector<protocol::Refusal>& refused);
 
 // The whole preamble of a subscribing HTTP request: malformed -> 400, bad credentials ->
-// 401/403, no channel allowed -> 401/403.
+// 401/403, no channel allowed -> 401/403 (`keepForbidden`: see allowedOrAnswer).
 struct SubscribeRequest {
     Caller caller;
     AllowedStarts allowed;
@@ -61,7 +63,8 @@ struct SubscribeRequest {
 // The presence member a caller's subscriptions make as `client`.
 protocol::Member memberOf(const Caller& caller, const std::string& client);
 std::optional<SubscribeRequest> readSubscribeOrAnswer(Context& context, const HttpRequest& request,
-                                                      HttpConnection& connection, bool lastEventId);
+                                                      HttpConnection& connection, bool lastEventId,
+                                                      bool keepForbidden = false);
 
 // A client the backend disconnected (server API `disconnect`) that asks again while its
 // mark lasts: answers 409 disconnected with "reconnect" and returns true. Told to

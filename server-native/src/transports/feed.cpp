@@ -44,8 +44,7 @@ void Feed::stop() {
 
 void Feed::holdMembership(Entry& entry) {
     if (!member_ || !context_.presence || !context_.presence->tracks(entry.channel)) return;
-    entry.member = true;
-    context_.presence->hold(entry.channel, *member_);
+    entry.member = context_.presence->hold(entry.channel, *member_);  // false: past --max-presence-members
 }
 
 void Feed::releaseMembership(const Entry& entry, std::chrono::milliseconds linger) {

@@ -14,11 +14,21 @@ PresenceTracker::~PresenceTracker() {
     flushTimer_.cancel();
 }
 
-void PresenceTracker::hold(const std::string& channel, const Member& member) {
+bool PresenceTracker::hold(const std::string& channel, const Member& member) {
     Key key{channel, member.client};
-    auto [it, added] = held_.try_emplace(key);
+    auto it = held_.find(key);
+    if (it == held_.end()) {
+        std::size_t& count = perChannel_[channel];
+        if (count >= settings_.maxMembers) {
+            if (count == 0) perChannel_.erase(channel);
+            ++overCap_;
+            return false;
+        }
+        ++count;
+        it = held_.emplace(key, Held{}).first;
+        it->second.member = recordOf(member);
+    }
     Held& held = it->second;
-    if (added) held.member = member;
     ++held.holders;
     if (held.leaveAt) {  // back within the grace or linger: still a member, nothing to say
         deadlines_.erase({*held.leaveAt, key});
@@ -26,6 +36,31 @@ void PresenceTracker::hold(const std::string& channel, const Member& member) {
     }
     held.wanted = true;
     if (!held.joined || held.busy) changed(key);
+    return true;
+}
+
+// The client's record, shared by its memberships (one copy of a 1 KiB info, not one per
+// channel); a client seen again with another user or info (another token) gets its own.
+std::shared_ptr<const Member> PresenceTracker::recordOf(const Member& member) {
+    auto [it, added] = records_.try_emplace(member.client);
+    if (!added) {
+        if (auto shared = it->second.lock();
+            shared && shared->user == member.user && shared->infoJson == member.infoJson) {
+            return shared;
+        }
+    }
+    auto record = std::make_shared<const Member>(member);
+    it->second = record;
+    return record;
+}
+
+void PresenceTracker::erase(std::map<Key, Held>::iterator it) {
+    auto count = perChannel_.find(it->first.first);
+    if (count != perChannel_.end() && --count->second == 0) perChannel_.erase(count);
+    const std::string client = it->first.second;
+    held_.erase(it);
+    auto record = records_.find(client);
+    if (record != records_.end() && record->second.expired()) records_.erase(record);
 }
 
 void PresenceTracker::release(const std::string& channel, const std::string& client, std::chrono::milliseconds linger) {
@@ -90,7 +125,7 @@ void PresenceTracker::flush() {
             if (found == held_.end() || found->second.busy) continue;  // a busy one comes back when settled
             Held& held = found->second;
             if (held.wanted == held.joined) {
-                if (!held.wanted) held_.erase(found);
+                if (!held.wanted) erase(found);
                 continue;
             }
             held.busy = true;
@@ -100,7 +135,7 @@ void PresenceTracker::flush() {
             change.join = held.wanted;
             change.announce = announces(key.first);
             if (held.wanted) {
-                change.member = held.member;
+                change.member = *held.member;
             } else {
                 change.member.client = key.second;
             }
@@ -144,7 +179,7 @@ void PresenceTracker::settle(const Key& key, bool joining, const protocol::Resul
     if (now.wanted != now.joined) {
         changed(key);  // held or released again meanwhile: go the other way
     } else if (!now.wanted) {
-        held_.erase(found);
+        erase(found);
     }
 }
 
@@ -186,9 +221,18 @@ void PresenceTracker::schedule() {
     });
 }
 
+// At most kExpirePerTurn deadlines per loop turn (a thousand connections closing at once
+// leave a million memberships to end): the rest on the next turn, other clients between.
 void PresenceTracker::expire() {
     const Clock::time_point now = Clock::now();
+    std::size_t handled = 0;
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+        if (++handled > kExpirePerTurn) {
+            asio::post(io_, [this, alive = alive_] {
+                if (*alive) expire();
+            });
+            return;
+        }
         const Key key = deadlines_.begin()->second;
         deadlines_.erase(deadlines_.begin());
         auto it = held_.find(key);

@@ -17,6 +17,13 @@
 // with a bounded amount of work per loop turn and of calls in flight, so a flood of
 // joins and leaves neither delays other clients' deliveries nor swamps the store.
 //
+// Memory: a membership costs its key (channel, client), its entry here and a pointer to
+// the member record; the record (client, user, info: the info up to 1 KiB) is kept once
+// per client and shared by all its channels. --max-presence-members N caps the members
+// of a channel on this node: a connection subscribing past N is subscribed (it gets the
+// messages) but is no member (not listed, not counted, no join or leave), nor becomes one
+// when a member leaves; it counts in `overCap()`.
+//
 // Threading: the loop thread. Lifetime: owned by the server, outlives every Feed.
 #pragma once
 
@@ -25,6 +32,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -63,8 +71,9 @@ public:
     const PresenceSettings& settings() const { return settings_; }
     Presence& store() { return store_; }
 
-    // A connection of `member.client` subscribes `channel` (a presence channel).
-    void hold(const std::string& channel, const Member& member);
+    // A connection of `member.client` subscribes `channel` (a presence channel). False:
+    // the channel has its --max-presence-members already, the client is no member.
+    bool hold(const std::string& channel, const Member& member);
     // It lets go; the membership ends after `linger` (0: now) unless held again.
     void release(const std::string& channel, const std::string& client, std::chrono::milliseconds linger);
 
@@ -82,11 +91,13 @@ public:
     std::uint64_t failures() const { return failures_; }
     // Store calls made (each a batch of one channel's changes).
     std::uint64_t batches() const { return batches_; }
+    // Subscriptions that were no members: the channel had --max-presence-members already.
+    std::uint64_t overCap() const { return overCap_; }
 
 private:
     using Key = std::pair<std::string, std::string>;  // channel, client
     struct Held {
-        Member member;
+        std::shared_ptr<const Member> member;  // shared by the client's memberships
         int holders = 0;
         std::optional<Clock::time_point> leaveAt;
         bool wanted = true;   // still a member as far as this node's clients go
@@ -100,15 +111,20 @@ private:
     void flush();
     void settle(const Key& key, bool joining, const protocol::Result<MessagePtr>& result);
     void retryLater(const Key& key);
+    std::shared_ptr<const Member> recordOf(const Member& member);
+    void erase(std::map<Key, Held>::iterator it);
 
-    static constexpr std::size_t kBatch = 128;    // changes per store call
-    static constexpr std::size_t kPerTurn = 128;  // memberships looked at per loop turn
-    static constexpr std::size_t kInFlight = 4;   // store calls unanswered at once
+    static constexpr std::size_t kBatch = 128;           // changes per store call
+    static constexpr std::size_t kPerTurn = 128;         // memberships looked at per loop turn
+    static constexpr std::size_t kInFlight = 4;          // store calls unanswered at once
+    static constexpr std::size_t kExpirePerTurn = 1024;  // deadlines handled per loop turn
 
     asio::io_context& io_;
     Presence& store_;
     PresenceSettings settings_;
     std::map<Key, Held> held_;
+    std::map<std::string, std::size_t, std::less<>> perChannel_;               // entries of held_ by channel
+    std::map<std::string, std::weak_ptr<const Member>, std::less<>> records_;  // by client
     std::set<std::pair<Clock::time_point, Key>> deadlines_;
     asio::steady_timer timer_;
     std::optional<Clock::time_point> armedFor_;
@@ -124,6 +140,7 @@ private:
     std::uint64_t joins_ = 0;
     std::uint64_t leaves_ = 0;
     std::uint64_t failures_ = 0;
+    std::uint64_t overCap_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -236,9 +236,38 @@ std::shared_ptr<const std::string> SseTransport::singleChannelEvent(const Messag
     return lastEvent_;
 }
 
+namespace {
+// Every channel of the request forbidden (403): an EventSource cannot read a 403 (it
+// fails without saying why, and a raw one would not say which channel), so the refusals
+// go in a short event stream as they do when some channels are allowed: the welcome, one
+// `error` event naming each channel, then the end, with a `retry:` of an hour so that an
+// EventSource left open does not ask again and again.
+constexpr int kRefusedRetryMs = 3600 * 1000;
+
+std::string refusedStream(const Context& context, const SubscribeRequest& subscribe) {
+    std::string body = protocol::sseRetry(kRefusedRetryMs);
+    body += protocol::sseEvent("welcome", "",
+                               "{\"epoch\":\"" + context.hub.epoch() +
+                                   "\",\"heartbeat_ms\":" + std::to_string(context.settings.heartbeat.count()) +
+                                   ",\"client\":\"" + subscribe.client.id + "\"}");
+    for (const protocol::Refusal& refusal : subscribe.allowed.refused) {
+        std::string error = protocol::errorBody(refusal.error.code, refusal.error.message);
+        error.insert(1, "\"channel\":\"" + refusal.channel + "\",");
+        body += protocol::sseEvent("error", "", error);
+    }
+    return body;
+}
+
+// A stream that ends as it begins: nothing to feed.
+class EndedStream final : public Attachment {
+public:
+    void onClose() override {}
+};
+}  // namespace
+
 void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connection) {
     if (rejectRequest(context_, TransportKind::Sse, request, connection)) return;
-    auto subscribe = readSubscribeOrAnswer(context_, request, *connection, true);
+    auto subscribe = readSubscribeOrAnswer(context_, request, *connection, true, true);
     if (!subscribe) return;
     const std::string markKey = subscribe->client.fromSession ? subscribe->client.id : std::string();
     if (answeredDisconnected(context_, subscribe->caller, markKey, *connection)) return;
@@ -247,6 +276,11 @@ void SseTransport::handle(HttpRequest& request, const HttpConnectionPtr& connect
                        "Cache-Control: no-cache, no-transform\r\n"
                        "X-Accel-Buffering: no\r\n" +
                        connection->corsHeaders() + "Connection: close\r\n\r\n";
+    if (subscribe->allowed.starts.empty()) {
+        connection->beginStream(head + refusedStream(context_, *subscribe), std::make_unique<EndedStream>());
+        connection->finish();
+        return;
+    }
     head += protocol::sseRetry(2000);
     auto stream = std::make_unique<SseStream>(*this, *connection);
     SseStream* raw = stream.get();

@@ -95,6 +95,15 @@ TEST_CASE(
     REQUIRE(cluster.shards.size() == 2);
     CHECK(cluster.shards[1].host == "h2");
     CHECK(cluster.shards[1].port == 7001);
+    // Seeds over TLS with an ACL user: the cluster's nodes are reached as the seeds are.
+    BrokerOptions secure;
+    REQUIRE_FALSE(parseBrokerUrl("redis+cluster://rediss://app:pw@h1:7000,rediss://app:pw@h2:7001", secure));
+    CHECK(secure.cluster);
+    CHECK(secure.tls);
+    CHECK(secure.user == "app");
+    REQUIRE(secure.shards.size() == 2);
+    CHECK(secure.shards[1].tls);
+    CHECK(secure.shards[1].host == "h2");
     BrokerOptions bad;
     CHECK(parseBrokerUrl("redis+cluster://h1:7000/2", bad));
     CHECK(parseBrokerUrl("redis://a:1,", bad));

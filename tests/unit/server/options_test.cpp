@@ -115,3 +115,49 @@ TEST_CASE("presence flags: patterns checked, numbers in range, defaults as docum
     CHECK_THAT(parseOptions({"--max-presence-members", "0"}).error, Catch::Contains("--max-presence-members"));
     CHECK_THAT(usage(), Catch::Contains("--presence-grace-ms"));
 }
+
+TEST_CASE("broker URLs: ACL users, rediss://, Sentinel, and errors that never repeat a password") {
+    BrokerOptions b;
+    REQUIRE_FALSE(parseBrokerUrl("redis://pusher:pw@10.0.0.1:6380/2", b));
+    CHECK((b.user == "pusher" && b.password == "pw" && b.host == "10.0.0.1" && b.port == 6380 && b.db == 2));
+    CHECK_FALSE(b.tls);
+    REQUIRE_FALSE(parseBrokerUrl("redis://:pw@h", b));
+    CHECK((b.user.empty() && b.password == "pw" && b.port == 6379));
+    REQUIRE_FALSE(parseBrokerUrl("redis://pw@h", b));  // as before ACL users: the default user's password
+    CHECK((b.user.empty() && b.password == "pw"));
+    REQUIRE_FALSE(parseBrokerUrl("rediss://h:6390", b));
+    CHECK((b.tls && b.host == "h" && b.port == 6390));
+    REQUIRE_FALSE(parseBrokerUrl("redis+sentinel://u:pw@s1:26379,s2,s3:26380/mymaster", b));
+    CHECK(b.masterName == "mymaster");
+    CHECK(b.sentinels == std::vector<std::pair<std::string, int>>{{"s1", 26379}, {"s2", 26379}, {"s3", 26380}});
+    CHECK((b.user == "u" && b.password == "pw"));
+    auto problem = parseBrokerUrl("redis+sentinel://u:hunter2@s1:26379", b);
+    REQUIRE(problem);
+    CHECK(problem->find("master name") != std::string::npos);
+    CHECK(problem->find("hunter2") == std::string::npos);
+    problem = parseBrokerUrl("redis://u:hunter2@h:99999", b);
+    REQUIRE(problem);
+    CHECK(problem->find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("options --broker-wait, --broker-password-file and the refusal of --broker-password on the command line") {
+    auto parsed = parseOptions({"--broker", "redis://h", "--broker-wait", "1", "--broker-wait-timeout-ms", "500"});
+    CHECK(parsed.error.empty());
+    CHECK(parsed.options.broker.waitReplicas == 1);
+    CHECK(parsed.options.broker.waitTimeoutMs == 500);
+    CHECK_FALSE(parseOptions({"--broker-wait-timeout-ms", "5000"}).error.empty());  // above the 2 s silence limit
+    const std::string path = "/tmp/pushwire-options-test-password";
+    std::ofstream(path) << "from-file\n";
+    parsed = parseOptions({"--broker", "redis://:in-url@h", "--broker-password-file", path});
+    CHECK(parsed.options.broker.password == "from-file");
+    std::remove(path.c_str());
+    CHECK_FALSE(parseOptions({"--broker-password-file", path}).error.empty());
+    std::vector<std::string> args;
+    std::string error;
+    CHECK_FALSE(gatherArguments({"--broker-password", "x"}, {}, args, error));
+    CHECK(error.find("PUSHWIRE_BROKER_PASSWORD") != std::string::npos);
+    REQUIRE(gatherArguments({"--broker", "redis://pusher:@h"}, {"PUSHWIRE_BROKER_PASSWORD=from-env"}, args, error));
+    parsed = parseOptions(args);
+    CHECK(parsed.error.empty());
+    CHECK((parsed.options.broker.user == "pusher" && parsed.options.broker.password == "from-env"));
+}

@@ -116,6 +116,33 @@ TEST_CASE("presence tracker: held again within the linger, or by a second connec
     CHECK(rig.store.calls.back() == "leave room a");
 }
 
+TEST_CASE("presence tracker: --max-presence-members caps a channel's members, past it a client is no member") {
+    asio::io_context io;
+    FakeStore store;
+    PresenceSettings settings = Rig::settings();
+    settings.maxMembers = 2;
+    PresenceTracker tracker{io, store, settings};
+    auto turn = [&] {
+        io.restart();
+        io.poll();
+    };
+    CHECK(tracker.hold("room", member("a")));
+    CHECK(tracker.hold("room", member("b")));
+    CHECK(tracker.hold("room", member("a")));  // a member already: a second connection of it
+    CHECK_FALSE(tracker.hold("room", member("c")));
+    CHECK(tracker.hold("other", member("c")));  // each channel its own cap
+    CHECK(tracker.overCap() == 1);
+    turn();
+    CHECK(std::set<std::string>(store.calls.begin(), store.calls.end()) ==
+          std::set<std::string>{"join room a", "join room b", "join other c"});
+    tracker.release("room", "c", 0ms);  // no member: nothing to leave
+    tracker.release("room", "b", 0ms);
+    turn();
+    CHECK(store.calls.back() == "leave room b");
+    CHECK(tracker.hold("room", member("d")));  // room again
+    CHECK(tracker.memberCount() == 3);
+}
+
 TEST_CASE("presence tracker: a join or leave the store failed is asked again until it goes through") {
     Rig rig;
     rig.store.failures = 2;

@@ -1,0 +1,171 @@
+// Redis as production runs it (docs/scaling.md, "Production Redis"): an ACL user, the
+// password from a file or the environment (never on the command line, never printed), and
+// TLS (rediss://) against a real redis-server --tls-port with a CA and certificates the test
+// makes with the openssl CLI.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "server_process.hpp"
+#include "support/redis_server.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSecret = "s3cr3t-Pa55-7a1c9e";
+
+struct TempDir {
+    TempDir() {
+        char templ[] = "/tmp/pushwire-redis-tls-XXXXXX";
+        if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp failed");
+        path = templ;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+    void write(const std::string& name, const std::string& text) const { std::ofstream(file(name)) << text; }
+    std::string path;
+};
+
+bool waitStatus(const ServerProcess& node, int status) {
+    for (int i = 0; i < 500; ++i) {
+        auto health = node.client().Get("/pushwire/healthz");
+        if (health && health->status == status) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+std::string get(const ServerProcess& node, const std::string& target) {
+    auto res = node.client().Get(target);
+    return res ? res->body : std::string();
+}
+
+// Everything a node shows about itself: its log, healthz, metrics.
+std::string everythingShown(const ServerProcess& node) {
+    return node.log() + get(node, "/pushwire/healthz") + get(node, "/pushwire/metrics");
+}
+
+std::string runServer(const std::string& environment, const std::string& arguments, int* status = nullptr) {
+    FILE* pipe = popen((environment + " " + PUSHWIRE_SERVER_BIN + " " + arguments + " 2>&1").c_str(), "r");
+    REQUIRE(pipe);
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+    const int code = WEXITSTATUS(pclose(pipe));
+    if (status) *status = code;
+    return out;
+}
+
+std::uint64_t publishOn(const ServerProcess& node, const std::string& channel) {
+    auto res =
+        node.client().Post("/pushwire/publish", R"({"channel":")" + channel + R"(","data":1})", "application/json");
+    REQUIRE(res);
+    INFO(res->body);
+    REQUIRE(res->status == 200);
+    return json::parse(res->body)["seq"].get<std::uint64_t>();
+}
+
+void openssl(const std::string& arguments) {
+    REQUIRE(std::system(("openssl " + arguments + " >/dev/null 2>&1").c_str()) == 0);
+}
+
+// A CA, a server certificate for 127.0.0.1 signed by it, a client one, and another CA.
+void makeCertificates(const TempDir& dir) {
+    const std::string d = dir.path + "/";
+    openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout " + d + "ca.key -out " + d + "ca.crt");
+    openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout " + d + "other.key -out " + d +
+            "other.crt");
+    dir.write("san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    for (const std::string name : {"redis", "client"}) {
+        openssl("req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + d + name + ".key -out " + d + name +
+                ".csr");
+        openssl("x509 -req -days 2 -in " + d + name + ".csr -CA " + d + "ca.crt -CAkey " + d +
+                "ca.key -CAcreateserial" + " -extfile " + d + "san.ext -out " + d + name + ".crt");
+    }
+}
+
+}  // namespace
+
+TEST_CASE("redis: an ACL user with the password from a file or the environment, and the password is never shown",
+          "[broker]") {
+    RedisServer redis;
+    REQUIRE(redis.cli({"ACL", "SETUSER", "pusher", "on", ">" + kSecret, "~*", "&*", "+@all"}) == "OK\n");
+    REQUIRE(redis.cli({"ACL", "SETUSER", "default", "off"}) == "OK\n");  // nobody without a password
+    TempDir dir;
+    dir.write("password", kSecret + "\n");
+    const std::string url = "redis://pusher:@127.0.0.1:" + std::to_string(redis.port());
+
+    SECTION("from a file") {
+        ServerProcess node({"--broker", url, "--broker-password-file", dir.file("password")});
+        REQUIRE(waitStatus(node, 200));
+        CHECK(publishOn(node, "acl") == 1);
+        CHECK(everythingShown(node).find(kSecret) == std::string::npos);
+        CHECK(get(node, "/pushwire/healthz").find("redis://") != std::string::npos);
+    }
+    SECTION("from the environment") {
+        ServerProcess node({"--broker", url}, {"PUSHWIRE_BROKER_PASSWORD=" + kSecret});
+        REQUIRE(waitStatus(node, 200));
+        CHECK(publishOn(node, "acl") == 1);
+        CHECK(everythingShown(node).find(kSecret) == std::string::npos);
+    }
+    SECTION("a wrong password: unavailable, and neither password is shown") {
+        dir.write("wrong", "not-" + kSecret + "\n");
+        ServerProcess node({"--broker", url, "--broker-password-file", dir.file("wrong")});
+        REQUIRE(waitStatus(node, 503));
+        const std::string shown = everythingShown(node);
+        CHECK(shown.find(kSecret) == std::string::npos);
+        CHECK_THAT(shown, Catch::Contains("WRONGPASS"));
+    }
+    SECTION("--print-config names the file and the user, never the password") {
+        const std::string printed =
+            runServer("PUSHWIRE_BROKER_PASSWORD=" + kSecret, "--broker " + url + " --print-config");
+        CHECK(printed.find(kSecret) == std::string::npos);
+        json config = json::parse(printed);
+        CHECK(config["broker"] == "redis://pusher:***@127.0.0.1:" + std::to_string(redis.port()) + "/0");
+        const std::string fromUrl = runServer("", "--broker redis://pusher:" + kSecret + "@127.0.0.1:1 --print-config");
+        CHECK(fromUrl.find(kSecret) == std::string::npos);
+    }
+    SECTION("--broker-password on the command line is refused, without repeating it") {
+        int status = 0;
+        const std::string said = runServer("", "--broker " + url + " --broker-password " + kSecret, &status);
+        CHECK(status == 2);
+        CHECK_THAT(said, Catch::Contains("PUSHWIRE_BROKER_PASSWORD"));
+        CHECK(said.find(kSecret) == std::string::npos);
+    }
+}
+
+TEST_CASE("redis: rediss:// with the test's CA and a client certificate, and another CA fails clearly", "[broker]") {
+    TempDir dir;
+    makeCertificates(dir);
+    const int tlsPort = freeTcpPort();
+    RedisServer redis(RedisServer::Config{
+        false,
+        0,
+        "",
+        {"--tls-port", std::to_string(tlsPort), "--tls-cert-file", dir.file("redis.crt"), "--tls-key-file",
+         dir.file("redis.key"), "--tls-ca-cert-file", dir.file("ca.crt"), "--tls-auth-clients", "yes"}});
+    const std::string url = "rediss://127.0.0.1:" + std::to_string(tlsPort);
+
+    SECTION("the right CA and a client certificate") {
+        ServerProcess node({"--broker", url, "--broker-tls-ca", dir.file("ca.crt"), "--broker-tls-cert",
+                            dir.file("client.crt"), "--broker-tls-key", dir.file("client.key")});
+        REQUIRE(waitStatus(node, 200));
+        SseClient subscriber(node.httpPort(), "/pushwire/sse?channel=tls");
+        subscriber.waitFor(1, "welcome");
+        CHECK(publishOn(node, "tls") == 1);
+        CHECK(subscriber.waitFor(1, "", 10s).size() == 1);
+        CHECK_THAT(get(node, "/pushwire/healthz"), Catch::Contains("rediss://"));
+    }
+    SECTION("another CA: unavailable, and the reason says the handshake failed") {
+        ServerProcess node({"--broker", url, "--broker-tls-ca", dir.file("other.crt"), "--broker-tls-cert",
+                            dir.file("client.crt"), "--broker-tls-key", dir.file("client.key")});
+        REQUIRE(waitStatus(node, 503));
+        CHECK_THAT(get(node, "/pushwire/healthz"), Catch::Contains("TLS handshake"));
+    }
+    SECTION("no client certificate where Redis asks for one: unavailable") {
+        ServerProcess node({"--broker", url, "--broker-tls-ca", dir.file("ca.crt")});
+        REQUIRE(waitStatus(node, 503));
+    }
+}
