@@ -85,7 +85,14 @@ bool RedisCluster::healthy() {
     for (auto& node : nodes_) {
         if (!node->running()) continue;
         if (node->cli({"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) return false;
-        if (node->cli({"ROLE"}).rfind("master", 0) == 0) ++masters;
+        const std::string role = node->cli({"ROLE"});
+        if (role.rfind("master", 0) == 0) {
+            ++masters;
+        } else if (node->cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos) {
+            // A replica that never synced (offset 0) holds "too old" data and will not
+            // stand for election: a master killed before then is never replaced.
+            return false;
+        }
     }
     return masters > 0;
 }

@@ -27,7 +27,8 @@ public:
     std::vector<RedisServer*> masters();
     // FLUSHALL on every master.
     void flush();
-    // Every running node says cluster_state:ok and agrees on the masters of every slot.
+    // Every running node says cluster_state:ok, and every running replica has its link to
+    // its master up (synced: it can be promoted).
     bool healthy();
     // Waits (up to `seconds`) until healthy().
     bool waitHealthy(int seconds = 30);

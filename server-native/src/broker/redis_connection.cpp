@@ -160,7 +160,7 @@ void RedisConnection::connectTo(std::function<void(std::optional<std::string>)> 
 void RedisConnection::handshake(std::function<void(std::optional<std::string>)> done) {
     const std::string where = endpoint_.host + ":" + std::to_string(endpoint_.port);
     try {
-        tlsContext_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+        tlsContext_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
         tlsContext_->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                                  asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
         tlsContext_->set_verify_mode(asio::ssl::verify_peer);
@@ -173,7 +173,7 @@ void RedisConnection::handshake(std::function<void(std::optional<std::string>)> 
             tlsContext_->use_certificate_chain_file(endpoint_.tlsCert);
             tlsContext_->use_private_key_file(endpoint_.tlsKey, asio::ssl::context::pem);
         }
-        tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tlsContext_);
+        tls_ = std::make_shared<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tlsContext_);
         tls_->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
         std::error_code isAddress;
         asio::ip::make_address(endpoint_.host, isAddress);
@@ -184,7 +184,8 @@ void RedisConnection::handshake(std::function<void(std::optional<std::string>)> 
         return;
     }
     auto alive = alive_;
-    tls_->async_handshake(asio::ssl::stream_base::client, [this, alive, done, where](const std::error_code& error) {
+    tls_->async_handshake(asio::ssl::stream_base::client, [this, alive, done, where, keep = tls_,
+                                                           context = tlsContext_](const std::error_code& error) {
         if (!*alive) return;
         if (error) {
             state_ = State::Closed;
@@ -265,22 +266,25 @@ void RedisConnection::writeMore() {
     writing_ = true;
     auto alive = alive_;
     withStream([&](auto& stream) {
-        asio::async_write(stream, asio::buffer(*batch), [this, alive, batch](const std::error_code& ec, std::size_t) {
-            if (!*alive) return;
-            writing_ = false;
-            if (ec) {
-                fail("write failed: " + ec.message());
-                return;
-            }
-            writeMore();
-        });
+        asio::async_write(
+            stream, asio::buffer(*batch),
+            [this, alive, batch, keep = tls_, context = tlsContext_](const std::error_code& ec, std::size_t) {
+                if (!*alive) return;
+                writing_ = false;
+                if (ec) {
+                    fail("write failed: " + ec.message());
+                    return;
+                }
+                writeMore();
+            });
     });
 }
 
 void RedisConnection::startRead() {
     auto alive = alive_;
     withStream([&](auto& stream) {
-        stream.async_read_some(asio::buffer(buffer_), [this, alive](const std::error_code& ec, std::size_t size) {
+        stream.async_read_some(asio::buffer(buffer_), [this, alive, keep = tls_, context = tlsContext_](
+                                                          const std::error_code& ec, std::size_t size) {
             if (!*alive) return;
             if (ec) {
                 fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated

@@ -121,8 +121,11 @@ private:
     RedisEndpoint endpoint_;
     std::chrono::milliseconds timeout_;
     asio::ip::tcp::socket socket_;
-    std::unique_ptr<asio::ssl::context> tlsContext_;
-    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+    // Shared with every operation in flight on them: an SSL operation completing after a
+    // reconnect replaced the stream, or after this connection was destroyed (aborted),
+    // still reads the stream's own buffers before it reaches the handler.
+    std::shared_ptr<asio::ssl::context> tlsContext_;
+    std::shared_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
     asio::steady_timer timer_;
     std::chrono::steady_clock::time_point lastReply_;  // when Redis last answered anything
     redisReader* reader_ = nullptr;
