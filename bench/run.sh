@@ -479,6 +479,7 @@ fi
 # Tabs × pages: the server's connections and CPU per message delivered to a tab, with the
 # tabs of each browser sharing one connection and with one connection per tab.
 if want tabs; then
+  touch "$RAW"
   node "$ROOT/bench/tabs_pages.mjs" --users "${TABS_USERS:-100}" --tabs "${TABS_TABS:-8}" --rate "${TABS_RATE:-10}" \
     --seconds "${TABS_SECONDS:-20}" --transport "${TABS_TRANSPORT:-websocket}" --max-pss-gib "${TABS_MAX_PSS_GIB:-12}" |
     while IFS= read -r line; do

@@ -117,7 +117,7 @@ const allSubscribed = (pages) => waitFor(async () => {
     if (!(await page.evaluate(() => window.subs.every((s) => s.state === 'subscribed')))) return false;
   }
   return true;
-}, { timeout: 120000, interval: 200, what: 'every tab subscribed' });
+}, { timeout: 300000, interval: 200, what: 'every tab subscribed' });
 const delivered = async (pages) => {
   let sum = 0;
   for (const page of pages) sum += await page.evaluate(() => window.count);
@@ -136,11 +136,23 @@ try {
     const openStart = Date.now();
     for (let u = 0; u < userLimit; u++) {
       const context = await browser.newContext();
+      // A loaded machine: navigation and evaluation wait long rather than fail.
+      context.setDefaultTimeout(300000);
+      let tabs;
+      try {
+        tabs = await Promise.all(Array.from({ length: args.tabs },
+          (_, t) => openTab(context, common, `tp-${mode}-u${u}-t${t}`, share)));
+        await allSubscribed(tabs);
+      } catch (e) {
+        // The machine could not open one more: measure the users open, and say so.
+        await context.close().catch(() => {});
+        heldNote = `stopped at ${u} users: opening user ${u + 1}'s tabs failed (${String(e.message || e).split('\n')[0]})`;
+        console.error(`tabs_pages: ${heldNote}`);
+        userLimit = u;
+        break;
+      }
       contexts.push(context);
-      const tabs = await Promise.all(Array.from({ length: args.tabs },
-        (_, t) => openTab(context, common, `tp-${mode}-u${u}-t${t}`, share)));
       pages.push(...tabs);
-      await allSubscribed(tabs);
       const pss = chromiumPss();
       const perUser = pss / (u + 1);
       if (u + 1 < userLimit && (pss + perUser > args['max-pss-gib'] * GIB || memAvailable() - perUser < args['min-free-gib'] * GIB)) {
@@ -150,7 +162,7 @@ try {
         userLimit = u + 1;  // the next mode opens as many
         break;
       }
-      if ((u + 1) % 10 === 0) console.error(`tabs_pages: ${mode}: ${u + 1} users open, Pss ${(pss / GIB).toFixed(2)} GiB`);
+      console.error(`tabs_pages: ${mode}: ${u + 1} users open, Pss ${(pss / GIB).toFixed(2)} GiB`);
     }
     const users = contexts.length;
     const openSeconds = (Date.now() - openStart) / 1000;
@@ -172,9 +184,9 @@ try {
     }
     let got = 0;
     try {
-      await waitFor(async () => (got = await delivered(pages)) >= expected, { timeout: 120000, interval: 500, what: 'every message in every tab' });
+      await waitFor(async () => (got = await delivered(pages)) >= expected, { timeout: 300000, interval: 500, what: 'every message in every tab' });
     } catch {
-      console.error(`tabs_pages: ${mode}: ${got} of ${expected} deliveries after 120 s`);
+      console.error(`tabs_pages: ${mode}: ${got} of ${expected} deliveries after 300 s`);
     }
     const wallS = (Date.now() - start) / 1000;
     const serverUs = serverCpuUs(server.child.pid) - server0;
