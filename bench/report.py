@@ -410,6 +410,30 @@ if size_row or browser_row:
         add(f"| {browser_row['sdk_per_s']:,.0f} | {browser_row['raw_per_s']:,.0f} | {browser_row['ratio']:.2f}× | "
             f"{browser_row['first_message_ms']:.0f} |")
         add("")
+tabs_rows = [r for r in (find("pushwire", t, f"tabs-{m}") for t in TRANSPORTS for m in ("shared", "unshared")) if r]
+if tabs_rows:
+    add("## Tabs × pages: one connection per browser")
+    add("")
+    first = tabs_rows[0]
+    add(f"{first['users']} browsers (Chromium contexts: a user's browser, whose tabs share Web Locks and "
+        f"BroadcastChannel) of {first['tabs']} tabs each, {first['pages']} pages in one headless Chromium; every tab "
+        "subscribes to one channel all tabs read and to one of its own; "
+        f"{first['rate']:g} messages a second published to the common channel for {first['messages']:,} messages "
+        "(`bench/tabs_pages.mjs`). With the tabs of each browser sharing one connection (the default) and with "
+        "`share: false`: the server's connections (its metrics), its CPU (its threads' schedstat) and Chromium's "
+        "(every process, utime + stime) per message delivered to a tab's callback, from the first publish to the "
+        "last delivery, and Chromium's memory (Pss, all processes).")
+    if first.get("note"):
+        add("")
+        add(f"Fewer browsers than asked ({first['users_requested']}): {first['note']}.")
+    add("")
+    add("| transport | tabs | pages | server connections | delivered | server CPU µs per delivery | Chromium CPU µs per delivery | Chromium Pss GiB |")
+    add("|---|---|---|---|---|---|---|---|")
+    for r in tabs_rows:
+        add(f"| {r['transport']} | {'shared (default)' if r['mode'] == 'shared' else 'share: false'} | {r['pages']:,} | "
+            f"{r['connections']:,.0f} | {r['delivered']:,}/{r['expected']:,} | {num(r['server_cpu_us_per_delivery'])} | "
+            f"{num(r['chromium_cpu_us_per_delivery'], '{:.0f}')} | {num(r['chromium_pss_mib'] / 1024)} |")
+    add("")
 big_row = find("pushwire", "http", "big-publish")
 if big_row:
     add("## Reading one large publish")
