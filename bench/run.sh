@@ -35,7 +35,10 @@
 #   Nchan on that cluster: the chat shape (WebSocket subscribers, CLUSTER_PER_CHANNEL a
 #   channel; CLUSTER_PUBLISHERS HTTP publishers, each keeping 16 publishes in flight), as fast as accepted; each
 #   Redis node's CPU and bytes sent per publish (INFO, pushwire-bench --redis-node). Then the
-#   capacity model's memory: idle WebSocket connections held, RSS per connection. What one
+#   capacity model's memory: idle WebSocket connections held, RSS per connection. And one
+#   channel's fan-out (SUBSCRIBERS at RATE msg/s and as fast as accepted, for each of
+#   CLUSTER_FANOUT_TRANSPORTS ("websocket sse")) on the cluster, pushwire against Nchan on the
+#   same cluster and the kernel's floor in the same rounds. What one
 #   more node following a channel costs Redis: bench/redis_cross_node.sh (not run here)
 #   TABS_USERS (100) TABS_TABS (8) TABS_RATE (10) TABS_SECONDS (20) TABS_TRANSPORT (websocket)
 #   TABS_MAX_PSS_GIB (12): tabs × pages (bench/tabs_pages.mjs): TABS_USERS browser contexts of
@@ -273,6 +276,12 @@ run() {  # target transport label bench-args...
     nchan-cluster)
       start_redis_cluster
       start_nchan cluster
+      # Nchan answers 503 until it has found the cluster's nodes: wait for its publisher
+      # location to answer anything else (a channel's info or 404).
+      for _ in $(seq 200); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NCHAN_PORT/pub/ready") != 503 ]] && break
+        sleep 0.05
+      done
       # shellcheck disable=SC2206
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS)
       for port in "${CLUSTER_PORTS[@]}"; do args+=(--redis-node "$port"); done ;;
@@ -444,6 +453,12 @@ cluster_chat() {  # target label
 }
 if want cluster; then
   rounds "pushwire-one:one pushwire-cluster:cluster nchan-cluster:nchan-cluster floor-publish" cluster_chat
+  # One channel's fan-out with the broker a Redis Cluster: pushwire and Nchan each on the same
+  # kind of cluster (CPU of the pushwire or nginx processes only), the kernel's floor in the
+  # same rounds, at RATE msg/s and as fast as accepted.
+  for transport in ${CLUSTER_FANOUT_TRANSPORTS:-websocket sse}; do
+    rounds "pushwire-cluster:cluster nchan-cluster:cluster floor:cluster" fanout "$transport"
+  done
   # Two nodes following every channel, publishes one at a time, one Redis vs 3+3 cluster
   # (bench/redis_cluster_cost.sh): each node's CPU, bytes and cluster-bus messages per publish.
   stop_servers
