@@ -7,17 +7,19 @@
 // (its threads' schedstat) and headless Chromium's (every process under this one
 // but the server; utime + stime) per message delivered to a tab's callback, and Chromium's memory (Pss).
 // Users are opened one at a time until USERS, or until Chromium's Pss would pass
-// --max-pss-gib or the machine's MemAvailable fall under --min-free-gib: the users held are
-// stated. One JSON line per mode on stdout.
+// --max-pss-gib or the machine's MemAvailable fall under --min-free-gib, or (on a loaded
+// machine) opening them has taken --open-seconds (0: no limit): the users held are stated,
+// and the second mode opens as many. One JSON line per mode on stdout.
 //
 //   node bench/tabs_pages.mjs [--users 100] [--tabs 8] [--rate 10] [--seconds 20]
-//        [--transport websocket] [--max-pss-gib 12] [--min-free-gib 4] [--modes shared,unshared]
+//        [--transport websocket] [--max-pss-gib 12] [--min-free-gib 4] [--open-seconds 0]
+//        [--modes shared,unshared]
 import http from 'node:http';
 import { readFileSync, readdirSync } from 'node:fs';
 import { startServer, launchBrowser, metrics, waitFor } from '../tests/browser/harness.mjs';
 
 const args = { users: 100, tabs: 8, rate: 10, seconds: 20, transport: 'websocket', 'max-pss-gib': 12,
-  'min-free-gib': 4, modes: 'shared,unshared' };
+  'min-free-gib': 4, 'open-seconds': 0, modes: 'shared,unshared' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const name = process.argv[i].replace(/^--/, '');
   if (!(name in args) || process.argv[i + 1] === undefined) {
@@ -163,6 +165,13 @@ try {
         break;
       }
       console.error(`tabs_pages: ${mode}: ${u + 1} users open, Pss ${(pss / GIB).toFixed(2)} GiB`);
+      if (u + 1 < userLimit && args['open-seconds'] > 0 && Date.now() - openStart > args['open-seconds'] * 1000) {
+        heldNote = `stopped at ${u + 1} users: opening them took ${((Date.now() - openStart) / 1000).toFixed(0)} s ` +
+          `(--open-seconds ${args['open-seconds']}); Chromium's Pss ${(pss / GIB).toFixed(2)} GiB`;
+        console.error(`tabs_pages: ${heldNote}`);
+        userLimit = u + 1;
+        break;
+      }
     }
     const users = contexts.length;
     const openSeconds = (Date.now() - openStart) / 1000;
