@@ -174,6 +174,7 @@ try {
       }
     }
     const users = contexts.length;
+    if (users === 0) throw new Error(`tabs_pages: ${mode}: no browser could be opened (${heldNote})`);
     const openSeconds = (Date.now() - openStart) / 1000;
     await allSubscribed(pages);
     // Settled: the tabs' elections are over and each holder is connected.
