@@ -80,6 +80,8 @@ private:
 // the server over sockets, unsanitized in either build) against its sanitized server
 // (tests/asan_harness.cpp). Not a PUSHWIRE_ variable: the server warns about those it
 // does not know, and the servers started with popen inherit the harness's environment.
+// Tests start the server through this (or ServerProcess), never PUSHWIRE_SERVER_BIN itself:
+// that one would be the plain server in the sanitizer build's run too.
 const char* serverBinary();
 // Whether that server is built with ASan and UBSan ($HARNESS_SERVER_SANITIZED=1): its RSS
 // is then the sanitizer's (quarantine, shadow memory), not the server's.
