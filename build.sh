@@ -223,10 +223,10 @@ asan_build() {
   nice -n 19 cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests \
     pushwire-server fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
 }
-# The sanitizer build's integration_tests: a launcher of the plain build's harness (built by
-# then), which lists its cases when linked.
+# The sanitizer build's integration cases: asan_harness, a launcher of the plain build's
+# harness (built by then), which lists its cases when linked.
 asan_harness() {
-  cmake --build "$BUILD/asan" --target integration_tests
+  cmake --build "$BUILD/asan" --target asan_harness
 }
 asan_ctest() {
   # As many at once as there are cores: under the sanitizers the tests use the CPU more

@@ -1,4 +1,4 @@
-// The sanitizer build's integration_tests: the plain build's harness, run against this
+// The sanitizer build's integration cases: the plain build's harness, run against this
 // build's sanitized server. The harness only talks to the server (a process of its own)
 // over sockets and is unsanitized in either build, so the sanitizer build need not compile
 // it again. Every argument goes through, so
