@@ -110,7 +110,7 @@ add("The load generator is `pushwire-bench` (bench/src): one event loop, every s
     "pushwire runs its one event loop. Server CPU is the scheduler's exact on-CPU time of every thread of "
     "the server's processes (nginx master and worker; `/proc/PID/task/*/schedstat`, in ns, not utime+stime's "
     "10 ms ticks) over the measured messages; latency is publish-to-receipt on the generator's "
-    "clock. Each fan-out scenario ran " + str(max(r["runs"] for r in rows)) + " times per server, alternating "
+    "clock. Each fan-out scenario ran " + str(max((r["runs"] for r in rows), default=0)) + " times per server, alternating "
     "servers; the tables show the median of each number (counts are summed over the runs).")
 add("")
 add("## Fan-out at 100 msg/s (latency)")
