@@ -88,9 +88,12 @@ cmd_deps() {
   fi
 }
 
+# ON: the native build has unit_tests and client_core_tests too; cmd_test turns them off
+# (they run under the sanitizers there, see tests/CMakeLists.txt).
+IN_PROCESS_TESTS=ON
 cmd_build() {
   phase "native build (server, tests, bench)"
-  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release -DPUSHWIRE_IN_PROCESS_TESTS=$IN_PROCESS_TESTS >/dev/null
   cmake --build "$BUILD/native" -j "$JOBS"
   phase "wasm build (browser module) and dist/"
   emcmake cmake -S "$ROOT" -B "$BUILD/wasm" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -168,14 +171,21 @@ cmd_run() {
   exec "$DIST/bin/pushwire-server" --web-root "$DIST/web" "$@"
 }
 
-# Every test: the native tests (unit, client core, integration twice: io_uring and sendmsg
-# writes), the browser tests, the bench smoke run, then the native unit, client and
-# integration tests and the fuzz replays again under ASan + UBSan. The sanitizer build runs
-# from the start at the lowest CPU priority, so that it takes the CPU the other phases
-# leave idle (a test waiting on a socket or a timer) instead of a phase of its own.
+# Every test, each once where one run checks all a second would: the native tests
+# (integration twice: io_uring and sendmsg writes; the native client, the CLI), the browser
+# tests and the bench smoke run against the plain (-O3) build; the unit and client core tests
+# and the fuzz replays under ASan + UBSan only (what they test runs in their own process,
+# and the sanitized run checks what the plain one would and memory and undefined behaviour
+# besides; the plain build does not build them); and the integration cases again against the
+# sanitized server, run by the plain build's harness (tests/asan_harness.cpp: the harness is
+# unsanitized in either build, so it is compiled once). The sanitizer build runs from the
+# start at the lowest CPU priority, so that it takes the CPU the other phases leave idle (a
+# test waiting on a socket or a timer) instead of a phase of its own. ctest starts the
+# longest tests first (their COST, tests/CMakeLists.txt; then the times of the last run).
 cmd_test() {
   cmd_deps
   mkdir -p "$BUILD"
+  IN_PROCESS_TESTS=OFF
   # In a process group of its own (set -m), to be stopped whole if this script ends first.
   set -m
   asan_build >"$BUILD/asan-build.log" 2>&1 &
@@ -183,13 +193,14 @@ cmd_test() {
   set +m
   trap "kill -- -$asan_pid 2>/dev/null || true" EXIT
   cmd_build
-  phase "every test (ctest -j $TEST_JOBS), but the fuzz replays (they run under ASan below)"
+  phase "every test (ctest -j $TEST_JOBS), but the unit, client and fuzz tests (they run under ASan below)"
   local status=0
-  ctest --test-dir "$BUILD/native" --output-on-failure --schedule-random -j "$TEST_JOBS" -E '^fuzz:' "$@" || status=$?
+  ctest --test-dir "$BUILD/native" --output-on-failure -j "$TEST_JOBS" -E '^(fuzz|unit|client):' "$@" || status=$?
   phase "sanitizer build (ASan + UBSan; the rest of it, started with the native build)"
   local built=0
   wait "$asan_pid" || built=$?
   trap - EXIT
+  [[ $built == 0 ]] && { asan_harness >>"$BUILD/asan-build.log" 2>&1 || built=$?; }
   if [[ $built != 0 ]]; then
     tail -50 "$BUILD/asan-build.log"
     echo "the sanitizer build failed: $BUILD/asan-build.log" >&2
@@ -204,12 +215,18 @@ cmd_test() {
 # The native unit and integration tests again, built with ASan and UBSan (the server
 # they start is the sanitized one too). -O0 with line tables only (-g1): the sanitizers'
 # reports name file and line; full debug info (-g) cost 8% more CPU and 17% bigger objects,
-# -O1 twice the CPU.
+# -O1 twice the CPU. The integration harness is the plain build's (asan_harness, below).
 asan_build() {
   cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON \
-    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 >/dev/null
-  nice -n 19 cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests integration_tests \
+    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 \
+    -DPUSHWIRE_PLAIN_HARNESS="$BUILD/native/tests/integration_tests" >/dev/null
+  nice -n 19 cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests \
     pushwire-server fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
+}
+# The sanitizer build's integration cases: asan_harness, a launcher of the plain build's
+# harness (built by then), which lists its cases when linked.
+asan_harness() {
+  cmake --build "$BUILD/asan" --target asan_harness
 }
 asan_ctest() {
   # As many at once as there are cores: under the sanitizers the tests use the CPU more
@@ -219,8 +236,12 @@ asan_ctest() {
     ctest --test-dir "$BUILD/asan" --output-on-failure -j "$JOBS" -R '^(unit|client|integration|fuzz)'
 }
 cmd_sanitize() {
+  phase "the integration harness (plain build; the sanitizer build runs it)"
+  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD/native" -j "$JOBS" --target integration_tests
   phase "sanitizer build (ASan + UBSan) of the native tests"
   asan_build
+  asan_harness
   asan_ctest
   phase_end
 }

@@ -110,7 +110,7 @@ add("The load generator is `pushwire-bench` (bench/src): one event loop, every s
     "pushwire runs its one event loop. Server CPU is the scheduler's exact on-CPU time of every thread of "
     "the server's processes (nginx master and worker; `/proc/PID/task/*/schedstat`, in ns, not utime+stime's "
     "10 ms ticks) over the measured messages; latency is publish-to-receipt on the generator's "
-    "clock. Each fan-out scenario ran " + str(max(r["runs"] for r in rows)) + " times per server, alternating "
+    "clock. Each fan-out scenario ran " + str(max((r["runs"] for r in rows), default=0)) + " times per server, alternating "
     "servers; the tables show the median of each number (counts are summed over the runs).")
 add("")
 add("## Fan-out at 100 msg/s (latency)")
@@ -410,6 +410,30 @@ if size_row or browser_row:
         add(f"| {browser_row['sdk_per_s']:,.0f} | {browser_row['raw_per_s']:,.0f} | {browser_row['ratio']:.2f}× | "
             f"{browser_row['first_message_ms']:.0f} |")
         add("")
+tabs_rows = [r for r in (find("pushwire", t, f"tabs-{m}") for t in TRANSPORTS for m in ("shared", "unshared")) if r]
+if tabs_rows:
+    add("## Tabs × pages: one connection per browser")
+    add("")
+    first = tabs_rows[0]
+    add(f"{first['users']} browsers (Chromium contexts: a user's browser, whose tabs share Web Locks and "
+        f"BroadcastChannel) of {first['tabs']} tabs each, {first['pages']} pages in one headless Chromium; every tab "
+        "subscribes to one channel all tabs read and to one of its own; "
+        f"{first['rate']:g} messages a second published to the common channel for {first['messages']:,} messages "
+        "(`bench/tabs_pages.mjs`). With the tabs of each browser sharing one connection (the default) and with "
+        "`share: false`: the server's connections (its metrics), its CPU (its threads' schedstat) and Chromium's "
+        "(every process, utime + stime) per message delivered to a tab's callback, from the first publish to the "
+        "last delivery, and Chromium's memory (Pss, all processes).")
+    if first.get("note"):
+        add("")
+        add(f"Fewer browsers than asked ({first['users_requested']}): {first['note']}.")
+    add("")
+    add("| transport | tabs | pages | server connections | delivered | server CPU µs per delivery | Chromium CPU µs per delivery | Chromium Pss GiB |")
+    add("|---|---|---|---|---|---|---|---|")
+    for r in tabs_rows:
+        add(f"| {r['transport']} | {'shared (default)' if r['mode'] == 'shared' else 'share: false'} | {r['pages']:,} | "
+            f"{r['connections']:,.0f} | {r['delivered']:,}/{r['expected']:,} | {num(r['server_cpu_us_per_delivery'])} | "
+            f"{num(r['chromium_cpu_us_per_delivery'], '{:.0f}')} | {num(r['chromium_pss_mib'] / 1024)} |")
+    add("")
 big_row = find("pushwire", "http", "big-publish")
 if big_row:
     add("## Reading one large publish")
@@ -581,6 +605,34 @@ if any(find(t, "websocket", l) for t, l, _ in CLUSTER_LABELS):
         add(f"| kernel floor (publish) | – | – | – | – | {num(fl.get('publishes_per_s'), '{:,.0f}')} | "
             f"{num(fl.get('server_cpu_us_per_publish'))} | – | – | – | – | – | – |")
     add("")
+CLUSTER_FANOUT = [t for t in TRANSPORTS if find("pushwire", t, "cluster-latency") or find("nchan", t, "cluster-latency")]
+if CLUSTER_FANOUT:
+    add("One channel's fan-out with the broker a Redis Cluster: one pushwire node on `redis+cluster://` and Nchan "
+        "on the same kind of cluster (fresh for every run), the subscribers and publisher of the fan-out above; "
+        "server CPU is the pushwire or nginx processes only (the cluster's is not counted on either side); the "
+        "kernel's floor (`pushwire-send-paths io_uring`, as many sockets, the same rate) in the same rounds.")
+    add("")
+    add("| transport | server | rate | delivered | lost | dup | server CPU µs/delivery | ÷ Nchan | ÷ floor | "
+        "publish p99 ms | latency p50 ms | p99 ms |")
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for t in CLUSTER_FANOUT:
+        fl = get(find("floor", t, "cluster-latency"), "server_cpu_us_per_delivery")
+        paced = num(get(find("pushwire", t, "cluster-latency") or find("nchan", t, "cluster-latency"), "rate"), "{:.0f}")
+        for scenario, rate in (("latency", f"{paced} msg/s"), ("throughput", "as accepted")):
+            nc = get(find("nchan", t, f"cluster-{scenario}"), "server_cpu_us_per_delivery")
+            for name, target in (("pushwire", "pushwire"), ("Nchan", "nchan")):
+                r = find(target, t, f"cluster-{scenario}")
+                if r is None:
+                    continue
+                mine = target == "pushwire"
+                cpu = r["server_cpu_us_per_delivery"]
+                add(f"| {t} | {name} | {rate} | {counts(r)} | {num(cpu)} | {ratio(cpu, nc) if mine else ''} | "
+                    f"{ratio(cpu, fl) if scenario == 'latency' and fl else ''} | {num(get(r, 'publish_ms', 'p99'))} | "
+                    f"{num(get(r, 'latency_ms', 'p50'))} | {num(get(r, 'latency_ms', 'p99'))} |")
+        if fl is not None:
+            add(f"| {t} | kernel floor | {paced} msg/s | – | – | – | {num(fl)} | "
+                f"{ratio(fl, get(find('nchan', t, 'cluster-latency'), 'server_cpu_us_per_delivery'))} | 1.00× | – | – | – |")
+    add("")
 cost = find("redis", "", "cluster-cost")
 if cost is not None and cost.get("text"):
     add("Two pushwire nodes following the same channels (one SSE reader each), publishes one at a time through "
@@ -660,6 +712,18 @@ if REDIS_TRANSPORTS:
         return a / b if a is not None and b else None
     target_row("With Redis: delivery p99 at 100 msg/s, 2 nodes ≤ 2× the memory broker's on one node",
                [(t, cross_node(t)) for t in REDIS_TRANSPORTS], 2.0)
+
+
+if CLUSTER_FANOUT:
+    def cluster_ratio(t, other, label="cluster-latency"):
+        a = get(find("pushwire", t, label), "server_cpu_us_per_delivery")
+        b = get(find(other, t, label), "server_cpu_us_per_delivery")
+        return a / b if a is not None and b else None
+    target_row("On a Redis Cluster: CPU per delivery at 100 msg/s ≤ 1.15× the kernel floor (pushwire ÷ floor)",
+               [(t, cluster_ratio(t, "floor")) for t in CLUSTER_FANOUT], 1.15)
+    target_row("On a Redis Cluster: CPU per delivery below Nchan's on the same cluster (< 1.0×)",
+               [(f"{t} {s}", cluster_ratio(t, "nchan", f"cluster-{s}")) for t in CLUSTER_FANOUT
+                for s in ("latency", "throughput")], 0.999)
 
 
 def self_ratio(t, base, other, scenario):

@@ -35,10 +35,19 @@
 #   Nchan on that cluster: the chat shape (WebSocket subscribers, CLUSTER_PER_CHANNEL a
 #   channel; CLUSTER_PUBLISHERS HTTP publishers, each keeping 16 publishes in flight), as fast as accepted; each
 #   Redis node's CPU and bytes sent per publish (INFO, pushwire-bench --redis-node). Then the
-#   capacity model's memory: idle WebSocket connections held, RSS per connection. What one
+#   capacity model's memory: idle WebSocket connections held, RSS per connection. And one
+#   channel's fan-out (SUBSCRIBERS at RATE msg/s and as fast as accepted, for each of
+#   CLUSTER_FANOUT_TRANSPORTS ("websocket sse")) on the cluster, pushwire against Nchan on the
+#   same cluster and the kernel's floor in the same rounds. What one
 #   more node following a channel costs Redis: bench/redis_cross_node.sh (not run here)
+#   TABS_USERS (100) TABS_TABS (8) TABS_RATE (10) TABS_SECONDS (20) TABS_TRANSPORT (websocket)
+#   TABS_MAX_PSS_GIB (12) TABS_OPEN_SECONDS (0: no limit): tabs × pages (bench/tabs_pages.mjs): TABS_USERS browser contexts of
+#   TABS_TABS tabs in headless Chromium, tabs sharing one connection per browser and with
+#   share: false; the server's connections and CPU per delivery, Chromium's CPU and memory
+#   (fewer users when Chromium would pass TABS_MAX_PSS_GIB, or leave under 4 GiB free, or
+#   opening them took TABS_OPEN_SECONDS: stated)
 #   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big growth
-#   cluster browser (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
+#   cluster browser tabs (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
 #   not docs/benchmarks.md, which stays the page of a whole run
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -268,6 +277,12 @@ run() {  # target transport label bench-args...
     nchan-cluster)
       start_redis_cluster
       start_nchan cluster
+      # Nchan answers 503 until it has found the cluster's nodes: wait for its publisher
+      # location to answer anything else (a channel's info or 404).
+      for _ in $(seq 200); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NCHAN_PORT/pub/ready") != 503 ]] && break
+        sleep 0.05
+      done
       # shellcheck disable=SC2206
       args=(--target nchan --port "$NCHAN_PORT" $NCHAN_PIDS)
       for port in "${CLUSTER_PORTS[@]}"; do args+=(--redis-node "$port"); done ;;
@@ -439,6 +454,12 @@ cluster_chat() {  # target label
 }
 if want cluster; then
   rounds "pushwire-one:one pushwire-cluster:cluster nchan-cluster:nchan-cluster floor-publish" cluster_chat
+  # One channel's fan-out with the broker a Redis Cluster: pushwire and Nchan each on the same
+  # kind of cluster (CPU of the pushwire or nginx processes only), the kernel's floor in the
+  # same rounds, at RATE msg/s and as fast as accepted.
+  for transport in ${CLUSTER_FANOUT_TRANSPORTS:-websocket sse}; do
+    rounds "pushwire-cluster:cluster nchan-cluster:cluster floor:cluster" fanout "$transport"
+  done
   # Two nodes following every channel, publishes one at a time, one Redis vs 3+3 cluster
   # (bench/redis_cluster_cost.sh): each node's CPU, bytes and cluster-bus messages per publish.
   stop_servers
@@ -469,6 +490,19 @@ if want browser; then
   echo "{\"scenario\":\"size\",\"target\":\"pushwire\",\"transport\":\"\",\"label\":\"size\",\"js_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.js"),\"wasm_bytes\":$(stat -c %s "$ROOT/dist/web/pushwire.wasm"),\"js_gzip\":$js_gz,\"wasm_gzip\":$wasm_gz,\"js_sent\":$js_sent,\"wasm_sent\":$wasm_sent}" >>"$RAW"
   line=$(node "$ROOT/bench/browser_throughput.mjs" --messages "${BROWSER_MESSAGES:-20000}" --repeat "$REPEAT" || true)
   [[ -n "$line" ]] && echo "${line%\}},\"target\":\"pushwire\",\"transport\":\"websocket\",\"label\":\"browser\"}" >>"$RAW"
+fi
+
+# Tabs × pages: the server's connections and CPU per message delivered to a tab, with the
+# tabs of each browser sharing one connection and with one connection per tab.
+if want tabs; then
+  touch "$RAW"
+  node "$ROOT/bench/tabs_pages.mjs" --users "${TABS_USERS:-100}" --tabs "${TABS_TABS:-8}" --rate "${TABS_RATE:-10}" \
+    --seconds "${TABS_SECONDS:-20}" --transport "${TABS_TRANSPORT:-websocket}" --max-pss-gib "${TABS_MAX_PSS_GIB:-12}" \
+    --open-seconds "${TABS_OPEN_SECONDS:-0}" |
+    while IFS= read -r line; do
+      mode=$(sed -nE 's/.*"mode":"([a-z]+)".*/\1/p' <<<"$line")
+      echo "${line%\}},\"target\":\"pushwire\",\"label\":\"tabs-$mode\"}" >>"$RAW"
+    done || true
 fi
 
 mkdir -p "$RESULTS"

@@ -7,50 +7,9 @@
 # gap line); with two URLs on Redis, a node killed moves the subscriber to the other, nothing
 # lost; `pushwire presence` lists a channel's members and --follow prints their joins and leaves. No timed assertions: every wait is for a condition, with a generous deadline.
 set -euo pipefail
-trap 'echo "cli_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 SERVER=$1 CLI=$2
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-fail() { echo "cli_check.sh: $*" >&2; exit 1; }
-# wait_for DESCRIPTION COMMAND...: until COMMAND succeeds, 60 s at most.
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 600); do "$@" && return 0; sleep 0.1; done
-  fail "waited 60 s for $what"
-}
-lines() { [[ -f "$1" ]] && [[ $(wc -l <"$1") -ge $2 ]]; }
-start_server() {  # log-name server-flags... ; sets PID PORT
-  local log="$DIR/$1.log"; shift
-  "$SERVER" "$@" >"$log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  wait_for "the server to listen" grep -q listening "$log"
-  PORT=$(sed -nE 's|.*http://[^:]+:([0-9]+) .*|\1|p' "$log" | head -1)
-}
-# expect_seqs FILE CHANNEL FIRST LAST: FILE is exactly the messages FIRST..LAST of CHANNEL.
-expect_seqs() {
-  python3 - "$@" <<'PY'
-import json, sys
-path, channel, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-rows = [json.loads(l) for l in open(path)]
-seqs = [r.get("seq") for r in rows]
-assert all(r.get("channel") == channel for r in rows), rows
-assert seqs == list(range(first, last + 1)), f"{path}: seqs {seqs}, expected {first}..{last}"
-assert all(r["data"] == {"n": r["seq"]} for r in rows), rows
-PY
-}
-publish() {  # URL CHANNEL FIRST LAST: publishes {"n":FIRST}..{"n":LAST} by stdin, checks the seqs printed
-  local url=$1 channel=$2 first=$3 last=$4
-  local seqs
-  seqs=$(for n in $(seq "$first" "$last"); do echo "{\"n\":$n}"; done | "$CLI" pub "$url" "$channel" -)
-  [[ "$seqs" == "$(seq "$first" "$last")" ]] || fail "pub printed '$seqs' for $first..$last"
-}
+# shellcheck source=support/cli_lib.sh
+source "$(dirname "$0")/support/cli_lib.sh"
 
 # --help and the command line's errors.
 # (to a file: `| grep -q` may end before a help longer than one stdio buffer is written)
@@ -63,7 +22,7 @@ trap - ERR
 "$CLI" pub http://127.0.0.1:1 c hi 2>"$DIR/err"; [[ $? == 2 ]] || fail "pub of a non-JSON word: not exit 2"
 "$CLI" pub http://127.0.0.1:1 c 1 2>/dev/null; [[ $? == 1 ]] || fail "pub to no server: not exit 1"
 set -e
-trap 'echo "cli_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
+trap 'echo "$TEST_NAME: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 grep -q "not JSON" "$DIR/err" || fail "pub of a non-JSON word: $(cat "$DIR/err")"
 
 start_server memory --port 0
@@ -161,7 +120,7 @@ trap - ERR
 "$CLI" presence "$PURL" room --stats --follow 2>/dev/null; [[ $? == 2 ]] || fail "presence --stats --follow: not exit 2"
 "$CLI" presence "$PURL" plain 2>"$DIR/presence-plain.err"; [[ $? == 1 ]] || fail "presence of a channel without: not exit 1"
 set -e
-trap 'echo "cli_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
+trap 'echo "$TEST_NAME: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 grep -q not_found "$DIR/presence-plain.err" || fail "presence of a channel without: $(cat "$DIR/presence-plain.err")"
 [[ -z "$("$CLI" presence "$PURL" room)" ]] || fail "presence of an empty channel printed members"
 "$CLI" sub "$PURL" room >/dev/null 2>"$DIR/member1.err" &

@@ -8,14 +8,8 @@
 set -euo pipefail
 CLI=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-fail() { echo "cli_hostile_check.sh: $*" >&2; exit 1; }
+# shellcheck source=support/cli_lib.sh
+source "$HERE/support/cli_lib.sh"
 
 start_fake() {  # MODE; sets URL
   rm -f "$DIR/port"

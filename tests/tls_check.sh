@@ -8,45 +8,9 @@
 # server's certificate could not be verified. A certificate for another host name is
 # refused the same way. No timed assertions.
 set -euo pipefail
-trap 'echo "tls_check.sh: line $LINENO failed (status $?): $BASH_COMMAND" >&2' ERR
 SERVER=$1 CLI=$2
-DIR=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-fail() { echo "tls_check.sh: $*" >&2; exit 1; }
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 600); do "$@" && return 0; sleep 0.1; done
-  fail "waited 60 s for $what"
-}
-lines() { [[ -f "$1" ]] && [[ $(wc -l <"$1") -ge $2 ]]; }
-start_server() {  # log-name server-flags... ; sets PID PORT
-  local log="$DIR/$1.log"; shift
-  "$SERVER" "$@" >"$log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  wait_for "the server to listen" grep -q listening "$log"
-  PORT=$(sed -nE 's|.*https://[^:]+:([0-9]+) .*|\1|p' "$log" | head -1)
-  [[ -n "$PORT" ]] || fail "the server does not say https: $(cat "$log")"
-}
-expect_seqs() {  # FILE CHANNEL FIRST LAST
-  python3 - "$@" <<'PY'
-import json, sys
-path, channel, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-rows = [json.loads(l) for l in open(path)]
-assert [r.get("seq") for r in rows] == list(range(first, last + 1)), rows
-assert all(r["channel"] == channel and r["data"] == {"n": r["seq"]} for r in rows), rows
-PY
-}
-publish() {  # CHANNEL FIRST LAST (through the CLI, verified with the test's CA)
-  local seqs
-  seqs=$(for n in $(seq "$2" "$3"); do echo "{\"n\":$n}"; done | "$CLI" pub "$URL" "$1" - --ca-file "$DIR/ca.pem")
-  [[ "$seqs" == "$(seq "$2" "$3")" ]] || fail "pub printed '$seqs'"
-}
+# shellcheck source=support/cli_lib.sh
+source "$(dirname "$0")/support/cli_lib.sh"
 
 # A CA, the server's certificate from it (for 127.0.0.1 and localhost), another CA, and a
 # certificate from the test's CA for another host name only.
@@ -67,11 +31,11 @@ URL=https://127.0.0.1:$PORT
 
 # Each transport: 2 held, 2 live, | head -n 4 ends it.
 for transport in websocket sse longpoll poll; do
-  publish "t-$transport" 1 2
+  publish "$URL" "t-$transport" 1 2 --ca-file "$DIR/ca.pem"
   ("$CLI" sub "$URL" "t-$transport" --since 0 --transport "$transport" --ca-file "$DIR/ca.pem" --verbose \
      2>"$DIR/$transport.err" | stdbuf -oL head -n 4 >"$DIR/$transport.out"; echo "${PIPESTATUS[0]}" >"$DIR/$transport.status") &
   wait_for "$transport: the held messages" lines "$DIR/$transport.out" 2
-  publish "t-$transport" 3 4
+  publish "$URL" "t-$transport" 3 4 --ca-file "$DIR/ca.pem"
   wait_for "$transport: sub to end" test -s "$DIR/$transport.status"
   [[ $(cat "$DIR/$transport.status") == 0 ]] || fail "$transport: exit $(cat "$DIR/$transport.status"): $(cat "$DIR/$transport.err")"
   expect_seqs "$DIR/$transport.out" "t-$transport" 1 4

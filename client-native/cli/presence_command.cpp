@@ -7,20 +7,14 @@
 // reconnects, until interrupted or its reader goes away. The command's own membership
 // (its subscription) is not printed.
 #include <httplib.h>
-#include <unistd.h>
 
-#include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
-#include <asio/signal_set.hpp>
-#include <cerrno>
-#include <csignal>
-#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "answer.hpp"
 #include "cli.hpp"
+#include "follow_session.hpp"
 #include "http_errors.hpp"
 #include "pushwire/client.hpp"
 
@@ -71,74 +65,29 @@ json memberJson(const Member& member) {
 
 int follow(const Args& args, const std::vector<std::string>& urls, const std::string& channel,
            const std::string& token) {
-    ClientOptions options;
-    if (args.has("--transport")) {
-        auto transport = transportFromString(args.get("--transport"));
-        if (!transport) {
-            complain("--transport " + args.get("--transport") + ": give websocket, sse, longpoll, poll or auto");
-            return kExitUsage;
-        }
-        options.transport = *transport;
-    }
-    if (!token.empty()) options.getToken = [token](TokenCallback done) { done(token); };
-    options.caFile = args.get("--ca-file");
-    if (!readPresence(urls[0], channel, false, token, options.caFile)) return kExitFailed;
+    const std::optional<ClientOptions> options = clientOptions(args, token);
+    if (!options) return kExitUsage;
+    if (!readPresence(urls[0], channel, false, token, options->caFile)) return kExitFailed;
 
-    std::signal(SIGPIPE, SIG_IGN);
-    asio::io_context io;
-    int status = kExitOk;
-    bool stopping = false;
-    auto client = std::make_unique<Client>(io, urls, options);
-    auto finish = [&](int exitStatus) {
-        if (stopping) return;
-        stopping = true;
-        status = exitStatus;
-        client->close();
-        io.stop();
-    };
+    FollowSession session(args, urls, *options);
+    Client& client = session.client();
     auto print = [&](const char* event, const Member& member) {
-        if (stopping || member.client == client->id()) return;
-        const std::string line = json{{"event", event}, {"channel", channel}, {"member", memberJson(member)}}.dump();
-        if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fputc('\n', stdout) == EOF ||
-            std::fflush(stdout) != 0) {
-            finish(errno == EPIPE ? kExitOk : kExitFailed);
-        }
+        if (session.stopping() || member.client == client.id()) return;
+        session.print(json{{"event", event}, {"channel", channel}, {"member", memberJson(member)}}.dump());
     };
-    client->onStateChange([&](State state, const std::string& reason) {
-        if (state == State::Reconnecting) complain("reconnecting: " + reason);
-        if (state == State::Reconnecting && isTlsRefusal(reason)) finish(kExitFailed);
-        if (state == State::Connected && args.has("--verbose")) {
-            complain(std::string("connected to ") + client->server() + " over " + toString(client->transport()));
-        }
-        if (state == State::Closed && !stopping) {
-            complain("closed: " + reason);
-            finish(kExitFailed);
-        }
-    });
     SubscribeOptions subscribe;
     subscribe.onJoin = [&](const Member& member) { print("join", member); };
     subscribe.onLeave = [&](const Member& member) { print("leave", member); };
     subscribe.onError = [&](const Error& error) {
         complain(channel + ": " + error.code + ": " + error.message);
-        if (error.code != "bad_cursor") finish(kExitFailed);
+        if (error.code != "bad_cursor") session.finish(kExitFailed);
     };
     // Its messages are not this command's business (`pushwire sub` prints them).
-    Subscription subscription = client->subscribe(
+    Subscription subscription = client.subscribe(
         channel, [](const Message&) {}, std::move(subscribe));
     if (!subscription.active()) return kExitUsage;  // a bad channel name (told on stderr)
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const std::error_code& ec, int) {
-        if (!ec) finish(kExitOk);
-    });
-    // As `sub`: a reader that goes away (`| head`) ends the command at once.
-    asio::posix::stream_descriptor out(io, ::dup(STDOUT_FILENO));
-    out.async_wait(asio::posix::stream_descriptor::wait_error, [&](const std::error_code& ec) {
-        if (!ec) finish(kExitOk);
-    });
-    io.run();
-    client.reset();
-    return status;
+    return session.run();
 }
 
 }  // namespace

@@ -1,12 +1,5 @@
 // `pushwire sub URL CHANNEL...`: one JSON line per message and gap on stdout, the state
 // and errors on stderr, the positions saved to --position-file after each line written.
-#include <unistd.h>
-
-#include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
-#include <asio/signal_set.hpp>
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,6 +8,7 @@
 #include <set>
 
 #include "cli.hpp"
+#include "follow_session.hpp"
 #include "pushwire/client.hpp"
 
 namespace pushwire::cli {
@@ -81,20 +75,10 @@ int subCommand(const Args& args) {
     }
     const std::vector<std::string> urls = parseUrls(args.positional[0]);
     if (urls.empty()) return kExitUsage;
-    ClientOptions options;
-    if (args.has("--transport")) {
-        auto transport = transportFromString(args.get("--transport"));
-        if (!transport) {
-            complain("--transport " + args.get("--transport") + ": give websocket, sse, longpoll, poll or auto");
-            return kExitUsage;
-        }
-        options.transport = *transport;
-    }
-    const std::optional<std::string> tokenRead = readToken(args);
-    if (!tokenRead) return kExitUsage;
-    const std::string token = *tokenRead;
-    if (!token.empty()) options.getToken = [token](TokenCallback done) { done(token); };
-    options.caFile = args.get("--ca-file");
+    const std::optional<std::string> token = readToken(args);
+    if (!token) return kExitUsage;
+    const std::optional<ClientOptions> options = clientOptions(args, *token);
+    if (!options) return kExitUsage;
     long count = -1;  // messages to print before ending (-1: no end)
     if (args.has("--count")) {
         char* end = nullptr;
@@ -107,46 +91,10 @@ int subCommand(const Args& args) {
     PositionFile positions(args.get("--position-file"));
     if (!positions.load()) return kExitUsage;
 
-    // A reader gone (`| head`) is the end, not a signal that kills us mid-write.
-    std::signal(SIGPIPE, SIG_IGN);
-    asio::io_context io;
-    int status = kExitOk;
-    bool stopping = false;
-    auto client = std::make_unique<Client>(io, urls, options);
+    FollowSession session(args, urls, *options, [&positions] { positions.save(); });
+    Client& client = session.client();
     std::vector<Subscription> subscriptions;
     std::set<std::string> live;  // channels still subscribed
-
-    auto finish = [&](int exitStatus) {
-        if (stopping) return;
-        stopping = true;
-        status = exitStatus;
-        positions.save();
-        client->close();
-        io.stop();
-    };
-    // One line to stdout; false once the reader is gone.
-    auto print = [&](const std::string& line) {
-        if (stopping) return false;
-        if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fputc('\n', stdout) == EOF ||
-            std::fflush(stdout) != 0) {
-            finish(errno == EPIPE ? kExitOk : kExitFailed);
-            return false;
-        }
-        return true;
-    };
-
-    client->onStateChange([&](State state, const std::string& reason) {
-        if (state == State::Reconnecting) complain("reconnecting: " + reason);
-        // A server whose certificate is not trusted here stays so: give up (exit 1).
-        if (state == State::Reconnecting && isTlsRefusal(reason)) finish(kExitFailed);
-        if (state == State::Connected && args.has("--verbose")) {
-            complain(std::string("connected to ") + client->server() + " over " + toString(client->transport()));
-        }
-        if (state == State::Closed && !stopping) {
-            complain("closed: " + reason);
-            finish(kExitFailed);
-        }
-    });
 
     for (std::size_t i = 1; i < args.positional.size(); ++i) {
         const std::string channel = args.positional[i];
@@ -162,29 +110,29 @@ int subCommand(const Args& args) {
                   {"from", gap.from},
                   {"to", gap.to ? nlohmann::ordered_json(*gap.to) : nlohmann::ordered_json(nullptr)},
                   {"reason", gap.reason}}}};
-            if (print(line.dump())) positions.set(gap.channel, subscriptions[index].position());
+            if (session.print(line.dump())) positions.set(gap.channel, subscriptions[index].position());
         };
         subscribe.onError = [&, channel](const Error& error) {
             complain(channel + ": " + error.code + ": " + error.message);
             // A refusal the command cannot mend (its token is fixed): give up.
             if (error.code == "bad_cursor") return;
             if (error.code == "unauthorized" || error.code == "token_expired" || error.code == "token_revoked") {
-                finish(kExitFailed);
+                session.finish(kExitFailed);
                 return;
             }
             live.erase(channel);
-            if (live.empty()) finish(kExitFailed);
+            if (live.empty()) session.finish(kExitFailed);
         };
-        Subscription subscription = client->subscribe(
+        Subscription subscription = client.subscribe(
             channel,
             [&, index](const Message& message) {
                 // The data is JSON already: spliced in as it is.
                 std::string line = json{{"channel", message.channel}, {"seq", message.seq}}.dump();
                 line.pop_back();
                 line += ",\"data\":" + message.data + ",\"time\":" + std::to_string(message.time) + "}";
-                if (!print(line)) return;
+                if (!session.print(line)) return;
                 positions.set(message.channel, subscriptions[index].position());
-                if (count > 0 && --count == 0) finish(kExitOk);
+                if (count > 0 && --count == 0) session.finish(kExitOk);
             },
             std::move(subscribe));
         subscriptions.push_back(subscription);
@@ -192,20 +140,7 @@ int subCommand(const Args& args) {
     }
     if (live.empty()) return kExitUsage;  // every channel name refused (told on stderr)
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const std::error_code& ec, int) {
-        if (!ec) finish(kExitOk);
-    });
-    // A reader that goes away (`| head -n 3` has its lines) ends the command at once, not
-    // at the next message: the pipe's error shows on stdout (epoll; on a file or a
-    // terminal this wait fails or never ends, and a failed write ends it as before).
-    asio::posix::stream_descriptor out(io, ::dup(STDOUT_FILENO));
-    out.async_wait(asio::posix::stream_descriptor::wait_error, [&](const std::error_code& ec) {
-        if (!ec) finish(kExitOk);
-    });
-    io.run();
-    client.reset();
-    return status;
+    return session.run();
 }
 
 }  // namespace pushwire::cli

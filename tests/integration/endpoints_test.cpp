@@ -395,7 +395,7 @@ TEST_CASE("static files carry an ETag (304 when it matches), no-cache, and their
 }
 
 TEST_CASE("a --web-root that does not exist is an error at start") {
-    const std::string command = std::string(PUSHWIRE_SERVER_BIN) + " --port 0 --web-root /nonexistent/pushwire 2>&1";
+    const std::string command = std::string(serverBinary()) + " --port 0 --web-root /nonexistent/pushwire 2>&1";
     FILE* out = popen(command.c_str(), "r");
     REQUIRE(out);
     std::string text;

@@ -140,7 +140,7 @@ std::vector<std::string> startupLines(std::vector<std::string> args, const std::
                                       const std::vector<std::string>& environment = {}) {
     int out[2];
     REQUIRE(pipe(out) == 0);
-    args.insert(args.begin(), PUSHWIRE_SERVER_BIN);
+    args.insert(args.begin(), serverBinary());
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -251,7 +251,7 @@ TEST_CASE(
           std::string::npos);
     TempDir files;
     files.write("config.json", R"({"max_channels": 5})");
-    const std::string command = std::string(PUSHWIRE_SERVER_BIN) + " --config " + files.path("config.json") + " 2>&1";
+    const std::string command = std::string(serverBinary()) + " --config " + files.path("config.json") + " 2>&1";
     FILE* pipe = popen(command.c_str(), "r");
     REQUIRE(pipe);
     std::string said;
@@ -264,7 +264,7 @@ TEST_CASE(
 TEST_CASE("print-config: prints the options in effect as a config file that gives the same options") {
     TempDir files;
     auto run = [](const std::string& arguments) {
-        FILE* pipe = popen((std::string("PUSHWIRE_HISTORY=77 ") + PUSHWIRE_SERVER_BIN + " " + arguments).c_str(), "r");
+        FILE* pipe = popen((std::string("PUSHWIRE_HISTORY=77 ") + serverBinary() + " " + arguments).c_str(), "r");
         REQUIRE(pipe);
         std::string out;
         char buf[4096];
@@ -336,7 +336,7 @@ TEST_CASE(
         CHECK(refused->body.find("--metrics-allow") != std::string::npos);
         CHECK(server.client().Get("/pushwire/healthz")->status == 200);  // health stays open
     }
-    FILE* pipe = popen((std::string(PUSHWIRE_SERVER_BIN) + " --metrics-allow 10.0.0.0/33 2>&1").c_str(), "r");
+    FILE* pipe = popen((std::string(serverBinary()) + " --metrics-allow 10.0.0.0/33 2>&1").c_str(), "r");
     REQUIRE(pipe);
     std::string said;
     char buf[512];

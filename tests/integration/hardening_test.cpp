@@ -109,11 +109,7 @@ std::string bodyOf(const std::string& answer) {
 
 // Server RSS checks: under ASan the quarantine and shadow memory, not the server, decide
 // RSS; there the bounds are left to the plain build and the rest of each test still runs.
-#if defined(PUSHWIRE_SERVER_SANITIZED)
-constexpr bool kRssMeaningful = false;
-#else
-constexpr bool kRssMeaningful = true;
-#endif
+const bool kRssMeaningful = !serverSanitized();
 
 }  // namespace
 
@@ -129,7 +125,7 @@ TEST_CASE(
     const long before = residentKb(server.pid());
     // 200 anonymous connections, each asking for 1024 channels of its own: 204,800 in all
     // (half as many under the sanitizers, which are slow: still five times the limit).
-    constexpr int kConnections = kRssMeaningful ? 200 : 100, kPerConnection = 1024, kPerFrame = 256;
+    const int kConnections = kRssMeaningful ? 200 : 100, kPerConnection = 1024, kPerFrame = 256;
     std::vector<std::unique_ptr<RawWebSocket>> flood;
     for (int c = 0; c < kConnections; ++c) {
         flood.push_back(std::make_unique<RawWebSocket>(server.httpPort(), "/pushwire/ws"));

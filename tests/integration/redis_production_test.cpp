@@ -53,7 +53,7 @@ std::string everythingShown(const ServerProcess& node) {
 }
 
 std::string runServer(const std::string& environment, const std::string& arguments, int* status = nullptr) {
-    FILE* pipe = popen((environment + " " + PUSHWIRE_SERVER_BIN + " " + arguments + " 2>&1").c_str(), "r");
+    FILE* pipe = popen((environment + " " + serverBinary() + " " + arguments + " 2>&1").c_str(), "r");
     REQUIRE(pipe);
     std::string out;
     char buf[4096];

@@ -25,6 +25,20 @@
 
 namespace pushwire::test {
 
+const char* serverBinary() {
+    const char* chosen = std::getenv("HARNESS_SERVER_BIN");
+    return chosen && *chosen ? chosen : PUSHWIRE_SERVER_BIN;
+}
+
+bool serverSanitized() {
+    if (const char* sanitized = std::getenv("HARNESS_SERVER_SANITIZED")) return std::string(sanitized) == "1";
+#if defined(PUSHWIRE_SERVER_SANITIZED)
+    return true;  // the harness of a sanitizer build, run against that build's server
+#else
+    return false;
+#endif
+}
+
 ServerProcess::ServerProcess(std::vector<std::string> args) { start(std::move(args), {}); }
 
 ServerProcess::ServerProcess(std::vector<std::string> args, std::vector<std::string> environment) {
@@ -39,7 +53,7 @@ void ServerProcess::start(std::vector<std::string> args, const std::vector<std::
     if (logFd < 0) throw std::runtime_error("mkstemp failed");
     logPath_ = logTemplate;
     // One port, as the server runs by default; tests of a second WebSocket port ask for it.
-    std::vector<std::string> argv = {PUSHWIRE_SERVER_BIN, "--port", "0"};
+    std::vector<std::string> argv = {serverBinary(), "--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
     // The suite runs twice: as is, and with PUSHWIRE_SERVER_EXTRA_ARGS=--io-uring=off so
     // that both of the front's write paths are exercised.

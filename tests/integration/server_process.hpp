@@ -75,6 +75,18 @@ private:
     bool killedOnPurpose_ = false;
 };
 
+// The server binary the tests start: $HARNESS_SERVER_BIN when set, else the one this build
+// made. The sanitizer build runs the plain build's harness (a process that only talks to
+// the server over sockets, unsanitized in either build) against its sanitized server
+// (tests/asan_harness.cpp). Not a PUSHWIRE_ variable: the server warns about those it
+// does not know, and the servers started with popen inherit the harness's environment.
+// Tests start the server through this (or ServerProcess), never PUSHWIRE_SERVER_BIN itself:
+// that one would be the plain server in the sanitizer build's run too.
+const char* serverBinary();
+// Whether that server is built with ASan and UBSan ($HARNESS_SERVER_SANITIZED=1): its RSS
+// is then the sanitizer's (quarantine, shadow memory), not the server's.
+bool serverSanitized();
+
 // The lines of a sanitizer report (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer)
 // in a process's stderr, or "" when there is none.
 std::string sanitizerReport(const std::string& stderrText);

@@ -80,12 +80,13 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
     pwWithStrings([token], function (t) { _pw_token_ready(handle, id, t); });
   };
   this.setStateListener = function (listener) { stateListener = listener; };
-  // events.onMember(joined, member): only when the page watches joins and leaves.
+  // events: api.js's record of the subscription, { channel, onMessage, onGap, ... };
+  // events.onMember(joined, member) only when the page watches joins and leaves.
   this.subscribe = function (channel, since, events) {
     var id = pwWithStrings([channel, since], function (c, s) {
       return _pw_subscribe(handle, c, s, events.onMember ? 1 : 0);
     });
-    if (id) subscriptions.set(id, Object.assign({ channel: channel }, events));
+    if (id) subscriptions.set(id, events);
     return id;
   };
   // done(ok, members or null, clients, users, code, message)
@@ -329,6 +330,7 @@ function NativeClient(urls, transport, times, tokenRequester, debug, server) {
       else console.warn('pushwire: ' + channel + ': ' + error.message);
     };
     var id = native.subscribe(channel, since, {
+      channel: channel,
       onMessage: function (ch, seq, data, time) {
         isolate(onMessage, { channel: ch, seq: seq, data: data, time: time });
       },

@@ -107,7 +107,7 @@ function SharedNative(key, makeNative, getSub) {
   var watcher = null;       // the follower's watch (an interval)
   var info = { state: 'connecting', reason: '', transport: 'auto', server: '', id: '' };
   var stateListener = null;
-  var subs = new Map();     // this tab's subscriptions: id -> { channel, since, pos, last, events, watch }
+  var subs = new Map();     // this tab's subscriptions: id -> api.js's record, with pos and last
   var nextId = 1;
   var pending = new Map();  // this tab's publishes and presence queries waiting for the leader
   var server = null;        // the server API's events of this tab (api.js)
@@ -129,14 +129,14 @@ function SharedNative(key, makeNative, getSub) {
     queue.splice(0).forEach(send);
   };
   var subscribeUp = function (id, s) {
-    up({ t: 'sub', id: id, channel: s.channel, since: s.pos, watch: s.watch });
+    up({ t: 'sub', id: id, channel: s.channel, since: s.pos, watch: !!s.onMember });
   };
   var readHistory = null;   // (channel, since, limit) -> Promise of messages (api.js history)
   var deliver = function (s, msg) {
     if (s.last !== null && msg.seq <= s.last) return;  // had it (from before a takeover)
     s.last = msg.seq;
     s.pos = msg.pos || s.pos;
-    s.events.onMessage(s.channel, msg.seq, msg.data, msg.time);
+    s.onMessage(s.channel, msg.seq, msg.data, msg.time);
   };
   // The messages after s.last up to seq `upto` (`pos` names a position of the channel), then
   // what came meanwhile. Seqs history no longer holds are a gap (`evicted`; join/leave entries
@@ -150,7 +150,7 @@ function SharedNative(key, makeNative, getSub) {
       if (subs.get(id) !== s) return;
       var next = s.last + 1;
       var lost = function (to, reason) {
-        if (to >= next) s.events.onGap(s.channel, next, to, reason);
+        if (to >= next) s.onGap(s.channel, next, to, reason);
       };
       (list || []).forEach(function (m) {
         if (m.seq > upto || m.seq < next) return;
@@ -205,13 +205,13 @@ function SharedNative(key, makeNative, getSub) {
         if (!s || (s.last !== null && msg.to2 >= 0 && msg.to2 <= s.last)) return;  // not ours: we had those
         if (msg.to2 < 0) s.last = null;  // a new epoch: seqs start again
         else if (s.last !== null) s.last = Math.max(s.last, msg.to2);  // lost: no hole to fill
-        s.events.onGap(msg.channel, msg.from2, msg.to2, msg.reason);
+        s.onGap(msg.channel, msg.from2, msg.to2, msg.reason);
         return;
       case 'err':
         if (!s) return;
         if (msg.code === 'bad_cursor') { s.pos = ''; s.last = null; }  // read from now (api.js says so)
         if (msg.ended) subs.delete(msg.id);
-        s.events.onError(msg.code, msg.message, msg.ended);
+        s.onError(msg.code, msg.message, msg.ended);
         return;
       case 'subd':
         if (!s) return;
@@ -219,7 +219,7 @@ function SharedNative(key, makeNative, getSub) {
           s.pos = msg.pos;
           s.last = pwPositionSeq(msg.pos);
         }
-        s.events.onSubscribed();
+        s.onSubscribed();
         // Behind the connection (it read this channel before this subscription came): catch up.
         var at = pwPositionSeq(msg.pos);
         if (s.last !== null && at !== null && at > s.last && readHistory && s.pos && !s.filling) fill(msg.id, s, at, msg.pos);
@@ -227,9 +227,9 @@ function SharedNative(key, makeNative, getSub) {
       case 'ended':
         if (!s) return;
         subs.delete(msg.id);
-        s.events.onEnded(msg.why);
+        s.onEnded(msg.why);
         return;
-      case 'member': if (s && s.events.onMember) s.events.onMember(msg.joined, msg.member); return;
+      case 'member': if (s && s.onMember) s.onMember(msg.joined, msg.member); return;
       case 'srv': if (server) server[msg.what](msg.value); return;
       case 'done': {
         var p = pending.get(msg.id);
@@ -553,10 +553,12 @@ function SharedNative(key, makeNative, getSub) {
   this.setHistoryReader = function (read) { readHistory = read; };
   this.tokenReady = function (id, token) { if (real) real.tokenReady(id, token); };
   this.setStateListener = function (listener) { stateListener = listener; };
-  this.subscribe = function (channelName, since, events) {
+  // `s`: api.js's record of the subscription (its channel and events); this tab's position
+  // and last seq are kept on it.
+  this.subscribe = function (channelName, since, s) {
     var id = nextId++;
-    var s = { channel: channelName, since: since, pos: since, last: pwPositionSeq(since), events: events,
-      watch: !!events.onMember };
+    s.pos = since;
+    s.last = pwPositionSeq(since);
     subs.set(id, s);
     if (!detached) subscribeUp(id, s);
     return id;
