@@ -443,7 +443,8 @@ void RedisBroker::onSubscriberLost(const std::string& why) {
 }
 
 // Sentinel announced a new master (+switch-master): a connection that is not on it now is
-// dropped and made again at once (the sentinels name the new master from now on).
+// dropped and made again after the first backoff step (50-100 ms: a connection object is
+// not destroyed in the turn it was closed, while its socket's read may still be completing).
 void RedisBroker::onMasterSwitched(const std::string& host, int port) {
     if (stopped_) return;
     const std::string to = host + ":" + std::to_string(port);
@@ -454,15 +455,13 @@ void RedisBroker::onMasterSwitched(const std::string& host, int port) {
     endpoint_.announcedPort = port;
     if (!(commandsReady_ && commands_ && commands_->connected() && commands_->address() == to)) {
         if (commands_) commands_->close(why);
-        onCommandsLost(why);
         commandsAttempts_ = 0;
-        retryLater(true, true);
+        onCommandsLost(why);
     }
     if (!(subscriberReady_ && subscriber_ && subscriber_->connected() && subscriber_->address() == to)) {
         if (subscriber_) subscriber_->close(why);
-        onSubscriberLost(why);
         subscriberAttempts_ = 0;
-        retryLater(false, true);
+        onSubscriberLost(why);
     }
 }
 
