@@ -41,10 +41,11 @@
 #   same cluster and the kernel's floor in the same rounds. What one
 #   more node following a channel costs Redis: bench/redis_cross_node.sh (not run here)
 #   TABS_USERS (100) TABS_TABS (8) TABS_RATE (10) TABS_SECONDS (20) TABS_TRANSPORT (websocket)
-#   TABS_MAX_PSS_GIB (12): tabs × pages (bench/tabs_pages.mjs): TABS_USERS browser contexts of
+#   TABS_MAX_PSS_GIB (12) TABS_OPEN_SECONDS (0: no limit): tabs × pages (bench/tabs_pages.mjs): TABS_USERS browser contexts of
 #   TABS_TABS tabs in headless Chromium, tabs sharing one connection per browser and with
 #   share: false; the server's connections and CPU per delivery, Chromium's CPU and memory
-#   (fewer users when Chromium would pass TABS_MAX_PSS_GIB, or leave under 4 GiB free: stated)
+#   (fewer users when Chromium would pass TABS_MAX_PSS_GIB, or leave under 4 GiB free, or
+#   opening them took TABS_OPEN_SECONDS: stated)
 #   ONLY (all): run only these sections, of fanout auth tls chat presence redis node big growth
 #   cluster browser tabs (e.g. ONLY="presence"); the page and results then go to bench/results/partial/,
 #   not docs/benchmarks.md, which stays the page of a whole run
@@ -494,8 +495,10 @@ fi
 # Tabs × pages: the server's connections and CPU per message delivered to a tab, with the
 # tabs of each browser sharing one connection and with one connection per tab.
 if want tabs; then
+  touch "$RAW"
   node "$ROOT/bench/tabs_pages.mjs" --users "${TABS_USERS:-100}" --tabs "${TABS_TABS:-8}" --rate "${TABS_RATE:-10}" \
-    --seconds "${TABS_SECONDS:-20}" --transport "${TABS_TRANSPORT:-websocket}" --max-pss-gib "${TABS_MAX_PSS_GIB:-12}" |
+    --seconds "${TABS_SECONDS:-20}" --transport "${TABS_TRANSPORT:-websocket}" --max-pss-gib "${TABS_MAX_PSS_GIB:-12}" \
+    --open-seconds "${TABS_OPEN_SECONDS:-0}" |
     while IFS= read -r line; do
       mode=$(sed -nE 's/.*"mode":"([a-z]+)".*/\1/p' <<<"$line")
       echo "${line%\}},\"target\":\"pushwire\",\"label\":\"tabs-$mode\"}" >>"$RAW"
