@@ -59,6 +59,13 @@ std::string ClusterBroker::describe() const {
     return out;
 }
 
+std::vector<RedisEndpoint> ClusterBroker::seedEndpoints() const {
+    std::vector<RedisEndpoint> out;
+    for (const BrokerOptions& seed : options_.shards) out.push_back(redisEndpoint(partOptions(seed)));
+    if (out.empty()) out.push_back(redisEndpoint(partOptions(options_)));
+    return out;
+}
+
 void ClusterBroker::start() {
     RoutedBroker::start();
     refresh();

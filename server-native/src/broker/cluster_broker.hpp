@@ -45,6 +45,13 @@ public:
     void stop() override;
     std::string describe() const override;
 
+    // How to reach each seed (TLS, ACL user, password as a part's): for the server API's
+    // own connections (api/cluster_control.hpp).
+    std::vector<RedisEndpoint> seedEndpoints() const;
+
+    // A command sent by another module (presence) was answered MOVED: the map is read again.
+    void moved() { refresh(); }
+
     // Slot map reads done (for tests and the metrics).
     std::uint64_t refreshes() const { return refreshes_; }
 
