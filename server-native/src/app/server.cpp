@@ -195,9 +195,6 @@ std::unique_ptr<Presence> makePresence(const Options& options, Broker& broker, a
                 .count();
         });
     }
-    if (dynamic_cast<ClusterBroker*>(&broker)) {
-        throw std::runtime_error("--presence: not yet on a Redis Cluster (it is on redis:// shards)");
-    }
     auto* routed = dynamic_cast<RoutedBroker*>(&broker);
     auto* redis = dynamic_cast<RedisBroker*>(&broker);
     if (!redis && !routed) return nullptr;

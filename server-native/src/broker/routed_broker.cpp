@@ -77,9 +77,15 @@ std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
     child.broker = std::make_unique<RedisBroker>(io_, one, historySize_);
     child.relay = std::make_unique<Relay>(this, index);
     child.broker->setHandler(child.relay.get());
+    for (const auto& [name, lua] : scripts_) child.broker->addScript(name, lua);
     children_.push_back(std::move(child));
     if (started_ && !stopped_) children_.back().broker->start();
     return index;
+}
+
+void RoutedBroker::addScript(const std::string& name, const std::string& lua) {
+    scripts_.emplace_back(name, lua);
+    for (Child& child : children_) child.broker->addScript(name, lua);
 }
 
 void RoutedBroker::retire(std::size_t index) {

@@ -59,6 +59,9 @@ public:
     RedisBroker& part(std::size_t index) { return *children_[index].broker; }
     const RedisBroker& part(std::size_t index) const { return *children_[index].broker; }
     std::size_t partIndexOf(const std::string& channel) const { return route(channel); }
+    // A Lua script loaded on every part, those made later too (RedisBroker::addScript; call
+    // before start()).
+    void addScript(const std::string& name, const std::string& lua);
 
 protected:
     RoutedBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
@@ -104,7 +107,8 @@ private:
 
     BrokerEventHandler* handler_ = nullptr;
     std::vector<Child> children_;
-    std::map<std::string, std::size_t> followed_;  // channel -> the part that follows it for us
+    std::map<std::string, std::size_t> followed_;               // channel -> the part that follows it for us
+    std::vector<std::pair<std::string, std::string>> scripts_;  // addScript's, for parts made later
     bool lastAvailable_ = false;
 };
 
