@@ -179,3 +179,76 @@ export function makeCertificates(dir) {
   { cwd: dir }).toString().trim();
   return { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca: readFileSync(path.join(dir, 'ca.pem')), spki };
 }
+
+// redis-cli against a port; its output ('' when it fails).
+export function redisCli(port, ...args) {
+  try {
+    return execFileSync('redis-cli', ['-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString();
+  } catch { return ''; }
+}
+
+// The Redis Cluster slot of a channel's keys (CRC16/XMODEM of the hash tag: the channel).
+export function clusterSlot(channel) {
+  let crc = 0;
+  for (const byte of Buffer.from(channel)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+// A real Redis Cluster (as tests/support/redis_cluster.cpp makes it): `masters` masters with
+// `replicas` replicas each, every node a redis-server on free ports in a temporary directory,
+// joined by `redis-cli --cluster create`; ready once every node says cluster_state:ok and
+// every replica's link to its master is up (a replica that never synced is not promoted).
+export async function startRedisCluster({ masters = 3, replicas = 1 } = {}) {
+  const nodes = [];
+  for (let i = 0; i < masters * (1 + replicas); i++) {
+    const port = await freePort();
+    const busPort = await freePort();  // not port + 10000, which may pass 65535
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pushwire-cluster-'));
+    const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--cluster-enabled', 'yes',
+      '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000',
+      '--cluster-require-full-coverage', 'no', '--cluster-port', String(busPort),
+      '--repl-diskless-sync-delay', '0'], { stdio: 'ignore' }));
+    nodes.push({ port, dir, child });
+  }
+  await waitFor(() => nodes.every((n) => redisCli(n.port, 'PING').startsWith('PONG')), { what: 'cluster nodes up' });
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+    '--cluster-replicas', String(replicas), '--cluster-yes'], { stdio: 'ignore', timeout: 30000 });
+  const running = () => nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+  const isMaster = (n) => redisCli(n.port, 'ROLE').startsWith('master');
+  const cluster = {
+    url: `redis+cluster://127.0.0.1:${nodes[0].port},127.0.0.1:${nodes[1].port}`,
+    nodes,
+    masters: () => running().filter(isMaster),
+    // The master that owns `slot` now, by its own CLUSTER SLOTS (start, end, host, port per line).
+    masterOf(slot) {
+      for (const node of cluster.masters()) {
+        const lines = redisCli(node.port, 'CLUSTER', 'SLOTS').split('\n');
+        for (let i = 0; i + 3 < lines.length; i++) {
+          if (lines[i + 2] === '127.0.0.1' && Number(lines[i + 3]) === node.port &&
+              Number(lines[i]) <= slot && slot <= Number(lines[i + 1]) && /^\d+$/.test(lines[i])) return node;
+        }
+      }
+      return null;
+    },
+    healthy() {
+      return running().every((n) => redisCli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok') &&
+        (isMaster(n) || redisCli(n.port, 'INFO', 'replication').includes('master_link_status:up')));
+    },
+    async stop() {
+      for (const n of nodes) {
+        if (n.child.exitCode === null && n.child.signalCode === null) {
+          const exited = new Promise((r) => n.child.once('exit', r));
+          n.child.kill('SIGKILL');
+          await exited;
+        }
+        rmSync(n.dir, { recursive: true, force: true });
+      }
+    },
+  };
+  await waitFor(() => cluster.healthy(), { timeout: 30000, interval: 100, what: 'the Redis Cluster ok' });
+  return cluster;
+}

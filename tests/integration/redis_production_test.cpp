@@ -2,6 +2,11 @@
 // password from a file or the environment (never on the command line, never printed), and
 // TLS (rediss://) against a real redis-server --tls-port with a CA and certificates the test
 // makes with the openssl CLI.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -168,4 +173,56 @@ TEST_CASE("redis: rediss:// with the test's CA and a client certificate, and ano
         ServerProcess node({"--broker", url, "--broker-tls-ca", dir.file("ca.crt")});
         REQUIRE(waitStatus(node, 503));
     }
+}
+
+// TLS to the sentinels (rediss+sentinel://): a sentinel that speaks only TLS (port 0,
+// tls-port), with its own requirepass, watching a master it reaches over TLS; the node
+// reaches both with the test's CA and the sentinels' password from a file.
+TEST_CASE("redis: rediss+sentinel:// reaches a TLS-only sentinel with requirepass and the TLS master it names",
+          "[broker][sentinel]") {
+    TempDir dir;
+    makeCertificates(dir);
+    const int tlsPort = freeTcpPort();
+    const std::vector<std::string> tls{
+        "--tls-cert-file",    dir.file("redis.crt"), "--tls-key-file",     dir.file("redis.key"),
+        "--tls-ca-cert-file", dir.file("ca.crt"),    "--tls-auth-clients", "no"};
+    std::vector<std::string> extra{"--tls-port", std::to_string(tlsPort)};
+    extra.insert(extra.end(), tls.begin(), tls.end());
+    RedisServer redis(RedisServer::Config{false, 0, "", extra});
+    const int sentinelPort = freeTcpPort();
+    const std::string sentinelSecret = "s3nt1nel-tls-8e4b";
+    dir.write("sentinel.conf", "port 0\nbind 127.0.0.1\nprotected-mode no\ndir " + dir.path + "\nlogfile " +
+                                   dir.file("sentinel.log") + "\n" + "tls-port " + std::to_string(sentinelPort) +
+                                   "\ntls-cert-file " + dir.file("redis.crt") + "\ntls-key-file " +
+                                   dir.file("redis.key") + "\ntls-ca-cert-file " + dir.file("ca.crt") +
+                                   "\ntls-auth-clients no\ntls-replication yes\nrequirepass " + sentinelSecret +
+                                   "\nsentinel monitor mymaster 127.0.0.1 " + std::to_string(tlsPort) + " 1\n");
+    dir.write("sentinel-password", sentinelSecret + "\n");
+    const pid_t sentinel = fork();
+    if (sentinel == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close_range(3, ~0u, 0);
+        const std::string config = dir.file("sentinel.conf");
+        execlp("redis-server", "redis-server", config.c_str(), "--sentinel", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    REQUIRE(sentinel > 0);
+    const std::string hosts = "127.0.0.1:" + std::to_string(sentinelPort) + "/mymaster";
+
+    SECTION("TLS and the sentinels' password: the master is found and used") {
+        ServerProcess node({"--broker", "rediss+sentinel://" + hosts, "--broker-tls-ca", dir.file("ca.crt"),
+                            "--broker-sentinel-password-file", dir.file("sentinel-password")});
+        REQUIRE(waitStatus(node, 200));
+        CHECK(publishOn(node, "tls-sentinel") == 1);
+        CHECK_THAT(get(node, "/pushwire/healthz"), Catch::Contains("rediss+sentinel://"));
+        CHECK(everythingShown(node).find(sentinelSecret) == std::string::npos);
+    }
+    SECTION("plain TCP to a TLS-only sentinel: unavailable") {
+        ServerProcess node({"--broker", "redis+sentinel://" + hosts, "--broker-sentinel-password-file",
+                            dir.file("sentinel-password")});
+        REQUIRE(waitStatus(node, 503));
+        CHECK(everythingShown(node).find(sentinelSecret) == std::string::npos);
+    }
+    ::kill(sentinel, SIGKILL);
+    waitpid(sentinel, nullptr, 0);
 }

@@ -57,6 +57,8 @@ const char* const kValued[] = {"--host",
                                "--broker-prefix",
                                "--broker-password",
                                "--broker-password-file",
+                               "--broker-sentinel-password",
+                               "--broker-sentinel-password-file",
                                "--broker-tls-ca",
                                "--broker-tls-cert",
                                "--broker-tls-key",
@@ -140,7 +142,7 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     const std::string clusterScheme = "redis+cluster://";
     const bool cluster = text.rfind(clusterScheme, 0) == 0;
     // A Sentinel URL lists its sentinels with commas: one broker.
-    const bool sentinel = text.rfind("redis+sentinel://", 0) == 0;
+    const bool sentinel = text.rfind("redis+sentinel://", 0) == 0 || text.rfind("rediss+sentinel://", 0) == 0;
     if (!cluster && (sentinel || text.find(',') == std::string::npos)) {
         out.shards.clear();
         out.cluster = false;
@@ -192,13 +194,14 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
     std::string rest;
     out.sentinels.clear();
     out.masterName.clear();
-    if (text.rfind("redis+sentinel://", 0) == 0) {
-        // redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME
+    if (text.rfind("redis+sentinel://", 0) == 0 || text.rfind("rediss+sentinel://", 0) == 0) {
+        // redis[s]+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME (rediss:
+        // TLS to the sentinels and to the master)
         const std::string sentinelExpected =
-            "expected redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME, got '" + shown + "'";
-        rest = text.substr(17);
+            "expected redis[s]+sentinel://[[user]:password@]host:port[,host:port...]/MASTER-NAME, got '" + shown + "'";
+        out.tls = text.rfind("rediss+", 0) == 0;
+        rest = text.substr(out.tls ? 18 : 17);
         out.kind = BrokerOptions::Kind::Redis;
-        out.tls = false;
         if (auto at = rest.rfind('@'); at != std::string::npos) {
             std::string auth = rest.substr(0, at);
             rest = rest.substr(at + 1);
@@ -279,12 +282,12 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
 }  // namespace
 
 // The first line of a password file, without its line end.
-std::optional<std::string> readPasswordFile(const std::string& path, std::string& out) {
+std::optional<std::string> readPasswordFile(const std::string& path, std::string& out, const char* flag) {
     std::ifstream file(path);
-    if (!file) return "--broker-password-file " + path + ": cannot read it";
+    if (!file) return std::string(flag) + " " + path + ": cannot read it";
     std::getline(file, out);
     while (!out.empty() && (out.back() == '\r' || out.back() == '\n')) out.pop_back();
-    if (out.empty()) return "--broker-password-file " + path + ": its first line is empty";
+    if (out.empty()) return std::string(flag) + " " + path + ": its first line is empty";
     return std::nullopt;
 }
 
@@ -324,6 +327,10 @@ Usage: pushwire-server [options]
   --broker-password-file FILE the Redis password is FILE's first line (or set
                               PUSHWIRE_BROKER_PASSWORD; never put it on the command line,
                               where ps shows it: --broker-password is refused there)
+  --broker-sentinel-password-file FILE
+                              redis+sentinel://: the sentinels' password (their
+                              requirepass) is FILE's first line (or set
+                              PUSHWIRE_BROKER_SENTINEL_PASSWORD); default: none
   --broker-tls-ca FILE        rediss://: trust this CA for Redis's certificate (default:
                               the system's)
   --broker-tls-cert FILE --broker-tls-key FILE
@@ -561,6 +568,10 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
             o.broker.password = value;
         } else if (name == "--broker-password-file") {
             o.broker.passwordFile = value;
+        } else if (name == "--broker-sentinel-password") {
+            o.broker.sentinelPassword = value;
+        } else if (name == "--broker-sentinel-password-file") {
+            o.broker.sentinelPasswordFile = value;
         } else if (name == "--broker-tls-ca") {
             o.broker.tlsCa = value;
         } else if (name == "--broker-tls-cert") {
@@ -704,7 +715,15 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
         parsed.error = "--broker-tls-cert and --broker-tls-key go together";
     }
     if (!o.broker.passwordFile.empty()) {
-        if (auto problem = readPasswordFile(o.broker.passwordFile, o.broker.password)) parsed.error = *problem;
+        if (auto problem = readPasswordFile(o.broker.passwordFile, o.broker.password, "--broker-password-file")) {
+            parsed.error = *problem;
+        }
+    }
+    if (!o.broker.sentinelPasswordFile.empty()) {
+        if (auto problem = readPasswordFile(o.broker.sentinelPasswordFile, o.broker.sentinelPassword,
+                                            "--broker-sentinel-password-file")) {
+            parsed.error = *problem;
+        }
     }
     // A password from the file or the environment is every shard's that has none of its own.
     for (BrokerOptions& shard : o.broker.shards) {
@@ -821,6 +840,11 @@ bool gatherArguments(const std::vector<std::string>& commandLine, const std::vec
                 "--broker-password is not taken from the command line (ps shows it to every local user): "
                 "set PUSHWIRE_BROKER_PASSWORD or use --broker-password-file";
             return false;
+        } else if (arg == "--broker-sentinel-password" || arg.rfind("--broker-sentinel-password=", 0) == 0) {
+            error =
+                "--broker-sentinel-password is not taken from the command line (ps shows it to every local user): "
+                "set PUSHWIRE_BROKER_SENTINEL_PASSWORD or use --broker-sentinel-password-file";
+            return false;
         } else {
             rest.push_back(arg);
         }
@@ -900,7 +924,8 @@ std::string effectiveConfig(const Options& o) {
                 for (const auto& [host, port] : b.sentinels) {
                     hosts += (hosts.empty() ? "" : ",") + host + ":" + std::to_string(port);
                 }
-                return "redis+sentinel://" + auth + hosts + "/" + b.masterName;
+                return std::string(b.tls ? "rediss+sentinel://" : "redis+sentinel://") + auth + hosts + "/" +
+                       b.masterName;
             }
             return std::string(b.tls ? "rediss://" : "redis://") + auth + b.host + ":" + std::to_string(b.port) + "/" +
                    std::to_string(b.db);
@@ -914,6 +939,7 @@ std::string effectiveConfig(const Options& o) {
     }
     out["broker-prefix"] = o.broker.prefix;
     out["broker-password-file"] = o.broker.passwordFile;
+    out["broker-sentinel-password-file"] = o.broker.sentinelPasswordFile;
     out["broker-tls-ca"] = o.broker.tlsCa;
     out["broker-tls-cert"] = o.broker.tlsCert;
     out["broker-tls-key"] = o.broker.tlsKey;

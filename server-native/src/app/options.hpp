@@ -29,6 +29,10 @@ struct BrokerOptions {
     // redis+sentinel://h:p[,h:p...]/NAME: the master named NAME is asked of these sentinels.
     std::vector<std::pair<std::string, int>> sentinels;
     std::string masterName;
+    // The sentinels' password (--broker-sentinel-password-file, PUSHWIRE_BROKER_SENTINEL_PASSWORD;
+    // never printed), "" for sentinels without requirepass.
+    std::string sentinelPassword;
+    std::string sentinelPasswordFile;
     // --broker-wait N: a publish is acknowledged (and announced) only once N replicas hold it
     // (Redis WAIT, up to waitTimeoutMs; then publish_outcome_unknown). 0: no wait.
     int waitReplicas = 0;

@@ -34,15 +34,41 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 // already saw under the old epoch) starts a new life instead of handing out the old
 // life's seqs again: never two messages under one (epoch, seq). Returns the epoch and
 // the offered one.
+// What this process holds of the old life is not thrown away: its stream becomes P:{c}:o
+// (the old life's epoch in the hash's `o`, kept 5 minutes), a prefix of what the old master
+// held (replication is in order), so a node that delivered up to seq N of the old life
+// reads N+1... there and delivers them under the old epoch before the new life begins
+// (kTailScript): with --broker-wait every acknowledged message is on the promoted replica.
 const char* kLifeScript = R"lua(
 local function life(meta, stream, offer)
   local fresh, here = string.match(offer, '^(%S+) (%S+)$')
   local found = redis.call('HMGET', meta, 'e', 'r')
   if found[1] and found[2] == here then return found[1], fresh end
-  redis.call('DEL', stream)
+  if found[1] and redis.call('EXISTS', stream) == 1 then
+    local old = string.sub(stream, 1, -2) .. 'o'
+    redis.call('RENAME', stream, old)
+    redis.call('PEXPIRE', old, 300000)
+    redis.call('HSET', meta, 'o', found[1])
+  else
+    redis.call('DEL', stream)
+  end
   redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here)
   return fresh, fresh
 end
+)lua";
+
+// The old life's rest, as this process holds it: KEYS meta, P:{c}:o; ARGV the old epoch,
+// the last seq delivered of it, how many. {id1, envelope1, ...}; none when the kept stream
+// is of another life (or gone).
+const char* kTailScript = R"lua(
+if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return {} end
+local out = {}
+local entries = redis.call('XRANGE', KEYS[2], string.format('%d', tonumber(ARGV[2]) + 1) .. '-0', '+', 'COUNT', ARGV[3])
+for _, entry in ipairs(entries) do
+  out[#out + 1] = entry[1]
+  out[#out + 1] = entry[2][2]
+end
+return out
 )lua";
 
 // Appends a message: the epoch is created when absent (a channel never published, or
@@ -204,6 +230,7 @@ RedisEndpoint redisEndpoint(const BrokerOptions& options) {
     endpoint.tlsKey = options.tlsKey;
     endpoint.sentinels = options.sentinels;
     endpoint.masterName = options.masterName;
+    endpoint.sentinelPassword = options.sentinelPassword;
     return endpoint;
 }
 
@@ -234,7 +261,8 @@ std::string RedisBroker::describe() const {
         for (const auto& [host, port] : options_.sentinels) {
             hosts += (hosts.empty() ? "" : ",") + host + ":" + std::to_string(port);
         }
-        return "redis+sentinel://" + hosts + "/" + options_.masterName;
+        return std::string(options_.tls ? "rediss+sentinel://" : "redis+sentinel://") + hosts + "/" +
+               options_.masterName;
     }
     return std::string(options_.tls ? "rediss://" : "redis://") + options_.host + ":" + std::to_string(options_.port) +
            "/" + std::to_string(options_.db);
@@ -263,6 +291,13 @@ std::string RedisBroker::newEpoch() { return epochText(epochs_()); }
 std::string RedisBroker::lifeOffer() { return newEpoch() + " " + runId_; }
 
 void RedisBroker::start() {
+    if (!options_.sentinels.empty()) {
+        auto alive = alive_;
+        watch_ = std::make_unique<SentinelWatch>(io_, endpoint_, [this, alive](const std::string& host, int port) {
+            if (*alive) onMasterSwitched(host, port);
+        });
+        watch_->start();
+    }
     connectCommands();
     connectSubscriber();
     probe();
@@ -276,6 +311,7 @@ void RedisBroker::stop() {
     checkTimer_.cancel();
     commandsRetry_.cancel();
     subscriberRetry_.cancel();
+    if (watch_) watch_->stop();
     if (commands_) commands_->close("stopping");
     if (subscriber_) subscriber_->close("stopping");
 }
@@ -295,6 +331,7 @@ void RedisBroker::connectCommands() {
         if (error) {
             state_ = *error;
             ++stats_.errors;
+            endpoint_.announcedPort = 0;  // ask the sentinels again
             retryLater(true);
             return;
         }
@@ -349,6 +386,7 @@ void RedisBroker::connectSubscriber() {
         if (error) {
             state_ = *error;
             ++stats_.errors;
+            endpoint_.announcedPort = 0;  // ask the sentinels again
             retryLater(false);
             return;
         }
@@ -382,6 +420,7 @@ void RedisBroker::loadScripts(std::function<void(bool)> done) {
     scriptTexts_.emplace("publish", std::string(kLifeScript) + kPublishScript);
     scriptTexts_.emplace("read", std::string(kLifeScript) + kReadScript);
     scriptTexts_.emplace("adopt", kAdoptScript);
+    scriptTexts_.emplace("tail", kTailScript);
     auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
     auto ok = std::make_shared<bool>(true);
     for (const auto& [name, text] : scriptTexts_) {
@@ -421,8 +460,33 @@ void RedisBroker::onSubscriberLost(const std::string& why) {
     retryLater(false);
 }
 
-// Reconnects with backoff: 100 ms doubling to 2 s (Sentinel: 500 ms), with jitter.
-void RedisBroker::retryLater(bool commands) {
+// Sentinel announced a new master (+switch-master): a connection that is not on it now is
+// dropped and made again at once (the sentinels name the new master from now on).
+void RedisBroker::onMasterSwitched(const std::string& host, int port) {
+    if (stopped_) return;
+    const std::string to = host + ":" + std::to_string(port);
+    const std::string why = "Sentinel switched the master to " + to;
+    // The next connections go there without asking (a sentinel other than the one that
+    // announced it may not know yet); until one fails there.
+    endpoint_.announcedHost = host;
+    endpoint_.announcedPort = port;
+    if (!(commandsReady_ && commands_ && commands_->connected() && commands_->address() == to)) {
+        if (commands_) commands_->close(why);
+        onCommandsLost(why);
+        commandsAttempts_ = 0;
+        retryLater(true, true);
+    }
+    if (!(subscriberReady_ && subscriber_ && subscriber_->connected() && subscriber_->address() == to)) {
+        if (subscriber_) subscriber_->close(why);
+        onSubscriberLost(why);
+        subscriberAttempts_ = 0;
+        retryLater(false, true);
+    }
+}
+
+// Reconnects with backoff: 100 ms doubling to 2 s (Sentinel: 500 ms), with jitter; `now`:
+// at once (replacing a wait already set).
+void RedisBroker::retryLater(bool commands, bool now) {
     if (stopped_) return;
     int& attempts = commands ? commandsAttempts_ : subscriberAttempts_;
     asio::steady_timer& timer = commands ? commandsRetry_ : subscriberRetry_;
@@ -432,7 +496,7 @@ void RedisBroker::retryLater(bool commands) {
     ++attempts;
     ++stats_.reconnects;
     static thread_local std::mt19937 random{std::random_device{}()};
-    const int delay = ceiling / 2 + static_cast<int>(random() % static_cast<unsigned>(ceiling / 2 + 1));
+    const int delay = now ? 0 : ceiling / 2 + static_cast<int>(random() % static_cast<unsigned>(ceiling / 2 + 1));
     timer.expires_after(std::chrono::milliseconds(delay));
     auto alive = alive_;
     timer.async_wait([this, alive, commands](const std::error_code& ec) {
@@ -447,6 +511,7 @@ void RedisBroker::retryLater(bool commands) {
 
 void RedisBroker::updateAvailability() {
     const bool available = commandsReady_ && subscriberReady_;
+    if (available) endpoint_.announcedPort = 0;  // both reached it: ask the sentinels from now on
     if (available) state_ = "ok";
     if (available == available_) return;
     available_ = available;
@@ -539,9 +604,16 @@ void RedisBroker::sync(const std::string& channel) {
         entry->second.filling = false;
         if (!result) return;  // commands lost: synced again once they are back
         HistoryPage& page = *result;
-        // A new life: what pub/sub brought of the old one, next after what was delivered, was
-        // really published there; it goes out before the old life ends.
+        const bool tailRead = entry->second.tailRead;
+        entry->second.tailRead = false;
+        // A new life: what this Redis kept of the old one after what was delivered (with
+        // --broker-wait every acknowledged message), then what pub/sub brought of it next,
+        // was really published there; it goes out before the old life ends.
         if (entry->second.known && page.head.epoch != entry->second.head.epoch) {
+            if (!tailRead) {
+                finishLife(channel);
+                return;
+            }
             deliverHeard(channel);
             entry = followed_.find(channel);
             if (entry == followed_.end()) return;
@@ -552,6 +624,14 @@ void RedisBroker::sync(const std::string& channel) {
             }
         }
         Followed& state = entry->second;
+        if (state.known && page.head.epoch == state.head.epoch) {
+            // Heard of another life that the stream does not show (yet): the head checks
+            // find that life once the commands connection reaches its Redis.
+            auto& waiting = state.waiting;
+            for (auto at = waiting.begin(); at != waiting.end();) {
+                at = at->second->epoch != state.head.epoch ? waiting.erase(at) : std::next(at);
+            }
+        }
         if (!state.known || page.head.epoch != state.head.epoch || page.gap) {
             // First sight, a new life, or more missed than history holds: the node follows
             // from the stream's head, and its listeners read what they lack from history.
@@ -578,6 +658,22 @@ void RedisBroker::sync(const std::string& channel) {
     });
 }
 
+void RedisBroker::follow(const std::string& channel, const StreamHead& delivered) {
+    auto [it, added] = followed_.try_emplace(channel);
+    if (!added) return;
+    it->second.known = !delivered.epoch.empty();
+    it->second.head = delivered;
+    toUnsubscribe_.erase(channel);
+    toSubscribe_.insert(channel);
+    flushSubscriptions();
+}
+
+std::optional<StreamHead> RedisBroker::delivered(const std::string& channel) const {
+    auto it = followed_.find(channel);
+    if (it == followed_.end() || !it->second.known) return std::nullopt;
+    return it->second.head;
+}
+
 void RedisBroker::onPublished(const std::string& topic, const std::string& payload) {
     // "epoch seq time\n" + envelope
     const std::size_t space1 = payload.find(' ');
@@ -598,6 +694,52 @@ void RedisBroker::onPublished(const std::string& topic, const std::string& paylo
     if (followed.waiting.size() >= kMaxWaiting) followed.waiting.clear();  // the stream has them all
     followed.waiting[message->seq] = std::move(message);
     if (followed.stage == Followed::Stage::Live && !followed.filling) drainWaiting(channel);
+}
+
+// The old life's rest as the Redis reached now holds it (after a failover: the promoted
+// replica's copy of the old master's stream, kept by life()), delivered under the old
+// epoch after what was delivered; then sync() again, which begins the new life.
+void RedisBroker::finishLife(const std::string& channel) {
+    auto it = followed_.find(channel);
+    if (it == followed_.end()) return;
+    Followed& followed = it->second;
+    followed.filling = true;
+    const std::string epoch = followed.head.epoch;
+    auto alive = alive_;
+    runScript("tail", {key(channel, 'm'), key(channel, 'o')},
+              {epoch, std::to_string(std::min(followed.head.seq, kLuaExact)), std::to_string(kFillPage)},
+              [this, alive, channel, epoch](const RedisValue* reply) {
+                  if (!*alive) return;
+                  auto entry = followed_.find(channel);
+                  if (entry == followed_.end()) return;
+                  entry->second.filling = false;
+                  if (!reply) return;  // commands lost: synced again once they are back
+                  std::size_t read = 0;
+                  if (reply->type == RedisValue::Type::Array) {
+                      for (std::size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+                          ++read;
+                          auto message = std::make_shared<Message>();
+                          message->channel = channel;
+                          message->seq = seqOfId(reply->elements[i].text);
+                          message->epoch = epoch;
+                          message->envelope = reply->elements[i + 1].text;
+                          message->event = protocol::entryEventOf(message->envelope);
+                          auto again = followed_.find(channel);
+                          if (again == followed_.end()) return;
+                          if (again->second.head.epoch == epoch && message->seq == again->second.head.seq + 1) {
+                              deliver(channel, again->second, message);
+                          }
+                      }
+                  }
+                  entry = followed_.find(channel);
+                  if (entry == followed_.end()) return;
+                  if (read == kFillPage) {
+                      finishLife(channel);
+                      return;
+                  }
+                  entry->second.tailRead = true;  // an error too: the rest is not to be had
+                  sync(channel);
+              });
 }
 
 // Delivers the waiting publications of the current life that follow what was delivered,
@@ -632,17 +774,13 @@ void RedisBroker::drainWaiting(const std::string& channel) {
         // A publication of another life: the stream was flushed or evicted (or Redis failed
         // over) and began anew. What was heard of the old life, in order, goes out first.
         if (deliverHeard(channel)) continue;
+        // The stream is read first: its Redis may still hold the old life's rest.
         auto newer = std::find_if(followed.waiting.begin(), followed.waiting.end(),
                                   [&](const auto& entry) { return entry.second->epoch != followed.head.epoch; });
         if (newer != followed.waiting.end()) {
-            const MessagePtr first = newer->second;
-            for (auto entry = followed.waiting.begin(); entry != followed.waiting.end();) {
-                entry = entry->second->epoch == first->epoch ? std::next(entry) : followed.waiting.erase(entry);
-            }
-            const std::uint64_t lowest = followed.waiting.begin()->first;
-            followed.head = StreamHead{first->epoch, lowest - 1};
-            if (handler_) handler_->onFollow(channel, followed.head);
-            continue;
+            ++stats_.filled;
+            sync(channel);
+            return;
         }
         auto first = followed.waiting.begin();
         if (first->first <= followed.head.seq) {

@@ -8,6 +8,9 @@
 //   P:{c}:p   (sharded) pub/sub: "epoch seq time\n" + envelope, for every publication
 //   P:{c}:k:K "epoch seq time" of the message published with idempotency key K, kept
 //             --idempotency-window: a publish repeating K stores nothing, on every node
+//   P:{c}:o   the old life's stream, kept 5 minutes when a script on another Redis process
+//             (a promoted replica) starts a new life (its epoch in the hash's `o`): a node
+//             delivers what it holds after what it delivered before the new life begins
 // One Lua script appends (epoch created when absent, seq assigned, stream trimmed and the
 // publication announced in one step, so two nodes never assign one seq); another reads
 // the position and history. A flushed or evicted channel gets a new epoch: subscribers
@@ -28,6 +31,7 @@
 #include <asio.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -35,6 +39,7 @@
 #include "app/options.hpp"
 #include "broker/broker.hpp"
 #include "broker/redis_connection.hpp"
+#include "broker/sentinel_watch.hpp"
 
 namespace pushwire::server {
 
@@ -53,6 +58,12 @@ public:
     void channels(const ChannelListQuery& query, ChannelListDone done) override;
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;
+    // Follows `channel` having delivered it up to `delivered` (from the part that held it
+    // before: a cluster's failed master): what this Redis holds after it is delivered, the
+    // old life's rest too.
+    void follow(const std::string& channel, const StreamHead& delivered);
+    // What was delivered of a followed channel (none before its first sync).
+    std::optional<StreamHead> delivered(const std::string& channel) const;
     bool available() const override { return available_; }
     std::string describe() const override;
     std::string state() const override { return state_; }
@@ -95,6 +106,7 @@ private:
         bool known = false;  // epoch/seq below are what this node delivered last
         StreamHead head;
         bool filling = false;                         // a read of the stream is in flight
+        bool tailRead = false;                        // the old life's rest was read (finishLife)
         std::map<std::uint64_t, MessagePtr> waiting;  // publications heard while filling
     };
 
@@ -107,7 +119,8 @@ private:
     void loadScripts(std::function<void(bool)> done);
     void onCommandsLost(const std::string& why);
     void onSubscriberLost(const std::string& why);
-    void retryLater(bool commands);
+    void retryLater(bool commands, bool now = false);
+    void onMasterSwitched(const std::string& host, int port);
     void updateAvailability();
     void subscribeAll();
     void flushSubscriptions();
@@ -116,6 +129,7 @@ private:
     void sync(const std::string& channel);
     void deliver(const std::string& channel, Followed& followed, const MessagePtr& message);
     void drainWaiting(const std::string& channel);
+    void finishLife(const std::string& channel);
     bool deliverHeard(const std::string& channel);
     void probe();
     void checkHeads();
@@ -135,6 +149,7 @@ private:
     BrokerEventHandler* handler_ = nullptr;
     std::unique_ptr<RedisConnection> commands_;
     std::unique_ptr<RedisConnection> subscriber_;
+    std::unique_ptr<SentinelWatch> watch_;  // redis+sentinel://: +switch-master
     bool commandsReady_ = false;
     bool subscriberReady_ = false;
     bool sharded_ = false;                            // Redis 7: SSUBSCRIBE / SPUBLISH

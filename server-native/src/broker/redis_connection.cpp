@@ -70,9 +70,25 @@ RedisConnection::~RedisConnection() {
     if (reader_) redisReaderFree(reader_);
 }
 
+RedisEndpoint sentinelEndpoint(const RedisEndpoint& endpoint, std::size_t index) {
+    RedisEndpoint at;
+    at.host = endpoint.sentinels[index].first;
+    at.port = endpoint.sentinels[index].second;
+    at.password = endpoint.sentinelPassword;
+    at.tls = endpoint.tls;
+    at.tlsCa = endpoint.tlsCa;
+    at.tlsCert = endpoint.tlsCert;
+    at.tlsKey = endpoint.tlsKey;
+    return at;
+}
+
 void RedisConnection::connect(std::function<void(std::optional<std::string>)> done) {
     state_ = State::Connecting;
     if (endpoint_.sentinels.empty()) {
+        connectTo(std::move(done));
+    } else if (endpoint_.announcedPort > 0) {
+        endpoint_.host = endpoint_.announcedHost;
+        endpoint_.port = endpoint_.announcedPort;
         connectTo(std::move(done));
     } else {
         askSentinel(0, "", std::move(done));
@@ -87,9 +103,7 @@ void RedisConnection::askSentinel(std::size_t index, std::string errors,
         done("no sentinel named a master for '" + endpoint_.masterName + "' (" + errors + ")");
         return;
     }
-    RedisEndpoint at;
-    at.host = endpoint_.sentinels[index].first;
-    at.port = endpoint_.sentinels[index].second;
+    const RedisEndpoint at = sentinelEndpoint(endpoint_, index);
     auto sentinel = std::make_shared<RedisConnection>(io_, at, timeout_);
     const std::string where = at.host + ":" + std::to_string(at.port);
     auto alive = alive_;

@@ -60,7 +60,17 @@ struct RedisEndpoint {
     // the master (ROLE). Empty: host and port as given.
     std::vector<std::pair<std::string, int>> sentinels;
     std::string masterName;
+    // The sentinels' own password (AUTH password; their `requirepass`), "" for none; the
+    // sentinels speak TLS when `tls` is set (rediss+sentinel://), checked as Redis's.
+    std::string sentinelPassword;
+    // The master a sentinel just announced (+switch-master, broker/sentinel_watch.hpp):
+    // connected to without asking (ROLE still checked); 0: ask the sentinels.
+    std::string announcedHost;
+    int announcedPort = 0;
 };
+
+// How to reach sentinel `index` of `endpoint`.
+RedisEndpoint sentinelEndpoint(const RedisEndpoint& endpoint, std::size_t index);
 
 class RedisConnection {
 public:

@@ -295,8 +295,11 @@ void RoutedBroker::reroute() {
         if (now == index) continue;
         const std::size_t before = index;
         index = now;  // the old part's late events are no longer passed on
+        // Where delivery stood: the new part delivers what its Redis holds after it (a
+        // promoted replica's copy of the old life's rest) before its own life begins.
+        const std::optional<StreamHead> delivered = children_[before].broker->delivered(channel);
         children_[before].broker->unfollow(channel);
-        children_[now].broker->follow(channel);
+        children_[now].broker->follow(channel, delivered.value_or(StreamHead{}));
     }
 }
 

@@ -161,3 +161,33 @@ TEST_CASE("options --broker-wait, --broker-password-file and the refusal of --br
     CHECK(parsed.error.empty());
     CHECK((parsed.options.broker.user == "pusher" && parsed.options.broker.password == "from-env"));
 }
+
+TEST_CASE(
+    "options: the sentinels' password from a file or PUSHWIRE_BROKER_SENTINEL_PASSWORD, never the command "
+    "line, rediss+sentinel:// speaks TLS") {
+    BrokerOptions b;
+    REQUIRE_FALSE(parseBrokerUrl("rediss+sentinel://s1:26379,s2/mymaster", b));
+    CHECK(b.tls);
+    CHECK(b.masterName == "mymaster");
+    CHECK(b.sentinels == std::vector<std::pair<std::string, int>>{{"s1", 26379}, {"s2", 26379}});
+    REQUIRE_FALSE(parseBrokerUrl("redis+sentinel://s1/mymaster", b));
+    CHECK_FALSE(b.tls);
+    const std::string path = "/tmp/pushwire-options-test-sentinel-password";
+    std::ofstream(path) << "sentinel-secret\n";
+    auto parsed = parseOptions({"--broker", "redis+sentinel://s1/m", "--broker-sentinel-password-file", path});
+    CHECK(parsed.error.empty());
+    CHECK(parsed.options.broker.sentinelPassword == "sentinel-secret");
+    CHECK(parsed.options.broker.password.empty());  // the master's is another
+    CHECK(effectiveConfig(parsed.options).find("sentinel-secret") == std::string::npos);
+    std::remove(path.c_str());
+    CHECK_FALSE(parseOptions({"--broker-sentinel-password-file", path}).error.empty());
+    std::vector<std::string> args;
+    std::string error;
+    CHECK_FALSE(gatherArguments({"--broker-sentinel-password", "x"}, {}, args, error));
+    CHECK(error.find("PUSHWIRE_BROKER_SENTINEL_PASSWORD") != std::string::npos);
+    REQUIRE(gatherArguments({"--broker", "redis+sentinel://s1/m"}, {"PUSHWIRE_BROKER_SENTINEL_PASSWORD=from-env"}, args,
+                            error));
+    parsed = parseOptions(args);
+    CHECK(parsed.error.empty());
+    CHECK(parsed.options.broker.sentinelPassword == "from-env");
+}
