@@ -181,7 +181,9 @@ cmd_run() {
 # unsanitized in either build, so it is compiled once). The sanitizer build runs from the
 # start at the lowest CPU priority, so that it takes the CPU the other phases leave idle (a
 # test waiting on a socket or a timer) instead of a phase of its own. ctest starts the
-# longest tests first (their COST, tests/CMakeLists.txt; then the times of the last run).
+# longest tests first: by the times of the last run in the build tree, else (a clean clone)
+# by the COST tests/CMakeLists.txt gives them (no --schedule-random: started last, one of
+# them was the phase's tail).
 cmd_test() {
   cmd_deps
   mkdir -p "$BUILD"

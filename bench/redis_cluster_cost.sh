@@ -16,19 +16,8 @@ WORK=$(mktemp -d /tmp/pushwire-clusterbench-XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# A cluster node's bus port is its port + 10000 (at most 65535), and must be free too.
-cluster_port() {
-  python3 -c 'import random, socket
-while True:
-    p = random.randint(20000, 45000)
-    try:
-        for q in (p, p + 10000):
-            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
-    except OSError:
-        continue
-    print(p); break'
-}
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 redis() { # port [extra...]
   local port=$1; shift; mkdir -p "$WORK/$port"
   (cd "$WORK/$port" && exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --logfile redis.log "$@") &

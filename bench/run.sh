@@ -85,24 +85,12 @@ mint_token() {
 }
 TOKEN=$(mint_token)
 
-# A cluster node's port: its bus port (port + 10000, at most 65535) must be free too.
-cluster_port() {
-  python3 -c 'import random, socket
-while True:
-    p = random.randint(20000, 45000)
-    try:
-        for q in (p, p + 10000):
-            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
-    except OSError:
-        continue
-    print(p); break'
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+source "$ROOT/bench/lib.sh"
 healthy() {  # the node answers /pushwire/healthz with 200 (its broker connected)
   (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /pushwire/healthz HTTP/1.0\r\nHost: x\r\n\r\n' >&3 &&
     head -c 12 <&3 | grep -q ' 200') 2>/dev/null
 }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 
 PW_PID=""; NGINX_PID=""; PW2_PID=""; REDIS_PID=""; PW2_PORT=""; CLUSTER_PIDS=(); CLUSTER_PORTS=()
 start_redis() {

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "../support/redis_cluster.hpp"
 #include "../support/redis_server.hpp"
+#include "broker/cluster_broker.hpp"
 #include "server_process.hpp"
 
 using namespace pushwire::test;
@@ -303,4 +305,96 @@ TEST_CASE("presence: channel=, stats= or session= given twice is a 400, not the 
     CHECK(twice.failStatus() == 400);
     WsClient once(node.wsUrl("?channel=room:a&session=" SESSION_A));
     CHECK(!welcomeClient(once).empty());
+}
+
+namespace {
+
+json presenceStats(const ServerProcess& node, const std::string& channel) {
+    auto client = node.client();
+    auto response = client.Post("/pushwire/api/presence_stats", json{{"channel", channel}}.dump(), "application/json");
+    return response && response->status == 200 ? json::parse(response->body) : json();
+}
+
+// Waits until `watcher` received a `type` entry of `client` on `channel` (among all its
+// frames: entries of several channels come in any order).
+bool sawEntry(WsClient& watcher, const std::string& type, const std::string& channel, const std::string& client) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    do {
+        for (const std::string& frame : watcher.frames()) {
+            auto j = json::parse(frame, nullptr, false);
+            if (j.is_object() && j.value("type", "") == type && j.value("channel", "") == channel &&
+                j.contains("member") && j["member"].value("client", "") == client) {
+                return true;
+            }
+        }
+        std::this_thread::sleep_for(50ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "presence on a Redis Cluster: members of channels on every master, join and leave across nodes, a node "
+    "killed -9 reaped",
+    "[presence][broker]") {
+    RedisCluster redis;
+    // A channel on each master; the node keys ({presence}) on a master that is not the
+    // first seed, which the nodes talk to first.
+    std::map<int, std::string> rooms;
+    for (int i = 0; rooms.size() < 3 && i < 10000; ++i) {
+        const std::string name = "room:" + std::to_string(i);
+        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
+        if (owner && !rooms.count(owner->port())) rooms[owner->port()] = name;
+    }
+    REQUIRE(rooms.size() == 3);
+    REQUIRE(redis.masterOf(pushwire::server::clusterSlot("{presence}")) != redis.nodes()[0]);
+    std::string list;
+    for (const auto& [port, room] : rooms) list += (list.empty() ? "" : ",") + room;
+
+    std::vector<std::string> args = presenceNode(*redis.nodes()[0]);
+    args[1] = redis.url();
+    ServerProcess a(args), b(args);
+    // Healthy, and the slot map read: every master a part.
+    for (const ServerProcess* node : {&a, &b}) {
+        bool mapped = false;
+        for (int i = 0; i < 400 && !mapped; ++i) {
+            auto health = node->client().Get("/pushwire/healthz");
+            mapped = health && health->status == 200 && json::parse(health->body)["broker"]["parts"].size() == 3;
+            if (!mapped) std::this_thread::sleep_for(50ms);
+        }
+        REQUIRE(mapped);
+    }
+    WsClient watcher(b.wsUrl("?channels=" + list + "&session=" + std::string(32, 'w')));
+    const std::string w = welcomeClient(watcher);
+    WsClient onA(a.wsUrl("?channels=" + list + "&session=" + std::string(32, 'a')));
+    const std::string x = welcomeClient(onA);
+    auto sseOnA = std::make_unique<SseClient>(a.httpPort(),
+                                              "/pushwire/sse?channels=" + list + "&session=" + std::string(32, 'b'));
+    const std::string y = json::parse(sseOnA->waitFor(1, "welcome").at(0).data)["client"];
+    for (const auto& [port, room] : rooms) {
+        INFO(room << " on the master at port " << port);
+        CHECK(sawEntry(watcher, "join", room, x));
+        CHECK(sawEntry(watcher, "join", room, y));
+        CHECK(becomes(b, room, {w, x, y}));
+        CHECK(becomes(a, room, {w, x, y}));
+        CHECK(presenceStats(a, room).value("clients", -1) == 3);
+    }
+
+    sseOnA.reset();  // y leaves every room (after the grace)
+    for (const auto& [port, room] : rooms) {
+        INFO(room);
+        CHECK(sawEntry(watcher, "leave", room, y));
+        CHECK(becomes(b, room, {w, x}));
+    }
+
+    a.kill9();  // x never says goodbye: the reaper on B removes it, channel by channel, on every master
+    for (const auto& [port, room] : rooms) {
+        INFO(room);
+        CHECK(sawEntry(watcher, "leave", room, x));
+        CHECK(becomes(b, room, {w}));
+        CHECK(presenceStats(b, room).value("clients", -1) == 1);
+    }
+    CHECK(b.waitMetric("pushwire_presence_nodes_reaped_total", [](double v) { return v >= 1; }) >= 1);
+    CHECK(b.metric("pushwire_presence_members_reaped_total").value_or(0) == 3);
 }

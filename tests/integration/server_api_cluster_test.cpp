@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "../support/redis_cluster.hpp"
 #include "../support/redis_server.hpp"
+#include "broker/cluster_broker.hpp"
 #include "server_process.hpp"
 #include "support/key_files.hpp"
 #include "support/token_minter.hpp"
@@ -202,4 +204,61 @@ TEST_CASE("the server API reaches every node of a Redis deployment: info, discon
     }
     // Bob was never touched.
     CHECK(bobWs.waitClosed(100ms) == 0);
+}
+
+TEST_CASE("the server API on a Redis Cluster: a call to one node acts on the other, through the {api} slot's master",
+          "[broker]") {
+    RedisCluster redis;
+    // The nodes reach the cluster through its first seed, which does not own the {api}
+    // slot (nor, before issue 26's fix, P:api:nodes): every key and channel of the server
+    // API is answered MOVED there, and must be followed.
+    const std::string seed = "127.0.0.1:" + std::to_string(redis.nodes()[0]->port());
+    RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot("{api}"));
+    REQUIRE(owner);
+    REQUIRE("127.0.0.1:" + std::to_string(owner->port()) != seed);
+    REQUIRE(redis.masterOf(pushwire::server::clusterSlot("api:api:nodes")) != redis.nodes()[0]);
+    std::vector<std::string> args = nodeArgs(*redis.nodes()[0]);
+    args[1] = redis.url();
+    ServerProcess a(args), b(args);
+    REQUIRE(eventually([&] { return call(a, "info", json::object())["nodes"].size() == 2; }, 30000ms));
+    REQUIRE(eventually([&] { return call(b, "info", json::object())["nodes"].size() == 2; }, 30000ms));
+
+    SECTION("disconnect") {
+        WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
+        SseClient sse(b.httpPort(), "/pushwire/sse?channel=a&token=" + tokenOf("alice"));
+        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+        REQUIRE(sse.waitFor(1, "welcome").size() == 1);
+        int code = 0;
+        json answer = call(a, "disconnect", {{"user", "alice"}, {"reconnect", true}}, &code);
+        CHECK(code == 200);
+        CHECK(answer["disconnected"] == 2);
+        CHECK(ws.waitClosed() == 4006);
+        CHECK(sse.waitFor(1, "disconnect").size() == 1);
+    }
+
+    SECTION("subscribe and unsubscribe") {
+        WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
+        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+        CHECK(call(a, "subscribe", {{"user", "alice"}, {"channel", "extra"}})["connections"] == 1);
+        CHECK_FALSE(ws.waitFor(ofType("subscribed")).empty());
+        CHECK(call(a, "unsubscribe", {{"user", "alice"}, {"channel", "a"}})["connections"] == 1);
+        CHECK_FALSE(ws.waitFor(ofType("unsubscribed")).empty());
+    }
+
+    SECTION("revoke: honoured by both nodes, and by a node started later") {
+        const std::string old = tokenOf("alice", 100);
+        WsClient ws(b.wsUrl("?channel=a&token=" + old));
+        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+        int code = 0;
+        CHECK(call(a, "revoke", {{"user", "alice"}, {"before", unixNow() - 10}}, &code) == json::object());
+        CHECK(code == 200);
+        CHECK(ws.waitClosed() == 4001);
+        refusedEverywhere(a, old);
+        refusedEverywhere(b, old);
+        CHECK(status(b, "/pushwire/poll?channel=a&token=" + tokenOf("alice")) == 200);
+        // Stored in the {api} slot's master: a node started later loads it from there.
+        CHECK(owner->cli({"ZCARD", "api:{api}:revoked"}) == "1\n");
+        ServerProcess later(args);
+        REQUIRE(eventually([&] { return status(later, "/pushwire/poll?channel=a&token=" + old) == 401; }, 30000ms));
+    }
 }

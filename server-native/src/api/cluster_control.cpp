@@ -1,5 +1,7 @@
 #include "api/cluster_control.hpp"
 
+#include <asio/post.hpp>
+
 namespace pushwire::server::api {
 
 using json = nlohmann::json;
@@ -20,6 +22,23 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 return 1
 )lua";
 
+// "MOVED <slot> <host>:<port>" (or ASK): the address; "" when it is not one.
+std::string redirectionTarget(const std::string& error) {
+    const auto space = error.rfind(' ');
+    if (space == std::string::npos || space + 1 >= error.size()) return "";
+    return error.substr(space + 1);
+}
+
+bool isMoved(const RedisValue* reply) { return reply && reply->isError() && reply->text.rfind("MOVED ", 0) == 0; }
+
+// A connection replaced from inside its own callback: destroyed on a later turn.
+void retire(asio::io_context& io, std::unique_ptr<RedisConnection>& connection, const std::string& why) {
+    if (!connection) return;
+    std::shared_ptr<RedisConnection> spent(std::move(connection));
+    spent->close(why);
+    asio::post(io, [spent] {});
+}
+
 Error unavailable(const std::string& why) {
     return Error{ErrorCode::BrokerUnavailable,
                  "Redis cannot be reached (" + why + "): done on this node only; the other nodes were not reached"};
@@ -36,7 +55,8 @@ ClusterControl::ClusterControl(asio::io_context& io, Settings settings, Context&
       info_(std::move(info)),
       heartbeat_(io),
       commandsRetry_(io),
-      subscriberRetry_(io) {}
+      subscriberRetry_(io),
+      target_(settings_.endpoint) {}
 
 ClusterControl::~ClusterControl() { *alive_ = false; }
 
@@ -54,9 +74,10 @@ void ClusterControl::stop() {
     for (auto& [id, waiting] : waiting_) waiting.timer->cancel();
     // Gone from `info` at once rather than when its heartbeat ages.
     if (commands_ && commandsReady_) {
-        commands_->command({"SREM", settings_.prefix + ":api:nodes", settings_.nodeId}, [](const RedisValue*) {});
-        commands_->command({"DEL", settings_.prefix + ":api:node:" + settings_.nodeId}, [](const RedisValue*) {});
+        commands_->command({"SREM", nodesKey(), settings_.nodeId}, [](const RedisValue*) {});
+        commands_->command({"DEL", nodeKey(settings_.nodeId)}, [](const RedisValue*) {});
     }
+    for (auto& again : std::exchange(afterConnect_, {})) again();
     auto connections = std::make_shared<std::pair<std::unique_ptr<RedisConnection>, std::unique_ptr<RedisConnection>>>(
         std::move(commands_), std::move(subscriber_));
     // Let the ZREM go out before closing.
@@ -78,20 +99,36 @@ void ClusterControl::retry(bool commands) {
     });
 }
 
+RedisEndpoint ClusterControl::endpointAfter(int failures) const {
+    if (!settings_.cluster || failures == 0 || settings_.seeds.empty()) return target_;
+    return settings_.seeds[static_cast<std::size_t>(failures - 1) % settings_.seeds.size()];
+}
+
 void ClusterControl::connectCommands() {
     commandsReady_ = false;
-    commands_ = std::make_unique<RedisConnection>(io_, settings_.endpoint, kCommandTimeout);
+    retire(io_, commands_, "reconnecting");
+    const RedisEndpoint endpoint = endpointAfter(commandsFailures_);
+    commands_ = std::make_unique<RedisConnection>(io_, endpoint, kCommandTimeout);
     RedisConnection* connection = commands_.get();
     auto alive = alive_;
     connection->onClosed([this, alive, connection](const std::string&) {
         if (!*alive || connection != commands_.get()) return;
         commandsReady_ = false;
+        ++commandsFailures_;
         retry(true);
     });
-    connection->connect([this, alive, connection](std::optional<std::string> error) {
+    connection->connect([this, alive, connection, endpoint](std::optional<std::string> error) {
         if (!*alive || connection != commands_.get()) return;
-        if (error) return retry(true);
+        if (error) {
+            ++commandsFailures_;
+            // Commands waiting for this connection are answered (unavailable), not held.
+            for (auto& again : std::exchange(afterConnect_, {})) again();
+            return retry(true);
+        }
+        commandsFailures_ = 0;
+        if (settings_.cluster) target_ = endpoint;
         commandsReady_ = true;
+        for (auto& again : std::exchange(afterConnect_, {})) again();
         heartbeat_.cancel();
         beat();
         if (subscriberReady_) reload();
@@ -100,7 +137,9 @@ void ClusterControl::connectCommands() {
 
 void ClusterControl::connectSubscriber() {
     subscriberReady_ = false;
-    subscriber_ = std::make_unique<RedisConnection>(io_, settings_.endpoint, kCommandTimeout);
+    retire(io_, subscriber_, "reconnecting");
+    const RedisEndpoint endpoint = endpointAfter(subscriberFailures_);
+    subscriber_ = std::make_unique<RedisConnection>(io_, endpoint, kCommandTimeout);
     RedisConnection* connection = subscriber_.get();
     auto alive = alive_;
     connection->onPush([this, alive](const RedisValue& push) {
@@ -109,14 +148,76 @@ void ClusterControl::connectSubscriber() {
     connection->onClosed([this, alive, connection](const std::string&) {
         if (!*alive || connection != subscriber_.get()) return;
         subscriberReady_ = false;
+        ++subscriberFailures_;
         retry(false);
     });
-    connection->connect([this, alive, connection](std::optional<std::string> error) {
+    connection->connect([this, alive, connection, endpoint](std::optional<std::string> error) {
         if (!*alive || connection != subscriber_.get()) return;
-        if (error) return retry(false);
+        if (error) {
+            ++subscriberFailures_;
+            return retry(false);
+        }
+        subscriberFailures_ = 0;
+        if (settings_.cluster && !commandsReady_) target_ = endpoint;
+        // On a cluster both channels are in the {api} slot: one SSUBSCRIBE may name them.
         connection->send(
-            {"SUBSCRIBE", settings_.prefix + ":control", settings_.prefix + ":api:reply:" + settings_.nodeId});
+            {settings_.cluster ? "SSUBSCRIBE" : "SUBSCRIBE", controlChannel(), replyChannel(settings_.nodeId)});
     });
+}
+
+void ClusterControl::command(std::vector<std::string> args, RedisConnection::Callback done, bool again) {
+    if (stopped_ || !commandsReady_ || !commands_) return done(nullptr);
+    auto alive = alive_;
+    RedisConnection* connection = commands_.get();
+    commands_->command(args, [this, alive, connection, args, done, again](const RedisValue* reply) {
+        if (!*alive) return;
+        if (settings_.cluster && !again && !stopped_ && isMoved(reply)) {
+            // It did not run: sent again, once, when connected to the slot's master.
+            ++redirects_;
+            afterConnect_.push_back([this, args, done] { command(args, done, true); });
+            redirect(redirectionTarget(reply->text), connection->address());
+            return;
+        }
+        done(reply);
+    });
+}
+
+void ClusterControl::redirect(const std::string& address, const std::string& from) {
+    const auto colon = address.rfind(':');
+    if (stopped_ || colon == std::string::npos) return;
+    RedisEndpoint next = settings_.endpoint;
+    next.host = address.substr(0, colon);
+    if (next.host.empty()) next.host = from.substr(0, from.rfind(':'));  // "MOVED 42 :7001": the same host
+    next.port = std::atoi(address.c_str() + colon + 1);
+    if (next.port <= 0) return;
+    next.sentinels.clear();
+    target_ = next;
+    const std::string there = next.host + ":" + std::to_string(next.port);
+    if (!commands_ || commands_->address() != there || !commandsReady_) {
+        commandsFailures_ = 0;
+        commandsRetry_.cancel();
+        auto alive = alive_;
+        asio::post(io_, [this, alive] {
+            if (*alive && !stopped_) connectCommands();
+        });
+    }
+    if (commands_ && commands_->address() == there && commandsReady_ && !afterConnect_.empty()) {
+        // Already there (the subscriber led the way): what was refused goes now.
+        auto alive = alive_;
+        asio::post(io_, [this, alive] {
+            if (!*alive) return;
+            for (auto& again : std::exchange(afterConnect_, {})) again();
+        });
+    }
+    if (!subscriber_ || subscriber_->address() != there) {
+        subscriberFailures_ = 0;
+        subscriberRetry_.cancel();
+        subscriberReady_ = false;
+        auto alive = alive_;
+        asio::post(io_, [this, alive] {
+            if (*alive && !stopped_) connectSubscriber();
+        });
+    }
 }
 
 void ClusterControl::beat() {
@@ -124,10 +225,10 @@ void ClusterControl::beat() {
     const std::int64_t now = nowMs();
     // One round trip: the two commands are pipelined. (A set and expiring keys, not a
     // sorted set: presence's own tests count the ZADDs its heartbeat makes.)
-    commands_->command({"SADD", settings_.prefix + ":api:nodes", settings_.nodeId}, [](const RedisValue*) {});
-    commands_->command({"SET", settings_.prefix + ":api:node:" + settings_.nodeId,
-                        info_().dump(-1, ' ', false, json::error_handler_t::replace), "PX", std::to_string(kLiveMs)},
-                       [](const RedisValue*) {});
+    command({"SADD", nodesKey(), settings_.nodeId}, [](const RedisValue*) {});
+    command({"SET", nodeKey(settings_.nodeId), info_().dump(-1, ' ', false, json::error_handler_t::replace), "PX",
+             std::to_string(kLiveMs)},
+            [](const RedisValue*) {});
     if (subscriberReady_ && now - lastReloadMs_ >= kReloadMs) reload();
     heartbeat_.expires_after(std::chrono::milliseconds(kHeartbeatMs));
     auto alive = alive_;
@@ -142,35 +243,51 @@ void ClusterControl::reload() {
     lastReloadMs_ = nowMs();
     const std::int64_t oldest = nowMs() / 1000 - revocations_.maxTokenLifetime();
     auto alive = alive_;
-    commands_->command(
-        {"ZRANGEBYSCORE", settings_.prefix + ":revoked", "(" + std::to_string(oldest), "+inf", "WITHSCORES"},
-        [this, alive](const RedisValue* reply) {
-            if (!*alive || !reply || reply->type != RedisValue::Type::Array) return;
-            for (std::size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
-                UserAction action;
-                action.kind = UserAction::Kind::Revoke;
-                action.user = reply->elements[i].text;
-                action.before = std::atoll(reply->elements[i + 1].text.c_str());
-                if (!action.user.empty() && revocations_.before(action.user) < action.before) {
-                    applyLocally(action, context_, revocations_);
+    command({"ZRANGEBYSCORE", revokedKey(), "(" + std::to_string(oldest), "+inf", "WITHSCORES"},
+            [this, alive](const RedisValue* reply) {
+                if (!*alive || !reply || reply->type != RedisValue::Type::Array) return;
+                for (std::size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+                    UserAction action;
+                    action.kind = UserAction::Kind::Revoke;
+                    action.user = reply->elements[i].text;
+                    action.before = std::atoll(reply->elements[i + 1].text.c_str());
+                    if (!action.user.empty() && revocations_.before(action.user) < action.before) {
+                        applyLocally(action, context_, revocations_);
+                    }
                 }
-            }
-        });
+            });
 }
 
 void ClusterControl::onPush(const RedisValue& push) {
+    if (settings_.cluster && isMoved(&push) && subscriber_) {
+        // SSUBSCRIBE on a node that does not own the {api} slot.
+        ++redirects_;
+        redirect(redirectionTarget(push.text), subscriber_->address());
+        return;
+    }
     if (push.type != RedisValue::Type::Array || push.elements.size() < 3) return;
     const std::string& kind = push.elements[0].text;
     const std::string& topic = push.elements[1].text;
-    if (kind == "subscribe") {
-        if (topic == settings_.prefix + ":api:reply:" + settings_.nodeId) {
+    if (kind == "subscribe" || kind == "ssubscribe") {
+        if (topic == replyChannel(settings_.nodeId)) {
             subscriberReady_ = true;
             if (commandsReady_) reload();
         }
         return;
     }
-    if (kind != "message") return;
-    if (topic == settings_.prefix + ":control") {
+    if (kind == "sunsubscribe") {
+        // Redis ended the subscription: the {api} slot moved (a reshard, a failover). The
+        // subscriber connects again (and follows MOVED to the new master).
+        if (subscriberReady_) {
+            subscriberReady_ = false;
+            ++subscriberFailures_;
+            retire(io_, subscriber_, "the {api} slot moved");
+            retry(false);
+        }
+        return;
+    }
+    if (kind != "message" && kind != "smessage") return;
+    if (topic == controlChannel()) {
         onControl(push.elements[2].text);
     } else {
         onReply(push.elements[2].text);
@@ -188,7 +305,7 @@ void ClusterControl::onControl(const std::string& payload) {
     const std::int64_t count = applyLocally(*action, context_, revocations_);
     if (!commandsReady_) return;
     json reply = {{"id", message["id"]}, {"node", settings_.nodeId}, {"count", count}};
-    commands_->command({"PUBLISH", settings_.prefix + ":api:reply:" + origin, reply.dump()}, [](const RedisValue*) {});
+    command({publishVerb(), replyChannel(origin), reply.dump()}, [](const RedisValue*) {});
 }
 
 void ClusterControl::onReply(const std::string& payload) {
@@ -224,8 +341,8 @@ void ClusterControl::liveNodes(std::function<void(std::optional<std::vector<std:
 void ClusterControl::liveInfos(
     std::function<void(std::optional<std::vector<std::pair<std::string, std::string>>>)> done) {
     auto alive = alive_;
-    const std::string nodes = settings_.prefix + ":api:nodes";
-    commands_->command({"SMEMBERS", nodes}, [this, alive, done, nodes](const RedisValue* reply) {
+    const std::string nodes = nodesKey();
+    command({"SMEMBERS", nodes}, [this, alive, done, nodes](const RedisValue* reply) {
         if (!*alive) return;
         if (!reply || reply->type != RedisValue::Type::Array) return done(std::nullopt);
         std::vector<std::string> others;
@@ -234,8 +351,8 @@ void ClusterControl::liveInfos(
         }
         if (others.empty()) return done(std::vector<std::pair<std::string, std::string>>{});
         std::vector<std::string> args{"MGET"};
-        for (const std::string& node : others) args.push_back(settings_.prefix + ":api:node:" + node);
-        commands_->command(args, [this, alive, done, others, nodes](const RedisValue* infos) {
+        for (const std::string& node : others) args.push_back(nodeKey(node));  // one slot on a cluster
+        command(args, [this, alive, done, others, nodes](const RedisValue* infos) {
             if (!*alive) return;
             if (!infos || infos->type != RedisValue::Type::Array || infos->elements.size() != others.size()) {
                 return done(std::nullopt);
@@ -245,7 +362,7 @@ void ClusterControl::liveInfos(
                 if (infos->elements[i].isString()) {
                     live.emplace_back(others[i], infos->elements[i].text);
                 } else {
-                    commands_->command({"SREM", nodes, others[i]}, [](const RedisValue*) {});
+                    command({"SREM", nodes, others[i]}, [](const RedisValue*) {});
                 }
             }
             done(std::move(live));
@@ -261,9 +378,9 @@ void ClusterControl::run(const UserAction& action, CountDone done) {
     if (action.kind == UserAction::Kind::Revoke) {
         // Stored first: a node that misses the message, or starts later, loads it.
         const std::int64_t oldest = nowMs() / 1000 - revocations_.maxTokenLifetime();
-        commands_->command({"EVAL", kRevokeScript, "1", settings_.prefix + ":revoked", action.user,
-                            std::to_string(action.before), std::to_string(oldest)},
-                           [](const RedisValue*) {});
+        command({"EVAL", kRevokeScript, "1", revokedKey(), action.user, std::to_string(action.before),
+                 std::to_string(oldest)},
+                [](const RedisValue*) {});
     }
     const std::int64_t local = applyLocally(action, context_, revocations_);
     const std::uint64_t id = nextId_++;
@@ -283,7 +400,7 @@ void ClusterControl::run(const UserAction& action, CountDone done) {
             if (*alive && !ec) finish(id);  // a node that did not answer in time is left out
         });
         json message = {{"id", id}, {"origin", settings_.nodeId}, {"action", toJson(action)}};
-        commands_->command({"PUBLISH", settings_.prefix + ":control", message.dump()}, [](const RedisValue*) {});
+        command({publishVerb(), controlChannel(), message.dump()}, [](const RedisValue*) {});
     });
 }
 

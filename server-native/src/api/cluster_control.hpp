@@ -1,6 +1,9 @@
-// The server API across every node of a Redis deployment (--broker redis://): user actions
-// go to every node over a control channel, revocations are stored in Redis, and `info`
-// lists every node. Keys and channels (P: --broker-prefix):
+// The server API across every node of a Redis deployment (--broker redis://, shards,
+// redis+cluster://): user actions go to every node over a control channel, revocations are
+// stored in Redis, and `info` lists every node. Keys and channels (P: --broker-prefix; on
+// a Redis Cluster each name carries the hash tag {api} instead: P:{api}:control,
+// P:{api}:reply:<node>, P:{api}:nodes, P:{api}:node:<node>, P:{api}:revoked, so that all
+// of them live in one slot, on one master):
 //   P:control          pub/sub: {"id","origin","action"} from the node that was called
 //   P:api:reply:<node> pub/sub: {"id","node","count"}, each node's answer to the origin
 //   P:api:nodes        set of node ids; a node is live while its P:api:node key exists
@@ -16,6 +19,14 @@
 //
 // Heartbeat: every kHeartbeatMs, one pipelined round trip (SADD, SET with expiry).
 //
+// On a Redis Cluster both connections go to the master of the {api} slot, and the pub/sub
+// is sharded (SSUBSCRIBE / SPUBLISH: a message goes to that master's subscribers only, not
+// over the whole cluster bus). They start at the first seed; a command answered MOVED is
+// sent again, once, to the master named, once connected there (the connections follow
+// it); an SSUBSCRIBE answered MOVED, or a subscription Redis ends (sunsubscribe: the slot
+// moved), makes the subscriber follow too. A connection that cannot be made again goes
+// to the seeds in turn (a master killed: a seed then names the promoted replica).
+//
 // Threading: the loop thread. Two Redis connections of its own (commands, subscriber),
 // reconnected every second while they are down; meanwhile actions are applied on this
 // node only and answered 503 broker_unavailable saying so.
@@ -26,6 +37,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "api/actions.hpp"
 #include "broker/redis_connection.hpp"
@@ -43,6 +55,10 @@ public:
         RedisEndpoint endpoint;
         std::string prefix;
         std::string nodeId;
+        // A Redis Cluster (endpoint: its first seed): names tagged {api}, sharded pub/sub,
+        // MOVED followed.
+        bool cluster = false;
+        std::vector<RedisEndpoint> seeds;
     };
 
     ClusterControl(asio::io_context& io, Settings settings, Context& context, Revocations& revocations, NodeInfo info);
@@ -54,6 +70,9 @@ public:
     void run(const UserAction& action, CountDone done) override;
     void nodes(NodesDone done) override;
 
+    // Commands answered MOVED and sent again elsewhere (for tests and the report).
+    std::uint64_t redirects() const { return redirects_; }
+
 private:
     struct Waiting {
         std::set<std::string> nodes;  // still to answer
@@ -64,6 +83,23 @@ private:
 
     void connectCommands();
     void connectSubscriber();
+    // A command on the commands connection; on a cluster, MOVED sends it again, once, to
+    // the master named (once connected there).
+    void command(std::vector<std::string> args, RedisConnection::Callback done, bool again = false);
+    // The connections not at `address` ("host:port", from MOVED) go there.
+    void redirect(const std::string& address, const std::string& from);
+    // Where a connection goes: its target, then (cluster, after failures) the seeds in turn.
+    RedisEndpoint endpointAfter(int failures) const;
+    // P:api / P:{api}, and the names built on it.
+    std::string base() const { return settings_.prefix + (settings_.cluster ? ":{api}" : ":api"); }
+    std::string nodesKey() const { return base() + ":nodes"; }
+    std::string nodeKey(const std::string& node) const { return base() + ":node:" + node; }
+    std::string revokedKey() const { return settings_.cluster ? base() + ":revoked" : settings_.prefix + ":revoked"; }
+    std::string controlChannel() const {
+        return settings_.cluster ? base() + ":control" : settings_.prefix + ":control";
+    }
+    std::string replyChannel(const std::string& node) const { return base() + ":reply:" + node; }
+    const char* publishVerb() const { return settings_.cluster ? "SPUBLISH" : "PUBLISH"; }
     void retry(bool commands);
     bool ready() const { return commandsReady_ && subscriberReady_; }
     void beat();
@@ -94,6 +130,11 @@ private:
     std::int64_t lastReloadMs_ = 0;
     std::uint64_t nextId_ = 1;
     std::map<std::uint64_t, Waiting> waiting_;
+    RedisEndpoint target_;  // where both connections go (a cluster: the {api} slot's master, once known)
+    int commandsFailures_ = 0;
+    int subscriberFailures_ = 0;
+    std::vector<std::function<void()>> afterConnect_;  // commands to send again once connected
+    std::uint64_t redirects_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

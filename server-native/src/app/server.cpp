@@ -195,9 +195,6 @@ std::unique_ptr<Presence> makePresence(const Options& options, Broker& broker, a
                 .count();
         });
     }
-    if (dynamic_cast<ClusterBroker*>(&broker)) {
-        throw std::runtime_error("--presence: not yet on a Redis Cluster (it is on redis:// shards)");
-    }
     auto* routed = dynamic_cast<RoutedBroker*>(&broker);
     auto* redis = dynamic_cast<RedisBroker*>(&broker);
     if (!redis && !routed) return nullptr;
@@ -361,9 +358,18 @@ struct Server::Impl {
             return std::make_unique<api::LocalActions>(context, revocations, std::move(info));
         }
         const BrokerOptions& b = options.broker;
+        api::ClusterControl::Settings settings;
+        settings.endpoint = redisEndpoint(b);
+        settings.prefix = b.prefix;
+        settings.nodeId = nodeId;
+        if (auto* clustered = dynamic_cast<ClusterBroker*>(broker.get())) {
+            // Its keys and channels on the master of the {api} slot, found by following MOVED.
+            settings.cluster = true;
+            settings.seeds = clustered->seedEndpoints();
+            settings.endpoint = settings.seeds.front();
+        }
         auto control =
-            std::make_unique<api::ClusterControl>(io, api::ClusterControl::Settings{redisEndpoint(b), b.prefix, nodeId},
-                                                  context, revocations, std::move(info));
+            std::make_unique<api::ClusterControl>(io, std::move(settings), context, revocations, std::move(info));
         cluster = control.get();
         return control;
     }

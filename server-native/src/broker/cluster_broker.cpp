@@ -59,6 +59,13 @@ std::string ClusterBroker::describe() const {
     return out;
 }
 
+std::vector<RedisEndpoint> ClusterBroker::seedEndpoints() const {
+    std::vector<RedisEndpoint> out;
+    for (const BrokerOptions& seed : options_.shards) out.push_back(redisEndpoint(partOptions(seed)));
+    if (out.empty()) out.push_back(redisEndpoint(partOptions(options_)));
+    return out;
+}
+
 void ClusterBroker::start() {
     RoutedBroker::start();
     refresh();
@@ -78,6 +85,26 @@ std::size_t ClusterBroker::route(const std::string& channel) const {
 }
 
 bool ClusterBroker::active(std::size_t index) const { return index < owns_.size() && owns_[index]; }
+
+// An ASK names the master importing the slot: a known one, or one that owns no slot yet
+// (a reshard onto a new master), which gets its part now (holding nothing until the map
+// says so: its commands connect meanwhile, so the first ASK to it may find it not ready).
+std::optional<std::size_t> ClusterBroker::partAt(const std::string& address) {
+    auto found = masters_.find(address);
+    if (found != masters_.end()) return found->second;
+    const auto colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0 || stopped_) return std::nullopt;
+    const int port = std::atoi(address.c_str() + colon + 1);
+    if (port <= 0 || port > 65535) return std::nullopt;
+    BrokerOptions endpoint = options_;
+    endpoint.host = address.substr(0, colon);
+    endpoint.port = port;
+    endpoint.db = 0;
+    const std::size_t index = addPart(endpoint);
+    masters_[address] = index;
+    owns_.resize(index + 1, false);
+    return index;
+}
 
 bool ClusterBroker::retryable(const protocol::Error& error) const {
     return error.message.find("MOVED ") != std::string::npos || error.message.find("CLUSTERDOWN") != std::string::npos;

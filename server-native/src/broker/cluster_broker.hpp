@@ -13,8 +13,12 @@
 // MOVED (the command did not run: it is sent again, once, to the slot's new owner). A
 // master that appears gets its RedisBroker; followed channels whose slot moved are
 // followed again on their new master (the hub gets onFollow with the stream's head there);
-// a former master's RedisBroker is stopped. ASK (a slot being migrated) and TRYAGAIN are
-// answered broker_unavailable (nothing was stored): the publisher retries.
+// a former master's RedisBroker is stopped. A publish answered ASK (its slot is being
+// migrated, its keys not on the source) is sent once to the master named, preceded by
+// ASKING on the same connection; TRYAGAIN (a channel's keys split between the two for the
+// moment of a MIGRATE) is sent again after 50 ms, up to 20 times (routed_broker.cpp).
+// Other commands (history, presence) answered ASK fail as broker_unavailable, and work
+// again once the migration ends (MOVED: the map is read again).
 //
 // Threading: the loop thread.
 #pragma once
@@ -45,6 +49,13 @@ public:
     void stop() override;
     std::string describe() const override;
 
+    // How to reach each seed (TLS, ACL user, password as a part's): for the server API's
+    // own connections (api/cluster_control.hpp).
+    std::vector<RedisEndpoint> seedEndpoints() const;
+
+    // A command sent by another module (presence) was answered MOVED: the map is read again.
+    void moved() { refresh(); }
+
     // Slot map reads done (for tests and the metrics).
     std::uint64_t refreshes() const { return refreshes_; }
 
@@ -53,6 +64,7 @@ private:
     bool retryable(const protocol::Error& error) const override;
     void refreshThen(std::function<void()> next) override;
     bool active(std::size_t index) const override;
+    std::optional<std::size_t> partAt(const std::string& address) override;
 
     void refresh();
     void tryRefresh(std::vector<RedisEndpoint> candidates, std::size_t at);

@@ -75,13 +75,17 @@ return out
 // flushed), the seq assigned, the stream trimmed and the publication announced, in one
 // atomic step. A history lost while its position survived (one key evicted) is a new
 // life too: its seqs could not be resumed.
-// With an idempotency key (KEYS[4], P:{c}:k:KEY), in the same step: a key present answers
+// With an idempotency key (KEYS[3], P:{c}:k:KEY), in the same step: a key present answers
 // {epoch, seq, time, 1} of the message stored with it and stores nothing; else the new
-// message's "epoch seq time" is kept under the key for the window (ARGV[8] ms).
+// message's "epoch seq time" is kept under the key for the window (ARGV[9] ms).
+// The pub/sub channel (ARGV[8]) is not among the KEYS: it is no key, and a Redis Cluster
+// whose slot is being migrated answers a script naming a key it lacks with ASK (the
+// source) or TRYAGAIN (the target), so naming it would refuse every publish of a
+// migrating slot. It shares the channel's hash tag, hence its slot.
 const char* kPublishScript = R"lua(
-local meta, stream, topic = KEYS[1], KEYS[2], KEYS[3]
-if KEYS[4] then
-  local prior = redis.call('GET', KEYS[4])
+local meta, stream, topic = KEYS[1], KEYS[2], ARGV[8]
+if KEYS[3] then
+  local prior = redis.call('GET', KEYS[3])
   if prior then
     local e, s, t = string.match(prior, '^(%S+) (%d+) (%d+)$')
     if e then return {e, tonumber(s), tonumber(t), 1} end
@@ -104,11 +108,24 @@ if tonumber(ARGV[7]) > 0 then
   redis.call('PEXPIRE', meta, ARGV[7])
   redis.call('PEXPIRE', stream, ARGV[7])
 end
-if KEYS[4] then
-  redis.call('SET', KEYS[4], epoch .. ' ' .. s .. ' ' .. ARGV[3], 'PX', ARGV[8])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], epoch .. ' ' .. s .. ' ' .. ARGV[3], 'PX', ARGV[9])
 end
 if ARGV[6] == '' then return {epoch, seq, envelope} end
 return {epoch, seq}
+)lua";
+
+// A Redis Cluster slot being migrated: the channel's keys were moved here by MIGRATE from
+// the source master, which still runs and answered ASK. They are the source's exact
+// copies, not a promoted replica's (which may lack writes): the life goes on here, so its
+// `r` becomes this process. KEYS: meta. ARGV: this process's run_id.
+const char* kAdoptScript = R"lua(
+local r = redis.call('HGET', KEYS[1], 'r')
+if r and r ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'r', ARGV[1])
+  return 1
+end
+return 0
 )lua";
 
 // Redis errors that refuse a command before it runs (or before a script's first write):
@@ -402,6 +419,7 @@ void RedisBroker::addScript(const std::string& name, std::string text) {
 void RedisBroker::loadScripts(std::function<void(bool)> done) {
     scriptTexts_.emplace("publish", std::string(kLifeScript) + kPublishScript);
     scriptTexts_.emplace("read", std::string(kLifeScript) + kReadScript);
+    scriptTexts_.emplace("adopt", kAdoptScript);
     scriptTexts_.emplace("tail", kTailScript);
     auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
     auto ok = std::make_shared<bool>(true);
@@ -851,6 +869,13 @@ void RedisBroker::checkHeads() {
 
 void RedisBroker::runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
                             RedisConnection::Callback done) {
+    runScriptWith(name, std::move(keys), std::move(args), std::move(done), false);
+}
+
+// `asking`: ASKING goes just ahead of the script, on the same connection, queued in the
+// same turn (one pipeline: nothing comes between them), as a Redis Cluster's ASK asks.
+void RedisBroker::runScriptWith(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
+                                RedisConnection::Callback done, bool asking) {
     if (!commandsReady_ || !commands_) {
         done(nullptr);
         return;
@@ -860,7 +885,8 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
     command.insert(command.end(), args.begin(), args.end());
     const auto started = std::chrono::steady_clock::now();
     auto alive = alive_;
-    commands_->command(command, [this, alive, name, command, started, done](const RedisValue* reply) mutable {
+    if (asking) commands_->command({"ASKING"}, [](const RedisValue*) {});
+    commands_->command(command, [this, alive, name, command, started, done, asking](const RedisValue* reply) mutable {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -868,6 +894,7 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
             // Redis restarted without its script cache: send the script itself.
             command[0] = "EVAL";
             command[1] = scriptTexts_[name];
+            if (asking) commands_->command({"ASKING"}, [](const RedisValue*) {});
             commands_->command(command, done);
             return;
         }
@@ -938,6 +965,16 @@ void RedisBroker::publish(const std::string& channel, std::string dataJson, std:
 
 void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
                               const std::string& idempotencyKey, PublishDone done) {
+    publishWith(channel, std::move(dataJson), timeMs, idempotencyKey, std::move(done), false);
+}
+
+void RedisBroker::publishAsking(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                                const std::string& idempotencyKey, PublishDone done) {
+    publishWith(channel, std::move(dataJson), timeMs, idempotencyKey, std::move(done), true);
+}
+
+void RedisBroker::publishWith(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                              const std::string& idempotencyKey, PublishDone done, bool asking) {
     // Not sent at all: certainly not stored.
     if (!commandsReady_ || !commands_ || !commands_->connected()) {
         done(unavailable(noAnswer(nullptr, state_)));
@@ -945,17 +982,23 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
     }
     const std::string time = std::to_string(timeMs);
     auto data = std::make_shared<std::string>(std::move(dataJson));
-    std::vector<std::string> keys{key(channel, 'm'), key(channel, 's'), key(channel, 'p')};
+    std::vector<std::string> keys{key(channel, 'm'), key(channel, 's')};
     std::vector<std::string> args{"\"" + channel + "\"", *data, time, lifeOffer(), std::to_string(historySize_),
                                   // With --broker-wait the script stores and the node announces after WAIT.
-                                  options_.waitReplicas > 0 ? "" : publishVerb(),
-                                  std::to_string(options_.channelTtlMs)};
+                                  options_.waitReplicas > 0 ? "" : publishVerb(), std::to_string(options_.channelTtlMs),
+                                  key(channel, 'p')};
     if (!idempotencyKey.empty() && options_.idempotencyWindowMs > 0) {
         keys.push_back(key(channel, 'k') + ":" + idempotencyKey);  // the channel's hash tag: one slot
         args.push_back(std::to_string(options_.idempotencyWindowMs));
     }
-    runScript(
-        "publish", std::move(keys), std::move(args), [this, channel, data, timeMs, done](const RedisValue* reply) {
+    // After ASK, the life moved here with the keys is adopted first (see kAdoptScript):
+    // else its `r` (the source's process) would make the publish start a new life.
+    if (asking)
+        runScriptWith(
+            "adopt", {key(channel, 'm')}, {runId_}, [](const RedisValue*) {}, true);
+    runScriptWith(
+        "publish", std::move(keys), std::move(args),
+        [this, channel, data, timeMs, done](const RedisValue* reply) {
             if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 3) {
                 awaitReplicas(channel, reply->elements[0].text,
                               static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer)), timeMs,
@@ -996,7 +1039,8 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
             message->envelope =
                 protocol::encodeEnvelope(protocol::Envelope{channel, message->seq, std::move(*data), timeMs});
             done(MessagePtr(std::move(message)));
-        });
+        },
+        asking);
 }
 
 // --broker-wait N: the script stored the message without announcing it. WAIT asks Redis to

@@ -68,6 +68,11 @@ public:
     std::string describe() const override;
     std::string state() const override { return state_; }
     bool historyIsLocal() const override { return false; }
+    // A Redis Cluster answered a publish ASK (its slot is being migrated to this master):
+    // the same publish, sent here with ASKING just ahead of it (one pipeline), the life of
+    // the channel moved here adopted first (not a failover: the source gave the keys).
+    void publishAsking(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                       const std::string& idempotencyKey, PublishDone done);
 
     BrokerStats stats() const override { return stats_; }
 
@@ -105,6 +110,10 @@ private:
         std::map<std::uint64_t, MessagePtr> waiting;  // publications heard while filling
     };
 
+    void publishWith(const std::string& channel, std::string dataJson, std::int64_t timeMs,
+                     const std::string& idempotencyKey, PublishDone done, bool asking);
+    void runScriptWith(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
+                       RedisConnection::Callback done, bool asking);
     void connectCommands();
     void connectSubscriber();
     void loadScripts(std::function<void(bool)> done);

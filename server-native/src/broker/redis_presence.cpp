@@ -182,12 +182,25 @@ bool isArray(const RedisValue* reply, std::size_t min) {
 }  // namespace
 
 RedisPresence::RedisPresence(asio::io_context& io, RedisBroker& broker, Options options)
-    : io_(io), broker_(broker), options_(std::move(options)), timer_(io) {
-    broker_.addScript("presence_change", std::string(kPrelude) + kChangeScript);
-    broker_.addScript("presence_reap", std::string(kPrelude) + kReapScript);
-    broker_.addScript("presence_snapshot", kSnapshotScript);
-    broker_.addScript("presence_counts", kCountsScript);
-    broker_.addScript("presence_heartbeat", kHeartbeatScript);
+    : RedisPresence(
+          io,
+          Route{[&broker]() -> RedisBroker& { return broker; },
+                [&broker](const std::string&) -> RedisBroker& { return broker; },
+                [&broker](const std::string& name, std::string lua) { broker.addScript(name, std::move(lua)); },
+                nullptr},
+          std::move(options)) {}
+
+RedisPresence::RedisPresence(asio::io_context& io, Route route, Options options)
+    : io_(io), route_(std::move(route)), nodeId_(route_.home().nodeId()), options_(std::move(options)), timer_(io) {
+    route_.addScript("presence_change", std::string(kPrelude) + kChangeScript);
+    route_.addScript("presence_reap", std::string(kPrelude) + kReapScript);
+    route_.addScript("presence_snapshot", kSnapshotScript);
+    route_.addScript("presence_counts", kCountsScript);
+    route_.addScript("presence_heartbeat", kHeartbeatScript);
+}
+
+void RedisPresence::check(const RedisValue* reply) const {
+    if (route_.moved && reply && reply->isError() && reply->text.rfind("MOVED ", 0) == 0) route_.moved();
 }
 
 RedisPresence::~RedisPresence() {
@@ -198,12 +211,13 @@ RedisPresence::~RedisPresence() {
 // The node keys share one hash tag ({presence}), so the heartbeat script's keys sit in one
 // Redis Cluster slot; every other script names only one channel's keys ({c}).
 std::string RedisPresence::nodeChannelsKey(const std::string& node) const {
-    return broker_.prefixed("{presence}:node:" + node + ":ch");
+    return home().prefixed("{presence}:node:" + node + ":ch");
 }
 
 std::vector<std::string> RedisPresence::channelKeys(const std::string& channel) const {
-    return {broker_.channelKey(channel, "m"), broker_.channelKey(channel, "s"), broker_.channelKey(channel, "p"),
-            broker_.channelKey(channel, "pm"), broker_.channelKey(channel, "pu")};
+    RedisBroker& broker = of(channel);
+    return {broker.channelKey(channel, "m"), broker.channelKey(channel, "s"), broker.channelKey(channel, "p"),
+            broker.channelKey(channel, "pm"), broker.channelKey(channel, "pu")};
 }
 
 void RedisPresence::join(const std::string& channel, const Member& member, bool announce, ChangeDone done) {
@@ -224,10 +238,11 @@ void RedisPresence::one(Change change, ChangeDone done) {
     });
 }
 
-// One script for the batch. When it has joins, the node's channel set learns their
-// channels first (its own command, in the node keys' slot, sent ahead on the same
-// connection: Redis runs them in order), so the reaper finds these members if this node
-// dies. Either failing fails the batch: the tracker sends it again, which doubles nothing.
+// One script for the batch (on the Redis of its channels: of one slot on a cluster). When
+// it has joins, the node's channel set learns their channels first (its own command, in
+// the node keys' slot, sent ahead: on one Redis on the same connection, so Redis runs them
+// in order), so the reaper finds these members if this node dies. Either failing fails
+// the batch: the tracker sends it again, which doubles nothing.
 void RedisPresence::apply(std::vector<Change> changes, BatchDone done) {
     const std::size_t count = changes.size();
     if (count == 0) {
@@ -235,17 +250,24 @@ void RedisPresence::apply(std::vector<Change> changes, BatchDone done) {
         return;
     }
     ++batches_;
+    RedisBroker& broker = of(changes.front().channel);
+    RedisBroker& registry = home();
     auto registered = std::make_shared<std::optional<Error>>();
-    auto check = [registered](const RedisValue* reply) {
+    auto alive = alive_;
+    auto noteRegistered = [this, alive, registered](const RedisValue* reply) {
+        if (*alive) this->check(reply);
         if (!*registered && (!reply || reply->type != RedisValue::Type::Integer)) *registered = unavailable(reply);
     };
-    std::vector<std::string> joined{"SADD", nodeChannelsKey(broker_.nodeId())};
+    std::vector<std::string> joined{"SADD", nodeChannelsKey(nodeId_)};
     std::map<std::string, std::size_t> firstKey;  // channel -> index (1-based) of its first key
     std::vector<std::string> keys;
     const std::int64_t time = options_.clock();
-    std::vector<std::string> args{broker_.nodeId(),      std::to_string(time),
-                                  broker_.lifeOffer(),   std::to_string(broker_.historySize()),
-                                  broker_.publishVerb(), std::to_string(broker_.channelTtlMs())};
+    std::vector<std::string> args{nodeId_,
+                                  std::to_string(time),
+                                  broker.lifeOffer(),
+                                  std::to_string(broker.historySize()),
+                                  broker.publishVerb(),
+                                  std::to_string(broker.channelTtlMs())};
     args.reserve(args.size() + 7 * count);
     std::vector<std::pair<std::string, protocol::EntryEvent>> entries;  // channel, event
     entries.reserve(count);
@@ -269,14 +291,16 @@ void RedisPresence::apply(std::vector<Change> changes, BatchDone done) {
         // there (the heartbeat sets Redis' time soon). Not later: a node the reaper removed
         // must see its next heartbeat add it anew, which is how it learns to join again.
         if (!beaten_) {
-            broker_.command(
-                {"ZADD", broker_.prefixed("{presence}:nodes"), "NX", std::to_string(time), broker_.nodeId()}, check);
+            registry.command({"ZADD", registry.prefixed("{presence}:nodes"), "NX", std::to_string(time), nodeId_},
+                             noteRegistered);
         }
-        broker_.command(joined, check);
+        registry.command(joined, noteRegistered);
     }
-    broker_.runScript(
+    broker.runScript(
         "presence_change", std::move(keys), std::move(args),
-        [time, count, registered, entries = std::move(entries), done = std::move(done)](const RedisValue* reply) {
+        [this, alive, time, count, registered, entries = std::move(entries),
+         done = std::move(done)](const RedisValue* reply) {
+            if (*alive) check(reply);
             std::optional<Error> failed;
             if (!isArray(reply, count)) {
                 failed = unavailable(reply);
@@ -310,38 +334,44 @@ void RedisPresence::apply(std::vector<Change> changes, BatchDone done) {
 }
 
 void RedisPresence::snapshot(const std::string& channel, std::size_t maxMembers, SnapshotDone done) {
-    broker_.runScript("presence_snapshot",
-                      {broker_.channelKey(channel, "m"), broker_.channelKey(channel, "s"),
-                       broker_.channelKey(channel, "pm"), broker_.channelKey(channel, "pu")},
-                      {broker_.lifeOffer(), std::to_string(maxMembers), std::to_string(broker_.channelTtlMs())},
-                      [done](const RedisValue* reply) {
-                          if (!isArray(reply, 4)) {
-                              done(unavailable(reply));
-                              return;
-                          }
-                          PresenceSnapshot out;
-                          out.position.epoch = reply->elements[0].text;
-                          out.position.seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
-                          out.counts.clients = static_cast<std::uint64_t>(std::max(0LL, reply->elements[2].integer));
-                          out.counts.users = static_cast<std::uint64_t>(std::max(0LL, reply->elements[3].integer));
-                          // Each member as its node stored it: {"client":..,"user":..,"info":..}.
-                          for (std::size_t i = 4; i < reply->elements.size(); ++i)
-                              out.members.push_back(reply->elements[i].text);
-                          out.truncated = out.members.size() < out.counts.clients;
-                          done(std::move(out));
-                      });
+    RedisBroker& broker = of(channel);
+    auto alive = alive_;
+    broker.runScript("presence_snapshot",
+                     {broker.channelKey(channel, "m"), broker.channelKey(channel, "s"),
+                      broker.channelKey(channel, "pm"), broker.channelKey(channel, "pu")},
+                     {broker.lifeOffer(), std::to_string(maxMembers), std::to_string(broker.channelTtlMs())},
+                     [this, alive, done](const RedisValue* reply) {
+                         if (*alive) check(reply);
+                         if (!isArray(reply, 4)) {
+                             done(unavailable(reply));
+                             return;
+                         }
+                         PresenceSnapshot out;
+                         out.position.epoch = reply->elements[0].text;
+                         out.position.seq = static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer));
+                         out.counts.clients = static_cast<std::uint64_t>(std::max(0LL, reply->elements[2].integer));
+                         out.counts.users = static_cast<std::uint64_t>(std::max(0LL, reply->elements[3].integer));
+                         // Each member as its node stored it: {"client":..,"user":..,"info":..}.
+                         for (std::size_t i = 4; i < reply->elements.size(); ++i)
+                             out.members.push_back(reply->elements[i].text);
+                         out.truncated = out.members.size() < out.counts.clients;
+                         done(std::move(out));
+                     });
 }
 
 void RedisPresence::counts(const std::string& channel, CountsDone done) {
-    broker_.runScript("presence_counts", {broker_.channelKey(channel, "pm"), broker_.channelKey(channel, "pu")}, {},
-                      [done](const RedisValue* reply) {
-                          if (!isArray(reply, 2)) {
-                              done(unavailable(reply));
-                              return;
-                          }
-                          done(PresenceCounts{static_cast<std::uint64_t>(std::max(0LL, reply->elements[0].integer)),
-                                              static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer))});
-                      });
+    RedisBroker& broker = of(channel);
+    auto alive = alive_;
+    broker.runScript("presence_counts", {broker.channelKey(channel, "pm"), broker.channelKey(channel, "pu")}, {},
+                     [this, alive, done](const RedisValue* reply) {
+                         if (*alive) check(reply);
+                         if (!isArray(reply, 2)) {
+                             done(unavailable(reply));
+                             return;
+                         }
+                         done(PresenceCounts{static_cast<std::uint64_t>(std::max(0LL, reply->elements[0].integer)),
+                                             static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer))});
+                     });
 }
 
 void RedisPresence::start() {
@@ -357,7 +387,7 @@ void RedisPresence::stop() {
 // Every ttl/3: the heartbeat, then the reaper's look for silent nodes.
 void RedisPresence::tick() {
     if (stopped_) return;
-    if (broker_.commandsReady()) heartbeat();
+    if (home().commandsReady()) heartbeat();
     timer_.expires_after(std::max(options_.ttl / 3, std::chrono::milliseconds(100)));
     auto alive = alive_;
     timer_.async_wait([this, alive](const std::error_code& ec) {
@@ -375,45 +405,50 @@ void RedisPresence::heartbeat() {
     // The node's channel set outlives a dead node long enough for the reaper to read it.
     const auto keep = std::to_string((options_.ttl * 10).count());
     const auto lock = std::to_string(std::max<long long>(100, (options_.ttl / 3).count()));
-    broker_.runScript("presence_heartbeat",
-                      {broker_.prefixed("{presence}:nodes"), nodeChannelsKey(broker_.nodeId()),
-                       broker_.prefixed("{presence}:reaper")},
-                      {broker_.nodeId(), keep, std::to_string(options_.ttl.count()), lock},
-                      [this, alive](const RedisValue* reply) {
-                          if (!*alive) return;
-                          beating_ = false;
-                          if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) return;
-                          beaten_ = true;
-                          // Added anew after the first beat: the others took this node for dead.
-                          if (reply->elements[0].integer == 1 && refreshes_ > 1 && onReaped_) onReaped_();
-                          for (std::size_t i = 1; i < reply->elements.size(); ++i) {
-                              if (reply->elements[i].text != broker_.nodeId()) reapNode(reply->elements[i].text);
-                          }
-                      });
+    RedisBroker& registry = home();
+    registry.runScript(
+        "presence_heartbeat",
+        {registry.prefixed("{presence}:nodes"), nodeChannelsKey(nodeId_), registry.prefixed("{presence}:reaper")},
+        {nodeId_, keep, std::to_string(options_.ttl.count()), lock}, [this, alive](const RedisValue* reply) {
+            if (!*alive) return;
+            beating_ = false;
+            check(reply);
+            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) return;
+            beaten_ = true;
+            // Added anew after the first beat: the others took this node for dead.
+            if (reply->elements[0].integer == 1 && refreshes_ > 1 && onReaped_) onReaped_();
+            for (std::size_t i = 1; i < reply->elements.size(); ++i) {
+                if (reply->elements[i].text != nodeId_) reapNode(reply->elements[i].text);
+            }
+        });
 }
 
 // Every member the dead node had leaves, channel by channel; then the node is forgotten.
 void RedisPresence::reapNode(const std::string& node) {
     auto alive = alive_;
     const std::string channelsKey = nodeChannelsKey(node);
-    broker_.command({"SMEMBERS", channelsKey}, [this, alive, node, channelsKey](const RedisValue* reply) {
-        if (!*alive || !reply || reply->type != RedisValue::Type::Array) return;
+    home().command({"SMEMBERS", channelsKey}, [this, alive, node, channelsKey](const RedisValue* reply) {
+        if (!*alive) return;
+        check(reply);
+        if (!reply || reply->type != RedisValue::Type::Array) return;
         auto remaining = std::make_shared<std::size_t>(reply->elements.size() + 1);
         auto failed = std::make_shared<bool>(false);
         auto finish = [this, alive, node, channelsKey, remaining, failed] {
             if (!*alive || --*remaining > 0 || *failed) return;  // a failure: the next round tries again
             ++nodesReaped_;
-            broker_.command({"DEL", channelsKey}, [](const RedisValue*) {});
-            broker_.command({"ZREM", broker_.prefixed("{presence}:nodes"), node}, [](const RedisValue*) {});
+            home().command({"DEL", channelsKey}, [](const RedisValue*) {});
+            home().command({"ZREM", home().prefixed("{presence}:nodes"), node}, [](const RedisValue*) {});
         };
         for (const RedisValue& channel : reply->elements) {
             const std::string& name = channel.text;
-            broker_.runScript(
+            RedisBroker& broker = of(name);
+            broker.runScript(
                 "presence_reap", channelKeys(name),
-                {"\"" + name + "\"", node, options_.announces(name) ? "1" : "0", broker_.lifeOffer(),
-                 std::to_string(broker_.historySize()), broker_.publishVerb(), std::to_string(broker_.channelTtlMs())},
+                {"\"" + name + "\"", node, options_.announces(name) ? "1" : "0", broker.lifeOffer(),
+                 std::to_string(broker.historySize()), broker.publishVerb(), std::to_string(broker.channelTtlMs())},
                 [this, alive, failed, finish](const RedisValue* result) {
                     if (!*alive) return;
+                    check(result);
                     if (result && result->type == RedisValue::Type::Integer) {
                         membersReaped_ += static_cast<std::uint64_t>(std::max(0LL, result->integer));
                     } else {

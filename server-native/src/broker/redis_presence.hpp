@@ -26,11 +26,14 @@
 // heartbeat sees itself added anew and calls onReaped(): the server joins its members
 // again.
 //
-// Redis Cluster (issue 26): the node keys share one hash tag ({presence}), so the heartbeat
-// is one slot, and the node's channel set is written by its own command. A batch's script
-// names the keys of every channel in it: on a cluster the batches must be split by slot
-// (one script per slot a batch touches); the reaper's, snapshot and counts scripts name
-// one channel's keys only.
+// Where the keys live (Route): one Redis holds them all (one RedisBroker: --broker
+// redis://, or one shard of several, each with its own registry), or a Redis Cluster: the
+// node keys share one hash tag ({presence}), so the heartbeat is one script on the master of
+// that slot (`home`), and each channel's keys are on its own slot's master (`channel`): the
+// node's channel set is written by its own command there, a batch's script is sent to the
+// channel's master and must name channels of one slot only (broker/routed_presence.hpp
+// splits batches by slot), the reaper reads the dead node's channel set at home and removes
+// its members channel by channel, each on that channel's master.
 //
 // Threading: the loop thread.
 #pragma once
@@ -54,8 +57,16 @@ public:
         // Time of entries appended by this node (ms since the Unix epoch).
         std::function<std::int64_t()> clock;
     };
+    // Which RedisBroker holds what (each call asks again: a cluster's masters change).
+    struct Route {
+        std::function<RedisBroker&()> home;                                       // the node keys
+        std::function<RedisBroker&(const std::string& channel)> of;               // a channel's keys
+        std::function<void(const std::string& name, std::string lua)> addScript;  // to every Redis
+        std::function<void()> moved;  // a command was answered MOVED (the map is stale); may be empty
+    };
     // Registers its scripts with `broker`: make it before broker.start().
     RedisPresence(asio::io_context& io, RedisBroker& broker, Options options);
+    RedisPresence(asio::io_context& io, Route route, Options options);
     ~RedisPresence() override;
 
     // Starts heartbeats and the reaper (after broker.start()).
@@ -87,9 +98,14 @@ private:
     void one(Change change, ChangeDone done);
     std::string nodeChannelsKey(const std::string& node) const;
     std::vector<std::string> channelKeys(const std::string& channel) const;
+    RedisBroker& home() const { return route_.home(); }
+    RedisBroker& of(const std::string& channel) const { return route_.of(channel); }
+    // Tells the route when a reply was MOVED.
+    void check(const RedisValue* reply) const;
 
     asio::io_context& io_;
-    RedisBroker& broker_;
+    Route route_;
+    std::string nodeId_;  // this process, in every Redis (the home part's id when made)
     Options options_;
     asio::steady_timer timer_;
     std::function<void()> onReaped_;

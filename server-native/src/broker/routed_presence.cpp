@@ -1,12 +1,31 @@
 #include "broker/routed_presence.hpp"
 
+#include <map>
+
+#include "broker/cluster_broker.hpp"
+
 namespace pushwire::server {
 
 RoutedPresence::RoutedPresence(asio::io_context& io, RoutedBroker& broker, const RedisPresence::Options& options)
     : broker_(broker) {
+    if (auto* cluster = dynamic_cast<ClusterBroker*>(&broker)) {
+        cluster_ = true;
+        // "presence" is routed as the tag {presence}: the slot of the node keys.
+        RedisPresence::Route route{
+            [cluster]() -> RedisBroker& { return cluster->partOf("presence"); },
+            [cluster](const std::string& channel) -> RedisBroker& { return cluster->partOf(channel); },
+            [cluster](const std::string& name, std::string lua) { cluster->addScript(name, lua); },
+            [cluster] { cluster->moved(); }};
+        parts_.push_back(std::make_unique<RedisPresence>(io, std::move(route), options));
+        return;
+    }
     for (std::size_t i = 0; i < broker.partCount(); ++i) {
         parts_.push_back(std::make_unique<RedisPresence>(io, broker.part(i), options));
     }
+}
+
+std::size_t RoutedPresence::group(const std::string& channel) const {
+    return cluster_ ? clusterSlot(channel) : broker_.partIndexOf(channel);
 }
 
 void RoutedPresence::start() {
@@ -29,13 +48,14 @@ void RoutedPresence::leave(const std::string& channel, const std::string& client
     of(channel).leave(channel, client, announce, std::move(done));
 }
 
-// One batch per shard, in the batch's order within each; the answers back in order.
+// One batch per shard (cluster: per slot), in the batch's order within each; the answers
+// back in order.
 void RoutedPresence::apply(std::vector<Change> changes, BatchDone done) {
     const std::size_t count = changes.size();
-    std::vector<std::vector<Change>> perPart(parts_.size());
-    std::vector<std::vector<std::size_t>> positions(parts_.size());
+    std::map<std::size_t, std::vector<Change>> perPart;
+    std::map<std::size_t, std::vector<std::size_t>> positions;
     for (std::size_t i = 0; i < count; ++i) {
-        const std::size_t part = broker_.partIndexOf(changes[i].channel);
+        const std::size_t part = group(changes[i].channel);
         positions[part].push_back(i);
         perPart[part].push_back(std::move(changes[i]));
     }
@@ -44,11 +64,11 @@ void RoutedPresence::apply(std::vector<Change> changes, BatchDone done) {
     auto finish = [results, waiting, done = std::move(done)] {
         if (--*waiting == 0) done(std::move(*results));
     };
-    for (std::size_t part = 0; part < parts_.size(); ++part) {
-        if (perPart[part].empty()) continue;
+    for (auto& [part, batch] : perPart) {
         ++*waiting;
-        parts_[part]->apply(std::move(perPart[part]), [results, finish, at = std::move(positions[part])](
-                                                          std::vector<protocol::Result<MessagePtr>> answers) {
+        RedisPresence& store = of(batch.front().channel);
+        store.apply(std::move(batch), [results, finish, at = std::move(positions[part])](
+                                          std::vector<protocol::Result<MessagePtr>> answers) {
             for (std::size_t i = 0; i < at.size() && i < answers.size(); ++i) (*results)[at[i]] = std::move(answers[i]);
             finish();
         });

@@ -1,4 +1,6 @@
-// Presence over independent shards (--broker redis://a,redis://b --presence ...): one
+// Presence over several Redis.
+//
+// Independent shards (--broker redis://a,redis://b --presence ...): one
 // RedisPresence per shard, each with its own node registry, heartbeats and reaper on its
 // shard, and each channel's members on the channel's shard, beside its stream, so that a
 // change and its join/leave entry stay one script there. A batch of changes is split by
@@ -6,8 +8,14 @@
 // A node killed with kill -9 is reaped on every shard (each shard's reaper removes that
 // node's members of that shard's channels). Docs: docs/scaling.md.
 //
-// Not on a Redis Cluster: the node keys (P:{presence}:...) live in one slot, whose owner
-// is not the master of most channels; --presence is refused there for now.
+// A Redis Cluster (--broker redis+cluster://... --presence ...): ONE RedisPresence, one
+// registry: its node keys (P:{presence}:...) on the master of the {presence} slot, each
+// channel's members on the master of the channel's slot (RedisPresence::Route asks the
+// ClusterBroker's slot map at every call, so a failover or a reshard is followed). A batch
+// is split by slot (a script may name keys of one slot only). A node killed with kill -9
+// is reaped once, by the one reaper, channel by channel on each channel's master. A
+// command answered MOVED makes the broker read the slot map again; the tracker sends the
+// failed batch again.
 //
 // Threading: the loop thread.
 #pragma once
@@ -44,9 +52,12 @@ public:
     std::uint64_t membersReaped() const;
 
 private:
-    RedisPresence& of(const std::string& channel) { return *parts_[broker_.partIndexOf(channel)]; }
+    RedisPresence& of(const std::string& channel) { return *parts_[cluster_ ? 0 : broker_.partIndexOf(channel)]; }
+    // What a batch is split by: the shard, or the cluster slot.
+    std::size_t group(const std::string& channel) const;
 
     RoutedBroker& broker_;
+    bool cluster_ = false;
     std::vector<std::unique_ptr<RedisPresence>> parts_;
 };
 
