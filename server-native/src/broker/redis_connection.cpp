@@ -307,12 +307,16 @@ void RedisConnection::startRead() {
                 return;
             }
             onBytes(size);
-            if (state_ == State::Open) startRead();
+            // A reply's callback may have closed or destroyed this connection.
+            if (*alive && state_ == State::Open) startRead();
         });
     });
 }
 
 void RedisConnection::onBytes(std::size_t size) {
+    // Each reply's callback may close this connection or destroy it (its owner replacing
+    // it): nothing of it is touched after a callback without checking.
+    auto alive = alive_;
     if (redisReaderFeed(reader_, buffer_.data(), size) != REDIS_OK) {
         fail("unreadable reply from Redis");
         return;
@@ -334,7 +338,7 @@ void RedisConnection::onBytes(std::size_t size) {
         } else if (pushHandler_) {
             pushHandler_(value);
         }
-        if (state_ != State::Open) return;
+        if (!*alive || state_ != State::Open) return;
     }
 }
 
@@ -380,8 +384,9 @@ void RedisConnection::armTimer() {
 
 void RedisConnection::fail(const std::string& why) {
     const bool wasOpen = state_ == State::Open;
-    close(why);
-    if (wasOpen && closedHandler_) closedHandler_(why);
+    auto alive = alive_;
+    close(why);  // the failed commands' callbacks may destroy this connection
+    if (*alive && wasOpen && closedHandler_) closedHandler_(why);
 }
 
 void RedisConnection::close(const std::string&) {
