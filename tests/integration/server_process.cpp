@@ -274,6 +274,17 @@ std::uint64_t publish(const ServerProcess& server, const std::string& channel, c
     return nlohmann::json::parse(res->body)["seq"].get<std::uint64_t>();
 }
 
+std::uint64_t tryPublish(const ServerProcess& server, const std::string& channel, const std::string& dataJson,
+                         int* status) {
+    auto c = server.client();
+    c.set_read_timeout(10, 0);
+    nlohmann::json body = {{"channel", channel}, {"data", nlohmann::json::parse(dataJson)}};
+    auto res = c.Post("/pushwire/publish", body.dump(), "application/json");
+    if (status) *status = res ? res->status : 0;
+    if (!res || res->status != 200) return 0;
+    return nlohmann::json::parse(res->body)["seq"].get<std::uint64_t>();
+}
+
 std::string field(const std::string& json, const std::string& name) {
     auto value = nlohmann::json::parse(json, nullptr, false);
     if (value.is_discarded() || !value.is_object() || !value.contains(name)) return "";

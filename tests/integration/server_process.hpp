@@ -97,6 +97,10 @@ std::optional<double> metricValue(const std::string& text, const std::string& se
 
 // POST /pushwire/publish, returns the seq (or throws with the response body).
 std::uint64_t publish(const ServerProcess& server, const std::string& channel, const std::string& dataJson);
+// The same, for a publish that may be refused (a broker failing over): the seq, or 0 with
+// the HTTP status in `status` (0: no answer within 10 s).
+std::uint64_t tryPublish(const ServerProcess& server, const std::string& channel, const std::string& dataJson,
+                         int* status = nullptr);
 
 // A plain TCP connection, for malformed bytes and hand-checked framing.
 class RawSocket {
