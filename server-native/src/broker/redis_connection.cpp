@@ -150,24 +150,47 @@ void RedisConnection::connectTo(std::function<void(std::optional<std::string>)> 
                 done("cannot resolve " + endpoint_.host + ": " + ec.message());
                 return;
             }
-            asio::async_connect(socket_, results,
-                                [this, alive, done](const std::error_code& error, const asio::ip::tcp::endpoint&) {
-                                    if (!*alive) return;
-                                    if (error) {
-                                        state_ = State::Closed;
-                                        done("cannot connect to " + endpoint_.host + ":" +
-                                             std::to_string(endpoint_.port) + ": " + error.message());
-                                        return;
-                                    }
-                                    std::error_code ignored;
-                                    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-                                    if (endpoint_.tls) {
-                                        handshake(done);
-                                    } else {
-                                        authenticate(done);
-                                    }
-                                });
+            // Closed while the name was resolved: nothing more to start (told as before).
+            if (state_ == State::Closed) {
+                done("closed while connecting to " + endpoint_.host);
+                return;
+            }
+            auto addresses = std::make_shared<std::vector<asio::ip::tcp::endpoint>>();
+            for (const auto& entry : results) addresses->push_back(entry.endpoint());
+            connectNext(addresses, 0, "", done);
         });
+}
+
+void RedisConnection::connectNext(std::shared_ptr<std::vector<asio::ip::tcp::endpoint>> addresses, std::size_t index,
+                                  std::string errors, std::function<void(std::optional<std::string>)> done) {
+    if (index >= addresses->size()) {
+        state_ = State::Closed;
+        done("cannot connect to " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " +
+             (errors.empty() ? std::string("no address") : errors));
+        return;
+    }
+    std::error_code ignored;
+    socket_.close(ignored);
+    auto alive = alive_;
+    socket_.async_connect((*addresses)[index], [this, alive, addresses, index, errors,
+                                                done](const std::error_code& error) {
+        if (!*alive) return;
+        if (state_ == State::Closed) {
+            done("closed while connecting to " + endpoint_.host);
+            return;
+        }
+        if (error) {
+            connectNext(addresses, index + 1, errors.empty() ? error.message() : errors + "; " + error.message(), done);
+            return;
+        }
+        std::error_code unset;
+        socket_.set_option(asio::ip::tcp::no_delay(true), unset);
+        if (endpoint_.tls) {
+            handshake(done);
+        } else {
+            authenticate(done);
+        }
+    });
 }
 
 // TLS: Redis's certificate must chain to the CA and name the host (or address) connected to.

@@ -114,6 +114,12 @@ private:
     void armTimer();
     void fail(const std::string& why);
     void connectTo(std::function<void(std::optional<std::string>)> done);
+    // Connects to addresses[index], then the next on failure. One address at a time with
+    // the socket's own async_connect, not asio::async_connect over the range: that composed
+    // operation reads the socket object again when it completes, after a connection closed
+    // and destroyed meanwhile (heap-use-after-free under ASan).
+    void connectNext(std::shared_ptr<std::vector<asio::ip::tcp::endpoint>> addresses, std::size_t index,
+                     std::string errors, std::function<void(std::optional<std::string>)> done);
     void askSentinel(std::size_t index, std::string errors, std::function<void(std::optional<std::string>)> done);
     void handshake(std::function<void(std::optional<std::string>)> done);
     void authenticate(std::function<void(std::optional<std::string>)> done);
