@@ -94,6 +94,30 @@ void refusedEverywhere(const ServerProcess& node, const std::string& token) {
     CHECK(json::parse(answer->body)["error"]["code"] == "token_revoked");
 }
 
+// disconnect called on node a closes alice's WebSocket (4006) and event stream on node b.
+void disconnectAcrossNodes(const ServerProcess& a, const ServerProcess& b) {
+    WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
+    SseClient sse(b.httpPort(), "/pushwire/sse?channel=a&token=" + tokenOf("alice"));
+    REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+    REQUIRE(sse.waitFor(1, "welcome").size() == 1);
+    int code = 0;
+    json answer = call(a, "disconnect", {{"user", "alice"}, {"reconnect", true}}, &code);
+    CHECK(code == 200);
+    CHECK(answer["disconnected"] == 2);
+    CHECK(ws.waitClosed() == 4006);
+    CHECK(sse.waitFor(1, "disconnect").size() == 1);
+}
+
+// subscribe and unsubscribe called on node a move alice's WebSocket on node b.
+void moveAcrossNodes(const ServerProcess& a, const ServerProcess& b) {
+    WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
+    REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+    CHECK(call(a, "subscribe", {{"user", "alice"}, {"channel", "extra"}})["connections"] == 1);
+    CHECK_FALSE(ws.waitFor(ofType("subscribed")).empty());
+    CHECK(call(a, "unsubscribe", {{"user", "alice"}, {"channel", "a"}})["connections"] == 1);
+    CHECK_FALSE(ws.waitFor(ofType("unsubscribed")).empty());
+}
+
 }  // namespace
 
 TEST_CASE("the server API reaches every node of a Redis deployment: info, disconnect, subscribe, revoke", "[broker]") {
@@ -145,27 +169,9 @@ TEST_CASE("the server API reaches every node of a Redis deployment: info, discon
         CHECK(call(a, "presence_stats", {{"channel", "room:9"}})["users"] == 1);
     }
 
-    SECTION("disconnect on node a closes alice's connections on node b") {
-        WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
-        SseClient sse(b.httpPort(), "/pushwire/sse?channel=a&token=" + tokenOf("alice"));
-        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
-        REQUIRE(sse.waitFor(1, "welcome").size() == 1);
-        int code = 0;
-        json answer = call(a, "disconnect", {{"user", "alice"}, {"reconnect", true}}, &code);
-        CHECK(code == 200);
-        CHECK(answer["disconnected"] == 2);
-        CHECK(ws.waitClosed() == 4006);
-        CHECK(sse.waitFor(1, "disconnect").size() == 1);
-    }
+    SECTION("disconnect on node a closes alice's connections on node b") { disconnectAcrossNodes(a, b); }
 
-    SECTION("subscribe and unsubscribe on node a move alice's WebSocket on node b") {
-        WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
-        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
-        CHECK(call(a, "subscribe", {{"user", "alice"}, {"channel", "extra"}})["connections"] == 1);
-        CHECK_FALSE(ws.waitFor(ofType("subscribed")).empty());
-        CHECK(call(a, "unsubscribe", {{"user", "alice"}, {"channel", "a"}})["connections"] == 1);
-        CHECK_FALSE(ws.waitFor(ofType("unsubscribed")).empty());
-    }
+    SECTION("subscribe and unsubscribe on node a move alice's WebSocket on node b") { moveAcrossNodes(a, b); }
 
     SECTION("revoke on node a closes alice's connections on node b; her old tokens are refused everywhere") {
         const std::string old = tokenOf("alice", 100);
@@ -223,27 +229,9 @@ TEST_CASE("the server API on a Redis Cluster: a call to one node acts on the oth
     REQUIRE(eventually([&] { return call(a, "info", json::object())["nodes"].size() == 2; }, 30000ms));
     REQUIRE(eventually([&] { return call(b, "info", json::object())["nodes"].size() == 2; }, 30000ms));
 
-    SECTION("disconnect") {
-        WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
-        SseClient sse(b.httpPort(), "/pushwire/sse?channel=a&token=" + tokenOf("alice"));
-        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
-        REQUIRE(sse.waitFor(1, "welcome").size() == 1);
-        int code = 0;
-        json answer = call(a, "disconnect", {{"user", "alice"}, {"reconnect", true}}, &code);
-        CHECK(code == 200);
-        CHECK(answer["disconnected"] == 2);
-        CHECK(ws.waitClosed() == 4006);
-        CHECK(sse.waitFor(1, "disconnect").size() == 1);
-    }
+    SECTION("disconnect") { disconnectAcrossNodes(a, b); }
 
-    SECTION("subscribe and unsubscribe") {
-        WsClient ws(b.wsUrl("?channel=a&token=" + tokenOf("alice")));
-        REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
-        CHECK(call(a, "subscribe", {{"user", "alice"}, {"channel", "extra"}})["connections"] == 1);
-        CHECK_FALSE(ws.waitFor(ofType("subscribed")).empty());
-        CHECK(call(a, "unsubscribe", {{"user", "alice"}, {"channel", "a"}})["connections"] == 1);
-        CHECK_FALSE(ws.waitFor(ofType("unsubscribed")).empty());
-    }
+    SECTION("subscribe and unsubscribe") { moveAcrossNodes(a, b); }
 
     SECTION("revoke: honoured by both nodes, and by a node started later") {
         const std::string old = tokenOf("alice", 100);
