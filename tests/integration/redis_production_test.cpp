@@ -141,6 +141,74 @@ TEST_CASE("redis: an ACL user with the password from a file or the environment, 
     }
 }
 
+// The grants docs/scaling.md gives an ACL user ("Production Redis"), word for word: every
+// command the node sends (and its scripts run) for publishing, subscribing, history,
+// presence and the server API is allowed, and nothing else is needed (Redis's ACL LOG
+// stays empty).
+TEST_CASE("redis: an ACL user with exactly the grants docs/scaling.md lists runs every feature", "[broker]") {
+    RedisServer redis;
+    const std::vector<std::string> grants = {"~pushwire:*", "&pushwire:*", "+@read",       "+@write",
+                                             "+@scripting", "+@pubsub",    "+@connection", "-@dangerous",
+                                             "+info",       "+role",       "+time",        "+cluster|slots"};
+    std::vector<std::string> setuser = {"ACL", "SETUSER", "least", "on", ">" + kSecret};
+    setuser.insert(setuser.end(), grants.begin(), grants.end());
+    REQUIRE(redis.cli(setuser) == "OK\n");
+    TempDir dir;
+    dir.write("password", kSecret + "\n");
+    dir.write("apikey", "acl-api-key-0123456789\n");
+    const std::string url = "redis://least:@127.0.0.1:" + std::to_string(redis.port());
+    ServerProcess node({"--broker", url, "--broker-password-file", dir.file("password"), "--presence", "room*",
+                        "--join-leave", "room*", "--api-key-file", dir.file("apikey"), "--public-subscribe", "room*",
+                        "--public-publish", "room*"});
+    REQUIRE(waitStatus(node, 200));
+    SseClient subscriber(node.httpPort(), "/pushwire/sse?channel=room-1");
+    REQUIRE(subscriber.waitFor(1, "welcome").size() == 1);
+    CHECK(publishOn(node, "room-1") == 1);
+    CHECK(subscriber.waitFor(1).size() == 1);
+    auto c = node.client();
+    auto history = c.Post("/pushwire/api/history", {{"Authorization", "ApiKey acl-api-key-0123456789"}},
+                          json{{"channel", "room-1"}}.dump(), "application/json");
+    REQUIRE(history);
+    CHECK(history->status == 200);
+    CHECK_THAT(history->body, Catch::Contains("\"seq\":1"));
+    auto presence = c.Get("/pushwire/presence?channel=room-1");
+    REQUIRE(presence);
+    CHECK(presence->status == 200);
+    auto channels = c.Post("/pushwire/api/channels", {{"Authorization", "ApiKey acl-api-key-0123456789"}}, "{}",
+                           "application/json");
+    REQUIRE(channels);
+    CHECK(channels->status == 200);
+    std::this_thread::sleep_for(1500ms);  // the node's timers (presence heartbeat, head checks) run once
+    const std::string refused = redis.cli({"ACL", "LOG"});
+    INFO("ACL LOG: " << refused);
+    CHECK(refused.find_first_not_of("\r\n ") == std::string::npos);
+}
+
+TEST_CASE("redis: a channel list cursor that is not one is 400 bad_cursor, not a broker error", "[broker]") {
+    RedisServer one, two;
+    TempDir dir;
+    dir.write("apikey", "cursor-api-key-0123456789\n");
+    const std::string single = "redis://127.0.0.1:" + std::to_string(one.port());
+    const std::string sharded = single + ",redis://127.0.0.1:" + std::to_string(two.port());
+    for (const std::string& broker : {single, sharded}) {
+        INFO(broker);
+        ServerProcess node({"--broker", broker, "--api-key-file", dir.file("apikey")});
+        REQUIRE(waitStatus(node, 200));
+        const double errorsBefore = node.metric("pushwire_broker_errors_total").value_or(-1);
+        for (const std::string cursor : {"abc", "1:abc", "0:99999999999999999999999", "-1"}) {
+            INFO(cursor);
+            auto answer =
+                node.client().Post("/pushwire/api/channels", {{"Authorization", "ApiKey cursor-api-key-0123456789"}},
+                                   json{{"cursor", cursor}}.dump(), "application/json");
+            REQUIRE(answer);
+            INFO(answer->body);
+            CHECK(answer->status == 400);
+            CHECK_THAT(answer->body, Catch::Contains("bad_cursor"));
+        }
+        CHECK(node.metric("pushwire_broker_errors_total").value_or(-1) == errorsBefore);
+    }
+}
+
 TEST_CASE("redis: rediss:// with the test's CA and a client certificate, and another CA fails clearly", "[broker]") {
     TempDir dir;
     makeCertificates(dir);

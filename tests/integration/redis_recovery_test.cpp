@@ -4,6 +4,7 @@
 // connection, and CLIENT KILL TYPE pubsub cuts the subscriber connections while
 // publications flow. Node B publishes straight to Redis; a subscriber reads on node A.
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "server_process.hpp"
@@ -182,4 +183,62 @@ TEST_CASE("redis: subscriber connections killed while publications flow are re-r
     CHECK(received(d.subscriber.waitFor(kMessages, "", 30s)) == upTo(kMessages));
     CHECK(d.a.metric("pushwire_broker_reconnects_total") >= reconnectsBefore + 3);
     CHECK(d.subscriber.waitFor(1, "gap", 0ms).empty());
+}
+
+namespace {
+
+// The most memory the process has held (VmHWM), in bytes.
+std::size_t peakRss(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    }
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "redis: a Redis that answers a huge array, a bulk string that never ends or replies to nothing loses its "
+    "connection: the publish is answered, memory stays bounded, the node goes on",
+    "[broker][hostile]") {
+    struct Attack {
+        std::string reply;
+        std::size_t filler;
+        std::string logged;
+    };
+    Attack attack;
+    SECTION("an array of two billion elements") { attack = {"*2000000000\r\n", 0, "unreadable reply from Redis"}; }
+    SECTION("a bulk string of 1 GiB") { attack = {"$1073741824\r\n", 1u << 30, "a reply from Redis over 256 MiB"}; }
+    SECTION("replies to no command") {
+        std::string flood;
+        for (int i = 0; i < 20000; ++i) flood += "+PONG\r\n";
+        attack = {flood, 0, "a reply from Redis that answers no command"};
+    }
+    RedisServer redis;
+    TcpProxy proxy(redis.port());
+    ServerProcess node(brokerAt(proxy.port()));
+    waitHealthy(node);
+    SseClient subscriber(node.httpPort(), "/pushwire/sse?channel=hostile");
+    REQUIRE(subscriber.waitFor(1, "welcome").size() == 1);
+    REQUIRE(publishOn(node, "hostile", 1) == 1);
+    // The next reply on the command connection (the one that runs the scripts) is the attack.
+    proxy.replaceReplies("EVALSHA", "", 1, attack.reply, attack.filler);
+    int status = 0;
+    const std::uint64_t seq = tryPublish(node, "hostile", "2", &status);
+    INFO(node.log());
+    CHECK(seq == 0);
+    CHECK((status == 503 || status == 504));  // answered: Redis ran it, what came back is not an answer
+    CHECK(eventually([&] { return node.log().find(attack.logged) != std::string::npos; }));
+    if (!serverSanitized()) CHECK(peakRss(node.pid()) < (768u << 20));
+    // Connected again: publishing goes on, and the subscriber gets every stored message once, in order.
+    std::uint64_t last = 0;
+    REQUIRE(eventually([&] { return (last = tryPublish(node, "hostile", "3")) > 0; }, 20000ms));
+    const auto events = subscriber.waitFor(static_cast<std::size_t>(last), "", 15s);
+    std::vector<std::uint64_t> seqs;
+    for (const SseEvent& event : events) seqs.push_back(json::parse(event.data)["seq"].get<std::uint64_t>());
+    std::vector<std::uint64_t> expected;
+    for (std::uint64_t i = 1; i <= last; ++i) expected.push_back(i);
+    CHECK(seqs == expected);
+    CHECK(node.alive());
 }

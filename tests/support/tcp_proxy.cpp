@@ -99,10 +99,17 @@ TcpProxy::~TcpProxy() {
 }
 
 void TcpProxy::dropReplies(const std::string& marker, const std::string& needle, int count) {
+    replaceReplies(marker, needle, count, "");
+}
+
+void TcpProxy::replaceReplies(const std::string& marker, const std::string& needle, int count, std::string replacement,
+                              std::size_t filler) {
     std::lock_guard<std::mutex> lock(mutex_);
     dropMarker_ = marker;
     dropNeedle_ = needle;
     dropLeft_ = count;
+    replacement_ = std::move(replacement);
+    filler_ = filler;
 }
 
 int TcpProxy::dropped() const {
@@ -179,17 +186,27 @@ bool TcpProxy::pump(Connection& connection, bool fromClient) {
     connection.fromPeer.append(buffer, static_cast<std::size_t>(n));
     std::size_t start = 0;
     std::string out;
+    std::size_t filler = 0;
     for (std::size_t end; (end = respValueEnd(connection.fromPeer, start)) != std::string::npos; start = end) {
         const std::string_view value(connection.fromPeer.data() + start, end - start);
         if (dropLeft_ > 0 && connection.marked(dropMarker_) && value.find(dropNeedle_) != std::string_view::npos) {
             --dropLeft_;
             ++dropped_;
+            out.append(replacement_);
+            filler += filler_;
             continue;
         }
         out.append(value);
     }
     connection.fromPeer.erase(0, start);
-    return sendAll(connection.client, out.data(), out.size());
+    if (!sendAll(connection.client, out.data(), out.size())) return false;
+    const std::string chunk(std::min<std::size_t>(filler, 1u << 20), 'y');
+    for (std::size_t left = filler; left > 0;) {
+        const std::size_t size = std::min(left, chunk.size());
+        if (!sendAll(connection.client, chunk.data(), size)) return false;
+        left -= size;
+    }
+    return true;
 }
 
 void TcpProxy::run() {

@@ -30,6 +30,10 @@ public:
     // `marker`, that contain `needle`, are dropped; the rest pass.
     void dropReplies(const std::string& marker, const std::string& needle, int count);
     int dropped() const;
+    // The same values, replaced by `replacement` followed by `filler` bytes of 'y' (a
+    // hostile Redis: a huge array header, a bulk string that never ends, replies to nothing).
+    void replaceReplies(const std::string& marker, const std::string& needle, int count, std::string replacement,
+                        std::size_t filler = 0);
     // Connections open now whose client sent `marker` pass nothing back from now on;
     // returns how many. Connections made later are not wedged.
     int wedge(const std::string& marker);
@@ -58,6 +62,8 @@ private:
     std::string dropMarker_;
     std::string dropNeedle_;
     int dropLeft_ = 0;
+    std::string replacement_;  // what a dropped value is replaced by ("": nothing)
+    std::size_t filler_ = 0;
     int dropped_ = 0;
     std::thread thread_;
 };

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <iterator>
@@ -134,6 +135,36 @@ std::string closestOption(const std::string& flag) {
 
 namespace {
 std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOptions& out);
+
+// "host", "host:port", "[v6]" or "[v6]:port" → host (brackets stripped) and port; false
+// for anything else (a host name holds letters, digits, '.', '-' and '_' only).
+bool splitHostPort(const std::string& text, std::string& host, long long& port) {
+    std::string rest = text;
+    std::string portText;
+    if (!rest.empty() && rest.front() == '[') {
+        const auto close = rest.find(']');
+        if (close == std::string::npos || close == 1) return false;
+        host = rest.substr(1, close - 1);
+        if (host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) return false;
+        if (close + 1 < rest.size()) {
+            if (rest[close + 1] != ':') return false;
+            portText = rest.substr(close + 2);
+            if (portText.empty()) return false;
+        }
+    } else {
+        const auto colon = rest.rfind(':');
+        if (colon != std::string::npos) {
+            portText = rest.substr(colon + 1);
+            rest = rest.substr(0, colon);
+        }
+        host = rest;
+        const auto allowed = [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+        };
+        if (host.empty() || !std::all_of(host.begin(), host.end(), allowed)) return false;
+    }
+    return portText.empty() || toNumber(portText, 1, 65535, port);
+}
 }  // namespace
 
 // memory; one redis://; several, comma-separated (independent shards); or
@@ -141,6 +172,10 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
     const std::string clusterScheme = "redis+cluster://";
     const bool cluster = text.rfind(clusterScheme, 0) == 0;
+    if (text.rfind("rediss+cluster://", 0) == 0) {
+        return "--broker: for TLS to a Redis Cluster give the seeds as rediss:// URLs: "
+               "redis+cluster://rediss://host:port[,rediss://host:port...]";
+    }
     // A Sentinel URL lists its sentinels with commas: one broker.
     const bool sentinel = text.rfind("redis+sentinel://", 0) == 0 || text.rfind("rediss+sentinel://", 0) == 0;
     if (!cluster && (sentinel || text.find(',') == std::string::npos)) {
@@ -159,6 +194,12 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
         if (item == "memory" || item == "redis://") return "--broker: the list has an empty or memory part";
         if (auto problem = parseOneBrokerUrl(item, one)) return problem;
         if (cluster && one.db != 0) return "--broker: a Redis Cluster has only database 0, got '" + item + "'";
+        for (const BrokerOptions& before : parts) {
+            if (before.host == one.host && before.port == one.port && before.db == one.db) {
+                return "--broker: " + one.host + ":" + std::to_string(one.port) + "/" + std::to_string(one.db) +
+                       " is listed twice";
+            }
+        }
         parts.push_back(std::move(one));
         if (comma == std::string::npos) break;
         start = comma + 1;
@@ -223,14 +264,9 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
             std::size_t comma = list.find(',', start);
             if (comma == std::string::npos) comma = list.size();
             const std::string item = list.substr(start, comma - start);
-            const auto colon = item.rfind(':');
             long long port = 26379;
-            std::string host = item;
-            if (colon != std::string::npos) {
-                if (!toNumber(item.substr(colon + 1), 1, 65535, port)) return "--broker: bad port; " + sentinelExpected;
-                host = item.substr(0, colon);
-            }
-            if (host.empty()) return "--broker: no host; " + sentinelExpected;
+            std::string host;
+            if (!splitHostPort(item, host, port)) return "--broker: bad host or port; " + sentinelExpected;
             out.sentinels.emplace_back(host, static_cast<int>(port));
             start = comma + 1;
         }
@@ -268,14 +304,10 @@ std::optional<std::string> parseOneBrokerUrl(const std::string& text, BrokerOpti
         out.db = static_cast<int>(db);
         rest = rest.substr(0, slash);
     }
-    const auto colon = rest.rfind(':');
     long long port = 6379;
-    if (colon != std::string::npos) {
-        if (!toNumber(rest.substr(colon + 1), 1, 65535, port)) return "--broker: bad port; " + expected;
-        rest = rest.substr(0, colon);
-    }
-    if (rest.empty()) return "--broker: no host; " + expected;
-    out.host = rest;
+    std::string host;
+    if (!splitHostPort(rest, host, port)) return "--broker: bad host or port; " + expected;
+    out.host = host;
     out.port = static_cast<int>(port);
     return std::nullopt;
 }

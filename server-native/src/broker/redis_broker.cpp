@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <asio/post.hpp>
+#include <charconv>
 #include <random>
 
 #include "broker/memory_broker.hpp"
+#include "front/log.hpp"
 #include "front/poll_until.hpp"
 
 namespace pushwire::server {
@@ -22,6 +24,9 @@ constexpr std::chrono::milliseconds kProbeSilence{3000};
 constexpr std::chrono::milliseconds kCheckEvery{2000};
 constexpr std::size_t kChecksPerRound = 200;
 constexpr std::size_t kFillPage = 1000;
+// Messages one stream read asks for, in bytes of envelopes (at least one whole message):
+// what an honest reply holds stays under RedisConnection::kMaxReplyBytes.
+constexpr std::size_t kMaxReadBytes = 64u << 20;
 constexpr std::size_t kMaxWaiting = 10000;
 // Seqs cross into Lua as doubles: exact up to 2^53.
 constexpr std::uint64_t kLuaExact = 1ull << 53;
@@ -58,15 +63,23 @@ end
 )lua";
 
 // The old life's rest, as this process holds it: KEYS meta, P:{c}:o; ARGV the old epoch,
-// the last seq delivered of it, how many. {id1, envelope1, ...}; none when the kept stream
-// is of another life (or gone).
+// the last seq delivered of it, how many, how many bytes of envelopes (at least one).
+// {id1, envelope1, ...}, and a last 'more' when the bytes cut the page short; none when
+// the kept stream is of another life (or gone).
 const char* kTailScript = R"lua(
 if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return {} end
 local out = {}
 local entries = redis.call('XRANGE', KEYS[2], string.format('%d', tonumber(ARGV[2]) + 1) .. '-0', '+', 'COUNT', ARGV[3])
+local bytes, limit = 0, tonumber(ARGV[4])
 for _, entry in ipairs(entries) do
+  local envelope = entry[2][2]
+  if #out > 0 and bytes + #envelope > limit then
+    out[#out + 1] = 'more'
+    break
+  end
+  bytes = bytes + #envelope
   out[#out + 1] = entry[1]
-  out[#out + 1] = entry[2][2]
+  out[#out + 1] = envelope
 end
 return out
 )lua";
@@ -438,8 +451,13 @@ void RedisBroker::loadScripts(std::function<void(bool)> done) {
 
 void RedisBroker::onCommandsLost(const std::string& why) {
     if (stopped_) return;
+    const bool wasReady = commandsReady_;
     commandsReady_ = false;
     state_ = "commands connection lost: " + why;
+    // Why a working connection went (the node's once-a-second watch sees only up and down);
+    // attempts that fail while Redis stays away are not repeated here.
+    if (wasReady)
+        log::write(log::Level::Warn, "broker_connection_lost", {{"broker", describe()}, {"state", state_}}, true);
     ++stats_.errors;
     updateAvailability();
     retryLater(true);
@@ -447,8 +465,11 @@ void RedisBroker::onCommandsLost(const std::string& why) {
 
 void RedisBroker::onSubscriberLost(const std::string& why) {
     if (stopped_) return;
+    const bool wasReady = subscriberReady_;
     subscriberReady_ = false;
     state_ = "subscriber connection lost: " + why;
+    if (wasReady)
+        log::write(log::Level::Warn, "broker_connection_lost", {{"broker", describe()}, {"state", state_}}, true);
     ++stats_.errors;
     // Every followed channel is read forward from what was delivered once subscribed again.
     // What was heard and not yet delivered stays: it was published (a failover may end the
@@ -596,7 +617,7 @@ void RedisBroker::sync(const std::string& channel) {
     const std::uint64_t after = followed.known ? followed.head.seq : 0;
     const std::size_t count = followed.known ? kFillPage : 0;
     auto alive = alive_;
-    readStream(channel, after, count, SIZE_MAX, [this, alive, channel](protocol::Result<HistoryPage> result) {
+    readStream(channel, after, count, kMaxReadBytes, [this, alive, channel](protocol::Result<HistoryPage> result) {
         if (!*alive) return;
         auto entry = followed_.find(channel);
         if (entry == followed_.end()) return;
@@ -706,7 +727,8 @@ void RedisBroker::finishLife(const std::string& channel) {
     const std::string epoch = followed.head.epoch;
     auto alive = alive_;
     runScript("tail", {key(channel, 'm'), key(channel, 'o')},
-              {epoch, std::to_string(std::min(followed.head.seq, kLuaExact)), std::to_string(kFillPage)},
+              {epoch, std::to_string(std::min(followed.head.seq, kLuaExact)), std::to_string(kFillPage),
+               std::to_string(kMaxReadBytes)},
               [this, alive, channel, epoch](const RedisValue* reply) {
                   if (!*alive) return;
                   auto entry = followed_.find(channel);
@@ -714,7 +736,9 @@ void RedisBroker::finishLife(const std::string& channel) {
                   entry->second.filling = false;
                   if (!reply) return;  // commands lost: synced again once they are back
                   std::size_t read = 0;
+                  bool more = false;
                   if (reply->type == RedisValue::Type::Array) {
+                      more = reply->elements.size() % 2 == 1;
                       for (std::size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
                           ++read;
                           auto message = std::make_shared<Message>();
@@ -732,7 +756,7 @@ void RedisBroker::finishLife(const std::string& channel) {
                   }
                   entry = followed_.find(channel);
                   if (entry == followed_.end()) return;
-                  if (read == kFillPage) {
+                  if (read == kFillPage || (more && read > 0)) {
                       finishLife(channel);
                       return;
                   }
@@ -999,13 +1023,38 @@ void RedisBroker::publishWith(const std::string& channel, std::string dataJson, 
     runScriptWith(
         "publish", std::move(keys), std::move(args),
         [this, channel, data, timeMs, done](const RedisValue* reply) {
-            if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 3) {
+            // {epoch, seq}; {epoch, seq, payload} under --broker-wait; {epoch, seq, time, key}
+            // for a repeated idempotency key. Anything else is not the script's answer.
+            const auto shaped = [reply](std::size_t count) {
+                return reply && reply->type == RedisValue::Type::Array && reply->elements.size() == count &&
+                       reply->elements[0].isString() && !reply->elements[0].text.empty() &&
+                       reply->elements[1].type == RedisValue::Type::Integer && reply->elements[1].integer > 0;
+            };
+            if (!shaped(2) && !(shaped(3) && options_.waitReplicas > 0 && reply->elements[2].isString()) &&
+                !(shaped(4) && reply->elements[2].type == RedisValue::Type::Integer)) {
+                // Sent: without an answer (a timeout, the connection lost), with an error from
+                // inside the script or with an answer that is not the script's, it may have been stored.
+                if (reply && reply->isError() && refusedBeforeRunning(reply->text)) {
+                    done(unavailable(reply->text));
+                } else {
+                    const std::string what = !reply ? std::string("no answer in time, or the connection was lost")
+                                             : reply->isError()
+                                                 ? reply->text
+                                                 : std::string("an answer that is not the publish script's");
+                    done(Error{ErrorCode::PublishOutcomeUnknown,
+                               "the broker did not confirm the publish (" + what +
+                                   "): it may or may not be stored; retry with the same idempotency_key to be sure it "
+                                   "is stored once"});
+                }
+                return;
+            }
+            if (reply->elements.size() == 3) {
                 awaitReplicas(channel, reply->elements[0].text,
                               static_cast<std::uint64_t>(std::max(0LL, reply->elements[1].integer)), timeMs,
                               reply->elements[2].text, done);
                 return;
             }
-            if (reply && reply->type == RedisValue::Type::Array && reply->elements.size() == 4) {
+            if (reply->elements.size() == 4) {
                 // The key was there: the message stored with it, nothing new.
                 auto repeat = std::make_shared<Message>();
                 repeat->channel = channel;
@@ -1014,21 +1063,6 @@ void RedisBroker::publishWith(const std::string& channel, std::string dataJson, 
                 repeat->timeMs = reply->elements[2].integer;
                 repeat->repeated = true;
                 done(MessagePtr(std::move(repeat)));
-                return;
-            }
-            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
-                // Sent: without an answer (a timeout, the connection lost) or with an error from
-                // inside the script, it may have been stored.
-                if (reply && reply->isError() && refusedBeforeRunning(reply->text)) {
-                    done(unavailable(reply->text));
-                } else {
-                    done(
-                        Error{ErrorCode::PublishOutcomeUnknown,
-                              "the broker did not confirm the publish (" +
-                                  (reply ? reply->text : std::string("no answer in time, or the connection was lost")) +
-                                  "): it may or may not be stored; retry with the same idempotency_key to be sure it "
-                                  "is stored once"});
-                }
                 return;
             }
             auto message = std::make_shared<Message>();
@@ -1108,29 +1142,42 @@ void RedisBroker::channels(const ChannelListQuery& query, ChannelListDone done) 
     }
     match += ":{" + query.pattern + "}:m";
     const std::string cursor = query.cursor.empty() ? "0" : query.cursor;
+    // SCAN's cursor is an unsigned 64-bit number: anything else is the caller's mistake,
+    // not Redis's failure.
+    std::uint64_t number = 0;
+    const auto [end, problem] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), number);
+    if (problem != std::errc() || end != cursor.data() + cursor.size()) {
+        done(Error{ErrorCode::BadCursor, "not a cursor of this broker's channel list: " + query.cursor});
+        return;
+    }
     auto alive = alive_;
-    commands_->command({"SCAN", cursor, "MATCH", match, "COUNT", std::to_string(query.limit)},
-                       [this, alive, done](const RedisValue* reply) {
-                           if (!*alive) return;
-                           if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
-                               ++stats_.errors;
-                               done(unavailable(noAnswer(reply, state_)));
-                               return;
-                           }
-                           ChannelList page;
-                           page.next = reply->elements[0].text == "0" ? "" : reply->elements[0].text;
-                           const std::size_t open = options_.prefix.size() + 2;  // "P:{"
-                           for (const RedisValue& key : reply->elements[1].elements) {
-                               if (key.text.size() < open + 3) continue;
-                               page.channels.push_back(key.text.substr(open, key.text.size() - open - 3));
-                           }
-                           std::sort(page.channels.begin(), page.channels.end());
-                           done(std::move(page));
-                       });
+    commands_->command(
+        {"SCAN", cursor, "MATCH", match, "COUNT", std::to_string(query.limit)},
+        [this, alive, done, cursor](const RedisValue* reply) {
+            if (!*alive) return;
+            if (reply && reply->isError() && reply->text.find("invalid cursor") != std::string::npos) {
+                done(Error{ErrorCode::BadCursor, "not a cursor of this broker's channel list: " + cursor});
+                return;
+            }
+            if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
+                ++stats_.errors;
+                done(unavailable(noAnswer(reply, state_)));
+                return;
+            }
+            ChannelList page;
+            page.next = reply->elements[0].text == "0" ? "" : reply->elements[0].text;
+            const std::size_t open = options_.prefix.size() + 2;  // "P:{"
+            for (const RedisValue& key : reply->elements[1].elements) {
+                if (key.text.size() < open + 3) continue;
+                page.channels.push_back(key.text.substr(open, key.text.size() - open - 3));
+            }
+            std::sort(page.channels.begin(), page.channels.end());
+            done(std::move(page));
+        });
 }
 
 void RedisBroker::history(const HistoryQuery& query, HistoryDone done) {
-    readStream(query.channel, query.after, query.limit, query.maxBytes,
+    readStream(query.channel, query.after, query.limit, std::min(query.maxBytes, kMaxReadBytes),
                [epoch = query.epoch, done](protocol::Result<HistoryPage> result) {
                    if (result && !epoch.empty() && epoch != result->head.epoch) {
                        result->epochChanged = true;

@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+
 namespace pushwire::server {
 
 namespace {
@@ -51,16 +53,44 @@ std::string format(const std::vector<std::string>& args) {
     return out;
 }
 
+// hiredis's own array constructor, wrapped by cappedArray (it is not exported by name).
+void* (*hiredisCreateArray)(const redisReadTask*, int) = nullptr;
+
+// Refuses an array past the reply's element budget (the reader then reports an error, and
+// the connection is given up) before hiredis allocates it.
+void* cappedArray(const redisReadTask* task, int elements) {
+    auto* budget = static_cast<std::size_t*>(task->privdata);
+    const auto count = static_cast<std::size_t>(std::max(elements, 0));
+    if (!budget || count > *budget) return nullptr;
+    *budget -= count;
+    return hiredisCreateArray(task, elements);
+}
+
+redisReplyObjectFunctions* cappedFunctions(const redisReplyObjectFunctions* hiredis) {
+    static redisReplyObjectFunctions functions = [hiredis] {
+        redisReplyObjectFunctions copy = *hiredis;
+        hiredisCreateArray = copy.createArray;
+        copy.createArray = cappedArray;
+        return copy;
+    }();
+    return &functions;
+}
+
 }  // namespace
 
+void RedisConnection::newReader() {
+    if (reader_) redisReaderFree(reader_);
+    reader_ = redisReaderCreate();
+    if (!reader_) return;
+    reader_->fn = cappedFunctions(reader_->fn);
+    elementBudget_ = kMaxReplyElements;
+    reader_->privdata = &elementBudget_;
+}
+
 RedisConnection::RedisConnection(asio::io_context& io, RedisEndpoint endpoint, std::chrono::milliseconds timeout)
-    : io_(io),
-      endpoint_(std::move(endpoint)),
-      timeout_(timeout),
-      socket_(io),
-      timer_(io),
-      reader_(redisReaderCreate()),
-      buffer_(64 * 1024) {}
+    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io), buffer_(64 * 1024) {
+    newReader();
+}
 
 RedisConnection::~RedisConnection() {
     *alive_ = false;
@@ -350,7 +380,14 @@ void RedisConnection::onBytes(std::size_t size) {
             fail("unreadable reply from Redis");
             return;
         }
-        if (raw == nullptr) return;
+        if (raw == nullptr) {
+            // The rest of a reply still to come: bounded, whatever length Redis declared.
+            if (reader_->len - reader_->pos > kMaxReplyBytes) {
+                fail("a reply from Redis over " + std::to_string(kMaxReplyBytes >> 20) + " MiB");
+            }
+            return;
+        }
+        elementBudget_ = kMaxReplyElements;
         lastReply_ = std::chrono::steady_clock::now();
         RedisValue value = copyReply(static_cast<redisReply*>(raw));
         freeReplyObject(raw);
@@ -360,6 +397,10 @@ void RedisConnection::onBytes(std::size_t size) {
             done(&value);
         } else if (pushHandler_) {
             pushHandler_(value);
+        } else {
+            // A command connection hears only answers, one per command sent.
+            fail("a reply from Redis that answers no command");
+            return;
         }
         if (!*alive || state_ != State::Open) return;
     }
@@ -419,8 +460,7 @@ void RedisConnection::close(const std::string&) {
     socket_.close(ignored);
     timer_.cancel();
     outbox_.clear();
-    redisReaderFree(reader_);
-    reader_ = redisReaderCreate();
+    newReader();
     auto pending = std::move(pending_);
     pending_.clear();
     for (Pending& waiting : pending) waiting.done(nullptr);

@@ -101,8 +101,16 @@ public:
     std::string address() const { return endpoint_.host + ":" + std::to_string(endpoint_.port); }
     std::size_t pending() const { return pending_.size(); }
 
+    // What one reply from Redis may be, at most: over it the connection is given up (the
+    // commands waiting on it fail: 503), whatever the server on the other side declares. The
+    // broker's stream reads ask for at most 64 MiB of messages (and always one whole message,
+    // at most --max-message-bytes, 64 MiB: redis_broker.cpp), so an honest reply stays below.
+    static constexpr std::size_t kMaxReplyBytes = 256u << 20;
+    static constexpr std::size_t kMaxReplyElements = 4u << 20;
+
 private:
     enum class State { Idle, Connecting, Open, Closed };
+    void newReader();
     struct Pending {
         Callback done;
         std::chrono::steady_clock::time_point deadline;
@@ -145,6 +153,9 @@ private:
     asio::steady_timer timer_;
     std::chrono::steady_clock::time_point lastReply_;  // when Redis last answered anything
     redisReader* reader_ = nullptr;
+    // Array elements the reply being read may still declare (kMaxReplyElements a reply):
+    // hiredis 0.14 allocates an array as its header arrives, whatever the count.
+    std::size_t elementBudget_ = 0;
     State state_ = State::Idle;
     std::deque<Pending> pending_;
     std::deque<std::string> outbox_;

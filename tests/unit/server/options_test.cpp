@@ -138,6 +138,19 @@ TEST_CASE("broker URLs: ACL users, rediss://, Sentinel, and errors that never re
     problem = parseBrokerUrl("redis://u:hunter2@h:99999", b);
     REQUIRE(problem);
     CHECK(problem->find("hunter2") == std::string::npos);
+    // IPv6 literals in brackets; a host that is not one, or one Redis twice, is refused.
+    REQUIRE_FALSE(parseBrokerUrl("redis://[::1]:6390", b));
+    CHECK((b.host == "::1" && b.port == 6390));
+    REQUIRE_FALSE(parseBrokerUrl("rediss://[fe80::2]", b));
+    CHECK((b.host == "fe80::2" && b.port == 6379));
+    for (const char* bad : {"redis://127.0.0.1:6379,rediss://x:hunter2@[::1", "redis://[::1", "redis://a b:6379",
+                            "redis://h:6379,redis://h:6379", "redis+cluster://h:1,h:1", "redis://[]:1",
+                            "redis+sentinel://s1,[x/m", "rediss+cluster://h:1"}) {
+        INFO(bad);
+        problem = parseBrokerUrl(bad, b);
+        REQUIRE(problem);
+        CHECK(problem->find("hunter2") == std::string::npos);
+    }
 }
 
 TEST_CASE("options --broker-wait, --broker-password-file and the refusal of --broker-password on the command line") {
