@@ -34,11 +34,17 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 // Every script starts with life(meta, stream, offer): the channel's epoch, created (its
 // stream emptied, its seq 0) when it has none or when the epoch was made by another Redis
 // process. `offer` is "<epoch to create> <run_id of the Redis the node's connection
-// reaches>", learned by INFO on connect: a connection talks to one process, so a script
-// run on a promoted replica or a restarted Redis (which may lack writes that clients
-// already saw under the old epoch) starts a new life instead of handing out the old
-// life's seqs again: never two messages under one (epoch, seq). Returns the epoch and
-// the offered one.
+// reaches> <its master_replid>", learned by INFO on connect: a connection talks to one
+// process, so a script run on a promoted replica or a restarted Redis (which may lack
+// writes that clients already saw under the old epoch) starts a new life instead of
+// handing out the old life's seqs again: never two messages under one (epoch, seq).
+// The replication id (`q`) binds the epoch to the process's tenure as master too: a
+// master demoted and promoted again keeps its run_id and its data, but gets a new
+// replication id, and meanwhile another master may have begun a life that clients
+// followed; going back to the old one would hand them its messages again (Sentinel does
+// this when the new master dies before the old one resynced). A hash without `q` (made
+// before it existed) takes this process's on its next script. Returns the epoch and the
+// offered one.
 // What this process holds of the old life is not thrown away: its stream becomes P:{c}:o
 // (the old life's epoch in the hash's `o`, kept 5 minutes), a prefix of what the old master
 // held (replication is in order), so a node that delivered up to seq N of the old life
@@ -46,9 +52,12 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 // (kTailScript): with --broker-wait every acknowledged message is on the promoted replica.
 const char* kLifeScript = R"lua(
 local function life(meta, stream, offer)
-  local fresh, here = string.match(offer, '^(%S+) (%S+)$')
-  local found = redis.call('HMGET', meta, 'e', 'r')
-  if found[1] and found[2] == here then return found[1], fresh end
+  local fresh, here, tenure = string.match(offer, '^(%S+) (%S+) (%S+)$')
+  local found = redis.call('HMGET', meta, 'e', 'r', 'q')
+  if found[1] and found[2] == here and (found[3] == tenure or not found[3]) then
+    if not found[3] then redis.call('HSET', meta, 'q', tenure) end
+    return found[1], fresh
+  end
   if found[1] and redis.call('EXISTS', stream) == 1 then
     local old = string.sub(stream, 1, -2) .. 'o'
     redis.call('RENAME', stream, old)
@@ -57,7 +66,7 @@ local function life(meta, stream, offer)
   else
     redis.call('DEL', stream)
   end
-  redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here)
+  redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here, 'q', tenure)
   return fresh, fresh
 end
 )lua";
@@ -133,9 +142,9 @@ return {epoch, seq}
 // copies, not a promoted replica's (which may lack writes): the life goes on here, so its
 // `r` becomes this process. KEYS: meta. ARGV: this process's run_id.
 const char* kAdoptScript = R"lua(
-local r = redis.call('HGET', KEYS[1], 'r')
-if r and r ~= ARGV[1] then
-  redis.call('HSET', KEYS[1], 'r', ARGV[1])
+local found = redis.call('HMGET', KEYS[1], 'r', 'q')
+if found[1] and (found[1] ~= ARGV[1] or found[2] ~= ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'r', ARGV[1], 'q', ARGV[2])
   return 1
 end
 return 0
@@ -301,7 +310,7 @@ std::string RedisBroker::channelOf(const std::string& topic) const {
 // a CPUID each, 0.6% of a node's CPU at 100 msg/s to 1000 subscribers.
 std::string RedisBroker::newEpoch() { return epochText(epochs_()); }
 
-std::string RedisBroker::lifeOffer() { return newEpoch() + " " + runId_; }
+std::string RedisBroker::lifeOffer() { return newEpoch() + " " + runId_ + " " + replicationId_; }
 
 void RedisBroker::start() {
     if (!options_.sentinels.empty()) {
@@ -364,20 +373,44 @@ void RedisBroker::connectCommands() {
                 return;
             }
             runId_ = run;
-            loadScripts([this, alive, connection](bool ok) {
+            connection->command({"INFO", "replication"}, [this, alive, connection](const RedisValue* replication) {
                 if (!*alive || connection != commands_.get()) return;
-                if (!ok) {
-                    connection->close("script load failed");
-                    onCommandsLost("could not load the broker's scripts");
+                const std::string tenure = replication && replication->isString()
+                                               ? infoField(replication->text, "master_replid")
+                                               : std::string();
+                // A replica cannot run the scripts (they write), and its replication id is not a
+                // tenure as master yet: wait until it is promoted (or Sentinel names another).
+                if (replication && replication->isString() && infoField(replication->text, "role") != "master") {
+                    const std::string why = "the Redis reached is a replica (INFO replication role:" +
+                                            infoField(replication->text, "role") + "), not a master";
+                    connection->close(why);
+                    onCommandsLost(why);
                     return;
                 }
-                commandsAttempts_ = 0;
-                commandsReady_ = true;
-                updateAvailability();
-                // Channels whose sync waited on commands, and the subscriptions made meanwhile.
-                for (auto& [channel, followed] : followed_) {
-                    if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
+                if (tenure.empty()) {
+                    const std::string why =
+                        "INFO replication did not name the replication id (master_replid): " +
+                        std::string(replication && replication->isError() ? replication->text : "none");
+                    connection->close(why);
+                    onCommandsLost(why);
+                    return;
                 }
+                replicationId_ = tenure;
+                loadScripts([this, alive, connection](bool ok) {
+                    if (!*alive || connection != commands_.get()) return;
+                    if (!ok) {
+                        connection->close("script load failed");
+                        onCommandsLost("could not load the broker's scripts");
+                        return;
+                    }
+                    commandsAttempts_ = 0;
+                    commandsReady_ = true;
+                    updateAvailability();
+                    // Channels whose sync waited on commands, and the subscriptions made meanwhile.
+                    for (auto& [channel, followed] : followed_) {
+                        if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
+                    }
+                });
             });
         });
     });
@@ -923,9 +956,9 @@ void RedisBroker::runScriptWith(const std::string& name, std::vector<std::string
             return;
         }
         if (!reply || reply->isError()) ++stats_.errors;
-        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && !options_.sentinels.empty() &&
-            commands_ && commands_->connected()) {
-            // The master this connection reached was demoted: ask the sentinels again.
+        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
+            // The master this connection reached was demoted: connect again (with Sentinel: ask
+            // the sentinels), and learn its tenure anew once it is a master (life() above).
             const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
             commands_->close(why);
             onCommandsLost(why);
@@ -1019,7 +1052,7 @@ void RedisBroker::publishWith(const std::string& channel, std::string dataJson, 
     // else its `r` (the source's process) would make the publish start a new life.
     if (asking)
         runScriptWith(
-            "adopt", {key(channel, 'm')}, {runId_}, [](const RedisValue*) {}, true);
+            "adopt", {key(channel, 'm')}, {runId_, replicationId_}, [](const RedisValue*) {}, true);
     runScriptWith(
         "publish", std::move(keys), std::move(args),
         [this, channel, data, timeMs, done](const RedisValue* reply) {

@@ -160,8 +160,9 @@ private:
     std::set<std::string> toUnsubscribe_;
     bool subscriptionsPosted_ = false;
     std::string nodeId_;
-    std::string runId_;       // INFO run_id of the Redis the commands connection reaches
-    std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
+    std::string runId_;          // INFO run_id of the Redis the commands connection reaches
+    std::string replicationId_;  // and its INFO master_replid (its tenure as master)
+    std::mt19937_64 epochs_;     // candidates for channels without one, seeded once
     std::uint64_t probesSent_ = 0;
     std::chrono::steady_clock::time_point lastProbeSeen_;
     asio::steady_timer probeTimer_;
