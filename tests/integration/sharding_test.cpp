@@ -443,9 +443,9 @@ TEST_CASE(
         REQUIRE(becomes(a, channel, {x, y}));
         REQUIRE(becomes(b, channel, {x, y}));
     }
-    // Each channel's members live on its own shard.
-    CHECK(one.cli({"HLEN", "pushwire:{" + onOne + "}:pm"}) == "2\n");
-    CHECK(two.cli({"HLEN", "pushwire:{" + onTwo + "}:pm"}) == "2\n");
+    // Each channel's members live on its own shard (two, and the placeholder field '').
+    CHECK(one.cli({"HLEN", "pushwire:{" + onOne + "}:pm"}) == "3\n");
+    CHECK(two.cli({"HLEN", "pushwire:{" + onTwo + "}:pm"}) == "3\n");
     CHECK(one.cli({"EXISTS", "pushwire:{" + onTwo + "}:pm"}) == "0\n");
     a.kill9();
     for (const std::string& channel : {onOne, onTwo}) {
@@ -602,7 +602,7 @@ std::string epochOf(const std::string& position) { return position.substr(0, pos
 
 TEST_CASE(
     "a Redis Cluster slot held migrating with some channels' keys moved: history, resume and presence follow ASK on "
-    "both nodes; a quiet channel moved keeps its epoch and history",
+    "both nodes, and a quiet channel moved keeps its epoch and history",
     "[broker][presence]") {
     RedisCluster redis;  // its own: the slot map is changed
     const std::vector<std::string> args = {"--broker",       redis.url(), "--broker-prefix",     "rs",
@@ -701,6 +701,22 @@ TEST_CASE(
         REQUIRE(status == 200);
         CHECK(historySeqs(page) == std::vector<int>{1, 2, 3, 4, 5, 6});
     }
+    // Presence of the moved room: a join on A, read on both, a leave.
+    auto y = std::make_unique<WsClient>(a.wsUrl("?channel=" + room + "&session=" + std::string(32, 'y')));
+    const std::string yId = json::parse(
+        y->waitFor([](const std::string& f) { return f.find("\"welcome\"") != std::string::npos; }))["client"];
+    CHECK(!x->waitFor(
+                [&](const std::string& f) {
+                    auto j = json::parse(f, nullptr, false);
+                    return j.value("type", "") == "join" && j["member"]["client"] == yId;
+                },
+                15000ms)
+               .empty());
+    CHECK(members(a, {xId, yId}));
+    CHECK(members(b, {xId, yId}));
+    y.reset();
+    CHECK(members(b, {xId}));
+    CHECK(members(a, {xId}));
     const double asks = a.metric("pushwire_broker_cluster_asks_total").value_or(0) +
                         b.metric("pushwire_broker_cluster_asks_total").value_or(0) - asksBefore;
     const double tryAgains = a.metric("pushwire_broker_cluster_tryagains_total").value_or(0) +
