@@ -37,22 +37,32 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 // handing out the old life's seqs again: never two messages under one (epoch, seq).
 // A Redis Cluster reshard is no failover: MIGRATE gives the target the source's exact keys,
 // `r` naming the source, a master that still runs. The target continues that life (and
-// becomes its `r`) when the source's run_id is among `adoptable`, which a node offers only
-// on a master that holds nothing it did not get in its own lifetime (never a promoted
-// replica, nothing loaded from disk: RedisBroker::adoptable()) and lists only the masters
-// of its current slot map (ClusterBroker::liveMasters()). Anything else: a new life (a
-// spurious gap is the safe side).
+// becomes its `r`) when the source's run_id is among `adoptable` (the masters of the
+// node's current slot map: ClusterBroker::liveMasters()) and the process the script runs
+// on holds nothing it did not get in its own lifetime as a master, which the script asks
+// of it (INFO, only then): never promoted from a replica (second_repl_offset -1), no keys
+// loaded from an RDB at start, no AOF. Anything else: a new life (a spurious gap is the
+// safe side; two payloads under one (epoch, seq) never are).
 // What this process holds of the old life is not thrown away: its stream becomes P:{c}:o
 // (the old life's epoch in the hash's `o`, kept 5 minutes), a prefix of what the old master
 // held (replication is in order), so a node that delivered up to seq N of the old life
 // reads N+1... there and delivers them under the old epoch before the new life begins
 // (kTailScript): with --broker-wait every acknowledged message is on the promoted replica.
 const char* kLifeScript = R"lua(
+local function pristine()
+  local replication = redis.call('INFO', 'replication')
+  if string.match(replication, 'role:(%a+)') ~= 'master' then return false end
+  if string.match(replication, 'second_repl_offset:(%-?%d+)') ~= '-1' then return false end
+  local persistence = redis.call('INFO', 'persistence')
+  return string.match(persistence, 'rdb_last_load_keys_loaded:(%d+)') == '0' and
+         string.match(persistence, 'aof_enabled:(%d+)') == '0'
+end
 local function life(meta, stream, offer)
   local here, adoptable, fresh = string.match(offer, '^(%S+) (%S+) (%S+)$')
   local found = redis.call('HMGET', meta, 'e', 'r')
   if found[1] and found[2] == here then return found[1], fresh end
-  if found[1] and found[2] and string.find(',' .. adoptable .. ',', ',' .. found[2] .. ',', 1, true) then
+  if found[1] and found[2] and string.find(',' .. adoptable .. ',', ',' .. found[2] .. ',', 1, true) and
+     pristine() then
     redis.call('HSET', meta, 'r', here)
     return found[1], fresh
   end
@@ -291,7 +301,7 @@ std::string RedisBroker::lifeOffer() { return RedisConnection::kSelf + " " + new
 
 // What kSelf becomes on the commands connection: "<run_id> <adoptable>" (see life()).
 std::string RedisBroker::selfText() const {
-    std::string list = adoptable_ && liveMasters_ ? liveMasters_() : std::string();
+    std::string list = liveMasters_ ? liveMasters_() : std::string();
     return runId_ + " " + (list.empty() ? std::string("-") : list);
 }
 
@@ -342,8 +352,7 @@ void RedisBroker::connectCommands() {
             retryLater(true);
             return;
         }
-        // The default sections: server (version, run_id), replication and persistence (adoptable).
-        connection->command({"INFO"}, [this, alive, connection](const RedisValue* reply) {
+        connection->command({"INFO", "server"}, [this, alive, connection](const RedisValue* reply) {
             if (!*alive || connection != commands_.get()) return;
             if (reply && reply->isString()) {
                 auto at = reply->text.find("redis_version:");
@@ -359,13 +368,6 @@ void RedisBroker::connectCommands() {
                 return;
             }
             runId_ = run;
-            // Everything this process holds it got while running as a master (no promotion
-            // from replica, nothing loaded from an RDB or an AOF at start): keys with another
-            // process's `r` were given to it by MIGRATE, exact (see life()).
-            const std::string& info = reply->text;
-            const std::string loaded = infoField(info, "rdb_last_load_keys_loaded");
-            adoptable_ = infoField(info, "role") == "master" && infoField(info, "second_repl_offset") == "-1" &&
-                         (loaded.empty() || loaded == "0") && infoField(info, "aof_enabled") != "1";
             loadScripts([this, alive, connection](bool ok) {
                 if (!*alive || connection != commands_.get()) return;
                 if (!ok) {

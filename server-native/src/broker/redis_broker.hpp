@@ -164,8 +164,7 @@ private:
     std::set<std::string> toUnsubscribe_;
     bool subscriptionsPosted_ = false;
     std::string nodeId_;
-    std::string runId_;       // INFO run_id of the Redis the commands connection reaches
-    bool adoptable_ = false;  // that process may take over a migrated channel's life (see life())
+    std::string runId_;  // INFO run_id of the Redis the commands connection reaches
     RedisConnection::Redirect redirect_;
     std::function<std::string()> liveMasters_;
     std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
