@@ -717,6 +717,17 @@ TEST_CASE(
     y.reset();
     CHECK(members(b, {xId}));
     CHECK(members(a, {xId}));
+    // A channel's keys split between the two (its stream moved, its position not yet): Redis
+    // answers TRYAGAIN on both sides; waited out (20 times, 50 ms apart), then 503, nothing
+    // stored. Once the rest moved, the publish goes through ASK and continues the seq.
+    const double waitsBefore = a.metric("pushwire_broker_cluster_tryagains_total").value_or(0);
+    REQUIRE(RedisCluster::migrateKeys(*source, *target, slot, "{" + stays + "}:s") == 1);
+    CHECK(tryPublish(a, stays, "6", &status) == 0);
+    CHECK(status == 503);
+    CHECK(a.metric("pushwire_broker_cluster_tryagains_total").value_or(0) - waitsBefore >= 20);
+    REQUIRE(RedisCluster::migrateKeys(*source, *target, slot, "{" + stays + "}:m") == 1);
+    REQUIRE(tryPublish(a, stays, "6", &status) == 6u);
+    CHECK(historySeqs(api(b, "history", {{"channel", stays}}, &status)) == std::vector<int>{1, 2, 3, 4, 5, 6});
     const double asks = a.metric("pushwire_broker_cluster_asks_total").value_or(0) +
                         b.metric("pushwire_broker_cluster_asks_total").value_or(0) - asksBefore;
     const double tryAgains = a.metric("pushwire_broker_cluster_tryagains_total").value_or(0) +
