@@ -34,8 +34,8 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # it waited for: cutime + cstime of /proc/$$/stat). On a shared machine the CPU seconds are the number
 # to compare; on 2 idle cores wall time is about CPU / 2 where a phase keeps both busy.
 PHASE="" PHASE_WALL=0 PHASE_CPU=0
-children_cpu() {  # CPU seconds of every finished child of this shell: cutime + cstime
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%d", ($14 + $15) / hz }' "/proc/$$/stat"
+children_cpu() {  # [pid]: CPU seconds of every finished child of this shell (or that subshell): cutime + cstime
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%d", ($14 + $15) / hz }' "/proc/${1:-$$}/stat"
 }
 clock() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); }
 phase_end() {
@@ -91,9 +91,13 @@ cmd_deps() {
 # ON: the native build has unit_tests and client_core_tests too; cmd_test turns them off
 # (they run under the sanitizers there, see tests/CMakeLists.txt).
 IN_PROCESS_TESTS=ON
+# OFF: the native build lists every integration case; cmd_test turns it on (they run once,
+# against the sanitized server; the plain build keeps the [rss] ones, see tests/CMakeLists.txt).
+INTEGRATION_SANITIZED=OFF
 cmd_build() {
   phase "native build (server, tests, bench)"
-  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release -DPUSHWIRE_IN_PROCESS_TESTS=$IN_PROCESS_TESTS >/dev/null
+  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release -DPUSHWIRE_IN_PROCESS_TESTS=$IN_PROCESS_TESTS \
+    -DPUSHWIRE_INTEGRATION_SANITIZED=$INTEGRATION_SANITIZED >/dev/null
   cmake --build "$BUILD/native" -j "$JOBS"
   phase "wasm build (browser module) and dist/"
   emcmake cmake -S "$ROOT" -B "$BUILD/wasm" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -171,23 +175,27 @@ cmd_run() {
   exec "$DIST/bin/pushwire-server" --web-root "$DIST/web" "$@"
 }
 
-# Every test, each once where one run checks all a second would: the native tests
-# (integration twice: io_uring and sendmsg writes; the native client, the CLI), the browser
-# tests and the bench smoke run against the plain (-O3) build; the unit and client core tests
-# and the fuzz replays under ASan + UBSan only (what they test runs in their own process,
-# and the sanitized run checks what the plain one would and memory and undefined behaviour
-# besides; the plain build does not build them); and the integration cases again against the
-# sanitized server, run by the plain build's harness (tests/asan_harness.cpp: the harness is
-# unsanitized in either build, so it is compiled once). The sanitizer build runs from the
-# start at the lowest CPU priority, so that it takes the CPU the other phases leave idle (a
-# test waiting on a socket or a timer) instead of a phase of its own. ctest starts the
-# longest tests first: by the times of the last run in the build tree, else (a clean clone)
-# by the COST tests/CMakeLists.txt gives them (no --schedule-random: started last, one of
-# them was the phase's tail).
+# Every test, each once where one run checks all a second would. Against the plain (-O3) build:
+# the browser tests (they need the wasm module and dist/), the CLI and native client tests, the
+# bench smoke run (the Release generator and server), the ops, deploy and style checks, and the
+# integration cases tagged [rss] (memory bounds only a plain server can be held to). Under
+# ASan + UBSan only: the unit and client core tests, the fuzz replays and every integration case
+# (io_uring and sendmsg writes), run by the plain build's harness (tests/asan_harness.cpp: the
+# harness is unsanitized in either build, so it is compiled once) against the sanitized server:
+# the sanitized run checks what a plain one would, and memory and undefined behaviour besides.
+# Until then every integration case ran against both servers (287 plain entries more).
+# The sanitizer build runs from the start at the lowest CPU priority, so that it takes the CPU
+# the other phases leave idle (a test waiting on a socket or a timer). The two ctest runs
+# overlap: the plain one starts when dist/ is built, the sanitized one when its build is done,
+# each with its own progress lines ([plain] and [asan] before each line of its output); both
+# mostly wait (on sockets, timers, a browser), and one after the other they left a core idle
+# for most of 17 minutes. ctest starts the longest tests first: by the times of the last run
+# in the build tree, else (a clean clone) by the COST tests/CMakeLists.txt gives them (no
+# --schedule-random: started last, one of them was the phase's tail).
 cmd_test() {
   cmd_deps
   mkdir -p "$BUILD"
-  IN_PROCESS_TESTS=OFF
+  IN_PROCESS_TESTS=OFF INTEGRATION_SANITIZED=ON
   # In a process group of its own (set -m), to be stopped whole if this script ends first.
   set -m
   asan_build >"$BUILD/asan-build.log" 2>&1 &
@@ -195,22 +203,47 @@ cmd_test() {
   set +m
   trap "kill -- -$asan_pid 2>/dev/null || true" EXIT
   cmd_build
-  phase "every test (ctest -j $TEST_JOBS), but the unit, client and fuzz tests (they run under ASan below)"
-  local status=0
-  ctest --test-dir "$BUILD/native" --output-on-failure -j "$TEST_JOBS" -E '^(fuzz|unit|client):' "$@" || status=$?
-  phase "sanitizer build (ASan + UBSan; the rest of it, started with the native build)"
-  local built=0
+  local start=$SECONDS
+  log "[$(clock)] the plain build's tests (ctest -j $TEST_JOBS): browser, CLI, native client, bench smoke, ops, [rss]" \
+    "integration; the sanitizer build's rest, then its tests, beside them"
+  set -m
+  timed_ctest plain "$start" --test-dir "$BUILD/native" --output-on-failure -j "$TEST_JOBS" \
+    -E '^(fuzz|unit|client):' "$@" &
+  local plain_pid=$!
+  set +m
+  trap "kill -- -$asan_pid -$plain_pid 2>/dev/null || true" EXIT
+  local status=0 built=0 cpu
+  cpu=$(children_cpu)
   wait "$asan_pid" || built=$?
-  trap - EXIT
   [[ $built == 0 ]] && { asan_harness >>"$BUILD/asan-build.log" 2>&1 || built=$?; }
+  printf '    [%s] sanitizer build (ASan + UBSan, begun with the native build): done %ds after dist/, %ds CPU in all\n' \
+    "$(clock)" $((SECONDS - start)) $(($(children_cpu) - cpu))
   if [[ $built != 0 ]]; then
     tail -50 "$BUILD/asan-build.log"
-    echo "the sanitizer build failed: $BUILD/asan-build.log" >&2
-    exit 1
+    echo "the sanitizer build failed: $BUILD/asan-build.log (the plain tests go on)" >&2
+    status=1
+  else
+    # As many at once as there are cores: under the sanitizers the tests use the CPU more
+    # than they wait.
+    log "[$(clock)] the unit, client core and integration tests and fuzz replays under ASan + UBSan (ctest -j $JOBS)"
+    ASAN_OPTIONS=$ASAN_TEST_OPTIONS UBSAN_OPTIONS=$UBSAN_TEST_OPTIONS timed_ctest asan "$SECONDS" \
+      --test-dir "$BUILD/asan" --output-on-failure -j "$JOBS" -R "$ASAN_TESTS" || status=$?
   fi
-  asan_ctest || status=$?
-  phase_end
+  wait "$plain_pid" || status=$?
+  trap - EXIT
   log "[$(clock)] ./build.sh test: $([[ $status == 0 ]] && echo "every test passed" || echo "FAILED")"
+  return "$status"
+}
+
+# ctest with each line of its output after [name], and a last line with its wall time (since
+# start, in SECONDS) and the CPU seconds of what it ran. Arguments after the start go to ctest.
+timed_ctest() {
+  local name=$1 start=$2 status=0 shell=$BASHPID cpu
+  shift 2
+  cpu=$(children_cpu "$shell")
+  ctest "$@" 2>&1 | sed -u "s/^/[$name] /" || status=$?
+  printf '    [%s] %s tests: done in %ds, %ds CPU\n' "$(clock)" "$name" $((SECONDS - start)) \
+    $(($(children_cpu "$shell") - cpu))
   return "$status"
 }
 
@@ -220,7 +253,7 @@ cmd_test() {
 # -O1 twice the CPU. The integration harness is the plain build's (asan_harness, below).
 asan_build() {
   cmake -S "$ROOT" -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DPUSHWIRE_SANITIZE=ON \
-    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 \
+    -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DCMAKE_C_FLAGS_DEBUG=-g1 -DPUSHWIRE_INTEGRATION_SANITIZED=$INTEGRATION_SANITIZED \
     -DPUSHWIRE_PLAIN_HARNESS="$BUILD/native/tests/integration_tests" >/dev/null
   nice -n 19 cmake --build "$BUILD/asan" -j "$JOBS" --target unit_tests client_core_tests \
     pushwire-server fuzz_protocol fuzz_http_request fuzz_websocket_frames fuzz_auth
@@ -230,16 +263,19 @@ asan_build() {
 asan_harness() {
   cmake --build "$BUILD/asan" --target asan_harness
 }
+ASAN_TEST_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_TEST_OPTIONS=halt_on_error=1:print_stacktrace=1
+ASAN_TESTS='^(unit|client|integration|fuzz)'
 asan_ctest() {
   # As many at once as there are cores: under the sanitizers the tests use the CPU more
   # than they wait.
   phase "the native tests and fuzz replays under ASan + UBSan (ctest -j $JOBS)"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir "$BUILD/asan" --output-on-failure -j "$JOBS" -R '^(unit|client|integration|fuzz)'
+  ASAN_OPTIONS=$ASAN_TEST_OPTIONS UBSAN_OPTIONS=$UBSAN_TEST_OPTIONS \
+    ctest --test-dir "$BUILD/asan" --output-on-failure -j "$JOBS" -R "$ASAN_TESTS"
 }
 cmd_sanitize() {
   phase "the integration harness (plain build; the sanitizer build runs it)"
-  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$ROOT" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release \
+    -DPUSHWIRE_INTEGRATION_SANITIZED=$INTEGRATION_SANITIZED >/dev/null
   cmake --build "$BUILD/native" -j "$JOBS" --target integration_tests
   phase "sanitizer build (ASan + UBSan) of the native tests"
   asan_build

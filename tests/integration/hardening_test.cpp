@@ -109,13 +109,16 @@ std::string bodyOf(const std::string& answer) {
 
 // Server RSS checks: under ASan the quarantine and shadow memory, not the server, decide
 // RSS; there the bounds are left to the plain build and the rest of each test still runs.
+// Such cases are tagged [rss]: ./build.sh test runs them against the plain server too
+// (tests/CMakeLists.txt, PUSHWIRE_INTEGRATION_SANITIZED).
 const bool kRssMeaningful = !serverSanitized();
 
 }  // namespace
 
 TEST_CASE(
     "a subscription flood past --max-channels is refused channel by channel, and its channels and memory go when the "
-    "clients leave") {
+    "clients leave",
+    "[rss]") {
     Files files;
     ServerProcess server({"--token-secret-file", files.path("secret"), "--public-subscribe", "news:*",
                           "--public-publish", "news:*", "--max-channels", "20000", "--channel-linger-ms", "300",
@@ -448,7 +451,7 @@ TEST_CASE("a date claim of the wrong type is refused saying what is wrong with i
     bystander.stillWorks();
 }
 
-TEST_CASE("memory is given back after a ping flood and after channels are dropped by their TTL") {
+TEST_CASE("memory is given back after a ping flood and after channels are dropped by their TTL", "[rss]") {
     // A TTL of 2 s, not 1: on a loaded machine the first channels would expire before the
     // flood reaches its peak, and "the flood did take memory" would measure the machine.
     ServerProcess server({"--channel-ttl", "2", "--max-message-bytes", "70000"});

@@ -526,7 +526,7 @@ TEST_CASE("limit: channels per WebSocket connection") {
     bystander.stillWorks();
 }
 
-TEST_CASE("limit: a million publishes to new channels keep RSS under the bound, and a bystander receives") {
+TEST_CASE("limit: a million publishes to new channels keep RSS under the bound, and a bystander receives", "[rss]") {
     ServerProcess server(
         secured({"--public-subscribe", "*", "--max-channels", "20000", "--max-history-bytes", "16777216"}));
     Bystander bystander = bystanderOf(server, true);

@@ -15,11 +15,6 @@ using protocol::ErrorCode;
 
 namespace {
 
-// What waits for other nodes or the broker holds the request parked; nothing to tell it on close.
-struct Parked : Attachment {
-    void onClose() override {}
-};
-
 bool isClientId(const std::string& text) {
     if (text.size() != 32) return false;
     for (char c : text) {
@@ -79,7 +74,7 @@ void ApiEndpoint::handle(HttpRequest& request, const HttpConnectionPtr& connecti
     auto body = ApiBody::parse(request.body);
     if (!body) return refuse(body.error().code, body.error().message);
     // The answer may come later (other nodes, a remote broker): parked until then.
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    connection->hold(std::make_unique<ParkedRequest>(), std::chrono::milliseconds(0));
     (this->*(method->second))(*body, [this, label, connection](protocol::Result<std::string> answer) {
         if (!answer) {
             ++context_.metrics.errors;

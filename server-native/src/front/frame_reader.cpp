@@ -11,7 +11,6 @@ namespace {
 
 constexpr int kCloseProtocolError = 1002;
 constexpr int kCloseBadPayload = 1007;
-constexpr int kCloseNoStatus = 1005;
 
 }  // namespace
 

@@ -21,6 +21,9 @@
 
 namespace pushwire::server {
 
+// The close code a Close frame without one is reported with (RFC 6455 7.1.5: never sent).
+constexpr int kCloseNoStatus = 1005;
+
 // Tracks frame boundaries in the byte stream and checks each header as it completes.
 class FrameGuard {
 public:

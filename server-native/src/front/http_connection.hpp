@@ -53,6 +53,12 @@ public:
     virtual void onExpired() {}
 };
 
+// What a request waiting for an answer from elsewhere (a broker, other nodes) is parked with:
+// nothing to tell it on close.
+struct ParkedRequest : Attachment {
+    void onClose() override {}
+};
+
 // What a WebSocket session parked on a connection is told.
 class WebSocketHandler : public Attachment {
 public:

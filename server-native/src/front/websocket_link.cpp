@@ -9,10 +9,6 @@
 
 namespace pushwire::server {
 
-namespace {
-constexpr int kCloseNoStatus = 1005;
-}
-
 std::shared_ptr<const std::string> frameWebSocketText(const std::string& text) {
     thread_local WebSocketFraming framer;
     return std::make_shared<const std::string>(framer.text(text));

@@ -9,12 +9,6 @@ namespace pushwire::server {
 using protocol::Error;
 using protocol::ErrorCode;
 
-namespace {
-struct Parked : Attachment {
-    void onClose() override {}
-};
-}  // namespace
-
 std::optional<Error> presenceRefusal(const Context& context, const Caller& caller, const std::string& channel) {
     if (!context.presence || !context.presence->tracks(channel)) {
         return Error{ErrorCode::NotFound, "channel '" + channel + "' has no presence (--presence)"};
@@ -104,7 +98,7 @@ void handlePresence(Context& context, HttpRequest& request, const HttpConnection
         return;
     }
     // The answer may come later (a remote store): the request stays parked until then.
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    connection->hold(std::make_unique<ParkedRequest>(), std::chrono::milliseconds(0));
     readPresence(context, *channel, statsOnly, "", "", [&context, connection](protocol::Result<std::string> answer) {
         if (!answer) {
             ++context.metrics.errors;

@@ -18,11 +18,6 @@ using protocol::ErrorCode;
 
 namespace {
 
-// What waits for a broker's answer holds the request parked; nothing to tell it on close.
-struct Parked : Attachment {
-    void onClose() override {}
-};
-
 std::string answerOf(const std::string& channel, const protocol::Result<MessagePtr>& message) {
     if (!message) {
         std::string error = protocol::errorBody(message.error().code, message.error().message);
@@ -127,7 +122,7 @@ void PublishEndpoint::publishJson(HttpRequest& request, const HttpConnectionPtr&
         return;
     }
     // The answer may come later (a remote broker): the request stays parked until then.
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    connection->hold(std::make_unique<ParkedRequest>(), std::chrono::milliseconds(0));
     context_.hub.publish(parsed->channel, std::move(parsed->dataJson), parsed->idempotencyKey,
                          [this, connection](protocol::Result<MessagePtr> message) {
                              if (!message) {
@@ -144,7 +139,7 @@ void PublishEndpoint::publishJson(HttpRequest& request, const HttpConnectionPtr&
 // {"results":[{"channel":"a","seq":3,"time":...},{"channel":"b","error":{...}}]}.
 void PublishEndpoint::toChannels(std::vector<std::string> channels, std::string dataJson, std::string idempotencyKey,
                                  const HttpConnectionPtr& connection) {
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    connection->hold(std::make_unique<ParkedRequest>(), std::chrono::milliseconds(0));
     struct Results {
         std::vector<std::string> answers;
         std::size_t left;
@@ -253,7 +248,7 @@ void PublishEndpoint::publishLines(HttpRequest& request, const HttpConnectionPtr
         respond(*batch);
         return;
     }
-    connection->hold(std::make_unique<Parked>(), std::chrono::milliseconds(0));
+    connection->hold(std::make_unique<ParkedRequest>(), std::chrono::milliseconds(0));
     // Iterative: the memory broker answers inside publish(), and a batch of 100,000 lines
     // must not recurse 100,000 deep.
     std::weak_ptr<Batch> weak = batch;
