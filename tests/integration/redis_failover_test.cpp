@@ -470,6 +470,71 @@ TEST_CASE("failover: a promoted replica that lacks acknowledged messages starts 
     (void)first;
 }
 
+namespace {
+
+std::string replicationId(const RedisServer& redis) {
+    const std::string info = redis.cli({"INFO", "replication"});
+    const auto at = info.find("master_replid:");
+    return at == std::string::npos ? std::string() : info.substr(at + 14, 40);
+}
+
+}  // namespace
+
+// What Sentinel did in a probe: the new master died before the old one had resynced from
+// it, and the old one (same process, its old data) was promoted again. Its channels' hashes
+// still name it, but clients already followed the life the other master began: going back
+// to the old life would give them its messages again. Each tenure as master is a life.
+TEST_CASE("failover: a master demoted and promoted again starts a new epoch, never the life another master ended",
+          "[broker][failover]") {
+    RedisServer a(kPrompt), r;
+    r.cli({"REPLICAOF", "127.0.0.1", std::to_string(a.port())});
+    REQUIRE(eventually([&] {
+        return r.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
+    }));
+    ServerProcess x(brokerAt(a.port()));
+    waitHealthy(x);
+    Ledger ledger;
+    publishOn(x, "back", "m1");
+    publishOn(x, "back", "m2");
+    REQUIRE(eventually([&] { return r.cli({"HGET", "t:{back}:m", "s"}) == "2\n"; }));
+    const std::string first = epochOf(pollInto(x, "back", "0", ledger)["cursor"].get<std::string>());
+
+    // R is promoted; A becomes a replica of a master it never reaches: its data and its
+    // run_id stay. A node on R begins another life there.
+    REQUIRE(r.cli({"REPLICAOF", "NO", "ONE"}) == "OK\n");
+    const std::string tenureBefore = replicationId(a);
+    REQUIRE(a.cli({"REPLICAOF", "127.0.0.1", std::to_string(freeTcpPort())}) == "OK\n");
+    ServerProcess y(brokerAt(r.port()));
+    waitHealthy(y);
+    publishOn(y, "back", "other");
+    const json onR = pollInto(y, "back", first + "~back@2", ledger);
+    REQUIRE(onR["gaps"].size() == 1);
+    const std::string second = epochOf(onR["cursor"].get<std::string>());
+    REQUIRE(second != first);
+    // A publisher on X meanwhile: A is a replica (READONLY), refused.
+    int status = 0;
+    CHECK(tryPublish(x, "back", "\"refused\"", &status) == 0);
+    CHECK(status == 503);
+
+    // A is promoted again: the same process with the first life's data, another tenure.
+    REQUIRE(a.cli({"REPLICAOF", "NO", "ONE"}) == "OK\n");
+    REQUIRE(replicationId(a) != tenureBefore);
+    std::uint64_t seq = 0;
+    REQUIRE(eventually([&] { return (seq = tryPublish(x, "back", "\"m3\"")) > 0; }, 20000ms));
+    CHECK(seq == 1);  // a new life, not the first one's seq 3
+    // A reader that followed R's life, now on X: epoch_changed to a third life, and none of
+    // the first life's messages again.
+    const json resumed = pollInto(x, "back", second + "~back@1", ledger);
+    INFO(resumed.dump());
+    CHECK(ledger.conflicts.empty());
+    REQUIRE(!resumed["gaps"].empty());
+    for (const json& gap : resumed["gaps"]) CHECK(gap["reason"] == "epoch_changed");
+    const std::string third = epochOf(resumed["cursor"].get<std::string>());
+    CHECK(third != first);
+    CHECK(third != second);
+    for (const json& message : resumed["messages"]) CHECK(message["data"] == "m3");
+}
+
 TEST_CASE("failover: Sentinel promotes the replica after kill -9 of the master in a publish storm, never a lie",
           "[broker][failover][sentinel]") {
     StormResult result = failoverStorm({});

@@ -250,3 +250,59 @@ TEST_CASE("the server API on a Redis Cluster: a call to one node acts on the oth
         REQUIRE(eventually([&] { return status(later, "/pushwire/poll?channel=a&token=" + old) == 401; }, 30000ms));
     }
 }
+
+TEST_CASE(
+    "the server API on a Redis Cluster while the {api} slot is migrated by hand: info, revoke and the heartbeats "
+    "follow ASK to the keys moved, nothing answers 503",
+    "[broker]") {
+    RedisCluster redis;  // its own: the slot map is changed
+    std::vector<std::string> args = nodeArgs(*redis.nodes()[0]);
+    args[1] = redis.url();
+    ServerProcess a(args), b(args);
+    REQUIRE(eventually([&] { return call(a, "info", json::object())["nodes"].size() == 2; }, 30000ms));
+    REQUIRE(eventually([&] { return call(b, "info", json::object())["nodes"].size() == 2; }, 30000ms));
+    int code = 0;
+    CHECK(call(a, "revoke", {{"user", "alice"}, {"before", unixNow() - 10}}, &code) == json::object());
+    REQUIRE(code == 200);
+
+    const int slot = pushwire::server::clusterSlot("{api}");
+    RedisServer* source = redis.masterOf(slot);
+    REQUIRE(source);
+    const auto masters = redis.masters();
+    RedisServer* target = masters[0] == source ? masters[1] : masters[0];
+    REQUIRE(RedisCluster::openMigration(*source, *target, slot));
+    // Every key of the server API moved (node set, node infos, revocations): the source
+    // answers ASK for each of them from now on.
+    REQUIRE(RedisCluster::migrateKeys(*source, *target, slot, "{api}") >= 3);
+    REQUIRE(source->cli({"EXISTS", "api:{api}:revoked"}).rfind("ASK ", 0) == 0);
+
+    // Read and written through ASK, by either node: the node set, each node's info.
+    for (const ServerProcess* node : {&a, &b}) {
+        for (int round = 0; round < 3; ++round) {  // over a few heartbeats (SADD, SET: ASK too)
+            const json info = call(*node, "info", json::object(), &code);
+            CHECK(code == 200);
+            CHECK(info["nodes"].size() == 2);
+            std::this_thread::sleep_for(1000ms);  // ClusterControl::kHeartbeatMs
+        }
+    }
+    const std::string old = tokenOf("bob", 100);
+    WsClient ws(a.wsUrl("?channel=a&token=" + old));
+    REQUIRE_FALSE(ws.waitFor(ofType("subscribed")).empty());
+    CHECK(call(b, "revoke", {{"user", "bob"}, {"before", unixNow() - 10}}, &code) == json::object());
+    CHECK(code == 200);
+    CHECK(ws.waitClosed() == 4001);
+    refusedEverywhere(a, old);
+    // A node started now loads the revocations from the moved key (ASK too).
+    ServerProcess later(args);
+    REQUIRE(eventually([&] { return status(later, "/pushwire/poll?channel=a&token=" + old) == 401; }, 30000ms));
+    CHECK(status(later, "/pushwire/poll?channel=a&token=" + tokenOf("alice", 100)) == 401);
+    const double asks = a.metric("pushwire_broker_cluster_asks_total").value_or(0) +
+                        b.metric("pushwire_broker_cluster_asks_total").value_or(0) +
+                        later.metric("pushwire_broker_cluster_asks_total").value_or(0);
+    CHECK(asks > 0);
+    WARN("server API commands answered ASK and followed by the three nodes: " << asks);
+
+    REQUIRE(RedisCluster::closeMigration(*source, *target, slot));
+    CHECK(target->cli({"ZCARD", "api:{api}:revoked"}) == "2\n");
+    REQUIRE(eventually([&] { return call(a, "info", json::object())["nodes"].size() == 3; }, 30000ms));
+}

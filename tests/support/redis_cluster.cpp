@@ -106,4 +106,41 @@ bool RedisCluster::waitHealthy(int seconds) {
     return false;
 }
 
+namespace {
+
+std::string trimmedReply(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+}
+
+}  // namespace
+
+bool RedisCluster::openMigration(RedisServer& source, RedisServer& target, int slot) {
+    const std::string sourceId = trimmedReply(source.cli({"CLUSTER", "MYID"}));
+    const std::string targetId = trimmedReply(target.cli({"CLUSTER", "MYID"}));
+    const std::string at = std::to_string(slot);
+    return trimmedReply(target.cli({"CLUSTER", "SETSLOT", at, "IMPORTING", sourceId})) == "OK" &&
+           trimmedReply(source.cli({"CLUSTER", "SETSLOT", at, "MIGRATING", targetId})) == "OK";
+}
+
+int RedisCluster::migrateKeys(RedisServer& source, RedisServer& target, int slot, const std::string& tag) {
+    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(target.port()), "", "0", "5000", "KEYS"};
+    std::istringstream listed(source.cli({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "10000"}));
+    int count = 0;
+    for (std::string key; std::getline(listed, key);) {
+        if (key.find(tag) == std::string::npos) continue;
+        migrate.push_back(key);
+        ++count;
+    }
+    if (count == 0) return 0;
+    return trimmedReply(source.cli(migrate)) == "OK" ? count : -1;
+}
+
+bool RedisCluster::closeMigration(RedisServer& source, RedisServer& target, int slot) {
+    const std::string targetId = trimmedReply(target.cli({"CLUSTER", "MYID"}));
+    const std::string at = std::to_string(slot);
+    return trimmedReply(target.cli({"CLUSTER", "SETSLOT", at, "NODE", targetId})) == "OK" &&
+           trimmedReply(source.cli({"CLUSTER", "SETSLOT", at, "NODE", targetId})) == "OK";
+}
+
 }  // namespace pushwire::test

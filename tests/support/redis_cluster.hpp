@@ -33,6 +33,15 @@ public:
     // Waits (up to `seconds`) until healthy().
     bool waitHealthy(int seconds = 30);
 
+    // A slot migrated by hand, in the steps redis-cli --cluster reshard takes: opened
+    // (IMPORTING on `target`, MIGRATING on `source`), keys moved with MIGRATE, closed (the
+    // slot given to `target` on both). True when Redis answered OK to each.
+    static bool openMigration(RedisServer& source, RedisServer& target, int slot);
+    // Moves the keys of `slot` on `source` whose names hold `tag` (e.g. "{room}") to
+    // `target` in one MIGRATE; how many (0: none there, -1: refused).
+    static int migrateKeys(RedisServer& source, RedisServer& target, int slot, const std::string& tag);
+    static bool closeMigration(RedisServer& source, RedisServer& target, int slot);
+
 private:
     std::vector<std::unique_ptr<RedisServer>> nodes_;
 };

@@ -61,6 +61,7 @@ ClusterControl::ClusterControl(asio::io_context& io, Settings settings, Context&
 ClusterControl::~ClusterControl() { *alive_ = false; }
 
 void ClusterControl::start() {
+    if (settings_.cluster) askTargets_ = std::make_unique<RedisAskTargets>(io_, settings_.endpoint, kCommandTimeout);
     connectCommands();
     connectSubscriber();
 }
@@ -78,6 +79,7 @@ void ClusterControl::stop() {
         commands_->command({"DEL", nodeKey(settings_.nodeId)}, [](const RedisValue*) {});
     }
     for (auto& again : std::exchange(afterConnect_, {})) again();
+    if (askTargets_) askTargets_->close();
     auto connections = std::make_shared<std::pair<std::unique_ptr<RedisConnection>, std::unique_ptr<RedisConnection>>>(
         std::move(commands_), std::move(subscriber_));
     // Let the ZREM go out before closing.
@@ -110,6 +112,7 @@ void ClusterControl::connectCommands() {
     const RedisEndpoint endpoint = endpointAfter(commandsFailures_);
     commands_ = std::make_unique<RedisConnection>(io_, endpoint, kCommandTimeout);
     RedisConnection* connection = commands_.get();
+    if (askTargets_) connection->onRedirect(askTargets_->redirect());
     auto alive = alive_;
     connection->onClosed([this, alive, connection](const std::string&) {
         if (!*alive || connection != commands_.get()) return;

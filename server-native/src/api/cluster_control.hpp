@@ -23,7 +23,9 @@
 // is sharded (SSUBSCRIBE / SPUBLISH: a message goes to that master's subscribers only, not
 // over the whole cluster bus). They start at the first seed; a command answered MOVED is
 // sent again, once, to the master named, once connected there (the connections follow
-// it); an SSUBSCRIBE answered MOVED, or a subscription Redis ends (sunsubscribe: the slot
+// it); one answered ASK ({api} being migrated, the key moved) goes to the target with
+// ASKING, TRYAGAIN is waited out (RedisConnection::onRedirect, through a connection of
+// RedisAskTargets to each target); an SSUBSCRIBE answered MOVED, or a subscription Redis ends (sunsubscribe: the slot
 // moved), makes the subscriber follow too. A connection that cannot be made again goes
 // to the seeds in turn (a master killed: a seed then names the promoted replica).
 //
@@ -121,6 +123,7 @@ private:
     NodeInfo info_;
     std::unique_ptr<RedisConnection> commands_;
     std::unique_ptr<RedisConnection> subscriber_;
+    std::unique_ptr<RedisAskTargets> askTargets_;  // a cluster: where ASK sends commands
     bool commandsReady_ = false;
     bool subscriberReady_ = false;
     bool stopped_ = false;

@@ -739,6 +739,13 @@ std::string Server::Impl::renderMetrics() const {
             out += "pushwire_broker_shard_commands_total{shard=\"" + part.name + "\"} " +
                    std::to_string(part.stats.commands) + "\n";
         }
+        // A Redis Cluster's slot migrations (any command of this node: broker, presence, server API).
+        single("pushwire_broker_cluster_asks_total", "counter",
+               "Redis Cluster commands answered ASK (a slot being migrated) and sent to the target with ASKING.",
+               RedisConnection::asksFollowed());
+        single("pushwire_broker_cluster_tryagains_total", "counter",
+               "Redis Cluster commands answered TRYAGAIN (keys split by a MIGRATE) and sent again 50 ms later.",
+               RedisConnection::tryAgainsWaited());
     }
     single("pushwire_broker_errors_total", "counter", "Broker commands failed and connections lost.",
            brokerStats.errors);

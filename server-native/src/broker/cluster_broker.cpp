@@ -2,6 +2,8 @@
 
 #include <asio/post.hpp>
 
+#include "front/poll_until.hpp"
+
 namespace pushwire::server {
 
 namespace {
@@ -104,6 +106,41 @@ std::optional<std::size_t> ClusterBroker::partAt(const std::string& address) {
     masters_[address] = index;
     owns_.resize(index + 1, false);
     return index;
+}
+
+void ClusterBroker::prepare(RedisBroker& part) {
+    auto alive = alive_;
+    part.clusterMaster(
+        [this, alive](const std::string& address, std::function<void(RedisConnection*)> then) {
+            const std::optional<std::size_t> index = *alive ? partAt(address) : std::nullopt;
+            if (!index) {
+                then(nullptr);
+                return;
+            }
+            if (RedisConnection* target = this->part(*index).commandsConnection()) {
+                then(target);
+                return;
+            }
+            // A master learnt of just now (or reconnecting): its connection, when it comes soon.
+            const std::size_t at = *index;
+            pollUntil(
+                io_, std::chrono::milliseconds(50), std::chrono::steady_clock::now() + kAskTimeout,
+                [this, alive, at] { return !*alive || this->part(at).commandsConnection() != nullptr; },
+                [this, alive, at, then] { then(*alive ? this->part(at).commandsConnection() : nullptr); });
+        },
+        [this, alive] { return *alive ? liveMasters() : std::string(); });
+}
+
+std::string ClusterBroker::liveMasters() const {
+    std::string out;
+    for (const auto& [address, index] : masters_) {
+        if (!active(index)) continue;
+        const RedisBroker& master = part(index);
+        if (!master.commandsReady() || master.runId().empty()) continue;
+        if (!out.empty()) out += ',';
+        out += master.runId();
+    }
+    return out;
 }
 
 bool ClusterBroker::retryable(const protocol::Error& error) const {

@@ -13,12 +13,16 @@
 // MOVED (the command did not run: it is sent again, once, to the slot's new owner). A
 // master that appears gets its RedisBroker; followed channels whose slot moved are
 // followed again on their new master (the hub gets onFollow with the stream's head there);
-// a former master's RedisBroker is stopped. A publish answered ASK (its slot is being
-// migrated, its keys not on the source) is sent once to the master named, preceded by
-// ASKING on the same connection; TRYAGAIN (a channel's keys split between the two for the
-// moment of a MIGRATE) is sent again after 50 ms, up to 20 times (routed_broker.cpp).
-// Other commands (history, presence) answered ASK fail as broker_unavailable, and work
-// again once the migration ends (MOVED: the map is read again).
+// a former master's RedisBroker is stopped. Every command (publish, history, a followed
+// channel's reads, presence) answered ASK (its slot is being migrated, its keys not on the
+// source) is sent once to the master named, preceded by ASKING on the same connection;
+// TRYAGAIN (a channel's keys split between the two for the moment of a MIGRATE) is sent
+// again after 50 ms, up to 20 times: each master's commands connection does it
+// (RedisConnection::onRedirect), reaching the ASK's target through its part (made when
+// the target is a master not known yet).
+// A channel's keys moved by a reshard keep their life (epoch, seqs, history) on the target:
+// the scripts there take over the life of a channel whose `r` is one of liveMasters()
+// (life() in redis_broker.cpp), unlike a promoted replica's.
 //
 // Threading: the loop thread.
 #pragma once
@@ -64,7 +68,12 @@ private:
     bool retryable(const protocol::Error& error) const override;
     void refreshThen(std::function<void()> next) override;
     bool active(std::size_t index) const override;
-    std::optional<std::size_t> partAt(const std::string& address) override;
+    void prepare(RedisBroker& part) override;
+    // The part at "host:port" (an ASK names one), made when there is none.
+    std::optional<std::size_t> partAt(const std::string& address);
+    // The run_ids of the masters of the current slot map whose commands connection is
+    // ready, comma-separated (what a migrated channel's life may come from).
+    std::string liveMasters() const;
 
     void refresh();
     void tryRefresh(std::vector<RedisEndpoint> candidates, std::size_t at);

@@ -33,22 +33,54 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 
 // Every script starts with life(meta, stream, offer): the channel's epoch, created (its
 // stream emptied, its seq 0) when it has none or when the epoch was made by another Redis
-// process. `offer` is "<epoch to create> <run_id of the Redis the node's connection
-// reaches>", learned by INFO on connect: a connection talks to one process, so a script
-// run on a promoted replica or a restarted Redis (which may lack writes that clients
-// already saw under the old epoch) starts a new life instead of handing out the old
-// life's seqs again: never two messages under one (epoch, seq). Returns the epoch and
-// the offered one.
+// process that this one may not continue. `offer` is "<run_id> <replid> <adoptable>
+// <epoch to create>": the run_id and the master_replid of the Redis process the command
+// runs on (RedisConnection::kSelf, filled in by the connection that writes it: a command
+// redirected by ASK names the target; both learned by INFO on connect), and the run_ids,
+// comma-separated ("-": none), of the processes whose lives it may take over. A script run
+// on a promoted replica or a restarted Redis (which may lack writes that clients already
+// saw under the old epoch) starts a new life instead of handing out the old life's seqs
+// again: never two messages under one (epoch, seq).
+// The replication id (`q`) binds the epoch to the process's tenure as master too: a
+// master demoted and promoted again keeps its run_id and its data, but gets a new
+// replication id, and meanwhile another master may have begun a life that clients
+// followed; going back to the old one would hand them its messages again (Sentinel does
+// this when the new master dies before the old one resynced). A hash without `q` (made
+// before it existed) takes this process's on its next script.
+// A Redis Cluster reshard is no failover: MIGRATE gives the target the source's exact keys,
+// `r` naming the source, a master that still runs. The target continues that life (and
+// becomes its `r` and `q`) when the source's run_id is among `adoptable` (the masters of the
+// node's current slot map: ClusterBroker::liveMasters()) and the process the script runs
+// on holds nothing it did not get in its own lifetime as a master, which the script asks
+// of it (INFO, only then): never promoted from a replica (second_repl_offset -1), no keys
+// loaded from an RDB at start, no AOF. Anything else: a new life (a spurious gap is the
+// safe side; two payloads under one (epoch, seq) never are).
 // What this process holds of the old life is not thrown away: its stream becomes P:{c}:o
 // (the old life's epoch in the hash's `o`, kept 5 minutes), a prefix of what the old master
 // held (replication is in order), so a node that delivered up to seq N of the old life
 // reads N+1... there and delivers them under the old epoch before the new life begins
 // (kTailScript): with --broker-wait every acknowledged message is on the promoted replica.
 const char* kLifeScript = R"lua(
+local function pristine()
+  local replication = redis.call('INFO', 'replication')
+  if string.match(replication, 'role:(%a+)') ~= 'master' then return false end
+  if string.match(replication, 'second_repl_offset:(%-?%d+)') ~= '-1' then return false end
+  local persistence = redis.call('INFO', 'persistence')
+  return string.match(persistence, 'rdb_last_load_keys_loaded:(%d+)') == '0' and
+         string.match(persistence, 'aof_enabled:(%d+)') == '0'
+end
 local function life(meta, stream, offer)
-  local fresh, here = string.match(offer, '^(%S+) (%S+)$')
-  local found = redis.call('HMGET', meta, 'e', 'r')
-  if found[1] and found[2] == here then return found[1], fresh end
+  local here, tenure, adoptable, fresh = string.match(offer, '^(%S+) (%S+) (%S+) (%S+)$')
+  local found = redis.call('HMGET', meta, 'e', 'r', 'q')
+  if found[1] and found[2] == here and (found[3] == tenure or not found[3]) then
+    if not found[3] then redis.call('HSET', meta, 'q', tenure) end
+    return found[1], fresh
+  end
+  if found[1] and found[2] and found[2] ~= here and
+     string.find(',' .. adoptable .. ',', ',' .. found[2] .. ',', 1, true) and pristine() then
+    redis.call('HSET', meta, 'r', here, 'q', tenure)
+    return found[1], fresh
+  end
   if found[1] and redis.call('EXISTS', stream) == 1 then
     local old = string.sub(stream, 1, -2) .. 'o'
     redis.call('RENAME', stream, old)
@@ -57,7 +89,7 @@ local function life(meta, stream, offer)
   else
     redis.call('DEL', stream)
   end
-  redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here)
+  redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here, 'q', tenure)
   return fresh, fresh
 end
 )lua";
@@ -126,19 +158,6 @@ if KEYS[3] then
 end
 if ARGV[6] == '' then return {epoch, seq, envelope} end
 return {epoch, seq}
-)lua";
-
-// A Redis Cluster slot being migrated: the channel's keys were moved here by MIGRATE from
-// the source master, which still runs and answered ASK. They are the source's exact
-// copies, not a promoted replica's (which may lack writes): the life goes on here, so its
-// `r` becomes this process. KEYS: meta. ARGV: this process's run_id.
-const char* kAdoptScript = R"lua(
-local r = redis.call('HGET', KEYS[1], 'r')
-if r and r ~= ARGV[1] then
-  redis.call('HSET', KEYS[1], 'r', ARGV[1])
-  return 1
-end
-return 0
 )lua";
 
 // Redis errors that refuse a command before it runs (or before a script's first write):
@@ -301,7 +320,13 @@ std::string RedisBroker::channelOf(const std::string& topic) const {
 // a CPUID each, 0.6% of a node's CPU at 100 msg/s to 1000 subscribers.
 std::string RedisBroker::newEpoch() { return epochText(epochs_()); }
 
-std::string RedisBroker::lifeOffer() { return newEpoch() + " " + runId_; }
+std::string RedisBroker::lifeOffer() { return RedisConnection::kSelf + " " + newEpoch(); }
+
+// What kSelf becomes on the commands connection: "<run_id> <replid> <adoptable>" (see life()).
+std::string RedisBroker::selfText() const {
+    std::string list = liveMasters_ ? liveMasters_() : std::string();
+    return runId_ + " " + replicationId_ + " " + (list.empty() ? std::string("-") : list);
+}
 
 void RedisBroker::start() {
     if (!options_.sentinels.empty()) {
@@ -339,6 +364,8 @@ void RedisBroker::connectCommands() {
     connection->onClosed([this, alive](const std::string& why) {
         if (*alive) onCommandsLost(why);
     });
+    connection->self([this, alive] { return *alive ? selfText() : std::string("? ? -"); });
+    if (redirect_) connection->onRedirect(redirect_);
     connection->connect([this, alive, connection](std::optional<std::string> error) {
         if (!*alive || connection != commands_.get()) return;
         if (error) {
@@ -364,20 +391,44 @@ void RedisBroker::connectCommands() {
                 return;
             }
             runId_ = run;
-            loadScripts([this, alive, connection](bool ok) {
+            connection->command({"INFO", "replication"}, [this, alive, connection](const RedisValue* replication) {
                 if (!*alive || connection != commands_.get()) return;
-                if (!ok) {
-                    connection->close("script load failed");
-                    onCommandsLost("could not load the broker's scripts");
+                const std::string tenure = replication && replication->isString()
+                                               ? infoField(replication->text, "master_replid")
+                                               : std::string();
+                // A replica cannot run the scripts (they write), and its replication id is not a
+                // tenure as master yet: wait until it is promoted (or Sentinel names another).
+                if (replication && replication->isString() && infoField(replication->text, "role") != "master") {
+                    const std::string why = "the Redis reached is a replica (INFO replication role:" +
+                                            infoField(replication->text, "role") + "), not a master";
+                    connection->close(why);
+                    onCommandsLost(why);
                     return;
                 }
-                commandsAttempts_ = 0;
-                commandsReady_ = true;
-                updateAvailability();
-                // Channels whose sync waited on commands, and the subscriptions made meanwhile.
-                for (auto& [channel, followed] : followed_) {
-                    if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
+                if (tenure.empty()) {
+                    const std::string why =
+                        "INFO replication did not name the replication id (master_replid): " +
+                        std::string(replication && replication->isError() ? replication->text : "none");
+                    connection->close(why);
+                    onCommandsLost(why);
+                    return;
                 }
+                replicationId_ = tenure;
+                loadScripts([this, alive, connection](bool ok) {
+                    if (!*alive || connection != commands_.get()) return;
+                    if (!ok) {
+                        connection->close("script load failed");
+                        onCommandsLost("could not load the broker's scripts");
+                        return;
+                    }
+                    commandsAttempts_ = 0;
+                    commandsReady_ = true;
+                    updateAvailability();
+                    // Channels whose sync waited on commands, and the subscriptions made meanwhile.
+                    for (auto& [channel, followed] : followed_) {
+                        if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
+                    }
+                });
             });
         });
     });
@@ -432,7 +483,6 @@ void RedisBroker::addScript(const std::string& name, std::string text) {
 void RedisBroker::loadScripts(std::function<void(bool)> done) {
     scriptTexts_.emplace("publish", std::string(kLifeScript) + kPublishScript);
     scriptTexts_.emplace("read", std::string(kLifeScript) + kReadScript);
-    scriptTexts_.emplace("adopt", kAdoptScript);
     scriptTexts_.emplace("tail", kTailScript);
     auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
     auto ok = std::make_shared<bool>(true);
@@ -893,13 +943,6 @@ void RedisBroker::checkHeads() {
 
 void RedisBroker::runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
                             RedisConnection::Callback done) {
-    runScriptWith(name, std::move(keys), std::move(args), std::move(done), false);
-}
-
-// `asking`: ASKING goes just ahead of the script, on the same connection, queued in the
-// same turn (one pipeline: nothing comes between them), as a Redis Cluster's ASK asks.
-void RedisBroker::runScriptWith(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
-                                RedisConnection::Callback done, bool asking) {
     if (!commandsReady_ || !commands_) {
         done(nullptr);
         return;
@@ -909,8 +952,7 @@ void RedisBroker::runScriptWith(const std::string& name, std::vector<std::string
     command.insert(command.end(), args.begin(), args.end());
     const auto started = std::chrono::steady_clock::now();
     auto alive = alive_;
-    if (asking) commands_->command({"ASKING"}, [](const RedisValue*) {});
-    commands_->command(command, [this, alive, name, command, started, done, asking](const RedisValue* reply) mutable {
+    commands_->command(command, [this, alive, name, command, started, done](const RedisValue* reply) mutable {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -918,14 +960,13 @@ void RedisBroker::runScriptWith(const std::string& name, std::vector<std::string
             // Redis restarted without its script cache: send the script itself.
             command[0] = "EVAL";
             command[1] = scriptTexts_[name];
-            if (asking) commands_->command({"ASKING"}, [](const RedisValue*) {});
             commands_->command(command, done);
             return;
         }
         if (!reply || reply->isError()) ++stats_.errors;
-        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && !options_.sentinels.empty() &&
-            commands_ && commands_->connected()) {
-            // The master this connection reached was demoted: ask the sentinels again.
+        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
+            // The master this connection reached was demoted: connect again (with Sentinel: ask
+            // the sentinels), and learn its tenure anew once it is a master (life() above).
             const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
             commands_->close(why);
             onCommandsLost(why);
@@ -989,16 +1030,6 @@ void RedisBroker::publish(const std::string& channel, std::string dataJson, std:
 
 void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, std::int64_t timeMs,
                               const std::string& idempotencyKey, PublishDone done) {
-    publishWith(channel, std::move(dataJson), timeMs, idempotencyKey, std::move(done), false);
-}
-
-void RedisBroker::publishAsking(const std::string& channel, std::string dataJson, std::int64_t timeMs,
-                                const std::string& idempotencyKey, PublishDone done) {
-    publishWith(channel, std::move(dataJson), timeMs, idempotencyKey, std::move(done), true);
-}
-
-void RedisBroker::publishWith(const std::string& channel, std::string dataJson, std::int64_t timeMs,
-                              const std::string& idempotencyKey, PublishDone done, bool asking) {
     // Not sent at all: certainly not stored.
     if (!commandsReady_ || !commands_ || !commands_->connected()) {
         done(unavailable(noAnswer(nullptr, state_)));
@@ -1015,14 +1046,8 @@ void RedisBroker::publishWith(const std::string& channel, std::string dataJson, 
         keys.push_back(key(channel, 'k') + ":" + idempotencyKey);  // the channel's hash tag: one slot
         args.push_back(std::to_string(options_.idempotencyWindowMs));
     }
-    // After ASK, the life moved here with the keys is adopted first (see kAdoptScript):
-    // else its `r` (the source's process) would make the publish start a new life.
-    if (asking)
-        runScriptWith(
-            "adopt", {key(channel, 'm')}, {runId_}, [](const RedisValue*) {}, true);
-    runScriptWith(
-        "publish", std::move(keys), std::move(args),
-        [this, channel, data, timeMs, done](const RedisValue* reply) {
+    runScript(
+        "publish", std::move(keys), std::move(args), [this, channel, data, timeMs, done](const RedisValue* reply) {
             // {epoch, seq}; {epoch, seq, payload} under --broker-wait; {epoch, seq, time, key}
             // for a repeated idempotency key. Anything else is not the script's answer.
             const auto shaped = [reply](std::size_t count) {
@@ -1073,8 +1098,7 @@ void RedisBroker::publishWith(const std::string& channel, std::string dataJson, 
             message->envelope =
                 protocol::encodeEnvelope(protocol::Envelope{channel, message->seq, std::move(*data), timeMs});
             done(MessagePtr(std::move(message)));
-        },
-        asking);
+        });
 }
 
 // --broker-wait N: the script stored the message without announcing it. WAIT asks Redis to

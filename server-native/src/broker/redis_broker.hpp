@@ -68,11 +68,18 @@ public:
     std::string describe() const override;
     std::string state() const override { return state_; }
     bool historyIsLocal() const override { return false; }
-    // A Redis Cluster answered a publish ASK (its slot is being migrated to this master):
-    // the same publish, sent here with ASKING just ahead of it (one pipeline), the life of
-    // the channel moved here adopted first (not a failover: the source gave the keys).
-    void publishAsking(const std::string& channel, std::string dataJson, std::int64_t timeMs,
-                       const std::string& idempotencyKey, PublishDone done);
+    // A Redis Cluster's master: its commands connection follows ASK and TRYAGAIN through
+    // `redirect` (RedisConnection::onRedirect), and its scripts may take over the lives of
+    // channels whose keys came from the masters `liveMasters` lists (comma-separated
+    // run_ids; see life() in redis_broker.cpp). Before start().
+    void clusterMaster(RedisConnection::Redirect redirect, std::function<std::string()> liveMasters) {
+        redirect_ = std::move(redirect);
+        liveMasters_ = std::move(liveMasters);
+    }
+    // The commands connection, when ready (an ASK's target); null otherwise.
+    RedisConnection* commandsConnection() { return commandsReady_ ? commands_.get() : nullptr; }
+    // The run_id of the Redis process the commands connection reaches ("" before).
+    const std::string& runId() const { return runId_; }
 
     BrokerStats stats() const override { return stats_; }
 
@@ -94,8 +101,8 @@ public:
     std::size_t historySize() const { return historySize_; }
     std::int64_t channelTtlMs() const { return options_.channelTtlMs; }
     std::string newEpoch();
-    // What a script's life() gets: "<a new epoch> <run_id of the Redis process the
-    // commands connection reaches>" (an epoch made by another process is not continued).
+    // What a script's life() gets: kSelf (the connection that writes it puts "<run_id of its
+    // Redis process> <its master_replid> <adoptable run_ids>") and a new epoch.
     std::string lifeOffer();
     bool commandsReady() const { return commandsReady_; }
     const RedisEndpoint& endpoint() const { return endpoint_; }
@@ -110,10 +117,7 @@ private:
         std::map<std::uint64_t, MessagePtr> waiting;  // publications heard while filling
     };
 
-    void publishWith(const std::string& channel, std::string dataJson, std::int64_t timeMs,
-                     const std::string& idempotencyKey, PublishDone done, bool asking);
-    void runScriptWith(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
-                       RedisConnection::Callback done, bool asking);
+    std::string selfText() const;
     void connectCommands();
     void connectSubscriber();
     void loadScripts(std::function<void(bool)> done);
@@ -160,7 +164,10 @@ private:
     std::set<std::string> toUnsubscribe_;
     bool subscriptionsPosted_ = false;
     std::string nodeId_;
-    std::string runId_;       // INFO run_id of the Redis the commands connection reaches
+    std::string runId_;          // INFO run_id of the Redis the commands connection reaches
+    std::string replicationId_;  // and its INFO master_replid (its tenure as master)
+    RedisConnection::Redirect redirect_;
+    std::function<std::string()> liveMasters_;
     std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
     std::uint64_t probesSent_ = 0;
     std::chrono::steady_clock::time_point lastProbeSeen_;

@@ -3,10 +3,20 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <asio/post.hpp>
+#include <atomic>
 
 namespace pushwire::server {
 
 namespace {
+
+constexpr int kTryAgainWaits = 20;  // TRYAGAIN answers waited out, kTryAgainWait apart, before giving up
+constexpr std::chrono::milliseconds kTryAgainWait{50};
+
+std::atomic<std::uint64_t> asksFollowed_{0};
+std::atomic<std::uint64_t> tryAgainsWaited_{0};
+
+bool startsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 RedisValue copyReply(const redisReply* reply) {
     RedisValue value;
@@ -86,6 +96,17 @@ void RedisConnection::newReader() {
     elementBudget_ = kMaxReplyElements;
     reader_->privdata = &elementBudget_;
 }
+const std::string RedisConnection::kSelf = std::string("\x01self:");
+
+std::uint64_t RedisConnection::asksFollowed() { return asksFollowed_.load(); }
+std::uint64_t RedisConnection::tryAgainsWaited() { return tryAgainsWaited_.load(); }
+
+struct RedisConnection::Parked {
+    asio::steady_timer timer;
+    std::shared_ptr<const std::vector<std::string>> args;
+    Callback done;
+    int waits;
+};
 
 RedisConnection::RedisConnection(asio::io_context& io, RedisEndpoint endpoint, std::chrono::milliseconds timeout)
     : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io), buffer_(64 * 1024) {
@@ -310,10 +331,86 @@ void RedisConnection::command(const std::vector<std::string>& args, Callback don
         done(nullptr);
         return;
     }
-    pending_.push_back(Pending{std::move(done), std::chrono::steady_clock::now() + timeout_});
-    outbox_.push_back(format(args));
+    std::shared_ptr<const std::vector<std::string>> kept;
+    if (redirect_) kept = std::make_shared<const std::vector<std::string>>(args);
+    enqueue(std::move(kept), args, std::move(done), 0);
+}
+
+void RedisConnection::enqueue(std::shared_ptr<const std::vector<std::string>> args, const std::vector<std::string>& raw,
+                              Callback done, int waits) {
+    pending_.push_back(Pending{std::move(done), std::chrono::steady_clock::now() + timeout_, std::move(args), waits});
+    outbox_.push_back(formatted(raw));
     writeMore();
     if (pending_.size() == 1) armTimer();
+}
+
+std::string RedisConnection::formatted(const std::vector<std::string>& args) const {
+    auto named = [](const std::string& arg) { return !arg.empty() && arg[0] == kSelf[0] && startsWith(arg, kSelf); };
+    if (std::none_of(args.begin(), args.end(), named)) return format(args);
+    std::vector<std::string> copy = args;
+    const std::string self = self_ ? self_() : std::string("? ? -");
+    for (std::string& arg : copy) {
+        if (named(arg)) arg = self + arg.substr(kSelf.size());
+    }
+    return format(copy);
+}
+
+bool RedisConnection::redirected(Pending& waiting, const RedisValue& reply) {
+    if (startsWith(reply.text, "TRYAGAIN")) {
+        if (waiting.waits >= kTryAgainWaits) return false;
+        park(std::move(waiting.args), std::move(waiting.done), waiting.waits + 1);
+        return true;
+    }
+    // "ASK <slot> <host>:<port>" (":<port>": this connection's host)
+    if (!redirect_ || !startsWith(reply.text, "ASK ")) return false;
+    const std::size_t space = reply.text.find(' ', 4);
+    if (space == std::string::npos || space + 1 >= reply.text.size()) return false;
+    std::string address = reply.text.substr(space + 1);
+    if (address[0] == ':') address = endpoint_.host + address;
+    ++asksFollowed_;
+    auto alive = alive_;
+    auto answer = std::make_shared<RedisValue>(reply);
+    redirect_(address, [this, alive, args = std::move(waiting.args), done = std::move(waiting.done),
+                        waits = waiting.waits, answer](RedisConnection* target) {
+        if (!target || !target->connected()) {
+            done(answer.get());  // nowhere to go: the caller hears the ASK
+            return;
+        }
+        auto ask = [target, args](Callback then) {
+            target->enqueue(
+                nullptr, {"ASKING"}, [](const RedisValue*) {}, 0);
+            target->enqueue(nullptr, *args, std::move(then), 0);
+        };
+        // Its keys half moved (TRYAGAIN at the target): waited out, then sent here again.
+        ask([this, alive, args, done, waits](const RedisValue* there) {
+            if (there && there->isError() && startsWith(there->text, "TRYAGAIN") && *alive && state_ == State::Open &&
+                waits < kTryAgainWaits) {
+                park(args, done, waits + 1);
+                return;
+            }
+            done(there);
+        });
+    });
+    return true;
+}
+
+void RedisConnection::park(std::shared_ptr<const std::vector<std::string>> args, Callback done, int waits) {
+    ++tryAgainsWaited_;
+    auto parked = std::make_shared<Parked>(
+        Parked{asio::steady_timer(io_, kTryAgainWait), std::move(args), std::move(done), waits});
+    parked_.push_back(parked);
+    auto alive = alive_;
+    parked->timer.async_wait([this, alive, parked](const std::error_code&) {
+        if (!*alive) return;
+        auto found = std::find(parked_.begin(), parked_.end(), parked);
+        if (found == parked_.end()) return;  // failed by close()
+        parked_.erase(found);
+        if (state_ != State::Open) {
+            parked->done(nullptr);
+            return;
+        }
+        enqueue(parked->args, *parked->args, std::move(parked->done), parked->waits);
+    });
 }
 
 void RedisConnection::send(const std::vector<std::string>& args) {
@@ -392,9 +489,9 @@ void RedisConnection::onBytes(std::size_t size) {
         RedisValue value = copyReply(static_cast<redisReply*>(raw));
         freeReplyObject(raw);
         if (!pending_.empty()) {
-            Callback done = std::move(pending_.front().done);
+            Pending waiting = std::move(pending_.front());
             pending_.pop_front();
-            done(&value);
+            if (!(waiting.args && value.isError() && redirected(waiting, value))) waiting.done(&value);
         } else if (pushHandler_) {
             pushHandler_(value);
         } else {
@@ -463,7 +560,92 @@ void RedisConnection::close(const std::string&) {
     newReader();
     auto pending = std::move(pending_);
     pending_.clear();
+    auto parked = std::move(parked_);
+    parked_.clear();
+    for (auto& one : parked) one->timer.cancel();
     for (Pending& waiting : pending) waiting.done(nullptr);
+    for (auto& one : parked) one->done(nullptr);
+}
+
+RedisAskTargets::RedisAskTargets(asio::io_context& io, RedisEndpoint like, std::chrono::milliseconds timeout)
+    : io_(io), like_(std::move(like)), timeout_(timeout) {
+    like_.sentinels.clear();
+    like_.announcedPort = 0;
+}
+
+RedisAskTargets::~RedisAskTargets() {
+    *alive_ = false;
+    close();
+}
+
+RedisConnection::Redirect RedisAskTargets::redirect() {
+    auto alive = alive_;
+    return [this, alive](const std::string& address, std::function<void(RedisConnection*)> then) {
+        if (!*alive) {
+            then(nullptr);
+            return;
+        }
+        find(address, std::move(then));
+    };
+}
+
+void RedisAskTargets::find(const std::string& address, std::function<void(RedisConnection*)> then) {
+    const std::size_t colon = address.rfind(':');
+    const int port = colon == std::string::npos ? 0 : std::atoi(address.c_str() + colon + 1);
+    if (closed_ || colon == 0 || port <= 0 || port > 65535) {
+        then(nullptr);
+        return;
+    }
+    Target& target = targets_[address];
+    if (target.connection && target.ready && target.connection->connected()) {
+        then(target.connection.get());
+        return;
+    }
+    target.waiting.push_back(std::move(then));
+    if (target.connecting) return;  // told when it is done
+    if (target.connection) {
+        // Lost since: let go on a later turn (this may run inside one of its callbacks).
+        std::shared_ptr<RedisConnection> spent(std::move(target.connection));
+        spent->close("replaced");
+        asio::post(io_, [spent] {});
+    }
+    RedisEndpoint endpoint = like_;
+    endpoint.host = address.substr(0, colon);
+    endpoint.port = port;
+    target.ready = false;
+    target.connecting = true;
+    target.connection = std::make_unique<RedisConnection>(io_, endpoint, timeout_);
+    RedisConnection* connection = target.connection.get();
+    auto alive = alive_;
+    connection->onClosed([this, alive, address, connection](const std::string&) {
+        if (!*alive) return;
+        auto it = targets_.find(address);
+        if (it != targets_.end() && it->second.connection.get() == connection) it->second.ready = false;
+    });
+    connection->connect([this, alive, address, connection](std::optional<std::string> error) {
+        if (!*alive) return;
+        auto it = targets_.find(address);
+        if (it == targets_.end() || it->second.connection.get() != connection) return;
+        // A failed one is made again at the next ASK.
+        it->second.connecting = false;
+        it->second.ready = !error;
+        auto waiting = std::exchange(it->second.waiting, {});
+        for (auto& told : waiting) told(error ? nullptr : connection);
+    });
+}
+
+void RedisAskTargets::close() {
+    if (closed_) return;
+    closed_ = true;
+    auto targets = std::move(targets_);
+    targets_.clear();
+    for (auto& [address, target] : targets) {
+        for (auto& then : std::exchange(target.waiting, {})) then(nullptr);
+        if (!target.connection) continue;
+        std::shared_ptr<RedisConnection> spent(std::move(target.connection));
+        spent->close("stopping");
+        asio::post(io_, [spent] {});
+    }
 }
 
 }  // namespace pushwire::server

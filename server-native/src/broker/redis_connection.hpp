@@ -13,6 +13,21 @@
 // busy (a flood of deliveries) reads replies late; that is no reason to drop a Redis
 // that answers.
 //
+// Redis Cluster redirections (onRedirect): a command answered `ASK <slot> <host:port>` (its
+// slot is being migrated and its keys are not, or no longer, here) did not run: it is sent
+// once to the master named, `ASKING` just ahead of it on that connection (queued in one
+// turn: nothing comes between them). One answered `TRYAGAIN` (a command's keys split
+// between source and target for the moment of a MIGRATE, or on neither side yet) did not
+// run either: it is sent here again after 50 ms, up to 20 times, from the start (so an
+// ASK then TRYAGAIN at the target comes back here first). Only then does the caller hear
+// the answer. Every caller of command() gets this: broker scripts and reads, presence,
+// the server API. MOVED is the caller's (the slot map is stale: its owner re-reads it).
+//
+// An argument that begins with kSelf names the process it runs on: the prefix is
+// replaced, when the command is written to a connection, by that connection's self()
+// text (the owner's, e.g. "<run_id> <...>"): a command redirected by ASK tells the
+// target's identity, not the source's.
+//
 // Threading: the loop thread. Every callback runs once, on the loop thread: with the
 // reply, or with null when the connection failed, timed out or closed first.
 #pragma once
@@ -22,6 +37,8 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +93,16 @@ class RedisConnection {
 public:
     using Callback = std::function<void(const RedisValue* reply)>;  // null: no answer
     using PushHandler = std::function<void(const RedisValue& push)>;
+    // Finds an open connection to "host:port" (an ASK's target) and calls `then` with it,
+    // or with null when there is none (the caller then hears the ASK answer).
+    using Redirect = std::function<void(const std::string& address, std::function<void(RedisConnection*)> then)>;
+
+    // The prefix of an argument that names the process it runs on (see above).
+    static const std::string kSelf;
+    // ASK answers followed and TRYAGAIN answers waited out, by every connection of the
+    // process (for the metrics and the tests).
+    static std::uint64_t asksFollowed();
+    static std::uint64_t tryAgainsWaited();
 
     RedisConnection(asio::io_context& io, RedisEndpoint endpoint, std::chrono::milliseconds timeout);
     ~RedisConnection();
@@ -92,6 +119,10 @@ public:
     void onPush(PushHandler handler) { pushHandler_ = std::move(handler); }
     // Told once when an open connection fails or is closed (not for close()).
     void onClosed(std::function<void(const std::string& why)> handler) { closedHandler_ = std::move(handler); }
+    // Follows ASK and TRYAGAIN for every command() from now on (a Redis Cluster's master).
+    void onRedirect(Redirect redirect) { redirect_ = std::move(redirect); }
+    // What a kSelf argument becomes on this connection.
+    void self(std::function<std::string()> text) { self_ = std::move(text); }
     void close(const std::string& why);
 
     bool connected() const { return state_ == State::Open; }
@@ -114,7 +145,19 @@ private:
     struct Pending {
         Callback done;
         std::chrono::steady_clock::time_point deadline;
+        // Kept to send it again (ASK, TRYAGAIN) when redirections are followed.
+        std::shared_ptr<const std::vector<std::string>> args;
+        int waits = 0;  // TRYAGAIN answers waited out so far
     };
+    struct Parked;  // a command waiting out a TRYAGAIN
+
+    void enqueue(std::shared_ptr<const std::vector<std::string>> args, const std::vector<std::string>& raw,
+                 Callback done, int waits);
+    std::string formatted(const std::vector<std::string>& args) const;
+    // The reply was ASK or TRYAGAIN and is followed: true when it was taken care of.
+    bool redirected(Pending& waiting, const RedisValue& reply);
+    void askAt(RedisConnection& target, std::shared_ptr<const std::vector<std::string>> args, Callback done, int waits);
+    void park(std::shared_ptr<const std::vector<std::string>> args, Callback done, int waits);
 
     void startRead();
     void onBytes(std::size_t size);
@@ -163,6 +206,40 @@ private:
     std::vector<char> buffer_;
     PushHandler pushHandler_;
     std::function<void(const std::string&)> closedHandler_;
+    Redirect redirect_;
+    std::function<std::string()> self_;
+    std::list<std::shared_ptr<Parked>> parked_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// Connections to the masters an ASK names, made when first needed and kept (for an owner
+// without a connection of its own to every master: the server API's). Each is made as
+// `like` (TLS, user, password), at the address named.
+class RedisAskTargets {
+public:
+    RedisAskTargets(asio::io_context& io, RedisEndpoint like, std::chrono::milliseconds timeout);
+    ~RedisAskTargets();
+    RedisAskTargets(const RedisAskTargets&) = delete;
+    RedisAskTargets& operator=(const RedisAskTargets&) = delete;
+
+    // For RedisConnection::onRedirect.
+    RedisConnection::Redirect redirect();
+    void close();
+
+private:
+    struct Target {
+        std::unique_ptr<RedisConnection> connection;
+        bool connecting = false;
+        bool ready = false;
+        std::vector<std::function<void(RedisConnection*)>> waiting;  // until connected
+    };
+    void find(const std::string& address, std::function<void(RedisConnection*)> then);
+
+    asio::io_context& io_;
+    RedisEndpoint like_;
+    std::chrono::milliseconds timeout_;
+    std::map<std::string, Target> targets_;
+    bool closed_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

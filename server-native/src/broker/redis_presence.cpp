@@ -9,13 +9,36 @@ using protocol::ErrorCode;
 
 namespace {
 
+// Shared by every presence script: a channel's member hash (pm) and user counts (pu) hold
+// a placeholder field ('' = '') while the channel's presence lives, so that they exist
+// whenever a script names them: during a Redis Cluster slot migration a command naming a
+// key that one side lacks is refused (TRYAGAIN) until the migration ends. hold() puts the
+// placeholders in; settle() lets both expire with the channel (--channel-ttl) once no
+// member is left, and keeps them while one is. Counts leave the placeholder out.
+const char* kHold = R"lua(
+local function hold(pm, pu)
+  redis.call('HSETNX', pm, '', '')
+  redis.call('HSETNX', pu, '', '')
+end
+local function settle(pm, pu, ttl)
+  if redis.call('HLEN', pm) > 1 then
+    redis.call('PERSIST', pm)
+    redis.call('PERSIST', pu)
+  elseif tonumber(ttl) > 0 then
+    redis.call('PEXPIRE', pm, ttl)
+    redis.call('PEXPIRE', pu, ttl)
+  end
+end
+)lua";
+
 // Shared by the scripts that change members: append(...) writes an entry into a channel's
 // stream exactly as the publish script writes a message (epoch made when absent or made
 // by another Redis process: life() in redis_broker.cpp; next seq,
 // trimmed, announced on pub/sub, expiry renewed); leaveUser(...) counts a member's user
 // out of P:{c}:pu.
 const char* kPrelude = R"lua(
-local function append(meta, stream, topic, channelJson, body, time, newEpoch, history, verb, ttl)
+local function append(meta, stream, channelJson, body, time, newEpoch, history, verb, ttl)
+  local topic = string.sub(meta, 1, -2) .. 'p'
   local epoch, fresh = life(meta, stream, newEpoch)
   local seq = redis.call('HINCRBY', meta, 's', 1)
   if seq > 1 and redis.call('EXISTS', stream) == 0 then
@@ -44,7 +67,8 @@ end
 // A batch of joins and leaves, in order, each as a lone join or leave would be (a join of
 // a member already there, or a leave of one not there, changes and announces nothing: so
 // a batch sent again after a lost answer doubles nothing).
-// KEYS: per channel of the batch: meta, stream, topic, pm, pu.
+// KEYS: per channel of the batch: meta, stream, pm, pu (its pub/sub channel is named from
+// meta: it is no key, and naming it would make a migrating slot refuse the script).
 // ARGV: node, time, new epoch, history, publish verb, channel ttl, then per change: its
 //       channel's first key's index, channel JSON, announce, 'j' or 'l', client, user,
 //       member JSON (a leave: two empty ones).
@@ -53,7 +77,8 @@ const char* kChangeScript = R"lua(
 local out = {}
 for i = 7, #ARGV, 7 do
   local k = tonumber(ARGV[i])
-  local pm, pu = KEYS[k + 3], KEYS[k + 4]
+  local pm, pu = KEYS[k + 2], KEYS[k + 3]
+  hold(pm, pu)
   local op, client = ARGV[i + 3], ARGV[i + 4]
   local r = {0, '', 0, ''}
   if op == 'j' then
@@ -73,37 +98,40 @@ for i = 7, #ARGV, 7 do
     end
   end
   if r[1] == 1 and ARGV[i + 2] == '1' then
-    local a = append(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[i + 1],
+    local a = append(KEYS[k], KEYS[k + 1], ARGV[i + 1],
                      '"event":"' .. (op == 'j' and 'join' or 'leave') .. '","member":' .. r[4], ARGV[2], ARGV[3],
                      ARGV[4], ARGV[5], ARGV[6])
     r[2], r[3] = a[1], a[2]
   end
+  settle(pm, pu, ARGV[6])
   out[#out + 1] = r
 end
 return out
 )lua";
 
-// Every member of a dead node leaves one channel. KEYS: meta, stream, topic, pm, pu.
+// Every member of a dead node leaves one channel. KEYS: meta, stream, pm, pu.
 // ARGV: channel JSON, dead node, announce, new epoch, history, publish verb, channel ttl.
 const char* kReapScript = R"lua(
 local t = redis.call('TIME')
 local time = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))
-local all = redis.call('HGETALL', KEYS[4])
+hold(KEYS[3], KEYS[4])
+local all = redis.call('HGETALL', KEYS[3])
 local prefix = ARGV[2] .. ' '
 local n = 0
 for i = 1, #all, 2 do
   local v = all[i + 1]
   if string.sub(v, 1, #prefix) == prefix then
     local member = string.sub(v, #prefix + 1)
-    redis.call('HDEL', KEYS[4], all[i])
-    leaveUser(KEYS[5], member)
+    redis.call('HDEL', KEYS[3], all[i])
+    leaveUser(KEYS[4], member)
     if ARGV[3] == '1' then
-      append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], '"event":"leave","member":' .. member, time, ARGV[4], ARGV[5],
-             ARGV[6], ARGV[7])
+      append(KEYS[1], KEYS[2], ARGV[1], '"event":"leave","member":' .. member, time, ARGV[4], ARGV[5], ARGV[6],
+             ARGV[7])
     end
     n = n + 1
   end
 end
+settle(KEYS[3], KEYS[4], ARGV[7])
 return n
 )lua";
 
@@ -122,11 +150,13 @@ if tonumber(ARGV[3]) > 0 then
   redis.call('PEXPIRE', meta, ARGV[3])
   redis.call('PEXPIRE', stream, ARGV[3])
 end
-local clients = redis.call('HLEN', KEYS[3])
-local out = {epoch, head, clients, redis.call('HLEN', KEYS[4])}
+hold(KEYS[3], KEYS[4])
+settle(KEYS[3], KEYS[4], ARGV[3])
+local clients = redis.call('HLEN', KEYS[3]) - 1
+local out = {epoch, head, clients, redis.call('HLEN', KEYS[4]) - 1}
 local max = tonumber(ARGV[2])
 local function add(v)
-  if #out - 4 < max then out[#out + 1] = string.sub(v, (string.find(v, ' ', 1, true) or 0) + 1) end
+  if v ~= '' and #out - 4 < max then out[#out + 1] = string.sub(v, (string.find(v, ' ', 1, true) or 0) + 1) end
 end
 if clients <= max then
   for _, v in ipairs(redis.call('HVALS', KEYS[3])) do add(v) end
@@ -141,9 +171,11 @@ end
 return out
 )lua";
 
-// KEYS: pm, pu.
+// KEYS: pm, pu. ARGV: channel ttl.
 const char* kCountsScript = R"lua(
-return {redis.call('HLEN', KEYS[1]), redis.call('HLEN', KEYS[2])}
+hold(KEYS[1], KEYS[2])
+settle(KEYS[1], KEYS[2], ARGV[1])
+return {redis.call('HLEN', KEYS[1]) - 1, redis.call('HLEN', KEYS[2]) - 1}
 )lua";
 
 // This node is alive, and which nodes are not: one round trip per interval. Answers
@@ -192,10 +224,10 @@ RedisPresence::RedisPresence(asio::io_context& io, RedisBroker& broker, Options 
 
 RedisPresence::RedisPresence(asio::io_context& io, Route route, Options options)
     : io_(io), route_(std::move(route)), nodeId_(route_.home().nodeId()), options_(std::move(options)), timer_(io) {
-    route_.addScript("presence_change", std::string(kPrelude) + kChangeScript);
-    route_.addScript("presence_reap", std::string(kPrelude) + kReapScript);
-    route_.addScript("presence_snapshot", kSnapshotScript);
-    route_.addScript("presence_counts", kCountsScript);
+    route_.addScript("presence_change", std::string(kHold) + kPrelude + kChangeScript);
+    route_.addScript("presence_reap", std::string(kHold) + kPrelude + kReapScript);
+    route_.addScript("presence_snapshot", std::string(kHold) + kSnapshotScript);
+    route_.addScript("presence_counts", std::string(kHold) + kCountsScript);
     route_.addScript("presence_heartbeat", kHeartbeatScript);
 }
 
@@ -216,8 +248,8 @@ std::string RedisPresence::nodeChannelsKey(const std::string& node) const {
 
 std::vector<std::string> RedisPresence::channelKeys(const std::string& channel) const {
     RedisBroker& broker = of(channel);
-    return {broker.channelKey(channel, "m"), broker.channelKey(channel, "s"), broker.channelKey(channel, "p"),
-            broker.channelKey(channel, "pm"), broker.channelKey(channel, "pu")};
+    return {broker.channelKey(channel, "m"), broker.channelKey(channel, "s"), broker.channelKey(channel, "pm"),
+            broker.channelKey(channel, "pu")};
 }
 
 void RedisPresence::join(const std::string& channel, const Member& member, bool announce, ChangeDone done) {
@@ -362,8 +394,8 @@ void RedisPresence::snapshot(const std::string& channel, std::size_t maxMembers,
 void RedisPresence::counts(const std::string& channel, CountsDone done) {
     RedisBroker& broker = of(channel);
     auto alive = alive_;
-    broker.runScript("presence_counts", {broker.channelKey(channel, "pm"), broker.channelKey(channel, "pu")}, {},
-                     [this, alive, done](const RedisValue* reply) {
+    broker.runScript("presence_counts", {broker.channelKey(channel, "pm"), broker.channelKey(channel, "pu")},
+                     {std::to_string(broker.channelTtlMs())}, [this, alive, done](const RedisValue* reply) {
                          if (*alive) check(reply);
                          if (!isArray(reply, 2)) {
                              done(unavailable(reply));

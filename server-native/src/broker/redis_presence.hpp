@@ -3,7 +3,10 @@
 //
 // Keys (P: --broker-prefix; {c}: the channel's hash tag, beside its stream):
 //   P:{c}:pm          hash client -> "<node id> <member JSON>"
-//   P:{c}:pu          hash user -> its members (distinct non-empty users: HLEN)
+//   P:{c}:pu          hash user -> its members (distinct non-empty users: HLEN - 1)
+// Both keep a placeholder field '' -> '' (not counted) while the channel's presence lives,
+// so that they exist whenever a script names them (a Redis Cluster slot being migrated
+// refuses a command one of whose keys is missing on its side: TRYAGAIN).
 //   P:{presence}:nodes          sorted set node id -> its last heartbeat (Redis' clock, ms)
 //   P:{presence}:node:<id>:ch   set of the channels where the node has (or had) members
 //   P:{presence}:reaper         lock: one node reaps at a time

@@ -78,6 +78,7 @@ std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
     child.relay = std::make_unique<Relay>(this, index);
     child.broker->setHandler(child.relay.get());
     for (const auto& [name, lua] : scripts_) child.broker->addScript(name, lua);
+    prepare(*child.broker);
     children_.push_back(std::move(child));
     if (started_ && !stopped_) children_.back().broker->start();
     return index;
@@ -118,95 +119,27 @@ void RoutedBroker::publishOnce(const std::string& channel, std::string dataJson,
               false);
 }
 
-namespace {
-
-constexpr int kTryAgainWaits = 20;  // TRYAGAIN answers waited out, kTryAgainWait apart, before giving up
-constexpr std::chrono::milliseconds kTryAgainWait{50};
-
-// The address of a Redis Cluster redirection in an error's message ("... ASK 3999
-// 127.0.0.1:7002"), or "".
-std::string redirectedTo(const std::string& message, const std::string& kind) {
-    std::size_t at = message.find(": " + kind + " ");
-    if (at == std::string::npos) return "";
-    at += kind.size() + 3;
-    const std::size_t slotEnd = message.find(' ', at);
-    if (slotEnd == std::string::npos) return "";
-    const std::size_t end = message.find_first_of(" )", slotEnd + 1);
-    return message.substr(slotEnd + 1, end == std::string::npos ? std::string::npos : end - slotEnd - 1);
-}
-
-bool tryAgain(const protocol::Error& error) { return error.message.find(": TRYAGAIN") != std::string::npos; }
-
-}  // namespace
-
 // A publish a cluster refused with MOVED did not run: sent again to the slot's new owner
-// once the slot map is read again (once: a second refusal is the answer). One refused with
-// ASK (its slot is being migrated, and its keys are not, or no longer, on the source) did
-// not run either: sent again once, with ASKING, to the master named. TRYAGAIN (the keys
-// of one channel are split between the two, for the moment of a MIGRATE): sent again after
-// a short wait, up to kTryAgainWaits times.
+// once the slot map is read again (once: a second refusal is the answer). ASK and TRYAGAIN
+// (a slot being migrated) are followed by the part's connection (RedisConnection::onRedirect).
 void RoutedBroker::publishTo(const std::string& channel, std::shared_ptr<std::string> data, std::int64_t timeMs,
-                             const std::string& idempotencyKey, PublishDone done, bool again, int waits) {
+                             const std::string& idempotencyKey, PublishDone done, bool again) {
     auto alive = alive_;
     children_[route(channel)].broker->publishOnce(
         channel, std::string(*data), timeMs, idempotencyKey,
-        [this, alive, channel, data, timeMs, idempotencyKey, done, again, waits](protocol::Result<MessagePtr> result) {
-            if (*alive && !result && publishAsked(channel, data, timeMs, idempotencyKey, result.error(), done, waits)) {
-                return;
-            }
-            if (*alive && !result && waitAndRetry(channel, data, timeMs, idempotencyKey, result.error(), done, waits)) {
-                return;
-            }
+        [this, alive, channel, data, timeMs, idempotencyKey, done, again](protocol::Result<MessagePtr> result) {
             if (*alive && !again && !result && retryable(result.error())) {
-                refreshThen([this, alive, channel, data, timeMs, idempotencyKey, done, waits] {
+                refreshThen([this, alive, channel, data, timeMs, idempotencyKey, done] {
                     if (!*alive) {
                         done(Error{ErrorCode::BrokerUnavailable, "the broker is stopping"});
                         return;
                     }
-                    publishTo(channel, data, timeMs, idempotencyKey, done, true, waits);
+                    publishTo(channel, data, timeMs, idempotencyKey, done, true);
                 });
                 return;
             }
             done(std::move(result));
         });
-}
-
-bool RoutedBroker::publishAsked(const std::string& channel, std::shared_ptr<std::string> data, std::int64_t timeMs,
-                                const std::string& idempotencyKey, const protocol::Error& error,
-                                const PublishDone& done, int waits) {
-    const std::string address = redirectedTo(error.message, "ASK");
-    if (address.empty()) return false;
-    const std::optional<std::size_t> index = partAt(address);
-    if (!index) return false;
-    ++asked_;
-    auto alive = alive_;
-    children_[*index].broker->publishAsking(
-        channel, std::string(*data), timeMs, idempotencyKey,
-        [this, alive, channel, data, timeMs, idempotencyKey, done, waits](protocol::Result<MessagePtr> result) {
-            // Its keys half moved (TRYAGAIN): waited out, then from the start (the source).
-            if (*alive && !result && waitAndRetry(channel, data, timeMs, idempotencyKey, result.error(), done, waits)) {
-                return;
-            }
-            done(std::move(result));
-        });
-    return true;
-}
-
-bool RoutedBroker::waitAndRetry(const std::string& channel, std::shared_ptr<std::string> data, std::int64_t timeMs,
-                                const std::string& idempotencyKey, const protocol::Error& error,
-                                const PublishDone& done, int waits) {
-    if (!tryAgain(error) || waits >= kTryAgainWaits || stopped_) return false;
-    ++waitedOut_;
-    auto timer = std::make_shared<asio::steady_timer>(io_, kTryAgainWait);
-    auto alive = alive_;
-    timer->async_wait([this, alive, timer, channel, data, timeMs, idempotencyKey, done, waits](const std::error_code&) {
-        if (!*alive || stopped_) {
-            done(Error{ErrorCode::BrokerUnavailable, "the broker is stopping"});
-            return;
-        }
-        publishTo(channel, data, timeMs, idempotencyKey, done, false, waits + 1);
-    });
-    return true;
 }
 
 void RoutedBroker::history(const HistoryQuery& query, HistoryDone done) { historyFrom(query, std::move(done), false); }

@@ -60,9 +60,6 @@ public:
     RedisBroker& part(std::size_t index) { return *children_[index].broker; }
     const RedisBroker& part(std::size_t index) const { return *children_[index].broker; }
     std::size_t partIndexOf(const std::string& channel) const { return route(channel); }
-    // Publishes answered ASK and sent again with ASKING; TRYAGAIN answers waited out.
-    std::uint64_t asked() const { return asked_; }
-    std::uint64_t waitedOut() const { return waitedOut_; }
     // A Lua script loaded on every part, those made later too (RedisBroker::addScript; call
     // before start()).
     void addScript(const std::string& name, const std::string& lua);
@@ -78,12 +75,11 @@ protected:
     virtual void refreshThen(std::function<void()> next) { next(); }
     // Whether part `index` holds channels now (a cluster's former masters do not).
     virtual bool active(std::size_t index) const { return index < children_.size(); }
-    // The part at "host:port" (a cluster's ASK names one), made when there is none; nullopt
-    // where redirections do not exist (shards).
-    virtual std::optional<std::size_t> partAt(const std::string&) { return std::nullopt; }
 
     // Adds a part for this endpoint (started when the broker is); its index.
     std::size_t addPart(const BrokerOptions& endpoint);
+    // Called for each part made, before it starts.
+    virtual void prepare(RedisBroker&) {}
     // The options of a part at `endpoint`: its URL's, with the flags given for every part
     // (TLS files, password, --broker-wait, the prefix) where the URL names none.
     BrokerOptions partOptions(const BrokerOptions& endpoint) const;
@@ -108,23 +104,14 @@ private:
         bool retired = false;
     };
 
-    // `again`: sent again after MOVED; `waits`: TRYAGAIN answers waited out so far.
+    // `again`: sent again after MOVED.
     void publishTo(const std::string& channel, std::shared_ptr<std::string> data, std::int64_t timeMs,
-                   const std::string& idempotencyKey, PublishDone done, bool again, int waits = 0);
-    // A publish answered ASK: sent once to the part named, with ASKING.
-    bool publishAsked(const std::string& channel, std::shared_ptr<std::string> data, std::int64_t timeMs,
-                      const std::string& idempotencyKey, const protocol::Error& error, const PublishDone& done,
-                      int waits);
-    bool waitAndRetry(const std::string& channel, std::shared_ptr<std::string> data, std::int64_t timeMs,
-                      const std::string& idempotencyKey, const protocol::Error& error, const PublishDone& done,
-                      int waits);
+                   const std::string& idempotencyKey, PublishDone done, bool again);
     void historyFrom(const HistoryQuery& query, HistoryDone done, bool again);
 
     BrokerEventHandler* handler_ = nullptr;
     std::vector<Child> children_;
     std::map<std::string, std::size_t> followed_;               // channel -> the part that follows it for us
-    std::uint64_t asked_ = 0;                                   // publishes answered ASK and sent again with ASKING
-    std::uint64_t waitedOut_ = 0;                               // TRYAGAIN answers waited out
     std::vector<std::pair<std::string, std::string>> scripts_;  // addScript's, for parts made later
     bool lastAvailable_ = false;
 };
