@@ -26,7 +26,7 @@ constexpr std::size_t kChecksPerRound = 200;
 constexpr std::size_t kFillPage = 1000;
 // Messages one stream read asks for, in bytes of envelopes (at least one whole message):
 // what an honest reply holds stays under RedisConnection::kMaxReplyBytes.
-constexpr std::size_t kMaxReadBytes = 64u << 20;
+constexpr std::size_t kMaxReadBytes = 32u << 20;
 constexpr std::size_t kMaxWaiting = 10000;
 // Seqs cross into Lua as doubles: exact up to 2^53.
 constexpr std::uint64_t kLuaExact = 1ull << 53;

@@ -134,9 +134,9 @@ public:
 
     // What one reply from Redis may be, at most: over it the connection is given up (the
     // commands waiting on it fail: 503), whatever the server on the other side declares. The
-    // broker's stream reads ask for at most 64 MiB of messages (and always one whole message,
+    // broker's stream reads ask for at most 32 MiB of messages (and always one whole message,
     // at most --max-message-bytes, 64 MiB: redis_broker.cpp), so an honest reply stays below.
-    static constexpr std::size_t kMaxReplyBytes = 256u << 20;
+    static constexpr std::size_t kMaxReplyBytes = 128u << 20;
     static constexpr std::size_t kMaxReplyElements = 4u << 20;
 
 private:
