@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <asio/post.hpp>
 #include <atomic>
+#include <charconv>
+#include <cstring>
 
 namespace pushwire::server {
 
@@ -478,8 +480,11 @@ void RedisConnection::onBytes(std::size_t size) {
             return;
         }
         if (raw == nullptr) {
-            // The rest of a reply still to come: bounded, whatever length Redis declared.
-            if (reader_->len - reader_->pos > kMaxReplyBytes) {
+            // The rest of a reply still to come: bounded, whatever length Redis declared. The
+            // reader stops at the item it cannot finish yet: a bulk string declared longer
+            // than the bound is refused at its header, before its bytes are buffered (growing
+            // the buffer to the bound is slow where realloc copies, as under ASan).
+            if (reader_->len - reader_->pos > kMaxReplyBytes || declaredTooLong()) {
                 fail("a reply from Redis over " + std::to_string(kMaxReplyBytes >> 20) + " MiB");
             }
             return;
@@ -501,6 +506,25 @@ void RedisConnection::onBytes(std::size_t size) {
         }
         if (!*alive || state_ != State::Open) return;
     }
+}
+
+bool RedisConnection::declaredTooLong() const {
+    // hiredis reads an item's type byte first (the task's type is then set and `pos` is past
+    // it), and its length line only once the whole bulk is there.
+    if (reader_->ridx < 0) return false;
+    const int type = reader_->rstack[reader_->ridx].type;
+    const char* at = reader_->buf + reader_->pos;
+    const char* end = reader_->buf + reader_->len;
+    if (type < 0 && at != end && *at == '$') {
+        ++at;
+    } else if (type != REDIS_REPLY_STRING) {
+        return false;
+    }
+    const char* lineEnd = static_cast<const char*>(std::memchr(at, '\r', static_cast<std::size_t>(end - at)));
+    if (!lineEnd) return false;
+    unsigned long long declared = 0;
+    const auto [stop, problem] = std::from_chars(at, lineEnd, declared);
+    return problem == std::errc::result_out_of_range || (problem == std::errc() && declared > kMaxReplyBytes);
 }
 
 bool RedisConnection::heardWithin(std::chrono::milliseconds window) const {

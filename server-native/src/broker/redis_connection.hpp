@@ -142,6 +142,8 @@ public:
 private:
     enum class State { Idle, Connecting, Open, Closed };
     void newReader();
+    // The item the reader waits to finish is a bulk string declared over kMaxReplyBytes.
+    bool declaredTooLong() const;
     struct Pending {
         Callback done;
         std::chrono::steady_clock::time_point deadline;

@@ -177,8 +177,10 @@ std::variant<RequestHead, HeadError> parseRequestHead(std::string_view head, std
             }
         }
         if (value > limit) {
-            return named(HeadError{413, "the body is " + std::to_string(value) + " bytes; at most " +
-                                            std::to_string(limit) + (limit == maxBodyBytes ? "" : " for a batch")});
+            return named(HeadError{
+                413, "the body is " + std::to_string(value) + " bytes; at most " + std::to_string(limit) +
+                         (limit == maxBodyBytes ? " (--max-message-bytes of data plus 1 KiB for the rest of the body)"
+                                                : " for a batch (--max-batch-bytes)")});
         }
         out.contentLength = static_cast<std::size_t>(value);
     }
