@@ -62,6 +62,7 @@ publish "$URL" restart 1 2
 SUB=$!
 wait_for "the messages before the restart" lines "$DIR/restart.out" 2
 kill -9 "$MEM_PID"
+wait "$MEM_PID" 2>/dev/null || true  # gone, and its port with it, before another binds it
 start_server memory2 --port "$MEM_PORT"
 wait_for "the subscriber to come back" grep -q '"gap"' "$DIR/restart.out"
 publish "$URL" restart 1 1
@@ -88,6 +89,7 @@ for transport in websocket sse longpoll; do
   SUB=$!
   wait_for "$transport on Redis: the messages before the restart" lines "$DIR/r-$transport.out" 3
   kill -9 "$RPID"
+  wait "$RPID" 2>/dev/null || true
   start_server "redis-$transport-2" --port "$RPORT" --broker "redis://127.0.0.1:$REDIS_PORT"
   publish "$RURL" "r-$transport" 4 6
   wait "$SUB"
