@@ -56,6 +56,14 @@ bool eventually(Condition condition, std::chrono::milliseconds timeout = 15000ms
     return true;
 }
 
+// `replica` follows `master`, and its link is up (it holds what the master had).
+void replicate(const RedisServer& replica, const RedisServer& master) {
+    replica.cli({"REPLICAOF", "127.0.0.1", std::to_string(master.port())});
+    REQUIRE(eventually([&] {
+        return replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
+    }));
+}
+
 json publishOn(const ServerProcess& node, const std::string& channel, const std::string& data) {
     auto res =
         node.client().Post("/pushwire/publish", json{{"channel", channel}, {"data", data}}.dump(), "application/json");
@@ -258,12 +266,7 @@ struct StormResult {
 StormResult failoverStorm(const std::vector<std::string>& extra) {
     // Two replicas: after the failover the promoted one still has a replica (--broker-wait 1).
     RedisServer master(kPrompt), replica(kPrompt), second(kPrompt);
-    for (const RedisServer* r : {&replica, &second}) {
-        r->cli({"REPLICAOF", "127.0.0.1", std::to_string(master.port())});
-        REQUIRE(eventually([&] {
-            return r->cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
-        }));
-    }
+    for (const RedisServer* r : {&replica, &second}) replicate(*r, master);
     Sentinel s1(master.port()), s2(master.port()), s3(master.port());
     // Every sentinel knows the replica and the two other sentinels before the storm.
     REQUIRE(eventually(
@@ -430,10 +433,7 @@ std::vector<std::string> missing(const StormResult& result, bool strict) {
 TEST_CASE("failover: a promoted replica that lacks acknowledged messages starts a new epoch, never reuses a seq",
           "[broker][failover]") {
     RedisServer master(kPrompt), replica;
-    replica.cli({"REPLICAOF", "127.0.0.1", std::to_string(master.port())});
-    REQUIRE(eventually([&] {
-        return replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
-    }));
+    replicate(replica, master);
     ServerProcess a(brokerAt(master.port()));
     waitHealthy(a);
     Ledger ledger;
@@ -487,10 +487,7 @@ std::string replicationId(const RedisServer& redis) {
 TEST_CASE("failover: a master demoted and promoted again starts a new epoch, never the life another master ended",
           "[broker][failover]") {
     RedisServer a(kPrompt), r;
-    r.cli({"REPLICAOF", "127.0.0.1", std::to_string(a.port())});
-    REQUIRE(eventually([&] {
-        return r.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
-    }));
+    replicate(r, a);
     ServerProcess x(brokerAt(a.port()));
     waitHealthy(x);
     Ledger ledger;
@@ -587,10 +584,7 @@ TEST_CASE(
     config.password = masterSecret;
     config.extra.insert(config.extra.end(), {"--masterauth", masterSecret});
     RedisServer master(config), replica(config);
-    replica.cli({"REPLICAOF", "127.0.0.1", std::to_string(master.port())});
-    REQUIRE(eventually([&] {
-        return replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
-    }));
+    replicate(replica, master);
     Sentinel s1(master.port(), masterSecret, sentinelSecret), s2(master.port(), masterSecret, sentinelSecret),
         s3(master.port(), masterSecret, sentinelSecret);
     REQUIRE(eventually(
