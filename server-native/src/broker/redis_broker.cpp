@@ -947,20 +947,28 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
         done(nullptr);
         return;
     }
-    std::vector<std::string> command{"EVALSHA", scripts_[name], std::to_string(keys.size())};
-    command.insert(command.end(), keys.begin(), keys.end());
-    command.insert(command.end(), args.begin(), args.end());
+    // Built once and shared by the connection (kept for a redirect) and the NOSCRIPT retry
+    // below: the payload among the arguments is not copied again.
+    auto built = std::make_shared<std::vector<std::string>>();
+    built->reserve(3 + keys.size() + args.size());
+    built->push_back("EVALSHA");
+    built->push_back(scripts_[name]);
+    built->push_back(std::to_string(keys.size()));
+    built->insert(built->end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
+    built->insert(built->end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+    std::shared_ptr<const std::vector<std::string>> command = std::move(built);
     const auto started = std::chrono::steady_clock::now();
     auto alive = alive_;
-    commands_->command(command, [this, alive, name, command, started, done](const RedisValue* reply) mutable {
+    commands_->command(command, [this, alive, name, command, started, done](const RedisValue* reply) {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (reply && reply->isError() && reply->text.rfind("NOSCRIPT", 0) == 0 && commands_) {
             // Redis restarted without its script cache: send the script itself.
-            command[0] = "EVAL";
-            command[1] = scriptTexts_[name];
-            commands_->command(command, done);
+            std::vector<std::string> again = *command;
+            again[0] = "EVAL";
+            again[1] = scriptTexts_[name];
+            commands_->command(again, done);
             return;
         }
         if (!reply || reply->isError()) ++stats_.errors;
@@ -1038,10 +1046,18 @@ void RedisBroker::publishOnce(const std::string& channel, std::string dataJson, 
     const std::string time = std::to_string(timeMs);
     auto data = std::make_shared<std::string>(std::move(dataJson));
     std::vector<std::string> keys{key(channel, 'm'), key(channel, 's')};
-    std::vector<std::string> args{"\"" + channel + "\"", *data, time, lifeOffer(), std::to_string(historySize_),
-                                  // With --broker-wait the script stores and the node announces after WAIT.
-                                  options_.waitReplicas > 0 ? "" : publishVerb(), std::to_string(options_.channelTtlMs),
-                                  key(channel, 'p')};
+    // Built one by one: a braced list would copy the payload twice (into the list, then out).
+    std::vector<std::string> args;
+    args.reserve(9);
+    args.push_back("\"" + channel + "\"");
+    args.push_back(*data);
+    args.push_back(time);
+    args.push_back(lifeOffer());
+    args.push_back(std::to_string(historySize_));
+    // With --broker-wait the script stores and the node announces after WAIT.
+    args.push_back(options_.waitReplicas > 0 ? "" : publishVerb());
+    args.push_back(std::to_string(options_.channelTtlMs));
+    args.push_back(key(channel, 'p'));
     if (!idempotencyKey.empty() && options_.idempotencyWindowMs > 0) {
         keys.push_back(key(channel, 'k') + ":" + idempotencyKey);  // the channel's hash tag: one slot
         args.push_back(std::to_string(options_.idempotencyWindowMs));

@@ -338,6 +338,15 @@ void RedisConnection::command(const std::vector<std::string>& args, Callback don
     enqueue(std::move(kept), args, std::move(done), 0);
 }
 
+void RedisConnection::command(std::shared_ptr<const std::vector<std::string>> args, Callback done) {
+    if (state_ != State::Open) {
+        done(nullptr);
+        return;
+    }
+    auto kept = redirect_ ? args : nullptr;
+    enqueue(std::move(kept), *args, std::move(done), 0);
+}
+
 void RedisConnection::enqueue(std::shared_ptr<const std::vector<std::string>> args, const std::vector<std::string>& raw,
                               Callback done, int waits) {
     pending_.push_back(Pending{std::move(done), std::chrono::steady_clock::now() + timeout_, std::move(args), waits});

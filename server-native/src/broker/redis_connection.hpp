@@ -113,6 +113,9 @@ public:
     void connect(std::function<void(std::optional<std::string> error)> done);
     // Queues a command; `done` gets its reply.
     void command(const std::vector<std::string>& args, Callback done);
+    // The same for arguments the caller shares: kept for a redirect without a copy (a
+    // publish's payload is one of them).
+    void command(std::shared_ptr<const std::vector<std::string>> args, Callback done);
     // Sends a command whose replies come as pushes (SUBSCRIBE and the like).
     void send(const std::vector<std::string>& args);
     // Replies that answer no command (pub/sub messages and confirmations) go here.
