@@ -1,7 +1,7 @@
 // Redis as production runs it (docs/scaling.md, "Production Redis"): an ACL user, the
 // password from a file or the environment (never on the command line, never printed), and
 // TLS (rediss://) against a real redis-server --tls-port with a CA and certificates the test
-// makes with the openssl CLI.
+// makes with the openssl CLI, also to a Redis Cluster whose nodes speak only TLS.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -9,9 +9,12 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "broker/cluster_broker.hpp"
 #include "server_process.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 using namespace pushwire::test;
@@ -294,4 +297,219 @@ TEST_CASE("redis: rediss+sentinel:// reaches a TLS-only sentinel with requirepas
     }
     ::kill(sentinel, SIGKILL);
     waitpid(sentinel, nullptr, 0);
+}
+
+// A Redis Cluster as production runs it: every node speaks only TLS (no plain port), to
+// clients, on the cluster bus and to its master (tls-cluster, tls-replication), and asks
+// for a client certificate. CLUSTER SLOTS over TLS announces the TLS ports: the node must
+// reach the masters it discovers there, over TLS, with the seeds' CA and certificate.
+TEST_CASE(
+    "redis: a TLS-only Redis Cluster with client certificates serves two nodes on every master, and another "
+    "CA, no certificate or no TLS fails clearly",
+    "[broker]") {
+    TempDir dir;
+    makeCertificates(dir);
+    const std::string apiKey = "tls-cluster-api-key-0123456789";
+    dir.write("api-key", apiKey + "\n");
+    RedisCluster redis(3, 0,
+                       RedisServer::Tls{dir.file("redis.crt"), dir.file("redis.key"), dir.file("ca.crt"),
+                                        dir.file("client.crt"), dir.file("client.key")});
+    REQUIRE_THAT(redis.url(), Catch::StartsWith("redis+cluster://rediss://"));
+    const std::vector<std::string> clientTls = {"--broker-tls-cert", dir.file("client.crt"), "--broker-tls-key",
+                                                dir.file("client.key")};
+    auto nodeArgs = [&](const std::string& url, const std::string& ca, bool certificate) {
+        std::vector<std::string> args = {"--broker",          url,          "--api-key-file",
+                                         dir.file("api-key"), "--presence", "room:*"};
+        if (!ca.empty()) args.insert(args.end(), {"--broker-tls-ca", ca});
+        if (certificate) args.insert(args.end(), clientTls.begin(), clientTls.end());
+        return args;
+    };
+    // A as docs/scaling.md spells it, B as a user would first try; the nodes that must fail
+    // start with them: all have had the same time to try.
+    std::string tlsSeeds = redis.url();
+    tlsSeeds.replace(0, std::string("redis+cluster://rediss://").size(), "rediss+cluster://");
+    ServerProcess a(nodeArgs(redis.url(), dir.file("ca.crt"), true));
+    ServerProcess b(nodeArgs(tlsSeeds, dir.file("ca.crt"), true));
+    ServerProcess otherCa(nodeArgs(redis.url(), dir.file("other.crt"), true));
+    ServerProcess noCertificate(nodeArgs(redis.url(), dir.file("ca.crt"), false));
+    std::string plainSeeds = redis.url();
+    for (auto at = plainSeeds.find("rediss://"); at != std::string::npos; at = plainSeeds.find("rediss://"))
+        plainSeeds.erase(at, 9);
+    ServerProcess noTls(nodeArgs(plainSeeds, "", false));
+
+    // Healthy, and the slot map read over TLS: every master a part, at its TLS port.
+    for (const ServerProcess* node : {&a, &b}) {
+        bool mapped = false;
+        for (int i = 0; i < 400 && !mapped; ++i) {
+            auto health = node->client().Get("/pushwire/healthz");
+            mapped = health && health->status == 200 && json::parse(health->body)["broker"]["parts"].size() == 3;
+            if (!mapped) std::this_thread::sleep_for(50ms);
+        }
+        const std::string health = get(*node, "/pushwire/healthz");
+        INFO(health);
+        REQUIRE(mapped);
+        CHECK(json::parse(health)["broker"]["kind"].get<std::string>().rfind("rediss+cluster://", 0) == 0);
+    }
+    // A channel on each master.
+    std::map<int, std::string> rooms;
+    for (int i = 0; rooms.size() < 3 && i < 10000; ++i) {
+        const std::string name = "room:" + std::to_string(i);
+        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
+        if (owner && !rooms.count(owner->port())) rooms[owner->port()] = name;
+    }
+    REQUIRE(rooms.size() == 3);
+    std::string list;
+    for (const auto& [port, room] : rooms) list += (list.empty() ? "" : ",") + room;
+
+    // One cluster for both halves (a section each would make it twice).
+    {  // Publishes on B are delivered by A in order and once on SSE and WebSocket; history and presence read.
+        SseClient sse(a.httpPort(), "/pushwire/sse?channels=" + list);
+        RawWebSocket ws(a.httpPort(), "/pushwire/ws?channels=" + list);
+        sse.waitFor(1, "welcome");
+        ws.waitFor([](const auto& frames) { return frames.size() >= 2; });
+        auto publisher = b.client();
+        publisher.set_read_timeout(10, 0);
+        for (int i = 1; i <= 20; ++i) {
+            for (const auto& [port, room] : rooms) {
+                auto res = publisher.Post("/pushwire/publish", {{"Authorization", "ApiKey " + apiKey}},
+                                          json{{"channel", room}, {"data", i}}.dump(), "application/json");
+                REQUIRE(res);
+                INFO(res->body);
+                REQUIRE(res->status == 200);
+                REQUIRE(json::parse(res->body)["seq"] == i);
+            }
+        }
+        std::map<std::string, std::vector<int>> bySse, byWs, byHistory;
+        for (const SseEvent& event : sse.waitFor(60, "", 20s)) {
+            json envelope = json::parse(event.data);
+            CHECK(envelope["data"] == envelope["seq"]);
+            bySse[envelope["channel"]].push_back(envelope["seq"]);
+        }
+        auto frames = ws.waitFor(
+            [](const auto& all) {
+                std::size_t n = 0;
+                for (const auto& f : all) n += f.payload.find("\"message\"") != std::string::npos;
+                return n >= 60;
+            },
+            20s);
+        for (const auto& frame : frames) {
+            json parsed = json::parse(frame.payload);
+            if (parsed["type"] != "message") continue;
+            CHECK(parsed["data"] == parsed["seq"]);
+            byWs[parsed["channel"]].push_back(parsed["seq"]);
+        }
+        // History: read from each master by a node that never followed the channels.
+        std::string since = "0";
+        for (int round = 0; round < 20; ++round) {
+            json answer = json::parse(get(b, "/pushwire/poll?channels=" + list + "&since=" + since));
+            for (const auto& m : answer["messages"]) byHistory[m["channel"]].push_back(m["seq"]);
+            CHECK(answer["gaps"].empty());
+            since = answer["cursor"];
+            if (answer["messages"].empty()) break;
+        }
+        std::vector<int> expected;
+        for (int i = 1; i <= 20; ++i) expected.push_back(i);
+        for (const auto& [port, room] : rooms) {
+            INFO(room << " on the master at TLS port " << port);
+            CHECK(bySse[room] == expected);
+            CHECK(byWs[room] == expected);
+            CHECK(byHistory[room] == expected);
+            // The SSE and WebSocket clients on A, seen from B.
+            std::size_t present = 0;
+            for (int i = 0; i < 200 && present != 2; ++i) {
+                json members = json::parse(get(b, "/pushwire/presence?channel=" + room))["members"];
+                present = members.size();
+                if (present != 2) std::this_thread::sleep_for(50ms);
+            }
+            CHECK(present == 2);
+        }
+        // The server API: B's info lists both nodes (heartbeats over TLS to the {api} master).
+        bool both = false;
+        for (int i = 0; i < 200 && !both; ++i) {
+            auto res =
+                publisher.Post("/pushwire/api/info", {{"Authorization", "ApiKey " + apiKey}}, "{}", "application/json");
+            both = res && res->status == 200 && json::parse(res->body)["nodes"].size() == 2;
+            if (!both) std::this_thread::sleep_for(50ms);
+        }
+        CHECK(both);
+    }
+    {  // Another CA, no client certificate, plain TCP: 503 with the reason, never ok (they have tried all along).
+        const std::string otherHealth = get(otherCa, "/pushwire/healthz");
+        CHECK_THAT(otherHealth, Catch::Contains("TLS handshake"));
+        CHECK_THAT(otherHealth, Catch::Contains("certificate verify failed"));
+        for (const ServerProcess* node : {&otherCa, &noCertificate, &noTls}) {
+            auto health = node->client().Get("/pushwire/healthz");
+            REQUIRE(health);
+            INFO(health->body);
+            CHECK(health->status == 503);
+            CHECK(json::parse(health->body)["status"] != "ok");
+            auto res = node->client().Post("/pushwire/publish", {{"Authorization", "ApiKey " + apiKey}},
+                                           R"({"channel":"room:x","data":1})", "application/json");
+            REQUIRE(res);
+            CHECK(res->status == 503);
+        }
+    }
+}
+
+// The failover of a TLS-only cluster: the replica a killed master is replaced by took its
+// data over TLS (tls-replication) and is announced at its TLS port; the node reaches it
+// there, over TLS, and the channel resumes, the other masters' channels never stopping.
+TEST_CASE(
+    "redis: a TLS-only Redis Cluster master killed: its replica is promoted and reached over TLS, its "
+    "channels resume, the others never stop",
+    "[broker]") {
+    TempDir dir;
+    makeCertificates(dir);
+    // No client certificate asked here (tls-auth-clients no): the node gives only the CA.
+    RedisCluster redis(3, 1,
+                       RedisServer::Tls{dir.file("redis.crt"), dir.file("redis.key"), dir.file("ca.crt"), "", ""});
+    std::string seeds = redis.url();
+    seeds.replace(0, std::string("redis+cluster://rediss://").size(), "rediss+cluster://");
+    ServerProcess node({"--broker", seeds, "--broker-tls-ca", dir.file("ca.crt")});
+    REQUIRE(waitStatus(node, 200));
+    std::map<int, std::string> channels;  // master's TLS port -> a channel it owns
+    for (int i = 0; channels.size() < 3 && i < 10000; ++i) {
+        const std::string name = "f-" + std::to_string(i);
+        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
+        if (owner && !channels.count(owner->port())) channels[owner->port()] = name;
+    }
+    REQUIRE(channels.size() == 3);
+    for (const auto& [port, channel] : channels) CHECK(publishOn(node, channel) == 1);
+    RedisServer* victim = redis.masterOf(pushwire::server::clusterSlot(channels.begin()->second));
+    REQUIRE(victim);
+    const std::string hit = channels.begin()->second;
+    SseClient subscriber(node.httpPort(), "/pushwire/sse?channel=" + hit);
+    subscriber.waitFor(1, "welcome");
+
+    victim->kill();
+    const auto killed = std::chrono::steady_clock::now();
+    // The other masters' channels answer throughout; the victim's once its replica is promoted.
+    std::uint64_t resumedSeq = 0;
+    while (!resumedSeq && std::chrono::steady_clock::now() - killed < 20s) {
+        for (const auto& [port, channel] : channels) {
+            if (channel == hit) continue;
+            auto res = node.client().Post("/pushwire/publish", R"({"channel":")" + channel + R"(","data":1})",
+                                          "application/json");
+            CHECK((res && res->status == 200));
+        }
+        int status = 0;
+        resumedSeq = tryPublish(node, hit, "2", &status);
+        if (!resumedSeq) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(resumedSeq > 0);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+    WARN("publishing on the killed master's channel resumed " << seconds << " s after the kill (seq " << resumedSeq
+                                                              << ")");
+    // The promoted replica is a part of the node, at its TLS port, reached over TLS.
+    RedisServer* promoted = redis.masterOf(pushwire::server::clusterSlot(hit));
+    REQUIRE(promoted);
+    CHECK(promoted != victim);
+    CHECK_THAT(get(node, "/pushwire/healthz"),
+               Catch::Contains("rediss://127.0.0.1:" + std::to_string(promoted->port())));
+    // And its publication reaches the subscriber.
+    bool delivered = false;
+    for (const SseEvent& event : subscriber.waitFor(1, "", 10s)) {
+        delivered = delivered || json::parse(event.data)["data"] == 2;
+    }
+    CHECK(delivered);
 }

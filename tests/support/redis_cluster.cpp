@@ -7,7 +7,7 @@
 
 namespace pushwire::test {
 
-RedisCluster::RedisCluster(int masters, int replicasPerMaster) {
+RedisCluster::RedisCluster(int masters, int replicasPerMaster, std::optional<RedisServer::Tls> tls) {
     const int count = masters * (1 + replicasPerMaster);
     for (int i = 0; i < count; ++i) {
         RedisServer::Config config;
@@ -23,9 +23,13 @@ RedisCluster::RedisCluster(int masters, int replicasPerMaster) {
                         "no",
                         "--cluster-port",
                         std::to_string(freeTcpPort())};
+        if (tls) {
+            config.tls = tls;
+            config.extra.insert(config.extra.end(), {"--tls-cluster", "yes", "--tls-replication", "yes"});
+        }
         nodes_.push_back(std::make_unique<RedisServer>(config));
     }
-    std::string command = "redis-cli --cluster create";
+    std::string command = "redis-cli" + nodes_.front()->cliOptions() + " --cluster create";
     for (auto& node : nodes_) command += " 127.0.0.1:" + std::to_string(node->port());
     command += " --cluster-replicas " + std::to_string(replicasPerMaster) + " --cluster-yes >/dev/null 2>&1";
     if (std::system(command.c_str()) != 0) throw std::runtime_error("redis-cli --cluster create failed");
@@ -35,8 +39,11 @@ RedisCluster::RedisCluster(int masters, int replicasPerMaster) {
 RedisCluster::~RedisCluster() = default;
 
 std::string RedisCluster::url() const {
-    return "redis+cluster://127.0.0.1:" + std::to_string(nodes_[0]->port()) +
-           ",127.0.0.1:" + std::to_string(nodes_[1]->port());
+    // TLS seeds are rediss:// URLs (docs/scaling.md); plain ones host:port.
+    auto seed = [](const RedisServer& node) {
+        return node.url().rfind("rediss://", 0) == 0 ? node.url() : "127.0.0.1:" + std::to_string(node.port());
+    };
+    return "redis+cluster://" + seed(*nodes_[0]) + "," + seed(*nodes_[1]);
 }
 
 std::vector<RedisServer*> RedisCluster::nodes() {

@@ -2,10 +2,13 @@
 // --cluster-enabled yes, each on its own free port and temporary directory, joined with
 // redis-cli --cluster create --cluster-replicas 1), cluster-node-timeout 1000 ms so that a
 // killed master's replica is promoted within a few seconds. Ready (cluster_state:ok on
-// every node) when the constructor returns; stopped with the object.
+// every node) when the constructor returns; stopped with the object. Given TLS files, every
+// node speaks only TLS, to clients, on the cluster bus and to its master (tls-cluster,
+// tls-replication), as production clusters run.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,10 +18,11 @@ namespace pushwire::test {
 
 class RedisCluster {
 public:
-    explicit RedisCluster(int masters = 3, int replicasPerMaster = 1);
+    explicit RedisCluster(int masters = 3, int replicasPerMaster = 1, std::optional<RedisServer::Tls> tls = {});
     ~RedisCluster();
 
-    // redis+cluster://127.0.0.1:P1,127.0.0.1:P2 (two seeds).
+    // redis+cluster://127.0.0.1:P1,127.0.0.1:P2 (two seeds); with TLS,
+    // redis+cluster://rediss://127.0.0.1:P1,rediss://127.0.0.1:P2.
     std::string url() const;
     std::vector<RedisServer*> nodes();
     // The node that is master of `slot` now (null if none answers).

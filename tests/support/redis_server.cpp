@@ -51,15 +51,27 @@ bool answers(int port) {
     return ok;
 }
 
+// What a shell command prints on stdout.
+std::string output(const std::string& command) {
+    std::string out;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) return out;
+    std::array<char, 4096> buffer{};
+    while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe)) out += buffer.data();
+    pclose(pipe);
+    return out;
+}
+
 }  // namespace
 
-RedisServer::RedisServer(bool aof, int port) : RedisServer(Config{aof, port, "", {}}) {}
+RedisServer::RedisServer(bool aof, int port) : RedisServer(Config{aof, port, "", {}, {}}) {}
 
 RedisServer::RedisServer(const Config& config)
     : aof_(config.aof),
       port_(config.port ? config.port : freeTcpPort()),
       password_(config.password),
-      extra_(config.extra) {
+      extra_(config.extra),
+      tls_(config.tls) {
     char templ[] = "/tmp/pushwire-redis-XXXXXX";
     if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
@@ -84,7 +96,7 @@ RedisServer::~RedisServer() {
 void RedisServer::start() {
     std::vector<std::string> args = {"redis-server",
                                      "--port",
-                                     std::to_string(port_),
+                                     tls_ ? "0" : std::to_string(port_),
                                      "--bind",
                                      "127.0.0.1",
                                      "--dir",
@@ -98,6 +110,11 @@ void RedisServer::start() {
                                      "--protected-mode",
                                      "no"};
     if (!password_.empty()) args.insert(args.end(), {"--requirepass", password_});
+    if (tls_) {
+        args.insert(args.end(),
+                    {"--tls-port", std::to_string(port_), "--tls-cert-file", tls_->cert, "--tls-key-file", tls_->key,
+                     "--tls-ca-cert-file", tls_->ca, "--tls-auth-clients", tls_->clientCert.empty() ? "no" : "yes"});
+    }
     args.insert(args.end(), extra_.begin(), extra_.end());
     if (aof_) {
         args.insert(args.end(), {"--appendonly", "yes", "--appendfsync", "always"});
@@ -115,7 +132,11 @@ void RedisServer::start() {
         _exit(127);
     }
     for (int i = 0; i < 200; ++i) {
-        if (answers(port_)) return;
+        // TLS: redis-cli does the handshake (a plain PING would be refused); quiet until it can.
+        if (tls_ ? output("redis-cli -p " + std::to_string(port_) + cliOptions() + " PING 2>/dev/null") == "PONG\n"
+                 : answers(port_)) {
+            return;
+        }
         int status = 0;
         if (waitpid(pid_, &status, WNOHANG) == pid_) {
             pid_ = -1;
@@ -150,17 +171,20 @@ void RedisServer::resume() {
     if (pid_ > 0) ::kill(pid_, SIGCONT);
 }
 
-std::string RedisServer::cli(const std::vector<std::string>& args) const {
-    std::string command = "redis-cli -p " + std::to_string(port_);
-    if (!password_.empty()) command += " --no-auth-warning -a '" + password_ + "'";
-    for (const std::string& arg : args) command += " '" + arg + "'";
+std::string RedisServer::cliOptions() const {
     std::string out;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) return out;
-    std::array<char, 4096> buffer{};
-    while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe)) out += buffer.data();
-    pclose(pipe);
+    if (tls_) {
+        out += " --tls --cacert '" + tls_->ca + "'";
+        if (!tls_->clientCert.empty()) out += " --cert '" + tls_->clientCert + "' --key '" + tls_->clientKey + "'";
+    }
+    if (!password_.empty()) out += " --no-auth-warning -a '" + password_ + "'";
     return out;
+}
+
+std::string RedisServer::cli(const std::vector<std::string>& args) const {
+    std::string command = "redis-cli -p " + std::to_string(port_) + cliOptions();
+    for (const std::string& arg : args) command += " '" + arg + "'";
+    return output(command);
 }
 
 }  // namespace pushwire::test

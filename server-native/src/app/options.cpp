@@ -168,14 +168,13 @@ bool splitHostPort(const std::string& text, std::string& host, long long& port) 
 }  // namespace
 
 // memory; one redis://; several, comma-separated (independent shards); or
-// redis+cluster://seed[,seed...] (each seed host:port, or redis[s]://[user:password@]host:port).
+// redis+cluster://seed[,seed...] (each seed host:port, or redis[s]://[user:password@]host:port),
+// rediss+cluster:// for TLS (its seeds host:port or rediss://...). A cluster's seeds are all TLS
+// or none: the masters found are reached as the seeds are.
 std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions& out) {
-    const std::string clusterScheme = "redis+cluster://";
+    const bool tlsCluster = text.rfind("rediss+cluster://", 0) == 0;
+    const std::string clusterScheme = tlsCluster ? "rediss+cluster://" : "redis+cluster://";
     const bool cluster = text.rfind(clusterScheme, 0) == 0;
-    if (text.rfind("rediss+cluster://", 0) == 0) {
-        return "--broker: for TLS to a Redis Cluster give the seeds as rediss:// URLs: "
-               "redis+cluster://rediss://host:port[,rediss://host:port...]";
-    }
     // A Sentinel URL lists its sentinels with commas: one broker.
     const bool sentinel = text.rfind("redis+sentinel://", 0) == 0 || text.rfind("rediss+sentinel://", 0) == 0;
     if (!cluster && (sentinel || text.find(',') == std::string::npos)) {
@@ -188,12 +187,20 @@ std::optional<std::string> parseBrokerUrl(const std::string& text, BrokerOptions
     for (std::size_t start = 0;;) {
         const std::size_t comma = rest.find(',', start);
         std::string item = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (cluster && item.rfind("redis://", 0) != 0 && item.rfind("rediss://", 0) != 0) item = "redis://" + item;
+        if (cluster && item.rfind("redis://", 0) != 0 && item.rfind("rediss://", 0) != 0) {
+            item = (tlsCluster ? "rediss://" : "redis://") + item;
+        }
         BrokerOptions one = out;
         one.shards.clear();
-        if (item == "memory" || item == "redis://") return "--broker: the list has an empty or memory part";
+        if (item == "memory" || item == "redis://" || item == "rediss://")
+            return "--broker: the list has an empty or memory part";
         if (auto problem = parseOneBrokerUrl(item, one)) return problem;
         if (cluster && one.db != 0) return "--broker: a Redis Cluster has only database 0, got '" + item + "'";
+        if (cluster && (tlsCluster ? !one.tls : !parts.empty() && parts.front().tls != one.tls)) {
+            return std::string("--broker: the seeds of a Redis Cluster are all TLS (") +
+                   (tlsCluster ? "rediss+cluster://" : "rediss://") + ") or none: " + one.host + ":" +
+                   std::to_string(one.port) + (one.tls ? " is TLS, the first seed not" : " is not TLS");
+        }
         for (const BrokerOptions& before : parts) {
             if (before.host == one.host && before.port == one.port && before.db == one.db) {
                 return "--broker: " + one.host + ":" + std::to_string(one.port) + "/" + std::to_string(one.db) +
@@ -355,6 +362,7 @@ Usage: pushwire-server [options]
                               channels sharded over independent Redis (keep the order)
   --broker redis+cluster://host:port[,host:port...]
                               a Redis Cluster (7+), discovered from these seed nodes
+                              (rediss+cluster://: TLS to every node)
   --broker-prefix P           Redis keys start with "P:" (default pushwire)
   --broker-password-file FILE the Redis password is FILE's first line (or set
                               PUSHWIRE_BROKER_PASSWORD; never put it on the command line,
@@ -962,10 +970,12 @@ std::string effectiveConfig(const Options& o) {
             return std::string(b.tls ? "rediss://" : "redis://") + auth + b.host + ":" + std::to_string(b.port) + "/" +
                    std::to_string(b.db);
         };
-        std::string text = o.broker.cluster ? "redis+cluster://" : "";
+        // A cluster's seeds without their scheme (rediss+cluster:// says TLS for all).
+        std::string text = !o.broker.cluster ? "" : o.broker.tls ? "rediss+cluster://" : "redis+cluster://";
         for (const BrokerOptions& part : o.broker.shards) {
             if (!text.empty() && text.back() != '/') text += ',';
-            text += o.broker.cluster ? url(part).substr(8) : url(part);
+            const std::string one = url(part);
+            text += o.broker.cluster ? one.substr(one.find("://") + 3) : one;
         }
         out["broker"] = o.broker.shards.empty() ? url(o.broker) : text;
     }

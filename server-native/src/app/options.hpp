@@ -11,8 +11,8 @@ namespace pushwire::server {
 
 constexpr const char* kVersion = "0.1.0";
 
-// --broker memory | redis[s]://[[user]:password@]host:port[/db][,redis://...] | redis+cluster://host:port[,...]
-//          | redis+sentinel://host:port[,...]/MASTER-NAME, --broker-prefix P
+// --broker memory | redis[s]://[[user]:password@]host:port[/db][,redis://...] | redis[s]+cluster://host:port[,...]
+//          | redis[s]+sentinel://host:port[,...]/MASTER-NAME, --broker-prefix P
 struct BrokerOptions {
     enum class Kind { Memory, Redis };
     Kind kind = Kind::Memory;
@@ -45,7 +45,8 @@ struct BrokerOptions {
     std::int64_t idempotencyWindowMs = 0;
     // Several Redis (broker/routed_broker.hpp): `redis://a,redis://b` shards channels over
     // independent instances (each URL parsed as one --broker; host/port above: the first);
-    // `redis+cluster://seed,...` (cluster) discovers a Redis Cluster from its seeds.
+    // `redis+cluster://seed,...` (cluster) discovers a Redis Cluster from its seeds
+    // (`rediss+cluster://`, or every seed rediss://: TLS, `tls` above, to every master found).
     std::vector<BrokerOptions> shards;
     bool cluster = false;
 };

@@ -50,7 +50,8 @@ ClusterBroker::ClusterBroker(asio::io_context& io, const BrokerOptions& options,
 ClusterBroker::~ClusterBroker() { timer_.cancel(); }
 
 std::string ClusterBroker::describe() const {
-    std::string out = "redis+cluster://";
+    // As it was given: rediss+cluster:// when the masters are reached over TLS.
+    std::string out = options_.tls ? "rediss+cluster://" : "redis+cluster://";
     bool any = false;
     for (const auto& [address, index] : masters_) {
         if (!active(index)) continue;

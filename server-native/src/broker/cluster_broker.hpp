@@ -1,5 +1,7 @@
 // The broker on a Redis Cluster (--broker redis+cluster://seed[,seed...]): one RedisBroker
-// per master, each channel on the master that owns its slot. Docs: docs/scaling.md.
+// per master, each channel on the master that owns its slot. Docs: docs/scaling.md. Over TLS
+// (rediss+cluster://, or rediss:// seeds) every master found is reached as the seeds are, at
+// the port CLUSTER SLOTS gives a TLS connection (the node's tls-port).
 //
 // Every key of a channel carries the hash tag {channel} (P:{c}:m, P:{c}:s, P:{c}:p, ...):
 // one slot, so a publish stays one atomic script on one master, and the channel's sharded

@@ -145,12 +145,37 @@ TEST_CASE("broker URLs: ACL users, rediss://, Sentinel, and errors that never re
     CHECK((b.host == "fe80::2" && b.port == 6379));
     for (const char* bad : {"redis://127.0.0.1:6379,rediss://x:hunter2@[::1", "redis://[::1", "redis://a b:6379",
                             "redis://h:6379,redis://h:6379", "redis+cluster://h:1,h:1", "redis://[]:1",
-                            "redis+sentinel://s1,[x/m", "rediss+cluster://h:1"}) {
+                            "redis+sentinel://s1,[x/m", "rediss+cluster://h:1,redis://h:2",
+                            "redis+cluster://rediss://h:1,h:2", "redis+cluster://h:1,rediss://x:hunter2@h:2"}) {
         INFO(bad);
         problem = parseBrokerUrl(bad, b);
         REQUIRE(problem);
         CHECK(problem->find("hunter2") == std::string::npos);
     }
+}
+
+TEST_CASE("options: rediss+cluster:// and redis+cluster://rediss:// seeds are one TLS cluster, printed back as given") {
+    for (const char* text :
+         {"rediss+cluster://h1:7000,rediss://h2:7001", "redis+cluster://rediss://h1:7000,rediss://h2:7001"}) {
+        INFO(text);
+        auto parsed = parseOptions({"--broker", text});
+        REQUIRE(parsed.error.empty());
+        const BrokerOptions& b = parsed.options.broker;
+        CHECK((b.cluster && b.tls));
+        REQUIRE(b.shards.size() == 2);
+        CHECK((b.shards[0].tls && b.shards[0].host == "h1" && b.shards[0].port == 7000));
+        CHECK((b.shards[1].tls && b.shards[1].host == "h2" && b.shards[1].port == 7001));
+        // --print-config gives a --broker that parses to the same seeds.
+        const std::string printed = effectiveConfig(parsed.options);
+        CHECK(printed.find("\"rediss+cluster://h1:7000/0,h2:7001/0\"") != std::string::npos);
+        BrokerOptions again;
+        REQUIRE_FALSE(parseBrokerUrl("rediss+cluster://h1:7000/0,h2:7001/0", again));
+        CHECK((again.cluster && again.tls && again.shards.size() == 2 && again.shards[1].tls));
+    }
+    auto plain = parseOptions({"--broker", "redis+cluster://h1:7000,h2:7001"});
+    REQUIRE(plain.error.empty());
+    CHECK_FALSE(plain.options.broker.tls);
+    CHECK(effectiveConfig(plain.options).find("\"redis+cluster://h1:7000/0,h2:7001/0\"") != std::string::npos);
 }
 
 TEST_CASE("options --broker-wait, --broker-password-file and the refusal of --broker-password on the command line") {
