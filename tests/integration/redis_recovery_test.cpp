@@ -242,3 +242,28 @@ TEST_CASE(
     CHECK(seqs == expected);
     CHECK(node.alive());
 }
+
+// Redis answers a publish on the command connection and delivers it on the subscriber
+// connection: the answer can come first. A client that publishes and then asks for what
+// follows a position (a poll with since=) must find its message, not the node's window
+// as it stood before the delivery. The subscriber connection is held deaf here, so the
+// delivery does not come at all while the reads are made.
+TEST_CASE("redis: a publish answered before its delivery arrives is in the next read on that node", "[broker]") {
+    Deployment d("mine");
+    REQUIRE(d.proxy.wedge(kSubscriber) == 1);
+    REQUIRE(publishOn(d.a, "mine", 2) == 2);
+    auto c = d.a.client();
+    for (const std::string since : {"1", "0", "mine@1"}) {
+        INFO("since=" << since);
+        auto polled = c.Get("/pushwire/poll?channel=mine&since=" + since);
+        REQUIRE(polled);
+        REQUIRE(polled->status == 200);
+        json answer = json::parse(polled->body);
+        REQUIRE(!answer["messages"].empty());
+        CHECK(answer["messages"].back()["seq"] == 2);
+        CHECK(answer["messages"].back()["data"] == 2);
+    }
+    // Once the window holds it again (the probe replaces the deaf connection and the
+    // delivery is read forward), the subscriber has it once.
+    CHECK(received(d.subscriber.waitFor(2, "", 20s)) == upTo(2));
+}

@@ -54,9 +54,24 @@ void Hub::publish(std::string_view channel, std::string dataJson, const std::str
     if (!lingering_.empty()) makeRoom(name, false);
     broker_.publishOnce(name, std::move(dataJson), now(), idempotencyKey,
                         [this, done = std::move(done)](protocol::Result<MessagePtr> result) {
-                            if (result) ++((*result)->repeated ? repeated_ : published_);
+                            if (result) {
+                                ++((*result)->repeated ? repeated_ : published_);
+                                noteAcknowledged(**result);
+                            }
                             done(std::move(result));
                         });
+}
+
+// A broker that answers a publish before its subscription delivers it (Redis) leaves the
+// window behind the answer for a moment; the memory broker delivers first.
+void Hub::noteAcknowledged(const Message& message) {
+    auto it = channels_.find(message.channel);
+    if (it == channels_.end()) return;
+    Channel& channel = it->second;
+    if (channel.synced && channel.head.epoch == message.epoch && channel.head.seq >= message.seq) return;
+    if (channel.ackedSeq != 0 && channel.ackedEpoch == message.epoch && channel.ackedSeq >= message.seq) return;
+    channel.ackedSeq = message.seq;
+    channel.ackedEpoch = message.epoch;
 }
 
 std::optional<Error> Hub::join(std::string_view name, Listener* listener) {
@@ -142,15 +157,19 @@ void Hub::sweep() {
     while (!lingering_.empty() && lingering_.front()->second.idleSinceMs <= cutoff) unfollow(lingering_.front());
 }
 
-const StreamHead* Hub::head(std::string_view name) const {
+std::optional<StreamHead> Hub::head(std::string_view name) const {
     const Channel* channel = find(name);
-    return channel && channel->synced ? &channel->head : nullptr;
+    if (!channel || !channel->synced) return std::nullopt;
+    StreamHead out = channel->head;
+    if (channel->ackedSeq > out.seq && channel->ackedEpoch == out.epoch) out.seq = channel->ackedSeq;
+    return out;
 }
 
 void Hub::read(const HistoryQuery& query, Broker::HistoryDone done) {
     const Channel* channel = find(query.channel);
     const bool sameLife = channel && channel->synced && (query.epoch.empty() || query.epoch == channel->head.epoch);
-    const bool covered = sameLife && recentWindow_ > 0 &&
+    const bool behindAnswer = channel && channel->ackedSeq != 0;
+    const bool covered = sameLife && !behindAnswer && recentWindow_ > 0 &&
                          (query.after >= channel->head.seq ||
                           (!channel->recent.empty() && query.after + 1 >= channel->recent.front()->seq));
     if (!covered) {
@@ -200,6 +219,7 @@ void Hub::onFollow(const std::string& name, const StreamHead& head) {
     if (!sameRun) channel.recent.clear();
     channel.synced = true;
     channel.head = head;
+    if (channel.ackedSeq != 0 && channel.ackedEpoch == head.epoch && channel.ackedSeq <= head.seq) channel.ackedSeq = 0;
     if (name == joining_) return;
     forEachListener(channel, [&](Listener& listener) { listener.onFollow(name, head); });
     if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs < 0) released(it);
@@ -214,6 +234,9 @@ void Hub::onPublication(const MessagePtr& message) {
     // starts over, and listeners read the rest from the broker.
     if (message->seq != channel.head.seq + 1) channel.recent.clear();
     channel.head.seq = message->seq;
+    if (channel.ackedSeq != 0 && channel.ackedEpoch == message->epoch && channel.ackedSeq <= message->seq) {
+        channel.ackedSeq = 0;
+    }
     if (recentWindow_ > 0) {
         channel.recent.push_back(message);
         if (channel.recent.size() > recentWindow_) channel.recent.pop_front();

@@ -74,8 +74,9 @@ public:
     // the broker (Broker::admit) can take one more.
     std::optional<protocol::Error> join(std::string_view channel, Listener* listener);
     void leave(std::string_view channel, Listener* listener);
-    // Where the channel stands, once the node follows it; null until then.
-    const StreamHead* head(std::string_view channel) const;
+    // Where the channel stands, once the node follows it; none until then. A publish this
+    // node answered counts even before its delivery comes back (Channel::ackedSeq).
+    std::optional<StreamHead> head(std::string_view channel) const;
     // Stops following the channels without listeners for longer than the linger.
     void sweep();
 
@@ -119,7 +120,12 @@ private:
         bool hasHoles = false;  // listeners left during a fan-out: compact afterwards
         bool synced = false;    // the broker said where the stream stands
         StreamHead head;
-        std::deque<MessagePtr> recent;                      // contiguous, ending at head.seq
+        std::deque<MessagePtr> recent;  // contiguous, ending at head.seq
+        // The last publish this node acknowledged on the channel while the window had not
+        // caught up with it (ackedSeq 0: none): until it has, reads go to the broker, so a
+        // publisher that reads history after its publish's answer finds it there.
+        std::uint64_t ackedSeq = 0;
+        std::string ackedEpoch;
         std::int64_t idleSinceMs = -1;                      // when the last listener left (-1: has listeners)
         std::list<Channels::iterator>::iterator lingering;  // its place in lingering_ (idle only)
     };
@@ -137,6 +143,8 @@ private:
     // published: within this node's limit and the broker's, letting lingering channels
     // go, the longest-idle first, to make room.
     bool makeRoom(const std::string& name, bool toFollow);
+    // A publish answered: reads wait for the window to hold it (Channel::ackedSeq).
+    void noteAcknowledged(const Message& message);
 
     Broker& broker_;
     std::size_t recentWindow_;

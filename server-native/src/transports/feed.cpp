@@ -119,7 +119,7 @@ int Feed::add(std::vector<FeedStart> starts) {
             --waiting_;
             continue;
         }
-        if (const StreamHead* head = context_.hub.head(entries_[i].channel)) resolve(entries_[i], *head);
+        if (const auto head = context_.hub.head(entries_[i].channel)) resolve(entries_[i], *head);
         if (wasMember) {
             entries_[i].member = true;
         } else {
@@ -280,7 +280,7 @@ void Feed::onPage(const std::string& channel, std::uint64_t generation, protocol
     entry = &entries_[index];
     // Live once the replay reached what this node has delivered; a replay that read past
     // it goes live too, and the node's copies of what it read are skipped by seq.
-    const StreamHead* head = context_.hub.head(channel);
+    const auto head = context_.hub.head(channel);
     if (!page.more && head && head->epoch == entry->epoch && entry->after >= head->seq) setState(*entry, State::Live);
 }
 
