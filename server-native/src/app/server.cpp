@@ -523,7 +523,9 @@ void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& conn
         // go to go there.
         ++metrics.errors;
         connection->respondError(ErrorCode::BrokerUnavailable,
-                                 "this server cannot reach its broker (" + broker->state() + ")");
+                                 (broker->available() ? "this server's broker refuses its commands ("
+                                                      : "this server cannot reach its broker (") +
+                                     broker->state() + ")");
         return;
     }
     std::string transports;
