@@ -153,6 +153,7 @@ TEST_CASE(
     REQUIRE(negotiate);
     CHECK(negotiate->status == 503);
     CHECK(negotiate->body.find("broker_unavailable") != std::string::npos);
+    CHECK(negotiate->body.find("refuses its commands") != std::string::npos);
     auto metrics = node.client().Get("/pushwire/metrics");
     REQUIRE(metrics);
     CHECK(metricValue(metrics->body, "pushwire_broker_up{broker=\"" + redis.url() + "/0\"}") == 1.0);
@@ -169,4 +170,39 @@ TEST_CASE(
     CHECK(health(node, &status)["status"] == "ok");
     CHECK(status == 200);
     REQUIRE(tryPublish(node, "solo", "3") == 2);
+}
+
+TEST_CASE(
+    "redis: an ACL user that loses its scripting grant is failing with NOPERM in healthz, never with its password, "
+    "and ok again at the first publish once the grant is back",
+    "[broker]") {
+    RedisServer redis;
+    const std::string secret = "h3alth-Pa55-91f2";
+    REQUIRE(redis.cli({"ACL", "SETUSER", "least", "on", ">" + secret, "~t:*", "&t:*", "+@all"}) == "OK\n");
+    ServerProcess node({"--broker", "redis://least:@127.0.0.1:" + std::to_string(redis.port()), "--broker-prefix", "t"},
+                       {"PUSHWIRE_BROKER_PASSWORD=" + secret});
+    waitStatus(node, "ok");
+    REQUIRE(tryPublish(node, "acl", "1") == 1);
+
+    REQUIRE(redis.cli({"ACL", "SETUSER", "least", "-@scripting"}) == "OK\n");
+    int status = 0;
+    for (int i = 0; i < 3; ++i) {
+        CHECK(tryPublish(node, "acl", "2", &status) == 0);
+        CHECK(status == 503);
+    }
+    const json down = health(node, &status);
+    CHECK(status == 503);
+    CHECK(down["status"] == "unavailable");
+    const std::string state = down["broker"]["state"].get<std::string>();
+    CHECK(state.rfind("failing: 3 commands that write in a row answered errors, the last: NOPERM", 0) == 0);
+    CHECK(down.dump().find(secret) == std::string::npos);
+    auto metrics = node.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find(secret) == std::string::npos);
+    CHECK(node.log().find(secret) == std::string::npos);
+
+    REQUIRE(redis.cli({"ACL", "SETUSER", "least", "+@scripting"}) == "OK\n");
+    REQUIRE(tryPublish(node, "acl", "3") == 2);
+    CHECK(health(node, &status)["status"] == "ok");
+    CHECK(status == 200);
 }
