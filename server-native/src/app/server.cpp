@@ -271,12 +271,13 @@ struct Server::Impl {
     // A connection lost and made again between two checks is logged too (down, then up):
     // the broker's reconnect count says it happened.
     void watchBroker() {
-        const bool up = broker->available();
+        const bool up = broker->healthy();
         const std::uint64_t reconnects = broker->stats().reconnects;
-        // Over several Redis: which parts are down (the node stays up while any part is).
+        // Over several Redis: which parts are down or failing (the node stays up while any
+        // part is up and not failing).
         std::string partsDown;
         for (const BrokerPart& part : broker->parts()) {
-            if (!part.available) partsDown += (partsDown.empty() ? "" : ",") + part.name;
+            if (!part.available || part.failing) partsDown += (partsDown.empty() ? "" : ",") + part.name;
         }
         if (partsDown != brokerPartsDown) {
             brokerPartsDown = partsDown;
@@ -516,12 +517,15 @@ std::string Server::Impl::websocketUrl(const HttpRequest& request) const {
 }
 
 void Server::Impl::negotiate(HttpRequest& request, const HttpConnectionPtr& connection) {
-    if (!broker->available()) {
-        // A node that cannot reach its broker could deliver nothing: clients with another
-        // server to go to go there.
+    if (!broker->healthy()) {
+        // A node that cannot reach its broker could deliver nothing, nor one whose every
+        // broker part refuses its commands (healthz's 503): clients with another server to
+        // go to go there.
         ++metrics.errors;
         connection->respondError(ErrorCode::BrokerUnavailable,
-                                 "this server cannot reach its broker (" + broker->state() + ")");
+                                 (broker->available() ? "this server's broker refuses its commands ("
+                                                      : "this server cannot reach its broker (") +
+                                     broker->state() + ")");
         return;
     }
     std::string transports;
@@ -557,18 +561,21 @@ nlohmann::json Server::Impl::nodeInfo() const {
             {"broker", {{"kind", broker->describe()}, {"state", broker->state()}, {"available", broker->available()}}}};
 }
 
-// 200 while the broker is reachable, 503 (with what is wrong) while it is not: a load
-// balancer takes the node out of rotation until it can deliver again.
+// 200 while the broker is reachable and its commands work, 503 (with what is wrong) while
+// it is not or they all fail: a load balancer takes the node out of rotation until it can
+// deliver again.
 void Server::Impl::health(HttpConnection& connection) {
-    const bool up = broker->available();
+    const bool up = broker->healthy();
     const std::vector<BrokerPart> parts = broker->parts();
-    // Over several Redis: up while any part is (only the channels of a part that is down
-    // fail); "degraded" says some are down, and `parts` which.
+    // Over several Redis: up while any part is up and not failing (only the channels of a
+    // part that is down or failing fail); "degraded" says some are not, and `parts` which.
     bool whole = true;
     nlohmann::json partsJson = nlohmann::json::array();
     for (const BrokerPart& part : parts) {
-        whole = whole && part.available;
-        partsJson.push_back({{"name", part.name}, {"state", part.state}, {"available", part.available}});
+        const bool working = part.available && !part.failing;
+        whole = whole && working;
+        partsJson.push_back(
+            {{"name", part.name}, {"state", part.state}, {"available", working}, {"failing", part.failing}});
     }
     nlohmann::json body = {{"status", !up     ? "unavailable"
                                       : whole ? "ok"
@@ -722,12 +729,27 @@ std::string Server::Impl::renderMetrics() const {
     family("pushwire_broker_up", "gauge", "1 while the broker is reachable.");
     out += std::string("pushwire_broker_up{broker=\"") + broker->describe() + "\"} " +
            (broker->available() ? "1" : "0") + "\n";
+    family("pushwire_broker_failing", "gauge",
+           "1 while the broker is reachable but its recent commands fail (every part that is up).");
+    out += std::string("pushwire_broker_failing{broker=\"") + broker->describe() + "\"} " +
+           (broker->available() && !broker->healthy() ? "1" : "0") + "\n";
     const std::vector<BrokerPart> parts = broker->parts();
     if (!parts.empty()) {
         // The totals above and below sum every part; these say which part.
         family("pushwire_broker_shard_up", "gauge", "1 while this shard / cluster master is reachable.");
         for (const BrokerPart& part : parts) {
             out += "pushwire_broker_shard_up{shard=\"" + part.name + "\"} " + (part.available ? "1" : "0") + "\n";
+        }
+        family("pushwire_broker_shard_failing", "gauge",
+               "1 while this shard / cluster master is reachable but its recent commands fail.");
+        for (const BrokerPart& part : parts) {
+            out += "pushwire_broker_shard_failing{shard=\"" + part.name + "\"} " + (part.failing ? "1" : "0") + "\n";
+        }
+        family("pushwire_broker_shard_error_replies_total", "counter",
+               "Commands this shard / cluster master answered with an error.");
+        for (const BrokerPart& part : parts) {
+            out += "pushwire_broker_shard_error_replies_total{shard=\"" + part.name + "\"} " +
+                   std::to_string(part.stats.errorReplies) + "\n";
         }
         family("pushwire_broker_shard_errors_total", "counter", "Commands failed and connections lost, by shard.");
         for (const BrokerPart& part : parts) {
@@ -749,6 +771,9 @@ std::string Server::Impl::renderMetrics() const {
     }
     single("pushwire_broker_errors_total", "counter", "Broker commands failed and connections lost.",
            brokerStats.errors);
+    single("pushwire_broker_error_replies_total", "counter",
+           "Broker commands Redis answered with an error (among pushwire_broker_errors_total).",
+           brokerStats.errorReplies);
     single("pushwire_broker_reconnects_total", "counter", "Broker connections made again.", brokerStats.reconnects);
     single("pushwire_broker_filled_total", "counter", "Publications read from history to fill a pub/sub hole.",
            brokerStats.filled);
@@ -847,7 +872,7 @@ void Server::awaitBroker(std::chrono::milliseconds limit) {
            std::chrono::steady_clock::now() < deadline) {
         impl_->io.run_for(std::chrono::milliseconds(20));
     }
-    impl_->brokerUp = impl_->broker->available();
+    impl_->brokerUp = impl_->broker->healthy();
 }
 
 void Server::run() { impl_->io.run(); }

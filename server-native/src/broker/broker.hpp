@@ -92,6 +92,7 @@ struct BrokerStats {
     std::uint64_t filled = 0;    // publications read from history to fill a pub/sub hole
     std::uint64_t commands = 0;  // round trips answered
     double commandSecondsTotal = 0;
+    std::uint64_t errorReplies = 0;  // commands Redis answered with an error (among `errors`)
 };
 
 // One part of a broker that spreads channels over several Redis (a shard, a cluster
@@ -99,7 +100,10 @@ struct BrokerStats {
 struct BrokerPart {
     std::string name;  // "redis://host:port/db"
     std::string state;
-    bool available = false;
+    bool available = false;  // connected
+    // Connected, but its recent commands fail (broker/command_health.hpp): `state` says
+    // with what; its channels' publishes (or reads) fail as they would were it down.
+    bool failing = false;
     BrokerStats stats;
 };
 
@@ -177,8 +181,12 @@ public:
     virtual void follow(const std::string& channel) = 0;
     virtual void unfollow(const std::string& channel) = 0;
 
-    // For /pushwire/healthz and the metrics.
+    // For /pushwire/healthz and the metrics. available(): reachable (some part is, over
+    // several); healthy(): reachable and not failing (some part, over several): its recent
+    // commands are not all refused by Redis (broker/command_health.hpp). healthz and
+    // negotiate answer 503 unless healthy().
     virtual bool available() const = 0;
+    virtual bool healthy() const { return available(); }
     virtual std::string describe() const = 0;  // "memory", "redis://host:port/db"
     virtual std::string state() const = 0;     // "ok", or what is wrong
     virtual BrokerStats stats() const { return {}; }

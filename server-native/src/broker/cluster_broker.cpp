@@ -154,7 +154,7 @@ void ClusterBroker::refreshThen(std::function<void()> next) {
 }
 
 // Every second: the map is read again when it is 5 s old, or a master is down (its
-// replica may have been promoted).
+// replica may have been promoted) or failing (answering MOVED in a loop: the map is stale).
 void ClusterBroker::tick() {
     if (stopped_) return;
     timer_.expires_after(kTick);
@@ -163,7 +163,7 @@ void ClusterBroker::tick() {
         if (!*alive || ec || stopped_) return;
         bool down = !mapped_;
         for (std::size_t i = 0; i < partCount(); ++i) {
-            if (active(i) && !part(i).available()) down = true;
+            if (active(i) && !part(i).healthy()) down = true;
         }
         if (down || std::chrono::steady_clock::now() - lastRefresh_ >= kRefreshEvery) refresh();
         tick();

@@ -300,6 +300,26 @@ std::string RedisBroker::describe() const {
            "/" + std::to_string(options_.db);
 }
 
+std::string RedisBroker::state() const {
+    if (available_ && health_.failing()) return health_.state();
+    return state_;
+}
+
+BrokerStats RedisBroker::stats() const {
+    BrokerStats out = stats_;
+    out.errorReplies = health_.errorReplies();
+    return out;
+}
+
+void RedisBroker::noteReply(CommandHealth::Kind kind, const RedisValue* reply) {
+    if (!reply) return;  // no answer: the connection's own watch reports that
+    if (reply->isError()) {
+        health_.failed(kind, reply->text);
+    } else {
+        health_.succeeded(kind);
+    }
+}
+
 std::string RedisBroker::key(const std::string& channel, char kind) const {
     return options_.prefix + ":{" + channel + "}:" + kind;
 }
@@ -423,6 +443,7 @@ void RedisBroker::connectCommands() {
                     }
                     commandsAttempts_ = 0;
                     commandsReady_ = true;
+                    health_.reset();
                     updateAvailability();
                     // Channels whose sync waited on commands, and the subscriptions made meanwhile.
                     for (auto& [channel, followed] : followed_) {
@@ -958,19 +979,29 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
     built->insert(built->end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
     std::shared_ptr<const std::vector<std::string>> command = std::move(built);
     const auto started = std::chrono::steady_clock::now();
+    // Scripts that only read are served by a Redis that refuses writes (OOM): their outcomes
+    // are counted apart (CommandHealth).
+    const CommandHealth::Kind kind =
+        name == "read" || name == "tail" || name == "presence_snapshot" || name == "presence_counts"
+            ? CommandHealth::Kind::Read
+            : CommandHealth::Kind::Write;
     auto alive = alive_;
-    commands_->command(command, [this, alive, name, command, started, done](const RedisValue* reply) {
+    commands_->command(command, [this, alive, name, kind, command, started, done](const RedisValue* reply) {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (reply && reply->isError() && reply->text.rfind("NOSCRIPT", 0) == 0 && commands_) {
             // Redis restarted without its script cache: send the script itself.
-            std::vector<std::string> again = *command;
-            again[0] = "EVAL";
-            again[1] = scriptTexts_[name];
-            commands_->command(again, done);
+            std::vector<std::string> retry = *command;
+            retry[0] = "EVAL";
+            retry[1] = scriptTexts_[name];
+            commands_->command(retry, [this, alive, kind, done](const RedisValue* again) {
+                if (*alive) noteReply(kind, again);
+                done(again);
+            });
             return;
         }
+        noteReply(kind, reply);
         if (!reply || reply->isError()) ++stats_.errors;
         if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
             // The master this connection reached was demoted: connect again (with Sentinel: ask
@@ -992,6 +1023,7 @@ void RedisBroker::command(const std::vector<std::string>& args, RedisConnection:
     commands_->command(args, [this, alive, done](const RedisValue* reply) {
         if (!*alive) return;
         ++stats_.commands;
+        noteReply(CommandHealth::Kind::Write, reply);  // WAIT, announcements, presence's registry
         if (!reply || reply->isError()) ++stats_.errors;
         done(reply);
     });
@@ -1199,6 +1231,7 @@ void RedisBroker::channels(const ChannelListQuery& query, ChannelListDone done) 
                 done(Error{ErrorCode::BadCursor, "not a cursor of this broker's channel list: " + cursor});
                 return;
             }
+            noteReply(CommandHealth::Kind::Read, reply);
             if (!reply || reply->type != RedisValue::Type::Array || reply->elements.size() != 2) {
                 ++stats_.errors;
                 done(unavailable(noAnswer(reply, state_)));

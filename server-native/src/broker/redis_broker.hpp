@@ -38,6 +38,7 @@
 
 #include "app/options.hpp"
 #include "broker/broker.hpp"
+#include "broker/command_health.hpp"
 #include "broker/redis_connection.hpp"
 #include "broker/sentinel_watch.hpp"
 
@@ -65,8 +66,12 @@ public:
     // What was delivered of a followed channel (none before its first sync).
     std::optional<StreamHead> delivered(const std::string& channel) const;
     bool available() const override { return available_; }
+    // Available, and its recent commands not failing (broker/command_health.hpp).
+    bool healthy() const override { return available_ && !health_.failing(); }
+    bool failing() const { return available_ && health_.failing(); }
     std::string describe() const override;
-    std::string state() const override { return state_; }
+    // What is wrong: the connection's state, or the failing commands' last error; "ok".
+    std::string state() const override;
     bool historyIsLocal() const override { return false; }
     // A Redis Cluster's master: its commands connection follows ASK and TRYAGAIN through
     // `redirect` (RedisConnection::onRedirect), and its scripts may take over the lives of
@@ -81,7 +86,7 @@ public:
     // The run_id of the Redis process the commands connection reaches ("" before).
     const std::string& runId() const { return runId_; }
 
-    BrokerStats stats() const override { return stats_; }
+    BrokerStats stats() const override;
 
     // For RedisPresence (broker/redis_presence.hpp), which keeps its keys beside the
     // channels' and appends to their streams in its own scripts:
@@ -144,6 +149,8 @@ private:
                        std::string envelope, PublishDone done);
 
     std::string key(const std::string& channel, char kind) const;
+    // Counts a reply for `kind` (CommandHealth): an error reply, or a success.
+    void noteReply(CommandHealth::Kind kind, const RedisValue* reply);
     std::string channelOf(const std::string& pubsubChannel) const;
 
     asio::io_context& io_;
@@ -182,6 +189,7 @@ private:
     bool stopped_ = false;
     std::string state_ = "connecting";
     BrokerStats stats_;
+    CommandHealth health_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -243,24 +243,34 @@ bool RoutedBroker::available() const {
     return false;
 }
 
+bool RoutedBroker::healthy() const {
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+        if (active(i) && children_[i].broker->healthy()) return true;
+    }
+    return false;
+}
+
 std::string RoutedBroker::state() const {
     std::string down;
-    std::size_t parts = 0, up = 0, connecting = 0;
+    std::size_t parts = 0, up = 0, failing = 0, connecting = 0;
     for (std::size_t i = 0; i < children_.size(); ++i) {
         if (!active(i)) continue;
         ++parts;
         const RedisBroker& child = *children_[i].broker;
-        if (child.available()) {
+        if (child.healthy()) {
             ++up;
             continue;
         }
-        if (child.state() == "connecting") ++connecting;
+        const std::string state = child.state();
+        if (state == "connecting") ++connecting;
+        if (child.available()) ++failing;
         if (!down.empty()) down += "; ";
-        down += child.describe() + ": " + child.state();
+        down += child.describe() + ": " + state;
     }
     if (parts == 0 || connecting == parts) return "connecting";
     if (up == parts) return "ok";
-    return std::to_string(parts - up) + " of " + std::to_string(parts) + " down (only their channels fail): " + down;
+    const std::string what = failing == 0 ? " down" : failing == parts - up ? " failing" : " down or failing";
+    return std::to_string(parts - up) + " of " + std::to_string(parts) + what + " (only their channels fail): " + down;
 }
 
 BrokerStats RoutedBroker::stats() const {
@@ -272,6 +282,7 @@ BrokerStats RoutedBroker::stats() const {
         total.filled += one.filled;
         total.commands += one.commands;
         total.commandSecondsTotal += one.commandSecondsTotal;
+        total.errorReplies += one.errorReplies;
     }
     return total;
 }
@@ -281,7 +292,7 @@ std::vector<BrokerPart> RoutedBroker::parts() const {
     for (std::size_t i = 0; i < children_.size(); ++i) {
         if (!active(i)) continue;
         const RedisBroker& child = *children_[i].broker;
-        out.push_back(BrokerPart{child.describe(), child.state(), child.available(), child.stats()});
+        out.push_back(BrokerPart{child.describe(), child.state(), child.available(), child.failing(), child.stats()});
     }
     return out;
 }

@@ -10,7 +10,9 @@
 //                  master (broker/cluster_broker.hpp).
 //
 // A part that is down makes only its channels answer broker_unavailable: the broker as a
-// whole is available while any part is (parts() says which is which). Listing channels
+// whole is available while any part is (parts() says which is which). A part that is up
+// but whose recent commands fail (broker/command_health.hpp) is reported beside those that
+// are down: the broker is healthy while any part is up and not failing. Listing channels
 // walks the parts in turn (the cursor is "<part>:<that part's cursor>").
 //
 // Threading: the loop thread.
@@ -48,6 +50,7 @@ public:
     void follow(const std::string& channel) override;
     void unfollow(const std::string& channel) override;
     bool available() const override;
+    bool healthy() const override;
     std::string state() const override;
     BrokerStats stats() const override;
     std::vector<BrokerPart> parts() const override;

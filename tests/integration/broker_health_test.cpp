@@ -1,0 +1,208 @@
+// A broker part that is connected but whose commands fail is not "ok" (issue 26, health):
+// real Redis, started by the test, turned to refusing writes (`maxmemory 1` with
+// `noeviction`: every write answers OOM, reads still work). /pushwire/healthz names the
+// part and its error, the metrics count it, the other parts' channels keep working, and
+// once the Redis is fixed the node reports "ok" again by itself (broker/command_health.hpp).
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../support/redis_server.hpp"
+#include "broker/routed_broker.hpp"
+#include "server_process.hpp"
+
+using namespace pushwire::test;
+using nlohmann::json;
+
+namespace {
+
+json health(const ServerProcess& node, int* status = nullptr) {
+    auto res = node.client().Get("/pushwire/healthz");
+    if (status) *status = res ? res->status : 0;
+    return res ? json::parse(res->body) : json();
+}
+
+// Waits for healthz to say `wanted`; the time it took.
+std::chrono::milliseconds waitStatus(const ServerProcess& node, const std::string& wanted,
+                                     std::chrono::seconds limit = 20s) {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < limit) {
+        if (health(node).value("status", "") == wanted) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    FAIL("healthz never said " << wanted << ": " << health(node).dump());
+    return {};
+}
+
+std::string channelOnShard(const std::string& prefix, std::size_t shard, std::size_t count) {
+    for (int i = 0;; ++i) {
+        const std::string name = prefix + "-" + std::to_string(i);
+        if (pushwire::server::jumpConsistentHash(pushwire::server::fnv1a64(name), count) == shard) return name;
+    }
+}
+
+// Every write refused with OOM; reads served.
+void refuseWrites(const RedisServer& redis) {
+    REQUIRE(redis.cli({"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK\n");
+    REQUIRE(redis.cli({"CONFIG", "SET", "maxmemory", "1"}) == "OK\n");
+}
+void acceptWrites(const RedisServer& redis) { REQUIRE(redis.cli({"CONFIG", "SET", "maxmemory", "0"}) == "OK\n"); }
+
+// The messages a long-poll of `channel` from `since` returns at once.
+json messagesAfter(const ServerProcess& node, const std::string& channel, const std::string& since) {
+    auto res =
+        node.client().Get(("/pushwire/longpoll?channels=" + channel + "&timeout_ms=2000&since=" + since).c_str());
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    return json::parse(res->body)["messages"];
+}
+
+}  // namespace
+
+TEST_CASE(
+    "redis: a shard whose writes are refused (OOM) makes healthz degraded naming it and its error, the other "
+    "shard keeps publishing and delivering, and healthz is ok again once a publish there succeeds",
+    "[broker]") {
+    RedisServer one, two;
+    ServerProcess node({"--broker", one.url() + "," + two.url(), "--broker-prefix", "t"});
+    waitStatus(node, "ok");
+    const std::string onOne = channelOnShard("h", 0, 2), onTwo = channelOnShard("h", 1, 2);
+    REQUIRE(tryPublish(node, onOne, "1") == 1);
+    REQUIRE(tryPublish(node, onTwo, "1") == 1);
+
+    refuseWrites(two);
+    int status = 0;
+    for (int i = 0; i < 3; ++i) {
+        CHECK(tryPublish(node, onTwo, "2", &status) == 0);
+        CHECK(status == 503);  // refused before it ran: certainly not stored
+    }
+    const json degraded = health(node, &status);
+    CHECK(status == 200);  // the node stays in rotation: the other shard's channels work
+    CHECK(degraded["status"] == "degraded");
+    const json& parts = degraded["broker"]["parts"];
+    REQUIRE(parts.size() == 2);
+    CHECK(parts[0]["available"] == true);
+    CHECK(parts[0]["failing"] == false);
+    CHECK(parts[0]["state"] == "ok");
+    CHECK(parts[1]["name"] == two.url() + "/0");
+    CHECK(parts[1]["available"] == false);
+    CHECK(parts[1]["failing"] == true);
+    const std::string state = parts[1]["state"].get<std::string>();
+    CHECK(state.rfind("failing: ", 0) == 0);
+    CHECK(state.find("OOM command not allowed") != std::string::npos);
+    CHECK(state.find("\"2\"") == std::string::npos);  // no payload
+    CHECK(degraded["broker"]["state"].get<std::string>().find(two.url() + "/0: failing: ") != std::string::npos);
+
+    auto metrics = node.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_failing{shard=\"" + two.url() + "/0\"}") == 1.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_failing{shard=\"" + one.url() + "/0\"}") == 0.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_up{shard=\"" + two.url() + "/0\"}") == 1.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_error_replies_total{shard=\"" + two.url() + "/0\"}") >=
+          3.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_shard_error_replies_total{shard=\"" + one.url() + "/0\"}") ==
+          0.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_failing{broker=\"" + one.url() + "/0," + two.url() + "/0\"}") ==
+          0.0);
+
+    // The healthy shard's channels: published and delivered.
+    REQUIRE(tryPublish(node, onOne, "2") == 2);
+    const json delivered = messagesAfter(node, onOne, "0");
+    REQUIRE(delivered.size() == 2);
+    CHECK(delivered[1]["data"] == 2);
+
+    acceptWrites(two);
+    CHECK(health(node)["status"] == "degraded");  // nothing succeeded there yet
+    REQUIRE(tryPublish(node, onTwo, "3") == 2);   // the first success ends it
+    const json fixed = health(node, &status);
+    CHECK(status == 200);
+    CHECK(fixed["status"] == "ok");
+    CHECK(fixed["broker"]["parts"][1]["failing"] == false);
+    const json after = messagesAfter(node, onTwo, "0");
+    REQUIRE(after.size() == 2);
+    CHECK(after[1]["data"] == 3);
+}
+
+TEST_CASE(
+    "redis: one Redis refusing writes is 503 unavailable with its error in healthz and negotiate after three "
+    "refused publishes (not after one), and ok again by itself once it accepts them",
+    "[broker]") {
+    RedisServer redis;
+    ServerProcess node({"--broker", redis.url(), "--broker-prefix", "t"});
+    waitStatus(node, "ok");
+    REQUIRE(tryPublish(node, "solo", "1") == 1);
+
+    refuseWrites(redis);
+    int status = 0;
+    CHECK(tryPublish(node, "solo", "2", &status) == 0);
+    CHECK(status == 503);
+    CHECK(health(node, &status)["status"] == "ok");  // one error is no failing Redis
+    CHECK(status == 200);
+    for (int i = 0; i < 2; ++i) {
+        CHECK(tryPublish(node, "solo", "2", &status) == 0);
+        CHECK(status == 503);
+    }
+    const json down = health(node, &status);
+    CHECK(status == 503);
+    CHECK(down["status"] == "unavailable");
+    const std::string state = down["broker"]["state"].get<std::string>();
+    CHECK(state.rfind("failing: 3 commands that write in a row answered errors, the last: OOM", 0) == 0);
+    auto negotiate = node.client().Get("/pushwire/negotiate");
+    REQUIRE(negotiate);
+    CHECK(negotiate->status == 503);
+    CHECK(negotiate->body.find("broker_unavailable") != std::string::npos);
+    CHECK(negotiate->body.find("refuses its commands") != std::string::npos);
+    auto metrics = node.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metricValue(metrics->body, "pushwire_broker_up{broker=\"" + redis.url() + "/0\"}") == 1.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_failing{broker=\"" + redis.url() + "/0\"}") == 1.0);
+    CHECK(metricValue(metrics->body, "pushwire_broker_error_replies_total") >= 3.0);
+    // Reads are served meanwhile: what was stored is delivered from history.
+    CHECK(messagesAfter(node, "solo", "0").size() == 1);
+
+    acceptWrites(redis);
+    // No publish comes (a load balancer took the node out): the state lapses 10 s after the
+    // last error (CommandHealth::kFailingHold).
+    const auto took = waitStatus(node, "ok", 30s);
+    CHECK(took > 5s);
+    CHECK(health(node, &status)["status"] == "ok");
+    CHECK(status == 200);
+    REQUIRE(tryPublish(node, "solo", "3") == 2);
+}
+
+TEST_CASE(
+    "redis: an ACL user that loses its scripting grant is failing with NOPERM in healthz, never with its password, "
+    "and ok again at the first publish once the grant is back",
+    "[broker]") {
+    RedisServer redis;
+    const std::string secret = "h3alth-Pa55-91f2";
+    REQUIRE(redis.cli({"ACL", "SETUSER", "least", "on", ">" + secret, "~t:*", "&t:*", "+@all"}) == "OK\n");
+    ServerProcess node({"--broker", "redis://least:@127.0.0.1:" + std::to_string(redis.port()), "--broker-prefix", "t"},
+                       {"PUSHWIRE_BROKER_PASSWORD=" + secret});
+    waitStatus(node, "ok");
+    REQUIRE(tryPublish(node, "acl", "1") == 1);
+
+    REQUIRE(redis.cli({"ACL", "SETUSER", "least", "-@scripting"}) == "OK\n");
+    int status = 0;
+    for (int i = 0; i < 3; ++i) {
+        CHECK(tryPublish(node, "acl", "2", &status) == 0);
+        CHECK(status == 503);
+    }
+    const json down = health(node, &status);
+    CHECK(status == 503);
+    CHECK(down["status"] == "unavailable");
+    const std::string state = down["broker"]["state"].get<std::string>();
+    CHECK(state.rfind("failing: 3 commands that write in a row answered errors, the last: NOPERM", 0) == 0);
+    CHECK(down.dump().find(secret) == std::string::npos);
+    auto metrics = node.client().Get("/pushwire/metrics");
+    REQUIRE(metrics);
+    CHECK(metrics->body.find(secret) == std::string::npos);
+    CHECK(node.log().find(secret) == std::string::npos);
+
+    REQUIRE(redis.cli({"ACL", "SETUSER", "least", "+@scripting"}) == "OK\n");
+    REQUIRE(tryPublish(node, "acl", "3") == 2);
+    CHECK(health(node, &status)["status"] == "ok");
+    CHECK(status == 200);
+}
