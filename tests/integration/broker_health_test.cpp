@@ -125,6 +125,33 @@ TEST_CASE(
     CHECK(after[1]["data"] == 3);
 }
 
+// Redis lets a script that has already written go on writing whatever `maxmemory` says:
+// a channel's first publish used to begin with a DEL (not refused when out of memory), so
+// publishes to new channel names filled a Redis under `noeviction` past its limit.
+TEST_CASE(
+    "redis: a Redis out of memory under noeviction refuses the first publish of a new channel too, and "
+    "stores nothing",
+    "[broker]") {
+    RedisServer redis;
+    ServerProcess node({"--broker", redis.url(), "--broker-prefix", "t"});
+    waitStatus(node, "ok");
+    REQUIRE(tryPublish(node, "known", "1") == 1);
+    const std::string keys = redis.cli({"DBSIZE"});
+    refuseWrites(redis);
+    int status = 0;
+    for (int i = 0; i < 5; ++i) {
+        CHECK(tryPublish(node, "new-" + std::to_string(i), "1", &status) == 0);
+        CHECK(status == 503);
+    }
+    auto keyed = node.client().Post(
+        "/pushwire/publish", R"({"channel":"new-with-key","data":1,"idempotency_key":"key-1"})", "application/json");
+    REQUIRE(keyed);
+    CHECK(keyed->status == 503);
+    CHECK(redis.cli({"DBSIZE"}) == keys);
+    acceptWrites(redis);
+    CHECK(tryPublish(node, "new-0", "2") == 1);
+}
+
 TEST_CASE(
     "redis: one Redis refusing writes is 503 unavailable with its error in healthz and negotiate after three "
     "refused publishes (not after one), and ok again by itself once it accepts them",

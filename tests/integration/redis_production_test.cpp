@@ -247,6 +247,59 @@ TEST_CASE("redis: rediss:// with the test's CA and a client certificate, and ano
     }
 }
 
+// The TLS mistakes of a first day each say what is wrong, in healthz and the log, within
+// seconds: a certificate that names another address, a plain Redis port given as rediss://
+// (it never answers the TLS hello: the node used to say "connecting" for ever), and a client
+// key under a passphrase (OpenSSL used to ask for it on the terminal at every connect).
+TEST_CASE(
+    "redis: a rediss:// node says which TLS mistake it meets: a misnamed certificate, a plain port, a "
+    "key under a passphrase",
+    "[broker]") {
+    TempDir dir;
+    makeCertificates(dir);
+    const std::string d = dir.path + "/";
+    dir.write("misnamed.ext", "subjectAltName=IP:10.9.9.9,DNS:redis.example\n");
+    openssl("req -newkey rsa:2048 -nodes -subj /CN=misnamed -keyout " + d + "misnamed.key -out " + d + "misnamed.csr");
+    openssl("x509 -req -days 2 -in " + d + "misnamed.csr -CA " + d + "ca.crt -CAkey " + d +
+            "ca.key -CAcreateserial -extfile " + d + "misnamed.ext -out " + d + "misnamed.crt");
+    openssl("pkey -in " + d + "client.key -aes256 -passout pass:hunter2 -out " + d + "locked.key");
+    const int tlsPort = freeTcpPort();
+    RedisServer misnamed(RedisServer::Config{
+        false,
+        0,
+        "",
+        {"--tls-port", std::to_string(tlsPort), "--tls-cert-file", dir.file("misnamed.crt"), "--tls-key-file",
+         dir.file("misnamed.key"), "--tls-ca-cert-file", dir.file("ca.crt"), "--tls-auth-clients", "no"}});
+    RedisServer plain;
+    const auto stateOf = [](const ServerProcess& node, const std::string& expected) {
+        std::string state;
+        for (int i = 0; i < 300 && state.find(expected) == std::string::npos; ++i) {
+            auto health = node.client().Get("/pushwire/healthz");
+            if (health && health->status == 200) return std::string("ok");
+            if (health) state = json::parse(health->body)["broker"]["state"].get<std::string>();
+            std::this_thread::sleep_for(20ms);
+        }
+        return state;
+    };
+    SECTION("a certificate of another address: IP address mismatch") {
+        ServerProcess node(
+            {"--broker", "rediss://127.0.0.1:" + std::to_string(tlsPort), "--broker-tls-ca", dir.file("ca.crt")});
+        CHECK_THAT(stateOf(node, "mismatch"), Catch::Contains("IP address mismatch"));
+    }
+    SECTION("a plain port given as rediss://: no answer to the TLS hello, said within seconds") {
+        ServerProcess node(
+            {"--broker", "rediss://127.0.0.1:" + std::to_string(plain.port()), "--broker-tls-ca", dir.file("ca.crt")});
+        CHECK_THAT(stateOf(node, "no answer"), Catch::Contains("tls-port"));
+    }
+    SECTION("a client key under a passphrase: refused, never asked for") {
+        ServerProcess node({"--broker", "rediss://127.0.0.1:" + std::to_string(tlsPort), "--broker-tls-ca",
+                            dir.file("ca.crt"), "--broker-tls-cert", dir.file("client.crt"), "--broker-tls-key",
+                            dir.file("locked.key")});
+        CHECK_THAT(stateOf(node, "bad decrypt"), Catch::Contains("bad decrypt"));
+        CHECK(node.log().find("pass phrase") == std::string::npos);
+    }
+}
+
 // TLS to the sentinels (rediss+sentinel://): a sentinel that speaks only TLS (port 0,
 // tls-port), with its own requirepass, watching a master it reaches over TLS; the node
 // reaches both with the test's CA and the sentinels' password from a file.

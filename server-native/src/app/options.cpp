@@ -754,6 +754,23 @@ ParsedOptions parseOptions(const std::vector<std::string>& args) {
     if (o.broker.tlsCert.empty() != o.broker.tlsKey.empty()) {
         parsed.error = "--broker-tls-cert and --broker-tls-key go together";
     }
+    // TLS files given for a broker reached in plain TCP would be ignored: its password and
+    // messages would cross the network in the clear while the operator believes otherwise.
+    // Files that cannot be read are said at start, with their flag, not at each connect.
+    const bool anyTls = o.broker.tls || std::any_of(o.broker.shards.begin(), o.broker.shards.end(),
+                                                    [](const BrokerOptions& part) { return part.tls; });
+    for (auto [flag, path] : {std::pair<const char*, const std::string*>{"--broker-tls-ca", &o.broker.tlsCa},
+                              {"--broker-tls-cert", &o.broker.tlsCert},
+                              {"--broker-tls-key", &o.broker.tlsKey}}) {
+        if (path->empty()) continue;
+        if (!anyTls) {
+            parsed.error = std::string(flag) + " is for a Redis reached over TLS, but --broker is " +
+                           (o.broker.kind == BrokerOptions::Kind::Memory ? "memory" : "plain TCP") +
+                           ": write rediss:// (rediss+cluster://, rediss+sentinel://) to use TLS";
+        } else if (!std::ifstream(*path)) {
+            parsed.error = std::string(flag) + " " + *path + ": cannot read it";
+        }
+    }
     if (!o.broker.passwordFile.empty()) {
         if (auto problem = readPasswordFile(o.broker.passwordFile, o.broker.password, "--broker-password-file")) {
             parsed.error = *problem;

@@ -55,6 +55,9 @@ constexpr std::uint64_t kLuaExact = 1ull << 53;
 // of it (INFO, only then): never promoted from a replica (second_repl_offset -1), no keys
 // loaded from an RDB at start, no AOF. Anything else: a new life (a spurious gap is the
 // safe side; two payloads under one (epoch, seq) never are).
+// A channel's first write is one that Redis refuses when out of memory (HSET, not a DEL of
+// a stream that is not there): once a script has written, Redis lets it write on whatever
+// `maxmemory` says, so a DEL first let every publish to a new channel past `noeviction`.
 // What this process holds of the old life is not thrown away: its stream becomes P:{c}:o
 // (the old life's epoch in the hash's `o`, kept 5 minutes), a prefix of what the old master
 // held (replication is in order), so a node that delivered up to seq N of the old life
@@ -86,7 +89,7 @@ local function life(meta, stream, offer)
     redis.call('RENAME', stream, old)
     redis.call('PEXPIRE', old, 300000)
     redis.call('HSET', meta, 'o', found[1])
-  else
+  elseif redis.call('EXISTS', stream) == 1 then
     redis.call('DEL', stream)
   end
   redis.call('HSET', meta, 'e', fresh, 's', 0, 'r', here, 'q', tenure)

@@ -111,7 +111,13 @@ struct RedisConnection::Parked {
 };
 
 RedisConnection::RedisConnection(asio::io_context& io, RedisEndpoint endpoint, std::chrono::milliseconds timeout)
-    : io_(io), endpoint_(std::move(endpoint)), timeout_(timeout), socket_(io), timer_(io), buffer_(64 * 1024) {
+    : io_(io),
+      endpoint_(std::move(endpoint)),
+      timeout_(timeout),
+      socket_(io),
+      timer_(io),
+      connectTimer_(io),
+      buffer_(64 * 1024) {
     newReader();
 }
 
@@ -120,6 +126,7 @@ RedisConnection::~RedisConnection() {
     std::error_code ignored;
     socket_.close(ignored);
     timer_.cancel();
+    connectTimer_.cancel();
     if (reader_) redisReaderFree(reader_);
 }
 
@@ -193,14 +200,23 @@ void RedisConnection::askSentinel(std::size_t index, std::string errors,
 
 void RedisConnection::connectTo(std::function<void(std::optional<std::string>)> done) {
     auto alive = alive_;
+    connectTimedOut_ = false;
+    connectTimer_.expires_after(timeout_);
+    connectTimer_.async_wait([this, alive](const std::error_code& ec) {
+        if (!*alive || ec || state_ != State::Connecting) return;
+        connectTimedOut_ = true;
+        std::error_code ignored;
+        socket_.close(ignored);  // the connect or the handshake in flight ends with an error
+    });
     auto resolver = std::make_shared<asio::ip::tcp::resolver>(io_);
     resolver->async_resolve(
         endpoint_.host, std::to_string(endpoint_.port),
         [this, alive, resolver, done](const std::error_code& ec, asio::ip::tcp::resolver::results_type results) {
             if (!*alive) return;
-            if (ec) {
+            if (ec || connectTimedOut_) {
                 state_ = State::Closed;
-                done("cannot resolve " + endpoint_.host + ": " + ec.message());
+                done("cannot resolve " + endpoint_.host + ": " +
+                     (ec ? ec.message() : "no answer within " + std::to_string(timeout_.count()) + " ms"));
                 return;
             }
             // Closed while the name was resolved: nothing more to start (told as before).
@@ -232,6 +248,12 @@ void RedisConnection::connectNext(std::shared_ptr<std::vector<asio::ip::tcp::end
             done("closed while connecting to " + endpoint_.host);
             return;
         }
+        if (error && connectTimedOut_) {
+            state_ = State::Closed;
+            done("cannot connect to " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": no answer within " +
+                 std::to_string(timeout_.count()) + " ms");
+            return;
+        }
         if (error) {
             connectNext(addresses, index + 1, errors.empty() ? error.message() : errors + "; " + error.message(), done);
             return;
@@ -259,15 +281,24 @@ void RedisConnection::handshake(std::function<void(std::optional<std::string>)> 
         } else {
             tlsContext_->load_verify_file(endpoint_.tlsCa);
         }
+        // A key file under a passphrase is refused here ("bad decrypt"): without a callback
+        // OpenSSL would ask for it on the terminal, blocking the loop at every connect.
+        tlsContext_->set_password_callback([](std::size_t, asio::ssl::context::password_purpose) { return ""; });
         if (!endpoint_.tlsCert.empty()) {
             tlsContext_->use_certificate_chain_file(endpoint_.tlsCert);
             tlsContext_->use_private_key_file(endpoint_.tlsKey, asio::ssl::context::pem);
         }
         tls_ = std::make_shared<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tlsContext_);
-        tls_->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
-        std::error_code isAddress;
-        asio::ip::make_address(endpoint_.host, isAddress);
-        if (isAddress) SSL_set_tlsext_host_name(tls_->native_handle(), endpoint_.host.c_str());
+        // The name is checked by OpenSSL itself (not asio's verify callback), so that a
+        // mismatch has a verdict of its own ("hostname mismatch", "IP address mismatch").
+        SSL* ssl = tls_->native_handle();
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        std::error_code notAddress;
+        asio::ip::make_address(endpoint_.host, notAddress);
+        const bool named = notAddress ? SSL_set1_host(ssl, endpoint_.host.c_str()) == 1 &&
+                                            SSL_set_tlsext_host_name(ssl, endpoint_.host.c_str()) == 1
+                                      : X509_VERIFY_PARAM_set1_ip_asc(param, endpoint_.host.c_str()) == 1;
+        if (!named) throw std::system_error(std::make_error_code(std::errc::invalid_argument), "the host's name");
     } catch (const std::system_error& error) {
         state_ = State::Closed;
         done("TLS to " + where + ": " + error.what());
@@ -281,7 +312,17 @@ void RedisConnection::handshake(std::function<void(std::optional<std::string>)> 
             state_ = State::Closed;
             std::error_code ignored;
             socket_.close(ignored);
-            done("TLS handshake with " + where + " failed: " + error.message() +
+            // OpenSSL's verdict on the certificate says which it was (expired, another CA, ...);
+            // the handshake's error only says that the verification failed.
+            if (connectTimedOut_) {
+                done("TLS handshake with " + where + ": no answer within " + std::to_string(timeout_.count()) +
+                     " ms (is it Redis's tls-port? A plain Redis port never answers a TLS hello)");
+                return;
+            }
+            const long verdict = SSL_get_verify_result(tls_->native_handle());
+            const std::string why =
+                verdict == X509_V_OK ? std::string() : std::string(": ") + X509_verify_cert_error_string(verdict);
+            done("TLS handshake with " + where + " failed: " + error.message() + why +
                  " (is --broker-tls-ca the CA that signed Redis's certificate, and does it name the host?)");
             return;
         }
@@ -290,6 +331,7 @@ void RedisConnection::handshake(std::function<void(std::optional<std::string>)> 
 }
 
 void RedisConnection::authenticate(std::function<void(std::optional<std::string>)> done) {
+    connectTimer_.cancel();
     state_ = State::Open;
     startRead();
     // AUTH and SELECT go first; the connection is ready once both are answered.

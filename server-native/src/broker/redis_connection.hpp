@@ -199,6 +199,10 @@ private:
     std::shared_ptr<asio::ssl::context> tlsContext_;
     std::shared_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
     asio::steady_timer timer_;
+    // Connecting (the TCP connect and the TLS handshake) ends within timeout_: a plain
+    // Redis port sent a TLS hello waits for a line that never comes, and says nothing.
+    asio::steady_timer connectTimer_;
+    bool connectTimedOut_ = false;
     std::chrono::steady_clock::time_point lastReply_;  // when Redis last answered anything
     redisReader* reader_ = nullptr;
     // Array elements the reply being read may still declare (kMaxReplyElements a reply):

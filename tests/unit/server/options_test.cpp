@@ -229,3 +229,22 @@ TEST_CASE(
     CHECK(parsed.error.empty());
     CHECK(parsed.options.broker.sentinelPassword == "from-env");
 }
+
+TEST_CASE(
+    "options: TLS files for a plain or memory broker are refused, and a TLS file that cannot be read is said at "
+    "start") {
+    for (const char* plain : {"redis://h:6379", "redis+cluster://h1:7000,h2:7001", "redis://a,redis://b", "memory"}) {
+        INFO(plain);
+        const std::string error = parseOptions({"--broker", plain, "--broker-tls-ca", "/etc/hostname"}).error;
+        CHECK_THAT(error, Catch::Contains("--broker-tls-ca") && Catch::Contains("rediss://"));
+    }
+    CHECK(parseOptions({"--broker", "rediss://h:6379", "--broker-tls-ca", "/etc/hostname"}).error.empty());
+    CHECK(parseOptions({"--broker", "redis://a,rediss://b", "--broker-tls-ca", "/etc/hostname"}).error.empty());
+    CHECK(parseOptions({"--broker-tls-ca", "/etc/hostname", "--broker", "rediss+cluster://h1:7000"}).error.empty());
+    CHECK_THAT(parseOptions({"--broker", "rediss://h", "--broker-tls-ca", "/nonexistent/ca.crt"}).error,
+               Catch::Contains("--broker-tls-ca /nonexistent/ca.crt: cannot read it"));
+    CHECK_THAT(parseOptions({"--broker", "rediss://h", "--broker-tls-cert", "/etc/hostname", "--broker-tls-key",
+                             "/nonexistent/client.key"})
+                   .error,
+               Catch::Contains("--broker-tls-key /nonexistent/client.key"));
+}
