@@ -217,9 +217,15 @@ void Hub::onFollow(const std::string& name, const StreamHead& head) {
     const bool sameRun = channel.synced && channel.head.epoch == head.epoch && !channel.recent.empty() &&
                          channel.recent.back()->seq == head.seq;
     if (!sameRun) channel.recent.clear();
+    // An answered publish of the life the channel leaves will not come back in the new one.
+    const bool leftAckedLife =
+        channel.synced && channel.head.epoch != head.epoch && channel.ackedEpoch == channel.head.epoch;
     channel.synced = true;
     channel.head = head;
-    if (channel.ackedSeq != 0 && channel.ackedEpoch == head.epoch && channel.ackedSeq <= head.seq) channel.ackedSeq = 0;
+    if (channel.ackedSeq != 0 &&
+        (leftAckedLife || (channel.ackedEpoch == head.epoch && channel.ackedSeq <= head.seq))) {
+        channel.ackedSeq = 0;
+    }
     if (name == joining_) return;
     forEachListener(channel, [&](Listener& listener) { listener.onFollow(name, head); });
     if (channel.listeners.empty() && channel.fanningOut == 0 && channel.idleSinceMs < 0) released(it);

@@ -32,7 +32,10 @@ struct ScriptedBroker final : Broker {
     void setHandler(BrokerEventHandler* h) override { handler = h; }
     void start() override {}
     void stop() override {}
-    void publish(const std::string&, std::string, std::int64_t, PublishDone) override {}
+    std::vector<PublishDone> publishAnswers;
+    void publish(const std::string&, std::string, std::int64_t, PublishDone done) override {
+        publishAnswers.push_back(std::move(done));
+    }
     void history(const HistoryQuery& query, HistoryDone done) override {
         reads.push_back(query);
         readAnswers.push_back(std::move(done));
@@ -183,4 +186,40 @@ TEST_CASE("a channel left by its last listener stays followed for the linger, th
     now += 10001;
     hub.sweep();
     CHECK(broker.unfollows == std::vector<std::string>{"c"});
+}
+
+// Redis answers a publish before its subscription delivers it: until the window holds the
+// answered message, reads go to the broker and the head counts it; a new life the channel
+// moves to forgets an answer of the old one that never came back.
+TEST_CASE("a publish answered before its delivery is read from the broker until the window holds it") {
+    ScriptedBroker broker;
+    Hub hub(broker, {16, "node", nullptr});
+    Recorder a;
+    hub.join("c", &a);
+    broker.handler->onFollow("c", {"e1", 1});
+    broker.handler->onPublication(broker.message("c", 2));
+    auto readAt = [&](std::uint64_t after) {
+        const std::size_t before = broker.reads.size();
+        bool answered = false;
+        hub.read({"c", after, "e1", 100, 1 << 20}, [&](Result<HistoryPage>) { answered = true; });
+        return answered ? "window" : broker.reads.size() > before ? "broker" : "none";
+    };
+    CHECK(std::string(readAt(1)) == "window");
+    hub.publish("c", "3", [](Result<MessagePtr>) {});
+    REQUIRE(broker.publishAnswers.size() == 1);
+    broker.publishAnswers[0](broker.message("c", 3));  // answered; not delivered yet
+    CHECK(hub.head("c")->seq == 3);
+    CHECK(std::string(readAt(2)) == "broker");
+    broker.handler->onPublication(broker.message("c", 3));
+    CHECK(std::string(readAt(2)) == "window");
+
+    hub.publish("c", "4", [](Result<MessagePtr>) {});
+    broker.publishAnswers[1](broker.message("c", 4));  // never delivered: the life ends
+    CHECK(std::string(readAt(3)) == "broker");
+    broker.handler->onFollow("c", {"e2", 0});
+    CHECK(hub.head("c")->epoch == "e2");
+    CHECK(hub.head("c")->seq == 0);
+    bool answered = false;
+    hub.read({"c", 0, "e2", 100, 1 << 20}, [&](Result<HistoryPage>) { answered = true; });
+    CHECK(answered);  // from the window again
 }
