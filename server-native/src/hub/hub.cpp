@@ -68,7 +68,7 @@ void Hub::noteAcknowledged(const Message& message) {
     auto it = channels_.find(message.channel);
     if (it == channels_.end()) return;
     Channel& channel = it->second;
-    if (channel.synced && channel.head.epoch == message.epoch && channel.head.seq >= message.seq) return;
+    if (channel.holds(message.epoch, message.seq)) return;
     if (channel.ackedSeq != 0 && channel.ackedEpoch == message.epoch && channel.ackedSeq >= message.seq) return;
     channel.ackedSeq = message.seq;
     channel.ackedEpoch = message.epoch;
@@ -222,8 +222,7 @@ void Hub::onFollow(const std::string& name, const StreamHead& head) {
         channel.synced && channel.head.epoch != head.epoch && channel.ackedEpoch == channel.head.epoch;
     channel.synced = true;
     channel.head = head;
-    if (channel.ackedSeq != 0 &&
-        (leftAckedLife || (channel.ackedEpoch == head.epoch && channel.ackedSeq <= head.seq))) {
+    if (channel.ackedSeq != 0 && (leftAckedLife || channel.holds(channel.ackedEpoch, channel.ackedSeq))) {
         channel.ackedSeq = 0;
     }
     if (name == joining_) return;
@@ -240,9 +239,7 @@ void Hub::onPublication(const MessagePtr& message) {
     // starts over, and listeners read the rest from the broker.
     if (message->seq != channel.head.seq + 1) channel.recent.clear();
     channel.head.seq = message->seq;
-    if (channel.ackedSeq != 0 && channel.ackedEpoch == message->epoch && channel.ackedSeq <= message->seq) {
-        channel.ackedSeq = 0;
-    }
+    if (channel.ackedSeq != 0 && channel.holds(channel.ackedEpoch, channel.ackedSeq)) channel.ackedSeq = 0;
     if (recentWindow_ > 0) {
         channel.recent.push_back(message);
         if (channel.recent.size() > recentWindow_) channel.recent.pop_front();

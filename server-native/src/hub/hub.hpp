@@ -126,6 +126,10 @@ private:
         // publisher that reads history after its publish's answer finds it there.
         std::uint64_t ackedSeq = 0;
         std::string ackedEpoch;
+        // The window's head has reached (epoch, seq).
+        bool holds(const std::string& epoch, std::uint64_t seq) const {
+            return synced && head.epoch == epoch && head.seq >= seq;
+        }
         std::int64_t idleSinceMs = -1;                      // when the last listener left (-1: has listeners)
         std::list<Channels::iterator>::iterator lingering;  // its place in lingering_ (idle only)
     };
