@@ -11,10 +11,24 @@ SERVER=$1
 DIR=$(mktemp -d)
 PID=""
 trap '[[ -n "$PID" ]] && kill "$PID" 2>/dev/null; rm -rf "$DIR"' EXIT
+# The port the server prints once it listens ($1: the URL scheme). A loaded machine (CI runs
+# Chromium and Redis clusters beside this) can take seconds to start it: wait up to 60 s,
+# and say so if it never came.
+listening_port() {
+  local port=""
+  for _ in $(seq 600); do
+    port=$(sed -nE "s|.*$1://[^:]+:([0-9]+).*|\\1|p" "$DIR/out" | head -1)
+    [[ -n $port ]] && { echo "$port"; return 0; }
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "log_check.sh: the server did not say it listens; its stderr:" >&2
+  cat "$DIR/err" >&2
+  return 1
+}
 "$SERVER" --port 0 --log-format json --access-log >"$DIR/out" 2>"$DIR/err" &
 PID=$!
-for _ in $(seq 100); do grep -q listening "$DIR/out" && break; sleep 0.05; done
-PORT=$(sed -nE 's|.*http://[^:]+:([0-9]+).*|\1|p' "$DIR/out" | head -1)
+PORT=$(listening_port http)
 curl -s "http://127.0.0.1:$PORT/pushwire/poll?channel=a&token=SECRET-TOKEN-IN-URL" >/dev/null
 curl -s "http://127.0.0.1:$PORT/pushwire/poll?channel=bad%20name" >/dev/null
 # The 60 on one connection from one curl: a burst that fits in a second or two even on a
@@ -75,8 +89,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj 
   -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
 "$SERVER" --port 0 --log-format json --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem" >"$DIR/out" 2>"$DIR/err" &
 PID=$!
-for _ in $(seq 100); do grep -q listening "$DIR/out" && break; sleep 0.05; done
-PORT=$(sed -nE 's|.*https://[^:]+:([0-9]+).*|\1|p' "$DIR/out" | head -1)
+PORT=$(listening_port https)
 answer=$(curl -s "http://127.0.0.1:$PORT/pushwire/healthz")
 [[ $answer == *'use https://'* ]] || { echo "plain HTTP on the TLS port got: $answer" >&2; exit 1; }
 timeout 5 python3 -c '
