@@ -8,6 +8,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace bad_input_test {
+
 namespace {
 
 void expectError(const httplib::Result& res, int status, const std::string& code) {
@@ -179,3 +181,5 @@ TEST_CASE("garbage and wrong paths on the WebSocket port are refused") {
     CHECK(plain->status == 426);
     bystander.stillWorks();
 }
+
+}  // namespace bad_input_test

@@ -14,6 +14,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace broker_health_test {
+
 namespace {
 
 json health(const ServerProcess& node, int* status = nullptr) {
@@ -233,3 +235,5 @@ TEST_CASE(
     CHECK(health(node, &status)["status"] == "ok");
     CHECK(status == 200);
 }
+
+}  // namespace broker_health_test

@@ -11,6 +11,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace catch_up_test {
+
 namespace {
 
 constexpr int kFat = 100;
@@ -201,3 +203,5 @@ TEST_CASE("a publish of hundreds of thousands of keys is stored whole, and the o
     REQUIRE(stored->status == 200);
     CHECK(stored->body.find(R"("data":)" + data + ",") != std::string::npos);  // byte for byte
 }
+
+}  // namespace catch_up_test

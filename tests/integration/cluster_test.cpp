@@ -13,6 +13,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace cluster_test {
+
 namespace {
 
 std::vector<std::string> nodeArgs(const RedisServer& redis, std::vector<std::string> extra = {}) {
@@ -367,3 +369,5 @@ TEST_CASE(
         expectInOrderOnce(got, published);
     }
 }
+
+}  // namespace cluster_test

@@ -16,6 +16,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace concurrency_test {
+
 namespace {
 
 constexpr int kPublishers = 16;
@@ -164,3 +166,5 @@ TEST_CASE(
     }
     race(server);
 }
+
+}  // namespace concurrency_test

@@ -9,6 +9,8 @@
 
 using namespace pushwire::test;
 
+namespace drain_test {
+
 namespace {
 
 // A request begun and never finished: the connection is busy, and the drain waits for it
@@ -68,3 +70,5 @@ TEST_CASE("SIGTERM drain: a client that stays holds the exit until --drain-ms, a
     CHECK(std::chrono::steady_clock::now() - signalled >= 1500ms);
     CHECK(stays->closedByPeer(1000ms));
 }
+
+}  // namespace drain_test

@@ -16,6 +16,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace endpoints_test {
+
 namespace {
 
 json getJson(const ServerProcess& server, const std::string& target, int expectStatus = 200) {
@@ -462,3 +464,5 @@ TEST_CASE(
     CHECK(ws.waitClosed() == 1001);
     CHECK(stream.ended());  // the stream ends in order (FIN), so EventSource reconnects elsewhere
 }
+
+}  // namespace endpoints_test

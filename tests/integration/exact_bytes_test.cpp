@@ -8,6 +8,8 @@
 
 using namespace pushwire::test;
 
+namespace exact_bytes_test {
+
 namespace {
 
 std::size_t count(const std::string& haystack, const std::string& needle) {
@@ -106,3 +108,5 @@ TEST_CASE("with a tiny socket send buffer every send is partial, and every byte 
         }
     }
 }
+
+}  // namespace exact_bytes_test

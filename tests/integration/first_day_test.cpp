@@ -25,6 +25,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace first_day_test {
+
 namespace {
 
 // Files in a temp dir, removed at the end.
@@ -431,3 +433,5 @@ TEST_CASE("web-root: text is gzipped on the fly and kept, hashed assets cached a
     REQUIRE(rebuilt);
     CHECK(gunzip(rebuilt->body) == script + "// v2\n");
 }
+
+}  // namespace first_day_test

@@ -23,6 +23,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace hardening_test {
+
 namespace {
 
 const std::string kSecret = "hardening-secret-0123456789abcdef";
@@ -519,3 +521,5 @@ TEST_CASE("memory is given back after a ping flood and after channels are droppe
     }
     bystander.stillWorks();
 }
+
+}  // namespace hardening_test

@@ -8,6 +8,8 @@
 
 using namespace pushwire::test;
 
+namespace harness_test {
+
 // [!shouldfail]: Catch2 counts this case as passed only if it fails, here through the
 // check ServerProcess makes when it goes. A crash at shutdown is seen, not dropped.
 TEST_CASE("the harness fails the test case whose server crashed", "[!shouldfail]") {
@@ -37,3 +39,5 @@ TEST_CASE("the harness reads one metric series exactly, labels and all") {
     CHECK_FALSE(metricValue(text, "pushwire_broker"));
     CHECK_FALSE(metricValue(text, "pushwire_limit_hits_total{limit=\"publish_rate\"}"));
 }
+
+}  // namespace harness_test

@@ -13,6 +13,8 @@
 
 using namespace pushwire::test;
 
+namespace http_strictness_test {
+
 namespace {
 
 std::string answerTo(int port, const std::string& request) {
@@ -222,3 +224,5 @@ TEST_CASE("the TLS port answers plain HTTP with a 400 saying so, and a broken ha
     }
     CHECK(server.alive());
 }
+
+}  // namespace http_strictness_test

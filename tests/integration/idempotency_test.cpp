@@ -16,6 +16,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace idempotency_test {
+
 namespace {
 
 struct Bystander {
@@ -285,3 +287,5 @@ TEST_CASE("the memory broker keeps keys for the window, bounded, and the NDJSON 
     CHECK(plain->status == 413);
     bystander.stillWorks();
 }
+
+}  // namespace idempotency_test

@@ -16,6 +16,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace metrics_test {
+
 namespace {
 
 const std::string kSecret = "metrics-secret-0123456789abcdef0123";
@@ -196,3 +198,5 @@ TEST_CASE("metrics: pushwire_history_bytes grows with what a channel holds, and 
     // The channel's expiry takes its history along.
     CHECK(server.waitMetric("pushwire_history_bytes", [](double n) { return n == 0; }) == 0);
 }
+
+}  // namespace metrics_test

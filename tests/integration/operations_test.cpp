@@ -15,6 +15,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace operations_test {
+
 namespace {
 
 struct TempDir {
@@ -165,3 +167,5 @@ TEST_CASE(
     CHECK(n["longpoll_timeout_ms"] == 4444);  // the environment alone
     CHECK(n["heartbeat_ms"] == 3333);         // the command line over both
 }
+
+}  // namespace operations_test

@@ -15,6 +15,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace presence_cluster_test {
+
 #define SESSION_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SESSION_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
@@ -398,3 +400,5 @@ TEST_CASE(
     CHECK(b.waitMetric("pushwire_presence_nodes_reaped_total", [](double v) { return v >= 1; }) >= 1);
     CHECK(b.metric("pushwire_presence_members_reaped_total").value_or(0) == 3);
 }
+
+}  // namespace presence_cluster_test

@@ -17,6 +17,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace presence_test {
+
 namespace {
 
 const std::string kSessionA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -351,3 +353,5 @@ TEST_CASE("presence: a member is the token's sub and info, and reading presence 
     CHECK(refusedToken->status == 401);
     CHECK(refusedToken->body.find("info") != std::string::npos);
 }
+
+}  // namespace presence_test

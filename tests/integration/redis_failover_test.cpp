@@ -25,6 +25,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace redis_failover_test {
+
 namespace {
 
 // A master that sends a new replica its data at once (Redis 7 waits 5 s for more replicas
@@ -650,3 +652,5 @@ TEST_CASE(
     }
     std::remove(secretFile.c_str());
 }
+
+}  // namespace redis_failover_test

@@ -20,6 +20,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace redis_production_test {
+
 namespace {
 
 const std::string kSecret = "s3cr3t-Pa55-7a1c9e";
@@ -566,3 +568,5 @@ TEST_CASE(
     }
     CHECK(delivered);
 }
+
+}  // namespace redis_production_test

@@ -14,6 +14,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace redis_recovery_test {
+
 namespace {
 
 // What tells the broker's subscriber connection from its command connection (and from the
@@ -267,3 +269,5 @@ TEST_CASE("redis: a publish answered before its delivery arrives is in the next 
     // delivery is read forward), the subscriber has it once.
     CHECK(received(d.subscriber.waitFor(2, "", 20s)) == upTo(2));
 }
+
+}  // namespace redis_recovery_test

@@ -17,6 +17,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace security_test {
+
 namespace {
 
 const std::string kSecret = "integration-secret-0123456789abcdef";
@@ -556,3 +558,5 @@ TEST_CASE("limit: a million publishes to new channels keep RSS under the bound, 
     CHECK(server.metric("pushwire_broker_channels") == 20000);
     bystander.stillWorks();
 }
+
+}  // namespace security_test

@@ -22,6 +22,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace server_api_cluster_test {
+
 namespace {
 
 const std::string kSecret = "cluster-api-secret-0123456789abcdef";
@@ -306,3 +308,5 @@ TEST_CASE(
     CHECK(target->cli({"ZCARD", "api:{api}:revoked"}) == "2\n");
     REQUIRE(eventually([&] { return call(a, "info", json::object())["nodes"].size() == 3; }, 30000ms));
 }
+
+}  // namespace server_api_cluster_test

@@ -19,6 +19,8 @@ using namespace pushwire::test;
 using namespace pushwire::testing;
 using nlohmann::json;
 
+namespace server_api_test {
+
 namespace {
 
 const std::string kSecret = "server-api-secret-0123456789abcdef";
@@ -495,3 +497,5 @@ TEST_CASE("presence and presence_stats read a presence channel's members and num
     CHECK(call(server, "presence_stats", "{}").code() == "bad_request");
     CHECK(call(server, "presence", R"({"channel":"room:1","x":1})").code() == "bad_request");
 }
+
+}  // namespace server_api_test

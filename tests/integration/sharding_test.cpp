@@ -21,6 +21,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace sharding_test {
+
 namespace {
 
 std::string shardsUrl(const std::vector<RedisServer*>& shards) {
@@ -759,3 +761,5 @@ TEST_CASE(
         CHECK(epochOf(page["position"]) == quietEpoch);
     }
 }
+
+}  // namespace sharding_test

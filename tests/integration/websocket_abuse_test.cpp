@@ -10,6 +10,8 @@
 
 using namespace pushwire::test;
 
+namespace websocket_abuse_test {
+
 namespace {
 
 int messagesIn(const std::vector<RawWebSocket::Frame>& frames) {
@@ -167,3 +169,5 @@ TEST_CASE("a subscribe of a thousand channels with a 2000-entry cursor is refuse
     CHECK(errors == 32);
     bystander.stillWorks();
 }
+
+}  // namespace websocket_abuse_test

@@ -7,6 +7,8 @@
 using namespace pushwire::test;
 using nlohmann::json;
 
+namespace websocket_test {
+
 namespace {
 auto ofType(const std::string& type) {
     return [type](const std::string& f) { return field(f, "type") == type; };
@@ -103,3 +105,5 @@ TEST_CASE(
     // It is still served: a heartbeat comes after the silent one was let go.
     CHECK_FALSE(answering.waitFor(ofType("ping")).empty());
 }
+
+}  // namespace websocket_test
