@@ -9,6 +9,7 @@
 
 #include "../support/redis_server.hpp"
 #include "broker/routed_broker.hpp"
+#include "harness.hpp"
 #include "server_process.hpp"
 
 using namespace pushwire::test;
@@ -17,33 +18,6 @@ using nlohmann::json;
 namespace broker_health_test {
 
 namespace {
-
-json health(const ServerProcess& node, int* status = nullptr) {
-    auto res = node.client().Get("/pushwire/healthz");
-    if (status) *status = res ? res->status : 0;
-    return res ? json::parse(res->body) : json();
-}
-
-// Waits for healthz to say `wanted`; the time it took.
-std::chrono::milliseconds waitStatus(const ServerProcess& node, const std::string& wanted,
-                                     std::chrono::seconds limit = 20s) {
-    const auto start = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - start < limit) {
-        if (health(node).value("status", "") == wanted) {
-            return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    FAIL("healthz never said " << wanted << ": " << health(node).dump());
-    return {};
-}
-
-std::string channelOnShard(const std::string& prefix, std::size_t shard, std::size_t count) {
-    for (int i = 0;; ++i) {
-        const std::string name = prefix + "-" + std::to_string(i);
-        if (pushwire::server::jumpConsistentHash(pushwire::server::fnv1a64(name), count) == shard) return name;
-    }
-}
 
 // Every write refused with OOM; reads served.
 void refuseWrites(const RedisServer& redis) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "../support/redis_server.hpp"
+#include "harness.hpp"
 #include "server_process.hpp"
 
 using namespace pushwire::test;
@@ -21,22 +22,6 @@ std::vector<std::string> nodeArgs(const RedisServer& redis, std::vector<std::str
     std::vector<std::string> args = {"--broker", redis.url(), "--broker-prefix", "t"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
-}
-
-// A node answers publishes once its broker is connected: until then its health is 503.
-void waitHealthy(const ServerProcess& node) {
-    for (int i = 0; i < 100; ++i) {
-        auto health = node.client().Get("/pushwire/healthz");
-        if (health && health->status == 200) return;
-        std::this_thread::sleep_for(50ms);
-    }
-    FAIL("the node never became healthy");
-}
-
-template <typename... Nodes>
-void waitHealthy(const ServerProcess& first, const Nodes&... rest) {
-    waitHealthy(first);
-    (waitHealthy(rest), ...);
 }
 
 // What a subscriber on `node` receives of `channel`, from its start, until `count`
@@ -63,6 +48,13 @@ Received pollUntil(const ServerProcess& node, const std::string& endpoint, const
         since = answer["cursor"].get<std::string>();
         if (endpoint == "/pushwire/poll" && answer["messages"].empty()) std::this_thread::sleep_for(50ms);
     }
+    return got;
+}
+
+// The (seq, data) of messages as sseMessages and wsMessages read them.
+Received receivedOf(const std::vector<json>& messages) {
+    Received got;
+    for (const json& message : messages) got.messages.emplace_back(message["seq"], message["data"].dump());
     return got;
 }
 
@@ -100,22 +92,9 @@ TEST_CASE("what nodes B and C publish, node A delivers in order and once, on eve
         }
         Received got;
         if (sse) {
-            for (const SseEvent& event : sse->waitFor(40, "", 10s)) {
-                json envelope = json::parse(event.data);
-                got.messages.emplace_back(envelope["seq"], envelope["data"].dump());
-            }
+            got = receivedOf(sseMessages(*sse, 40, 10s));
         } else if (ws) {
-            auto frames = ws->waitFor(
-                [](const auto& all) {
-                    std::size_t n = 0;
-                    for (const auto& f : all) n += f.payload.find("\"message\"") != std::string::npos;
-                    return n >= 40;
-                },
-                10s);
-            for (const auto& frame : frames) {
-                json parsed = json::parse(frame.payload);
-                if (parsed["type"] == "message") got.messages.emplace_back(parsed["seq"], parsed["data"].dump());
-            }
+            got = receivedOf(wsMessages(*ws, 40, 10s));
         } else {
             got = pollUntil(a, "/pushwire/" + transport, channel, 40);
         }
@@ -344,29 +323,10 @@ TEST_CASE(
         published.push_back(std::to_string(i));
     }
     for (auto& reader : readers) {
-        Received got;
-        for (const SseEvent& event : reader->waitFor(50, "", 10s)) {
-            json envelope = json::parse(event.data);
-            got.messages.emplace_back(envelope["seq"], envelope["data"].dump());
-        }
-        expectInOrderOnce(got, published);
+        expectInOrderOnce(receivedOf(sseMessages(*reader, 50, 10s)), published);
     }
     for (auto& socket : sockets) {
-        Received got;
-        auto frames = socket->waitFor(
-            [](const auto& all) {
-                std::size_t n = 0;
-                for (const auto& f : all) n += f.payload.find("\"type\":\"message\"") != std::string::npos;
-                return n >= 50;
-            },
-            10s);
-        for (const auto& frame : frames) {
-            json parsed = json::parse(frame.payload, nullptr, false);
-            if (parsed.is_object() && parsed["type"] == "message") {
-                got.messages.emplace_back(parsed["seq"], parsed["data"].dump());
-            }
-        }
-        expectInOrderOnce(got, published);
+        expectInOrderOnce(receivedOf(wsMessages(*socket, 50, 10s)), published);
     }
 }
 

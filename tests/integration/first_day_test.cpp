@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/bystander.hpp"
 #include "support/redis_server.hpp"
@@ -27,37 +28,14 @@ using nlohmann::json;
 
 namespace first_day_test {
 
-namespace {
-
-// Files in a temp dir, removed at the end.
-struct TempDir {
-    TempDir() {
-        char pattern[] = "/tmp/pushwire-first-day-XXXXXX";
-        dir = mkdtemp(pattern);
-    }
-    ~TempDir() { std::filesystem::remove_all(dir); }
-    std::string path(const std::string& name) const { return dir + "/" + name; }
-    void write(const std::string& name, const std::string& text) const {
-        std::filesystem::create_directories(std::filesystem::path(path(name)).parent_path());
-        std::ofstream(path(name), std::ios::binary) << text;
-    }
-    std::string dir;
-};
-
-std::string errorCodeOf(const std::string& body) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_object() && j.contains("error") && j["error"].is_object()) return j["error"].value("code", "");
-    return "";
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("long-poll: a channel outside the token's rights is answered at once, beside the allowed ones") {
     TempDir files;
     files.write("secret", kTestSecret);
     // A long-poll held for ten minutes if nothing answered it: the answer must not wait.
     ServerProcess server(
-        {"--token-secret-file", files.path("secret"), "--public-publish", "chat:a", "--longpoll-timeout-ms", "600000"});
+        {"--token-secret-file", files.file("secret"), "--public-publish", "chat:a", "--longpoll-timeout-ms", "600000"});
     const std::string token = mintHs256(kTestSecret, aliceClaims(unixNow() + 600));
     auto client = server.client();
     client.set_read_timeout(60, 0);  // only for a server that holds the answer
@@ -253,7 +231,7 @@ TEST_CASE(
           std::string::npos);
     TempDir files;
     files.write("config.json", R"({"max_channels": 5})");
-    const std::string command = std::string(serverBinary()) + " --config " + files.path("config.json") + " 2>&1";
+    const std::string command = std::string(serverBinary()) + " --config " + files.file("config.json") + " 2>&1";
     FILE* pipe = popen(command.c_str(), "r");
     REQUIRE(pipe);
     std::string said;
@@ -282,7 +260,7 @@ TEST_CASE("print-config: prints the options in effect as a config file that give
     CHECK(config["reuse-port"] == true);
     CHECK(config["port"] == 8080);  // a default
     files.write("again.json", printed);
-    CHECK(run("--config " + files.path("again.json") + " --print-config") == printed);
+    CHECK(run("--config " + files.file("again.json") + " --print-config") == printed);
 }
 
 TEST_CASE("metrics: connections are streams, polls are requests, channels agree with the broker, build info") {
@@ -379,7 +357,7 @@ TEST_CASE("web-root: text is gzipped on the fly and kept, hashed assets cached a
     files.write("web/assets/app-settings.js", script);
     files.write("web/index.html", "<!doctype html><title>app</title>" + std::string(2000, ' ') + "<p>hello</p>");
     files.write("web/tiny.txt", "hi");
-    ServerProcess server({"--web-root", files.path("web")});
+    ServerProcess server({"--web-root", files.file("web")});
     auto client = server.client();
     client.set_decompress(false);  // the bytes as sent (and no Accept-Encoding unless given)
     const httplib::Headers gzip = {{"Accept-Encoding", "gzip, deflate, br"}};

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/token_minter.hpp"
 
@@ -71,22 +72,6 @@ double metric(const ServerProcess& server, const std::string& name) {
     const std::size_t at = body.find("\n" + name + " ");
     if (at == std::string::npos) return -1;
     return std::stod(body.substr(at + name.size() + 2));
-}
-
-// Waits (generously: only a hang hits the timeout) until `done()`.
-bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
-}
-
-std::string errorCodeOf(const std::string& body) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_object() && j.contains("error") && j["error"].is_object()) return j["error"].value("code", "");
-    return "";
 }
 
 int statusOf(const std::string& answer) { return answer.size() > 12 ? std::stoi(answer.substr(9, 3)) : 0; }
@@ -197,9 +182,9 @@ TEST_CASE(
     // The clients leave: their channels (which never held a message) go after the linger,
     // and the memory goes back to the system.
     flood.clear();
-    CHECK(waitUntil([&] { return metric(server, "pushwire_channels") == 1; }));
-    CHECK(waitUntil([&] { return metric(server, "pushwire_broker_channels") == 1; }));
-    CHECK(waitUntil([&] { return metric(server, "pushwire_memory_trims_total") >= 1; }));
+    CHECK(eventually([&] { return metric(server, "pushwire_channels") == 1; }));
+    CHECK(eventually([&] { return metric(server, "pushwire_broker_channels") == 1; }));
+    CHECK(eventually([&] { return metric(server, "pushwire_memory_trims_total") >= 1; }));
     const long after = residentKb(server.pid());
     INFO("RSS after the clients left " << after << " kB");
     if (kRssMeaningful) CHECK(after - before < 32 * 1024);
@@ -479,15 +464,15 @@ TEST_CASE("memory is given back after a ping flood and after channels are droppe
         const long peak = residentKb(server.pid());
         INFO("RSS before " << before << " kB, at peak " << peak << " kB");
         flood.clear();
-        CHECK(waitUntil([&] {
+        CHECK(eventually([&] {
             return metricsOf(server).find("pushwire_connections{transport=\"websocket\"} 0\n") != std::string::npos;
         }));
-        CHECK(waitUntil([&] { return metric(server, "pushwire_memory_trims_total") >= 1; }));
+        CHECK(eventually([&] { return metric(server, "pushwire_memory_trims_total") >= 1; }));
         // A trim may have come during the flood (the longer the flood takes, the likelier):
         // the one that gives its memory back comes after its connections are gone, so the
         // memory is waited for (and checked below), not only the count.
         long after = residentKb(server.pid());
-        if (kRssMeaningful) waitUntil([&] { return (after = residentKb(server.pid())) - before < 16 * 1024; });
+        if (kRssMeaningful) eventually([&] { return (after = residentKb(server.pid())) - before < 16 * 1024; });
         INFO("RSS after " << after << " kB");
         if (kRssMeaningful) {
             CHECK(peak - before > 32 * 1024);  // the flood did take memory
@@ -510,8 +495,8 @@ TEST_CASE("memory is given back after a ping flood and after channels are droppe
             peak = std::max(peak, residentKb(server.pid()));
         }
         INFO("RSS before " << before << " kB, at peak " << peak << " kB");
-        CHECK(waitUntil([&] { return metric(server, "pushwire_broker_channels") <= 1; }));
-        CHECK(waitUntil([&] { return metric(server, "pushwire_memory_trims_total") >= 1; }));
+        CHECK(eventually([&] { return metric(server, "pushwire_broker_channels") <= 1; }));
+        CHECK(eventually([&] { return metric(server, "pushwire_memory_trims_total") >= 1; }));
         const long after = residentKb(server.pid());
         INFO("RSS after " << after << " kB");
         if (kRssMeaningful) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/bystander.hpp"
 
@@ -36,16 +37,6 @@ template <std::size_t N>
 std::string withNul(const char (&text)[N]) {
     return std::string(text, N - 1);
 }
-
-// A temporary web root, removed with the test.
-struct TempDir {
-    TempDir() {
-        char templ[] = "/tmp/pushwire-web-XXXXXX";
-        path = mkdtemp(templ);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string path;
-};
 
 }  // namespace
 

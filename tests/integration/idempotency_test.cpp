@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/redis_server.hpp"
 
@@ -68,15 +69,6 @@ std::vector<json> history(const ServerProcess& server, const std::string& channe
     return out;
 }
 
-bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
-}
-
 bool healthy(const ServerProcess& server) {
     auto response = server.client().Get("/pushwire/healthz");
     return response && response->status == 200;
@@ -87,7 +79,7 @@ bool healthy(const ServerProcess& server) {
 TEST_CASE("Redis frozen while publishes flow: each publish retried with its key is stored once and delivered once") {
     RedisServer redis;
     ServerProcess node({"--broker", redis.url()});
-    REQUIRE(waitUntil([&] { return healthy(node); }));
+    REQUIRE(eventually([&] { return healthy(node); }));
     Bystander bystander(node);
     SseClient subscriber(node.httpPort(), "/pushwire/sse?channel=idem");
     REQUIRE(subscriber.waitFor(1, "welcome").size() == 1);
@@ -110,19 +102,19 @@ TEST_CASE("Redis frozen while publishes flow: each publish retried with its key 
             }
         });
     }
-    REQUIRE(waitUntil([&] { return answered >= 40; }));
+    REQUIRE(eventually([&] { return answered >= 40; }));
     redis.pause();  // SIGSTOP: connections stay open, nothing is answered
     // Frozen until the publishes already sent have run into the command timeout (and later
     // ones are refused before being sent).
-    const bool sawUnknown = waitUntil([&] { return unknown >= kPublishers; });
-    CHECK(waitUntil([&] { return !healthy(node); }));
+    const bool sawUnknown = eventually([&] { return unknown >= kPublishers; });
+    CHECK(eventually([&] { return !healthy(node); }));
     // Refused while the broker is down: certainly not stored, whatever happens next.
     auto probe = node.client();
     const Answer refusedProbe = post(probe, keyed("idem-probe", "never", "probe-key"));
     redis.resume();
     for (std::thread& publisher : publishers) publisher.join();
     REQUIRE(sawUnknown);
-    REQUIRE(waitUntil([&] { return healthy(node); }));
+    REQUIRE(eventually([&] { return healthy(node); }));
     // Every publish that did not get a seq is sent again with its key until it does.
     auto client = node.client();
     for (int i = 0; i < kPublishes; ++i) {
@@ -187,7 +179,7 @@ TEST_CASE("the same idempotency key on two nodes sharing Redis gives one seq, an
     RedisServer redis;
     ServerProcess a({"--broker", redis.url()});
     ServerProcess b({"--broker", redis.url()});
-    REQUIRE(waitUntil([&] { return healthy(a) && healthy(b); }));
+    REQUIRE(eventually([&] { return healthy(a) && healthy(b); }));
     Bystander bystander(a);
     auto onA = a.client();
     auto onB = b.client();
@@ -247,7 +239,7 @@ TEST_CASE("the memory broker keeps keys for the window, bounded, and the NDJSON 
     const Answer first = post(client, keyed("m", 1, "k1"));
     CHECK(post(client, keyed("m", 2, "k1")).seq() == first.seq());
     // The window ends: the key is stored anew.
-    CHECK(waitUntil([&] { return post(client, keyed("m", 3, "k1")).seq() != first.seq(); }, 10s));
+    CHECK(eventually([&] { return post(client, keyed("m", 3, "k1")).seq() != first.seq(); }, 10s));
     // At most 3 keys: a fourth pushes the oldest out (before its window ends).
     for (const char* key : {"a", "b", "c", "d"}) post(client, keyed("n", key, key));
     CHECK(post(client, keyed("n", "again", "a")).seq() == 5);                                // forgotten: stored again

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/redis_server.hpp"
 
@@ -19,15 +20,6 @@ namespace operations_test {
 
 namespace {
 
-struct TempDir {
-    TempDir() {
-        char pattern[] = "/tmp/pushwire-ops-XXXXXX";
-        path = mkdtemp(pattern);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    std::string path;
-};
-
 // The levels of the `refused` lines a server logged (JSON lines).
 std::multiset<std::string> refusedLevels(const std::string& log) {
     std::multiset<std::string> levels;
@@ -37,15 +29,6 @@ std::multiset<std::string> refusedLevels(const std::string& log) {
         if (entry.is_object() && entry.value("event", "") == "refused") levels.insert(entry.value("level", ""));
     }
     return levels;
-}
-
-void waitHealthy(const ServerProcess& node) {
-    for (int i = 0; i < 300; ++i) {
-        auto health = node.client().Get("/pushwire/healthz");
-        if (health && health->status == 200) return;
-        std::this_thread::sleep_for(20ms);
-    }
-    FAIL("the node never became healthy");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "../support/redis_cluster.hpp"
 #include "../support/redis_server.hpp"
 #include "broker/cluster_broker.hpp"
+#include "harness.hpp"
 #include "server_process.hpp"
 
 using namespace pushwire::test;
@@ -28,15 +29,6 @@ std::vector<std::string> presenceNode(const RedisServer& redis, std::vector<std:
                                      "--presence-ttl", "3",         "--presence-grace-ms", "300"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
-}
-
-void waitHealthy(const ServerProcess& node) {
-    for (int i = 0; i < 200; ++i) {
-        auto health = node.client().Get("/pushwire/healthz");
-        if (health && health->status == 200) return;
-        std::this_thread::sleep_for(50ms);
-    }
-    FAIL("the node never became healthy");
 }
 
 std::set<std::string> presentOn(const ServerProcess& node, const std::string& channel) {
@@ -343,12 +335,7 @@ TEST_CASE(
     RedisCluster redis;
     // A channel on each master; the node keys ({presence}) on a master that is not the
     // first seed, which the nodes talk to first.
-    std::map<int, std::string> rooms;
-    for (int i = 0; rooms.size() < 3 && i < 10000; ++i) {
-        const std::string name = "room:" + std::to_string(i);
-        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
-        if (owner && !rooms.count(owner->port())) rooms[owner->port()] = name;
-    }
+    const std::map<int, std::string> rooms = channelPerMaster(redis, "room:");
     REQUIRE(rooms.size() == 3);
     REQUIRE(redis.masterOf(pushwire::server::clusterSlot("{presence}")) != redis.nodes()[0]);
     std::string list;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/redis_server.hpp"
 
@@ -37,25 +38,6 @@ std::vector<std::string> brokerAt(int port, std::vector<std::string> extra = {})
     std::vector<std::string> args{"--broker", "redis://127.0.0.1:" + std::to_string(port), "--broker-prefix", "t"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
-}
-
-void waitHealthy(const ServerProcess& node) {
-    for (int i = 0; i < 500; ++i) {
-        auto health = node.client().Get("/pushwire/healthz");
-        if (health && health->status == 200) return;
-        std::this_thread::sleep_for(20ms);
-    }
-    FAIL("the node never became healthy");
-}
-
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 15000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
 }
 
 // `replica` follows `master`, and its link is up (it holds what the master had).

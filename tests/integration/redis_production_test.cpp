@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/cluster_broker.hpp"
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
@@ -25,18 +26,6 @@ namespace redis_production_test {
 namespace {
 
 const std::string kSecret = "s3cr3t-Pa55-7a1c9e";
-
-struct TempDir {
-    TempDir() {
-        char templ[] = "/tmp/pushwire-redis-tls-XXXXXX";
-        if (!mkdtemp(templ)) throw std::runtime_error("mkdtemp failed");
-        path = templ;
-    }
-    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-    void write(const std::string& name, const std::string& text) const { std::ofstream(file(name)) << text; }
-    std::string path;
-};
 
 bool waitStatus(const ServerProcess& node, int status) {
     for (int i = 0; i < 500; ++i) {
@@ -406,12 +395,7 @@ TEST_CASE(
         CHECK(json::parse(health)["broker"]["kind"].get<std::string>().rfind("rediss+cluster://", 0) == 0);
     }
     // A channel on each master.
-    std::map<int, std::string> rooms;
-    for (int i = 0; rooms.size() < 3 && i < 10000; ++i) {
-        const std::string name = "room:" + std::to_string(i);
-        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
-        if (owner && !rooms.count(owner->port())) rooms[owner->port()] = name;
-    }
+    const std::map<int, std::string> rooms = channelPerMaster(redis, "room:");
     REQUIRE(rooms.size() == 3);
     std::string list;
     for (const auto& [port, room] : rooms) list += (list.empty() ? "" : ",") + room;
@@ -434,25 +418,12 @@ TEST_CASE(
                 REQUIRE(json::parse(res->body)["seq"] == i);
             }
         }
-        std::map<std::string, std::vector<int>> bySse, byWs, byHistory;
-        for (const SseEvent& event : sse.waitFor(60, "", 20s)) {
-            json envelope = json::parse(event.data);
-            CHECK(envelope["data"] == envelope["seq"]);
-            bySse[envelope["channel"]].push_back(envelope["seq"]);
+        const auto sseGot = sseMessages(sse, 60, 20s), wsGot = wsMessages(ws, 60, 20s);
+        for (const auto* got : {&sseGot, &wsGot}) {
+            for (const json& message : *got) CHECK(message["data"] == message["seq"]);
         }
-        auto frames = ws.waitFor(
-            [](const auto& all) {
-                std::size_t n = 0;
-                for (const auto& f : all) n += f.payload.find("\"message\"") != std::string::npos;
-                return n >= 60;
-            },
-            20s);
-        for (const auto& frame : frames) {
-            json parsed = json::parse(frame.payload);
-            if (parsed["type"] != "message") continue;
-            CHECK(parsed["data"] == parsed["seq"]);
-            byWs[parsed["channel"]].push_back(parsed["seq"]);
-        }
+        auto bySse = seqsByChannel(sseGot), byWs = seqsByChannel(wsGot);
+        std::map<std::string, std::vector<int>> byHistory;
         // History: read from each master by a node that never followed the channels.
         std::string since = "0";
         for (int round = 0; round < 20; ++round) {
@@ -522,12 +493,7 @@ TEST_CASE(
     seeds.replace(0, std::string("redis+cluster://rediss://").size(), "rediss+cluster://");
     ServerProcess node({"--broker", seeds, "--broker-tls-ca", dir.file("ca.crt")});
     REQUIRE(waitStatus(node, 200));
-    std::map<int, std::string> channels;  // master's TLS port -> a channel it owns
-    for (int i = 0; channels.size() < 3 && i < 10000; ++i) {
-        const std::string name = "f-" + std::to_string(i);
-        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
-        if (owner && !channels.count(owner->port())) channels[owner->port()] = name;
-    }
+    const std::map<int, std::string> channels = channelPerMaster(redis, "f-");  // by the master's TLS port
     REQUIRE(channels.size() == 3);
     for (const auto& [port, channel] : channels) CHECK(publishOn(node, channel) == 1);
     RedisServer* victim = redis.masterOf(pushwire::server::clusterSlot(channels.begin()->second));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/redis_server.hpp"
 #include "support/tcp_proxy.hpp"
@@ -25,15 +26,6 @@ const std::string kSubscriber = "SUBSCRIBE\r\n$23\r\nt:node:";
 
 std::vector<std::string> brokerAt(int port) {
     return {"--broker", "redis://127.0.0.1:" + std::to_string(port), "--broker-prefix", "t"};
-}
-
-void waitHealthy(const ServerProcess& node) {
-    for (int i = 0; i < 300; ++i) {
-        auto health = node.client().Get("/pushwire/healthz");
-        if (health && health->status == 200) return;
-        std::this_thread::sleep_for(20ms);
-    }
-    FAIL("the node never became healthy");
 }
 
 std::uint64_t publishOn(const ServerProcess& node, const std::string& channel, int data) {
@@ -64,16 +56,6 @@ std::vector<std::pair<std::uint64_t, int>> upTo(int n) {
     std::vector<std::pair<std::uint64_t, int>> out;
     for (int i = 1; i <= n; ++i) out.emplace_back(static_cast<std::uint64_t>(i), i);
     return out;
-}
-
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 15000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
 }
 
 // Node A through the proxy, node B straight to Redis, and a live subscriber of `channel`

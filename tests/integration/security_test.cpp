@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/bystander.hpp"
 #include "support/token_minter.hpp"
@@ -76,12 +77,6 @@ std::vector<BadToken> badTokens() {
     };
 }
 
-std::string errorCodeOf(const std::string& body) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_object() && j.contains("error")) return j["error"].value("code", "");
-    return "";
-}
-
 // A reader of an unrelated channel, with a token of its own, that must keep receiving
 // whatever the test does to the server. `withKey`: publishes with the API key.
 Bystander bystanderOf(ServerProcess& server, bool withKey) {
@@ -100,10 +95,6 @@ std::uint64_t publishAsBackend(const ServerProcess& server, const std::string& c
                                 json{{"channel", channel}, {"data", json::parse(data)}}.dump(), "application/json");
     if (!response || response->status != 200) throw std::runtime_error("publish failed");
     return json::parse(response->body)["seq"].get<std::uint64_t>();
-}
-
-auto ofType(const std::string& type) {
-    return [type](const std::string& f) { return field(f, "type") == type; };
 }
 
 }  // namespace

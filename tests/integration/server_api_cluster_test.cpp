@@ -14,6 +14,7 @@
 #include "../support/redis_cluster.hpp"
 #include "../support/redis_server.hpp"
 #include "broker/cluster_broker.hpp"
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/key_files.hpp"
 #include "support/token_minter.hpp"
@@ -65,20 +66,6 @@ int status(const ServerProcess& node, const std::string& target) {
     auto client = node.client();
     auto response = client.Get(target.c_str());
     return response ? response->status : 0;
-}
-
-// Waits (for a server that is slow to start, not for timing) until `good()`.
-bool eventually(const std::function<bool()>& good, std::chrono::milliseconds limit = 15000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (good()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return good();
-}
-
-auto ofType(const std::string& type) {
-    return [type](const std::string& f) { return field(f, "type") == type; };
 }
 
 // Every transport refuses `token` on `node` with 401 token_revoked (WebSocket: close 4001).

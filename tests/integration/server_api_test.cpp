@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 #include "support/key_files.hpp"
 #include "support/token_minter.hpp"
@@ -81,10 +82,6 @@ std::string sha256Prefix(const std::string& session) {
         out += "0123456789abcdef"[digest[i] & 15];
     }
     return out;
-}
-
-auto ofType(const std::string& type) {
-    return [type](const std::string& f) { return field(f, "type") == type; };
 }
 
 // A long-poll of `user` on `channel` in another thread, held by the server when this returns.

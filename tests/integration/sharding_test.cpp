@@ -16,6 +16,7 @@
 #include "../support/redis_server.hpp"
 #include "broker/cluster_broker.hpp"
 #include "broker/routed_broker.hpp"
+#include "harness.hpp"
 #include "server_process.hpp"
 
 using namespace pushwire::test;
@@ -29,29 +30,6 @@ std::string shardsUrl(const std::vector<RedisServer*>& shards) {
     std::string out;
     for (RedisServer* shard : shards) out += (out.empty() ? "" : ",") + shard->url();
     return out;
-}
-
-// The first channel named prefix-N that lands on `shard` of `count`.
-std::string channelOnShard(const std::string& prefix, std::size_t shard, std::size_t count) {
-    for (int i = 0;; ++i) {
-        const std::string name = prefix + "-" + std::to_string(i);
-        if (pushwire::server::jumpConsistentHash(pushwire::server::fnv1a64(name), count) == shard) return name;
-    }
-}
-
-json health(const ServerProcess& node, int* status = nullptr) {
-    auto res = node.client().Get("/pushwire/healthz");
-    if (status) *status = res ? res->status : 0;
-    return res ? json::parse(res->body) : json();
-}
-
-void waitStatus(const ServerProcess& node, const std::string& wanted, std::chrono::seconds limit = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (health(node).value("status", "") == wanted) return;
-        std::this_thread::sleep_for(50ms);
-    }
-    FAIL("healthz never said " << wanted << ": " << health(node).dump());
 }
 
 struct Batch {
@@ -210,18 +188,6 @@ RedisCluster& cluster() {
     return shared;
 }
 
-// One channel per master of the cluster now: c-<slot owner's port>.
-std::map<int, std::string> channelPerMaster(RedisCluster& redis) {
-    std::map<int, std::string> out;
-    const auto masters = redis.masters();
-    for (int i = 0; out.size() < masters.size() && i < 10000; ++i) {
-        const std::string name = "k-" + std::to_string(i);
-        RedisServer* owner = redis.masterOf(pushwire::server::clusterSlot(name));
-        if (owner && !out.count(owner->port())) out[owner->port()] = name;
-    }
-    return out;
-}
-
 }  // namespace
 
 TEST_CASE("two nodes on a Redis Cluster: channels on every master are delivered in order, once, on every transport",
@@ -233,7 +199,7 @@ TEST_CASE("two nodes on a Redis Cluster: channels on every master are delivered 
     ServerProcess a(args), b(args);
     waitStatus(a, "ok");
     waitStatus(b, "ok");
-    const auto channels = channelPerMaster(redis);
+    const auto channels = channelPerMaster(redis, "k-");
     REQUIRE(channels.size() == 3);
     CHECK(health(a)["broker"]["parts"].size() == 3);
     std::string list;
@@ -247,22 +213,8 @@ TEST_CASE("two nodes on a Redis Cluster: channels on every master are delivered 
             REQUIRE(tryPublish(b, channel, std::to_string(i)) == static_cast<std::uint64_t>(i));
         }
     }
-    std::map<std::string, std::vector<int>> bySse, byWs;
-    for (const SseEvent& event : sse.waitFor(60, "", 20s)) {
-        json envelope = json::parse(event.data);
-        bySse[envelope["channel"]].push_back(envelope["seq"]);
-    }
-    auto frames = ws.waitFor(
-        [](const auto& all) {
-            std::size_t n = 0;
-            for (const auto& f : all) n += f.payload.find("\"message\"") != std::string::npos;
-            return n >= 60;
-        },
-        20s);
-    for (const auto& frame : frames) {
-        json parsed = json::parse(frame.payload);
-        if (parsed["type"] == "message") byWs[parsed["channel"]].push_back(parsed["seq"]);
-    }
+    auto bySse = seqsByChannel(sseMessages(sse, 60, 20s));
+    auto byWs = seqsByChannel(wsMessages(ws, 60, 20s));
     Batch polled = readUntil(a, list, "0", [](const Batch& x) { return x.messages.size() >= 60; });
     std::map<std::string, std::vector<int>> byPoll;
     for (const auto& m : polled.messages) byPoll[m["channel"]].push_back(m["seq"]);
@@ -287,7 +239,7 @@ TEST_CASE(
     ServerProcess a(args), b(args);
     waitStatus(a, "ok");
     waitStatus(b, "ok");
-    const auto channels = channelPerMaster(redis);
+    const auto channels = channelPerMaster(redis, "k-");
     REQUIRE(channels.size() == 3);
     std::string list;
     for (const auto& [port, channel] : channels) list += (list.empty() ? "" : ",") + channel;

@@ -2,18 +2,13 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "harness.hpp"
 #include "server_process.hpp"
 
 using namespace pushwire::test;
 using nlohmann::json;
 
 namespace websocket_test {
-
-namespace {
-auto ofType(const std::string& type) {
-    return [type](const std::string& f) { return field(f, "type") == type; };
-}
-}  // namespace
 
 TEST_CASE("a WebSocket client is welcomed, subscribes, and receives messages in order") {
     ServerProcess server;

@@ -63,6 +63,15 @@ MessagePtr publishNow(Hub& hub, const std::string& channel, const std::string& d
     return out;
 }
 
+// A read of `channel` after `after` (in the life `epoch`, "" for any): the page when the hub
+// answered at once, from its window; nullopt when it did not (it asked the broker).
+std::optional<HistoryPage> readNow(Hub& hub, const std::string& channel, std::uint64_t after,
+                                   const std::string& epoch = "") {
+    std::optional<HistoryPage> page;
+    hub.read({channel, after, epoch, 100, SIZE_MAX}, [&](Result<HistoryPage> r) { page = std::move(r.value()); });
+    return page;
+}
+
 }  // namespace
 
 TEST_CASE("a publish reaches every listener of its channel once, in order, and no other") {
@@ -145,11 +154,7 @@ TEST_CASE("reads covered by what the hub saw go by are answered at once, others 
     hub.join("c", &listener);
     broker.handler->onFollow("c", {"e1", 10});
     for (std::uint64_t seq = 11; seq <= 15; ++seq) broker.handler->onPublication(broker.message("c", seq));
-    auto readAt = [&](std::uint64_t after, const std::string& epoch = "") {
-        std::optional<HistoryPage> page;
-        hub.read({"c", after, epoch, 100, SIZE_MAX}, [&](Result<HistoryPage> r) { page = std::move(r.value()); });
-        return page;
-    };
+    auto readAt = [&](std::uint64_t after, const std::string& epoch = "") { return readNow(hub, "c", after, epoch); };
     auto local = readAt(12);  // the window holds 13..15
     REQUIRE(local);
     REQUIRE(local->messages.size() == 3);
@@ -200,9 +205,7 @@ TEST_CASE("a publish answered before its delivery is read from the broker until 
     broker.handler->onPublication(broker.message("c", 2));
     auto readAt = [&](std::uint64_t after) {
         const std::size_t before = broker.reads.size();
-        bool answered = false;
-        hub.read({"c", after, "e1", 100, 1 << 20}, [&](Result<HistoryPage>) { answered = true; });
-        return answered ? "window" : broker.reads.size() > before ? "broker" : "none";
+        return readNow(hub, "c", after, "e1") ? "window" : broker.reads.size() > before ? "broker" : "none";
     };
     CHECK(std::string(readAt(1)) == "window");
     hub.publish("c", "3", [](Result<MessagePtr>) {});
@@ -219,7 +222,5 @@ TEST_CASE("a publish answered before its delivery is read from the broker until 
     broker.handler->onFollow("c", {"e2", 0});
     CHECK(hub.head("c")->epoch == "e2");
     CHECK(hub.head("c")->seq == 0);
-    bool answered = false;
-    hub.read({"c", 0, "e2", 100, 1 << 20}, [&](Result<HistoryPage>) { answered = true; });
-    CHECK(answered);  // from the window again
+    CHECK(readNow(hub, "c", 0, "e2"));  // from the window again
 }
