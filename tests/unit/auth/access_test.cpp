@@ -5,6 +5,8 @@
 #include "auth/rate_limiter.hpp"
 #include "support/token_minter.hpp"
 
+namespace access_test {
+
 using namespace pushwire::server;
 using namespace pushwire::testing;
 using nlohmann::json;
@@ -269,3 +271,5 @@ TEST_CASE("a token living longer than --max-token-lifetime is refused") {
     CHECK_FALSE(policy.identifyToken(mintHs256(kSecret, {{"sub", "a"}, {"exp", now + 601}}), nowMs()));
     CHECK(policy.identifyToken(mintHs256(kSecret, {{"sub", "a"}, {"exp", now + 599}}), nowMs()));
 }
+
+}  // namespace access_test

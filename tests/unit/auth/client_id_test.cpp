@@ -4,6 +4,8 @@
 
 #include "front/http_request.hpp"
 
+namespace client_id_test {
+
 using namespace pushwire::server;
 
 TEST_CASE("a session's client id is the first 32 hex digits of its SHA-256, the same every time") {
@@ -25,3 +27,5 @@ TEST_CASE("a malformed session is refused, and without one the ids are random an
     CHECK(a.find_first_not_of("0123456789abcdef") == std::string::npos);
     CHECK(a != b);
 }
+
+}  // namespace client_id_test

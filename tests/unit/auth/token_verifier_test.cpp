@@ -4,6 +4,8 @@
 
 #include "support/token_minter.hpp"
 
+namespace token_verifier_test {
+
 using namespace pushwire::server;
 using namespace pushwire::testing;
 using nlohmann::json;
@@ -157,3 +159,5 @@ TEST_CASE("the info claim is kept serialized, null when absent, and a token with
     CHECK(codeOf(big) == ErrorCode::Unauthorized);
     CHECK_THAT(big.error().message, Catch::Contains("info"));
 }
+
+}  // namespace token_verifier_test

@@ -16,6 +16,8 @@
 #include "broker/redis_broker.hpp"
 #include "broker/routed_broker.hpp"
 
+namespace broker_contract_test {
+
 using namespace pushwire::server;
 using pushwire::test::RedisCluster;
 using pushwire::test::RedisServer;
@@ -330,3 +332,5 @@ TEST_CASE("a flushed Redis gives the stream a new epoch, and a follower is told 
     CHECK(node.recorder().publications.back()->seq == 1);
     CHECK(node.recorder().follows.size() == 2);
 }
+
+}  // namespace broker_contract_test

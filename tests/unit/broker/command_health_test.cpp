@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace command_health_test {
+
 using pushwire::server::CommandHealth;
 using Kind = CommandHealth::Kind;
 
@@ -62,3 +64,5 @@ TEST_CASE("command health: the error shown is its first line, without arguments 
     const std::string accents = CommandHealth::shown("E " + std::string(300, 'a').replace(197, 2, "\xC3\xA9"));
     CHECK(accents == "E " + std::string(197, 'a') + "...");
 }
+
+}  // namespace command_health_test

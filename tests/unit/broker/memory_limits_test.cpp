@@ -5,6 +5,8 @@
 
 #include "broker/memory_broker.hpp"
 
+namespace memory_limits_test {
+
 using namespace pushwire::server;
 using pushwire::protocol::ErrorCode;
 using pushwire::protocol::GapReason;
@@ -141,3 +143,5 @@ TEST_CASE("a million publishes to new channels keep the broker within its limits
     CHECK(broker.historyBytes() <= options.maxHistoryBytes);
     CHECK(broker.limitStats().channelsEvicted == kPublishes - 1000);
 }
+
+}  // namespace memory_limits_test

@@ -11,6 +11,8 @@
 #include "broker/memory_presence.hpp"
 #include "broker/redis_presence.hpp"
 
+namespace presence_contract_test {
+
 using namespace pushwire::server;
 using namespace std::chrono_literals;
 using pushwire::protocol::EntryEvent;
@@ -275,3 +277,5 @@ TEST_CASE("presence on Redis: a node that stops refreshing is seen leaving by th
     CHECK(leaves == 1);
     CHECK(page.messages.back()->event == EntryEvent::Leave);
 }
+
+}  // namespace presence_contract_test

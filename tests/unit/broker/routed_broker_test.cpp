@@ -16,6 +16,8 @@
 #include "app/options.hpp"
 #include "broker/cluster_broker.hpp"
 
+namespace routed_broker_test {
+
 using namespace pushwire::server;
 using pushwire::test::RedisServer;
 using namespace std::chrono_literals;
@@ -267,3 +269,5 @@ TEST_CASE(
     broker.stop();
     io.poll();
 }
+
+}  // namespace routed_broker_test

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace flush_list_test {
+
 using pushwire::server::FlushList;
 
 namespace {
@@ -50,3 +52,5 @@ TEST_CASE("taking into a kept vector replaces what it held and lists anew, turn 
         CHECK(list.empty());
     }
 }
+
+}  // namespace flush_list_test

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace frame_reader_test {
+
 using pushwire::server::FrameReader;
 
 namespace {
@@ -101,3 +103,5 @@ TEST_CASE("non-minimal lengths and broken close frames are protocol errors") {
     CHECK(close.frames[0].closeCode == 4001);
     CHECK(close.frames[0].closeText == "bye");
 }
+
+}  // namespace frame_reader_test

@@ -17,6 +17,8 @@
 #include "front/flush_list.hpp"
 #include "front/sender.hpp"
 
+namespace http_connection_test {
+
 using namespace pushwire::server;
 using namespace std::chrono_literals;
 
@@ -255,3 +257,5 @@ TEST_CASE("a writer told of room gets onDrained once the reader has taken the qu
     got += host.received().size();
     CHECK(got == 400000);
 }
+
+}  // namespace http_connection_test

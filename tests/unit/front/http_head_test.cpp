@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <websocketpp/http/request.hpp>
 
+namespace http_head_test {
+
 using namespace pushwire::server;
 
 namespace {
@@ -51,3 +53,5 @@ TEST_CASE("a head says how its connection goes on") {
     CHECK(head("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").head);
     CHECK(head("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").expectContinue);
 }
+
+}  // namespace http_head_test

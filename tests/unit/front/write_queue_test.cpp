@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace write_queue_test {
+
 using pushwire::server::WriteQueue;
 
 TEST_CASE("the write queue gathers its chunks in order and drops what was written, also mid-chunk") {
@@ -30,3 +32,5 @@ TEST_CASE("the write queue hands out at most as many iovecs as asked") {
     iovec parts[3];
     CHECK(queue.gather(parts, 3) == 3);
 }
+
+}  // namespace write_queue_test

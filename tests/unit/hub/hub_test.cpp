@@ -7,6 +7,8 @@
 
 #include "broker/memory_broker.hpp"
 
+namespace hub_test {
+
 using namespace pushwire::server;
 using pushwire::protocol::Result;
 
@@ -224,3 +226,5 @@ TEST_CASE("a publish answered before its delivery is read from the broker until 
     CHECK(hub.head("c")->seq == 0);
     CHECK(readNow(hub, "c", 0, "e2"));  // from the window again
 }
+
+}  // namespace hub_test

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace channel_name_test {
+
 using namespace pushwire::protocol;
 
 TEST_CASE("channel names of 1-200 allowed characters are valid") {
@@ -25,3 +27,5 @@ TEST_CASE("channel names outside the rules are refused with a sentence") {
     CHECK_THAT(*channelNameProblem(std::string(300, 'x')), Catch::Contains("300"));
     CHECK_FALSE(channelNameProblem("ok"));
 }
+
+}  // namespace channel_name_test

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace cursor_test {
+
 using namespace pushwire::protocol;
 
 namespace {
@@ -120,3 +122,5 @@ TEST_CASE("the largest seq parses") {
     REQUIRE(parsed.ok());
     CHECK(positionOf(*parsed, "c", {"c"})->seq == 18446744073709551615ull);
 }
+
+}  // namespace cursor_test

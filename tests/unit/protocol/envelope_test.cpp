@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace envelope_test {
+
 using namespace pushwire::protocol;
 
 TEST_CASE("an envelope serializes with channel, seq, data and time") {
@@ -55,3 +57,5 @@ TEST_CASE("gaps encode an unknown end as null") {
     CHECK(back->reason == GapReason::EpochChanged);
     CHECK(back->epoch == "0badc0de");
 }
+
+}  // namespace envelope_test

@@ -4,6 +4,8 @@
 
 #include "pushwire/protocol/presence.hpp"
 
+namespace frames_test {
+
 using namespace pushwire::protocol;
 
 TEST_CASE("client frames decode: subscribe, unsubscribe, publish, ping") {
@@ -250,3 +252,5 @@ TEST_CASE("what the server API did to a client decodes: frames, SSE data, poll a
     CHECK_FALSE(stay->reconnect);
     CHECK_FALSE(decodeServerAction("not json").ok());
 }
+
+}  // namespace frames_test

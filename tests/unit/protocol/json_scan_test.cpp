@@ -9,6 +9,8 @@
 
 #include "json_util.hpp"
 
+namespace json_scan_test {
+
 using pushwire::protocol::ErrorCode;
 using pushwire::protocol::detail::decodeJsonString;
 using pushwire::protocol::detail::quoteJsonString;
@@ -292,3 +294,5 @@ TEST_CASE("decoded strings and quoted strings are nlohmann's") {
         }
     }
 }
+
+}  // namespace json_scan_test

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace sse_test {
+
 using namespace pushwire::protocol;
 
 TEST_CASE("an SSE event has event, id and data lines and ends with a blank line") {
@@ -19,3 +21,5 @@ TEST_CASE("SSE comments and retry lines") {
     CHECK(sseComment("hb") == ": hb\n\n");
     CHECK(sseRetry(2000) == "retry: 2000\n\n");
 }
+
+}  // namespace sse_test

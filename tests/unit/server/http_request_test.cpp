@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace http_request_test {
+
 using namespace pushwire::server;
 
 TEST_CASE("targets split into a decoded path and query pairs") {
@@ -31,3 +33,5 @@ TEST_CASE("headers are found regardless of case") {
     CHECK(request.header("last-event-id") == "e~c@3");
     CHECK(request.header("missing").empty());
 }
+
+}  // namespace http_request_test

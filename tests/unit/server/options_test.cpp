@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <fstream>
 
+namespace options_test {
+
 using namespace pushwire::server;
 
 TEST_CASE("defaults follow the spec") {
@@ -248,3 +250,5 @@ TEST_CASE(
                    .error,
                Catch::Contains("--broker-tls-key /nonexistent/client.key"));
 }
+
+}  // namespace options_test

@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+namespace presence_tracker_test {
+
 using namespace pushwire::server;
 using namespace std::chrono_literals;
 using pushwire::protocol::Error;
@@ -202,3 +204,5 @@ TEST_CASE("presence tracker: a burst goes in bounded batches, a bounded number u
     REQUIRE(rig.runUntil([&] { return rig.store.calls.size() == 2; }));
     CHECK(rig.store.calls == std::vector<std::string>{"leave room:0 0", "join room:0 0"});
 }
+
+}  // namespace presence_tracker_test
