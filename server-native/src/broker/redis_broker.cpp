@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <asio/post.hpp>
 #include <charconv>
+#include <cstdlib>
 #include <random>
 
 #include "broker/memory_broker.hpp"
@@ -316,6 +317,12 @@ BrokerStats RedisBroker::stats() const {
 
 void RedisBroker::noteReply(CommandHealth::Kind kind, const RedisValue* reply) {
     if (!reply) return;  // no answer: the connection's own watch reports that
+    if (reply->isError() && mapsHere_ && reply->text.rfind("MOVED ", 0) == 0) {
+        // "MOVED <slot> <host:port>": sent on a map read again since, which sends the slot
+        // elsewhere now: nothing about this master.
+        const long slot = std::strtol(reply->text.c_str() + 6, nullptr, 10);
+        if (slot >= 0 && slot < 16384 && !mapsHere_(static_cast<std::uint16_t>(slot))) return;
+    }
     if (reply->isError()) {
         health_.failed(kind, reply->text);
     } else {

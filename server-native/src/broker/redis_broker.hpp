@@ -76,11 +76,18 @@ public:
     // A Redis Cluster's master: its commands connection follows ASK and TRYAGAIN through
     // `redirect` (RedisConnection::onRedirect), and its scripts may take over the lives of
     // channels whose keys came from the masters `liveMasters` lists (comma-separated
-    // run_ids; see life() in redis_broker.cpp). Before start().
-    void clusterMaster(RedisConnection::Redirect redirect, std::function<std::string()> liveMasters) {
+    // run_ids; see life() in redis_broker.cpp). `mapsHere` says whether the node's slot map
+    // sends a slot to this master now: a MOVED for a slot it no longer does answers a
+    // command sent before the map was read again, and is not this master's failure.
+    // Before start().
+    void clusterMaster(RedisConnection::Redirect redirect, std::function<std::string()> liveMasters,
+                       std::function<bool(std::uint16_t slot)> mapsHere) {
         redirect_ = std::move(redirect);
         liveMasters_ = std::move(liveMasters);
+        mapsHere_ = std::move(mapsHere);
     }
+    // The node's slot map changed: MOVED answers counted so far were the stale map's.
+    void slotMapChanged() { health_.forgetMoved(); }
     // The commands connection, when ready (an ASK's target); null otherwise.
     RedisConnection* commandsConnection() { return commandsReady_ ? commands_.get() : nullptr; }
     // The run_id of the Redis process the commands connection reaches ("" before).
@@ -175,6 +182,7 @@ private:
     std::string replicationId_;  // and its INFO master_replid (its tenure as master)
     RedisConnection::Redirect redirect_;
     std::function<std::string()> liveMasters_;
+    std::function<bool(std::uint16_t)> mapsHere_;
     std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
     std::uint64_t probesSent_ = 0;
     std::chrono::steady_clock::time_point lastProbeSeen_;
