@@ -284,7 +284,13 @@ RedisBroker::RedisBroker(asio::io_context& io, const BrokerOptions& options, std
       probeTimer_(io),
       checkTimer_(io),
       commandsRetry_(io),
-      subscriberRetry_(io) {}
+      subscriberRetry_(io) {
+    // Scripts that only read are served by a Redis that refuses writes (OOM): their outcomes
+    // are counted apart (CommandHealth).
+    scripts_["publish"] = Script{std::string(kLifeScript) + kPublishScript, "", CommandHealth::Kind::Write};
+    scripts_["read"] = Script{std::string(kLifeScript) + kReadScript, "", CommandHealth::Kind::Read};
+    scripts_["tail"] = Script{kTailScript, "", CommandHealth::Kind::Read};
+}
 
 RedisBroker::~RedisBroker() {
     *alive_ = false;
@@ -507,21 +513,18 @@ void RedisBroker::connectSubscriber() {
     });
 }
 
-void RedisBroker::addScript(const std::string& name, std::string text) {
-    scriptTexts_[name] = std::string(kLifeScript) + text;
+void RedisBroker::addScript(const std::string& name, std::string text, CommandHealth::Kind kind) {
+    scripts_[name] = Script{std::string(kLifeScript) + text, "", kind};
 }
 
 void RedisBroker::loadScripts(std::function<void(bool)> done) {
-    scriptTexts_.emplace("publish", std::string(kLifeScript) + kPublishScript);
-    scriptTexts_.emplace("read", std::string(kLifeScript) + kReadScript);
-    scriptTexts_.emplace("tail", kTailScript);
-    auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
+    auto remaining = std::make_shared<int>(static_cast<int>(scripts_.size()));
     auto ok = std::make_shared<bool>(true);
-    for (const auto& [name, text] : scriptTexts_) {
-        commands_->command({"SCRIPT", "LOAD", text},
-                           [this, name = std::string(name), remaining, ok, done](const RedisValue* reply) {
+    for (auto& [name, script] : scripts_) {
+        commands_->command({"SCRIPT", "LOAD", script.text},
+                           [target = &script, remaining, ok, done](const RedisValue* reply) {
                                if (reply && reply->isString()) {
-                                   scripts_[name] = reply->text;
+                                   target->sha = reply->text;
                                } else {
                                    *ok = false;
                                }
@@ -974,7 +977,8 @@ void RedisBroker::checkHeads() {
 
 void RedisBroker::runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
                             RedisConnection::Callback done) {
-    if (!commandsReady_ || !commands_) {
+    const auto script = scripts_.find(name);
+    if (!commandsReady_ || !commands_ || script == scripts_.end()) {
         done(nullptr);
         return;
     }
@@ -983,45 +987,48 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
     auto built = std::make_shared<std::vector<std::string>>();
     built->reserve(3 + keys.size() + args.size());
     built->push_back("EVALSHA");
-    built->push_back(scripts_[name]);
+    built->push_back(script->second.sha);
     built->push_back(std::to_string(keys.size()));
     built->insert(built->end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
     built->insert(built->end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
     std::shared_ptr<const std::vector<std::string>> command = std::move(built);
     const auto started = std::chrono::steady_clock::now();
-    // Scripts that only read are served by a Redis that refuses writes (OOM): their outcomes
-    // are counted apart (CommandHealth).
-    const CommandHealth::Kind kind =
-        name == "read" || name == "tail" || name == "presence_snapshot" || name == "presence_counts"
-            ? CommandHealth::Kind::Read
-            : CommandHealth::Kind::Write;
+    const CommandHealth::Kind kind = script->second.kind;
+    const Script* lua = &script->second;  // scripts_ only grows (addScript before start): stays valid
     auto alive = alive_;
-    commands_->command(command, [this, alive, name, kind, command, started, done](const RedisValue* reply) {
+    commands_->command(command, [this, alive, lua, kind, command, started, done](const RedisValue* reply) {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (reply && reply->isError() && reply->text.rfind("NOSCRIPT", 0) == 0 && commands_) {
-            // Redis restarted without its script cache: send the script itself.
+            // Redis restarted without its script cache: send the script itself. Its answer
+            // is counted and acted on as the first attempt's would be.
             std::vector<std::string> retry = *command;
             retry[0] = "EVAL";
-            retry[1] = scriptTexts_[name];
+            retry[1] = lua->text;
             commands_->command(retry, [this, alive, kind, done](const RedisValue* again) {
-                if (*alive) noteReply(kind, again);
+                if (!*alive) return;
+                ++stats_.commands;
+                scriptAnswered(kind, again);
                 done(again);
             });
             return;
         }
-        noteReply(kind, reply);
-        if (!reply || reply->isError()) ++stats_.errors;
-        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
-            // The master this connection reached was demoted: connect again (with Sentinel: ask
-            // the sentinels), and learn its tenure anew once it is a master (life() above).
-            const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
-            commands_->close(why);
-            onCommandsLost(why);
-        }
+        scriptAnswered(kind, reply);
         done(reply);
     });
+}
+
+void RedisBroker::scriptAnswered(CommandHealth::Kind kind, const RedisValue* reply) {
+    noteReply(kind, reply);
+    if (!reply || reply->isError()) ++stats_.errors;
+    if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
+        // The master this connection reached was demoted: connect again (with Sentinel: ask
+        // the sentinels), and learn its tenure anew once it is a master (life() above).
+        const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
+        commands_->close(why);
+        onCommandsLost(why);
+    }
 }
 
 void RedisBroker::command(const std::vector<std::string>& args, RedisConnection::Callback done) {

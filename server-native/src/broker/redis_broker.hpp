@@ -97,8 +97,9 @@ public:
 
     // For RedisPresence (broker/redis_presence.hpp), which keeps its keys beside the
     // channels' and appends to their streams in its own scripts:
-    // A Lua script, loaded with the broker's own (call before start()).
-    void addScript(const std::string& name, std::string text);
+    // A Lua script, loaded with the broker's own (call before start()). `kind`: whether it
+    // writes or only reads, for CommandHealth (a Redis out of memory serves the second).
+    void addScript(const std::string& name, std::string text, CommandHealth::Kind kind);
     // EVALSHA of a script by name (EVAL when Redis lost its script cache); null reply
     // when the commands connection is not ready.
     void runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
@@ -158,6 +159,9 @@ private:
     std::string key(const std::string& channel, char kind) const;
     // Counts a reply for `kind` (CommandHealth): an error reply, or a success.
     void noteReply(CommandHealth::Kind kind, const RedisValue* reply);
+    // A script's last answer (after a NOSCRIPT, the EVAL's): counted, and READONLY (the
+    // master was demoted) makes the commands connection go and find the master again.
+    void scriptAnswered(CommandHealth::Kind kind, const RedisValue* reply);
     std::string channelOf(const std::string& pubsubChannel) const;
 
     asio::io_context& io_;
@@ -170,9 +174,13 @@ private:
     std::unique_ptr<SentinelWatch> watch_;  // redis+sentinel://: +switch-master
     bool commandsReady_ = false;
     bool subscriberReady_ = false;
-    bool sharded_ = false;                            // Redis 7: SSUBSCRIBE / SPUBLISH
-    std::map<std::string, std::string> scripts_;      // name -> sha1
-    std::map<std::string, std::string> scriptTexts_;  // name -> Lua
+    bool sharded_ = false;  // Redis 7: SSUBSCRIBE / SPUBLISH
+    struct Script {
+        std::string text;  // Lua
+        std::string sha;   // SCRIPT LOAD's answer
+        CommandHealth::Kind kind = CommandHealth::Kind::Write;
+    };
+    std::map<std::string, Script> scripts_;  // by name
     std::map<std::string, Followed> followed_;
     std::set<std::string> toSubscribe_;
     std::set<std::string> toUnsubscribe_;
