@@ -405,70 +405,120 @@ void RedisBroker::connectCommands() {
     connection->connect([this, alive, connection](std::optional<std::string> error) {
         if (!*alive || connection != commands_.get()) return;
         if (error) {
-            state_ = *error;
-            ++stats_.errors;
-            endpoint_.announcedPort = 0;  // ask the sentinels again
-            retryLater(true);
+            connectFailed(true, *error);
             return;
         }
-        connection->command({"INFO", "server"}, [this, alive, connection](const RedisValue* reply) {
+        // One INFO (its default sections) tells all the handshake needs: the version, the
+        // process (server), its role and tenure (replication), whether it is loading its
+        // dataset (persistence) and whether it runs in cluster mode (cluster).
+        connection->command({"INFO"}, [this, alive, connection](const RedisValue* reply) {
             if (!*alive || connection != commands_.get()) return;
-            if (reply && reply->isString()) {
-                auto at = reply->text.find("redis_version:");
-                sharded_ = at != std::string::npos && std::atoi(reply->text.c_str() + at + 14) >= 7;
-            }
+            const std::string info = reply && reply->isString() ? reply->text : std::string();
+            const std::string version = infoField(info, "redis_version");
+            sharded_ = !version.empty() && std::atoi(version.c_str()) >= 7;
             // The process this connection reaches: every epoch it makes is bound to it.
-            const std::string run = reply && reply->isString() ? infoField(reply->text, "run_id") : std::string();
+            const std::string run = infoField(info, "run_id");
             if (run.empty()) {
-                const std::string why = "INFO server did not name the Redis process (run_id): " +
+                const std::string why = "INFO did not name the Redis process (run_id): " +
                                         std::string(reply && reply->isError() ? reply->text : "no run_id");
                 connection->close(why);
                 onCommandsLost(why);
                 return;
             }
+            // The wrong scheme for this Redis: redis:// on a cluster node would be answered
+            // MOVED for every channel of another master's slots; redis+cluster:// on a Redis
+            // without cluster mode would read no slot map. Said once, and tried again (the
+            // Redis at that address may be replaced).
+            const bool clusterNode = infoField(info, "cluster_enabled") == "1";
+            if (clusterNode != options_.cluster) {
+                refuse(connection,
+                       clusterNode
+                           ? "this Redis is a Redis Cluster node (INFO cluster_enabled:1): use "
+                             "redis+cluster://host:port (rediss+cluster:// over TLS)"
+                           : "this Redis is not in cluster mode (INFO cluster_enabled:0): use redis://host:port "
+                             "(rediss:// over TLS), or enable cluster mode",
+                       "broker_misconfigured", true);
+                return;
+            }
+            // Began loading since the handshake's PING (see connectFailed()).
+            if (infoField(info, "loading") == "1") {
+                refuse(connection, loadingState("INFO loading:1"), "broker_loading", false);
+                return;
+            }
             runId_ = run;
-            connection->command({"INFO", "replication"}, [this, alive, connection](const RedisValue* replication) {
+            const std::string tenure = infoField(info, "master_replid");
+            // A replica cannot run the scripts (they write), and its replication id is not a
+            // tenure as master yet: wait until it is promoted (or Sentinel names another).
+            if (infoField(info, "role") != "master") {
+                const std::string why =
+                    "the Redis reached is a replica (INFO replication role:" + infoField(info, "role") +
+                    "), not a master";
+                connection->close(why);
+                onCommandsLost(why);
+                return;
+            }
+            if (tenure.empty()) {
+                const std::string why = "INFO did not name the replication id (master_replid)";
+                connection->close(why);
+                onCommandsLost(why);
+                return;
+            }
+            replicationId_ = tenure;
+            refused_.clear();
+            loadScripts([this, alive, connection](bool ok) {
                 if (!*alive || connection != commands_.get()) return;
-                const std::string tenure = replication && replication->isString()
-                                               ? infoField(replication->text, "master_replid")
-                                               : std::string();
-                // A replica cannot run the scripts (they write), and its replication id is not a
-                // tenure as master yet: wait until it is promoted (or Sentinel names another).
-                if (replication && replication->isString() && infoField(replication->text, "role") != "master") {
-                    const std::string why = "the Redis reached is a replica (INFO replication role:" +
-                                            infoField(replication->text, "role") + "), not a master";
-                    connection->close(why);
-                    onCommandsLost(why);
+                if (!ok) {
+                    connection->close("script load failed");
+                    onCommandsLost("could not load the broker's scripts");
                     return;
                 }
-                if (tenure.empty()) {
-                    const std::string why =
-                        "INFO replication did not name the replication id (master_replid): " +
-                        std::string(replication && replication->isError() ? replication->text : "none");
-                    connection->close(why);
-                    onCommandsLost(why);
-                    return;
+                commandsAttempts_ = 0;
+                commandsReady_ = true;
+                health_.reset();
+                updateAvailability();
+                // Channels whose sync waited on commands, and the subscriptions made meanwhile.
+                for (auto& [channel, followed] : followed_) {
+                    if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
                 }
-                replicationId_ = tenure;
-                loadScripts([this, alive, connection](bool ok) {
-                    if (!*alive || connection != commands_.get()) return;
-                    if (!ok) {
-                        connection->close("script load failed");
-                        onCommandsLost("could not load the broker's scripts");
-                        return;
-                    }
-                    commandsAttempts_ = 0;
-                    commandsReady_ = true;
-                    health_.reset();
-                    updateAvailability();
-                    // Channels whose sync waited on commands, and the subscriptions made meanwhile.
-                    for (auto& [channel, followed] : followed_) {
-                        if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
-                    }
-                });
             });
         });
     });
+}
+
+// A Redis restarting with its data (an RDB or AOF being read) answers LOADING to nearly
+// every command, the handshake's PING too, until it is done: a state of its own, said
+// once, and tried again until it ends.
+std::string RedisBroker::loadingState(const std::string& seen) {
+    return "loading: Redis is loading its dataset into memory (" + seen + "); retried until it is done";
+}
+
+void RedisBroker::connectFailed(bool commands, const std::string& error) {
+    const bool loading = error.find(": LOADING") != std::string::npos;
+    state_ = loading ? loadingState(error) : error;
+    if (loading && refused_ != "broker_loading") {
+        refused_ = "broker_loading";
+        log::write(log::Level::Warn, "broker_loading", {{"broker", describe()}, {"state", state_}});
+    }
+    ++stats_.errors;
+    endpoint_.announcedPort = 0;  // ask the sentinels again
+    retryLater(commands);
+}
+
+// The Redis reached cannot serve as it is: the connection goes, and is made again later.
+// The reason is the broker's state (healthz, and every 503 meanwhile), logged once while
+// it stays the same kind.
+void RedisBroker::refuse(RedisConnection* connection, const std::string& why, const char* event, bool misconfigured) {
+    connection->close(why);
+    commandsReady_ = false;
+    state_ = why;
+    if (refused_ != event) {
+        refused_ = event;
+        log::write(misconfigured ? log::Level::Error : log::Level::Warn, event,
+                   {{"broker", describe()}, {"address", connection->address()}, {"state", why}});
+    }
+    ++stats_.errors;
+    updateAvailability();
+    retryLater(true);
 }
 
 void RedisBroker::connectSubscriber() {
@@ -485,10 +535,7 @@ void RedisBroker::connectSubscriber() {
     connection->connect([this, alive, connection](std::optional<std::string> error) {
         if (!*alive || connection != subscriber_.get()) return;
         if (error) {
-            state_ = *error;
-            ++stats_.errors;
-            endpoint_.announcedPort = 0;  // ask the sentinels again
-            retryLater(false);
+            connectFailed(false, *error);
             return;
         }
         // Subscribing is what tells the server about sharded pub/sub: wait for commands to
@@ -538,9 +585,10 @@ void RedisBroker::onCommandsLost(const std::string& why) {
     const bool wasReady = commandsReady_;
     commandsReady_ = false;
     state_ = "commands connection lost: " + why;
-    // Why a working connection went (the node's once-a-second watch sees only up and down);
-    // attempts that fail while Redis stays away are not repeated here.
-    if (wasReady)
+    // Why a working Redis went (the node's once-a-second watch sees only up and down): said
+    // by the first of its two connections to go; attempts that fail while Redis stays away
+    // are not repeated here.
+    if (wasReady && available_)
         log::write(log::Level::Warn, "broker_connection_lost", {{"broker", describe()}, {"state", state_}}, true);
     ++stats_.errors;
     updateAvailability();
@@ -552,7 +600,7 @@ void RedisBroker::onSubscriberLost(const std::string& why) {
     const bool wasReady = subscriberReady_;
     subscriberReady_ = false;
     state_ = "subscriber connection lost: " + why;
-    if (wasReady)
+    if (wasReady && available_)
         log::write(log::Level::Warn, "broker_connection_lost", {{"broker", describe()}, {"state", state_}}, true);
     ++stats_.errors;
     // Every followed channel is read forward from what was delivered once subscribed again.

@@ -134,6 +134,9 @@ private:
     void connectCommands();
     void connectSubscriber();
     void loadScripts(std::function<void(bool)> done);
+    void refuse(RedisConnection* connection, const std::string& why, const char* event, bool misconfigured);
+    void connectFailed(bool commands, const std::string& error);
+    static std::string loadingState(const std::string& seen);
     void onCommandsLost(const std::string& why);
     void onSubscriberLost(const std::string& why);
     void retryLater(bool commands, bool now = false);
@@ -204,6 +207,7 @@ private:
     bool available_ = false;
     bool stopped_ = false;
     std::string state_ = "connecting";
+    std::string refused_;  // the log event of the last refuse(), until a connection is made
     BrokerStats stats_;
     CommandHealth health_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
