@@ -11,7 +11,7 @@ start() {  # log-name server-flags... ; sets PID HTTP WS
   "$SERVER" --port 0 --ws-port 0 "$@" >"$log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
-  for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
+  for _ in $(seq 600); do grep -q listening "$log" && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
   read -r HTTP WS < <(sed -nE 's|.*https?://[^:]+:([0-9]+) wss?://[^:]+:([0-9]+).*|\1 \2|p' "$log")
 }
 start plain

@@ -17,7 +17,7 @@ args=$(sed -e "s#%d#$DIR#g" -e 's#^ */usr/local/bin/pushwire-server##' -e 's#--p
 # shellcheck disable=SC2086
 "$SERVER" $args >"$DIR/out.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do grep -q listening "$DIR/out.log" && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+for _ in $(seq 600); do grep -q listening "$DIR/out.log" && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 grep -q listening "$DIR/out.log" || { echo "the unit's ExecStart does not start:"; cat "$DIR/out.log"; exit 1; }
 grep -q 'access: tokens' "$DIR/out.log" || { echo "the unit's server is not secured:"; cat "$DIR/out.log"; exit 1; }
 kill -TERM "$PID"

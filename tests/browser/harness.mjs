@@ -40,7 +40,8 @@ export async function startServer(args = [], ports = { port: 0 }) {
     { stdio: ['ignore', 'pipe', 'inherit'] }));
   const line = await new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 10000);
+    // 30 s: a guard against a server that never starts; a loaded CI machine took over 5 s.
+    const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 30000);
     child.stdout.on('data', (chunk) => {
       out += chunk;
       if (out.includes('\n')) { clearTimeout(timer); resolve(out); }
@@ -131,7 +132,7 @@ export async function startRedis() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pushwire-redis-'));
   const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
     '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no'], { stdio: 'ignore' }));
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1200; i++) {  // up to 30 s
     const up = await new Promise((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
       socket.on('error', () => resolve(false));

@@ -210,4 +210,202 @@ TEST_CASE(
     CHECK(status == 200);
 }
 
+namespace {
+
+// Waits until healthz's body holds `text`; that body.
+json waitHealthSays(const ServerProcess& node, const std::string& text, int* status = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    json seen;
+    while (std::chrono::steady_clock::now() < deadline) {
+        seen = health(node, status);
+        if (seen.dump().find(text) != std::string::npos) return seen;
+        std::this_thread::sleep_for(50ms);
+    }
+    FAIL("healthz never said '" << text << "': " << seen.dump());
+    return seen;
+}
+
+// A publish's status and body.
+std::pair<int, std::string> publishAnswer(const ServerProcess& node, const std::string& channel) {
+    auto res =
+        node.client().Post("/pushwire/publish", json{{"channel", channel}, {"data", 1}}.dump(), "application/json");
+    return res ? std::pair<int, std::string>{res->status, res->body} : std::pair<int, std::string>{0, ""};
+}
+
+// Waits until the node's log holds `line` (the node's watch logs once a second).
+void waitLog(const ServerProcess& node, const std::string& line) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (node.log().find(line) == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    INFO(node.log());
+    REQUIRE(node.log().find(line) != std::string::npos);
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t count = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+    return count;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "redis: a --broker scheme that does not fit the Redis (redis+cluster:// without cluster mode, redis:// on a "
+    "cluster node) is said at once, once in the log, in healthz and in every 503, naming the scheme to use",
+    "[broker]") {
+    struct Case {
+        std::string name;
+        std::vector<std::string> redisArgs;
+        std::string scheme;  // what --broker says
+        std::string said;    // what the node must say
+    };
+    const std::vector<Case> cases = {
+        {"redis+cluster:// on a Redis without cluster mode", {}, "redis+cluster://", "use redis://"},
+        {"redis:// on a Redis Cluster node", {"--cluster-enabled", "yes"}, "redis://", "use redis+cluster://"}};
+    for (const Case& one : cases) {
+        INFO(one.name);
+        RedisServer redis(RedisServer::Config{false, 0, "", one.redisArgs});
+        ServerProcess node(
+            {"--broker", one.scheme + "127.0.0.1:" + std::to_string(redis.port()), "--broker-prefix", "t"});
+        int status = 0;
+        const json said = waitHealthSays(node, one.said, &status);
+        CHECK(status == 503);
+        CHECK(said["status"] == "unavailable");
+        const auto [publishStatus, body] = publishAnswer(node, "c");
+        CHECK(publishStatus == 503);
+        CHECK_THAT(body, Catch::Contains("broker_unavailable") && Catch::Contains(one.said));
+        // Tried again meanwhile (the Redis there may be replaced), said once.
+        node.waitMetric(
+            "pushwire_broker_reconnects_total", [](double v) { return v >= 4; }, 30000ms);
+        CHECK(occurrences(node.log(), "broker_misconfigured") == 1);
+        CHECK_THAT(node.log(), Catch::Contains(one.said));
+        CHECK(redis.cli({"KEYS", "t:{c}*"}) == "\n");  // the publish wrote nothing there
+    }
+}
+
+// A Redis restarting with its data answers LOADING to nearly every command until it has
+// read it. The test makes the load slow and ends it when it has seen what it wants
+// (key-load-delay, a debug setting Redis's own tests use; CONFIG SET is served while loading).
+TEST_CASE(
+    "redis: a Redis loading its dataset is named 'loading' in healthz, in the log once and in every 503 of publishes "
+    "and history reads, and serves again by itself once loaded",
+    "[broker]") {
+    RedisServer redis(
+        RedisServer::Config{false,
+                            0,
+                            "",
+                            {"--enable-debug-command", "local", "--rdbcompression", "no", "--key-load-delay", "20000",
+                             "--loading-process-events-interval-bytes", "1024"}});
+    ServerProcess node({"--broker", redis.url(), "--broker-prefix", "t"});
+    waitStatus(node, "ok");
+    REQUIRE(tryPublish(node, "kept", "1") == 1);
+    // About 200 s of loading at 20 ms a key (answering between keys), unless ended.
+    REQUIRE(redis.cli({"DEBUG", "POPULATE", "10000", "filler", "1000"}) == "OK\n");
+    REQUIRE(redis.cli({"SAVE"}) == "OK\n");
+    redis.stop();
+    redis.start();
+    REQUIRE(redis.cli({"PING"}).rfind("LOADING", 0) == 0);
+
+    int status = 0;
+    const json loading = waitHealthSays(node, "loading", &status);
+    CHECK(status == 503);
+    CHECK(loading["status"] == "unavailable");
+    CHECK_THAT(loading["broker"]["state"].get<std::string>(), Catch::Contains("loading its dataset"));
+    const auto [publishStatus, publishBody] = publishAnswer(node, "kept");
+    CHECK(publishStatus == 503);
+    CHECK_THAT(publishBody, Catch::Contains("broker_unavailable") && Catch::Contains("loading"));
+    auto read = node.client().Post("/pushwire/api/history", json{{"channel", "kept"}}.dump(), "application/json");
+    REQUIRE(read);
+    CHECK(read->status == 503);
+    CHECK_THAT(read->body, Catch::Contains("broker_unavailable") && Catch::Contains("loading"));
+    CHECK(redis.cli({"PING"}).rfind("LOADING", 0) == 0);  // all of that while it still loads
+    CHECK(occurrences(node.log(), "broker_loading") == 1);
+
+    REQUIRE(redis.cli({"CONFIG", "SET", "key-load-delay", "0"}) == "OK\n");
+    waitStatus(node, "ok", 30s);
+    // Served again (a restarted Redis is another process: the channel's next life begins).
+    const std::uint64_t seq = tryPublish(node, "kept", "2");
+    CHECK(seq >= 1);
+    CHECK(messagesAfter(node, "kept", "0").size() == seq);
+}
+
+TEST_CASE(
+    "redis: a script sent again after NOSCRIPT counts its errors as the first attempt does, and READONLY on it makes "
+    "the node find the master again",
+    "[broker]") {
+    RedisServer redis, other;
+    ServerProcess node({"--broker", redis.url(), "--broker-prefix", "t"});
+    waitStatus(node, "ok");
+    REQUIRE(tryPublish(node, "s", "1") == 1);
+
+    // Redis lost its script cache and refuses writes: each publish is EVALSHA (NOSCRIPT), then
+    // EVAL (OOM).
+    refuseWrites(redis);
+    const double errorsBefore = node.metric("pushwire_broker_errors_total").value_or(-1);
+    int status = 0;
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(redis.cli({"SCRIPT", "FLUSH"}) == "OK\n");
+        CHECK(tryPublish(node, "s", "2", &status) == 0);
+        CHECK(status == 503);
+    }
+    CHECK(node.metric("pushwire_broker_errors_total").value_or(-1) - errorsBefore >= 3);
+    CHECK_THAT(health(node)["broker"]["state"].get<std::string>(), Catch::Contains("failing: 3 commands that write"));
+    acceptWrites(redis);
+    REQUIRE(tryPublish(node, "s", "3") == 2);
+
+    // Demoted to a replica, its script cache gone: EVALSHA (NOSCRIPT), then EVAL (READONLY).
+    REQUIRE(redis.cli({"REPLICAOF", "127.0.0.1", std::to_string(other.port())}) == "OK\n");
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (redis.cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(redis.cli({"SCRIPT", "FLUSH"}) == "OK\n");
+    CHECK(tryPublish(node, "s", "4", &status) == 0);
+    CHECK(status == 503);
+    const json demoted = waitHealthSays(node, "is a replica", &status);
+    CHECK(status == 503);
+}
+
+TEST_CASE(
+    "redis: a Redis stopped and started is logged once as lost and once as back, and a shard that stays down is no "
+    "flapping broker in the log",
+    "[broker]") {
+    SECTION("one Redis: its two connections lost make one line") {
+        RedisServer redis;
+        ServerProcess node({"--broker", redis.url(), "--broker-prefix", "t"});
+        waitStatus(node, "ok");
+        redis.stop();
+        waitStatus(node, "unavailable");
+        redis.start();
+        waitStatus(node, "ok");
+        waitLog(node, "broker_up");
+        const std::string log = node.log();
+        INFO(log);
+        CHECK(occurrences(log, "broker_connection_lost") == 1);
+        CHECK(occurrences(log, "broker_down") == 1);
+        CHECK(occurrences(log, "broker_up") == 1);
+    }
+    SECTION("two shards, one down for several of the node's checks") {
+        RedisServer one, two;
+        ServerProcess node({"--broker", one.url() + "," + two.url(), "--broker-prefix", "t"});
+        waitStatus(node, "ok");
+        two.stop();
+        waitStatus(node, "degraded");
+        // Tried again and again meanwhile (the node's watch looks once a second).
+        const double before = node.metric("pushwire_broker_reconnects_total").value_or(0);
+        node.waitMetric(
+            "pushwire_broker_reconnects_total", [before](double v) { return v >= before + 6; }, 30000ms);
+        two.start();
+        waitStatus(node, "ok");
+        waitLog(node, "broker_parts_up");
+        const std::string log = node.log();
+        INFO(log);
+        CHECK(occurrences(log, "broker_connection_lost") == 1);
+        CHECK(occurrences(log, "broker_parts_down") == 1);
+        CHECK(occurrences(log, "broker_parts_up") == 1);
+        CHECK(occurrences(log, "broker_down") == 0);  // the node stayed up: no "lost and made again"
+    }
+}
+
 }  // namespace broker_health_test

@@ -152,8 +152,8 @@ TEST_CASE("redis: an ACL user with exactly the grants docs/scaling.md lists runs
     dir.write("apikey", "acl-api-key-0123456789\n");
     const std::string url = "redis://least:@127.0.0.1:" + std::to_string(redis.port());
     ServerProcess node({"--broker", url, "--broker-password-file", dir.file("password"), "--presence", "room*",
-                        "--join-leave", "room*", "--api-key-file", dir.file("apikey"), "--public-subscribe", "room*",
-                        "--public-publish", "room*"});
+                        "--join-leave", "room*", "--presence-ttl", "3", "--api-key-file", dir.file("apikey"),
+                        "--public-subscribe", "room*", "--public-publish", "room*"});
     REQUIRE(waitStatus(node, 200));
     SseClient subscriber(node.httpPort(), "/pushwire/sse?channel=room-1");
     REQUIRE(subscriber.waitFor(1, "welcome").size() == 1);
@@ -173,7 +173,22 @@ TEST_CASE("redis: an ACL user with exactly the grants docs/scaling.md lists runs
                            "application/json");
     REQUIRE(channels);
     CHECK(channels->status == 200);
-    std::this_thread::sleep_for(1500ms);  // the node's timers (presence heartbeat, head checks) run once
+    // The node's timers run after those requests: a head check of room-1 (its read script's
+    // XRANGE) and a presence heartbeat (its ZADD), as Redis counts the commands scripts call.
+    const auto calls = [&redis](const std::string& command) {
+        const std::string stats = redis.cli({"INFO", "commandstats"});
+        const std::string field = "cmdstat_" + command + ":calls=";
+        const auto at = stats.find(field);
+        return at == std::string::npos ? 0LL : std::stoll(stats.substr(at + field.size()));
+    };
+    const long long reads = calls("xrange"), beats = calls("zadd");
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while ((calls("xrange") <= reads || calls("zadd") <= beats) && std::chrono::steady_clock::now() < deadline &&
+           redis.cli({"ACL", "LOG"}).find_first_not_of("\r\n ") == std::string::npos) {
+        std::this_thread::sleep_for(50ms);
+    }
+    CHECK(calls("xrange") > reads);
+    CHECK(calls("zadd") > beats);
     const std::string refused = redis.cli({"ACL", "LOG"});
     INFO("ACL LOG: " << refused);
     CHECK(refused.find_first_not_of("\r\n ") == std::string::npos);

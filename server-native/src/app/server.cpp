@@ -279,7 +279,8 @@ struct Server::Impl {
         for (const BrokerPart& part : broker->parts()) {
             if (!part.available || part.failing) partsDown += (partsDown.empty() ? "" : ",") + part.name;
         }
-        if (partsDown != brokerPartsDown) {
+        const bool partsChanged = partsDown != brokerPartsDown;
+        if (partsChanged) {
             brokerPartsDown = partsDown;
             if (partsDown.empty()) {
                 log::write(log::Level::Info, "broker_parts_up", {{"broker", broker->describe()}});
@@ -290,7 +291,9 @@ struct Server::Impl {
                             {"effect", "only their channels answer broker_unavailable until they are back"}});
             }
         }
-        const bool flapped = up && brokerUp && reconnects > brokerReconnects;
+        // Over several Redis, the attempts to reach a part that is down count as reconnects
+        // too: that part is logged above, and is no flap of the broker.
+        const bool flapped = up && brokerUp && reconnects > brokerReconnects && partsDown.empty() && !partsChanged;
         brokerReconnects = reconnects;
         if (flapped) {
             log::write(log::Level::Warn, "broker_down",

@@ -129,7 +129,10 @@ void ClusterBroker::prepare(RedisBroker& part) {
                 [this, alive, at] { return !*alive || this->part(at).commandsConnection() != nullptr; },
                 [this, alive, at, then] { then(*alive ? this->part(at).commandsConnection() : nullptr); });
         },
-        [this, alive] { return *alive ? liveMasters() : std::string(); });
+        [this, alive] { return *alive ? liveMasters() : std::string(); },
+        [this, alive, master = &part](std::uint16_t slot) {
+            return *alive && owner_[slot] != kNone && &this->part(owner_[slot]) == master;
+        });
 }
 
 std::string ClusterBroker::liveMasters() const {
@@ -265,6 +268,7 @@ bool ClusterBroker::apply(const RedisValue& slots, const RedisEndpoint& asked) {
     ++refreshes_;
     lastRefresh_ = std::chrono::steady_clock::now();
     mapped_ = true;
+    const bool changed = owner != owner_;
     owner_ = std::move(owner);
     const std::vector<bool> before = owns_;
     owns_ = owns;
@@ -277,6 +281,11 @@ bool ClusterBroker::apply(const RedisValue& slots, const RedisEndpoint& asked) {
             }
             retire(i);
         }
+    }
+    // MOVED answers in a row were the stale map's: the masters that gave them are not
+    // failing (their commands of those slots go to the new owners now).
+    if (changed) {
+        for (std::size_t i = 0; i < partCount(); ++i) part(i).slotMapChanged();
     }
     childAvailability();
     return true;

@@ -18,6 +18,8 @@ std::string CommandHealth::shown(std::string_view error) {
 
 void CommandHealth::failed(Kind kind, std::string_view error, Clock::time_point now) {
     PerKind& one = kinds_[index(kind)];
+    const bool moved = error.rfind("MOVED ", 0) == 0;
+    one.movedOnly = one.streak == 0 ? moved : one.movedOnly && moved;
     ++errorReplies_;
     ++one.streak;
     one.lastErrorAt = now;
@@ -26,6 +28,12 @@ void CommandHealth::failed(Kind kind, std::string_view error, Clock::time_point 
 
 void CommandHealth::reset() {
     for (PerKind& one : kinds_) one.streak = 0;
+}
+
+void CommandHealth::forgetMoved() {
+    for (PerKind& one : kinds_) {
+        if (one.movedOnly) one.streak = 0;
+    }
 }
 
 bool CommandHealth::failing(const PerKind& kind, Clock::time_point now) const {

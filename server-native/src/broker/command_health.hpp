@@ -14,7 +14,10 @@
 //
 // Only Redis's error replies count: not a command left unanswered (the connection is then
 // lost or the part reported down by its own watch), nor what the caller got wrong (a bad
-// cursor: the caller's 400).
+// cursor: the caller's 400). A Redis Cluster's MOVED says the node's slot map is stale, not
+// that the master fails: MOVED answers in a row are forgotten as soon as the map changes
+// (forgetMoved(); the owner then sends no more commands of that slot here), and count only
+// while it does not (a loop the map's re-reads do not end).
 //
 // The error kept is the first line of Redis's reply, at most kMaxErrorBytes, cut before
 // an argument Redis quotes back ("unknown command ..., with args beginning with: ..."):
@@ -44,6 +47,8 @@ public:
     void failed(Kind kind, std::string_view error, Clock::time_point now = Clock::now());
     // A new connection: what the old one saw says nothing about it.
     void reset();
+    // The slot map changed: a kind whose errors in a row were all MOVED is not failing.
+    void forgetMoved();
 
     bool failing(Clock::time_point now = Clock::now()) const;
     // "failing: ..." with the kind, how many in a row and the last error; "" when not failing.
@@ -57,6 +62,7 @@ public:
 private:
     struct PerKind {
         std::uint32_t streak = 0;  // error replies in a row
+        bool movedOnly = false;    // and every one of them was MOVED
         Clock::time_point lastErrorAt{};
         std::string lastError;
     };

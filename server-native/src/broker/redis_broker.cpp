@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <asio/post.hpp>
 #include <charconv>
+#include <cstdlib>
 #include <random>
 
 #include "broker/memory_broker.hpp"
@@ -283,7 +284,13 @@ RedisBroker::RedisBroker(asio::io_context& io, const BrokerOptions& options, std
       probeTimer_(io),
       checkTimer_(io),
       commandsRetry_(io),
-      subscriberRetry_(io) {}
+      subscriberRetry_(io) {
+    // Scripts that only read are served by a Redis that refuses writes (OOM): their outcomes
+    // are counted apart (CommandHealth).
+    scripts_["publish"] = Script{std::string(kLifeScript) + kPublishScript, "", CommandHealth::Kind::Write};
+    scripts_["read"] = Script{std::string(kLifeScript) + kReadScript, "", CommandHealth::Kind::Read};
+    scripts_["tail"] = Script{kTailScript, "", CommandHealth::Kind::Read};
+}
 
 RedisBroker::~RedisBroker() {
     *alive_ = false;
@@ -316,6 +323,12 @@ BrokerStats RedisBroker::stats() const {
 
 void RedisBroker::noteReply(CommandHealth::Kind kind, const RedisValue* reply) {
     if (!reply) return;  // no answer: the connection's own watch reports that
+    if (reply->isError() && mapsHere_ && reply->text.rfind("MOVED ", 0) == 0) {
+        // "MOVED <slot> <host:port>": sent on a map read again since, which sends the slot
+        // elsewhere now: nothing about this master.
+        const long slot = std::strtol(reply->text.c_str() + 6, nullptr, 10);
+        if (slot >= 0 && slot < 16384 && !mapsHere_(static_cast<std::uint16_t>(slot))) return;
+    }
     if (reply->isError()) {
         health_.failed(kind, reply->text);
     } else {
@@ -392,70 +405,120 @@ void RedisBroker::connectCommands() {
     connection->connect([this, alive, connection](std::optional<std::string> error) {
         if (!*alive || connection != commands_.get()) return;
         if (error) {
-            state_ = *error;
-            ++stats_.errors;
-            endpoint_.announcedPort = 0;  // ask the sentinels again
-            retryLater(true);
+            connectFailed(true, *error);
             return;
         }
-        connection->command({"INFO", "server"}, [this, alive, connection](const RedisValue* reply) {
+        // One INFO (its default sections) tells all the handshake needs: the version, the
+        // process (server), its role and tenure (replication), whether it is loading its
+        // dataset (persistence) and whether it runs in cluster mode (cluster).
+        connection->command({"INFO"}, [this, alive, connection](const RedisValue* reply) {
             if (!*alive || connection != commands_.get()) return;
-            if (reply && reply->isString()) {
-                auto at = reply->text.find("redis_version:");
-                sharded_ = at != std::string::npos && std::atoi(reply->text.c_str() + at + 14) >= 7;
-            }
+            const std::string info = reply && reply->isString() ? reply->text : std::string();
+            const std::string version = infoField(info, "redis_version");
+            sharded_ = !version.empty() && std::atoi(version.c_str()) >= 7;
             // The process this connection reaches: every epoch it makes is bound to it.
-            const std::string run = reply && reply->isString() ? infoField(reply->text, "run_id") : std::string();
+            const std::string run = infoField(info, "run_id");
             if (run.empty()) {
-                const std::string why = "INFO server did not name the Redis process (run_id): " +
+                const std::string why = "INFO did not name the Redis process (run_id): " +
                                         std::string(reply && reply->isError() ? reply->text : "no run_id");
                 connection->close(why);
                 onCommandsLost(why);
                 return;
             }
+            // The wrong scheme for this Redis: redis:// on a cluster node would be answered
+            // MOVED for every channel of another master's slots; redis+cluster:// on a Redis
+            // without cluster mode would read no slot map. Said once, and tried again (the
+            // Redis at that address may be replaced).
+            const bool clusterNode = infoField(info, "cluster_enabled") == "1";
+            if (clusterNode != options_.cluster) {
+                refuse(connection,
+                       clusterNode
+                           ? "this Redis is a Redis Cluster node (INFO cluster_enabled:1): use "
+                             "redis+cluster://host:port (rediss+cluster:// over TLS)"
+                           : "this Redis is not in cluster mode (INFO cluster_enabled:0): use redis://host:port "
+                             "(rediss:// over TLS), or enable cluster mode",
+                       "broker_misconfigured", true);
+                return;
+            }
+            // Began loading since the handshake's PING (see connectFailed()).
+            if (infoField(info, "loading") == "1") {
+                refuse(connection, loadingState("INFO loading:1"), "broker_loading", false);
+                return;
+            }
             runId_ = run;
-            connection->command({"INFO", "replication"}, [this, alive, connection](const RedisValue* replication) {
+            const std::string tenure = infoField(info, "master_replid");
+            // A replica cannot run the scripts (they write), and its replication id is not a
+            // tenure as master yet: wait until it is promoted (or Sentinel names another).
+            if (infoField(info, "role") != "master") {
+                const std::string why =
+                    "the Redis reached is a replica (INFO replication role:" + infoField(info, "role") +
+                    "), not a master";
+                connection->close(why);
+                onCommandsLost(why);
+                return;
+            }
+            if (tenure.empty()) {
+                const std::string why = "INFO did not name the replication id (master_replid)";
+                connection->close(why);
+                onCommandsLost(why);
+                return;
+            }
+            replicationId_ = tenure;
+            refused_.clear();
+            loadScripts([this, alive, connection](bool ok) {
                 if (!*alive || connection != commands_.get()) return;
-                const std::string tenure = replication && replication->isString()
-                                               ? infoField(replication->text, "master_replid")
-                                               : std::string();
-                // A replica cannot run the scripts (they write), and its replication id is not a
-                // tenure as master yet: wait until it is promoted (or Sentinel names another).
-                if (replication && replication->isString() && infoField(replication->text, "role") != "master") {
-                    const std::string why = "the Redis reached is a replica (INFO replication role:" +
-                                            infoField(replication->text, "role") + "), not a master";
-                    connection->close(why);
-                    onCommandsLost(why);
+                if (!ok) {
+                    connection->close("script load failed");
+                    onCommandsLost("could not load the broker's scripts");
                     return;
                 }
-                if (tenure.empty()) {
-                    const std::string why =
-                        "INFO replication did not name the replication id (master_replid): " +
-                        std::string(replication && replication->isError() ? replication->text : "none");
-                    connection->close(why);
-                    onCommandsLost(why);
-                    return;
+                commandsAttempts_ = 0;
+                commandsReady_ = true;
+                health_.reset();
+                updateAvailability();
+                // Channels whose sync waited on commands, and the subscriptions made meanwhile.
+                for (auto& [channel, followed] : followed_) {
+                    if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
                 }
-                replicationId_ = tenure;
-                loadScripts([this, alive, connection](bool ok) {
-                    if (!*alive || connection != commands_.get()) return;
-                    if (!ok) {
-                        connection->close("script load failed");
-                        onCommandsLost("could not load the broker's scripts");
-                        return;
-                    }
-                    commandsAttempts_ = 0;
-                    commandsReady_ = true;
-                    health_.reset();
-                    updateAvailability();
-                    // Channels whose sync waited on commands, and the subscriptions made meanwhile.
-                    for (auto& [channel, followed] : followed_) {
-                        if (followed.stage == Followed::Stage::Syncing && !followed.filling) sync(channel);
-                    }
-                });
             });
         });
     });
+}
+
+// A Redis restarting with its data (an RDB or AOF being read) answers LOADING to nearly
+// every command, the handshake's PING too, until it is done: a state of its own, said
+// once, and tried again until it ends.
+std::string RedisBroker::loadingState(const std::string& seen) {
+    return "loading: Redis is loading its dataset into memory (" + seen + "); retried until it is done";
+}
+
+void RedisBroker::connectFailed(bool commands, const std::string& error) {
+    const bool loading = error.find(": LOADING") != std::string::npos;
+    state_ = loading ? loadingState(error) : error;
+    if (loading && refused_ != "broker_loading") {
+        refused_ = "broker_loading";
+        log::write(log::Level::Warn, "broker_loading", {{"broker", describe()}, {"state", state_}});
+    }
+    ++stats_.errors;
+    endpoint_.announcedPort = 0;  // ask the sentinels again
+    retryLater(commands);
+}
+
+// The Redis reached cannot serve as it is: the connection goes, and is made again later.
+// The reason is the broker's state (healthz, and every 503 meanwhile), logged once while
+// it stays the same kind.
+void RedisBroker::refuse(RedisConnection* connection, const std::string& why, const char* event, bool misconfigured) {
+    connection->close(why);
+    commandsReady_ = false;
+    state_ = why;
+    if (refused_ != event) {
+        refused_ = event;
+        log::write(misconfigured ? log::Level::Error : log::Level::Warn, event,
+                   {{"broker", describe()}, {"address", connection->address()}, {"state", why}});
+    }
+    ++stats_.errors;
+    updateAvailability();
+    retryLater(true);
 }
 
 void RedisBroker::connectSubscriber() {
@@ -472,10 +535,7 @@ void RedisBroker::connectSubscriber() {
     connection->connect([this, alive, connection](std::optional<std::string> error) {
         if (!*alive || connection != subscriber_.get()) return;
         if (error) {
-            state_ = *error;
-            ++stats_.errors;
-            endpoint_.announcedPort = 0;  // ask the sentinels again
-            retryLater(false);
+            connectFailed(false, *error);
             return;
         }
         // Subscribing is what tells the server about sharded pub/sub: wait for commands to
@@ -500,21 +560,18 @@ void RedisBroker::connectSubscriber() {
     });
 }
 
-void RedisBroker::addScript(const std::string& name, std::string text) {
-    scriptTexts_[name] = std::string(kLifeScript) + text;
+void RedisBroker::addScript(const std::string& name, std::string text, CommandHealth::Kind kind) {
+    scripts_[name] = Script{std::string(kLifeScript) + text, "", kind};
 }
 
 void RedisBroker::loadScripts(std::function<void(bool)> done) {
-    scriptTexts_.emplace("publish", std::string(kLifeScript) + kPublishScript);
-    scriptTexts_.emplace("read", std::string(kLifeScript) + kReadScript);
-    scriptTexts_.emplace("tail", kTailScript);
-    auto remaining = std::make_shared<int>(static_cast<int>(scriptTexts_.size()));
+    auto remaining = std::make_shared<int>(static_cast<int>(scripts_.size()));
     auto ok = std::make_shared<bool>(true);
-    for (const auto& [name, text] : scriptTexts_) {
-        commands_->command({"SCRIPT", "LOAD", text},
-                           [this, name = std::string(name), remaining, ok, done](const RedisValue* reply) {
+    for (auto& [name, script] : scripts_) {
+        commands_->command({"SCRIPT", "LOAD", script.text},
+                           [target = &script, remaining, ok, done](const RedisValue* reply) {
                                if (reply && reply->isString()) {
-                                   scripts_[name] = reply->text;
+                                   target->sha = reply->text;
                                } else {
                                    *ok = false;
                                }
@@ -528,9 +585,10 @@ void RedisBroker::onCommandsLost(const std::string& why) {
     const bool wasReady = commandsReady_;
     commandsReady_ = false;
     state_ = "commands connection lost: " + why;
-    // Why a working connection went (the node's once-a-second watch sees only up and down);
-    // attempts that fail while Redis stays away are not repeated here.
-    if (wasReady)
+    // Why a working Redis went (the node's once-a-second watch sees only up and down): said
+    // by the first of its two connections to go; attempts that fail while Redis stays away
+    // are not repeated here.
+    if (wasReady && available_)
         log::write(log::Level::Warn, "broker_connection_lost", {{"broker", describe()}, {"state", state_}}, true);
     ++stats_.errors;
     updateAvailability();
@@ -542,7 +600,7 @@ void RedisBroker::onSubscriberLost(const std::string& why) {
     const bool wasReady = subscriberReady_;
     subscriberReady_ = false;
     state_ = "subscriber connection lost: " + why;
-    if (wasReady)
+    if (wasReady && available_)
         log::write(log::Level::Warn, "broker_connection_lost", {{"broker", describe()}, {"state", state_}}, true);
     ++stats_.errors;
     // Every followed channel is read forward from what was delivered once subscribed again.
@@ -967,7 +1025,8 @@ void RedisBroker::checkHeads() {
 
 void RedisBroker::runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
                             RedisConnection::Callback done) {
-    if (!commandsReady_ || !commands_) {
+    const auto script = scripts_.find(name);
+    if (!commandsReady_ || !commands_ || script == scripts_.end()) {
         done(nullptr);
         return;
     }
@@ -976,45 +1035,48 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
     auto built = std::make_shared<std::vector<std::string>>();
     built->reserve(3 + keys.size() + args.size());
     built->push_back("EVALSHA");
-    built->push_back(scripts_[name]);
+    built->push_back(script->second.sha);
     built->push_back(std::to_string(keys.size()));
     built->insert(built->end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
     built->insert(built->end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
     std::shared_ptr<const std::vector<std::string>> command = std::move(built);
     const auto started = std::chrono::steady_clock::now();
-    // Scripts that only read are served by a Redis that refuses writes (OOM): their outcomes
-    // are counted apart (CommandHealth).
-    const CommandHealth::Kind kind =
-        name == "read" || name == "tail" || name == "presence_snapshot" || name == "presence_counts"
-            ? CommandHealth::Kind::Read
-            : CommandHealth::Kind::Write;
+    const CommandHealth::Kind kind = script->second.kind;
+    const Script* lua = &script->second;  // scripts_ only grows (addScript before start): stays valid
     auto alive = alive_;
-    commands_->command(command, [this, alive, name, kind, command, started, done](const RedisValue* reply) {
+    commands_->command(command, [this, alive, lua, kind, command, started, done](const RedisValue* reply) {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (reply && reply->isError() && reply->text.rfind("NOSCRIPT", 0) == 0 && commands_) {
-            // Redis restarted without its script cache: send the script itself.
+            // Redis restarted without its script cache: send the script itself. Its answer
+            // is counted and acted on as the first attempt's would be.
             std::vector<std::string> retry = *command;
             retry[0] = "EVAL";
-            retry[1] = scriptTexts_[name];
+            retry[1] = lua->text;
             commands_->command(retry, [this, alive, kind, done](const RedisValue* again) {
-                if (*alive) noteReply(kind, again);
+                if (!*alive) return;
+                ++stats_.commands;
+                scriptAnswered(kind, again);
                 done(again);
             });
             return;
         }
-        noteReply(kind, reply);
-        if (!reply || reply->isError()) ++stats_.errors;
-        if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
-            // The master this connection reached was demoted: connect again (with Sentinel: ask
-            // the sentinels), and learn its tenure anew once it is a master (life() above).
-            const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
-            commands_->close(why);
-            onCommandsLost(why);
-        }
+        scriptAnswered(kind, reply);
         done(reply);
     });
+}
+
+void RedisBroker::scriptAnswered(CommandHealth::Kind kind, const RedisValue* reply) {
+    noteReply(kind, reply);
+    if (!reply || reply->isError()) ++stats_.errors;
+    if (reply && reply->isError() && reply->text.rfind("READONLY", 0) == 0 && commands_ && commands_->connected()) {
+        // The master this connection reached was demoted: connect again (with Sentinel: ask
+        // the sentinels), and learn its tenure anew once it is a master (life() above).
+        const std::string why = "the Redis reached is no longer the master (" + reply->text + ")";
+        commands_->close(why);
+        onCommandsLost(why);
+    }
 }
 
 void RedisBroker::command(const std::vector<std::string>& args, RedisConnection::Callback done) {

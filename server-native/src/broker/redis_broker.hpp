@@ -76,11 +76,18 @@ public:
     // A Redis Cluster's master: its commands connection follows ASK and TRYAGAIN through
     // `redirect` (RedisConnection::onRedirect), and its scripts may take over the lives of
     // channels whose keys came from the masters `liveMasters` lists (comma-separated
-    // run_ids; see life() in redis_broker.cpp). Before start().
-    void clusterMaster(RedisConnection::Redirect redirect, std::function<std::string()> liveMasters) {
+    // run_ids; see life() in redis_broker.cpp). `mapsHere` says whether the node's slot map
+    // sends a slot to this master now: a MOVED for a slot it no longer does answers a
+    // command sent before the map was read again, and is not this master's failure.
+    // Before start().
+    void clusterMaster(RedisConnection::Redirect redirect, std::function<std::string()> liveMasters,
+                       std::function<bool(std::uint16_t slot)> mapsHere) {
         redirect_ = std::move(redirect);
         liveMasters_ = std::move(liveMasters);
+        mapsHere_ = std::move(mapsHere);
     }
+    // The node's slot map changed: MOVED answers counted so far were the stale map's.
+    void slotMapChanged() { health_.forgetMoved(); }
     // The commands connection, when ready (an ASK's target); null otherwise.
     RedisConnection* commandsConnection() { return commandsReady_ ? commands_.get() : nullptr; }
     // The run_id of the Redis process the commands connection reaches ("" before).
@@ -90,8 +97,9 @@ public:
 
     // For RedisPresence (broker/redis_presence.hpp), which keeps its keys beside the
     // channels' and appends to their streams in its own scripts:
-    // A Lua script, loaded with the broker's own (call before start()).
-    void addScript(const std::string& name, std::string text);
+    // A Lua script, loaded with the broker's own (call before start()). `kind`: whether it
+    // writes or only reads, for CommandHealth (a Redis out of memory serves the second).
+    void addScript(const std::string& name, std::string text, CommandHealth::Kind kind);
     // EVALSHA of a script by name (EVAL when Redis lost its script cache); null reply
     // when the commands connection is not ready.
     void runScript(const std::string& name, std::vector<std::string> keys, std::vector<std::string> args,
@@ -126,6 +134,9 @@ private:
     void connectCommands();
     void connectSubscriber();
     void loadScripts(std::function<void(bool)> done);
+    void refuse(RedisConnection* connection, const std::string& why, const char* event, bool misconfigured);
+    void connectFailed(bool commands, const std::string& error);
+    static std::string loadingState(const std::string& seen);
     void onCommandsLost(const std::string& why);
     void onSubscriberLost(const std::string& why);
     void retryLater(bool commands, bool now = false);
@@ -151,6 +162,9 @@ private:
     std::string key(const std::string& channel, char kind) const;
     // Counts a reply for `kind` (CommandHealth): an error reply, or a success.
     void noteReply(CommandHealth::Kind kind, const RedisValue* reply);
+    // A script's last answer (after a NOSCRIPT, the EVAL's): counted, and READONLY (the
+    // master was demoted) makes the commands connection go and find the master again.
+    void scriptAnswered(CommandHealth::Kind kind, const RedisValue* reply);
     std::string channelOf(const std::string& pubsubChannel) const;
 
     asio::io_context& io_;
@@ -163,9 +177,13 @@ private:
     std::unique_ptr<SentinelWatch> watch_;  // redis+sentinel://: +switch-master
     bool commandsReady_ = false;
     bool subscriberReady_ = false;
-    bool sharded_ = false;                            // Redis 7: SSUBSCRIBE / SPUBLISH
-    std::map<std::string, std::string> scripts_;      // name -> sha1
-    std::map<std::string, std::string> scriptTexts_;  // name -> Lua
+    bool sharded_ = false;  // Redis 7: SSUBSCRIBE / SPUBLISH
+    struct Script {
+        std::string text;  // Lua
+        std::string sha;   // SCRIPT LOAD's answer
+        CommandHealth::Kind kind = CommandHealth::Kind::Write;
+    };
+    std::map<std::string, Script> scripts_;  // by name
     std::map<std::string, Followed> followed_;
     std::set<std::string> toSubscribe_;
     std::set<std::string> toUnsubscribe_;
@@ -175,6 +193,7 @@ private:
     std::string replicationId_;  // and its INFO master_replid (its tenure as master)
     RedisConnection::Redirect redirect_;
     std::function<std::string()> liveMasters_;
+    std::function<bool(std::uint16_t)> mapsHere_;
     std::mt19937_64 epochs_;  // candidates for channels without one, seeded once
     std::uint64_t probesSent_ = 0;
     std::chrono::steady_clock::time_point lastProbeSeen_;
@@ -188,6 +207,7 @@ private:
     bool available_ = false;
     bool stopped_ = false;
     std::string state_ = "connecting";
+    std::string refused_;  // the log event of the last refuse(), until a connection is made
     BrokerStats stats_;
     CommandHealth health_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

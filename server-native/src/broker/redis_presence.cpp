@@ -214,21 +214,23 @@ bool isArray(const RedisValue* reply, std::size_t min) {
 }  // namespace
 
 RedisPresence::RedisPresence(asio::io_context& io, RedisBroker& broker, Options options)
-    : RedisPresence(
-          io,
-          Route{[&broker]() -> RedisBroker& { return broker; },
-                [&broker](const std::string&) -> RedisBroker& { return broker; },
-                [&broker](const std::string& name, std::string lua) { broker.addScript(name, std::move(lua)); },
-                nullptr},
-          std::move(options)) {}
+    : RedisPresence(io,
+                    Route{[&broker]() -> RedisBroker& { return broker; },
+                          [&broker](const std::string&) -> RedisBroker& { return broker; },
+                          [&broker](const std::string& name, std::string lua, CommandHealth::Kind kind) {
+                              broker.addScript(name, std::move(lua), kind);
+                          },
+                          nullptr},
+                    std::move(options)) {}
 
 RedisPresence::RedisPresence(asio::io_context& io, Route route, Options options)
     : io_(io), route_(std::move(route)), nodeId_(route_.home().nodeId()), options_(std::move(options)), timer_(io) {
-    route_.addScript("presence_change", std::string(kHold) + kPrelude + kChangeScript);
-    route_.addScript("presence_reap", std::string(kHold) + kPrelude + kReapScript);
-    route_.addScript("presence_snapshot", std::string(kHold) + kSnapshotScript);
-    route_.addScript("presence_counts", std::string(kHold) + kCountsScript);
-    route_.addScript("presence_heartbeat", kHeartbeatScript);
+    using Kind = CommandHealth::Kind;
+    route_.addScript("presence_change", std::string(kHold) + kPrelude + kChangeScript, Kind::Write);
+    route_.addScript("presence_reap", std::string(kHold) + kPrelude + kReapScript, Kind::Write);
+    route_.addScript("presence_snapshot", std::string(kHold) + kSnapshotScript, Kind::Read);
+    route_.addScript("presence_counts", std::string(kHold) + kCountsScript, Kind::Read);
+    route_.addScript("presence_heartbeat", kHeartbeatScript, Kind::Write);
 }
 
 void RedisPresence::check(const RedisValue* reply) const {

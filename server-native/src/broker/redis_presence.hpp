@@ -62,9 +62,10 @@ public:
     };
     // Which RedisBroker holds what (each call asks again: a cluster's masters change).
     struct Route {
-        std::function<RedisBroker&()> home;                                       // the node keys
-        std::function<RedisBroker&(const std::string& channel)> of;               // a channel's keys
-        std::function<void(const std::string& name, std::string lua)> addScript;  // to every Redis
+        std::function<RedisBroker&()> home;                          // the node keys
+        std::function<RedisBroker&(const std::string& channel)> of;  // a channel's keys
+        // To every Redis (RedisBroker::addScript).
+        std::function<void(const std::string& name, std::string lua, CommandHealth::Kind kind)> addScript;
         std::function<void()> moved;  // a command was answered MOVED (the map is stale); may be empty
     };
     // Registers its scripts with `broker`: make it before broker.start().

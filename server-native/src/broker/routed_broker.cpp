@@ -77,16 +77,16 @@ std::size_t RoutedBroker::addPart(const BrokerOptions& endpoint) {
     child.broker = std::make_unique<RedisBroker>(io_, one, historySize_);
     child.relay = std::make_unique<Relay>(this, index);
     child.broker->setHandler(child.relay.get());
-    for (const auto& [name, lua] : scripts_) child.broker->addScript(name, lua);
+    for (const Script& script : scripts_) child.broker->addScript(script.name, script.lua, script.kind);
     prepare(*child.broker);
     children_.push_back(std::move(child));
     if (started_ && !stopped_) children_.back().broker->start();
     return index;
 }
 
-void RoutedBroker::addScript(const std::string& name, const std::string& lua) {
-    scripts_.emplace_back(name, lua);
-    for (Child& child : children_) child.broker->addScript(name, lua);
+void RoutedBroker::addScript(const std::string& name, const std::string& lua, CommandHealth::Kind kind) {
+    scripts_.push_back(Script{name, lua, kind});
+    for (Child& child : children_) child.broker->addScript(name, lua, kind);
 }
 
 void RoutedBroker::retire(std::size_t index) {

@@ -65,7 +65,7 @@ public:
     std::size_t partIndexOf(const std::string& channel) const { return route(channel); }
     // A Lua script loaded on every part, those made later too (RedisBroker::addScript; call
     // before start()).
-    void addScript(const std::string& name, const std::string& lua);
+    void addScript(const std::string& name, const std::string& lua, CommandHealth::Kind kind);
 
 protected:
     RoutedBroker(asio::io_context& io, const BrokerOptions& options, std::size_t historySize);
@@ -114,8 +114,12 @@ private:
 
     BrokerEventHandler* handler_ = nullptr;
     std::vector<Child> children_;
-    std::map<std::string, std::size_t> followed_;               // channel -> the part that follows it for us
-    std::vector<std::pair<std::string, std::string>> scripts_;  // addScript's, for parts made later
+    std::map<std::string, std::size_t> followed_;  // channel -> the part that follows it for us
+    struct Script {
+        std::string name, lua;
+        CommandHealth::Kind kind;
+    };
+    std::vector<Script> scripts_;  // addScript's, for parts made later
     bool lastAvailable_ = false;
 };
 

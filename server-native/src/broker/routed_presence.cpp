@@ -14,7 +14,9 @@ RoutedPresence::RoutedPresence(asio::io_context& io, RoutedBroker& broker, const
         RedisPresence::Route route{
             [cluster]() -> RedisBroker& { return cluster->partOf("presence"); },
             [cluster](const std::string& channel) -> RedisBroker& { return cluster->partOf(channel); },
-            [cluster](const std::string& name, std::string lua) { cluster->addScript(name, lua); },
+            [cluster](const std::string& name, std::string lua, CommandHealth::Kind kind) {
+                cluster->addScript(name, lua, kind);
+            },
             [cluster] { cluster->moved(); }};
         parts_.push_back(std::make_unique<RedisPresence>(io, std::move(route), options));
         return;

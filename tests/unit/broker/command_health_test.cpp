@@ -65,4 +65,23 @@ TEST_CASE("command health: the error shown is its first line, without arguments 
     CHECK(accents == "E " + std::string(197, 'a') + "...");
 }
 
+TEST_CASE("command health: MOVED in a row is forgotten when the slot map changes, other errors are not") {
+    CommandHealth health;
+    const auto t0 = CommandHealth::Clock::now();
+    for (int i = 0; i < 3; ++i) health.failed(Kind::Write, "MOVED 3999 127.0.0.1:7002", t0);
+    CHECK(health.failing(t0));  // a loop the map's re-reads do not end
+    health.forgetMoved();
+    CHECK_FALSE(health.failing(t0));
+    health.failed(Kind::Write, "OOM command not allowed", t0);
+    health.failed(Kind::Write, "MOVED 3999 127.0.0.1:7002", t0);
+    health.failed(Kind::Write, "MOVED 3999 127.0.0.1:7002", t0);
+    health.forgetMoved();
+    CHECK(health.failing(t0));  // not only MOVED: the OOM is the master's own
+    health.succeeded(Kind::Write);
+    for (int i = 0; i < 3; ++i) health.failed(Kind::Read, "LOADING Redis is loading the dataset in memory", t0);
+    health.forgetMoved();
+    CHECK(health.failing(t0));
+    CHECK(health.errorReplies() == 9);
+}
+
 }  // namespace command_health_test
