@@ -95,7 +95,9 @@ void ServerProcess::start(std::vector<std::string> args, const std::vector<std::
     close(logFd);
     close(out[1]);
     std::string line;
-    auto deadline = std::chrono::steady_clock::now() + 10s;
+    // 30 s: a guard against a server that never starts (a loaded CI machine is slow to start
+    // a sanitized one).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
     while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
         pollfd p{out[0], POLLIN, 0};
         if (poll(&p, 1, 100) > 0) {
