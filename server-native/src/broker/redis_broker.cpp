@@ -998,9 +998,15 @@ void RedisBroker::checkHeads() {
             checkCursor_ += round.size();
             for (const std::string& channel : round) {
                 auto found = followed_.find(channel);
-                if (found == followed_.end() || found->second.stage != Followed::Stage::Live || found->second.filling) {
+                if (found == followed_.end() || found->second.filling) continue;
+                // A sync whose read Redis refused (CLUSTERDOWN from a cluster node that is
+                // back before the cluster is, LOADING, ...) on a connection that stays up:
+                // nothing else reads it again, and the channel would wait, silent, for ever.
+                if (found->second.stage == Followed::Stage::Syncing) {
+                    sync(channel);
                     continue;
                 }
+                if (found->second.stage != Followed::Stage::Live) continue;
                 readStream(channel, 0, 0, 0, [this, alive, channel](protocol::Result<HistoryPage> result) {
                     if (!*alive || !result) return;
                     auto current = followed_.find(channel);
