@@ -414,6 +414,16 @@ void RedisBroker::connectCommands() {
         connection->command({"INFO"}, [this, alive, connection](const RedisValue* reply) {
             if (!*alive || connection != commands_.get()) return;
             const std::string info = reply && reply->isString() ? reply->text : std::string();
+            // A Sentinel answers PING and INFO too (run_id, no role): without this it would be
+            // taken for a replica ("role:"), which names neither the cause nor the fix.
+            if (infoField(info, "redis_mode") == "sentinel") {
+                refuse(connection,
+                       "this is a Redis Sentinel (INFO redis_mode:sentinel), not a Redis: use "
+                       "redis+sentinel://host:port/MASTER-NAME (the sentinels' addresses and the name of the "
+                       "master they watch)",
+                       "broker_misconfigured", true);
+                return;
+            }
             const std::string version = infoField(info, "redis_version");
             sharded_ = !version.empty() && std::atoi(version.c_str()) >= 7;
             // The process this connection reaches: every epoch it makes is bound to it.
