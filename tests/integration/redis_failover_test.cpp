@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -633,6 +634,46 @@ TEST_CASE(
         CHECK(all.find(sentinelSecret) == std::string::npos);
     }
     std::remove(secretFile.c_str());
+}
+
+// A first-day mistake: a sentinel's address given as redis://. A Sentinel answers PING and
+// INFO (a run_id, no role); it was called "a replica (INFO replication role:)". The node
+// says what it reached and the scheme to use, and logs it once however often it tries again.
+TEST_CASE("redis: a Sentinel's port given as redis:// is named a Sentinel, with the redis+sentinel:// to use",
+          "[broker][sentinel]") {
+    RedisServer master;
+    Sentinel sentinel(master.port());
+    REQUIRE(eventually([&] { return sentinel.cli({"PING"}) == "PONG\n"; }));
+    ServerProcess node(brokerAt(sentinel.port()));
+    auto connections = [&] {
+        const std::string stats = sentinel.cli({"INFO", "stats"});
+        const auto at = stats.find("total_connections_received:");
+        return at == std::string::npos ? 0 : std::atoi(stats.c_str() + at + std::strlen("total_connections_received:"));
+    };
+    const int before = connections();
+    std::string health;
+    REQUIRE(eventually([&] {
+        auto res = node.client().Get("/pushwire/healthz");
+        health = res ? res->body : std::string();
+        return res && res->status == 503 && health.find("Sentinel") != std::string::npos;
+    }));
+    INFO(health);
+    CHECK_THAT(health, Catch::Contains("this is a Redis Sentinel (INFO redis_mode:sentinel)") &&
+                           Catch::Contains("use redis+sentinel://host:port/MASTER-NAME"));
+    CHECK(health.find("replica") == std::string::npos);
+    auto res = node.client().Post("/pushwire/publish", R"({"channel":"c","data":1})", "application/json");
+    REQUIRE(res);
+    CHECK(res->status == 503);
+    CHECK_THAT(res->body, Catch::Contains("redis+sentinel://"));
+    // Tried again (a new connection each time), said once.
+    REQUIRE(eventually([&] { return connections() >= before + 3; }, 30s));
+    const std::string log = node.log();
+    std::size_t said = 0;
+    for (auto at = log.find("error broker_misconfigured"); at != std::string::npos;
+         at = log.find("error broker_misconfigured", at + 1))
+        ++said;
+    INFO(log);
+    CHECK(said == 1);
 }
 
 }  // namespace redis_failover_test

@@ -135,6 +135,32 @@ TEST_CASE("redis: an ACL user with the password from a file or the environment, 
     }
 }
 
+// A Redis whose AUTH was renamed away answers it "ERR unknown command 'AUTH', with args
+// beginning with: '<the password>'": the node shows that AUTH failed and why, with the
+// password cut out, in healthz, a publish's 503 and its log.
+TEST_CASE("redis: a Redis that repeats AUTH's password in its error: the node names the error, never the password",
+          "[broker]") {
+    RedisServer::Config config;
+    config.extra = {"--rename-command", "AUTH", ""};
+    RedisServer redis(config);
+    TempDir dir;
+    dir.write("password", kSecret + "\n");
+    ServerProcess node({"--broker", "redis://127.0.0.1:" + std::to_string(redis.port()), "--broker-password-file",
+                        dir.file("password")});
+    std::string health;
+    for (int i = 0; i < 500 && health.find("unknown command") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(20ms);
+        health = get(node, "/pushwire/healthz");
+    }
+    INFO(health);
+    CHECK_THAT(health, Catch::Contains("AUTH: ERR unknown command") && Catch::Contains("<password>"));
+    auto res = node.client().Post("/pushwire/publish", R"({"channel":"c","data":1})", "application/json");
+    REQUIRE(res);
+    CHECK(res->status == 503);
+    CHECK_THAT(res->body, Catch::Contains("unknown command"));
+    CHECK((everythingShown(node) + res->body).find(kSecret) == std::string::npos);
+}
+
 // The grants docs/scaling.md gives an ACL user ("Production Redis"), word for word: every
 // command the node sends (and its scripts run) for publishing, subscribing, history,
 // presence and the server API is allowed, and nothing else is needed (Redis's ACL LOG

@@ -714,4 +714,69 @@ TEST_CASE(
     }
 }
 
+// A Redis Cluster node back before the cluster is (a master restarted; here the cluster is
+// down for another master's death) serves sharded pub/sub but answers CLUSTERDOWN to
+// commands on keys. A subscriber connection that came back then subscribed again, and the
+// read that syncs each of its channels was refused on a commands connection that stayed
+// up: nothing read them again, and a subscriber that stayed connected got nothing more of
+// them, no message and no gap, while their publishes were acknowledged (seen by hand: a
+// master killed -9 and restarted, 230 acknowledged messages never delivered).
+TEST_CASE(
+    "a Redis Cluster node's channels synced while the cluster is down (CLUSTERDOWN) are synced again: a "
+    "subscriber that stayed gets what is published once the cluster is up",
+    "[broker]") {
+    RedisCluster redis(3, 0);  // its own, without replicas: a master killed leaves its slots unserved
+    ServerProcess node({"--broker", redis.url()});
+    waitStatus(node, "ok");
+    const auto masters = redis.masters();
+    REQUIRE(masters.size() == 3);
+    RedisServer* stays = masters[0];
+    RedisServer* killed = masters[1];
+    std::string channel;
+    for (int i = 0; channel.empty() && i < 10000; ++i) {
+        const std::string name = "down-" + std::to_string(i);
+        if (redis.masterOf(pushwire::server::clusterSlot(name)) == stays) channel = name;
+    }
+    REQUIRE(!channel.empty());
+    SseClient sse(node.httpPort(), "/pushwire/sse?channel=" + channel);
+    REQUIRE(sse.waitFor(1, "welcome").size() == 1);
+    REQUIRE(tryPublish(node, channel, "1") == 1);
+    REQUIRE(sse.waitFor(1).size() == 1);
+
+    auto within = [](const std::function<bool()>& done, std::chrono::seconds limit) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            std::this_thread::sleep_for(50ms);
+        }
+        return true;
+    };
+    // Every slot must be served for the cluster to be up (the harness's clusters do without).
+    for (RedisServer* one : redis.nodes()) {
+        REQUIRE(one->cli({"CONFIG", "SET", "cluster-require-full-coverage", "yes"}) == "OK\n");
+    }
+    killed->kill();
+    REQUIRE(within(
+        [&] {
+            return stays->cli({"CLUSTER", "INFO"}).find("cluster_state:fail") != std::string::npos;
+        },
+        30s));
+    // The node's subscriber connection to `stays` is dropped: it comes back and subscribes
+    // again at once (SSUBSCRIBE is served while the cluster is down), and the channel's
+    // sync read is answered CLUSTERDOWN.
+    const std::string topic = "pushwire:{" + channel + "}:p";
+    stays->cli({"CLIENT", "KILL", "TYPE", "pubsub"});
+    REQUIRE(within([&] { return stays->cli({"PUBSUB", "SHARDCHANNELS"}).find(topic) != std::string::npos; }, 30s));
+    REQUIRE(stays->cli({"CLUSTER", "INFO"}).find("cluster_state:fail") != std::string::npos);
+
+    killed->start();
+    REQUIRE(redis.waitHealthy());
+    int status = 0;
+    REQUIRE(within([&] { return tryPublish(node, channel, "2", &status) != 0; }, 30s));
+    bool delivered = false;
+    for (const SseEvent& event : sse.waitFor(2, "", 20s)) delivered |= json::parse(event.data)["data"] == 2;
+    INFO(json(sse.all().size()).dump() + " events; healthz: " + health(node).dump());
+    CHECK(delivered);
+}
+
 }  // namespace sharding_test

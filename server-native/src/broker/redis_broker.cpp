@@ -414,6 +414,16 @@ void RedisBroker::connectCommands() {
         connection->command({"INFO"}, [this, alive, connection](const RedisValue* reply) {
             if (!*alive || connection != commands_.get()) return;
             const std::string info = reply && reply->isString() ? reply->text : std::string();
+            // A Sentinel answers PING and INFO too (run_id, no role): without this it would be
+            // taken for a replica ("role:"), which names neither the cause nor the fix.
+            if (infoField(info, "redis_mode") == "sentinel") {
+                refuse(connection,
+                       "this is a Redis Sentinel (INFO redis_mode:sentinel), not a Redis: use "
+                       "redis+sentinel://host:port/MASTER-NAME (the sentinels' addresses and the name of the "
+                       "master they watch)",
+                       "broker_misconfigured", true);
+                return;
+            }
             const std::string version = infoField(info, "redis_version");
             sharded_ = !version.empty() && std::atoi(version.c_str()) >= 7;
             // The process this connection reaches: every epoch it makes is bound to it.
@@ -998,9 +1008,15 @@ void RedisBroker::checkHeads() {
             checkCursor_ += round.size();
             for (const std::string& channel : round) {
                 auto found = followed_.find(channel);
-                if (found == followed_.end() || found->second.stage != Followed::Stage::Live || found->second.filling) {
+                if (found == followed_.end() || found->second.filling) continue;
+                // A sync whose read Redis refused (CLUSTERDOWN from a cluster node that is
+                // back before the cluster is, LOADING, ...) on a connection that stays up:
+                // nothing else reads it again, and the channel would wait, silent, for ever.
+                if (found->second.stage == Followed::Stage::Syncing) {
+                    sync(channel);
                     continue;
                 }
+                if (found->second.stage != Followed::Stage::Live) continue;
                 readStream(channel, 0, 0, 0, [this, alive, channel](protocol::Result<HistoryPage> result) {
                     if (!*alive || !result) return;
                     auto current = followed_.find(channel);

@@ -20,6 +20,16 @@ std::atomic<std::uint64_t> tryAgainsWaited_{0};
 
 bool startsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
+// `text` with every occurrence of `secret` replaced by "<password>".
+std::string withoutSecret(std::string text, const std::string& secret) {
+    if (secret.empty()) return text;
+    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+        text.replace(at, secret.size(), "<password>");
+        at += std::strlen("<password>");
+    }
+    return text;
+}
+
 RedisValue copyReply(const redisReply* reply) {
     RedisValue value;
     switch (reply->type) {
@@ -335,11 +345,14 @@ void RedisConnection::authenticate(std::function<void(std::optional<std::string>
     state_ = State::Open;
     startRead();
     // AUTH and SELECT go first; the connection is ready once both are answered.
+    // The reason a handshake failed is shown (healthz, every 503, the log): an answer that
+    // repeats the password is cut. A Redis whose AUTH was renamed away (rename-command AUTH
+    // "") answers "ERR unknown command 'AUTH', with args beginning with: '<the password>'".
     auto failed = std::make_shared<std::optional<std::string>>();
-    auto check = [failed](const char* what) {
-        return [failed, what](const RedisValue* reply) {
+    auto check = [failed, secret = endpoint_.password](const char* what) {
+        return [failed, what, secret](const RedisValue* reply) {
             if (!*failed && (!reply || reply->isError())) {
-                *failed = std::string(what) + ": " + (reply ? reply->text : std::string("no answer"));
+                *failed = std::string(what) + ": " + (reply ? withoutSecret(reply->text, secret) : "no answer");
             }
         };
     };
@@ -356,7 +369,8 @@ void RedisConnection::authenticate(std::function<void(std::optional<std::string>
         command({"ROLE"}, [this, failed](const RedisValue* reply) {
             if (*failed) return;
             if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) {
-                *failed = "ROLE: " + std::string(reply && reply->isError() ? reply->text : "no answer");
+                *failed = "ROLE: " + (reply && reply->isError() ? withoutSecret(reply->text, endpoint_.password)
+                                                                : std::string("no answer"));
             } else if (reply->elements[0].text != "master") {
                 *failed = "the sentinels named " + address() + " for '" + endpoint_.masterName + "', but it is a " +
                           reply->elements[0].text;
