@@ -365,6 +365,10 @@ TEST_CASE(
     CHECK(status == 503);
     const json demoted = waitHealthSays(node, "is a replica", &status);
     CHECK(status == 503);
+    // Once its connection is made again: the replica names its master, the address to give.
+    const json named = waitHealthSays(node, "its master is 127.0.0.1:" + std::to_string(other.port()), &status);
+    CHECK(status == 503);
+    CHECK(node.log().find("warn broker_replica") != std::string::npos);
 }
 
 TEST_CASE(

@@ -8,12 +8,20 @@ std::string CommandHealth::shown(std::string_view error) {
     if (const auto quoted = error.find(", with args beginning with"); quoted != std::string_view::npos) {
         error = error.substr(0, quoted);
     }
+    std::string out;
     if (error.size() > kMaxErrorBytes) {
         std::size_t cut = kMaxErrorBytes;
         while (cut > 0 && (static_cast<unsigned char>(error[cut]) & 0xC0) == 0x80) --cut;  // a whole UTF-8 character
-        return std::string(error.substr(0, cut)) + "...";
+        out = std::string(error.substr(0, cut)) + "...";
+    } else {
+        out = std::string(error);
     }
-    return std::string(error);
+    // It reaches a terminal (the start-up line, the text log): no control character of a
+    // hostile or broken Redis (an escape sequence) goes through.
+    for (char& c : out) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    return out;
 }
 
 void CommandHealth::failed(Kind kind, std::string_view error, Clock::time_point now) {

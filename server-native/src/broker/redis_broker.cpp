@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <asio/post.hpp>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <random>
@@ -220,7 +221,7 @@ Error unavailable(const std::string& why) {
 // broker's state may still read "ok" (a lost connection is noticed after the callbacks
 // ran): that says nothing, so the reason is then the missing answer itself.
 std::string noAnswer(const RedisValue* reply, const std::string& state) {
-    if (reply && reply->isError()) return "Redis answered " + reply->text;
+    if (reply && reply->isError()) return "Redis answered " + CommandHealth::shown(reply->text);
     if (reply) return "unexpected answer from Redis";
     if (state.empty() || state == "ok") return "no answer from Redis in time, or the connection was lost";
     return state;
@@ -240,6 +241,13 @@ std::string infoField(const std::string& info, const std::string& name) {
         at = end + 1;
     }
     return "";
+}
+
+// A run_id or a replication id as Redis makes them: 40 hex digits (what INFO says is bound
+// into every epoch: nothing larger or stranger is taken from a Redis that lies).
+bool isRedisId(const std::string& id) {
+    return id.size() == 40 &&
+           std::all_of(id.begin(), id.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 std::uint64_t seqOfId(const std::string& id) {
@@ -428,9 +436,11 @@ void RedisBroker::connectCommands() {
             sharded_ = !version.empty() && std::atoi(version.c_str()) >= 7;
             // The process this connection reaches: every epoch it makes is bound to it.
             const std::string run = infoField(info, "run_id");
-            if (run.empty()) {
-                const std::string why = "INFO did not name the Redis process (run_id): " +
-                                        std::string(reply && reply->isError() ? reply->text : "no run_id");
+            if (!isRedisId(run)) {
+                const std::string why =
+                    "INFO did not name the Redis process (run_id, 40 hex digits): " +
+                    (reply && reply->isError() ? CommandHealth::shown(reply->text)
+                                               : std::string(run.empty() ? "no run_id" : "not 40 hex digits"));
                 connection->close(why);
                 onCommandsLost(why);
                 return;
@@ -459,16 +469,23 @@ void RedisBroker::connectCommands() {
             const std::string tenure = infoField(info, "master_replid");
             // A replica cannot run the scripts (they write), and its replication id is not a
             // tenure as master yet: wait until it is promoted (or Sentinel names another).
-            if (infoField(info, "role") != "master") {
-                const std::string why =
-                    "the Redis reached is a replica (INFO replication role:" + infoField(info, "role") +
-                    "), not a master";
-                connection->close(why);
-                onCommandsLost(why);
+            if (const std::string role = infoField(info, "role"); role != "master") {
+                // Its master's address, when it names one: the address to give instead (or
+                // redis+sentinel://, to follow the master through failovers). Said once.
+                const std::string host = infoField(info, "master_host"), port = infoField(info, "master_port");
+                const std::string master =
+                    host.empty() || port.empty() ? std::string() : CommandHealth::shown(host + ":" + port);
+                refuse(connection,
+                       "the Redis reached is a replica (INFO replication role:" + CommandHealth::shown(role) +
+                           "), not a master" +
+                           (master.empty() ? std::string()
+                                           : "; its master is " + master +
+                                                 " (give that address, or redis+sentinel:// to follow failovers)"),
+                       "broker_replica", false);
                 return;
             }
-            if (tenure.empty()) {
-                const std::string why = "INFO did not name the replication id (master_replid)";
+            if (!isRedisId(tenure)) {
+                const std::string why = "INFO did not name the replication id (master_replid, 40 hex digits)";
                 connection->close(why);
                 onCommandsLost(why);
                 return;

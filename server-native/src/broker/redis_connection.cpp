@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "broker/command_health.hpp"
+
 namespace pushwire::server {
 
 namespace {
@@ -20,14 +22,17 @@ std::atomic<std::uint64_t> tryAgainsWaited_{0};
 
 bool startsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
-// `text` with every occurrence of `secret` replaced by "<password>".
-std::string withoutSecret(std::string text, const std::string& secret) {
-    if (secret.empty()) return text;
-    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-        text.replace(at, secret.size(), "<password>");
-        at += std::strlen("<password>");
+// What may be shown of a handshake's error reply: `text` with every occurrence of `secret`
+// replaced by "<password>", then its first line, cut to a length and without control
+// characters (CommandHealth::shown).
+std::string shownReply(std::string text, const std::string& secret) {
+    if (!secret.empty()) {
+        for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+            text.replace(at, secret.size(), "<password>");
+            at += std::strlen("<password>");
+        }
     }
-    return text;
+    return CommandHealth::shown(text);
 }
 
 RedisValue copyReply(const redisReply* reply) {
@@ -352,7 +357,7 @@ void RedisConnection::authenticate(std::function<void(std::optional<std::string>
     auto check = [failed, secret = endpoint_.password](const char* what) {
         return [failed, what, secret](const RedisValue* reply) {
             if (!*failed && (!reply || reply->isError())) {
-                *failed = std::string(what) + ": " + (reply ? withoutSecret(reply->text, secret) : "no answer");
+                *failed = std::string(what) + ": " + (reply ? shownReply(reply->text, secret) : "no answer");
             }
         };
     };
@@ -369,11 +374,11 @@ void RedisConnection::authenticate(std::function<void(std::optional<std::string>
         command({"ROLE"}, [this, failed](const RedisValue* reply) {
             if (*failed) return;
             if (!reply || reply->type != RedisValue::Type::Array || reply->elements.empty()) {
-                *failed = "ROLE: " + (reply && reply->isError() ? withoutSecret(reply->text, endpoint_.password)
+                *failed = "ROLE: " + (reply && reply->isError() ? shownReply(reply->text, endpoint_.password)
                                                                 : std::string("no answer"));
             } else if (reply->elements[0].text != "master") {
                 *failed = "the sentinels named " + address() + " for '" + endpoint_.masterName + "', but it is a " +
-                          reply->elements[0].text;
+                          shownReply(reply->elements[0].text, endpoint_.password);
             }
         });
     }

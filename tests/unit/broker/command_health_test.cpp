@@ -54,7 +54,9 @@ TEST_CASE("command health: failing lapses the hold after the last error, and com
     CHECK_FALSE(health.failing(later));
 }
 
-TEST_CASE("command health: the error shown is its first line, without arguments Redis quotes back, bounded") {
+TEST_CASE(
+    "command health: the error shown is its first line, without arguments Redis quotes back or control characters, "
+    "bounded") {
     CHECK(CommandHealth::shown("ERR unknown command 'XADDD', with args beginning with: 'secret' 'payload' ") ==
           "ERR unknown command 'XADDD'");
     CHECK(CommandHealth::shown("MISCONF one\nsecond line") == "MISCONF one");
@@ -63,6 +65,9 @@ TEST_CASE("command health: the error shown is its first line, without arguments 
     // Cut on a whole UTF-8 character.
     const std::string accents = CommandHealth::shown("E " + std::string(300, 'a').replace(197, 2, "\xC3\xA9"));
     CHECK(accents == "E " + std::string(197, 'a') + "...");
+    // It reaches a terminal: a hostile Redis's escape sequences do not.
+    CHECK(CommandHealth::shown("ERR \x1b[31mred\x1b[0m\tx\x7f\x01") == "ERR ?[31mred?[0m?x??");
+    CHECK(CommandHealth::shown("ERR caf\xC3\xA9") == "ERR caf\xC3\xA9");
 }
 
 TEST_CASE("command health: MOVED in a row is forgotten when the slot map changes, other errors are not") {
