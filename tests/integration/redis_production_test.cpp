@@ -149,10 +149,12 @@ TEST_CASE("redis: a Redis that repeats AUTH's password in its error: the node na
     ServerProcess node({"--broker", "redis://127.0.0.1:" + std::to_string(redis.port()), "--broker-password-file",
                         dir.file("password")});
     std::string health;
-    for (int i = 0; i < 500 && health.find("unknown command") == std::string::npos; ++i) {
-        std::this_thread::sleep_for(20ms);
-        health = get(node, "/pushwire/healthz");
-    }
+    eventually(
+        [&] {
+            health = get(node, "/pushwire/healthz");
+            return health.find("unknown command") != std::string::npos;
+        },
+        10000ms);
     INFO(health);
     CHECK_THAT(health, Catch::Contains("AUTH: ERR unknown command 'AUTH'"));
     auto res = node.client().Post("/pushwire/publish", R"({"channel":"c","data":1})", "application/json");

@@ -743,20 +743,12 @@ TEST_CASE(
     REQUIRE(tryPublish(node, channel, "1") == 1);
     REQUIRE(sse.waitFor(1).size() == 1);
 
-    auto within = [](const std::function<bool()>& done, std::chrono::seconds limit) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done()) {
-            if (std::chrono::steady_clock::now() >= deadline) return false;
-            std::this_thread::sleep_for(50ms);
-        }
-        return true;
-    };
     // Every slot must be served for the cluster to be up (the harness's clusters do without).
     for (RedisServer* one : redis.nodes()) {
         REQUIRE(one->cli({"CONFIG", "SET", "cluster-require-full-coverage", "yes"}) == "OK\n");
     }
     killed->kill();
-    REQUIRE(within(
+    REQUIRE(eventually(
         [&] {
             return stays->cli({"CLUSTER", "INFO"}).find("cluster_state:fail") != std::string::npos;
         },
@@ -766,13 +758,13 @@ TEST_CASE(
     // sync read is answered CLUSTERDOWN.
     const std::string topic = "pushwire:{" + channel + "}:p";
     stays->cli({"CLIENT", "KILL", "TYPE", "pubsub"});
-    REQUIRE(within([&] { return stays->cli({"PUBSUB", "SHARDCHANNELS"}).find(topic) != std::string::npos; }, 30s));
+    REQUIRE(eventually([&] { return stays->cli({"PUBSUB", "SHARDCHANNELS"}).find(topic) != std::string::npos; }, 30s));
     REQUIRE(stays->cli({"CLUSTER", "INFO"}).find("cluster_state:fail") != std::string::npos);
 
     killed->start();
     REQUIRE(redis.waitHealthy());
     int status = 0;
-    REQUIRE(within([&] { return tryPublish(node, channel, "2", &status) != 0; }, 30s));
+    REQUIRE(eventually([&] { return tryPublish(node, channel, "2", &status) != 0; }, 30s));
     bool delivered = false;
     for (const SseEvent& event : sse.waitFor(2, "", 20s)) delivered |= json::parse(event.data)["data"] == 2;
     INFO(json(sse.all().size()).dump() + " events; healthz: " + health(node).dump());
