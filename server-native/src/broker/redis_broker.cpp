@@ -1074,10 +1074,9 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
     built->insert(built->end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
     std::shared_ptr<const std::vector<std::string>> command = std::move(built);
     const auto started = std::chrono::steady_clock::now();
-    const CommandHealth::Kind kind = script->second.kind;
     const Script* lua = &script->second;  // scripts_ only grows (addScript before start): stays valid
     auto alive = alive_;
-    commands_->command(command, [this, alive, lua, kind, command, started, done](const RedisValue* reply) {
+    commands_->command(command, [this, alive, lua, command, started, done](const RedisValue* reply) {
         if (!*alive) return;
         ++stats_.commands;
         stats_.commandSecondsTotal += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -1087,15 +1086,15 @@ void RedisBroker::runScript(const std::string& name, std::vector<std::string> ke
             std::vector<std::string> retry = *command;
             retry[0] = "EVAL";
             retry[1] = lua->text;
-            commands_->command(retry, [this, alive, kind, done](const RedisValue* again) {
+            commands_->command(retry, [this, alive, lua, done](const RedisValue* again) {
                 if (!*alive) return;
                 ++stats_.commands;
-                scriptAnswered(kind, again);
+                scriptAnswered(lua->kind, again);
                 done(again);
             });
             return;
         }
-        scriptAnswered(kind, reply);
+        scriptAnswered(lua->kind, reply);
         done(reply);
     });
 }
